@@ -1,0 +1,530 @@
+//! Readers for the rating files users bring: MovieLens 100K `u.data`, MovieLens 1M/10M
+//! `ratings.dat`, MovieLens 20M+ `ratings.csv` and generic CSV/TSV with named columns.
+//!
+//! The layout is detected from the first line unless overridden:
+//! - a line containing `::` is a headerless `ratings.dat` (`user::item::rating::timestamp`);
+//! - otherwise the delimiter is a tab, else a comma, else a semicolon;
+//! - the first line is a header when one of its fields is a known column name
+//!   (`userId`, `user_id:token`, `item`, `movieId`, `rating`, `timestamp`, ...), or when a
+//!   field in the rating/timestamp position is not a number. Headerless files are positional:
+//!   `user, item[, rating[, timestamp]]` (a missing rating means 1.0, an implicit event).
+//!
+//! Defined behaviour for awkward input (documented in the README):
+//! - a malformed row (too few fields, unparsable rating or timestamp, NaN/inf rating, empty id)
+//!   is an error naming file and line, or is skipped and counted with `skip_bad_rows`;
+//! - a file with no data rows is an error;
+//! - duplicate (user, item) pairs follow [`DuplicatePolicy`] (default: the last row wins).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+
+use crate::interactions::{Interaction, Ratings};
+
+/// What the reader should assume about the file layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Detect from the first line.
+    #[default]
+    Auto,
+    /// Tab-separated, no header: `user item [rating [timestamp]]` (MovieLens 100K `u.data`).
+    UData,
+    /// `::`-separated, no header (MovieLens 1M/10M `ratings.dat`).
+    Dat,
+    /// Comma-separated with a header line (MovieLens `ratings.csv`, exports).
+    Csv,
+    /// Tab-separated with a header line (what `topten split` writes).
+    Tsv,
+}
+
+/// What to do when the same (user, item) pair appears more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicatePolicy {
+    /// The later row replaces the earlier one's rating and timestamp (re-ratings win).
+    #[default]
+    Last,
+    /// The earlier row is kept, later ones dropped.
+    First,
+    /// Ratings are summed and the latest timestamp kept (click logs: counts add up).
+    Sum,
+    /// A duplicate is an error naming both lines.
+    Error,
+}
+
+/// Options for [`read_ratings`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Layout override; [`Format::Auto`] detects it.
+    pub format: Format,
+    /// Header name of the user column (defaults to the first known user-like name).
+    pub user_col: Option<String>,
+    /// Header name of the item column.
+    pub item_col: Option<String>,
+    /// Header name of the rating column; without one, every row counts as 1.0.
+    pub rating_col: Option<String>,
+    /// Header name of the timestamp column.
+    pub time_col: Option<String>,
+    /// Skip and count malformed rows instead of failing on the first one.
+    pub skip_bad_rows: bool,
+    /// Duplicate (user, item) handling.
+    pub duplicates: DuplicatePolicy,
+}
+
+/// What reading a file found, for logs and for users who wonder where rows went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadReport {
+    /// Data rows parsed successfully (before duplicate handling).
+    pub rows: usize,
+    /// Malformed rows skipped (only with `skip_bad_rows`).
+    pub skipped: usize,
+    /// Duplicate (user, item) rows folded into an earlier one.
+    pub duplicates: usize,
+    /// Whether a header line was present.
+    pub header: bool,
+}
+
+/// Errors while reading interactions. Every variant names the source so that users can act.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The file could not be opened or read.
+    #[error("{source_name}: {source}")]
+    Io {
+        /// File name or URI.
+        source_name: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A row could not be parsed.
+    #[error("{source_name}:{line}: {message}")]
+    Malformed {
+        /// File name or URI.
+        source_name: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the row.
+        message: String,
+    },
+    /// The header lacks a column the reader needs.
+    #[error("{source_name}:1: no {role} column in header [{header}]; name it with --{role}-col")]
+    MissingColumn {
+        /// File name or URI.
+        source_name: String,
+        /// `user`, `item`, `rating` or `time`.
+        role: &'static str,
+        /// The header as read.
+        header: String,
+    },
+    /// A duplicate (user, item) pair under [`DuplicatePolicy::Error`].
+    #[error("{source_name}:{line}: duplicate pair (user {user}, item {item}), first seen on line {first_line}")]
+    Duplicate {
+        /// File name or URI.
+        source_name: String,
+        /// Line of the duplicate.
+        line: usize,
+        /// Line where the pair first appeared.
+        first_line: usize,
+        /// User id.
+        user: String,
+        /// Item id.
+        item: String,
+    },
+    /// The file holds no data rows.
+    #[error("{source_name}: no interactions found (empty file or header only)")]
+    Empty {
+        /// File name or URI.
+        source_name: String,
+    },
+}
+
+/// Reads a ratings file from disk. See the module docs for the formats understood.
+pub fn read_ratings(path: &Path, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|source| IngestError::Io { source_name: name.clone(), source })?;
+    read_ratings_from(BufReader::with_capacity(1 << 20, file), &name, opts)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delimiter {
+    Tab,
+    Comma,
+    Semicolon,
+    DoubleColon,
+}
+
+impl Delimiter {
+    fn split<'a>(self, line: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        match self {
+            Delimiter::Tab => Box::new(line.split('\t')),
+            Delimiter::Comma => Box::new(line.split(',')),
+            Delimiter::Semicolon => Box::new(line.split(';')),
+            Delimiter::DoubleColon => Box::new(line.split("::")),
+        }
+    }
+}
+
+/// Column positions resolved from a header (or positional defaults).
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    user: usize,
+    item: usize,
+    rating: Option<usize>,
+    time: Option<usize>,
+    min_fields: usize,
+}
+
+const USER_NAMES: &[&str] = &["userid", "user", "uid", "customerid", "visitorid", "reviewerid"];
+const ITEM_NAMES: &[&str] = &["itemid", "item", "movieid", "productid", "iid", "articleid", "asin"];
+const RATING_NAMES: &[&str] = &["rating", "score", "prediction", "value", "weight", "count", "strength"];
+const TIME_NAMES: &[&str] = &["timestamp", "time", "ts", "datetime", "eventtime"];
+
+/// Lower-cases a header name and drops RecBole's `:type` suffix, `_`, `-` and spaces.
+fn normalize(name: &str) -> String {
+    let base = name.trim().trim_matches('"').split(':').next().unwrap_or("");
+    base.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
+}
+
+fn find_column(fields: &[String], wanted: Option<&str>, candidates: &[&str]) -> Option<usize> {
+    match wanted {
+        Some(w) => fields
+            .iter()
+            .position(|f| f.trim().trim_matches('"') == w)
+            .or_else(|| fields.iter().position(|f| normalize(f) == normalize(w))),
+        None => candidates.iter().find_map(|c| fields.iter().position(|f| normalize(f) == *c)),
+    }
+}
+
+fn is_known_name(field: &str) -> bool {
+    let n = normalize(field);
+    [USER_NAMES, ITEM_NAMES, RATING_NAMES, TIME_NAMES].iter().any(|names| names.contains(&n.as_str()))
+}
+
+fn detect(first_line: &str, format: Format) -> (Delimiter, bool) {
+    match format {
+        Format::UData => (Delimiter::Tab, false),
+        Format::Dat => (Delimiter::DoubleColon, false),
+        Format::Csv => (Delimiter::Comma, true),
+        Format::Tsv => (Delimiter::Tab, true),
+        Format::Auto => {
+            let delim = if first_line.contains("::") {
+                Delimiter::DoubleColon
+            } else if first_line.contains('\t') {
+                Delimiter::Tab
+            } else if first_line.contains(',') {
+                Delimiter::Comma
+            } else {
+                Delimiter::Semicolon
+            };
+            let fields: Vec<&str> = delim.split(first_line).collect();
+            let header = fields.iter().any(|f| is_known_name(f))
+                || fields.iter().skip(2).any(|f| f.trim().parse::<f64>().is_err());
+            (delim, header)
+        }
+    }
+}
+
+/// Reads interactions from any buffered reader; `source_name` names it in errors.
+///
+/// This is the streaming entry point: it holds one line at a time, so it also serves
+/// network streams (blob downloads) without a temporary copy.
+pub fn read_ratings_from<R: BufRead>(
+    mut reader: R,
+    source_name: &str,
+    opts: &ReadOptions,
+) -> Result<(Ratings, ReadReport), IngestError> {
+    let io_err = |source| IngestError::Io { source_name: source_name.to_owned(), source };
+    let mut ratings = Ratings::default();
+    let mut report = ReadReport::default();
+    let mut buf = String::new();
+    let mut line_no = 0usize;
+    let mut layout: Option<(Delimiter, Columns)> = None;
+    // (user, item) -> (record position, line) for duplicate handling.
+    let mut seen: FxHashMap<(u32, u32), (usize, usize)> = FxHashMap::default();
+
+    loop {
+        buf.clear();
+        let n = read_line_lossless(&mut reader, &mut buf).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = buf.trim_end_matches(['\n', '\r']);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (delim, cols) = match layout {
+            Some(l) => l,
+            None => {
+                let line = line.trim_start_matches('\u{feff}');
+                let (delim, header) = detect(line, opts.format);
+                report.header = header;
+                let cols = if header {
+                    let names: Vec<String> = delim.split(line).map(|s| s.to_owned()).collect();
+                    resolve_header(&names, opts, source_name)?
+                } else {
+                    Columns { user: 0, item: 1, rating: Some(2), time: Some(3), min_fields: 2 }
+                };
+                layout = Some((delim, cols));
+                if header {
+                    continue;
+                }
+                (delim, cols)
+            }
+        };
+        let fields: Vec<&str> = delim.split(line).collect();
+        match parse_row(&fields, cols, report.header) {
+            Ok((user, item, rating, timestamp, has_time)) => {
+                report.rows += 1;
+                ratings.has_timestamps |= has_time;
+                let u = ratings.users.intern(user);
+                let i = ratings.items.intern(item);
+                let record = Interaction { user: u, item: i, rating, timestamp };
+                match seen.get(&(u, i)) {
+                    None => {
+                        seen.insert((u, i), (ratings.records.len(), line_no));
+                        ratings.records.push(record);
+                    }
+                    Some(&(pos, first_line)) => {
+                        report.duplicates += 1;
+                        let kept = &mut ratings.records[pos];
+                        match opts.duplicates {
+                            DuplicatePolicy::Last => *kept = record,
+                            DuplicatePolicy::First => {}
+                            DuplicatePolicy::Sum => {
+                                kept.rating += record.rating;
+                                kept.timestamp = kept.timestamp.max(record.timestamp);
+                            }
+                            DuplicatePolicy::Error => {
+                                return Err(IngestError::Duplicate {
+                                    source_name: source_name.to_owned(),
+                                    line: line_no,
+                                    first_line,
+                                    user: user.to_owned(),
+                                    item: item.to_owned(),
+                                })
+                            }
+                        }
+                    }
+                }
+            }
+            Err(message) if opts.skip_bad_rows => {
+                report.skipped += 1;
+                tracing::debug!(source = source_name, line = line_no, %message, "skipped bad row");
+            }
+            Err(message) => {
+                return Err(IngestError::Malformed { source_name: source_name.to_owned(), line: line_no, message })
+            }
+        }
+    }
+    if ratings.records.is_empty() {
+        return Err(IngestError::Empty { source_name: source_name.to_owned() });
+    }
+    Ok((ratings, report))
+}
+
+/// Reads one line; invalid UTF-8 is replaced rather than aborting the whole file, and the
+/// replacement character then makes that row's ids visibly wrong rather than silently lost.
+fn read_line_lossless<R: BufRead>(reader: &mut R, buf: &mut String) -> std::io::Result<usize> {
+    let mut bytes = Vec::new();
+    let n = reader.read_until(b'\n', &mut bytes)?;
+    match String::from_utf8(bytes) {
+        Ok(s) => buf.push_str(&s),
+        Err(e) => buf.push_str(&String::from_utf8_lossy(e.as_bytes())),
+    }
+    Ok(n)
+}
+
+fn resolve_header(names: &[String], opts: &ReadOptions, source_name: &str) -> Result<Columns, IngestError> {
+    let missing = |role| IngestError::MissingColumn {
+        source_name: source_name.to_owned(),
+        role,
+        header: names.join(", "),
+    };
+    let user = find_column(names, opts.user_col.as_deref(), USER_NAMES).ok_or_else(|| missing("user"))?;
+    let item = find_column(names, opts.item_col.as_deref(), ITEM_NAMES).ok_or_else(|| missing("item"))?;
+    let rating = match &opts.rating_col {
+        Some(w) => Some(find_column(names, Some(w), RATING_NAMES).ok_or_else(|| missing("rating"))?),
+        None => find_column(names, None, RATING_NAMES),
+    };
+    let time = match &opts.time_col {
+        Some(w) => Some(find_column(names, Some(w), TIME_NAMES).ok_or_else(|| missing("time"))?),
+        None => find_column(names, None, TIME_NAMES),
+    };
+    let min_fields = [Some(user), Some(item), rating, time].into_iter().flatten().max().unwrap_or(0) + 1;
+    Ok(Columns { user, item, rating, time, min_fields })
+}
+
+type Row<'a> = (&'a str, &'a str, f64, i64, bool);
+
+fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<'a>, String> {
+    if fields.len() < cols.min_fields {
+        return Err(format!("expected at least {} fields, found {}", cols.min_fields, fields.len()));
+    }
+    if !header && fields.len() > 4 {
+        return Err(format!("expected 2 to 4 fields (user, item, rating, timestamp), found {}", fields.len()));
+    }
+    let user = fields[cols.user].trim().trim_matches('"');
+    let item = fields[cols.item].trim().trim_matches('"');
+    if user.is_empty() {
+        return Err("empty user id".into());
+    }
+    if item.is_empty() {
+        return Err("empty item id".into());
+    }
+    let rating = match cols.rating.and_then(|c| fields.get(c)) {
+        None => 1.0,
+        Some(raw) => {
+            let raw = raw.trim();
+            let r: f64 = raw.parse().map_err(|_| format!("rating {raw:?} is not a number"))?;
+            if !r.is_finite() {
+                return Err(format!("rating {raw:?} is not finite"));
+            }
+            r
+        }
+    };
+    let (timestamp, has_time) = match cols.time.and_then(|c| fields.get(c)) {
+        None => (0, false),
+        Some(raw) => (parse_timestamp(raw.trim())?, true),
+    };
+    Ok((user, item, rating, timestamp, has_time))
+}
+
+fn parse_timestamp(raw: &str) -> Result<i64, String> {
+    if let Ok(t) = raw.parse::<i64>() {
+        return Ok(t);
+    }
+    // RecBole and pandas exports write epoch seconds as floats (`874965758.0`).
+    match raw.parse::<f64>() {
+        Ok(t) if t.is_finite() && t.abs() < 9.0e18 => Ok(t as i64),
+        _ => Err(format!("timestamp {raw:?} is not epoch seconds")),
+    }
+}
+
+/// Convenience for tests and small inputs: reads ratings from an in-memory string.
+pub fn read_ratings_str(text: &str, source_name: &str, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
+    read_ratings_from(text.as_bytes(), source_name, opts)
+}
+
+/// Reads everything from `reader` into a string (used for small side files such as item titles).
+pub fn read_to_string<R: Read>(mut reader: R) -> std::io::Result<String> {
+    let mut s = String::new();
+    reader.read_to_string(&mut s)?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<(Ratings, ReadReport), IngestError> {
+        read_ratings_str(text, "t.txt", &ReadOptions::default())
+    }
+
+    #[test]
+    fn udata_is_headerless_tab() {
+        let (r, rep) = read("196\t242\t3\t881250949\n186\t302\t3\t891717742\n").unwrap();
+        assert!(!rep.header);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.users.id(r.records[1].user), "186");
+        assert_eq!(r.records[0].timestamp, 881250949);
+        assert!(r.has_timestamps);
+    }
+
+    #[test]
+    fn dat_double_colon() {
+        let (r, _) = read("1::1193::5::978300760\n1::661::3::978302109\n").unwrap();
+        assert_eq!(r.items.id(r.records[1].item), "661");
+        assert_eq!(r.records[0].rating, 5.0);
+    }
+
+    #[test]
+    fn movielens_csv_with_half_stars() {
+        let (r, rep) = read("userId,movieId,rating,timestamp\n1,296,5.0,1147880044\n1,306,3.5,1147868817\n").unwrap();
+        assert!(rep.header);
+        assert_eq!(r.records[1].rating, 3.5);
+    }
+
+    #[test]
+    fn recbole_header_with_types_and_float_time() {
+        let (r, _) = read("user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949.0\n").unwrap();
+        assert_eq!(r.records[0].timestamp, 881250949);
+    }
+
+    #[test]
+    fn named_columns_in_any_order() {
+        let opts = ReadOptions {
+            user_col: Some("who".into()),
+            item_col: Some("what".into()),
+            rating_col: Some("stars".into()),
+            ..Default::default()
+        };
+        let (r, _) = read_ratings_str("stars,what,extra,who\n4,i9,x,u1\n", "t.csv", &opts).unwrap();
+        assert_eq!(r.users.id(0), "u1");
+        assert_eq!(r.items.id(0), "i9");
+        assert_eq!(r.records[0].rating, 4.0);
+        assert!(!r.has_timestamps);
+    }
+
+    #[test]
+    fn missing_rating_means_implicit_event() {
+        let (r, _) = read("user,item\nu1,i1\nu1,i2\n").unwrap();
+        assert_eq!(r.records[1].rating, 1.0);
+    }
+
+    #[test]
+    fn malformed_row_names_file_and_line() {
+        let err = read("1\t2\t3\t4\n1\t3\tfive\t4\n").unwrap_err();
+        assert_eq!(err.to_string(), "t.txt:2: rating \"five\" is not a number");
+        let err = read("1\t2\t3\t4\n\n7\n").unwrap_err();
+        assert!(err.to_string().starts_with("t.txt:3: expected at least 2 fields"), "{err}");
+    }
+
+    #[test]
+    fn nan_and_inf_are_rejected_or_skipped() {
+        let err = read("1\t2\tNaN\t4\n").unwrap_err();
+        assert!(err.to_string().contains("not finite"), "{err}");
+        let opts = ReadOptions { skip_bad_rows: true, ..Default::default() };
+        let (r, rep) = read_ratings_str("1\t2\tinf\t4\n1\t3\t2\t5\n", "t", &opts).unwrap();
+        assert_eq!((r.len(), rep.skipped, rep.rows), (1, 1, 1));
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        assert!(matches!(read(""), Err(IngestError::Empty { .. })));
+        assert!(matches!(read("userId,movieId,rating\n"), Err(IngestError::Empty { .. })));
+    }
+
+    #[test]
+    fn duplicates_follow_policy() {
+        let text = "u\ti\t1\t10\nu\tj\t2\t11\nu\ti\t4\t12\n";
+        let (r, rep) = read(text).unwrap();
+        assert_eq!(rep.duplicates, 1);
+        assert_eq!((r.len(), r.records[0].rating, r.records[0].timestamp), (2, 4.0, 12));
+        let sum = ReadOptions { duplicates: DuplicatePolicy::Sum, ..Default::default() };
+        let (r, _) = read_ratings_str(text, "t", &sum).unwrap();
+        assert_eq!(r.records[0].rating, 5.0);
+        let first = ReadOptions { duplicates: DuplicatePolicy::First, ..Default::default() };
+        let (r, _) = read_ratings_str(text, "t", &first).unwrap();
+        assert_eq!(r.records[0].rating, 1.0);
+        let error = ReadOptions { duplicates: DuplicatePolicy::Error, ..Default::default() };
+        let err = read_ratings_str(text, "t", &error).unwrap_err();
+        assert_eq!(err.to_string(), "t:3: duplicate pair (user u, item i), first seen on line 1");
+    }
+
+    #[test]
+    fn missing_named_column_is_reported() {
+        let opts = ReadOptions { user_col: Some("customer".into()), ..Default::default() };
+        let err = read_ratings_str("buyer,item\nx,y\n", "t.csv", &opts).unwrap_err();
+        assert!(err.to_string().contains("no user column"), "{err}");
+    }
+
+    #[test]
+    fn string_ids_headerless_recs_file() {
+        let (r, rep) = read("u17\ti3\t0.52\nu17\ti9\t0.11\n").unwrap();
+        assert!(!rep.header);
+        assert_eq!(r.len(), 2);
+    }
+}

@@ -1,0 +1,28 @@
+//! The shared library of topten: everything the trainer (`topten` CLI) and the serving
+//! side (`functions`) both need, kept free of I/O edges such as CLIs and HTTP.
+//!
+//! # Layout
+//! - [`interactions`]: ratings/events with string ids at the edges and dense indices inside.
+//! - [`ingest`]: readers for MovieLens `u.data`, `ratings.dat`, `ratings.csv` and generic CSV/TSV.
+//! - [`split`]: train/test splitters with Microsoft Recommenders' semantics (random, stratified, chrono).
+//! - [`numpy_rng`]: numpy's legacy MT19937 stream, so that a seed gives the same split as Recommenders.
+//! - [`csr`]: the compressed sparse row matrix the solvers and top-k read.
+//! - [`als`]: alternating least squares, explicit (ALS-WR) and implicit (Hu-Koren-Volinsky).
+//! - [`linalg`]: the small dense solvers ALS needs per row (Cholesky, conjugate gradient, NNLS).
+//! - [`topk`]: top-k selection for all users from factor matrices, skipping already-seen items.
+//! - [`metrics`]: rating and ranking metrics with Recommenders' `python_evaluation` definitions.
+//! - [`model`]: the on-disk model directory (`model.json`, `.npy` factors numpy loads directly).
+//! - [`npy`]: minimal reader/writer of the `.npy` format.
+#![deny(missing_docs)]
+
+pub mod als;
+pub mod csr;
+pub mod ingest;
+pub mod interactions;
+pub mod linalg;
+pub mod metrics;
+pub mod model;
+pub mod npy;
+pub mod numpy_rng;
+pub mod split;
+pub mod topk;

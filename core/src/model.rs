@@ -1,0 +1,390 @@
+//! The model directory: everything needed to recommend, in files other tools can read.
+//!
+//! ```text
+//! MODEL_DIR/
+//!   model.json          format version, parameters, sizes, training history, metrics,
+//!                       data fingerprint and the sha256 of every other file
+//!   user_factors.npy    float32 [users, factors]   (numpy.load works directly)
+//!   item_factors.npy    float32 [items, factors]
+//!   user_ids.txt        external user id of row r on line r + 1
+//!   item_ids.txt        external item id of row r on line r + 1
+//!   seen_indptr.npy     int64 [users + 1]  \ the training interactions as CSR, so that
+//!   seen_indices.npy    uint32 [nnz]        } recommendations never repeat a training item
+//!   seen_values.npy     float32 [nnz]      /  and users can be folded in again later
+//! ```
+//!
+//! Saving writes a sibling temporary directory and renames it into place, so a crash never
+//! leaves a half-written model under the final name; loading verifies every checksum.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use sha2::{Digest, Sha256};
+
+use crate::als::{AlsParams, IterationReport};
+use crate::csr::Csr;
+use crate::interactions::IdMap;
+use crate::npy;
+use crate::topk::{self, Scored};
+
+/// Version of the directory layout; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const FILES: [&str; 7] = [
+    "user_factors.npy",
+    "item_factors.npy",
+    "user_ids.txt",
+    "item_ids.txt",
+    "seen_indptr.npy",
+    "seen_indices.npy",
+    "seen_values.npy",
+];
+
+/// A file of the model directory and its integrity data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Artifact {
+    /// File name inside the directory.
+    pub file: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Hex sha256 of the content.
+    pub sha256: String,
+}
+
+/// `model.json`: what a model is, how it was made and how good it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMeta {
+    /// Layout version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// Model family (`"als"`).
+    pub kind: String,
+    /// Hyperparameters.
+    pub params: AlsParams,
+    /// Number of users (rows of `user_factors`).
+    pub users: usize,
+    /// Number of items (rows of `item_factors`).
+    pub items: usize,
+    /// Training interactions.
+    pub interactions: usize,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// Seconds spent fitting.
+    pub training_seconds: f64,
+    /// Per-iteration loss.
+    pub history: Vec<IterationReport>,
+    /// sha256 over the training interactions (ids and values), to tell data sets apart.
+    pub data_fingerprint: String,
+    /// How the data was split, when the trainer split it.
+    #[serde(default)]
+    pub split: Option<serde_json::Value>,
+    /// Test metrics, when evaluated.
+    #[serde(default)]
+    pub metrics: Option<serde_json::Value>,
+    /// Where the training data came from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Checksums of the other files.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Why a model directory could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// File system error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path involved.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is missing, corrupt, truncated or inconsistent with `model.json`.
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// Path involved.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A trained model in memory: factors, id maps and training interactions.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Metadata (`model.json`).
+    pub meta: ModelMeta,
+    /// External user ids.
+    pub users: IdMap,
+    /// External item ids.
+    pub items: IdMap,
+    /// Users × factors.
+    pub user_factors: Array2<f32>,
+    /// Items × factors.
+    pub item_factors: Array2<f32>,
+    /// Training interactions (users × items), excluded from recommendations.
+    pub seen: Csr,
+}
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Current time as RFC 3339 UTC (second precision), without a date-time dependency.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    rfc3339(secs as i64)
+}
+
+/// Formats epoch seconds as RFC 3339 UTC.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", tod / 3600, tod % 3600 / 60, tod % 60)
+}
+
+/// A fingerprint of training data: sha256 over `user\titem\trating\n` in CSR order.
+pub fn fingerprint(users: &IdMap, items: &IdMap, seen: &Csr) -> String {
+    let mut h = Sha256::new();
+    for u in 0..seen.nrows() {
+        let (cols, vals) = seen.row(u);
+        for (&i, &v) in cols.iter().zip(vals) {
+            h.update(users.id(u as u32).as_bytes());
+            h.update(b"\t");
+            h.update(items.id(i).as_bytes());
+            h.update(format!("\t{v}\n").as_bytes());
+        }
+    }
+    format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+impl Model {
+    /// The k best unseen items for dense user `u`.
+    pub fn recommend(&self, u: u32, k: usize) -> Vec<Scored> {
+        let x = self.user_factors.row(u as usize);
+        topk::top_k_for_vector(x.as_slice().expect("contiguous"), &self.item_factors, k, self.seen.row(u as usize).0)
+    }
+
+    /// The k best unseen items for every user, indexed by dense user id.
+    pub fn recommend_all(&self, k: usize) -> Vec<Vec<Scored>> {
+        topk::top_k_all(&self.user_factors, &self.item_factors, k, Some(&self.seen))
+    }
+
+    /// Predicted score of dense (user, item).
+    pub fn predict(&self, u: u32, i: u32) -> f32 {
+        crate::linalg::dot(
+            self.user_factors.row(u as usize).as_slice().unwrap(),
+            self.item_factors.row(i as usize).as_slice().unwrap(),
+        )
+    }
+
+    /// The k items with most training interactions (the cold-start fallback), with their
+    /// interaction counts as scores.
+    pub fn popular_items(&self, k: usize) -> Vec<Scored> {
+        let mut counts = vec![0f32; self.items.len()];
+        for &i in &self.seen.indices {
+            counts[i as usize] += 1.0;
+        }
+        topk::select(&counts, k, &[])
+    }
+
+    /// Writes the model directory atomically (temporary sibling, then rename).
+    pub fn save(&mut self, dir: &Path) -> Result<(), ModelError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Io { path, source }
+        };
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+
+        let k = self.user_factors.ncols();
+        let ids = |map: &IdMap| map.ids().iter().flat_map(|s| [s.as_bytes(), b"\n"]).flatten().copied().collect::<Vec<u8>>();
+        let indptr: Vec<i64> = self.seen.indptr.iter().map(|&v| v as i64).collect();
+        let contents: [Vec<u8>; 7] = [
+            npy::to_bytes(self.user_factors.as_standard_layout().as_slice().unwrap(), &[self.users.len(), k]),
+            npy::to_bytes(self.item_factors.as_standard_layout().as_slice().unwrap(), &[self.items.len(), k]),
+            ids(&self.users),
+            ids(&self.items),
+            npy::to_bytes(&indptr, &[indptr.len()]),
+            npy::to_bytes(&self.seen.indices, &[self.seen.nnz()]),
+            npy::to_bytes(&self.seen.values, &[self.seen.nnz()]),
+        ];
+        self.meta.artifacts.clear();
+        for (file, bytes) in FILES.iter().zip(&contents) {
+            let path = tmp.join(file);
+            write_synced(&path, bytes).map_err(io(&path))?;
+            self.meta.artifacts.push(Artifact { file: file.to_string(), bytes: bytes.len() as u64, sha256: sha256_hex(bytes) });
+        }
+        let meta_path = tmp.join("model.json");
+        let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
+        write_synced(&meta_path, &json).map_err(io(&meta_path))?;
+
+        // Swap into place: move any old model aside first so the final name is never half-written.
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        if dir.exists() {
+            fs::rename(dir, &old).map_err(io(dir))?;
+        }
+        fs::rename(&tmp, dir).map_err(io(dir))?;
+        let _ = fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Reads and verifies a model directory.
+    pub fn load(dir: &Path) -> Result<Model, ModelError> {
+        let meta_path = dir.join("model.json");
+        let meta_bytes = fs::read(&meta_path).map_err(|source| ModelError::Io { path: meta_path.clone(), source })?;
+        let meta: ModelMeta = serde_json::from_slice(&meta_bytes)
+            .map_err(|e| ModelError::Corrupt { path: meta_path.clone(), message: format!("invalid model.json: {e}") })?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(ModelError::Corrupt {
+                path: meta_path,
+                message: format!("format version {} is not supported (expected {FORMAT_VERSION})", meta.format_version),
+            });
+        }
+        let mut contents = Vec::with_capacity(FILES.len());
+        for file in FILES {
+            let path = dir.join(file);
+            let artifact = meta.artifacts.iter().find(|a| a.file == file).ok_or_else(|| ModelError::Corrupt {
+                path: meta_path.clone(),
+                message: format!("no checksum recorded for {file}"),
+            })?;
+            let bytes = fs::read(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+            if bytes.len() as u64 != artifact.bytes || sha256_hex(&bytes) != artifact.sha256 {
+                return Err(ModelError::Corrupt {
+                    path,
+                    message: format!(
+                        "checksum mismatch ({} bytes, expected {}): the model is truncated or corrupted",
+                        bytes.len(),
+                        artifact.bytes
+                    ),
+                });
+            }
+            contents.push((path, bytes));
+        }
+        let corrupt = |path: &Path, message: String| ModelError::Corrupt { path: path.to_path_buf(), message };
+        let matrix = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<Array2<f32>, ModelError> {
+            let (data, shape) = npy::from_bytes::<f32>(bytes).map_err(|e| corrupt(path, e.to_string()))?;
+            match shape[..] {
+                [r, c] => Array2::from_shape_vec((r, c), data).map_err(|e| corrupt(path, e.to_string())),
+                _ => Err(corrupt(path, format!("expected a 2-D array, got shape {shape:?}"))),
+            }
+        };
+        let id_map = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<IdMap, ModelError> {
+            let text = std::str::from_utf8(bytes).map_err(|e| corrupt(path, e.to_string()))?;
+            Ok(IdMap::from_ids(text.lines().map(str::to_owned)))
+        };
+        let user_factors = matrix(&contents[0])?;
+        let item_factors = matrix(&contents[1])?;
+        let users = id_map(&contents[2])?;
+        let items = id_map(&contents[3])?;
+        let (indptr, _) = npy::from_bytes::<i64>(&contents[4].1).map_err(|e| corrupt(&contents[4].0, e.to_string()))?;
+        let (indices, _) = npy::from_bytes::<u32>(&contents[5].1).map_err(|e| corrupt(&contents[5].0, e.to_string()))?;
+        let (values, _) = npy::from_bytes::<f32>(&contents[6].1).map_err(|e| corrupt(&contents[6].0, e.to_string()))?;
+        let seen = Csr { indptr: indptr.iter().map(|&v| v as usize).collect(), indices, values, ncols: items.len() };
+        let consistent = user_factors.nrows() == users.len()
+            && item_factors.nrows() == items.len()
+            && user_factors.ncols() == item_factors.ncols()
+            && seen.indptr.len() == users.len() + 1
+            && seen.indptr.last() == Some(&seen.indices.len())
+            && seen.indices.iter().all(|&i| (i as usize) < items.len());
+        if !consistent {
+            return Err(corrupt(dir, "files disagree on the number of users, items or factors".into()));
+        }
+        Ok(Model { meta, users, items, user_factors, item_factors, seen })
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Model {
+        let users = IdMap::from_ids(["a".to_string(), "b".to_string()]);
+        let items = IdMap::from_ids(["x".to_string(), "y".to_string(), "z".to_string()]);
+        let seen = Csr::from_triplets([(0u32, 0u32, 5.0f32), (1, 1, 3.0), (1, 0, 1.0)].into_iter(), 2, 3);
+        let meta = ModelMeta {
+            format_version: FORMAT_VERSION,
+            kind: "als".into(),
+            params: AlsParams::explicit(),
+            users: 2,
+            items: 3,
+            interactions: 3,
+            created_at: now_rfc3339(),
+            training_seconds: 0.0,
+            history: vec![],
+            data_fingerprint: fingerprint(&users, &items, &seen),
+            split: None,
+            metrics: None,
+            source: None,
+            artifacts: vec![],
+        };
+        Model {
+            meta,
+            users,
+            items,
+            user_factors: Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap(),
+            item_factors: Array2::from_shape_vec((3, 2), vec![0.9, 0.1, 0.2, 0.8, 0.5, 0.5]).unwrap(),
+            seen,
+        }
+    }
+
+    #[test]
+    fn save_load_round_trip_and_recommend() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        let mut m = tiny();
+        m.save(&path).unwrap();
+        m.save(&path).unwrap(); // overwriting an existing model works
+        let back = Model::load(&path).unwrap();
+        assert_eq!(back.user_factors, m.user_factors);
+        assert_eq!(back.seen, m.seen);
+        assert_eq!(back.items.id(2), "z");
+        // User a has seen x; z (0.5) beats y (0.2).
+        let recs: Vec<u32> = back.recommend(0, 5).iter().map(|s| s.item).collect();
+        assert_eq!(recs, vec![2, 1]);
+        assert_eq!(back.popular_items(1)[0].item, 0);
+    }
+
+    #[test]
+    fn corrupted_or_truncated_artifacts_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        tiny().save(&path).unwrap();
+        let f = path.join("item_factors.npy");
+        let bytes = fs::read(&f).unwrap();
+        fs::write(&f, &bytes[..bytes.len() - 4]).unwrap();
+        let err = Model::load(&path).unwrap_err().to_string();
+        assert!(err.contains("truncated or corrupted"), "{err}");
+    }
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_651_200), "2026-11-26T00:00:00Z");
+    }
+}
