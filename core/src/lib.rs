@@ -13,6 +13,7 @@
 //! - [`metrics`]: rating and ranking metrics with Recommenders' `python_evaluation` definitions.
 //! - [`model`]: the on-disk model directory (`model.json`, `.npy` factors numpy loads directly).
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
+//! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
 #![deny(missing_docs)]
 
 pub mod als;
@@ -24,5 +25,6 @@ pub mod metrics;
 pub mod model;
 pub mod npy;
 pub mod numpy_rng;
+pub mod pipeline;
 pub mod split;
 pub mod topk;

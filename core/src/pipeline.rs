@@ -1,0 +1,123 @@
+//! The steps the CLI and the retrain function share: fit a model on a training set and
+//! evaluate it (or any recommendation file) against a test set.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::als::{self, AlsError, AlsParams, Feedback, IterationReport};
+use crate::csr::Csr;
+use crate::interactions::{IdMap, Ratings};
+use crate::metrics::{self, RankingMetrics, RatingMetrics};
+use crate::model::{fingerprint, now_rfc3339, Model, ModelMeta, FORMAT_VERSION};
+
+/// Test-set scores, serialised as `metrics.json` with Recommenders' function names as keys.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Evaluation {
+    /// Ranking metrics at k (and k itself, and how many users counted).
+    #[serde(flatten)]
+    pub ranking: RankingMetrics,
+    /// Rating metrics (`null` for implicit models, whose scores are not ratings).
+    #[serde(flatten)]
+    pub rating: RatingMetrics,
+}
+
+/// Fits ALS on `train` (ids are compacted to those present) and packages a [`Model`].
+pub fn train(
+    train: &Ratings,
+    params: &AlsParams,
+    source: Option<String>,
+    on_iteration: &mut dyn FnMut(&IterationReport),
+) -> Result<Model, AlsError> {
+    let mut users = IdMap::new();
+    let mut items = IdMap::new();
+    let triplets: Vec<(u32, u32, f32)> = train
+        .records
+        .iter()
+        .map(|r| (users.intern(train.users.id(r.user)), items.intern(train.items.id(r.item)), r.rating as f32))
+        .collect();
+    let seen = Csr::from_triplets(triplets.iter().copied(), users.len(), items.len());
+    let start = Instant::now();
+    let fitted = als::fit(&seen, params, on_iteration)?;
+    let meta = ModelMeta {
+        format_version: FORMAT_VERSION,
+        kind: "als".into(),
+        params: params.clone(),
+        users: users.len(),
+        items: items.len(),
+        interactions: seen.nnz(),
+        created_at: now_rfc3339(),
+        training_seconds: start.elapsed().as_secs_f64(),
+        history: fitted.history,
+        data_fingerprint: fingerprint(&users, &items, &seen),
+        split: None,
+        metrics: None,
+        source,
+        artifacts: vec![],
+    };
+    Ok(Model { meta, users, items, user_factors: fitted.user_factors, item_factors: fitted.item_factors, seen })
+}
+
+/// Scores a model on a test set: top-k for every test user the model knows (seen items
+/// excluded) and, for explicit models, predictions for every test pair it knows.
+pub fn evaluate(model: &Model, test: &Ratings, k: usize) -> Evaluation {
+    let truth: Vec<(u32, u32, f64)> = test.records.iter().map(|r| (r.user, r.item, r.rating)).collect();
+    let mut items = test.items.clone();
+    let test_users: Vec<(u32, u32)> = {
+        let mut seen_user = vec![false; test.users.len()];
+        test.records
+            .iter()
+            .filter_map(|r| {
+                if std::mem::replace(&mut seen_user[r.user as usize], true) {
+                    return None;
+                }
+                model.users.get(test.users.id(r.user)).map(|mu| (r.user, mu))
+            })
+            .collect()
+    };
+    let lists: Vec<Vec<crate::topk::Scored>> = test_users.par_iter().map(|&(_, mu)| model.recommend(mu, k)).collect();
+    let mut recs = Vec::with_capacity(lists.len() * k);
+    for (&(tu, _), list) in test_users.iter().zip(&lists) {
+        for s in list {
+            recs.push((tu, items.intern(model.items.id(s.item)), s.score as f64));
+        }
+    }
+    let pairs: Vec<(u32, u32)> = truth.iter().map(|&(u, i, _)| (u, i)).collect();
+    let ranking = metrics::ranking_metrics(&pairs, &recs, k);
+    let rating = match model.meta.params.feedback {
+        Feedback::Implicit => RatingMetrics::default(),
+        Feedback::Explicit => {
+            let preds: Vec<(u32, u32, f64)> = test
+                .records
+                .iter()
+                .filter_map(|r| {
+                    let mu = model.users.get(test.users.id(r.user))?;
+                    let mi = model.items.get(test.items.id(r.item))?;
+                    Some((r.user, r.item, model.predict(mu, mi) as f64))
+                })
+                .collect();
+            metrics::rating_metrics(&truth, &preds)
+        }
+    };
+    Evaluation { ranking, rating }
+}
+
+/// Scores recommendation and prediction files read from any system against a test set.
+pub fn evaluate_files(truth: &Ratings, recs: &Ratings, predictions: Option<&Ratings>, k: usize) -> Evaluation {
+    let mut users = IdMap::new();
+    let mut items = IdMap::new();
+    let mut remap = |r: &Ratings| -> Vec<(u32, u32, f64)> {
+        r.records
+            .iter()
+            .map(|x| (users.intern(r.users.id(x.user)), items.intern(r.items.id(x.item)), x.rating))
+            .collect()
+    };
+    let truth_rows = remap(truth);
+    let rec_rows = remap(recs);
+    let pred_rows = predictions.map(&mut remap);
+    let pairs: Vec<(u32, u32)> = truth_rows.iter().map(|&(u, i, _)| (u, i)).collect();
+    Evaluation {
+        ranking: metrics::ranking_metrics(&pairs, &rec_rows, k),
+        rating: pred_rows.map(|p| metrics::rating_metrics(&truth_rows, &p)).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,180 @@
+//! One module per subcommand, each with its `Args` and `run`; shared argument groups here.
+
+pub mod evaluate;
+pub mod predict;
+pub mod recommend;
+pub mod split;
+pub mod train;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::ValueEnum;
+use topten_core::ingest::{self, DuplicatePolicy, Format, ReadOptions};
+use topten_core::interactions::Ratings;
+use topten_core::split::{FilterBy, SplitMethod, SplitParams};
+
+/// File layout choices on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    /// Detect from the first line.
+    Auto,
+    /// MovieLens 100K u.data: tab-separated, no header.
+    Udata,
+    /// MovieLens 1M/10M ratings.dat: `::`-separated, no header.
+    Dat,
+    /// Comma-separated with a header.
+    Csv,
+    /// Tab-separated with a header.
+    Tsv,
+}
+
+/// Duplicate (user, item) handling on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DuplicatesArg {
+    /// The later row wins.
+    Last,
+    /// The earlier row wins.
+    First,
+    /// Ratings add up (click counts).
+    Sum,
+    /// Stop with an error naming both lines.
+    Error,
+}
+
+/// How to read an interactions file.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InputArgs {
+    /// File layout.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// Header name of the user column (CSV/TSV with header).
+    #[arg(long)]
+    pub user_col: Option<String>,
+    /// Header name of the item column.
+    #[arg(long)]
+    pub item_col: Option<String>,
+    /// Header name of the rating column (absent: every row counts 1.0).
+    #[arg(long)]
+    pub rating_col: Option<String>,
+    /// Header name of the timestamp column.
+    #[arg(long)]
+    pub time_col: Option<String>,
+    /// Skip and count malformed rows instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// What to do with repeated (user, item) pairs.
+    #[arg(long, value_enum, default_value = "last")]
+    pub duplicates: DuplicatesArg,
+}
+
+impl InputArgs {
+    fn options(&self) -> ReadOptions {
+        ReadOptions {
+            format: match self.format {
+                FormatArg::Auto => Format::Auto,
+                FormatArg::Udata => Format::UData,
+                FormatArg::Dat => Format::Dat,
+                FormatArg::Csv => Format::Csv,
+                FormatArg::Tsv => Format::Tsv,
+            },
+            user_col: self.user_col.clone(),
+            item_col: self.item_col.clone(),
+            rating_col: self.rating_col.clone(),
+            time_col: self.time_col.clone(),
+            skip_bad_rows: self.skip_bad_rows,
+            duplicates: match self.duplicates {
+                DuplicatesArg::Last => DuplicatePolicy::Last,
+                DuplicatesArg::First => DuplicatePolicy::First,
+                DuplicatesArg::Sum => DuplicatePolicy::Sum,
+                DuplicatesArg::Error => DuplicatePolicy::Error,
+            },
+        }
+    }
+
+    /// Reads `path` with these options, logging what was found.
+    pub fn read(&self, path: &Path) -> anyhow::Result<Ratings> {
+        read_with(path, &self.options())
+    }
+}
+
+/// Reads an interactions file with explicit options (auto-detection for side files).
+pub fn read_with(path: &Path, opts: &ReadOptions) -> anyhow::Result<Ratings> {
+    let (ratings, report) = ingest::read_ratings(path, opts)?;
+    tracing::info!(
+        file = %path.display(),
+        rows = report.rows,
+        users = ratings.users.len(),
+        items = ratings.items.len(),
+        skipped = report.skipped,
+        duplicates = report.duplicates,
+        "read interactions"
+    );
+    if report.skipped > 0 {
+        tracing::warn!(file = %path.display(), skipped = report.skipped, "skipped malformed rows");
+    }
+    Ok(ratings)
+}
+
+/// Split method on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MethodArg {
+    /// Per user (or item), random order (python_stratified_split).
+    Stratified,
+    /// Uniformly random rows (python_random_split).
+    Random,
+    /// Per user (or item), oldest to train (python_chrono_split).
+    Chrono,
+}
+
+/// Grouping column for stratified and chrono splits.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FilterByArg {
+    /// Group by user.
+    User,
+    /// Group by item.
+    Item,
+}
+
+/// How to split a ratings file (Microsoft Recommenders' semantics).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SplitArgs {
+    /// Split method.
+    #[arg(long, value_enum, default_value = "stratified")]
+    pub method: MethodArg,
+    /// Share of rows that go to train.
+    #[arg(long, default_value_t = 0.75)]
+    pub ratio: f64,
+    /// Group by user or item (stratified and chrono).
+    #[arg(long, value_enum, default_value = "user")]
+    pub filter_by: FilterByArg,
+    /// Drop users (or items) with fewer rows first (stratified and chrono).
+    #[arg(long, default_value_t = 1)]
+    pub min_rating: usize,
+}
+
+impl SplitArgs {
+    /// The core parameters, with the run's seed.
+    pub fn params(&self, seed: u64) -> anyhow::Result<SplitParams> {
+        Ok(SplitParams {
+            method: match self.method {
+                MethodArg::Stratified => SplitMethod::Stratified,
+                MethodArg::Random => SplitMethod::Random,
+                MethodArg::Chrono => SplitMethod::Chrono,
+            },
+            ratio: self.ratio,
+            seed: u32::try_from(seed).context("the split seed must be below 2^32 (numpy's limit)")?,
+            filter_by: match self.filter_by {
+                FilterByArg::User => FilterBy::User,
+                FilterByArg::Item => FilterBy::Item,
+            },
+            min_rating: self.min_rating,
+        })
+    }
+}
+
+/// Creates `dir` (and parents), naming it in the error.
+pub fn ensure_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+    Ok(dir.to_path_buf())
+}

@@ -1,0 +1,178 @@
+//! `topten train`: fit ALS, evaluate on the test side, write the model directory.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use topten_core::als::{AlsParams, Solver};
+use topten_core::interactions::Ratings;
+use topten_core::{pipeline, split};
+
+use super::{InputArgs, SplitArgs};
+use crate::progress;
+
+/// Model family on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModelArg {
+    /// Implicit-feedback ALS (Hu-Koren-Volinsky): best top-10 ranking.
+    Implicit,
+    /// Explicit-rating ALS (ALS-WR, as Spark MLlib): best rating prediction (RMSE).
+    Explicit,
+}
+
+/// Row solver on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SolverArg {
+    /// Conjugate gradient (implicit default).
+    Cg,
+    /// Exact Cholesky.
+    Cholesky,
+}
+
+/// Train ALS on a ratings file (split internally) or on given train/test files.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Ratings file to split into train and test (see the split options).
+    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
+    pub ratings: Option<PathBuf>,
+    /// Training file (instead of --ratings).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Test file for evaluation (with --train; optional).
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub split: SplitArgs,
+    /// Model family.
+    #[arg(long, value_enum, default_value = "implicit")]
+    pub model: ModelArg,
+    /// Latent factors [default: implicit 64, explicit 10].
+    #[arg(long)]
+    pub factors: Option<usize>,
+    /// ALS iterations [default: 15].
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Regularisation λ [default: implicit 20, explicit 0.05 (scaled per rating count)].
+    #[arg(long)]
+    pub regularization: Option<f32>,
+    /// Implicit confidence slope α in c = 1 + α·r [default: 1].
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// Row solver of the implicit model [default: cg].
+    #[arg(long, value_enum)]
+    pub solver: Option<SolverArg>,
+    /// Conjugate-gradient steps per row [default: 3].
+    #[arg(long)]
+    pub cg_steps: Option<usize>,
+    /// Constrain explicit factors to be non-negative.
+    #[arg(long)]
+    pub nonnegative: bool,
+    /// Seed of the split and of the factor initialisation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Cut-off of the ranking metrics.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Output model directory (metrics.json is written inside it too).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl Args {
+    /// The ALS parameters: family defaults overridden by what the user typed.
+    pub fn params(&self) -> AlsParams {
+        let base = match self.model {
+            ModelArg::Implicit => AlsParams::implicit(),
+            ModelArg::Explicit => AlsParams::explicit(),
+        };
+        AlsParams {
+            factors: self.factors.unwrap_or(base.factors),
+            iterations: self.iterations.unwrap_or(base.iterations),
+            regularization: self.regularization.unwrap_or(base.regularization),
+            alpha: self.alpha.unwrap_or(base.alpha),
+            solver: match self.solver {
+                Some(SolverArg::Cg) => Solver::Cg,
+                Some(SolverArg::Cholesky) => Solver::Cholesky,
+                None => base.solver,
+            },
+            cg_steps: self.cg_steps.unwrap_or(base.cg_steps),
+            nonnegative: self.nonnegative,
+            seed: self.seed,
+            threads: self.threads,
+            ..base
+        }
+    }
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let params = args.params();
+    params.check()?;
+    if args.threads > 0 {
+        // Top-k and evaluation use the global pool; training builds its own of the same size.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
+    }
+    let (train, test, split_info, source): (Ratings, Option<Ratings>, Option<serde_json::Value>, String) =
+        match (&args.ratings, &args.train) {
+            (Some(path), _) => {
+                let all = args.input.read(path)?;
+                let split_params = args.split.params(args.seed)?;
+                let parts = split::split(&all, &split_params)?;
+                tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
+                let info = serde_json::to_value(split_params)?;
+                (all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.display().to_string())
+            }
+            (None, Some(train_path)) => {
+                let train = args.input.read(train_path)?;
+                let test = args.test.as_ref().map(|t| args.input.read(t)).transpose()?;
+                (train, test, None, train_path.display().to_string())
+            }
+            (None, None) => unreachable!("clap requires --ratings or --train"),
+        };
+
+    let bar = progress::iterations(params.iterations);
+    let mut model = pipeline::train(&train, &params, Some(source), &mut |it| {
+        let msg = match it.train_rmse {
+            Some(rmse) => format!("loss {:.5} train-rmse {:.4}", it.loss, rmse),
+            None => format!("loss {:.6}", it.loss),
+        };
+        bar.set_message(msg);
+        bar.inc(1);
+        tracing::info!(iteration = it.iteration, loss = it.loss, train_rmse = it.train_rmse, seconds = it.seconds, "iteration");
+    })?;
+    bar.finish_and_clear();
+    tracing::info!(
+        users = model.meta.users,
+        items = model.meta.items,
+        interactions = model.meta.interactions,
+        seconds = model.meta.training_seconds,
+        "trained"
+    );
+    model.meta.split = split_info;
+
+    let metrics = match &test {
+        Some(test) => {
+            let spin = progress::spinner("evaluating");
+            let eval = pipeline::evaluate(&model, test, args.k);
+            spin.finish_and_clear();
+            Some(serde_json::to_value(eval)?)
+        }
+        None => None,
+    };
+    model.meta.metrics = metrics.clone();
+    model.save(&args.out).with_context(|| format!("cannot save the model to {}", args.out.display()))?;
+    if let Some(m) = &metrics {
+        let path = args.out.join("metrics.json");
+        std::fs::write(&path, serde_json::to_string_pretty(m)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", serde_json::to_string_pretty(m)?);
+    }
+    tracing::info!(out = %args.out.display(), "model written");
+    Ok(())
+}
+

@@ -1,0 +1,72 @@
+//! `topten`: the command-line tool. This file only parses arguments, sets up logging and
+//! maps errors to exit codes; each subcommand lives in `cmd/<name>.rs`.
+
+mod cmd;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// topten: real-time top-10 recommendations. Train ALS models, evaluate them, publish
+/// precomputed recommendations and serve them.
+#[derive(Parser)]
+#[command(name = "topten", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log level filter (error, warn, info, debug, trace), or a tracing directive.
+    #[arg(long, global = true, env = "TOPTEN_LOG", default_value = "info")]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Split a ratings file into DIR/train.tsv and DIR/test.tsv.
+    Split(cmd::split::Args),
+    /// Train an ALS model, evaluate it and write the model directory.
+    Train(cmd::train::Args),
+    /// Score any recommendation (and prediction) file against a test file.
+    Evaluate(cmd::evaluate::Args),
+    /// Print top-k recommendations from a model directory.
+    Recommend(cmd::recommend::Args),
+    /// Print predicted scores for (user, item) pairs.
+    Predict(cmd::predict::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_json);
+    let result = match cli.command {
+        Command::Split(a) => cmd::split::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Evaluate(a) => cmd::evaluate::run(a),
+        Command::Recommend(a) => cmd::recommend::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.compact().init();
+    }
+}

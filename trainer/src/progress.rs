@@ -1,0 +1,23 @@
+//! Progress bars for long steps, drawn on stderr and hidden when stderr is not a terminal.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar over ALS iterations that shows the latest training loss.
+pub fn iterations(total: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} training [{bar:30}] {pos}/{len} iterations {msg} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// A spinner for a step of unknown length.
+pub fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
