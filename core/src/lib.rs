@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`interactions`]: ratings/events with string ids at the edges and dense indices inside.
 //! - [`ingest`]: readers for MovieLens `u.data`, `ratings.dat`, `ratings.csv` and generic CSV/TSV.
+//! - [`synth`]: power-law synthetic data with a hidden low-rank taste model.
 //! - [`split`]: train/test splitters with Microsoft Recommenders' semantics (random, stratified, chrono).
 //! - [`numpy_rng`]: numpy's legacy MT19937 stream, so that a seed gives the same split as Recommenders.
 //! - [`csr`]: the compressed sparse row matrix the solvers and top-k read.
@@ -27,4 +28,5 @@ pub mod npy;
 pub mod numpy_rng;
 pub mod pipeline;
 pub mod split;
+pub mod synth;
 pub mod topk;

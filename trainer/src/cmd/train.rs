@@ -143,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         bar.set_message(msg);
         bar.inc(1);
-        tracing::info!(iteration = it.iteration, loss = it.loss, train_rmse = it.train_rmse, seconds = it.seconds, "iteration");
+        tracing::debug!(iteration = it.iteration, loss = it.loss, train_rmse = it.train_rmse, seconds = it.seconds, "iteration");
     })?;
     bar.finish_and_clear();
     tracing::info!(
