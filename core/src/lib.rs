@@ -13,8 +13,10 @@
 //! - [`topk`]: top-k selection for all users from factor matrices, skipping already-seen items.
 //! - [`metrics`]: rating and ranking metrics with Recommenders' `python_evaluation` definitions.
 //! - [`model`]: the on-disk model directory (`model.json`, `.npy` factors numpy loads directly).
+//! - [`store`]: published versions of precomputed recommendations (embedded LMDB; Cosmos DB).
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
 //! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
+//! - [`retrain`]: scheduled retraining with a quality gate against the active version.
 #![deny(missing_docs)]
 
 pub mod als;
@@ -27,6 +29,8 @@ pub mod model;
 pub mod npy;
 pub mod numpy_rng;
 pub mod pipeline;
+pub mod retrain;
 pub mod split;
+pub mod store;
 pub mod synth;
 pub mod topk;

@@ -35,6 +35,20 @@ enum Command {
     Recommend(cmd::recommend::Args),
     /// Print predicted scores for (user, item) pairs.
     Predict(cmd::predict::Args),
+    /// Publish a model as a new version of precomputed recommendations and activate it.
+    Publish(cmd::store::PublishArgs),
+    /// List the versions in a store (* marks the active one).
+    Versions(cmd::store::VersionsArgs),
+    /// Make a version the active one.
+    Activate(cmd::store::ActivateArgs),
+    /// Re-activate the previously active version.
+    Rollback(cmd::store::RollbackArgs),
+    /// Delete old versions.
+    Prune(cmd::store::PruneArgs),
+    /// Serve the recommendation API (the Azure Functions handler) locally.
+    Serve(cmd::serve::Args),
+    /// Retrain, compare with the active version, publish only if not worse (the timer job).
+    Retrain(cmd::retrain::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +60,13 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Recommend(a) => cmd::recommend::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        Command::Publish(a) => cmd::store::publish(a),
+        Command::Versions(a) => cmd::store::versions(a),
+        Command::Activate(a) => cmd::store::activate(a),
+        Command::Rollback(a) => cmd::store::rollback(a),
+        Command::Prune(a) => cmd::store::prune(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Retrain(a) => cmd::retrain::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,10 @@
 pub mod evaluate;
 pub mod predict;
 pub mod recommend;
+pub mod retrain;
+pub mod serve;
 pub mod split;
+pub mod store;
 pub mod train;
 
 use std::path::{Path, PathBuf};
@@ -69,7 +72,8 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
-    fn options(&self) -> ReadOptions {
+    /// The core reader options.
+    pub fn options(&self) -> ReadOptions {
         ReadOptions {
             format: match self.format {
                 FormatArg::Auto => Format::Auto,

@@ -1,0 +1,245 @@
+//! Scheduled retraining with a quality gate: train a candidate on fresh data, compare it with
+//! the active version on the same holdout, and only let it serve if it is not worse.
+//!
+//! Comparison: both sides are scored on the candidate's holdout (the test side of a seeded
+//! split of the new input), over the same sample of holdout users, with the ranking metric of
+//! choice at k. The candidate's lists come from the model; the active version's lists are its
+//! stored documents, so the gate needs nothing but the store. Items a user has in the new
+//! training data are removed from both sides' lists first.
+
+use std::path::PathBuf;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::als::AlsParams;
+use crate::ingest::{read_ratings, ReadOptions};
+use crate::metrics;
+use crate::model::Model;
+use crate::pipeline;
+use crate::split::{self, SplitParams};
+use crate::store::publish::{self, PublishOptions};
+use crate::store::{Store, VersionInfo};
+
+/// Ranking metric the gate compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateMetric {
+    /// NDCG@k (default).
+    NdcgAtK,
+    /// Precision@k.
+    PrecisionAtK,
+    /// Recall@k.
+    RecallAtK,
+    /// MAP@k.
+    MapAtK,
+}
+
+impl GateMetric {
+    /// Parses a metric name as used in `metrics.json`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "ndcg_at_k" | "ndcg" => Some(GateMetric::NdcgAtK),
+            "precision_at_k" | "precision" => Some(GateMetric::PrecisionAtK),
+            "recall_at_k" | "recall" => Some(GateMetric::RecallAtK),
+            "map_at_k" | "map" => Some(GateMetric::MapAtK),
+            _ => None,
+        }
+    }
+
+    fn pick(self, m: &metrics::RankingMetrics) -> f64 {
+        match self {
+            GateMetric::NdcgAtK => m.ndcg_at_k,
+            GateMetric::PrecisionAtK => m.precision_at_k,
+            GateMetric::RecallAtK => m.recall_at_k,
+            GateMetric::MapAtK => m.map_at_k,
+        }
+    }
+}
+
+/// Everything a retrain needs (the timer function reads it from app settings).
+#[derive(Debug, Clone)]
+pub struct RetrainConfig {
+    /// Interaction files, read and concatenated in order.
+    pub inputs: Vec<PathBuf>,
+    /// How to read them.
+    pub read: ReadOptions,
+    /// Holdout split.
+    pub split: SplitParams,
+    /// Model hyperparameters.
+    pub params: AlsParams,
+    /// Cut-off of the gate metric.
+    pub k: usize,
+    /// Gate metric.
+    pub metric: GateMetric,
+    /// Allowed relative drop of the metric (0.02: the candidate may be 2% worse).
+    pub tolerance: f64,
+    /// Holdout users sampled for the comparison (each costs one store read for the active side).
+    pub sample_users: usize,
+    /// Publishing options (items per user, titles).
+    pub publish: PublishOptions,
+    /// Where to write the candidate's model directory (`DIR/{version}`), if anywhere.
+    pub model_root: Option<PathBuf>,
+}
+
+/// What a retrain decided, kept with the new version and returned to the caller.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrainOutcome {
+    /// Version written for the candidate.
+    pub candidate_version: String,
+    /// Whether it became active.
+    pub activated: bool,
+    /// Metric compared.
+    pub metric: GateMetric,
+    /// k of the metric.
+    pub k: usize,
+    /// Candidate's figure on the sample.
+    pub candidate: f64,
+    /// Active version's figure on the same sample (`null` when nothing was active).
+    pub active: Option<f64>,
+    /// Version that was active before.
+    pub active_version: Option<String>,
+    /// Allowed relative drop.
+    pub tolerance: f64,
+    /// Holdout users compared.
+    pub users: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// Why a retrain failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrainError {
+    /// Input could not be read.
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+    /// Split failed.
+    #[error(transparent)]
+    Split(#[from] crate::split::SplitError),
+    /// Training failed.
+    #[error(transparent)]
+    Als(#[from] crate::als::AlsError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Writing the model directory failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// Nothing to train on.
+    #[error("no training input configured")]
+    NoInput,
+}
+
+/// The CPU-heavy half: read, split, train. Run it off the async runtime.
+pub fn train_candidate(cfg: &RetrainConfig) -> Result<(Model, crate::interactions::Ratings), RetrainError> {
+    let mut all = crate::interactions::Ratings::default();
+    if cfg.inputs.is_empty() {
+        return Err(RetrainError::NoInput);
+    }
+    for path in &cfg.inputs {
+        let (r, _) = read_ratings(path, &cfg.read)?;
+        append(&mut all, &r);
+    }
+    let parts = split::split(&all, &cfg.split)?;
+    let train = all.subset(&parts.train);
+    let test = all.subset(&parts.test);
+    let source = cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
+    let mut model = pipeline::train(&train, &cfg.params, Some(source), &mut |_| {})?;
+    model.meta.split = serde_json::to_value(cfg.split).ok();
+    model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
+    Ok((model, test))
+}
+
+fn append(all: &mut crate::interactions::Ratings, more: &crate::interactions::Ratings) {
+    for r in &more.records {
+        let u = all.users.intern(more.users.id(r.user));
+        let i = all.items.intern(more.items.id(r.item));
+        all.records.push(crate::interactions::Interaction { user: u, item: i, ..*r });
+    }
+    all.has_timestamps |= more.has_timestamps;
+}
+
+/// The gate and publish half: compares with the active version and publishes (and activates)
+/// the candidate only if it passes. A rejected candidate is not written to the store; its model
+/// directory (when `model_root` is set) keeps the decision in `model.json` for inspection.
+pub async fn gate_and_publish(
+    store: &dyn Store,
+    cfg: &RetrainConfig,
+    mut model: Model,
+    holdout: &crate::interactions::Ratings,
+) -> Result<(Option<VersionInfo>, RetrainOutcome), RetrainError> {
+    // Sample of holdout users the candidate knows, in a deterministic order.
+    let mut truth: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
+    for r in &holdout.records {
+        truth.entry(holdout.users.id(r.user)).or_default().push(holdout.items.id(r.item));
+    }
+    let mut users: Vec<&str> = truth.keys().copied().filter(|u| model.users.get(u).is_some()).collect();
+    users.sort_unstable();
+    users.truncate(cfg.sample_users.max(1));
+
+    let mut ids: crate::interactions::IdMap = crate::interactions::IdMap::new();
+    let mut pairs = Vec::new();
+    for u in &users {
+        for i in &truth[u] {
+            pairs.push((ids.intern(&format!("u\x1f{u}")), ids.intern(&format!("i\x1f{i}"))));
+        }
+    }
+    let mut cand_recs = Vec::new();
+    let mut active_recs = Vec::new();
+    let active = store.active().await?;
+    for u in &users {
+        let uid = ids.intern(&format!("u\x1f{u}"));
+        let mu = model.users.get(u).expect("filtered above");
+        for s in model.recommend(mu, cfg.k) {
+            cand_recs.push((uid, ids.intern(&format!("i\x1f{}", model.items.id(s.item))), s.score as f64));
+        }
+        if let Some(a) = &active {
+            if let Some(doc) = store.user_recs(&a.version, u).await? {
+                let seen: FxHashSet<&str> = model.seen.row(mu as usize).0.iter().map(|&i| model.items.id(i)).collect();
+                for it in doc.items.iter().filter(|it| !seen.contains(it.item_id.as_str())).take(cfg.k) {
+                    active_recs.push((uid, ids.intern(&format!("i\x1f{}", it.item_id)), it.score as f64));
+                }
+            }
+        }
+    }
+    let candidate = cfg.metric.pick(&metrics::ranking_metrics(&pairs, &cand_recs, cfg.k));
+    let active_figure = active.as_ref().map(|_| cfg.metric.pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k)));
+    let (activate, reason) = match active_figure {
+        None => (true, "no active version".to_string()),
+        Some(a) if candidate >= a * (1.0 - cfg.tolerance) => {
+            (true, format!("candidate {candidate:.4} >= active {a:.4} x (1 - {})", cfg.tolerance))
+        }
+        Some(a) => (false, format!("candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version", cfg.tolerance)),
+    };
+    let mut outcome = RetrainOutcome {
+        candidate_version: String::new(),
+        activated: activate,
+        metric: cfg.metric,
+        k: cfg.k,
+        candidate,
+        active: active_figure,
+        active_version: active.map(|a| a.version),
+        tolerance: cfg.tolerance,
+        users: users.len(),
+        reason,
+    };
+    let version = cfg.publish.version.clone().unwrap_or_else(|| publish::new_version_id(&model));
+    outcome.candidate_version = version.clone();
+    if let Some(root) = &cfg.model_root {
+        let mut metrics = model.meta.metrics.clone().unwrap_or_else(|| serde_json::json!({}));
+        metrics["qualityGate"] = serde_json::to_value(&outcome).unwrap_or_default();
+        model.meta.metrics = Some(metrics);
+        model.save(&root.join(&version))?;
+    }
+    if !activate {
+        return Ok((None, outcome));
+    }
+    let opts = PublishOptions {
+        version: Some(version),
+        activate: true,
+        quality: serde_json::to_value(&outcome).ok(),
+        ..cfg.publish.clone()
+    };
+    let info = publish::publish(store, &model, &opts, &mut |_, _| {}).await?;
+    Ok((Some(info), outcome))
+}

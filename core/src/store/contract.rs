@@ -1,0 +1,101 @@
+//! The store contract: one suite every backend must pass (run from each backend's tests).
+
+use super::*;
+
+fn doc(version: &str, user: &str, items: &[(&str, f32)]) -> UserRecs {
+    UserRecs {
+        id: doc_id(version, user),
+        user_id: user.to_owned(),
+        items: items.iter().map(|(i, s)| ItemScore { item_id: i.to_string(), score: *s, title: None }).collect(),
+        model_version: version.to_owned(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn info(version: &str, users: usize, created_at: &str) -> VersionInfo {
+    VersionInfo {
+        version: version.to_owned(),
+        status: VersionStatus::Writing,
+        created_at: created_at.to_owned(),
+        expected_users: users,
+        users: 0,
+        items_per_user: 2,
+        model: serde_json::json!({}),
+        quality: None,
+    }
+}
+
+/// Publishes `users` users (`u0..`) as `version` and activates it.
+pub async fn publish_small(store: &dyn Store, version: &str, users: usize) {
+    store.create_version(&info(version, users, &format!("2026-01-01T00:00:0{}Z", version.len() % 10))).await.unwrap();
+    let docs: Vec<UserRecs> = (0..users).map(|u| doc(version, &format!("u{u}"), &[("a", 2.0), ("b", 1.0)])).collect();
+    store.write_users(version, &docs).await.unwrap();
+    store.write_popular(version, &[ItemScore { item_id: "p".into(), score: 9.0, title: None }]).await.unwrap();
+    store.finish_version(version).await.unwrap();
+    store.activate(version).await.unwrap();
+}
+
+/// The whole contract.
+pub async fn run(store: &dyn Store) {
+    store.health().await.unwrap();
+    assert!(store.active().await.unwrap().is_none(), "a new store has no active version");
+
+    // A version being written is invisible to readers of the active pointer and cannot be activated.
+    store.create_version(&info("v1", 2, "2026-01-01T00:00:01Z")).await.unwrap();
+    assert!(matches!(store.create_version(&info("v1", 2, "2026-01-01T00:00:01Z")).await, Err(StoreError::Conflict(_))));
+    store.write_users("v1", &[doc("v1", "alice", &[("x", 0.9), ("y", 0.5)])]).await.unwrap();
+    assert!(matches!(store.activate("v1").await, Err(StoreError::Conflict(_))));
+    // Completing with a missing document is refused.
+    assert!(matches!(store.finish_version("v1").await, Err(StoreError::Conflict(_))));
+    store.write_users("v1", &[doc("v1", "bob", &[("z", 0.7)])]).await.unwrap();
+    store.write_popular("v1", &[ItemScore { item_id: "x".into(), score: 10.0, title: Some("X".into()) }]).await.unwrap();
+    let done = store.finish_version("v1").await.unwrap();
+    assert_eq!((done.status, done.users), (VersionStatus::Complete, 2));
+    assert!(matches!(store.write_users("v1", &[doc("v1", "carol", &[])]).await, Err(StoreError::Conflict(_))));
+    store.activate("v1").await.unwrap();
+    assert_eq!(store.active().await.unwrap().unwrap().version, "v1");
+
+    // Point reads.
+    let alice = store.user_recs("v1", "alice").await.unwrap().unwrap();
+    assert_eq!(alice.items[0].item_id, "x");
+    assert_eq!(alice.id, "v1:alice");
+    assert!(store.user_recs("v1", "nobody").await.unwrap().is_none());
+    assert!(store.user_recs("v9", "alice").await.unwrap().is_none());
+    assert_eq!(store.popular("v1").await.unwrap().unwrap()[0].title.as_deref(), Some("X"));
+
+    // A second version, activation, rollback.
+    store.create_version(&info("v2", 1, "2026-01-01T00:00:02Z")).await.unwrap();
+    store.write_users("v2", &[doc("v2", "alice", &[("w", 1.0)])]).await.unwrap();
+    store.write_popular("v2", &[]).await.unwrap();
+    store.finish_version("v2").await.unwrap();
+    let a = store.activate("v2").await.unwrap();
+    assert_eq!(a.history, vec!["v1".to_string()]);
+    // Old version still readable by version id (what makes rollback instant).
+    assert_eq!(store.user_recs("v1", "alice").await.unwrap().unwrap().items[0].item_id, "x");
+    assert_eq!(store.user_recs("v2", "alice").await.unwrap().unwrap().items[0].item_id, "w");
+    assert_eq!(store.rollback().await.unwrap().version, "v1");
+    assert_eq!(store.active().await.unwrap().unwrap().version, "v1");
+
+    // Versions listing and deletion rules.
+    let versions: Vec<String> = store.versions().await.unwrap().into_iter().map(|v| v.version).collect();
+    assert_eq!(versions, vec!["v1".to_string(), "v2".to_string()]);
+    assert!(matches!(store.delete_version("v1").await, Err(StoreError::Conflict(_))));
+    store.delete_version("v2").await.unwrap();
+    assert!(store.user_recs("v2", "alice").await.unwrap().is_none());
+    assert!(store.version("v2").await.unwrap().is_none());
+    assert!(matches!(store.delete_version("v2").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.rollback().await, Err(StoreError::NotFound(_))));
+
+    // Prune keeps the active version and the newest complete ones; drops stale incomplete ones.
+    store.create_version(&info("v3-stale", 5, "2026-01-01T00:00:03Z")).await.unwrap();
+    for (v, t) in [("v4", "2026-01-01T00:00:04Z"), ("v5", "2026-01-01T00:00:05Z")] {
+        store.create_version(&info(v, 1, t)).await.unwrap();
+        store.write_users(v, &[doc(v, "u", &[])]).await.unwrap();
+        store.finish_version(v).await.unwrap();
+    }
+    store.activate("v1").await.unwrap();
+    let deleted = publish::prune(store, 1).await.unwrap();
+    assert_eq!(deleted, vec!["v4".to_string(), "v3-stale".to_string()]);
+    let left: Vec<String> = store.versions().await.unwrap().into_iter().map(|v| v.version).collect();
+    assert_eq!(left, vec!["v1".to_string(), "v5".to_string()]);
+}

@@ -1,0 +1,310 @@
+//! The embedded store: one LMDB file (through heed), the default for laptops and tests.
+//!
+//! Why LMDB: a copy-on-write B-tree that never corrupts on crash, memory-mapped point reads in
+//! about a microsecond, and, unlike single-process embedded databases, readers in *other
+//! processes* never block the writer, so `topten publish` can write a new version while the
+//! handler keeps serving the old one from the same file.
+//!
+//! Layout: database `recs` maps `{version}\x1f{userId}` to the user's JSON document; database
+//! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items, and `active`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use async_trait::async_trait;
+use heed::types::{Bytes, Str};
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
+
+use super::{ActiveVersion, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus};
+use crate::model::now_rfc3339;
+
+const SEP: char = '\x1f';
+const HISTORY: usize = 20;
+
+/// LMDB-backed [`Store`].
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    env: Env<WithTls>,
+    recs: Database<Str, Bytes>,
+    meta: Database<Str, Bytes>,
+    path: PathBuf,
+}
+
+fn backend_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend { backend: "embedded", message: e.to_string() }
+}
+
+/// heed allows one `Env` per file per process; share it.
+fn env_registry() -> &'static Mutex<HashMap<PathBuf, Env<WithTls>>> {
+    static ENVS: OnceLock<Mutex<HashMap<PathBuf, Env<WithTls>>>> = OnceLock::new();
+    ENVS.get_or_init(Default::default)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| backend_err(format!("{}: {e}", parent.display())))?;
+        }
+        let key = std::path::absolute(path).map_err(backend_err)?;
+        let env = {
+            let mut envs = env_registry().lock().unwrap();
+            match envs.get(&key) {
+                Some(env) => env.clone(),
+                None => {
+                    let map_size: usize = std::env::var("TOPTEN_EMBEDDED_MAP_SIZE_GB")
+                        .ok()
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(64)
+                        << 30;
+                    let mut opts = EnvOpenOptions::new();
+                    opts.map_size(map_size).max_dbs(4).max_readers(512);
+                    // SAFETY: NO_SUB_DIR only changes file naming; the file is opened once per
+                    // process (the registry above), as heed requires.
+                    unsafe { opts.flags(EnvFlags::NO_SUB_DIR) };
+                    let env = unsafe { opts.open(&key) }.map_err(|e| backend_err(format!("{}: {e}", key.display())))?;
+                    envs.insert(key.clone(), env.clone());
+                    env
+                }
+            }
+        };
+        let mut wtxn = env.write_txn().map_err(backend_err)?;
+        let recs = env.create_database(&mut wtxn, Some("recs")).map_err(backend_err)?;
+        let meta = env.create_database(&mut wtxn, Some("meta")).map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)?;
+        Ok(EmbeddedStore { env, recs, meta, path: key })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        match self.meta.get(&rtxn, key).map_err(backend_err)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(bytes).map_err(backend_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: serde::Serialize>(&self, wtxn: &mut heed::RwTxn, key: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(backend_err)?;
+        self.meta.put(wtxn, key, &bytes).map_err(backend_err)
+    }
+
+    fn version_key(version: &str) -> String {
+        format!("version{SEP}{version}")
+    }
+
+    fn require_writing(&self, version: &str) -> Result<VersionInfo, StoreError> {
+        let info: VersionInfo = self.get_meta(&Self::version_key(version))?.ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
+        if info.status != VersionStatus::Writing {
+            return Err(StoreError::Conflict(format!("version {version} is already complete")));
+        }
+        Ok(info)
+    }
+
+    fn count_users(&self, version: &str) -> Result<usize, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let prefix = format!("{version}{SEP}");
+        let n = self.recs.prefix_iter(&rtxn, &prefix).map_err(backend_err)?.count();
+        Ok(n)
+    }
+
+    fn set_active(&self, version: &str, history: Vec<String>) -> Result<ActiveVersion, StoreError> {
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        let info: Option<VersionInfo> = match self.meta.get(&wtxn, &Self::version_key(version)).map_err(backend_err)? {
+            Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
+            None => None,
+        };
+        match info {
+            None => return Err(StoreError::NotFound(format!("version {version}"))),
+            Some(i) if i.status != VersionStatus::Complete => {
+                return Err(StoreError::Conflict(format!("version {version} is not complete (a publish did not finish); it cannot be activated")))
+            }
+            Some(_) => {}
+        }
+        let active = ActiveVersion { version: version.to_owned(), activated_at: now_rfc3339(), history };
+        self.put_meta(&mut wtxn, "active", &active)?;
+        // One transaction: readers see the old pointer or the new one, never anything between.
+        wtxn.commit().map_err(backend_err)?;
+        Ok(active)
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        self.meta.get(&rtxn, "active").map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn active(&self) -> Result<Option<ActiveVersion>, StoreError> {
+        self.get_meta("active")
+    }
+
+    async fn user_recs(&self, version: &str, user_id: &str) -> Result<Option<UserRecs>, StoreError> {
+        let key = format!("{version}{SEP}{user_id}");
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        match self.recs.get(&rtxn, &key).map_err(backend_err)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(bytes).map_err(backend_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
+        self.get_meta(&format!("popular{SEP}{version}"))
+    }
+
+    async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let prefix = format!("version{SEP}");
+        let mut out = Vec::new();
+        for entry in self.meta.prefix_iter(&rtxn, &prefix).map_err(backend_err)? {
+            let (_, bytes) = entry.map_err(backend_err)?;
+            out.push(serde_json::from_slice::<VersionInfo>(bytes).map_err(backend_err)?);
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.version.cmp(&b.version)));
+        Ok(out)
+    }
+
+    async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError> {
+        self.get_meta(&Self::version_key(version))
+    }
+
+    async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError> {
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        let key = Self::version_key(&info.version);
+        if self.meta.get(&wtxn, &key).map_err(backend_err)?.is_some() {
+            return Err(StoreError::Conflict(format!("version {} already exists", info.version)));
+        }
+        let info = VersionInfo { status: VersionStatus::Writing, users: 0, ..info.clone() };
+        self.put_meta(&mut wtxn, &key, &info)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn write_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
+        self.require_writing(version)?;
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        for doc in docs {
+            if doc.model_version != version {
+                return Err(StoreError::Conflict(format!("document {} belongs to version {}", doc.id, doc.model_version)));
+            }
+            let bytes = serde_json::to_vec(doc).map_err(backend_err)?;
+            self.recs.put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes).map_err(backend_err)?;
+        }
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn write_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
+        self.require_writing(version)?;
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        self.put_meta(&mut wtxn, &format!("popular{SEP}{version}"), &items)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn finish_version(&self, version: &str) -> Result<VersionInfo, StoreError> {
+        let info = self.require_writing(version)?;
+        let written = self.count_users(version)?;
+        if written != info.expected_users {
+            return Err(StoreError::Conflict(format!(
+                "version {version}: {written} user documents written, {} expected; not completing it",
+                info.expected_users
+            )));
+        }
+        let done = VersionInfo { status: VersionStatus::Complete, users: written, ..info };
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        self.put_meta(&mut wtxn, &Self::version_key(version), &done)?;
+        wtxn.commit().map_err(backend_err)?;
+        self.env.force_sync().map_err(backend_err)?;
+        Ok(done)
+    }
+
+    async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError> {
+        let previous: Option<ActiveVersion> = self.get_meta("active")?;
+        let mut history = Vec::new();
+        if let Some(prev) = previous {
+            if prev.version == version {
+                return Ok(prev);
+            }
+            history.push(prev.version);
+            history.extend(prev.history);
+        }
+        history.retain(|v| v != version);
+        history.truncate(HISTORY);
+        self.set_active(version, history)
+    }
+
+    async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
+        let current: ActiveVersion = self.get_meta("active")?.ok_or_else(|| StoreError::NotFound("active version".into()))?;
+        let mut history = current.history.clone();
+        while !history.is_empty() {
+            let candidate = history.remove(0);
+            let exists: Option<VersionInfo> = self.get_meta(&Self::version_key(&candidate))?;
+            if exists.is_some_and(|i| i.status == VersionStatus::Complete) {
+                return self.set_active(&candidate, history);
+            }
+        }
+        Err(StoreError::NotFound(format!("a previous version to roll back to (active: {})", current.version)))
+    }
+
+    async fn delete_version(&self, version: &str) -> Result<(), StoreError> {
+        let active: Option<ActiveVersion> = self.get_meta("active")?;
+        if active.is_some_and(|a| a.version == version) {
+            return Err(StoreError::Conflict(format!("version {version} is active; activate another one first")));
+        }
+        if self.get_meta::<VersionInfo>(&Self::version_key(version))?.is_none() {
+            return Err(StoreError::NotFound(format!("version {version}")));
+        }
+        let prefix = format!("{version}{SEP}");
+        // Delete in bounded transactions so a huge version does not need one giant commit.
+        loop {
+            let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+            let keys: Vec<String> = {
+                let iter = self.recs.prefix_iter(&wtxn, &prefix).map_err(backend_err)?;
+                iter.take(10_000).map(|e| e.map(|(k, _)| k.to_owned())).collect::<Result<_, _>>().map_err(backend_err)?
+            };
+            if keys.is_empty() {
+                break;
+            }
+            for k in &keys {
+                self.recs.delete(&mut wtxn, k).map_err(backend_err)?;
+            }
+            wtxn.commit().map_err(backend_err)?;
+        }
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        self.meta.delete(&mut wtxn, &format!("popular{SEP}{version}")).map_err(backend_err)?;
+        self.meta.delete(&mut wtxn, &Self::version_key(version)).map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn embedded_store_passes_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("t.db")).unwrap();
+        crate::store::contract::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn reopening_the_same_file_sees_the_same_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let a = EmbeddedStore::open(&path).unwrap();
+        crate::store::contract::publish_small(&a, "v1", 3).await;
+        let b = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(b.active().await.unwrap().unwrap().version, "v1");
+    }
+}

@@ -1,0 +1,186 @@
+//! Where published recommendations live: one interface, used by the trainer to publish and by
+//! the handler to serve, with one file per backend.
+//!
+//! A **model version** is a complete set of per-user documents
+//! `{id, userId, items: [{itemId, score, title?}], modelVersion, createdAt}`, a popular-items
+//! list for cold start, and a [`VersionInfo`]. Publishing writes the whole version (status
+//! `writing`), marks it `complete` once the written count equals the expected count, and only
+//! then can an `active` pointer switch to it, in one atomic write. A publish that crashes or is
+//! killed leaves a `writing` version nobody reads; the old version keeps serving.
+//!
+//! Backends: [`embedded`] (LMDB through heed: one file, crash-safe copy-on-write B-tree, readers
+//! in any process never block the writer). Cosmos DB implements the same trait in its own module.
+
+pub mod embedded;
+pub mod publish;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// One recommended item as stored and served.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemScore {
+    /// External item id.
+    pub item_id: String,
+    /// Model score (higher is better).
+    pub score: f32,
+    /// Display title, when the publisher was given an item file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A user's precomputed recommendations in one version: one document, one point read.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecs {
+    /// Document id (`{version}:{userId}`).
+    pub id: String,
+    /// External user id (the partition key in Cosmos DB).
+    pub user_id: String,
+    /// Best first.
+    pub items: Vec<ItemScore>,
+    /// Version the document belongs to.
+    pub model_version: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+/// Lifecycle of a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionStatus {
+    /// Being written; never served.
+    Writing,
+    /// Fully written and verified; can be activated.
+    Complete,
+}
+
+/// What a version is: its status, size and the model that produced it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionInfo {
+    /// Version id, sortable by creation time (`v20261126T083306Z-ab12cd`).
+    pub version: String,
+    /// Lifecycle status.
+    pub status: VersionStatus,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// User documents expected.
+    pub expected_users: usize,
+    /// User documents written and verified (set when complete).
+    pub users: usize,
+    /// Items stored per user.
+    pub items_per_user: usize,
+    /// Model summary: parameters, metrics, data fingerprint, source.
+    #[serde(default)]
+    pub model: serde_json::Value,
+    /// Quality-gate decision that led to this version (retrain only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<serde_json::Value>,
+}
+
+/// The pointer the handler follows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveVersion {
+    /// Active version id.
+    pub version: String,
+    /// When it became active.
+    pub activated_at: String,
+    /// Previously active versions, most recent first (what `rollback` returns to).
+    #[serde(default)]
+    pub history: Vec<String>,
+}
+
+/// Store failures, kept apart so the API can map them to status codes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store URI is malformed or names an unknown backend.
+    #[error("invalid store URI {uri:?}: {why}")]
+    InvalidUri {
+        /// URI as given.
+        uri: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A version (or other named thing) does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The operation conflicts with the store's state (activating an incomplete version,
+    /// deleting the active one, a count mismatch).
+    #[error("{0}")]
+    Conflict(String),
+    /// The backend failed (I/O, database, network).
+    #[error("{backend} store: {message}")]
+    Backend {
+        /// Backend name.
+        backend: &'static str,
+        /// What failed.
+        message: String,
+    },
+    /// The backend did not answer in time or is shedding load.
+    #[error("{backend} store unavailable: {message}")]
+    Unavailable {
+        /// Backend name.
+        backend: &'static str,
+        /// What happened.
+        message: String,
+        /// Suggested wait before retrying, in seconds.
+        retry_after_secs: u64,
+    },
+}
+
+/// The store interface shared by publisher and handler. Reads are point reads by key.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Short backend name for logs and `/api/health`.
+    fn backend(&self) -> &'static str;
+    /// Cheap reachability check.
+    async fn health(&self) -> Result<(), StoreError>;
+    /// The active pointer, if any version was ever activated.
+    async fn active(&self) -> Result<Option<ActiveVersion>, StoreError>;
+    /// One user's document in `version` (one point read).
+    async fn user_recs(&self, version: &str, user_id: &str) -> Result<Option<UserRecs>, StoreError>;
+    /// The cold-start list of `version`.
+    async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError>;
+    /// All versions, oldest first.
+    async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError>;
+    /// One version's info.
+    async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError>;
+    /// Registers a new version with status `writing`.
+    async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError>;
+    /// Writes a batch of user documents of a `writing` version.
+    async fn write_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError>;
+    /// Writes the cold-start list of a `writing` version.
+    async fn write_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError>;
+    /// Counts the version's user documents and, if the count matches, marks it `complete`.
+    async fn finish_version(&self, version: &str) -> Result<VersionInfo, StoreError>;
+    /// Atomically points `active` at a complete version, remembering the previous one.
+    async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError>;
+    /// Re-activates the most recent previously active version that still exists.
+    async fn rollback(&self) -> Result<ActiveVersion, StoreError>;
+    /// Deletes a version that is not active.
+    async fn delete_version(&self, version: &str) -> Result<(), StoreError>;
+}
+
+/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing).
+pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let invalid = |why: &str| StoreError::InvalidUri { uri: uri.to_owned(), why: why.to_owned() };
+    match uri.split_once(':') {
+        Some(("embedded", path)) if !path.is_empty() => Ok(Arc::new(embedded::EmbeddedStore::open(path.trim_start_matches("//"))?)),
+        Some(("embedded", _)) => Err(invalid("expected embedded:PATH, e.g. embedded:./data/topten.db")),
+        Some((scheme, _)) => Err(invalid(&format!("unknown backend {scheme:?}; supported: embedded:PATH"))),
+        None => Err(invalid("expected BACKEND:LOCATION, e.g. embedded:./data/topten.db")),
+    }
+}
+
+/// Document id of a user's recommendations in a version.
+pub fn doc_id(version: &str, user_id: &str) -> String {
+    format!("{version}:{user_id}")
+}
+
+#[cfg(test)]
+pub(crate) mod contract;

@@ -1,0 +1,142 @@
+//! Publishing a model as a new version, and pruning old versions; written once against the
+//! [`Store`] trait so every backend behaves the same.
+
+use std::collections::HashMap;
+
+use super::{doc_id, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus};
+use crate::model::{now_rfc3339, Model};
+
+/// How to publish.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// Items stored per user (more than served, so request-time filters still leave k).
+    pub items_per_user: usize,
+    /// Documents per write batch.
+    pub batch_size: usize,
+    /// Item titles to store beside ids, when known.
+    pub titles: Option<HashMap<String, String>>,
+    /// Switch the active pointer once the version is complete.
+    pub activate: bool,
+    /// Explicit version id (default: generated from the time and the data fingerprint).
+    pub version: Option<String>,
+    /// Quality-gate record to keep with the version.
+    pub quality: Option<serde_json::Value>,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions { items_per_user: 50, batch_size: 1000, titles: None, activate: true, version: None, quality: None }
+    }
+}
+
+/// A new version id: `vYYYYMMDDTHHMMSSZ-` plus six hex digits of the data fingerprint and time,
+/// so ids sort by creation time and two publishes in one second still differ.
+pub fn new_version_id(model: &Model) -> String {
+    let now = now_rfc3339().replace(['-', ':'], "");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let fp = model.meta.data_fingerprint.trim_start_matches("sha256:");
+    let seed = u32::from_str_radix(fp.get(..6).unwrap_or("0"), 16).unwrap_or(0) ^ nanos;
+    format!("v{now}-{:06x}", seed & 0xff_ffff)
+}
+
+/// A model summary kept with the version (what `topten versions` shows).
+pub fn model_summary(model: &Model) -> serde_json::Value {
+    serde_json::json!({
+        "kind": model.meta.kind,
+        "params": model.meta.params,
+        "users": model.meta.users,
+        "items": model.meta.items,
+        "interactions": model.meta.interactions,
+        "createdAt": model.meta.created_at,
+        "dataFingerprint": model.meta.data_fingerprint,
+        "metrics": model.meta.metrics,
+        "source": model.meta.source,
+    })
+}
+
+/// Publishes `model` as a new version: writes every user's top `items_per_user` (seen items
+/// excluded) and the popular list, completes the version only when the count matches, then
+/// activates it if asked. `progress(written, total)` is called after each batch.
+pub async fn publish(
+    store: &dyn Store,
+    model: &Model,
+    opts: &PublishOptions,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<VersionInfo, StoreError> {
+    let version = opts.version.clone().unwrap_or_else(|| new_version_id(model));
+    let created_at = now_rfc3339();
+    let info = VersionInfo {
+        version: version.clone(),
+        status: VersionStatus::Writing,
+        created_at: created_at.clone(),
+        expected_users: model.users.len(),
+        users: 0,
+        items_per_user: opts.items_per_user,
+        model: model_summary(model),
+        quality: opts.quality.clone(),
+    };
+    store.create_version(&info).await?;
+    let item = |i: u32, score: f32| ItemScore {
+        item_id: model.items.id(i).to_owned(),
+        score,
+        title: opts.titles.as_ref().and_then(|t| t.get(model.items.id(i)).cloned()),
+    };
+    let lists = model.recommend_all(opts.items_per_user);
+    let total = lists.len();
+    let mut written = 0;
+    for chunk in lists.chunks(opts.batch_size.max(1)).enumerate() {
+        let (c, chunk) = chunk;
+        let docs: Vec<UserRecs> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, list)| {
+                let user_id = model.users.id((c * opts.batch_size.max(1) + j) as u32).to_owned();
+                UserRecs {
+                    id: doc_id(&version, &user_id),
+                    user_id,
+                    items: list.iter().map(|s| item(s.item, s.score)).collect(),
+                    model_version: version.clone(),
+                    created_at: created_at.clone(),
+                }
+            })
+            .collect();
+        store.write_users(&version, &docs).await?;
+        written += docs.len();
+        progress(written, total);
+    }
+    let popular: Vec<ItemScore> = model.popular_items(opts.items_per_user).iter().map(|s| item(s.item, s.score)).collect();
+    store.write_popular(&version, &popular).await?;
+    let done = store.finish_version(&version).await?;
+    if opts.activate {
+        store.activate(&version).await?;
+    }
+    Ok(done)
+}
+
+/// Deletes all but the `keep` most recent complete versions, never the active one; incomplete
+/// (`writing`) versions older than the newest complete one are leftovers of failed publishes
+/// and go too. Returns the deleted ids.
+pub async fn prune(store: &dyn Store, keep: usize) -> Result<Vec<String>, StoreError> {
+    let active = store.active().await?.map(|a| a.version);
+    let versions = store.versions().await?;
+    let newest_complete = versions.iter().rev().find(|v| v.status == VersionStatus::Complete).map(|v| v.created_at.clone());
+    let mut kept = 0;
+    let mut deleted = Vec::new();
+    for v in versions.iter().rev() {
+        if Some(&v.version) == active.as_ref() {
+            continue;
+        }
+        let delete = match v.status {
+            VersionStatus::Complete => {
+                kept += 1;
+                kept > keep
+            }
+            VersionStatus::Writing => newest_complete.as_ref().is_some_and(|t| v.created_at <= *t),
+        };
+        if delete {
+            store.delete_version(&v.version).await?;
+            deleted.push(v.version.clone());
+        }
+    }
+    Ok(deleted)
+}

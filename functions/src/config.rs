@@ -1,0 +1,67 @@
+//! Handler settings, read from app settings (environment variables) with flags as overrides.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to answer for a user without personal recommendations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownUser {
+    /// Popular items, `source: "popular"`.
+    Popular,
+    /// 404 `user_not_found`.
+    NotFound,
+}
+
+/// Handler configuration. Every field has an environment variable (the Functions app setting).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Store URI.
+    #[arg(long = "store", env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
+    pub store_uri: String,
+    /// Answer for users without personal recommendations.
+    #[arg(long, env = "TOPTEN_UNKNOWN_USER", value_enum, default_value = "popular")]
+    pub unknown_user: UnknownUser,
+    /// Items returned when the request has no `k`.
+    #[arg(long, env = "TOPTEN_DEFAULT_K", default_value_t = 10)]
+    pub default_k: usize,
+    /// Largest `k` accepted.
+    #[arg(long, env = "TOPTEN_MAX_K", default_value_t = 100)]
+    pub max_k: usize,
+    /// Longest user id accepted (characters).
+    #[arg(long, env = "TOPTEN_MAX_ID_LEN", default_value_t = 128)]
+    pub max_id_len: usize,
+    /// How long the active-version pointer is cached (milliseconds).
+    #[arg(long, env = "TOPTEN_ACTIVE_TTL_MS", default_value_t = 1000)]
+    pub active_ttl_ms: u64,
+    /// Per-request timeout (milliseconds).
+    #[arg(long, env = "TOPTEN_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Log one line per request (method, path, status, latency, request id).
+    #[arg(long, env = "TOPTEN_LOG_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_requests: bool,
+    /// Retrain input files (comma-separated) for the timer function.
+    #[arg(long, env = "TRAINING_INPUT", value_delimiter = ',')]
+    pub training_input: Vec<PathBuf>,
+    /// Retrain model family (implicit or explicit).
+    #[arg(long, env = "RETRAIN_MODEL", default_value = "implicit")]
+    pub retrain_model: String,
+    /// Retrain gate metric.
+    #[arg(long, env = "QUALITY_METRIC", default_value = "ndcg_at_k")]
+    pub quality_metric: String,
+    /// Allowed relative drop of the gate metric.
+    #[arg(long, env = "QUALITY_TOLERANCE", default_value_t = 0.02)]
+    pub quality_tolerance: f64,
+    /// Items stored per user when publishing.
+    #[arg(long, env = "ITEMS_PER_USER", default_value_t = 50)]
+    pub items_per_user: usize,
+    /// Where retrains write model directories.
+    #[arg(long, env = "TOPTEN_MODEL_ROOT")]
+    pub model_root: Option<PathBuf>,
+}
+
+impl Config {
+    /// The active-pointer cache lifetime.
+    pub fn active_ttl(&self) -> Duration {
+        Duration::from_millis(self.active_ttl_ms)
+    }
+}

@@ -1,0 +1,41 @@
+//! The custom handler executable (`handler`, named in host.json's `defaultExecutablePath`).
+//! Reads configuration, binds `FUNCTIONS_CUSTOMHANDLER_PORT` (else `--port`/`PORT`), serves.
+
+use clap::Parser;
+use topten_functions::{app, serve, shutdown_signal, state_from_config, Config};
+
+/// topten HTTP handler: serves precomputed recommendations (Azure Functions custom handler).
+#[derive(Parser)]
+#[command(name = "handler", version, about)]
+struct Cli {
+    /// Port; the Functions host sets FUNCTIONS_CUSTOMHANDLER_PORT, which wins.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, env = "TOPTEN_BIND", default_value = "127.0.0.1")]
+    bind: String,
+    /// Log filter.
+    #[arg(long, env = "TOPTEN_LOG", default_value = "info")]
+    log: String,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let port = match std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT") {
+        Ok(p) => p.parse()?,
+        Err(_) => cli.port,
+    };
+    let state = state_from_config(cli.config)?;
+    let listener = tokio::net::TcpListener::bind((cli.bind.as_str(), port)).await?;
+    tracing::info!(addr = %listener.local_addr()?, store = state.store().backend(), "handler listening");
+    serve(listener, app(state), shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! One module per resource; handlers are thin: validate, read the store, shape JSON.
+
+pub mod health;
+pub mod openapi;
+pub mod recommendations;
+pub mod retrain;

@@ -1,0 +1,93 @@
+//! Shared handler state: the store, the configuration and two small caches.
+//!
+//! The active-version pointer is cached for `active_ttl` so that a request costs exactly one
+//! store read (the user's document); popular lists are immutable per version, so they are
+//! cached until the version changes. std's `RwLock` is enough: critical sections are a clone
+//! of an `Arc` and never cross an `.await`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use topten_core::store::{ActiveVersion, ItemScore, Store};
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// Cheap-to-clone handle given to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: Config,
+    active: RwLock<Option<(Arc<ActiveVersion>, Instant)>>,
+    popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
+    retrain: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// State over an opened store.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                active: RwLock::new(None),
+                popular: RwLock::new(HashMap::new()),
+                retrain: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The retrain lock: one retrain at a time per handler.
+    pub fn retrain_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.retrain
+    }
+
+    /// The active version, from cache while fresh.
+    pub async fn active(&self) -> Result<Arc<ActiveVersion>, ApiError> {
+        if let Some((a, at)) = self.inner.active.read().unwrap().as_ref() {
+            if at.elapsed() < self.inner.config.active_ttl() {
+                return Ok(a.clone());
+            }
+        }
+        match self.inner.store.active().await? {
+            Some(a) => {
+                let a = Arc::new(a);
+                *self.inner.active.write().unwrap() = Some((a.clone(), Instant::now()));
+                Ok(a)
+            }
+            None => Err(ApiError::unavailable("no_active_version", "no model version has been published and activated yet", 30)),
+        }
+    }
+
+    /// Forgets the cached pointer (after this process activates a version itself).
+    pub fn invalidate_active(&self) {
+        *self.inner.active.write().unwrap() = None;
+    }
+
+    /// The popular list of `version`, cached.
+    pub async fn popular(&self, version: &str) -> Result<Arc<Vec<ItemScore>>, ApiError> {
+        if let Some(p) = self.inner.popular.read().unwrap().get(version) {
+            return Ok(p.clone());
+        }
+        let list = Arc::new(self.inner.store.popular(version).await?.unwrap_or_default());
+        let mut cache = self.inner.popular.write().unwrap();
+        cache.retain(|v, _| v == version); // old versions' lists are no longer needed
+        cache.insert(version.to_owned(), list.clone());
+        Ok(list)
+    }
+}

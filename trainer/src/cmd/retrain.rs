@@ -1,0 +1,79 @@
+//! `topten retrain`: what the timer function runs, from the command line.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use topten_core::retrain::{self, GateMetric, RetrainConfig};
+use topten_core::split::SplitParams;
+use topten_core::store::publish::PublishOptions;
+
+use super::store::StoreArgs;
+use super::train::ModelArg;
+use super::InputArgs;
+
+/// Retrain on the given input, compare with the active version on a holdout, and publish
+/// and activate the candidate only if its metric is not worse than the tolerance allows.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Interaction files (repeat or comma-separate).
+    #[arg(long = "ratings", required = true, value_delimiter = ',')]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Model family.
+    #[arg(long, value_enum, default_value = "implicit")]
+    pub model: ModelArg,
+    /// Gate metric (ndcg_at_k, precision_at_k, recall_at_k, map_at_k).
+    #[arg(long, default_value = "ndcg_at_k")]
+    pub metric: String,
+    /// Allowed relative drop of the metric against the active version.
+    #[arg(long, default_value_t = 0.02)]
+    pub tolerance: f64,
+    /// Cut-off of the metric.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Holdout users compared.
+    #[arg(long, default_value_t = 2000)]
+    pub sample_users: usize,
+    /// Items stored per user.
+    #[arg(long, default_value_t = 50)]
+    pub items_per_user: usize,
+    /// Directory under which the candidate's model directory is written.
+    #[arg(long, default_value = "./data/models")]
+    pub model_root: PathBuf,
+    /// Seed of the holdout split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u32,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let params = match args.model {
+        ModelArg::Implicit => topten_core::als::AlsParams::implicit(),
+        ModelArg::Explicit => topten_core::als::AlsParams::explicit(),
+    };
+    let cfg = RetrainConfig {
+        inputs: args.inputs.clone(),
+        read: args.input.options(),
+        split: SplitParams { seed: args.seed, ..SplitParams::default() },
+        params,
+        k: args.k,
+        metric: GateMetric::parse(&args.metric).with_context(|| format!("unknown metric {:?}", args.metric))?,
+        tolerance: args.tolerance,
+        sample_users: args.sample_users,
+        publish: PublishOptions { items_per_user: args.items_per_user, ..PublishOptions::default() },
+        model_root: Some(args.model_root.clone()),
+    };
+    let spin = crate::progress::spinner("training candidate");
+    let (model, holdout) = retrain::train_candidate(&cfg)?;
+    spin.set_message("comparing with the active version and publishing");
+    let store = topten_core::store::open(&args.store.store)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (_, outcome) = rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout))?;
+    spin.finish_and_clear();
+    tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, reason = %outcome.reason, "retrain finished");
+    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    Ok(())
+}

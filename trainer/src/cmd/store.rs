@@ -1,0 +1,174 @@
+//! Store commands: `publish`, `versions`, `activate`, `rollback`, `prune`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use topten_core::model::Model;
+use topten_core::store::publish::{self, PublishOptions};
+use topten_core::store::{self as core_store, Store};
+
+/// Where the store is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Store URI (embedded:PATH).
+    #[arg(long, env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
+    pub store: String,
+}
+
+impl StoreArgs {
+    fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        core_store::open(&self.store).with_context(|| format!("cannot open store {}", self.store))
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Reads an `item_id<TAB>title` file (header optional) into a map.
+pub fn read_titles(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut titles = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || (n == 0 && line.to_ascii_lowercase().starts_with("item")) {
+            continue;
+        }
+        let (id, title) = line.split_once('\t').with_context(|| format!("{}:{}: expected item_id<TAB>title", path.display(), n + 1))?;
+        titles.insert(id.trim().to_owned(), title.trim().to_owned());
+    }
+    Ok(titles)
+}
+
+/// Publish a model directory as a new version and activate it.
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    /// Model directory written by `topten train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Items stored per user (request-time filters still leave k).
+    #[arg(long, default_value_t = 50)]
+    pub items_per_user: usize,
+    /// Item titles (`item_id<TAB>title`) to store beside ids.
+    #[arg(long)]
+    pub titles: Option<PathBuf>,
+    /// Write the version but leave the active one serving.
+    #[arg(long)]
+    pub no_activate: bool,
+    /// Documents per write batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+}
+
+/// Runs `publish`.
+pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let model = Model::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let store = args.store.open()?;
+    let opts = PublishOptions {
+        items_per_user: args.items_per_user,
+        batch_size: args.batch_size,
+        titles: args.titles.as_deref().map(read_titles).transpose()?,
+        activate: !args.no_activate,
+        ..PublishOptions::default()
+    };
+    let bar = ProgressBar::new(model.users.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let info = runtime()?.block_on(publish::publish(store.as_ref(), &model, &opts, &mut |done, _| bar.set_position(done as u64)))?;
+    bar.finish_and_clear();
+    tracing::info!(version = %info.version, users = info.users, activated = opts.activate, store = %args.store.store, "published");
+    println!("{}", info.version);
+    Ok(())
+}
+
+/// List the versions in a store.
+#[derive(clap::Args, Debug)]
+pub struct VersionsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `versions`.
+pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
+    let store = args.store.open()?;
+    let rt = runtime()?;
+    let versions = rt.block_on(store.versions())?;
+    let active = rt.block_on(store.active())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"active": active, "versions": versions}))?);
+        return Ok(());
+    }
+    println!("{:<2} {:<28} {:<9} {:>9} {:<21} {}", "", "VERSION", "STATUS", "USERS", "CREATED", "NDCG@10");
+    for v in &versions {
+        let mark = if active.as_ref().is_some_and(|a| a.version == v.version) { "*" } else { "" };
+        let ndcg = v.model.pointer("/metrics/ndcg_at_k").and_then(|x| x.as_f64()).map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+        let status = serde_json::to_value(v.status)?.as_str().unwrap_or("?").to_owned();
+        println!("{mark:<2} {:<28} {status:<9} {:>9} {:<21} {ndcg}", v.version, v.users, v.created_at);
+    }
+    Ok(())
+}
+
+/// Make a complete version the active one.
+#[derive(clap::Args, Debug)]
+pub struct ActivateArgs {
+    /// Version id (see `topten versions`).
+    pub version: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Runs `activate`.
+pub fn activate(args: ActivateArgs) -> anyhow::Result<()> {
+    let store = args.store.open()?;
+    let a = runtime()?.block_on(store.activate(&args.version))?;
+    tracing::info!(version = %a.version, "activated");
+    println!("{}", a.version);
+    Ok(())
+}
+
+/// Re-activate the previously active version.
+#[derive(clap::Args, Debug)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Runs `rollback`.
+pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
+    let store = args.store.open()?;
+    let a = runtime()?.block_on(store.rollback())?;
+    tracing::info!(version = %a.version, "rolled back");
+    println!("{}", a.version);
+    Ok(())
+}
+
+/// Delete old versions, keeping the active one and the N newest complete ones.
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Complete versions to keep besides the active one.
+    #[arg(long, default_value_t = 2)]
+    pub keep: usize,
+}
+
+/// Runs `prune`.
+pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
+    let store = args.store.open()?;
+    let deleted = runtime()?.block_on(publish::prune(store.as_ref(), args.keep))?;
+    for v in &deleted {
+        println!("deleted {v}");
+    }
+    tracing::info!(deleted = deleted.len(), "pruned");
+    Ok(())
+}
