@@ -140,6 +140,14 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs as i64)
 }
 
+/// Current time as RFC 3339 UTC with milliseconds, which sorts versions published within
+/// the same second.
+pub fn now_rfc3339_millis() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = rfc3339(d.as_secs() as i64);
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
+}
+
 /// Formats epoch seconds as RFC 3339 UTC.
 pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);

@@ -82,6 +82,26 @@ pub fn generate(p: &SynthParams, mut emit: impl FnMut(SynthRow)) -> usize {
     emitted
 }
 
+/// Writes a generated data set as MovieLens `u.data` rows (`user<TAB>item<TAB>rating<TAB>ts`,
+/// 1-based ids); returns the number of rows.
+pub fn write_udata<W: std::io::Write>(p: &SynthParams, out: W) -> std::io::Result<usize> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(out);
+    let mut err = None;
+    let n = generate(p, |r| {
+        if err.is_none() {
+            if let Err(e) = writeln!(out, "{}\t{}\t{}\t{}", r.user + 1, r.item + 1, r.rating, r.timestamp) {
+                err = Some(e);
+            }
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    out.flush()?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,7 +94,7 @@ pub async fn run(store: &dyn Store) {
         store.finish_version(v).await.unwrap();
     }
     store.activate("v1").await.unwrap();
-    let deleted = publish::prune(store, 1).await.unwrap();
+    let deleted = publish::prune(store, 1, false).await.unwrap();
     assert_eq!(deleted, vec!["v4".to_string(), "v3-stale".to_string()]);
     let left: Vec<String> = store.versions().await.unwrap().into_iter().map(|v| v.version).collect();
     assert_eq!(left, vec!["v1".to_string(), "v5".to_string()]);

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{doc_id, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus};
-use crate::model::{now_rfc3339, Model};
+use crate::model::{now_rfc3339, now_rfc3339_millis, Model};
 
 /// How to publish.
 #[derive(Debug, Clone)]
@@ -21,11 +21,21 @@ pub struct PublishOptions {
     pub version: Option<String>,
     /// Quality-gate record to keep with the version.
     pub quality: Option<serde_json::Value>,
+    /// Pause between batches, to spread the write load on a store with provisioned throughput.
+    pub throttle: std::time::Duration,
 }
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        PublishOptions { items_per_user: 50, batch_size: 1000, titles: None, activate: true, version: None, quality: None }
+        PublishOptions {
+            items_per_user: 50,
+            batch_size: 1000,
+            titles: None,
+            activate: true,
+            version: None,
+            quality: None,
+            throttle: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -64,7 +74,7 @@ pub async fn publish(
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<VersionInfo, StoreError> {
     let version = opts.version.clone().unwrap_or_else(|| new_version_id(model));
-    let created_at = now_rfc3339();
+    let created_at = now_rfc3339_millis();
     let info = VersionInfo {
         version: version.clone(),
         status: VersionStatus::Writing,
@@ -103,6 +113,9 @@ pub async fn publish(
         store.write_users(&version, &docs).await?;
         written += docs.len();
         progress(written, total);
+        if !opts.throttle.is_zero() && written < total {
+            tokio::time::sleep(opts.throttle).await;
+        }
     }
     let popular: Vec<ItemScore> = model.popular_items(opts.items_per_user).iter().map(|s| item(s.item, s.score)).collect();
     store.write_popular(&version, &popular).await?;
@@ -113,10 +126,11 @@ pub async fn publish(
     Ok(done)
 }
 
-/// Deletes all but the `keep` most recent complete versions, never the active one; incomplete
+/// Deletes all but the `keep` most recent complete versions, never the active one. Incomplete
 /// (`writing`) versions older than the newest complete one are leftovers of failed publishes
-/// and go too. Returns the deleted ids.
-pub async fn prune(store: &dyn Store, keep: usize) -> Result<Vec<String>, StoreError> {
+/// and go too; newer ones may be publishes in progress, so they go only with `incomplete`.
+/// Returns the deleted ids.
+pub async fn prune(store: &dyn Store, keep: usize, incomplete: bool) -> Result<Vec<String>, StoreError> {
     let active = store.active().await?.map(|a| a.version);
     let versions = store.versions().await?;
     let newest_complete = versions.iter().rev().find(|v| v.status == VersionStatus::Complete).map(|v| v.created_at.clone());
@@ -131,7 +145,7 @@ pub async fn prune(store: &dyn Store, keep: usize) -> Result<Vec<String>, StoreE
                 kept += 1;
                 kept > keep
             }
-            VersionStatus::Writing => newest_complete.as_ref().is_some_and(|t| v.created_at <= *t),
+            VersionStatus::Writing => incomplete || newest_complete.as_ref().is_some_and(|t| v.created_at <= *t),
         };
         if delete {
             store.delete_version(&v.version).await?;

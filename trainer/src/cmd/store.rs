@@ -62,6 +62,9 @@ pub struct PublishArgs {
     /// Documents per write batch.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// Pause between batches in milliseconds (spreads load on provisioned throughput).
+    #[arg(long, default_value_t = 0)]
+    pub throttle_ms: u64,
 }
 
 /// Runs `publish`.
@@ -73,6 +76,7 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         titles: args.titles.as_deref().map(read_titles).transpose()?,
         activate: !args.no_activate,
+        throttle: std::time::Duration::from_millis(args.throttle_ms),
         ..PublishOptions::default()
     };
     let bar = ProgressBar::new(model.users.len() as u64);
@@ -160,12 +164,16 @@ pub struct PruneArgs {
     /// Complete versions to keep besides the active one.
     #[arg(long, default_value_t = 2)]
     pub keep: usize,
+    /// Also delete incomplete versions newer than the newest complete one (leftovers of a
+    /// killed publish; make sure no publish is running).
+    #[arg(long)]
+    pub incomplete: bool,
 }
 
 /// Runs `prune`.
 pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
-    let deleted = runtime()?.block_on(publish::prune(store.as_ref(), args.keep))?;
+    let deleted = runtime()?.block_on(publish::prune(store.as_ref(), args.keep, args.incomplete))?;
     for v in &deleted {
         println!("deleted {v}");
     }

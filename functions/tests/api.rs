@@ -1,0 +1,186 @@
+//! Router tests without sockets (`oneshot`), and the contract between the function folders
+//! (what the Azure Functions host routes) and the handler's routes.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use clap::Parser;
+use tower::ServiceExt;
+
+use topten_functions::{app, state_from_config, Config};
+
+#[derive(Parser)]
+struct Wrap {
+    #[command(flatten)]
+    config: Config,
+}
+
+fn config(store: &str, extra: &[&str]) -> Config {
+    let mut args = vec!["t", "--store", store];
+    args.extend_from_slice(extra);
+    Wrap::parse_from(args).config
+}
+
+async fn call(router: &axum::Router, method: &str, uri: &str) -> (StatusCode, serde_json::Value) {
+    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, json)
+}
+
+async fn fixture(extra: &[&str]) -> (tempfile::TempDir, axum::Router, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = common::ratings_file(dir.path());
+    let (uri, version) = common::published_store(dir.path(), &ratings).await;
+    let router = app(state_from_config(config(&uri, extra)).unwrap());
+    (dir, router, version)
+}
+
+#[tokio::test]
+async fn personalised_recommendations_respect_k_and_exclude() {
+    let (_d, router, version) = fixture(&[]).await;
+    let (status, body) = call(&router, "GET", "/api/recommendations/5?k=12").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["source"], "personalized");
+    assert_eq!(body["modelVersion"], version.as_str());
+    assert_eq!(body["userId"], "5");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 12);
+    let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "not best first: {scores:?}");
+    // Excluding the first three still returns k items, none of them excluded.
+    let ex: Vec<&str> = items[..3].iter().map(|i| i["itemId"].as_str().unwrap()).collect();
+    let (_, body2) = call(&router, "GET", &format!("/api/recommendations/5?k=12&exclude={}", ex.join(","))).await;
+    let items2 = body2["items"].as_array().unwrap();
+    assert_eq!(items2.len(), 12);
+    assert!(items2.iter().all(|i| !ex.contains(&i["itemId"].as_str().unwrap())));
+    assert_eq!(items2[0]["itemId"], items[3]["itemId"]);
+    // Default k is 10.
+    let (_, body3) = call(&router, "GET", "/api/recommendations/5").await;
+    assert_eq!(body3["items"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn unknown_user_gets_popular_items_or_404_when_configured() {
+    let (_d, router, _) = fixture(&[]).await;
+    let (status, body) = call(&router, "GET", "/api/recommendations/stranger?k=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["source"], "popular");
+    assert_eq!(body["items"].as_array().unwrap().len(), 5);
+    let (_d2, strict, _) = fixture(&["--unknown-user", "not-found"]).await;
+    let (status, body) = call(&strict, "GET", "/api/recommendations/stranger").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "user_not_found");
+}
+
+#[tokio::test]
+async fn bad_requests_get_documented_json_errors() {
+    let (_d, router, _) = fixture(&[]).await;
+    let long = "x".repeat(129);
+    let cases = [
+        ("/api/recommendations/5?k=abc", 400, "invalid_k"),
+        ("/api/recommendations/5?k=0", 400, "invalid_k"),
+        ("/api/recommendations/5?k=101", 400, "invalid_k"),
+        ("/api/recommendations/5?k=-3", 400, "invalid_k"),
+        (&format!("/api/recommendations/{long}") as &str, 400, "invalid_user_id"),
+        ("/api/recommendations/%01bad", 400, "invalid_user_id"),
+        ("/api/recommendations/", 400, "invalid_user_id"),
+        ("/api/nope", 404, "not_found"),
+        ("/", 404, "not_found"),
+    ];
+    for (uri, status, code) in cases {
+        let (s, body) = call(&router, "GET", uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}: {body}");
+        assert_eq!(body["error"]["code"], code, "{uri}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        // Every code the API returns is documented in the OpenAPI spec.
+        assert!(topten_functions::routes::openapi::ERROR_CODES.iter().any(|c| c.0 == code && c.1 == status));
+    }
+    let (s, body) = call(&router, "DELETE", "/api/recommendations/5").await;
+    assert_eq!((s.as_u16(), body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+}
+
+#[tokio::test]
+async fn empty_store_answers_503_no_active_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("embedded:{}", dir.path().join("empty.db").display());
+    let router = app(state_from_config(config(&uri, &[])).unwrap());
+    let (s, body) = call(&router, "GET", "/api/recommendations/1").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "no_active_version");
+    let (s, body) = call(&router, "GET", "/api/health").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["store"]["reachable"], true);
+    assert!(body["activeVersion"].is_null());
+}
+
+#[tokio::test]
+async fn health_and_openapi() {
+    let (_d, router, version) = fixture(&[]).await;
+    let (s, body) = call(&router, "GET", "/api/health").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["activeVersion"], version.as_str());
+    let (s, spec) = call(&router, "GET", "/api/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(spec["openapi"], "3.0.3");
+    assert!(spec["paths"]["/api/recommendations/{userId}"]["get"].is_object());
+}
+
+/// Every function folder's bindings match a handler route: HTTP triggers are forwarded to
+/// `/api/<route>` with their methods; other triggers arrive as `POST /<FunctionName>`.
+#[tokio::test]
+async fn function_folders_match_handler_routes() {
+    let (_d, router, _) = fixture(&[]).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let host: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
+    assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
+    assert_eq!(host["customHandler"]["description"]["defaultExecutablePath"], "handler");
+    let mut functions = 0;
+    let spec = topten_functions::routes::openapi::spec();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let fj = dir.join("function.json");
+        if !fj.exists() {
+            continue;
+        }
+        functions += 1;
+        let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fj).unwrap()).unwrap();
+        let trigger = f["bindings"].as_array().unwrap().iter().find(|b| b["direction"] == "in").unwrap();
+        match trigger["type"].as_str().unwrap() {
+            "httpTrigger" => {
+                let route = trigger["route"].as_str().unwrap();
+                let path = format!("/api/{}", route.replace("{userId}", "5"));
+                assert!(spec["paths"][format!("/api/{route}")].is_object(), "{name}: /api/{route} is not in the OpenAPI spec");
+                for m in trigger["methods"].as_array().unwrap() {
+                    let (s, body) = call(&router, &m.as_str().unwrap().to_uppercase(), &path).await;
+                    assert!(s.is_success(), "{name}: {m} {path} -> {s} {body}");
+                }
+                assert!(["function", "anonymous"].contains(&trigger["authLevel"].as_str().unwrap()));
+            }
+            "timerTrigger" => {
+                let schedule = trigger["schedule"].as_str().unwrap();
+                assert!(schedule.starts_with('%') && schedule.ends_with('%'), "{name}: schedule comes from an app setting");
+                let setting = schedule.trim_matches('%');
+                let example: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(root.join("local.settings.json.example")).unwrap()).unwrap();
+                let cron = example["Values"][setting].as_str().unwrap_or_else(|| panic!("{setting} missing in local.settings.json.example"));
+                assert_eq!(cron.split_whitespace().count(), 6, "{cron} is not 6-field NCRONTAB");
+                // The host posts to /<FunctionName>; without TRAINING_INPUT the handler answers
+                // with the custom-handler envelope (a 500 that names the missing setting).
+                let req = Request::builder().method("POST").uri(format!("/{name}")).header("content-type", "application/json")
+                    .body(Body::from(r#"{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}"#)).unwrap();
+                let resp = router.clone().oneshot(req).await.unwrap();
+                let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+                let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                assert!(body.get("Outputs").is_some() && body.get("Logs").is_some(), "{name}: {body}");
+                assert!(body["Logs"][0].as_str().unwrap().contains("TRAINING_INPUT"));
+            }
+            other => panic!("{name}: unexpected trigger {other}"),
+        }
+    }
+    assert_eq!(functions, 4);
+}
