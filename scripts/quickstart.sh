@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: fetch MovieLens 100K, train an implicit ALS model on a
-# per-user stratified 75/25 split, print its test metrics and a sample user's top 10.
+# per-user stratified 75/25 split, print its test metrics, publish every user's top 50 to the
+# embedded store as a new version, and serve the API on http://127.0.0.1:8080 (Ctrl-C stops).
 #
 #   scripts/quickstart.sh [--help]
 #
 # Environment: TOPTEN_DATA_DIR (default data/), MODEL_DIR (default data/models/ml-100k),
-# DEMO_USER (default 196).
+# TOPTEN_STORE (default embedded:./data/topten.db), PORT (default 8080), DEMO_USER (default 196),
+# SERVE=0 to stop after publishing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
 DATA_DIR="${TOPTEN_DATA_DIR:-data}"
 MODEL_DIR="${MODEL_DIR:-data/models/ml-100k}"
 DEMO_USER="${DEMO_USER:-196}"
+STORE="${TOPTEN_STORE:-embedded:./data/topten.db}"
+PORT="${PORT:-8080}"
 
 bash scripts/fetch-movielens.sh
 cargo build --release --bin topten
@@ -25,8 +29,18 @@ TOPTEN=target/release/topten
 echo "== training implicit ALS on MovieLens 100K (stratified 75/25 split, seed 42) =="
 "$TOPTEN" train --ratings "$DATA_DIR/ml-100k/u.data" --model implicit --k 10 --out "$MODEL_DIR"
 
-echo "== top 10 for user $DEMO_USER =="
+echo "== top 10 for user $DEMO_USER (from the model directory) =="
 "$TOPTEN" --log warn recommend --model "$MODEL_DIR" --user "$DEMO_USER" --k 10 |
     awk -F'\t' -v titles="$DATA_DIR/ml-100k/items.tsv" '
         BEGIN { while ((getline line < titles) > 0) { split(line, f, "\t"); t[f[1]] = f[2] } }
         { printf "%-6s %-50s %.3f\n", $2, (($2 in t) ? t[$2] : ""), $3 }'
+
+echo "== publishing to $STORE =="
+VERSION=$("$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" --titles "$DATA_DIR/ml-100k/items.tsv")
+"$TOPTEN" --log warn versions --store "$STORE"
+
+[[ "${SERVE:-1}" == 0 ]] && exit 0
+echo "== serving version $VERSION on http://127.0.0.1:$PORT (Ctrl-C to stop) =="
+echo "   curl 'http://127.0.0.1:$PORT/api/recommendations/$DEMO_USER?k=10'"
+echo "   curl 'http://127.0.0.1:$PORT/api/health'"
+exec "$TOPTEN" serve --store "$STORE" --port "$PORT"

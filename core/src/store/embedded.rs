@@ -160,6 +160,12 @@ impl Store for EmbeddedStore {
         }
     }
 
+    async fn user_recs_json(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = format!("{version}{SEP}{user_id}");
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        Ok(self.recs.get(&rtxn, &key).map_err(backend_err)?.map(<[u8]>::to_vec))
+    }
+
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
         self.get_meta(&format!("popular{SEP}{version}"))
     }

@@ -144,6 +144,15 @@ pub trait Store: Send + Sync {
     async fn active(&self) -> Result<Option<ActiveVersion>, StoreError>;
     /// One user's document in `version` (one point read).
     async fn user_recs(&self, version: &str, user_id: &str) -> Result<Option<UserRecs>, StoreError>;
+    /// The same document as raw JSON bytes: the serving fast path, which copies the stored
+    /// JSON into the response instead of parsing every item. Backends that store JSON override
+    /// it; the default serialises [`Store::user_recs`].
+    async fn user_recs_json(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.user_recs(version, user_id).await? {
+            Some(doc) => Ok(Some(serde_json::to_vec(&doc).map_err(|e| StoreError::Backend { backend: self.backend(), message: e.to_string() })?)),
+            None => Ok(None),
+        }
+    }
     /// The cold-start list of `version`.
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError>;
     /// All versions, oldest first.

@@ -1,11 +1,14 @@
 //! `GET /api/recommendations/{userId}?k=10&exclude=i1,i2`
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use topten_core::store::ItemScore;
 
 use crate::config::UnknownUser;
@@ -39,7 +42,7 @@ pub fn validate_user_id(id: &str, max: usize) -> Result<(), ApiError> {
 }
 
 /// Parses `k`: an integer from 1 to `max`.
-pub fn parse_k(raw: Option<&String>, default: usize, max: usize) -> Result<usize, ApiError> {
+pub fn parse_k(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
     let Some(raw) = raw else { return Ok(default) };
     match raw.trim().parse::<usize>() {
         Ok(k) if (1..=max).contains(&k) => Ok(k),
@@ -48,7 +51,7 @@ pub fn parse_k(raw: Option<&String>, default: usize, max: usize) -> Result<usize
 }
 
 /// Parses `exclude`: comma-separated item ids.
-pub fn parse_exclude(raw: Option<&String>, max_len: usize) -> Result<Vec<String>, ApiError> {
+pub fn parse_exclude(raw: Option<&str>, max_len: usize) -> Result<Vec<String>, ApiError> {
     let Some(raw) = raw else { return Ok(Vec::new()) };
     let ids: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     if ids.len() > 1000 {
@@ -65,26 +68,79 @@ pub fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore>
     items.iter().filter(|it| !exclude.iter().any(|e| *e == it.item_id)).take(k).cloned().collect()
 }
 
+/// A stored document, borrowed: items stay raw JSON so they are copied, not re-encoded.
+#[derive(Deserialize)]
+struct RawDoc<'a> {
+    #[serde(borrow, rename = "modelVersion")]
+    model_version: Cow<'a, str>,
+    #[serde(borrow)]
+    items: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawItemId<'a> {
+    #[serde(borrow, rename = "itemId")]
+    item_id: Cow<'a, str>,
+}
+
+/// Builds the personalised response straight from the stored JSON: the same bytes the
+/// [`RecommendationsResponse`] serialisation would give, without allocating each item.
+fn personalized_body(user_id: &str, stored: &[u8], exclude: &[String], k: usize) -> Result<Vec<u8>, serde_json::Error> {
+    let doc: RawDoc = serde_json::from_slice(stored)?;
+    let mut out = Vec::with_capacity(stored.len().min(4096) + 128);
+    out.extend_from_slice(b"{\"userId\":");
+    serde_json::to_writer(&mut out, user_id)?;
+    out.extend_from_slice(b",\"modelVersion\":");
+    serde_json::to_writer(&mut out, &doc.model_version)?;
+    out.extend_from_slice(b",\"items\":[");
+    let mut n = 0;
+    for item in &doc.items {
+        if n == k {
+            break;
+        }
+        if !exclude.is_empty() {
+            let id: RawItemId = serde_json::from_str(item.get())?;
+            if exclude.iter().any(|e| *e == id.item_id) {
+                continue;
+            }
+        }
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.get().as_bytes());
+        n += 1;
+    }
+    out.extend_from_slice(b"],\"source\":\"personalized\"}");
+    Ok(out)
+}
+
 /// The handler: one store read (the user's document), cached active pointer and popular list.
 pub async fn recommendations_get(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<RecommendationsResponse>, ApiError> {
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let Path(user_id) = path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let cfg = state.config();
     validate_user_id(&user_id, cfg.max_id_len)?;
-    let k = parse_k(query.get("k"), cfg.default_k, cfg.max_k)?;
-    let exclude = parse_exclude(query.get("exclude"), cfg.max_id_len)?;
+    // Parsed by hand (no map of owned strings): this route is the hot path.
+    let (mut k_raw, mut exclude_raw) = (None, None);
+    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "k" => k_raw = Some(value),
+            "exclude" => exclude_raw = Some(value),
+            _ => {}
+        }
+    }
+    let k = parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
+    let exclude = parse_exclude(exclude_raw.as_deref(), cfg.max_id_len)?;
     let active = state.active().await?;
-    if let Some(doc) = state.store().user_recs(&active.version, &user_id).await? {
-        return Ok(Json(RecommendationsResponse {
-            items: pick(&doc.items, &exclude, k),
-            user_id,
-            model_version: doc.model_version,
-            source: "personalized",
-        }));
+    if let Some(stored) = state.store().user_recs_json(&active.version, &user_id).await? {
+        let body = personalized_body(&user_id, &stored, &exclude, k).map_err(|e| {
+            tracing::error!(error = %e, user_id, version = %active.version, "stored document is not valid");
+            ApiError { status: axum::http::StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into(), retry_after: None }
+        })?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     if cfg.unknown_user == UnknownUser::NotFound {
         return Err(ApiError::not_found("user_not_found", format!("user {user_id:?} has no recommendations in version {}", active.version)));
@@ -95,7 +151,39 @@ pub async fn recommendations_get(
         user_id,
         model_version: active.version.clone(),
         source: "popular",
-    }))
+    })
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use topten_core::store::UserRecs;
+
+    /// The fast path produces exactly what serialising the parsed document would.
+    #[test]
+    fn raw_body_equals_typed_serialisation() {
+        let doc = UserRecs {
+            id: "v1:u\"1".into(),
+            user_id: "u\"1".into(),
+            items: (0..20)
+                .map(|i| ItemScore { item_id: format!("i{i}"), score: 1.0 / (i as f32 + 1.0), title: (i % 2 == 0).then(|| format!("Title \"{i}\" é")) })
+                .collect(),
+            model_version: "v1".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let stored = serde_json::to_vec(&doc).unwrap();
+        for (exclude, k) in [(vec![], 10), (vec!["i0".to_string(), "i3".to_string()], 10), (vec![], 25), (vec!["i1".into()], 1)] {
+            let typed = RecommendationsResponse {
+                user_id: doc.user_id.clone(),
+                model_version: "v1".into(),
+                items: pick(&doc.items, &exclude, k),
+                source: "personalized",
+            };
+            let want = serde_json::to_vec(&typed).unwrap();
+            assert_eq!(String::from_utf8(personalized_body(&doc.user_id, &stored, &exclude, k).unwrap()).unwrap(), String::from_utf8(want).unwrap());
+        }
+    }
 }
 
 /// `GET /api/recommendations/` without an id.
