@@ -60,6 +60,14 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(alice.items[0].item_id, "x");
     assert_eq!(alice.id, "v1:alice");
     assert!(store.user_recs("v1", "nobody").await.unwrap().is_none());
+    // The serving selection equals filtering the decoded document.
+    for (k, exclude) in [(1, vec![]), (5, vec![]), (1, vec!["x".to_string()]), (2, vec!["y".to_string()])] {
+        let top = store.user_top_items("v1", "alice", k, &exclude).await.unwrap().unwrap();
+        assert_eq!(top.model_version, "v1");
+        let want: Vec<&ItemScore> = alice.items.iter().filter(|i| !exclude.contains(&i.item_id)).take(k).collect();
+        assert_eq!(top.items_json, serde_json::to_vec(&want).unwrap(), "k={k} exclude={exclude:?}");
+    }
+    assert!(store.user_top_items("v1", "nobody", 5, &[]).await.unwrap().is_none());
     assert!(store.user_recs("v9", "alice").await.unwrap().is_none());
     assert_eq!(store.popular("v1").await.unwrap().unwrap()[0].title.as_deref(), Some("X"));
 

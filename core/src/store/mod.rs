@@ -47,6 +47,68 @@ pub struct UserRecs {
     pub created_at: String,
 }
 
+/// The serving answer for one user: the first k stored items not excluded, as a JSON array
+/// (`[{"itemId":..,"score":..},..]`), ready to be copied into a response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopItems {
+    /// Version of the document.
+    pub model_version: String,
+    /// JSON array of the selected items, best first.
+    pub items_json: Vec<u8>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawDoc<'a> {
+    #[serde(borrow, rename = "modelVersion")]
+    model_version: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    items: Vec<&'a serde_json::value::RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawItemId<'a> {
+    #[serde(borrow, rename = "itemId")]
+    item_id: std::borrow::Cow<'a, str>,
+}
+
+/// Whether a stored item fragment (`{"itemId":...}`) is in `exclude`.
+pub fn fragment_excluded(fragment: &[u8], exclude: &[String]) -> Result<bool, serde_json::Error> {
+    if exclude.is_empty() {
+        return Ok(false);
+    }
+    let id: RawItemId = serde_json::from_slice(fragment)?;
+    Ok(exclude.iter().any(|e| *e == id.item_id))
+}
+
+/// Selects from a stored JSON document without decoding each item (the generic path).
+pub fn top_items_from_json(json: &[u8], k: usize, exclude: &[String]) -> Result<TopItems, serde_json::Error> {
+    let doc: RawDoc = serde_json::from_slice(json)?;
+    let fragments = doc.items.iter().map(|i| i.get().as_bytes());
+    Ok(TopItems { model_version: doc.model_version.into_owned(), items_json: join_fragments(fragments, k, exclude)? })
+}
+
+/// Joins the first `k` non-excluded fragments into a JSON array.
+pub fn join_fragments<'a>(fragments: impl Iterator<Item = &'a [u8]>, k: usize, exclude: &[String]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'[');
+    let mut n = 0;
+    for f in fragments {
+        if n == k {
+            break;
+        }
+        if fragment_excluded(f, exclude)? {
+            continue;
+        }
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(f);
+        n += 1;
+    }
+    out.push(b']');
+    Ok(out)
+}
+
 /// Lifecycle of a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,6 +212,16 @@ pub trait Store: Send + Sync {
     async fn user_recs_json(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.user_recs(version, user_id).await? {
             Some(doc) => Ok(Some(serde_json::to_vec(&doc).map_err(|e| StoreError::Backend { backend: self.backend(), message: e.to_string() })?)),
+            None => Ok(None),
+        }
+    }
+    /// The first `k` items of the user's document not in `exclude`: what the API serves.
+    /// Backends can answer without decoding the whole document; the default parses the JSON.
+    async fn user_top_items(&self, version: &str, user_id: &str, k: usize, exclude: &[String]) -> Result<Option<TopItems>, StoreError> {
+        match self.user_recs_json(version, user_id).await? {
+            Some(json) => top_items_from_json(&json, k, exclude)
+                .map(Some)
+                .map_err(|e| StoreError::Backend { backend: self.backend(), message: format!("stored document for {user_id:?} is invalid: {e}") }),
             None => Ok(None),
         }
     }

@@ -1,14 +1,12 @@
 //! `GET /api/recommendations/{userId}?k=10&exclude=i1,i2`
 
-use std::borrow::Cow;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Serialize;
 use topten_core::store::ItemScore;
 
 use crate::config::UnknownUser;
@@ -68,50 +66,18 @@ pub fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore>
     items.iter().filter(|it| !exclude.iter().any(|e| *e == it.item_id)).take(k).cloned().collect()
 }
 
-/// A stored document, borrowed: items stay raw JSON so they are copied, not re-encoded.
-#[derive(Deserialize)]
-struct RawDoc<'a> {
-    #[serde(borrow, rename = "modelVersion")]
-    model_version: Cow<'a, str>,
-    #[serde(borrow)]
-    items: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawItemId<'a> {
-    #[serde(borrow, rename = "itemId")]
-    item_id: Cow<'a, str>,
-}
-
-/// Builds the personalised response straight from the stored JSON: the same bytes the
-/// [`RecommendationsResponse`] serialisation would give, without allocating each item.
-fn personalized_body(user_id: &str, stored: &[u8], exclude: &[String], k: usize) -> Result<Vec<u8>, serde_json::Error> {
-    let doc: RawDoc = serde_json::from_slice(stored)?;
-    let mut out = Vec::with_capacity(stored.len().min(4096) + 128);
+/// Wraps the selected items (already JSON) into the response body: the same bytes serialising
+/// a [`RecommendationsResponse`] would give.
+fn personalized_body(user_id: &str, model_version: &str, items_json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items_json.len() + 128);
     out.extend_from_slice(b"{\"userId\":");
-    serde_json::to_writer(&mut out, user_id)?;
+    serde_json::to_writer(&mut out, user_id).expect("writing to a Vec");
     out.extend_from_slice(b",\"modelVersion\":");
-    serde_json::to_writer(&mut out, &doc.model_version)?;
-    out.extend_from_slice(b",\"items\":[");
-    let mut n = 0;
-    for item in &doc.items {
-        if n == k {
-            break;
-        }
-        if !exclude.is_empty() {
-            let id: RawItemId = serde_json::from_str(item.get())?;
-            if exclude.iter().any(|e| *e == id.item_id) {
-                continue;
-            }
-        }
-        if n > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item.get().as_bytes());
-        n += 1;
-    }
-    out.extend_from_slice(b"],\"source\":\"personalized\"}");
-    Ok(out)
+    serde_json::to_writer(&mut out, model_version).expect("writing to a Vec");
+    out.extend_from_slice(b",\"items\":");
+    out.extend_from_slice(items_json);
+    out.extend_from_slice(b",\"source\":\"personalized\"}");
+    out
 }
 
 /// The handler: one store read (the user's document), cached active pointer and popular list.
@@ -135,11 +101,8 @@ pub async fn recommendations_get(
     let k = parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
     let exclude = parse_exclude(exclude_raw.as_deref(), cfg.max_id_len)?;
     let active = state.active().await?;
-    if let Some(stored) = state.store().user_recs_json(&active.version, &user_id).await? {
-        let body = personalized_body(&user_id, &stored, &exclude, k).map_err(|e| {
-            tracing::error!(error = %e, user_id, version = %active.version, "stored document is not valid");
-            ApiError { status: axum::http::StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into(), retry_after: None }
-        })?;
+    if let Some(top) = state.store().user_top_items(&active.version, &user_id, k, &exclude).await? {
+        let body = personalized_body(&user_id, &top.model_version, &top.items_json);
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     if cfg.unknown_user == UnknownUser::NotFound {
@@ -181,7 +144,9 @@ mod tests {
                 source: "personalized",
             };
             let want = serde_json::to_vec(&typed).unwrap();
-            assert_eq!(String::from_utf8(personalized_body(&doc.user_id, &stored, &exclude, k).unwrap()).unwrap(), String::from_utf8(want).unwrap());
+            let top = topten_core::store::top_items_from_json(&stored, k, &exclude).unwrap();
+            let got = personalized_body(&doc.user_id, &top.model_version, &top.items_json);
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
         }
     }
 }
