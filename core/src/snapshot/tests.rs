@@ -91,7 +91,7 @@ fn fold_in_of_a_training_user_reproduces_their_factor() {
 }
 
 /// The replay: each live user's events in time order are split into what training saw (first
-/// 40%), what arrives live after the model was built (next 40%) and what they do next (last
+/// 20%), what arrives live after the model was built (next 60%) and what they do next (last
 /// 20%, the truth). Folding the live events in must rank the truth better than the stale
 /// precomputed list does.
 #[test]
@@ -107,7 +107,7 @@ fn replaying_live_events_beats_the_stale_cache() {
     for (u, events) in per_user.iter_mut().enumerate() {
         events.sort_by_key(|r| r.timestamp);
         let is_live = u % 4 == 0 && events.len() >= 20;
-        let (cut_train, cut_live) = if is_live { (events.len() * 2 / 5, events.len() * 4 / 5) } else { (events.len(), events.len()) };
+        let (cut_train, cut_live) = if is_live { (events.len() / 5, events.len() * 4 / 5) } else { (events.len(), events.len()) };
         for (j, r) in events.iter().enumerate() {
             if j < cut_train {
                 train.push((r.user, r.item, r.rating as f32));
