@@ -19,6 +19,7 @@
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
 //! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
 //! - [`retrain`]: scheduled retraining with a quality gate against the active version.
+//! - [`realtime`]: fold a user's fresh events into the active version and write the list back.
 #![deny(missing_docs)]
 
 pub mod als;
@@ -32,6 +33,7 @@ pub mod model;
 pub mod npy;
 pub mod numpy_rng;
 pub mod pipeline;
+pub mod realtime;
 pub mod retrain;
 pub mod snapshot;
 pub mod split;

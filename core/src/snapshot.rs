@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub titles: Vec<Option<String>>,
     /// Items × factors.
     pub item_factors: Array2<f32>,
+    /// When the version was published (epoch ms): events received later are not in it.
+    pub created_ms: i64,
     gramian: OnceLock<Option<Array2<f32>>>,
     normalized: OnceLock<Array2<f32>>,
 }
@@ -42,6 +44,8 @@ struct Header {
     items: Vec<String>,
     titles: Vec<Option<String>>,
     factors: usize,
+    #[serde(default)]
+    created_ms: i64,
 }
 
 /// Why a snapshot could not be decoded.
@@ -63,7 +67,7 @@ impl Snapshot {
     }
 
     fn new(version: String, params: AlsParams, items: IdMap, titles: Vec<Option<String>>, item_factors: Array2<f32>) -> Self {
-        Snapshot { version, params, items, titles, item_factors, gramian: OnceLock::new(), normalized: OnceLock::new() }
+        Snapshot { version, params, items, titles, item_factors, created_ms: crate::events::now_ms(), gramian: OnceLock::new(), normalized: OnceLock::new() }
     }
 
     /// Serialises the snapshot.
@@ -74,6 +78,7 @@ impl Snapshot {
             items: self.items.ids().to_vec(),
             titles: self.titles.clone(),
             factors: self.item_factors.ncols(),
+            created_ms: self.created_ms,
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(8 + json.len() + self.item_factors.len() * 4);
@@ -100,7 +105,9 @@ impl Snapshot {
         }
         let values: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         let factors = Array2::from_shape_vec((n, k), values).map_err(|e| SnapshotError(e.to_string()))?;
-        Ok(Snapshot::new(header.version, header.params, IdMap::from_ids(header.items), header.titles, factors))
+        let mut snap = Snapshot::new(header.version, header.params, IdMap::from_ids(header.items), header.titles, factors);
+        snap.created_ms = header.created_ms;
+        Ok(snap)
     }
 
     fn gramian(&self) -> Option<&Array2<f32>> {
