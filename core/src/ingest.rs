@@ -19,8 +19,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use rustc_hash::FxHashMap;
-
 use crate::interactions::{Interaction, Ratings};
 
 /// What the reader should assume about the file layout.
@@ -156,13 +154,13 @@ enum Delimiter {
 }
 
 impl Delimiter {
-    fn split<'a>(self, line: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
-        match self {
-            Delimiter::Tab => Box::new(line.split('\t')),
-            Delimiter::Comma => Box::new(line.split(',')),
-            Delimiter::Semicolon => Box::new(line.split(';')),
-            Delimiter::DoubleColon => Box::new(line.split("::")),
-        }
+    fn split<'a>(self, line: &'a str) -> std::str::Split<'a, &'static str> {
+        line.split(match self {
+            Delimiter::Tab => "\t",
+            Delimiter::Comma => ",",
+            Delimiter::Semicolon => ";",
+            Delimiter::DoubleColon => "::",
+        })
     }
 }
 
@@ -228,8 +226,8 @@ fn detect(first_line: &str, format: Format) -> (Delimiter, bool) {
 
 /// Reads interactions from any buffered reader; `source_name` names it in errors.
 ///
-/// This is the streaming entry point: it holds one line at a time, so it also serves
-/// network streams (blob downloads) without a temporary copy.
+/// This is the streaming entry point: it holds one line at a time (in one reused buffer), so it
+/// also serves network streams (blob downloads) without a temporary copy.
 pub fn read_ratings_from<R: BufRead>(
     mut reader: R,
     source_name: &str,
@@ -238,20 +236,23 @@ pub fn read_ratings_from<R: BufRead>(
     let io_err = |source| IngestError::Io { source_name: source_name.to_owned(), source };
     let mut ratings = Ratings::default();
     let mut report = ReadReport::default();
-    let mut buf = String::new();
+    let mut raw: Vec<u8> = Vec::with_capacity(256);
     let mut line_no = 0usize;
     let mut layout: Option<(Delimiter, Columns)> = None;
-    // (user, item) -> (record position, line) for duplicate handling.
-    let mut seen: FxHashMap<(u32, u32), (usize, usize)> = FxHashMap::default();
+    // Line of each record, for duplicate reports.
+    let mut lines: Vec<u64> = Vec::new();
 
     loop {
-        buf.clear();
-        let n = read_line_lossless(&mut reader, &mut buf).map_err(io_err)?;
+        raw.clear();
+        let n = reader.read_until(b'\n', &mut raw).map_err(io_err)?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        let line = buf.trim_end_matches(['\n', '\r']);
+        // Invalid UTF-8 is replaced rather than aborting the whole file: the replacement
+        // character then makes that row's ids visibly wrong rather than silently lost.
+        let text = String::from_utf8_lossy(&raw);
+        let line = text.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
@@ -274,41 +275,16 @@ pub fn read_ratings_from<R: BufRead>(
                 (delim, cols)
             }
         };
-        let fields: Vec<&str> = delim.split(line).collect();
-        match parse_row(&fields, cols, report.header) {
+        let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
+        let count = split_fields(line, delim, &mut fields);
+        match parse_row(&fields[..count], cols, report.header) {
             Ok((user, item, rating, timestamp, has_time)) => {
                 report.rows += 1;
                 ratings.has_timestamps |= has_time;
                 let u = ratings.users.intern(user);
                 let i = ratings.items.intern(item);
-                let record = Interaction { user: u, item: i, rating, timestamp };
-                match seen.get(&(u, i)) {
-                    None => {
-                        seen.insert((u, i), (ratings.records.len(), line_no));
-                        ratings.records.push(record);
-                    }
-                    Some(&(pos, first_line)) => {
-                        report.duplicates += 1;
-                        let kept = &mut ratings.records[pos];
-                        match opts.duplicates {
-                            DuplicatePolicy::Last => *kept = record,
-                            DuplicatePolicy::First => {}
-                            DuplicatePolicy::Sum => {
-                                kept.rating += record.rating;
-                                kept.timestamp = kept.timestamp.max(record.timestamp);
-                            }
-                            DuplicatePolicy::Error => {
-                                return Err(IngestError::Duplicate {
-                                    source_name: source_name.to_owned(),
-                                    line: line_no,
-                                    first_line,
-                                    user: user.to_owned(),
-                                    item: item.to_owned(),
-                                })
-                            }
-                        }
-                    }
-                }
+                ratings.records.push(Interaction { user: u, item: i, rating, timestamp });
+                lines.push(line_no as u64);
             }
             Err(message) if opts.skip_bad_rows => {
                 report.skipped += 1;
@@ -322,19 +298,109 @@ pub fn read_ratings_from<R: BufRead>(
     if ratings.records.is_empty() {
         return Err(IngestError::Empty { source_name: source_name.to_owned() });
     }
+    report.duplicates = resolve_duplicates(&mut ratings, &lines, opts.duplicates, source_name)?;
     Ok((ratings, report))
 }
 
-/// Reads one line; invalid UTF-8 is replaced rather than aborting the whole file, and the
-/// replacement character then makes that row's ids visibly wrong rather than silently lost.
-fn read_line_lossless<R: BufRead>(reader: &mut R, buf: &mut String) -> std::io::Result<usize> {
-    let mut bytes = Vec::new();
-    let n = reader.read_until(b'\n', &mut bytes)?;
-    match String::from_utf8(bytes) {
-        Ok(s) => buf.push_str(&s),
-        Err(e) => buf.push_str(&String::from_utf8_lossy(e.as_bytes())),
+/// Most fields a row may have; later fields are ignored (a headerless row reaching this many
+/// is reported as having too many fields).
+const MAX_FIELDS: usize = 32;
+
+/// Splits `line` into `out`, returning the number of fields kept.
+fn split_fields<'a>(line: &'a str, delim: Delimiter, out: &mut [&'a str; MAX_FIELDS]) -> usize {
+    let mut n = 0;
+    for f in delim.split(line) {
+        if n == MAX_FIELDS {
+            return n;
+        }
+        out[n] = f;
+        n += 1;
     }
-    Ok(n)
+    n
+}
+
+/// Applies the duplicate policy after reading: groups records by user (counting sort), sorts
+/// each user's few records by item and folds equal neighbours: linear work plus small sorts,
+/// and no hash map over all pairs. The first occurrence keeps its position; returns how many
+/// rows were folded away.
+fn resolve_duplicates(ratings: &mut Ratings, lines: &[u64], policy: DuplicatePolicy, source_name: &str) -> Result<usize, IngestError> {
+    let n_users = ratings.users.len();
+    let mut start = vec![0usize; n_users + 1];
+    for r in &ratings.records {
+        start[r.user as usize + 1] += 1;
+    }
+    for u in 0..n_users {
+        start[u + 1] += start[u];
+    }
+    let mut next = start.clone();
+    let mut by_user = vec![0u32; ratings.records.len()];
+    for (pos, r) in ratings.records.iter().enumerate() {
+        by_user[next[r.user as usize]] = pos as u32;
+        next[r.user as usize] += 1;
+    }
+    let mut removed = vec![false; ratings.records.len()];
+    let mut folded = 0;
+    let mut first_error: Option<(u64, u64, u32, u32)> = None;
+    for u in 0..n_users {
+        let group = &mut by_user[start[u]..start[u + 1]];
+        if group.len() < 2 {
+            continue;
+        }
+        // Positions within a group are ascending; a stable sort by item keeps them so.
+        group.sort_by_key(|&p| ratings.records[p as usize].item);
+        let mut a = 0;
+        while a < group.len() {
+            let item = ratings.records[group[a] as usize].item;
+            let mut b = a + 1;
+            while b < group.len() && ratings.records[group[b] as usize].item == item {
+                b += 1;
+            }
+            if b - a > 1 {
+                let first = group[a] as usize;
+                let later: Vec<usize> = group[a + 1..b].iter().map(|&p| p as usize).collect();
+                folded += later.len();
+                match policy {
+                    DuplicatePolicy::Last => {
+                        let last = ratings.records[*later.last().unwrap()];
+                        ratings.records[first].rating = last.rating;
+                        ratings.records[first].timestamp = last.timestamp;
+                    }
+                    DuplicatePolicy::First => {}
+                    DuplicatePolicy::Sum => {
+                        for &p in &later {
+                            let r = ratings.records[p];
+                            ratings.records[first].rating += r.rating;
+                            ratings.records[first].timestamp = ratings.records[first].timestamp.max(r.timestamp);
+                        }
+                    }
+                    DuplicatePolicy::Error => {
+                        let candidate = (lines[later[0]], lines[first], ratings.records[first].user, item);
+                        if first_error.is_none_or(|e| candidate.0 < e.0) {
+                            first_error = Some(candidate);
+                        }
+                    }
+                }
+                for p in later {
+                    removed[p] = true;
+                }
+            }
+            a = b;
+        }
+    }
+    if let Some((line, first_line, user, item)) = first_error {
+        return Err(IngestError::Duplicate {
+            source_name: source_name.to_owned(),
+            line: line as usize,
+            first_line: first_line as usize,
+            user: ratings.users.id(user).to_owned(),
+            item: ratings.items.id(item).to_owned(),
+        });
+    }
+    if folded > 0 {
+        let mut keep = removed.iter().map(|r| !r);
+        ratings.records.retain(|_| keep.next().unwrap());
+    }
+    Ok(folded)
 }
 
 fn resolve_header(names: &[String], opts: &ReadOptions, source_name: &str) -> Result<Columns, IngestError> {

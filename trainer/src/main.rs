@@ -49,6 +49,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Retrain, compare with the active version, publish only if not worse (the timer job).
     Retrain(cmd::retrain::Args),
+    /// Write a synthetic ratings file (power-law popularity, hidden taste model).
+    Synth(cmd::synth::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Prune(a) => cmd::store::prune(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Retrain(a) => cmd::retrain::run(a),
+        Command::Synth(a) => cmd::synth::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ pub mod retrain;
 pub mod serve;
 pub mod split;
 pub mod store;
+pub mod synth;
 pub mod train;
 
 use std::path::{Path, PathBuf};
