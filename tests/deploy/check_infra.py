@@ -27,8 +27,8 @@ What is checked (no Bicep compiler exists offline, so the template checks are st
              .funcignore, and the zip keeps the executable bit
   ncrontab   the retrain timer's schedule (%RETRAIN_SCHEDULE%) is valid 6-field NCRONTAB in every
              place that sets it (Bicep defaults, main.parameters.json, local.settings.json.example)
-  scripts    shell syntax of infra/*.sh; deploy.sh exits 2 with a clear message when `az` is
-             missing or not signed in
+  scripts    shell syntax and --help of infra/*.sh; deploy.sh exits 2 with a clear message when
+             `az` is missing or not signed in, and --package-only works without `az`
 """
 
 from __future__ import annotations
@@ -634,6 +634,19 @@ def check_scripts(report: Report, repo: Path, workdir: Path) -> None:
     bash = shutil.which("bash") or "/bin/bash"
     r = subprocess.run([bash, str(deploy), "-g", "rg-offline-check"], capture_output=True, text=True, env={"PATH": str(bare), "HOME": str(workdir)})
     report.check("scripts: deploy.sh without az exits 2 and says how to install it", r.returncode == 2 and "not installed" in r.stderr, f"exit {r.returncode}: {r.stderr.strip()[:200]}")
+
+    # --package-only is the CI path: it must work with no Azure CLI at all.
+    binary = workdir / "package" / "handler"
+    if binary.is_file():
+        for tool in ("bash", "od", "tr", "head", "grep", "mkdir", "cp", "chmod", "ls", "du", "cut"):
+            found = shutil.which(tool)
+            if found and not (bare / tool).exists():
+                (bare / tool).symlink_to(found)
+        out = workdir / "package-only"
+        r = subprocess.run([bash, str(deploy), "--package-only", str(out), "--binary", str(binary)],
+                           capture_output=True, text=True, env={"PATH": str(bare), "HOME": str(workdir)})
+        report.check("scripts: deploy.sh --package-only works without az", r.returncode == 0 and (out / "host.json").is_file()
+                     and (out / "handler").is_file(), f"exit {r.returncode}: {r.stderr.strip()[-300:]}")
 
     fake = workdir / "bin-fake-az"
     fake.mkdir(exist_ok=True)
