@@ -10,7 +10,8 @@ pathspec, PyYAML). Each check prints `ok` or `FAIL` with the reason; the last li
 What is checked (no Bicep compiler exists offline, so the template checks are structural):
   bicep      every .bicep parses with tree-sitter-bicep without ERROR or MISSING nodes
   modules    every local `module` passes only parameters the target declares and every parameter
-             the target requires; every `X.outputs.Y` names an output the module declares
+             the target requires; every `X.outputs.Y` names an output the module declares; no
+             parameter or variable is declared and never used
   params     infra/main.parameters.json names only parameters of infra/main.bicep, supplies every
              required one, and its ${VAR=default} defaults satisfy @allowed
   security   Cosmos DB local auth off, storage shared keys off, TLS 1.2 minimum everywhere, HTTPS
@@ -316,6 +317,36 @@ def check_modules(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> 
             used = set(re.findall(rf"\b{re.escape(symbol)}\.outputs\.(\w+)", code))
             undeclared = sorted(used - outputs)
             report.check(f"module outputs: {where}", not undeclared, f"not outputs of {module_path}: {undeclared}")
+
+
+def check_unused(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> None:
+    """Parameters and variables declared but never used (the Bicep linter's no-unused-params and
+    no-unused-vars, which would otherwise only show up in Azure tooling). Uses are identifier
+    nodes of the syntax tree, so a name mentioned in a description string does not count."""
+    declarations = ("parameter_declaration", "variable_declaration", "output_declaration",
+                    "resource_declaration", "module_declaration")
+    for path, bicep in parsed.items():
+        used: set[str] = set()
+
+        def walk(node):
+            if node.type == "identifier":
+                parent = node.parent
+                is_name = parent.type in declarations and parent.child_by_field_name("name") in (None, node) \
+                    and next(c for c in parent.children if c.type == "identifier") == node
+                is_key = parent.type == "object_property" and parent.children[0] == node
+                is_call = parent.type == "call_expression" and parent.children[0] == node
+                if not (is_name or is_key or is_call):
+                    used.add(bicep.text(node))
+            for child in node.children:
+                walk(child)
+
+        walk(bicep.tree.root_node)
+        declared = [("param", n) for n in bicep.params()]
+        for node in bicep.tree.root_node.children:
+            if node.type == "variable_declaration":
+                declared.append(("var", bicep.text(next(c for c in node.children if c.type == "identifier"))))
+        unused = [f"{kind} {name}" for kind, name in declared if name not in used]
+        report.check(f"bicep: no unused params or variables in {path.relative_to(repo)}", not unused, ", ".join(unused))
 
 
 def check_parameters_file(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> None:
@@ -675,6 +706,7 @@ def main() -> int:
     try:
         parsed = check_bicep(report, repo)
         check_modules(report, repo, parsed)
+        check_unused(report, repo, parsed)
         check_parameters_file(report, repo, parsed)
         check_security(report, repo, parsed)
         check_settings(report, repo, parsed)
