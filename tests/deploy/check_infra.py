@@ -30,6 +30,8 @@ What is checked (no Bicep compiler exists offline, so the template checks are st
              place that sets it (Bicep defaults, main.parameters.json, local.settings.json.example)
   scripts    shell syntax and --help of infra/*.sh; deploy.sh exits 2 with a clear message when
              `az` is missing or not signed in, and --package-only works without `az`
+  deploy     deploy.sh end to end against stand-ins for `az` and `curl`: group, template and
+             parameters, zip deploy of the package, smoke calls, the function key never printed
 """
 
 from __future__ import annotations
@@ -331,8 +333,7 @@ def check_unused(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> N
         def walk(node):
             if node.type == "identifier":
                 parent = node.parent
-                is_name = parent.type in declarations and parent.child_by_field_name("name") in (None, node) \
-                    and next(c for c in parent.children if c.type == "identifier") == node
+                is_name = parent.type in declarations and next(c for c in parent.children if c.type == "identifier") == node
                 is_key = parent.type == "object_property" and parent.children[0] == node
                 is_call = parent.type == "call_expression" and parent.children[0] == node
                 if not (is_name or is_key or is_call):
@@ -688,6 +689,100 @@ def check_scripts(report: Report, repo: Path, workdir: Path) -> None:
     report.check("scripts: deploy.sh with a signed-out az exits 2 and says to run az login", r.returncode == 2 and "az login" in r.stderr, f"exit {r.returncode}: {r.stderr.strip()[:200]}")
 
 
+FAKE_AZ = r"""#!/bin/sh
+# Stand-in for the Azure CLI: logs every call, answers like a subscription where the deployment works.
+echo "az $*" >> "$FAKE_LOG"
+case "$*" in
+  "account show --output none") exit 0 ;;
+  "account show --query [name, id] -o tsv") printf 'Test subscription\t00000000-0000-0000-0000-000000000000\n' ;;
+  "account show --query user.type -o tsv") echo user ;;
+  "ad signed-in-user show --query id -o tsv") echo 11111111-1111-1111-1111-111111111111 ;;
+  "group exists -n "*) echo false ;;
+  "group create "*) exit 0 ;;
+  "deployment group create "*) exit 0 ;;
+  "deployment group show "*AZURE_FUNCTION_APP_NAME*) echo func-topten-fake ;;
+  "deployment group show "*TOPTEN_STORE*) echo cosmos://cosmos-topten-fake.documents.azure.com/topten/recommendations ;;
+  "deployment group show "*TRAINING_INPUT*) echo az://sttoptenfake/topten/training/ ;;
+  "functionapp deployment source config-zip "*)
+     src=$(echo "$*" | sed 's/.*--src \([^ ]*\).*/\1/'); cp "$src" "$FAKE_DIR/deployed.zip" ;;
+  "functionapp show "*) echo func-topten-fake.azurewebsites.net ;;
+  "functionapp keys list "*) echo FAKE-FUNCTION-KEY-0123456789 ;;
+  *) echo "fake az: unexpected call: $*" >&2; exit 3 ;;
+esac
+"""
+
+FAKE_CURL = r"""#!/bin/sh
+# Stand-in for curl: health 200; recommendations 401 without the key, 503 no_active_version with it.
+out="" headers="" url=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --output) out="$2"; shift 2 ;;
+    --header) headers="$2"; shift 2 ;;
+    --write-out|--max-time) shift 2 ;;
+    --*) shift ;;
+    *) url="$1"; shift ;;
+  esac
+done
+echo "curl $url headers=${headers:+yes}" >> "$FAKE_LOG"
+case "$url" in
+  */api/health) echo '{"status":"ok","store":{"reachable":true},"activeVersion":"v1"}' > "$out"; printf 200 ;;
+  */api/recommendations/*)
+     if [ -n "$headers" ] && grep -q 'x-functions-key: FAKE-FUNCTION-KEY-0123456789' "${headers#@}"; then
+       echo '{"error":{"code":"no_active_version","message":"nothing published"}}' > "$out"; printf 503
+     else
+       : > "$out"; printf 401
+     fi ;;
+  *) printf 000 ;;
+esac
+"""
+
+
+def check_deploy_flow(report: Report, repo: Path, workdir: Path) -> None:
+    """deploy.sh end to end against stand-ins for `az` and `curl`: the calls it makes, in order,
+    with the template, parameters and package it should pass, and the key never printed."""
+    binary = workdir / "package" / "handler"
+    if not binary.is_file():
+        return
+    fake = workdir / "bin-flow"
+    fake.mkdir(exist_ok=True)
+    for name, text in (("az", FAKE_AZ), ("curl", FAKE_CURL)):
+        (fake / name).write_text(text)
+        (fake / name).chmod(0o755)
+    log = workdir / "flow.log"
+    log.write_text("")
+    env = dict(os.environ, PATH=f"{fake}{os.pathsep}{os.environ.get('PATH', '')}", FAKE_LOG=str(log), FAKE_DIR=str(fake))
+    r = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(repo / "infra/deploy.sh"), "-g", "rg-fake", "-l", "swedencentral",
+         "-e", "fake", "-p", "cosmosCapacityMode=provisioned", "--binary", str(binary)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    calls = log.read_text().splitlines()
+    report.check("deploy flow: deploy.sh succeeds against fake az and curl", r.returncode == 0,
+                 f"exit {r.returncode}: {r.stderr.strip()[-600:]}")
+    create = next((c for c in calls if c.startswith("az deployment group create")), "")
+    report.check(
+        "deploy flow: creates the group, then deploys bicep/topten.bicep with environment, principal, location and -p values",
+        "az group create -n rg-fake -l swedencentral" in " ".join(calls)
+        and "--template-file " + str(repo / "bicep/topten.bicep") in create
+        and all(p in create for p in ("environmentName=fake", "principalId=11111111-1111-1111-1111-111111111111",
+                                      "principalType=User", "location=swedencentral", "cosmosCapacityMode=provisioned")),
+        create or "no az deployment group create call",
+    )
+    order = [next((i for i, c in enumerate(calls) if c.startswith(prefix)), -1) for prefix in
+             ("az deployment group create", "az functionapp deployment source config-zip", "curl https://func-topten-fake.azurewebsites.net/api/health")]
+    report.check("deploy flow: provision, then zip deploy, then smoke test", -1 not in order and order == sorted(order), f"{calls}")
+    deployed = fake / "deployed.zip"
+    names = sorted(zipfile.ZipFile(deployed).namelist()) if deployed.is_file() else []
+    report.check("deploy flow: the zip deployed is the package", "handler" in names and "host.json" in names
+                 and "recommendations/function.json" in names, f"{names}")
+    smoke = [c for c in calls if c.startswith("curl")]
+    report.check("deploy flow: smoke calls health, recommendations without and with a key",
+                 any("/api/health" in c for c in smoke)
+                 and any("/api/recommendations/" in c and "headers=yes" not in c for c in smoke)
+                 and any("/api/recommendations/" in c and "headers=yes" in c for c in smoke), f"{smoke}")
+    report.check("deploy flow: the function key is never printed", "FAKE-FUNCTION-KEY" not in r.stdout + r.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[2], help="repository root")
@@ -715,6 +810,7 @@ def main() -> int:
             check_package(report, repo, args.binary.resolve(), workdir, dist)
         check_ncrontab(report, repo, parsed)
         check_scripts(report, repo, workdir)
+        check_deploy_flow(report, repo, workdir)
     finally:
         if tmp is not None:
             tmp.cleanup()
