@@ -48,6 +48,9 @@ param cosmosContainerName string = 'recommendations'
 @description('Container default TTL in seconds (-1: TTL on, documents expire only when they carry "ttl").')
 param cosmosDefaultTtl int = -1
 
+@description('Document paths to index, e.g. [\'/modelVersion/?\'] if a query filters on it. Point reads and id queries need none.')
+param cosmosIndexedPaths array = []
+
 // ---- Blob data ----
 @description('Blob container for training input and model artifacts.')
 param dataContainerName string = 'topten'
@@ -161,6 +164,7 @@ module cosmos 'cosmos.bicep' = {
     capacityMode: cosmosCapacityMode
     autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
     defaultTtl: cosmosDefaultTtl
+    indexedPaths: cosmosIndexedPaths
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
   }
