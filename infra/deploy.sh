@@ -3,7 +3,7 @@
 #
 #   infra/deploy.sh -g RESOURCE_GROUP [-l LOCATION] [-e ENV_NAME] [-p NAME=VALUE ...] [--binary PATH]
 #   infra/deploy.sh --package-only OUTDIR [--binary PATH]      # no Azure: build and assemble only
-#   infra/deploy.sh --smoke-only --app NAME -g RESOURCE_GROUP   # smoke-test a deployed app
+#   infra/deploy.sh --smoke-only --app NAME -g RESOURCE_GROUP [--url https://HOST]   # smoke test only
 #
 # Steps: (1) release build of `handler` for Linux x86-64 and the Functions package
 # (infra/package.sh: host.json, function folders, the binary, nothing else); (2) `az group create`
@@ -26,7 +26,7 @@ die() { echo "deploy.sh: ERROR: $*" >&2; exit 1; }
 usage_error() { echo "deploy.sh: $* (see --help)" >&2; exit 2; }
 log() { echo "deploy.sh: $*" >&2; }
 
-rg="" location="" env_name="topten" app="" binary="" package_only="" smoke_only=0 skip_infra=0
+rg="" location="" env_name="topten" app="" url="" binary="" package_only="" smoke_only=0 skip_infra=0
 params=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -36,6 +36,7 @@ while [[ $# -gt 0 ]]; do
         -e|--env) [[ $# -ge 2 ]] || usage_error "$1 needs a value"; env_name="$2"; shift 2 ;;
         -p|--parameter) [[ $# -ge 2 && "$2" == *=* ]] || usage_error "$1 needs NAME=VALUE"; params+=("$2"); shift 2 ;;
         --app) [[ $# -ge 2 ]] || usage_error "$1 needs a value"; app="$2"; shift 2 ;;
+        --url) [[ $# -ge 2 ]] || usage_error "$1 needs a value"; url="$2"; shift 2 ;;
         --binary) [[ $# -ge 2 ]] || usage_error "$1 needs a path"; binary="$2"; shift 2 ;;
         --package-only) [[ $# -ge 2 ]] || usage_error "$1 needs OUTDIR"; package_only="$2"; shift 2 ;;
         --smoke-only) smoke_only=1; shift ;;
@@ -131,7 +132,10 @@ smoke() {
 if [[ "$smoke_only" == 1 ]]; then
     [[ -n "$app" ]] || usage_error "--smoke-only needs --app NAME"
     [[ -n "$rg" ]] || usage_error "--smoke-only needs -g RESOURCE_GROUP"
-    if command -v az >/dev/null 2>&1 && az account show --output none >/dev/null 2>&1; then
+    if [[ -n "$url" ]]; then
+        host="${url#https://}"
+        host="${host%%/*}"
+    elif command -v az >/dev/null 2>&1 && az account show --output none >/dev/null 2>&1; then
         host="$(az functionapp show -g "$rg" -n "$app" --query defaultHostName -o tsv)" || die "no function app $app in $rg"
     else
         host="$app.azurewebsites.net"

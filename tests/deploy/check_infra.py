@@ -31,7 +31,8 @@ What is checked (no Bicep compiler exists offline, so the template checks are st
   scripts    shell syntax and --help of infra/*.sh; deploy.sh exits 2 with a clear message when
              `az` is missing or not signed in, and --package-only works without `az`
   deploy     deploy.sh end to end against stand-ins for `az` and `curl`: group, template and
-             parameters, zip deploy of the package, smoke calls, the function key never printed
+             parameters, zip deploy of the package, smoke calls, the function key never printed;
+             and azure.yaml's postdeploy hook run as azd runs it
 """
 
 from __future__ import annotations
@@ -781,6 +782,15 @@ def check_deploy_flow(report: Report, repo: Path, workdir: Path) -> None:
                  and any("/api/recommendations/" in c and "headers=yes" not in c for c in smoke)
                  and any("/api/recommendations/" in c and "headers=yes" in c for c in smoke), f"{smoke}")
     report.check("deploy flow: the function key is never printed", "FAKE-FUNCTION-KEY" not in r.stdout + r.stderr)
+
+    # azd's postdeploy hook, run the way azd runs it: sh -c in the project root with the outputs as env.
+    config = yaml.safe_load((repo / "azure.yaml").read_text())
+    hook = ((config.get("hooks") or {}).get("postdeploy") or {}).get("run", "")
+    hook_env = dict(env, AZURE_FUNCTION_APP_NAME="func-topten-fake", AZURE_RESOURCE_GROUP="rg-fake",
+                    FUNCTION_APP_URL="https://func-topten-fake.azurewebsites.net")
+    r = subprocess.run(["sh", "-c", hook], cwd=repo, capture_output=True, text=True, env=hook_env, timeout=300)
+    report.check("deploy flow: azure.yaml postdeploy hook smoke-tests the app", bool(hook) and r.returncode == 0
+                 and "smoke test passed" in r.stderr, f"exit {r.returncode}: {r.stderr.strip()[-400:]}")
 
 
 def main() -> int:
