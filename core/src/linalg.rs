@@ -72,6 +72,41 @@ pub fn nnls(a: &[f64], b: &[f64], x: &mut [f64], n: usize, sweeps: usize) {
     }
 }
 
+/// `out = Σ_j w_j y_j y_jᵀ` over the rows `rows` of the row-major `factors` (`k` columns), as
+/// one SGEMM of the gathered (and `√w`-scaled) rows: the normal-equation matrix of a row solve,
+/// computed at GEMM speed rather than as `n` rank-one updates. `gather` is scratch space.
+pub fn weighted_gram(factors: &[f32], k: usize, rows: &[u32], weights: Option<&[f32]>, gather: &mut Vec<f32>, out: &mut [f32]) {
+    let n = rows.len();
+    gather.clear();
+    gather.reserve(n * k);
+    for (j, &r) in rows.iter().enumerate() {
+        let y = &factors[r as usize * k..(r as usize + 1) * k];
+        match weights {
+            Some(w) => {
+                let s = w[j].max(0.0).sqrt();
+                gather.extend(y.iter().map(|v| v * s));
+            }
+            None => gather.extend_from_slice(y),
+        }
+    }
+    debug_assert_eq!(out.len(), k * k);
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    // SAFETY: `gather` holds n×k floats (row stride k), `out` k×k; the strides below describe
+    // Gᵀ (k×n) times G (n×k) into a row-major k×k matrix within those bounds.
+    unsafe {
+        matrixmultiply::sgemm(
+            k, n, k, 1.0,
+            gather.as_ptr(), 1, k as isize,
+            gather.as_ptr(), k as isize, 1,
+            0.0,
+            out.as_mut_ptr(), k as isize, 1,
+        );
+    }
+}
+
 /// Dot product of two f32 slices: the innermost kernel of the CG solver and top-k.
 ///
 /// Dispatches at run time to an AVX2+FMA build of the same loop where the CPU has it (every
@@ -175,6 +210,24 @@ mod tests {
         let mut x = [0.3, 0.3];
         nnls(&a, &[1.0, -1.0], &mut x, 2, 100);
         assert!((x[0] - 0.5).abs() < 1e-9 && x[1] == 0.0);
+    }
+
+    #[test]
+    fn weighted_gram_matches_rank_one_updates() {
+        let k = 5;
+        let factors: Vec<f32> = (0..40).map(|v| ((v * 37 % 11) as f32 - 5.0) / 3.0).collect();
+        let rows = [0u32, 3, 7, 3];
+        let w = [1.0f32, 2.0, 0.5, 4.0];
+        let mut out = vec![0f32; k * k];
+        weighted_gram(&factors, k, &rows, Some(&w), &mut Vec::new(), &mut out);
+        for p in 0..k {
+            for q in 0..k {
+                let want: f32 = rows.iter().zip(&w).map(|(&r, &wj)| wj * factors[r as usize * k + p] * factors[r as usize * k + q]).sum();
+                assert!((out[p * k + q] - want).abs() < 1e-4, "({p},{q}) {} vs {want}", out[p * k + q]);
+            }
+        }
+        weighted_gram(&factors, k, &[], None, &mut Vec::new(), &mut out);
+        assert!(out.iter().all(|&v| v == 0.0));
     }
 
     #[test]
