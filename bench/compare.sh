@@ -61,7 +61,7 @@ for ds in $DATASETS; do
         ml100k) bash scripts/fetch-movielens.sh >/dev/null; IN=data/ml-100k/u.data ;;
         1m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 20000 --items 10000 --interactions 1000000 --out "$IN" ;;
         10m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 100000 --items 50000 --interactions 10000000 --out "$IN" ;;
-        25m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 250000 --items 100000 --interactions 25000000 --out "$IN" ;;
+        25m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 250000 --items 50000 --interactions 25000000 --out "$IN" ;;
         *) echo "unknown data set $ds" >&2; exit 2 ;;
     esac
     "$T" --log warn split --ratings "$IN" --method stratified --ratio 0.75 --seed 42 --out "$D"
