@@ -11,6 +11,8 @@
 //   fixes   - GET /dbs/../pkranges: partition-range ids are numbers, the SDK wants strings
 //           - GET of a missing document answers 500; Cosmos answers 404 (the cold-start path)
 //           - the account document advertises https:// endpoints for a plain-HTTP server
+//           - cross-partition queries routed by partition-key range need the server's
+//             enable-cross-partition header
 //   counts  - item reads, writes (create/upsert/replace), queries, deletes, injected 429s,
 //             and documents written more than once (GET /stats, POST /reset on the control port)
 //   faults  - POST /throttle {"share": 0.3, "retryAfterMs": 20}: answer that share of writes
@@ -75,6 +77,13 @@ function docKey(req, body) {
   }
 }
 
+// The server logs a stack trace for every missing-document read (the 500 fixed above): quiet.
+const consoleError = console.error;
+console.error = (...args) => {
+  if (args[0] instanceof Error && /read-document/.test(String(args[0].stack))) return;
+  consoleError(...args);
+};
+
 async function main() {
   const inner = createHttpServer();
   await new Promise((r) => inner.listen(0, "127.0.0.1", r));
@@ -86,6 +95,7 @@ async function main() {
     req.on("end", async () => {
       const body = Buffer.concat(chunks);
       const kind = classify(req);
+      if (process.env.COSMOS_WRAPPER_LOG) console.error(req.method, req.url, JSON.stringify(req.headers), body.toString("utf8").slice(0, 300));
       if (kind === "itemRead") counts.itemReads++;
       else if (kind === "write") counts.writes++;
       else if (kind === "query") counts.queries++;
@@ -100,6 +110,12 @@ async function main() {
       if (kind === "itemRead" && readDelayMs > 0) await new Promise((r) => setTimeout(r, readDelayMs));
 
       const headers = { ...req.headers, host: req.headers.host };
+      // The SDK fans a cross-partition query out per partition-key range (header
+      // x-ms-documentdb-partitionkeyrangeid), which Cosmos accepts; this server wants the old
+      // enable-cross-partition flag instead, else "missing partition keys".
+      if (kind === "query" && req.headers["x-ms-documentdb-partitionkeyrangeid"] !== undefined) {
+        headers["x-ms-documentdb-query-enablecrosspartition"] = "true";
+      }
       const proxied = http.request({ host: "127.0.0.1", port: innerPort, method: req.method, path: req.url, headers }, (up) => {
         const out = [];
         up.on("data", (c) => out.push(c));
@@ -127,6 +143,7 @@ async function main() {
               if (n === 2) counts.duplicateWrites++;
             }
           }
+          if (process.env.COSMOS_WRAPPER_LOG) console.error(" ->", status, JSON.stringify(up.headers), text.toString("utf8").slice(0, 400));
           const h = { ...up.headers };
           if (!h["x-ms-request-charge"]) h["x-ms-request-charge"] = kind === "itemRead" ? "1" : kind === "write" ? "10" : "2.5";
           send(res, status, h, text);
@@ -175,7 +192,7 @@ async function main() {
       const ok = (j) => send(res, 200, { "content-type": "application/json" }, JSON.stringify(j));
       switch (req.url) {
         case "/stats":
-          return ok({ ...counts, documentsWritten: written.size });
+          return ok({ ...counts, documentsWritten: written.size, duplicates: [...written].filter(([, n]) => n > 1).map(([k]) => k) });
         case "/reset":
           counts = stats();
           written = new Map();

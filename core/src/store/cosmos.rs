@@ -569,7 +569,10 @@ impl Store for CosmosStore {
     }
 
     async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
-        let q = Query::from("SELECT * FROM c WHERE c.docType = @t").with_parameter("@t", "version").map_err(backend_err)?;
+        let q = Query::from("SELECT * FROM c WHERE c.userId = @pk AND c.docType = @t")
+            .with_parameter("@pk", META_PARTITION)
+            .and_then(|q| q.with_parameter("@t", "version"))
+            .map_err(backend_err)?;
         let docs: Vec<MetaDoc<VersionInfo>> = self.query(q, FeedScope::partition(META_PARTITION)).await?;
         let mut out: Vec<VersionInfo> = docs.into_iter().map(|d| d.body).collect();
         out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.version.cmp(&b.version)));

@@ -287,5 +287,7 @@ pub fn doc_id(version: &str, user_id: &str) -> String {
     format!("{version}:{user_id}")
 }
 
-#[cfg(test)]
-pub(crate) mod contract;
+/// The contract suite every backend passes (public so that backends' integration tests, which
+/// need servers, can run it too).
+#[doc(hidden)]
+pub mod contract;
