@@ -135,9 +135,8 @@ impl Azurite {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let mut child = Command::new("node")
                 .arg(dir.join("node_modules/azurite/dist/src/blob/main.js"))
-                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--inMemoryPersistence", "--skipApiVersionCheck", "--location"])
-                .arg(&work)
-                .current_dir(&work)
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--inMemoryPersistence", "--skipApiVersionCheck"])
+                .current_dir(&work) // where it would put its debug log
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
