@@ -38,7 +38,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use azure_data_cosmos::models::ContainerProperties;
+use azure_data_cosmos::models::{ContainerProperties, IndexingPolicy};
 use azure_data_cosmos::options::{
     BinaryEncodingOptions, ConnectionPoolOptions, ContentResponseOnWrite, ItemReadOptions, ItemWriteOptions, OperationOptions,
     OperationOptionsBuilder, QueryOptions, ReadConsistencyStrategy, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
@@ -330,7 +330,10 @@ impl CosmosStore {
                 Err(e) => return Err(backend_err(format!("creating database {}: {e}", s.database))),
             }
             let db = client.database_client(&s.database);
-            let props = ContainerProperties::new(s.container.clone(), "/userId".into());
+            // Index what the queries filter on; the item lists are only ever point-read, and
+            // leaving them out of the index makes every upsert cheaper in RU.
+            let policy = IndexingPolicy::default().with_included_path("/*").with_excluded_path("/items/*");
+            let props = ContainerProperties::new(s.container.clone(), "/userId".into()).with_indexing_policy(policy);
             match db.create_container(props, None).await {
                 Ok(_) => {}
                 Err(e) if e.status().is_conflict() => {}
@@ -474,8 +477,24 @@ impl CosmosStore {
         Ok(info)
     }
 
-    /// Runs a query and collects its results.
+    /// Runs a query and collects its results, starting over on throttling and transient
+    /// failures (a count over a large version may meet either).
     async fn query<T: serde::de::DeserializeOwned + Send + 'static>(&self, query: Query, scope: FeedScope) -> Result<Vec<T>, StoreError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.query_once(query.clone(), scope.clone()).await {
+                Err(StoreError::Unavailable { message, retry_after_secs, .. }) if attempt < self.settings.max_retries => {
+                    tracing::debug!(attempt, error = %message, "cosmos query retry");
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(200u64 << attempt.min(5)).min(Duration::from_secs(retry_after_secs.max(1)))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn query_once<T: serde::de::DeserializeOwned + Send + 'static>(&self, query: Query, scope: FeedScope) -> Result<Vec<T>, StoreError> {
         let c = self.client().await?;
         let opts = QueryOptions::default().with_operation_options(OperationOptionsBuilder::new().with_read_consistency_strategy(self.settings.consistency).build());
         let pages = c.query_items::<T>(query, scope, Some(opts)).await.map_err(map_err)?.into_pages();
