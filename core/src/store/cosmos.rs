@@ -112,6 +112,16 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     }
 }
 
+/// Upserts in flight for a provisioned throughput: an upsert of a 50-item document costs about
+/// 10 RU and takes about 10 ms, so one writer uses about 1,000 RU/s. Without a figure
+/// (serverless, autoscale, emulators): 32, and 429s pace the rest.
+fn default_concurrency(ru_per_sec: u64) -> usize {
+    match ru_per_sec {
+        0 => 32,
+        ru => (ru / 1000).clamp(1, 256) as usize,
+    }
+}
+
 impl CosmosSettings {
     /// Parses a store URI and reads the settings from the environment.
     ///
@@ -122,7 +132,8 @@ impl CosmosSettings {
     /// Settings: `COSMOS_KEY` (key auth, loopback emulators only; otherwise Entra ID, see
     /// [`crate::azure`]), `TOPTEN_COSMOS_CONSISTENCY` (`session` | `eventual`),
     /// `TOPTEN_COSMOS_TIMEOUT_MS` (read timeout, 2000), `TOPTEN_COSMOS_WRITE_TIMEOUT_MS` (10000),
-    /// `TOPTEN_COSMOS_CONCURRENCY` (upserts in flight, 32), `TOPTEN_COSMOS_MAX_RETRIES` (10),
+    /// `TOPTEN_COSMOS_CONCURRENCY` (upserts in flight; default from `TOPTEN_COSMOS_RU_PER_SEC`,
+    /// the provisioned throughput, else 32), `TOPTEN_COSMOS_MAX_RETRIES` (10),
     /// `TOPTEN_COSMOS_BREAKER_FAILURES` (5), `TOPTEN_COSMOS_BREAKER_OPEN_MS` (5000),
     /// `TOPTEN_COSMOS_CREATE` (create database and container; default: with key auth),
     /// `TOPTEN_COSMOS_REGION`.
@@ -172,7 +183,9 @@ impl CosmosSettings {
             consistency,
             read_timeout: ms("TOPTEN_COSMOS_TIMEOUT_MS", 2000)?,
             write_timeout: ms("TOPTEN_COSMOS_WRITE_TIMEOUT_MS", 10_000)?,
-            write_concurrency: env("TOPTEN_COSMOS_CONCURRENCY", 32usize).map_err(&invalid)?.max(1),
+            write_concurrency: env("TOPTEN_COSMOS_CONCURRENCY", default_concurrency(env("TOPTEN_COSMOS_RU_PER_SEC", 0u64).map_err(&invalid)?))
+                .map_err(&invalid)?
+                .max(1),
             max_retries: env("TOPTEN_COSMOS_MAX_RETRIES", 10u32).map_err(&invalid)?,
             breaker_failures: env("TOPTEN_COSMOS_BREAKER_FAILURES", 5u32).map_err(&invalid)?.max(1),
             breaker_open: ms("TOPTEN_COSMOS_BREAKER_OPEN_MS", 5000)?,
@@ -712,6 +725,7 @@ mod tests {
         assert!(CosmosSettings::from_uri("cosmos+http://example.com:8081/db/recs").is_err(), "plain http only on loopback");
         assert!(CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db").is_err());
         assert!(CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db/c/x").is_err());
+        assert_eq!((default_concurrency(0), default_concurrency(400), default_concurrency(10_000)), (32, 1, 10));
         assert_eq!(escape_id("v1:alice"), "v1:alice");
         assert_eq!(escape_id("v1:a/b?c#d%e\\"), "v1:a%2Fb%3Fc%23d%25e%5C");
     }
