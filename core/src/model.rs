@@ -260,10 +260,9 @@ impl Model {
         before_upload: &mut dyn FnMut(&str) -> Result<(), ModelError>,
     ) -> Result<(), ModelError> {
         use crate::blob::{self, Location};
-        let Location::Blob(root) = loc else {
-            let Location::Local(dir) = loc else { unreachable!() };
+        if let Location::Local(dir) = loc {
             return self.save(dir);
-        };
+        }
         let files = self.encode_files();
         let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
         let blob_err = |uri: &str| {
@@ -284,7 +283,6 @@ impl Model {
             let t = target.clone();
             blob::block_on(async move { blob::upload(&t, &bytes, p.as_ref()).await }).map_err(blob_err(&target.display))?;
         }
-        let _ = root;
         Ok(())
     }
 

@@ -16,7 +16,8 @@ pub enum UnknownUser {
 /// Handler configuration. Every field has an environment variable (the Functions app setting).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Store URI.
+    /// Store URI: `embedded:PATH`, `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER`, or an
+    /// emulator's `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (Cosmos settings: README).
     #[arg(long = "store", env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
     pub store_uri: String,
     /// Answer for users without personal recommendations.
