@@ -10,7 +10,7 @@
 //! managed identity when the host advertises one through `IDENTITY_ENDPOINT` or
 //! `MSI_ENDPOINT`, as Functions and App Service do; developer tools otherwise).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use azure_core::credentials::TokenCredential;
 use azure_identity::{DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
@@ -41,7 +41,19 @@ impl CredentialKind {
 }
 
 /// The Entra ID credential for this process (`AZURE_CLIENT_ID` selects a user-assigned identity).
+///
+/// One instance per process: a credential caches its tokens, so sharing it means one token
+/// request per scope and lifetime rather than one per blob client.
 pub fn credential() -> Result<Arc<dyn TokenCredential>, String> {
+    static CREDENTIAL: OnceLock<Arc<dyn TokenCredential>> = OnceLock::new();
+    if let Some(c) = CREDENTIAL.get() {
+        return Ok(c.clone());
+    }
+    let c = new_credential()?;
+    Ok(CREDENTIAL.get_or_init(|| c).clone())
+}
+
+fn new_credential() -> Result<Arc<dyn TokenCredential>, String> {
     match CredentialKind::from_env()? {
         CredentialKind::Managed => {
             let user_assigned_id = std::env::var("AZURE_CLIENT_ID").ok().filter(|s| !s.is_empty()).map(UserAssignedId::ClientId);
