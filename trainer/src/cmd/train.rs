@@ -1,10 +1,9 @@
 //! `topten train`: fit ALS, evaluate on the test side, write the model directory.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::ValueEnum;
 use topten_core::als::{AlsParams, Solver};
+use topten_core::blob::Location;
 use topten_core::interactions::Ratings;
 use topten_core::{pipeline, split};
 
@@ -32,15 +31,15 @@ pub enum SolverArg {
 /// Train ALS on a ratings file (split internally) or on given train/test files.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Ratings file to split into train and test (see the split options).
+    /// Ratings file or blob (`az://ACCOUNT/CONTAINER/PATH`) to split into train and test.
     #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
-    pub ratings: Option<PathBuf>,
-    /// Training file (instead of --ratings).
+    pub ratings: Option<Location>,
+    /// Training file or blob (instead of --ratings).
     #[arg(long)]
-    pub train: Option<PathBuf>,
-    /// Test file for evaluation (with --train; optional).
+    pub train: Option<Location>,
+    /// Test file or blob for evaluation (with --train; optional).
     #[arg(long, requires = "train")]
-    pub test: Option<PathBuf>,
+    pub test: Option<Location>,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -78,9 +77,9 @@ pub struct Args {
     /// Cut-off of the ranking metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
-    /// Output model directory (metrics.json is written inside it too).
+    /// Output model directory or blob prefix (metrics.json is written inside it too).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Location,
 }
 
 impl Args {
@@ -125,12 +124,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let parts = split::split(&all, &split_params)?;
                 tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
                 let info = serde_json::to_value(split_params)?;
-                (all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.display().to_string())
+                (all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.to_string())
             }
             (None, Some(train_path)) => {
                 let train = args.input.read(train_path)?;
                 let test = args.test.as_ref().map(|t| args.input.read(t)).transpose()?;
-                (train, test, None, train_path.display().to_string())
+                (train, test, None, train_path.to_string())
             }
             (None, None) => unreachable!("clap requires --ratings or --train"),
         };
@@ -165,14 +164,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     model.meta.metrics = metrics.clone();
-    model.save(&args.out).with_context(|| format!("cannot save the model to {}", args.out.display()))?;
+    let progress = args.out.is_blob().then(|| progress::bytes(&format!("uploading to {}", args.out)));
+    model
+        .save_to(&args.out, progress.as_ref().map(|(_, p)| p.clone()))
+        .with_context(|| format!("cannot save the model to {}", args.out))?;
+    if let Some((bar, _)) = progress {
+        bar.finish_and_clear();
+    }
     if let Some(m) = &metrics {
-        let path = args.out.join("metrics.json");
-        std::fs::write(&path, serde_json::to_string_pretty(m)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let text = serde_json::to_string_pretty(m)? + "\n";
+        match args.out.join("metrics.json") {
+            Location::Local(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+            Location::Blob(b) => {
+                let display = b.display.clone();
+                topten_core::blob::block_on(async move { topten_core::blob::upload(&b, text.as_bytes(), None).await })
+                    .with_context(|| format!("cannot write {display}"))?
+            }
+        }
         println!("{}", serde_json::to_string_pretty(m)?);
     }
-    tracing::info!(out = %args.out.display(), "model written");
+    tracing::info!(out = %args.out, "model written");
     Ok(())
 }
 
