@@ -9,10 +9,14 @@
 //! killed leaves a `writing` version nobody reads; the old version keeps serving.
 //!
 //! Backends: [`embedded`] (LMDB through heed: one file, crash-safe copy-on-write B-tree, readers
-//! in any process never block the writer). Cosmos DB implements the same trait in its own module.
+//! in any process never block the writer); [`recs_snapshot`] (read-only: one version exported by
+//! [`export`], for edge copies such as the Lambda function). Cosmos DB implements the same trait
+//! in its own module.
 
 pub mod embedded;
+pub mod export;
 pub mod publish;
+pub mod recs_snapshot;
 
 use std::sync::Arc;
 
@@ -244,6 +248,10 @@ pub trait Store: Send + Sync {
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError>;
     /// All versions, oldest first.
     async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError>;
+    /// The user ids of `version` (for exports; backends that cannot list say so).
+    async fn user_ids(&self, _version: &str) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::Unsupported { backend: self.backend(), what: "listing a version's users" })
+    }
     /// One version's info.
     async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError>;
     /// Registers a new version with status `writing`.
@@ -300,13 +308,16 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing).
+/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing) or
+/// `snapshot:PATH` (a read-only file written by `topten export-snapshot`).
 pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
     let invalid = |why: &str| StoreError::InvalidUri { uri: uri.to_owned(), why: why.to_owned() };
     match uri.split_once(':') {
         Some(("embedded", path)) if !path.is_empty() => Ok(Arc::new(embedded::EmbeddedStore::open(path.trim_start_matches("//"))?)),
         Some(("embedded", _)) => Err(invalid("expected embedded:PATH, e.g. embedded:./data/topten.db")),
-        Some((scheme, _)) => Err(invalid(&format!("unknown backend {scheme:?}; supported: embedded:PATH"))),
+        Some(("snapshot", path)) if !path.is_empty() => Ok(Arc::new(recs_snapshot::SnapshotStore::open(path.trim_start_matches("//"))?)),
+        Some(("snapshot", _)) => Err(invalid("expected snapshot:PATH, e.g. snapshot:./data/recs.snap")),
+        Some((scheme, _)) => Err(invalid(&format!("unknown backend {scheme:?}; supported: embedded:PATH, snapshot:PATH"))),
         None => Err(invalid("expected BACKEND:LOCATION, e.g. embedded:./data/topten.db")),
     }
 }
