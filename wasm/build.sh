@@ -13,7 +13,7 @@ if [[ $# -lt 1 || "${1:-}" == -h || "${1:-}" == --help ]]; then
     exit 2
 fi
 snapshot="$(realpath "$1")"
-out="${2:-$here/target/wasm32-wasip2/release/topten-wasm.wasm}"
+out="$(realpath -m "${2:-$here/target/wasm32-wasip2/release/topten-wasm.wasm}")"
 cd "$here"
 # /usr/bin/cargo explicitly: rustup's cargo comes first on PATH and has no wasm std here.
 TOPTEN_SNAPSHOT="$snapshot" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --quiet
