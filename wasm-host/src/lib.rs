@@ -19,7 +19,7 @@ use std::time::Instant;
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{format_err, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Result, Store};
+use wasmtime::{format_err, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Result, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -83,7 +83,13 @@ impl WasmHost {
             .total_memories(n.saturating_mul(2))
             .total_tables(n.saturating_mul(4))
             .total_stacks(n)
-            .max_memory_size(options.max_memory_bytes);
+            .max_memory_size(options.max_memory_bytes)
+            // Reset a freed instance's memory by rewriting only the pages it dirtied (Linux
+            // PAGEMAP_SCAN, kernel 6.7+; plain madvise elsewhere) instead of unmapping them:
+            // the next instance then takes no page faults on the snapshot it reads.
+            .linear_memory_keep_resident(16 << 20)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_init_cow(true);
