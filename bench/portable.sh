@@ -60,18 +60,19 @@ SNAP_BYTES="$(stat -c %s "$SNAP")" WASM_BYTES="$(stat -c %s "$COMPONENT")"
 log "version $VERSION: snapshot $SNAP_BYTES bytes, component $WASM_BYTES bytes (build ${BUILD_S}s incl. embedding)"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_server() { # start_server ARGS...: prints the port
-    local port; port="$(free_port)"
+start_server() { # start_server VAR ARGS...: starts a server, sets VAR to its port
+    local var="$1" port; shift
+    port="$(free_port)"
     TOPTEN_LOG=warn "$TOPTEN" serve --bind 127.0.0.1 --port "$port" "$@" >>"$TMP/server.log" 2>&1 &
-    PIDS+=($!)
+    PIDS+=($!)   # not in a subshell, so cleanup stops it
     for _ in $(seq 300); do
-        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/api/ping" && { echo "$port"; return; }
+        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/api/ping" && { printf -v "$var" %s "$port"; return; }
         sleep 0.1
     done
     die "server $* did not start: $(tail -n 5 "$TMP/server.log")"
 }
-NATIVE_PORT="$(start_server --store "snapshot:$SNAP" --log-requests false)"
-WASM_PORT="$(start_server --wasm "$COMPONENT")"
+start_server NATIVE_PORT --store "snapshot:$SNAP" --log-requests false
+start_server WASM_PORT --wasm "$COMPONENT"
 USERS="$MODEL_DIR/user_ids.txt"
 U="$(head -n 1 "$USERS")"
 cmp <(curl -sf "http://127.0.0.1:$NATIVE_PORT/api/recommendations/$U?k=$K") \
