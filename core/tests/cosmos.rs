@@ -45,6 +45,20 @@ fn docs(version: &str, users: usize) -> Vec<UserRecs> {
         .collect()
 }
 
+/// The real-time part of the contract (snapshots in chunks, histories, write-back, events in
+/// the users' partitions with idempotent ids), over the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosmos_store_passes_the_realtime_contract() {
+    let Some(server) = CosmosServer::start() else { return };
+    let s = store(&server, "realtime", |_| {});
+    contract::run_realtime(&s).await;
+    // A snapshot larger than one document is split into chunks and joined back.
+    s.create_version(&info("big", 0)).await.unwrap();
+    let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
+    s.write_snapshot("big", &big).await.unwrap();
+    assert_eq!(s.snapshot("big").await.unwrap().unwrap(), big);
+}
+
 /// The same contract suite as the embedded store, over the wire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cosmos_store_passes_the_contract() {

@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::{ActiveVersion, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus, WriteStats};
+use crate::events::StoredEvent;
 use crate::model::now_rfc3339;
 
 /// Partition key value of the metadata documents (active pointer, version infos, popular lists).
@@ -569,6 +570,51 @@ fn popular_id(version: &str) -> String {
     format!("popular:{version}")
 }
 
+fn snapshot_id(version: &str) -> String {
+    format!("snapshot:{version}")
+}
+
+/// Snapshot bytes per document: base64 makes 1 MiB about 1.4 MB, under the 2 MB item limit.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotHeader {
+    chunks: usize,
+    bytes: usize,
+}
+
+/// A user's training history in a version (partition: the user). It carries no
+/// `modelVersion`, so the publish count of user documents does not see it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryDoc {
+    id: String,
+    user_id: String,
+    doc_type: String,
+    hist_version: String,
+    data: String,
+}
+
+/// A live event (partition: the user); the id is `event:{eventId}` so a retried event id is a
+/// conflict, not a second copy.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventDoc {
+    id: String,
+    user_id: String,
+    doc_type: String,
+    event: StoredEvent,
+}
+
+fn history_id(version: &str, user_id: &str) -> String {
+    escape_id(&format!("hist:{version}:{user_id}"))
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
 #[async_trait]
 impl Store for CosmosStore {
     fn backend(&self) -> &'static str {
@@ -698,9 +744,143 @@ impl Store for CosmosStore {
         let docs = self.version_docs(version).await?;
         let deletes: Vec<BoxedWrite<'_>> = docs.into_iter().map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>).collect();
         futures::stream::iter(deletes).buffer_unordered(self.settings.write_concurrency).try_collect::<()>().await?;
+        let q = Query::from("SELECT c.id, c.userId FROM c WHERE c.docType = 'hist' AND c.histVersion = @v")
+            .with_parameter("@v", version)
+            .map_err(backend_err)?;
+        let hist: Vec<IdOnly> = self.query(q, FeedScope::full_container()).await?;
+        let deletes: Vec<BoxedWrite<'_>> = hist.into_iter().map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>).collect();
+        futures::stream::iter(deletes).buffer_unordered(self.settings.write_concurrency).try_collect::<()>().await?;
+        if let Some(header) = self.read_meta::<SnapshotHeader>(&snapshot_id(version)).await? {
+            self.delete_doc(c, META_PARTITION.to_owned(), snapshot_id(version)).await?;
+            for i in 0..header.chunks {
+                self.delete_doc(c, META_PARTITION.to_owned(), format!("{}:{i}", snapshot_id(version))).await?;
+            }
+        }
         // The version info goes last: until then `prune` can finish an interrupted delete.
         self.delete_doc(c, META_PARTITION.to_owned(), popular_id(version)).await?;
         self.delete_doc(c, META_PARTITION.to_owned(), version_id(version)).await
+    }
+
+    async fn user_ids(&self, version: &str) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = self.version_docs(version).await?.into_iter().map(|d| d.user_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    async fn write_snapshot(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        use base64::Engine;
+        self.require_writing(version).await?;
+        let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_CHUNK).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.upsert_meta(&format!("{}:{i}", snapshot_id(version)), "snapshot-chunk", &b64().encode(chunk)).await?;
+        }
+        // The header goes last: a snapshot is readable only once every chunk is in.
+        self.upsert_meta(&snapshot_id(version), "snapshot", &SnapshotHeader { chunks: chunks.len(), bytes: bytes.len() }).await
+    }
+
+    async fn snapshot(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        use base64::Engine;
+        let Some(header) = self.read_meta::<SnapshotHeader>(&snapshot_id(version)).await? else { return Ok(None) };
+        let mut out = Vec::with_capacity(header.bytes);
+        for i in 0..header.chunks {
+            let id = format!("{}:{i}", snapshot_id(version));
+            let chunk: String = self.read_meta(&id).await?.ok_or_else(|| backend_err(format!("snapshot chunk {id} is missing")))?;
+            out.extend(b64().decode(chunk).map_err(|e| backend_err(format!("snapshot chunk {id}: {e}")))?);
+        }
+        if out.len() != header.bytes {
+            return Err(backend_err(format!("snapshot of {version}: {} bytes, header says {}", out.len(), header.bytes)));
+        }
+        Ok(Some(out))
+    }
+
+    async fn write_histories(&self, version: &str, histories: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        use base64::Engine;
+        let c = self.client().await?;
+        let docs: Vec<HistoryDoc> = histories
+            .iter()
+            .map(|(user, bytes)| HistoryDoc {
+                id: history_id(version, user),
+                user_id: user.clone(),
+                doc_type: "hist".into(),
+                hist_version: version.to_owned(),
+                data: b64().encode(bytes),
+            })
+            .collect();
+        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
+        let writes: Vec<BoxedWrite<'_>> = docs
+            .iter()
+            .map(|d| {
+                let opts = opts.clone();
+                Box::pin(async move { self.write_with_retry(&d.id, || c.upsert_item(d.user_id.clone(), &d.id, d, Some(opts.clone()))).await })
+                    as BoxedWrite<'_>
+            })
+            .collect();
+        futures::stream::iter(writes).buffer_unordered(self.settings.write_concurrency).try_collect::<()>().await
+    }
+
+    async fn user_history(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        use base64::Engine;
+        let id = history_id(version, user_id);
+        match self.guarded(&id, self.read_raw(user_id, &id)).await? {
+            Some(bytes) => {
+                let doc: HistoryDoc = serde_json::from_slice(&bytes).map_err(|e| backend_err(format!("document {id}: {e}")))?;
+                Ok(Some(b64().decode(doc.data).map_err(|e| backend_err(format!("document {id}: {e}")))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn upsert_user_recs(&self, doc: &UserRecs) -> Result<(), StoreError> {
+        let version = &doc.model_version;
+        match self.read_meta::<VersionInfo>(&version_id(version)).await? {
+            None => return Err(StoreError::NotFound(format!("version {version}"))),
+            Some(i) if i.status != VersionStatus::Complete => return Err(StoreError::Conflict(format!("version {version} is still being written"))),
+            Some(_) => {}
+        }
+        let c = self.client().await?;
+        self.upsert_user(c, doc).await
+    }
+
+    async fn append_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
+        use rand::Rng;
+        let c = self.client().await?;
+        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
+        let mut stored = 0;
+        // Cosmos DB has no transaction across partitions: events are created one by one (the
+        // batch was validated whole before), and a retried event id is a conflict, not a copy.
+        for e in events {
+            let id = match &e.event_id {
+                Some(id) => escape_id(&format!("event:{id}")),
+                None => format!("event:{}:{:016x}", e.received_at_ms, rand::thread_rng().gen::<u64>()),
+            };
+            let doc = EventDoc { id: id.clone(), user_id: e.user_id.clone(), doc_type: "event".into(), event: e.clone() };
+            let created = self
+                .write_with_retry(&id, || c.create_item(doc.user_id.clone(), &id, &doc, Some(opts.clone())))
+                .await;
+            match created {
+                Ok(()) => stored += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn user_events(&self, user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let q = Query::from("SELECT * FROM c WHERE c.userId = @u AND c.docType = 'event'").with_parameter("@u", user_id).map_err(backend_err)?;
+        let docs: Vec<EventDoc> = self.query(q, FeedScope::partition(user_id.to_owned())).await?;
+        let mut events: Vec<StoredEvent> = docs.into_iter().map(|d| d.event).collect();
+        events.sort_by_key(|e| e.received_at_ms);
+        Ok(events)
+    }
+
+    async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let q = Query::from("SELECT * FROM c WHERE c.docType = 'event'");
+        let docs: Vec<EventDoc> = self.query(q, FeedScope::full_container()).await?;
+        let mut events: Vec<StoredEvent> = docs.into_iter().map(|d| d.event).filter(|e| e.received_at_ms >= since_ms).collect();
+        events.sort_by_key(|e| e.received_at_ms);
+        Ok(events)
     }
 
     fn write_stats(&self) -> Option<WriteStats> {
