@@ -17,6 +17,7 @@
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
 //! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
 //! - [`retrain`]: scheduled retraining with a quality gate against the active version.
+//! - [`tune`]: hyperparameter search on a validation split carved from the training data.
 #![deny(missing_docs)]
 
 pub mod als;
@@ -34,3 +35,4 @@ pub mod split;
 pub mod store;
 pub mod synth;
 pub mod topk;
+pub mod tune;

@@ -46,7 +46,8 @@ impl GateMetric {
         }
     }
 
-    fn pick(self, m: &metrics::RankingMetrics) -> f64 {
+    /// The metric's value in `m`.
+    pub fn pick(self, m: &metrics::RankingMetrics) -> f64 {
         match self {
             GateMetric::NdcgAtK => m.ndcg_at_k,
             GateMetric::PrecisionAtK => m.precision_at_k,

@@ -17,10 +17,11 @@ pub(super) fn gramian(factors: &Array2<f32>, regularization: f32) -> Array2<f32>
     g
 }
 
-/// Confidence and preference of an observed cell: `c = 1 + α|r|`, `p = [r > 0]`.
+/// Confidence and preference of an observed cell: `c = 1 + α|r|` (or `1 + α ln(1 + |r|)`),
+/// `p = [r > 0]`.
 #[inline]
-fn confidence(alpha: f32, r: f32) -> (f32, f32) {
-    (1.0 + alpha * r.abs(), if r > 0.0 { 1.0 } else { 0.0 })
+fn confidence(params: &AlsParams, r: f32) -> (f32, f32) {
+    (params.confidence.of(params.alpha, r), if r > 0.0 { 1.0 } else { 0.0 })
 }
 
 /// Solves every row of `matrix` against the fixed factors `other`, warm-starting from `out`.
@@ -53,7 +54,7 @@ pub(super) fn solve_one(
         let mut a: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         let mut b = vec![0f64; k];
         for (&i, &r) in items.iter().zip(values) {
-            let (c, p) = confidence(params.alpha, r);
+            let (c, p) = confidence(params, r);
             let y = y_of(i);
             for s in 0..k {
                 b[s] += (c * p) as f64 * y[s] as f64;
@@ -76,7 +77,7 @@ pub(super) fn solve_one(
     gemv(g, x, &mut r, k);
     r.iter_mut().for_each(|v| *v = -*v);
     for (&i, &v) in items.iter().zip(values) {
-        let (c, p) = confidence(params.alpha, v);
+        let (c, p) = confidence(params, v);
         let y = y_of(i);
         axpy(c * p - (c - 1.0) * dot(y, x), y, &mut r);
     }
@@ -89,7 +90,7 @@ pub(super) fn solve_one(
     for _ in 0..params.cg_steps {
         gemv(g, &p, &mut ap, k);
         for (&i, &v) in items.iter().zip(values) {
-            let (c, _) = confidence(params.alpha, v);
+            let (c, _) = confidence(params, v);
             let y = y_of(i);
             axpy((c - 1.0) * dot(y, &p), y, &mut ap);
         }
@@ -133,7 +134,7 @@ pub(super) fn loss(matrix: &Csr, users: &Array2<f32>, items: &Array2<f32>, param
             let mut conf = 0f64;
             let (cols, vals) = matrix.row(u);
             for (&i, &v) in cols.iter().zip(vals) {
-                let (c, p) = confidence(params.alpha, v);
+                let (c, p) = confidence(params, v);
                 let s = dot(x, &i_all[i as usize * k..(i as usize + 1) * k]) as f64;
                 // ... corrected on observed cells to c (p − s)².
                 l += c as f64 * (p as f64 - s).powi(2) - s * s;
