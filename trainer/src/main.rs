@@ -29,6 +29,8 @@ enum Command {
     Split(cmd::split::Args),
     /// Train an ALS model, evaluate it and write the model directory.
     Train(cmd::train::Args),
+    /// Search hyperparameters on a validation split of the training data, refit the best.
+    Tune(cmd::tune::Args),
     /// Score any recommendation (and prediction) file against a test file.
     Evaluate(cmd::evaluate::Args),
     /// Print top-k recommendations from a model directory.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Split(a) => cmd::split::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::Tune(a) => cmd::tune::run(a),
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Recommend(a) => cmd::recommend::run(a),
         Command::Predict(a) => cmd::predict::run(a),

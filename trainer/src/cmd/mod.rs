@@ -8,6 +8,7 @@ pub mod serve;
 pub mod split;
 pub mod store;
 pub mod train;
+pub mod tune;
 
 use std::path::{Path, PathBuf};
 

@@ -117,23 +117,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // Top-k and evaluation use the global pool; training builds its own of the same size.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
-    let (train, test, split_info, source): (Ratings, Option<Ratings>, Option<serde_json::Value>, String) =
-        match (&args.ratings, &args.train) {
-            (Some(path), _) => {
-                let all = args.input.read(path)?;
-                let split_params = args.split.params(args.seed)?;
-                let parts = split::split(&all, &split_params)?;
-                tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
-                let info = serde_json::to_value(split_params)?;
-                (all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.display().to_string())
-            }
-            (None, Some(train_path)) => {
-                let train = args.input.read(train_path)?;
-                let test = args.test.as_ref().map(|t| args.input.read(t)).transpose()?;
-                (train, test, None, train_path.display().to_string())
-            }
-            (None, None) => unreachable!("clap requires --ratings or --train"),
-        };
+    let (train, test, split_info, source) =
+        load_sets(args.ratings.as_deref(), args.train.as_deref(), args.test.as_deref(), &args.input, &args.split, args.seed)?;
 
     let bar = progress::iterations(params.iterations);
     let mut model = pipeline::train(&train, &params, Some(source), &mut |it| {
@@ -176,3 +161,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Training and (optional) test sets, the split's parameters when one was made, and the source.
+pub type Sets = (Ratings, Option<Ratings>, Option<serde_json::Value>, String);
+
+/// Reads `--ratings` and splits it, or reads `--train` and `--test` (shared by train and tune).
+pub fn load_sets(
+    ratings: Option<&std::path::Path>,
+    train: Option<&std::path::Path>,
+    test: Option<&std::path::Path>,
+    input: &InputArgs,
+    split_args: &SplitArgs,
+    seed: u64,
+) -> anyhow::Result<Sets> {
+    match (ratings, train) {
+        (Some(path), _) => {
+            let all = input.read(path)?;
+            let split_params = split_args.params(seed)?;
+            let parts = split::split(&all, &split_params)?;
+            tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
+            let info = serde_json::to_value(split_params)?;
+            Ok((all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.display().to_string()))
+        }
+        (None, Some(train_path)) => {
+            let train = input.read(train_path)?;
+            let test = test.map(|t| input.read(t)).transpose()?;
+            Ok((train, test, None, train_path.display().to_string()))
+        }
+        (None, None) => anyhow::bail!("give --ratings FILE or --train FILE"),
+    }
+}
