@@ -16,6 +16,7 @@
 //! - [`store`]: published versions of precomputed recommendations (embedded LMDB; Cosmos DB).
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
 //! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
+//! - [`report`]: figures of a model report (metrics at every k, coverage, popularity bias).
 //! - [`retrain`]: scheduled retraining with a quality gate against the active version.
 //! - [`tune`]: hyperparameter search on a validation split carved from the training data.
 #![deny(missing_docs)]
@@ -30,6 +31,7 @@ pub mod model;
 pub mod npy;
 pub mod numpy_rng;
 pub mod pipeline;
+pub mod report;
 pub mod retrain;
 pub mod split;
 pub mod store;

@@ -129,6 +129,28 @@ pub enum RetrainError {
     /// Nothing to train on.
     #[error("no training input configured")]
     NoInput,
+    /// A parameters file could not be used.
+    #[error("{path}: {message}")]
+    Params {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads the hyperparameters a retrain should use from a file: a tuned model's `tuning.json`
+/// (its `chosen` parameters), any `model.json` (its `params`), or a bare parameters object.
+/// The thread count is reset to 0 (all cores of the machine that retrains).
+pub fn params_from_file(path: &std::path::Path) -> Result<AlsParams, RetrainError> {
+    let bad = |message: String| RetrainError::Params { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let node = json.get("chosen").or_else(|| json.get("params")).unwrap_or(&json);
+    let params: AlsParams =
+        serde_json::from_value(node.clone()).map_err(|e| bad(format!("no ALS parameters (chosen, params or top level): {e}")))?;
+    params.check().map_err(|e| bad(e.to_string()))?;
+    Ok(AlsParams { threads: 0, ..params })
 }
 
 /// The CPU-heavy half: read, split, train. Run it off the async runtime.
@@ -212,6 +234,18 @@ pub async fn gate_and_publish(
         }
         Some(a) => (false, format!("candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version", cfg.tolerance)),
     };
+    tracing::info!(
+        metric = ?cfg.metric,
+        k = cfg.k,
+        candidate,
+        active = ?active_figure,
+        active_version = ?active.as_ref().map(|a| &a.version),
+        tolerance = cfg.tolerance,
+        users = users.len(),
+        activate,
+        %reason,
+        "quality gate"
+    );
     let mut outcome = RetrainOutcome {
         candidate_version: String::new(),
         activated: activate,

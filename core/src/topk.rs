@@ -110,7 +110,15 @@ pub fn top_k_all(user_factors: &Array2<f32>, item_factors: &Array2<f32>, k: usiz
             (start..end)
                 .map(|u| {
                     let row = scores.row(u - start);
-                    let row = row.as_slice().expect("row-major block");
+                    // ndarray may return a column-major product (e.g. with one factor).
+                    let owned: Vec<f32>;
+                    let row = match row.as_slice() {
+                        Some(r) => r,
+                        None => {
+                            owned = row.to_vec();
+                            &owned
+                        }
+                    };
                     let exclude: &[u32] = seen.map_or(&[], |m| if u < m.nrows() { m.row(u).0 } else { &[] });
                     select(row, k, exclude)
                 })

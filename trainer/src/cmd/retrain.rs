@@ -43,6 +43,10 @@ pub struct Args {
     /// Directory under which the candidate's model directory is written.
     #[arg(long, default_value = "./data/models")]
     pub model_root: PathBuf,
+    /// Hyperparameters to retrain with: a tuned model's tuning.json, any model.json, or a
+    /// parameters object [default: the implicit/explicit defaults].
+    #[arg(long, env = "RETRAIN_PARAMS")]
+    pub params: Option<PathBuf>,
     /// Seed of the holdout split.
     #[arg(long, default_value_t = 42)]
     pub seed: u32,
@@ -50,10 +54,12 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let params = match args.model {
-        ModelArg::Implicit => topten_core::als::AlsParams::implicit(),
-        ModelArg::Explicit => topten_core::als::AlsParams::explicit(),
+    let params = match (&args.params, args.model) {
+        (Some(path), _) => retrain::params_from_file(path)?,
+        (None, ModelArg::Implicit) => topten_core::als::AlsParams::implicit(),
+        (None, ModelArg::Explicit) => topten_core::als::AlsParams::explicit(),
     };
+    tracing::info!(?params, "retrain parameters");
     let cfg = RetrainConfig {
         inputs: args.inputs.clone(),
         read: args.input.options(),
@@ -73,7 +79,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (_, outcome) = rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout))?;
     spin.finish_and_clear();
-    tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, reason = %outcome.reason, "retrain finished");
+    tracing::info!(
+        version = %outcome.candidate_version,
+        activated = outcome.activated,
+        candidate = outcome.candidate,
+        active = ?outcome.active,
+        reason = %outcome.reason,
+        "retrain finished"
+    );
     println!("{}", serde_json::to_string_pretty(&outcome)?);
     Ok(())
 }
