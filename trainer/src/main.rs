@@ -2,6 +2,7 @@
 //! maps errors to exit codes; each subcommand lives in `cmd/<name>.rs`.
 
 mod cmd;
+mod plot;
 mod progress;
 
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ enum Command {
     Recommend(cmd::recommend::Args),
     /// Print predicted scores for (user, item) pairs.
     Predict(cmd::predict::Args),
+    /// Write an HTML report (and PNG plots) of a model: loss, metrics at k, tuning, coverage.
+    Report(cmd::report::Args),
     /// Publish a model as a new version of precomputed recommendations and activate it.
     Publish(cmd::store::PublishArgs),
     /// List the versions in a store (* marks the active one).
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Recommend(a) => cmd::recommend::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        Command::Report(a) => cmd::report::run(a),
         Command::Publish(a) => cmd::store::publish(a),
         Command::Versions(a) => cmd::store::versions(a),
         Command::Activate(a) => cmd::store::activate(a),

@@ -3,6 +3,7 @@
 pub mod evaluate;
 pub mod predict;
 pub mod recommend;
+pub mod report;
 pub mod retrain;
 pub mod serve;
 pub mod split;
