@@ -271,8 +271,8 @@ pub fn write_report(
             esc(s["validation"]["holdout"].as_str().unwrap_or("?")),
             s["validation"]["share"],
             s["validation"]["users"],
-            s["best"]["score"].as_f64().unwrap_or(0.0),
-            s["defaults"]["score"].as_f64().unwrap_or(0.0),
+            s["bestScore"].as_f64().unwrap_or(0.0),
+            s["defaultsScore"].as_f64().unwrap_or(0.0),
         );
     }
     let _ = write!(

@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, default_value = "ndcg_at_k")]
     pub metric: String,
     /// Allowed relative drop of the metric against the active version.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
     pub tolerance: f64,
     /// Cut-off of the metric.
     #[arg(long, default_value_t = 10)]

@@ -206,33 +206,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "validationRows": result.validation_rows,
             "users": result.validation_users,
         },
-        "best": best,
-        "defaults": result.trials[0],
+        "bestTrial": result.best_trial,
+        "bestScore": best.score,
+        "bestValidation": best.validation,
+        "defaultsScore": result.trials[0].score,
     });
     model.meta.metrics = eval.map(serde_json::to_value).transpose()?;
     model.meta.tuning = Some(summary.clone());
     model.save(&args.out).with_context(|| format!("cannot save the model to {}", args.out.display()))?;
 
-    let tuning = serde_json::json!({
-        "chosen": params,
-        "summary": summary,
-        "test": model.meta.metrics,
-        "config": cfg,
-        "trials": result.trials,
-    });
+    // Serialised directly (not through serde_json::Value) so f32 parameters keep their short form.
+    #[derive(serde::Serialize)]
+    struct TuningFile<'a> {
+        chosen: &'a AlsParams,
+        summary: &'a serde_json::Value,
+        test: &'a Option<serde_json::Value>,
+        config: &'a TuneConfig,
+        trials: &'a [tune::Trial],
+    }
+    let tuning = TuningFile { chosen: &params, summary: &summary, test: &model.meta.metrics, config: &cfg, trials: &result.trials };
     let write = |name: &str, text: String| -> anyhow::Result<()> {
         let path = args.out.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
     };
     write("tuning.json", serde_json::to_string_pretty(&tuning)? + "\n")?;
     write("trials.tsv", tune::trials_tsv(&result))?;
-    let out = serde_json::json!({
-        "params": params,
-        "validation": best.validation,
-        "test": model.meta.metrics,
-        "trials": result.trials.len(),
-        "seconds": result.seconds,
-    });
+    #[derive(serde::Serialize)]
+    struct Printed<'a> {
+        params: &'a AlsParams,
+        validation: &'a topten_core::metrics::RankingMetrics,
+        test: &'a Option<serde_json::Value>,
+        trials: usize,
+        seconds: f64,
+    }
+    let out = Printed {
+        params: &params,
+        validation: &best.validation,
+        test: &model.meta.metrics,
+        trials: result.trials.len(),
+        seconds: result.seconds,
+    };
     if let Some(m) = &model.meta.metrics {
         write("metrics.json", serde_json::to_string_pretty(m)? + "\n")?;
     }
