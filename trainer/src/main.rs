@@ -26,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a synthetic ratings file (u.data layout) for experiments.
+    Synth(cmd::synth::Args),
     /// Split a ratings file into DIR/train.tsv and DIR/test.tsv.
     Split(cmd::split::Args),
     /// Train an ALS model, evaluate it and write the model directory.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_json);
     let result = match cli.command {
+        Command::Synth(a) => cmd::synth::run(a),
         Command::Split(a) => cmd::split::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Tune(a) => cmd::tune::run(a),

@@ -7,6 +7,7 @@ pub mod report;
 pub mod retrain;
 pub mod serve;
 pub mod split;
+pub mod synth;
 pub mod store;
 pub mod train;
 pub mod tune;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use topten_core::als::{AlsParams, Solver};
+use topten_core::als::{AlsParams, Confidence, Solver};
 use topten_core::interactions::Ratings;
 use topten_core::{pipeline, split};
 
@@ -18,6 +18,15 @@ pub enum ModelArg {
     Implicit,
     /// Explicit-rating ALS (ALS-WR, as Spark MLlib): best rating prediction (RMSE).
     Explicit,
+}
+
+/// Confidence scaling on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConfidenceArg {
+    /// c = 1 + α·r.
+    Linear,
+    /// c = 1 + α·ln(1 + r).
+    Log,
 }
 
 /// Row solver on the command line.
@@ -54,12 +63,15 @@ pub struct Args {
     /// ALS iterations [default: 15].
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// Regularisation λ [default: implicit 20, explicit 0.05 (scaled per rating count)].
+    /// Regularisation λ [default: implicit 50, explicit 0.05 (scaled per rating count)].
     #[arg(long)]
     pub regularization: Option<f32>,
-    /// Implicit confidence slope α in c = 1 + α·r [default: 1].
+    /// Implicit confidence slope α in c = 1 + α·r or 1 + α·ln(1 + r) [default: 3].
     #[arg(long)]
     pub alpha: Option<f32>,
+    /// Implicit confidence scaling: linear (1 + α·r) or log (1 + α·ln(1 + r)) [default: log].
+    #[arg(long, value_enum)]
+    pub confidence: Option<ConfidenceArg>,
     /// Row solver of the implicit model [default: cg].
     #[arg(long, value_enum)]
     pub solver: Option<SolverArg>,
@@ -95,6 +107,11 @@ impl Args {
             iterations: self.iterations.unwrap_or(base.iterations),
             regularization: self.regularization.unwrap_or(base.regularization),
             alpha: self.alpha.unwrap_or(base.alpha),
+            confidence: match self.confidence {
+                Some(ConfidenceArg::Linear) => Confidence::Linear,
+                Some(ConfidenceArg::Log) => Confidence::Log,
+                None => base.confidence,
+            },
             solver: match self.solver {
                 Some(SolverArg::Cg) => Solver::Cg,
                 Some(SolverArg::Cholesky) => Solver::Cholesky,
