@@ -53,7 +53,8 @@ fn params(feedback: Feedback, factors: usize) -> AlsParams {
         Feedback::Explicit => AlsParams::explicit(),
         Feedback::Implicit => AlsParams::implicit(),
     };
-    AlsParams { factors, threads: 2, ..base }
+    // The reference computations below use the linear confidence c = 1 + α r.
+    AlsParams { factors, threads: 2, confidence: Confidence::Linear, ..base }
 }
 
 fn fit_quiet(m: &Csr, p: &AlsParams) -> AlsModel {
