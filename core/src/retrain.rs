@@ -278,3 +278,33 @@ pub async fn gate_and_publish(
     let info = publish::publish(store, &model, &opts, &mut |_, _| {}).await?;
     Ok((Some(info), outcome))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::als::Confidence;
+
+    /// Retrains take parameters from a tuned model's tuning.json (`chosen`), a model.json
+    /// (`params`) or a bare object; anything else is an error naming the file.
+    #[test]
+    fn params_from_tuning_model_or_bare_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tuned = AlsParams { factors: 96, regularization: 12.5, confidence: Confidence::Linear, threads: 3, ..AlsParams::implicit() };
+        let write = |name: &str, v: serde_json::Value| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, v.to_string()).unwrap();
+            p
+        };
+        let want = AlsParams { threads: 0, ..tuned.clone() };
+        let t = write("tuning.json", serde_json::json!({"chosen": tuned, "trials": []}));
+        assert_eq!(params_from_file(&t).unwrap(), want);
+        let m = write("model.json", serde_json::json!({"format_version": 1, "params": tuned}));
+        assert_eq!(params_from_file(&m).unwrap(), want);
+        let b = write("bare.json", serde_json::to_value(&tuned).unwrap());
+        assert_eq!(params_from_file(&b).unwrap(), want);
+        let bad = write("bad.json", serde_json::json!({"params": {"factors": 0}}));
+        assert!(params_from_file(&bad).unwrap_err().to_string().contains("bad.json"));
+        let invalid = write("invalid.json", serde_json::to_value(AlsParams { factors: 0, ..tuned }).unwrap());
+        assert!(params_from_file(&invalid).unwrap_err().to_string().contains("factors"));
+    }
+}
