@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of topten: the Rust workspace (unit, integration and end-to-end tests over
-# real files, processes and sockets) and the parity check against Microsoft Recommenders.
+# real files, processes and sockets), the parity check against Microsoft Recommenders, and the
+# offline checks of the Azure deployment (Bicep, azd, the Functions package).
 #
 #   scripts/test.sh
 #
-# Needs: cargo, python3 (the parity venv is created from PyPI on first use). .ci/run calls
-# exactly this after installing and starting what the tests need.
+# Needs: cargo, python3 (the parity and deployment venvs are created from PyPI on first use).
+# .ci/run calls exactly this after installing and starting what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -20,3 +21,7 @@ cargo test --release --workspace
 echo "== parity with Microsoft Recommenders 1.2.1 =="
 cargo build --release -p topten-trainer --bin topten
 bash tests/parity/run.sh target/release/topten
+
+echo "== Azure deployment: offline checks (Bicep, azd, Functions package) =="
+cargo build --release -p topten-functions --bin handler
+bash tests/deploy/run.sh target/release/handler

@@ -8,6 +8,8 @@
 //! - [`split`]: train/test splitters with Microsoft Recommenders' semantics (random, stratified, chrono).
 //! - [`numpy_rng`]: numpy's legacy MT19937 stream, so that a seed gives the same split as Recommenders.
 //! - [`csr`]: the compressed sparse row matrix the solvers and top-k read.
+//! - [`events`]: live interaction events: validation and conversion to training input.
+//! - [`snapshot`]: item factors and ids for request-time fold-in and similar items.
 //! - [`als`]: alternating least squares, explicit (ALS-WR) and implicit (Hu-Koren-Volinsky).
 //! - [`linalg`]: the small dense solvers ALS needs per row (Cholesky, conjugate gradient, NNLS).
 //! - [`topk`]: top-k selection for all users from factor matrices, skipping already-seen items.
@@ -19,10 +21,12 @@
 //! - [`report`]: figures of a model report (metrics at every k, coverage, popularity bias).
 //! - [`retrain`]: scheduled retraining with a quality gate against the active version.
 //! - [`tune`]: hyperparameter search on a validation split carved from the training data.
+//! - [`realtime`]: fold a user's fresh events into the active version and write the list back.
 #![deny(missing_docs)]
 
 pub mod als;
 pub mod csr;
+pub mod events;
 pub mod ingest;
 pub mod interactions;
 pub mod linalg;
@@ -31,8 +35,10 @@ pub mod model;
 pub mod npy;
 pub mod numpy_rng;
 pub mod pipeline;
+pub mod realtime;
 pub mod report;
 pub mod retrain;
+pub mod snapshot;
 pub mod split;
 pub mod store;
 pub mod synth;

@@ -1,5 +1,6 @@
-//! Scheduled retraining with a quality gate: train a candidate on fresh data, compare it with
-//! the active version on the same holdout, and only let it serve if it is not worse.
+//! Scheduled retraining with a quality gate: train a candidate on fresh data (the input files
+//! plus every live event the store holds), compare it with the active version on the same
+//! holdout, and only let it serve if it is not worse.
 //!
 //! Comparison: both sides are scored on the candidate's holdout (the test side of a seeded
 //! split of the new input), over the same sample of holdout users, with the ranking metric of
@@ -80,6 +81,8 @@ pub struct RetrainConfig {
     pub publish: PublishOptions,
     /// Where to write the candidate's model directory (`DIR/{version}`), if anywhere.
     pub model_root: Option<PathBuf>,
+    /// Live events to train on besides the input files (what `POST /api/events` stored).
+    pub events: Vec<crate::events::StoredEvent>,
 }
 
 /// What a retrain decided, kept with the new version and returned to the caller.
@@ -163,6 +166,7 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<(Model, crate::interaction
         let (r, _) = read_ratings(path, &cfg.read)?;
         append(&mut all, &r);
     }
+    crate::events::append_to(&mut all, &cfg.events);
     let parts = split::split(&all, &cfg.split)?;
     let train = all.subset(&parts.train);
     let test = all.subset(&parts.test);

@@ -1,6 +1,8 @@
 //! Synthetic interaction data with the shape of real logs: power-law item popularity and
-//! user activity (a few heavy users and blockbusters, a long tail), and ratings driven by a
-//! hidden low-rank taste model plus noise, so that a good recommender beats popularity.
+//! user activity (a few heavy users and blockbusters, a long tail), and a hidden low-rank taste
+//! model that drives both *which* items a user picks (a popular draw is kept with probability
+//! `sigmoid(3·affinity)`) and how they rate them (plus noise), so that, as on MovieLens, a
+//! personalised recommender beats popularity.
 //!
 //! Used by benchmarks, tests and `topten synth`; streams rows, so size is bounded by disk.
 
@@ -66,13 +68,21 @@ pub fn generate(p: &SynthParams, mut emit: impl FnMut(SynthRow)) -> usize {
         let mut t = 880_000_000i64 + rng.gen_range(0..30_000_000);
         let x = &user_taste[u * rank..(u + 1) * rank];
         for _ in 0..n {
-            let draw = rng.gen::<f64>() * acc;
-            let item = perm[cumulative.partition_point(|&c| c < draw).min(p.items - 1)];
-            if !seen.insert(item) {
-                continue;
+            // Popular draws, kept with a probability that grows with the user's affinity; a
+            // repeat of an item the user already has is redrawn (a few times at most).
+            let mut pick = None;
+            for _ in 0..8 {
+                let draw = rng.gen::<f64>() * acc;
+                let item = perm[cumulative.partition_point(|&c| c < draw).min(p.items - 1)];
+                let y = &item_taste[item as usize * rank..(item as usize + 1) * rank];
+                let affinity: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>() / (rank as f32).sqrt();
+                if rng.gen::<f32>() < 1.0 / (1.0 + (-3.0 * affinity).exp()) && !seen.contains(&item) {
+                    pick = Some((item, affinity));
+                    break;
+                }
             }
-            let y = &item_taste[item as usize * rank..(item as usize + 1) * rank];
-            let affinity: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>() / (rank as f32).sqrt();
+            let Some((item, affinity)) = pick else { continue };
+            seen.insert(item);
             let r = (3.5 + 1.2 * affinity + 0.5 * gauss(&mut rng)).round().clamp(1.0, 5.0) as u8;
             t += rng.gen_range(1..5_000);
             emit(SynthRow { user: u as u32, item, rating: r, timestamp: t });

@@ -194,19 +194,22 @@ mod tests {
             }
         }
         let m = Csr::from_triplets(triplets.into_iter(), n_users as usize, n_items as usize);
-        let params = AlsParams {
-            factors: 3,
-            regularization: 0.01,
-            alpha: 10.0,
-            confidence: crate::als::Confidence::Linear,
-            iterations: 15,
-            threads: 2,
-            ..AlsParams::implicit()
-        };
-        let model = fit(&m, &params, &mut |_| {}).unwrap();
-        let recs = top_k_all(&model.user_factors, &model.item_factors, 1, Some(&m));
-        for u in 0..n_users {
-            assert_eq!(recs[u as usize][0].item, u, "user {u}");
+        for solver in [crate::als::Solver::Cg, crate::als::Solver::Cholesky] {
+            let params = AlsParams {
+                factors: 3,
+                regularization: 0.1,
+                alpha: 10.0,
+                confidence: crate::als::Confidence::Linear,
+                iterations: 15,
+                solver,
+                threads: 2,
+                ..AlsParams::implicit()
+            };
+            let model = fit(&m, &params, &mut |_| {}).unwrap();
+            let recs = top_k_all(&model.user_factors, &model.item_factors, 1, Some(&m));
+            for u in 0..n_users {
+                assert_eq!(recs[u as usize][0].item, u, "{solver:?}: user {u}");
+            }
         }
     }
 }

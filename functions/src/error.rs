@@ -30,6 +30,12 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code, message: message.into(), retry_after: None }
     }
 
+    /// A 500 whose details are logged, not sent.
+    pub fn internal(details: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %details, "internal error");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into(), retry_after: None }
+    }
+
     /// A 503 with `code` and a retry hint.
     pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code, message: message.into(), retry_after: Some(retry_after) }
@@ -43,6 +49,12 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable("store_unavailable", "the recommendation store is temporarily unavailable", retry_after_secs)
             }
+            StoreError::Unsupported { .. } => ApiError {
+                status: StatusCode::NOT_IMPLEMENTED,
+                code: "not_supported",
+                message: e.to_string(),
+                retry_after: None,
+            },
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError {

@@ -38,6 +38,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/recommendations/{user_id}", get(routes::recommendations::recommendations_get))
         .route("/api/recommendations/", get(routes::recommendations::recommendations_missing_user))
+        .route("/api/events", post(routes::events::events_post).layer(axum::extract::DefaultBodyLimit::max(1 << 20)))
+        .route("/api/items/{item_id}/similar", get(routes::similar::similar_get))
         .route("/api/health", get(routes::health::health_get))
         .route("/api/openapi.json", get(routes::openapi::openapi_get))
         .route("/api/ping", get(routes::health::ping_get))

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use topten_core::snapshot::Snapshot;
 use topten_core::store::{ActiveVersion, ItemScore, Store};
 
 use crate::config::Config;
@@ -25,6 +26,7 @@ struct Inner {
     config: Config,
     active: RwLock<Option<(Arc<ActiveVersion>, Instant)>>,
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
     retrain: tokio::sync::Mutex<()>,
 }
 
@@ -37,6 +39,7 @@ impl AppState {
                 config,
                 active: RwLock::new(None),
                 popular: RwLock::new(HashMap::new()),
+                snapshot: RwLock::new(None),
                 retrain: tokio::sync::Mutex::new(()),
             }),
         }
@@ -77,6 +80,25 @@ impl AppState {
     /// Forgets the cached pointer (after this process activates a version itself).
     pub fn invalidate_active(&self) {
         *self.inner.active.write().unwrap() = None;
+    }
+
+    /// The serving snapshot (item factors) of `version`, loaded once per version and kept in
+    /// memory; `None` when the version has none (published by a backend without support).
+    pub async fn snapshot(&self, version: &str) -> Result<Option<Arc<Snapshot>>, ApiError> {
+        if let Some(s) = self.inner.snapshot.read().unwrap().as_ref() {
+            if s.version == version {
+                return Ok(Some(s.clone()));
+            }
+        }
+        let Some(bytes) = self.inner.store.snapshot(version).await? else { return Ok(None) };
+        let snap = tokio::task::spawn_blocking(move || Snapshot::decode(&bytes))
+            .await
+            .map_err(|e| ApiError::internal(format!("snapshot task: {e}")))?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let snap = Arc::new(snap);
+        *self.inner.snapshot.write().unwrap() = Some(snap.clone());
+        tracing::info!(version, items = snap.items.len(), "loaded model snapshot");
+        Ok(Some(snap))
     }
 
     /// The popular list of `version`, cached.

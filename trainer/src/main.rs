@@ -26,8 +26,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a synthetic ratings file (u.data layout) for experiments.
-    Synth(cmd::synth::Args),
     /// Split a ratings file into DIR/train.tsv and DIR/test.tsv.
     Split(cmd::split::Args),
     /// Train an ALS model, evaluate it and write the model directory.
@@ -56,13 +54,14 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Retrain, compare with the active version, publish only if not worse (the timer job).
     Retrain(cmd::retrain::Args),
+    /// Write a synthetic ratings file (power-law popularity, hidden taste model).
+    Synth(cmd::synth::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_json);
     let result = match cli.command {
-        Command::Synth(a) => cmd::synth::run(a),
         Command::Split(a) => cmd::split::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Tune(a) => cmd::tune::run(a),
@@ -77,6 +76,7 @@ fn main() -> ExitCode {
         Command::Prune(a) => cmd::store::prune(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Retrain(a) => cmd::retrain::run(a),
+        Command::Synth(a) => cmd::synth::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,11 +11,13 @@ use crate::linalg::{cholesky_solve, dot, nnls};
 pub(super) struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
+    gram: Vec<f32>,
+    gather: Vec<f32>,
 }
 
 impl Scratch {
     pub(super) fn new(k: usize) -> Self {
-        Scratch { a: vec![0.0; k * k], b: vec![0.0; k] }
+        Scratch { a: vec![0.0; k * k], b: vec![0.0; k], gram: vec![0.0; k * k], gather: Vec::new() }
     }
 }
 
@@ -44,26 +46,22 @@ fn solve_with(s: &mut Scratch, other: &Array2<f32>, items: &[u32], values: &[f32
         x.fill(0.0);
         return;
     }
-    s.a.fill(0.0);
     s.b.fill(0.0);
     let y_all = other.as_slice().expect("contiguous");
     for (&i, &r) in items.iter().zip(values) {
         let y = &y_all[i as usize * k..(i as usize + 1) * k];
-        for p in 0..k {
-            let yp = y[p] as f64;
-            s.b[p] += r as f64 * yp;
-            let row = &mut s.a[p * k..p * k + p + 1];
-            for (q, a) in row.iter_mut().enumerate() {
-                *a += yp * y[q] as f64;
-            }
+        for (b, &yp) in s.b.iter_mut().zip(y) {
+            *b += r as f64 * yp as f64;
         }
     }
+    // Σ y yᵀ as one SGEMM, then λ·n on the diagonal in f64 for the Cholesky.
+    crate::linalg::weighted_gram(y_all, k, items, None, &mut s.gather, &mut s.gram);
     let lambda = params.regularization as f64 * items.len() as f64;
+    for (a, &g) in s.a.iter_mut().zip(&s.gram) {
+        *a = g as f64;
+    }
     for p in 0..k {
         s.a[p * k + p] += lambda;
-        for q in 0..p {
-            s.a[q * k + p] = s.a[p * k + q];
-        }
     }
     if params.nonnegative {
         let mut warm: Vec<f64> = x.iter().map(|&v| v as f64).collect();

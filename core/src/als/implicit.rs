@@ -51,18 +51,19 @@ pub(super) fn solve_one(
     let g = yty.as_slice().expect("contiguous");
     let y_of = |i: u32| &y_all[i as usize * k..(i as usize + 1) * k];
     if exact {
-        let mut a: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         let mut b = vec![0f64; k];
+        let mut weights = Vec::with_capacity(items.len());
         for (&i, &r) in items.iter().zip(values) {
             let (c, p) = confidence(params, r);
-            let y = y_of(i);
-            for s in 0..k {
-                b[s] += (c * p) as f64 * y[s] as f64;
-                for t in 0..k {
-                    a[s * k + t] += (c - 1.0) as f64 * y[s] as f64 * y[t] as f64;
-                }
+            weights.push(c - 1.0);
+            for (bs, &ys) in b.iter_mut().zip(y_of(i)) {
+                *bs += (c * p) as f64 * ys as f64;
             }
         }
+        // YᵀY + λI + Σ (c − 1) y yᵀ, the last term as one SGEMM.
+        let mut gram = vec![0f32; k * k];
+        crate::linalg::weighted_gram(y_all, k, items, Some(&weights), &mut Vec::new(), &mut gram);
+        let mut a: Vec<f64> = g.iter().zip(&gram).map(|(&v, &w)| v as f64 + w as f64).collect();
         if cholesky_solve(&mut a, &mut b, k) {
             for (xi, bi) in x.iter_mut().zip(&b) {
                 *xi = *bi as f32;

@@ -107,3 +107,51 @@ pub async fn run(store: &dyn Store) {
     let left: Vec<String> = store.versions().await.unwrap().into_iter().map(|v| v.version).collect();
     assert_eq!(left, vec!["v1".to_string(), "v5".to_string()]);
 }
+
+/// The real-time part of the contract: snapshots, histories, write-back and events.
+pub async fn run_realtime(store: &dyn Store) {
+    use crate::events::StoredEvent;
+    store.create_version(&info("rt1", 1, "2026-02-01T00:00:00Z")).await.unwrap();
+    store.write_snapshot("rt1", b"snapshot-bytes").await.unwrap();
+    store.write_users("rt1", &[doc("rt1", "ann", &[("a", 1.0)])]).await.unwrap();
+    store.write_histories("rt1", &[("ann".into(), vec![1, 2, 3])]).await.unwrap();
+    // Write-back is for complete versions only.
+    assert!(store.upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)])).await.is_err());
+    store.write_popular("rt1", &[]).await.unwrap();
+    store.finish_version("rt1").await.unwrap();
+    assert_eq!(store.snapshot("rt1").await.unwrap().as_deref(), Some(&b"snapshot-bytes"[..]));
+    assert_eq!(store.user_history("rt1", "ann").await.unwrap(), Some(vec![1, 2, 3]));
+    assert!(store.user_history("rt1", "bob").await.unwrap().is_none());
+    store.upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)])).await.unwrap();
+    store.upsert_user_recs(&doc("rt1", "newcomer", &[("c", 1.0)])).await.unwrap();
+    assert_eq!(store.user_recs("rt1", "ann").await.unwrap().unwrap().items[0].item_id, "b");
+    assert_eq!(store.user_recs("rt1", "newcomer").await.unwrap().unwrap().items[0].item_id, "c");
+    assert!(store.upsert_user_recs(&doc("nope", "ann", &[])).await.is_err());
+
+    let ev = |id: Option<&str>, user: &str, item: &str, at: i64| StoredEvent {
+        event_id: id.map(str::to_owned),
+        user_id: user.into(),
+        item_id: item.into(),
+        kind: "click".into(),
+        value: 1.0,
+        timestamp: at / 1000,
+        received_at_ms: at,
+    };
+    assert_eq!(store.append_events(&[ev(Some("e1"), "ann", "x", 1000), ev(None, "ann", "y", 2000), ev(Some("e2"), "bob", "x", 3000)]).await.unwrap(), 3);
+    // Retried ids are skipped; new ones in the same batch still land.
+    assert_eq!(store.append_events(&[ev(Some("e1"), "ann", "x", 4000), ev(Some("e3"), "ann", "z", 5000)]).await.unwrap(), 1);
+    let ann: Vec<String> = store.user_events("ann").await.unwrap().into_iter().map(|e| e.item_id).collect();
+    assert_eq!(ann, vec!["x", "y", "z"]);
+    assert!(store.user_events("an").await.unwrap().is_empty(), "user prefixes must not leak");
+    let since: Vec<i64> = store.events_since(2500).await.unwrap().into_iter().map(|e| e.received_at_ms).collect();
+    assert_eq!(since, vec![3000, 5000]);
+    // Deleting a version removes its snapshot and histories too.
+    store.activate("rt1").await.unwrap();
+    store.create_version(&info("rt2", 0, "2026-02-02T00:00:00Z")).await.unwrap();
+    store.write_popular("rt2", &[]).await.unwrap();
+    store.finish_version("rt2").await.unwrap();
+    store.activate("rt2").await.unwrap();
+    store.delete_version("rt1").await.unwrap();
+    assert!(store.snapshot("rt1").await.unwrap().is_none());
+    assert!(store.user_history("rt1", "ann").await.unwrap().is_none());
+}

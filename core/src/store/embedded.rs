@@ -6,7 +6,10 @@
 //! handler keeps serving the old one from the same file.
 //!
 //! Layout: database `recs` maps `{version}\x1f{userId}` to the user's document; database
-//! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items, and `active`.
+//! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items,
+//! `snapshot\x1f{v}` → the serving snapshot, and `active`; `hist` maps `{version}\x1f{userId}` to
+//! the user's training history; `events` maps `{userId}\x1f{sequence}` to an event and
+//! `event_ids` remembers client event ids for idempotency.
 //!
 //! A document is stored as the exact JSON `serde_json` gives for [`UserRecs`], behind a small
 //! index of where each item's JSON starts and ends (`TT1\0`, item count, offset pairs, all
@@ -22,6 +25,7 @@ use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
 use super::{join_fragments, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo, VersionStatus};
+use crate::events::StoredEvent;
 use crate::model::now_rfc3339;
 
 const SEP: char = '\x1f';
@@ -84,6 +88,9 @@ pub struct EmbeddedStore {
     env: Env<WithTls>,
     recs: Database<Str, Bytes>,
     meta: Database<Str, Bytes>,
+    hist: Database<Str, Bytes>,
+    events: Database<Str, Bytes>,
+    event_ids: Database<Str, Bytes>,
     path: PathBuf,
 }
 
@@ -116,7 +123,7 @@ impl EmbeddedStore {
                         .unwrap_or(64)
                         << 30;
                     let mut opts = EnvOpenOptions::new();
-                    opts.map_size(map_size).max_dbs(4).max_readers(512);
+                    opts.map_size(map_size).max_dbs(8).max_readers(512);
                     // SAFETY: NO_SUB_DIR only changes file naming; the file is opened once per
                     // process (the registry above), as heed requires.
                     unsafe { opts.flags(EnvFlags::NO_SUB_DIR) };
@@ -129,8 +136,11 @@ impl EmbeddedStore {
         let mut wtxn = env.write_txn().map_err(backend_err)?;
         let recs = env.create_database(&mut wtxn, Some("recs")).map_err(backend_err)?;
         let meta = env.create_database(&mut wtxn, Some("meta")).map_err(backend_err)?;
+        let hist = env.create_database(&mut wtxn, Some("hist")).map_err(backend_err)?;
+        let events = env.create_database(&mut wtxn, Some("events")).map_err(backend_err)?;
+        let event_ids = env.create_database(&mut wtxn, Some("event_ids")).map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)?;
-        Ok(EmbeddedStore { env, recs, meta, path: key })
+        Ok(EmbeddedStore { env, recs, meta, hist, events, event_ids, path: key })
     }
 
     /// The file this store lives in.
@@ -226,16 +236,16 @@ impl Store for EmbeddedStore {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? else { return Ok(None) };
-        let items_json = match decode_doc(value) {
+        let (items_json, count) = match decode_doc(value) {
             Some((spans, json)) => {
                 let fragments = spans.filter_map(|(a, b)| json.get(a..b));
                 join_fragments(fragments, k, exclude)
             }
-            None => super::top_items_from_json(value, k, exclude).map(|t| t.items_json),
+            None => super::top_items_from_json(value, k, exclude).map(|t| (t.items_json, t.count)),
         }
         .map_err(backend_err)?;
         // Documents are keyed by version, so the key already says which version this is.
-        Ok(Some(TopItems { model_version: version.to_owned(), items_json }))
+        Ok(Some(TopItems { model_version: version.to_owned(), items_json, count, exhausted: count < k }))
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -344,24 +354,118 @@ impl Store for EmbeddedStore {
         }
         let prefix = format!("{version}{SEP}");
         // Delete in bounded transactions so a huge version does not need one giant commit.
-        loop {
-            let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-            let keys: Vec<String> = {
-                let iter = self.recs.prefix_iter(&wtxn, &prefix).map_err(backend_err)?;
-                iter.take(10_000).map(|e| e.map(|(k, _)| k.to_owned())).collect::<Result<_, _>>().map_err(backend_err)?
-            };
-            if keys.is_empty() {
-                break;
+        for db in [&self.recs, &self.hist] {
+            loop {
+                let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+                let keys: Vec<String> = {
+                    let iter = db.prefix_iter(&wtxn, &prefix).map_err(backend_err)?;
+                    iter.take(10_000).map(|e| e.map(|(k, _)| k.to_owned())).collect::<Result<_, _>>().map_err(backend_err)?
+                };
+                if keys.is_empty() {
+                    break;
+                }
+                for k in &keys {
+                    db.delete(&mut wtxn, k).map_err(backend_err)?;
+                }
+                wtxn.commit().map_err(backend_err)?;
             }
-            for k in &keys {
-                self.recs.delete(&mut wtxn, k).map_err(backend_err)?;
-            }
-            wtxn.commit().map_err(backend_err)?;
         }
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        self.meta.delete(&mut wtxn, &format!("snapshot{SEP}{version}")).map_err(backend_err)?;
         self.meta.delete(&mut wtxn, &format!("popular{SEP}{version}")).map_err(backend_err)?;
         self.meta.delete(&mut wtxn, &Self::version_key(version)).map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)
+    }
+
+    async fn write_snapshot(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.require_writing(version)?;
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        self.meta.put(&mut wtxn, &format!("snapshot{SEP}{version}"), bytes).map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn snapshot(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        Ok(self.meta.get(&rtxn, &format!("snapshot{SEP}{version}")).map_err(backend_err)?.map(<[u8]>::to_vec))
+    }
+
+    async fn write_histories(&self, version: &str, histories: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.require_writing(version)?;
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        for (user, bytes) in histories {
+            self.hist.put(&mut wtxn, &format!("{version}{SEP}{user}"), bytes).map_err(backend_err)?;
+        }
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn user_history(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        Ok(self.hist.get(&rtxn, &format!("{version}{SEP}{user_id}")).map_err(backend_err)?.map(<[u8]>::to_vec))
+    }
+
+    async fn upsert_user_recs(&self, doc: &UserRecs) -> Result<(), StoreError> {
+        let version = &doc.model_version;
+        match self.get_meta::<VersionInfo>(&Self::version_key(version))? {
+            None => return Err(StoreError::NotFound(format!("version {version}"))),
+            Some(i) if i.status != VersionStatus::Complete => {
+                return Err(StoreError::Conflict(format!("version {version} is still being written")))
+            }
+            Some(_) => {}
+        }
+        let bytes = encode_doc(doc).map_err(backend_err)?;
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        self.recs.put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes).map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn append_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
+        // One transaction: the whole batch is durable, or none of it is.
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        let mut seq: u64 = match self.meta.get(&wtxn, "event_seq").map_err(backend_err)? {
+            Some(b) => u64::from_le_bytes(b.try_into().map_err(|_| backend_err("corrupt event sequence"))?),
+            None => 0,
+        };
+        let mut stored = 0;
+        for e in events {
+            if let Some(id) = &e.event_id {
+                if self.event_ids.get(&wtxn, id).map_err(backend_err)?.is_some() {
+                    continue;
+                }
+                self.event_ids.put(&mut wtxn, id, b"").map_err(backend_err)?;
+            }
+            seq += 1;
+            let bytes = serde_json::to_vec(e).map_err(backend_err)?;
+            self.events.put(&mut wtxn, &format!("{}{SEP}{seq:020}", e.user_id), &bytes).map_err(backend_err)?;
+            stored += 1;
+        }
+        self.meta.put(&mut wtxn, "event_seq", &seq.to_le_bytes()).map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)?;
+        Ok(stored)
+    }
+
+    async fn user_events(&self, user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let prefix = format!("{user_id}{SEP}");
+        let mut out = Vec::new();
+        for entry in self.events.prefix_iter(&rtxn, &prefix).map_err(backend_err)? {
+            let (_, bytes) = entry.map_err(backend_err)?;
+            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
+        }
+        Ok(out)
+    }
+
+    async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let mut out: Vec<StoredEvent> = Vec::new();
+        for entry in self.events.iter(&rtxn).map_err(backend_err)? {
+            let (_, bytes) = entry.map_err(backend_err)?;
+            let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
+            if e.received_at_ms >= since_ms {
+                out.push(e);
+            }
+        }
+        out.sort_by_key(|e| e.received_at_ms);
+        Ok(out)
     }
 }
 
@@ -374,6 +478,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path().join("t.db")).unwrap();
         crate::store::contract::run(&store).await;
+        let rt = EmbeddedStore::open(dir.path().join("rt.db")).unwrap();
+        crate::store::contract::run_realtime(&rt).await;
     }
 
     #[test]

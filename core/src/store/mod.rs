@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::events::StoredEvent;
+
 /// One recommended item as stored and served.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,6 +57,10 @@ pub struct TopItems {
     pub model_version: String,
     /// JSON array of the selected items, best first.
     pub items_json: Vec<u8>,
+    /// How many items were selected.
+    pub count: usize,
+    /// The stored list ran out before `k` items were selected (filters removed too many).
+    pub exhausted: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -84,11 +90,12 @@ pub fn fragment_excluded(fragment: &[u8], exclude: &[String]) -> Result<bool, se
 pub fn top_items_from_json(json: &[u8], k: usize, exclude: &[String]) -> Result<TopItems, serde_json::Error> {
     let doc: RawDoc = serde_json::from_slice(json)?;
     let fragments = doc.items.iter().map(|i| i.get().as_bytes());
-    Ok(TopItems { model_version: doc.model_version.into_owned(), items_json: join_fragments(fragments, k, exclude)? })
+    let (items_json, count) = join_fragments(fragments, k, exclude)?;
+    Ok(TopItems { model_version: doc.model_version.into_owned(), items_json, count, exhausted: count < k })
 }
 
-/// Joins the first `k` non-excluded fragments into a JSON array.
-pub fn join_fragments<'a>(fragments: impl Iterator<Item = &'a [u8]>, k: usize, exclude: &[String]) -> Result<Vec<u8>, serde_json::Error> {
+/// Joins the first `k` non-excluded fragments into a JSON array; returns it and its length.
+pub fn join_fragments<'a>(fragments: impl Iterator<Item = &'a [u8]>, k: usize, exclude: &[String]) -> Result<(Vec<u8>, usize), serde_json::Error> {
     let mut out = Vec::with_capacity(1024);
     out.push(b'[');
     let mut n = 0;
@@ -106,7 +113,7 @@ pub fn join_fragments<'a>(fragments: impl Iterator<Item = &'a [u8]>, k: usize, e
         n += 1;
     }
     out.push(b']');
-    Ok(out)
+    Ok((out, n))
 }
 
 /// Lifecycle of a version.
@@ -183,6 +190,14 @@ pub enum StoreError {
         /// What failed.
         message: String,
     },
+    /// The backend does not implement this operation.
+    #[error("the {backend} store does not support {what}")]
+    Unsupported {
+        /// Backend name.
+        backend: &'static str,
+        /// Operation.
+        what: &'static str,
+    },
     /// The backend did not answer in time or is shedding load.
     #[error("{backend} store unavailable: {message}")]
     Unavailable {
@@ -243,8 +258,46 @@ pub trait Store: Send + Sync {
     async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError>;
     /// Re-activates the most recent previously active version that still exists.
     async fn rollback(&self) -> Result<ActiveVersion, StoreError>;
-    /// Deletes a version that is not active.
+    /// Deletes a version that is not active (with its snapshot and histories).
     async fn delete_version(&self, version: &str) -> Result<(), StoreError>;
+
+    // --- Real-time personalisation. Backends without support keep serving precomputed lists:
+    // --- writes of snapshots/histories are skipped, reads find nothing, events are refused.
+
+    /// Stores the version's serving snapshot (item ids and factors, see [`crate::snapshot`]).
+    async fn write_snapshot(&self, _version: &str, _bytes: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The version's serving snapshot.
+    async fn snapshot(&self, _version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    /// Stores users' training histories for the version ([`crate::snapshot::encode_history`]).
+    async fn write_histories(&self, _version: &str, _histories: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// One user's training history in the version.
+    async fn user_history(&self, _version: &str, _user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    /// Replaces (or adds) one user's document in a complete version: the write-back of a
+    /// fold-in, so every instance serves the fresh list with one read.
+    async fn upsert_user_recs(&self, _doc: &UserRecs) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported { backend: self.backend(), what: "writing back folded-in recommendations" })
+    }
+    /// Appends events durably, all or nothing; events whose `eventId` was seen before are
+    /// skipped. Returns how many were new.
+    async fn append_events(&self, _events: &[StoredEvent]) -> Result<usize, StoreError> {
+        Err(StoreError::Unsupported { backend: self.backend(), what: "events" })
+    }
+    /// A user's events, oldest first.
+    async fn user_events(&self, _user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Every event received at or after `since_ms` (epoch milliseconds), for retraining.
+    async fn events_since(&self, _since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing).

@@ -64,9 +64,10 @@ pub fn model_summary(model: &Model) -> serde_json::Value {
     })
 }
 
-/// Publishes `model` as a new version: writes every user's top `items_per_user` (seen items
-/// excluded) and the popular list, completes the version only when the count matches, then
-/// activates it if asked. `progress(written, total)` is called after each batch.
+/// Publishes `model` as a new version: writes the serving snapshot (item factors), every
+/// user's top `items_per_user` (seen items excluded) with their training history, and the
+/// popular list; completes the version only when the count matches, then activates it if
+/// asked. `progress(written, total)` is called after each batch.
 pub async fn publish(
     store: &dyn Store,
     model: &Model,
@@ -86,6 +87,8 @@ pub async fn publish(
         quality: opts.quality.clone(),
     };
     store.create_version(&info).await?;
+    let snapshot = crate::snapshot::Snapshot::from_model(model, &version, opts.titles.as_ref());
+    store.write_snapshot(&version, &snapshot.encode()).await?;
     let item = |i: u32, score: f32| ItemScore {
         item_id: model.items.id(i).to_owned(),
         score,
@@ -111,6 +114,15 @@ pub async fn publish(
             })
             .collect();
         store.write_users(&version, &docs).await?;
+        let histories: Vec<(String, Vec<u8>)> = docs
+            .iter()
+            .enumerate()
+            .map(|(j, d)| {
+                let (items, values) = model.seen.row(c * opts.batch_size.max(1) + j);
+                (d.user_id.clone(), crate::snapshot::encode_history(items, values))
+            })
+            .collect();
+        store.write_histories(&version, &histories).await?;
         written += docs.len();
         progress(written, total);
         if !opts.throttle.is_zero() && written < total {

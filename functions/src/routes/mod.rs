@@ -1,6 +1,8 @@
 //! One module per resource; handlers are thin: validate, read the store, shape JSON.
 
+pub mod events;
 pub mod health;
 pub mod openapi;
 pub mod recommendations;
 pub mod retrain;
+pub mod similar;

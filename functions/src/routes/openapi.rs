@@ -8,6 +8,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_k", 400, "k is not an integer from 1 to TOPTEN_MAX_K"),
     ("invalid_exclude", 400, "too many or too long excluded ids"),
     ("invalid_query", 400, "malformed query string"),
+    ("invalid_events", 400, "events body malformed or an event invalid (the message names events[i].field); nothing was stored"),
+    ("invalid_item_id", 400, "item id empty, too long or with control characters"),
+    ("item_not_found", 404, "the item is not in the active version"),
+    ("no_item_factors", 404, "the active version carries no item factors (published by a backend without them)"),
+    ("not_supported", 501, "the configured store does not support this operation"),
     ("user_not_found", 404, "unknown user, when TOPTEN_UNKNOWN_USER=not-found"),
     ("not_found", 404, "no such route"),
     ("method_not_allowed", 405, "the route exists for another method"),
@@ -47,6 +52,34 @@ pub fn spec() -> serde_json::Value {
                     }
                 }
             },
+            "/api/events": {
+                "post": {
+                    "operationId": "events_post",
+                    "summary": "Record interactions; users with new events get fresh recommendations at once",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Events"}}}},
+                    "responses": {
+                        "200": {"description": "stored (duplicates by eventId skipped) and folded in", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventsAccepted"}}}},
+                        "400": err_resp("invalid body or event; nothing stored"),
+                        "501": err_resp("the store does not support events")
+                    }
+                }
+            },
+            "/api/items/{itemId}/similar": {
+                "get": {
+                    "operationId": "similar_get",
+                    "summary": "Items most similar to an item (cosine of item factors)",
+                    "parameters": [
+                        {"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
+                        {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}
+                    ],
+                    "responses": {
+                        "200": {"description": "similar items, most similar first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Similar"}}}},
+                        "400": err_resp("invalid item id or k"),
+                        "404": err_resp("unknown item, or no item factors"),
+                        "503": err_resp("no active version")
+                    }
+                }
+            },
             "/api/health": {
                 "get": {
                     "operationId": "health_get",
@@ -75,6 +108,38 @@ pub fn spec() -> serde_json::Value {
                             "required": ["itemId", "score"],
                             "properties": {"itemId": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string"}}
                         }}
+                    }
+                },
+                "Events": {
+                    "type": "object",
+                    "required": ["events"],
+                    "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+                        "type": "object",
+                        "required": ["userId", "itemId", "type"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "eventId": {"type": "string", "maxLength": 128, "description": "makes retries idempotent"},
+                            "userId": {"type": "string", "minLength": 1, "maxLength": 128},
+                            "itemId": {"type": "string", "minLength": 1, "maxLength": 128},
+                            "type": {"type": "string", "enum": topten_core::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
+                            "value": {"type": "number", "minimum": 0, "description": "required for ratings; other types default to their strength"},
+                            "timestamp": {"type": "integer", "description": "epoch seconds; default: now"}
+                        }
+                    }}}
+                },
+                "EventsAccepted": {
+                    "type": "object",
+                    "properties": {
+                        "accepted": {"type": "integer"}, "stored": {"type": "integer"}, "duplicates": {"type": "integer"},
+                        "refreshed": {"type": "array", "items": {"type": "string"}},
+                        "modelVersion": {"type": "string", "nullable": true}
+                    }
+                },
+                "Similar": {
+                    "type": "object",
+                    "properties": {
+                        "itemId": {"type": "string"}, "modelVersion": {"type": "string"},
+                        "items": {"type": "array", "items": {"type": "object", "properties": {"itemId": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string"}}}}
                     }
                 },
                 "Health": {

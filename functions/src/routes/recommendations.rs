@@ -27,16 +27,21 @@ pub struct RecommendationsResponse {
     pub source: &'static str,
 }
 
-/// Validates a user id: 1 to `max` characters, no control characters.
-pub fn validate_user_id(id: &str, max: usize) -> Result<(), ApiError> {
+/// Validates an id from a path: 1 to `max` characters, no control characters.
+pub fn validate_id(id: &str, max: usize, code: &'static str, what: &str) -> Result<(), ApiError> {
     let len = id.chars().count();
     if len == 0 || len > max {
-        return Err(ApiError::bad_request("invalid_user_id", format!("user id must be 1 to {max} characters, got {len}")));
+        return Err(ApiError::bad_request(code, format!("{what} must be 1 to {max} characters, got {len}")));
     }
     if id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("invalid_user_id", "user id must not contain control characters"));
+        return Err(ApiError::bad_request(code, format!("{what} must not contain control characters")));
     }
     Ok(())
+}
+
+/// Validates a user id.
+pub fn validate_user_id(id: &str, max: usize) -> Result<(), ApiError> {
+    validate_id(id, max, "invalid_user_id", "user id")
 }
 
 /// Parses `k`: an integer from 1 to `max`.
@@ -102,6 +107,24 @@ pub async fn recommendations_get(
     let exclude = parse_exclude(exclude_raw.as_deref(), cfg.max_id_len)?;
     let active = state.active().await?;
     if let Some(top) = state.store().user_top_items(&active.version, &user_id, k, &exclude).await? {
+        if top.exhausted && !exclude.is_empty() {
+            // Filters removed more than the stored list can spare: keep what is left of it, then
+            // fill up from a fresh scoring of the whole catalogue.
+            if let Some(extra) = rescore(&state, &active.version, &user_id, k, &exclude).await? {
+                let mut items: Vec<ItemScore> = serde_json::from_slice(&top.items_json).map_err(ApiError::internal)?;
+                for item in extra {
+                    if items.len() == k {
+                        break;
+                    }
+                    if !items.iter().any(|i| i.item_id == item.item_id) {
+                        items.push(item);
+                    }
+                }
+                let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
+                let body = personalized_body(&user_id, &top.model_version, &items_json);
+                return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+            }
+        }
         let body = personalized_body(&user_id, &top.model_version, &top.items_json);
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
@@ -149,6 +172,20 @@ mod tests {
             assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
         }
     }
+}
+
+/// The k best items for a user after `exclude`, scored from the version's item factors and the
+/// user's interactions (fold-in), for when the stored list runs out. `None` without factors.
+async fn rescore(state: &AppState, version: &str, user_id: &str, k: usize, exclude: &[String]) -> Result<Option<Vec<ItemScore>>, ApiError> {
+    let Some(snapshot) = state.snapshot(version).await? else { return Ok(None) };
+    let interactions = topten_core::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
+    if interactions.is_empty() {
+        return Ok(None);
+    }
+    // Enough candidates to survive the filter and the overlap with the stored list.
+    let scored = snapshot.recommend_for_history(&interactions, 2 * k + exclude.len());
+    let items = topten_core::realtime::to_items(&snapshot, &scored);
+    Ok(Some(items.into_iter().filter(|i| !exclude.contains(&i.item_id)).take(k).collect()))
 }
 
 /// `GET /api/recommendations/` without an id.

@@ -44,6 +44,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         sample_users: 2000,
         publish: PublishOptions { items_per_user: cfg.items_per_user, ..PublishOptions::default() },
         model_root: cfg.model_root.clone().or_else(|| Some(PathBuf::from("./data/models"))),
+        events: Vec::new(),
     })
 }
 
@@ -57,14 +58,18 @@ pub async fn retrain_post(State(state): State<AppState>, body: Option<Json<serde
     let Ok(_guard) = state.retrain_lock().try_lock() else {
         return answer(StatusCode::OK, vec!["a retrain is already running; skipped".into()], serde_json::json!({"skipped": true}));
     };
-    let cfg = match retrain_config(&state) {
+    let mut cfg = match retrain_config(&state) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "retrain misconfigured");
             return answer(StatusCode::INTERNAL_SERVER_ERROR, vec![e], serde_json::Value::Null);
         }
     };
-    tracing::info!(inputs = ?cfg.inputs, past_due, "retrain started");
+    cfg.events = match state.store().events_since(0).await {
+        Ok(e) => e,
+        Err(e) => return failed(format!("reading events: {e}")),
+    };
+    tracing::info!(inputs = ?cfg.inputs, events = cfg.events.len(), past_due, "retrain started");
     let train_cfg = cfg.clone();
     let trained = tokio::task::spawn_blocking(move || retrain::train_candidate(&train_cfg)).await;
     let (model, holdout) = match trained {

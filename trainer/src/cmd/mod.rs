@@ -7,8 +7,8 @@ pub mod report;
 pub mod retrain;
 pub mod serve;
 pub mod split;
-pub mod synth;
 pub mod store;
+pub mod synth;
 pub mod train;
 pub mod tune;
 

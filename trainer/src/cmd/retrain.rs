@@ -11,8 +11,9 @@ use super::store::StoreArgs;
 use super::train::ModelArg;
 use super::InputArgs;
 
-/// Retrain on the given input, compare with the active version on a holdout, and publish
-/// and activate the candidate only if its metric is not worse than the tolerance allows.
+/// Retrain on the given input plus the store's live events, compare with the active version
+/// on a holdout, and publish and activate the candidate only if its metric is not worse than
+/// the tolerance allows.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Interaction files (repeat or comma-separate).
@@ -71,12 +72,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         sample_users: args.sample_users,
         publish: PublishOptions { items_per_user: args.items_per_user, ..PublishOptions::default() },
         model_root: Some(args.model_root.clone()),
+        events: Vec::new(),
     };
+    let store = topten_core::store::open(&args.store.store)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut cfg = cfg;
+    cfg.events = rt.block_on(store.events_since(0))?;
+    tracing::info!(events = cfg.events.len(), "live events included");
     let spin = crate::progress::spinner("training candidate");
     let (model, holdout) = retrain::train_candidate(&cfg)?;
     spin.set_message("comparing with the active version and publishing");
-    let store = topten_core::store::open(&args.store.store)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (_, outcome) = rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout))?;
     spin.finish_and_clear();
     tracing::info!(

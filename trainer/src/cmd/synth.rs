@@ -1,22 +1,22 @@
-//! `topten synth`: write a synthetic ratings file (power-law popularity and activity, ratings
-//! from a hidden low-rank taste model) in MovieLens `u.data` layout.
+//! `topten synth`: realistic synthetic interaction data for benchmarks and tests.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use topten_core::synth::{self, SynthParams};
+use topten_core::synth::{write_udata, SynthParams};
 
-/// Write a synthetic u.data-style ratings file.
+/// Write a synthetic ratings file (u.data layout: user, item, rating 1-5, timestamp) with
+/// power-law popularity and activity and a hidden low-rank taste model.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Users.
-    #[arg(long, default_value_t = 2000)]
+    /// Number of users.
+    #[arg(long)]
     pub users: usize,
-    /// Items.
-    #[arg(long, default_value_t = 1000)]
+    /// Number of items.
+    #[arg(long)]
     pub items: usize,
-    /// Approximate interactions.
-    #[arg(long, default_value_t = 50_000)]
+    /// Approximate number of interactions.
+    #[arg(long)]
     pub interactions: usize,
     /// Hidden taste dimensions.
     #[arg(long, default_value_t = 8)]
@@ -31,9 +31,15 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let p = SynthParams { users: args.users, items: args.items, interactions: args.interactions, rank: args.rank, seed: args.seed };
+    anyhow::ensure!(args.users > 0 && args.items > 1 && args.interactions > 0, "users, items and interactions must be positive");
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
     let file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let rows = synth::write_udata(&p, file)?;
-    tracing::info!(rows, out = %args.out.display(), "synthetic ratings written");
+    let spin = crate::progress::spinner(&format!("writing {}", args.out.display()));
+    let p = SynthParams { users: args.users, items: args.items, interactions: args.interactions, rank: args.rank, seed: args.seed };
+    let n = write_udata(&p, file)?;
+    spin.finish_and_clear();
+    tracing::info!(rows = n, out = %args.out.display(), "synthetic data written");
     Ok(())
 }

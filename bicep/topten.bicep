@@ -1,0 +1,220 @@
+// topten in one resource group: the composition of the modules in this folder. Deployed by
+// infra/main.bicep (azd, subscription scope) or directly with
+//   az deployment group create -g RG -f bicep/topten.bicep -p environmentName=NAME
+// (infra/deploy.sh does that). Resources:
+//   user-assigned identity ─┬─ Storage Blob Data Owner ──────────▶ storage account
+//                           ├─ Cosmos DB Built-in Data Contributor ▶ Cosmos DB account
+//                           └─ Monitoring Metrics Publisher ───────▶ Application Insights
+//   Flex Consumption plan ─── function app (custom handler `handler`, runs as that identity)
+//   Log Analytics workspace ◀─ Application Insights
+
+@description('Short environment name; seeds the unique suffix of every resource name.')
+@minLength(1)
+@maxLength(64)
+param environmentName string
+
+@description('Region of every resource (must offer Flex Consumption).')
+param location string = resourceGroup().location
+
+@description('Optional principal id of the developer or CI identity that runs `topten publish` and uploads training data: gets Cosmos data contributor and blob data contributor on the data container.')
+param principalId string = ''
+
+@description('Type of principalId.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param principalType string = 'User'
+
+// ---- Cosmos DB ----
+@description('serverless (default: pay per request) or provisioned (autoscale RU/s).')
+@allowed([
+  'serverless'
+  'provisioned'
+])
+param cosmosCapacityMode string = 'serverless'
+
+@description('Autoscale maximum RU/s when cosmosCapacityMode is provisioned.')
+@minValue(1000)
+param cosmosAutoscaleMaxThroughput int = 1000
+
+@description('Cosmos DB database name.')
+param cosmosDatabaseName string = 'topten'
+
+@description('Cosmos DB container name.')
+param cosmosContainerName string = 'recommendations'
+
+@description('Container default TTL in seconds (-1: TTL on, documents expire only when they carry "ttl").')
+param cosmosDefaultTtl int = -1
+
+@description('Document paths to index, e.g. [\'/modelVersion/?\'] if a query filters on it. Point reads and id queries need none.')
+param cosmosIndexedPaths array = []
+
+// ---- Blob data ----
+@description('Blob container for training input and model artifacts.')
+param dataContainerName string = 'topten'
+
+@description('Prefix of the training input blobs inside the data container (TRAINING_INPUT).')
+param trainingPrefix string = 'training/'
+
+@description('Prefix of the model directories inside the data container (TOPTEN_MODEL_ROOT/{version}/).')
+param modelsPrefix string = 'models'
+
+// ---- Handler settings (README "Settings") ----
+@description('NCRONTAB (6 fields, UTC) of the retrain timer: second minute hour day month day-of-week.')
+param retrainSchedule string = '0 0 3 * * *'
+
+@description('Model family of retrains.')
+@allowed([
+  'implicit'
+  'explicit'
+])
+param retrainModel string = 'implicit'
+
+@description('Gate metric of retrains.')
+param qualityMetric string = 'ndcg_at_k'
+
+@description('Allowed relative drop of the gate metric (a decimal string, e.g. 0.02).')
+param qualityTolerance string = '0.02'
+
+@description('Items stored per user when publishing.')
+@minValue(1)
+param itemsPerUser int = 50
+
+@description('Answer for users without personal recommendations.')
+@allowed([
+  'popular'
+  'not-found'
+])
+param unknownUser string = 'popular'
+
+@description('Handler log filter.')
+param logLevel string = 'info'
+
+@description('One log line per request from the handler. Off by default: the Functions host already records every request in Application Insights, and the duplicate lines would double ingestion cost.')
+param logRequests bool = false
+
+// ---- Functions ----
+@description('Instance memory of the Flex Consumption app in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the app scales out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Always-ready HTTP instances (0: scale to zero, no idle cost).')
+@minValue(0)
+param alwaysReadyHttpInstances int = 0
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'topten'
+}
+var deploymentContainerName = 'app-package'
+
+module identity 'identity.bicep' = {
+  name: 'topten-identity'
+  params: {
+    name: 'id-topten-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'monitoring.bicep' = {
+  name: 'topten-monitoring'
+  params: {
+    logAnalyticsName: 'log-topten-${resourceToken}'
+    applicationInsightsName: 'appi-topten-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'storage.bicep' = {
+  name: 'topten-storage'
+  params: {
+    name: 'sttopten${take(resourceToken, 13)}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    dataContainerName: dataContainerName
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+  }
+}
+
+module cosmos 'cosmos.bicep' = {
+  name: 'topten-cosmos'
+  params: {
+    accountName: 'cosmos-topten-${resourceToken}'
+    location: location
+    tags: tags
+    databaseName: cosmosDatabaseName
+    containerName: cosmosContainerName
+    capacityMode: cosmosCapacityMode
+    autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    defaultTtl: cosmosDefaultTtl
+    indexedPaths: cosmosIndexedPaths
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+// The URIs the handler and the CLI share (README "Deployment" lists them).
+var toptenStore = 'cosmos://${cosmos.outputs.host}/${cosmos.outputs.databaseName}/${cosmos.outputs.containerName}'
+var trainingInput = 'az://${storage.outputs.name}/${storage.outputs.dataContainerName}/${trainingPrefix}'
+var modelRoot = 'az://${storage.outputs.name}/${storage.outputs.dataContainerName}/${modelsPrefix}'
+
+module functionApp 'functionapp.bicep' = {
+  name: 'topten-functionapp'
+  params: {
+    name: 'func-topten-${resourceToken}'
+    planName: 'plan-topten-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    identityPrincipalId: identity.outputs.principalId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    appSettings: {
+      TOPTEN_STORE: toptenStore
+      TOPTEN_UNKNOWN_USER: unknownUser
+      TOPTEN_LOG: logLevel
+      TOPTEN_LOG_REQUESTS: logRequests ? 'true' : 'false' // ARM's string(bool) gives 'False'
+      RETRAIN_SCHEDULE: retrainSchedule
+      TRAINING_INPUT: trainingInput
+      TOPTEN_MODEL_ROOT: modelRoot
+      RETRAIN_MODEL: retrainModel
+      QUALITY_METRIC: qualityMetric
+      QUALITY_TOLERANCE: qualityTolerance
+      ITEMS_PER_USER: string(itemsPerUser)
+    }
+  }
+}
+
+// Outputs are names and URIs only (azd stores them in .azure/ENV/.env); nothing here is a secret.
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_STORAGE_ACCOUNT string = storage.outputs.name
+output AZURE_COSMOS_ACCOUNT string = cosmos.outputs.accountName
+output AZURE_COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output TOPTEN_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output TOPTEN_STORE string = toptenStore
+output TRAINING_INPUT string = trainingInput
+output TOPTEN_MODEL_ROOT string = modelRoot

@@ -1,0 +1,57 @@
+//! Request-time personalisation: fold a user's fresh events into the active version and write
+//! the fresh list back, so every instance then serves it with one read.
+
+use crate::events::StoredEvent;
+use crate::model::now_rfc3339;
+use crate::snapshot::{decode_history, Snapshot};
+use crate::store::{doc_id, ItemScore, Store, StoreError, UserRecs};
+use crate::topk::Scored;
+
+/// A user's interactions as the snapshot's item indices: the training history stored with the
+/// version plus the user's events received after the version was published. Events for items
+/// the model does not know are left out (they count from the next retrain on).
+pub async fn user_interactions(store: &dyn Store, snapshot: &Snapshot, user_id: &str) -> Result<Vec<(u32, f32)>, StoreError> {
+    let mut history = match store.user_history(&snapshot.version, user_id).await? {
+        Some(bytes) => decode_history(&bytes),
+        None => Vec::new(),
+    };
+    let events: Vec<StoredEvent> = store.user_events(user_id).await?;
+    history.extend(
+        events
+            .iter()
+            .filter(|e| e.received_at_ms >= snapshot.created_ms)
+            .filter_map(|e| snapshot.items.get(&e.item_id).map(|i| (i, e.value as f32))),
+    );
+    Ok(history)
+}
+
+/// Scored items as stored/served items, with titles from the snapshot.
+pub fn to_items(snapshot: &Snapshot, scored: &[Scored]) -> Vec<ItemScore> {
+    scored
+        .iter()
+        .map(|s| ItemScore {
+            item_id: snapshot.items.id(s.item).to_owned(),
+            score: s.score,
+            title: snapshot.titles.get(s.item as usize).cloned().flatten(),
+        })
+        .collect()
+}
+
+/// Recomputes `user_id`'s list in the snapshot's version from history + fresh events and
+/// writes it back. Returns `None` when the user has no interaction the model knows.
+pub async fn refresh_user(store: &dyn Store, snapshot: &Snapshot, user_id: &str, items_per_user: usize) -> Result<Option<UserRecs>, StoreError> {
+    let interactions = user_interactions(store, snapshot, user_id).await?;
+    if interactions.is_empty() {
+        return Ok(None);
+    }
+    let scored = snapshot.recommend_for_history(&interactions, items_per_user);
+    let doc = UserRecs {
+        id: doc_id(&snapshot.version, user_id),
+        user_id: user_id.to_owned(),
+        items: to_items(snapshot, &scored),
+        model_version: snapshot.version.clone(),
+        created_at: now_rfc3339(),
+    };
+    store.upsert_user_recs(&doc).await?;
+    Ok(Some(doc))
+}
