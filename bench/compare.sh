@@ -40,9 +40,12 @@ PY="$VENV/bin/python"
 # run NAME CMD... : times CMD (wall s, peak RSS MB) into $WORK/NAME.time
 run() {
     local name=$1; shift
+    local t0; t0=$(date +%s.%N)
     /usr/bin/time -f "%e %M" -o "$WORK/$name.time" "$@"
+    echo "$t0 $(date +%s.%N)" > "$WORK/$name.wall"
 }
-wall() { cut -d' ' -f1 "$WORK/$1.time"; }
+# wall seconds with nanosecond clock (GNU time rounds to 10 ms)
+wall() { awk '{printf "%.4f", $2 - $1}' "$WORK/$1.wall"; }
 rss() { awk '{printf "%.0f", $2/1024}' "$WORK/$1.time"; }
 metric() { "$T" --log warn evaluate --test "$1" --recs "$2" ${3:+--predictions "$3"} | "$PY" -c "import json,sys; d=json.load(sys.stdin); print(' '.join(str(d[k]) for k in sys.argv[1:]))" "${@:4}"; }
 
@@ -58,7 +61,7 @@ for ds in $DATASETS; do
         ml100k) bash scripts/fetch-movielens.sh >/dev/null; IN=data/ml-100k/u.data ;;
         1m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 20000 --items 10000 --interactions 1000000 --out "$IN" ;;
         10m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 100000 --items 50000 --interactions 10000000 --out "$IN" ;;
-        25m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 250000 --items 100000 --interactions 25000000 --out "$IN" ;;
+        25m) IN="$D/ratings.tsv"; [[ -s $IN ]] || "$T" --log warn synth --users 250000 --items 50000 --interactions 25000000 --out "$IN" ;;
         *) echo "unknown data set $ds" >&2; exit 2 ;;
     esac
     "$T" --log warn split --ratings "$IN" --method stratified --ratio 0.75 --seed 42 --out "$D"

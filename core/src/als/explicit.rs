@@ -5,19 +5,21 @@ use rayon::prelude::*;
 
 use super::AlsParams;
 use crate::csr::Csr;
-use crate::linalg::{cholesky_solve, dot, nnls};
+use crate::linalg::{dot, nnls};
 
 /// Per-thread buffers for one `k×k` system.
 pub(super) struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
     gram: Vec<f32>,
+    rhs: Vec<f32>,
     gather: Vec<f32>,
+    transposed: Vec<f32>,
 }
 
 impl Scratch {
     pub(super) fn new(k: usize) -> Self {
-        Scratch { a: vec![0.0; k * k], b: vec![0.0; k], gram: vec![0.0; k * k], gather: Vec::new() }
+        Scratch { a: vec![0.0; k * k], b: vec![0.0; k], gram: vec![0.0; k * k], rhs: vec![0.0; k], gather: Vec::new(), transposed: Vec::new() }
     }
 }
 
@@ -54,30 +56,32 @@ fn solve_with(s: &mut Scratch, other: &Array2<f32>, items: &[u32], values: &[f32
             *b += r as f64 * yp as f64;
         }
     }
-    // Σ y yᵀ as one SGEMM, then λ·n on the diagonal in f64 for the Cholesky.
+    // Σ y yᵀ as one SGEMM, then λ·n on the diagonal.
     crate::linalg::weighted_gram(y_all, k, items, None, &mut s.gather, &mut s.gram);
     let lambda = params.regularization as f64 * items.len() as f64;
+    if !params.nonnegative {
+        for p in 0..k {
+            s.gram[p * k + p] += lambda as f32;
+        }
+        for (r, &b) in s.rhs.iter_mut().zip(&s.b) {
+            *r = b as f32;
+        }
+        if crate::linalg::cholesky_solve_f32(&mut s.gram, &mut s.rhs, k, &mut s.transposed) {
+            x.copy_from_slice(&s.rhs);
+        }
+        // Else (λ = 0 and fewer ratings than factors) the previous factor stays.
+        return;
+    }
     for (a, &g) in s.a.iter_mut().zip(&s.gram) {
         *a = g as f64;
     }
     for p in 0..k {
         s.a[p * k + p] += lambda;
     }
-    if params.nonnegative {
-        let mut warm: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-        nnls(&s.a, &s.b, &mut warm, k, 200);
-        for (xi, w) in x.iter_mut().zip(warm) {
-            *xi = w as f32;
-        }
-        return;
-    }
-    let (a, b) = (&mut s.a, &mut s.b);
-    if !cholesky_solve(a, b, k) {
-        // Only reachable with λ = 0 and fewer ratings than factors: keep the previous factor.
-        return;
-    }
-    for (xi, bi) in x.iter_mut().zip(b.iter()) {
-        *xi = *bi as f32;
+    let mut warm: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    nnls(&s.a, &s.b, &mut warm, k, 200);
+    for (xi, w) in x.iter_mut().zip(warm) {
+        *xi = w as f32;
     }
 }
 

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::{AlsParams, Solver};
 use crate::csr::Csr;
-use crate::linalg::{axpy, cholesky_solve, dot};
+use crate::linalg::{axpy, dot};
 
 /// `YᵀY + λI`: the part of every row's system that does not depend on the row.
 pub(super) fn gramian(factors: &Array2<f32>, regularization: f32) -> Array2<f32> {
@@ -61,13 +61,14 @@ pub(super) fn solve_one(
             }
         }
         // YᵀY + λI + Σ (c − 1) y yᵀ, the last term as one SGEMM.
-        let mut gram = vec![0f32; k * k];
-        crate::linalg::weighted_gram(y_all, k, items, Some(&weights), &mut Vec::new(), &mut gram);
-        let mut a: Vec<f64> = g.iter().zip(&gram).map(|(&v, &w)| v as f64 + w as f64).collect();
-        if cholesky_solve(&mut a, &mut b, k) {
-            for (xi, bi) in x.iter_mut().zip(&b) {
-                *xi = *bi as f32;
-            }
+        let mut a = vec![0f32; k * k];
+        crate::linalg::weighted_gram(y_all, k, items, Some(&weights), &mut Vec::new(), &mut a);
+        for (av, &gv) in a.iter_mut().zip(g) {
+            *av += gv;
+        }
+        let mut rhs: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+        if crate::linalg::cholesky_solve_f32(&mut a, &mut rhs, k, &mut Vec::new()) {
+            x.copy_from_slice(&rhs);
         } else {
             x.fill(0.0);
         }
