@@ -5,14 +5,21 @@
 #
 #   scripts/test.sh
 #
-# Needs: cargo, python3 (the parity and deployment venvs are created from PyPI on first use).
-# .ci/run calls exactly this after installing and starting what the tests need.
+# Needs: cargo, python3 (the parity and deployment venvs are created from PyPI on first use),
+# node 20 + npm for the Cosmos DB / Blob Storage tests (their servers come from
+# tests/azure/package-lock.json; installed here on first use). .ci/run calls exactly this after
+# installing what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
+fi
+
+if [[ ! -d tests/azure/node_modules ]] && command -v npm >/dev/null; then
+    echo "== Azure stand-ins (npm ci in tests/azure) =="
+    (cd tests/azure && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 echo "== cargo test (release) =="

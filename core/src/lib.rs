@@ -16,15 +16,20 @@
 //! - [`metrics`]: rating and ranking metrics with Recommenders' `python_evaluation` definitions.
 //! - [`model`]: the on-disk model directory (`model.json`, `.npy` factors numpy loads directly).
 //! - [`store`]: published versions of precomputed recommendations (embedded LMDB; Cosmos DB).
+//! - [`azure`]: Entra ID credentials shared by the Azure backends.
+//! - [`blob`]: `az://` and blob URLs: streaming reads, chunked uploads, listing (Blob Storage).
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
 //! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
 //! - [`report`]: figures of a model report (metrics at every k, coverage, popularity bias).
 //! - [`retrain`]: scheduled retraining with a quality gate against the active version.
 //! - [`tune`]: hyperparameter search on a validation split carved from the training data.
 //! - [`realtime`]: fold a user's fresh events into the active version and write the list back.
+//! - [`testing`]: starts the local Cosmos DB and Blob Storage stand-ins for tests.
 #![deny(missing_docs)]
 
 pub mod als;
+pub mod azure;
+pub mod blob;
 pub mod csr;
 pub mod events;
 pub mod ingest;
@@ -42,5 +47,6 @@ pub mod snapshot;
 pub mod split;
 pub mod store;
 pub mod synth;
+pub mod testing;
 pub mod topk;
 pub mod tune;

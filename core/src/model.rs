@@ -106,6 +106,15 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    /// A blob could not be read or written.
+    #[error("{uri}: {source}")]
+    Blob {
+        /// Blob location.
+        uri: String,
+        /// What failed.
+        #[source]
+        source: crate::blob::BlobError,
+    },
     /// A file is missing, corrupt, truncated or inconsistent with `model.json`.
     #[error("{path}: {message}")]
     Corrupt {
@@ -214,19 +223,8 @@ impl Model {
         topk::select(&counts, k, &[])
     }
 
-    /// Writes the model directory atomically (temporary sibling, then rename).
-    pub fn save(&mut self, dir: &Path) -> Result<(), ModelError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ModelError::Io { path, source }
-        };
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(io(parent))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-
+    /// The artifact files' contents, recording their sizes and checksums in `meta.artifacts`.
+    fn encode_files(&mut self) -> Vec<(&'static str, Vec<u8>)> {
         let k = self.user_factors.ncols();
         let ids = |map: &IdMap| map.ids().iter().flat_map(|s| [s.as_bytes(), b"\n"]).flatten().copied().collect::<Vec<u8>>();
         let indptr: Vec<i64> = self.seen.indptr.iter().map(|&v| v as i64).collect();
@@ -240,10 +238,93 @@ impl Model {
             npy::to_bytes(&self.seen.values, &[self.seen.nnz()]),
         ];
         self.meta.artifacts.clear();
-        for (file, bytes) in FILES.iter().zip(&contents) {
+        let mut out = Vec::with_capacity(FILES.len());
+        for (file, bytes) in FILES.iter().zip(contents) {
+            self.meta.artifacts.push(Artifact { file: file.to_string(), bytes: bytes.len() as u64, sha256: sha256_hex(&bytes) });
+            out.push((*file, bytes));
+        }
+        out
+    }
+
+    /// Writes the model to a local directory or a blob prefix.
+    ///
+    /// Blob: any existing `model.json` there is deleted first, the artifacts are uploaded (in
+    /// blocks, committed per file), and `model.json`, which names every artifact's checksum, goes
+    /// last: an interrupted upload leaves no `model.json`, so nothing can load or reference a
+    /// half-written model.
+    pub fn save_to(&mut self, loc: &crate::blob::Location, progress: Option<crate::blob::Progress>) -> Result<(), ModelError> {
+        self.save_to_with(loc, progress, &mut |_| Ok(()))
+    }
+
+    /// [`Model::save_to`] with a hook called before each blob upload (tests interrupt uploads with it).
+    pub fn save_to_with(
+        &mut self,
+        loc: &crate::blob::Location,
+        progress: Option<crate::blob::Progress>,
+        before_upload: &mut dyn FnMut(&str) -> Result<(), ModelError>,
+    ) -> Result<(), ModelError> {
+        use crate::blob::{self, Location};
+        if let Location::Local(dir) = loc {
+            return self.save(dir);
+        }
+        let files = self.encode_files();
+        let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
+        let blob_err = |uri: &str| {
+            let uri = uri.to_owned();
+            move |source| ModelError::Blob { uri, source }
+        };
+        let Location::Blob(meta_loc) = loc.join("model.json") else { unreachable!() };
+        {
+            let m = meta_loc.clone();
+            blob::block_on(async move { blob::delete(&m).await }).map_err(blob_err(&meta_loc.display))?;
+        }
+        let mut all: Vec<(String, Vec<u8>)> = files.into_iter().map(|(f, b)| (f.to_owned(), b)).collect();
+        all.push(("model.json".into(), json));
+        for (file, bytes) in all {
+            before_upload(&file)?;
+            let Location::Blob(target) = loc.join(&file) else { unreachable!() };
+            let p = progress.clone();
+            let t = target.clone();
+            blob::block_on(async move { blob::upload(&t, &bytes, p.as_ref()).await }).map_err(blob_err(&target.display))?;
+        }
+        Ok(())
+    }
+
+    /// Reads and verifies a model from a local directory or a blob prefix.
+    pub fn load_from(loc: &crate::blob::Location) -> Result<Model, ModelError> {
+        use crate::blob::{self, Location};
+        match loc {
+            Location::Local(dir) => Model::load(dir),
+            Location::Blob(_) => Model::load_with(&PathBuf::from(loc.to_string()), &mut |file| {
+                let Location::Blob(b) = loc.join(file) else { unreachable!() };
+                let b2 = b.clone();
+                blob::block_on(async move { blob::read_all(&b2).await }).map_err(|source| match source {
+                    blob::BlobError::NotFound(_) if file == "model.json" => ModelError::Corrupt {
+                        path: PathBuf::from(b.display.clone()),
+                        message: "no model.json: not a model directory, or its upload did not finish".into(),
+                    },
+                    source => ModelError::Blob { uri: b.display.clone(), source },
+                })
+            }),
+        }
+    }
+
+    /// Writes the model directory atomically (temporary sibling, then rename).
+    pub fn save(&mut self, dir: &Path) -> Result<(), ModelError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Io { path, source }
+        };
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+
+        for (file, bytes) in self.encode_files() {
             let path = tmp.join(file);
-            write_synced(&path, bytes).map_err(io(&path))?;
-            self.meta.artifacts.push(Artifact { file: file.to_string(), bytes: bytes.len() as u64, sha256: sha256_hex(bytes) });
+            write_synced(&path, &bytes).map_err(io(&path))?;
         }
         let meta_path = tmp.join("model.json");
         let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
@@ -261,8 +342,16 @@ impl Model {
 
     /// Reads and verifies a model directory.
     pub fn load(dir: &Path) -> Result<Model, ModelError> {
+        Model::load_with(dir, &mut |file| {
+            let path = dir.join(file);
+            fs::read(&path).map_err(|source| ModelError::Io { path, source })
+        })
+    }
+
+    /// Reads and verifies a model whose files `fetch` returns by name.
+    fn load_with(dir: &Path, fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, ModelError>) -> Result<Model, ModelError> {
         let meta_path = dir.join("model.json");
-        let meta_bytes = fs::read(&meta_path).map_err(|source| ModelError::Io { path: meta_path.clone(), source })?;
+        let meta_bytes = fetch("model.json")?;
         let meta: ModelMeta = serde_json::from_slice(&meta_bytes)
             .map_err(|e| ModelError::Corrupt { path: meta_path.clone(), message: format!("invalid model.json: {e}") })?;
         if meta.format_version != FORMAT_VERSION {
@@ -278,7 +367,7 @@ impl Model {
                 path: meta_path.clone(),
                 message: format!("no checksum recorded for {file}"),
             })?;
-            let bytes = fs::read(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+            let bytes = fetch(file)?;
             if bytes.len() as u64 != artifact.bytes || sha256_hex(&bytes) != artifact.sha256 {
                 return Err(ModelError::Corrupt {
                     path,

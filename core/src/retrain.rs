@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::als::AlsParams;
-use crate::ingest::{read_ratings, ReadOptions};
+use crate::blob::{self, Location};
+use crate::ingest::ReadOptions;
 use crate::metrics;
 use crate::model::Model;
 use crate::pipeline;
@@ -61,8 +62,9 @@ impl GateMetric {
 /// Everything a retrain needs (the timer function reads it from app settings).
 #[derive(Debug, Clone)]
 pub struct RetrainConfig {
-    /// Interaction files, read and concatenated in order.
-    pub inputs: Vec<PathBuf>,
+    /// Interaction files, read and concatenated in order: local paths or blobs; a blob prefix
+    /// (`az://ACCOUNT/CONTAINER/events/`) or a local directory stands for every file under it.
+    pub inputs: Vec<Location>,
     /// How to read them.
     pub read: ReadOptions,
     /// Holdout split.
@@ -79,8 +81,9 @@ pub struct RetrainConfig {
     pub sample_users: usize,
     /// Publishing options (items per user, titles).
     pub publish: PublishOptions,
-    /// Where to write the candidate's model directory (`DIR/{version}`), if anywhere.
-    pub model_root: Option<PathBuf>,
+    /// Where to write the candidate's model directory (`ROOT/{version}`, a local directory or
+    /// a blob prefix such as `az://ACCOUNT/models`), if anywhere.
+    pub model_root: Option<Location>,
     /// Live events to train on besides the input files (what `POST /api/events` stored).
     pub events: Vec<crate::events::StoredEvent>,
 }
@@ -129,6 +132,9 @@ pub enum RetrainError {
     /// Writing the model directory failed.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    /// An input location could not be listed.
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
     /// Nothing to train on.
     #[error("no training input configured")]
     NoInput,
@@ -162,15 +168,16 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<(Model, crate::interaction
     if cfg.inputs.is_empty() {
         return Err(RetrainError::NoInput);
     }
-    for path in &cfg.inputs {
-        let (r, _) = read_ratings(path, &cfg.read)?;
+    let inputs = blob::expand_inputs(&cfg.inputs)?;
+    for loc in &inputs {
+        let (r, _) = blob::read_ratings(loc, &cfg.read, None)?;
         append(&mut all, &r);
     }
     crate::events::append_to(&mut all, &cfg.events);
     let parts = split::split(&all, &cfg.split)?;
     let train = all.subset(&parts.train);
     let test = all.subset(&parts.test);
-    let source = cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
+    let source = inputs.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
     let mut model = pipeline::train(&train, &cfg.params, Some(source), &mut |_| {})?;
     model.meta.split = serde_json::to_value(cfg.split).ok();
     model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
@@ -268,7 +275,8 @@ pub async fn gate_and_publish(
         let mut metrics = model.meta.metrics.clone().unwrap_or_else(|| serde_json::json!({}));
         metrics["qualityGate"] = serde_json::to_value(&outcome).unwrap_or_default();
         model.meta.metrics = Some(metrics);
-        model.save(&root.join(&version))?;
+        // A blob upload runs on the blob module's own runtime; this thread waits for it.
+        model.save_to(&root.join(&version), None)?;
     }
     if !activate {
         return Ok((None, outcome));

@@ -1,7 +1,8 @@
 //! Handler settings, read from app settings (environment variables) with flags as overrides.
 
-use std::path::PathBuf;
 use std::time::Duration;
+
+use topten_core::blob::Location;
 
 /// What to answer for a user without personal recommendations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -15,7 +16,8 @@ pub enum UnknownUser {
 /// Handler configuration. Every field has an environment variable (the Functions app setting).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Store URI.
+    /// Store URI: `embedded:PATH`, `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER`, or an
+    /// emulator's `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (Cosmos settings: README).
     #[arg(long = "store", env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
     pub store_uri: String,
     /// Answer for users without personal recommendations.
@@ -39,16 +41,17 @@ pub struct Config {
     /// Log one line per request (method, path, status, latency, request id).
     #[arg(long, env = "TOPTEN_LOG_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub log_requests: bool,
-    /// Retrain input files (comma-separated) for the timer function.
+    /// Retrain input (comma-separated): files, directories, blobs (`az://ACCOUNT/CONTAINER/PATH`)
+    /// or blob prefixes ending in `/` (every blob under it, in name order).
     #[arg(long, env = "TRAINING_INPUT", value_delimiter = ',')]
-    pub training_input: Vec<PathBuf>,
+    pub training_input: Vec<Location>,
     /// Retrain model family (implicit or explicit).
     #[arg(long, env = "RETRAIN_MODEL", default_value = "implicit")]
     pub retrain_model: String,
     /// Retrain hyperparameters: a tuned model's tuning.json, a model.json or a parameters
     /// object (unset: the defaults of `RETRAIN_MODEL`).
     #[arg(long, env = "RETRAIN_PARAMS")]
-    pub retrain_params: Option<PathBuf>,
+    pub retrain_params: Option<std::path::PathBuf>,
     /// Retrain gate metric.
     #[arg(long, env = "QUALITY_METRIC", default_value = "ndcg_at_k")]
     pub quality_metric: String,
@@ -58,9 +61,10 @@ pub struct Config {
     /// Items stored per user when publishing.
     #[arg(long, env = "ITEMS_PER_USER", default_value_t = 50)]
     pub items_per_user: usize,
-    /// Where retrains write model directories.
+    /// Where retrains write model directories (`ROOT/{version}`): a directory or a blob prefix
+    /// such as `az://ACCOUNT/models`.
     #[arg(long, env = "TOPTEN_MODEL_ROOT")]
-    pub model_root: Option<PathBuf>,
+    pub model_root: Option<Location>,
 }
 
 impl Config {

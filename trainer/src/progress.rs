@@ -21,3 +21,13 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
+
+/// A byte counter for blob transfers (downloads and uploads), with bytes/s.
+pub fn bytes(message: &str) -> (ProgressBar, topten_core::blob::Progress) {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})").expect("valid template"));
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let b = bar.clone();
+    (bar, std::sync::Arc::new(move |n| b.inc(n)))
+}

@@ -9,8 +9,10 @@
 //! killed leaves a `writing` version nobody reads; the old version keeps serving.
 //!
 //! Backends: [`embedded`] (LMDB through heed: one file, crash-safe copy-on-write B-tree, readers
-//! in any process never block the writer). Cosmos DB implements the same trait in its own module.
+//! in any process never block the writer) and [`cosmos`] (Azure Cosmos DB NoSQL API through the
+//! official `azure_data_cosmos` SDK, what serves in Azure).
 
+pub mod cosmos;
 pub mod embedded;
 pub mod publish;
 
@@ -210,6 +212,17 @@ pub enum StoreError {
     },
 }
 
+/// What writes have cost so far, for backends with provisioned throughput (Cosmos DB).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WriteStats {
+    /// Request units charged (sum of `x-ms-request-charge`).
+    pub request_units: f64,
+    /// Writes answered 429 (throttled) and retried.
+    pub throttled: u64,
+    /// Retries of any cause (throttling, 5xx, timeouts).
+    pub retries: u64,
+}
+
 /// The store interface shared by publisher and handler. Reads are point reads by key.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -298,15 +311,26 @@ pub trait Store: Send + Sync {
     async fn events_since(&self, _since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(Vec::new())
     }
+    /// Request units and throttling so far (`None` for backends without such costs).
+    fn write_stats(&self) -> Option<WriteStats> {
+        None
+    }
 }
 
-/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing).
+/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing), or Cosmos DB:
+/// `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (Entra ID auth) and, for a local
+/// emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see [`cosmos::CosmosSettings`]).
 pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
     let invalid = |why: &str| StoreError::InvalidUri { uri: uri.to_owned(), why: why.to_owned() };
     match uri.split_once(':') {
         Some(("embedded", path)) if !path.is_empty() => Ok(Arc::new(embedded::EmbeddedStore::open(path.trim_start_matches("//"))?)),
         Some(("embedded", _)) => Err(invalid("expected embedded:PATH, e.g. embedded:./data/topten.db")),
-        Some((scheme, _)) => Err(invalid(&format!("unknown backend {scheme:?}; supported: embedded:PATH"))),
+        Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => {
+            Ok(Arc::new(cosmos::CosmosStore::new(cosmos::CosmosSettings::from_uri(uri)?)))
+        }
+        Some((scheme, _)) => Err(invalid(&format!(
+            "unknown backend {scheme:?}; supported: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER"
+        ))),
         None => Err(invalid("expected BACKEND:LOCATION, e.g. embedded:./data/topten.db")),
     }
 }
@@ -316,5 +340,7 @@ pub fn doc_id(version: &str, user_id: &str) -> String {
     format!("{version}:{user_id}")
 }
 
-#[cfg(test)]
-pub(crate) mod contract;
+/// The contract suite every backend passes (public so that backends' integration tests, which
+/// need servers, can run it too).
+#[doc(hidden)]
+pub mod contract;

@@ -2,8 +2,6 @@
 //! a non-HTTP trigger: body `{"Data": {"timer": {...}}, "Metadata": {...}}`, answer
 //! `{"Outputs": {}, "Logs": [...], "ReturnValue": ...}`.
 
-use std::path::PathBuf;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -43,7 +41,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         tolerance: cfg.quality_tolerance,
         sample_users: 2000,
         publish: PublishOptions { items_per_user: cfg.items_per_user, ..PublishOptions::default() },
-        model_root: cfg.model_root.clone().or_else(|| Some(PathBuf::from("./data/models"))),
+        model_root: cfg.model_root.clone().or_else(|| Some(topten_core::blob::Location::Local("./data/models".into()))),
         events: Vec::new(),
     })
 }

@@ -1,6 +1,6 @@
 //! `topten evaluate`: score any system's recommendation and prediction files.
 
-use std::path::PathBuf;
+use topten_core::blob::Location;
 
 use topten_core::ingest::ReadOptions;
 use topten_core::pipeline;
@@ -14,13 +14,13 @@ use super::{read_with, InputArgs};
 pub struct Args {
     /// Test (ground truth) file.
     #[arg(long)]
-    pub test: PathBuf,
+    pub test: Location,
     /// Recommendations: user, item, score (any order; the k best scores per user count).
     #[arg(long)]
-    pub recs: PathBuf,
+    pub recs: Location,
     /// Rating predictions: user, item, prediction (for RMSE, MAE, R², explained variance).
     #[arg(long)]
-    pub predictions: Option<PathBuf>,
+    pub predictions: Option<Location>,
     /// Cut-off of the ranking metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,

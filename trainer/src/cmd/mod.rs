@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::ValueEnum;
-use topten_core::ingest::{self, DuplicatePolicy, Format, ReadOptions};
+use topten_core::blob::{self, Location};
+use topten_core::ingest::{DuplicatePolicy, Format, ReadOptions};
 use topten_core::interactions::Ratings;
 use topten_core::split::{FilterBy, SplitMethod, SplitParams};
 
@@ -99,17 +100,25 @@ impl InputArgs {
         }
     }
 
-    /// Reads `path` with these options, logging what was found.
-    pub fn read(&self, path: &Path) -> anyhow::Result<Ratings> {
-        read_with(path, &self.options())
+    /// Reads a file or blob with these options, logging what was found.
+    pub fn read(&self, loc: &Location) -> anyhow::Result<Ratings> {
+        read_with(loc, &self.options())
     }
 }
 
-/// Reads an interactions file with explicit options (auto-detection for side files).
-pub fn read_with(path: &Path, opts: &ReadOptions) -> anyhow::Result<Ratings> {
-    let (ratings, report) = ingest::read_ratings(path, opts)?;
+/// Reads an interactions file or blob with explicit options (auto-detection for side files).
+/// Blobs are parsed while they download, with a bytes/s progress bar.
+pub fn read_with(loc: &Location, opts: &ReadOptions) -> anyhow::Result<Ratings> {
+    let (ratings, report) = if loc.is_blob() {
+        let (bar, progress) = crate::progress::bytes(&format!("reading {loc}"));
+        let r = blob::read_ratings(loc, opts, Some(progress));
+        bar.finish_and_clear();
+        r?
+    } else {
+        blob::read_ratings(loc, opts, None)?
+    };
     tracing::info!(
-        file = %path.display(),
+        file = %loc,
         rows = report.rows,
         users = ratings.users.len(),
         items = ratings.items.len(),
@@ -118,7 +127,7 @@ pub fn read_with(path: &Path, opts: &ReadOptions) -> anyhow::Result<Ratings> {
         "read interactions"
     );
     if report.skipped > 0 {
-        tracing::warn!(file = %path.display(), skipped = report.skipped, "skipped malformed rows");
+        tracing::warn!(file = %loc, skipped = report.skipped, "skipped malformed rows");
     }
     Ok(ratings)
 }

@@ -1,7 +1,7 @@
 //! `topten predict`: scores for given (user, item) pairs.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use topten_core::blob::Location;
 
 use anyhow::Context;
 use topten_core::ingest::ReadOptions;
@@ -15,15 +15,15 @@ use super::read_with;
 pub struct Args {
     /// Model directory written by `topten train`.
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Location,
     /// File of (user, item) pairs; extra columns are ignored.
     #[arg(long)]
-    pub pairs: PathBuf,
+    pub pairs: Location,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let model = Model::load_from(&args.model).with_context(|| format!("cannot load model {}", args.model))?;
     let pairs = read_with(&args.pairs, &ReadOptions::default())?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -1,7 +1,6 @@
 //! `topten recommend`: top-k from a model directory as `user<TAB>item<TAB>score`.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 
 use anyhow::Context;
 use topten_core::model::Model;
@@ -12,7 +11,7 @@ use topten_core::model::Model;
 pub struct Args {
     /// Model directory written by `topten train`.
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: topten_core::blob::Location,
     /// One user id.
     #[arg(long, required_unless_present = "all", conflicts_with = "all")]
     pub user: Option<String>,
@@ -26,7 +25,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let model = Model::load_from(&args.model).with_context(|| format!("cannot load model {}", args.model))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if let Some(user) = &args.user {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use topten_core::blob::Location;
 use topten_core::interactions::Ratings;
 use topten_core::model::Model;
 use topten_core::report;
@@ -57,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, String)> {
     if let Some(path) = &args.test {
-        return Ok((Some(args.input.read(path)?), format!("test file {}", path.display())));
+        return Ok((Some(args.input.read(&Location::from(path.as_path()))?), format!("test file {}", path.display())));
     }
     let recorded: Option<SplitParams> = model.meta.split.clone().and_then(|v| serde_json::from_value(v).ok());
     let Some(split_params) = recorded else {
@@ -68,7 +69,7 @@ fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, Stri
         (None, Some(s)) if Path::new(s).is_file() => PathBuf::from(s),
         _ => return Ok((None, "no test set: the recorded source is not readable; pass --ratings or --test".into())),
     };
-    let all = args.input.read(&source)?;
+    let all = args.input.read(&Location::from(source.as_path()))?;
     let parts = split::split(&all, &split_params)?;
     let train = all.subset(&parts.train);
     // The re-made split must be the one the model was trained on.

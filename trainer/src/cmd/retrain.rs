@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use topten_core::blob::Location;
 use topten_core::retrain::{self, GateMetric, RetrainConfig};
 use topten_core::split::SplitParams;
 use topten_core::store::publish::PublishOptions;
@@ -16,9 +17,10 @@ use super::InputArgs;
 /// the tolerance allows.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Interaction files (repeat or comma-separate).
+    /// Interaction files, blobs (`az://ACCOUNT/CONTAINER/PATH`) or prefixes ending in `/`
+    /// (repeat or comma-separate).
     #[arg(long = "ratings", required = true, value_delimiter = ',')]
-    pub inputs: Vec<PathBuf>,
+    pub inputs: Vec<Location>,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -41,9 +43,9 @@ pub struct Args {
     /// Items stored per user.
     #[arg(long, default_value_t = 50)]
     pub items_per_user: usize,
-    /// Directory under which the candidate's model directory is written.
+    /// Directory (or blob prefix) under which the candidate's model directory is written.
     #[arg(long, default_value = "./data/models")]
-    pub model_root: PathBuf,
+    pub model_root: Location,
     /// Hyperparameters to retrain with: a tuned model's tuning.json, any model.json, or a
     /// parameters object [default: the implicit/explicit defaults].
     #[arg(long, env = "RETRAIN_PARAMS")]

@@ -12,9 +12,9 @@ use super::{ensure_dir, InputArgs, SplitArgs};
 /// Split a ratings file with Microsoft Recommenders' semantics (same seed, same rows).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Ratings file (u.data, ratings.dat, ratings.csv or CSV/TSV with a header).
+    /// Ratings file or blob (u.data, ratings.dat, ratings.csv or CSV/TSV with a header).
     #[arg(long)]
-    pub ratings: PathBuf,
+    pub ratings: topten_core::blob::Location,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]

@@ -13,7 +13,7 @@ use topten_core::store::{self as core_store, Store};
 /// Where the store is.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// Store URI (embedded:PATH).
+    /// Store URI: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, or cosmos+http://127.0.0.1:PORT/DB/CONTAINER (emulator).
     #[arg(long, env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
     pub store: String,
 }
@@ -47,7 +47,7 @@ pub fn read_titles(path: &Path) -> anyhow::Result<HashMap<String, String>> {
 pub struct PublishArgs {
     /// Model directory written by `topten train`.
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: topten_core::blob::Location,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Items stored per user (request-time filters still leave k).
@@ -69,7 +69,7 @@ pub struct PublishArgs {
 
 /// Runs `publish`.
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
-    let model = Model::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let model = Model::load_from(&args.model).with_context(|| format!("cannot load model {}", args.model))?;
     let store = args.store.open()?;
     let opts = PublishOptions {
         items_per_user: args.items_per_user,
@@ -81,13 +81,34 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
     };
     let bar = ProgressBar::new(model.users.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed})")
+        ProgressStyle::with_template("{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed}) {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let info = runtime()?.block_on(publish::publish(store.as_ref(), &model, &opts, &mut |done, _| bar.set_position(done as u64)))?;
+    let started = std::time::Instant::now();
+    let stats_store = store.clone();
+    let info = runtime()?.block_on(publish::publish(store.as_ref(), &model, &opts, &mut |done, _| {
+        bar.set_position(done as u64);
+        // Cosmos DB: request units so far and throttled writes (retried after x-ms-retry-after-ms).
+        if let Some(s) = stats_store.write_stats() {
+            bar.set_message(format!("{:.0} RU, {} throttled", s.request_units, s.throttled));
+        }
+    }))?;
     bar.finish_and_clear();
-    tracing::info!(version = %info.version, users = info.users, activated = opts.activate, store = %args.store.store, "published");
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = store.write_stats().unwrap_or_default();
+    tracing::info!(
+        version = %info.version,
+        users = info.users,
+        activated = opts.activate,
+        store = %args.store.store,
+        seconds,
+        docs_per_sec = info.users as f64 / seconds.max(1e-9),
+        request_units = stats.request_units,
+        throttled = stats.throttled,
+        retries = stats.retries,
+        "published"
+    );
     println!("{}", info.version);
     Ok(())
 }

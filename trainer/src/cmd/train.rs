@@ -1,10 +1,9 @@
 //! `topten train`: fit ALS, evaluate on the test side, write the model directory.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::ValueEnum;
 use topten_core::als::{AlsParams, Confidence, Solver};
+use topten_core::blob::Location;
 use topten_core::interactions::Ratings;
 use topten_core::{pipeline, split};
 
@@ -41,15 +40,15 @@ pub enum SolverArg {
 /// Train ALS on a ratings file (split internally) or on given train/test files.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Ratings file to split into train and test (see the split options).
+    /// Ratings file or blob (`az://ACCOUNT/CONTAINER/PATH`) to split into train and test.
     #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
-    pub ratings: Option<PathBuf>,
-    /// Training file (instead of --ratings).
+    pub ratings: Option<Location>,
+    /// Training file or blob (instead of --ratings).
     #[arg(long)]
-    pub train: Option<PathBuf>,
-    /// Test file for evaluation (with --train; optional).
+    pub train: Option<Location>,
+    /// Test file or blob for evaluation (with --train; optional).
     #[arg(long, requires = "train")]
-    pub test: Option<PathBuf>,
+    pub test: Option<Location>,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -90,9 +89,9 @@ pub struct Args {
     /// Cut-off of the ranking metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
-    /// Output model directory (metrics.json is written inside it too).
+    /// Output model directory or blob prefix (metrics.json is written inside it too).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Location,
 }
 
 impl Args {
@@ -135,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
     let (train, test, split_info, source) =
-        load_sets(args.ratings.as_deref(), args.train.as_deref(), args.test.as_deref(), &args.input, &args.split, args.seed)?;
+        load_sets(args.ratings.as_ref(), args.train.as_ref(), args.test.as_ref(), &args.input, &args.split, args.seed)?;
 
     let bar = progress::iterations(params.iterations);
     let mut model = pipeline::train(&train, &params, Some(source), &mut |it| {
@@ -167,14 +166,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     model.meta.metrics = metrics.clone();
-    model.save(&args.out).with_context(|| format!("cannot save the model to {}", args.out.display()))?;
+    let progress = args.out.is_blob().then(|| progress::bytes(&format!("uploading to {}", args.out)));
+    model
+        .save_to(&args.out, progress.as_ref().map(|(_, p)| p.clone()))
+        .with_context(|| format!("cannot save the model to {}", args.out))?;
+    if let Some((bar, _)) = progress {
+        bar.finish_and_clear();
+    }
     if let Some(m) = &metrics {
-        let path = args.out.join("metrics.json");
-        std::fs::write(&path, serde_json::to_string_pretty(m)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let text = serde_json::to_string_pretty(m)? + "\n";
+        match args.out.join("metrics.json") {
+            Location::Local(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+            Location::Blob(b) => {
+                let display = b.display.clone();
+                topten_core::blob::block_on(async move { topten_core::blob::upload(&b, text.as_bytes(), None).await })
+                    .with_context(|| format!("cannot write {display}"))?
+            }
+        }
         println!("{}", serde_json::to_string_pretty(m)?);
     }
-    tracing::info!(out = %args.out.display(), "model written");
+    tracing::info!(out = %args.out, "model written");
     Ok(())
 }
 
@@ -183,9 +194,9 @@ pub type Sets = (Ratings, Option<Ratings>, Option<serde_json::Value>, String);
 
 /// Reads `--ratings` and splits it, or reads `--train` and `--test` (shared by train and tune).
 pub fn load_sets(
-    ratings: Option<&std::path::Path>,
-    train: Option<&std::path::Path>,
-    test: Option<&std::path::Path>,
+    ratings: Option<&Location>,
+    train: Option<&Location>,
+    test: Option<&Location>,
     input: &InputArgs,
     split_args: &SplitArgs,
     seed: u64,
@@ -197,12 +208,12 @@ pub fn load_sets(
             let parts = split::split(&all, &split_params)?;
             tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
             let info = serde_json::to_value(split_params)?;
-            Ok((all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.display().to_string()))
+            Ok((all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.to_string()))
         }
         (None, Some(train_path)) => {
             let train = input.read(train_path)?;
             let test = test.map(|t| input.read(t)).transpose()?;
-            Ok((train, test, None, train_path.display().to_string()))
+            Ok((train, test, None, train_path.to_string()))
         }
         (None, None) => anyhow::bail!("give --ratings FILE or --train FILE"),
     }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use topten_core::als::{AlsParams, Confidence};
+use topten_core::blob::Location;
 use topten_core::pipeline;
 use topten_core::retrain::GateMetric;
 use topten_core::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
@@ -41,13 +42,13 @@ pub enum ConfidenceArg {
 pub struct Args {
     /// Ratings file to split into train and test (see the split options).
     #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
-    pub ratings: Option<PathBuf>,
+    pub ratings: Option<Location>,
     /// Training file (instead of --ratings).
     #[arg(long)]
-    pub train: Option<PathBuf>,
+    pub train: Option<Location>,
     /// Test file, scored once with the refitted winner (with --train; optional).
     #[arg(long, requires = "train")]
-    pub test: Option<PathBuf>,
+    pub test: Option<Location>,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -141,7 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..TuneConfig::default()
     };
     let (train, test, split_info, source) =
-        load_sets(args.ratings.as_deref(), args.train.as_deref(), args.test.as_deref(), &args.input, &args.split, args.seed)?;
+        load_sets(args.ratings.as_ref(), args.train.as_ref(), args.test.as_ref(), &args.input, &args.split, args.seed)?;
 
     let bar = match cfg.budget {
         Budget::Trials(_) => ProgressBar::new(0),
