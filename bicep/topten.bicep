@@ -48,8 +48,11 @@ param cosmosContainerName string = 'recommendations'
 @description('Container default TTL in seconds (-1: TTL on, documents expire only when they carry "ttl").')
 param cosmosDefaultTtl int = -1
 
-@description('Document paths to index, e.g. [\'/modelVersion/?\'] if a query filters on it. Point reads and id queries need none.')
-param cosmosIndexedPaths array = []
+@description('Document paths to index. Point reads need none; publish (count) and prune (delete) filter on modelVersion and docType.')
+param cosmosIndexedPaths array = [
+  '/modelVersion/?'
+  '/docType/?'
+]
 
 // ---- Blob data ----
 @description('Blob container for training input and model artifacts.')

@@ -85,6 +85,7 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
         sample_users: 100,
         publish: Default::default(),
         model_root: Some(loc("az://devstoreaccount1/models")),
+        events: Vec::new(),
     };
     let (candidate, _) = retrain::train_candidate(&cfg).unwrap();
     assert_eq!(candidate.users.len(), from_file.users.len(), "all three days were read");

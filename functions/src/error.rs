@@ -3,8 +3,9 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use topten_core::store::StoreError;
+use topten_edge::body::error_body;
+use topten_edge::request::Rejection;
 
 /// An error answer of the API.
 #[derive(Debug)]
@@ -68,10 +69,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError { status, code: r.code, message: r.message, retry_after: None }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        let mut resp = (self.status, Json(body)).into_response();
+        // The same writer as the WebAssembly component and the Lambda function.
+        let body = error_body(self.code, &self.message);
+        let mut resp = (self.status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

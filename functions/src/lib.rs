@@ -53,11 +53,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such route; see /api/openapi.json")
+    topten_edge::request::no_such_route().into()
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, code: "method_not_allowed", message: "method not allowed on this route".into(), retry_after: None }
+    topten_edge::request::method_not_allowed().into()
 }
 
 /// Gives every request an id (the caller's `x-request-id`, else a new UUID), echoes it in the

@@ -52,6 +52,8 @@ enum Command {
     Prune(cmd::store::PruneArgs),
     /// Serve the recommendation API (the Azure Functions handler) locally.
     Serve(cmd::serve::Args),
+    /// Write the active version (users' lists, popular list) as a compact read-only snapshot file.
+    ExportSnapshot(cmd::export_snapshot::Args),
     /// Retrain, compare with the active version, publish only if not worse (the timer job).
     Retrain(cmd::retrain::Args),
     /// Write a synthetic ratings file (power-law popularity, hidden taste model).
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Rollback(a) => cmd::store::rollback(a),
         Command::Prune(a) => cmd::store::prune(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::ExportSnapshot(a) => cmd::export_snapshot::run(a),
         Command::Retrain(a) => cmd::retrain::run(a),
         Command::Synth(a) => cmd::synth::run(a),
     };

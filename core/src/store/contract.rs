@@ -60,6 +60,9 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(alice.items[0].item_id, "x");
     assert_eq!(alice.id, "v1:alice");
     assert!(store.user_recs("v1", "nobody").await.unwrap().is_none());
+    let mut ids = store.user_ids("v1").await.unwrap();
+    ids.sort();
+    assert_eq!(ids, ["alice", "bob"]);
     // The serving selection equals filtering the decoded document.
     for (k, exclude) in [(1, vec![]), (5, vec![]), (1, vec!["x".to_string()]), (2, vec!["y".to_string()])] {
         let top = store.user_top_items("v1", "alice", k, &exclude).await.unwrap().unwrap();

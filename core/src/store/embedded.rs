@@ -268,6 +268,17 @@ impl Store for EmbeddedStore {
         self.get_meta(&Self::version_key(version))
     }
 
+    async fn user_ids(&self, version: &str) -> Result<Vec<String>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let prefix = format!("{version}{SEP}");
+        let mut out = Vec::new();
+        for entry in self.recs.prefix_iter(&rtxn, &prefix).map_err(backend_err)? {
+            let (key, _) = entry.map_err(backend_err)?;
+            out.push(key[prefix.len()..].to_owned());
+        }
+        Ok(out)
+    }
+
     async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError> {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         let key = Self::version_key(&info.version);

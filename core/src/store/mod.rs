@@ -9,12 +9,15 @@
 //! killed leaves a `writing` version nobody reads; the old version keeps serving.
 //!
 //! Backends: [`embedded`] (LMDB through heed: one file, crash-safe copy-on-write B-tree, readers
-//! in any process never block the writer) and [`cosmos`] (Azure Cosmos DB NoSQL API through the
-//! official `azure_data_cosmos` SDK, what serves in Azure).
+//! in any process never block the writer), [`cosmos`] (Azure Cosmos DB NoSQL API through the
+//! official `azure_data_cosmos` SDK, what serves in Azure) and [`recs_snapshot`] (read-only: one
+//! version exported by [`export`], for edge copies such as the Lambda function).
 
 pub mod cosmos;
 pub mod embedded;
+pub mod export;
 pub mod publish;
+pub mod recs_snapshot;
 
 use std::sync::Arc;
 
@@ -257,6 +260,10 @@ pub trait Store: Send + Sync {
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError>;
     /// All versions, oldest first.
     async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError>;
+    /// The user ids of `version` (for exports; backends that cannot list say so).
+    async fn user_ids(&self, _version: &str) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::Unsupported { backend: self.backend(), what: "listing a version's users" })
+    }
     /// One version's info.
     async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError>;
     /// Registers a new version with status `writing`.
@@ -317,9 +324,10 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing), or Cosmos DB:
+/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing), Cosmos DB:
 /// `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (Entra ID auth) and, for a local
-/// emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see [`cosmos::CosmosSettings`]).
+/// emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see [`cosmos::CosmosSettings`]), or
+/// `snapshot:PATH` (a read-only file written by `topten export-snapshot`).
 pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
     let invalid = |why: &str| StoreError::InvalidUri { uri: uri.to_owned(), why: why.to_owned() };
     match uri.split_once(':') {
@@ -328,8 +336,10 @@ pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
         Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => {
             Ok(Arc::new(cosmos::CosmosStore::new(cosmos::CosmosSettings::from_uri(uri)?)))
         }
+        Some(("snapshot", path)) if !path.is_empty() => Ok(Arc::new(recs_snapshot::SnapshotStore::open(path.trim_start_matches("//"))?)),
+        Some(("snapshot", _)) => Err(invalid("expected snapshot:PATH, e.g. snapshot:./data/recs.snap")),
         Some((scheme, _)) => Err(invalid(&format!(
-            "unknown backend {scheme:?}; supported: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER"
+            "unknown backend {scheme:?}; supported: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, snapshot:PATH"
         ))),
         None => Err(invalid("expected BACKEND:LOCATION, e.g. embedded:./data/topten.db")),
     }

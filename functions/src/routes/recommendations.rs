@@ -5,9 +5,9 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use topten_core::store::ItemScore;
+use topten_edge::{body, request};
 
 use crate::config::UnknownUser;
 use crate::error::ApiError;
@@ -27,43 +27,27 @@ pub struct RecommendationsResponse {
     pub source: &'static str,
 }
 
+// Validation lives in `topten_edge::request`, shared with the WebAssembly component and the
+// Lambda function; these wrappers only turn its rejections into `ApiError`s.
+
 /// Validates an id from a path: 1 to `max` characters, no control characters.
 pub fn validate_id(id: &str, max: usize, code: &'static str, what: &str) -> Result<(), ApiError> {
-    let len = id.chars().count();
-    if len == 0 || len > max {
-        return Err(ApiError::bad_request(code, format!("{what} must be 1 to {max} characters, got {len}")));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(code, format!("{what} must not contain control characters")));
-    }
-    Ok(())
+    Ok(request::validate_id(id, max, code, what)?)
 }
 
 /// Validates a user id.
 pub fn validate_user_id(id: &str, max: usize) -> Result<(), ApiError> {
-    validate_id(id, max, "invalid_user_id", "user id")
+    Ok(request::validate_user_id(id, max)?)
 }
 
 /// Parses `k`: an integer from 1 to `max`.
 pub fn parse_k(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
-    let Some(raw) = raw else { return Ok(default) };
-    match raw.trim().parse::<usize>() {
-        Ok(k) if (1..=max).contains(&k) => Ok(k),
-        _ => Err(ApiError::bad_request("invalid_k", format!("k must be an integer from 1 to {max}, got {raw:?}"))),
-    }
+    Ok(request::parse_k(raw, default, max)?)
 }
 
 /// Parses `exclude`: comma-separated item ids.
 pub fn parse_exclude(raw: Option<&str>, max_len: usize) -> Result<Vec<String>, ApiError> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
-    let ids: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    if ids.len() > 1000 {
-        return Err(ApiError::bad_request("invalid_exclude", "exclude takes at most 1000 item ids"));
-    }
-    if ids.iter().any(|i| i.chars().count() > max_len) {
-        return Err(ApiError::bad_request("invalid_exclude", format!("excluded item ids must be at most {max_len} characters")));
-    }
-    Ok(ids)
+    Ok(request::parse_exclude(raw, max_len)?)
 }
 
 /// Filters `exclude` out of `items` and keeps the first `k`.
@@ -72,17 +56,9 @@ pub fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore>
 }
 
 /// Wraps the selected items (already JSON) into the response body: the same bytes serialising
-/// a [`RecommendationsResponse`] would give.
+/// a [`RecommendationsResponse`] would give (the shared writer of every target).
 fn personalized_body(user_id: &str, model_version: &str, items_json: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(items_json.len() + 128);
-    out.extend_from_slice(b"{\"userId\":");
-    serde_json::to_writer(&mut out, user_id).expect("writing to a Vec");
-    out.extend_from_slice(b",\"modelVersion\":");
-    serde_json::to_writer(&mut out, model_version).expect("writing to a Vec");
-    out.extend_from_slice(b",\"items\":");
-    out.extend_from_slice(items_json);
-    out.extend_from_slice(b",\"source\":\"personalized\"}");
-    out
+    body::recommendations_body(user_id, model_version, items_json, "personalized")
 }
 
 /// The handler: one store read (the user's document), cached active pointer and popular list.
@@ -93,18 +69,8 @@ pub async fn recommendations_get(
 ) -> Result<Response, ApiError> {
     let Path(user_id) = path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
     let cfg = state.config();
-    validate_user_id(&user_id, cfg.max_id_len)?;
-    // Parsed by hand (no map of owned strings): this route is the hot path.
-    let (mut k_raw, mut exclude_raw) = (None, None);
-    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
-        match key.as_ref() {
-            "k" => k_raw = Some(value),
-            "exclude" => exclude_raw = Some(value),
-            _ => {}
-        }
-    }
-    let k = parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
-    let exclude = parse_exclude(exclude_raw.as_deref(), cfg.max_id_len)?;
+    let limits = request::Limits { default_k: cfg.default_k, max_k: cfg.max_k, max_id_len: cfg.max_id_len };
+    let request::RecsRequest { k, exclude } = request::recs_request(&user_id, query.as_deref(), &limits)?;
     let active = state.active().await?;
     if let Some(top) = state.store().user_top_items(&active.version, &user_id, k, &exclude).await? {
         if top.exhausted && !exclude.is_empty() {
@@ -132,13 +98,9 @@ pub async fn recommendations_get(
         return Err(ApiError::not_found("user_not_found", format!("user {user_id:?} has no recommendations in version {}", active.version)));
     }
     let popular = state.popular(&active.version).await?;
-    Ok(Json(RecommendationsResponse {
-        items: pick(&popular, &exclude, k),
-        user_id,
-        model_version: active.version.clone(),
-        source: "popular",
-    })
-    .into_response())
+    let items_json = serde_json::to_vec(&pick(&popular, &exclude, k)).map_err(ApiError::internal)?;
+    let body = body::recommendations_body(&user_id, &active.version, &items_json, "popular");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[cfg(test)]
@@ -190,5 +152,5 @@ async fn rescore(state: &AppState, version: &str, user_id: &str, k: usize, exclu
 
 /// `GET /api/recommendations/` without an id.
 pub async fn recommendations_missing_user() -> ApiError {
-    ApiError::bad_request("invalid_user_id", "the path must end with a user id: /api/recommendations/{userId}")
+    request::missing_user_id().into()
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its `Args` and `run`; shared argument groups here.
 
 pub mod evaluate;
+pub mod export_snapshot;
 pub mod predict;
 pub mod recommend;
 pub mod report;

@@ -1,4 +1,7 @@
-//! `topten serve`: the same handler the Azure Functions host runs, on a local port.
+//! `topten serve`: the same handler the Azure Functions host runs, on a local port; or, with
+//! `--wasm COMPONENT`, the WebAssembly component under wasmtime (one instance per request).
+
+use std::path::PathBuf;
 
 use topten_functions::{app, serve, shutdown_signal, state_from_config, Config};
 
@@ -11,6 +14,14 @@ pub struct Args {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
+    /// Serve with this wasi:http/proxy component (built by wasm/build.sh, which embeds the
+    /// snapshot) instead of the native handler; store settings are then unused. Needs a
+    /// `topten` built with `--features wasm`.
+    #[arg(long, value_name = "COMPONENT")]
+    pub wasm: Option<PathBuf>,
+    /// With --wasm: instances that can run at once (the pooling allocator's size).
+    #[arg(long, default_value_t = 1000)]
+    pub max_instances: u32,
     #[command(flatten)]
     pub config: Config,
 }
@@ -18,6 +29,9 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(component) = &args.wasm {
+        return rt.block_on(serve_wasm(component.clone(), &args));
+    }
     rt.block_on(async move {
         let state = state_from_config(args.config)?;
         let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
@@ -25,4 +39,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         serve(listener, app(state), shutdown_signal()).await?;
         Ok(())
     })
+}
+
+#[cfg(feature = "wasm")]
+async fn serve_wasm(component: PathBuf, args: &Args) -> anyhow::Result<()> {
+    use topten_wasm_host::{HostOptions, WasmHost};
+    let options = HostOptions { max_instances: args.max_instances, ..HostOptions::default() };
+    let host = WasmHost::load(&component, &options).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
+    tracing::info!(addr = %listener.local_addr()?, component = %component.display(), "serving the WebAssembly component");
+    topten_wasm_host::serve(listener, host, shutdown_signal()).await?;
+    Ok(())
+}
+
+#[cfg(not(feature = "wasm"))]
+async fn serve_wasm(_component: PathBuf, _args: &Args) -> anyhow::Result<()> {
+    anyhow::bail!("this topten was built without WebAssembly support; rebuild with `cargo build --release -p topten-trainer --features wasm`")
 }

@@ -13,13 +13,13 @@ use topten_core::store::{self as core_store, Store};
 /// Where the store is.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// Store URI: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, or cosmos+http://127.0.0.1:PORT/DB/CONTAINER (emulator).
+    /// Store URI: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, cosmos+http://127.0.0.1:PORT/DB/CONTAINER (emulator), or snapshot:PATH (read-only).
     #[arg(long, env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
     pub store: String,
 }
 
 impl StoreArgs {
-    fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         core_store::open(&self.store).with_context(|| format!("cannot open store {}", self.store))
     }
 }

@@ -1,0 +1,32 @@
+//! The pure request path of `GET /api/recommendations/{userId}`: validate the request, look the
+//! user up, apply `exclude` and `k`, write the JSON bytes; and the error bodies. The native
+//! handler (`functions`, axum), the WebAssembly component (`wasm/`, `wasi:http/proxy`) and the
+//! Lambda function (`lambda/`) all answer through these functions, so their responses are
+//! byte-identical by construction, not by imitation.
+//!
+//! # Layout
+//! - [`request`]: validation of ids, `k` and `exclude`, query parsing, [`request::Rejection`].
+//! - [`body`]: the response bytes (recommendations, errors) and the item-list join.
+//! - [`snapshot`]: the exported recommendations snapshot of one version (`topten
+//!   export-snapshot`): every user's stored items and the popular list, read in place.
+//! - [`route`]: the whole request path over a snapshot, routing included: what the wasm guest runs.
+//!
+//! The crate depends on `serde_json` (string escaping), `form_urlencoded` and
+//! `percent-encoding` only, and compiles to `wasm32-wasip2`.
+//!
+//! ```
+//! use topten_edge::{route, snapshot::SnapshotWriter, request::Limits};
+//! let mut w = SnapshotWriter::new("v1");
+//! w.add_user("7", vec![("i1".into(), br#"{"itemId":"i1","score":0.5}"#.to_vec())]);
+//! let bytes = w.finish();
+//! let snap = topten_edge::snapshot::RecsSnapshot::parse(&bytes).unwrap();
+//! let resp = route::handle(&snap, &Limits::default(), "GET", "/api/recommendations/7", Some("k=1"));
+//! assert_eq!(resp.status, 200);
+//! assert_eq!(resp.body, br#"{"userId":"7","modelVersion":"v1","items":[{"itemId":"i1","score":0.5}],"source":"personalized"}"#);
+//! ```
+#![deny(missing_docs)]
+
+pub mod body;
+pub mod request;
+pub mod route;
+pub mod snapshot;

@@ -1,0 +1,72 @@
+//! The native handler and the shared edge path (what the WebAssembly component and any other
+//! target run) give byte-identical answers on the same data: the router over the embedded store
+//! against `topten_edge::route::handle` over the snapshot exported from it, and the router over
+//! that snapshot (`snapshot:PATH` store) too.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+use topten_core::store::export::export_snapshot;
+use topten_edge::request::Limits;
+use topten_edge::route::{handle, parity_requests};
+use topten_edge::snapshot::RecsSnapshot;
+use topten_functions::{app, state_from_config, Config};
+
+fn config(store: &str) -> Config {
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        config: Config,
+    }
+    <Wrap as clap::Parser>::parse_from(["t", "--store", store, "--log-requests", "false"]).config
+}
+
+async fn native(router: &axum::Router, method: &str, uri: &str) -> (u16, String, Vec<u8>) {
+    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, ct, axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec())
+}
+
+/// Every parity request on a sample of users: same status, content type and body bytes.
+#[tokio::test]
+async fn native_and_edge_answers_are_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = common::ratings_file(dir.path());
+    let (uri, version) = common::published_store(dir.path(), &ratings).await;
+    let store = common::open(&uri);
+    let (bytes, summary) = export_snapshot(store.as_ref(), None).await.unwrap();
+    assert_eq!(summary.version, version);
+    let snap_path = dir.path().join("recs.snap");
+    std::fs::write(&snap_path, &bytes).unwrap();
+    let snap = RecsSnapshot::parse(&bytes).unwrap();
+
+    let over_store = app(state_from_config(config(&uri)).unwrap());
+    let over_snapshot = app(state_from_config(config(&format!("snapshot:{}", snap_path.display()))).unwrap());
+    let users: Vec<String> = (0..snap.users()).step_by(17).map(|i| snap.entry(i).unwrap().0.to_owned()).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let requests = parity_requests(&users);
+    assert!(requests.len() > 60);
+    let mut statuses = std::collections::BTreeSet::new();
+    for (method, target) in &requests {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target.as_str(), None),
+        };
+        let edge = handle(&snap, &Limits::default(), method, path, query);
+        let want = native(&over_store, method, target).await;
+        let got = (edge.status, edge.content_type.to_owned(), edge.body);
+        assert_eq!(
+            (got.0, &got.1, String::from_utf8_lossy(&got.2)),
+            (want.0, &want.1, String::from_utf8_lossy(&want.2)),
+            "{method} {target}"
+        );
+        assert_eq!(native(&over_snapshot, method, target).await, want, "snapshot store: {method} {target}");
+        statuses.insert(want.0);
+    }
+    assert_eq!(statuses.into_iter().collect::<Vec<_>>(), [200, 400, 404, 405]);
+}

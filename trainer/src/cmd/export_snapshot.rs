@@ -1,0 +1,35 @@
+//! `topten export-snapshot`: the active version (or `--version`) as a recommendations snapshot
+//! file, the data of the WebAssembly component and of `snapshot:PATH` stores (Lambda).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use topten_core::store::export::export_snapshot;
+
+use super::store::StoreArgs;
+
+/// Export one version's recommendations as a compact binary snapshot.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output file (written to a temporary sibling, then renamed).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Version to export (default: the active one).
+    #[arg(long)]
+    pub version: Option<String>,
+}
+
+/// Runs the subcommand; prints the version exported.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let store = args.store.open()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (bytes, summary) = rt.block_on(export_snapshot(store.as_ref(), args.version.as_deref())).context("export failed")?;
+    let tmp = args.out.with_extension("tmp");
+    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    tracing::info!(version = %summary.version, users = summary.users, items = summary.items, popular = summary.popular, bytes = bytes.len(), "snapshot written to {}", args.out.display());
+    println!("{}", summary.version);
+    Ok(())
+}

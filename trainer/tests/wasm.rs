@@ -1,0 +1,111 @@
+//! `topten serve --wasm`: the WebAssembly component under wasmtime answers byte for byte like
+//! the native handler, over real sockets. The test publishes a model, exports the snapshot,
+//! builds the component with it (`wasm/build.sh`, Debian's rustc-web), serves both and replays
+//! the parity requests (sampled users, every error case, unknown user, unknown paths), then
+//! checks that concurrent requests all succeed (one pooled instance each).
+//!
+//! Built only with `cargo test -p topten-trainer --features wasm --test wasm` (wasmtime is heavy).
+#![cfg(feature = "wasm")]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use topten_edge::route::parity_requests;
+use topten_edge::snapshot::RecsSnapshot;
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_topten")).args(args).env("TOPTEN_LOG", "warn").output().unwrap();
+    assert!(out.status.success(), "topten {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn serve(args: &[&str]) -> (Server, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut all = vec!["serve", "--port"];
+    let port_s = port.to_string();
+    all.push(&port_s);
+    all.extend_from_slice(args);
+    let child = Command::new(env!("CARGO_BIN_EXE_topten")).args(&all).env("TOPTEN_LOG", "warn").stdout(Stdio::null()).spawn().unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve {args:?} did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, port)
+}
+
+async fn get(client: &reqwest::Client, method: &str, url: &str) -> (u16, String, Vec<u8>) {
+    let resp = client.request(method.parse().unwrap(), url).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, ct, resp.bytes().await.unwrap().to_vec())
+}
+
+fn ratings(dir: &Path) -> String {
+    let mut text = String::new();
+    for u in 0..80 {
+        for j in 0..20 {
+            let i = (u * 7 + j * 13 + j * j) % 150;
+            text += &format!("u{u}\t{i}\t{}\t{}\n", 1 + (u + i) % 5, 1000 + j);
+        }
+    }
+    let path = dir.join("r.tsv");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Same status, content type and body for every parity request; 200 concurrent requests all
+/// answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_component_answers_like_native_over_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ratings(dir.path());
+    let model = dir.path().join("m").display().to_string();
+    ok(&["train", "--ratings", &data, "--factors", "4", "--iterations", "3", "--out", &model]);
+    let store = format!("embedded:{}", dir.path().join("s.db").display());
+    ok(&["publish", "--model", &model, "--store", &store, "--items-per-user", "30"]);
+    let snap = dir.path().join("recs.snap").display().to_string();
+    ok(&["export-snapshot", "--store", &store, "--out", &snap]);
+    let component = dir.path().join("topten.wasm");
+    let build = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm/build.sh")).arg(&snap).arg(&component).output().unwrap();
+    assert!(build.status.success(), "wasm/build.sh: {}", String::from_utf8_lossy(&build.stderr));
+
+    let (_native, native_port) = serve(&["--store", &store, "--log-requests", "false"]);
+    let (_wasm, wasm_port) = serve(&["--wasm", component.to_str().unwrap(), "--max-instances", "64"]);
+
+    let bytes = std::fs::read(&snap).unwrap();
+    let s = RecsSnapshot::parse(&bytes).unwrap();
+    let users: Vec<String> = (0..s.users()).step_by(9).map(|i| s.entry(i).unwrap().0.to_owned()).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let requests = parity_requests(&users);
+    for (method, target) in &requests {
+        let want = get(&client, method, &format!("http://127.0.0.1:{native_port}{target}")).await;
+        let got = get(&client, method, &format!("http://127.0.0.1:{wasm_port}{target}")).await;
+        assert_eq!(
+            (got.0, &got.1, String::from_utf8_lossy(&got.2)),
+            (want.0, &want.1, String::from_utf8_lossy(&want.2)),
+            "{method} {target}"
+        );
+    }
+
+    // More requests at once than the pool's 64 slots would allow without reuse.
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let (client, user) = (client.clone(), users[n % users.len()].to_owned());
+        tasks.push(tokio::spawn(async move { get(&client, "GET", &format!("http://127.0.0.1:{wasm_port}/api/recommendations/{user}?k=5")).await.0 }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+}

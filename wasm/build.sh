@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the WebAssembly component with Debian's packages only (see README "Run anywhere"):
+#
+#   wasm/build.sh SNAPSHOT [OUT]     # SNAPSHOT from `topten export-snapshot`; OUT default
+#                                    # wasm/target/wasm32-wasip2/release/topten-wasm.wasm
+#
+# Needs: apt rustc-web cargo-web rust-web-src libstd-rust-web-dev wasi-libc lld-22, and
+# `cargo install --locked wasm-component-ld --version '^0.5'` (on PATH).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+if [[ $# -lt 1 || "${1:-}" == -h || "${1:-}" == --help ]]; then
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+snapshot="$(realpath "$1")"
+out="$(realpath -m "${2:-$here/target/wasm32-wasip2/release/topten-wasm.wasm}")"
+cd "$here"
+# /usr/bin/cargo explicitly: rustup's cargo comes first on PATH and has no wasm std here.
+TOPTEN_SNAPSHOT="$snapshot" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --quiet
+if [[ "$out" != "$here/target/wasm32-wasip2/release/topten-wasm.wasm" ]]; then
+    cp target/wasm32-wasip2/release/topten-wasm.wasm "$out"
+fi
+echo "$out"
