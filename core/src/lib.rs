@@ -20,7 +20,9 @@
 //! - [`blob`]: `az://` and blob URLs: streaming reads, chunked uploads, listing (Blob Storage).
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
 //! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
+//! - [`report`]: figures of a model report (metrics at every k, coverage, popularity bias).
 //! - [`retrain`]: scheduled retraining with a quality gate against the active version.
+//! - [`tune`]: hyperparameter search on a validation split carved from the training data.
 //! - [`realtime`]: fold a user's fresh events into the active version and write the list back.
 //! - [`testing`]: starts the local Cosmos DB and Blob Storage stand-ins for tests.
 #![deny(missing_docs)]
@@ -39,6 +41,7 @@ pub mod npy;
 pub mod numpy_rng;
 pub mod pipeline;
 pub mod realtime;
+pub mod report;
 pub mod retrain;
 pub mod snapshot;
 pub mod split;
@@ -46,3 +49,4 @@ pub mod store;
 pub mod synth;
 pub mod testing;
 pub mod topk;
+pub mod tune;

@@ -85,6 +85,10 @@ pub struct ModelMeta {
     /// Where the training data came from.
     #[serde(default)]
     pub source: Option<String>,
+    /// How the parameters were chosen, when `topten tune` chose them (summary; the full
+    /// table is `tuning.json` and `trials.tsv` beside this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<serde_json::Value>,
     /// Checksums of the other files.
     pub artifacts: Vec<Artifact>,
 }
@@ -437,6 +441,7 @@ mod tests {
             split: None,
             metrics: None,
             source: None,
+            tuning: None,
             artifacts: vec![],
         };
         Model {

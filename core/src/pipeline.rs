@@ -53,6 +53,7 @@ pub fn train(
         split: None,
         metrics: None,
         source,
+        tuning: None,
         artifacts: vec![],
     };
     Ok(Model { meta, users, items, user_factors: fitted.user_factors, item_factors: fitted.item_factors, seen })

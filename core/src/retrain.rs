@@ -8,6 +8,8 @@
 //! stored documents, so the gate needs nothing but the store. Items a user has in the new
 //! training data are removed from both sides' lists first.
 
+use std::path::PathBuf;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::als::AlsParams;
@@ -46,7 +48,8 @@ impl GateMetric {
         }
     }
 
-    fn pick(self, m: &metrics::RankingMetrics) -> f64 {
+    /// The metric's value in `m`.
+    pub fn pick(self, m: &metrics::RankingMetrics) -> f64 {
         match self {
             GateMetric::NdcgAtK => m.ndcg_at_k,
             GateMetric::PrecisionAtK => m.precision_at_k,
@@ -135,6 +138,28 @@ pub enum RetrainError {
     /// Nothing to train on.
     #[error("no training input configured")]
     NoInput,
+    /// A parameters file could not be used.
+    #[error("{path}: {message}")]
+    Params {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads the hyperparameters a retrain should use from a file: a tuned model's `tuning.json`
+/// (its `chosen` parameters), any `model.json` (its `params`), or a bare parameters object.
+/// The thread count is reset to 0 (all cores of the machine that retrains).
+pub fn params_from_file(path: &std::path::Path) -> Result<AlsParams, RetrainError> {
+    let bad = |message: String| RetrainError::Params { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let node = json.get("chosen").or_else(|| json.get("params")).unwrap_or(&json);
+    let params: AlsParams =
+        serde_json::from_value(node.clone()).map_err(|e| bad(format!("no ALS parameters (chosen, params or top level): {e}")))?;
+    params.check().map_err(|e| bad(e.to_string()))?;
+    Ok(AlsParams { threads: 0, ..params })
 }
 
 /// The CPU-heavy half: read, split, train. Run it off the async runtime.
@@ -220,6 +245,18 @@ pub async fn gate_and_publish(
         }
         Some(a) => (false, format!("candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version", cfg.tolerance)),
     };
+    tracing::info!(
+        metric = ?cfg.metric,
+        k = cfg.k,
+        candidate,
+        active = ?active_figure,
+        active_version = ?active.as_ref().map(|a| &a.version),
+        tolerance = cfg.tolerance,
+        users = users.len(),
+        activate,
+        %reason,
+        "quality gate"
+    );
     let mut outcome = RetrainOutcome {
         candidate_version: String::new(),
         activated: activate,
@@ -252,4 +289,34 @@ pub async fn gate_and_publish(
     };
     let info = publish::publish(store, &model, &opts, &mut |_, _| {}).await?;
     Ok((Some(info), outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::als::Confidence;
+
+    /// Retrains take parameters from a tuned model's tuning.json (`chosen`), a model.json
+    /// (`params`) or a bare object; anything else is an error naming the file.
+    #[test]
+    fn params_from_tuning_model_or_bare_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tuned = AlsParams { factors: 96, regularization: 12.5, confidence: Confidence::Linear, threads: 3, ..AlsParams::implicit() };
+        let write = |name: &str, v: serde_json::Value| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, v.to_string()).unwrap();
+            p
+        };
+        let want = AlsParams { threads: 0, ..tuned.clone() };
+        let t = write("tuning.json", serde_json::json!({"chosen": tuned, "trials": []}));
+        assert_eq!(params_from_file(&t).unwrap(), want);
+        let m = write("model.json", serde_json::json!({"format_version": 1, "params": tuned}));
+        assert_eq!(params_from_file(&m).unwrap(), want);
+        let b = write("bare.json", serde_json::to_value(&tuned).unwrap());
+        assert_eq!(params_from_file(&b).unwrap(), want);
+        let bad = write("bad.json", serde_json::json!({"params": {"factors": 0}}));
+        assert!(params_from_file(&bad).unwrap_err().to_string().contains("bad.json"));
+        let invalid = write("invalid.json", serde_json::to_value(AlsParams { factors: 0, ..tuned }).unwrap());
+        assert!(params_from_file(&invalid).unwrap_err().to_string().contains("factors"));
+    }
 }

@@ -111,7 +111,15 @@ pub fn top_k_all(user_factors: &Array2<f32>, item_factors: &Array2<f32>, k: usiz
             (start..end)
                 .map(|u| {
                     let row = scores.row(u - start);
-                    let row = row.as_slice().expect("row-major block");
+                    // ndarray may return a column-major product (e.g. with one factor).
+                    let owned: Vec<f32>;
+                    let row = match row.as_slice() {
+                        Some(r) => r,
+                        None => {
+                            owned = row.to_vec();
+                            &owned
+                        }
+                    };
                     let exclude: &[u32] = seen.map_or(&[], |m| if u < m.nrows() { m.row(u).0 } else { &[] });
                     select(row, k, exclude)
                 })
@@ -188,7 +196,16 @@ mod tests {
         }
         let m = Csr::from_triplets(triplets.into_iter(), n_users as usize, n_items as usize);
         for solver in [crate::als::Solver::Cg, crate::als::Solver::Cholesky] {
-            let params = AlsParams { factors: 3, regularization: 0.1, alpha: 10.0, iterations: 15, solver, threads: 2, ..AlsParams::implicit() };
+            let params = AlsParams {
+                factors: 3,
+                regularization: 0.1,
+                alpha: 10.0,
+                confidence: crate::als::Confidence::Linear,
+                iterations: 15,
+                solver,
+                threads: 2,
+                ..AlsParams::implicit()
+            };
             let model = fit(&m, &params, &mut |_| {}).unwrap();
             let recs = top_k_all(&model.user_factors, &model.item_factors, 1, Some(&m));
             for u in 0..n_users {

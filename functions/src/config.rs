@@ -48,6 +48,10 @@ pub struct Config {
     /// Retrain model family (implicit or explicit).
     #[arg(long, env = "RETRAIN_MODEL", default_value = "implicit")]
     pub retrain_model: String,
+    /// Retrain hyperparameters: a tuned model's tuning.json, a model.json or a parameters
+    /// object (unset: the defaults of `RETRAIN_MODEL`).
+    #[arg(long, env = "RETRAIN_PARAMS")]
+    pub retrain_params: Option<std::path::PathBuf>,
     /// Retrain gate metric.
     #[arg(long, env = "QUALITY_METRIC", default_value = "ndcg_at_k")]
     pub quality_metric: String,

@@ -2,6 +2,7 @@
 //! maps errors to exit codes; each subcommand lives in `cmd/<name>.rs`.
 
 mod cmd;
+mod plot;
 mod progress;
 
 use std::process::ExitCode;
@@ -29,12 +30,16 @@ enum Command {
     Split(cmd::split::Args),
     /// Train an ALS model, evaluate it and write the model directory.
     Train(cmd::train::Args),
+    /// Search hyperparameters on a validation split of the training data, refit the best.
+    Tune(cmd::tune::Args),
     /// Score any recommendation (and prediction) file against a test file.
     Evaluate(cmd::evaluate::Args),
     /// Print top-k recommendations from a model directory.
     Recommend(cmd::recommend::Args),
     /// Print predicted scores for (user, item) pairs.
     Predict(cmd::predict::Args),
+    /// Write an HTML report (and PNG plots) of a model: loss, metrics at k, tuning, coverage.
+    Report(cmd::report::Args),
     /// Publish a model as a new version of precomputed recommendations and activate it.
     Publish(cmd::store::PublishArgs),
     /// List the versions in a store (* marks the active one).
@@ -61,9 +66,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Split(a) => cmd::split::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::Tune(a) => cmd::tune::run(a),
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Recommend(a) => cmd::recommend::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        Command::Report(a) => cmd::report::run(a),
         Command::Publish(a) => cmd::store::publish(a),
         Command::Versions(a) => cmd::store::versions(a),
         Command::Activate(a) => cmd::store::activate(a),

@@ -42,7 +42,7 @@ fn json(text: &str) -> serde_json::Value {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["split", "train", "evaluate", "recommend", "predict"] {
+    for cmd in ["split", "train", "tune", "evaluate", "recommend", "predict", "report", "retrain"] {
         let out = ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: topten"), "{cmd}: {out}");
     }

@@ -17,10 +17,11 @@ pub(super) fn gramian(factors: &Array2<f32>, regularization: f32) -> Array2<f32>
     g
 }
 
-/// Confidence and preference of an observed cell: `c = 1 + α|r|`, `p = [r > 0]`.
+/// Confidence and preference of an observed cell: `c = 1 + α|r|` (or `1 + α ln(1 + |r|)`),
+/// `p = [r > 0]`.
 #[inline]
-fn confidence(alpha: f32, r: f32) -> (f32, f32) {
-    (1.0 + alpha * r.abs(), if r > 0.0 { 1.0 } else { 0.0 })
+fn confidence(params: &AlsParams, r: f32) -> (f32, f32) {
+    (params.confidence.of(params.alpha, r), if r > 0.0 { 1.0 } else { 0.0 })
 }
 
 /// Solves every row of `matrix` against the fixed factors `other`, warm-starting from `out`.
@@ -53,7 +54,7 @@ pub(super) fn solve_one(
         let mut b = vec![0f64; k];
         let mut weights = Vec::with_capacity(items.len());
         for (&i, &r) in items.iter().zip(values) {
-            let (c, p) = confidence(params.alpha, r);
+            let (c, p) = confidence(params, r);
             weights.push(c - 1.0);
             for (bs, &ys) in b.iter_mut().zip(y_of(i)) {
                 *bs += (c * p) as f64 * ys as f64;
@@ -78,7 +79,7 @@ pub(super) fn solve_one(
     gemv(g, x, &mut r, k);
     r.iter_mut().for_each(|v| *v = -*v);
     for (&i, &v) in items.iter().zip(values) {
-        let (c, p) = confidence(params.alpha, v);
+        let (c, p) = confidence(params, v);
         let y = y_of(i);
         axpy(c * p - (c - 1.0) * dot(y, x), y, &mut r);
     }
@@ -91,7 +92,7 @@ pub(super) fn solve_one(
     for _ in 0..params.cg_steps {
         gemv(g, &p, &mut ap, k);
         for (&i, &v) in items.iter().zip(values) {
-            let (c, _) = confidence(params.alpha, v);
+            let (c, _) = confidence(params, v);
             let y = y_of(i);
             axpy((c - 1.0) * dot(y, &p), y, &mut ap);
         }
@@ -135,7 +136,7 @@ pub(super) fn loss(matrix: &Csr, users: &Array2<f32>, items: &Array2<f32>, param
             let mut conf = 0f64;
             let (cols, vals) = matrix.row(u);
             for (&i, &v) in cols.iter().zip(vals) {
-                let (c, p) = confidence(params.alpha, v);
+                let (c, p) = confidence(params, v);
                 let s = dot(x, &i_all[i as usize * k..(i as usize + 1) * k]) as f64;
                 // ... corrected on observed cells to c (p − s)².
                 l += c as f64 * (p as f64 - s).powi(2) - s * s;

@@ -19,7 +19,7 @@ mod explicit;
 mod implicit;
 mod params;
 
-pub use params::{AlsError, AlsParams, Feedback, Solver};
+pub use params::{AlsError, AlsParams, Confidence, Feedback, Solver};
 
 use std::time::Instant;
 
@@ -70,28 +70,56 @@ pub fn fit(
     if matrix.nnz() == 0 {
         return Err(AlsError::EmptyMatrix);
     }
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    let user_factors = init_factors(matrix.nrows(), params, &mut rng);
+    let item_factors = init_factors(matrix.ncols, params, &mut rng);
+    let start = AlsModel { user_factors, item_factors, params: AlsParams { iterations: 0, ..params.clone() }, history: vec![] };
+    iterate(matrix, start, params.iterations, on_iteration)
+}
+
+/// Runs `more` further iterations on a fitted model (same matrix), as if it had been fitted
+/// with `iterations + more` in the first place: an iteration depends only on the factors, so
+/// `resume(fit(m, p with n), k)` equals `fit(m, p with n + k)` bit for bit. Successive halving
+/// in [`crate::tune`] uses this to extend the surviving trials instead of refitting them.
+pub fn resume(
+    matrix: &Csr,
+    model: AlsModel,
+    more: usize,
+    on_iteration: &mut dyn FnMut(&IterationReport),
+) -> Result<AlsModel, AlsError> {
+    if matrix.nnz() == 0 {
+        return Err(AlsError::EmptyMatrix);
+    }
+    iterate(matrix, model, more, on_iteration)
+}
+
+fn iterate(
+    matrix: &Csr,
+    model: AlsModel,
+    more: usize,
+    on_iteration: &mut dyn FnMut(&IterationReport),
+) -> Result<AlsModel, AlsError> {
+    let AlsModel { mut user_factors, mut item_factors, mut params, mut history } = model;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(params.threads)
         .build()
         .map_err(|e| AlsError::ThreadPool(e.to_string()))?;
     let transpose = matrix.transpose();
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let mut user_factors = init_factors(matrix.nrows(), params, &mut rng);
-    let mut item_factors = init_factors(matrix.ncols, params, &mut rng);
-    let mut history = Vec::with_capacity(params.iterations);
-    for iteration in 1..=params.iterations {
+    let done = params.iterations;
+    history.reserve(more);
+    for iteration in done + 1..=done + more {
         let start = Instant::now();
         let (loss, train_rmse) = pool.install(|| match params.feedback {
             Feedback::Explicit => {
-                explicit::solve_rows(matrix, &item_factors, &mut user_factors, params);
-                explicit::solve_rows(&transpose, &user_factors, &mut item_factors, params);
-                let (loss, rmse) = explicit::loss(matrix, &user_factors, &item_factors, params);
+                explicit::solve_rows(matrix, &item_factors, &mut user_factors, &params);
+                explicit::solve_rows(&transpose, &user_factors, &mut item_factors, &params);
+                let (loss, rmse) = explicit::loss(matrix, &user_factors, &item_factors, &params);
                 (loss, Some(rmse))
             }
             Feedback::Implicit => {
-                implicit::solve_rows(matrix, &item_factors, &mut user_factors, params);
-                implicit::solve_rows(&transpose, &user_factors, &mut item_factors, params);
-                (implicit::loss(matrix, &user_factors, &item_factors, params), None)
+                implicit::solve_rows(matrix, &item_factors, &mut user_factors, &params);
+                implicit::solve_rows(&transpose, &user_factors, &mut item_factors, &params);
+                (implicit::loss(matrix, &user_factors, &item_factors, &params), None)
             }
         });
         let report = IterationReport { iteration, loss, train_rmse, seconds: start.elapsed().as_secs_f64() };
@@ -99,7 +127,8 @@ pub fn fit(
         on_iteration(&report);
         history.push(report);
     }
-    Ok(AlsModel { user_factors, item_factors, params: params.clone(), history })
+    params.iterations = done + more;
+    Ok(AlsModel { user_factors, item_factors, params, history })
 }
 
 /// Computes one user's factor from their interactions, holding the item factors fixed: the

@@ -53,7 +53,8 @@ fn params(feedback: Feedback, factors: usize) -> AlsParams {
         Feedback::Explicit => AlsParams::explicit(),
         Feedback::Implicit => AlsParams::implicit(),
     };
-    AlsParams { factors, threads: 2, ..base }
+    // The reference computations below use the linear confidence c = 1 + α r.
+    AlsParams { factors, threads: 2, confidence: Confidence::Linear, ..base }
 }
 
 fn fit_quiet(m: &Csr, p: &AlsParams) -> AlsModel {
@@ -212,4 +213,39 @@ fn invalid_params_are_rejected() {
     assert!(matches!(err, AlsError::InvalidParam { name: "factors", .. }));
     let empty = csr(&[], 2, 2);
     assert_eq!(fit(&empty, &AlsParams::explicit(), &mut |_| {}).unwrap_err(), AlsError::EmptyMatrix);
+}
+
+/// Successive halving extends trials with `resume`; that is only sound if resuming is exactly
+/// the same computation as fitting with more iterations from the start.
+#[test]
+fn resume_equals_a_longer_fit() {
+    let (_, obs) = low_rank(40, 30, 3, 0.3, 9);
+    let m = csr(&obs, 40, 30);
+    let p = AlsParams { iterations: 3, ..params(Feedback::Implicit, 5) };
+    let short = fit_quiet(&m, &p);
+    let resumed = resume(&m, short, 4, &mut |_| {}).unwrap();
+    let long = fit_quiet(&m, &AlsParams { iterations: 7, ..p });
+    assert_eq!(resumed.user_factors, long.user_factors);
+    assert_eq!(resumed.item_factors, long.item_factors);
+    assert_eq!(resumed.params, long.params);
+    assert_eq!(resumed.history.iter().map(|h| h.iteration).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+}
+
+/// The log confidence is `1 + α ln(1 + r)`, and an old `model.json` without the field loads
+/// as linear.
+#[test]
+fn log_confidence_and_serde_default() {
+    assert_eq!(Confidence::Linear.of(2.0, 3.0), 7.0);
+    assert!((Confidence::Log.of(2.0, 3.0) - (1.0 + 2.0 * 4f32.ln())).abs() < 1e-6);
+    let mut json = serde_json::to_value(AlsParams::implicit()).unwrap();
+    json.as_object_mut().unwrap().remove("confidence");
+    let back: AlsParams = serde_json::from_value(json).unwrap();
+    assert_eq!(back.confidence, Confidence::Linear);
+    // A log-confidence fit differs from a linear one on non-binary data.
+    let (_, obs) = low_rank(30, 20, 2, 0.4, 3);
+    let pos: Vec<_> = obs.iter().map(|&(u, i, r)| (u, i, r.abs() * 4.0 + 1.0)).collect();
+    let m = csr(&pos, 30, 20);
+    let lin = fit_quiet(&m, &AlsParams { iterations: 2, ..params(Feedback::Implicit, 4) });
+    let log = fit_quiet(&m, &AlsParams { iterations: 2, confidence: Confidence::Log, ..params(Feedback::Implicit, 4) });
+    assert_ne!(lin.user_factors, log.user_factors);
 }

@@ -26,6 +26,7 @@ fn model_from(seen: Csr, params: &AlsParams) -> Model {
             split: None,
             metrics: None,
             source: None,
+            tuning: None,
             artifacts: vec![],
         },
         users,
@@ -150,7 +151,18 @@ fn replaying_live_events_beats_the_stale_cache() {
 fn similar_items_are_ranked_by_cosine() {
     let data = rows(100, 60, 2000, 4);
     let seen = Csr::from_triplets(data.iter().map(|r| (r.user, r.item, r.rating as f32)), 100, 60);
-    let model = model_from(seen, &AlsParams { factors: 5, iterations: 5, ..AlsParams::implicit() });
+    // Parameters pinned (the implicit defaults before λ 50 / log confidence): on this tiny
+    // matrix, the stronger default regularisation makes item factors nearly collinear, and
+    // cosines then tie to float precision.
+    let params = AlsParams {
+        factors: 5,
+        iterations: 5,
+        regularization: 20.0,
+        alpha: 1.0,
+        confidence: crate::als::Confidence::Linear,
+        ..AlsParams::implicit()
+    };
+    let model = model_from(seen, &params);
     let snap = Snapshot::from_model(&model, "v", None);
     let sims = snap.similar_items(7, 5);
     assert!(sims.iter().all(|s| s.item != 7));

@@ -24,10 +24,11 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
     if cfg.training_input.is_empty() {
         return Err("TRAINING_INPUT is not set: nothing to retrain on".into());
     }
-    let params = match cfg.retrain_model.as_str() {
-        "implicit" => AlsParams::implicit(),
-        "explicit" => AlsParams::explicit(),
-        other => return Err(format!("RETRAIN_MODEL must be implicit or explicit, got {other:?}")),
+    let params = match (&cfg.retrain_params, cfg.retrain_model.as_str()) {
+        (Some(path), _) => retrain::params_from_file(path).map_err(|e| format!("RETRAIN_PARAMS: {e}"))?,
+        (None, "implicit") => AlsParams::implicit(),
+        (None, "explicit") => AlsParams::explicit(),
+        (None, other) => return Err(format!("RETRAIN_MODEL must be implicit or explicit, got {other:?}")),
     };
     let metric = GateMetric::parse(&cfg.quality_metric).ok_or_else(|| format!("QUALITY_METRIC {:?} is not a ranking metric", cfg.quality_metric))?;
     Ok(RetrainConfig {

@@ -4,12 +4,14 @@ pub mod evaluate;
 pub mod export_snapshot;
 pub mod predict;
 pub mod recommend;
+pub mod report;
 pub mod retrain;
 pub mod serve;
 pub mod split;
 pub mod store;
 pub mod synth;
 pub mod train;
+pub mod tune;
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,7 @@
 //! `topten retrain`: what the timer function runs, from the command line.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use topten_core::blob::Location;
 use topten_core::retrain::{self, GateMetric, RetrainConfig};
@@ -30,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value = "ndcg_at_k")]
     pub metric: String,
     /// Allowed relative drop of the metric against the active version.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
     pub tolerance: f64,
     /// Cut-off of the metric.
     #[arg(long, default_value_t = 10)]
@@ -44,6 +46,10 @@ pub struct Args {
     /// Directory (or blob prefix) under which the candidate's model directory is written.
     #[arg(long, default_value = "./data/models")]
     pub model_root: Location,
+    /// Hyperparameters to retrain with: a tuned model's tuning.json, any model.json, or a
+    /// parameters object [default: the implicit/explicit defaults].
+    #[arg(long, env = "RETRAIN_PARAMS")]
+    pub params: Option<PathBuf>,
     /// Seed of the holdout split.
     #[arg(long, default_value_t = 42)]
     pub seed: u32,
@@ -51,10 +57,12 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let params = match args.model {
-        ModelArg::Implicit => topten_core::als::AlsParams::implicit(),
-        ModelArg::Explicit => topten_core::als::AlsParams::explicit(),
+    let params = match (&args.params, args.model) {
+        (Some(path), _) => retrain::params_from_file(path)?,
+        (None, ModelArg::Implicit) => topten_core::als::AlsParams::implicit(),
+        (None, ModelArg::Explicit) => topten_core::als::AlsParams::explicit(),
     };
+    tracing::info!(?params, "retrain parameters");
     let cfg = RetrainConfig {
         inputs: args.inputs.clone(),
         read: args.input.options(),
@@ -78,7 +86,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     spin.set_message("comparing with the active version and publishing");
     let (_, outcome) = rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout))?;
     spin.finish_and_clear();
-    tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, reason = %outcome.reason, "retrain finished");
+    tracing::info!(
+        version = %outcome.candidate_version,
+        activated = outcome.activated,
+        candidate = outcome.candidate,
+        active = ?outcome.active,
+        reason = %outcome.reason,
+        "retrain finished"
+    );
     println!("{}", serde_json::to_string_pretty(&outcome)?);
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::ValueEnum;
-use topten_core::als::{AlsParams, Solver};
+use topten_core::als::{AlsParams, Confidence, Solver};
 use topten_core::blob::Location;
 use topten_core::interactions::Ratings;
 use topten_core::{pipeline, split};
@@ -17,6 +17,15 @@ pub enum ModelArg {
     Implicit,
     /// Explicit-rating ALS (ALS-WR, as Spark MLlib): best rating prediction (RMSE).
     Explicit,
+}
+
+/// Confidence scaling on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConfidenceArg {
+    /// c = 1 + α·r.
+    Linear,
+    /// c = 1 + α·ln(1 + r).
+    Log,
 }
 
 /// Row solver on the command line.
@@ -53,12 +62,15 @@ pub struct Args {
     /// ALS iterations [default: 15].
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// Regularisation λ [default: implicit 20, explicit 0.05 (scaled per rating count)].
+    /// Regularisation λ [default: implicit 50, explicit 0.05 (scaled per rating count)].
     #[arg(long)]
     pub regularization: Option<f32>,
-    /// Implicit confidence slope α in c = 1 + α·r [default: 1].
+    /// Implicit confidence slope α in c = 1 + α·r or 1 + α·ln(1 + r) [default: 3].
     #[arg(long)]
     pub alpha: Option<f32>,
+    /// Implicit confidence scaling: linear (1 + α·r) or log (1 + α·ln(1 + r)) [default: log].
+    #[arg(long, value_enum)]
+    pub confidence: Option<ConfidenceArg>,
     /// Row solver of the implicit model [default: cg].
     #[arg(long, value_enum)]
     pub solver: Option<SolverArg>,
@@ -94,6 +106,11 @@ impl Args {
             iterations: self.iterations.unwrap_or(base.iterations),
             regularization: self.regularization.unwrap_or(base.regularization),
             alpha: self.alpha.unwrap_or(base.alpha),
+            confidence: match self.confidence {
+                Some(ConfidenceArg::Linear) => Confidence::Linear,
+                Some(ConfidenceArg::Log) => Confidence::Log,
+                None => base.confidence,
+            },
             solver: match self.solver {
                 Some(SolverArg::Cg) => Solver::Cg,
                 Some(SolverArg::Cholesky) => Solver::Cholesky,
@@ -116,23 +133,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // Top-k and evaluation use the global pool; training builds its own of the same size.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
-    let (train, test, split_info, source): (Ratings, Option<Ratings>, Option<serde_json::Value>, String) =
-        match (&args.ratings, &args.train) {
-            (Some(path), _) => {
-                let all = args.input.read(path)?;
-                let split_params = args.split.params(args.seed)?;
-                let parts = split::split(&all, &split_params)?;
-                tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
-                let info = serde_json::to_value(split_params)?;
-                (all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.to_string())
-            }
-            (None, Some(train_path)) => {
-                let train = args.input.read(train_path)?;
-                let test = args.test.as_ref().map(|t| args.input.read(t)).transpose()?;
-                (train, test, None, train_path.to_string())
-            }
-            (None, None) => unreachable!("clap requires --ratings or --train"),
-        };
+    let (train, test, split_info, source) =
+        load_sets(args.ratings.as_ref(), args.train.as_ref(), args.test.as_ref(), &args.input, &args.split, args.seed)?;
 
     let bar = progress::iterations(params.iterations);
     let mut model = pipeline::train(&train, &params, Some(source), &mut |it| {
@@ -187,3 +189,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Training and (optional) test sets, the split's parameters when one was made, and the source.
+pub type Sets = (Ratings, Option<Ratings>, Option<serde_json::Value>, String);
+
+/// Reads `--ratings` and splits it, or reads `--train` and `--test` (shared by train and tune).
+pub fn load_sets(
+    ratings: Option<&Location>,
+    train: Option<&Location>,
+    test: Option<&Location>,
+    input: &InputArgs,
+    split_args: &SplitArgs,
+    seed: u64,
+) -> anyhow::Result<Sets> {
+    match (ratings, train) {
+        (Some(path), _) => {
+            let all = input.read(path)?;
+            let split_params = split_args.params(seed)?;
+            let parts = split::split(&all, &split_params)?;
+            tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
+            let info = serde_json::to_value(split_params)?;
+            Ok((all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.to_string()))
+        }
+        (None, Some(train_path)) => {
+            let train = input.read(train_path)?;
+            let test = test.map(|t| input.read(t)).transpose()?;
+            Ok((train, test, None, train_path.to_string()))
+        }
+        (None, None) => anyhow::bail!("give --ratings FILE or --train FILE"),
+    }
+}

@@ -1,0 +1,317 @@
+//! `topten report`: a self-contained HTML page (PNG plots embedded as base64, also written
+//! beside it) showing what a model does: training loss, metrics at k = 1..20, tuning trials,
+//! catalogue coverage and popularity bias of the top-10.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use topten_core::blob::Location;
+use topten_core::interactions::Ratings;
+use topten_core::model::Model;
+use topten_core::report;
+use topten_core::split::{self, SplitParams};
+
+use super::InputArgs;
+use crate::plot::{base64, Chart, Series, Style, PALETTE};
+
+/// Write an HTML report with PNG plots for a model directory.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model directory (from train or tune).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Test file for the metrics at k [default: the test side of the split recorded in
+    /// model.json, re-made from its source file when that file is readable].
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Ratings file to re-split with the recorded split (when the recorded source moved).
+    #[arg(long, conflicts_with = "test")]
+    pub ratings: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Length of the lists for coverage and popularity bias.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Largest cut-off of the metrics-at-k plot.
+    #[arg(long, default_value_t = 20)]
+    pub max_k: usize,
+    /// Output directory [default: MODEL/report].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let model = Model::load(&args.model).with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    let out = args.out.clone().unwrap_or_else(|| args.model.join("report"));
+    super::ensure_dir(&out)?;
+    let (test, test_note) = test_set(&args, &model)?;
+    let tuning: Option<serde_json::Value> = std::fs::read_to_string(args.model.join("tuning.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let written = write_report(&model, test.as_ref(), &test_note, tuning.as_ref(), args.k, args.max_k, &out)?;
+    tracing::info!(out = %out.display(), figures = written, "report written");
+    println!("{}", out.join("report.html").display());
+    Ok(())
+}
+
+fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, String)> {
+    if let Some(path) = &args.test {
+        return Ok((Some(args.input.read(&Location::from(path.as_path()))?), format!("test file {}", path.display())));
+    }
+    let recorded: Option<SplitParams> = model.meta.split.clone().and_then(|v| serde_json::from_value(v).ok());
+    let Some(split_params) = recorded else {
+        return Ok((None, "no test set: the model records no split; pass --test FILE".into()));
+    };
+    let source = match (&args.ratings, &model.meta.source) {
+        (Some(r), _) => r.clone(),
+        (None, Some(s)) if Path::new(s).is_file() => PathBuf::from(s),
+        _ => return Ok((None, "no test set: the recorded source is not readable; pass --ratings or --test".into())),
+    };
+    let all = args.input.read(&Location::from(source.as_path()))?;
+    let parts = split::split(&all, &split_params)?;
+    let train = all.subset(&parts.train);
+    // The re-made split must be the one the model was trained on.
+    if train.records.len() != model.meta.interactions {
+        anyhow::bail!(
+            "re-splitting {} gives {} training rows, the model has {}: not the model's data (pass --test)",
+            source.display(),
+            train.records.len(),
+            model.meta.interactions
+        );
+    }
+    Ok((Some(all.subset(&parts.test)), format!("test side of the recorded split of {} ({:?})", source.display(), split_params)))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Renders every figure, writes the PNGs and `report.html` into `out`; returns the number of
+/// figures.
+pub fn write_report(
+    model: &Model,
+    test: Option<&Ratings>,
+    test_note: &str,
+    tuning: Option<&serde_json::Value>,
+    k: usize,
+    max_k: usize,
+    out: &Path,
+) -> anyhow::Result<usize> {
+    let mut figures: Vec<(&str, String, Chart)> = Vec::new();
+    let p = &model.meta.params;
+
+    if !model.meta.history.is_empty() {
+        figures.push((
+            "loss.png",
+            "Training loss after each iteration (implicit: weighted squared error per unit of confidence; explicit: per rating).".into(),
+            Chart {
+                title: "Training loss per iteration".into(),
+                x_label: "iteration".into(),
+                y_label: "loss".into(),
+                series: vec![Series {
+                    name: "loss".into(),
+                    points: model.meta.history.iter().map(|h| (h.iteration as f64, h.loss)).collect(),
+                    color: PALETTE[0],
+                    style: Style::Line,
+                }],
+                y_from_zero: false,
+            },
+        ));
+    }
+
+    let at_k = test.map(|t| report::metrics_at_k(model, t, max_k.max(1)));
+    if let Some(at) = &at_k {
+        let line = |name: &str, c: usize, f: &dyn Fn(&topten_core::metrics::RankingMetrics) -> f64| Series {
+            name: name.into(),
+            points: at.iter().map(|m| (m.k as f64, f(m))).collect(),
+            color: PALETTE[c],
+            style: Style::Line,
+        };
+        figures.push((
+            "metrics_at_k.png",
+            format!("Ranking metrics on the {test_note} for every cut-off k."),
+            Chart {
+                title: "Test metrics at k".into(),
+                x_label: "k".into(),
+                y_label: "metric".into(),
+                series: vec![
+                    line("precision@k", 0, &|m| m.precision_at_k),
+                    line("recall@k", 1, &|m| m.recall_at_k),
+                    line("NDCG@k", 2, &|m| m.ndcg_at_k),
+                    line("MAP@k", 3, &|m| m.map_at_k),
+                ],
+                y_from_zero: true,
+            },
+        ));
+    }
+
+    let trials: Vec<serde_json::Value> = tuning.and_then(|t| t["trials"].as_array().cloned()).unwrap_or_default();
+    if !trials.is_empty() {
+        let max_rung = trials.iter().filter_map(|t| t["rung"].as_u64()).max().unwrap_or(0);
+        let mut series: Vec<Series> = (0..=max_rung)
+            .map(|r| {
+                let its = trials.iter().find(|t| t["rung"].as_u64() == Some(r)).and_then(|t| t["params"]["iterations"].as_u64());
+                Series {
+                    name: format!("rung {r} ({} it.)", its.unwrap_or(0)),
+                    points: trials
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t["rung"].as_u64() == Some(r))
+                        .map(|(i, t)| ((i + 1) as f64, t["score"].as_f64().unwrap_or(0.0)))
+                        .collect(),
+                    color: PALETTE[r as usize % PALETTE.len()],
+                    style: Style::Points,
+                }
+            })
+            .collect();
+        let best_score = trials.iter().filter_map(|t| t["score"].as_f64()).fold(f64::NEG_INFINITY, f64::max);
+        let running: Vec<(f64, f64)> = trials
+            .iter()
+            .enumerate()
+            .scan(f64::NEG_INFINITY, |b, (i, t)| {
+                *b = b.max(t["score"].as_f64().unwrap_or(0.0));
+                Some(((i + 1) as f64, *b))
+            })
+            .collect();
+        series.push(Series { name: "best so far".into(), points: running, color: [60, 60, 60], style: Style::Line });
+        let metric = tuning.and_then(|t| t["summary"]["metric"].as_str()).unwrap_or("score").to_string();
+        figures.push((
+            "trials.png",
+            format!(
+                "Validation {metric} of every tuning trial in the order they ran (colour: successive-halving rung); best {best_score:.4}. The test set played no part."
+            ),
+            Chart {
+                title: "Tuning trials (validation)".into(),
+                x_label: "trial".into(),
+                y_label: metric,
+                series,
+                y_from_zero: false,
+            },
+        ));
+    }
+
+    let cov = report::coverage(model, k);
+    figures.push((
+        "popularity.png",
+        format!(
+            "Share of all top-{k} recommendations, and of training interactions, per popularity decile of items (decile 1: the 10% most popular). A recommender that only pushes blockbusters puts nearly everything in decile 1."
+        ),
+        Chart {
+            title: format!("Popularity of recommended items (top {k})"),
+            x_label: "item popularity decile (1 = most popular)".into(),
+            y_label: "share".into(),
+            series: vec![
+                Series {
+                    name: "recommendations".into(),
+                    points: cov.recommendations_by_decile.iter().enumerate().map(|(d, &v)| ((d + 1) as f64, v)).collect(),
+                    color: PALETTE[1],
+                    style: Style::Bars,
+                },
+                Series {
+                    name: "training interactions".into(),
+                    points: cov.interactions_by_decile.iter().enumerate().map(|(d, &v)| ((d + 1) as f64, v)).collect(),
+                    color: PALETTE[5],
+                    style: Style::Bars,
+                },
+            ],
+            y_from_zero: true,
+        },
+    ));
+
+    // HTML.
+    let mut html = String::new();
+    let title = format!("topten model report: {}", model.meta.source.as_deref().unwrap_or("model"));
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#555;margin-bottom:2em}}</style></head><body>\n<h1>{}</h1>\n",
+        esc(&title),
+        esc(&title)
+    );
+    let _ = write!(
+        html,
+        "<h2>Model</h2><table><tr><th>what</th><th>value</th></tr>\
+<tr><td>family</td><td>{:?}</td></tr><tr><td>factors</td><td>{}</td></tr><tr><td>regularization</td><td>{}</td></tr>\
+<tr><td>alpha</td><td>{}</td></tr><tr><td>confidence</td><td>{:?}</td></tr><tr><td>iterations</td><td>{}</td></tr>\
+<tr><td>users × items</td><td>{} × {}</td></tr><tr><td>training interactions</td><td>{}</td></tr>\
+<tr><td>training seconds</td><td>{:.3}</td></tr><tr><td>created</td><td>{}</td></tr></table>\n",
+        p.feedback,
+        p.factors,
+        p.regularization,
+        p.alpha,
+        p.confidence,
+        p.iterations,
+        model.meta.users,
+        model.meta.items,
+        model.meta.interactions,
+        model.meta.training_seconds,
+        esc(&model.meta.created_at)
+    );
+    if let Some(at) = &at_k {
+        let _ = write!(html, "<h2>Test metrics</h2><p>{}</p><table><tr><th>k</th><th>precision@k</th><th>recall@k</th><th>NDCG@k</th><th>MAP@k</th></tr>", esc(test_note));
+        for m in at.iter().filter(|m| [1, 5, 10, 20].contains(&m.k) || m.k == at.len()) {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                m.k, m.precision_at_k, m.recall_at_k, m.ndcg_at_k, m.map_at_k
+            );
+        }
+        html += "</table>\n";
+    } else {
+        let _ = writeln!(html, "<h2>Test metrics</h2><p>{}</p>", esc(test_note));
+    }
+    if let Some(t) = tuning {
+        let s = &t["summary"];
+        let _ = write!(
+            html,
+            "<h2>Tuning</h2><p>{} trials in {:.1} s, maximising validation {} (holdout: {} share {} of each user's training interactions; {} users). Best validation score {:.4} against {:.4} for the defaults.</p>\n",
+            t["trials"].as_array().map_or(0, |a| a.len()),
+            s["seconds"].as_f64().unwrap_or(0.0),
+            esc(s["metric"].as_str().unwrap_or("?")),
+            esc(s["validation"]["holdout"].as_str().unwrap_or("?")),
+            s["validation"]["share"],
+            s["validation"]["users"],
+            s["bestScore"].as_f64().unwrap_or(0.0),
+            s["defaultsScore"].as_f64().unwrap_or(0.0),
+        );
+    }
+    let _ = write!(
+        html,
+        "<h2>Catalogue coverage and popularity bias (top {k})</h2><table><tr><th>measure</th><th>value</th></tr>\
+<tr><td>catalogue coverage (items recommended to anyone)</td><td>{:.1}% ({} of {})</td></tr>\
+<tr><td>share of recommendations going to the top 1% of items ({} items)</td><td>{:.1}%</td></tr>\
+<tr><td>share of training interactions on those items</td><td>{:.1}%</td></tr>\
+<tr><td>Gini of recommendation counts over items</td><td>{:.3}</td></tr></table>\n",
+        100.0 * cov.catalogue_coverage,
+        cov.recommended_items,
+        cov.catalogue,
+        cov.top1pct_items,
+        100.0 * cov.top1pct_share_of_recommendations,
+        100.0 * cov.top1pct_share_of_interactions,
+        cov.gini
+    );
+    html += "<h2>Figures</h2>\n";
+    for (file, caption, chart) in &figures {
+        let png = chart.png();
+        std::fs::write(out.join(file), &png).with_context(|| format!("cannot write {}", out.join(file).display()))?;
+        let _ = write!(
+            html,
+            "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<code>{}</code>)</figcaption></figure>\n",
+            file.trim_end_matches(".png"),
+            esc(&chart.title),
+            base64(&png),
+            esc(caption),
+            file
+        );
+    }
+    let summary = serde_json::json!({
+        "coverage": cov,
+        "metricsAtK": at_k,
+        "figures": figures.iter().map(|f| f.0).collect::<Vec<_>>(),
+    });
+    let _ = write!(html, "<h2>Data</h2><pre>{}</pre>\n</body></html>\n", esc(&serde_json::to_string_pretty(&summary)?));
+    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&summary)? + "\n")?;
+    std::fs::write(out.join("report.html"), html).with_context(|| format!("cannot write {}", out.join("report.html").display()))?;
+    Ok(figures.len())
+}

@@ -1,0 +1,256 @@
+//! `topten tune`: search hyperparameters on a validation split of the training data, refit
+//! the best on all training data, score the test set once, write a normal model directory
+//! plus `tuning.json` and `trials.tsv`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+use topten_core::als::{AlsParams, Confidence};
+use topten_core::blob::Location;
+use topten_core::pipeline;
+use topten_core::retrain::GateMetric;
+use topten_core::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
+
+use super::train::load_sets;
+use super::{InputArgs, SplitArgs};
+
+/// Validation holdout on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum HoldoutArg {
+    /// Each user's newest training interactions (random when the data has no timestamps).
+    Last,
+    /// A seeded random share of each user's training interactions.
+    Random,
+}
+
+/// Confidence scalings searched.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConfidenceArg {
+    /// Search linear and log.
+    Both,
+    /// c = 1 + α·r only.
+    Linear,
+    /// c = 1 + α·ln(1 + r) only.
+    Log,
+}
+
+/// Tune implicit ALS on a validation split carved from the training data (the test set is
+/// only scored once, after every choice is made).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Ratings file to split into train and test (see the split options).
+    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
+    pub ratings: Option<Location>,
+    /// Training file (instead of --ratings).
+    #[arg(long)]
+    pub train: Option<Location>,
+    /// Test file, scored once with the refitted winner (with --train; optional).
+    #[arg(long, requires = "train")]
+    pub test: Option<Location>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub split: SplitArgs,
+    /// Configurations to try (one successive-halving bracket) [default: 40 without --time].
+    #[arg(long, conflicts_with = "time")]
+    pub budget: Option<usize>,
+    /// Search for this many seconds instead (brackets of 27 configurations).
+    #[arg(long)]
+    pub time: Option<f64>,
+    /// Metric maximised on validation (ndcg_at_k, precision_at_k, recall_at_k, map_at_k).
+    #[arg(long, default_value = "ndcg_at_k")]
+    pub metric: String,
+    /// Cut-off of the metrics.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Which training interactions of each user are held out for validation.
+    #[arg(long, value_enum, default_value = "random")]
+    pub holdout: HoldoutArg,
+    /// Share of each user's training interactions held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_share: f64,
+    /// Smallest and largest factors searched.
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [16, 256])]
+    pub factors: Vec<usize>,
+    /// Smallest and largest regularisation λ searched (log scale).
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [0.1, 300.0])]
+    pub regularization: Vec<f32>,
+    /// Smallest and largest α searched (log scale).
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [0.05, 50.0])]
+    pub alpha: Vec<f32>,
+    /// Iterations of the first and last successive-halving rung.
+    #[arg(long, num_args = 2, value_names = ["FIRST", "LAST"], default_values_t = [5, 40])]
+    pub iterations: Vec<usize>,
+    /// Confidence scalings searched.
+    #[arg(long, value_enum, default_value = "both")]
+    pub confidence: ConfidenceArg,
+    /// Keep the best 1/ETA at each rung and multiply iterations by ETA.
+    #[arg(long, default_value_t = 2)]
+    pub eta: usize,
+    /// Seed of the split, the sampler and the factor initialisation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Output model directory (with tuning.json, trials.tsv and metrics.json).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
+    }
+    let metric = GateMetric::parse(&args.metric).with_context(|| format!("unknown metric {:?}", args.metric))?;
+    let budget = match (args.budget, args.time) {
+        (_, Some(s)) if s > 0.0 => Budget::Seconds(s),
+        (_, Some(s)) => anyhow::bail!("--time must be positive, got {s}"),
+        (Some(0), _) => anyhow::bail!("--budget must be at least 1"),
+        (Some(n), _) => Budget::Trials(n),
+        (None, None) => Budget::Trials(40),
+    };
+    let cfg = TuneConfig {
+        space: SearchSpace {
+            factors: (args.factors[0], args.factors[1]),
+            regularization: (args.regularization[0], args.regularization[1]),
+            alpha: (args.alpha[0], args.alpha[1]),
+            confidence: match args.confidence {
+                ConfidenceArg::Both => vec![Confidence::Linear, Confidence::Log],
+                ConfidenceArg::Linear => vec![Confidence::Linear],
+                ConfidenceArg::Log => vec![Confidence::Log],
+            },
+            iterations: (args.iterations[0], args.iterations[1]),
+        },
+        budget,
+        eta: args.eta,
+        validation: ValidationSplit {
+            holdout: match args.holdout {
+                HoldoutArg::Last => Holdout::Last,
+                HoldoutArg::Random => Holdout::Random,
+            },
+            share: args.validation_share,
+            seed: u32::try_from(args.seed).context("the seed must be below 2^32")?,
+        },
+        metric,
+        k: args.k,
+        seed: args.seed,
+        base: AlsParams { seed: args.seed, threads: args.threads, ..AlsParams::implicit() },
+        ..TuneConfig::default()
+    };
+    let (train, test, split_info, source) =
+        load_sets(args.ratings.as_ref(), args.train.as_ref(), args.test.as_ref(), &args.input, &args.split, args.seed)?;
+
+    let bar = match cfg.budget {
+        Budget::Trials(_) => ProgressBar::new(0),
+        Budget::Seconds(_) => ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} tuning [{bar:30}] {pos}/{len} trials {msg} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let result = tune::tune(&train, &cfg, &mut |t, p| {
+        if let Some(n) = p.planned {
+            bar.set_length(n as u64);
+        }
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("best {} {:.4}", args.metric, p.best));
+        tracing::debug!(
+            config = t.config,
+            rung = t.rung,
+            factors = t.params.factors,
+            regularization = t.params.regularization,
+            alpha = t.params.alpha,
+            iterations = t.params.iterations,
+            score = t.score,
+            "trial"
+        );
+    })?;
+    bar.finish_and_clear();
+    let best = &result.trials[result.best_trial];
+    tracing::info!(
+        trials = result.trials.len(),
+        configs = result.trials.iter().map(|t| t.config).max().unwrap_or(0) + 1,
+        seconds = result.seconds,
+        factors = best.params.factors,
+        regularization = best.params.regularization,
+        alpha = best.params.alpha,
+        confidence = ?best.params.confidence,
+        iterations = best.params.iterations,
+        validation = best.score,
+        defaults = result.trials[0].score,
+        "search finished"
+    );
+
+    // Refit on all training data; score the test set once.
+    let params = AlsParams { threads: args.threads, ..result.best.clone() };
+    let spin = crate::progress::spinner("refitting the best configuration on all training data");
+    let mut model = pipeline::train(&train, &params, Some(source), &mut |_| {})?;
+    model.meta.split = split_info;
+    spin.set_message("evaluating on the test set");
+    let eval = test.as_ref().map(|t| pipeline::evaluate(&model, t, args.k));
+    spin.finish_and_clear();
+    let summary = serde_json::json!({
+        "metric": metric,
+        "k": args.k,
+        "budget": cfg.budget,
+        "trials": result.trials.len(),
+        "seconds": result.seconds,
+        "validation": {
+            "holdout": result.holdout,
+            "share": cfg.validation.share,
+            "fitRows": result.fit_rows,
+            "validationRows": result.validation_rows,
+            "users": result.validation_users,
+        },
+        "bestTrial": result.best_trial,
+        "bestScore": best.score,
+        "bestValidation": best.validation,
+        "defaultsScore": result.trials[0].score,
+    });
+    model.meta.metrics = eval.map(serde_json::to_value).transpose()?;
+    model.meta.tuning = Some(summary.clone());
+    model.save(&args.out).with_context(|| format!("cannot save the model to {}", args.out.display()))?;
+
+    // Serialised directly (not through serde_json::Value) so f32 parameters keep their short form.
+    #[derive(serde::Serialize)]
+    struct TuningFile<'a> {
+        chosen: &'a AlsParams,
+        summary: &'a serde_json::Value,
+        test: &'a Option<serde_json::Value>,
+        config: &'a TuneConfig,
+        trials: &'a [tune::Trial],
+    }
+    let tuning = TuningFile { chosen: &params, summary: &summary, test: &model.meta.metrics, config: &cfg, trials: &result.trials };
+    let write = |name: &str, text: String| -> anyhow::Result<()> {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("tuning.json", serde_json::to_string_pretty(&tuning)? + "\n")?;
+    write("trials.tsv", tune::trials_tsv(&result))?;
+    #[derive(serde::Serialize)]
+    struct Printed<'a> {
+        params: &'a AlsParams,
+        validation: &'a topten_core::metrics::RankingMetrics,
+        test: &'a Option<serde_json::Value>,
+        trials: usize,
+        seconds: f64,
+    }
+    let out = Printed {
+        params: &params,
+        validation: &best.validation,
+        test: &model.meta.metrics,
+        trials: result.trials.len(),
+        seconds: result.seconds,
+    };
+    if let Some(m) = &model.meta.metrics {
+        write("metrics.json", serde_json::to_string_pretty(m)? + "\n")?;
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    tracing::info!(out = %args.out.display(), "tuned model written");
+    Ok(())
+}
