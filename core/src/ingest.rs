@@ -260,15 +260,8 @@ pub fn read_ratings_from<R: BufRead>(
         let (delim, cols) = match layout {
             Some(l) => l,
             None => {
-                let line = line.trim_start_matches('\u{feff}');
-                let (delim, header) = detect(line, opts.format);
+                let (delim, cols, header) = layout_of(line, opts, source_name)?;
                 report.header = header;
-                let cols = if header {
-                    let names: Vec<String> = delim.split(line).map(|s| s.to_owned()).collect();
-                    resolve_header(&names, opts, source_name)?
-                } else {
-                    Columns { user: 0, item: 1, rating: Some(2), time: Some(3), min_fields: 2 }
-                };
                 layout = Some((delim, cols));
                 if header {
                     continue;
@@ -414,14 +407,8 @@ fn read_blocks<R: Read>(mut input: R, source_name: &str, opts: &ReadOptions, blo
                 line_base += 1;
                 continue;
             }
-            let (delim, header) = detect(line, opts.format);
+            let (delim, cols, header) = layout_of(line, opts, source_name)?;
             report.header = header;
-            let cols = if header {
-                let names: Vec<String> = delim.split(line).map(|s| s.to_owned()).collect();
-                resolve_header(&names, opts, source_name)?
-            } else {
-                Columns { user: 0, item: 1, rating: Some(2), time: Some(3), min_fields: 2 }
-            };
             layout = Some((delim, cols));
             if header {
                 body = &body[end..];
@@ -558,6 +545,20 @@ fn resolve_duplicates(ratings: &mut Ratings, lines: &[u64], policy: DuplicatePol
         ratings.records.retain(|_| keep.next().unwrap());
     }
     Ok(folded)
+}
+
+/// The layout a file's first non-empty line announces: delimiter, columns, and whether that
+/// line is a header (then it holds no data).
+fn layout_of(first_line: &str, opts: &ReadOptions, source_name: &str) -> Result<(Delimiter, Columns, bool), IngestError> {
+    let line = first_line.trim_start_matches('\u{feff}');
+    let (delim, header) = detect(line, opts.format);
+    let cols = if header {
+        let names: Vec<String> = delim.split(line).map(|s| s.to_owned()).collect();
+        resolve_header(&names, opts, source_name)?
+    } else {
+        Columns { user: 0, item: 1, rating: Some(2), time: Some(3), min_fields: 2 }
+    };
+    Ok((delim, cols, header))
 }
 
 fn resolve_header(names: &[String], opts: &ReadOptions, source_name: &str) -> Result<Columns, IngestError> {
