@@ -55,7 +55,6 @@ use crate::model::now_rfc3339;
 /// Partition key value of the metadata documents (active pointer, version infos, popular lists).
 pub const META_PARTITION: &str = "__topten_meta__";
 const BACKEND: &str = "cosmos";
-const HISTORY: usize = 20;
 
 /// How to authenticate.
 #[derive(Clone)]
@@ -707,17 +706,10 @@ impl Store for CosmosStore {
 
     async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError> {
         let previous: Option<ActiveVersion> = self.read_meta("active").await?;
-        let mut history = Vec::new();
-        if let Some(prev) = previous {
-            if prev.version == version {
-                return Ok(prev);
-            }
-            history.push(prev.version);
-            history.extend(prev.history);
+        match super::activation_history(previous, version) {
+            Ok(history) => self.set_active(version, history).await,
+            Err(already) => Ok(already),
         }
-        history.retain(|v| v != version);
-        history.truncate(HISTORY);
-        self.set_active(version, history).await
     }
 
     async fn rollback(&self) -> Result<ActiveVersion, StoreError> {

@@ -29,7 +29,6 @@ use crate::events::StoredEvent;
 use crate::model::now_rfc3339;
 
 const SEP: char = '\x1f';
-const HISTORY: usize = 20;
 
 const MAGIC: &[u8; 4] = b"TT1\0";
 
@@ -329,17 +328,10 @@ impl Store for EmbeddedStore {
 
     async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError> {
         let previous: Option<ActiveVersion> = self.get_meta("active")?;
-        let mut history = Vec::new();
-        if let Some(prev) = previous {
-            if prev.version == version {
-                return Ok(prev);
-            }
-            history.push(prev.version);
-            history.extend(prev.history);
+        match super::activation_history(previous, version) {
+            Ok(history) => self.set_active(version, history),
+            Err(already) => Ok(already),
         }
-        history.retain(|v| v != version);
-        history.truncate(HISTORY);
-        self.set_active(version, history)
     }
 
     async fn rollback(&self) -> Result<ActiveVersion, StoreError> {

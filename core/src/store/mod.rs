@@ -345,6 +345,25 @@ pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Most previously active versions remembered for `rollback`.
+pub(crate) const ACTIVATION_HISTORY: usize = 20;
+
+/// The rollback history after activating `version` over `previous`, or `Err(previous)` when
+/// `version` is already active (activation is then a no-op). Shared by every backend.
+pub(crate) fn activation_history(previous: Option<ActiveVersion>, version: &str) -> Result<Vec<String>, ActiveVersion> {
+    let mut history = Vec::new();
+    if let Some(prev) = previous {
+        if prev.version == version {
+            return Err(prev);
+        }
+        history.push(prev.version);
+        history.extend(prev.history);
+    }
+    history.retain(|v| v != version);
+    history.truncate(ACTIVATION_HISTORY);
+    Ok(history)
+}
+
 /// Document id of a user's recommendations in a version.
 pub fn doc_id(version: &str, user_id: &str) -> String {
     format!("{version}:{user_id}")
