@@ -78,14 +78,8 @@ pub async fn retrain_post(State(state): State<AppState>, body: Option<Json<serde
     match retrain::gate_and_publish(state.store(), &cfg, model, &holdout).await {
         Ok((_, outcome)) => {
             state.invalidate_active();
-            tracing::info!(
-                version = %outcome.candidate_version,
-                activated = outcome.activated,
-                candidate = outcome.candidate,
-                active = ?outcome.active,
-                reason = %outcome.reason,
-                "retrain finished"
-            );
+            // The gate's figures and reason are logged by `gate_and_publish` ("quality gate").
+            tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, "retrain finished");
             let log = format!(
                 "retrain: candidate {} {} ({})",
                 outcome.candidate_version,

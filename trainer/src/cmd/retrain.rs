@@ -86,14 +86,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     spin.set_message("comparing with the active version and publishing");
     let (_, outcome) = rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout))?;
     spin.finish_and_clear();
-    tracing::info!(
-        version = %outcome.candidate_version,
-        activated = outcome.activated,
-        candidate = outcome.candidate,
-        active = ?outcome.active,
-        reason = %outcome.reason,
-        "retrain finished"
-    );
+    // The gate's figures and reason are logged by `gate_and_publish` ("quality gate").
+    tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, "retrain finished");
     println!("{}", serde_json::to_string_pretty(&outcome)?);
     Ok(())
 }
