@@ -8,7 +8,8 @@ fn main() {
     match std::env::var("TOPTEN_EMBED_SNAPSHOT") {
         Ok(path) if !path.is_empty() => {
             println!("cargo:rerun-if-changed={path}");
-            std::fs::copy(&path, &out).unwrap_or_else(|e| panic!("TOPTEN_EMBED_SNAPSHOT={path}: {e}"));
+            std::fs::copy(&path, &out)
+                .unwrap_or_else(|e| panic!("TOPTEN_EMBED_SNAPSHOT={path}: {e}"));
         }
         _ => std::fs::write(&out, b"").unwrap(),
     }

@@ -18,8 +18,14 @@ fn main() {
         let y = Array2::from_shape_fn((items, factors), |_| rng.gen_range(-0.1f32..0.1));
         for feedback in [Feedback::Implicit, Feedback::Explicit] {
             let params = match feedback {
-                Feedback::Implicit => AlsParams { factors, ..AlsParams::implicit() },
-                Feedback::Explicit => AlsParams { factors, ..AlsParams::explicit() },
+                Feedback::Implicit => AlsParams {
+                    factors,
+                    ..AlsParams::implicit()
+                },
+                Feedback::Explicit => AlsParams {
+                    factors,
+                    ..AlsParams::explicit()
+                },
             };
             // YᵀY + λI is computed once per version by the handler (Snapshot::gramian).
             let mut g = y.t().dot(&y);

@@ -14,15 +14,25 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
 
 fn main() {
-    let rows: usize = std::env::var("TOPTEN_BENCH_PARSE_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000_000);
+    let rows: usize = std::env::var("TOPTEN_BENCH_PARSE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ratings.tsv");
-    let p = SynthParams { users: rows / 100, items: rows / 200, interactions: rows, rank: 4, seed: 1 };
+    let p = SynthParams {
+        users: rows / 100,
+        items: rows / 200,
+        interactions: rows,
+        rank: 4,
+        seed: 1,
+    };
     write_udata(&p, std::fs::File::create(&path).unwrap()).unwrap();
     let bytes = std::fs::metadata(&path).unwrap().len() as f64;
     let mb = bytes / 1e6;

@@ -28,7 +28,10 @@ fn naive_top_k(m: &topten_core::als::AlsModel, seen: &Csr, k: usize) -> Vec<Vec<
             let x = m.user_factors.row(u);
             let mut all: Vec<Scored> = (0..m.item_factors.nrows())
                 .filter(|i| seen.row(u).0.binary_search(&(*i as u32)).is_err())
-                .map(|i| Scored { item: i as u32, score: x.dot(&m.item_factors.row(i)) })
+                .map(|i| Scored {
+                    item: i as u32,
+                    score: x.dot(&m.item_factors.row(i)),
+                })
                 .collect();
             all.sort_by(|a, b| b.score.total_cmp(&a.score));
             all.truncate(k);
@@ -39,13 +42,27 @@ fn naive_top_k(m: &topten_core::als::AlsModel, seen: &Csr, k: usize) -> Vec<Vec<
 
 fn bench(name: &str, seen: &Csr) {
     let iterations = 5;
-    println!("\n## {name}: {} users, {} items, {} interactions, {} threads", seen.nrows(), seen.ncols, seen.nnz(), rayon::current_num_threads());
+    println!(
+        "\n## {name}: {} users, {} items, {} interactions, {} threads",
+        seen.nrows(),
+        seen.ncols,
+        seen.nnz(),
+        rayon::current_num_threads()
+    );
     println!("| step | seconds | s/iteration | baseline | baseline s | speed-up |");
     println!("|---|---|---|---|---|---|");
     for factors in [64, 128] {
-        let cg = AlsParams { factors, iterations, ..AlsParams::implicit() };
+        let cg = AlsParams {
+            factors,
+            iterations,
+            ..AlsParams::implicit()
+        };
         let (model, t_cg) = time(|| fit(seen, &cg, &mut |_| {}).unwrap());
-        let chol = AlsParams { solver: Solver::Cholesky, iterations: 1, ..cg.clone() };
+        let chol = AlsParams {
+            solver: Solver::Cholesky,
+            iterations: 1,
+            ..cg.clone()
+        };
         let (_, t_chol) = time(|| fit(seen, &chol, &mut |_| {}).unwrap());
         println!(
             "| implicit ALS, CG, {factors} factors | {t_cg:.3} | {:.4} | Cholesky (1 iteration) | {t_chol:.4} | {:.1}x |",
@@ -53,9 +70,14 @@ fn bench(name: &str, seen: &Csr) {
             t_chol / (t_cg / iterations as f64)
         );
         if factors == 64 {
-            let (fast, t_fast) = time(|| topk::top_k_all(&model.user_factors, &model.item_factors, 10, Some(seen)));
+            let (fast, t_fast) =
+                time(|| topk::top_k_all(&model.user_factors, &model.item_factors, 10, Some(seen)));
             let (slow, t_slow) = time(|| naive_top_k(&model, seen, 10));
-            let agree = fast.iter().zip(&slow).filter(|(a, b)| a.iter().map(|s| s.item).eq(b.iter().map(|s| s.item))).count();
+            let agree = fast
+                .iter()
+                .zip(&slow)
+                .filter(|(a, b)| a.iter().map(|s| s.item).eq(b.iter().map(|s| s.item)))
+                .count();
             println!(
                 "| top-10 all users, 64 factors | {t_fast:.3} | - | naive score + sort | {t_slow:.3} | {:.1}x (same lists for {agree}/{} users) |",
                 t_slow / t_fast,
@@ -63,9 +85,15 @@ fn bench(name: &str, seen: &Csr) {
             );
         }
     }
-    let explicit = AlsParams { iterations, ..AlsParams::explicit() };
+    let explicit = AlsParams {
+        iterations,
+        ..AlsParams::explicit()
+    };
     let (_, t_exp) = time(|| fit(seen, &explicit, &mut |_| {}).unwrap());
-    println!("| explicit ALS-WR, 10 factors | {t_exp:.3} | {:.4} | - | - | - |", t_exp / iterations as f64);
+    println!(
+        "| explicit ALS-WR, 10 factors | {t_exp:.3} | {:.4} | - | - | - |",
+        t_exp / iterations as f64
+    );
 }
 
 fn main() {
@@ -77,8 +105,17 @@ fn main() {
     } else {
         println!("(MovieLens 100K not found: run scripts/fetch-movielens.sh to include it)");
     }
-    let n: usize = std::env::var("TOPTEN_BENCH_INTERACTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let p = SynthParams { users: n / 50, items: (n / 125).max(100), interactions: n, rank: 8, seed: 7 };
+    let n: usize = std::env::var("TOPTEN_BENCH_INTERACTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let p = SynthParams {
+        users: n / 50,
+        items: (n / 125).max(100),
+        interactions: n,
+        rank: 8,
+        seed: 7,
+    };
     let mut triplets = Vec::with_capacity(n);
     generate(&p, |r| triplets.push((r.user, r.item, r.rating as f32)));
     let seen = Csr::from_triplets(triplets.iter().copied(), p.users, p.items);

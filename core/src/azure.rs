@@ -13,7 +13,10 @@
 use std::sync::{Arc, OnceLock};
 
 use azure_core::credentials::TokenCredential;
-use azure_identity::{DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+use azure_identity::{
+    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId,
+};
 
 /// Which Entra ID credential to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +35,18 @@ impl CredentialKind {
             "managed" | "managed-identity" | "managedidentity" => Ok(CredentialKind::Managed),
             "developer" | "cli" | "az" => Ok(CredentialKind::Developer),
             "auto" | "" => {
-                let in_azure = ["IDENTITY_ENDPOINT", "MSI_ENDPOINT"].iter().any(|v| std::env::var_os(v).is_some());
-                Ok(if in_azure { CredentialKind::Managed } else { CredentialKind::Developer })
+                let in_azure = ["IDENTITY_ENDPOINT", "MSI_ENDPOINT"]
+                    .iter()
+                    .any(|v| std::env::var_os(v).is_some());
+                Ok(if in_azure {
+                    CredentialKind::Managed
+                } else {
+                    CredentialKind::Developer
+                })
             }
-            other => Err(format!("TOPTEN_AZURE_CREDENTIAL={other:?}: expected auto, managed or developer")),
+            other => Err(format!(
+                "TOPTEN_AZURE_CREDENTIAL={other:?}: expected auto, managed or developer"
+            )),
         }
     }
 }
@@ -56,13 +67,21 @@ pub fn credential() -> Result<Arc<dyn TokenCredential>, String> {
 fn new_credential() -> Result<Arc<dyn TokenCredential>, String> {
     match CredentialKind::from_env()? {
         CredentialKind::Managed => {
-            let user_assigned_id = std::env::var("AZURE_CLIENT_ID").ok().filter(|s| !s.is_empty()).map(UserAssignedId::ClientId);
-            let opts = ManagedIdentityCredentialOptions { user_assigned_id, ..Default::default() };
-            let c: Arc<dyn TokenCredential> = ManagedIdentityCredential::new(Some(opts)).map_err(|e| format!("managed identity: {e}"))?;
+            let user_assigned_id = std::env::var("AZURE_CLIENT_ID")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(UserAssignedId::ClientId);
+            let opts = ManagedIdentityCredentialOptions {
+                user_assigned_id,
+                ..Default::default()
+            };
+            let c: Arc<dyn TokenCredential> = ManagedIdentityCredential::new(Some(opts))
+                .map_err(|e| format!("managed identity: {e}"))?;
             Ok(c)
         }
         CredentialKind::Developer => {
-            let c: Arc<dyn TokenCredential> = DeveloperToolsCredential::new(None).map_err(|e| format!("developer credential: {e}"))?;
+            let c: Arc<dyn TokenCredential> = DeveloperToolsCredential::new(None)
+                .map_err(|e| format!("developer credential: {e}"))?;
             Ok(c)
         }
     }
@@ -71,5 +90,7 @@ fn new_credential() -> Result<Arc<dyn TokenCredential>, String> {
 /// Whether `host` is this machine (emulators are only trusted there).
 pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

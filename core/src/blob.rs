@@ -117,7 +117,10 @@ impl Location {
             if account.is_empty() || container.is_empty() {
                 return Err(invalid("expected az://ACCOUNT/CONTAINER/PATH"));
             }
-            let endpoint = match std::env::var("AZURE_STORAGE_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+            let endpoint = match std::env::var("AZURE_STORAGE_ENDPOINT")
+                .ok()
+                .filter(|e| !e.is_empty())
+            {
                 Some(e) => e.trim_end_matches('/').to_owned(),
                 None => format!("https://{account}.blob.core.windows.net"),
             };
@@ -139,13 +142,24 @@ impl Location {
             } else if crate::azure::is_loopback(&host) && segments.len() >= 2 {
                 // Emulator path style: http://127.0.0.1:10000/ACCOUNT/CONTAINER/PATH.
                 let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-                (format!("{}://{host}{port}/{}", url.scheme(), segments[0]), &segments[1..])
+                (
+                    format!("{}://{host}{port}/{}", url.scheme(), segments[0]),
+                    &segments[1..],
+                )
             } else {
                 return Err(invalid("expected https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH (or an emulator on 127.0.0.1)"));
             };
-            let container = rest.first().copied().filter(|c| !c.is_empty()).ok_or_else(|| invalid("missing container"))?;
+            let container = rest
+                .first()
+                .copied()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| invalid("missing container"))?;
             let path = rest.get(1..).map(|r| r.join("/")).unwrap_or_default();
-            return Ok(Location::Blob(BlobLocation { container_url: format!("{base}/{container}"), path, display: s.to_owned() }));
+            return Ok(Location::Blob(BlobLocation {
+                container_url: format!("{base}/{container}"),
+                path,
+                display: s.to_owned(),
+            }));
         }
         Ok(Location::Local(PathBuf::from(s)))
     }
@@ -155,7 +169,11 @@ impl Location {
         match self {
             Location::Local(p) => Location::Local(p.join(name)),
             Location::Blob(b) => {
-                let sep = if b.path.is_empty() || b.path.ends_with('/') { "" } else { "/" };
+                let sep = if b.path.is_empty() || b.path.ends_with('/') {
+                    ""
+                } else {
+                    "/"
+                };
                 let disp = if b.display.ends_with('/') { "" } else { "/" };
                 Location::Blob(BlobLocation {
                     container_url: b.container_url.clone(),
@@ -187,7 +205,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Runs `fut` on the blob runtime and waits for it; safe from any thread, including threads
 /// of another runtime's blocking pool.
-pub fn block_on<T: Send + 'static>(fut: impl std::future::Future<Output = T> + Send + 'static) -> T {
+pub fn block_on<T: Send + 'static>(
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime().spawn(async move {
         let _ = tx.send(fut.await);
@@ -196,8 +216,12 @@ pub fn block_on<T: Send + 'static>(fut: impl std::future::Future<Output = T> + S
 }
 
 fn url_with_sas(url: &str) -> Result<Url, BlobError> {
-    let mut u = Url::parse(url).map_err(|e| BlobError::InvalidUri(url.to_owned(), e.to_string()))?;
-    if let Some(sas) = std::env::var("AZURE_STORAGE_SAS").ok().filter(|s| !s.is_empty()) {
+    let mut u =
+        Url::parse(url).map_err(|e| BlobError::InvalidUri(url.to_owned(), e.to_string()))?;
+    if let Some(sas) = std::env::var("AZURE_STORAGE_SAS")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
         let sas = sas.trim_start_matches('?');
         let q = match u.query() {
             Some(q) if !q.is_empty() => format!("{q}&{sas}"),
@@ -212,20 +236,30 @@ fn credential() -> Result<Option<Arc<dyn azure_core::credentials::TokenCredentia
     if std::env::var("AZURE_STORAGE_SAS").is_ok_and(|s| !s.is_empty()) {
         return Ok(None);
     }
-    crate::azure::credential().map(Some).map_err(|e| BlobError::Denied("Azure credential".into(), e))
+    crate::azure::credential()
+        .map(Some)
+        .map_err(|e| BlobError::Denied("Azure credential".into(), e))
 }
 
 fn blob_client(b: &BlobLocation) -> Result<BlobClient, BlobError> {
-    let encoded: String = b.path.split('/').map(|seg| encode_segment(seg)).collect::<Vec<_>>().join("/");
+    let encoded: String = b
+        .path
+        .split('/')
+        .map(|seg| encode_segment(seg))
+        .collect::<Vec<_>>()
+        .join("/");
     let url = url_with_sas(&format!("{}/{}", b.container_url, encoded))?;
-    BlobClient::new(url, credential()?, None).map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))
+    BlobClient::new(url, credential()?, None)
+        .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))
 }
 
 fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for byte in s.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -238,7 +272,10 @@ fn classify(display: &str, e: azure_core::Error) -> BlobError {
         Some(StatusCode::NotFound) => BlobError::NotFound(display.to_owned()),
         Some(StatusCode::Forbidden) | Some(StatusCode::Unauthorized) => {
             let code = match e.kind() {
-                azure_core::error::ErrorKind::HttpResponse { error_code: Some(c), .. } => c.clone(),
+                azure_core::error::ErrorKind::HttpResponse {
+                    error_code: Some(c),
+                    ..
+                } => c.clone(),
                 _ => "forbidden".into(),
             };
             BlobError::Denied(display.to_owned(), code)
@@ -250,14 +287,24 @@ fn classify(display: &str, e: azure_core::Error) -> BlobError {
 /// Downloads a whole blob into memory (model artifacts, which are loaded whole anyway).
 pub async fn read_all(b: &BlobLocation) -> Result<Vec<u8>, BlobError> {
     let client = blob_client(b)?;
-    let resp = client.download(None).await.map_err(|e| classify(&b.display, e))?;
-    let body = resp.body.collect().await.map_err(|e| classify(&b.display, e))?;
+    let resp = client
+        .download(None)
+        .await
+        .map_err(|e| classify(&b.display, e))?;
+    let body = resp
+        .body
+        .collect()
+        .await
+        .map_err(|e| classify(&b.display, e))?;
     Ok(body.to_vec())
 }
 
 /// Whether the blob exists.
 pub async fn exists(b: &BlobLocation) -> Result<bool, BlobError> {
-    blob_client(b)?.exists().await.map_err(|e| classify(&b.display, e))
+    blob_client(b)?
+        .exists()
+        .await
+        .map_err(|e| classify(&b.display, e))
 }
 
 /// Deletes a blob; a missing blob is fine.
@@ -271,14 +318,23 @@ pub async fn delete(b: &BlobLocation) -> Result<(), BlobError> {
 
 /// Uploads `bytes` as a block blob in [`BLOCK_SIZE`] blocks, committed in one final call: the
 /// blob appears under its name complete or not at all.
-pub async fn upload(b: &BlobLocation, bytes: &[u8], progress: Option<&Progress>) -> Result<(), BlobError> {
+pub async fn upload(
+    b: &BlobLocation,
+    bytes: &[u8],
+    progress: Option<&Progress>,
+) -> Result<(), BlobError> {
     let client = blob_client(b)?.block_blob_client();
     let mut ids = Vec::new();
     for (n, chunk) in bytes.chunks(BLOCK_SIZE).enumerate() {
         // Block ids must all have the same length within a blob.
         let id = format!("topten-{n:08}").into_bytes();
         client
-            .stage_block(&id, chunk.len() as u64, RequestContent::from(chunk.to_vec()), None)
+            .stage_block(
+                &id,
+                chunk.len() as u64,
+                RequestContent::from(chunk.to_vec()),
+                None,
+            )
             .await
             .map_err(|e| classify(&b.display, e))?;
         ids.push(id);
@@ -288,19 +344,34 @@ pub async fn upload(b: &BlobLocation, bytes: &[u8], progress: Option<&Progress>)
     }
     if ids.is_empty() {
         let id = b"topten-00000000".to_vec();
-        client.stage_block(&id, 0, RequestContent::from(Vec::new()), None).await.map_err(|e| classify(&b.display, e))?;
+        client
+            .stage_block(&id, 0, RequestContent::from(Vec::new()), None)
+            .await
+            .map_err(|e| classify(&b.display, e))?;
         ids.push(id);
     }
-    let list = BlockLookupList { latest: Some(ids), ..Default::default() };
-    let content = list.try_into().map_err(|e: azure_core::Error| BlobError::Service(b.display.clone(), e.to_string()))?;
-    client.commit_block_list(content, None).await.map_err(|e| classify(&b.display, e))?;
+    let list = BlockLookupList {
+        latest: Some(ids),
+        ..Default::default()
+    };
+    let content = list
+        .try_into()
+        .map_err(|e: azure_core::Error| BlobError::Service(b.display.clone(), e.to_string()))?;
+    client
+        .commit_block_list(content, None)
+        .await
+        .map_err(|e| classify(&b.display, e))?;
     Ok(())
 }
 
 /// Creates the container of a location if it does not exist.
 pub async fn create_container(b: &BlobLocation) -> Result<(), BlobError> {
-    let container = azure_storage_blob::BlobContainerClient::new(url_with_sas(&b.container_url)?, credential()?, None)
-        .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))?;
+    let container = azure_storage_blob::BlobContainerClient::new(
+        url_with_sas(&b.container_url)?,
+        credential()?,
+        None,
+    )
+    .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))?;
     match container.create(None).await {
         Ok(_) => Ok(()),
         Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
@@ -310,12 +381,25 @@ pub async fn create_container(b: &BlobLocation) -> Result<(), BlobError> {
 
 /// Blob names under a prefix location, in name order, as locations.
 pub async fn list(b: &BlobLocation) -> Result<Vec<BlobLocation>, BlobError> {
-    let container = azure_storage_blob::BlobContainerClient::new(url_with_sas(&b.container_url)?, credential()?, None)
-        .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))?;
-    let opts = BlobContainerClientListBlobsOptions { prefix: Some(b.path.clone()).filter(|p| !p.is_empty()), ..Default::default() };
-    let mut pager = container.list_blobs(Some(opts)).map_err(|e| classify(&b.display, e))?;
+    let container = azure_storage_blob::BlobContainerClient::new(
+        url_with_sas(&b.container_url)?,
+        credential()?,
+        None,
+    )
+    .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))?;
+    let opts = BlobContainerClientListBlobsOptions {
+        prefix: Some(b.path.clone()).filter(|p| !p.is_empty()),
+        ..Default::default()
+    };
+    let mut pager = container
+        .list_blobs(Some(opts))
+        .map_err(|e| classify(&b.display, e))?;
     let mut names = Vec::new();
-    while let Some(item) = pager.try_next().await.map_err(|e| classify(&b.display, e))? {
+    while let Some(item) = pager
+        .try_next()
+        .await
+        .map_err(|e| classify(&b.display, e))?
+    {
         if let Some(name) = item.name {
             if !name.ends_with('/') {
                 names.push(name);
@@ -323,10 +407,18 @@ pub async fn list(b: &BlobLocation) -> Result<Vec<BlobLocation>, BlobError> {
         }
     }
     names.sort();
-    let root = b.display.strip_suffix(&b.path).unwrap_or(&b.display).to_owned();
+    let root = b
+        .display
+        .strip_suffix(&b.path)
+        .unwrap_or(&b.display)
+        .to_owned();
     Ok(names
         .into_iter()
-        .map(|n| BlobLocation { container_url: b.container_url.clone(), display: format!("{root}{n}"), path: n })
+        .map(|n| BlobLocation {
+            container_url: b.container_url.clone(),
+            display: format!("{root}{n}"),
+            path: n,
+        })
         .collect())
 }
 
@@ -340,7 +432,10 @@ pub fn expand_inputs(inputs: &[Location]) -> Result<Vec<Location>, BlobError> {
                 let b2 = b.clone();
                 let found = block_on(async move { list(&b2).await })?;
                 if found.is_empty() {
-                    return Err(BlobError::NotFound(format!("{} (no blobs under this prefix)", b.display)));
+                    return Err(BlobError::NotFound(format!(
+                        "{} (no blobs under this prefix)",
+                        b.display
+                    )));
                 }
                 out.extend(found.into_iter().map(Location::Blob));
             }
@@ -384,7 +479,10 @@ impl Read for ChannelReader {
 
 /// Opens a streaming reader over a blob. The first error (missing blob, denied) is returned
 /// here, before any byte is read; later network errors surface as I/O errors of the reader.
-pub fn open_read(b: &BlobLocation, progress: Option<Progress>) -> Result<impl Read + Send, BlobError> {
+pub fn open_read(
+    b: &BlobLocation,
+    progress: Option<Progress>,
+) -> Result<impl Read + Send, BlobError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<bytes::Bytes, std::io::Error>>(8);
     let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<Result<(), BlobError>>(1);
     let b = b.clone();
@@ -407,30 +505,51 @@ pub fn open_read(b: &BlobLocation, progress: Option<Progress>) -> Result<impl Re
                     }
                     let tx = tx.clone();
                     // The channel is bounded: a slow parser slows the download, not memory.
-                    let sent = tokio::task::spawn_blocking(move || tx.send(Ok(chunk)).is_ok()).await.unwrap_or(false);
+                    let sent = tokio::task::spawn_blocking(move || tx.send(Ok(chunk)).is_ok())
+                        .await
+                        .unwrap_or(false);
                     if !sent {
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(format!("{}: download interrupted: {e}", b.display))));
+                    let _ = tx.send(Err(std::io::Error::other(format!(
+                        "{}: download interrupted: {e}",
+                        b.display
+                    ))));
                     break;
                 }
             }
         }
     });
-    first_rx.recv().map_err(|_| BlobError::Service("blob download".into(), "task ended".into()))??;
-    Ok(ChannelReader { rx, current: bytes::Bytes::new() })
+    first_rx
+        .recv()
+        .map_err(|_| BlobError::Service("blob download".into(), "task ended".into()))??;
+    Ok(ChannelReader {
+        rx,
+        current: bytes::Bytes::new(),
+    })
 }
 
 /// Reads interactions from a local file or a blob, parsing blobs while they download.
-pub fn read_ratings(loc: &Location, opts: &ReadOptions, progress: Option<Progress>) -> Result<(Ratings, ReadReport), IngestError> {
+pub fn read_ratings(
+    loc: &Location,
+    opts: &ReadOptions,
+    progress: Option<Progress>,
+) -> Result<(Ratings, ReadReport), IngestError> {
     match loc {
         Location::Local(p) => crate::ingest::read_ratings(p, opts),
         Location::Blob(b) => {
-            let reader = open_read(b, progress).map_err(|e| IngestError::Io { source_name: b.display.clone(), source: std::io::Error::other(e.to_string()) })?;
-            crate::ingest::read_ratings_from(BufReader::with_capacity(1 << 20, reader), &b.display, opts)
+            let reader = open_read(b, progress).map_err(|e| IngestError::Io {
+                source_name: b.display.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            crate::ingest::read_ratings_from(
+                BufReader::with_capacity(1 << 20, reader),
+                &b.display,
+                opts,
+            )
         }
     }
 }
@@ -438,11 +557,17 @@ pub fn read_ratings(loc: &Location, opts: &ReadOptions, progress: Option<Progres
 /// An account SAS token (query string without `?`) for the blob service, signed with an account
 /// key: for emulators such as Azurite, whose well-known development key is public
 /// ([`AZURITE_ACCOUNT`], [`AZURITE_KEY`]). Permissions: read, add, create, write, delete, list.
-pub fn account_sas(account: &str, key_base64: &str, expiry_rfc3339: &str) -> Result<String, String> {
+pub fn account_sas(
+    account: &str,
+    key_base64: &str,
+    expiry_rfc3339: &str,
+) -> Result<String, String> {
     use base64::Engine;
     use hmac::{Hmac, Mac};
     let b64 = base64::engine::general_purpose::STANDARD;
-    let key = b64.decode(key_base64).map_err(|e| format!("account key is not base64: {e}"))?;
+    let key = b64
+        .decode(key_base64)
+        .map_err(|e| format!("account key is not base64: {e}"))?;
     let (sp, ss, srt, spr, sv) = ("racwdl", "b", "sco", "https,http", "2019-12-12");
     // Account SAS string-to-sign for service versions before 2020-12-06 (no encryption scope).
     let to_sign = format!("{account}\n{sp}\n{ss}\n{srt}\n\n{expiry_rfc3339}\n\n{spr}\n{sv}\n");
@@ -450,13 +575,19 @@ pub fn account_sas(account: &str, key_base64: &str, expiry_rfc3339: &str) -> Res
     mac.update(to_sign.as_bytes());
     let sig = b64.encode(mac.finalize().into_bytes());
     let enc = |v: &str| encode_segment(v);
-    Ok(format!("sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={}&spr={}&sig={}", enc(expiry_rfc3339), enc(spr), enc(&sig)))
+    Ok(format!(
+        "sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={}&spr={}&sig={}",
+        enc(expiry_rfc3339),
+        enc(spr),
+        enc(&sig)
+    ))
 }
 
 /// Azurite's development account name.
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 /// Azurite's well-known development account key (public; never a real secret).
-pub const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 #[cfg(test)]
 mod tests {
@@ -464,16 +595,38 @@ mod tests {
 
     #[test]
     fn parses_az_https_emulator_and_local() {
-        let Location::Blob(b) = Location::parse("https://acct.blob.core.windows.net/data/events/2026/").unwrap() else { panic!() };
-        assert_eq!((b.container_url.as_str(), b.path.as_str()), ("https://acct.blob.core.windows.net/data", "events/2026/"));
-        let Location::Blob(b) = Location::parse("http://127.0.0.1:10000/devstoreaccount1/models/m1").unwrap() else { panic!() };
-        assert_eq!((b.container_url.as_str(), b.path.as_str()), ("http://127.0.0.1:10000/devstoreaccount1/models", "m1"));
+        let Location::Blob(b) =
+            Location::parse("https://acct.blob.core.windows.net/data/events/2026/").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (b.container_url.as_str(), b.path.as_str()),
+            ("https://acct.blob.core.windows.net/data", "events/2026/")
+        );
+        let Location::Blob(b) =
+            Location::parse("http://127.0.0.1:10000/devstoreaccount1/models/m1").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (b.container_url.as_str(), b.path.as_str()),
+            ("http://127.0.0.1:10000/devstoreaccount1/models", "m1")
+        );
         assert!(Location::parse("http://acct.blob.core.windows.net/data/x").is_err());
         assert!(Location::parse("http://example.com/a/b").is_err());
-        assert_eq!(Location::parse("data/u.data").unwrap(), Location::Local("data/u.data".into()));
+        assert_eq!(
+            Location::parse("data/u.data").unwrap(),
+            Location::Local("data/u.data".into())
+        );
         if std::env::var_os("AZURE_STORAGE_ENDPOINT").is_none() {
-            let Location::Blob(b) = Location::parse("az://acct/models/v1").unwrap() else { panic!() };
-            assert_eq!((b.container_url.as_str(), b.path.as_str()), ("https://acct.blob.core.windows.net/models", "v1"));
+            let Location::Blob(b) = Location::parse("az://acct/models/v1").unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                (b.container_url.as_str(), b.path.as_str()),
+                ("https://acct.blob.core.windows.net/models", "v1")
+            );
             let j = Location::Blob(b).join("model.json");
             assert_eq!(j.to_string(), "az://acct/models/v1/model.json");
             let Location::Blob(j) = j else { panic!() };
@@ -484,11 +637,17 @@ mod tests {
     #[test]
     fn channel_reader_concatenates_chunks() {
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        tx.send(Ok(bytes::Bytes::from_static(b"1\t2\t3\n4"))).unwrap();
+        tx.send(Ok(bytes::Bytes::from_static(b"1\t2\t3\n4")))
+            .unwrap();
         tx.send(Ok(bytes::Bytes::from_static(b"\t5\t1\n"))).unwrap();
         drop(tx);
         let mut s = String::new();
-        ChannelReader { rx, current: bytes::Bytes::new() }.read_to_string(&mut s).unwrap();
+        ChannelReader {
+            rx,
+            current: bytes::Bytes::new(),
+        }
+        .read_to_string(&mut s)
+        .unwrap();
         assert_eq!(s, "1\t2\t3\n4\t5\t1\n");
     }
 }

@@ -18,11 +18,19 @@ pub struct Csr {
 impl Csr {
     /// Builds a user×item matrix from interactions; duplicate (row, col) entries are summed.
     pub fn from_interactions(records: &[Interaction], nrows: usize, ncols: usize) -> Csr {
-        Self::from_triplets(records.iter().map(|r| (r.user, r.item, r.rating as f32)), nrows, ncols)
+        Self::from_triplets(
+            records.iter().map(|r| (r.user, r.item, r.rating as f32)),
+            nrows,
+            ncols,
+        )
     }
 
     /// Builds a matrix from (row, column, value) triplets by counting sort (O(nnz + nrows)).
-    pub fn from_triplets<I: Iterator<Item = (u32, u32, f32)> + Clone>(triplets: I, nrows: usize, ncols: usize) -> Csr {
+    pub fn from_triplets<I: Iterator<Item = (u32, u32, f32)> + Clone>(
+        triplets: I,
+        nrows: usize,
+        ncols: usize,
+    ) -> Csr {
         let mut counts = vec![0usize; nrows + 1];
         for (r, _, _) in triplets.clone() {
             counts[r as usize + 1] += 1;
@@ -40,7 +48,12 @@ impl Csr {
             values[slot] = v;
             next[r as usize] += 1;
         }
-        let mut m = Csr { indptr: counts, indices, values, ncols };
+        let mut m = Csr {
+            indptr: counts,
+            indices,
+            values,
+            ncols,
+        };
         m.sort_and_merge_rows();
         m
     }
@@ -52,7 +65,9 @@ impl Csr {
         let mut pairs: Vec<(u32, f32)> = Vec::new();
         for r in 0..self.nrows() {
             pairs.clear();
-            pairs.extend((self.indptr[r]..self.indptr[r + 1]).map(|k| (self.indices[k], self.values[k])));
+            pairs.extend(
+                (self.indptr[r]..self.indptr[r + 1]).map(|k| (self.indices[k], self.values[k])),
+            );
             pairs.sort_unstable_by_key(|p| p.0);
             let mut last: Option<u32> = None;
             for &(c, v) in &pairs {
@@ -104,7 +119,11 @@ mod tests {
 
     #[test]
     fn builds_sorted_rows_and_transposes() {
-        let m = Csr::from_triplets([(1u32, 2u32, 5.0f32), (0, 1, 1.0), (1, 0, 3.0), (1, 2, 1.0)].into_iter(), 3, 3);
+        let m = Csr::from_triplets(
+            [(1u32, 2u32, 5.0f32), (0, 1, 1.0), (1, 0, 3.0), (1, 2, 1.0)].into_iter(),
+            3,
+            3,
+        );
         assert_eq!(m.row(0), (&[1u32][..], &[1.0f32][..]));
         assert_eq!(m.row(1), (&[0u32, 2][..], &[3.0f32, 6.0][..]));
         assert_eq!(m.row(2).0.len(), 0);

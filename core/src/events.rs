@@ -82,7 +82,11 @@ pub struct EventError {
 fn check_id(index: usize, field: &'static str, id: &str) -> Result<(), EventError> {
     let len = id.chars().count();
     if len == 0 || len > MAX_ID_LEN || id.chars().any(char::is_control) {
-        return Err(EventError { index, field, message: format!("must be 1 to {MAX_ID_LEN} characters without control characters") });
+        return Err(EventError {
+            index,
+            field,
+            message: format!("must be 1 to {MAX_ID_LEN} characters without control characters"),
+        });
     }
     Ok(())
 }
@@ -90,7 +94,14 @@ fn check_id(index: usize, field: &'static str, id: &str) -> Result<(), EventErro
 /// Validates a whole batch and returns the events as they will be stored, or the first error.
 pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, EventError> {
     if events.is_empty() || events.len() > MAX_EVENTS_PER_REQUEST {
-        return Err(EventError { index: 0, field: "events", message: format!("must hold 1 to {MAX_EVENTS_PER_REQUEST} events, got {}", events.len()) });
+        return Err(EventError {
+            index: 0,
+            field: "events",
+            message: format!(
+                "must hold 1 to {MAX_EVENTS_PER_REQUEST} events, got {}",
+                events.len()
+            ),
+        });
     }
     events
         .iter()
@@ -101,21 +112,55 @@ pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, Event
             if let Some(id) = &e.event_id {
                 check_id(index, "eventId", id)?;
             }
-            let default = EVENT_TYPES.iter().find(|(t, _)| *t == e.kind).map(|(_, v)| *v).ok_or_else(|| EventError {
-                index,
-                field: "type",
-                message: format!("unknown type {:?}; known: {}", e.kind, EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")),
-            })?;
+            let default = EVENT_TYPES
+                .iter()
+                .find(|(t, _)| *t == e.kind)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| EventError {
+                    index,
+                    field: "type",
+                    message: format!(
+                        "unknown type {:?}; known: {}",
+                        e.kind,
+                        EVENT_TYPES
+                            .iter()
+                            .map(|t| t.0)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
             let value = match (e.value, e.kind.as_str()) {
-                (Some(v), _) if !v.is_finite() => return Err(EventError { index, field: "value", message: "must be a finite number".into() }),
-                (Some(v), _) if v < 0.0 => return Err(EventError { index, field: "value", message: "must not be negative".into() }),
+                (Some(v), _) if !v.is_finite() => {
+                    return Err(EventError {
+                        index,
+                        field: "value",
+                        message: "must be a finite number".into(),
+                    })
+                }
+                (Some(v), _) if v < 0.0 => {
+                    return Err(EventError {
+                        index,
+                        field: "value",
+                        message: "must not be negative".into(),
+                    })
+                }
                 (Some(v), _) => v,
-                (None, "rating") => return Err(EventError { index, field: "value", message: "a rating needs a value".into() }),
+                (None, "rating") => {
+                    return Err(EventError {
+                        index,
+                        field: "value",
+                        message: "a rating needs a value".into(),
+                    })
+                }
                 (None, _) => default,
             };
             let timestamp = match e.timestamp {
                 Some(t) if !(0..=4_102_444_800).contains(&t) => {
-                    return Err(EventError { index, field: "timestamp", message: "must be epoch seconds between 1970 and 2100".into() })
+                    return Err(EventError {
+                        index,
+                        field: "timestamp",
+                        message: "must be epoch seconds between 1970 and 2100".into(),
+                    })
                 }
                 Some(t) => t,
                 None => now_ms / 1000,
@@ -139,7 +184,12 @@ pub fn append_to(ratings: &mut Ratings, events: &[StoredEvent]) {
     for e in events {
         let user = ratings.users.intern(&e.user_id);
         let item = ratings.items.intern(&e.item_id);
-        ratings.records.push(Interaction { user, item, rating: e.value, timestamp: e.timestamp });
+        ratings.records.push(Interaction {
+            user,
+            item,
+            rating: e.value,
+            timestamp: e.timestamp,
+        });
     }
     if !events.is_empty() {
         ratings.has_timestamps = true;
@@ -148,7 +198,10 @@ pub fn append_to(ratings: &mut Ratings, events: &[StoredEvent]) {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -156,7 +209,14 @@ mod tests {
     use super::*;
 
     fn ev(kind: &str, value: Option<f64>) -> Event {
-        Event { event_id: None, user_id: "u".into(), item_id: "i".into(), kind: kind.into(), value, timestamp: None }
+        Event {
+            event_id: None,
+            user_id: "u".into(),
+            item_id: "i".into(),
+            kind: kind.into(),
+            value,
+            timestamp: None,
+        }
     }
 
     #[test]
@@ -167,7 +227,15 @@ mod tests {
         assert_eq!(err.to_string(), "events[1].value: a rating needs a value");
         let err = validate(&[ev("teleport", None)], 0).unwrap_err();
         assert!(err.to_string().starts_with("events[0].type: unknown type"));
-        let err = validate(&[ev("view", None), ev("view", None), ev("view", Some(f64::INFINITY))], 0).unwrap_err();
+        let err = validate(
+            &[
+                ev("view", None),
+                ev("view", None),
+                ev("view", Some(f64::INFINITY)),
+            ],
+            0,
+        )
+        .unwrap_err();
         assert_eq!((err.index, err.field), (2, "value"));
         let mut long = ev("view", None);
         long.user_id = "x".repeat(129);
@@ -177,7 +245,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected_by_serde() {
-        let r: Result<Event, _> = serde_json::from_str(r#"{"userId":"u","itemId":"i","type":"view","colour":"red"}"#);
+        let r: Result<Event, _> =
+            serde_json::from_str(r#"{"userId":"u","itemId":"i","type":"view","colour":"red"}"#);
         assert!(r.is_err());
     }
 }

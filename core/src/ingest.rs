@@ -142,7 +142,10 @@ pub enum IngestError {
 /// for the formats understood; results are identical to [`read_ratings_from`]'s.
 pub fn read_ratings(path: &Path, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| IngestError::Io { source_name: name.clone(), source })?;
+    let file = File::open(path).map_err(|source| IngestError::Io {
+        source_name: name.clone(),
+        source,
+    })?;
     read_ratings_parallel(file, &name, opts)
 }
 
@@ -175,15 +178,46 @@ struct Columns {
     min_fields: usize,
 }
 
-const USER_NAMES: &[&str] = &["userid", "user", "uid", "customerid", "visitorid", "reviewerid"];
-const ITEM_NAMES: &[&str] = &["itemid", "item", "movieid", "productid", "iid", "articleid", "asin"];
-const RATING_NAMES: &[&str] = &["rating", "score", "prediction", "value", "weight", "count", "strength"];
+const USER_NAMES: &[&str] = &[
+    "userid",
+    "user",
+    "uid",
+    "customerid",
+    "visitorid",
+    "reviewerid",
+];
+const ITEM_NAMES: &[&str] = &[
+    "itemid",
+    "item",
+    "movieid",
+    "productid",
+    "iid",
+    "articleid",
+    "asin",
+];
+const RATING_NAMES: &[&str] = &[
+    "rating",
+    "score",
+    "prediction",
+    "value",
+    "weight",
+    "count",
+    "strength",
+];
 const TIME_NAMES: &[&str] = &["timestamp", "time", "ts", "datetime", "eventtime"];
 
 /// Lower-cases a header name and drops RecBole's `:type` suffix, `_`, `-` and spaces.
 fn normalize(name: &str) -> String {
-    let base = name.trim().trim_matches('"').split(':').next().unwrap_or("");
-    base.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
+    let base = name
+        .trim()
+        .trim_matches('"')
+        .split(':')
+        .next()
+        .unwrap_or("");
+    base.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn find_column(fields: &[String], wanted: Option<&str>, candidates: &[&str]) -> Option<usize> {
@@ -192,13 +226,17 @@ fn find_column(fields: &[String], wanted: Option<&str>, candidates: &[&str]) -> 
             .iter()
             .position(|f| f.trim().trim_matches('"') == w)
             .or_else(|| fields.iter().position(|f| normalize(f) == normalize(w))),
-        None => candidates.iter().find_map(|c| fields.iter().position(|f| normalize(f) == *c)),
+        None => candidates
+            .iter()
+            .find_map(|c| fields.iter().position(|f| normalize(f) == *c)),
     }
 }
 
 fn is_known_name(field: &str) -> bool {
     let n = normalize(field);
-    [USER_NAMES, ITEM_NAMES, RATING_NAMES, TIME_NAMES].iter().any(|names| names.contains(&n.as_str()))
+    [USER_NAMES, ITEM_NAMES, RATING_NAMES, TIME_NAMES]
+        .iter()
+        .any(|names| names.contains(&n.as_str()))
 }
 
 fn detect(first_line: &str, format: Format) -> (Delimiter, bool) {
@@ -219,7 +257,10 @@ fn detect(first_line: &str, format: Format) -> (Delimiter, bool) {
             };
             let fields: Vec<&str> = delim.split(first_line).collect();
             let header = fields.iter().any(|f| is_known_name(f))
-                || fields.iter().skip(2).any(|f| f.trim().parse::<f64>().is_err());
+                || fields
+                    .iter()
+                    .skip(2)
+                    .any(|f| f.trim().parse::<f64>().is_err());
             (delim, header)
         }
     }
@@ -234,7 +275,10 @@ pub fn read_ratings_from<R: BufRead>(
     source_name: &str,
     opts: &ReadOptions,
 ) -> Result<(Ratings, ReadReport), IngestError> {
-    let io_err = |source| IngestError::Io { source_name: source_name.to_owned(), source };
+    let io_err = |source| IngestError::Io {
+        source_name: source_name.to_owned(),
+        source,
+    };
     let mut ratings = Ratings::default();
     let mut report = ReadReport::default();
     let mut raw: Vec<u8> = Vec::with_capacity(256);
@@ -277,7 +321,12 @@ pub fn read_ratings_from<R: BufRead>(
                 ratings.has_timestamps |= has_time;
                 let u = ratings.users.intern(user);
                 let i = ratings.items.intern(item);
-                ratings.records.push(Interaction { user: u, item: i, rating, timestamp });
+                ratings.records.push(Interaction {
+                    user: u,
+                    item: i,
+                    rating,
+                    timestamp,
+                });
                 lines.push(line_no as u64);
             }
             Err(message) if opts.skip_bad_rows => {
@@ -285,12 +334,18 @@ pub fn read_ratings_from<R: BufRead>(
                 tracing::debug!(source = source_name, line = line_no, %message, "skipped bad row");
             }
             Err(message) => {
-                return Err(IngestError::Malformed { source_name: source_name.to_owned(), line: line_no, message })
+                return Err(IngestError::Malformed {
+                    source_name: source_name.to_owned(),
+                    line: line_no,
+                    message,
+                })
             }
         }
     }
     if ratings.records.is_empty() {
-        return Err(IngestError::Empty { source_name: source_name.to_owned() });
+        return Err(IngestError::Empty {
+            source_name: source_name.to_owned(),
+        });
     }
     report.duplicates = resolve_duplicates(&mut ratings, &lines, opts.duplicates, source_name)?;
     Ok((ratings, report))
@@ -313,7 +368,13 @@ struct Piece {
     error: Option<(u64, String)>,
 }
 
-fn parse_piece(bytes: &[u8], delim: Delimiter, cols: Columns, header: bool, skip_bad_rows: bool) -> Piece {
+fn parse_piece(
+    bytes: &[u8],
+    delim: Delimiter,
+    cols: Columns,
+    header: bool,
+    skip_bad_rows: bool,
+) -> Piece {
     let mut piece = Piece::default();
     if bytes.is_empty() {
         return piece;
@@ -334,7 +395,12 @@ fn parse_piece(bytes: &[u8], delim: Delimiter, cols: Columns, header: bool, skip
                 piece.has_time |= has_time;
                 let u = piece.users.intern(user);
                 let i = piece.items.intern(item);
-                piece.records.push(Interaction { user: u, item: i, rating, timestamp });
+                piece.records.push(Interaction {
+                    user: u,
+                    item: i,
+                    rating,
+                    timestamp,
+                });
                 piece.lines.push(n as u64);
             }
             Err(_) if skip_bad_rows => piece.skipped += 1,
@@ -365,13 +431,25 @@ fn line_aligned_pieces(block: &[u8], parts: usize) -> Vec<&[u8]> {
 
 /// Reads a file in blocks, parsing each block's lines on all cores; ids keep the order of
 /// first appearance in the file, exactly as the streaming reader assigns them.
-fn read_ratings_parallel<R: Read>(input: R, source_name: &str, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
+fn read_ratings_parallel<R: Read>(
+    input: R,
+    source_name: &str,
+    opts: &ReadOptions,
+) -> Result<(Ratings, ReadReport), IngestError> {
     read_blocks(input, source_name, opts, BLOCK_BYTES)
 }
 
-fn read_blocks<R: Read>(mut input: R, source_name: &str, opts: &ReadOptions, block_bytes: usize) -> Result<(Ratings, ReadReport), IngestError> {
+fn read_blocks<R: Read>(
+    mut input: R,
+    source_name: &str,
+    opts: &ReadOptions,
+    block_bytes: usize,
+) -> Result<(Ratings, ReadReport), IngestError> {
     use rayon::prelude::*;
-    let io_err = |source| IngestError::Io { source_name: source_name.to_owned(), source };
+    let io_err = |source| IngestError::Io {
+        source_name: source_name.to_owned(),
+        source,
+    };
     let mut ratings = Ratings::default();
     let mut report = ReadReport::default();
     let mut lines: Vec<u64> = Vec::new();
@@ -382,7 +460,10 @@ fn read_blocks<R: Read>(mut input: R, source_name: &str, opts: &ReadOptions, blo
     loop {
         block.clear();
         block.append(&mut carry);
-        let n = (&mut input).take(block_bytes as u64).read_to_end(&mut block).map_err(io_err)?;
+        let n = (&mut input)
+            .take(block_bytes as u64)
+            .read_to_end(&mut block)
+            .map_err(io_err)?;
         let eof = n < block_bytes;
         if !eof {
             match block.iter().rposition(|&b| b == b'\n') {
@@ -399,9 +480,15 @@ fn read_blocks<R: Read>(mut input: R, source_name: &str, opts: &ReadOptions, blo
         let mut body: &[u8] = &block;
         // The first non-empty line decides the layout; a header line is consumed here.
         while layout.is_none() && !body.is_empty() {
-            let end = body.iter().position(|&b| b == b'\n').map(|p| p + 1).unwrap_or(body.len());
+            let end = body
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|p| p + 1)
+                .unwrap_or(body.len());
             let text = String::from_utf8_lossy(&body[..end]);
-            let line = text.trim_end_matches(['\n', '\r']).trim_start_matches('\u{feff}');
+            let line = text
+                .trim_end_matches(['\n', '\r'])
+                .trim_start_matches('\u{feff}');
             if line.trim().is_empty() {
                 body = &body[end..];
                 line_base += 1;
@@ -423,11 +510,31 @@ fn read_blocks<R: Read>(mut input: R, source_name: &str, opts: &ReadOptions, blo
                 .collect();
             for piece in pieces {
                 if let Some((line, message)) = piece.error {
-                    return Err(IngestError::Malformed { source_name: source_name.to_owned(), line: (line_base + line + 1) as usize, message });
+                    return Err(IngestError::Malformed {
+                        source_name: source_name.to_owned(),
+                        line: (line_base + line + 1) as usize,
+                        message,
+                    });
                 }
-                let users: Vec<u32> = piece.users.ids().iter().map(|id| ratings.users.intern(id)).collect();
-                let items: Vec<u32> = piece.items.ids().iter().map(|id| ratings.items.intern(id)).collect();
-                ratings.records.extend(piece.records.iter().map(|r| Interaction { user: users[r.user as usize], item: items[r.item as usize], ..*r }));
+                let users: Vec<u32> = piece
+                    .users
+                    .ids()
+                    .iter()
+                    .map(|id| ratings.users.intern(id))
+                    .collect();
+                let items: Vec<u32> = piece
+                    .items
+                    .ids()
+                    .iter()
+                    .map(|id| ratings.items.intern(id))
+                    .collect();
+                ratings
+                    .records
+                    .extend(piece.records.iter().map(|r| Interaction {
+                        user: users[r.user as usize],
+                        item: items[r.item as usize],
+                        ..*r
+                    }));
                 lines.extend(piece.lines.iter().map(|l| line_base + l + 1));
                 ratings.has_timestamps |= piece.has_time;
                 report.skipped += piece.skipped;
@@ -440,7 +547,9 @@ fn read_blocks<R: Read>(mut input: R, source_name: &str, opts: &ReadOptions, blo
     }
     report.rows = ratings.records.len();
     if ratings.records.is_empty() {
-        return Err(IngestError::Empty { source_name: source_name.to_owned() });
+        return Err(IngestError::Empty {
+            source_name: source_name.to_owned(),
+        });
     }
     report.duplicates = resolve_duplicates(&mut ratings, &lines, opts.duplicates, source_name)?;
     Ok((ratings, report))
@@ -467,7 +576,12 @@ fn split_fields<'a>(line: &'a str, delim: Delimiter, out: &mut [&'a str; MAX_FIE
 /// each user's few records by item and folds equal neighbours: linear work plus small sorts,
 /// and no hash map over all pairs. The first occurrence keeps its position; returns how many
 /// rows were folded away.
-fn resolve_duplicates(ratings: &mut Ratings, lines: &[u64], policy: DuplicatePolicy, source_name: &str) -> Result<usize, IngestError> {
+fn resolve_duplicates(
+    ratings: &mut Ratings,
+    lines: &[u64],
+    policy: DuplicatePolicy,
+    source_name: &str,
+) -> Result<usize, IngestError> {
     let n_users = ratings.users.len();
     let mut start = vec![0usize; n_users + 1];
     for r in &ratings.records {
@@ -514,11 +628,17 @@ fn resolve_duplicates(ratings: &mut Ratings, lines: &[u64], policy: DuplicatePol
                         for &p in &later {
                             let r = ratings.records[p];
                             ratings.records[first].rating += r.rating;
-                            ratings.records[first].timestamp = ratings.records[first].timestamp.max(r.timestamp);
+                            ratings.records[first].timestamp =
+                                ratings.records[first].timestamp.max(r.timestamp);
                         }
                     }
                     DuplicatePolicy::Error => {
-                        let candidate = (lines[later[0]], lines[first], ratings.records[first].user, item);
+                        let candidate = (
+                            lines[later[0]],
+                            lines[first],
+                            ratings.records[first].user,
+                            item,
+                        );
                         if first_error.is_none_or(|e| candidate.0 < e.0) {
                             first_error = Some(candidate);
                         }
@@ -549,46 +669,82 @@ fn resolve_duplicates(ratings: &mut Ratings, lines: &[u64], policy: DuplicatePol
 
 /// The layout a file's first non-empty line announces: delimiter, columns, and whether that
 /// line is a header (then it holds no data).
-fn layout_of(first_line: &str, opts: &ReadOptions, source_name: &str) -> Result<(Delimiter, Columns, bool), IngestError> {
+fn layout_of(
+    first_line: &str,
+    opts: &ReadOptions,
+    source_name: &str,
+) -> Result<(Delimiter, Columns, bool), IngestError> {
     let line = first_line.trim_start_matches('\u{feff}');
     let (delim, header) = detect(line, opts.format);
     let cols = if header {
         let names: Vec<String> = delim.split(line).map(|s| s.to_owned()).collect();
         resolve_header(&names, opts, source_name)?
     } else {
-        Columns { user: 0, item: 1, rating: Some(2), time: Some(3), min_fields: 2 }
+        Columns {
+            user: 0,
+            item: 1,
+            rating: Some(2),
+            time: Some(3),
+            min_fields: 2,
+        }
     };
     Ok((delim, cols, header))
 }
 
-fn resolve_header(names: &[String], opts: &ReadOptions, source_name: &str) -> Result<Columns, IngestError> {
+fn resolve_header(
+    names: &[String],
+    opts: &ReadOptions,
+    source_name: &str,
+) -> Result<Columns, IngestError> {
     let missing = |role| IngestError::MissingColumn {
         source_name: source_name.to_owned(),
         role,
         header: names.join(", "),
     };
-    let user = find_column(names, opts.user_col.as_deref(), USER_NAMES).ok_or_else(|| missing("user"))?;
-    let item = find_column(names, opts.item_col.as_deref(), ITEM_NAMES).ok_or_else(|| missing("item"))?;
+    let user =
+        find_column(names, opts.user_col.as_deref(), USER_NAMES).ok_or_else(|| missing("user"))?;
+    let item =
+        find_column(names, opts.item_col.as_deref(), ITEM_NAMES).ok_or_else(|| missing("item"))?;
     let rating = match &opts.rating_col {
-        Some(w) => Some(find_column(names, Some(w), RATING_NAMES).ok_or_else(|| missing("rating"))?),
+        Some(w) => {
+            Some(find_column(names, Some(w), RATING_NAMES).ok_or_else(|| missing("rating"))?)
+        }
         None => find_column(names, None, RATING_NAMES),
     };
     let time = match &opts.time_col {
         Some(w) => Some(find_column(names, Some(w), TIME_NAMES).ok_or_else(|| missing("time"))?),
         None => find_column(names, None, TIME_NAMES),
     };
-    let min_fields = [Some(user), Some(item), rating, time].into_iter().flatten().max().unwrap_or(0) + 1;
-    Ok(Columns { user, item, rating, time, min_fields })
+    let min_fields = [Some(user), Some(item), rating, time]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        + 1;
+    Ok(Columns {
+        user,
+        item,
+        rating,
+        time,
+        min_fields,
+    })
 }
 
 type Row<'a> = (&'a str, &'a str, f64, i64, bool);
 
 fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<'a>, String> {
     if fields.len() < cols.min_fields {
-        return Err(format!("expected at least {} fields, found {}", cols.min_fields, fields.len()));
+        return Err(format!(
+            "expected at least {} fields, found {}",
+            cols.min_fields,
+            fields.len()
+        ));
     }
     if !header && fields.len() > 4 {
-        return Err(format!("expected 2 to 4 fields (user, item, rating, timestamp), found {}", fields.len()));
+        return Err(format!(
+            "expected 2 to 4 fields (user, item, rating, timestamp), found {}",
+            fields.len()
+        ));
     }
     let user = fields[cols.user].trim().trim_matches('"');
     let item = fields[cols.item].trim().trim_matches('"');
@@ -604,7 +760,9 @@ fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<
             let raw = raw.trim();
             let r: f64 = match small_integer(raw) {
                 Some(v) => v,
-                None => raw.parse().map_err(|_| format!("rating {raw:?} is not a number"))?,
+                None => raw
+                    .parse()
+                    .map_err(|_| format!("rating {raw:?} is not a number"))?,
             };
             if !r.is_finite() {
                 return Err(format!("rating {raw:?} is not finite"));
@@ -641,7 +799,11 @@ fn parse_timestamp(raw: &str) -> Result<i64, String> {
 }
 
 /// Convenience for tests and small inputs: reads ratings from an in-memory string.
-pub fn read_ratings_str(text: &str, source_name: &str, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
+pub fn read_ratings_str(
+    text: &str,
+    source_name: &str,
+    opts: &ReadOptions,
+) -> Result<(Ratings, ReadReport), IngestError> {
     read_ratings_from(text.as_bytes(), source_name, opts)
 }
 
@@ -679,7 +841,9 @@ mod tests {
 
     #[test]
     fn movielens_csv_with_half_stars() {
-        let (r, rep) = read("userId,movieId,rating,timestamp\n1,296,5.0,1147880044\n1,306,3.5,1147868817\n").unwrap();
+        let (r, rep) =
+            read("userId,movieId,rating,timestamp\n1,296,5.0,1147880044\n1,306,3.5,1147868817\n")
+                .unwrap();
         assert!(rep.header);
         assert_eq!(r.records[1].rating, 3.5);
     }
@@ -716,14 +880,21 @@ mod tests {
         let err = read("1\t2\t3\t4\n1\t3\tfive\t4\n").unwrap_err();
         assert_eq!(err.to_string(), "t.txt:2: rating \"five\" is not a number");
         let err = read("1\t2\t3\t4\n\n7\n").unwrap_err();
-        assert!(err.to_string().starts_with("t.txt:3: expected at least 2 fields"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("t.txt:3: expected at least 2 fields"),
+            "{err}"
+        );
     }
 
     #[test]
     fn nan_and_inf_are_rejected_or_skipped() {
         let err = read("1\t2\tNaN\t4\n").unwrap_err();
         assert!(err.to_string().contains("not finite"), "{err}");
-        let opts = ReadOptions { skip_bad_rows: true, ..Default::default() };
+        let opts = ReadOptions {
+            skip_bad_rows: true,
+            ..Default::default()
+        };
         let (r, rep) = read_ratings_str("1\t2\tinf\t4\n1\t3\t2\t5\n", "t", &opts).unwrap();
         assert_eq!((r.len(), rep.skipped, rep.rows), (1, 1, 1));
     }
@@ -731,7 +902,10 @@ mod tests {
     #[test]
     fn empty_file_is_an_error() {
         assert!(matches!(read(""), Err(IngestError::Empty { .. })));
-        assert!(matches!(read("userId,movieId,rating\n"), Err(IngestError::Empty { .. })));
+        assert!(matches!(
+            read("userId,movieId,rating\n"),
+            Err(IngestError::Empty { .. })
+        ));
     }
 
     #[test]
@@ -739,21 +913,39 @@ mod tests {
         let text = "u\ti\t1\t10\nu\tj\t2\t11\nu\ti\t4\t12\n";
         let (r, rep) = read(text).unwrap();
         assert_eq!(rep.duplicates, 1);
-        assert_eq!((r.len(), r.records[0].rating, r.records[0].timestamp), (2, 4.0, 12));
-        let sum = ReadOptions { duplicates: DuplicatePolicy::Sum, ..Default::default() };
+        assert_eq!(
+            (r.len(), r.records[0].rating, r.records[0].timestamp),
+            (2, 4.0, 12)
+        );
+        let sum = ReadOptions {
+            duplicates: DuplicatePolicy::Sum,
+            ..Default::default()
+        };
         let (r, _) = read_ratings_str(text, "t", &sum).unwrap();
         assert_eq!(r.records[0].rating, 5.0);
-        let first = ReadOptions { duplicates: DuplicatePolicy::First, ..Default::default() };
+        let first = ReadOptions {
+            duplicates: DuplicatePolicy::First,
+            ..Default::default()
+        };
         let (r, _) = read_ratings_str(text, "t", &first).unwrap();
         assert_eq!(r.records[0].rating, 1.0);
-        let error = ReadOptions { duplicates: DuplicatePolicy::Error, ..Default::default() };
+        let error = ReadOptions {
+            duplicates: DuplicatePolicy::Error,
+            ..Default::default()
+        };
         let err = read_ratings_str(text, "t", &error).unwrap_err();
-        assert_eq!(err.to_string(), "t:3: duplicate pair (user u, item i), first seen on line 1");
+        assert_eq!(
+            err.to_string(),
+            "t:3: duplicate pair (user u, item i), first seen on line 1"
+        );
     }
 
     #[test]
     fn missing_named_column_is_reported() {
-        let opts = ReadOptions { user_col: Some("customer".into()), ..Default::default() };
+        let opts = ReadOptions {
+            user_col: Some("customer".into()),
+            ..Default::default()
+        };
         let err = read_ratings_str("buyer,item\nx,y\n", "t.csv", &opts).unwrap_err();
         assert!(err.to_string().contains("no user column"), "{err}");
     }
@@ -764,7 +956,13 @@ mod tests {
     fn parallel_blocks_equal_streaming() {
         let mut big = String::from("\u{feff}userId,movieId,rating,timestamp\r\n\n");
         for r in 0..500 {
-            big += &format!("u{},m{},{}.5,{}\r\n", r % 37, (r * 7) % 101, r % 5, 1000 + r);
+            big += &format!(
+                "u{},m{},{}.5,{}\r\n",
+                r % 37,
+                (r * 7) % 101,
+                r % 5,
+                1000 + r
+            );
             if r % 97 == 0 {
                 big += "\n";
             }
@@ -778,9 +976,17 @@ mod tests {
             big.replace("u3,m", "u3,,m"),
         ];
         for (n, text) in inputs.iter().enumerate() {
-            for policy in [DuplicatePolicy::Last, DuplicatePolicy::Sum, DuplicatePolicy::Error] {
+            for policy in [
+                DuplicatePolicy::Last,
+                DuplicatePolicy::Sum,
+                DuplicatePolicy::Error,
+            ] {
                 for skip in [false, true] {
-                    let opts = ReadOptions { duplicates: policy, skip_bad_rows: skip, ..Default::default() };
+                    let opts = ReadOptions {
+                        duplicates: policy,
+                        skip_bad_rows: skip,
+                        ..Default::default()
+                    };
                     let want = read_ratings_from(text.as_bytes(), "t", &opts);
                     for block in [5, 64, 1 << 20] {
                         let got = read_blocks(text.as_bytes(), "t", &opts, block);
@@ -788,11 +994,20 @@ mod tests {
                             (Ok((w, wr)), Ok((g, gr))) => {
                                 assert_eq!(w.users.ids(), g.users.ids(), "input {n} block {block}");
                                 assert_eq!(w.items.ids(), g.items.ids());
-                                assert_eq!(w.records, g.records, "input {n} block {block} {policy:?}");
+                                assert_eq!(
+                                    w.records, g.records,
+                                    "input {n} block {block} {policy:?}"
+                                );
                                 assert_eq!(wr, gr);
                             }
-                            (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "input {n} block {block}"),
-                            _ => panic!("input {n} block {block} {policy:?} skip {skip}: {:?} vs {:?}", want.as_ref().err(), got.as_ref().err()),
+                            (Err(w), Err(g)) => {
+                                assert_eq!(w.to_string(), g.to_string(), "input {n} block {block}")
+                            }
+                            _ => panic!(
+                                "input {n} block {block} {policy:?} skip {skip}: {:?} vs {:?}",
+                                want.as_ref().err(),
+                                got.as_ref().err()
+                            ),
                         }
                     }
                 }

@@ -118,7 +118,14 @@ pub fn nnls(a: &[f64], b: &[f64], x: &mut [f64], n: usize, sweeps: usize) {
 /// `out = Σ_j w_j y_j y_jᵀ` over the rows `rows` of the row-major `factors` (`k` columns), as
 /// one SGEMM of the gathered (and `√w`-scaled) rows: the normal-equation matrix of a row solve,
 /// computed at GEMM speed rather than as `n` rank-one updates. `gather` is scratch space.
-pub fn weighted_gram(factors: &[f32], k: usize, rows: &[u32], weights: Option<&[f32]>, gather: &mut Vec<f32>, out: &mut [f32]) {
+pub fn weighted_gram(
+    factors: &[f32],
+    k: usize,
+    rows: &[u32],
+    weights: Option<&[f32]>,
+    gather: &mut Vec<f32>,
+    out: &mut [f32],
+) {
     let n = rows.len();
     gather.clear();
     gather.reserve(n * k);
@@ -141,11 +148,20 @@ pub fn weighted_gram(factors: &[f32], k: usize, rows: &[u32], weights: Option<&[
     // Gᵀ (k×n) times G (n×k) into a row-major k×k matrix within those bounds.
     unsafe {
         matrixmultiply::sgemm(
-            k, n, k, 1.0,
-            gather.as_ptr(), 1, k as isize,
-            gather.as_ptr(), k as isize, 1,
+            k,
+            n,
+            k,
+            1.0,
+            gather.as_ptr(),
+            1,
+            k as isize,
+            gather.as_ptr(),
+            k as isize,
+            1,
             0.0,
-            out.as_mut_ptr(), k as isize, 1,
+            out.as_mut_ptr(),
+            k as isize,
+            1,
         );
     }
 }
@@ -158,7 +174,8 @@ pub fn weighted_gram(factors: &[f32], k: usize, rows: &[u32], weights: Option<&[
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { dot_avx2(a, b) };
         }
@@ -183,7 +200,11 @@ fn dot_kernel<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
     for c in 0..chunks {
         let (x, y) = (&a[c * 16..c * 16 + 16], &b[c * 16..c * 16 + 16]);
         for l in 0..16 {
-            acc[l] = if FMA { x[l].mul_add(y[l], acc[l]) } else { acc[l] + x[l] * y[l] };
+            acc[l] = if FMA {
+                x[l].mul_add(y[l], acc[l])
+            } else {
+                acc[l] + x[l] * y[l]
+            };
         }
     }
     let mut s = 0f32;
@@ -201,7 +222,8 @@ fn dot_kernel<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: as in `dot`.
             return unsafe { axpy_avx2(alpha, x, y) };
         }
@@ -218,7 +240,11 @@ unsafe fn axpy_avx2(alpha: f32, x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 fn axpy_kernel<const FMA: bool>(alpha: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = if FMA { alpha.mul_add(*xi, *yi) } else { *yi + alpha * xi };
+        *yi = if FMA {
+            alpha.mul_add(*xi, *yi)
+        } else {
+            *yi + alpha * xi
+        };
     }
 }
 
@@ -239,24 +265,40 @@ mod tests {
     fn f32_cholesky_matches_f64_on_random_spd_systems() {
         for n in [1usize, 2, 5, 17, 64] {
             // A = MᵀM + n·I is symmetric positive definite.
-            let m: Vec<f64> = (0..n * n).map(|v| ((v * 7919 % 97) as f64 - 48.0) / 50.0).collect();
+            let m: Vec<f64> = (0..n * n)
+                .map(|v| ((v * 7919 % 97) as f64 - 48.0) / 50.0)
+                .collect();
             let mut a64 = vec![0f64; n * n];
             for i in 0..n {
                 for j in 0..n {
-                    a64[i * n + j] = (0..n).map(|t| m[t * n + i] * m[t * n + j]).sum::<f64>() + if i == j { n as f64 } else { 0.0 };
+                    a64[i * n + j] = (0..n).map(|t| m[t * n + i] * m[t * n + j]).sum::<f64>()
+                        + if i == j { n as f64 } else { 0.0 };
                 }
             }
             let b64: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
-            let (mut a32, mut b32): (Vec<f32>, Vec<f32>) = (a64.iter().map(|&v| v as f32).collect(), b64.iter().map(|&v| v as f32).collect());
+            let (mut a32, mut b32): (Vec<f32>, Vec<f32>) = (
+                a64.iter().map(|&v| v as f32).collect(),
+                b64.iter().map(|&v| v as f32).collect(),
+            );
             let (mut a, mut b) = (a64.clone(), b64.clone());
             assert!(cholesky_solve(&mut a, &mut b, n));
             assert!(cholesky_solve_f32(&mut a32, &mut b32, n, &mut Vec::new()));
             for i in 0..n {
-                assert!((b32[i] as f64 - b[i]).abs() < 1e-4 * (1.0 + b[i].abs()), "n={n} i={i}: {} vs {}", b32[i], b[i]);
+                assert!(
+                    (b32[i] as f64 - b[i]).abs() < 1e-4 * (1.0 + b[i].abs()),
+                    "n={n} i={i}: {} vs {}",
+                    b32[i],
+                    b[i]
+                );
             }
         }
         let mut bad = vec![1.0f32, 2.0, 2.0, 1.0];
-        assert!(!cholesky_solve_f32(&mut bad, &mut [1.0, 1.0], 2, &mut Vec::new()));
+        assert!(!cholesky_solve_f32(
+            &mut bad,
+            &mut [1.0, 1.0],
+            2,
+            &mut Vec::new()
+        ));
     }
 
     #[test]
@@ -282,15 +324,25 @@ mod tests {
     #[test]
     fn weighted_gram_matches_rank_one_updates() {
         let k = 5;
-        let factors: Vec<f32> = (0..40).map(|v| ((v * 37 % 11) as f32 - 5.0) / 3.0).collect();
+        let factors: Vec<f32> = (0..40)
+            .map(|v| ((v * 37 % 11) as f32 - 5.0) / 3.0)
+            .collect();
         let rows = [0u32, 3, 7, 3];
         let w = [1.0f32, 2.0, 0.5, 4.0];
         let mut out = vec![0f32; k * k];
         weighted_gram(&factors, k, &rows, Some(&w), &mut Vec::new(), &mut out);
         for p in 0..k {
             for q in 0..k {
-                let want: f32 = rows.iter().zip(&w).map(|(&r, &wj)| wj * factors[r as usize * k + p] * factors[r as usize * k + q]).sum();
-                assert!((out[p * k + q] - want).abs() < 1e-4, "({p},{q}) {} vs {want}", out[p * k + q]);
+                let want: f32 = rows
+                    .iter()
+                    .zip(&w)
+                    .map(|(&r, &wj)| wj * factors[r as usize * k + p] * factors[r as usize * k + q])
+                    .sum();
+                assert!(
+                    (out[p * k + q] - want).abs() < 1e-4,
+                    "({p},{q}) {} vs {want}",
+                    out[p * k + q]
+                );
             }
         }
         weighted_gram(&factors, k, &[], None, &mut Vec::new(), &mut out);
@@ -303,8 +355,13 @@ mod tests {
             let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
             let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.01).collect();
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            assert!((dot(&a, &b) as f64 - naive).abs() < 1e-3 * (1.0 + naive.abs()), "n={n}");
-            assert!((dot_kernel::<false>(&a, &b) as f64 - naive).abs() < 1e-3 * (1.0 + naive.abs()));
+            assert!(
+                (dot(&a, &b) as f64 - naive).abs() < 1e-3 * (1.0 + naive.abs()),
+                "n={n}"
+            );
+            assert!(
+                (dot_kernel::<false>(&a, &b) as f64 - naive).abs() < 1e-3 * (1.0 + naive.abs())
+            );
             let mut y = b.clone();
             axpy(2.0, &a, &mut y);
             for i in 0..n {

@@ -60,8 +60,12 @@ pub struct RankingMetrics {
 /// Compares predicted with true ratings on the pairs both contain.
 /// `truth` and `predictions` are `(user, item, value)`.
 pub fn rating_metrics(truth: &[(u32, u32, f64)], predictions: &[(u32, u32, f64)]) -> RatingMetrics {
-    let pred: FxHashMap<(u32, u32), f64> = predictions.iter().map(|&(u, i, p)| ((u, i), p)).collect();
-    let pairs: Vec<(f64, f64)> = truth.iter().filter_map(|&(u, i, t)| pred.get(&(u, i)).map(|&p| (t, p))).collect();
+    let pred: FxHashMap<(u32, u32), f64> =
+        predictions.iter().map(|&(u, i, p)| ((u, i), p)).collect();
+    let pairs: Vec<(f64, f64)> = truth
+        .iter()
+        .filter_map(|&(u, i, t)| pred.get(&(u, i)).map(|&p| (t, p)))
+        .collect();
     if pairs.is_empty() {
         return RatingMetrics::default();
     }
@@ -72,7 +76,11 @@ pub fn rating_metrics(truth: &[(u32, u32, f64)], predictions: &[(u32, u32, f64)]
     let ss_tot = pairs.iter().map(|(t, _)| (t - mean_t).powi(2)).sum::<f64>();
     let ss_res = mse * n;
     let mean_diff = pairs.iter().map(|(t, p)| t - p).sum::<f64>() / n;
-    let var_diff = pairs.iter().map(|(t, p)| (t - p - mean_diff).powi(2)).sum::<f64>() / n;
+    let var_diff = pairs
+        .iter()
+        .map(|(t, p)| (t - p - mean_diff).powi(2))
+        .sum::<f64>()
+        / n;
     let var_t = ss_tot / n;
     RatingMetrics {
         rmse: Some(mse.sqrt()),
@@ -108,10 +116,17 @@ pub fn ranking_metrics(truth: &[(u32, u32)], recs: &[(u32, u32, f64)], k: usize)
     for &(u, i, s) in recs {
         lists.entry(u).or_default().push((i, s));
     }
-    let mut out = RankingMetrics { k, ..Default::default() };
+    let mut out = RankingMetrics {
+        k,
+        ..Default::default()
+    };
     let mut ndcg_sum = 0.0;
     let mut any_hit = false;
-    let mut users: Vec<u32> = lists.keys().copied().filter(|u| truth_sets.contains_key(u)).collect();
+    let mut users: Vec<u32> = lists
+        .keys()
+        .copied()
+        .filter(|u| truth_sets.contains_key(u))
+        .collect();
     users.sort_unstable();
     for u in &users {
         let relevant = &truth_sets[u];
@@ -135,12 +150,20 @@ pub fn ranking_metrics(truth: &[(u32, u32)], recs: &[(u32, u32, f64)], k: usize)
         out.recall_at_k += hits as f64 / actual;
         out.map_at_k += rr / actual.min(k as f64);
         out.map += rr / actual;
-        let ideal: f64 = (1..=relevant.len().min(k)).map(|i| 1.0 / (1.0 + i as f64).ln()).sum();
+        let ideal: f64 = (1..=relevant.len().min(k))
+            .map(|i| 1.0 / (1.0 + i as f64).ln())
+            .sum();
         ndcg_sum += dcg / ideal;
     }
     out.users = users.len();
     if !any_hit {
-        return RankingMetrics { users: out.users, ..RankingMetrics { k, ..Default::default() } };
+        return RankingMetrics {
+            users: out.users,
+            ..RankingMetrics {
+                k,
+                ..Default::default()
+            }
+        };
     }
     let n = users.len() as f64;
     out.precision_at_k /= n;
@@ -162,8 +185,13 @@ mod tests {
     fn ranking_metrics_by_hand() {
         let truth = [(1, 10), (1, 11), (1, 12), (2, 20), (3, 30)];
         let recs = [
-            (1, 10, 0.9), (1, 99, 0.8), (1, 12, 0.7), (1, 11, 0.1),
-            (2, 98, 0.9), (2, 20, 0.5), (2, 97, 0.6),
+            (1, 10, 0.9),
+            (1, 99, 0.8),
+            (1, 12, 0.7),
+            (1, 11, 0.1),
+            (2, 98, 0.9),
+            (2, 20, 0.5),
+            (2, 97, 0.6),
             (4, 40, 1.0),
         ];
         let m = ranking_metrics(&truth, &recs, 3);
@@ -194,7 +222,10 @@ mod tests {
     #[test]
     fn no_hits_means_zero() {
         let m = ranking_metrics(&[(1, 1)], &[(1, 2, 1.0)], 10);
-        assert_eq!((m.precision_at_k, m.ndcg_at_k, m.map, m.users), (0.0, 0.0, 0.0, 1));
+        assert_eq!(
+            (m.precision_at_k, m.ndcg_at_k, m.map, m.users),
+            (0.0, 0.0, 0.0, 1)
+        );
     }
 
     #[test]
@@ -209,7 +240,8 @@ mod tests {
         // truth mean 4, SS_tot = 2, SS_res = 1.5 -> R² = 0.25.
         close(m.rsquared.unwrap(), 0.25);
         // errors 0.5, -0.5, 1.0: mean 1/3, var = ((1/6)² + (5/6)² + (2/3)²)/3; var(t) = 2/3.
-        let var_e = ((1.0f64 / 6.0).powi(2) + (5.0f64 / 6.0).powi(2) + (2.0f64 / 3.0).powi(2)) / 3.0;
+        let var_e =
+            ((1.0f64 / 6.0).powi(2) + (5.0f64 / 6.0).powi(2) + (2.0f64 / 3.0).powi(2)) / 3.0;
         close(m.exp_var.unwrap(), 1.0 - var_e / (2.0 / 3.0));
         let constant = rating_metrics(&[(1, 1, 3.0), (1, 2, 3.0)], &[(1, 1, 3.0), (1, 2, 3.0)]);
         assert_eq!(constant.rsquared, Some(1.0));

@@ -144,19 +144,27 @@ pub struct Model {
 
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Current time as RFC 3339 UTC (second precision), without a date-time dependency.
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     rfc3339(secs as i64)
 }
 
 /// Current time as RFC 3339 UTC with milliseconds, which sorts versions published within
 /// the same second.
 pub fn now_rfc3339_millis() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = rfc3339(d.as_secs() as i64);
     format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
 }
@@ -175,7 +183,12 @@ pub fn rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", tod / 3600, tod % 3600 / 60, tod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
 }
 
 /// A fingerprint of training data: sha256 over `user\titem\trating\n` in CSR order.
@@ -190,14 +203,25 @@ pub fn fingerprint(users: &IdMap, items: &IdMap, seen: &Csr) -> String {
             h.update(format!("\t{v}\n").as_bytes());
         }
     }
-    format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 impl Model {
     /// The k best unseen items for dense user `u`.
     pub fn recommend(&self, u: u32, k: usize) -> Vec<Scored> {
         let x = self.user_factors.row(u as usize);
-        topk::top_k_for_vector(x.as_slice().expect("contiguous"), &self.item_factors, k, self.seen.row(u as usize).0)
+        topk::top_k_for_vector(
+            x.as_slice().expect("contiguous"),
+            &self.item_factors,
+            k,
+            self.seen.row(u as usize).0,
+        )
     }
 
     /// The k best unseen items for every user, indexed by dense user id.
@@ -226,11 +250,24 @@ impl Model {
     /// The artifact files' contents, recording their sizes and checksums in `meta.artifacts`.
     fn encode_files(&mut self) -> Vec<(&'static str, Vec<u8>)> {
         let k = self.user_factors.ncols();
-        let ids = |map: &IdMap| map.ids().iter().flat_map(|s| [s.as_bytes(), b"\n"]).flatten().copied().collect::<Vec<u8>>();
+        let ids = |map: &IdMap| {
+            map.ids()
+                .iter()
+                .flat_map(|s| [s.as_bytes(), b"\n"])
+                .flatten()
+                .copied()
+                .collect::<Vec<u8>>()
+        };
         let indptr: Vec<i64> = self.seen.indptr.iter().map(|&v| v as i64).collect();
         let contents: [Vec<u8>; 7] = [
-            npy::to_bytes(self.user_factors.as_standard_layout().as_slice().unwrap(), &[self.users.len(), k]),
-            npy::to_bytes(self.item_factors.as_standard_layout().as_slice().unwrap(), &[self.items.len(), k]),
+            npy::to_bytes(
+                self.user_factors.as_standard_layout().as_slice().unwrap(),
+                &[self.users.len(), k],
+            ),
+            npy::to_bytes(
+                self.item_factors.as_standard_layout().as_slice().unwrap(),
+                &[self.items.len(), k],
+            ),
             ids(&self.users),
             ids(&self.items),
             npy::to_bytes(&indptr, &[indptr.len()]),
@@ -240,7 +277,11 @@ impl Model {
         self.meta.artifacts.clear();
         let mut out = Vec::with_capacity(FILES.len());
         for (file, bytes) in FILES.iter().zip(contents) {
-            self.meta.artifacts.push(Artifact { file: file.to_string(), bytes: bytes.len() as u64, sha256: sha256_hex(&bytes) });
+            self.meta.artifacts.push(Artifact {
+                file: file.to_string(),
+                bytes: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
             out.push((*file, bytes));
         }
         out
@@ -252,7 +293,11 @@ impl Model {
     /// blocks, committed per file), and `model.json`, which names every artifact's checksum, goes
     /// last: an interrupted upload leaves no `model.json`, so nothing can load or reference a
     /// half-written model.
-    pub fn save_to(&mut self, loc: &crate::blob::Location, progress: Option<crate::blob::Progress>) -> Result<(), ModelError> {
+    pub fn save_to(
+        &mut self,
+        loc: &crate::blob::Location,
+        progress: Option<crate::blob::Progress>,
+    ) -> Result<(), ModelError> {
         self.save_to_with(loc, progress, &mut |_| Ok(()))
     }
 
@@ -273,19 +318,26 @@ impl Model {
             let uri = uri.to_owned();
             move |source| ModelError::Blob { uri, source }
         };
-        let Location::Blob(meta_loc) = loc.join("model.json") else { unreachable!() };
+        let Location::Blob(meta_loc) = loc.join("model.json") else {
+            unreachable!()
+        };
         {
             let m = meta_loc.clone();
-            blob::block_on(async move { blob::delete(&m).await }).map_err(blob_err(&meta_loc.display))?;
+            blob::block_on(async move { blob::delete(&m).await })
+                .map_err(blob_err(&meta_loc.display))?;
         }
-        let mut all: Vec<(String, Vec<u8>)> = files.into_iter().map(|(f, b)| (f.to_owned(), b)).collect();
+        let mut all: Vec<(String, Vec<u8>)> =
+            files.into_iter().map(|(f, b)| (f.to_owned(), b)).collect();
         all.push(("model.json".into(), json));
         for (file, bytes) in all {
             before_upload(&file)?;
-            let Location::Blob(target) = loc.join(&file) else { unreachable!() };
+            let Location::Blob(target) = loc.join(&file) else {
+                unreachable!()
+            };
             let p = progress.clone();
             let t = target.clone();
-            blob::block_on(async move { blob::upload(&t, &bytes, p.as_ref()).await }).map_err(blob_err(&target.display))?;
+            blob::block_on(async move { blob::upload(&t, &bytes, p.as_ref()).await })
+                .map_err(blob_err(&target.display))?;
         }
         Ok(())
     }
@@ -296,7 +348,9 @@ impl Model {
         match loc {
             Location::Local(dir) => Model::load(dir),
             Location::Blob(_) => Model::load_with(&PathBuf::from(loc.to_string()), &mut |file| {
-                let Location::Blob(b) = loc.join(file) else { unreachable!() };
+                let Location::Blob(b) = loc.join(file) else {
+                    unreachable!()
+                };
                 let b2 = b.clone();
                 blob::block_on(async move { blob::read_all(&b2).await }).map_err(|source| match source {
                     blob::BlobError::NotFound(_) if file == "model.json" => ModelError::Corrupt {
@@ -315,9 +369,15 @@ impl Model {
             let path = path.to_path_buf();
             move |source| ModelError::Io { path, source }
         };
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(io(parent))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
@@ -349,24 +409,37 @@ impl Model {
     }
 
     /// Reads and verifies a model whose files `fetch` returns by name.
-    fn load_with(dir: &Path, fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, ModelError>) -> Result<Model, ModelError> {
+    fn load_with(
+        dir: &Path,
+        fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, ModelError>,
+    ) -> Result<Model, ModelError> {
         let meta_path = dir.join("model.json");
         let meta_bytes = fetch("model.json")?;
-        let meta: ModelMeta = serde_json::from_slice(&meta_bytes)
-            .map_err(|e| ModelError::Corrupt { path: meta_path.clone(), message: format!("invalid model.json: {e}") })?;
+        let meta: ModelMeta =
+            serde_json::from_slice(&meta_bytes).map_err(|e| ModelError::Corrupt {
+                path: meta_path.clone(),
+                message: format!("invalid model.json: {e}"),
+            })?;
         if meta.format_version != FORMAT_VERSION {
             return Err(ModelError::Corrupt {
                 path: meta_path,
-                message: format!("format version {} is not supported (expected {FORMAT_VERSION})", meta.format_version),
+                message: format!(
+                    "format version {} is not supported (expected {FORMAT_VERSION})",
+                    meta.format_version
+                ),
             });
         }
         let mut contents = Vec::with_capacity(FILES.len());
         for file in FILES {
             let path = dir.join(file);
-            let artifact = meta.artifacts.iter().find(|a| a.file == file).ok_or_else(|| ModelError::Corrupt {
-                path: meta_path.clone(),
-                message: format!("no checksum recorded for {file}"),
-            })?;
+            let artifact = meta
+                .artifacts
+                .iter()
+                .find(|a| a.file == file)
+                .ok_or_else(|| ModelError::Corrupt {
+                    path: meta_path.clone(),
+                    message: format!("no checksum recorded for {file}"),
+                })?;
             let bytes = fetch(file)?;
             if bytes.len() as u64 != artifact.bytes || sha256_hex(&bytes) != artifact.sha256 {
                 return Err(ModelError::Corrupt {
@@ -380,12 +453,21 @@ impl Model {
             }
             contents.push((path, bytes));
         }
-        let corrupt = |path: &Path, message: String| ModelError::Corrupt { path: path.to_path_buf(), message };
+        let corrupt = |path: &Path, message: String| ModelError::Corrupt {
+            path: path.to_path_buf(),
+            message,
+        };
         let matrix = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<Array2<f32>, ModelError> {
-            let (data, shape) = npy::from_bytes::<f32>(bytes).map_err(|e| corrupt(path, e.to_string()))?;
+            let (data, shape) =
+                npy::from_bytes::<f32>(bytes).map_err(|e| corrupt(path, e.to_string()))?;
             match shape[..] {
-                [r, c] => Array2::from_shape_vec((r, c), data).map_err(|e| corrupt(path, e.to_string())),
-                _ => Err(corrupt(path, format!("expected a 2-D array, got shape {shape:?}"))),
+                [r, c] => {
+                    Array2::from_shape_vec((r, c), data).map_err(|e| corrupt(path, e.to_string()))
+                }
+                _ => Err(corrupt(
+                    path,
+                    format!("expected a 2-D array, got shape {shape:?}"),
+                )),
             }
         };
         let id_map = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<IdMap, ModelError> {
@@ -396,10 +478,18 @@ impl Model {
         let item_factors = matrix(&contents[1])?;
         let users = id_map(&contents[2])?;
         let items = id_map(&contents[3])?;
-        let (indptr, _) = npy::from_bytes::<i64>(&contents[4].1).map_err(|e| corrupt(&contents[4].0, e.to_string()))?;
-        let (indices, _) = npy::from_bytes::<u32>(&contents[5].1).map_err(|e| corrupt(&contents[5].0, e.to_string()))?;
-        let (values, _) = npy::from_bytes::<f32>(&contents[6].1).map_err(|e| corrupt(&contents[6].0, e.to_string()))?;
-        let seen = Csr { indptr: indptr.iter().map(|&v| v as usize).collect(), indices, values, ncols: items.len() };
+        let (indptr, _) = npy::from_bytes::<i64>(&contents[4].1)
+            .map_err(|e| corrupt(&contents[4].0, e.to_string()))?;
+        let (indices, _) = npy::from_bytes::<u32>(&contents[5].1)
+            .map_err(|e| corrupt(&contents[5].0, e.to_string()))?;
+        let (values, _) = npy::from_bytes::<f32>(&contents[6].1)
+            .map_err(|e| corrupt(&contents[6].0, e.to_string()))?;
+        let seen = Csr {
+            indptr: indptr.iter().map(|&v| v as usize).collect(),
+            indices,
+            values,
+            ncols: items.len(),
+        };
         let consistent = user_factors.nrows() == users.len()
             && item_factors.nrows() == items.len()
             && user_factors.ncols() == item_factors.ncols()
@@ -407,9 +497,19 @@ impl Model {
             && seen.indptr.last() == Some(&seen.indices.len())
             && seen.indices.iter().all(|&i| (i as usize) < items.len());
         if !consistent {
-            return Err(corrupt(dir, "files disagree on the number of users, items or factors".into()));
+            return Err(corrupt(
+                dir,
+                "files disagree on the number of users, items or factors".into(),
+            ));
         }
-        Ok(Model { meta, users, items, user_factors, item_factors, seen })
+        Ok(Model {
+            meta,
+            users,
+            items,
+            user_factors,
+            item_factors,
+            seen,
+        })
     }
 }
 
@@ -426,7 +526,11 @@ mod tests {
     fn tiny() -> Model {
         let users = IdMap::from_ids(["a".to_string(), "b".to_string()]);
         let items = IdMap::from_ids(["x".to_string(), "y".to_string(), "z".to_string()]);
-        let seen = Csr::from_triplets([(0u32, 0u32, 5.0f32), (1, 1, 3.0), (1, 0, 1.0)].into_iter(), 2, 3);
+        let seen = Csr::from_triplets(
+            [(0u32, 0u32, 5.0f32), (1, 1, 3.0), (1, 0, 1.0)].into_iter(),
+            2,
+            3,
+        );
         let meta = ModelMeta {
             format_version: FORMAT_VERSION,
             kind: "als".into(),
@@ -449,7 +553,8 @@ mod tests {
             users,
             items,
             user_factors: Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap(),
-            item_factors: Array2::from_shape_vec((3, 2), vec![0.9, 0.1, 0.2, 0.8, 0.5, 0.5]).unwrap(),
+            item_factors: Array2::from_shape_vec((3, 2), vec![0.9, 0.1, 0.2, 0.8, 0.5, 0.5])
+                .unwrap(),
             seen,
         }
     }

@@ -47,12 +47,26 @@ pub enum NpyError {
 
 /// Encodes an array of `shape` (row-major) into `.npy` bytes.
 pub fn to_bytes<T: NpyElement>(data: &[T], shape: &[usize]) -> Vec<u8> {
-    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape does not match data"
+    );
     let shape_txt = match shape {
         [n] => format!("({n},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape_txt}, }}", T::DESCR);
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape_txt}, }}",
+        T::DESCR
+    );
     // Magic (6) + version (2) + header length (2) + header, padded to 64 bytes, ending in \n.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
@@ -68,7 +82,11 @@ pub fn to_bytes<T: NpyElement>(data: &[T], shape: &[usize]) -> Vec<u8> {
 }
 
 /// Writes an array to `out` in `.npy` format.
-pub fn write<T: NpyElement, W: Write>(mut out: W, data: &[T], shape: &[usize]) -> std::io::Result<()> {
+pub fn write<T: NpyElement, W: Write>(
+    mut out: W,
+    data: &[T],
+    shape: &[usize],
+) -> std::io::Result<()> {
     out.write_all(&to_bytes(data, shape))
 }
 
@@ -87,19 +105,32 @@ pub fn from_bytes<T: NpyElement>(bytes: &[u8]) -> Result<(Vec<T>, Vec<usize>), N
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
         v => return Err(NpyError::Format(format!("unsupported version {v}"))),
     };
-    let header = std::str::from_utf8(bytes.get(start..start + header_len).ok_or_else(|| bad("truncated header"))?)
-        .map_err(|_| bad("header is not text"))?;
+    let header = std::str::from_utf8(
+        bytes
+            .get(start..start + header_len)
+            .ok_or_else(|| bad("truncated header"))?,
+    )
+    .map_err(|_| bad("header is not text"))?;
     if !header.contains(&format!("'descr': '{}'", T::DESCR)) {
-        return Err(NpyError::Format(format!("expected dtype {} in header {header}", T::DESCR)));
+        return Err(NpyError::Format(format!(
+            "expected dtype {} in header {header}",
+            T::DESCR
+        )));
     }
     if header.contains("'fortran_order': True") {
         return Err(bad("fortran order is not supported"));
     }
     let shape_start = header.find("'shape': (").ok_or_else(|| bad("no shape"))? + 10;
-    let shape_end = shape_start + header[shape_start..].find(')').ok_or_else(|| bad("no shape"))?;
+    let shape_end = shape_start
+        + header[shape_start..]
+            .find(')')
+            .ok_or_else(|| bad("no shape"))?;
     let shape: Vec<usize> = header[shape_start..shape_end]
         .split(',')
         .map(str::trim)
@@ -109,7 +140,11 @@ pub fn from_bytes<T: NpyElement>(bytes: &[u8]) -> Result<(Vec<T>, Vec<usize>), N
     let n: usize = shape.iter().product();
     let body = &bytes[start + header_len..];
     if body.len() != n * T::SIZE {
-        return Err(NpyError::Format(format!("expected {} data bytes, found {}", n * T::SIZE, body.len())));
+        return Err(NpyError::Format(format!(
+            "expected {} data bytes, found {}",
+            n * T::SIZE,
+            body.len()
+        )));
     }
     Ok((body.chunks_exact(T::SIZE).map(T::read_le).collect(), shape))
 }

@@ -34,7 +34,13 @@ pub fn train(
     let triplets: Vec<(u32, u32, f32)> = train
         .records
         .iter()
-        .map(|r| (users.intern(train.users.id(r.user)), items.intern(train.items.id(r.item)), r.rating as f32))
+        .map(|r| {
+            (
+                users.intern(train.users.id(r.user)),
+                items.intern(train.items.id(r.item)),
+                r.rating as f32,
+            )
+        })
         .collect();
     let seen = Csr::from_triplets(triplets.iter().copied(), users.len(), items.len());
     let start = Instant::now();
@@ -56,13 +62,24 @@ pub fn train(
         tuning: None,
         artifacts: vec![],
     };
-    Ok(Model { meta, users, items, user_factors: fitted.user_factors, item_factors: fitted.item_factors, seen })
+    Ok(Model {
+        meta,
+        users,
+        items,
+        user_factors: fitted.user_factors,
+        item_factors: fitted.item_factors,
+        seen,
+    })
 }
 
 /// Scores a model on a test set: top-k for every test user the model knows (seen items
 /// excluded) and, for explicit models, predictions for every test pair it knows.
 pub fn evaluate(model: &Model, test: &Ratings, k: usize) -> Evaluation {
-    let truth: Vec<(u32, u32, f64)> = test.records.iter().map(|r| (r.user, r.item, r.rating)).collect();
+    let truth: Vec<(u32, u32, f64)> = test
+        .records
+        .iter()
+        .map(|r| (r.user, r.item, r.rating))
+        .collect();
     let mut items = test.items.clone();
     let test_users: Vec<(u32, u32)> = {
         let mut seen_user = vec![false; test.users.len()];
@@ -72,11 +89,17 @@ pub fn evaluate(model: &Model, test: &Ratings, k: usize) -> Evaluation {
                 if std::mem::replace(&mut seen_user[r.user as usize], true) {
                     return None;
                 }
-                model.users.get(test.users.id(r.user)).map(|mu| (r.user, mu))
+                model
+                    .users
+                    .get(test.users.id(r.user))
+                    .map(|mu| (r.user, mu))
             })
             .collect()
     };
-    let lists: Vec<Vec<crate::topk::Scored>> = test_users.par_iter().map(|&(_, mu)| model.recommend(mu, k)).collect();
+    let lists: Vec<Vec<crate::topk::Scored>> = test_users
+        .par_iter()
+        .map(|&(_, mu)| model.recommend(mu, k))
+        .collect();
     let mut recs = Vec::with_capacity(lists.len() * k);
     for (&(tu, _), list) in test_users.iter().zip(&lists) {
         for s in list {
@@ -104,13 +127,24 @@ pub fn evaluate(model: &Model, test: &Ratings, k: usize) -> Evaluation {
 }
 
 /// Scores recommendation and prediction files read from any system against a test set.
-pub fn evaluate_files(truth: &Ratings, recs: &Ratings, predictions: Option<&Ratings>, k: usize) -> Evaluation {
+pub fn evaluate_files(
+    truth: &Ratings,
+    recs: &Ratings,
+    predictions: Option<&Ratings>,
+    k: usize,
+) -> Evaluation {
     let mut users = IdMap::new();
     let mut items = IdMap::new();
     let mut remap = |r: &Ratings| -> Vec<(u32, u32, f64)> {
         r.records
             .iter()
-            .map(|x| (users.intern(r.users.id(x.user)), items.intern(r.items.id(x.item)), x.rating))
+            .map(|x| {
+                (
+                    users.intern(r.users.id(x.user)),
+                    items.intern(r.items.id(x.item)),
+                    x.rating,
+                )
+            })
             .collect()
     };
     let truth_rows = remap(truth);
@@ -119,6 +153,8 @@ pub fn evaluate_files(truth: &Ratings, recs: &Ratings, predictions: Option<&Rati
     let pairs: Vec<(u32, u32)> = truth_rows.iter().map(|&(u, i, _)| (u, i)).collect();
     Evaluation {
         ranking: metrics::ranking_metrics(&pairs, &rec_rows, k),
-        rating: pred_rows.map(|p| metrics::rating_metrics(&truth_rows, &p)).unwrap_or_default(),
+        rating: pred_rows
+            .map(|p| metrics::rating_metrics(&truth_rows, &p))
+            .unwrap_or_default(),
     }
 }

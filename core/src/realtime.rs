@@ -10,7 +10,11 @@ use crate::topk::Scored;
 /// A user's interactions as the snapshot's item indices: the training history stored with the
 /// version plus the user's events received after the version was published. Events for items
 /// the model does not know are left out (they count from the next retrain on).
-pub async fn user_interactions(store: &dyn Store, snapshot: &Snapshot, user_id: &str) -> Result<Vec<(u32, f32)>, StoreError> {
+pub async fn user_interactions(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    user_id: &str,
+) -> Result<Vec<(u32, f32)>, StoreError> {
     let mut history = match store.user_history(&snapshot.version, user_id).await? {
         Some(bytes) => decode_history(&bytes),
         None => Vec::new(),
@@ -39,7 +43,12 @@ pub fn to_items(snapshot: &Snapshot, scored: &[Scored]) -> Vec<ItemScore> {
 
 /// Recomputes `user_id`'s list in the snapshot's version from history + fresh events and
 /// writes it back. Returns `None` when the user has no interaction the model knows.
-pub async fn refresh_user(store: &dyn Store, snapshot: &Snapshot, user_id: &str, items_per_user: usize) -> Result<Option<UserRecs>, StoreError> {
+pub async fn refresh_user(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    user_id: &str,
+    items_per_user: usize,
+) -> Result<Option<UserRecs>, StoreError> {
     let interactions = user_interactions(store, snapshot, user_id).await?;
     if interactions.is_empty() {
         return Ok(None);

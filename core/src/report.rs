@@ -19,7 +19,10 @@ pub fn metrics_at_k(model: &Model, test: &Ratings, max_k: usize) -> Vec<RankingM
             }
         }
     }
-    let lists: Vec<_> = users.par_iter().map(|&(_, mu)| model.recommend(mu, max_k)).collect();
+    let lists: Vec<_> = users
+        .par_iter()
+        .map(|&(_, mu)| model.recommend(mu, max_k))
+        .collect();
     let mut items = test.items.clone();
     let mut recs = Vec::new();
     for (&(tu, _), list) in users.iter().zip(&lists) {
@@ -28,7 +31,10 @@ pub fn metrics_at_k(model: &Model, test: &Ratings, max_k: usize) -> Vec<RankingM
         }
     }
     let truth: Vec<(u32, u32)> = test.records.iter().map(|r| (r.user, r.item)).collect();
-    (1..=max_k).into_par_iter().map(|k| metrics::ranking_metrics(&truth, &recs, k)).collect()
+    (1..=max_k)
+        .into_par_iter()
+        .map(|k| metrics::ranking_metrics(&truth, &recs, k))
+        .collect()
 }
 
 /// What the top-k lists of all users do to the catalogue.
@@ -84,11 +90,19 @@ pub fn coverage(model: &Model, k: usize) -> Coverage {
         if total == 0 {
             return 0.0;
         }
-        counts.iter().enumerate().filter(|&(i, _)| pred(rank[i])).map(|(_, &c)| c).sum::<usize>() as f64 / total as f64
+        counts
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| pred(rank[i]))
+            .map(|(_, &c)| c)
+            .sum::<usize>() as f64
+            / total as f64
     };
     let decile = |r: usize| (r * 10 / n).min(9);
     let by_decile = |counts: &[usize], total: usize| -> Vec<f64> {
-        (0..10).map(|d| share(counts, total, &|r| decile(r) == d)).collect()
+        (0..10)
+            .map(|d| share(counts, total, &|r| decile(r) == d))
+            .collect()
     };
     let mut sorted = rec_count.clone();
     sorted.sort_unstable();
@@ -96,7 +110,11 @@ pub fn coverage(model: &Model, k: usize) -> Coverage {
         0.0
     } else {
         let m = sorted.len() as f64;
-        let weighted: f64 = sorted.iter().enumerate().map(|(i, &c)| (2.0 * (i as f64 + 1.0) - m - 1.0) * c as f64).sum();
+        let weighted: f64 = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (2.0 * (i as f64 + 1.0) - m - 1.0) * c as f64)
+            .sum();
         weighted / (m * total_recs as f64)
     };
     let recommended = rec_count.iter().filter(|&&c| c > 0).count();
@@ -129,10 +147,23 @@ mod tests {
     fn herd() -> Model {
         let users = IdMap::from_ids((0..3).map(|u| format!("u{u}")));
         let items = IdMap::from_ids((0..200).map(|i| format!("i{i}")));
-        let triplets: Vec<(u32, u32, f32)> = vec![(0, 5, 1.0), (1, 5, 1.0), (2, 5, 1.0), (0, 6, 1.0), (1, 6, 1.0)];
+        let triplets: Vec<(u32, u32, f32)> = vec![
+            (0, 5, 1.0),
+            (1, 5, 1.0),
+            (2, 5, 1.0),
+            (0, 6, 1.0),
+            (1, 6, 1.0),
+        ];
         let seen = Csr::from_triplets(triplets.into_iter(), 3, 200);
-        let user_factors = Array2::from_shape_vec((3, 2), vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]).unwrap();
-        let item_factors = Array2::from_shape_fn((200, 2), |(i, f)| if i < 2 && f == 0 { 1.0 - i as f32 * 0.1 } else { 0.0 });
+        let user_factors =
+            Array2::from_shape_vec((3, 2), vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]).unwrap();
+        let item_factors = Array2::from_shape_fn((200, 2), |(i, f)| {
+            if i < 2 && f == 0 {
+                1.0 - i as f32 * 0.1
+            } else {
+                0.0
+            }
+        });
         let meta = ModelMeta {
             format_version: FORMAT_VERSION,
             kind: "als".into(),
@@ -150,7 +181,14 @@ mod tests {
             tuning: None,
             artifacts: vec![],
         };
-        Model { meta, users, items, user_factors, item_factors, seen }
+        Model {
+            meta,
+            users,
+            items,
+            user_factors,
+            item_factors,
+            seen,
+        }
     }
 
     #[test]
@@ -177,7 +215,12 @@ mod tests {
         let mut test = Ratings::default();
         for (u, i) in [("u0", "i1"), ("u1", "i0"), ("u2", "i7")] {
             let (uu, ii) = (test.users.intern(u), test.items.intern(i));
-            test.records.push(crate::interactions::Interaction { user: uu, item: ii, rating: 1.0, timestamp: 0 });
+            test.records.push(crate::interactions::Interaction {
+                user: uu,
+                item: ii,
+                rating: 1.0,
+                timestamp: 0,
+            });
         }
         let at = metrics_at_k(&m, &test, 3);
         assert_eq!(at.len(), 3);

@@ -152,18 +152,33 @@ pub enum RetrainError {
 /// (its `chosen` parameters), any `model.json` (its `params`), or a bare parameters object.
 /// The thread count is reset to 0 (all cores of the machine that retrains).
 pub fn params_from_file(path: &std::path::Path) -> Result<AlsParams, RetrainError> {
-    let bad = |message: String| RetrainError::Params { path: path.to_path_buf(), message };
+    let bad = |message: String| RetrainError::Params {
+        path: path.to_path_buf(),
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let node = json.get("chosen").or_else(|| json.get("params")).unwrap_or(&json);
-    let params: AlsParams =
-        serde_json::from_value(node.clone()).map_err(|e| bad(format!("no ALS parameters (chosen, params or top level): {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let node = json
+        .get("chosen")
+        .or_else(|| json.get("params"))
+        .unwrap_or(&json);
+    let params: AlsParams = serde_json::from_value(node.clone()).map_err(|e| {
+        bad(format!(
+            "no ALS parameters (chosen, params or top level): {e}"
+        ))
+    })?;
     params.check().map_err(|e| bad(e.to_string()))?;
-    Ok(AlsParams { threads: 0, ..params })
+    Ok(AlsParams {
+        threads: 0,
+        ..params
+    })
 }
 
 /// The CPU-heavy half: read, split, train. Run it off the async runtime.
-pub fn train_candidate(cfg: &RetrainConfig) -> Result<(Model, crate::interactions::Ratings), RetrainError> {
+pub fn train_candidate(
+    cfg: &RetrainConfig,
+) -> Result<(Model, crate::interactions::Ratings), RetrainError> {
     let mut all = crate::interactions::Ratings::default();
     if cfg.inputs.is_empty() {
         return Err(RetrainError::NoInput);
@@ -177,7 +192,11 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<(Model, crate::interaction
     let parts = split::split(&all, &cfg.split)?;
     let train = all.subset(&parts.train);
     let test = all.subset(&parts.test);
-    let source = inputs.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+    let source = inputs
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut model = pipeline::train(&train, &cfg.params, Some(source), &mut |_| {})?;
     model.meta.split = serde_json::to_value(cfg.split).ok();
     model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
@@ -188,7 +207,11 @@ fn append(all: &mut crate::interactions::Ratings, more: &crate::interactions::Ra
     for r in &more.records {
         let u = all.users.intern(more.users.id(r.user));
         let i = all.items.intern(more.items.id(r.item));
-        all.records.push(crate::interactions::Interaction { user: u, item: i, ..*r });
+        all.records.push(crate::interactions::Interaction {
+            user: u,
+            item: i,
+            ..*r
+        });
     }
     all.has_timestamps |= more.has_timestamps;
 }
@@ -205,9 +228,16 @@ pub async fn gate_and_publish(
     // Sample of holdout users the candidate knows, in a deterministic order.
     let mut truth: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
     for r in &holdout.records {
-        truth.entry(holdout.users.id(r.user)).or_default().push(holdout.items.id(r.item));
+        truth
+            .entry(holdout.users.id(r.user))
+            .or_default()
+            .push(holdout.items.id(r.item));
     }
-    let mut users: Vec<&str> = truth.keys().copied().filter(|u| model.users.get(u).is_some()).collect();
+    let mut users: Vec<&str> = truth
+        .keys()
+        .copied()
+        .filter(|u| model.users.get(u).is_some())
+        .collect();
     users.sort_unstable();
     users.truncate(cfg.sample_users.max(1));
 
@@ -215,7 +245,10 @@ pub async fn gate_and_publish(
     let mut pairs = Vec::new();
     for u in &users {
         for i in &truth[u] {
-            pairs.push((ids.intern(&format!("u\x1f{u}")), ids.intern(&format!("i\x1f{i}"))));
+            pairs.push((
+                ids.intern(&format!("u\x1f{u}")),
+                ids.intern(&format!("i\x1f{i}")),
+            ));
         }
     }
     let mut cand_recs = Vec::new();
@@ -225,25 +258,59 @@ pub async fn gate_and_publish(
         let uid = ids.intern(&format!("u\x1f{u}"));
         let mu = model.users.get(u).expect("filtered above");
         for s in model.recommend(mu, cfg.k) {
-            cand_recs.push((uid, ids.intern(&format!("i\x1f{}", model.items.id(s.item))), s.score as f64));
+            cand_recs.push((
+                uid,
+                ids.intern(&format!("i\x1f{}", model.items.id(s.item))),
+                s.score as f64,
+            ));
         }
         if let Some(a) = &active {
             if let Some(doc) = store.user_recs(&a.version, u).await? {
-                let seen: FxHashSet<&str> = model.seen.row(mu as usize).0.iter().map(|&i| model.items.id(i)).collect();
-                for it in doc.items.iter().filter(|it| !seen.contains(it.item_id.as_str())).take(cfg.k) {
-                    active_recs.push((uid, ids.intern(&format!("i\x1f{}", it.item_id)), it.score as f64));
+                let seen: FxHashSet<&str> = model
+                    .seen
+                    .row(mu as usize)
+                    .0
+                    .iter()
+                    .map(|&i| model.items.id(i))
+                    .collect();
+                for it in doc
+                    .items
+                    .iter()
+                    .filter(|it| !seen.contains(it.item_id.as_str()))
+                    .take(cfg.k)
+                {
+                    active_recs.push((
+                        uid,
+                        ids.intern(&format!("i\x1f{}", it.item_id)),
+                        it.score as f64,
+                    ));
                 }
             }
         }
     }
-    let candidate = cfg.metric.pick(&metrics::ranking_metrics(&pairs, &cand_recs, cfg.k));
-    let active_figure = active.as_ref().map(|_| cfg.metric.pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k)));
+    let candidate = cfg
+        .metric
+        .pick(&metrics::ranking_metrics(&pairs, &cand_recs, cfg.k));
+    let active_figure = active.as_ref().map(|_| {
+        cfg.metric
+            .pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k))
+    });
     let (activate, reason) = match active_figure {
         None => (true, "no active version".to_string()),
-        Some(a) if candidate >= a * (1.0 - cfg.tolerance) => {
-            (true, format!("candidate {candidate:.4} >= active {a:.4} x (1 - {})", cfg.tolerance))
-        }
-        Some(a) => (false, format!("candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version", cfg.tolerance)),
+        Some(a) if candidate >= a * (1.0 - cfg.tolerance) => (
+            true,
+            format!(
+                "candidate {candidate:.4} >= active {a:.4} x (1 - {})",
+                cfg.tolerance
+            ),
+        ),
+        Some(a) => (
+            false,
+            format!(
+                "candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version",
+                cfg.tolerance
+            ),
+        ),
     };
     tracing::info!(
         metric = ?cfg.metric,
@@ -269,10 +336,18 @@ pub async fn gate_and_publish(
         users: users.len(),
         reason,
     };
-    let version = cfg.publish.version.clone().unwrap_or_else(|| publish::new_version_id(&model));
+    let version = cfg
+        .publish
+        .version
+        .clone()
+        .unwrap_or_else(|| publish::new_version_id(&model));
     outcome.candidate_version = version.clone();
     if let Some(root) = &cfg.model_root {
-        let mut metrics = model.meta.metrics.clone().unwrap_or_else(|| serde_json::json!({}));
+        let mut metrics = model
+            .meta
+            .metrics
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
         metrics["qualityGate"] = serde_json::to_value(&outcome).unwrap_or_default();
         model.meta.metrics = Some(metrics);
         // A blob upload runs on the blob module's own runtime; this thread waits for it.
@@ -301,22 +376,50 @@ mod tests {
     #[test]
     fn params_from_tuning_model_or_bare_files() {
         let dir = tempfile::tempdir().unwrap();
-        let tuned = AlsParams { factors: 96, regularization: 12.5, confidence: Confidence::Linear, threads: 3, ..AlsParams::implicit() };
+        let tuned = AlsParams {
+            factors: 96,
+            regularization: 12.5,
+            confidence: Confidence::Linear,
+            threads: 3,
+            ..AlsParams::implicit()
+        };
         let write = |name: &str, v: serde_json::Value| {
             let p = dir.path().join(name);
             std::fs::write(&p, v.to_string()).unwrap();
             p
         };
-        let want = AlsParams { threads: 0, ..tuned.clone() };
-        let t = write("tuning.json", serde_json::json!({"chosen": tuned, "trials": []}));
+        let want = AlsParams {
+            threads: 0,
+            ..tuned.clone()
+        };
+        let t = write(
+            "tuning.json",
+            serde_json::json!({"chosen": tuned, "trials": []}),
+        );
         assert_eq!(params_from_file(&t).unwrap(), want);
-        let m = write("model.json", serde_json::json!({"format_version": 1, "params": tuned}));
+        let m = write(
+            "model.json",
+            serde_json::json!({"format_version": 1, "params": tuned}),
+        );
         assert_eq!(params_from_file(&m).unwrap(), want);
         let b = write("bare.json", serde_json::to_value(&tuned).unwrap());
         assert_eq!(params_from_file(&b).unwrap(), want);
         let bad = write("bad.json", serde_json::json!({"params": {"factors": 0}}));
-        assert!(params_from_file(&bad).unwrap_err().to_string().contains("bad.json"));
-        let invalid = write("invalid.json", serde_json::to_value(AlsParams { factors: 0, ..tuned }).unwrap());
-        assert!(params_from_file(&invalid).unwrap_err().to_string().contains("factors"));
+        assert!(params_from_file(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("bad.json"));
+        let invalid = write(
+            "invalid.json",
+            serde_json::to_value(AlsParams {
+                factors: 0,
+                ..tuned
+            })
+            .unwrap(),
+        );
+        assert!(params_from_file(&invalid)
+            .unwrap_err()
+            .to_string()
+            .contains("factors"));
     }
 }

@@ -55,19 +55,40 @@ pub struct SnapshotError(pub String);
 
 impl Snapshot {
     /// The snapshot of a model published as `version`.
-    pub fn from_model(model: &Model, version: &str, titles: Option<&HashMap<String, String>>) -> Self {
+    pub fn from_model(
+        model: &Model,
+        version: &str,
+        titles: Option<&HashMap<String, String>>,
+    ) -> Self {
         let ids = model.items.ids();
         Snapshot::new(
             version.to_owned(),
             model.meta.params.clone(),
             model.items.clone(),
-            ids.iter().map(|i| titles.and_then(|t| t.get(i).cloned())).collect(),
+            ids.iter()
+                .map(|i| titles.and_then(|t| t.get(i).cloned()))
+                .collect(),
             model.item_factors.clone(),
         )
     }
 
-    fn new(version: String, params: AlsParams, items: IdMap, titles: Vec<Option<String>>, item_factors: Array2<f32>) -> Self {
-        Snapshot { version, params, items, titles, item_factors, created_ms: crate::events::now_ms(), gramian: OnceLock::new(), normalized: OnceLock::new() }
+    fn new(
+        version: String,
+        params: AlsParams,
+        items: IdMap,
+        titles: Vec<Option<String>>,
+        item_factors: Array2<f32>,
+    ) -> Self {
+        Snapshot {
+            version,
+            params,
+            items,
+            titles,
+            item_factors,
+            created_ms: crate::events::now_ms(),
+            gramian: OnceLock::new(),
+            normalized: OnceLock::new(),
+        }
     }
 
     /// Serialises the snapshot.
@@ -94,18 +115,38 @@ impl Snapshot {
     /// Decodes [`Snapshot::encode`]'s output, checking every length.
     pub fn decode(bytes: &[u8]) -> Result<Self, SnapshotError> {
         let bad = |m: &str| SnapshotError(m.to_owned());
-        let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("missing magic"))?;
-        let len = u32::from_le_bytes(rest.get(..4).ok_or_else(|| bad("truncated"))?.try_into().unwrap()) as usize;
-        let json = rest.get(4..4 + len).ok_or_else(|| bad("truncated header"))?;
-        let header: Header = serde_json::from_slice(json).map_err(|e| SnapshotError(e.to_string()))?;
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| bad("missing magic"))?;
+        let len = u32::from_le_bytes(
+            rest.get(..4)
+                .ok_or_else(|| bad("truncated"))?
+                .try_into()
+                .unwrap(),
+        ) as usize;
+        let json = rest
+            .get(4..4 + len)
+            .ok_or_else(|| bad("truncated header"))?;
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| SnapshotError(e.to_string()))?;
         let data = &rest[4 + len..];
         let (n, k) = (header.items.len(), header.factors);
         if data.len() != n * k * 4 || header.titles.len() != n {
             return Err(bad("factor data does not match the header"));
         }
-        let values: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-        let factors = Array2::from_shape_vec((n, k), values).map_err(|e| SnapshotError(e.to_string()))?;
-        let mut snap = Snapshot::new(header.version, header.params, IdMap::from_ids(header.items), header.titles, factors);
+        let values: Vec<f32> = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let factors =
+            Array2::from_shape_vec((n, k), values).map_err(|e| SnapshotError(e.to_string()))?;
+        let mut snap = Snapshot::new(
+            header.version,
+            header.params,
+            IdMap::from_ids(header.items),
+            header.titles,
+            factors,
+        );
         snap.created_ms = header.created_ms;
         Ok(snap)
     }
@@ -127,7 +168,11 @@ impl Snapshot {
     /// Folds in a user from their interactions `(item index, value)` (training history plus
     /// live events) and returns their `n` best items not among those interactions.
     pub fn recommend_for_history(&self, history: &[(u32, f32)], n: usize) -> Vec<Scored> {
-        let mut merged: Vec<(u32, f32)> = history.iter().copied().filter(|(i, _)| (*i as usize) < self.items.len()).collect();
+        let mut merged: Vec<(u32, f32)> = history
+            .iter()
+            .copied()
+            .filter(|(i, _)| (*i as usize) < self.items.len())
+            .collect();
         merged.sort_by_key(|p| p.0);
         merged.dedup_by(|later, earlier| {
             // Repeated items: ratings keep the latest value, implicit strengths add up.
@@ -142,7 +187,13 @@ impl Snapshot {
             }
         });
         let (items, values): (Vec<u32>, Vec<f32>) = merged.iter().copied().unzip();
-        let x = fold_in_user(&self.item_factors, &items, &values, &self.params, self.gramian());
+        let x = fold_in_user(
+            &self.item_factors,
+            &items,
+            &values,
+            &self.params,
+            self.gramian(),
+        );
         topk::top_k_for_vector(&x, &self.item_factors, n, &items)
     }
 
@@ -177,7 +228,12 @@ pub fn encode_history(items: &[u32], values: &[f32]) -> Vec<u8> {
 pub fn decode_history(bytes: &[u8]) -> Vec<(u32, f32)> {
     bytes
         .chunks_exact(8)
-        .map(|c| (u32::from_le_bytes(c[..4].try_into().unwrap()), f32::from_le_bytes(c[4..].try_into().unwrap())))
+        .map(|c| {
+            (
+                u32::from_le_bytes(c[..4].try_into().unwrap()),
+                f32::from_le_bytes(c[4..].try_into().unwrap()),
+            )
+        })
         .collect()
 }
 

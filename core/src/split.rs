@@ -55,7 +55,13 @@ pub struct SplitParams {
 
 impl Default for SplitParams {
     fn default() -> Self {
-        Self { method: SplitMethod::Stratified, ratio: 0.75, seed: 42, filter_by: FilterBy::User, min_rating: 1 }
+        Self {
+            method: SplitMethod::Stratified,
+            ratio: 0.75,
+            seed: 42,
+            filter_by: FilterBy::User,
+            min_rating: 1,
+        }
     }
 }
 
@@ -73,7 +79,9 @@ pub enum SplitError {
     #[error("a chronological split needs timestamps, and the input has none")]
     NoTimestamps,
     /// One side would be empty.
-    #[error("the split leaves the {0} set empty ({1} rows in all); use more data or another ratio")]
+    #[error(
+        "the split leaves the {0} set empty ({1} rows in all); use more data or another ratio"
+    )]
     EmptySide(&'static str, usize),
 }
 
@@ -120,7 +128,10 @@ fn random_split(n: usize, ratio: f64, seed: u32) -> Split {
     let n_train = (ratio * n as f64).floor() as usize;
     let n_test = n - n_train;
     let perm = NumpyRandomState::new(seed).permutation(n);
-    Split { test: perm[..n_test].to_vec(), train: perm[n_test..].to_vec() }
+    Split {
+        test: perm[..n_test].to_vec(),
+        train: perm[n_test..].to_vec(),
+    }
 }
 
 fn stratified_split(ratings: &Ratings, params: &SplitParams) -> Split {
@@ -140,9 +151,14 @@ fn stratified_split(ratings: &Ratings, params: &SplitParams) -> Split {
         count[key(row) as usize] += 1;
     }
     // Recommenders drops small groups before drawing random numbers, so draw only for kept rows.
-    let kept: Vec<usize> = (0..ratings.records.len()).filter(|&row| count[key(row) as usize] >= params.min_rating).collect();
+    let kept: Vec<usize> = (0..ratings.records.len())
+        .filter(|&row| count[key(row) as usize] >= params.min_rating)
+        .collect();
     let order_key: Vec<f64> = match params.method {
-        SplitMethod::Chrono => kept.iter().map(|&row| ratings.records[row].timestamp as f64).collect(),
+        SplitMethod::Chrono => kept
+            .iter()
+            .map(|&row| ratings.records[row].timestamp as f64)
+            .collect(),
         _ => {
             let mut rng = NumpyRandomState::new(params.seed);
             kept.iter().map(|_| rng.random_sample()).collect()
@@ -151,9 +167,14 @@ fn stratified_split(ratings: &Ratings, params: &SplitParams) -> Split {
     let mut order: Vec<usize> = (0..kept.len()).collect();
     // Stable: equal timestamps keep input order.
     order.sort_by(|&a, &b| {
-        key(kept[a]).cmp(&key(kept[b])).then(order_key[a].total_cmp(&order_key[b]))
+        key(kept[a])
+            .cmp(&key(kept[b]))
+            .then(order_key[a].total_cmp(&order_key[b]))
     });
-    let mut split = Split { train: Vec::with_capacity(kept.len()), test: Vec::new() };
+    let mut split = Split {
+        train: Vec::with_capacity(kept.len()),
+        test: Vec::new(),
+    };
     let mut start = 0;
     while start < order.len() {
         let group = key(kept[order[start]]);
@@ -184,17 +205,35 @@ mod tests {
         let mut text = String::new();
         for u in 0..users {
             for j in 0..per_user + u % 3 {
-                text += &format!("u{u}\ti{}\t{}\t{}\n", (u * 7 + j * 3) % 50, 1 + j % 5, 1000 + j * 10 + u);
+                text += &format!(
+                    "u{u}\ti{}\t{}\t{}\n",
+                    (u * 7 + j * 3) % 50,
+                    1 + j % 5,
+                    1000 + j * 10 + u
+                );
             }
         }
-        read_ratings_str(&text, "t", &ReadOptions::default()).unwrap().0
+        read_ratings_str(&text, "t", &ReadOptions::default())
+            .unwrap()
+            .0
     }
 
     #[test]
     fn sides_partition_the_rows() {
         let r = data(30, 8);
-        for method in [SplitMethod::Random, SplitMethod::Stratified, SplitMethod::Chrono] {
-            let s = split(&r, &SplitParams { method, ..Default::default() }).unwrap();
+        for method in [
+            SplitMethod::Random,
+            SplitMethod::Stratified,
+            SplitMethod::Chrono,
+        ] {
+            let s = split(
+                &r,
+                &SplitParams {
+                    method,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             let mut all: Vec<usize> = s.train.iter().chain(&s.test).copied().collect();
             all.sort_unstable();
             assert_eq!(all, (0..r.len()).collect::<Vec<_>>(), "{method:?}");
@@ -204,7 +243,14 @@ mod tests {
     #[test]
     fn random_takes_floor_of_ratio() {
         let r = data(10, 5); // 10*5 + extra rows
-        let s = split(&r, &SplitParams { method: SplitMethod::Random, ..Default::default() }).unwrap();
+        let s = split(
+            &r,
+            &SplitParams {
+                method: SplitMethod::Random,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(s.train.len(), (0.75 * r.len() as f64).floor() as usize);
     }
 
@@ -226,10 +272,27 @@ mod tests {
     #[test]
     fn chrono_puts_newest_in_test() {
         let r = data(20, 8);
-        let s = split(&r, &SplitParams { method: SplitMethod::Chrono, ..Default::default() }).unwrap();
+        let s = split(
+            &r,
+            &SplitParams {
+                method: SplitMethod::Chrono,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         for u in 0..r.users.len() as u32 {
-            let newest_train = s.train.iter().filter(|&&i| r.records[i].user == u).map(|&i| r.records[i].timestamp).max();
-            let oldest_test = s.test.iter().filter(|&&i| r.records[i].user == u).map(|&i| r.records[i].timestamp).min();
+            let newest_train = s
+                .train
+                .iter()
+                .filter(|&&i| r.records[i].user == u)
+                .map(|&i| r.records[i].timestamp)
+                .max();
+            let oldest_test = s
+                .test
+                .iter()
+                .filter(|&&i| r.records[i].user == u)
+                .map(|&i| r.records[i].timestamp)
+                .min();
             assert!(newest_train < oldest_test);
         }
     }
@@ -239,23 +302,50 @@ mod tests {
         let r = data(30, 8);
         let p = SplitParams::default();
         assert_eq!(split(&r, &p).unwrap(), split(&r, &p).unwrap());
-        assert_ne!(split(&r, &p).unwrap(), split(&r, &SplitParams { seed: 7, ..p }).unwrap());
+        assert_ne!(
+            split(&r, &p).unwrap(),
+            split(&r, &SplitParams { seed: 7, ..p }).unwrap()
+        );
     }
 
     #[test]
     fn min_rating_drops_small_groups() {
         let r = data(30, 8); // users have 8, 9 or 10 rows
-        let s = split(&r, &SplitParams { min_rating: 10, ..Default::default() }).unwrap();
+        let s = split(
+            &r,
+            &SplitParams {
+                min_rating: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(s.train.len() + s.test.len(), 10 * 10);
     }
 
     #[test]
     fn bad_params_are_errors() {
         let r = data(3, 4);
-        assert_eq!(split(&r, &SplitParams { ratio: 1.0, ..Default::default() }), Err(SplitError::Ratio(1.0)));
-        let no_time = read_ratings_str("a\tb\t1\nc\td\t2\n", "t", &ReadOptions::default()).unwrap().0;
         assert_eq!(
-            split(&no_time, &SplitParams { method: SplitMethod::Chrono, ..Default::default() }),
+            split(
+                &r,
+                &SplitParams {
+                    ratio: 1.0,
+                    ..Default::default()
+                }
+            ),
+            Err(SplitError::Ratio(1.0))
+        );
+        let no_time = read_ratings_str("a\tb\t1\nc\td\t2\n", "t", &ReadOptions::default())
+            .unwrap()
+            .0;
+        assert_eq!(
+            split(
+                &no_time,
+                &SplitParams {
+                    method: SplitMethod::Chrono,
+                    ..Default::default()
+                }
+            ),
             Err(SplitError::NoTimestamps)
         );
     }

@@ -57,7 +57,9 @@ pub fn generate(p: &SynthParams, mut emit: impl FnMut(SynthRow)) -> usize {
         perm.swap(i, rng.gen_range(0..=i));
     }
     // Pareto-like activity, scaled to the requested total.
-    let activity: Vec<f64> = (0..p.users).map(|_| (1.0 - rng.gen::<f64>()).powf(-1.0 / 1.5)).collect();
+    let activity: Vec<f64> = (0..p.users)
+        .map(|_| (1.0 - rng.gen::<f64>()).powf(-1.0 / 1.5))
+        .collect();
     let total: f64 = activity.iter().sum();
     let scale = p.interactions as f64 / total;
     let mut emitted = 0;
@@ -75,17 +77,28 @@ pub fn generate(p: &SynthParams, mut emit: impl FnMut(SynthRow)) -> usize {
                 let draw = rng.gen::<f64>() * acc;
                 let item = perm[cumulative.partition_point(|&c| c < draw).min(p.items - 1)];
                 let y = &item_taste[item as usize * rank..(item as usize + 1) * rank];
-                let affinity: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>() / (rank as f32).sqrt();
-                if rng.gen::<f32>() < 1.0 / (1.0 + (-3.0 * affinity).exp()) && !seen.contains(&item) {
+                let affinity: f32 =
+                    x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>() / (rank as f32).sqrt();
+                if rng.gen::<f32>() < 1.0 / (1.0 + (-3.0 * affinity).exp()) && !seen.contains(&item)
+                {
                     pick = Some((item, affinity));
                     break;
                 }
             }
-            let Some((item, affinity)) = pick else { continue };
+            let Some((item, affinity)) = pick else {
+                continue;
+            };
             seen.insert(item);
-            let r = (3.5 + 1.2 * affinity + 0.5 * gauss(&mut rng)).round().clamp(1.0, 5.0) as u8;
+            let r = (3.5 + 1.2 * affinity + 0.5 * gauss(&mut rng))
+                .round()
+                .clamp(1.0, 5.0) as u8;
             t += rng.gen_range(1..5_000);
-            emit(SynthRow { user: u as u32, item, rating: r, timestamp: t });
+            emit(SynthRow {
+                user: u as u32,
+                item,
+                rating: r,
+                timestamp: t,
+            });
             emitted += 1;
         }
     }
@@ -100,7 +113,14 @@ pub fn write_udata<W: std::io::Write>(p: &SynthParams, out: W) -> std::io::Resul
     let mut err = None;
     let n = generate(p, |r| {
         if err.is_none() {
-            if let Err(e) = writeln!(out, "{}\t{}\t{}\t{}", r.user + 1, r.item + 1, r.rating, r.timestamp) {
+            if let Err(e) = writeln!(
+                out,
+                "{}\t{}\t{}\t{}",
+                r.user + 1,
+                r.item + 1,
+                r.rating,
+                r.timestamp
+            ) {
                 err = Some(e);
             }
         }
@@ -118,7 +138,13 @@ mod tests {
 
     #[test]
     fn popularity_is_skewed_and_ratings_in_range() {
-        let p = SynthParams { users: 500, items: 400, interactions: 20_000, rank: 4, seed: 1 };
+        let p = SynthParams {
+            users: 500,
+            items: 400,
+            interactions: 20_000,
+            rank: 4,
+            seed: 1,
+        };
         let mut per_item = vec![0usize; 400];
         let n = generate(&p, |r| {
             assert!((1..=5).contains(&r.rating));
@@ -127,6 +153,9 @@ mod tests {
         assert!(n > 15_000 && n <= 20_000 + 500, "{n}");
         per_item.sort_unstable_by(|a, b| b.cmp(a));
         let top_decile: usize = per_item[..40].iter().sum();
-        assert!(top_decile as f64 > 0.25 * n as f64, "top 10% of items hold {top_decile} of {n}");
+        assert!(
+            top_decile as f64 > 0.25 * n as f64,
+            "top 10% of items hold {top_decile} of {n}"
+        );
     }
 }

@@ -16,13 +16,24 @@ use std::time::{Duration, Instant};
 
 /// `tests/azure` of the workspace.
 pub fn azure_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("tests").join("azure")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("tests")
+        .join("azure")
 }
 
 fn available(what: &str) -> bool {
-    let ok = azure_dir().join("node_modules").is_dir() && Command::new("node").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = azure_dir().join("node_modules").is_dir()
+        && Command::new("node")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
     if !ok {
-        let msg = format!("{what} not available: run `npm ci` in {} (node 20 needed)", azure_dir().display());
+        let msg = format!(
+            "{what} not available: run `npm ci` in {} (node 20 needed)",
+            azure_dir().display()
+        );
         if std::env::var("TOPTEN_REQUIRE_AZURE_TESTS").is_ok_and(|v| v == "1") {
             panic!("{msg}");
         }
@@ -38,8 +49,15 @@ pub fn http_json(port: u16, method: &str, path: &str, body: &str) -> (u16, serde
     write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
-    let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let json = raw.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null);
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = raw
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null);
     (status, json)
 }
 
@@ -68,14 +86,24 @@ impl CosmosServer {
             .spawn()
             .expect("start node cosmos-wrapper.js");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("wrapper prints its ports");
-        let ports: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("wrapper said {line:?}: {e}"));
-        Some(CosmosServer { child, port: ports["port"].as_u64().unwrap() as u16, control: ports["control"].as_u64().unwrap() as u16 })
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("wrapper prints its ports");
+        let ports: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("wrapper said {line:?}: {e}"));
+        Some(CosmosServer {
+            child,
+            port: ports["port"].as_u64().unwrap() as u16,
+            control: ports["control"].as_u64().unwrap() as u16,
+        })
     }
 
     /// Store URI of a container on this server.
     pub fn uri(&self, database: &str, container: &str) -> String {
-        format!("cosmos+http://127.0.0.1:{}/{database}/{container}", self.port)
+        format!(
+            "cosmos+http://127.0.0.1:{}/{database}/{container}",
+            self.port
+        )
     }
 
     /// The emulator key (any key works with this server; the SDK needs one to sign).
@@ -128,14 +156,29 @@ impl Azurite {
             return None;
         }
         let dir = azure_dir();
-        let work = std::env::temp_dir().join(format!("topten-azurite-{}-{}", std::process::id(), crate::model::now_rfc3339_millis().replace([':', '.'], "")));
+        let work = std::env::temp_dir().join(format!(
+            "topten-azurite-{}-{}",
+            std::process::id(),
+            crate::model::now_rfc3339_millis().replace([':', '.'], "")
+        ));
         std::fs::create_dir_all(&work).unwrap();
         let mut last_err = String::new();
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             let mut child = Command::new("node")
                 .arg(dir.join("node_modules/azurite/dist/src/blob/main.js"))
-                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--inMemoryPersistence", "--skipApiVersionCheck"])
+                .args([
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    &port.to_string(),
+                    "--inMemoryPersistence",
+                    "--skipApiVersionCheck",
+                ])
                 .current_dir(&work) // where it would put its debug log
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -149,7 +192,11 @@ impl Azurite {
                     break;
                 }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(Azurite { child, _dir: tempfile_dir::TempDir(work), port });
+                    return Some(Azurite {
+                        child,
+                        _dir: tempfile_dir::TempDir(work),
+                        port,
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -161,12 +208,21 @@ impl Azurite {
 
     /// Endpoint of the development account (`AZURE_STORAGE_ENDPOINT`).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{}", self.port, crate::blob::AZURITE_ACCOUNT)
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.port,
+            crate::blob::AZURITE_ACCOUNT
+        )
     }
 
     /// An account SAS signed with the development key (`AZURE_STORAGE_SAS`).
     pub fn sas(&self) -> String {
-        crate::blob::account_sas(crate::blob::AZURITE_ACCOUNT, crate::blob::AZURITE_KEY, "2099-01-01T00:00:00Z").unwrap()
+        crate::blob::account_sas(
+            crate::blob::AZURITE_ACCOUNT,
+            crate::blob::AZURITE_KEY,
+            "2099-01-01T00:00:00Z",
+        )
+        .unwrap()
     }
 }
 

@@ -33,7 +33,10 @@ pub struct TopK {
 impl TopK {
     /// An empty selection of capacity `k`.
     pub fn new(k: usize) -> Self {
-        TopK { k, best: Vec::with_capacity(k + 1) }
+        TopK {
+            k,
+            best: Vec::with_capacity(k + 1),
+        }
     }
 
     #[inline]
@@ -81,8 +84,17 @@ pub fn select(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
 }
 
 /// Top k for one user vector (fold-in, request-time scoring).
-pub fn top_k_for_vector(user: &[f32], item_factors: &Array2<f32>, k: usize, exclude: &[u32]) -> Vec<Scored> {
-    let scores: Vec<f32> = item_factors.rows().into_iter().map(|y| dot_view(user, y)).collect();
+pub fn top_k_for_vector(
+    user: &[f32],
+    item_factors: &Array2<f32>,
+    k: usize,
+    exclude: &[u32],
+) -> Vec<Scored> {
+    let scores: Vec<f32> = item_factors
+        .rows()
+        .into_iter()
+        .map(|y| dot_view(user, y))
+        .collect();
     select(&scores, k, exclude)
 }
 
@@ -95,7 +107,12 @@ fn dot_view(x: &[f32], y: ArrayView1<f32>) -> f32 {
 
 /// Top k for every user (row of `user_factors`), excluding each user's row of `seen` when given.
 /// Returns one list per user, best first.
-pub fn top_k_all(user_factors: &Array2<f32>, item_factors: &Array2<f32>, k: usize, seen: Option<&Csr>) -> Vec<Vec<Scored>> {
+pub fn top_k_all(
+    user_factors: &Array2<f32>,
+    item_factors: &Array2<f32>,
+    k: usize,
+    seen: Option<&Csr>,
+) -> Vec<Vec<Scored>> {
     let users = user_factors.nrows();
     let items = item_factors.nrows().max(1);
     // About 16 MB of scores per block and thread: tall enough blocks for GEMM to run near peak,
@@ -120,7 +137,8 @@ pub fn top_k_all(user_factors: &Array2<f32>, item_factors: &Array2<f32>, k: usiz
                             &owned
                         }
                     };
-                    let exclude: &[u32] = seen.map_or(&[], |m| if u < m.nrows() { m.row(u).0 } else { &[] });
+                    let exclude: &[u32] =
+                        seen.map_or(&[], |m| if u < m.nrows() { m.row(u).0 } else { &[] });
                     select(row, k, exclude)
                 })
                 .collect::<Vec<_>>()
@@ -141,7 +159,10 @@ mod tests {
             .iter()
             .enumerate()
             .filter(|(i, _)| !exclude.contains(&(*i as u32)))
-            .map(|(i, &s)| Scored { item: i as u32, score: s })
+            .map(|(i, &s)| Scored {
+                item: i as u32,
+                score: s,
+            })
             .collect();
         all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
         all.truncate(k);
@@ -167,7 +188,9 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let u = Array2::from_shape_fn((1100, 6), |_| rng.gen_range(-1.0f32..1.0));
         let v = Array2::from_shape_fn((2500, 6), |_| rng.gen_range(-1.0f32..1.0));
-        let triplets: Vec<(u32, u32, f32)> = (0..1100u32).flat_map(|a| (0..5).map(move |j| (a, (a * 13 + j * 101) % 2500, 1.0))).collect();
+        let triplets: Vec<(u32, u32, f32)> = (0..1100u32)
+            .flat_map(|a| (0..5).map(move |j| (a, (a * 13 + j * 101) % 2500, 1.0)))
+            .collect();
         let seen = Csr::from_triplets(triplets.into_iter(), 1100, 2500);
         let all = top_k_all(&u, &v, 10, Some(&seen));
         assert_eq!(all.len(), 1100);

@@ -58,7 +58,11 @@ pub struct ValidationSplit {
 
 impl Default for ValidationSplit {
     fn default() -> Self {
-        ValidationSplit { holdout: Holdout::Random, share: 0.2, seed: 7 }
+        ValidationSplit {
+            holdout: Holdout::Random,
+            share: 0.2,
+            seed: 7,
+        }
     }
 }
 
@@ -210,13 +214,27 @@ pub enum TuneError {
 
 /// Splits the training rows into fitting and validation rows (indices into `train.records`),
 /// per user. Returns the holdout actually used.
-pub fn validation_split(train: &Ratings, v: &ValidationSplit) -> Result<(split::Split, Holdout), TuneError> {
+pub fn validation_split(
+    train: &Ratings,
+    v: &ValidationSplit,
+) -> Result<(split::Split, Holdout), TuneError> {
     if !(v.share > 0.0 && v.share < 1.0) {
-        return Err(TuneError::Config(format!("validation share must be in (0, 1), got {}", v.share)));
+        return Err(TuneError::Config(format!(
+            "validation share must be in (0, 1), got {}",
+            v.share
+        )));
     }
-    let holdout = if v.holdout == Holdout::Last && train.has_timestamps { Holdout::Last } else { Holdout::Random };
+    let holdout = if v.holdout == Holdout::Last && train.has_timestamps {
+        Holdout::Last
+    } else {
+        Holdout::Random
+    };
     let params = SplitParams {
-        method: if holdout == Holdout::Last { SplitMethod::Chrono } else { SplitMethod::Stratified },
+        method: if holdout == Holdout::Last {
+            SplitMethod::Chrono
+        } else {
+            SplitMethod::Stratified
+        },
         ratio: 1.0 - v.share,
         seed: v.seed,
         filter_by: FilterBy::User,
@@ -227,28 +245,44 @@ pub fn validation_split(train: &Ratings, v: &ValidationSplit) -> Result<(split::
 
 /// Latin-hypercube sample of `n` configurations (each dimension cut into `n` strata, one draw
 /// per stratum, strata shuffled independently per dimension).
-pub fn sample(space: &SearchSpace, base: &AlsParams, n: usize, rng: &mut ChaCha8Rng) -> Vec<AlsParams> {
+pub fn sample(
+    space: &SearchSpace,
+    base: &AlsParams,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<AlsParams> {
     let strata = |rng: &mut ChaCha8Rng| -> Vec<f64> {
         let mut s: Vec<usize> = (0..n).collect();
         s.shuffle(rng);
-        s.into_iter().map(|j| (j as f64 + rng.gen::<f64>()) / n as f64).collect()
+        s.into_iter()
+            .map(|j| (j as f64 + rng.gen::<f64>()) / n as f64)
+            .collect()
     };
     let log_lerp = |(lo, hi): (f64, f64), u: f64| (lo.ln() + u * (hi.ln() - lo.ln())).exp();
     let f = strata(rng);
     let r = strata(rng);
     let a = strata(rng);
     let c = strata(rng);
-    let confidences = if space.confidence.is_empty() { vec![base.confidence] } else { space.confidence.clone() };
+    let confidences = if space.confidence.is_empty() {
+        vec![base.confidence]
+    } else {
+        space.confidence.clone()
+    };
     (0..n)
         .map(|j| {
             let factors = log_lerp((space.factors.0 as f64, space.factors.1 as f64), f[j]);
-            let factors = (((factors / 8.0).round() as usize) * 8).clamp(space.factors.0.max(1), space.factors.1.max(1));
+            let factors = (((factors / 8.0).round() as usize) * 8)
+                .clamp(space.factors.0.max(1), space.factors.1.max(1));
             AlsParams {
                 feedback: Feedback::Implicit,
                 factors,
-                regularization: log_lerp((space.regularization.0 as f64, space.regularization.1 as f64), r[j]) as f32,
+                regularization: log_lerp(
+                    (space.regularization.0 as f64, space.regularization.1 as f64),
+                    r[j],
+                ) as f32,
                 alpha: log_lerp((space.alpha.0 as f64, space.alpha.1 as f64), a[j]) as f32,
-                confidence: confidences[((c[j] * confidences.len() as f64) as usize).min(confidences.len() - 1)],
+                confidence: confidences
+                    [((c[j] * confidences.len() as f64) as usize).min(confidences.len() - 1)],
                 iterations: space.iterations.0,
                 ..base.clone()
             }
@@ -275,15 +309,24 @@ pub fn tune(
 ) -> Result<TuneResult, TuneError> {
     let start = Instant::now();
     if cfg.base.feedback != Feedback::Implicit {
-        return Err(TuneError::Config("tuning searches the implicit model".into()));
+        return Err(TuneError::Config(
+            "tuning searches the implicit model".into(),
+        ));
     }
-    if cfg.space.factors.0 == 0 || cfg.space.factors.0 > cfg.space.factors.1 || cfg.space.iterations.0 == 0 {
+    if cfg.space.factors.0 == 0
+        || cfg.space.factors.0 > cfg.space.factors.1
+        || cfg.space.iterations.0 == 0
+    {
         return Err(TuneError::Config(format!("bad ranges: {:?}", cfg.space)));
     }
     let (parts, holdout) = validation_split(train, &cfg.validation)?;
     let (nu, ni) = (train.users.len(), train.items.len());
     let fit_matrix = Csr::from_interactions(&train.subset(&parts.train).records, nu, ni);
-    let truth: Vec<(u32, u32)> = parts.test.iter().map(|&r| (train.records[r].user, train.records[r].item)).collect();
+    let truth: Vec<(u32, u32)> = parts
+        .test
+        .iter()
+        .map(|&r| (train.records[r].user, train.records[r].item))
+        .collect();
     let mut val_users: Vec<u32> = truth.iter().map(|&(u, _)| u).collect();
     val_users.sort_unstable();
     val_users.dedup();
@@ -292,11 +335,19 @@ pub fn tune(
             .par_iter()
             .map(|&u| {
                 let x = model.user_factors.row(u as usize);
-                crate::topk::top_k_for_vector(x.as_slice().unwrap(), &model.item_factors, cfg.k, fit_matrix.row(u as usize).0)
+                crate::topk::top_k_for_vector(
+                    x.as_slice().unwrap(),
+                    &model.item_factors,
+                    cfg.k,
+                    fit_matrix.row(u as usize).0,
+                )
             })
             .collect();
-        let recs: Vec<(u32, u32, f64)> =
-            val_users.iter().zip(&lists).flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item, s.score as f64))).collect();
+        let recs: Vec<(u32, u32, f64)> = val_users
+            .iter()
+            .zip(&lists)
+            .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item, s.score as f64)))
+            .collect();
         metrics::ranking_metrics(&truth, &recs, cfg.k)
     };
     let ladder = rungs(cfg.space.iterations.0, cfg.space.iterations.1, cfg.eta);
@@ -319,12 +370,16 @@ pub fn tune(
         }
         Budget::Seconds(_) => None,
     };
-    let out_of_time = |start: &Instant| deadline.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
+    let out_of_time =
+        |start: &Instant| deadline.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
     let mut next_config = 0usize;
     'brackets: for bracket in 0.. {
         let mut configs = sample(&cfg.space, &cfg.base, per_bracket, &mut rng);
         if bracket == 0 {
-            configs[0] = AlsParams { iterations: ladder[0], ..cfg.base.clone() };
+            configs[0] = AlsParams {
+                iterations: ladder[0],
+                ..cfg.base.clone()
+            };
         }
         // (config id, model, fit seconds, trial index of its latest score)
         let mut alive: Vec<(usize, Option<AlsModel>, AlsParams, f64, usize)> = Vec::new();
@@ -340,7 +395,14 @@ pub fn tune(
                 }
                 let t0 = Instant::now();
                 let model = match entry.1.take() {
-                    None => als::fit(&fit_matrix, &AlsParams { iterations: iters, ..entry.2.clone() }, &mut |_| {})?,
+                    None => als::fit(
+                        &fit_matrix,
+                        &AlsParams {
+                            iterations: iters,
+                            ..entry.2.clone()
+                        },
+                        &mut |_| {},
+                    )?,
                     Some(m) => als::resume(&fit_matrix, m, iters - trained_to, &mut |_| {})?,
                 };
                 entry.3 += t0.elapsed().as_secs_f64();
@@ -360,16 +422,32 @@ pub fn tune(
                 entry.1 = Some(model);
                 entry.4 = trials.len();
                 trials.push(trial);
-                let progress = Progress { done: trials.len(), planned, best, elapsed: start.elapsed().as_secs_f64() };
+                let progress = Progress {
+                    done: trials.len(),
+                    planned,
+                    best,
+                    elapsed: start.elapsed().as_secs_f64(),
+                };
                 on_trial(trials.last().unwrap(), &progress);
-                tracing::debug!(config = entry.0, rung, iterations = iters, score = s, "trial");
+                tracing::debug!(
+                    config = entry.0,
+                    rung,
+                    iterations = iters,
+                    score = s,
+                    "trial"
+                );
             }
             trained_to = iters;
             if rung + 1 == ladder.len() {
                 break;
             }
             // Promote the best 1/eta (ties: lower config id, for determinism).
-            alive.sort_by(|a, b| trials[b.4].score.total_cmp(&trials[a.4].score).then(a.0.cmp(&b.0)));
+            alive.sort_by(|a, b| {
+                trials[b.4]
+                    .score
+                    .total_cmp(&trials[a.4].score)
+                    .then(a.0.cmp(&b.0))
+            });
             alive.truncate(survivors(alive.len(), cfg.eta));
             for entry in &alive {
                 trials[entry.4].promoted = true;
@@ -380,7 +458,9 @@ pub fn tune(
         }
     }
     if trials.is_empty() {
-        return Err(TuneError::Config("the time budget ended before the first trial".into()));
+        return Err(TuneError::Config(
+            "the time budget ended before the first trial".into(),
+        ));
     }
     // Best score; ties go to the cheaper model (fewer factors, then fewer iterations).
     let best_trial = (0..trials.len())
@@ -467,7 +547,12 @@ mod tests {
             }
             for (t, i) in chosen.into_iter().enumerate() {
                 let iid = r.items.intern(&format!("i{i}"));
-                r.records.push(Interaction { user: uid, item: iid, rating: 1.0 + (t % 5) as f64, timestamp: t as i64 });
+                r.records.push(Interaction {
+                    user: uid,
+                    item: iid,
+                    rating: 1.0 + (t % 5) as f64,
+                    timestamp: t as i64,
+                });
             }
         }
         r.has_timestamps = true;
@@ -478,7 +563,11 @@ mod tests {
         TuneConfig {
             space,
             budget: Budget::Trials(trials),
-            base: AlsParams { factors: 8, threads: 2, ..AlsParams::implicit() },
+            base: AlsParams {
+                factors: 8,
+                threads: 2,
+                ..AlsParams::implicit()
+            },
             ..TuneConfig::default()
         }
     }
@@ -503,7 +592,10 @@ mod tests {
             let u = (p.alpha as f64 / 0.05).ln() / (50.0f64 / 0.05).ln();
             strata[((u * n as f64) as usize).min(n - 1)] += 1;
         }
-        assert!(strata.iter().all(|&c| c == 1), "one α per stratum: {strata:?}");
+        assert!(
+            strata.iter().all(|&c| c == 1),
+            "one α per stratum: {strata:?}"
+        );
         let logs = s.iter().filter(|p| p.confidence == Confidence::Log).count();
         assert_eq!(logs, n / 2);
     }
@@ -513,17 +605,42 @@ mod tests {
     #[test]
     fn validation_is_carved_from_training_rows_per_user() {
         let r = blocks(60, 80, 4, 3);
-        let (s, h) = validation_split(&r, &ValidationSplit { holdout: Holdout::Last, share: 0.25, seed: 1 }).unwrap();
+        let (s, h) = validation_split(
+            &r,
+            &ValidationSplit {
+                holdout: Holdout::Last,
+                share: 0.25,
+                seed: 1,
+            },
+        )
+        .unwrap();
         assert_eq!(h, Holdout::Last);
         assert_eq!(s.train.len() + s.test.len(), r.len());
         for u in 0..r.users.len() as u32 {
-            let newest_fit = s.train.iter().filter(|&&i| r.records[i].user == u).map(|&i| r.records[i].timestamp).max();
-            let oldest_val = s.test.iter().filter(|&&i| r.records[i].user == u).map(|&i| r.records[i].timestamp).min();
+            let newest_fit = s
+                .train
+                .iter()
+                .filter(|&&i| r.records[i].user == u)
+                .map(|&i| r.records[i].timestamp)
+                .max();
+            let oldest_val = s
+                .test
+                .iter()
+                .filter(|&&i| r.records[i].user == u)
+                .map(|&i| r.records[i].timestamp)
+                .min();
             assert!(newest_fit.is_some() && newest_fit < oldest_val);
         }
         let mut no_time = r.clone();
         no_time.has_timestamps = false;
-        let (_, h) = validation_split(&no_time, &ValidationSplit { holdout: Holdout::Last, ..Default::default() }).unwrap();
+        let (_, h) = validation_split(
+            &no_time,
+            &ValidationSplit {
+                holdout: Holdout::Last,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(h, Holdout::Random);
     }
 
@@ -541,7 +658,11 @@ mod tests {
             iterations: (2, 8),
         };
         let mut cfg = small_cfg(space, 12);
-        cfg.base = AlsParams { factors: 1, regularization: 300.0, ..cfg.base };
+        cfg.base = AlsParams {
+            factors: 1,
+            regularization: 300.0,
+            ..cfg.base
+        };
         let mut calls = 0;
         let result = tune(&r, &cfg, &mut |_, p| {
             calls += 1;
@@ -552,16 +673,29 @@ mod tests {
         let default_score = result.trials[0].score;
         let best = &result.trials[result.best_trial];
         assert!(best.config != 0, "defaults won: {:?}", best.params);
-        assert!(best.score > default_score + 0.1, "best {} vs defaults {default_score}", best.score);
+        assert!(
+            best.score > default_score + 0.1,
+            "best {} vs defaults {default_score}",
+            best.score
+        );
         assert!(best.params.regularization < 300.0 && best.params.factors >= 8);
         assert_eq!(result.best, best.params);
         // Successive halving: 12 at rung 0, 6 at rung 1, 3 at rung 2 (2, 4, 8 iterations).
-        let per_rung: Vec<usize> = (0..3).map(|g| result.trials.iter().filter(|t| t.rung == g).count()).collect();
+        let per_rung: Vec<usize> = (0..3)
+            .map(|g| result.trials.iter().filter(|t| t.rung == g).count())
+            .collect();
         assert_eq!(per_rung, vec![12, 6, 3]);
-        assert!(result.trials.iter().filter(|t| t.rung == 2).all(|t| t.params.iterations == 8));
+        assert!(result
+            .trials
+            .iter()
+            .filter(|t| t.rung == 2)
+            .all(|t| t.params.iterations == 8));
         // Deterministic.
         let again = tune(&r, &cfg, &mut |_, _| {}).unwrap();
-        assert_eq!(again.trials.iter().map(|t| t.score).collect::<Vec<_>>(), result.trials.iter().map(|t| t.score).collect::<Vec<_>>());
+        assert_eq!(
+            again.trials.iter().map(|t| t.score).collect::<Vec<_>>(),
+            result.trials.iter().map(|t| t.score).collect::<Vec<_>>()
+        );
         let tsv = trials_tsv(&result);
         assert_eq!(tsv.lines().count(), result.trials.len() + 1);
         assert_eq!(tsv.lines().filter(|l| l.ends_with("\ttrue")).count(), 1);
@@ -570,7 +704,14 @@ mod tests {
     #[test]
     fn a_time_budget_stops() {
         let r = blocks(60, 60, 3, 2);
-        let mut cfg = small_cfg(SearchSpace { factors: (8, 16), iterations: (2, 4), ..SearchSpace::default() }, 1);
+        let mut cfg = small_cfg(
+            SearchSpace {
+                factors: (8, 16),
+                iterations: (2, 4),
+                ..SearchSpace::default()
+            },
+            1,
+        );
         cfg.budget = Budget::Seconds(0.3);
         cfg.bracket = 4;
         let result = tune(&r, &cfg, &mut |_, _| {}).unwrap();

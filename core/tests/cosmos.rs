@@ -8,11 +8,17 @@ use topten_core::ingest::{read_ratings_str, ReadOptions};
 use topten_core::pipeline;
 use topten_core::store::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
 use topten_core::store::publish::{publish, PublishOptions};
-use topten_core::store::{contract, doc_id, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus};
+use topten_core::store::{
+    contract, doc_id, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus,
+};
 use topten_core::testing::CosmosServer;
 
 /// A store on `server`, key auth, with the given tweaks.
-fn store(server: &CosmosServer, container: &str, tweak: impl FnOnce(&mut CosmosSettings)) -> CosmosStore {
+fn store(
+    server: &CosmosServer,
+    container: &str,
+    tweak: impl FnOnce(&mut CosmosSettings),
+) -> CosmosStore {
     let mut s = CosmosSettings::from_uri(&server.uri("topten", container)).unwrap();
     s.auth = CosmosAuth::Key(server.key().into());
     s.create_if_missing = true;
@@ -38,7 +44,13 @@ fn docs(version: &str, users: usize) -> Vec<UserRecs> {
         .map(|u| UserRecs {
             id: doc_id(version, &format!("u{u}")),
             user_id: format!("u{u}"),
-            items: (0..3).map(|i| ItemScore { item_id: format!("i{i}"), score: 1.0 - i as f32 * 0.1, title: None }).collect(),
+            items: (0..3)
+                .map(|i| ItemScore {
+                    item_id: format!("i{i}"),
+                    score: 1.0 - i as f32 * 0.1,
+                    title: None,
+                })
+                .collect(),
             model_version: version.into(),
             created_at: "2026-01-01T00:00:00Z".into(),
         })
@@ -49,7 +61,9 @@ fn docs(version: &str, users: usize) -> Vec<UserRecs> {
 /// the users' partitions with idempotent ids), over the wire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cosmos_store_passes_the_realtime_contract() {
-    let Some(server) = CosmosServer::start() else { return };
+    let Some(server) = CosmosServer::start() else {
+        return;
+    };
     let s = store(&server, "realtime", |_| {});
     contract::run_realtime(&s).await;
     // A snapshot larger than one document is split into chunks and joined back.
@@ -62,7 +76,9 @@ async fn cosmos_store_passes_the_realtime_contract() {
 /// The same contract suite as the embedded store, over the wire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cosmos_store_passes_the_contract() {
-    let Some(server) = CosmosServer::start() else { return };
+    let Some(server) = CosmosServer::start() else {
+        return;
+    };
     let s = store(&server, "contract", |_| {});
     contract::run(&s).await;
     // Ids Cosmos forbids ('/', '?', '#', '\') still round-trip.
@@ -79,11 +95,16 @@ async fn cosmos_store_passes_the_contract() {
 /// once, each 429 was seen and waited out, and the version completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_writes_are_retried_after_the_hint_and_written_once() {
-    let Some(server) = CosmosServer::start() else { return };
+    let Some(server) = CosmosServer::start() else {
+        return;
+    };
     let s = store(&server, "throttle", |s| s.write_concurrency = 16);
     s.health().await.unwrap(); // creates the container before counting
     server.control("/reset", serde_json::json!({}));
-    server.control("/throttle", serde_json::json!({"share": 0.3, "retryAfterMs": 25}));
+    server.control(
+        "/throttle",
+        serde_json::json!({"share": 0.3, "retryAfterMs": 25}),
+    );
     let n = 300;
     s.create_version(&info("v1", n)).await.unwrap();
     let started = Instant::now();
@@ -95,18 +116,39 @@ async fn throttled_writes_are_retried_after_the_hint_and_written_once() {
     assert_eq!((done.status, done.users), (VersionStatus::Complete, n));
     let stats = server.stats();
     let throttled = stats["throttled"].as_u64().unwrap();
-    assert!(throttled >= 90, "a 30% share of at least 300 writes is throttled: {stats}");
+    assert!(
+        throttled >= 90,
+        "a 30% share of at least 300 writes is throttled: {stats}"
+    );
     // Only the version info is written twice (created, then completed); no user document is.
-    let dups: Vec<&str> = stats["duplicates"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    let dups: Vec<&str> = stats["duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
     assert_eq!(dups.len(), 1, "{stats}");
     assert!(dups[0].ends_with("/docs/version:v1"), "{stats}");
-    assert_eq!(stats["documentsWritten"].as_u64().unwrap(), n as u64 + 1, "users + version info: {stats}");
+    assert_eq!(
+        stats["documentsWritten"].as_u64().unwrap(),
+        n as u64 + 1,
+        "users + version info: {stats}"
+    );
     let ws = s.write_stats().unwrap();
-    assert_eq!(ws.throttled, throttled, "every 429 the server sent was seen and retried");
+    assert_eq!(
+        ws.throttled, throttled,
+        "every 429 the server sent was seen and retried"
+    );
     assert!(ws.request_units > 0.0);
     // Each 429 asked for 25 ms; 16 writers in parallel still spend at least throttled/16 of those.
-    assert!(elapsed >= Duration::from_millis(25 * throttled / 16), "{elapsed:?}");
-    eprintln!("throttled publish: {n} docs in {elapsed:?}, {throttled} x 429, {:.0} RU", ws.request_units);
+    assert!(
+        elapsed >= Duration::from_millis(25 * throttled / 16),
+        "{elapsed:?}"
+    );
+    eprintln!(
+        "throttled publish: {n} docs in {elapsed:?}, {throttled} x 429, {:.0} RU",
+        ws.request_units
+    );
 }
 
 /// The server goes away in the middle of a publish: the publish fails with a clear error, the
@@ -114,18 +156,49 @@ async fn throttled_writes_are_retried_after_the_hint_and_written_once() {
 /// version still serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stopped_mid_publish_leaves_the_old_version_serving() {
-    let Some(server) = CosmosServer::start() else { return };
+    let Some(server) = CosmosServer::start() else {
+        return;
+    };
     let s = store(&server, "outage", |s| {
         s.max_retries = 2;
         s.write_timeout = Duration::from_secs(2);
     });
-    let text: String = (0..60).flat_map(|u| (0..8).map(move |i| format!("u{u}\ti{}\t{}\n", (u * 7 + i * 3) % 40, 1 + (u + i) % 5))).collect();
+    let text: String = (0..60)
+        .flat_map(|u| {
+            (0..8).map(move |i| format!("u{u}\ti{}\t{}\n", (u * 7 + i * 3) % 40, 1 + (u + i) % 5))
+        })
+        .collect();
     let (ratings, _) = read_ratings_str(&text, "mem", &ReadOptions::default()).unwrap();
-    let model = pipeline::train(&ratings, &AlsParams { factors: 4, iterations: 3, threads: 1, ..AlsParams::implicit() }, None, &mut |_| {}).unwrap();
-    let v1 = publish(&s, &model, &PublishOptions { version: Some("v1".into()), ..Default::default() }, &mut |_, _| {}).await.unwrap();
+    let model = pipeline::train(
+        &ratings,
+        &AlsParams {
+            factors: 4,
+            iterations: 3,
+            threads: 1,
+            ..AlsParams::implicit()
+        },
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let v1 = publish(
+        &s,
+        &model,
+        &PublishOptions {
+            version: Some("v1".into()),
+            ..Default::default()
+        },
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(s.active().await.unwrap().unwrap().version, "v1");
 
-    let opts = PublishOptions { version: Some("v2".into()), batch_size: 20, ..Default::default() };
+    let opts = PublishOptions {
+        version: Some("v2".into()),
+        batch_size: 20,
+        ..Default::default()
+    };
     let mut batches = 0;
     let err = publish(&s, &model, &opts, &mut |_, _| {
         batches += 1;
@@ -135,21 +208,42 @@ async fn server_stopped_mid_publish_leaves_the_old_version_serving() {
     })
     .await
     .unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable { .. } | StoreError::Backend { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Unavailable { .. } | StoreError::Backend { .. }
+        ),
+        "{err}"
+    );
     server.control("/up", serde_json::json!({}));
 
-    assert_eq!(s.active().await.unwrap().unwrap().version, "v1", "the old version still serves");
-    assert_eq!(s.version("v2").await.unwrap().unwrap().status, VersionStatus::Writing);
-    assert!(matches!(s.activate("v2").await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        s.active().await.unwrap().unwrap().version,
+        "v1",
+        "the old version still serves"
+    );
+    assert_eq!(
+        s.version("v2").await.unwrap().unwrap().status,
+        VersionStatus::Writing
+    );
+    assert!(matches!(
+        s.activate("v2").await,
+        Err(StoreError::Conflict(_))
+    ));
     let u = model.users.id(0);
-    assert_eq!(s.user_recs("v1", u).await.unwrap().unwrap().model_version, v1.version);
+    assert_eq!(
+        s.user_recs("v1", u).await.unwrap().unwrap().model_version,
+        v1.version
+    );
 }
 
 /// A slow store gives fast 503s: reads time out, and after enough failures the breaker answers
 /// at once without sending the request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_reads_time_out_and_open_the_circuit_breaker() {
-    let Some(server) = CosmosServer::start() else { return };
+    let Some(server) = CosmosServer::start() else {
+        return;
+    };
     let s = store(&server, "slow", |s| {
         s.read_timeout = Duration::from_millis(200);
         s.breaker_failures = 2;
@@ -159,18 +253,33 @@ async fn slow_reads_time_out_and_open_the_circuit_breaker() {
     server.control("/delay", serde_json::json!({"ms": 1000}));
     for _ in 0..2 {
         let t = Instant::now();
-        assert!(matches!(s.user_recs_json("v1", "u0").await, Err(StoreError::Unavailable { .. })));
-        assert!(t.elapsed() < Duration::from_millis(900), "timed out after the read timeout, not the server's delay");
+        assert!(matches!(
+            s.user_recs_json("v1", "u0").await,
+            Err(StoreError::Unavailable { .. })
+        ));
+        assert!(
+            t.elapsed() < Duration::from_millis(900),
+            "timed out after the read timeout, not the server's delay"
+        );
     }
     let before = server.stats()["itemReads"].as_u64().unwrap();
     let t = Instant::now();
     match s.user_recs_json("v1", "u0").await {
-        Err(StoreError::Unavailable { retry_after_secs, .. }) => assert!((1..=2).contains(&retry_after_secs)),
+        Err(StoreError::Unavailable {
+            retry_after_secs, ..
+        }) => assert!((1..=2).contains(&retry_after_secs)),
         other => panic!("expected the open breaker, got {other:?}"),
     }
     assert!(t.elapsed() < Duration::from_millis(50));
-    assert_eq!(server.stats()["itemReads"].as_u64().unwrap(), before, "an open breaker sends nothing");
+    assert_eq!(
+        server.stats()["itemReads"].as_u64().unwrap(),
+        before,
+        "an open breaker sends nothing"
+    );
     server.control("/delay", serde_json::json!({"ms": 0}));
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert!(s.user_recs_json("v1", "u0").await.unwrap().is_some(), "half-open: the next read goes through and closes it");
+    assert!(
+        s.user_recs_json("v1", "u0").await.unwrap().is_some(),
+        "half-open: the next read goes through and closes it"
+    );
 }

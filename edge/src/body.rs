@@ -14,7 +14,12 @@ pub fn error_body(code: &str, message: &str) -> Vec<u8> {
 
 /// `{"userId","modelVersion","items","source"}` around an items array that is already JSON.
 /// `source` is `personalized` or `popular`.
-pub fn recommendations_body(user_id: &str, model_version: &str, items_json: &[u8], source: &str) -> Vec<u8> {
+pub fn recommendations_body(
+    user_id: &str,
+    model_version: &str,
+    items_json: &[u8],
+    source: &str,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(items_json.len() + 96 + user_id.len() + model_version.len());
     out.extend_from_slice(b"{\"userId\":");
     json_string(&mut out, user_id);
@@ -30,7 +35,11 @@ pub fn recommendations_body(user_id: &str, model_version: &str, items_json: &[u8
 
 /// Joins the first `k` items whose id is not in `exclude` into a JSON array. Each item is
 /// `(item id, its JSON object)`; returns the array and how many items it holds.
-pub fn join_items<'a>(items: impl Iterator<Item = (&'a str, &'a [u8])>, k: usize, exclude: &[String]) -> (Vec<u8>, usize) {
+pub fn join_items<'a>(
+    items: impl Iterator<Item = (&'a str, &'a [u8])>,
+    k: usize,
+    exclude: &[String],
+) -> (Vec<u8>, usize) {
     let mut out = Vec::with_capacity(64 * k.min(64) + 2);
     out.push(b'[');
     let mut n = 0;
@@ -63,14 +72,21 @@ mod tests {
     /// The error body equals serde_json's serialisation of the nested object.
     #[test]
     fn error_body_matches_serde_json() {
-        let want = serde_json::to_vec(&serde_json::json!({"error": {"code": "invalid_k", "message": "k \"x\" é\n"}})).unwrap();
+        let want = serde_json::to_vec(
+            &serde_json::json!({"error": {"code": "invalid_k", "message": "k \"x\" é\n"}}),
+        )
+        .unwrap();
         assert_eq!(error_body("invalid_k", "k \"x\" é\n"), want);
     }
 
     /// Excluded ids are skipped and at most k items are kept.
     #[test]
     fn join_filters_and_truncates() {
-        let items = [("a", &b"{\"itemId\":\"a\"}"[..]), ("b", &b"{\"itemId\":\"b\"}"[..]), ("c", &b"{\"itemId\":\"c\"}"[..])];
+        let items = [
+            ("a", &b"{\"itemId\":\"a\"}"[..]),
+            ("b", &b"{\"itemId\":\"b\"}"[..]),
+            ("c", &b"{\"itemId\":\"c\"}"[..]),
+        ];
         let (json, n) = join_items(items.iter().copied(), 1, &["a".to_string()]);
         assert_eq!((json.as_slice(), n), (&b"[{\"itemId\":\"b\"}]"[..], 1));
         let (json, n) = join_items(items.iter().copied(), 10, &[]);

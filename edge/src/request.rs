@@ -19,12 +19,20 @@ pub struct Rejection {
 impl Rejection {
     /// A 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Rejection { status: 400, code, message: message.into() }
+        Rejection {
+            status: 400,
+            code,
+            message: message.into(),
+        }
     }
 
     /// A 404 with `code`.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Rejection { status: 404, code, message: message.into() }
+        Rejection {
+            status: 404,
+            code,
+            message: message.into(),
+        }
     }
 
     /// The JSON body `{"error":{"code","message"}}`.
@@ -40,12 +48,19 @@ pub fn no_such_route() -> Rejection {
 
 /// The 405 of a known path with the wrong method.
 pub fn method_not_allowed() -> Rejection {
-    Rejection { status: 405, code: "method_not_allowed", message: "method not allowed on this route".into() }
+    Rejection {
+        status: 405,
+        code: "method_not_allowed",
+        message: "method not allowed on this route".into(),
+    }
 }
 
 /// The 400 of `/api/recommendations/` without an id.
 pub fn missing_user_id() -> Rejection {
-    Rejection::bad_request("invalid_user_id", "the path must end with a user id: /api/recommendations/{userId}")
+    Rejection::bad_request(
+        "invalid_user_id",
+        "the path must end with a user id: /api/recommendations/{userId}",
+    )
 }
 
 /// Request limits (the handler's `TOPTEN_DEFAULT_K`, `TOPTEN_MAX_K`, `TOPTEN_MAX_ID_LEN`).
@@ -62,7 +77,11 @@ pub struct Limits {
 impl Default for Limits {
     /// The documented defaults: 10, 100, 128.
     fn default() -> Self {
-        Limits { default_k: 10, max_k: 100, max_id_len: 128 }
+        Limits {
+            default_k: 10,
+            max_k: 100,
+            max_id_len: 128,
+        }
     }
 }
 
@@ -70,10 +89,16 @@ impl Default for Limits {
 pub fn validate_id(id: &str, max: usize, code: &'static str, what: &str) -> Result<(), Rejection> {
     let len = id.chars().count();
     if len == 0 || len > max {
-        return Err(Rejection::bad_request(code, format!("{what} must be 1 to {max} characters, got {len}")));
+        return Err(Rejection::bad_request(
+            code,
+            format!("{what} must be 1 to {max} characters, got {len}"),
+        ));
     }
     if id.chars().any(char::is_control) {
-        return Err(Rejection::bad_request(code, format!("{what} must not contain control characters")));
+        return Err(Rejection::bad_request(
+            code,
+            format!("{what} must not contain control characters"),
+        ));
     }
     Ok(())
 }
@@ -88,19 +113,35 @@ pub fn parse_k(raw: Option<&str>, default: usize, max: usize) -> Result<usize, R
     let Some(raw) = raw else { return Ok(default) };
     match raw.trim().parse::<usize>() {
         Ok(k) if (1..=max).contains(&k) => Ok(k),
-        _ => Err(Rejection::bad_request("invalid_k", format!("k must be an integer from 1 to {max}, got {raw:?}"))),
+        _ => Err(Rejection::bad_request(
+            "invalid_k",
+            format!("k must be an integer from 1 to {max}, got {raw:?}"),
+        )),
     }
 }
 
 /// Parses `exclude`: comma-separated item ids.
 pub fn parse_exclude(raw: Option<&str>, max_len: usize) -> Result<Vec<String>, Rejection> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
-    let ids: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     if ids.len() > 1000 {
-        return Err(Rejection::bad_request("invalid_exclude", "exclude takes at most 1000 item ids"));
+        return Err(Rejection::bad_request(
+            "invalid_exclude",
+            "exclude takes at most 1000 item ids",
+        ));
     }
     if ids.iter().any(|i| i.chars().count() > max_len) {
-        return Err(Rejection::bad_request("invalid_exclude", format!("excluded item ids must be at most {max_len} characters")));
+        return Err(Rejection::bad_request(
+            "invalid_exclude",
+            format!("excluded item ids must be at most {max_len} characters"),
+        ));
     }
     Ok(ids)
 }
@@ -130,7 +171,11 @@ pub struct RecsRequest {
 
 /// Validates the user id (already percent-decoded) and the query of a recommendations request,
 /// in the order the API documents: user id, then `k`, then `exclude`.
-pub fn recs_request(user_id: &str, query: Option<&str>, limits: &Limits) -> Result<RecsRequest, Rejection> {
+pub fn recs_request(
+    user_id: &str,
+    query: Option<&str>,
+    limits: &Limits,
+) -> Result<RecsRequest, Rejection> {
     validate_user_id(user_id, limits.max_id_len)?;
     let (k_raw, exclude_raw) = query_k_exclude(query);
     let k = parse_k(k_raw.as_deref(), limits.default_k, limits.max_k)?;
@@ -153,14 +198,33 @@ mod tests {
         assert_eq!(parse_k(None, 10, 100), Ok(10));
         assert_eq!(parse_k(Some(" 5 "), 10, 100), Ok(5));
         let e = parse_k(Some("0"), 10, 100).unwrap_err();
-        assert_eq!((e.status, e.code, e.message.as_str()), (400, "invalid_k", "k must be an integer from 1 to 100, got \"0\""));
+        assert_eq!(
+            (e.status, e.code, e.message.as_str()),
+            (
+                400,
+                "invalid_k",
+                "k must be an integer from 1 to 100, got \"0\""
+            )
+        );
         assert!(parse_k(Some("101"), 10, 100).is_err());
         assert!(parse_k(Some("x"), 10, 100).is_err());
-        assert_eq!(validate_user_id(&"a".repeat(129), 128).unwrap_err().message, "user id must be 1 to 128 characters, got 129");
-        assert_eq!(validate_user_id("a\u{7}", 128).unwrap_err().code, "invalid_user_id");
-        assert_eq!(parse_exclude(Some("a, b,,c"), 128).unwrap(), vec!["a", "b", "c"]);
+        assert_eq!(
+            validate_user_id(&"a".repeat(129), 128).unwrap_err().message,
+            "user id must be 1 to 128 characters, got 129"
+        );
+        assert_eq!(
+            validate_user_id("a\u{7}", 128).unwrap_err().code,
+            "invalid_user_id"
+        );
+        assert_eq!(
+            parse_exclude(Some("a, b,,c"), 128).unwrap(),
+            vec!["a", "b", "c"]
+        );
         let many = vec!["x"; 1001].join(",");
-        assert_eq!(parse_exclude(Some(&many), 128).unwrap_err().code, "invalid_exclude");
+        assert_eq!(
+            parse_exclude(Some(&many), 128).unwrap_err().code,
+            "invalid_exclude"
+        );
     }
 
     /// Query parsing decodes values and keeps the last occurrence.

@@ -5,7 +5,10 @@
 //! popular list (the native default, `TOPTEN_UNKNOWN_USER=popular`).
 
 use crate::body::{join_items, recommendations_body};
-use crate::request::{decode_segment, method_not_allowed, missing_user_id, no_such_route, recs_request, Limits, Rejection};
+use crate::request::{
+    decode_segment, method_not_allowed, missing_user_id, no_such_route, recs_request, Limits,
+    Rejection,
+};
 use crate::snapshot::RecsSnapshot;
 
 /// Content type of JSON answers.
@@ -26,19 +29,39 @@ pub struct Response {
 
 impl From<Rejection> for Response {
     fn from(r: Rejection) -> Self {
-        Response { status: r.status, content_type: JSON, body: r.body() }
+        Response {
+            status: r.status,
+            content_type: JSON,
+            body: r.body(),
+        }
     }
 }
 
 const RECS_PREFIX: &str = "/api/recommendations/";
 
 /// Answers one request. `path` is the raw (percent-encoded) path, `query` the raw query string.
-pub fn handle(snap: &RecsSnapshot<'_>, limits: &Limits, method: &str, path: &str, query: Option<&str>) -> Response {
+pub fn handle(
+    snap: &RecsSnapshot<'_>,
+    limits: &Limits,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Response {
     let get = method == "GET";
     if path == "/api/ping" {
-        return if get { Response { status: 200, content_type: TEXT, body: b"pong".to_vec() } } else { method_not_allowed().into() };
+        return if get {
+            Response {
+                status: 200,
+                content_type: TEXT,
+                body: b"pong".to_vec(),
+            }
+        } else {
+            method_not_allowed().into()
+        };
     }
-    let Some(raw_id) = path.strip_prefix(RECS_PREFIX) else { return no_such_route().into() };
+    let Some(raw_id) = path.strip_prefix(RECS_PREFIX) else {
+        return no_such_route().into();
+    };
     if raw_id.contains('/') {
         return no_such_route().into();
     }
@@ -53,22 +76,40 @@ pub fn handle(snap: &RecsSnapshot<'_>, limits: &Limits, method: &str, path: &str
         Rejection::bad_request("invalid_user_id", "Invalid URL: Invalid UTF-8 in `user_id`").into();
     };
     match recommendations(snap, limits, &user_id, query) {
-        Ok(body) => Response { status: 200, content_type: JSON, body },
+        Ok(body) => Response {
+            status: 200,
+            content_type: JSON,
+            body,
+        },
         Err(r) => r.into(),
     }
 }
 
 /// The body of `GET /api/recommendations/{user_id}?{query}`: the user's first `k` stored items
 /// not excluded, or the popular list for an unknown user.
-pub fn recommendations(snap: &RecsSnapshot<'_>, limits: &Limits, user_id: &str, query: Option<&str>) -> Result<Vec<u8>, Rejection> {
+pub fn recommendations(
+    snap: &RecsSnapshot<'_>,
+    limits: &Limits,
+    user_id: &str,
+    query: Option<&str>,
+) -> Result<Vec<u8>, Rejection> {
     let req = recs_request(user_id, query, limits)?;
-    let internal = |_| Rejection { status: 500, code: "internal", message: "internal error".into() };
+    let internal = |_| Rejection {
+        status: 500,
+        code: "internal",
+        message: "internal error".into(),
+    };
     let (list, source) = match snap.user(user_id).map_err(internal)? {
         Some(list) => (list, "personalized"),
         None => (snap.popular().map_err(internal)?, "popular"),
     };
     let (items, _) = join_items(list.iter(), req.k, &req.exclude);
-    Ok(recommendations_body(user_id, snap.version(), &items, source))
+    Ok(recommendations_body(
+        user_id,
+        snap.version(),
+        &items,
+        source,
+    ))
 }
 
 /// The requests the parity tests replay on every target (native, WebAssembly, Lambda) for the
@@ -80,23 +121,44 @@ pub fn parity_requests(users: &[&str]) -> Vec<(&'static str, String)> {
         out.push(("GET", format!("/api/recommendations/{u}")));
         out.push(("GET", format!("/api/recommendations/{u}?k=3")));
         out.push(("GET", format!("/api/recommendations/{u}?k=100")));
-        out.push(("GET", format!("/api/recommendations/{u}?k=4&exclude=1,2,3,4,5,6,7,8,9,10")));
-        out.push(("GET", format!("/api/recommendations/{u}?exclude=%20&k=%207")));
+        out.push((
+            "GET",
+            format!("/api/recommendations/{u}?k=4&exclude=1,2,3,4,5,6,7,8,9,10"),
+        ));
+        out.push((
+            "GET",
+            format!("/api/recommendations/{u}?exclude=%20&k=%207"),
+        ));
     }
     let u = users.first().copied().unwrap_or("1");
     let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
     for q in ["k=0", "k=101", "k=abc", "k=", "k=-1", "k=2.5"] {
         out.push(("GET", format!("/api/recommendations/{u}?{q}")));
     }
-    out.push(("GET", format!("/api/recommendations/{u}?exclude={}", many.join(","))));
-    out.push(("GET", format!("/api/recommendations/{u}?exclude={}", "x".repeat(129))));
+    out.push((
+        "GET",
+        format!("/api/recommendations/{u}?exclude={}", many.join(",")),
+    ));
+    out.push((
+        "GET",
+        format!("/api/recommendations/{u}?exclude={}", "x".repeat(129)),
+    ));
     out.push(("GET", format!("/api/recommendations/{}", "a".repeat(129))));
-    out.push(("GET", format!("/api/recommendations/{}?k=2", "%C3%A9".repeat(128))));
+    out.push((
+        "GET",
+        format!("/api/recommendations/{}?k=2", "%C3%A9".repeat(128)),
+    ));
     out.push(("GET", "/api/recommendations/a%07b".to_owned()));
     out.push(("GET", "/api/recommendations/%FF".to_owned()));
     out.push(("GET", "/api/recommendations/nobody-at-all".to_owned()));
-    out.push(("GET", "/api/recommendations/nobody-at-all?k=2&exclude=1,2".to_owned()));
-    out.push(("GET", "/api/recommendations/u%20%22q%22%C3%A9?k=1".to_owned()));
+    out.push((
+        "GET",
+        "/api/recommendations/nobody-at-all?k=2&exclude=1,2".to_owned(),
+    ));
+    out.push((
+        "GET",
+        "/api/recommendations/u%20%22q%22%C3%A9?k=1".to_owned(),
+    ));
     out.push(("GET", "/api/recommendations/".to_owned()));
     out.push(("GET", format!("/api/recommendations/{u}/extra")));
     out.push(("GET", "/api/nope".to_owned()));

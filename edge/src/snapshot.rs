@@ -54,7 +54,10 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     /// A snapshot of `version`.
     pub fn new(version: &str) -> Self {
-        SnapshotWriter { version: version.to_owned(), ..Default::default() }
+        SnapshotWriter {
+            version: version.to_owned(),
+            ..Default::default()
+        }
     }
 
     /// Sets the popular (cold-start) list, best first.
@@ -74,9 +77,11 @@ impl SnapshotWriter {
 
     /// The file's bytes. Panics past 4 GiB (the offsets are 32-bit).
     pub fn finish(mut self) -> Vec<u8> {
-        self.users.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        self.users
+            .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         self.users.dedup_by(|a, b| a.0 == b.0);
-        let lists: usize = 4 * (1 + self.users.len()) + 16 * (self.popular.len() + self.users.iter().map(|u| u.1.len()).sum::<usize>());
+        let lists: usize = 4 * (1 + self.users.len())
+            + 16 * (self.popular.len() + self.users.iter().map(|u| u.1.len()).sum::<usize>());
         let tables = HEADER + 12 * self.users.len() + lists;
         let mut head = Vec::with_capacity(tables);
         let mut strings: Vec<u8> = Vec::new();
@@ -138,12 +143,20 @@ pub struct RecsSnapshot<'a> {
 }
 
 fn u32_at(bytes: &[u8], off: usize) -> Result<usize, SnapshotError> {
-    let b = bytes.get(off..off + 4).ok_or_else(|| corrupt("offset past the end"))?;
+    let b = bytes
+        .get(off..off + 4)
+        .ok_or_else(|| corrupt("offset past the end"))?;
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
 }
 
 fn slice_at(bytes: &[u8], off: usize, len: usize) -> Result<&[u8], SnapshotError> {
-    bytes.get(off..off.checked_add(len).ok_or_else(|| corrupt("length overflow"))?).ok_or_else(|| corrupt("string past the end"))
+    bytes
+        .get(
+            off..off
+                .checked_add(len)
+                .ok_or_else(|| corrupt("length overflow"))?,
+        )
+        .ok_or_else(|| corrupt("string past the end"))
 }
 
 fn str_at(bytes: &[u8], off: usize, len: usize) -> Result<&str, SnapshotError> {
@@ -176,7 +189,12 @@ impl<'a> ItemList<'a> {
         (0..self.len).map_while(move |i| {
             let e = off + 4 + 16 * i;
             let id = str_at(bytes, u32_at(bytes, e).ok()?, u32_at(bytes, e + 4).ok()?).ok()?;
-            let json = slice_at(bytes, u32_at(bytes, e + 8).ok()?, u32_at(bytes, e + 12).ok()?).ok()?;
+            let json = slice_at(
+                bytes,
+                u32_at(bytes, e + 8).ok()?,
+                u32_at(bytes, e + 12).ok()?,
+            )
+            .ok()?;
             Some((id, json))
         })
     }
@@ -186,14 +204,28 @@ impl<'a> RecsSnapshot<'a> {
     /// Reads the header (constant time: the tables are read on use, bounds-checked).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, SnapshotError> {
         if bytes.get(..8) != Some(&MAGIC[..]) {
-            return Err(corrupt("missing TTRECS1 magic (not a file written by `topten export-snapshot`)"));
+            return Err(corrupt(
+                "missing TTRECS1 magic (not a file written by `topten export-snapshot`)",
+            ));
         }
         let users = u32_at(bytes, 8)?;
         let version = str_at(bytes, u32_at(bytes, 12)?, u32_at(bytes, 16)?)?;
         let popular_off = u32_at(bytes, 20)?;
         let index_off = u32_at(bytes, 24)?;
-        slice_at(bytes, index_off, users.checked_mul(12).ok_or_else(|| corrupt("user count overflow"))?)?;
-        let snap = RecsSnapshot { bytes, users, version, popular_off, index_off };
+        slice_at(
+            bytes,
+            index_off,
+            users
+                .checked_mul(12)
+                .ok_or_else(|| corrupt("user count overflow"))?,
+        )?;
+        let snap = RecsSnapshot {
+            bytes,
+            users,
+            version,
+            popular_off,
+            index_off,
+        };
         snap.list_at(popular_off)?;
         Ok(snap)
     }
@@ -236,7 +268,11 @@ impl<'a> RecsSnapshot<'a> {
     /// User `i` in id order and their list.
     pub fn entry(&self, i: usize) -> Result<(&'a str, ItemList<'a>), SnapshotError> {
         let e = self.index_off + 12 * i;
-        let user = str_at(self.bytes, u32_at(self.bytes, e)?, u32_at(self.bytes, e + 4)?)?;
+        let user = str_at(
+            self.bytes,
+            u32_at(self.bytes, e)?,
+            u32_at(self.bytes, e + 4)?,
+        )?;
         Ok((user, self.list_at(u32_at(self.bytes, e + 8)?)?))
     }
 
@@ -246,7 +282,11 @@ impl<'a> RecsSnapshot<'a> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let e = self.index_off + 12 * mid;
-            let key = slice_at(self.bytes, u32_at(self.bytes, e)?, u32_at(self.bytes, e + 4)?)?;
+            let key = slice_at(
+                self.bytes,
+                u32_at(self.bytes, e)?,
+                u32_at(self.bytes, e + 4)?,
+            )?;
             match key.cmp(user_id.as_bytes()) {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
@@ -258,8 +298,17 @@ impl<'a> RecsSnapshot<'a> {
 
     fn list_at(&self, off: usize) -> Result<ItemList<'a>, SnapshotError> {
         let len = u32_at(self.bytes, off)?;
-        slice_at(self.bytes, off + 4, len.checked_mul(16).ok_or_else(|| corrupt("item count overflow"))?)?;
-        Ok(ItemList { bytes: self.bytes, off, len })
+        slice_at(
+            self.bytes,
+            off + 4,
+            len.checked_mul(16)
+                .ok_or_else(|| corrupt("item count overflow"))?,
+        )?;
+        Ok(ItemList {
+            bytes: self.bytes,
+            off,
+            len,
+        })
     }
 }
 
@@ -268,7 +317,10 @@ mod tests {
     use super::*;
 
     fn item(id: &str) -> Item {
-        (id.to_owned(), format!("{{\"itemId\":\"{id}\",\"score\":1.0}}").into_bytes())
+        (
+            id.to_owned(),
+            format!("{{\"itemId\":\"{id}\",\"score\":1.0}}").into_bytes(),
+        )
     }
 
     /// What is written is read back: every user by binary search, unknown users absent.
@@ -277,7 +329,10 @@ mod tests {
         let mut w = SnapshotWriter::new("v20260101T000000Z-abc");
         w.set_popular(vec![item("p1"), item("p2")]);
         for u in (0..300).rev() {
-            w.add_user(&format!("u{u}"), (0..u % 7).map(|i| item(&format!("i{u}-{i}"))).collect());
+            w.add_user(
+                &format!("u{u}"),
+                (0..u % 7).map(|i| item(&format!("i{u}-{i}"))).collect(),
+            );
         }
         w.add_user("é\"", vec![item("x")]);
         let bytes = w.finish();
@@ -285,7 +340,14 @@ mod tests {
         s.verify().unwrap();
         assert_eq!(s.version(), "v20260101T000000Z-abc");
         assert_eq!(s.users(), 301);
-        assert_eq!(s.popular().unwrap().iter().map(|(id, _)| id).collect::<Vec<_>>(), ["p1", "p2"]);
+        assert_eq!(
+            s.popular()
+                .unwrap()
+                .iter()
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>(),
+            ["p1", "p2"]
+        );
         for u in 0..300 {
             let list = s.user(&format!("u{u}")).unwrap().unwrap();
             assert_eq!(list.len(), u % 7);
@@ -308,7 +370,11 @@ mod tests {
         assert!(RecsSnapshot::parse(b"not a snapshot").is_err());
         for cut in 0..bytes.len() {
             if let Ok(s) = RecsSnapshot::parse(&bytes[..cut]) {
-                assert!(s.verify().is_err() || s.user("a").is_err() || s.user("a").unwrap().unwrap().iter().count() == 0);
+                assert!(
+                    s.verify().is_err()
+                        || s.user("a").is_err()
+                        || s.user("a").unwrap().unwrap().iter().count() == 0
+                );
             }
         }
     }

@@ -18,10 +18,19 @@ pub enum UnknownUser {
 pub struct Config {
     /// Store URI: `embedded:PATH`, `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER`, or an
     /// emulator's `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (Cosmos settings: README).
-    #[arg(long = "store", env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
+    #[arg(
+        long = "store",
+        env = "TOPTEN_STORE",
+        default_value = "embedded:./data/topten.db"
+    )]
     pub store_uri: String,
     /// Answer for users without personal recommendations.
-    #[arg(long, env = "TOPTEN_UNKNOWN_USER", value_enum, default_value = "popular")]
+    #[arg(
+        long,
+        env = "TOPTEN_UNKNOWN_USER",
+        value_enum,
+        default_value = "popular"
+    )]
     pub unknown_user: UnknownUser,
     /// Items returned when the request has no `k`.
     #[arg(long, env = "TOPTEN_DEFAULT_K", default_value_t = 10)]

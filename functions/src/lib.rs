@@ -36,10 +36,22 @@ use error::ApiError;
 pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_millis(state.config().request_timeout_ms);
     Router::new()
-        .route("/api/recommendations/{user_id}", get(routes::recommendations::recommendations_get))
-        .route("/api/recommendations/", get(routes::recommendations::recommendations_missing_user))
-        .route("/api/events", post(routes::events::events_post).layer(axum::extract::DefaultBodyLimit::max(1 << 20)))
-        .route("/api/items/{item_id}/similar", get(routes::similar::similar_get))
+        .route(
+            "/api/recommendations/{user_id}",
+            get(routes::recommendations::recommendations_get),
+        )
+        .route(
+            "/api/recommendations/",
+            get(routes::recommendations::recommendations_missing_user),
+        )
+        .route(
+            "/api/events",
+            post(routes::events::events_post).layer(axum::extract::DefaultBodyLimit::max(1 << 20)),
+        )
+        .route(
+            "/api/items/{item_id}/similar",
+            get(routes::similar::similar_get),
+        )
         .route("/api/health", get(routes::health::health_get))
         .route("/api/openapi.json", get(routes::openapi::openapi_get))
         .route("/api/ping", get(routes::health::ping_get))
@@ -47,7 +59,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), request_log))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }
@@ -64,7 +79,12 @@ async fn method_not_allowed() -> ApiError {
 /// response and logs one structured line with status and latency.
 async fn request_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let id = match req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 128) {
+    let id = match req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 128)
+    {
         Some(v) => v.to_owned(),
         None => uuid::Uuid::new_v4().to_string(),
     };
@@ -85,8 +105,14 @@ async fn request_log(State(state): State<AppState>, mut req: Request, next: Next
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what the Functions host and container runtimes send).
@@ -96,7 +122,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -73,7 +73,11 @@ impl AppState {
                 *self.inner.active.write().unwrap() = Some((a.clone(), Instant::now()));
                 Ok(a)
             }
-            None => Err(ApiError::unavailable("no_active_version", "no model version has been published and activated yet", 30)),
+            None => Err(ApiError::unavailable(
+                "no_active_version",
+                "no model version has been published and activated yet",
+                30,
+            )),
         }
     }
 
@@ -90,7 +94,9 @@ impl AppState {
                 return Ok(Some(s.clone()));
             }
         }
-        let Some(bytes) = self.inner.store.snapshot(version).await? else { return Ok(None) };
+        let Some(bytes) = self.inner.store.snapshot(version).await? else {
+            return Ok(None);
+        };
         let snap = tokio::task::spawn_blocking(move || Snapshot::decode(&bytes))
             .await
             .map_err(|e| ApiError::internal(format!("snapshot task: {e}")))?

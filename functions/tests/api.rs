@@ -23,11 +23,19 @@ fn config(store: &str, extra: &[&str]) -> Config {
 }
 
 async fn call(router: &axum::Router, method: &str, uri: &str) -> (StatusCode, serde_json::Value) {
-    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
     let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(
+        String::from_utf8_lossy(&bytes).into(),
+    ));
     (status, json)
 }
 
@@ -50,13 +58,26 @@ async fn personalised_recommendations_respect_k_and_exclude() {
     let items = body["items"].as_array().unwrap();
     assert_eq!(items.len(), 12);
     let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "not best first: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "not best first: {scores:?}"
+    );
     // Excluding the first three still returns k items, none of them excluded.
-    let ex: Vec<&str> = items[..3].iter().map(|i| i["itemId"].as_str().unwrap()).collect();
-    let (_, body2) = call(&router, "GET", &format!("/api/recommendations/5?k=12&exclude={}", ex.join(","))).await;
+    let ex: Vec<&str> = items[..3]
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
+    let (_, body2) = call(
+        &router,
+        "GET",
+        &format!("/api/recommendations/5?k=12&exclude={}", ex.join(",")),
+    )
+    .await;
     let items2 = body2["items"].as_array().unwrap();
     assert_eq!(items2.len(), 12);
-    assert!(items2.iter().all(|i| !ex.contains(&i["itemId"].as_str().unwrap())));
+    assert!(items2
+        .iter()
+        .all(|i| !ex.contains(&i["itemId"].as_str().unwrap())));
     assert_eq!(items2[0]["itemId"], items[3]["itemId"]);
     // Default k is 10.
     let (_, body3) = call(&router, "GET", "/api/recommendations/5").await;
@@ -85,7 +106,11 @@ async fn bad_requests_get_documented_json_errors() {
         ("/api/recommendations/5?k=0", 400, "invalid_k"),
         ("/api/recommendations/5?k=101", 400, "invalid_k"),
         ("/api/recommendations/5?k=-3", 400, "invalid_k"),
-        (&format!("/api/recommendations/{long}") as &str, 400, "invalid_user_id"),
+        (
+            &format!("/api/recommendations/{long}") as &str,
+            400,
+            "invalid_user_id",
+        ),
         ("/api/recommendations/%01bad", 400, "invalid_user_id"),
         ("/api/recommendations/", 400, "invalid_user_id"),
         ("/api/nope", 404, "not_found"),
@@ -95,12 +120,19 @@ async fn bad_requests_get_documented_json_errors() {
         let (s, body) = call(&router, "GET", uri).await;
         assert_eq!(s.as_u16(), status, "{uri}: {body}");
         assert_eq!(body["error"]["code"], code, "{uri}: {body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
         // Every code the API returns is documented in the OpenAPI spec.
-        assert!(topten_functions::routes::openapi::ERROR_CODES.iter().any(|c| c.0 == code && c.1 == status));
+        assert!(topten_functions::routes::openapi::ERROR_CODES
+            .iter()
+            .any(|c| c.0 == code && c.1 == status));
     }
     let (s, body) = call(&router, "DELETE", "/api/recommendations/5").await;
-    assert_eq!((s.as_u16(), body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (s.as_u16(), body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 }
 
 #[tokio::test]
@@ -135,9 +167,13 @@ async fn health_and_openapi() {
 async fn function_folders_match_handler_routes() {
     let (_d, router, _) = fixture(&[]).await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let host: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
+    let host: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
     assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
-    assert_eq!(host["customHandler"]["description"]["defaultExecutablePath"], "handler");
+    assert_eq!(
+        host["customHandler"]["description"]["defaultExecutablePath"],
+        "handler"
+    );
     let mut functions = 0;
     let spec = topten_functions::routes::openapi::spec();
     for entry in std::fs::read_dir(&root).unwrap() {
@@ -148,19 +184,38 @@ async fn function_folders_match_handler_routes() {
         }
         functions += 1;
         let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
-        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fj).unwrap()).unwrap();
-        let trigger = f["bindings"].as_array().unwrap().iter().find(|b| b["direction"] == "in").unwrap();
+        let f: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&fj).unwrap()).unwrap();
+        let trigger = f["bindings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["direction"] == "in")
+            .unwrap();
         match trigger["type"].as_str().unwrap() {
             "httpTrigger" => {
                 let route = trigger["route"].as_str().unwrap();
-                let path = format!("/api/{}", route.replace("{userId}", "5").replace("{itemId}", "5"));
-                assert!(spec["paths"][format!("/api/{route}")].is_object(), "{name}: /api/{route} is not in the OpenAPI spec");
+                let path = format!(
+                    "/api/{}",
+                    route.replace("{userId}", "5").replace("{itemId}", "5")
+                );
+                assert!(
+                    spec["paths"][format!("/api/{route}")].is_object(),
+                    "{name}: /api/{route} is not in the OpenAPI spec"
+                );
                 for m in trigger["methods"].as_array().unwrap() {
                     let method = m.as_str().unwrap().to_uppercase();
-                    assert!(spec["paths"][format!("/api/{route}")][method.to_lowercase()].is_object(), "{name}: {method} not in the spec");
+                    assert!(
+                        spec["paths"][format!("/api/{route}")][method.to_lowercase()].is_object(),
+                        "{name}: {method} not in the spec"
+                    );
                     // The route exists for this method (a body-less POST may still be a 400).
                     let (s, body) = call(&router, &method, &path).await;
-                    assert!(!["not_found", "method_not_allowed"].contains(&body["error"]["code"].as_str().unwrap_or("")), "{name}: {m} {path} -> {s} {body}");
+                    assert!(
+                        !["not_found", "method_not_allowed"]
+                            .contains(&body["error"]["code"].as_str().unwrap_or("")),
+                        "{name}: {m} {path} -> {s} {body}"
+                    );
                     if method == "GET" {
                         assert!(s.is_success(), "{name}: {m} {path} -> {s} {body}");
                     }
@@ -169,20 +224,42 @@ async fn function_folders_match_handler_routes() {
             }
             "timerTrigger" => {
                 let schedule = trigger["schedule"].as_str().unwrap();
-                assert!(schedule.starts_with('%') && schedule.ends_with('%'), "{name}: schedule comes from an app setting");
+                assert!(
+                    schedule.starts_with('%') && schedule.ends_with('%'),
+                    "{name}: schedule comes from an app setting"
+                );
                 let setting = schedule.trim_matches('%');
-                let example: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(root.join("local.settings.json.example")).unwrap()).unwrap();
-                let cron = example["Values"][setting].as_str().unwrap_or_else(|| panic!("{setting} missing in local.settings.json.example"));
-                assert_eq!(cron.split_whitespace().count(), 6, "{cron} is not 6-field NCRONTAB");
+                let example: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(root.join("local.settings.json.example")).unwrap(),
+                )
+                .unwrap();
+                let cron = example["Values"][setting]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{setting} missing in local.settings.json.example"));
+                assert_eq!(
+                    cron.split_whitespace().count(),
+                    6,
+                    "{cron} is not 6-field NCRONTAB"
+                );
                 // The host posts to /<FunctionName>; without TRAINING_INPUT the handler answers
                 // with the custom-handler envelope (a 500 that names the missing setting).
-                let req = Request::builder().method("POST").uri(format!("/{name}")).header("content-type", "application/json")
-                    .body(Body::from(r#"{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}"#)).unwrap();
+                let req = Request::builder()
+                    .method("POST")
+                    .uri(format!("/{name}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        r#"{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}"#,
+                    ))
+                    .unwrap();
                 let resp = router.clone().oneshot(req).await.unwrap();
-                let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+                let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
                 let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                assert!(body.get("Outputs").is_some() && body.get("Logs").is_some(), "{name}: {body}");
+                assert!(
+                    body.get("Outputs").is_some() && body.get("Logs").is_some(),
+                    "{name}: {body}"
+                );
                 assert!(body["Logs"][0].as_str().unwrap().contains("TRAINING_INPUT"));
             }
             other => panic!("{name}: unexpected trigger {other}"),

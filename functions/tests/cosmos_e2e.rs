@@ -25,17 +25,29 @@ impl Drop for Handler {
 }
 
 async fn start(envs: &[(&str, &str)]) -> Handler {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
-    cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()).env("TOPTEN_LOG", "warn").env("TOPTEN_LOG_REQUESTS", "false");
+    cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("TOPTEN_LOG", "warn")
+        .env("TOPTEN_LOG_REQUESTS", "false");
     cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let handler = Handler { child: cmd.spawn().unwrap(), base: format!("http://127.0.0.1:{port}") };
+    let handler = Handler {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if reqwest::get(format!("{}/api/health", handler.base)).await.is_ok() {
+        if reqwest::get(format!("{}/api/health", handler.base))
+            .await
+            .is_ok()
+        {
             return handler;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,34 +66,82 @@ async fn get(url: &str) -> (u16, serde_json::Value) {
 /// recommendation request once the active pointer is cached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request() {
-    let Some(server) = CosmosServer::start() else { return };
+    let Some(server) = CosmosServer::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let ratings = common::ratings_file(dir.path());
     let (r, _) = read_ratings(&ratings, &ReadOptions::default()).unwrap();
-    let model = pipeline::train(&r, &AlsParams { factors: 8, iterations: 4, threads: 1, ..AlsParams::implicit() }, None, &mut |_| {}).unwrap();
+    let model = pipeline::train(
+        &r,
+        &AlsParams {
+            factors: 8,
+            iterations: 4,
+            threads: 1,
+            ..AlsParams::implicit()
+        },
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
 
     // The publisher uses the same settings the handler gets: URI + emulator key.
     std::env::set_var("COSMOS_KEY", server.key());
     let uri = server.uri("topten", "recs");
     let store = topten_core::store::open(&uri).unwrap();
-    let opts = |v: &str| PublishOptions { version: Some(v.into()), items_per_user: 20, ..PublishOptions::default() };
-    publish(store.as_ref(), &model, &opts("v1"), &mut |_, _| {}).await.unwrap();
+    let opts = |v: &str| PublishOptions {
+        version: Some(v.into()),
+        items_per_user: 20,
+        ..PublishOptions::default()
+    };
+    publish(store.as_ref(), &model, &opts("v1"), &mut |_, _| {})
+        .await
+        .unwrap();
 
-    let h = start(&[("TOPTEN_STORE", &uri), ("COSMOS_KEY", server.key()), ("TOPTEN_ACTIVE_TTL_MS", "300")]).await;
+    let h = start(&[
+        ("TOPTEN_STORE", &uri),
+        ("COSMOS_KEY", server.key()),
+        ("TOPTEN_ACTIVE_TTL_MS", "300"),
+    ])
+    .await;
     let (s, health) = get(&format!("{}/api/health", h.base)).await;
-    assert_eq!((s, health["activeVersion"].as_str(), health["store"]["backend"].as_str()), (200, Some("v1"), Some("cosmos")), "{health}");
+    assert_eq!(
+        (
+            s,
+            health["activeVersion"].as_str(),
+            health["store"]["backend"].as_str()
+        ),
+        (200, Some("v1"), Some("cosmos")),
+        "{health}"
+    );
 
     let user = model.users.id(3).to_owned();
     let (s, body) = get(&format!("{}/api/recommendations/{user}?k=5", h.base)).await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!((body["modelVersion"].as_str(), body["source"].as_str()), (Some("v1"), Some("personalized")));
-    let want: Vec<String> = model.recommend(3, 5).iter().map(|s| model.items.id(s.item).to_owned()).collect();
-    let got: Vec<String> = body["items"].as_array().unwrap().iter().map(|i| i["itemId"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        (body["modelVersion"].as_str(), body["source"].as_str()),
+        (Some("v1"), Some("personalized"))
+    );
+    let want: Vec<String> = model
+        .recommend(3, 5)
+        .iter()
+        .map(|s| model.items.id(s.item).to_owned())
+        .collect();
+    let got: Vec<String> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(got, want, "served lists are the model's top 5");
 
     // Unknown user: the cold-start list (the point read answers 404).
     let (s, body) = get(&format!("{}/api/recommendations/nobody-here?k=3", h.base)).await;
-    assert_eq!((s, body["source"].as_str()), (200, Some("popular")), "{body}");
+    assert_eq!(
+        (s, body["source"].as_str()),
+        (200, Some("popular")),
+        "{body}"
+    );
 
     // Request counting, inside one pointer-cache lifetime: one item read per request.
     let _ = get(&format!("{}/api/recommendations/{user}", h.base)).await; // warm the pointer
@@ -89,23 +149,41 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
     let n = 20;
     let t = Instant::now();
     for u in 0..n {
-        let (s, _) = get(&format!("{}/api/recommendations/{}", h.base, model.users.id(u))).await;
+        let (s, _) = get(&format!(
+            "{}/api/recommendations/{}",
+            h.base,
+            model.users.id(u)
+        ))
+        .await;
         assert_eq!(s, 200);
     }
     let elapsed = t.elapsed();
     let stats = server.stats();
     if elapsed < Duration::from_millis(300) {
-        assert_eq!(stats["itemReads"].as_u64().unwrap(), n as u64, "one point read per request: {stats}");
+        assert_eq!(
+            stats["itemReads"].as_u64().unwrap(),
+            n as u64,
+            "one point read per request: {stats}"
+        );
     } else {
         // A slow machine crossed a pointer refresh: at most one extra read per TTL period.
         let extra = (elapsed.as_millis() / 300) as u64 + 1;
         let reads = stats["itemReads"].as_u64().unwrap();
-        assert!(reads >= n as u64 && reads <= n as u64 + extra, "{reads} reads for {n} requests in {elapsed:?}: {stats}");
+        assert!(
+            reads >= n as u64 && reads <= n as u64 + extra,
+            "{reads} reads for {n} requests in {elapsed:?}: {stats}"
+        );
     }
-    assert_eq!(stats["queries"].as_u64().unwrap(), 0, "serving never queries: {stats}");
+    assert_eq!(
+        stats["queries"].as_u64().unwrap(),
+        0,
+        "serving never queries: {stats}"
+    );
 
     // Switch to v2, then roll back: the handler follows the pointer within its TTL.
-    publish(store.as_ref(), &model, &opts("v2"), &mut |_, _| {}).await.unwrap();
+    publish(store.as_ref(), &model, &opts("v2"), &mut |_, _| {})
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (_, body) = get(&format!("{}/api/recommendations/{user}", h.base)).await;
     assert_eq!(body["modelVersion"], "v2");
@@ -118,7 +196,9 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
     server.control("/down", serde_json::json!({}));
     tokio::time::sleep(Duration::from_millis(400)).await;
     let t = Instant::now();
-    let resp = reqwest::get(format!("{}/api/recommendations/{user}", h.base)).await.unwrap();
+    let resp = reqwest::get(format!("{}/api/recommendations/{user}", h.base))
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     assert!(resp.headers().get("retry-after").is_some());
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());

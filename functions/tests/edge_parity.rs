@@ -25,11 +25,26 @@ fn config(store: &str) -> Config {
 }
 
 async fn native(router: &axum::Router, method: &str, uri: &str) -> (u16, String, Vec<u8>) {
-    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
     let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
-    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    (status, ct, axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec())
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (
+        status,
+        ct,
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
 }
 
 /// Every parity request on a sample of users: same status, content type and body bytes.
@@ -46,8 +61,12 @@ async fn native_and_edge_answers_are_byte_identical() {
     let snap = RecsSnapshot::parse(&bytes).unwrap();
 
     let over_store = app(state_from_config(config(&uri)).unwrap());
-    let over_snapshot = app(state_from_config(config(&format!("snapshot:{}", snap_path.display()))).unwrap());
-    let users: Vec<String> = (0..snap.users()).step_by(17).map(|i| snap.entry(i).unwrap().0.to_owned()).collect();
+    let over_snapshot =
+        app(state_from_config(config(&format!("snapshot:{}", snap_path.display()))).unwrap());
+    let users: Vec<String> = (0..snap.users())
+        .step_by(17)
+        .map(|i| snap.entry(i).unwrap().0.to_owned())
+        .collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
     let requests = parity_requests(&users);
     assert!(requests.len() > 60);
@@ -65,8 +84,15 @@ async fn native_and_edge_answers_are_byte_identical() {
             (want.0, &want.1, String::from_utf8_lossy(&want.2)),
             "{method} {target}"
         );
-        assert_eq!(native(&over_snapshot, method, target).await, want, "snapshot store: {method} {target}");
+        assert_eq!(
+            native(&over_snapshot, method, target).await,
+            want,
+            "snapshot store: {method} {target}"
+        );
         statuses.insert(want.0);
     }
-    assert_eq!(statuses.into_iter().collect::<Vec<_>>(), [200, 400, 404, 405]);
+    assert_eq!(
+        statuses.into_iter().collect::<Vec<_>>(),
+        [200, 400, 404, 405]
+    );
 }

@@ -19,20 +19,33 @@ impl Drop for Handler {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start(envs: &[(&str, &str)]) -> Handler {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
-    cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()).env("TOPTEN_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+    cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("TOPTEN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let handler = Handler { child: cmd.spawn().unwrap(), base: format!("http://127.0.0.1:{port}") };
+    let handler = Handler {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if reqwest::get(format!("{}/api/health", handler.base)).await.is_ok() {
+        if reqwest::get(format!("{}/api/health", handler.base))
+            .await
+            .is_ok()
+        {
             return handler;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -61,12 +74,17 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
     .await;
 
     let (s, health) = get(&format!("{}/api/health", h.base)).await;
-    assert_eq!((s, health["activeVersion"].as_str()), (200, Some(v1.as_str())));
+    assert_eq!(
+        (s, health["activeVersion"].as_str()),
+        (200, Some(v1.as_str()))
+    );
     let (s, body) = get(&format!("{}/api/recommendations/7?k=5", h.base)).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["items"].as_array().unwrap().len(), 5);
     assert_eq!(body["modelVersion"], v1.as_str());
-    let resp = reqwest::get(format!("{}/api/recommendations/7?k=nope", h.base)).await.unwrap();
+    let resp = reqwest::get(format!("{}/api/recommendations/7?k=nope", h.base))
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     assert!(resp.headers().get("x-request-id").is_some());
     let (_, err) = (0, resp.json::<serde_json::Value>().await.unwrap());
@@ -81,11 +99,19 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
         }},
         "Metadata": {"sys": {"MethodName": "retrain", "UtcNow": "2026-11-26T03:00:00.0123456Z", "RandGuid": "0b5f4b1e-3c2a-4a8b-9a77-5f4ad1f3c2b1"}}
     });
-    let resp = reqwest::Client::new().post(format!("{}/retrain", h.base)).json(&payload).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/retrain", h.base))
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let answer: serde_json::Value = resp.json().await.unwrap();
     assert!(answer["Outputs"].is_object(), "{answer}");
-    assert!(answer["Logs"][0].as_str().unwrap().contains("retrain"), "{answer}");
+    assert!(
+        answer["Logs"][0].as_str().unwrap().contains("retrain"),
+        "{answer}"
+    );
     let outcome = &answer["ReturnValue"];
     assert_eq!(outcome["activated"], true, "{answer}");
     assert_eq!(outcome["activeVersion"], v1.as_str());
@@ -108,10 +134,18 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
         ("QUALITY_TOLERANCE", "-0.5"),
     ])
     .await;
-    let resp = reqwest::Client::new().post(format!("{}/retrain", h.base)).json(&payload).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/retrain", h.base))
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
     let answer: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(answer["ReturnValue"]["activated"], false, "{answer}");
-    assert!(answer["Logs"][0].as_str().unwrap().contains("rejected"), "{answer}");
+    assert!(
+        answer["Logs"][0].as_str().unwrap().contains("rejected"),
+        "{answer}"
+    );
     let (_, health) = get(&format!("{}/api/health", h.base)).await;
     assert_eq!(health["activeVersion"], v2.as_str());
     let versions = common::open(&uri).versions().await.unwrap();
@@ -124,7 +158,10 @@ async fn graceful_shutdown_on_sigterm() {
     let uri = format!("embedded:{}", dir.path().join("s.db").display());
     let mut h = start(&[("TOPTEN_STORE", &uri)]).await;
     let pid = h.child.id();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = h.child.try_wait().unwrap() {

@@ -16,27 +16,56 @@ struct Wrap {
     config: Config,
 }
 
-async fn send(router: &axum::Router, method: &str, uri: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
-    let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    let req = req
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
+        .unwrap();
     let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn ids(body: &serde_json::Value) -> Vec<String> {
-    body["items"].as_array().unwrap().iter().map(|i| i["itemId"].as_str().unwrap().to_owned()).collect()
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn fixture() -> (tempfile::TempDir, axum::Router, String) {
     let dir = tempfile::tempdir().unwrap();
     let ratings = common::ratings_file(dir.path());
     let (uri, _) = common::published_store(dir.path(), &ratings).await;
-    let config = Wrap::parse_from(["t", "--store", &uri, "--active-ttl-ms", "0", "--items-per-user", "30"]).config;
+    let config = Wrap::parse_from([
+        "t",
+        "--store",
+        &uri,
+        "--active-ttl-ms",
+        "0",
+        "--items-per-user",
+        "30",
+    ])
+    .config;
     (dir, app(state_from_config(config).unwrap()), uri)
 }
 
@@ -45,18 +74,32 @@ async fn events_refresh_a_known_users_list_at_once() {
     let (_d, router, _) = fixture().await;
     let (_, before) = send(&router, "GET", "/api/recommendations/12?k=10", None).await;
     let liked: Vec<String> = ids(&before)[..3].to_vec();
-    let events: Vec<serde_json::Value> =
-        liked.iter().map(|i| serde_json::json!({"userId": "12", "itemId": i, "type": "purchase"})).collect();
-    let (s, answer) = send(&router, "POST", "/api/events", Some(serde_json::json!({ "events": events }))).await;
+    let events: Vec<serde_json::Value> = liked
+        .iter()
+        .map(|i| serde_json::json!({"userId": "12", "itemId": i, "type": "purchase"}))
+        .collect();
+    let (s, answer) = send(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({ "events": events })),
+    )
+    .await;
     assert_eq!(s, 200, "{answer}");
-    assert_eq!((answer["accepted"].as_u64(), answer["stored"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["stored"].as_u64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(answer["refreshed"], serde_json::json!(["12"]));
     let (_, after) = send(&router, "GET", "/api/recommendations/12?k=10", None).await;
     assert_eq!(after["source"], "personalized");
     assert_eq!(after["modelVersion"], before["modelVersion"]);
     let fresh = ids(&after);
     assert_eq!(fresh.len(), 10);
-    assert!(fresh.iter().all(|i| !liked.contains(i)), "items the user just bought are not recommended again");
+    assert!(
+        fresh.iter().all(|i| !liked.contains(i)),
+        "items the user just bought are not recommended again"
+    );
     assert_ne!(fresh, ids(&before));
 }
 
@@ -68,9 +111,17 @@ async fn a_brand_new_user_gets_personal_picks_after_a_few_events() {
     let (_, seed) = send(&router, "GET", "/api/items/5/similar?k=3", None).await;
     let mut picks = vec!["5".to_string()];
     picks.extend(ids(&seed));
-    let events: Vec<serde_json::Value> =
-        picks.iter().map(|i| serde_json::json!({"userId": "newbie", "itemId": i, "type": "rating", "value": 5})).collect();
-    let (s, answer) = send(&router, "POST", "/api/events", Some(serde_json::json!({ "events": events }))).await;
+    let events: Vec<serde_json::Value> = picks
+        .iter()
+        .map(|i| serde_json::json!({"userId": "newbie", "itemId": i, "type": "rating", "value": 5}))
+        .collect();
+    let (s, answer) = send(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({ "events": events })),
+    )
+    .await;
     assert_eq!(s, 200, "{answer}");
     let (_, warm) = send(&router, "GET", "/api/recommendations/newbie?k=10", None).await;
     assert_eq!(warm["source"], "personalized");
@@ -82,11 +133,26 @@ async fn a_brand_new_user_gets_personal_picks_after_a_few_events() {
 async fn bad_events_name_the_index_and_store_nothing() {
     let (_d, router, uri) = fixture().await;
     let cases = [
-        (serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click"}, {"userId": "a", "itemId": "2", "type": "rating"}]}), "events[1].value"),
-        (serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click"}, {"userId": "a", "itemId": "2", "type": "warp"}]}), "events[1].type"),
-        (serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click", "value": -1}]}), "events[0].value"),
-        (serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click"}, {"userId": "a", "type": "click"}]}), "events[1]"),
-        (serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click", "extra": 1}]}), "events[0]"),
+        (
+            serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click"}, {"userId": "a", "itemId": "2", "type": "rating"}]}),
+            "events[1].value",
+        ),
+        (
+            serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click"}, {"userId": "a", "itemId": "2", "type": "warp"}]}),
+            "events[1].type",
+        ),
+        (
+            serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click", "value": -1}]}),
+            "events[0].value",
+        ),
+        (
+            serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click"}, {"userId": "a", "type": "click"}]}),
+            "events[1]",
+        ),
+        (
+            serde_json::json!({"events": [{"userId": "a", "itemId": "1", "type": "click", "extra": 1}]}),
+            "events[0]",
+        ),
         (serde_json::json!({"events": []}), "events"),
         (serde_json::json!({"evnts": []}), "body must be"),
     ];
@@ -94,9 +160,22 @@ async fn bad_events_name_the_index_and_store_nothing() {
         let (s, answer) = send(&router, "POST", "/api/events", Some(body.clone())).await;
         assert_eq!(s, 400, "{body}: {answer}");
         assert_eq!(answer["error"]["code"], "invalid_events");
-        assert!(answer["error"]["message"].as_str().unwrap().contains(needle), "{needle}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{needle}: {answer}"
+        );
     }
-    assert!(common::open(&uri).user_events("a").await.unwrap().is_empty(), "nothing partial is stored");
+    assert!(
+        common::open(&uri)
+            .user_events("a")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing partial is stored"
+    );
     let (s, _) = send(&router, "POST", "/api/events", None).await;
     assert_eq!(s, 400);
 }
@@ -107,7 +186,14 @@ async fn event_ids_make_retries_idempotent() {
     let body = serde_json::json!({"events": [{"eventId": "e-1", "userId": "3", "itemId": "9", "type": "click"}]});
     let (_, first) = send(&router, "POST", "/api/events", Some(body.clone())).await;
     let (_, second) = send(&router, "POST", "/api/events", Some(body)).await;
-    assert_eq!((first["stored"].as_u64(), second["stored"].as_u64(), second["duplicates"].as_u64()), (Some(1), Some(0), Some(1)));
+    assert_eq!(
+        (
+            first["stored"].as_u64(),
+            second["stored"].as_u64(),
+            second["duplicates"].as_u64()
+        ),
+        (Some(1), Some(0), Some(1))
+    );
     assert_eq!(common::open(&uri).user_events("3").await.unwrap().len(), 1);
 }
 
@@ -119,12 +205,23 @@ async fn similar_items_and_errors() {
     let sims = ids(&body);
     assert_eq!(sims.len(), 5);
     assert!(!sims.contains(&"7".to_string()));
-    let scores: Vec<f64> = body["items"].as_array().unwrap().iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    let scores: Vec<f64> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["score"].as_f64().unwrap())
+        .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] <= 1.0 + 1e-6);
     let (s, body) = send(&router, "GET", "/api/items/no-such-item/similar", None).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (404, Some("item_not_found")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("item_not_found"))
+    );
     let (s, body) = send(&router, "GET", "/api/items/7/similar?k=0", None).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (400, Some("invalid_k")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("invalid_k"))
+    );
 }
 
 #[tokio::test]
@@ -135,10 +232,20 @@ async fn exclude_filters_still_return_k_items_past_the_stored_list() {
     let stored = ids(&full);
     assert_eq!(stored.len(), 30);
     let exclude = stored[..25].join(",");
-    let (s, body) = send(&router, "GET", &format!("/api/recommendations/20?k=10&exclude={exclude}"), None).await;
+    let (s, body) = send(
+        &router,
+        "GET",
+        &format!("/api/recommendations/20?k=10&exclude={exclude}"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let got = ids(&body);
     assert_eq!(got.len(), 10, "{body}");
     assert!(got.iter().all(|i| !stored[..25].contains(i)));
-    assert_eq!(&got[..5], &stored[25..], "the stored tail comes first, in order");
+    assert_eq!(
+        &got[..5],
+        &stored[25..],
+        "the stored tail comes first, in order"
+    );
 }

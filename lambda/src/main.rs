@@ -29,14 +29,16 @@ struct Settings {
 
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if std::env::var_os("TOPTEN_STORE").is_some() {
-        return store::open(&config.store_uri).with_context(|| format!("cannot open store {}", config.store_uri));
+        return store::open(&config.store_uri)
+            .with_context(|| format!("cannot open store {}", config.store_uri));
     }
     if !EMBEDDED.is_empty() {
         return Ok(Arc::new(SnapshotStore::from_bytes(EMBEDDED.to_vec())?));
     }
     let root = std::env::var("LAMBDA_TASK_ROOT").unwrap_or_else(|_| ".".into());
     let uri = format!("snapshot:{root}/recs.snap");
-    store::open(&uri).with_context(|| format!("no TOPTEN_STORE, no embedded snapshot, and cannot open {uri}"))
+    store::open(&uri)
+        .with_context(|| format!("no TOPTEN_STORE, no embedded snapshot, and cannot open {uri}"))
 }
 
 #[tokio::main]
@@ -44,7 +46,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     // CloudWatch keeps stdout/stderr lines; JSON without colours.
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TOPTEN_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOPTEN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let Settings { config } = Settings::parse_from(["lambda"]);

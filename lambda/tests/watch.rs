@@ -28,7 +28,11 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for(port: u16) {
@@ -43,14 +47,27 @@ fn cargo_lambda() -> Option<String> {
     if let Ok(p) = std::env::var("CARGO_LAMBDA") {
         return Some(p);
     }
-    let found = Command::new("cargo-lambda").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    let found = Command::new("cargo-lambda")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
     found.then(|| "cargo-lambda".to_owned())
 }
 
 async fn get(client: &reqwest::Client, method: &str, url: &str) -> (u16, String, Vec<u8>) {
-    let resp = client.request(method.parse().unwrap(), url).send().await.unwrap();
+    let resp = client
+        .request(method.parse().unwrap(), url)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
-    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     (status, ct, resp.bytes().await.unwrap().to_vec())
 }
 
@@ -58,21 +75,45 @@ async fn get(client: &reqwest::Client, method: &str, url: &str) -> (u16, String,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lambda_under_cargo_lambda_watch_answers_like_native() {
     let Some(cargo_lambda) = cargo_lambda() else {
-        assert!(std::env::var_os("TOPTEN_REQUIRE_CARGO_LAMBDA").is_none(), "cargo-lambda not found (pip install cargo-lambda)");
+        assert!(
+            std::env::var_os("TOPTEN_REQUIRE_CARGO_LAMBDA").is_none(),
+            "cargo-lambda not found (pip install cargo-lambda)"
+        );
         eprintln!("skipped: cargo-lambda not found (pip install cargo-lambda)");
         return;
     };
     // A published store and its snapshot.
     let dir = tempfile::tempdir().unwrap();
     let ratings = dir.path().join("ratings.tsv");
-    let p = SynthParams { users: 300, items: 200, interactions: 9000, rank: 4, seed: 11 };
+    let p = SynthParams {
+        users: 300,
+        items: 200,
+        interactions: 9000,
+        rank: 4,
+        seed: 11,
+    };
     write_udata(&p, std::fs::File::create(&ratings).unwrap()).unwrap();
     let (r, _) = read_ratings(&ratings, &ReadOptions::default()).unwrap();
-    let params = AlsParams { factors: 8, iterations: 5, threads: 1, ..AlsParams::implicit() };
+    let params = AlsParams {
+        factors: 8,
+        iterations: 5,
+        threads: 1,
+        ..AlsParams::implicit()
+    };
     let model = pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
     let uri = format!("embedded:{}", dir.path().join("store.db").display());
     let store = topten_core::store::open(&uri).unwrap();
-    publish(store.as_ref(), &model, &PublishOptions { items_per_user: 30, ..PublishOptions::default() }, &mut |_, _| {}).await.unwrap();
+    publish(
+        store.as_ref(),
+        &model,
+        &PublishOptions {
+            items_per_user: 30,
+            ..PublishOptions::default()
+        },
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
     let (bytes, _) = export_snapshot(store.as_ref(), None).await.unwrap();
     let snap_path = dir.path().join("recs.snap");
     std::fs::write(&snap_path, &bytes).unwrap();
@@ -89,13 +130,25 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let native_port = listener.local_addr().unwrap().port();
     let router = topten_functions::app(topten_functions::state_from_config(config).unwrap());
-    tokio::spawn(topten_functions::serve(listener, router, std::future::pending()));
+    tokio::spawn(topten_functions::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
 
     // The runtime emulator, then the function polling it.
     let port = free_port();
     let _watch = Killed(
         Command::new(&cargo_lambda)
-            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -108,7 +161,10 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
             .env("TOPTEN_STORE", format!("snapshot:{}", snap_path.display()))
             .env("TOPTEN_LOG", "warn")
             .env("TOPTEN_LOG_REQUESTS", "false")
@@ -117,14 +173,30 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
     );
 
     let snap = RecsSnapshot::parse(&bytes).unwrap();
-    let users: Vec<String> = (0..snap.users()).step_by(37).map(|i| snap.entry(i).unwrap().0.to_owned()).collect();
+    let users: Vec<String> = (0..snap.users())
+        .step_by(37)
+        .map(|i| snap.entry(i).unwrap().0.to_owned())
+        .collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
     let mut compared = 0;
     for (method, target) in parity_requests(&users) {
-        let want = get(&client, method, &format!("http://127.0.0.1:{native_port}{target}")).await;
+        let want = get(
+            &client,
+            method,
+            &format!("http://127.0.0.1:{native_port}{target}"),
+        )
+        .await;
         // With --only-lambda-apis the emulator knows the function as `_`.
-        let got = get(&client, method, &format!("http://127.0.0.1:{port}/lambda-url/_{target}")).await;
+        let got = get(
+            &client,
+            method,
+            &format!("http://127.0.0.1:{port}/lambda-url/_{target}"),
+        )
+        .await;
         assert_eq!(
             (got.0, &got.1, String::from_utf8_lossy(&got.2)),
             (want.0, &want.1, String::from_utf8_lossy(&want.2)),

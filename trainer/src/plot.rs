@@ -41,7 +41,14 @@ pub struct Chart {
 }
 
 /// Series colours (colour-blind-friendly Okabe-Ito).
-pub const PALETTE: [[u8; 3]; 6] = [[0, 114, 178], [213, 94, 0], [0, 158, 115], [204, 121, 167], [230, 159, 0], [86, 180, 233]];
+pub const PALETTE: [[u8; 3]; 6] = [
+    [0, 114, 178],
+    [213, 94, 0],
+    [0, 158, 115],
+    [204, 121, 167],
+    [230, 159, 0],
+    [86, 180, 233],
+];
 
 const W: usize = 900;
 const H: usize = 540;
@@ -57,7 +64,9 @@ struct Canvas {
 
 impl Canvas {
     fn new() -> Self {
-        Canvas { rgb: vec![255; W * H * 3] }
+        Canvas {
+            rgb: vec![255; W * H * 3],
+        }
     }
     fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
         if x >= 0 && y >= 0 && (x as usize) < W && (y as usize) < H {
@@ -114,7 +123,13 @@ fn draw_text(cv: &mut Canvas, x: i64, y: i64, text: &str, c: [u8; 3]) {
         for (r, bits) in rows.iter().enumerate() {
             for col in 0..5 {
                 if bits & (0x10 >> col) != 0 {
-                    cv.rect(cx + col * s, y + r as i64 * s, cx + col * s + s - 1, y + r as i64 * s + s - 1, c);
+                    cv.rect(
+                        cx + col * s,
+                        y + r as i64 * s,
+                        cx + col * s + s - 1,
+                        y + r as i64 * s + s - 1,
+                        c,
+                    );
                 }
             }
         }
@@ -196,7 +211,11 @@ pub fn ticks(lo: f64, hi: f64, n: usize, integer: bool) -> Vec<f64> {
         .map(|m| m * mag)
         .filter(|s| !integer || (*s >= 1.0 && s.fract() == 0.0))
         .find(|s| span / s <= n as f64)
-        .unwrap_or(if integer { (10.0 * mag).max(1.0) } else { 10.0 * mag });
+        .unwrap_or(if integer {
+            (10.0 * mag).max(1.0)
+        } else {
+            10.0 * mag
+        });
     let first = (lo / step).ceil() as i64;
     let mut out = Vec::new();
     let mut j = first;
@@ -223,8 +242,12 @@ impl Chart {
         let mut cv = Canvas::new();
         let pts = || self.series.iter().flat_map(|s| s.points.iter());
         let has_bars = self.series.iter().any(|s| s.style == Style::Bars);
-        let (mut x0, mut x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        let (mut y0, mut y1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        let (mut x0, mut x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
+        let (mut y0, mut y1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
         if !x0.is_finite() {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
         }
@@ -257,27 +280,62 @@ impl Chart {
         for &t in &yt {
             cv.line((LEFT as i64, py(t)), ((W - RIGHT) as i64, py(t)), grey, 1);
             let label = fmt_tick(t, ystep);
-            draw_text(&mut cv, LEFT as i64 - 10 - text_width(&label), py(t) - 7, &label, ink);
+            draw_text(
+                &mut cv,
+                LEFT as i64 - 10 - text_width(&label),
+                py(t) - 7,
+                &label,
+                ink,
+            );
         }
         let integer_x = pts().all(|p| p.0.fract() == 0.0);
-        let xt = if has_bars { (x0.ceil() as i64..=x1.floor() as i64).map(|v| v as f64).collect() } else { ticks(x0, x1, 8, integer_x) };
+        let xt = if has_bars {
+            (x0.ceil() as i64..=x1.floor() as i64)
+                .map(|v| v as f64)
+                .collect()
+        } else {
+            ticks(x0, x1, 8, integer_x)
+        };
         let xstep = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
         for &t in &xt {
             cv.line((px(t), TOP as i64), (px(t), (H - BOTTOM) as i64), grey, 1);
             let label = fmt_tick(t, xstep);
-            draw_text(&mut cv, px(t) - text_width(&label) / 2, (H - BOTTOM) as i64 + 10, &label, ink);
+            draw_text(
+                &mut cv,
+                px(t) - text_width(&label) / 2,
+                (H - BOTTOM) as i64 + 10,
+                &label,
+                ink,
+            );
         }
         // Axes.
-        cv.line((LEFT as i64, TOP as i64), (LEFT as i64, (H - BOTTOM) as i64), ink, 2);
-        cv.line((LEFT as i64, (H - BOTTOM) as i64), ((W - RIGHT) as i64, (H - BOTTOM) as i64), ink, 2);
+        cv.line(
+            (LEFT as i64, TOP as i64),
+            (LEFT as i64, (H - BOTTOM) as i64),
+            ink,
+            2,
+        );
+        cv.line(
+            (LEFT as i64, (H - BOTTOM) as i64),
+            ((W - RIGHT) as i64, (H - BOTTOM) as i64),
+            ink,
+            2,
+        );
         // Series.
-        let bar_series: Vec<usize> = (0..self.series.len()).filter(|&i| self.series[i].style == Style::Bars).collect();
+        let bar_series: Vec<usize> = (0..self.series.len())
+            .filter(|&i| self.series[i].style == Style::Bars)
+            .collect();
         let slot = pw / (x1 - x0) * 0.8;
         for (si, s) in self.series.iter().enumerate() {
             match s.style {
                 Style::Line => {
                     for w in s.points.windows(2) {
-                        cv.line((px(w[0].0), py(w[0].1)), (px(w[1].0), py(w[1].1)), s.color, 3);
+                        cv.line(
+                            (px(w[0].0), py(w[0].1)),
+                            (px(w[1].0), py(w[1].1)),
+                            s.color,
+                            3,
+                        );
                     }
                     for p in &s.points {
                         cv.dot(px(p.0), py(p.1), s.color, 3);
@@ -293,21 +351,65 @@ impl Chart {
                     let width = slot / bar_series.len().max(1) as f64;
                     for p in &s.points {
                         let left = px(p.0) as f64 - slot / 2.0 + j * width;
-                        cv.rect(left.round() as i64, py(p.1), (left + width).round() as i64 - 2, py(y0.max(0.0)), s.color);
+                        cv.rect(
+                            left.round() as i64,
+                            py(p.1),
+                            (left + width).round() as i64 - 2,
+                            py(y0.max(0.0)),
+                            s.color,
+                        );
                     }
                 }
             }
         }
         // Title, labels, legend.
-        draw_text(&mut cv, (W as i64 - text_width(&self.title)) / 2, 14, &self.title, ink);
-        draw_text(&mut cv, LEFT as i64 - 80, TOP as i64 - 28, &self.y_label, ink);
-        draw_text(&mut cv, (LEFT + (W - LEFT - RIGHT) / 2) as i64 - text_width(&self.x_label) / 2, H as i64 - 30, &self.x_label, ink);
+        draw_text(
+            &mut cv,
+            (W as i64 - text_width(&self.title)) / 2,
+            14,
+            &self.title,
+            ink,
+        );
+        draw_text(
+            &mut cv,
+            LEFT as i64 - 80,
+            TOP as i64 - 28,
+            &self.y_label,
+            ink,
+        );
+        draw_text(
+            &mut cv,
+            (LEFT + (W - LEFT - RIGHT) / 2) as i64 - text_width(&self.x_label) / 2,
+            H as i64 - 30,
+            &self.x_label,
+            ink,
+        );
         let mut ly = TOP as i64 + 10;
-        let lx = (W - RIGHT) as i64 - 10 - self.series.iter().map(|s| text_width(&s.name)).max().unwrap_or(0) - 30;
+        let lx = (W - RIGHT) as i64
+            - 10
+            - self
+                .series
+                .iter()
+                .map(|s| text_width(&s.name))
+                .max()
+                .unwrap_or(0)
+            - 30;
         let named = self.series.iter().filter(|s| !s.name.is_empty()).count() as i64;
         if named > 0 {
-            cv.rect(lx - 8, ly - 6, (W - RIGHT) as i64 - 4, ly + 22 * named - 4, [200, 200, 200]);
-            cv.rect(lx - 7, ly - 5, (W - RIGHT) as i64 - 5, ly + 22 * named - 5, [255, 255, 255]);
+            cv.rect(
+                lx - 8,
+                ly - 6,
+                (W - RIGHT) as i64 - 4,
+                ly + 22 * named - 4,
+                [200, 200, 200],
+            );
+            cv.rect(
+                lx - 7,
+                ly - 5,
+                (W - RIGHT) as i64 - 5,
+                ly + 22 * named - 5,
+                [255, 255, 255],
+            );
         }
         for s in &self.series {
             if s.name.is_empty() {
@@ -338,7 +440,11 @@ pub fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for j in 0..4 {
             if j <= chunk.len() {
@@ -368,11 +474,19 @@ mod tests {
     fn ticks_are_round() {
         let t = ticks(0.0, 1.0, 5, false);
         assert_eq!(t.len(), 6);
-        assert!(t.iter().zip([0.0, 0.2, 0.4, 0.6, 0.8, 1.0]).all(|(a, b)| (a - b).abs() < 1e-12), "{t:?}");
+        assert!(
+            t.iter()
+                .zip([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+                .all(|(a, b)| (a - b).abs() < 1e-12),
+            "{t:?}"
+        );
         assert_eq!(ticks(1.0, 20.0, 4, true), vec![5.0, 10.0, 15.0, 20.0]);
         // 2.5 is not a whole step: with integers, 5 covers 1..20 in at most 8 ticks, 2 in 10.
         assert_eq!(ticks(1.0, 20.0, 8, true), vec![5.0, 10.0, 15.0, 20.0]);
-        assert_eq!(ticks(1.0, 20.0, 10, true), vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]);
+        assert_eq!(
+            ticks(1.0, 20.0, 10, true),
+            vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]
+        );
         assert!(ticks(1.0, 20.0, 8, false).contains(&2.5));
         assert_eq!(fmt_tick(0.25, 0.05), "0.25");
         assert_eq!(fmt_tick(0.4, 0.2), "0.4");
@@ -386,7 +500,12 @@ mod tests {
             title: "Test".into(),
             x_label: "x".into(),
             y_label: "y".into(),
-            series: vec![Series { name: "a".into(), points: vec![(1.0, 1.0), (2.0, 3.0), (3.0, 2.0)], color: PALETTE[1], style: Style::Line }],
+            series: vec![Series {
+                name: "a".into(),
+                points: vec![(1.0, 1.0), (2.0, 3.0), (3.0, 2.0)],
+                color: PALETTE[1],
+                style: Style::Line,
+            }],
             y_from_zero: false,
         };
         let bytes = chart.png();

@@ -6,9 +6,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn iterations(total: usize) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} training [{bar:30}] {pos}/{len} iterations {msg} ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} training [{bar:30}] {pos}/{len} iterations {msg} ({elapsed})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }
@@ -16,7 +18,9 @@ pub fn iterations(total: usize) -> ProgressBar {
 /// A spinner for a step of unknown length.
 pub fn spinner(message: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+    );
     bar.set_message(message.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
@@ -25,7 +29,10 @@ pub fn spinner(message: &str) -> ProgressBar {
 /// A byte counter for blob transfers (downloads and uploads), with bytes/s.
 pub fn bytes(message: &str) -> (ProgressBar, topten_core::blob::Progress) {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})")
+            .expect("valid template"),
+    );
     bar.set_message(message.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let b = bar.clone();

@@ -17,7 +17,9 @@ struct Env {
 impl Env {
     fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_topten"));
-        cmd.args(args).env("TOPTEN_LOG", "info").env("TOPTEN_LOG_JSON", "0");
+        cmd.args(args)
+            .env("TOPTEN_LOG", "info")
+            .env("TOPTEN_LOG_JSON", "0");
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
@@ -34,7 +36,9 @@ impl Env {
 
 #[test]
 fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
-    let (Some(azurite), Some(cosmos)) = (Azurite::start(), CosmosServer::start()) else { return };
+    let (Some(azurite), Some(cosmos)) = (Azurite::start(), CosmosServer::start()) else {
+        return;
+    };
     let env = Env {
         vars: vec![
             ("AZURE_STORAGE_ENDPOINT".into(), azurite.endpoint()),
@@ -48,14 +52,29 @@ fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
         std::env::set_var(k, v);
     }
     let mut text = Vec::new();
-    write_udata(&SynthParams { users: 400, items: 300, interactions: 12_000, rank: 4, seed: 9 }, &mut text).unwrap();
-    let Location::Blob(data) = Location::parse("az://devstoreaccount1/data/ratings.tsv").unwrap() else { unreachable!() };
+    write_udata(
+        &SynthParams {
+            users: 400,
+            items: 300,
+            interactions: 12_000,
+            rank: 4,
+            seed: 9,
+        },
+        &mut text,
+    )
+    .unwrap();
+    let Location::Blob(data) = Location::parse("az://devstoreaccount1/data/ratings.tsv").unwrap()
+    else {
+        unreachable!()
+    };
     blob::block_on(async move {
         blob::create_container(&data).await?;
         blob::upload(&data, &text, None).await
     })
     .unwrap();
-    let Location::Blob(models) = Location::parse("az://devstoreaccount1/models/").unwrap() else { unreachable!() };
+    let Location::Blob(models) = Location::parse("az://devstoreaccount1/models/").unwrap() else {
+        unreachable!()
+    };
     blob::block_on(async move { blob::create_container(&models).await }).unwrap();
 
     let (metrics, _) = env.ok(&[
@@ -72,27 +91,73 @@ fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
     assert!(metrics.contains("ndcg_at_k"), "{metrics}");
 
     // A missing input names the blob; a wrong location form is refused before any request.
-    let out = env.run(&["train", "--ratings", "az://devstoreaccount1/data/nope.tsv", "--out", "az://devstoreaccount1/models/x"]);
+    let out = env.run(&[
+        "train",
+        "--ratings",
+        "az://devstoreaccount1/data/nope.tsv",
+        "--out",
+        "az://devstoreaccount1/models/x",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("az://devstoreaccount1/data/nope.tsv") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("az://devstoreaccount1/data/nope.tsv") && err.contains("not found"),
+        "{err}"
+    );
 
-    let (version, stderr) = env.ok(&["publish", "--model", "az://devstoreaccount1/models/m1", "--items-per-user", "20"]);
+    let (version, stderr) = env.ok(&[
+        "publish",
+        "--model",
+        "az://devstoreaccount1/models/m1",
+        "--items-per-user",
+        "20",
+    ]);
     let version = version.trim().to_owned();
-    assert!(stderr.contains("published") && stderr.contains("request_units"), "{stderr}");
+    assert!(
+        stderr.contains("published") && stderr.contains("request_units"),
+        "{stderr}"
+    );
     let (listing, _) = env.ok(&["versions", "--json"]);
     let listing: serde_json::Value = serde_json::from_str(&listing).unwrap();
     assert_eq!(listing["active"]["version"], version.as_str(), "{listing}");
-    let v = listing["versions"].as_array().unwrap().iter().find(|v| v["version"] == version.as_str()).unwrap_or_else(|| panic!("{listing}"));
-    assert_eq!((v["status"].as_str(), v["users"].as_u64()), (Some("complete"), Some(400)), "{listing}");
+    let v = listing["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == version.as_str())
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert_eq!(
+        (v["status"].as_str(), v["users"].as_u64()),
+        (Some("complete"), Some(400)),
+        "{listing}"
+    );
 
-    let (recs, _) = env.ok(&["recommend", "--model", "az://devstoreaccount1/models/m1", "--user", "7", "--k", "3"]);
-    let from_model: Vec<&str> = recs.lines().map(|l| l.split('\t').nth(1).unwrap()).collect();
+    let (recs, _) = env.ok(&[
+        "recommend",
+        "--model",
+        "az://devstoreaccount1/models/m1",
+        "--user",
+        "7",
+        "--k",
+        "3",
+    ]);
+    let from_model: Vec<&str> = recs
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
 
     // `topten serve` (the handler's code) answers from Cosmos with the same list.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_topten"));
-    serve.args(["serve", "--port", &port.to_string()]).env("TOPTEN_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+    serve
+        .args(["serve", "--port", &port.to_string()])
+        .env("TOPTEN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     for (k, v) in &env.vars {
         serve.env(k, v);
     }
@@ -103,12 +168,20 @@ fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
         if status == 200 {
             break body;
         }
-        assert!(Instant::now() < deadline, "serve did not answer: {status} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "serve did not answer: {status} {body}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let _ = child.kill();
     let _ = child.wait();
-    let served: Vec<&str> = body["items"].as_array().unwrap().iter().map(|i| i["itemId"].as_str().unwrap()).collect();
+    let served: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
     assert_eq!(served, from_model);
     assert_eq!(body["modelVersion"], version.as_str());
 }

@@ -4,12 +4,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn topten(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_topten")).args(args).env("TOPTEN_LOG", "warn").output().expect("run topten")
+    Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(args)
+        .env("TOPTEN_LOG", "warn")
+        .output()
+        .expect("run topten")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = topten(args);
-    assert!(out.status.success(), "topten {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "topten {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -19,7 +27,9 @@ fn write_ratings(dir: &Path) -> PathBuf {
     let mut text = String::new();
     let mut state = 12345u64;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as usize
     };
     for u in 0..120usize {
@@ -27,7 +37,11 @@ fn write_ratings(dir: &Path) -> PathBuf {
             let own_half = next() % 100 < 85;
             let i = (next() % 40) * 2 + if own_half { u % 2 } else { 1 - u % 2 };
             let liked = (i % 2) == (u % 2);
-            let r = if liked { 4 + next() % 2 } else { 1 + next() % 2 };
+            let r = if liked {
+                4 + next() % 2
+            } else {
+                1 + next() % 2
+            };
             text += &format!("{u}\t{i}\t{r}\t{}\n", 880000000 + u * 1000 + next() % 997);
         }
     }
@@ -42,7 +56,16 @@ fn json(text: &str) -> serde_json::Value {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["split", "train", "tune", "evaluate", "recommend", "predict", "report", "retrain"] {
+    for cmd in [
+        "split",
+        "train",
+        "tune",
+        "evaluate",
+        "recommend",
+        "predict",
+        "report",
+        "retrain",
+    ] {
         let out = ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: topten"), "{cmd}: {out}");
     }
@@ -53,29 +76,72 @@ fn split_train_recommend_predict_evaluate() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());
     let d = |p: &str| dir.path().join(p).display().to_string();
-    ok(&["split", "--ratings", ratings.to_str().unwrap(), "--method", "stratified", "--out", &d("split")]);
+    ok(&[
+        "split",
+        "--ratings",
+        ratings.to_str().unwrap(),
+        "--method",
+        "stratified",
+        "--out",
+        &d("split"),
+    ]);
     let train_text = std::fs::read_to_string(dir.path().join("split/train.tsv")).unwrap();
     let test_text = std::fs::read_to_string(dir.path().join("split/test.tsv")).unwrap();
     assert!(train_text.starts_with("user_id\titem_id\trating\ttimestamp\n"));
     let total = std::fs::read_to_string(&ratings).unwrap().lines().count();
-    assert_eq!(train_text.lines().count() - 1 + test_text.lines().count() - 1 <= total, true);
+    assert_eq!(
+        train_text.lines().count() - 1 + test_text.lines().count() - 1 <= total,
+        true
+    );
 
     for model in ["implicit", "explicit"] {
         let out_dir = d(&format!("model-{model}"));
         let metrics = json(&ok(&[
-            "train", "--train", &d("split/train.tsv"), "--test", &d("split/test.tsv"), "--model", model,
-            "--factors", "4", "--iterations", "10", "--out", &out_dir,
+            "train",
+            "--train",
+            &d("split/train.tsv"),
+            "--test",
+            &d("split/test.tsv"),
+            "--model",
+            model,
+            "--factors",
+            "4",
+            "--iterations",
+            "10",
+            "--out",
+            &out_dir,
         ]));
-        for key in ["rmse", "mae", "rsquared", "exp_var", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "map", "k"] {
-            assert!(metrics.get(key).is_some(), "{model}: metrics lack {key}: {metrics}");
+        for key in [
+            "rmse",
+            "mae",
+            "rsquared",
+            "exp_var",
+            "precision_at_k",
+            "recall_at_k",
+            "ndcg_at_k",
+            "map_at_k",
+            "map",
+            "k",
+        ] {
+            assert!(
+                metrics.get(key).is_some(),
+                "{model}: metrics lack {key}: {metrics}"
+            );
         }
         // About 5 test items per user among ~64 unseen: random picks score ~0.08; an oracle that
         // knows each user's group (and picks at random inside it) ~0.16.
         let p = metrics["precision_at_k"].as_f64().unwrap();
         assert!(p > 0.12, "{model}: precision@10 {p}");
-        let on_disk = json(&std::fs::read_to_string(Path::new(&out_dir).join("metrics.json")).unwrap());
+        let on_disk =
+            json(&std::fs::read_to_string(Path::new(&out_dir).join("metrics.json")).unwrap());
         assert_eq!(on_disk, metrics);
-        for f in ["model.json", "user_factors.npy", "item_factors.npy", "user_ids.txt", "item_ids.txt"] {
+        for f in [
+            "model.json",
+            "user_factors.npy",
+            "item_factors.npy",
+            "user_ids.txt",
+            "item_ids.txt",
+        ] {
             assert!(Path::new(&out_dir).join(f).exists(), "{f}");
         }
     }
@@ -96,7 +162,10 @@ fn split_train_recommend_predict_evaluate() {
     for line in recs.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 3);
-        assert!(!train_pairs.contains(&(f[0].to_string(), f[1].to_string())), "recommended a training item: {line}");
+        assert!(
+            !train_pairs.contains(&(f[0].to_string(), f[1].to_string())),
+            "recommended a training item: {line}"
+        );
         let score: f64 = f[2].parse().unwrap();
         if let Some((u, s)) = &last {
             if u == f[0] {
@@ -127,9 +196,23 @@ fn split_train_recommend_predict_evaluate() {
 
     // evaluate scores the recommend output identically to what train reported.
     std::fs::write(dir.path().join("recs.tsv"), &recs).unwrap();
-    let eval = json(&ok(&["evaluate", "--test", &d("split/test.tsv"), "--recs", &d("recs.tsv"), "--k", "10"]));
+    let eval = json(&ok(&[
+        "evaluate",
+        "--test",
+        &d("split/test.tsv"),
+        "--recs",
+        &d("recs.tsv"),
+        "--k",
+        "10",
+    ]));
     let trained = json(&std::fs::read_to_string(Path::new(&model).join("metrics.json")).unwrap());
-    for key in ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "map"] {
+    for key in [
+        "precision_at_k",
+        "recall_at_k",
+        "ndcg_at_k",
+        "map_at_k",
+        "map",
+    ] {
         let (a, b) = (eval[key].as_f64().unwrap(), trained[key].as_f64().unwrap());
         assert!((a - b).abs() < 1e-6, "{key}: evaluate {a} vs train {b}");
     }
@@ -140,7 +223,19 @@ fn train_from_ratings_splits_internally_and_records_the_split() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());
     let out = dir.path().join("m");
-    ok(&["train", "--ratings", ratings.to_str().unwrap(), "--method", "chrono", "--iterations", "3", "--factors", "3", "--out", out.to_str().unwrap()]);
+    ok(&[
+        "train",
+        "--ratings",
+        ratings.to_str().unwrap(),
+        "--method",
+        "chrono",
+        "--iterations",
+        "3",
+        "--factors",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let meta = json(&std::fs::read_to_string(out.join("model.json")).unwrap());
     assert_eq!(meta["split"]["method"], "chrono");
     assert_eq!(meta["history"].as_array().unwrap().len(), 3);
@@ -152,13 +247,31 @@ fn malformed_input_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.tsv");
     std::fs::write(&bad, "1\t2\t3\t100\n1\t3\tNaN\t101\n").unwrap();
-    let out = topten(&["split", "--ratings", bad.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    let out = topten(&[
+        "split",
+        "--ratings",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:2: rating \"NaN\" is not finite", bad.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:2: rating \"NaN\" is not finite",
+            bad.display()
+        )),
+        "{stderr}"
+    );
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();
-    let out = topten(&["train", "--ratings", empty.to_str().unwrap(), "--out", dir.path().join("m").to_str().unwrap()]);
+    let out = topten(&[
+        "train",
+        "--ratings",
+        empty.to_str().unwrap(),
+        "--out",
+        dir.path().join("m").to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no interactions found"));
 }
 
@@ -167,7 +280,17 @@ fn corrupted_model_is_rejected_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());
     let model = dir.path().join("m");
-    ok(&["train", "--ratings", ratings.to_str().unwrap(), "--iterations", "2", "--factors", "3", "--out", model.to_str().unwrap()]);
+    ok(&[
+        "train",
+        "--ratings",
+        ratings.to_str().unwrap(),
+        "--iterations",
+        "2",
+        "--factors",
+        "3",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     let f = model.join("user_factors.npy");
     let mut bytes = std::fs::read(&f).unwrap();
     let last = bytes.len() - 1;

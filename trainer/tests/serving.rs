@@ -6,12 +6,20 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn topten(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_topten")).args(args).env("TOPTEN_LOG", "warn").output().expect("run topten")
+    Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(args)
+        .env("TOPTEN_LOG", "warn")
+        .output()
+        .expect("run topten")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = topten(args);
-    assert!(out.status.success(), "topten {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "topten {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -40,20 +48,41 @@ fn ratings(dir: &Path, users: usize) -> String {
 fn http_get(port: u16, path: &str) -> (u16, serde_json::Value) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let status: u16 = raw[9..12].parse().unwrap();
     let body = raw.split("\r\n\r\n").nth(1).unwrap_or("");
     // Chunked or not, the JSON object is the part between the outer braces.
     let json = &body[body.find('{').unwrap_or(0)..=body.rfind('}').unwrap_or(0)];
-    (status, serde_json::from_str(json).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn serve(store: &str) -> (Server, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args(["serve", "--store", store, "--port", &port.to_string(), "--active-ttl-ms", "0", "--log-requests", "false"])
+        .args([
+            "serve",
+            "--store",
+            store,
+            "--port",
+            &port.to_string(),
+            "--active-ttl-ms",
+            "0",
+            "--log-requests",
+            "false",
+        ])
         .env("TOPTEN_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -72,28 +101,78 @@ fn publish_versions_rollback_prune_and_serve() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path(), 60);
     let model = dir.path().join("m").display().to_string();
-    ok(&["train", "--ratings", &data, "--factors", "4", "--iterations", "3", "--out", &model]);
+    ok(&[
+        "train",
+        "--ratings",
+        &data,
+        "--factors",
+        "4",
+        "--iterations",
+        "3",
+        "--out",
+        &model,
+    ]);
     let store = format!("embedded:{}", dir.path().join("s.db").display());
-    let v1 = ok(&["publish", "--model", &model, "--store", &store]).trim().to_owned();
-    let v2 = ok(&["publish", "--model", &model, "--store", &store, "--items-per-user", "20"]).trim().to_owned();
+    let v1 = ok(&["publish", "--model", &model, "--store", &store])
+        .trim()
+        .to_owned();
+    let v2 = ok(&[
+        "publish",
+        "--model",
+        &model,
+        "--store",
+        &store,
+        "--items-per-user",
+        "20",
+    ])
+    .trim()
+    .to_owned();
     assert_ne!(v1, v2);
     let listing = ok(&["versions", "--store", &store]);
-    assert!(listing.lines().any(|l| l.starts_with('*') && l.contains(&v2)), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with('*') && l.contains(&v2)),
+        "{listing}"
+    );
 
     let (_server, port) = serve(&store);
     let (s, body) = http_get(port, "/api/recommendations/3?k=5");
     assert_eq!((s, body["modelVersion"].as_str()), (200, Some(v2.as_str())));
     assert_eq!(ok(&["rollback", "--store", &store]).trim(), v1);
     let (_, body) = http_get(port, "/api/recommendations/3?k=5");
-    assert_eq!(body["modelVersion"], v1.as_str(), "rollback is seen by the running server");
+    assert_eq!(
+        body["modelVersion"],
+        v1.as_str(),
+        "rollback is seen by the running server"
+    );
     assert_eq!(ok(&["activate", &v2, "--store", &store]).trim(), v2);
-    let v3 = ok(&["publish", "--model", &model, "--store", &store, "--no-activate"]).trim().to_owned();
+    let v3 = ok(&[
+        "publish",
+        "--model",
+        &model,
+        "--store",
+        &store,
+        "--no-activate",
+    ])
+    .trim()
+    .to_owned();
     let (_, body) = http_get(port, "/api/recommendations/3");
-    assert_eq!(body["modelVersion"], v2.as_str(), "--no-activate leaves the active version serving");
+    assert_eq!(
+        body["modelVersion"],
+        v2.as_str(),
+        "--no-activate leaves the active version serving"
+    );
     let pruned = ok(&["prune", "--store", &store, "--keep", "1"]);
     assert!(pruned.contains(&format!("deleted {v1}")), "{pruned}");
-    let json: serde_json::Value = serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
-    let left: Vec<&str> = json["versions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
+    let left: Vec<&str> = json["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
     assert_eq!(left, vec![v2.as_str(), v3.as_str()]);
     let bad = topten(&["activate", "v-none", "--store", &store]);
     assert!(!bad.status.success());
@@ -105,15 +184,40 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path(), 400);
     let model = dir.path().join("m").display().to_string();
-    ok(&["train", "--ratings", &data, "--factors", "4", "--iterations", "3", "--out", &model]);
+    ok(&[
+        "train",
+        "--ratings",
+        &data,
+        "--factors",
+        "4",
+        "--iterations",
+        "3",
+        "--out",
+        &model,
+    ]);
     let store = format!("embedded:{}", dir.path().join("s.db").display());
-    let v1 = ok(&["publish", "--model", &model, "--store", &store]).trim().to_owned();
+    let v1 = ok(&["publish", "--model", &model, "--store", &store])
+        .trim()
+        .to_owned();
     let (_server, port) = serve(&store);
-    let before: Vec<serde_json::Value> = (0..400).step_by(37).map(|u| http_get(port, &format!("/api/recommendations/{u}?k=10")).1).collect();
+    let before: Vec<serde_json::Value> = (0..400)
+        .step_by(37)
+        .map(|u| http_get(port, &format!("/api/recommendations/{u}?k=10")).1)
+        .collect();
 
     // A slow publish (batches of 10 users, 40 ms apart): kill it once some batches are in.
     let mut child = Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args(["publish", "--model", &model, "--store", &store, "--batch-size", "10", "--throttle-ms", "40"])
+        .args([
+            "publish",
+            "--model",
+            &model,
+            "--store",
+            &store,
+            "--batch-size",
+            "10",
+            "--throttle-ms",
+            "40",
+        ])
         .env("TOPTEN_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -121,8 +225,14 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let partial = loop {
-        let json: serde_json::Value = serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
-        let writing = json["versions"].as_array().unwrap().iter().find(|v| v["status"] == "writing").cloned();
+        let json: serde_json::Value =
+            serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
+        let writing = json["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["status"] == "writing")
+            .cloned();
         if let Some(v) = writing {
             break v["version"].as_str().unwrap().to_owned();
         }
@@ -132,12 +242,19 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
     std::thread::sleep(Duration::from_millis(150));
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
-    assert!(!status.success(), "publish finished before it was killed; slow it down further");
+    assert!(
+        !status.success(),
+        "publish finished before it was killed; slow it down further"
+    );
 
     // Old version still active and every sampled user gets exactly what they got before.
-    let json: serde_json::Value = serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
     assert_eq!(json["active"]["version"], v1.as_str());
-    let after: Vec<serde_json::Value> = (0..400).step_by(37).map(|u| http_get(port, &format!("/api/recommendations/{u}?k=10")).1).collect();
+    let after: Vec<serde_json::Value> = (0..400)
+        .step_by(37)
+        .map(|u| http_get(port, &format!("/api/recommendations/{u}?k=10")).1)
+        .collect();
     assert_eq!(before, after);
     // The half-written version cannot be activated. A plain prune keeps it (it could be a
     // publish in progress); `--incomplete` removes it.

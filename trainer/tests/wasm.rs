@@ -23,18 +23,35 @@ impl Drop for Server {
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_topten")).args(args).env("TOPTEN_LOG", "warn").output().unwrap();
-    assert!(out.status.success(), "topten {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(args)
+        .env("TOPTEN_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "topten {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn serve(args: &[&str]) -> (Server, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut all = vec!["serve", "--port"];
     let port_s = port.to_string();
     all.push(&port_s);
     all.extend_from_slice(args);
-    let child = Command::new(env!("CARGO_BIN_EXE_topten")).args(&all).env("TOPTEN_LOG", "warn").stdout(Stdio::null()).spawn().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(&all)
+        .env("TOPTEN_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -45,9 +62,17 @@ fn serve(args: &[&str]) -> (Server, u16) {
 }
 
 async fn get(client: &reqwest::Client, method: &str, url: &str) -> (u16, String, Vec<u8>) {
-    let resp = client.request(method.parse().unwrap(), url).send().await.unwrap();
+    let resp = client
+        .request(method.parse().unwrap(), url)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
-    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     (status, ct, resp.bytes().await.unwrap().to_vec())
 }
 
@@ -71,27 +96,74 @@ async fn wasm_component_answers_like_native_over_sockets() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path());
     let model = dir.path().join("m").display().to_string();
-    ok(&["train", "--ratings", &data, "--factors", "4", "--iterations", "3", "--out", &model]);
+    ok(&[
+        "train",
+        "--ratings",
+        &data,
+        "--factors",
+        "4",
+        "--iterations",
+        "3",
+        "--out",
+        &model,
+    ]);
     let store = format!("embedded:{}", dir.path().join("s.db").display());
-    ok(&["publish", "--model", &model, "--store", &store, "--items-per-user", "30"]);
+    ok(&[
+        "publish",
+        "--model",
+        &model,
+        "--store",
+        &store,
+        "--items-per-user",
+        "30",
+    ]);
     let snap = dir.path().join("recs.snap").display().to_string();
     ok(&["export-snapshot", "--store", &store, "--out", &snap]);
     let component = dir.path().join("topten.wasm");
-    let build = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm/build.sh")).arg(&snap).arg(&component).output().unwrap();
-    assert!(build.status.success(), "wasm/build.sh: {}", String::from_utf8_lossy(&build.stderr));
+    let build = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm/build.sh"))
+        .arg(&snap)
+        .arg(&component)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "wasm/build.sh: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
 
     let (_native, native_port) = serve(&["--store", &store, "--log-requests", "false"]);
-    let (_wasm, wasm_port) = serve(&["--wasm", component.to_str().unwrap(), "--max-instances", "64"]);
+    let (_wasm, wasm_port) = serve(&[
+        "--wasm",
+        component.to_str().unwrap(),
+        "--max-instances",
+        "64",
+    ]);
 
     let bytes = std::fs::read(&snap).unwrap();
     let s = RecsSnapshot::parse(&bytes).unwrap();
-    let users: Vec<String> = (0..s.users()).step_by(9).map(|i| s.entry(i).unwrap().0.to_owned()).collect();
+    let users: Vec<String> = (0..s.users())
+        .step_by(9)
+        .map(|i| s.entry(i).unwrap().0.to_owned())
+        .collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
     let requests = parity_requests(&users);
     for (method, target) in &requests {
-        let want = get(&client, method, &format!("http://127.0.0.1:{native_port}{target}")).await;
-        let got = get(&client, method, &format!("http://127.0.0.1:{wasm_port}{target}")).await;
+        let want = get(
+            &client,
+            method,
+            &format!("http://127.0.0.1:{native_port}{target}"),
+        )
+        .await;
+        let got = get(
+            &client,
+            method,
+            &format!("http://127.0.0.1:{wasm_port}{target}"),
+        )
+        .await;
         assert_eq!(
             (got.0, &got.1, String::from_utf8_lossy(&got.2)),
             (want.0, &want.1, String::from_utf8_lossy(&want.2)),
@@ -103,7 +175,15 @@ async fn wasm_component_answers_like_native_over_sockets() {
     let mut tasks = Vec::new();
     for n in 0..200 {
         let (client, user) = (client.clone(), users[n % users.len()].to_owned());
-        tasks.push(tokio::spawn(async move { get(&client, "GET", &format!("http://127.0.0.1:{wasm_port}/api/recommendations/{user}?k=5")).await.0 }));
+        tasks.push(tokio::spawn(async move {
+            get(
+                &client,
+                "GET",
+                &format!("http://127.0.0.1:{wasm_port}/api/recommendations/{user}?k=5"),
+            )
+            .await
+            .0
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);

@@ -19,7 +19,10 @@ use std::time::Instant;
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{format_err, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Result, Store};
+use wasmtime::{
+    format_err, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    Result, Store,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -38,7 +41,10 @@ pub struct HostOptions {
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions { max_instances: 1000, max_memory_bytes: 256 << 20 }
+        HostOptions {
+            max_instances: 1000,
+            max_memory_bytes: 256 << 20,
+        }
     }
 }
 
@@ -60,13 +66,20 @@ struct RequestState {
 
 impl WasiView for RequestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for RequestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
     }
 }
 
@@ -95,29 +108,51 @@ impl WasmHost {
         config.memory_init_cow(true);
         let engine = Engine::new(&config)?;
         let start = Instant::now();
-        let component = Component::from_file(&engine, path).map_err(|e| format_err!("cannot load component {}: {e:?}", path.display()))?;
+        let component = Component::from_file(&engine, path)
+            .map_err(|e| format_err!("cannot load component {}: {e:?}", path.display()))?;
         tracing::info!(component = %path.display(), compile_ms = start.elapsed().as_millis() as u64, "component compiled");
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(WasmHost { pre, slots: Arc::new(tokio::sync::Semaphore::new(n as usize)) })
+        Ok(WasmHost {
+            pre,
+            slots: Arc::new(tokio::sync::Semaphore::new(n as usize)),
+        })
     }
 
     /// Answers one request with a fresh instance of the component.
-    pub async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let permit = self.slots.clone().acquire_owned().await.map_err(|e| format_err!("{e}"))?;
-        let state = RequestState { wasi: WasiCtx::builder().inherit_stderr().build(), http: WasiHttpCtx::new(), table: ResourceTable::new() };
+    pub async fn handle(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| format_err!("{e}"))?;
+        let state = RequestState {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+        };
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = self.pre.clone();
         // The guest runs in its own task: it may keep writing the body after the head is sent.
         let task = tokio::task::spawn(async move {
             let result = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
             }
             .await;
             // The slot is free only once the instance (the store) is gone.
@@ -142,7 +177,11 @@ impl WasmHost {
 
 /// Serves `host` on `listener` until `shutdown` completes (connections in progress are left
 /// to finish on their own tasks).
-pub async fn serve(listener: TcpListener, host: WasmHost, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    host: WasmHost,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let host = Arc::new(host);
     tokio::pin!(shutdown);
     loop {
@@ -165,7 +204,11 @@ pub async fn serve(listener: TcpListener, host: WasmHost, shutdown: impl Future<
                     }
                 }
             });
-            if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -175,11 +218,16 @@ pub async fn serve(listener: TcpListener, host: WasmHost, shutdown: impl Future<
 /// The API's 500 body, for a component that traps or never answers.
 fn internal_error() -> hyper::Response<HyperOutgoingBody> {
     use http_body_util::BodyExt;
-    let body = http_body_util::Full::new(bytes::Bytes::from_static(br#"{"error":{"code":"internal","message":"internal error"}}"#))
-        .map_err(|never| match never {})
-        .boxed_unsync();
+    let body = http_body_util::Full::new(bytes::Bytes::from_static(
+        br#"{"error":{"code":"internal","message":"internal error"}}"#,
+    ))
+    .map_err(|never| match never {})
+    .boxed_unsync();
     let mut resp = hyper::Response::new(body);
     *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     resp
 }

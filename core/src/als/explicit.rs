@@ -19,12 +19,24 @@ pub(super) struct Scratch {
 
 impl Scratch {
     pub(super) fn new(k: usize) -> Self {
-        Scratch { a: vec![0.0; k * k], b: vec![0.0; k], gram: vec![0.0; k * k], rhs: vec![0.0; k], gather: Vec::new(), transposed: Vec::new() }
+        Scratch {
+            a: vec![0.0; k * k],
+            b: vec![0.0; k],
+            gram: vec![0.0; k * k],
+            rhs: vec![0.0; k],
+            gather: Vec::new(),
+            transposed: Vec::new(),
+        }
     }
 }
 
 /// Solves every row of `matrix` against the fixed factors `other`, writing into `out`.
-pub(super) fn solve_rows(matrix: &Csr, other: &Array2<f32>, out: &mut Array2<f32>, params: &AlsParams) {
+pub(super) fn solve_rows(
+    matrix: &Csr,
+    other: &Array2<f32>,
+    out: &mut Array2<f32>,
+    params: &AlsParams,
+) {
     let k = params.factors;
     let slice = out.as_slice_mut().expect("factor matrices are contiguous");
     slice.par_chunks_mut(k).enumerate().for_each_init(
@@ -37,11 +49,31 @@ pub(super) fn solve_rows(matrix: &Csr, other: &Array2<f32>, out: &mut Array2<f32
 }
 
 /// Solves one row (see [`super::fold_in_user`]).
-pub(super) fn solve_one(other: &Array2<f32>, items: &[u32], values: &[f32], params: &AlsParams, x: &mut [f32]) {
-    solve_with(&mut Scratch::new(params.factors), other, items, values, params, x);
+pub(super) fn solve_one(
+    other: &Array2<f32>,
+    items: &[u32],
+    values: &[f32],
+    params: &AlsParams,
+    x: &mut [f32],
+) {
+    solve_with(
+        &mut Scratch::new(params.factors),
+        other,
+        items,
+        values,
+        params,
+        x,
+    );
 }
 
-fn solve_with(s: &mut Scratch, other: &Array2<f32>, items: &[u32], values: &[f32], params: &AlsParams, x: &mut [f32]) {
+fn solve_with(
+    s: &mut Scratch,
+    other: &Array2<f32>,
+    items: &[u32],
+    values: &[f32],
+    params: &AlsParams,
+    x: &mut [f32],
+) {
     let k = params.factors;
     if items.is_empty() {
         // No evidence: the regularised optimum is zero (also keeps unseen ids harmless).
@@ -86,7 +118,12 @@ fn solve_with(s: &mut Scratch, other: &Array2<f32>, items: &[u32], values: &[f32
 }
 
 /// Objective per rating and training RMSE.
-pub(super) fn loss(matrix: &Csr, users: &Array2<f32>, items: &Array2<f32>, params: &AlsParams) -> (f64, f64) {
+pub(super) fn loss(
+    matrix: &Csr,
+    users: &Array2<f32>,
+    items: &Array2<f32>,
+    params: &AlsParams,
+) -> (f64, f64) {
     let k = params.factors;
     let (u_all, i_all) = (users.as_slice().unwrap(), items.as_slice().unwrap());
     let (sq_err, reg_users) = (0..matrix.nrows())
@@ -112,7 +149,9 @@ pub(super) fn loss(matrix: &Csr, users: &Array2<f32>, items: &Array2<f32>, param
     let reg_items: f64 = item_counts
         .iter()
         .enumerate()
-        .map(|(i, &n)| n as f64 * dot(&i_all[i * k..(i + 1) * k], &i_all[i * k..(i + 1) * k]) as f64)
+        .map(|(i, &n)| {
+            n as f64 * dot(&i_all[i * k..(i + 1) * k], &i_all[i * k..(i + 1) * k]) as f64
+        })
         .sum();
     let nnz = matrix.nnz().max(1) as f64;
     let objective = sq_err + params.regularization as f64 * (reg_users + reg_items);

@@ -21,11 +21,19 @@ pub(super) fn gramian(factors: &Array2<f32>, regularization: f32) -> Array2<f32>
 /// `p = [r > 0]`.
 #[inline]
 fn confidence(params: &AlsParams, r: f32) -> (f32, f32) {
-    (params.confidence.of(params.alpha, r), if r > 0.0 { 1.0 } else { 0.0 })
+    (
+        params.confidence.of(params.alpha, r),
+        if r > 0.0 { 1.0 } else { 0.0 },
+    )
 }
 
 /// Solves every row of `matrix` against the fixed factors `other`, warm-starting from `out`.
-pub(super) fn solve_rows(matrix: &Csr, other: &Array2<f32>, out: &mut Array2<f32>, params: &AlsParams) {
+pub(super) fn solve_rows(
+    matrix: &Csr,
+    other: &Array2<f32>,
+    out: &mut Array2<f32>,
+    params: &AlsParams,
+) {
     let k = params.factors;
     let yty = gramian(other, params.regularization);
     let slice = out.as_slice_mut().expect("factor matrices are contiguous");
@@ -120,7 +128,12 @@ fn gemv(g: &[f32], v: &[f32], out: &mut [f32], k: usize) {
 }
 
 /// The full weighted objective (all cells), divided by total confidence as implicit reports it.
-pub(super) fn loss(matrix: &Csr, users: &Array2<f32>, items: &Array2<f32>, params: &AlsParams) -> f64 {
+pub(super) fn loss(
+    matrix: &Csr,
+    users: &Array2<f32>,
+    items: &Array2<f32>,
+    params: &AlsParams,
+) -> f64 {
     let k = params.factors;
     let yty = gramian(items, 0.0);
     let g = yty.as_slice().unwrap();

@@ -73,7 +73,15 @@ pub fn fit(
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let user_factors = init_factors(matrix.nrows(), params, &mut rng);
     let item_factors = init_factors(matrix.ncols, params, &mut rng);
-    let start = AlsModel { user_factors, item_factors, params: AlsParams { iterations: 0, ..params.clone() }, history: vec![] };
+    let start = AlsModel {
+        user_factors,
+        item_factors,
+        params: AlsParams {
+            iterations: 0,
+            ..params.clone()
+        },
+        history: vec![],
+    };
     iterate(matrix, start, params.iterations, on_iteration)
 }
 
@@ -99,7 +107,12 @@ fn iterate(
     more: usize,
     on_iteration: &mut dyn FnMut(&IterationReport),
 ) -> Result<AlsModel, AlsError> {
-    let AlsModel { mut user_factors, mut item_factors, mut params, mut history } = model;
+    let AlsModel {
+        mut user_factors,
+        mut item_factors,
+        mut params,
+        mut history,
+    } = model;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(params.threads)
         .build()
@@ -119,16 +132,35 @@ fn iterate(
             Feedback::Implicit => {
                 implicit::solve_rows(matrix, &item_factors, &mut user_factors, &params);
                 implicit::solve_rows(&transpose, &user_factors, &mut item_factors, &params);
-                (implicit::loss(matrix, &user_factors, &item_factors, &params), None)
+                (
+                    implicit::loss(matrix, &user_factors, &item_factors, &params),
+                    None,
+                )
             }
         });
-        let report = IterationReport { iteration, loss, train_rmse, seconds: start.elapsed().as_secs_f64() };
-        tracing::debug!(iteration, loss, ?train_rmse, seconds = report.seconds, "als iteration");
+        let report = IterationReport {
+            iteration,
+            loss,
+            train_rmse,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        tracing::debug!(
+            iteration,
+            loss,
+            ?train_rmse,
+            seconds = report.seconds,
+            "als iteration"
+        );
         on_iteration(&report);
         history.push(report);
     }
     params.iterations = done + more;
-    Ok(AlsModel { user_factors, item_factors, params, history })
+    Ok(AlsModel {
+        user_factors,
+        item_factors,
+        params,
+        history,
+    })
 }
 
 /// Computes one user's factor from their interactions, holding the item factors fixed: the

@@ -115,13 +115,22 @@ impl AlsParams {
     pub fn check(&self) -> Result<(), AlsError> {
         let bad = |name: &'static str, why: String| Err(AlsError::InvalidParam { name, why });
         if self.factors == 0 || self.factors > 1024 {
-            return bad("factors", format!("must be in 1..=1024, got {}", self.factors));
+            return bad(
+                "factors",
+                format!("must be in 1..=1024, got {}", self.factors),
+            );
         }
         if !(self.regularization.is_finite() && self.regularization >= 0.0) {
-            return bad("regularization", format!("must be finite and >= 0, got {}", self.regularization));
+            return bad(
+                "regularization",
+                format!("must be finite and >= 0, got {}", self.regularization),
+            );
         }
         if !(self.alpha.is_finite() && self.alpha >= 0.0) {
-            return bad("alpha", format!("must be finite and >= 0, got {}", self.alpha));
+            return bad(
+                "alpha",
+                format!("must be finite and >= 0, got {}", self.alpha),
+            );
         }
         if self.iterations == 0 {
             return bad("iterations", "must be at least 1".into());
@@ -130,7 +139,10 @@ impl AlsParams {
             return bad("cg_steps", "must be at least 1".into());
         }
         if self.nonnegative && self.feedback == Feedback::Implicit {
-            return bad("nonnegative", "is supported for explicit feedback only".into());
+            return bad(
+                "nonnegative",
+                "is supported for explicit feedback only".into(),
+            );
         }
         Ok(())
     }

@@ -4,7 +4,13 @@ use super::*;
 use rand::Rng;
 
 /// A random matrix `U Vᵀ` of exact rank `rank`, and a Bernoulli(`density`) mask of observed cells.
-fn low_rank(users: usize, items: usize, rank: usize, density: f64, seed: u64) -> (Array2<f32>, Vec<(u32, u32, f32)>) {
+fn low_rank(
+    users: usize,
+    items: usize,
+    rank: usize,
+    density: f64,
+    seed: u64,
+) -> (Array2<f32>, Vec<(u32, u32, f32)>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let u = Array2::from_shape_fn((users, rank), |_| rng.gen_range(-1.0f32..1.0));
     let v = Array2::from_shape_fn((items, rank), |_| rng.gen_range(-1.0f32..1.0));
@@ -29,7 +35,9 @@ fn csr(triplets: &[(u32, u32, f32)], rows: usize, cols: usize) -> Csr {
 fn gauss_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     let n = b.len();
     for col in 0..n {
-        let piv = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).unwrap();
+        let piv = (col..n)
+            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
+            .unwrap();
         a.swap(col, piv);
         b.swap(col, piv);
         for r in col + 1..n {
@@ -54,7 +62,12 @@ fn params(feedback: Feedback, factors: usize) -> AlsParams {
         Feedback::Implicit => AlsParams::implicit(),
     };
     // The reference computations below use the linear confidence c = 1 + α r.
-    AlsParams { factors, threads: 2, confidence: Confidence::Linear, ..base }
+    AlsParams {
+        factors,
+        threads: 2,
+        confidence: Confidence::Linear,
+        ..base
+    }
 }
 
 fn fit_quiet(m: &Csr, p: &AlsParams) -> AlsModel {
@@ -64,9 +77,19 @@ fn fit_quiet(m: &Csr, p: &AlsParams) -> AlsModel {
 #[test]
 fn explicit_loss_decreases_every_iteration() {
     let (_, obs) = low_rank(60, 50, 4, 0.3, 1);
-    let model = fit_quiet(&csr(&obs, 60, 50), &AlsParams { iterations: 10, ..params(Feedback::Explicit, 6) });
+    let model = fit_quiet(
+        &csr(&obs, 60, 50),
+        &AlsParams {
+            iterations: 10,
+            ..params(Feedback::Explicit, 6)
+        },
+    );
     for w in model.history.windows(2) {
-        assert!(w[1].loss <= w[0].loss + 1e-9, "loss rose: {:?}", model.history);
+        assert!(
+            w[1].loss <= w[0].loss + 1e-9,
+            "loss rose: {:?}",
+            model.history
+        );
     }
     assert!(model.history.last().unwrap().loss < model.history[0].loss);
 }
@@ -75,10 +98,18 @@ fn explicit_loss_decreases_every_iteration() {
 fn implicit_loss_decreases_with_exact_solver() {
     let (_, obs) = low_rank(60, 50, 4, 0.2, 2);
     let positive: Vec<_> = obs.iter().map(|&(u, i, r)| (u, i, r.abs() * 3.0)).collect();
-    let p = AlsParams { iterations: 8, solver: Solver::Cholesky, ..params(Feedback::Implicit, 8) };
+    let p = AlsParams {
+        iterations: 8,
+        solver: Solver::Cholesky,
+        ..params(Feedback::Implicit, 8)
+    };
     let model = fit_quiet(&csr(&positive, 60, 50), &p);
     for w in model.history.windows(2) {
-        assert!(w[1].loss <= w[0].loss + 1e-9, "loss rose: {:?}", model.history);
+        assert!(
+            w[1].loss <= w[0].loss + 1e-9,
+            "loss rose: {:?}",
+            model.history
+        );
     }
 }
 
@@ -86,10 +117,15 @@ fn implicit_loss_decreases_with_exact_solver() {
 fn explicit_recovers_held_out_entries_of_a_low_rank_matrix() {
     let (full, obs) = low_rank(80, 60, 3, 0.5, 3);
     let m = csr(&obs, 80, 60);
-    let p = AlsParams { regularization: 0.001, iterations: 40, ..params(Feedback::Explicit, 3) };
+    let p = AlsParams {
+        regularization: 0.001,
+        iterations: 40,
+        ..params(Feedback::Explicit, 3)
+    };
     let model = fit_quiet(&m, &p);
     let pred = model.user_factors.dot(&model.item_factors.t());
-    let observed: std::collections::HashSet<(u32, u32)> = obs.iter().map(|&(u, i, _)| (u, i)).collect();
+    let observed: std::collections::HashSet<(u32, u32)> =
+        obs.iter().map(|&(u, i, _)| (u, i)).collect();
     let (mut se, mut var, mut n) = (0.0f64, 0.0f64, 0usize);
     for u in 0..80 {
         for i in 0..60 {
@@ -110,17 +146,54 @@ fn cg_agrees_with_cholesky() {
     let (_, obs) = low_rank(50, 40, 4, 0.25, 4);
     let positive: Vec<_> = obs.iter().map(|&(u, i, r)| (u, i, r.abs() * 5.0)).collect();
     let m = csr(&positive, 50, 40);
-    let exact = fit_quiet(&m, &AlsParams { solver: Solver::Cholesky, iterations: 6, ..params(Feedback::Implicit, 8) });
+    let exact = fit_quiet(
+        &m,
+        &AlsParams {
+            solver: Solver::Cholesky,
+            iterations: 6,
+            ..params(Feedback::Implicit, 8)
+        },
+    );
     // Enough CG steps to converge per row (k = 8).
-    let cg = fit_quiet(&m, &AlsParams { solver: Solver::Cg, cg_steps: 16, iterations: 6, ..params(Feedback::Implicit, 8) });
-    let (se, sc) = (exact.user_factors.dot(&exact.item_factors.t()), cg.user_factors.dot(&cg.item_factors.t()));
+    let cg = fit_quiet(
+        &m,
+        &AlsParams {
+            solver: Solver::Cg,
+            cg_steps: 16,
+            iterations: 6,
+            ..params(Feedback::Implicit, 8)
+        },
+    );
+    let (se, sc) = (
+        exact.user_factors.dot(&exact.item_factors.t()),
+        cg.user_factors.dot(&cg.item_factors.t()),
+    );
     let max_diff = (&se - &sc).iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(max_diff < 1e-3, "max score difference {max_diff}");
     // The default 3 warm-started steps per row land close to the exact objective (measured: within 6% after 15 iterations here).
-    let fast = fit_quiet(&m, &AlsParams { iterations: 15, ..params(Feedback::Implicit, 8) });
-    let exact = fit_quiet(&m, &AlsParams { solver: Solver::Cholesky, iterations: 15, ..params(Feedback::Implicit, 8) });
-    let (l_exact, l_fast) = (exact.history.last().unwrap().loss, fast.history.last().unwrap().loss);
-    assert!(l_fast <= l_exact * 1.10, "cg loss {l_fast} vs exact {l_exact}");
+    let fast = fit_quiet(
+        &m,
+        &AlsParams {
+            iterations: 15,
+            ..params(Feedback::Implicit, 8)
+        },
+    );
+    let exact = fit_quiet(
+        &m,
+        &AlsParams {
+            solver: Solver::Cholesky,
+            iterations: 15,
+            ..params(Feedback::Implicit, 8)
+        },
+    );
+    let (l_exact, l_fast) = (
+        exact.history.last().unwrap().loss,
+        fast.history.last().unwrap().loss,
+    );
+    assert!(
+        l_fast <= l_exact * 1.10,
+        "cg loss {l_fast} vs exact {l_exact}"
+    );
 }
 
 #[test]
@@ -130,7 +203,11 @@ fn implicit_row_solve_matches_dense_normal_equations() {
     let y = Array2::from_shape_fn((items, k), |_| rng.gen_range(-1.0f32..1.0));
     let seen: Vec<u32> = vec![1, 4, 9, 17, 22];
     let vals: Vec<f32> = vec![1.0, 3.0, 2.0, 5.0, 1.0];
-    let p = AlsParams { alpha: 2.0, regularization: 0.3, ..params(Feedback::Implicit, k) };
+    let p = AlsParams {
+        alpha: 2.0,
+        regularization: 0.3,
+        ..params(Feedback::Implicit, k)
+    };
     let got = fold_in_user(&y, &seen, &vals, &p, None);
     // Independent: Σ over ALL items c_ui y yᵀ with c = 1 on unobserved cells, + λI.
     let mut a = vec![vec![0f64; k]; k];
@@ -163,7 +240,10 @@ fn explicit_row_solve_matches_dense_normal_equations() {
     let y = Array2::from_shape_fn((20, k), |_| rng.gen_range(-1.0f32..1.0));
     let seen = [0u32, 3, 5, 11, 19, 7];
     let vals = [4.0f32, 1.0, 3.5, 2.0, 5.0, 3.0];
-    let p = AlsParams { regularization: 0.1, ..params(Feedback::Explicit, k) };
+    let p = AlsParams {
+        regularization: 0.1,
+        ..params(Feedback::Explicit, k)
+    };
     let got = fold_in_user(&y, &seen, &vals, &p, None);
     let mut a = vec![vec![0f64; k]; k];
     let mut b = vec![0f64; k];
@@ -189,8 +269,22 @@ fn results_do_not_depend_on_thread_count() {
     let (_, obs) = low_rank(40, 30, 3, 0.3, 7);
     let m = csr(&obs, 40, 30);
     for fb in [Feedback::Explicit, Feedback::Implicit] {
-        let one = fit_quiet(&m, &AlsParams { threads: 1, iterations: 3, ..params(fb, 5) });
-        let two = fit_quiet(&m, &AlsParams { threads: 2, iterations: 3, ..params(fb, 5) });
+        let one = fit_quiet(
+            &m,
+            &AlsParams {
+                threads: 1,
+                iterations: 3,
+                ..params(fb, 5)
+            },
+        );
+        let two = fit_quiet(
+            &m,
+            &AlsParams {
+                threads: 2,
+                iterations: 3,
+                ..params(fb, 5)
+            },
+        );
         assert_eq!(one.user_factors, two.user_factors, "{fb:?}");
         assert_eq!(one.item_factors, two.item_factors, "{fb:?}");
     }
@@ -201,18 +295,46 @@ fn nonnegative_factors_stay_nonnegative_and_fit() {
     let (_, obs) = low_rank(40, 30, 3, 0.4, 8);
     let positive: Vec<_> = obs.iter().map(|&(u, i, r)| (u, i, r + 3.0)).collect();
     let m = csr(&positive, 40, 30);
-    let model = fit_quiet(&m, &AlsParams { nonnegative: true, iterations: 10, ..params(Feedback::Explicit, 4) });
-    assert!(model.user_factors.iter().chain(model.item_factors.iter()).all(|&v| v >= 0.0));
+    let model = fit_quiet(
+        &m,
+        &AlsParams {
+            nonnegative: true,
+            iterations: 10,
+            ..params(Feedback::Explicit, 4)
+        },
+    );
+    assert!(model
+        .user_factors
+        .iter()
+        .chain(model.item_factors.iter())
+        .all(|&v| v >= 0.0));
     assert!(model.history.last().unwrap().train_rmse.unwrap() < 0.6);
 }
 
 #[test]
 fn invalid_params_are_rejected() {
     let m = csr(&[(0, 0, 1.0)], 1, 1);
-    let err = fit(&m, &AlsParams { factors: 0, ..AlsParams::explicit() }, &mut |_| {}).unwrap_err();
-    assert!(matches!(err, AlsError::InvalidParam { name: "factors", .. }));
+    let err = fit(
+        &m,
+        &AlsParams {
+            factors: 0,
+            ..AlsParams::explicit()
+        },
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        AlsError::InvalidParam {
+            name: "factors",
+            ..
+        }
+    ));
     let empty = csr(&[], 2, 2);
-    assert_eq!(fit(&empty, &AlsParams::explicit(), &mut |_| {}).unwrap_err(), AlsError::EmptyMatrix);
+    assert_eq!(
+        fit(&empty, &AlsParams::explicit(), &mut |_| {}).unwrap_err(),
+        AlsError::EmptyMatrix
+    );
 }
 
 /// Successive halving extends trials with `resume`; that is only sound if resuming is exactly
@@ -221,14 +343,24 @@ fn invalid_params_are_rejected() {
 fn resume_equals_a_longer_fit() {
     let (_, obs) = low_rank(40, 30, 3, 0.3, 9);
     let m = csr(&obs, 40, 30);
-    let p = AlsParams { iterations: 3, ..params(Feedback::Implicit, 5) };
+    let p = AlsParams {
+        iterations: 3,
+        ..params(Feedback::Implicit, 5)
+    };
     let short = fit_quiet(&m, &p);
     let resumed = resume(&m, short, 4, &mut |_| {}).unwrap();
     let long = fit_quiet(&m, &AlsParams { iterations: 7, ..p });
     assert_eq!(resumed.user_factors, long.user_factors);
     assert_eq!(resumed.item_factors, long.item_factors);
     assert_eq!(resumed.params, long.params);
-    assert_eq!(resumed.history.iter().map(|h| h.iteration).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+    assert_eq!(
+        resumed
+            .history
+            .iter()
+            .map(|h| h.iteration)
+            .collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
 }
 
 /// The log confidence is `1 + α ln(1 + r)`, and an old `model.json` without the field loads
@@ -243,9 +375,25 @@ fn log_confidence_and_serde_default() {
     assert_eq!(back.confidence, Confidence::Linear);
     // A log-confidence fit differs from a linear one on non-binary data.
     let (_, obs) = low_rank(30, 20, 2, 0.4, 3);
-    let pos: Vec<_> = obs.iter().map(|&(u, i, r)| (u, i, r.abs() * 4.0 + 1.0)).collect();
+    let pos: Vec<_> = obs
+        .iter()
+        .map(|&(u, i, r)| (u, i, r.abs() * 4.0 + 1.0))
+        .collect();
     let m = csr(&pos, 30, 20);
-    let lin = fit_quiet(&m, &AlsParams { iterations: 2, ..params(Feedback::Implicit, 4) });
-    let log = fit_quiet(&m, &AlsParams { iterations: 2, confidence: Confidence::Log, ..params(Feedback::Implicit, 4) });
+    let lin = fit_quiet(
+        &m,
+        &AlsParams {
+            iterations: 2,
+            ..params(Feedback::Implicit, 4)
+        },
+    );
+    let log = fit_quiet(
+        &m,
+        &AlsParams {
+            iterations: 2,
+            confidence: Confidence::Log,
+            ..params(Feedback::Implicit, 4)
+        },
+    );
     assert_ne!(lin.user_factors, log.user_factors);
 }

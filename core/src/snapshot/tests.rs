@@ -39,15 +39,35 @@ fn model_from(seen: Csr, params: &AlsParams) -> Model {
 
 fn rows(users: usize, items: usize, interactions: usize, seed: u64) -> Vec<SynthRow> {
     let mut out = Vec::new();
-    generate(&SynthParams { users, items, interactions, rank: 6, seed }, |r| out.push(r));
+    generate(
+        &SynthParams {
+            users,
+            items,
+            interactions,
+            rank: 6,
+            seed,
+        },
+        |r| out.push(r),
+    );
     out
 }
 
 #[test]
 fn snapshot_round_trips() {
     let data = rows(50, 40, 800, 1);
-    let seen = Csr::from_triplets(data.iter().map(|r| (r.user, r.item, r.rating as f32)), 50, 40);
-    let model = model_from(seen, &AlsParams { factors: 4, iterations: 2, ..AlsParams::implicit() });
+    let seen = Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        50,
+        40,
+    );
+    let model = model_from(
+        seen,
+        &AlsParams {
+            factors: 4,
+            iterations: 2,
+            ..AlsParams::implicit()
+        },
+    );
     let mut titles = HashMap::new();
     titles.insert("i3".to_string(), "Three".to_string());
     let snap = Snapshot::from_model(&model, "v1", Some(&titles));
@@ -65,10 +85,27 @@ fn snapshot_round_trips() {
 #[test]
 fn fold_in_of_a_training_user_reproduces_their_factor() {
     let data = rows(300, 200, 12_000, 2);
-    let seen = Csr::from_triplets(data.iter().map(|r| (r.user, r.item, r.rating as f32)), 300, 200);
+    let seen = Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        300,
+        200,
+    );
     for params in [
-        AlsParams { factors: 8, iterations: 25, regularization: 1.0, alpha: 2.0, threads: 2, ..AlsParams::implicit() },
-        AlsParams { factors: 8, iterations: 25, regularization: 0.1, threads: 2, ..AlsParams::explicit() },
+        AlsParams {
+            factors: 8,
+            iterations: 25,
+            regularization: 1.0,
+            alpha: 2.0,
+            threads: 2,
+            ..AlsParams::implicit()
+        },
+        AlsParams {
+            factors: 8,
+            iterations: 25,
+            regularization: 0.1,
+            threads: 2,
+            ..AlsParams::explicit()
+        },
     ] {
         let model = model_from(seen.clone(), &params);
         let snap = Snapshot::from_model(&model, "v", None);
@@ -81,11 +118,24 @@ fn fold_in_of_a_training_user_reproduces_their_factor() {
                 / (x.iter().map(|v| v * v).sum::<f32>().sqrt() * t.dot(&t).sqrt());
             worst = worst.min(cos);
             // And the served lists agree with the trained model's.
-            let history: Vec<(u32, f32)> = items.iter().copied().zip(values.iter().copied()).collect();
-            let fresh: Vec<u32> = snap.recommend_for_history(&history, 10).iter().map(|s| s.item).collect();
-            let trained: Vec<u32> = model.recommend(u as u32, 10).iter().map(|s| s.item).collect();
+            let history: Vec<(u32, f32)> =
+                items.iter().copied().zip(values.iter().copied()).collect();
+            let fresh: Vec<u32> = snap
+                .recommend_for_history(&history, 10)
+                .iter()
+                .map(|s| s.item)
+                .collect();
+            let trained: Vec<u32> = model
+                .recommend(u as u32, 10)
+                .iter()
+                .map(|s| s.item)
+                .collect();
             let overlap = fresh.iter().filter(|i| trained.contains(i)).count();
-            assert!(overlap >= 7, "{:?} user {u}: overlap {overlap}", params.feedback);
+            assert!(
+                overlap >= 7,
+                "{:?} user {u}: overlap {overlap}",
+                params.feedback
+            );
         }
         assert!(worst > 0.98, "{:?}: worst cosine {worst}", params.feedback);
     }
@@ -108,7 +158,11 @@ fn replaying_live_events_beats_the_stale_cache() {
     for (u, events) in per_user.iter_mut().enumerate() {
         events.sort_by_key(|r| r.timestamp);
         let is_live = u % 4 == 0 && events.len() >= 20;
-        let (cut_train, cut_live) = if is_live { (events.len() / 5, events.len() * 4 / 5) } else { (events.len(), events.len()) };
+        let (cut_train, cut_live) = if is_live {
+            (events.len() / 5, events.len() * 4 / 5)
+        } else {
+            (events.len(), events.len())
+        };
         for (j, r) in events.iter().enumerate() {
             if j < cut_train {
                 train.push((r.user, r.item, r.rating as f32));
@@ -120,10 +174,19 @@ fn replaying_live_events_beats_the_stale_cache() {
         }
     }
     let seen = Csr::from_triplets(train.iter().copied(), 800, 300);
-    let params = AlsParams { factors: 16, iterations: 15, regularization: 2.0, alpha: 1.0, threads: 2, ..AlsParams::implicit() };
+    let params = AlsParams {
+        factors: 16,
+        iterations: 15,
+        regularization: 2.0,
+        alpha: 1.0,
+        threads: 2,
+        ..AlsParams::implicit()
+    };
     let model = model_from(seen, &params);
     let snap = Snapshot::from_model(&model, "v", None);
-    let live_users: Vec<u32> = (0..800u32).filter(|&u| !live[u as usize].is_empty()).collect();
+    let live_users: Vec<u32> = (0..800u32)
+        .filter(|&u| !live[u as usize].is_empty())
+        .collect();
     assert!(live_users.len() > 100, "{} live users", live_users.len());
     let mut stale = Vec::new();
     let mut fresh = Vec::new();
@@ -131,26 +194,50 @@ fn replaying_live_events_beats_the_stale_cache() {
         // The stale cache still recommends what the user did since; a client would not see
         // those as new, so both sides drop the live items before taking the top 10.
         let live_items: Vec<u32> = live[u as usize].iter().map(|p| p.0).collect();
-        for s in model.recommend(u, 60).into_iter().filter(|s| !live_items.contains(&s.item)).take(10) {
+        for s in model
+            .recommend(u, 60)
+            .into_iter()
+            .filter(|s| !live_items.contains(&s.item))
+            .take(10)
+        {
             stale.push((u, s.item, s.score as f64));
         }
         let (items, values) = model.seen.row(u as usize);
-        let mut history: Vec<(u32, f32)> = items.iter().copied().zip(values.iter().copied()).collect();
+        let mut history: Vec<(u32, f32)> =
+            items.iter().copied().zip(values.iter().copied()).collect();
         history.extend(live[u as usize].iter().copied());
         for s in snap.recommend_for_history(&history, 10) {
             fresh.push((u, s.item, s.score as f64));
         }
     }
-    let truth: Vec<(u32, u32)> = truth.into_iter().filter(|(u, _)| live_users.contains(u)).collect();
-    let (stale_m, fresh_m) = (ranking_metrics(&truth, &stale, 10), ranking_metrics(&truth, &fresh, 10));
-    eprintln!("stale NDCG@10 {:.4} P@10 {:.4}; fresh NDCG@10 {:.4} P@10 {:.4}", stale_m.ndcg_at_k, stale_m.precision_at_k, fresh_m.ndcg_at_k, fresh_m.precision_at_k);
-    assert!(fresh_m.ndcg_at_k > stale_m.ndcg_at_k * 1.05, "fresh {} vs stale {}", fresh_m.ndcg_at_k, stale_m.ndcg_at_k);
+    let truth: Vec<(u32, u32)> = truth
+        .into_iter()
+        .filter(|(u, _)| live_users.contains(u))
+        .collect();
+    let (stale_m, fresh_m) = (
+        ranking_metrics(&truth, &stale, 10),
+        ranking_metrics(&truth, &fresh, 10),
+    );
+    eprintln!(
+        "stale NDCG@10 {:.4} P@10 {:.4}; fresh NDCG@10 {:.4} P@10 {:.4}",
+        stale_m.ndcg_at_k, stale_m.precision_at_k, fresh_m.ndcg_at_k, fresh_m.precision_at_k
+    );
+    assert!(
+        fresh_m.ndcg_at_k > stale_m.ndcg_at_k * 1.05,
+        "fresh {} vs stale {}",
+        fresh_m.ndcg_at_k,
+        stale_m.ndcg_at_k
+    );
 }
 
 #[test]
 fn similar_items_are_ranked_by_cosine() {
     let data = rows(100, 60, 2000, 4);
-    let seen = Csr::from_triplets(data.iter().map(|r| (r.user, r.item, r.rating as f32)), 100, 60);
+    let seen = Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        100,
+        60,
+    );
     // Parameters pinned (the implicit defaults before λ 50 / log confidence): on this tiny
     // matrix, the stronger default regularisation makes item factors nearly collinear, and
     // cosines then tie to float precision.
@@ -170,7 +257,13 @@ fn similar_items_are_ranked_by_cosine() {
         let (x, y) = (model.item_factors.row(a), model.item_factors.row(b));
         x.dot(&y) / (x.dot(&x).sqrt() * y.dot(&y).sqrt())
     };
-    let mut brute: Vec<(usize, f32)> = (0..60).filter(|&i| i != 7).map(|i| (i, cos(7, i))).collect();
+    let mut brute: Vec<(usize, f32)> = (0..60)
+        .filter(|&i| i != 7)
+        .map(|i| (i, cos(7, i)))
+        .collect();
     brute.sort_by(|a, b| b.1.total_cmp(&a.1));
-    assert_eq!(sims.iter().map(|s| s.item as usize).collect::<Vec<_>>(), brute[..5].iter().map(|b| b.0).collect::<Vec<_>>());
+    assert_eq!(
+        sims.iter().map(|s| s.item as usize).collect::<Vec<_>>(),
+        brute[..5].iter().map(|b| b.0).collect::<Vec<_>>()
+    );
 }

@@ -6,7 +6,14 @@ fn doc(version: &str, user: &str, items: &[(&str, f32)]) -> UserRecs {
     UserRecs {
         id: doc_id(version, user),
         user_id: user.to_owned(),
-        items: items.iter().map(|(i, s)| ItemScore { item_id: i.to_string(), score: *s, title: None }).collect(),
+        items: items
+            .iter()
+            .map(|(i, s)| ItemScore {
+                item_id: i.to_string(),
+                score: *s,
+                title: None,
+            })
+            .collect(),
         model_version: version.to_owned(),
         created_at: "2026-01-01T00:00:00Z".into(),
     }
@@ -27,10 +34,29 @@ fn info(version: &str, users: usize, created_at: &str) -> VersionInfo {
 
 /// Publishes `users` users (`u0..`) as `version` and activates it.
 pub async fn publish_small(store: &dyn Store, version: &str, users: usize) {
-    store.create_version(&info(version, users, &format!("2026-01-01T00:00:0{}Z", version.len() % 10))).await.unwrap();
-    let docs: Vec<UserRecs> = (0..users).map(|u| doc(version, &format!("u{u}"), &[("a", 2.0), ("b", 1.0)])).collect();
+    store
+        .create_version(&info(
+            version,
+            users,
+            &format!("2026-01-01T00:00:0{}Z", version.len() % 10),
+        ))
+        .await
+        .unwrap();
+    let docs: Vec<UserRecs> = (0..users)
+        .map(|u| doc(version, &format!("u{u}"), &[("a", 2.0), ("b", 1.0)]))
+        .collect();
     store.write_users(version, &docs).await.unwrap();
-    store.write_popular(version, &[ItemScore { item_id: "p".into(), score: 9.0, title: None }]).await.unwrap();
+    store
+        .write_popular(
+            version,
+            &[ItemScore {
+                item_id: "p".into(),
+                score: 9.0,
+                title: None,
+            }],
+        )
+        .await
+        .unwrap();
     store.finish_version(version).await.unwrap();
     store.activate(version).await.unwrap();
 }
@@ -38,20 +64,56 @@ pub async fn publish_small(store: &dyn Store, version: &str, users: usize) {
 /// The whole contract.
 pub async fn run(store: &dyn Store) {
     store.health().await.unwrap();
-    assert!(store.active().await.unwrap().is_none(), "a new store has no active version");
+    assert!(
+        store.active().await.unwrap().is_none(),
+        "a new store has no active version"
+    );
 
     // A version being written is invisible to readers of the active pointer and cannot be activated.
-    store.create_version(&info("v1", 2, "2026-01-01T00:00:01Z")).await.unwrap();
-    assert!(matches!(store.create_version(&info("v1", 2, "2026-01-01T00:00:01Z")).await, Err(StoreError::Conflict(_))));
-    store.write_users("v1", &[doc("v1", "alice", &[("x", 0.9), ("y", 0.5)])]).await.unwrap();
-    assert!(matches!(store.activate("v1").await, Err(StoreError::Conflict(_))));
+    store
+        .create_version(&info("v1", 2, "2026-01-01T00:00:01Z"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_version(&info("v1", 2, "2026-01-01T00:00:01Z"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .write_users("v1", &[doc("v1", "alice", &[("x", 0.9), ("y", 0.5)])])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.activate("v1").await,
+        Err(StoreError::Conflict(_))
+    ));
     // Completing with a missing document is refused.
-    assert!(matches!(store.finish_version("v1").await, Err(StoreError::Conflict(_))));
-    store.write_users("v1", &[doc("v1", "bob", &[("z", 0.7)])]).await.unwrap();
-    store.write_popular("v1", &[ItemScore { item_id: "x".into(), score: 10.0, title: Some("X".into()) }]).await.unwrap();
+    assert!(matches!(
+        store.finish_version("v1").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .write_users("v1", &[doc("v1", "bob", &[("z", 0.7)])])
+        .await
+        .unwrap();
+    store
+        .write_popular(
+            "v1",
+            &[ItemScore {
+                item_id: "x".into(),
+                score: 10.0,
+                title: Some("X".into()),
+            }],
+        )
+        .await
+        .unwrap();
     let done = store.finish_version("v1").await.unwrap();
     assert_eq!((done.status, done.users), (VersionStatus::Complete, 2));
-    assert!(matches!(store.write_users("v1", &[doc("v1", "carol", &[])]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.write_users("v1", &[doc("v1", "carol", &[])]).await,
+        Err(StoreError::Conflict(_))
+    ));
     store.activate("v1").await.unwrap();
     assert_eq!(store.active().await.unwrap().unwrap().version, "v1");
 
@@ -64,42 +126,102 @@ pub async fn run(store: &dyn Store) {
     ids.sort();
     assert_eq!(ids, ["alice", "bob"]);
     // The serving selection equals filtering the decoded document.
-    for (k, exclude) in [(1, vec![]), (5, vec![]), (1, vec!["x".to_string()]), (2, vec!["y".to_string()])] {
-        let top = store.user_top_items("v1", "alice", k, &exclude).await.unwrap().unwrap();
+    for (k, exclude) in [
+        (1, vec![]),
+        (5, vec![]),
+        (1, vec!["x".to_string()]),
+        (2, vec!["y".to_string()]),
+    ] {
+        let top = store
+            .user_top_items("v1", "alice", k, &exclude)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(top.model_version, "v1");
-        let want: Vec<&ItemScore> = alice.items.iter().filter(|i| !exclude.contains(&i.item_id)).take(k).collect();
-        assert_eq!(top.items_json, serde_json::to_vec(&want).unwrap(), "k={k} exclude={exclude:?}");
+        let want: Vec<&ItemScore> = alice
+            .items
+            .iter()
+            .filter(|i| !exclude.contains(&i.item_id))
+            .take(k)
+            .collect();
+        assert_eq!(
+            top.items_json,
+            serde_json::to_vec(&want).unwrap(),
+            "k={k} exclude={exclude:?}"
+        );
     }
-    assert!(store.user_top_items("v1", "nobody", 5, &[]).await.unwrap().is_none());
+    assert!(store
+        .user_top_items("v1", "nobody", 5, &[])
+        .await
+        .unwrap()
+        .is_none());
     assert!(store.user_recs("v9", "alice").await.unwrap().is_none());
-    assert_eq!(store.popular("v1").await.unwrap().unwrap()[0].title.as_deref(), Some("X"));
+    assert_eq!(
+        store.popular("v1").await.unwrap().unwrap()[0]
+            .title
+            .as_deref(),
+        Some("X")
+    );
 
     // A second version, activation, rollback.
-    store.create_version(&info("v2", 1, "2026-01-01T00:00:02Z")).await.unwrap();
-    store.write_users("v2", &[doc("v2", "alice", &[("w", 1.0)])]).await.unwrap();
+    store
+        .create_version(&info("v2", 1, "2026-01-01T00:00:02Z"))
+        .await
+        .unwrap();
+    store
+        .write_users("v2", &[doc("v2", "alice", &[("w", 1.0)])])
+        .await
+        .unwrap();
     store.write_popular("v2", &[]).await.unwrap();
     store.finish_version("v2").await.unwrap();
     let a = store.activate("v2").await.unwrap();
     assert_eq!(a.history, vec!["v1".to_string()]);
     // Old version still readable by version id (what makes rollback instant).
-    assert_eq!(store.user_recs("v1", "alice").await.unwrap().unwrap().items[0].item_id, "x");
-    assert_eq!(store.user_recs("v2", "alice").await.unwrap().unwrap().items[0].item_id, "w");
+    assert_eq!(
+        store.user_recs("v1", "alice").await.unwrap().unwrap().items[0].item_id,
+        "x"
+    );
+    assert_eq!(
+        store.user_recs("v2", "alice").await.unwrap().unwrap().items[0].item_id,
+        "w"
+    );
     assert_eq!(store.rollback().await.unwrap().version, "v1");
     assert_eq!(store.active().await.unwrap().unwrap().version, "v1");
 
     // Versions listing and deletion rules.
-    let versions: Vec<String> = store.versions().await.unwrap().into_iter().map(|v| v.version).collect();
+    let versions: Vec<String> = store
+        .versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
     assert_eq!(versions, vec!["v1".to_string(), "v2".to_string()]);
-    assert!(matches!(store.delete_version("v1").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.delete_version("v1").await,
+        Err(StoreError::Conflict(_))
+    ));
     store.delete_version("v2").await.unwrap();
     assert!(store.user_recs("v2", "alice").await.unwrap().is_none());
     assert!(store.version("v2").await.unwrap().is_none());
-    assert!(matches!(store.delete_version("v2").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.rollback().await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_version("v2").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.rollback().await,
+        Err(StoreError::NotFound(_))
+    ));
 
     // Prune keeps the active version and the newest complete ones; drops stale incomplete ones.
-    store.create_version(&info("v3-stale", 5, "2026-01-01T00:00:03Z")).await.unwrap();
-    for (v, t) in [("v4", "2026-01-01T00:00:04Z"), ("v5", "2026-01-01T00:00:05Z")] {
+    store
+        .create_version(&info("v3-stale", 5, "2026-01-01T00:00:03Z"))
+        .await
+        .unwrap();
+    for (v, t) in [
+        ("v4", "2026-01-01T00:00:04Z"),
+        ("v5", "2026-01-01T00:00:05Z"),
+    ] {
         store.create_version(&info(v, 1, t)).await.unwrap();
         store.write_users(v, &[doc(v, "u", &[])]).await.unwrap();
         store.finish_version(v).await.unwrap();
@@ -107,29 +229,77 @@ pub async fn run(store: &dyn Store) {
     store.activate("v1").await.unwrap();
     let deleted = publish::prune(store, 1, false).await.unwrap();
     assert_eq!(deleted, vec!["v4".to_string(), "v3-stale".to_string()]);
-    let left: Vec<String> = store.versions().await.unwrap().into_iter().map(|v| v.version).collect();
+    let left: Vec<String> = store
+        .versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
     assert_eq!(left, vec!["v1".to_string(), "v5".to_string()]);
 }
 
 /// The real-time part of the contract: snapshots, histories, write-back and events.
 pub async fn run_realtime(store: &dyn Store) {
     use crate::events::StoredEvent;
-    store.create_version(&info("rt1", 1, "2026-02-01T00:00:00Z")).await.unwrap();
-    store.write_snapshot("rt1", b"snapshot-bytes").await.unwrap();
-    store.write_users("rt1", &[doc("rt1", "ann", &[("a", 1.0)])]).await.unwrap();
-    store.write_histories("rt1", &[("ann".into(), vec![1, 2, 3])]).await.unwrap();
+    store
+        .create_version(&info("rt1", 1, "2026-02-01T00:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .write_snapshot("rt1", b"snapshot-bytes")
+        .await
+        .unwrap();
+    store
+        .write_users("rt1", &[doc("rt1", "ann", &[("a", 1.0)])])
+        .await
+        .unwrap();
+    store
+        .write_histories("rt1", &[("ann".into(), vec![1, 2, 3])])
+        .await
+        .unwrap();
     // Write-back is for complete versions only.
-    assert!(store.upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)])).await.is_err());
+    assert!(store
+        .upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)]))
+        .await
+        .is_err());
     store.write_popular("rt1", &[]).await.unwrap();
     store.finish_version("rt1").await.unwrap();
-    assert_eq!(store.snapshot("rt1").await.unwrap().as_deref(), Some(&b"snapshot-bytes"[..]));
-    assert_eq!(store.user_history("rt1", "ann").await.unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(
+        store.snapshot("rt1").await.unwrap().as_deref(),
+        Some(&b"snapshot-bytes"[..])
+    );
+    assert_eq!(
+        store.user_history("rt1", "ann").await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
     assert!(store.user_history("rt1", "bob").await.unwrap().is_none());
-    store.upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)])).await.unwrap();
-    store.upsert_user_recs(&doc("rt1", "newcomer", &[("c", 1.0)])).await.unwrap();
-    assert_eq!(store.user_recs("rt1", "ann").await.unwrap().unwrap().items[0].item_id, "b");
-    assert_eq!(store.user_recs("rt1", "newcomer").await.unwrap().unwrap().items[0].item_id, "c");
-    assert!(store.upsert_user_recs(&doc("nope", "ann", &[])).await.is_err());
+    store
+        .upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)]))
+        .await
+        .unwrap();
+    store
+        .upsert_user_recs(&doc("rt1", "newcomer", &[("c", 1.0)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_recs("rt1", "ann").await.unwrap().unwrap().items[0].item_id,
+        "b"
+    );
+    assert_eq!(
+        store
+            .user_recs("rt1", "newcomer")
+            .await
+            .unwrap()
+            .unwrap()
+            .items[0]
+            .item_id,
+        "c"
+    );
+    assert!(store
+        .upsert_user_recs(&doc("nope", "ann", &[]))
+        .await
+        .is_err());
 
     let ev = |id: Option<&str>, user: &str, item: &str, at: i64| StoredEvent {
         event_id: id.map(str::to_owned),
@@ -140,17 +310,54 @@ pub async fn run_realtime(store: &dyn Store) {
         timestamp: at / 1000,
         received_at_ms: at,
     };
-    assert_eq!(store.append_events(&[ev(Some("e1"), "ann", "x", 1000), ev(None, "ann", "y", 2000), ev(Some("e2"), "bob", "x", 3000)]).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .append_events(&[
+                ev(Some("e1"), "ann", "x", 1000),
+                ev(None, "ann", "y", 2000),
+                ev(Some("e2"), "bob", "x", 3000)
+            ])
+            .await
+            .unwrap(),
+        3
+    );
     // Retried ids are skipped; new ones in the same batch still land.
-    assert_eq!(store.append_events(&[ev(Some("e1"), "ann", "x", 4000), ev(Some("e3"), "ann", "z", 5000)]).await.unwrap(), 1);
-    let ann: Vec<String> = store.user_events("ann").await.unwrap().into_iter().map(|e| e.item_id).collect();
+    assert_eq!(
+        store
+            .append_events(&[
+                ev(Some("e1"), "ann", "x", 4000),
+                ev(Some("e3"), "ann", "z", 5000)
+            ])
+            .await
+            .unwrap(),
+        1
+    );
+    let ann: Vec<String> = store
+        .user_events("ann")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.item_id)
+        .collect();
     assert_eq!(ann, vec!["x", "y", "z"]);
-    assert!(store.user_events("an").await.unwrap().is_empty(), "user prefixes must not leak");
-    let since: Vec<i64> = store.events_since(2500).await.unwrap().into_iter().map(|e| e.received_at_ms).collect();
+    assert!(
+        store.user_events("an").await.unwrap().is_empty(),
+        "user prefixes must not leak"
+    );
+    let since: Vec<i64> = store
+        .events_since(2500)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.received_at_ms)
+        .collect();
     assert_eq!(since, vec![3000, 5000]);
     // Deleting a version removes its snapshot and histories too.
     store.activate("rt1").await.unwrap();
-    store.create_version(&info("rt2", 0, "2026-02-02T00:00:00Z")).await.unwrap();
+    store
+        .create_version(&info("rt2", 0, "2026-02-02T00:00:00Z"))
+        .await
+        .unwrap();
     store.write_popular("rt2", &[]).await.unwrap();
     store.finish_version("rt2").await.unwrap();
     store.activate("rt2").await.unwrap();

@@ -40,15 +40,21 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use azure_data_cosmos::models::{ContainerProperties, IndexingPolicy};
 use azure_data_cosmos::options::{
-    BinaryEncodingOptions, ConnectionPoolOptions, ContentResponseOnWrite, ItemReadOptions, ItemWriteOptions, OperationOptions,
-    OperationOptionsBuilder, QueryOptions, ReadConsistencyStrategy, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
+    BinaryEncodingOptions, ConnectionPoolOptions, ContentResponseOnWrite, ItemReadOptions,
+    ItemWriteOptions, OperationOptions, OperationOptionsBuilder, QueryOptions,
+    ReadConsistencyStrategy, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
 };
-use azure_data_cosmos::{AccountEndpoint, AccountReference, ContainerClient, CosmosClient, CosmosError, CosmosRuntime, FeedScope, Query, RoutingStrategy};
+use azure_data_cosmos::{
+    AccountEndpoint, AccountReference, ContainerClient, CosmosClient, CosmosError, CosmosRuntime,
+    FeedScope, Query, RoutingStrategy,
+};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::{ActiveVersion, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus, WriteStats};
+use super::{
+    ActiveVersion, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus, WriteStats,
+};
 use crate::events::StoredEvent;
 use crate::model::now_rfc3339;
 
@@ -107,7 +113,10 @@ pub struct CosmosSettings {
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("{name}={v:?} is not valid")),
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not valid")),
         _ => Ok(default),
     }
 }
@@ -138,15 +147,27 @@ impl CosmosSettings {
     /// `TOPTEN_COSMOS_CREATE` (create database and container; default: with key auth),
     /// `TOPTEN_COSMOS_REGION`.
     pub fn from_uri(uri: &str) -> Result<Self, StoreError> {
-        let invalid = |why: String| StoreError::InvalidUri { uri: uri.to_owned(), why };
-        let (scheme, rest) = uri.split_once("://").ok_or_else(|| invalid("expected cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER".into()))?;
-        let (host, path) = rest.split_once('/').ok_or_else(|| invalid("missing /DB/CONTAINER".into()))?;
+        let invalid = |why: String| StoreError::InvalidUri {
+            uri: uri.to_owned(),
+            why,
+        };
+        let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
+            invalid("expected cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER".into())
+        })?;
+        let (host, path) = rest
+            .split_once('/')
+            .ok_or_else(|| invalid("missing /DB/CONTAINER".into()))?;
         let mut parts = path.trim_end_matches('/').split('/');
-        let (Some(database), Some(container), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(invalid("expected exactly /DB/CONTAINER after the host".into()));
+        let (Some(database), Some(container), None) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid(
+                "expected exactly /DB/CONTAINER after the host".into(),
+            ));
         };
         if host.is_empty() || database.is_empty() || container.is_empty() {
-            return Err(invalid("host, database and container must not be empty".into()));
+            return Err(invalid(
+                "host, database and container must not be empty".into(),
+            ));
         }
         let endpoint = match scheme {
             "cosmos" | "cosmos+https" | "https" if host.contains(':') => format!("https://{host}/"),
@@ -157,7 +178,9 @@ impl CosmosSettings {
         let hostname = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
         let loopback = crate::azure::is_loopback(hostname);
         if endpoint.starts_with("http://") && !loopback {
-            return Err(invalid("plain http:// is only for emulators on this machine (127.0.0.1, localhost)".into()));
+            return Err(invalid(
+                "plain http:// is only for emulators on this machine (127.0.0.1, localhost)".into(),
+            ));
         }
         let auth = match std::env::var("COSMOS_KEY").ok().filter(|k| !k.is_empty()) {
             Some(_) if !loopback => {
@@ -168,28 +191,44 @@ impl CosmosSettings {
             Some(k) => CosmosAuth::Key(k),
             None => CosmosAuth::EntraId,
         };
-        let consistency = match std::env::var("TOPTEN_COSMOS_CONSISTENCY").unwrap_or_default().to_ascii_lowercase().as_str() {
+        let consistency = match std::env::var("TOPTEN_COSMOS_CONSISTENCY")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "" | "session" => ReadConsistencyStrategy::Session,
             "eventual" => ReadConsistencyStrategy::Eventual,
-            other => return Err(invalid(format!("TOPTEN_COSMOS_CONSISTENCY={other:?}: expected session or eventual"))),
+            other => {
+                return Err(invalid(format!(
+                    "TOPTEN_COSMOS_CONSISTENCY={other:?}: expected session or eventual"
+                )))
+            }
         };
         let ms = |name: &str, d: u64| env(name, d).map(Duration::from_millis).map_err(&invalid);
         Ok(CosmosSettings {
             endpoint,
             database: database.to_owned(),
             container: container.to_owned(),
-            create_if_missing: env("TOPTEN_COSMOS_CREATE", matches!(auth, CosmosAuth::Key(_))).map_err(&invalid)?,
+            create_if_missing: env("TOPTEN_COSMOS_CREATE", matches!(auth, CosmosAuth::Key(_)))
+                .map_err(&invalid)?,
             auth,
             consistency,
             read_timeout: ms("TOPTEN_COSMOS_TIMEOUT_MS", 2000)?,
             write_timeout: ms("TOPTEN_COSMOS_WRITE_TIMEOUT_MS", 10_000)?,
-            write_concurrency: env("TOPTEN_COSMOS_CONCURRENCY", default_concurrency(env("TOPTEN_COSMOS_RU_PER_SEC", 0u64).map_err(&invalid)?))
+            write_concurrency: env(
+                "TOPTEN_COSMOS_CONCURRENCY",
+                default_concurrency(env("TOPTEN_COSMOS_RU_PER_SEC", 0u64).map_err(&invalid)?),
+            )
+            .map_err(&invalid)?
+            .max(1),
+            max_retries: env("TOPTEN_COSMOS_MAX_RETRIES", 10u32).map_err(&invalid)?,
+            breaker_failures: env("TOPTEN_COSMOS_BREAKER_FAILURES", 5u32)
                 .map_err(&invalid)?
                 .max(1),
-            max_retries: env("TOPTEN_COSMOS_MAX_RETRIES", 10u32).map_err(&invalid)?,
-            breaker_failures: env("TOPTEN_COSMOS_BREAKER_FAILURES", 5u32).map_err(&invalid)?.max(1),
             breaker_open: ms("TOPTEN_COSMOS_BREAKER_OPEN_MS", 5000)?,
-            region: std::env::var("TOPTEN_COSMOS_REGION").or_else(|_| std::env::var("REGION_NAME")).unwrap_or_else(|_| "East US".into()),
+            region: std::env::var("TOPTEN_COSMOS_REGION")
+                .or_else(|_| std::env::var("REGION_NAME"))
+                .unwrap_or_else(|_| "East US".into()),
         })
     }
 }
@@ -209,8 +248,16 @@ impl Breaker {
         let guard = self.open_until.lock().unwrap();
         match *guard {
             Some(until) if Instant::now() < until => {
-                let secs = until.saturating_duration_since(Instant::now()).as_secs_f64().ceil().max(1.0) as u64;
-                Err(StoreError::Unavailable { backend: BACKEND, message: "circuit breaker open after repeated failures".into(), retry_after_secs: secs })
+                let secs = until
+                    .saturating_duration_since(Instant::now())
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0) as u64;
+                Err(StoreError::Unavailable {
+                    backend: BACKEND,
+                    message: "circuit breaker open after repeated failures".into(),
+                    retry_after_secs: secs,
+                })
             }
             _ => Ok(()),
         }
@@ -268,15 +315,26 @@ fn escape_id(id: &str) -> String {
 }
 
 fn backend_err(message: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend { backend: BACKEND, message: message.to_string() }
+    StoreError::Backend {
+        backend: BACKEND,
+        message: message.to_string(),
+    }
 }
 
 /// Whether an error is worth retrying, and how long the service asked to wait.
 fn retryable(e: &CosmosError) -> (bool, Option<Duration>) {
     let status = e.status();
-    let wait = e.response().and_then(|r| r.headers().retry_after_ms).map(Duration::from_millis);
+    let wait = e
+        .response()
+        .and_then(|r| r.headers().retry_after_ms)
+        .map(Duration::from_millis);
     let code = u16::from(status);
-    let transient = status.is_throttled() || status.is_timeout() || status.is_service_unavailable() || status.is_transient() || code >= 500 || code == 0;
+    let transient = status.is_throttled()
+        || status.is_timeout()
+        || status.is_service_unavailable()
+        || status.is_transient()
+        || code >= 500
+        || code == 0;
     (transient, wait)
 }
 
@@ -286,8 +344,16 @@ fn map_err(e: CosmosError) -> StoreError {
         return StoreError::Conflict(format!("cosmos: {e}"));
     }
     if retryable(&e).0 {
-        let retry_after_secs = e.response().and_then(|r| r.headers().retry_after_ms).map(|ms| ms.div_ceil(1000).max(1)).unwrap_or(1);
-        return StoreError::Unavailable { backend: BACKEND, message: e.to_string(), retry_after_secs };
+        let retry_after_secs = e
+            .response()
+            .and_then(|r| r.headers().retry_after_ms)
+            .map(|ms| ms.div_ceil(1000).max(1))
+            .unwrap_or(1);
+        return StoreError::Unavailable {
+            backend: BACKEND,
+            message: e.to_string(),
+            retry_after_secs,
+        };
     }
     backend_err(e)
 }
@@ -296,7 +362,12 @@ impl CosmosStore {
     /// A store for `settings`; nothing is contacted until the first operation.
     pub fn new(settings: CosmosSettings) -> Self {
         CosmosStore {
-            breaker: Breaker { failures: AtomicU32::new(0), open_until: Mutex::new(None), threshold: settings.breaker_failures, open_for: settings.breaker_open },
+            breaker: Breaker {
+                failures: AtomicU32::new(0),
+                open_until: Mutex::new(None),
+                threshold: settings.breaker_failures,
+                open_for: settings.breaker_open,
+            },
             settings,
             container: OnceCell::new(),
             request_units_milli: AtomicU64::new(0),
@@ -316,55 +387,95 @@ impl CosmosStore {
 
     async fn connect(&self) -> Result<ContainerClient, StoreError> {
         let s = &self.settings;
-        let endpoint: AccountEndpoint = s.endpoint.parse().map_err(|e| backend_err(format!("endpoint {}: {e}", s.endpoint)))?;
+        let endpoint: AccountEndpoint = s
+            .endpoint
+            .parse()
+            .map_err(|e| backend_err(format!("endpoint {}: {e}", s.endpoint)))?;
         let account = match &s.auth {
-            CosmosAuth::Key(k) => AccountReference::with_authentication_key(endpoint, azure_core::credentials::Secret::from(k.clone())),
-            CosmosAuth::EntraId => AccountReference::with_credential(endpoint, crate::azure::credential().map_err(backend_err)?),
+            CosmosAuth::Key(k) => AccountReference::with_authentication_key(
+                endpoint,
+                azure_core::credentials::Secret::from(k.clone()),
+            ),
+            CosmosAuth::EntraId => AccountReference::with_credential(
+                endpoint,
+                crate::azure::credential().map_err(backend_err)?,
+            ),
         };
         let emulator = s.endpoint.starts_with("http://") || matches!(s.auth, CosmosAuth::Key(_));
         // Emulators speak HTTP/1.1 only and use self-signed certificates on loopback.
-        let mut pool = ConnectionPoolOptions::builder().with_server_certificate_validation(ServerCertificateValidation::RequiredUnlessEmulator);
+        let mut pool = ConnectionPoolOptions::builder().with_server_certificate_validation(
+            ServerCertificateValidation::RequiredUnlessEmulator,
+        );
         if emulator {
             pool = pool.with_is_http2_allowed(false);
         }
         let pool = pool.build().map_err(backend_err)?;
-        let runtime = CosmosRuntime::builder().with_connection_pool(pool).build().await.map_err(backend_err)?;
+        let runtime = CosmosRuntime::builder()
+            .with_connection_pool(pool)
+            .build()
+            .await
+            .map_err(backend_err)?;
         let client = CosmosClient::builder()
             .with_runtime(runtime)
             // Plain JSON: the serving path copies stored JSON bytes into responses.
             .with_binary_encoding_options(BinaryEncodingOptions::new().with_enabled(false))
-            .build(account, RoutingStrategy::ProximityTo(Region::new(s.region.clone())))
+            .build(
+                account,
+                RoutingStrategy::ProximityTo(Region::new(s.region.clone())),
+            )
             .await
             .map_err(|e| backend_err(format!("cannot connect to {}: {e}", s.endpoint)))?;
         if s.create_if_missing {
             match client.create_database(&s.database, None).await {
                 Ok(_) => {}
                 Err(e) if e.status().is_conflict() => {}
-                Err(e) => return Err(backend_err(format!("creating database {}: {e}", s.database))),
+                Err(e) => {
+                    return Err(backend_err(format!(
+                        "creating database {}: {e}",
+                        s.database
+                    )))
+                }
             }
             let db = client.database_client(&s.database);
             // Index what the queries filter on; the item lists are only ever point-read, and
             // leaving them out of the index makes every upsert cheaper in RU.
-            let policy = IndexingPolicy::default().with_included_path("/*").with_excluded_path("/items/*");
-            let props = ContainerProperties::new(s.container.clone(), "/userId".into()).with_indexing_policy(policy);
+            let policy = IndexingPolicy::default()
+                .with_included_path("/*")
+                .with_excluded_path("/items/*");
+            let props = ContainerProperties::new(s.container.clone(), "/userId".into())
+                .with_indexing_policy(policy);
             match db.create_container(props, None).await {
                 Ok(_) => {}
                 Err(e) if e.status().is_conflict() => {}
-                Err(e) => return Err(backend_err(format!("creating container {}: {e}", s.container))),
+                Err(e) => {
+                    return Err(backend_err(format!(
+                        "creating container {}: {e}",
+                        s.container
+                    )))
+                }
             }
         }
         client
             .database_client(&s.database)
             .container_client(&s.container, None)
             .await
-            .map_err(|e| backend_err(format!("container {}/{} at {}: {e}", s.database, s.container, s.endpoint)))
+            .map_err(|e| {
+                backend_err(format!(
+                    "container {}/{} at {}: {e}",
+                    s.database, s.container, s.endpoint
+                ))
+            })
     }
 
     fn read_options(&self) -> ItemReadOptions {
         // The handler answers a throttled read with 503 + Retry-After rather than waiting.
         let op = OperationOptionsBuilder::new()
             .with_read_consistency_strategy(self.settings.consistency)
-            .with_throttling_retry_options(ThrottlingRetryOptionsBuilder::new().with_max_retry_count(0).build())
+            .with_throttling_retry_options(
+                ThrottlingRetryOptionsBuilder::new()
+                    .with_max_retry_count(0)
+                    .build(),
+            )
             .build();
         ItemReadOptions::default().with_operation_options(op)
     }
@@ -372,7 +483,11 @@ impl CosmosStore {
     fn write_operation(&self) -> OperationOptions {
         OperationOptionsBuilder::new()
             .with_content_response_on_write(ContentResponseOnWrite::Disabled)
-            .with_throttling_retry_options(ThrottlingRetryOptionsBuilder::new().with_max_retry_count(0).build())
+            .with_throttling_retry_options(
+                ThrottlingRetryOptionsBuilder::new()
+                    .with_max_retry_count(0)
+                    .build(),
+            )
             .build()
     }
 
@@ -388,7 +503,10 @@ impl CosmosStore {
                 Ok(v)
             }
             Ok(Err(e)) => {
-                if matches!(e, StoreError::Unavailable { .. } | StoreError::Backend { .. }) {
+                if matches!(
+                    e,
+                    StoreError::Unavailable { .. } | StoreError::Backend { .. }
+                ) {
                     self.breaker.failure();
                 }
                 Err(e)
@@ -397,7 +515,10 @@ impl CosmosStore {
                 self.breaker.failure();
                 Err(StoreError::Unavailable {
                     backend: BACKEND,
-                    message: format!("{what} took longer than {} ms", self.settings.read_timeout.as_millis()),
+                    message: format!(
+                        "{what} took longer than {} ms",
+                        self.settings.read_timeout.as_millis()
+                    ),
                     retry_after_secs: 1,
                 })
             }
@@ -407,7 +528,10 @@ impl CosmosStore {
     /// Point read of a document's JSON; `None` when it does not exist.
     async fn read_raw(&self, pk: &str, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
         let c = self.client().await?;
-        match c.read_item(pk.to_owned(), id, Some(self.read_options())).await {
+        match c
+            .read_item(pk.to_owned(), id, Some(self.read_options()))
+            .await
+        {
             Ok(resp) => {
                 self.add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
                 resp.into_body().single().map(Some).map_err(backend_err)
@@ -417,10 +541,14 @@ impl CosmosStore {
         }
     }
 
-    async fn read_meta<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
+    async fn read_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         match self.guarded(id, self.read_raw(META_PARTITION, id)).await? {
             Some(bytes) => {
-                let doc: MetaDoc<T> = serde_json::from_slice(&bytes).map_err(|e| backend_err(format!("document {id}: {e}")))?;
+                let doc: MetaDoc<T> = serde_json::from_slice(&bytes)
+                    .map_err(|e| backend_err(format!("document {id}: {e}")))?;
                 Ok(Some(doc.body))
             }
             None => Ok(None),
@@ -429,7 +557,8 @@ impl CosmosStore {
 
     fn add_charge(&self, ru: Option<f64>) {
         if let Some(ru) = ru {
-            self.request_units_milli.fetch_add((ru * 1000.0).round() as u64, Ordering::Relaxed);
+            self.request_units_milli
+                .fetch_add((ru * 1000.0).round() as u64, Ordering::Relaxed);
         }
     }
 
@@ -437,7 +566,9 @@ impl CosmosStore {
     async fn write_with_retry<F, Fut>(&self, what: &str, mut op: F) -> Result<(), StoreError>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = azure_data_cosmos::Result<azure_data_cosmos::models::ItemResponse>>,
+        Fut: std::future::Future<
+            Output = azure_data_cosmos::Result<azure_data_cosmos::models::ItemResponse>,
+        >,
     {
         let mut attempt = 0u32;
         loop {
@@ -457,7 +588,14 @@ impl CosmosStore {
                     }
                     (e.to_string(), true, wait)
                 }
-                Err(_) => (format!("no answer within {} ms", self.settings.write_timeout.as_millis()), true, None),
+                Err(_) => (
+                    format!(
+                        "no answer within {} ms",
+                        self.settings.write_timeout.as_millis()
+                    ),
+                    true,
+                    None,
+                ),
             };
             if !transient || attempt >= self.settings.max_retries {
                 return Err(StoreError::Unavailable {
@@ -467,7 +605,9 @@ impl CosmosStore {
                 });
             }
             // The service's own hint wins; otherwise exponential backoff from 100 ms, capped at 5 s.
-            let backoff = wait.unwrap_or_else(|| Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5)));
+            let backoff = wait.unwrap_or_else(|| {
+                Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5))
+            });
             tracing::debug!(what, attempt, wait_ms = backoff.as_millis() as u64, error = %err, "cosmos write retry");
             self.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(backoff).await;
@@ -475,31 +615,61 @@ impl CosmosStore {
         }
     }
 
-    async fn upsert_meta<T: Serialize + Sync>(&self, id: &str, doc_type: &str, body: &T) -> Result<(), StoreError> {
+    async fn upsert_meta<T: Serialize + Sync>(
+        &self,
+        id: &str,
+        doc_type: &str,
+        body: &T,
+    ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let doc = MetaDoc { id: id.to_owned(), user_id: META_PARTITION.to_owned(), doc_type: doc_type.to_owned(), body };
+        let doc = MetaDoc {
+            id: id.to_owned(),
+            user_id: META_PARTITION.to_owned(),
+            doc_type: doc_type.to_owned(),
+            body,
+        };
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
-        self.write_with_retry(id, || c.upsert_item(META_PARTITION, id, &doc, Some(opts.clone()))).await
+        self.write_with_retry(id, || {
+            c.upsert_item(META_PARTITION, id, &doc, Some(opts.clone()))
+        })
+        .await
     }
 
     async fn require_writing(&self, version: &str) -> Result<VersionInfo, StoreError> {
-        let info: VersionInfo = self.read_meta(&version_id(version)).await?.ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
+        let info: VersionInfo = self
+            .read_meta(&version_id(version))
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
         if info.status != VersionStatus::Writing {
-            return Err(StoreError::Conflict(format!("version {version} is already complete")));
+            return Err(StoreError::Conflict(format!(
+                "version {version} is already complete"
+            )));
         }
         Ok(info)
     }
 
     /// Runs a query and collects its results, starting over on throttling and transient
     /// failures (a count over a large version may meet either).
-    async fn query<T: serde::de::DeserializeOwned + Send + 'static>(&self, query: Query, scope: FeedScope) -> Result<Vec<T>, StoreError> {
+    async fn query<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        query: Query,
+        scope: FeedScope,
+    ) -> Result<Vec<T>, StoreError> {
         let mut attempt = 0u32;
         loop {
             match self.query_once(query.clone(), scope.clone()).await {
-                Err(StoreError::Unavailable { message, retry_after_secs, .. }) if attempt < self.settings.max_retries => {
+                Err(StoreError::Unavailable {
+                    message,
+                    retry_after_secs,
+                    ..
+                }) if attempt < self.settings.max_retries => {
                     tracing::debug!(attempt, error = %message, "cosmos query retry");
                     self.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(200u64 << attempt.min(5)).min(Duration::from_secs(retry_after_secs.max(1)))).await;
+                    tokio::time::sleep(
+                        Duration::from_millis(200u64 << attempt.min(5))
+                            .min(Duration::from_secs(retry_after_secs.max(1))),
+                    )
+                    .await;
                     attempt += 1;
                 }
                 other => return other,
@@ -507,10 +677,22 @@ impl CosmosStore {
         }
     }
 
-    async fn query_once<T: serde::de::DeserializeOwned + Send + 'static>(&self, query: Query, scope: FeedScope) -> Result<Vec<T>, StoreError> {
+    async fn query_once<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        query: Query,
+        scope: FeedScope,
+    ) -> Result<Vec<T>, StoreError> {
         let c = self.client().await?;
-        let opts = QueryOptions::default().with_operation_options(OperationOptionsBuilder::new().with_read_consistency_strategy(self.settings.consistency).build());
-        let pages = c.query_items::<T>(query, scope, Some(opts)).await.map_err(map_err)?.into_pages();
+        let opts = QueryOptions::default().with_operation_options(
+            OperationOptionsBuilder::new()
+                .with_read_consistency_strategy(self.settings.consistency)
+                .build(),
+        );
+        let pages = c
+            .query_items::<T>(query, scope, Some(opts))
+            .await
+            .map_err(map_err)?
+            .into_pages();
         let mut out = Vec::new();
         let mut pages = std::pin::pin!(pages);
         while let Some(page) = pages.try_next().await.map_err(map_err)? {
@@ -522,18 +704,31 @@ impl CosmosStore {
 
     /// The version's user documents (id and partition key), by query across partitions.
     async fn version_docs(&self, version: &str) -> Result<Vec<IdOnly>, StoreError> {
-        let q = Query::from("SELECT c.id, c.userId FROM c WHERE c.modelVersion = @v").with_parameter("@v", version).map_err(backend_err)?;
+        let q = Query::from("SELECT c.id, c.userId FROM c WHERE c.modelVersion = @v")
+            .with_parameter("@v", version)
+            .map_err(backend_err)?;
         self.query(q, FeedScope::full_container()).await
     }
 
     async fn upsert_user(&self, c: &ContainerClient, doc: &UserRecs) -> Result<(), StoreError> {
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
         let id = escape_id(&doc.id);
-        let stored = UserRecs { id: id.clone(), ..doc.clone() };
-        self.write_with_retry(&id, || c.upsert_item(doc.user_id.clone(), &id, &stored, Some(opts.clone()))).await
+        let stored = UserRecs {
+            id: id.clone(),
+            ..doc.clone()
+        };
+        self.write_with_retry(&id, || {
+            c.upsert_item(doc.user_id.clone(), &id, &stored, Some(opts.clone()))
+        })
+        .await
     }
 
-    async fn delete_doc(&self, c: &ContainerClient, pk: String, id: String) -> Result<(), StoreError> {
+    async fn delete_doc(
+        &self,
+        c: &ContainerClient,
+        pk: String,
+        id: String,
+    ) -> Result<(), StoreError> {
         match c.delete_item(pk, &id, None).await {
             Ok(resp) => {
                 self.add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
@@ -544,7 +739,11 @@ impl CosmosStore {
         }
     }
 
-    async fn set_active(&self, version: &str, history: Vec<String>) -> Result<ActiveVersion, StoreError> {
+    async fn set_active(
+        &self,
+        version: &str,
+        history: Vec<String>,
+    ) -> Result<ActiveVersion, StoreError> {
         match self.read_meta::<VersionInfo>(&version_id(version)).await? {
             None => return Err(StoreError::NotFound(format!("version {version}"))),
             Some(i) if i.status != VersionStatus::Complete => {
@@ -552,14 +751,19 @@ impl CosmosStore {
             }
             Some(_) => {}
         }
-        let active = ActiveVersion { version: version.to_owned(), activated_at: now_rfc3339(), history };
+        let active = ActiveVersion {
+            version: version.to_owned(),
+            activated_at: now_rfc3339(),
+            history,
+        };
         // One single-document write: readers see the old pointer or the new one.
         self.upsert_meta("active", "active", &active).await?;
         Ok(active)
     }
 }
 
-type BoxedWrite<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
+type BoxedWrite<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 fn version_id(version: &str) -> String {
     format!("version:{version}")
@@ -621,23 +825,37 @@ impl Store for CosmosStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.guarded("health", self.read_raw(META_PARTITION, "active")).await.map(|_| ())
+        self.guarded("health", self.read_raw(META_PARTITION, "active"))
+            .await
+            .map(|_| ())
     }
 
     async fn active(&self) -> Result<Option<ActiveVersion>, StoreError> {
         self.read_meta("active").await
     }
 
-    async fn user_recs(&self, version: &str, user_id: &str) -> Result<Option<UserRecs>, StoreError> {
+    async fn user_recs(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<UserRecs>, StoreError> {
         match self.user_recs_json(version, user_id).await? {
-            Some(json) => serde_json::from_slice(&json).map(Some).map_err(|e| backend_err(format!("document for {user_id:?}: {e}"))),
+            Some(json) => serde_json::from_slice(&json)
+                .map(Some)
+                .map_err(|e| backend_err(format!("document for {user_id:?}: {e}"))),
             None => Ok(None),
         }
     }
 
-    async fn user_recs_json(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn user_recs_json(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let id = escape_id(&super::doc_id(version, user_id));
-        let raw = self.guarded("user read", self.read_raw(user_id, &id)).await?;
+        let raw = self
+            .guarded("user read", self.read_raw(user_id, &id))
+            .await?;
         Ok(raw.map(|b| b.to_vec()))
     }
 
@@ -650,9 +868,14 @@ impl Store for CosmosStore {
             .with_parameter("@pk", META_PARTITION)
             .and_then(|q| q.with_parameter("@t", "version"))
             .map_err(backend_err)?;
-        let docs: Vec<MetaDoc<VersionInfo>> = self.query(q, FeedScope::partition(META_PARTITION)).await?;
+        let docs: Vec<MetaDoc<VersionInfo>> =
+            self.query(q, FeedScope::partition(META_PARTITION)).await?;
         let mut out: Vec<VersionInfo> = docs.into_iter().map(|d| d.body).collect();
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.version.cmp(&b.version)));
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.version.cmp(&b.version))
+        });
         Ok(out)
     }
 
@@ -662,13 +885,30 @@ impl Store for CosmosStore {
 
     async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let info = VersionInfo { status: VersionStatus::Writing, users: 0, ..info.clone() };
+        let info = VersionInfo {
+            status: VersionStatus::Writing,
+            users: 0,
+            ..info.clone()
+        };
         let id = version_id(&info.version);
-        let doc = MetaDoc { id: id.clone(), user_id: META_PARTITION.to_owned(), doc_type: "version".into(), body: &info };
+        let doc = MetaDoc {
+            id: id.clone(),
+            user_id: META_PARTITION.to_owned(),
+            doc_type: "version".into(),
+            body: &info,
+        };
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
         // create (not upsert): a second publish with the same id is a conflict, as in the contract.
-        match self.write_with_retry(&id, || c.create_item(META_PARTITION, &id, &doc, Some(opts.clone()))).await {
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!("version {} already exists", info.version))),
+        match self
+            .write_with_retry(&id, || {
+                c.create_item(META_PARTITION, &id, &doc, Some(opts.clone()))
+            })
+            .await
+        {
+            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+                "version {} already exists",
+                info.version
+            ))),
             other => other,
         }
     }
@@ -676,31 +916,50 @@ impl Store for CosmosStore {
     async fn write_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
         self.require_writing(version).await?;
         if let Some(d) = docs.iter().find(|d| d.model_version != version) {
-            return Err(StoreError::Conflict(format!("document {} belongs to version {}", d.id, d.model_version)));
+            return Err(StoreError::Conflict(format!(
+                "document {} belongs to version {}",
+                d.id, d.model_version
+            )));
         }
         let c = self.client().await?;
         // Boxed first: a closure returning a borrowing future trips async_trait's lifetimes.
-        let writes: Vec<BoxedWrite<'_>> = docs.iter().map(|doc| Box::pin(self.upsert_user(c, doc)) as BoxedWrite<'_>).collect();
-        futures::stream::iter(writes).buffer_unordered(self.settings.write_concurrency).try_collect::<()>().await
+        let writes: Vec<BoxedWrite<'_>> = docs
+            .iter()
+            .map(|doc| Box::pin(self.upsert_user(c, doc)) as BoxedWrite<'_>)
+            .collect();
+        futures::stream::iter(writes)
+            .buffer_unordered(self.settings.write_concurrency)
+            .try_collect::<()>()
+            .await
     }
 
     async fn write_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
         self.require_writing(version).await?;
-        self.upsert_meta(&popular_id(version), "popular", &items).await
+        self.upsert_meta(&popular_id(version), "popular", &items)
+            .await
     }
 
     async fn finish_version(&self, version: &str) -> Result<VersionInfo, StoreError> {
         let info = self.require_writing(version).await?;
         let docs = self.version_docs(version).await?;
-        let written = docs.iter().map(|d| d.user_id.as_str()).collect::<std::collections::HashSet<_>>().len();
+        let written = docs
+            .iter()
+            .map(|d| d.user_id.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         if written != info.expected_users {
             return Err(StoreError::Conflict(format!(
                 "version {version}: {written} user documents written, {} expected; not completing it",
                 info.expected_users
             )));
         }
-        let done = VersionInfo { status: VersionStatus::Complete, users: written, ..info };
-        self.upsert_meta(&version_id(version), "version", &done).await?;
+        let done = VersionInfo {
+            status: VersionStatus::Complete,
+            users: written,
+            ..info
+        };
+        self.upsert_meta(&version_id(version), "version", &done)
+            .await?;
         Ok(done)
     }
 
@@ -713,7 +972,10 @@ impl Store for CosmosStore {
     }
 
     async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
-        let current: ActiveVersion = self.read_meta("active").await?.ok_or_else(|| StoreError::NotFound("active version".into()))?;
+        let current: ActiveVersion = self
+            .read_meta("active")
+            .await?
+            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
         let mut history = current.history.clone();
         while !history.is_empty() {
             let candidate = history.remove(0);
@@ -722,39 +984,82 @@ impl Store for CosmosStore {
                 return self.set_active(&candidate, history).await;
             }
         }
-        Err(StoreError::NotFound(format!("a previous version to roll back to (active: {})", current.version)))
+        Err(StoreError::NotFound(format!(
+            "a previous version to roll back to (active: {})",
+            current.version
+        )))
     }
 
     async fn delete_version(&self, version: &str) -> Result<(), StoreError> {
-        if self.read_meta::<VersionInfo>(&version_id(version)).await?.is_none() {
+        if self
+            .read_meta::<VersionInfo>(&version_id(version))
+            .await?
+            .is_none()
+        {
             return Err(StoreError::NotFound(format!("version {version}")));
         }
-        if self.read_meta::<ActiveVersion>("active").await?.is_some_and(|a| a.version == version) {
-            return Err(StoreError::Conflict(format!("version {version} is active; activate another version first")));
+        if self
+            .read_meta::<ActiveVersion>("active")
+            .await?
+            .is_some_and(|a| a.version == version)
+        {
+            return Err(StoreError::Conflict(format!(
+                "version {version} is active; activate another version first"
+            )));
         }
         let c = self.client().await?;
         let docs = self.version_docs(version).await?;
-        let deletes: Vec<BoxedWrite<'_>> = docs.into_iter().map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>).collect();
-        futures::stream::iter(deletes).buffer_unordered(self.settings.write_concurrency).try_collect::<()>().await?;
-        let q = Query::from("SELECT c.id, c.userId FROM c WHERE c.docType = 'hist' AND c.histVersion = @v")
-            .with_parameter("@v", version)
-            .map_err(backend_err)?;
+        let deletes: Vec<BoxedWrite<'_>> = docs
+            .into_iter()
+            .map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>)
+            .collect();
+        futures::stream::iter(deletes)
+            .buffer_unordered(self.settings.write_concurrency)
+            .try_collect::<()>()
+            .await?;
+        let q = Query::from(
+            "SELECT c.id, c.userId FROM c WHERE c.docType = 'hist' AND c.histVersion = @v",
+        )
+        .with_parameter("@v", version)
+        .map_err(backend_err)?;
         let hist: Vec<IdOnly> = self.query(q, FeedScope::full_container()).await?;
-        let deletes: Vec<BoxedWrite<'_>> = hist.into_iter().map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>).collect();
-        futures::stream::iter(deletes).buffer_unordered(self.settings.write_concurrency).try_collect::<()>().await?;
-        if let Some(header) = self.read_meta::<SnapshotHeader>(&snapshot_id(version)).await? {
-            self.delete_doc(c, META_PARTITION.to_owned(), snapshot_id(version)).await?;
+        let deletes: Vec<BoxedWrite<'_>> = hist
+            .into_iter()
+            .map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>)
+            .collect();
+        futures::stream::iter(deletes)
+            .buffer_unordered(self.settings.write_concurrency)
+            .try_collect::<()>()
+            .await?;
+        if let Some(header) = self
+            .read_meta::<SnapshotHeader>(&snapshot_id(version))
+            .await?
+        {
+            self.delete_doc(c, META_PARTITION.to_owned(), snapshot_id(version))
+                .await?;
             for i in 0..header.chunks {
-                self.delete_doc(c, META_PARTITION.to_owned(), format!("{}:{i}", snapshot_id(version))).await?;
+                self.delete_doc(
+                    c,
+                    META_PARTITION.to_owned(),
+                    format!("{}:{i}", snapshot_id(version)),
+                )
+                .await?;
             }
         }
         // The version info goes last: until then `prune` can finish an interrupted delete.
-        self.delete_doc(c, META_PARTITION.to_owned(), popular_id(version)).await?;
-        self.delete_doc(c, META_PARTITION.to_owned(), version_id(version)).await
+        self.delete_doc(c, META_PARTITION.to_owned(), popular_id(version))
+            .await?;
+        self.delete_doc(c, META_PARTITION.to_owned(), version_id(version))
+            .await
     }
 
     async fn user_ids(&self, version: &str) -> Result<Vec<String>, StoreError> {
-        let mut ids: Vec<String> = self.version_docs(version).await?.into_iter().map(|d| d.user_id).collect();
+        let mut ids: Vec<String> = self
+            .version_docs(version)
+            .await?
+            .into_iter()
+            .map(|d| d.user_id)
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
@@ -765,28 +1070,61 @@ impl Store for CosmosStore {
         self.require_writing(version).await?;
         let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_CHUNK).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            self.upsert_meta(&format!("{}:{i}", snapshot_id(version)), "snapshot-chunk", &b64().encode(chunk)).await?;
+            self.upsert_meta(
+                &format!("{}:{i}", snapshot_id(version)),
+                "snapshot-chunk",
+                &b64().encode(chunk),
+            )
+            .await?;
         }
         // The header goes last: a snapshot is readable only once every chunk is in.
-        self.upsert_meta(&snapshot_id(version), "snapshot", &SnapshotHeader { chunks: chunks.len(), bytes: bytes.len() }).await
+        self.upsert_meta(
+            &snapshot_id(version),
+            "snapshot",
+            &SnapshotHeader {
+                chunks: chunks.len(),
+                bytes: bytes.len(),
+            },
+        )
+        .await
     }
 
     async fn snapshot(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
         use base64::Engine;
-        let Some(header) = self.read_meta::<SnapshotHeader>(&snapshot_id(version)).await? else { return Ok(None) };
+        let Some(header) = self
+            .read_meta::<SnapshotHeader>(&snapshot_id(version))
+            .await?
+        else {
+            return Ok(None);
+        };
         let mut out = Vec::with_capacity(header.bytes);
         for i in 0..header.chunks {
             let id = format!("{}:{i}", snapshot_id(version));
-            let chunk: String = self.read_meta(&id).await?.ok_or_else(|| backend_err(format!("snapshot chunk {id} is missing")))?;
-            out.extend(b64().decode(chunk).map_err(|e| backend_err(format!("snapshot chunk {id}: {e}")))?);
+            let chunk: String = self
+                .read_meta(&id)
+                .await?
+                .ok_or_else(|| backend_err(format!("snapshot chunk {id} is missing")))?;
+            out.extend(
+                b64()
+                    .decode(chunk)
+                    .map_err(|e| backend_err(format!("snapshot chunk {id}: {e}")))?,
+            );
         }
         if out.len() != header.bytes {
-            return Err(backend_err(format!("snapshot of {version}: {} bytes, header says {}", out.len(), header.bytes)));
+            return Err(backend_err(format!(
+                "snapshot of {version}: {} bytes, header says {}",
+                out.len(),
+                header.bytes
+            )));
         }
         Ok(Some(out))
     }
 
-    async fn write_histories(&self, version: &str, histories: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    async fn write_histories(
+        &self,
+        version: &str,
+        histories: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         use base64::Engine;
         let c = self.client().await?;
         let docs: Vec<HistoryDoc> = histories
@@ -804,20 +1142,36 @@ impl Store for CosmosStore {
             .iter()
             .map(|d| {
                 let opts = opts.clone();
-                Box::pin(async move { self.write_with_retry(&d.id, || c.upsert_item(d.user_id.clone(), &d.id, d, Some(opts.clone()))).await })
-                    as BoxedWrite<'_>
+                Box::pin(async move {
+                    self.write_with_retry(&d.id, || {
+                        c.upsert_item(d.user_id.clone(), &d.id, d, Some(opts.clone()))
+                    })
+                    .await
+                }) as BoxedWrite<'_>
             })
             .collect();
-        futures::stream::iter(writes).buffer_unordered(self.settings.write_concurrency).try_collect::<()>().await
+        futures::stream::iter(writes)
+            .buffer_unordered(self.settings.write_concurrency)
+            .try_collect::<()>()
+            .await
     }
 
-    async fn user_history(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn user_history(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         use base64::Engine;
         let id = history_id(version, user_id);
         match self.guarded(&id, self.read_raw(user_id, &id)).await? {
             Some(bytes) => {
-                let doc: HistoryDoc = serde_json::from_slice(&bytes).map_err(|e| backend_err(format!("document {id}: {e}")))?;
-                Ok(Some(b64().decode(doc.data).map_err(|e| backend_err(format!("document {id}: {e}")))?))
+                let doc: HistoryDoc = serde_json::from_slice(&bytes)
+                    .map_err(|e| backend_err(format!("document {id}: {e}")))?;
+                Ok(Some(
+                    b64()
+                        .decode(doc.data)
+                        .map_err(|e| backend_err(format!("document {id}: {e}")))?,
+                ))
             }
             None => Ok(None),
         }
@@ -827,7 +1181,11 @@ impl Store for CosmosStore {
         let version = &doc.model_version;
         match self.read_meta::<VersionInfo>(&version_id(version)).await? {
             None => return Err(StoreError::NotFound(format!("version {version}"))),
-            Some(i) if i.status != VersionStatus::Complete => return Err(StoreError::Conflict(format!("version {version} is still being written"))),
+            Some(i) if i.status != VersionStatus::Complete => {
+                return Err(StoreError::Conflict(format!(
+                    "version {version} is still being written"
+                )))
+            }
             Some(_) => {}
         }
         let c = self.client().await?;
@@ -844,11 +1202,22 @@ impl Store for CosmosStore {
         for e in events {
             let id = match &e.event_id {
                 Some(id) => escape_id(&format!("event:{id}")),
-                None => format!("event:{}:{:016x}", e.received_at_ms, rand::thread_rng().gen::<u64>()),
+                None => format!(
+                    "event:{}:{:016x}",
+                    e.received_at_ms,
+                    rand::thread_rng().gen::<u64>()
+                ),
             };
-            let doc = EventDoc { id: id.clone(), user_id: e.user_id.clone(), doc_type: "event".into(), event: e.clone() };
+            let doc = EventDoc {
+                id: id.clone(),
+                user_id: e.user_id.clone(),
+                doc_type: "event".into(),
+                event: e.clone(),
+            };
             let created = self
-                .write_with_retry(&id, || c.create_item(doc.user_id.clone(), &id, &doc, Some(opts.clone())))
+                .write_with_retry(&id, || {
+                    c.create_item(doc.user_id.clone(), &id, &doc, Some(opts.clone()))
+                })
                 .await;
             match created {
                 Ok(()) => stored += 1,
@@ -860,8 +1229,12 @@ impl Store for CosmosStore {
     }
 
     async fn user_events(&self, user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        let q = Query::from("SELECT * FROM c WHERE c.userId = @u AND c.docType = 'event'").with_parameter("@u", user_id).map_err(backend_err)?;
-        let docs: Vec<EventDoc> = self.query(q, FeedScope::partition(user_id.to_owned())).await?;
+        let q = Query::from("SELECT * FROM c WHERE c.userId = @u AND c.docType = 'event'")
+            .with_parameter("@u", user_id)
+            .map_err(backend_err)?;
+        let docs: Vec<EventDoc> = self
+            .query(q, FeedScope::partition(user_id.to_owned()))
+            .await?;
         let mut events: Vec<StoredEvent> = docs.into_iter().map(|d| d.event).collect();
         events.sort_by_key(|e| e.received_at_ms);
         Ok(events)
@@ -870,7 +1243,11 @@ impl Store for CosmosStore {
     async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let q = Query::from("SELECT * FROM c WHERE c.docType = 'event'");
         let docs: Vec<EventDoc> = self.query(q, FeedScope::full_container()).await?;
-        let mut events: Vec<StoredEvent> = docs.into_iter().map(|d| d.event).filter(|e| e.received_at_ms >= since_ms).collect();
+        let mut events: Vec<StoredEvent> = docs
+            .into_iter()
+            .map(|d| d.event)
+            .filter(|e| e.received_at_ms >= since_ms)
+            .collect();
         events.sort_by_key(|e| e.received_at_ms);
         Ok(events)
     }
@@ -891,24 +1268,52 @@ mod tests {
     #[test]
     fn uris_and_ids() {
         let s = CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db/recs").unwrap();
-        assert_eq!((s.endpoint.as_str(), s.database.as_str(), s.container.as_str()), ("https://acct.documents.azure.com:443/", "db", "recs"));
+        assert_eq!(
+            (
+                s.endpoint.as_str(),
+                s.database.as_str(),
+                s.container.as_str()
+            ),
+            ("https://acct.documents.azure.com:443/", "db", "recs")
+        );
         let s = CosmosSettings::from_uri("cosmos+http://127.0.0.1:8081/db/recs").unwrap();
         assert_eq!(s.endpoint, "http://127.0.0.1:8081/");
-        assert!(CosmosSettings::from_uri("cosmos+http://example.com:8081/db/recs").is_err(), "plain http only on loopback");
+        assert!(
+            CosmosSettings::from_uri("cosmos+http://example.com:8081/db/recs").is_err(),
+            "plain http only on loopback"
+        );
         assert!(CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db").is_err());
         assert!(CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db/c/x").is_err());
-        assert_eq!((default_concurrency(0), default_concurrency(400), default_concurrency(10_000)), (32, 1, 10));
+        assert_eq!(
+            (
+                default_concurrency(0),
+                default_concurrency(400),
+                default_concurrency(10_000)
+            ),
+            (32, 1, 10)
+        );
         assert_eq!(escape_id("v1:alice"), "v1:alice");
         assert_eq!(escape_id("v1:a/b?c#d%e\\"), "v1:a%2Fb%3Fc%23d%25e%5C");
     }
 
     #[test]
     fn breaker_opens_after_threshold_and_recovers() {
-        let b = Breaker { failures: AtomicU32::new(0), open_until: Mutex::new(None), threshold: 2, open_for: Duration::from_millis(50) };
+        let b = Breaker {
+            failures: AtomicU32::new(0),
+            open_until: Mutex::new(None),
+            threshold: 2,
+            open_for: Duration::from_millis(50),
+        };
         b.failure();
         assert!(b.check().is_ok());
         b.failure();
-        assert!(matches!(b.check(), Err(StoreError::Unavailable { retry_after_secs: 1, .. })));
+        assert!(matches!(
+            b.check(),
+            Err(StoreError::Unavailable {
+                retry_after_secs: 1,
+                ..
+            })
+        ));
         std::thread::sleep(Duration::from_millis(60));
         assert!(b.check().is_ok(), "half-open after the cool-down");
         b.success();

@@ -24,7 +24,10 @@ use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
-use super::{join_fragments, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo, VersionStatus};
+use super::{
+    join_fragments, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo,
+    VersionStatus,
+};
 use crate::events::StoredEvent;
 use crate::model::now_rfc3339;
 
@@ -72,7 +75,10 @@ fn decode_doc(value: &[u8]) -> Option<(impl Iterator<Item = (usize, usize)> + '_
     let index = rest.get(4..4 + n * 8)?;
     let json = rest.get(4 + n * 8..)?;
     let spans = index.chunks_exact(8).map(|c| {
-        (u32::from_le_bytes(c[..4].try_into().unwrap()) as usize, u32::from_le_bytes(c[4..].try_into().unwrap()) as usize)
+        (
+            u32::from_le_bytes(c[..4].try_into().unwrap()) as usize,
+            u32::from_le_bytes(c[4..].try_into().unwrap()) as usize,
+        )
     });
     Some((spans, json))
 }
@@ -94,7 +100,10 @@ pub struct EmbeddedStore {
 }
 
 fn backend_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend { backend: "embedded", message: e.to_string() }
+    StoreError::Backend {
+        backend: "embedded",
+        message: e.to_string(),
+    }
 }
 
 /// heed allows one `Env` per file per process; share it.
@@ -108,7 +117,8 @@ impl EmbeddedStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| backend_err(format!("{}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| backend_err(format!("{}: {e}", parent.display())))?;
         }
         let key = std::path::absolute(path).map_err(backend_err)?;
         let env = {
@@ -126,20 +136,39 @@ impl EmbeddedStore {
                     // SAFETY: NO_SUB_DIR only changes file naming; the file is opened once per
                     // process (the registry above), as heed requires.
                     unsafe { opts.flags(EnvFlags::NO_SUB_DIR) };
-                    let env = unsafe { opts.open(&key) }.map_err(|e| backend_err(format!("{}: {e}", key.display())))?;
+                    let env = unsafe { opts.open(&key) }
+                        .map_err(|e| backend_err(format!("{}: {e}", key.display())))?;
                     envs.insert(key.clone(), env.clone());
                     env
                 }
             }
         };
         let mut wtxn = env.write_txn().map_err(backend_err)?;
-        let recs = env.create_database(&mut wtxn, Some("recs")).map_err(backend_err)?;
-        let meta = env.create_database(&mut wtxn, Some("meta")).map_err(backend_err)?;
-        let hist = env.create_database(&mut wtxn, Some("hist")).map_err(backend_err)?;
-        let events = env.create_database(&mut wtxn, Some("events")).map_err(backend_err)?;
-        let event_ids = env.create_database(&mut wtxn, Some("event_ids")).map_err(backend_err)?;
+        let recs = env
+            .create_database(&mut wtxn, Some("recs"))
+            .map_err(backend_err)?;
+        let meta = env
+            .create_database(&mut wtxn, Some("meta"))
+            .map_err(backend_err)?;
+        let hist = env
+            .create_database(&mut wtxn, Some("hist"))
+            .map_err(backend_err)?;
+        let events = env
+            .create_database(&mut wtxn, Some("events"))
+            .map_err(backend_err)?;
+        let event_ids = env
+            .create_database(&mut wtxn, Some("event_ids"))
+            .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)?;
-        Ok(EmbeddedStore { env, recs, meta, hist, events, event_ids, path: key })
+        Ok(EmbeddedStore {
+            env,
+            recs,
+            meta,
+            hist,
+            events,
+            event_ids,
+            path: key,
+        })
     }
 
     /// The file this store lives in.
@@ -155,7 +184,12 @@ impl EmbeddedStore {
         }
     }
 
-    fn put_meta<T: serde::Serialize>(&self, wtxn: &mut heed::RwTxn, key: &str, value: &T) -> Result<(), StoreError> {
+    fn put_meta<T: serde::Serialize>(
+        &self,
+        wtxn: &mut heed::RwTxn,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(backend_err)?;
         self.meta.put(wtxn, key, &bytes).map_err(backend_err)
     }
@@ -165,9 +199,13 @@ impl EmbeddedStore {
     }
 
     fn require_writing(&self, version: &str) -> Result<VersionInfo, StoreError> {
-        let info: VersionInfo = self.get_meta(&Self::version_key(version))?.ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
+        let info: VersionInfo = self
+            .get_meta(&Self::version_key(version))?
+            .ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
         if info.status != VersionStatus::Writing {
-            return Err(StoreError::Conflict(format!("version {version} is already complete")));
+            return Err(StoreError::Conflict(format!(
+                "version {version} is already complete"
+            )));
         }
         Ok(info)
     }
@@ -175,13 +213,21 @@ impl EmbeddedStore {
     fn count_users(&self, version: &str) -> Result<usize, StoreError> {
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         let prefix = format!("{version}{SEP}");
-        let n = self.recs.prefix_iter(&rtxn, &prefix).map_err(backend_err)?.count();
+        let n = self
+            .recs
+            .prefix_iter(&rtxn, &prefix)
+            .map_err(backend_err)?
+            .count();
         Ok(n)
     }
 
     fn set_active(&self, version: &str, history: Vec<String>) -> Result<ActiveVersion, StoreError> {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        let info: Option<VersionInfo> = match self.meta.get(&wtxn, &Self::version_key(version)).map_err(backend_err)? {
+        let info: Option<VersionInfo> = match self
+            .meta
+            .get(&wtxn, &Self::version_key(version))
+            .map_err(backend_err)?
+        {
             Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
             None => None,
         };
@@ -192,7 +238,11 @@ impl EmbeddedStore {
             }
             Some(_) => {}
         }
-        let active = ActiveVersion { version: version.to_owned(), activated_at: now_rfc3339(), history };
+        let active = ActiveVersion {
+            version: version.to_owned(),
+            activated_at: now_rfc3339(),
+            history,
+        };
         self.put_meta(&mut wtxn, "active", &active)?;
         // One transaction: readers see the old pointer or the new one, never anything between.
         wtxn.commit().map_err(backend_err)?;
@@ -216,25 +266,47 @@ impl Store for EmbeddedStore {
         self.get_meta("active")
     }
 
-    async fn user_recs(&self, version: &str, user_id: &str) -> Result<Option<UserRecs>, StoreError> {
+    async fn user_recs(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<UserRecs>, StoreError> {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         match self.recs.get(&rtxn, &key).map_err(backend_err)? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(json_part(bytes)).map_err(backend_err)?)),
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(json_part(bytes)).map_err(backend_err)?,
+            )),
             None => Ok(None),
         }
     }
 
-    async fn user_recs_json(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn user_recs_json(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
-        Ok(self.recs.get(&rtxn, &key).map_err(backend_err)?.map(|v| json_part(v).to_vec()))
+        Ok(self
+            .recs
+            .get(&rtxn, &key)
+            .map_err(backend_err)?
+            .map(|v| json_part(v).to_vec()))
     }
 
-    async fn user_top_items(&self, version: &str, user_id: &str, k: usize, exclude: &[String]) -> Result<Option<TopItems>, StoreError> {
+    async fn user_top_items(
+        &self,
+        version: &str,
+        user_id: &str,
+        k: usize,
+        exclude: &[String],
+    ) -> Result<Option<TopItems>, StoreError> {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
-        let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? else { return Ok(None) };
+        let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? else {
+            return Ok(None);
+        };
         let (items_json, count) = match decode_doc(value) {
             Some((spans, json)) => {
                 let fragments = spans.filter_map(|(a, b)| json.get(a..b));
@@ -244,7 +316,12 @@ impl Store for EmbeddedStore {
         }
         .map_err(backend_err)?;
         // Documents are keyed by version, so the key already says which version this is.
-        Ok(Some(TopItems { model_version: version.to_owned(), items_json, count, exhausted: count < k }))
+        Ok(Some(TopItems {
+            model_version: version.to_owned(),
+            items_json,
+            count,
+            exhausted: count < k,
+        }))
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -259,7 +336,11 @@ impl Store for EmbeddedStore {
             let (_, bytes) = entry.map_err(backend_err)?;
             out.push(serde_json::from_slice::<VersionInfo>(bytes).map_err(backend_err)?);
         }
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.version.cmp(&b.version)));
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.version.cmp(&b.version))
+        });
         Ok(out)
     }
 
@@ -282,9 +363,16 @@ impl Store for EmbeddedStore {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         let key = Self::version_key(&info.version);
         if self.meta.get(&wtxn, &key).map_err(backend_err)?.is_some() {
-            return Err(StoreError::Conflict(format!("version {} already exists", info.version)));
+            return Err(StoreError::Conflict(format!(
+                "version {} already exists",
+                info.version
+            )));
         }
-        let info = VersionInfo { status: VersionStatus::Writing, users: 0, ..info.clone() };
+        let info = VersionInfo {
+            status: VersionStatus::Writing,
+            users: 0,
+            ..info.clone()
+        };
         self.put_meta(&mut wtxn, &key, &info)?;
         wtxn.commit().map_err(backend_err)
     }
@@ -294,10 +382,15 @@ impl Store for EmbeddedStore {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         for doc in docs {
             if doc.model_version != version {
-                return Err(StoreError::Conflict(format!("document {} belongs to version {}", doc.id, doc.model_version)));
+                return Err(StoreError::Conflict(format!(
+                    "document {} belongs to version {}",
+                    doc.id, doc.model_version
+                )));
             }
             let bytes = encode_doc(doc).map_err(backend_err)?;
-            self.recs.put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes).map_err(backend_err)?;
+            self.recs
+                .put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes)
+                .map_err(backend_err)?;
         }
         wtxn.commit().map_err(backend_err)
     }
@@ -318,7 +411,11 @@ impl Store for EmbeddedStore {
                 info.expected_users
             )));
         }
-        let done = VersionInfo { status: VersionStatus::Complete, users: written, ..info };
+        let done = VersionInfo {
+            status: VersionStatus::Complete,
+            users: written,
+            ..info
+        };
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         self.put_meta(&mut wtxn, &Self::version_key(version), &done)?;
         wtxn.commit().map_err(backend_err)?;
@@ -335,7 +432,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
-        let current: ActiveVersion = self.get_meta("active")?.ok_or_else(|| StoreError::NotFound("active version".into()))?;
+        let current: ActiveVersion = self
+            .get_meta("active")?
+            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
         let mut history = current.history.clone();
         while !history.is_empty() {
             let candidate = history.remove(0);
@@ -344,15 +443,23 @@ impl Store for EmbeddedStore {
                 return self.set_active(&candidate, history);
             }
         }
-        Err(StoreError::NotFound(format!("a previous version to roll back to (active: {})", current.version)))
+        Err(StoreError::NotFound(format!(
+            "a previous version to roll back to (active: {})",
+            current.version
+        )))
     }
 
     async fn delete_version(&self, version: &str) -> Result<(), StoreError> {
         let active: Option<ActiveVersion> = self.get_meta("active")?;
         if active.is_some_and(|a| a.version == version) {
-            return Err(StoreError::Conflict(format!("version {version} is active; activate another one first")));
+            return Err(StoreError::Conflict(format!(
+                "version {version} is active; activate another one first"
+            )));
         }
-        if self.get_meta::<VersionInfo>(&Self::version_key(version))?.is_none() {
+        if self
+            .get_meta::<VersionInfo>(&Self::version_key(version))?
+            .is_none()
+        {
             return Err(StoreError::NotFound(format!("version {version}")));
         }
         let prefix = format!("{version}{SEP}");
@@ -362,7 +469,10 @@ impl Store for EmbeddedStore {
                 let mut wtxn = self.env.write_txn().map_err(backend_err)?;
                 let keys: Vec<String> = {
                     let iter = db.prefix_iter(&wtxn, &prefix).map_err(backend_err)?;
-                    iter.take(10_000).map(|e| e.map(|(k, _)| k.to_owned())).collect::<Result<_, _>>().map_err(backend_err)?
+                    iter.take(10_000)
+                        .map(|e| e.map(|(k, _)| k.to_owned()))
+                        .collect::<Result<_, _>>()
+                        .map_err(backend_err)?
                 };
                 if keys.is_empty() {
                     break;
@@ -374,36 +484,62 @@ impl Store for EmbeddedStore {
             }
         }
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        self.meta.delete(&mut wtxn, &format!("snapshot{SEP}{version}")).map_err(backend_err)?;
-        self.meta.delete(&mut wtxn, &format!("popular{SEP}{version}")).map_err(backend_err)?;
-        self.meta.delete(&mut wtxn, &Self::version_key(version)).map_err(backend_err)?;
+        self.meta
+            .delete(&mut wtxn, &format!("snapshot{SEP}{version}"))
+            .map_err(backend_err)?;
+        self.meta
+            .delete(&mut wtxn, &format!("popular{SEP}{version}"))
+            .map_err(backend_err)?;
+        self.meta
+            .delete(&mut wtxn, &Self::version_key(version))
+            .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)
     }
 
     async fn write_snapshot(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.require_writing(version)?;
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        self.meta.put(&mut wtxn, &format!("snapshot{SEP}{version}"), bytes).map_err(backend_err)?;
+        self.meta
+            .put(&mut wtxn, &format!("snapshot{SEP}{version}"), bytes)
+            .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)
     }
 
     async fn snapshot(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let rtxn = self.env.read_txn().map_err(backend_err)?;
-        Ok(self.meta.get(&rtxn, &format!("snapshot{SEP}{version}")).map_err(backend_err)?.map(<[u8]>::to_vec))
+        Ok(self
+            .meta
+            .get(&rtxn, &format!("snapshot{SEP}{version}"))
+            .map_err(backend_err)?
+            .map(<[u8]>::to_vec))
     }
 
-    async fn write_histories(&self, version: &str, histories: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    async fn write_histories(
+        &self,
+        version: &str,
+        histories: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         self.require_writing(version)?;
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         for (user, bytes) in histories {
-            self.hist.put(&mut wtxn, &format!("{version}{SEP}{user}"), bytes).map_err(backend_err)?;
+            self.hist
+                .put(&mut wtxn, &format!("{version}{SEP}{user}"), bytes)
+                .map_err(backend_err)?;
         }
         wtxn.commit().map_err(backend_err)
     }
 
-    async fn user_history(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn user_history(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let rtxn = self.env.read_txn().map_err(backend_err)?;
-        Ok(self.hist.get(&rtxn, &format!("{version}{SEP}{user_id}")).map_err(backend_err)?.map(<[u8]>::to_vec))
+        Ok(self
+            .hist
+            .get(&rtxn, &format!("{version}{SEP}{user_id}"))
+            .map_err(backend_err)?
+            .map(<[u8]>::to_vec))
     }
 
     async fn upsert_user_recs(&self, doc: &UserRecs) -> Result<(), StoreError> {
@@ -411,13 +547,17 @@ impl Store for EmbeddedStore {
         match self.get_meta::<VersionInfo>(&Self::version_key(version))? {
             None => return Err(StoreError::NotFound(format!("version {version}"))),
             Some(i) if i.status != VersionStatus::Complete => {
-                return Err(StoreError::Conflict(format!("version {version} is still being written")))
+                return Err(StoreError::Conflict(format!(
+                    "version {version} is still being written"
+                )))
             }
             Some(_) => {}
         }
         let bytes = encode_doc(doc).map_err(backend_err)?;
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        self.recs.put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes).map_err(backend_err)?;
+        self.recs
+            .put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes)
+            .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)
     }
 
@@ -425,23 +565,37 @@ impl Store for EmbeddedStore {
         // One transaction: the whole batch is durable, or none of it is.
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         let mut seq: u64 = match self.meta.get(&wtxn, "event_seq").map_err(backend_err)? {
-            Some(b) => u64::from_le_bytes(b.try_into().map_err(|_| backend_err("corrupt event sequence"))?),
+            Some(b) => u64::from_le_bytes(
+                b.try_into()
+                    .map_err(|_| backend_err("corrupt event sequence"))?,
+            ),
             None => 0,
         };
         let mut stored = 0;
         for e in events {
             if let Some(id) = &e.event_id {
-                if self.event_ids.get(&wtxn, id).map_err(backend_err)?.is_some() {
+                if self
+                    .event_ids
+                    .get(&wtxn, id)
+                    .map_err(backend_err)?
+                    .is_some()
+                {
                     continue;
                 }
-                self.event_ids.put(&mut wtxn, id, b"").map_err(backend_err)?;
+                self.event_ids
+                    .put(&mut wtxn, id, b"")
+                    .map_err(backend_err)?;
             }
             seq += 1;
             let bytes = serde_json::to_vec(e).map_err(backend_err)?;
-            self.events.put(&mut wtxn, &format!("{}{SEP}{seq:020}", e.user_id), &bytes).map_err(backend_err)?;
+            self.events
+                .put(&mut wtxn, &format!("{}{SEP}{seq:020}", e.user_id), &bytes)
+                .map_err(backend_err)?;
             stored += 1;
         }
-        self.meta.put(&mut wtxn, "event_seq", &seq.to_le_bytes()).map_err(backend_err)?;
+        self.meta
+            .put(&mut wtxn, "event_seq", &seq.to_le_bytes())
+            .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)?;
         Ok(stored)
     }
@@ -450,7 +604,11 @@ impl Store for EmbeddedStore {
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         let prefix = format!("{user_id}{SEP}");
         let mut out = Vec::new();
-        for entry in self.events.prefix_iter(&rtxn, &prefix).map_err(backend_err)? {
+        for entry in self
+            .events
+            .prefix_iter(&rtxn, &prefix)
+            .map_err(backend_err)?
+        {
             let (_, bytes) = entry.map_err(backend_err)?;
             out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
         }
@@ -491,7 +649,11 @@ mod tests {
             id: "v1:u\"1".into(),
             user_id: "u\"1".into(),
             items: (0..5)
-                .map(|i| ItemScore { item_id: format!("i{i}"), score: 0.25 * i as f32, title: (i % 2 == 0).then(|| format!("T \\ {i} é")) })
+                .map(|i| ItemScore {
+                    item_id: format!("i{i}"),
+                    score: 0.25 * i as f32,
+                    title: (i % 2 == 0).then(|| format!("T \\ {i} é")),
+                })
                 .collect(),
             model_version: "v1".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
@@ -499,7 +661,9 @@ mod tests {
         let encoded = encode_doc(&doc).unwrap();
         let (spans, json) = decode_doc(&encoded).unwrap();
         assert_eq!(json, serde_json::to_vec(&doc).unwrap().as_slice());
-        let items: Vec<ItemScore> = spans.map(|(a, b)| serde_json::from_slice(&json[a..b]).unwrap()).collect();
+        let items: Vec<ItemScore> = spans
+            .map(|(a, b)| serde_json::from_slice(&json[a..b]).unwrap())
+            .collect();
         assert_eq!(items, doc.items);
     }
 

@@ -48,29 +48,60 @@ pub fn document_items(json: &[u8]) -> Result<Vec<Item>, serde_json::Error> {
 
 /// An item as the handler serialises it.
 pub fn serialised_item(item: &ItemScore) -> Item {
-    (item.item_id.clone(), serde_json::to_vec(item).expect("serialising an item"))
+    (
+        item.item_id.clone(),
+        serde_json::to_vec(item).expect("serialising an item"),
+    )
 }
 
 /// Exports `version` (the active one when `None`) and returns the file's bytes.
-pub async fn export_snapshot(store: &dyn Store, version: Option<&str>) -> Result<(Vec<u8>, ExportSummary), StoreError> {
+pub async fn export_snapshot(
+    store: &dyn Store,
+    version: Option<&str>,
+) -> Result<(Vec<u8>, ExportSummary), StoreError> {
     let version = match version {
         Some(v) => v.to_owned(),
-        None => store.active().await?.ok_or_else(|| StoreError::NotFound("an active version".into()))?.version,
+        None => {
+            store
+                .active()
+                .await?
+                .ok_or_else(|| StoreError::NotFound("an active version".into()))?
+                .version
+        }
     };
-    store.version(&version).await?.ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
-    let invalid = |user: &str, e: serde_json::Error| StoreError::Backend { backend: store.backend(), message: format!("stored document for {user:?} is invalid: {e}") };
+    store
+        .version(&version)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
+    let invalid = |user: &str, e: serde_json::Error| StoreError::Backend {
+        backend: store.backend(),
+        message: format!("stored document for {user:?} is invalid: {e}"),
+    };
     let mut w = SnapshotWriter::new(&version);
-    let popular: Vec<Item> = store.popular(&version).await?.unwrap_or_default().iter().map(serialised_item).collect();
+    let popular: Vec<Item> = store
+        .popular(&version)
+        .await?
+        .unwrap_or_default()
+        .iter()
+        .map(serialised_item)
+        .collect();
     let summary_popular = popular.len();
     w.set_popular(popular);
     let mut items = 0;
     for user in store.user_ids(&version).await? {
-        let Some(json) = store.user_recs_json(&version, &user).await? else { continue };
+        let Some(json) = store.user_recs_json(&version, &user).await? else {
+            continue;
+        };
         let list = document_items(&json).map_err(|e| invalid(&user, e))?;
         items += list.len();
         w.add_user(&user, list);
     }
-    let summary = ExportSummary { version, users: w.users(), items, popular: summary_popular };
+    let summary = ExportSummary {
+        version,
+        users: w.users(),
+        items,
+        popular: summary_popular,
+    };
     Ok((w.finish(), summary))
 }
 
@@ -88,7 +119,15 @@ mod tests {
         let src = EmbeddedStore::open(dir.path().join("s.db")).unwrap();
         contract::publish_small(&src, "v1", 40).await;
         let (bytes, summary) = export_snapshot(&src, None).await.unwrap();
-        assert_eq!((summary.version.as_str(), summary.users, summary.items, summary.popular), ("v1", 40, 80, 1));
+        assert_eq!(
+            (
+                summary.version.as_str(),
+                summary.users,
+                summary.items,
+                summary.popular
+            ),
+            ("v1", 40, 80, 1)
+        );
         let snap = SnapshotStore::from_bytes(bytes).unwrap();
         assert_eq!(snap.active().await.unwrap().unwrap().version, "v1");
         for u in 0..41 {
@@ -100,10 +139,23 @@ mod tests {
                     "{user} k={k} exclude={exclude:?}"
                 );
             }
-            assert_eq!(snap.user_recs("v1", &user).await.unwrap().map(|d| d.items), src.user_recs("v1", &user).await.unwrap().map(|d| d.items));
+            assert_eq!(
+                snap.user_recs("v1", &user).await.unwrap().map(|d| d.items),
+                src.user_recs("v1", &user).await.unwrap().map(|d| d.items)
+            );
         }
-        assert_eq!(snap.popular("v1").await.unwrap(), src.popular("v1").await.unwrap());
-        assert!(snap.user_top_items("v2", "u1", 5, &[]).await.unwrap().is_none());
-        assert!(matches!(snap.write_popular("v1", &[]).await, Err(StoreError::Unsupported { .. })));
+        assert_eq!(
+            snap.popular("v1").await.unwrap(),
+            src.popular("v1").await.unwrap()
+        );
+        assert!(snap
+            .user_top_items("v2", "u1", 5, &[])
+            .await
+            .unwrap()
+            .is_none());
+        assert!(matches!(
+            snap.write_popular("v1", &[]).await,
+            Err(StoreError::Unsupported { .. })
+        ));
     }
 }

@@ -92,15 +92,28 @@ pub fn fragment_excluded(fragment: &[u8], exclude: &[String]) -> Result<bool, se
 }
 
 /// Selects from a stored JSON document without decoding each item (the generic path).
-pub fn top_items_from_json(json: &[u8], k: usize, exclude: &[String]) -> Result<TopItems, serde_json::Error> {
+pub fn top_items_from_json(
+    json: &[u8],
+    k: usize,
+    exclude: &[String],
+) -> Result<TopItems, serde_json::Error> {
     let doc: RawDoc = serde_json::from_slice(json)?;
     let fragments = doc.items.iter().map(|i| i.get().as_bytes());
     let (items_json, count) = join_fragments(fragments, k, exclude)?;
-    Ok(TopItems { model_version: doc.model_version.into_owned(), items_json, count, exhausted: count < k })
+    Ok(TopItems {
+        model_version: doc.model_version.into_owned(),
+        items_json,
+        count,
+        exhausted: count < k,
+    })
 }
 
 /// Joins the first `k` non-excluded fragments into a JSON array; returns it and its length.
-pub fn join_fragments<'a>(fragments: impl Iterator<Item = &'a [u8]>, k: usize, exclude: &[String]) -> Result<(Vec<u8>, usize), serde_json::Error> {
+pub fn join_fragments<'a>(
+    fragments: impl Iterator<Item = &'a [u8]>,
+    k: usize,
+    exclude: &[String],
+) -> Result<(Vec<u8>, usize), serde_json::Error> {
     let mut out = Vec::with_capacity(1024);
     out.push(b'[');
     let mut n = 0;
@@ -236,23 +249,42 @@ pub trait Store: Send + Sync {
     /// The active pointer, if any version was ever activated.
     async fn active(&self) -> Result<Option<ActiveVersion>, StoreError>;
     /// One user's document in `version` (one point read).
-    async fn user_recs(&self, version: &str, user_id: &str) -> Result<Option<UserRecs>, StoreError>;
+    async fn user_recs(&self, version: &str, user_id: &str)
+        -> Result<Option<UserRecs>, StoreError>;
     /// The same document as raw JSON bytes: the serving fast path, which copies the stored
     /// JSON into the response instead of parsing every item. Backends that store JSON override
     /// it; the default serialises [`Store::user_recs`].
-    async fn user_recs_json(&self, version: &str, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn user_recs_json(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         match self.user_recs(version, user_id).await? {
-            Some(doc) => Ok(Some(serde_json::to_vec(&doc).map_err(|e| StoreError::Backend { backend: self.backend(), message: e.to_string() })?)),
+            Some(doc) => Ok(Some(serde_json::to_vec(&doc).map_err(|e| {
+                StoreError::Backend {
+                    backend: self.backend(),
+                    message: e.to_string(),
+                }
+            })?)),
             None => Ok(None),
         }
     }
     /// The first `k` items of the user's document not in `exclude`: what the API serves.
     /// Backends can answer without decoding the whole document; the default parses the JSON.
-    async fn user_top_items(&self, version: &str, user_id: &str, k: usize, exclude: &[String]) -> Result<Option<TopItems>, StoreError> {
+    async fn user_top_items(
+        &self,
+        version: &str,
+        user_id: &str,
+        k: usize,
+        exclude: &[String],
+    ) -> Result<Option<TopItems>, StoreError> {
         match self.user_recs_json(version, user_id).await? {
             Some(json) => top_items_from_json(&json, k, exclude)
                 .map(Some)
-                .map_err(|e| StoreError::Backend { backend: self.backend(), message: format!("stored document for {user_id:?} is invalid: {e}") }),
+                .map_err(|e| StoreError::Backend {
+                    backend: self.backend(),
+                    message: format!("stored document for {user_id:?} is invalid: {e}"),
+                }),
             None => Ok(None),
         }
     }
@@ -262,7 +294,10 @@ pub trait Store: Send + Sync {
     async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError>;
     /// The user ids of `version` (for exports; backends that cannot list say so).
     async fn user_ids(&self, _version: &str) -> Result<Vec<String>, StoreError> {
-        Err(StoreError::Unsupported { backend: self.backend(), what: "listing a version's users" })
+        Err(StoreError::Unsupported {
+            backend: self.backend(),
+            what: "listing a version's users",
+        })
     }
     /// One version's info.
     async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError>;
@@ -293,22 +328,36 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
     /// Stores users' training histories for the version ([`crate::snapshot::encode_history`]).
-    async fn write_histories(&self, _version: &str, _histories: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    async fn write_histories(
+        &self,
+        _version: &str,
+        _histories: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         Ok(())
     }
     /// One user's training history in the version.
-    async fn user_history(&self, _version: &str, _user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn user_history(
+        &self,
+        _version: &str,
+        _user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
     }
     /// Replaces (or adds) one user's document in a complete version: the write-back of a
     /// fold-in, so every instance serves the fresh list with one read.
     async fn upsert_user_recs(&self, _doc: &UserRecs) -> Result<(), StoreError> {
-        Err(StoreError::Unsupported { backend: self.backend(), what: "writing back folded-in recommendations" })
+        Err(StoreError::Unsupported {
+            backend: self.backend(),
+            what: "writing back folded-in recommendations",
+        })
     }
     /// Appends events durably, all or nothing; events whose `eventId` was seen before are
     /// skipped. Returns how many were new.
     async fn append_events(&self, _events: &[StoredEvent]) -> Result<usize, StoreError> {
-        Err(StoreError::Unsupported { backend: self.backend(), what: "events" })
+        Err(StoreError::Unsupported {
+            backend: self.backend(),
+            what: "events",
+        })
     }
     /// A user's events, oldest first.
     async fn user_events(&self, _user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
@@ -329,7 +378,10 @@ pub trait Store: Send + Sync {
 /// emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see [`cosmos::CosmosSettings`]), or
 /// `snapshot:PATH` (a read-only file written by `topten export-snapshot`).
 pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
-    let invalid = |why: &str| StoreError::InvalidUri { uri: uri.to_owned(), why: why.to_owned() };
+    let invalid = |why: &str| StoreError::InvalidUri {
+        uri: uri.to_owned(),
+        why: why.to_owned(),
+    };
     match uri.split_once(':') {
         Some(("embedded", path)) if !path.is_empty() => Ok(Arc::new(embedded::EmbeddedStore::open(path.trim_start_matches("//"))?)),
         Some(("embedded", _)) => Err(invalid("expected embedded:PATH, e.g. embedded:./data/topten.db")),
@@ -350,7 +402,10 @@ pub(crate) const ACTIVATION_HISTORY: usize = 20;
 
 /// The rollback history after activating `version` over `previous`, or `Err(previous)` when
 /// `version` is already active (activation is then a no-op). Shared by every backend.
-pub(crate) fn activation_history(previous: Option<ActiveVersion>, version: &str) -> Result<Vec<String>, ActiveVersion> {
+pub(crate) fn activation_history(
+    previous: Option<ActiveVersion>,
+    version: &str,
+) -> Result<Vec<String>, ActiveVersion> {
     let mut history = Vec::new();
     if let Some(prev) = previous {
         if prev.version == version {

@@ -43,7 +43,10 @@ impl Default for PublishOptions {
 /// so ids sort by creation time and two publishes in one second still differ.
 pub fn new_version_id(model: &Model) -> String {
     let now = now_rfc3339().replace(['-', ':'], "");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let fp = model.meta.data_fingerprint.trim_start_matches("sha256:");
     let seed = u32::from_str_radix(fp.get(..6).unwrap_or("0"), 16).unwrap_or(0) ^ nanos;
     format!("v{now}-{:06x}", seed & 0xff_ffff)
@@ -74,7 +77,10 @@ pub async fn publish(
     opts: &PublishOptions,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<VersionInfo, StoreError> {
-    let version = opts.version.clone().unwrap_or_else(|| new_version_id(model));
+    let version = opts
+        .version
+        .clone()
+        .unwrap_or_else(|| new_version_id(model));
     let created_at = now_rfc3339_millis();
     let info = VersionInfo {
         version: version.clone(),
@@ -92,7 +98,10 @@ pub async fn publish(
     let item = |i: u32, score: f32| ItemScore {
         item_id: model.items.id(i).to_owned(),
         score,
-        title: opts.titles.as_ref().and_then(|t| t.get(model.items.id(i)).cloned()),
+        title: opts
+            .titles
+            .as_ref()
+            .and_then(|t| t.get(model.items.id(i)).cloned()),
     };
     let lists = model.recommend_all(opts.items_per_user);
     let total = lists.len();
@@ -103,7 +112,10 @@ pub async fn publish(
             .iter()
             .enumerate()
             .map(|(j, list)| {
-                let user_id = model.users.id((c * opts.batch_size.max(1) + j) as u32).to_owned();
+                let user_id = model
+                    .users
+                    .id((c * opts.batch_size.max(1) + j) as u32)
+                    .to_owned();
                 UserRecs {
                     id: doc_id(&version, &user_id),
                     user_id,
@@ -119,7 +131,10 @@ pub async fn publish(
             .enumerate()
             .map(|(j, d)| {
                 let (items, values) = model.seen.row(c * opts.batch_size.max(1) + j);
-                (d.user_id.clone(), crate::snapshot::encode_history(items, values))
+                (
+                    d.user_id.clone(),
+                    crate::snapshot::encode_history(items, values),
+                )
             })
             .collect();
         store.write_histories(&version, &histories).await?;
@@ -129,7 +144,11 @@ pub async fn publish(
             tokio::time::sleep(opts.throttle).await;
         }
     }
-    let popular: Vec<ItemScore> = model.popular_items(opts.items_per_user).iter().map(|s| item(s.item, s.score)).collect();
+    let popular: Vec<ItemScore> = model
+        .popular_items(opts.items_per_user)
+        .iter()
+        .map(|s| item(s.item, s.score))
+        .collect();
     store.write_popular(&version, &popular).await?;
     let done = store.finish_version(&version).await?;
     if opts.activate {
@@ -142,10 +161,18 @@ pub async fn publish(
 /// (`writing`) versions older than the newest complete one are leftovers of failed publishes
 /// and go too; newer ones may be publishes in progress, so they go only with `incomplete`.
 /// Returns the deleted ids.
-pub async fn prune(store: &dyn Store, keep: usize, incomplete: bool) -> Result<Vec<String>, StoreError> {
+pub async fn prune(
+    store: &dyn Store,
+    keep: usize,
+    incomplete: bool,
+) -> Result<Vec<String>, StoreError> {
     let active = store.active().await?.map(|a| a.version);
     let versions = store.versions().await?;
-    let newest_complete = versions.iter().rev().find(|v| v.status == VersionStatus::Complete).map(|v| v.created_at.clone());
+    let newest_complete = versions
+        .iter()
+        .rev()
+        .find(|v| v.status == VersionStatus::Complete)
+        .map(|v| v.created_at.clone());
     let mut kept = 0;
     let mut deleted = Vec::new();
     for v in versions.iter().rev() {
@@ -157,7 +184,9 @@ pub async fn prune(store: &dyn Store, keep: usize, incomplete: bool) -> Result<V
                 kept += 1;
                 kept > keep
             }
-            VersionStatus::Writing => incomplete || newest_complete.as_ref().is_some_and(|t| v.created_at <= *t),
+            VersionStatus::Writing => {
+                incomplete || newest_complete.as_ref().is_some_and(|t| v.created_at <= *t)
+            }
         };
         if delete {
             store.delete_version(&v.version).await?;

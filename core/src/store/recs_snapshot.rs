@@ -7,15 +7,24 @@ use async_trait::async_trait;
 use topten_edge::body::join_items;
 use topten_edge::snapshot::{ItemList, RecsSnapshot};
 
-use super::{doc_id, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo, VersionStatus};
+use super::{
+    doc_id, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo,
+    VersionStatus,
+};
 use crate::model::rfc3339;
 
 fn backend_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend { backend: "snapshot", message: e.to_string() }
+    StoreError::Backend {
+        backend: "snapshot",
+        message: e.to_string(),
+    }
 }
 
 fn read_only(what: &'static str) -> StoreError {
-    StoreError::Unsupported { backend: "snapshot", what }
+    StoreError::Unsupported {
+        backend: "snapshot",
+        what,
+    }
 }
 
 /// A snapshot file in memory.
@@ -29,7 +38,8 @@ impl SnapshotStore {
     /// Reads and verifies the file at `path`.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| backend_err(format!("{}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| backend_err(format!("{}: {e}", path.display())))?;
         Self::from_bytes(bytes).map_err(|e| backend_err(format!("{}: {e}", path.display())))
     }
 
@@ -38,8 +48,15 @@ impl SnapshotStore {
         let snap = RecsSnapshot::parse(&bytes).map_err(backend_err)?;
         snap.verify().map_err(backend_err)?;
         let version = snap.version().to_owned();
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        Ok(SnapshotStore { bytes, version, loaded_at: rfc3339(secs as i64) })
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(SnapshotStore {
+            bytes,
+            version,
+            loaded_at: rfc3339(secs as i64),
+        })
     }
 
     fn snap(&self) -> RecsSnapshot<'_> {
@@ -55,7 +72,9 @@ impl SnapshotStore {
 }
 
 fn decode(list: ItemList<'_>) -> Result<Vec<ItemScore>, StoreError> {
-    list.iter().map(|(_, json)| serde_json::from_slice(json).map_err(backend_err)).collect()
+    list.iter()
+        .map(|(_, json)| serde_json::from_slice(json).map_err(backend_err))
+        .collect()
 }
 
 #[async_trait]
@@ -69,11 +88,21 @@ impl Store for SnapshotStore {
     }
 
     async fn active(&self) -> Result<Option<ActiveVersion>, StoreError> {
-        Ok(Some(ActiveVersion { version: self.version.clone(), activated_at: self.loaded_at.clone(), history: Vec::new() }))
+        Ok(Some(ActiveVersion {
+            version: self.version.clone(),
+            activated_at: self.loaded_at.clone(),
+            history: Vec::new(),
+        }))
     }
 
-    async fn user_recs(&self, version: &str, user_id: &str) -> Result<Option<UserRecs>, StoreError> {
-        let Some(list) = self.list(version, user_id)? else { return Ok(None) };
+    async fn user_recs(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<UserRecs>, StoreError> {
+        let Some(list) = self.list(version, user_id)? else {
+            return Ok(None);
+        };
         Ok(Some(UserRecs {
             id: doc_id(version, user_id),
             user_id: user_id.to_owned(),
@@ -83,10 +112,23 @@ impl Store for SnapshotStore {
         }))
     }
 
-    async fn user_top_items(&self, version: &str, user_id: &str, k: usize, exclude: &[String]) -> Result<Option<TopItems>, StoreError> {
-        let Some(list) = self.list(version, user_id)? else { return Ok(None) };
+    async fn user_top_items(
+        &self,
+        version: &str,
+        user_id: &str,
+        k: usize,
+        exclude: &[String],
+    ) -> Result<Option<TopItems>, StoreError> {
+        let Some(list) = self.list(version, user_id)? else {
+            return Ok(None);
+        };
         let (items_json, count) = join_items(list.iter(), k, exclude);
-        Ok(Some(TopItems { model_version: version.to_owned(), items_json, count, exhausted: count < k }))
+        Ok(Some(TopItems {
+            model_version: version.to_owned(),
+            items_json,
+            count,
+            exhausted: count < k,
+        }))
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -105,7 +147,13 @@ impl Store for SnapshotStore {
             return Ok(Vec::new());
         }
         let snap = self.snap();
-        (0..snap.users()).map(|i| snap.entry(i).map(|(u, _)| u.to_owned()).map_err(backend_err)).collect()
+        (0..snap.users())
+            .map(|i| {
+                snap.entry(i)
+                    .map(|(u, _)| u.to_owned())
+                    .map_err(backend_err)
+            })
+            .collect()
     }
 
     async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError> {

@@ -17,18 +17,29 @@ use crate::state::AppState;
 /// documented shape.
 fn parse(body: &[u8]) -> Result<Vec<Event>, ApiError> {
     let invalid = |m: String| ApiError::bad_request("invalid_events", m);
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| invalid(format!("body is not JSON: {e}")))?;
-    let list = value.get("events").and_then(|v| v.as_array()).ok_or_else(|| invalid("body must be {\"events\": [...]}".into()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("body is not JSON: {e}")))?;
+    let list = value
+        .get("events")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| invalid("body must be {\"events\": [...]}".into()))?;
     list.iter()
         .enumerate()
-        .map(|(i, v)| serde_json::from_value::<Event>(v.clone()).map_err(|e| invalid(format!("events[{i}]: {e}"))))
+        .map(|(i, v)| {
+            serde_json::from_value::<Event>(v.clone())
+                .map_err(|e| invalid(format!("events[{i}]: {e}")))
+        })
         .collect()
 }
 
 /// The handler.
-pub async fn events_post(State(state): State<AppState>, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn events_post(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let parsed = parse(&body)?;
-    let stored = events::validate(&parsed, events::now_ms()).map_err(|e| ApiError::bad_request("invalid_events", e.to_string()))?;
+    let stored = events::validate(&parsed, events::now_ms())
+        .map_err(|e| ApiError::bad_request("invalid_events", e.to_string()))?;
     let new = state.store().append_events(&stored).await?;
     let mut users: Vec<&str> = stored.iter().map(|e| e.user_id.as_str()).collect();
     users.sort_unstable();
@@ -43,7 +54,9 @@ pub async fn events_post(State(state): State<AppState>, body: Bytes) -> Result<J
                 match realtime::refresh_user(state.store(), &snapshot, user, n).await {
                     Ok(Some(_)) => refreshed.push(user.to_string()),
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(user, error = %e, "fold-in write-back failed; events are stored"),
+                    Err(e) => {
+                        tracing::warn!(user, error = %e, "fold-in write-back failed; events are stored")
+                    }
                 }
             }
             version = Some(active.version.clone());

@@ -26,7 +26,14 @@ pub async fn health_get(State(state): State<AppState>) -> (StatusCode, Json<serd
         "activeVersion": active.as_ref().map(|a| &a.version),
         "activatedAt": active.as_ref().map(|a| &a.activated_at),
     });
-    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }
 
 /// A route that does nothing: the load benchmark's baseline for the framework's own cost.

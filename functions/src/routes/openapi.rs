@@ -26,7 +26,10 @@ pub fn spec() -> serde_json::Value {
     let error = serde_json::json!({"$ref": "#/components/schemas/Error"});
     let err_resp = |desc: &str| serde_json::json!({"description": desc, "content": {"application/json": {"schema": error}}});
     let codes: Vec<&str> = ERROR_CODES.iter().map(|c| c.0).collect();
-    let code_doc: String = ERROR_CODES.iter().map(|(c, s, d)| format!("`{c}` ({s}): {d}. ")).collect();
+    let code_doc: String = ERROR_CODES
+        .iter()
+        .map(|(c, s, d)| format!("`{c}` ({s}): {d}. "))
+        .collect();
     serde_json::json!({
         "openapi": "3.0.3",
         "info": {

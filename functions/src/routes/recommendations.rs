@@ -1,6 +1,5 @@
 //! `GET /api/recommendations/{userId}?k=10&exclude=i1,i2`
 
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
@@ -52,7 +51,12 @@ pub fn parse_exclude(raw: Option<&str>, max_len: usize) -> Result<Vec<String>, A
 
 /// Filters `exclude` out of `items` and keeps the first `k`.
 pub fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore> {
-    items.iter().filter(|it| !exclude.iter().any(|e| *e == it.item_id)).take(k).cloned().collect()
+    items
+        .iter()
+        .filter(|it| !exclude.iter().any(|e| *e == it.item_id))
+        .take(k)
+        .cloned()
+        .collect()
 }
 
 /// Wraps the selected items (already JSON) into the response body: the same bytes serialising
@@ -67,17 +71,28 @@ pub async fn recommendations_get(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let Path(user_id) = path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
+    let Path(user_id) =
+        path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
     let cfg = state.config();
-    let limits = request::Limits { default_k: cfg.default_k, max_k: cfg.max_k, max_id_len: cfg.max_id_len };
-    let request::RecsRequest { k, exclude } = request::recs_request(&user_id, query.as_deref(), &limits)?;
+    let limits = request::Limits {
+        default_k: cfg.default_k,
+        max_k: cfg.max_k,
+        max_id_len: cfg.max_id_len,
+    };
+    let request::RecsRequest { k, exclude } =
+        request::recs_request(&user_id, query.as_deref(), &limits)?;
     let active = state.active().await?;
-    if let Some(top) = state.store().user_top_items(&active.version, &user_id, k, &exclude).await? {
+    if let Some(top) = state
+        .store()
+        .user_top_items(&active.version, &user_id, k, &exclude)
+        .await?
+    {
         if top.exhausted && !exclude.is_empty() {
             // Filters removed more than the stored list can spare: keep what is left of it, then
             // fill up from a fresh scoring of the whole catalogue.
             if let Some(extra) = rescore(&state, &active.version, &user_id, k, &exclude).await? {
-                let mut items: Vec<ItemScore> = serde_json::from_slice(&top.items_json).map_err(ApiError::internal)?;
+                let mut items: Vec<ItemScore> =
+                    serde_json::from_slice(&top.items_json).map_err(ApiError::internal)?;
                 for item in extra {
                     if items.len() == k {
                         break;
@@ -95,10 +110,17 @@ pub async fn recommendations_get(
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     if cfg.unknown_user == UnknownUser::NotFound {
-        return Err(ApiError::not_found("user_not_found", format!("user {user_id:?} has no recommendations in version {}", active.version)));
+        return Err(ApiError::not_found(
+            "user_not_found",
+            format!(
+                "user {user_id:?} has no recommendations in version {}",
+                active.version
+            ),
+        ));
     }
     let popular = state.popular(&active.version).await?;
-    let items_json = serde_json::to_vec(&pick(&popular, &exclude, k)).map_err(ApiError::internal)?;
+    let items_json =
+        serde_json::to_vec(&pick(&popular, &exclude, k)).map_err(ApiError::internal)?;
     let body = body::recommendations_body(&user_id, &active.version, &items_json, "popular");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -115,13 +137,22 @@ mod tests {
             id: "v1:u\"1".into(),
             user_id: "u\"1".into(),
             items: (0..20)
-                .map(|i| ItemScore { item_id: format!("i{i}"), score: 1.0 / (i as f32 + 1.0), title: (i % 2 == 0).then(|| format!("Title \"{i}\" é")) })
+                .map(|i| ItemScore {
+                    item_id: format!("i{i}"),
+                    score: 1.0 / (i as f32 + 1.0),
+                    title: (i % 2 == 0).then(|| format!("Title \"{i}\" é")),
+                })
                 .collect(),
             model_version: "v1".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
         };
         let stored = serde_json::to_vec(&doc).unwrap();
-        for (exclude, k) in [(vec![], 10), (vec!["i0".to_string(), "i3".to_string()], 10), (vec![], 25), (vec!["i1".into()], 1)] {
+        for (exclude, k) in [
+            (vec![], 10),
+            (vec!["i0".to_string(), "i3".to_string()], 10),
+            (vec![], 25),
+            (vec!["i1".into()], 1),
+        ] {
             let typed = RecommendationsResponse {
                 user_id: doc.user_id.clone(),
                 model_version: "v1".into(),
@@ -131,23 +162,41 @@ mod tests {
             let want = serde_json::to_vec(&typed).unwrap();
             let top = topten_core::store::top_items_from_json(&stored, k, &exclude).unwrap();
             let got = personalized_body(&doc.user_id, &top.model_version, &top.items_json);
-            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
         }
     }
 }
 
 /// The k best items for a user after `exclude`, scored from the version's item factors and the
 /// user's interactions (fold-in), for when the stored list runs out. `None` without factors.
-async fn rescore(state: &AppState, version: &str, user_id: &str, k: usize, exclude: &[String]) -> Result<Option<Vec<ItemScore>>, ApiError> {
-    let Some(snapshot) = state.snapshot(version).await? else { return Ok(None) };
-    let interactions = topten_core::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
+async fn rescore(
+    state: &AppState,
+    version: &str,
+    user_id: &str,
+    k: usize,
+    exclude: &[String],
+) -> Result<Option<Vec<ItemScore>>, ApiError> {
+    let Some(snapshot) = state.snapshot(version).await? else {
+        return Ok(None);
+    };
+    let interactions =
+        topten_core::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
     if interactions.is_empty() {
         return Ok(None);
     }
     // Enough candidates to survive the filter and the overlap with the stored list.
     let scored = snapshot.recommend_for_history(&interactions, 2 * k + exclude.len());
     let items = topten_core::realtime::to_items(&snapshot, &scored);
-    Ok(Some(items.into_iter().filter(|i| !exclude.contains(&i.item_id)).take(k).collect()))
+    Ok(Some(
+        items
+            .into_iter()
+            .filter(|i| !exclude.contains(&i.item_id))
+            .take(k)
+            .collect(),
+    ))
 }
 
 /// `GET /api/recommendations/` without an id.

@@ -14,8 +14,15 @@ use topten_core::store::publish::PublishOptions;
 use crate::state::AppState;
 
 /// The custom-handler invocation answer.
-fn answer(status: StatusCode, logs: Vec<String>, value: serde_json::Value) -> (StatusCode, Json<serde_json::Value>) {
-    (status, Json(serde_json::json!({ "Outputs": {}, "Logs": logs, "ReturnValue": value })))
+fn answer(
+    status: StatusCode,
+    logs: Vec<String>,
+    value: serde_json::Value,
+) -> (StatusCode, Json<serde_json::Value>) {
+    (
+        status,
+        Json(serde_json::json!({ "Outputs": {}, "Logs": logs, "ReturnValue": value })),
+    )
 }
 
 /// Builds the retrain configuration from the handler settings.
@@ -25,12 +32,23 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         return Err("TRAINING_INPUT is not set: nothing to retrain on".into());
     }
     let params = match (&cfg.retrain_params, cfg.retrain_model.as_str()) {
-        (Some(path), _) => retrain::params_from_file(path).map_err(|e| format!("RETRAIN_PARAMS: {e}"))?,
+        (Some(path), _) => {
+            retrain::params_from_file(path).map_err(|e| format!("RETRAIN_PARAMS: {e}"))?
+        }
         (None, "implicit") => AlsParams::implicit(),
         (None, "explicit") => AlsParams::explicit(),
-        (None, other) => return Err(format!("RETRAIN_MODEL must be implicit or explicit, got {other:?}")),
+        (None, other) => {
+            return Err(format!(
+                "RETRAIN_MODEL must be implicit or explicit, got {other:?}"
+            ))
+        }
     };
-    let metric = GateMetric::parse(&cfg.quality_metric).ok_or_else(|| format!("QUALITY_METRIC {:?} is not a ranking metric", cfg.quality_metric))?;
+    let metric = GateMetric::parse(&cfg.quality_metric).ok_or_else(|| {
+        format!(
+            "QUALITY_METRIC {:?} is not a ranking metric",
+            cfg.quality_metric
+        )
+    })?;
     Ok(RetrainConfig {
         inputs: cfg.training_input.clone(),
         read: ReadOptions::default(),
@@ -40,27 +58,47 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         metric,
         tolerance: cfg.quality_tolerance,
         sample_users: 2000,
-        publish: PublishOptions { items_per_user: cfg.items_per_user, ..PublishOptions::default() },
-        model_root: cfg.model_root.clone().or_else(|| Some(topten_core::blob::Location::Local("./data/models".into()))),
+        publish: PublishOptions {
+            items_per_user: cfg.items_per_user,
+            ..PublishOptions::default()
+        },
+        model_root: cfg
+            .model_root
+            .clone()
+            .or_else(|| Some(topten_core::blob::Location::Local("./data/models".into()))),
         events: Vec::new(),
     })
 }
 
 /// The timer function.
-pub async fn retrain_post(State(state): State<AppState>, body: Option<Json<serde_json::Value>>) -> (StatusCode, Json<serde_json::Value>) {
+pub async fn retrain_post(
+    State(state): State<AppState>,
+    body: Option<Json<serde_json::Value>>,
+) -> (StatusCode, Json<serde_json::Value>) {
     let past_due = body
         .as_ref()
-        .and_then(|Json(b)| b.pointer("/Data/timer/IsPastDue").or_else(|| b.pointer("/Data/myTimer/IsPastDue")))
+        .and_then(|Json(b)| {
+            b.pointer("/Data/timer/IsPastDue")
+                .or_else(|| b.pointer("/Data/myTimer/IsPastDue"))
+        })
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
     let Ok(_guard) = state.retrain_lock().try_lock() else {
-        return answer(StatusCode::OK, vec!["a retrain is already running; skipped".into()], serde_json::json!({"skipped": true}));
+        return answer(
+            StatusCode::OK,
+            vec!["a retrain is already running; skipped".into()],
+            serde_json::json!({"skipped": true}),
+        );
     };
     let mut cfg = match retrain_config(&state) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "retrain misconfigured");
-            return answer(StatusCode::INTERNAL_SERVER_ERROR, vec![e], serde_json::Value::Null);
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![e],
+                serde_json::Value::Null,
+            );
         }
     };
     cfg.events = match state.store().events_since(0).await {
@@ -83,10 +121,18 @@ pub async fn retrain_post(State(state): State<AppState>, body: Option<Json<serde
             let log = format!(
                 "retrain: candidate {} {} ({})",
                 outcome.candidate_version,
-                if outcome.activated { "published and activated" } else { "rejected, not published" },
+                if outcome.activated {
+                    "published and activated"
+                } else {
+                    "rejected, not published"
+                },
                 outcome.reason
             );
-            answer(StatusCode::OK, vec![log], serde_json::to_value(&outcome).unwrap_or_default())
+            answer(
+                StatusCode::OK,
+                vec![log],
+                serde_json::to_value(&outcome).unwrap_or_default(),
+            )
         }
         Err(e) => failed(e.to_string()),
     }
@@ -94,5 +140,9 @@ pub async fn retrain_post(State(state): State<AppState>, body: Option<Json<serde
 
 fn failed(message: String) -> (StatusCode, Json<serde_json::Value>) {
     tracing::error!(error = %message, "retrain failed");
-    answer(StatusCode::INTERNAL_SERVER_ERROR, vec![format!("retrain failed: {message}")], serde_json::Value::Null)
+    answer(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        vec![format!("retrain failed: {message}")],
+        serde_json::Value::Null,
+    )
 }

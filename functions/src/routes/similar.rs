@@ -15,20 +15,27 @@ pub async fn similar_get(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Path(item_id) = path.map_err(|e| ApiError::bad_request("invalid_item_id", e.body_text()))?;
+    let Path(item_id) =
+        path.map_err(|e| ApiError::bad_request("invalid_item_id", e.body_text()))?;
     let cfg = state.config();
     validate_id(&item_id, cfg.max_id_len, "invalid_item_id", "item id")?;
-    let k_raw = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).find(|(key, _)| key == "k").map(|(_, v)| v);
+    let k_raw = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .find(|(key, _)| key == "k")
+        .map(|(_, v)| v);
     let k = parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
     let active = state.active().await?;
-    let snapshot = state
-        .snapshot(&active.version)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no_item_factors", format!("version {} has no item factors to compare", active.version)))?;
-    let item = snapshot
-        .items
-        .get(&item_id)
-        .ok_or_else(|| ApiError::not_found("item_not_found", format!("item {item_id:?} is not in version {}", active.version)))?;
+    let snapshot = state.snapshot(&active.version).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "no_item_factors",
+            format!("version {} has no item factors to compare", active.version),
+        )
+    })?;
+    let item = snapshot.items.get(&item_id).ok_or_else(|| {
+        ApiError::not_found(
+            "item_not_found",
+            format!("item {item_id:?} is not in version {}", active.version),
+        )
+    })?;
     let sims = snapshot.similar_items(item, k);
     Ok(Json(serde_json::json!({
         "itemId": item_id,

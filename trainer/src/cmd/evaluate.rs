@@ -34,7 +34,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.k > 0, "--k must be at least 1");
     let truth = args.input.read(&args.test)?;
     let recs = read_with(&args.recs, &ReadOptions::default())?;
-    let preds = args.predictions.as_ref().map(|p| read_with(p, &ReadOptions::default())).transpose()?;
+    let preds = args
+        .predictions
+        .as_ref()
+        .map(|p| read_with(p, &ReadOptions::default()))
+        .transpose()?;
     let eval = pipeline::evaluate_files(&truth, &recs, preds.as_ref(), args.k);
     println!("{}", serde_json::to_string_pretty(&eval)?);
     Ok(())

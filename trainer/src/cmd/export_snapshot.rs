@@ -24,11 +24,16 @@ pub struct Args {
 /// Runs the subcommand; prints the version exported.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let store = args.store.open()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (bytes, summary) = rt.block_on(export_snapshot(store.as_ref(), args.version.as_deref())).context("export failed")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (bytes, summary) = rt
+        .block_on(export_snapshot(store.as_ref(), args.version.as_deref()))
+        .context("export failed")?;
     let tmp = args.out.with_extension("tmp");
     std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::rename(&tmp, &args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     tracing::info!(version = %summary.version, users = summary.users, items = summary.items, popular = summary.popular, bytes = bytes.len(), "snapshot written to {}", args.out.display());
     println!("{}", summary.version);
     Ok(())

@@ -180,7 +180,8 @@ impl SplitArgs {
                 MethodArg::Chrono => SplitMethod::Chrono,
             },
             ratio: self.ratio,
-            seed: u32::try_from(seed).context("the split seed must be below 2^32 (numpy's limit)")?,
+            seed: u32::try_from(seed)
+                .context("the split seed must be below 2^32 (numpy's limit)")?,
             filter_by: match self.filter_by {
                 FilterByArg::User => FilterBy::User,
                 FilterByArg::Item => FilterBy::Item,
@@ -192,6 +193,7 @@ impl SplitArgs {
 
 /// Creates `dir` (and parents), naming it in the error.
 pub fn ensure_dir(dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
     Ok(dir.to_path_buf())
 }

@@ -23,7 +23,8 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load_from(&args.model).with_context(|| format!("cannot load model {}", args.model))?;
+    let model = Model::load_from(&args.model)
+        .with_context(|| format!("cannot load model {}", args.model))?;
     let pairs = read_with(&args.pairs, &ReadOptions::default())?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -45,7 +46,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     if unknown > 0 {
-        tracing::warn!(unknown, total = pairs.len(), "pairs without prediction (unknown user or item)");
+        tracing::warn!(
+            unknown,
+            total = pairs.len(),
+            "pairs without prediction (unknown user or item)"
+        );
     }
     Ok(())
 }

@@ -25,7 +25,8 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load_from(&args.model).with_context(|| format!("cannot load model {}", args.model))?;
+    let model = Model::load_from(&args.model)
+        .with_context(|| format!("cannot load model {}", args.model))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if let Some(user) = &args.user {

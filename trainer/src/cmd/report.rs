@@ -43,14 +43,26 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load(&args.model).with_context(|| format!("cannot load the model {}", args.model.display()))?;
-    let out = args.out.clone().unwrap_or_else(|| args.model.join("report"));
+    let model = Model::load(&args.model)
+        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.join("report"));
     super::ensure_dir(&out)?;
     let (test, test_note) = test_set(&args, &model)?;
     let tuning: Option<serde_json::Value> = std::fs::read_to_string(args.model.join("tuning.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    let written = write_report(&model, test.as_ref(), &test_note, tuning.as_ref(), args.k, args.max_k, &out)?;
+    let written = write_report(
+        &model,
+        test.as_ref(),
+        &test_note,
+        tuning.as_ref(),
+        args.k,
+        args.max_k,
+        &out,
+    )?;
     tracing::info!(out = %out.display(), figures = written, "report written");
     println!("{}", out.join("report.html").display());
     Ok(())
@@ -58,16 +70,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, String)> {
     if let Some(path) = &args.test {
-        return Ok((Some(args.input.read(&Location::from(path.as_path()))?), format!("test file {}", path.display())));
+        return Ok((
+            Some(args.input.read(&Location::from(path.as_path()))?),
+            format!("test file {}", path.display()),
+        ));
     }
-    let recorded: Option<SplitParams> = model.meta.split.clone().and_then(|v| serde_json::from_value(v).ok());
+    let recorded: Option<SplitParams> = model
+        .meta
+        .split
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
     let Some(split_params) = recorded else {
-        return Ok((None, "no test set: the model records no split; pass --test FILE".into()));
+        return Ok((
+            None,
+            "no test set: the model records no split; pass --test FILE".into(),
+        ));
     };
     let source = match (&args.ratings, &model.meta.source) {
         (Some(r), _) => r.clone(),
         (None, Some(s)) if Path::new(s).is_file() => PathBuf::from(s),
-        _ => return Ok((None, "no test set: the recorded source is not readable; pass --ratings or --test".into())),
+        _ => {
+            return Ok((
+                None,
+                "no test set: the recorded source is not readable; pass --ratings or --test".into(),
+            ))
+        }
     };
     let all = args.input.read(&Location::from(source.as_path()))?;
     let parts = split::split(&all, &split_params)?;
@@ -81,11 +108,21 @@ fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, Stri
             model.meta.interactions
         );
     }
-    Ok((Some(all.subset(&parts.test)), format!("test side of the recorded split of {} ({:?})", source.display(), split_params)))
+    Ok((
+        Some(all.subset(&parts.test)),
+        format!(
+            "test side of the recorded split of {} ({:?})",
+            source.display(),
+            split_params
+        ),
+    ))
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Renders every figure, writes the PNGs and `report.html` into `out`; returns the number of
@@ -123,12 +160,15 @@ pub fn write_report(
 
     let at_k = test.map(|t| report::metrics_at_k(model, t, max_k.max(1)));
     if let Some(at) = &at_k {
-        let line = |name: &str, c: usize, f: &dyn Fn(&topten_core::metrics::RankingMetrics) -> f64| Series {
-            name: name.into(),
-            points: at.iter().map(|m| (m.k as f64, f(m))).collect(),
-            color: PALETTE[c],
-            style: Style::Line,
-        };
+        let line =
+            |name: &str, c: usize, f: &dyn Fn(&topten_core::metrics::RankingMetrics) -> f64| {
+                Series {
+                    name: name.into(),
+                    points: at.iter().map(|m| (m.k as f64, f(m))).collect(),
+                    color: PALETTE[c],
+                    style: Style::Line,
+                }
+            };
         figures.push((
             "metrics_at_k.png",
             format!("Ranking metrics on the {test_note} for every cut-off k."),
@@ -147,12 +187,21 @@ pub fn write_report(
         ));
     }
 
-    let trials: Vec<serde_json::Value> = tuning.and_then(|t| t["trials"].as_array().cloned()).unwrap_or_default();
+    let trials: Vec<serde_json::Value> = tuning
+        .and_then(|t| t["trials"].as_array().cloned())
+        .unwrap_or_default();
     if !trials.is_empty() {
-        let max_rung = trials.iter().filter_map(|t| t["rung"].as_u64()).max().unwrap_or(0);
+        let max_rung = trials
+            .iter()
+            .filter_map(|t| t["rung"].as_u64())
+            .max()
+            .unwrap_or(0);
         let mut series: Vec<Series> = (0..=max_rung)
             .map(|r| {
-                let its = trials.iter().find(|t| t["rung"].as_u64() == Some(r)).and_then(|t| t["params"]["iterations"].as_u64());
+                let its = trials
+                    .iter()
+                    .find(|t| t["rung"].as_u64() == Some(r))
+                    .and_then(|t| t["params"]["iterations"].as_u64());
                 Series {
                     name: format!("rung {r} ({} it.)", its.unwrap_or(0)),
                     points: trials
@@ -166,7 +215,10 @@ pub fn write_report(
                 }
             })
             .collect();
-        let best_score = trials.iter().filter_map(|t| t["score"].as_f64()).fold(f64::NEG_INFINITY, f64::max);
+        let best_score = trials
+            .iter()
+            .filter_map(|t| t["score"].as_f64())
+            .fold(f64::NEG_INFINITY, f64::max);
         let running: Vec<(f64, f64)> = trials
             .iter()
             .enumerate()
@@ -175,8 +227,16 @@ pub fn write_report(
                 Some(((i + 1) as f64, *b))
             })
             .collect();
-        series.push(Series { name: "best so far".into(), points: running, color: [60, 60, 60], style: Style::Line });
-        let metric = tuning.and_then(|t| t["summary"]["metric"].as_str()).unwrap_or("score").to_string();
+        series.push(Series {
+            name: "best so far".into(),
+            points: running,
+            color: [60, 60, 60],
+            style: Style::Line,
+        });
+        let metric = tuning
+            .and_then(|t| t["summary"]["metric"].as_str())
+            .unwrap_or("score")
+            .to_string();
         figures.push((
             "trials.png",
             format!(
@@ -222,7 +282,10 @@ pub fn write_report(
 
     // HTML.
     let mut html = String::new();
-    let title = format!("topten model report: {}", model.meta.source.as_deref().unwrap_or("model"));
+    let title = format!(
+        "topten model report: {}",
+        model.meta.source.as_deref().unwrap_or("model")
+    );
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#555;margin-bottom:2em}}</style></head><body>\n<h1>{}</h1>\n",
@@ -250,7 +313,10 @@ pub fn write_report(
     );
     if let Some(at) = &at_k {
         let _ = write!(html, "<h2>Test metrics</h2><p>{}</p><table><tr><th>k</th><th>precision@k</th><th>recall@k</th><th>NDCG@k</th><th>MAP@k</th></tr>", esc(test_note));
-        for m in at.iter().filter(|m| [1, 5, 10, 20].contains(&m.k) || m.k == at.len()) {
+        for m in at
+            .iter()
+            .filter(|m| [1, 5, 10, 20].contains(&m.k) || m.k == at.len())
+        {
             let _ = write!(
                 html,
                 "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
@@ -294,7 +360,8 @@ pub fn write_report(
     html += "<h2>Figures</h2>\n";
     for (file, caption, chart) in &figures {
         let png = chart.png();
-        std::fs::write(out.join(file), &png).with_context(|| format!("cannot write {}", out.join(file).display()))?;
+        std::fs::write(out.join(file), &png)
+            .with_context(|| format!("cannot write {}", out.join(file).display()))?;
         let _ = write!(
             html,
             "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<code>{}</code>)</figcaption></figure>\n",
@@ -310,8 +377,16 @@ pub fn write_report(
         "metricsAtK": at_k,
         "figures": figures.iter().map(|f| f.0).collect::<Vec<_>>(),
     });
-    let _ = write!(html, "<h2>Data</h2><pre>{}</pre>\n</body></html>\n", esc(&serde_json::to_string_pretty(&summary)?));
-    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&summary)? + "\n")?;
-    std::fs::write(out.join("report.html"), html).with_context(|| format!("cannot write {}", out.join("report.html").display()))?;
+    let _ = write!(
+        html,
+        "<h2>Data</h2><pre>{}</pre>\n</body></html>\n",
+        esc(&serde_json::to_string_pretty(&summary)?)
+    );
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&summary)? + "\n",
+    )?;
+    std::fs::write(out.join("report.html"), html)
+        .with_context(|| format!("cannot write {}", out.join("report.html").display()))?;
     Ok(figures.len())
 }

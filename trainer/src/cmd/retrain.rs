@@ -66,25 +66,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = RetrainConfig {
         inputs: args.inputs.clone(),
         read: args.input.options(),
-        split: SplitParams { seed: args.seed, ..SplitParams::default() },
+        split: SplitParams {
+            seed: args.seed,
+            ..SplitParams::default()
+        },
         params,
         k: args.k,
-        metric: GateMetric::parse(&args.metric).with_context(|| format!("unknown metric {:?}", args.metric))?,
+        metric: GateMetric::parse(&args.metric)
+            .with_context(|| format!("unknown metric {:?}", args.metric))?,
         tolerance: args.tolerance,
         sample_users: args.sample_users,
-        publish: PublishOptions { items_per_user: args.items_per_user, ..PublishOptions::default() },
+        publish: PublishOptions {
+            items_per_user: args.items_per_user,
+            ..PublishOptions::default()
+        },
         model_root: Some(args.model_root.clone()),
         events: Vec::new(),
     };
     let store = topten_core::store::open(&args.store.store)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let mut cfg = cfg;
     cfg.events = rt.block_on(store.events_since(0))?;
     tracing::info!(events = cfg.events.len(), "live events included");
     let spin = crate::progress::spinner("training candidate");
     let (model, holdout) = retrain::train_candidate(&cfg)?;
     spin.set_message("comparing with the active version and publishing");
-    let (_, outcome) = rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout))?;
+    let (_, outcome) = rt.block_on(retrain::gate_and_publish(
+        store.as_ref(),
+        &cfg,
+        model,
+        &holdout,
+    ))?;
     spin.finish_and_clear();
     // The gate's figures and reason are logged by `gate_and_publish` ("quality gate").
     tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, "retrain finished");

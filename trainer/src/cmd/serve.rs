@@ -28,7 +28,9 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if let Some(component) = &args.wasm {
         return rt.block_on(serve_wasm(component.clone(), &args));
     }
@@ -44,7 +46,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 #[cfg(feature = "wasm")]
 async fn serve_wasm(component: PathBuf, args: &Args) -> anyhow::Result<()> {
     use topten_wasm_host::{HostOptions, WasmHost};
-    let options = HostOptions { max_instances: args.max_instances, ..HostOptions::default() };
+    let options = HostOptions {
+        max_instances: args.max_instances,
+        ..HostOptions::default()
+    };
     let host = WasmHost::load(&component, &options).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
     tracing::info!(addr = %listener.local_addr()?, component = %component.display(), "serving the WebAssembly component");

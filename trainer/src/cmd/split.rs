@@ -35,7 +35,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = ensure_dir(&args.out)?;
     for (name, rows) in [("train.tsv", &parts.train), ("test.tsv", &parts.test)] {
         let path = dir.join(name);
-        let file = File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let file =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
         let mut out = BufWriter::new(file);
         ratings.subset(rows).write_tsv(&mut out)?;
         out.flush()?;

@@ -14,7 +14,11 @@ use topten_core::store::{self as core_store, Store};
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Store URI: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, cosmos+http://127.0.0.1:PORT/DB/CONTAINER (emulator), or snapshot:PATH (read-only).
-    #[arg(long, env = "TOPTEN_STORE", default_value = "embedded:./data/topten.db")]
+    #[arg(
+        long,
+        env = "TOPTEN_STORE",
+        default_value = "embedded:./data/topten.db"
+    )]
     pub store: String,
 }
 
@@ -25,18 +29,23 @@ impl StoreArgs {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Reads an `item_id<TAB>title` file (header optional) into a map.
 pub fn read_titles(path: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut titles = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() || (n == 0 && line.to_ascii_lowercase().starts_with("item")) {
             continue;
         }
-        let (id, title) = line.split_once('\t').with_context(|| format!("{}:{}: expected item_id<TAB>title", path.display(), n + 1))?;
+        let (id, title) = line
+            .split_once('\t')
+            .with_context(|| format!("{}:{}: expected item_id<TAB>title", path.display(), n + 1))?;
         titles.insert(id.trim().to_owned(), title.trim().to_owned());
     }
     Ok(titles)
@@ -69,7 +78,8 @@ pub struct PublishArgs {
 
 /// Runs `publish`.
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
-    let model = Model::load_from(&args.model).with_context(|| format!("cannot load model {}", args.model))?;
+    let model = Model::load_from(&args.model)
+        .with_context(|| format!("cannot load model {}", args.model))?;
     let store = args.store.open()?;
     let opts = PublishOptions {
         items_per_user: args.items_per_user,
@@ -81,19 +91,29 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
     };
     let bar = ProgressBar::new(model.users.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed}) {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
     let stats_store = store.clone();
-    let info = runtime()?.block_on(publish::publish(store.as_ref(), &model, &opts, &mut |done, _| {
-        bar.set_position(done as u64);
-        // Cosmos DB: request units so far and throttled writes (retried after x-ms-retry-after-ms).
-        if let Some(s) = stats_store.write_stats() {
-            bar.set_message(format!("{:.0} RU, {} throttled", s.request_units, s.throttled));
-        }
-    }))?;
+    let info = runtime()?.block_on(publish::publish(
+        store.as_ref(),
+        &model,
+        &opts,
+        &mut |done, _| {
+            bar.set_position(done as u64);
+            // Cosmos DB: request units so far and throttled writes (retried after x-ms-retry-after-ms).
+            if let Some(s) = stats_store.write_stats() {
+                bar.set_message(format!(
+                    "{:.0} RU, {} throttled",
+                    s.request_units, s.throttled
+                ));
+            }
+        },
+    ))?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let stats = store.write_stats().unwrap_or_default();
@@ -130,15 +150,38 @@ pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
     let versions = rt.block_on(store.versions())?;
     let active = rt.block_on(store.active())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"active": active, "versions": versions}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"active": active, "versions": versions})
+            )?
+        );
         return Ok(());
     }
-    println!("{:<2} {:<28} {:<9} {:>9} {:<21} {}", "", "VERSION", "STATUS", "USERS", "CREATED", "NDCG@10");
+    println!(
+        "{:<2} {:<28} {:<9} {:>9} {:<21} {}",
+        "", "VERSION", "STATUS", "USERS", "CREATED", "NDCG@10"
+    );
     for v in &versions {
-        let mark = if active.as_ref().is_some_and(|a| a.version == v.version) { "*" } else { "" };
-        let ndcg = v.model.pointer("/metrics/ndcg_at_k").and_then(|x| x.as_f64()).map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
-        let status = serde_json::to_value(v.status)?.as_str().unwrap_or("?").to_owned();
-        println!("{mark:<2} {:<28} {status:<9} {:>9} {:<21} {ndcg}", v.version, v.users, v.created_at);
+        let mark = if active.as_ref().is_some_and(|a| a.version == v.version) {
+            "*"
+        } else {
+            ""
+        };
+        let ndcg = v
+            .model
+            .pointer("/metrics/ndcg_at_k")
+            .and_then(|x| x.as_f64())
+            .map(|x| format!("{x:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let status = serde_json::to_value(v.status)?
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
+        println!(
+            "{mark:<2} {:<28} {status:<9} {:>9} {:<21} {ndcg}",
+            v.version, v.users, v.created_at
+        );
     }
     Ok(())
 }
@@ -194,7 +237,8 @@ pub struct PruneArgs {
 /// Runs `prune`.
 pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
-    let deleted = runtime()?.block_on(publish::prune(store.as_ref(), args.keep, args.incomplete))?;
+    let deleted =
+        runtime()?.block_on(publish::prune(store.as_ref(), args.keep, args.incomplete))?;
     for v in &deleted {
         println!("deleted {v}");
     }

@@ -31,13 +31,23 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.users > 0 && args.items > 1 && args.interactions > 0, "users, items and interactions must be positive");
+    anyhow::ensure!(
+        args.users > 0 && args.items > 1 && args.interactions > 0,
+        "users, items and interactions must be positive"
+    );
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let spin = crate::progress::spinner(&format!("writing {}", args.out.display()));
-    let p = SynthParams { users: args.users, items: args.items, interactions: args.interactions, rank: args.rank, seed: args.seed };
+    let p = SynthParams {
+        users: args.users,
+        items: args.items,
+        interactions: args.interactions,
+        rank: args.rank,
+        seed: args.seed,
+    };
     let n = write_udata(&p, file)?;
     spin.finish_and_clear();
     tracing::info!(rows = n, out = %args.out.display(), "synthetic data written");

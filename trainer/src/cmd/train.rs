@@ -131,10 +131,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     params.check()?;
     if args.threads > 0 {
         // Top-k and evaluation use the global pool; training builds its own of the same size.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global();
     }
-    let (train, test, split_info, source) =
-        load_sets(args.ratings.as_ref(), args.train.as_ref(), args.test.as_ref(), &args.input, &args.split, args.seed)?;
+    let (train, test, split_info, source) = load_sets(
+        args.ratings.as_ref(),
+        args.train.as_ref(),
+        args.test.as_ref(),
+        &args.input,
+        &args.split,
+        args.seed,
+    )?;
 
     let bar = progress::iterations(params.iterations);
     let mut model = pipeline::train(&train, &params, Some(source), &mut |it| {
@@ -144,7 +152,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         bar.set_message(msg);
         bar.inc(1);
-        tracing::debug!(iteration = it.iteration, loss = it.loss, train_rmse = it.train_rmse, seconds = it.seconds, "iteration");
+        tracing::debug!(
+            iteration = it.iteration,
+            loss = it.loss,
+            train_rmse = it.train_rmse,
+            seconds = it.seconds,
+            "iteration"
+        );
     })?;
     bar.finish_and_clear();
     tracing::info!(
@@ -166,7 +180,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     model.meta.metrics = metrics.clone();
-    let progress = args.out.is_blob().then(|| progress::bytes(&format!("uploading to {}", args.out)));
+    let progress = args
+        .out
+        .is_blob()
+        .then(|| progress::bytes(&format!("uploading to {}", args.out)));
     model
         .save_to(&args.out, progress.as_ref().map(|(_, p)| p.clone()))
         .with_context(|| format!("cannot save the model to {}", args.out))?;
@@ -176,11 +193,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(m) = &metrics {
         let text = serde_json::to_string_pretty(m)? + "\n";
         match args.out.join("metrics.json") {
-            Location::Local(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+            Location::Local(path) => std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?,
             Location::Blob(b) => {
                 let display = b.display.clone();
-                topten_core::blob::block_on(async move { topten_core::blob::upload(&b, text.as_bytes(), None).await })
-                    .with_context(|| format!("cannot write {display}"))?
+                topten_core::blob::block_on(async move {
+                    topten_core::blob::upload(&b, text.as_bytes(), None).await
+                })
+                .with_context(|| format!("cannot write {display}"))?
             }
         }
         println!("{}", serde_json::to_string_pretty(m)?);
@@ -208,7 +228,12 @@ pub fn load_sets(
             let parts = split::split(&all, &split_params)?;
             tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
             let info = serde_json::to_value(split_params)?;
-            Ok((all.subset(&parts.train), Some(all.subset(&parts.test)), Some(info), path.to_string()))
+            Ok((
+                all.subset(&parts.train),
+                Some(all.subset(&parts.test)),
+                Some(info),
+                path.to_string(),
+            ))
         }
         (None, Some(train_path)) => {
             let train = input.read(train_path)?;

@@ -103,9 +103,12 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.threads > 0 {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global();
     }
-    let metric = GateMetric::parse(&args.metric).with_context(|| format!("unknown metric {:?}", args.metric))?;
+    let metric = GateMetric::parse(&args.metric)
+        .with_context(|| format!("unknown metric {:?}", args.metric))?;
     let budget = match (args.budget, args.time) {
         (_, Some(s)) if s > 0.0 => Budget::Seconds(s),
         (_, Some(s)) => anyhow::bail!("--time must be positive, got {s}"),
@@ -138,20 +141,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         metric,
         k: args.k,
         seed: args.seed,
-        base: AlsParams { seed: args.seed, threads: args.threads, ..AlsParams::implicit() },
+        base: AlsParams {
+            seed: args.seed,
+            threads: args.threads,
+            ..AlsParams::implicit()
+        },
         ..TuneConfig::default()
     };
-    let (train, test, split_info, source) =
-        load_sets(args.ratings.as_ref(), args.train.as_ref(), args.test.as_ref(), &args.input, &args.split, args.seed)?;
+    let (train, test, split_info, source) = load_sets(
+        args.ratings.as_ref(),
+        args.train.as_ref(),
+        args.test.as_ref(),
+        &args.input,
+        &args.split,
+        args.seed,
+    )?;
 
     let bar = match cfg.budget {
         Budget::Trials(_) => ProgressBar::new(0),
         Budget::Seconds(_) => ProgressBar::new_spinner(),
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} tuning [{bar:30}] {pos}/{len} trials {msg} ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} tuning [{bar:30}] {pos}/{len} trials {msg} ({elapsed})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     let result = tune::tune(&train, &cfg, &mut |t, p| {
         if let Some(n) = p.planned {
@@ -187,7 +202,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
 
     // Refit on all training data; score the test set once.
-    let params = AlsParams { threads: args.threads, ..result.best.clone() };
+    let params = AlsParams {
+        threads: args.threads,
+        ..result.best.clone()
+    };
     let spin = crate::progress::spinner("refitting the best configuration on all training data");
     let mut model = pipeline::train(&train, &params, Some(source), &mut |_| {})?;
     model.meta.split = split_info;
@@ -214,7 +232,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
     model.meta.metrics = eval.map(serde_json::to_value).transpose()?;
     model.meta.tuning = Some(summary.clone());
-    model.save(&args.out).with_context(|| format!("cannot save the model to {}", args.out.display()))?;
+    model
+        .save(&args.out)
+        .with_context(|| format!("cannot save the model to {}", args.out.display()))?;
 
     // Serialised directly (not through serde_json::Value) so f32 parameters keep their short form.
     #[derive(serde::Serialize)]
@@ -225,7 +245,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config: &'a TuneConfig,
         trials: &'a [tune::Trial],
     }
-    let tuning = TuningFile { chosen: &params, summary: &summary, test: &model.meta.metrics, config: &cfg, trials: &result.trials };
+    let tuning = TuningFile {
+        chosen: &params,
+        summary: &summary,
+        test: &model.meta.metrics,
+        config: &cfg,
+        trials: &result.trials,
+    };
     let write = |name: &str, text: String| -> anyhow::Result<()> {
         let path = args.out.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
