@@ -75,7 +75,7 @@ pub(super) fn solve_one(
             *av += gv;
         }
         let mut rhs: Vec<f32> = b.iter().map(|&v| v as f32).collect();
-        if crate::linalg::cholesky_solve_f32(&mut a, &mut rhs, k, &mut Vec::new()) {
+        if crate::linalg::cholesky_solve_f32(&mut a, &mut rhs, k) {
             x.copy_from_slice(&rhs);
         } else {
             x.fill(0.0);

@@ -95,6 +95,87 @@ fn explicit_loss_decreases_every_iteration() {
 }
 
 #[test]
+fn explicit_loss_decreases_every_iteration_with_exact_solver() {
+    let (_, obs) = low_rank(60, 50, 4, 0.3, 1);
+    let p = AlsParams {
+        iterations: 10,
+        solver: Solver::Cholesky,
+        ..params(Feedback::Explicit, 6)
+    };
+    let model = fit_quiet(&csr(&obs, 60, 50), &p);
+    for w in model.history.windows(2) {
+        assert!(
+            w[1].loss <= w[0].loss + 1e-9,
+            "loss rose: {:?}",
+            model.history
+        );
+    }
+}
+
+#[test]
+fn explicit_cg_agrees_with_cholesky() {
+    let (_, obs) = low_rank(70, 50, 4, 0.3, 6);
+    let noisy: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(j, &(u, i, r))| (u, i, 3.0 + r + ((j % 7) as f32 - 3.0) * 0.1))
+        .collect();
+    let m = csr(&noisy, 70, 50);
+    let base = AlsParams {
+        regularization: 0.05,
+        ..params(Feedback::Explicit, 8)
+    };
+    let exact = fit_quiet(
+        &m,
+        &AlsParams {
+            solver: Solver::Cholesky,
+            iterations: 6,
+            ..base.clone()
+        },
+    );
+    // With as many CG steps as factors, each row solve is exact (up to rounding).
+    let full = fit_quiet(
+        &m,
+        &AlsParams {
+            solver: Solver::Cg,
+            cg_steps: 8,
+            iterations: 6,
+            ..base.clone()
+        },
+    );
+    let (se, sf) = (
+        exact.user_factors.dot(&exact.item_factors.t()),
+        full.user_factors.dot(&full.item_factors.t()),
+    );
+    let max_diff = (&se - &sf).iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(max_diff < 1e-2, "max score difference {max_diff}");
+    // The default 3 steps per sweep reach (nearly) the exact solver's training error.
+    let fast = fit_quiet(
+        &m,
+        &AlsParams {
+            iterations: 15,
+            ..base.clone()
+        },
+    );
+    let exact = fit_quiet(
+        &m,
+        &AlsParams {
+            solver: Solver::Cholesky,
+            iterations: 15,
+            ..base
+        },
+    );
+    let (r_exact, r_fast) = (
+        exact.history.last().unwrap().train_rmse.unwrap(),
+        fast.history.last().unwrap().train_rmse.unwrap(),
+    );
+    assert!(
+        r_fast <= r_exact * 1.02,
+        "cg train RMSE {r_fast} vs exact {r_exact}"
+    );
+}
+
+#[test]
 fn implicit_loss_decreases_with_exact_solver() {
     let (_, obs) = low_rank(60, 50, 4, 0.2, 2);
     let positive: Vec<_> = obs.iter().map(|&(u, i, r)| (u, i, r.abs() * 3.0)).collect();

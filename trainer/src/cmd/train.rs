@@ -71,7 +71,8 @@ pub struct Args {
     /// Implicit confidence scaling: linear (1 + α·r) or log (1 + α·ln(1 + r)) [default: log].
     #[arg(long, value_enum)]
     pub confidence: Option<ConfidenceArg>,
-    /// Row solver of the implicit model [default: cg].
+    /// Row solver: cg (a few warm-started conjugate-gradient steps per row and sweep) or
+    /// cholesky (exact) [default: cg].
     #[arg(long, value_enum)]
     pub solver: Option<SolverArg>,
     /// Conjugate-gradient steps per row [default: 3].
