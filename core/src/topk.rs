@@ -1,13 +1,16 @@
 //! Top-k selection from factor matrices: scores `x_uᵀ y_i` for every item, skips the items a
 //! user already has, and keeps the k best without sorting whole rows.
 //!
-//! For all users at once, scores come from a blocked matrix product (a block of users times
-//! all item factors, through ndarray's `matrixmultiply` GEMM), each block handled by one rayon
-//! task, so memory stays bounded at `block × items` floats per thread.
+//! For all users at once, scores come from a tiled matrix product: a block of users times a
+//! tile of item factors at a time (`matrixmultiply` SGEMM), so the packed item tile and the
+//! score tile stay in cache, each block of users is one rayon task and memory stays bounded at
+//! `block × tile` floats per thread whatever the catalogue size. Selection scans scores in
+//! item order against the current k-th best, a compare that vectorises, and touches the
+//! k-list only for the rare score that beats it.
 //!
 //! Knows nothing of ALS: any model that scores by dot products can use it.
 
-use ndarray::{s, Array2, ArrayView1};
+use ndarray::{Array2, ArrayView1};
 use rayon::prelude::*;
 
 use crate::csr::Csr;
@@ -65,21 +68,76 @@ impl TopK {
     pub fn into_sorted_vec(self) -> Vec<Scored> {
         self.best
     }
+
+    /// Offers `scores[j]` as item `first + j` for every j, skipping the (global, ascending)
+    /// item indices in `exclude`. Items must arrive in increasing index order across calls,
+    /// which is what lets a score equal to the current k-th best be dropped without a look
+    /// at indices: the kept one has the lower index.
+    fn offer_run(&mut self, scores: &[f32], first: usize, exclude: &[u32]) {
+        if self.k == 0 {
+            return;
+        }
+        let end = first + scores.len();
+        let lo = exclude.partition_point(|&e| (e as usize) < first);
+        let mut from = first;
+        for &e in &exclude[lo..] {
+            let e = e as usize;
+            if e >= end {
+                break;
+            }
+            if e >= from {
+                self.offer_unexcluded(&scores[from - first..e - first], from);
+                from = e + 1;
+            }
+        }
+        self.offer_unexcluded(&scores[from - first..], from);
+    }
+
+    /// [`TopK::offer_run`] without exclusions: 16 scores at a time are compared with the
+    /// current threshold (vectorised), and only chunks holding a winner are walked.
+    #[inline]
+    fn offer_unexcluded(&mut self, scores: &[f32], first: usize) {
+        let mut threshold = self.threshold();
+        let mut chunks = scores.chunks_exact(16);
+        let mut base = first;
+        for chunk in &mut chunks {
+            let mut any = false;
+            for &v in chunk {
+                any |= v > threshold;
+            }
+            if any {
+                for (j, &v) in chunk.iter().enumerate() {
+                    if v > threshold {
+                        self.push((base + j) as u32, v);
+                        threshold = self.threshold();
+                    }
+                }
+            }
+            base += 16;
+        }
+        for (j, &v) in chunks.remainder().iter().enumerate() {
+            if v > threshold {
+                self.push((base + j) as u32, v);
+                threshold = self.threshold();
+            }
+        }
+    }
+
+    /// The score a newcomer (with a higher index than all kept items) must exceed.
+    #[inline]
+    fn threshold(&self) -> f32 {
+        if self.best.len() == self.k {
+            self.best.last().map_or(f32::INFINITY, |b| b.score)
+        } else {
+            f32::NEG_INFINITY
+        }
+    }
 }
 
 /// Selects the k best of `scores`, skipping the item indices in `exclude` (sorted ascending).
 pub fn select(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
     let mut top = TopK::new(k);
-    let mut ex = exclude.iter().peekable();
-    for (i, &s) in scores.iter().enumerate() {
-        while ex.peek().is_some_and(|&&e| (e as usize) < i) {
-            ex.next();
-        }
-        if ex.peek().is_some_and(|&&e| e as usize == i) {
-            continue;
-        }
-        top.push(i as u32, s);
-    }
+    top.offer_run(scores, 0, exclude);
     top.into_sorted_vec()
 }
 
@@ -105,6 +163,14 @@ fn dot_view(x: &[f32], y: ArrayView1<f32>) -> f32 {
     }
 }
 
+/// Most users per scoring block (one rayon task) in [`top_k_all`]: tall blocks amortise the
+/// packing of each item tile over many users.
+const MAX_USER_BLOCK: usize = 1024;
+/// Items per tile in [`top_k_all`]: a 1024 × 1024 score tile is 4 MB. Measured on 100k users ×
+/// 50k items × 64 factors (2 threads): 1024 × 1024 2.3 s, 256 × 4096 2.7 s, 128 × 8192 3.3 s;
+/// the untiled product of a block with all items spent 29% of its 7.2 s re-packing items.
+const ITEM_TILE: usize = 1024;
+
 /// Top k for every user (row of `user_factors`), excluding each user's row of `seen` when given.
 /// Returns one list per user, best first.
 pub fn top_k_all(
@@ -113,35 +179,83 @@ pub fn top_k_all(
     k: usize,
     seen: Option<&Csr>,
 ) -> Vec<Vec<Scored>> {
-    let users = user_factors.nrows();
-    let items = item_factors.nrows().max(1);
-    // About 16 MB of scores per block and thread: tall enough blocks for GEMM to run near peak,
-    // small enough to stay bounded with a catalogue of millions.
-    let block = (4_000_000 / items).clamp(16, 1024);
-    let item_t = item_factors.t();
-    let starts: Vec<usize> = (0..users).step_by(block).collect();
+    // At least four blocks per worker thread so that small user sets still use every core.
+    let per_task = user_factors
+        .nrows()
+        .div_ceil(4 * rayon::current_num_threads());
+    let block = per_task.clamp(16, MAX_USER_BLOCK);
+    top_k_all_tiled(user_factors, item_factors, k, seen, block, ITEM_TILE)
+}
+
+fn top_k_all_tiled(
+    user_factors: &Array2<f32>,
+    item_factors: &Array2<f32>,
+    k: usize,
+    seen: Option<&Csr>,
+    user_block: usize,
+    item_tile: usize,
+) -> Vec<Vec<Scored>> {
+    let (users, items, f) = (
+        user_factors.nrows(),
+        item_factors.nrows(),
+        user_factors.ncols(),
+    );
+    assert_eq!(
+        f,
+        item_factors.ncols(),
+        "user and item factors differ in width"
+    );
+    let (uf, yf) = (
+        user_factors.as_standard_layout(),
+        item_factors.as_standard_layout(),
+    );
+    let (u_all, y_all) = (
+        uf.as_slice().expect("standard layout"),
+        yf.as_slice().expect("standard layout"),
+    );
+    let starts: Vec<usize> = (0..users).step_by(user_block.max(1)).collect();
     starts
         .par_iter()
         .flat_map_iter(|&start| {
-            let end = (start + block).min(users);
-            let scores = user_factors.slice(s![start..end, ..]).dot(&item_t);
-            (start..end)
-                .map(|u| {
-                    let row = scores.row(u - start);
-                    // ndarray may return a column-major product (e.g. with one factor).
-                    let owned: Vec<f32>;
-                    let row = match row.as_slice() {
-                        Some(r) => r,
-                        None => {
-                            owned = row.to_vec();
-                            &owned
-                        }
-                    };
+            let end = (start + user_block).min(users);
+            let rows = end - start;
+            let mut tops: Vec<TopK> = (0..rows).map(|_| TopK::new(k)).collect();
+            let mut scores = vec![0f32; rows * item_tile.min(items)];
+            for t0 in (0..items).step_by(item_tile.max(1)) {
+                let w = (t0 + item_tile).min(items) - t0;
+                if f == 0 {
+                    scores.fill(0.0);
+                } else {
+                    // SAFETY: the user block is rows×f at row stride f inside `u_all`, the item
+                    // tile w×f inside `y_all` (read transposed: f×w with strides 1, f), and the
+                    // output rows×w at row stride w inside `scores` (rows × min(tile, items)).
+                    unsafe {
+                        matrixmultiply::sgemm(
+                            rows,
+                            f,
+                            w,
+                            1.0,
+                            u_all[start * f..].as_ptr(),
+                            f as isize,
+                            1,
+                            y_all[t0 * f..].as_ptr(),
+                            1,
+                            f as isize,
+                            0.0,
+                            scores.as_mut_ptr(),
+                            w as isize,
+                            1,
+                        );
+                    }
+                }
+                for (r, top) in tops.iter_mut().enumerate() {
+                    let u = start + r;
                     let exclude: &[u32] =
                         seen.map_or(&[], |m| if u < m.nrows() { m.row(u).0 } else { &[] });
-                    select(row, k, exclude)
-                })
-                .collect::<Vec<_>>()
+                    top.offer_run(&scores[r * w..(r + 1) * w], t0, exclude);
+                }
+            }
+            tops.into_iter().map(TopK::into_sorted_vec)
         })
         .collect()
 }
@@ -201,6 +315,39 @@ mod tests {
             let want_items: Vec<u32> = want.iter().map(|s| s.item).collect();
             assert_eq!(got_items, want_items, "user {a}");
             assert!(all[a].iter().all(|s| !seen.row(a).0.contains(&s.item)));
+        }
+    }
+
+    #[test]
+    fn tiles_and_blocks_of_any_shape_give_the_same_lists() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let u = Array2::from_shape_fn((37, 5), |_| rng.gen_range(-1.0f32..1.0));
+        // Coarse values: ties across tile boundaries must still go to the lower index.
+        let v = Array2::from_shape_fn((301, 5), |_| rng.gen_range(-2..3) as f32 * 0.5);
+        let triplets: Vec<(u32, u32, f32)> = (0..37u32)
+            .flat_map(|a| (0..40).map(move |j| (a, (a * 7 + j * 13) % 301, 1.0)))
+            .collect();
+        let seen = Csr::from_triplets(triplets.into_iter(), 37, 301);
+        for k in [0usize, 1, 10, 300] {
+            let want: Vec<Vec<Scored>> = (0..37)
+                .map(|a| {
+                    let scores: Vec<f32> = (0..301).map(|i| u.row(a).dot(&v.row(i))).collect();
+                    brute(&scores, k, seen.row(a).0)
+                })
+                .collect();
+            for (block, tile) in [(1, 1), (3, 16), (5, 17), (37, 301), (64, 4096), (8, 100)] {
+                let got = top_k_all_tiled(&u, &v, k, Some(&seen), block, tile);
+                let items = |l: &Vec<Vec<Scored>>| -> Vec<Vec<u32>> {
+                    l.iter()
+                        .map(|r| r.iter().map(|s| s.item).collect())
+                        .collect()
+                };
+                assert_eq!(
+                    items(&got),
+                    items(&want),
+                    "k {k}, block {block}, tile {tile}"
+                );
+            }
         }
     }
 
