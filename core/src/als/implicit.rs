@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::{AlsParams, Solver};
 use crate::csr::Csr;
-use crate::linalg::{axpy, dot};
+use crate::linalg::{axpy_kernel, dot, dot_kernel};
 
 /// `YᵀY + λI`: the part of every row's system that does not depend on the row.
 pub(super) fn gramian(factors: &Array2<f32>, regularization: f32) -> Array2<f32> {
@@ -38,10 +38,17 @@ pub(super) fn solve_rows(
     let yty = gramian(other, params.regularization);
     let slice = out.as_slice_mut().expect("factor matrices are contiguous");
     let exact = params.solver == Solver::Cholesky;
-    slice.par_chunks_mut(k).enumerate().for_each(|(row, x)| {
-        let (items, values) = matrix.row(row);
-        solve_one(other, &yty, items, values, params, x, exact);
-    });
+    slice.par_chunks_mut(k).enumerate().for_each_init(
+        || CgScratch::new(k),
+        |scratch, (row, x)| {
+            let (items, values) = matrix.row(row);
+            if exact {
+                solve_one(other, &yty, items, values, params, x, true);
+            } else {
+                solve_cg(scratch, other, &yty, items, values, params, x);
+            }
+        },
+    );
 }
 
 /// Solves one row; `exact` picks Cholesky over warm-started CG.
@@ -55,67 +62,172 @@ pub(super) fn solve_one(
     exact: bool,
 ) {
     let k = params.factors;
+    if !exact {
+        solve_cg(&mut CgScratch::new(k), other, yty, items, values, params, x);
+        return;
+    }
     let y_all = other.as_slice().expect("contiguous");
     let g = yty.as_slice().expect("contiguous");
     let y_of = |i: u32| &y_all[i as usize * k..(i as usize + 1) * k];
-    if exact {
-        let mut b = vec![0f64; k];
-        let mut weights = Vec::with_capacity(items.len());
-        for (&i, &r) in items.iter().zip(values) {
-            let (c, p) = confidence(params, r);
-            weights.push(c - 1.0);
-            for (bs, &ys) in b.iter_mut().zip(y_of(i)) {
-                *bs += (c * p) as f64 * ys as f64;
-            }
+    let mut b = vec![0f64; k];
+    let mut weights = Vec::with_capacity(items.len());
+    for (&i, &r) in items.iter().zip(values) {
+        let (c, p) = confidence(params, r);
+        weights.push(c - 1.0);
+        for (bs, &ys) in b.iter_mut().zip(y_of(i)) {
+            *bs += (c * p) as f64 * ys as f64;
         }
-        // YᵀY + λI + Σ (c − 1) y yᵀ, the last term as one SGEMM.
-        let mut a = vec![0f32; k * k];
-        crate::linalg::weighted_gram(y_all, k, items, Some(&weights), &mut Vec::new(), &mut a);
-        for (av, &gv) in a.iter_mut().zip(g) {
-            *av += gv;
-        }
-        let mut rhs: Vec<f32> = b.iter().map(|&v| v as f32).collect();
-        if crate::linalg::cholesky_solve_f32(&mut a, &mut rhs, k) {
-            x.copy_from_slice(&rhs);
-        } else {
-            x.fill(0.0);
-        }
-        return;
     }
-    // r = b − A x, with A x = (YᵀY + λI) x + Σ (c − 1)(yᵀx) y.
-    let mut r = vec![0f32; k];
-    gemv(g, x, &mut r, k);
-    r.iter_mut().for_each(|v| *v = -*v);
-    for (&i, &v) in items.iter().zip(values) {
+    // YᵀY + λI + Σ (c − 1) y yᵀ, the last term as one SGEMM.
+    let mut a = vec![0f32; k * k];
+    crate::linalg::weighted_gram(y_all, k, items, Some(&weights), &mut Vec::new(), &mut a);
+    for (av, &gv) in a.iter_mut().zip(g) {
+        *av += gv;
+    }
+    let mut rhs: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+    if crate::linalg::cholesky_solve_f32(&mut a, &mut rhs, k) {
+        x.copy_from_slice(&rhs);
+    } else {
+        x.fill(0.0);
+    }
+}
+
+/// Per-thread buffers of the CG solve, reused across rows so that a sweep allocates nothing
+/// per row.
+struct CgScratch {
+    r: Vec<f32>,
+    p: Vec<f32>,
+    ap: Vec<f32>,
+    /// `c − 1` and `c·p` of each of the row's interactions, computed once per row rather than
+    /// once per CG step (the log confidence costs a logarithm).
+    weight: Vec<f32>,
+    target: Vec<f32>,
+    /// The row's item factors copied together: read once from a matrix too big for cache,
+    /// then reused by every CG step from L1/L2.
+    gathered: Vec<f32>,
+}
+
+impl CgScratch {
+    fn new(k: usize) -> Self {
+        CgScratch {
+            r: vec![0.0; k],
+            p: vec![0.0; k],
+            ap: vec![0.0; k],
+            weight: Vec::new(),
+            target: Vec::new(),
+            gathered: Vec::new(),
+        }
+    }
+}
+
+/// A few warm-started conjugate-gradient steps on `(YᵀY + λI + Σ (c − 1) y yᵀ) x = Σ c p y`,
+/// as benfred/implicit does them: `O(cg_steps · (k² + n k))` per row.
+fn solve_cg(
+    s: &mut CgScratch,
+    other: &Array2<f32>,
+    yty: &Array2<f32>,
+    items: &[u32],
+    values: &[f32],
+    params: &AlsParams,
+    x: &mut [f32],
+) {
+    s.weight.clear();
+    s.target.clear();
+    for &v in values {
         let (c, p) = confidence(params, v);
-        let y = y_of(i);
-        axpy(c * p - (c - 1.0) * dot(y, x), y, &mut r);
+        s.weight.push(c - 1.0);
+        s.target.push(c * p);
     }
-    let mut p = r.clone();
-    let mut rs_old = dot(&r, &r);
+    let y_all = other.as_slice().expect("contiguous");
+    let g = yty.as_slice().expect("contiguous");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            return unsafe { cg_avx2(s, y_all, g, items, params.cg_steps, x) };
+        }
+    }
+    cg_kernel::<false>(s, y_all, g, items, params.cg_steps, x)
+}
+
+/// [`cg_kernel`] compiled for AVX2+FMA as a whole, so its short dot products and axpys inline.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cg_avx2(
+    s: &mut CgScratch,
+    y_all: &[f32],
+    g: &[f32],
+    items: &[u32],
+    steps: usize,
+    x: &mut [f32],
+) {
+    cg_kernel::<true>(s, y_all, g, items, steps, x)
+}
+
+#[inline(always)]
+fn cg_kernel<const FMA: bool>(
+    s: &mut CgScratch,
+    y_all: &[f32],
+    g: &[f32],
+    items: &[u32],
+    steps: usize,
+    x: &mut [f32],
+) {
+    let dot = dot_kernel::<FMA>;
+    let axpy = axpy_kernel::<FMA>;
+    let k = x.len();
+    let CgScratch {
+        r,
+        p,
+        ap,
+        weight,
+        target,
+        gathered,
+    } = s;
+    crate::linalg::gather_rows(y_all, k, items, gathered);
+    // r = b − A x, with A x = (YᵀY + λI) x + Σ (c − 1)(yᵀx) y.
+    symv::<FMA>(g, x, r, k);
+    r.iter_mut().for_each(|v| *v = -*v);
+    for ((y, &w), &t) in gathered
+        .chunks_exact(k)
+        .zip(weight.iter())
+        .zip(target.iter())
+    {
+        axpy(t - w * dot(y, x), y, r);
+    }
+    p.copy_from_slice(r);
+    let mut rs_old = dot(r, r);
     if rs_old < 1e-20 {
         return;
     }
-    let mut ap = vec![0f32; k];
-    for _ in 0..params.cg_steps {
-        gemv(g, &p, &mut ap, k);
-        for (&i, &v) in items.iter().zip(values) {
-            let (c, _) = confidence(params, v);
-            let y = y_of(i);
-            axpy((c - 1.0) * dot(y, &p), y, &mut ap);
+    for _ in 0..steps {
+        symv::<FMA>(g, p, ap, k);
+        for (y, &w) in gathered.chunks_exact(k).zip(weight.iter()) {
+            axpy(w * dot(y, p), y, ap);
         }
-        let step = rs_old / dot(&p, &ap);
-        axpy(step, &p, x);
-        axpy(-step, &ap, &mut r);
-        let rs_new = dot(&r, &r);
+        let step = rs_old / dot(p, ap);
+        axpy(step, p, x);
+        axpy(-step, ap, r);
+        let rs_new = dot(r, r);
         if rs_new < 1e-20 {
             break;
         }
         let beta = rs_new / rs_old;
-        for (pi, ri) in p.iter_mut().zip(&r) {
+        for (pi, ri) in p.iter_mut().zip(r.iter()) {
             *pi = ri + beta * *pi;
         }
         rs_old = rs_new;
+    }
+}
+
+/// `out = G v` for a symmetric row-major `k×k` matrix, as `k` axpys of its rows (= columns):
+/// no horizontal sums, unlike `k` dot products.
+#[inline(always)]
+fn symv<const FMA: bool>(g: &[f32], v: &[f32], out: &mut [f32], k: usize) {
+    out.fill(0.0);
+    for (j, &vj) in v.iter().enumerate() {
+        axpy_kernel::<FMA>(vj, &g[j * k..(j + 1) * k], out);
     }
 }
 
