@@ -100,13 +100,20 @@ for ds in $DATASETS; do
         read -r p n <<<"$(metric "$TE" "$D/recs-t-exp-$f.tsv" "" precision_at_k ndcg_at_k)"
         row "$ds | explicit $f | topten | $(printf %.2f "$tfit") | $("$PY" -c "print(f'{$tfit/$ITERATIONS:.3f}')") | $trec | $(rss "$ds-t-exp-$f") | $(printf %.4f "$p") | $(printf %.4f "$n") | $(printf %.4f "$trmse") | -"
         echo "{\"data\":\"$ds\",\"model\":\"explicit\",\"factors\":$f,\"system\":\"topten\",\"fit_s\":$tfit,\"topk_s\":$trec,\"rmse\":$trmse,\"p10\":$p,\"ndcg10\":$n}" >>"$JSONL"
+        # The exact solver (one Cholesky solve per row, as Spark does) for reference: fit and RMSE.
+        run "$ds-t-exp-$f-chol" "$T" --log warn train --train "$TR" --test "$TE" --model explicit --solver cholesky --factors "$f" \
+            --iterations "$ITERATIONS" --regularization "$REG_EXPLICIT" --threads "$THREADS" --out "$D/m-exp-$f-chol" >/dev/null
+        cfit=$("$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['training_seconds'])" "$D/m-exp-$f-chol/model.json")
+        crmse=$("$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['metrics']['rmse'])" "$D/m-exp-$f-chol/model.json")
+        row "$ds | explicit $f | topten, exact Cholesky solver | $(printf %.2f "$cfit") | $("$PY" -c "print(f'{$cfit/$ITERATIONS:.3f}')") | - | $(rss "$ds-t-exp-$f-chol") | - | - | $(printf %.4f "$crmse") | -"
+        echo "{\"data\":\"$ds\",\"model\":\"explicit\",\"factors\":$f,\"system\":\"topten-cholesky\",\"fit_s\":$cfit,\"rmse\":$crmse}" >>"$JSONL"
         if [[ " $SPARK_DATASETS " == *" $ds "* ]]; then
             out=$(run "$ds-s-exp-$f" "$PY" bench/compare/peers.py spark --explicit --train "$TR" --test "$TE" --out "$D/recs-s-exp-$f.tsv" \
                 --predictions "$D/pred-s-exp-$f.tsv" --factors "$f" --iterations "$ITERATIONS" --regularization "$REG_EXPLICIT" --threads "$THREADS" 2>/dev/null)
             sfit=$(echo "$out" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['fit_s'])")
             stopk=$(echo "$out" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['topk_s'])")
             read -r p n r <<<"$(metric "$TE" "$D/recs-s-exp-$f.tsv" "$D/pred-s-exp-$f.tsv" precision_at_k ndcg_at_k rmse)"
-            ratio=$("$PY" -c "import sys; a,b,c,d=map(float,sys.argv[1:]); print(f'{b/a:.0f}x fit, {d/c:.0f}x top-10')" "$tfit" "$sfit" "$trec" "$stopk")
+            ratio=$("$PY" -c "import sys; a,b,c,d,e=map(float,sys.argv[1:]); print(f'{b/a:.0f}x fit ({b/e:.0f}x exact), {d/c:.0f}x top-10')" "$tfit" "$sfit" "$trec" "$stopk" "$cfit")
             row "$ds | explicit $f | Spark 3.5.3 local[$THREADS] | $(printf %.2f "$sfit") | $("$PY" -c "print(f'{$sfit/$ITERATIONS:.3f}')") | $(printf %.2f "$stopk") | n/a (JVM) | $(printf %.4f "$p") | $(printf %.4f "$n") | $(printf %.4f "$r") | $ratio"
             echo "$out" | "$PY" -c "import json,sys; d=json.load(sys.stdin); d.update(data='$ds', model='explicit', factors=$f, p10=$p, ndcg10=$n, rmse=$r); print(json.dumps(d))" >>"$JSONL"
         fi
