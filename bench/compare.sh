@@ -12,6 +12,7 @@
 # Environment:
 #   DATASETS="ml100k 1m 10m"   any of ml100k 1m 10m 25m (synthetic sets from `topten synth`)
 #   SPARK_DATASETS="ml100k 1m" data sets Spark runs on (it is by far the slowest)
+#   SPARK_TOPK_DATASETS="ml100k 1m" of those, where Spark also ranks all users (elsewhere: fit only)
 #   THREADS=2  ITERATIONS=15   IMPLICIT_FACTORS="64 128"   EXPLICIT_FACTORS="10 64"
 #   REG_IMPLICIT=20  ALPHA=1   REG_EXPLICIT=0.05
 #   WORK=/tmp/topten-compare   VENV=.venv-bench
@@ -20,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 
 DATASETS="${DATASETS:-ml100k 1m 10m}"
-SPARK_DATASETS="${SPARK_DATASETS:-ml100k 1m}"
+SPARK_DATASETS="${SPARK_DATASETS:-ml100k 1m}"; SPARK_TOPK_DATASETS="${SPARK_TOPK_DATASETS:-ml100k 1m}"
 THREADS="${THREADS:-2}"; ITERATIONS="${ITERATIONS:-15}"
 IMPLICIT_FACTORS="${IMPLICIT_FACTORS:-64 128}"; EXPLICIT_FACTORS="${EXPLICIT_FACTORS:-10 64}"
 REG_IMPLICIT="${REG_IMPLICIT:-20}"; ALPHA="${ALPHA:-1}"; REG_EXPLICIT="${REG_EXPLICIT:-0.05}"
@@ -108,13 +109,24 @@ for ds in $DATASETS; do
         row "$ds | explicit $f | topten, exact Cholesky solver | $(printf %.2f "$cfit") | $("$PY" -c "print(f'{$cfit/$ITERATIONS:.3f}')") | - | $(rss "$ds-t-exp-$f-chol") | - | - | $(printf %.4f "$crmse") | -"
         echo "{\"data\":\"$ds\",\"model\":\"explicit\",\"factors\":$f,\"system\":\"topten-cholesky\",\"fit_s\":$cfit,\"rmse\":$crmse}" >>"$JSONL"
         if [[ " $SPARK_DATASETS " == *" $ds "* ]]; then
+            topk_flag=(); [[ " $SPARK_TOPK_DATASETS " == *" $ds "* ]] || topk_flag=(--no-topk)
             out=$(run "$ds-s-exp-$f" "$PY" bench/compare/peers.py spark --explicit --train "$TR" --test "$TE" --out "$D/recs-s-exp-$f.tsv" \
-                --predictions "$D/pred-s-exp-$f.tsv" --factors "$f" --iterations "$ITERATIONS" --regularization "$REG_EXPLICIT" --threads "$THREADS" 2>/dev/null)
+                --predictions "$D/pred-s-exp-$f.tsv" --factors "$f" --iterations "$ITERATIONS" --regularization "$REG_EXPLICIT" --threads "$THREADS" "${topk_flag[@]}" 2>/dev/null)
             sfit=$(echo "$out" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['fit_s'])")
             stopk=$(echo "$out" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['topk_s'])")
-            read -r p n r <<<"$(metric "$TE" "$D/recs-s-exp-$f.tsv" "$D/pred-s-exp-$f.tsv" precision_at_k ndcg_at_k rmse)"
-            ratio=$("$PY" -c "import sys; a,b,c,d,e=map(float,sys.argv[1:]); print(f'{b/a:.0f}x fit ({b/e:.0f}x exact), {d/c:.0f}x top-10')" "$tfit" "$sfit" "$trec" "$stopk" "$cfit")
-            row "$ds | explicit $f | Spark 3.5.3 local[$THREADS] | $(printf %.2f "$sfit") | $("$PY" -c "print(f'{$sfit/$ITERATIONS:.3f}')") | $(printf %.2f "$stopk") | n/a (JVM) | $(printf %.4f "$p") | $(printf %.4f "$n") | $(printf %.4f "$r") | $ratio"
+            if [[ $stopk == None ]]; then
+                # Fit only: RMSE from Spark's predictions (the recommendations file is topten's,
+                # needed by the command line but not used for RMSE).
+                read -r r <<<"$(metric "$TE" "$D/recs-t-exp-$f.tsv" "$D/pred-s-exp-$f.tsv" rmse)"
+                p=None; n=None; stopk_cell="not run"
+                ratio=$("$PY" -c "import sys; a,b,e=map(float,sys.argv[1:]); print(f'{b/a:.0f}x fit ({b/e:.0f}x exact)')" "$tfit" "$sfit" "$cfit")
+            else
+                read -r p n r <<<"$(metric "$TE" "$D/recs-s-exp-$f.tsv" "$D/pred-s-exp-$f.tsv" precision_at_k ndcg_at_k rmse)"
+                stopk_cell=$(printf %.2f "$stopk")
+                ratio=$("$PY" -c "import sys; a,b,c,d,e=map(float,sys.argv[1:]); print(f'{b/a:.0f}x fit ({b/e:.0f}x exact), {d/c:.0f}x top-10')" "$tfit" "$sfit" "$trec" "$stopk" "$cfit")
+            fi
+            cell() { [[ $1 == None ]] && echo - || printf %.4f "$1"; }
+            row "$ds | explicit $f | Spark 3.5.3 local[$THREADS] | $(printf %.2f "$sfit") | $("$PY" -c "print(f'{$sfit/$ITERATIONS:.3f}')") | $stopk_cell | n/a (JVM) | $(cell "$p") | $(cell "$n") | $(printf %.4f "$r") | $ratio"
             echo "$out" | "$PY" -c "import json,sys; d=json.load(sys.stdin); d.update(data='$ds', model='explicit', factors=$f, p10=$p, ndcg10=$n, rmse=$r); print(json.dumps(d))" >>"$JSONL"
         fi
     done

@@ -66,6 +66,27 @@ def run_implicit(args):
     return {"fit_s": fit, "s_per_iteration": fit / args.iterations, "topk_s": topk}
 
 
+def spark_top_k(args, spark, model, df, pdf, ucat, icat):
+    """Top-k for all users with seen items removed; returns the timing fields."""
+    from pyspark.sql import functions as F
+
+    # Spark cannot skip seen items while ranking: ask for k + the largest history (capped), then
+    # drop seen items and keep k.
+    max_seen = int(pdf.groupby("u").size().max())
+    extra = min(max_seen, args.spark_extra)
+    t0 = time.perf_counter()
+    recs = model.recommendForAllUsers(args.k + extra)
+    exploded = recs.select("u", F.posexplode("recommendations").alias("pos", "rec")).select("u", "pos", F.col("rec.i").alias("i"), F.col("rec.rating").alias("s"))
+    filtered = exploded.join(df.select("u", "i"), on=["u", "i"], how="left_anti")
+    rows = filtered.toPandas()
+    topk = time.perf_counter() - t0
+    rows = rows.sort_values(["u", "pos"]).groupby("u").head(args.k)
+    with open(args.out, "w") as f:
+        for u, i, s in zip(rows["u"].values, rows["i"].values, rows["s"].values):
+            f.write(f"{ucat[u]}\t{icat[i]}\t{s}\n")
+    return {"topk_s": topk, "topk_candidates": args.k + extra}
+
+
 def run_spark(args):
     import pandas as pd
     from pyspark.sql import SparkSession
@@ -103,22 +124,10 @@ def run_spark(args):
     model = als.fit(df)
     model.userFactors.count()
     fit = time.perf_counter() - t0
-    # Spark cannot skip seen items while ranking: ask for k + the largest history (capped), then
-    # drop seen items and keep k.
-    max_seen = int(pdf.groupby("u").size().max())
-    extra = min(max_seen, args.spark_extra)
-    t0 = time.perf_counter()
-    recs = model.recommendForAllUsers(args.k + extra)
-    exploded = recs.select("u", F.posexplode("recommendations").alias("pos", "rec")).select("u", "pos", F.col("rec.i").alias("i"), F.col("rec.rating").alias("s"))
-    filtered = exploded.join(df.select("u", "i"), on=["u", "i"], how="left_anti")
-    rows = filtered.toPandas()
-    topk = time.perf_counter() - t0
-    rows = rows.sort_values(["u", "pos"]).groupby("u").head(args.k)
     ucat, icat = users.cat.categories, items.cat.categories
-    with open(args.out, "w") as f:
-        for u, i, s in zip(rows["u"].values, rows["i"].values, rows["s"].values):
-            f.write(f"{ucat[u]}\t{icat[i]}\t{s}\n")
-    out = {"fit_s": fit, "s_per_iteration": fit / args.iterations, "topk_s": topk, "topk_candidates": args.k + extra}
+    out = {"fit_s": fit, "s_per_iteration": fit / args.iterations, "topk_s": None}
+    if not args.no_topk:
+        out.update(spark_top_k(args, spark, model, df, pdf, ucat, icat))
     if args.test and args.predictions:
         tdf = pd.read_csv(args.test, sep="\t", dtype={"user_id": str, "item_id": str})
         umap = {v: k for k, v in enumerate(ucat)}
@@ -147,6 +156,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--explicit", action="store_true")
+    ap.add_argument("--no-topk", action="store_true", help="spark: fit (and predict) only, no top-k for all users")
     ap.add_argument("--spark-memory", default="6g")
     ap.add_argument("--spark-extra", type=int, default=200, help="extra candidates per user to survive seen-item removal")
     args = ap.parse_args()
