@@ -70,7 +70,7 @@ for ds in $DATASETS; do
 
     for f in $IMPLICIT_FACTORS; do
         # topten: train (includes parse, evaluation) then top-10 for all users, timed apart.
-        run "$ds-t-imp-$f" "$T" --log warn train --train "$TR" --model implicit --factors "$f" --iterations "$ITERATIONS" \
+        run "$ds-t-imp-$f" "$T" --log warn train --train "$TR" --model implicit --confidence linear --factors "$f" --iterations "$ITERATIONS" \
             --regularization "$REG_IMPLICIT" --alpha "$ALPHA" --threads "$THREADS" --out "$D/m-imp-$f" >/dev/null
         run "$ds-t-imp-$f-rec" sh -c "'$T' --log warn recommend --model '$D/m-imp-$f' --all --k 10 > '$D/recs-t-imp-$f.tsv'"
         tfit=$("$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['training_seconds'])" "$D/m-imp-$f/model.json")

@@ -158,6 +158,7 @@ enum Delimiter {
 }
 
 impl Delimiter {
+    /// All fields of `line` (header and layout detection).
     fn split<'a>(self, line: &'a str) -> std::str::Split<'a, &'static str> {
         line.split(match self {
             Delimiter::Tab => "\t",
@@ -165,6 +166,31 @@ impl Delimiter {
             Delimiter::Semicolon => ";",
             Delimiter::DoubleColon => "::",
         })
+    }
+
+    /// Splits `line` into `out`, returning the number of fields kept. Single-character
+    /// delimiters split on a `char` (a byte search), much faster than a string pattern.
+    fn split_into<'a>(self, line: &'a str, out: &mut [&'a str; MAX_FIELDS]) -> usize {
+        fn fill<'a>(
+            fields: impl Iterator<Item = &'a str>,
+            out: &mut [&'a str; MAX_FIELDS],
+        ) -> usize {
+            let mut n = 0;
+            for f in fields {
+                if n == MAX_FIELDS {
+                    return n;
+                }
+                out[n] = f;
+                n += 1;
+            }
+            n
+        }
+        match self {
+            Delimiter::Tab => fill(line.split('\t'), out),
+            Delimiter::Comma => fill(line.split(','), out),
+            Delimiter::Semicolon => fill(line.split(';'), out),
+            Delimiter::DoubleColon => fill(line.split("::"), out),
+        }
     }
 }
 
@@ -351,8 +377,11 @@ pub fn read_ratings_from<R: BufRead>(
     Ok((ratings, report))
 }
 
-/// Bytes read per block by the parallel file reader (bounds its memory).
-const BLOCK_BYTES: usize = 32 << 20;
+/// Bytes read per block by the parallel file reader (bounds its memory). Each block is parsed
+/// in twice as many pieces as threads, and every piece keeps its own id maps, so fewer, larger
+/// pieces intern fewer ids: on a 113 MB file, 32 MB blocks in 8 pieces parsed at 165 MB/s,
+/// 128 MB blocks in 4 pieces at 210 MB/s (2 threads).
+const BLOCK_BYTES: usize = 128 << 20;
 
 /// One piece of a block, parsed on its own thread with ids local to the piece.
 #[derive(Default)]
@@ -503,7 +532,7 @@ fn read_blocks<R: Read>(
             }
         }
         if let Some((delim, cols)) = layout {
-            let parts = rayon::current_num_threads() * 4;
+            let parts = rayon::current_num_threads() * 2;
             let pieces: Vec<Piece> = line_aligned_pieces(body, parts)
                 .into_par_iter()
                 .map(|p| parse_piece(p, delim, cols, report.header, opts.skip_bad_rows))
@@ -516,18 +545,8 @@ fn read_blocks<R: Read>(
                         message,
                     });
                 }
-                let users: Vec<u32> = piece
-                    .users
-                    .ids()
-                    .iter()
-                    .map(|id| ratings.users.intern(id))
-                    .collect();
-                let items: Vec<u32> = piece
-                    .items
-                    .ids()
-                    .iter()
-                    .map(|id| ratings.items.intern(id))
-                    .collect();
+                let users = merge_ids(&mut ratings.users, piece.users.ids());
+                let items = merge_ids(&mut ratings.items, piece.items.ids());
                 ratings
                     .records
                     .extend(piece.records.iter().map(|r| Interaction {
@@ -555,21 +574,29 @@ fn read_blocks<R: Read>(
     Ok((ratings, report))
 }
 
+/// Global indices of a piece's ids (in the piece's first-appearance order), interning the new
+/// ones in that order. Most ids of a later piece are already known, so the lookups run in
+/// parallel and only the misses are inserted, one by one.
+fn merge_ids(global: &mut IdMap, local: &[String]) -> Vec<u32> {
+    use rayon::prelude::*;
+    let known: Vec<Option<u32>> = {
+        let global = &*global;
+        local.par_iter().map(|id| global.get(id)).collect()
+    };
+    known
+        .into_iter()
+        .zip(local)
+        .map(|(index, id)| index.unwrap_or_else(|| global.intern(id)))
+        .collect()
+}
+
 /// Most fields a row may have; later fields are ignored (a headerless row reaching this many
 /// is reported as having too many fields).
 const MAX_FIELDS: usize = 32;
 
 /// Splits `line` into `out`, returning the number of fields kept.
 fn split_fields<'a>(line: &'a str, delim: Delimiter, out: &mut [&'a str; MAX_FIELDS]) -> usize {
-    let mut n = 0;
-    for f in delim.split(line) {
-        if n == MAX_FIELDS {
-            return n;
-        }
-        out[n] = f;
-        n += 1;
-    }
-    n
+    delim.split_into(line, out)
 }
 
 /// Applies the duplicate policy after reading: groups records by user (counting sort), sorts
@@ -582,6 +609,7 @@ fn resolve_duplicates(
     policy: DuplicatePolicy,
     source_name: &str,
 ) -> Result<usize, IngestError> {
+    use rayon::prelude::*;
     let n_users = ratings.users.len();
     let mut start = vec![0usize; n_users + 1];
     for r in &ratings.records {
@@ -590,65 +618,73 @@ fn resolve_duplicates(
     for u in 0..n_users {
         start[u + 1] += start[u];
     }
+    // (item, position) grouped by user, positions ascending within a group: the groups are
+    // then sorted without touching the records again.
     let mut next = start.clone();
-    let mut by_user = vec![0u32; ratings.records.len()];
+    let mut by_user = vec![(0u32, 0u32); ratings.records.len()];
     for (pos, r) in ratings.records.iter().enumerate() {
-        by_user[next[r.user as usize]] = pos as u32;
+        by_user[next[r.user as usize]] = (r.item, pos as u32);
         next[r.user as usize] += 1;
     }
+    let mut groups: Vec<&mut [(u32, u32)]> = Vec::with_capacity(n_users);
+    let mut rest = &mut by_user[..];
+    for u in 0..n_users {
+        let (group, tail) = rest.split_at_mut(start[u + 1] - start[u]);
+        groups.push(group);
+        rest = tail;
+    }
+    // Runs of one (user, item) pair: the first position and the later ones, in file order.
+    let runs: Vec<(usize, Vec<usize>)> = groups
+        .into_par_iter()
+        .filter(|g| g.len() > 1)
+        .flat_map_iter(|group| {
+            group.sort_unstable();
+            let mut found = Vec::new();
+            let mut a = 0;
+            while a < group.len() {
+                let mut b = a + 1;
+                while b < group.len() && group[b].0 == group[a].0 {
+                    b += 1;
+                }
+                if b - a > 1 {
+                    let later = group[a + 1..b].iter().map(|&(_, p)| p as usize).collect();
+                    found.push((group[a].1 as usize, later));
+                }
+                a = b;
+            }
+            found
+        })
+        .collect();
     let mut removed = vec![false; ratings.records.len()];
     let mut folded = 0;
     let mut first_error: Option<(u64, u64, u32, u32)> = None;
-    for u in 0..n_users {
-        let group = &mut by_user[start[u]..start[u + 1]];
-        if group.len() < 2 {
-            continue;
+    for (first, later) in runs {
+        folded += later.len();
+        match policy {
+            DuplicatePolicy::Last => {
+                let last = ratings.records[*later.last().unwrap()];
+                ratings.records[first].rating = last.rating;
+                ratings.records[first].timestamp = last.timestamp;
+            }
+            DuplicatePolicy::First => {}
+            DuplicatePolicy::Sum => {
+                for &p in &later {
+                    let r = ratings.records[p];
+                    ratings.records[first].rating += r.rating;
+                    ratings.records[first].timestamp =
+                        ratings.records[first].timestamp.max(r.timestamp);
+                }
+            }
+            DuplicatePolicy::Error => {
+                let r = ratings.records[first];
+                let candidate = (lines[later[0]], lines[first], r.user, r.item);
+                if first_error.is_none_or(|e| candidate.0 < e.0) {
+                    first_error = Some(candidate);
+                }
+            }
         }
-        // Positions within a group are ascending; a stable sort by item keeps them so.
-        group.sort_by_key(|&p| ratings.records[p as usize].item);
-        let mut a = 0;
-        while a < group.len() {
-            let item = ratings.records[group[a] as usize].item;
-            let mut b = a + 1;
-            while b < group.len() && ratings.records[group[b] as usize].item == item {
-                b += 1;
-            }
-            if b - a > 1 {
-                let first = group[a] as usize;
-                let later: Vec<usize> = group[a + 1..b].iter().map(|&p| p as usize).collect();
-                folded += later.len();
-                match policy {
-                    DuplicatePolicy::Last => {
-                        let last = ratings.records[*later.last().unwrap()];
-                        ratings.records[first].rating = last.rating;
-                        ratings.records[first].timestamp = last.timestamp;
-                    }
-                    DuplicatePolicy::First => {}
-                    DuplicatePolicy::Sum => {
-                        for &p in &later {
-                            let r = ratings.records[p];
-                            ratings.records[first].rating += r.rating;
-                            ratings.records[first].timestamp =
-                                ratings.records[first].timestamp.max(r.timestamp);
-                        }
-                    }
-                    DuplicatePolicy::Error => {
-                        let candidate = (
-                            lines[later[0]],
-                            lines[first],
-                            ratings.records[first].user,
-                            item,
-                        );
-                        if first_error.is_none_or(|e| candidate.0 < e.0) {
-                            first_error = Some(candidate);
-                        }
-                    }
-                }
-                for p in later {
-                    removed[p] = true;
-                }
-            }
-            a = b;
+        for p in later {
+            removed[p] = true;
         }
     }
     if let Some((line, first_line, user, item)) = first_error {

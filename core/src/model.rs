@@ -213,6 +213,44 @@ pub fn fingerprint(users: &IdMap, items: &IdMap, seen: &Csr) -> String {
 }
 
 impl Model {
+    /// A model from its parts, with the metadata they determine (counts, data fingerprint,
+    /// creation time) filled in; fitting history and time, split, metrics and source start
+    /// empty for the caller to set. The one place a [`ModelMeta`] is built.
+    pub fn from_parts(
+        params: AlsParams,
+        users: IdMap,
+        items: IdMap,
+        user_factors: Array2<f32>,
+        item_factors: Array2<f32>,
+        seen: Csr,
+    ) -> Model {
+        let meta = ModelMeta {
+            format_version: FORMAT_VERSION,
+            kind: "als".into(),
+            params,
+            users: users.len(),
+            items: items.len(),
+            interactions: seen.nnz(),
+            created_at: now_rfc3339(),
+            training_seconds: 0.0,
+            history: vec![],
+            data_fingerprint: fingerprint(&users, &items, &seen),
+            split: None,
+            metrics: None,
+            source: None,
+            tuning: None,
+            artifacts: vec![],
+        };
+        Model {
+            meta,
+            users,
+            items,
+            user_factors,
+            item_factors,
+            seen,
+        }
+    }
+
     /// The k best unseen items for dense user `u`.
     pub fn recommend(&self, u: u32, k: usize) -> Vec<Scored> {
         let x = self.user_factors.row(u as usize);
@@ -531,32 +569,14 @@ mod tests {
             2,
             3,
         );
-        let meta = ModelMeta {
-            format_version: FORMAT_VERSION,
-            kind: "als".into(),
-            params: AlsParams::explicit(),
-            users: 2,
-            items: 3,
-            interactions: 3,
-            created_at: now_rfc3339(),
-            training_seconds: 0.0,
-            history: vec![],
-            data_fingerprint: fingerprint(&users, &items, &seen),
-            split: None,
-            metrics: None,
-            source: None,
-            tuning: None,
-            artifacts: vec![],
-        };
-        Model {
-            meta,
+        Model::from_parts(
+            AlsParams::explicit(),
             users,
             items,
-            user_factors: Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap(),
-            item_factors: Array2::from_shape_vec((3, 2), vec![0.9, 0.1, 0.2, 0.8, 0.5, 0.5])
-                .unwrap(),
+            Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap(),
+            Array2::from_shape_vec((3, 2), vec![0.9, 0.1, 0.2, 0.8, 0.5, 0.5]).unwrap(),
             seen,
-        }
+        )
     }
 
     #[test]

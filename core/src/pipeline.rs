@@ -9,7 +9,7 @@ use crate::als::{self, AlsError, AlsParams, Feedback, IterationReport};
 use crate::csr::Csr;
 use crate::interactions::{IdMap, Ratings};
 use crate::metrics::{self, RankingMetrics, RatingMetrics};
-use crate::model::{fingerprint, now_rfc3339, Model, ModelMeta, FORMAT_VERSION};
+use crate::model::Model;
 
 /// Test-set scores, serialised as `metrics.json` with Recommenders' function names as keys.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -45,31 +45,19 @@ pub fn train(
     let seen = Csr::from_triplets(triplets.iter().copied(), users.len(), items.len());
     let start = Instant::now();
     let fitted = als::fit(&seen, params, on_iteration)?;
-    let meta = ModelMeta {
-        format_version: FORMAT_VERSION,
-        kind: "als".into(),
-        params: params.clone(),
-        users: users.len(),
-        items: items.len(),
-        interactions: seen.nnz(),
-        created_at: now_rfc3339(),
-        training_seconds: start.elapsed().as_secs_f64(),
-        history: fitted.history,
-        data_fingerprint: fingerprint(&users, &items, &seen),
-        split: None,
-        metrics: None,
-        source,
-        tuning: None,
-        artifacts: vec![],
-    };
-    Ok(Model {
-        meta,
+    let training_seconds = start.elapsed().as_secs_f64();
+    let mut model = Model::from_parts(
+        params.clone(),
         users,
         items,
-        user_factors: fitted.user_factors,
-        item_factors: fitted.item_factors,
+        fitted.user_factors,
+        fitted.item_factors,
         seen,
-    })
+    );
+    model.meta.training_seconds = training_seconds;
+    model.meta.history = fitted.history;
+    model.meta.source = source;
+    Ok(model)
 }
 
 /// Scores a model on a test set: top-k for every test user the model knows (seen items

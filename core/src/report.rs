@@ -138,7 +138,6 @@ mod tests {
     use crate::als::AlsParams;
     use crate::csr::Csr;
     use crate::interactions::IdMap;
-    use crate::model::{ModelMeta, FORMAT_VERSION};
     use ndarray::Array2;
 
     /// 3 users, 200 items. Training interactions only touch items 5 and 6 (the two most
@@ -164,31 +163,14 @@ mod tests {
                 0.0
             }
         });
-        let meta = ModelMeta {
-            format_version: FORMAT_VERSION,
-            kind: "als".into(),
-            params: AlsParams::implicit(),
-            users: 3,
-            items: 200,
-            interactions: 5,
-            created_at: String::new(),
-            training_seconds: 0.0,
-            history: vec![],
-            data_fingerprint: String::new(),
-            split: None,
-            metrics: None,
-            source: None,
-            tuning: None,
-            artifacts: vec![],
-        };
-        Model {
-            meta,
+        Model::from_parts(
+            AlsParams::implicit(),
             users,
             items,
             user_factors,
             item_factors,
             seen,
-        }
+        )
     }
 
     #[test]

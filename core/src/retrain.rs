@@ -88,6 +88,42 @@ pub struct RetrainConfig {
     pub events: Vec<crate::events::StoredEvent>,
 }
 
+impl RetrainConfig {
+    /// A retrain of `inputs` with `params`, gated on `metric`@10 with a 2% tolerance over
+    /// 2000 holdout users, publishing with the default options and writing no model directory:
+    /// callers override what their settings say.
+    pub fn new(inputs: Vec<Location>, params: AlsParams, metric: GateMetric) -> Self {
+        RetrainConfig {
+            inputs,
+            read: ReadOptions::default(),
+            split: SplitParams::default(),
+            params,
+            k: 10,
+            metric,
+            tolerance: 0.02,
+            sample_users: 2000,
+            publish: PublishOptions::default(),
+            model_root: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// The hyperparameters of a retrain: those of a parameters file when one is given (see
+/// [`params_from_file`]; `--params` / `RETRAIN_PARAMS`), else the defaults of `model`
+/// (`"implicit"` or `"explicit"`).
+pub fn choose_params(
+    file: Option<&std::path::Path>,
+    model: &str,
+) -> Result<AlsParams, RetrainError> {
+    match (file, model) {
+        (Some(path), _) => params_from_file(path),
+        (None, "implicit") => Ok(AlsParams::implicit()),
+        (None, "explicit") => Ok(AlsParams::explicit()),
+        (None, other) => Err(RetrainError::ModelFamily(other.to_string())),
+    }
+}
+
 /// What a retrain decided, kept with the new version and returned to the caller.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -138,6 +174,9 @@ pub enum RetrainError {
     /// Nothing to train on.
     #[error("no training input configured")]
     NoInput,
+    /// The model family is neither implicit nor explicit.
+    #[error("the model must be implicit or explicit, got {0:?}")]
+    ModelFamily(String),
     /// A parameters file could not be used.
     #[error("{path}: {message}")]
     Params {

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use topten_core::als::AlsParams;
@@ -12,54 +11,7 @@ use topten_core::pipeline;
 use topten_core::store::publish::{publish, PublishOptions};
 use topten_core::testing::CosmosServer;
 
-struct Handler {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Handler {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(envs: &[(&str, &str)]) -> Handler {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
-    cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("TOPTEN_LOG", "warn")
-        .env("TOPTEN_LOG_REQUESTS", "false");
-    cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let handler = Handler {
-        child: cmd.spawn().unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(format!("{}/api/health", handler.base))
-            .await
-            .is_ok()
-        {
-            return handler;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("handler did not listen within 20 s");
-}
-
-async fn get(url: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::get(url).await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
-}
+use common::{get_json as get, start_handler};
 
 /// Publish two versions to Cosmos, serve them through the handler binary, switch and roll
 /// back, ask for an unknown user, and count what reaches the server: exactly one item read per
@@ -98,10 +50,11 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
         .await
         .unwrap();
 
-    let h = start(&[
+    let h = start_handler(&[
         ("TOPTEN_STORE", &uri),
         ("COSMOS_KEY", server.key()),
         ("TOPTEN_ACTIVE_TTL_MS", "300"),
+        ("TOPTEN_LOG_REQUESTS", "false"),
     ])
     .await;
     let (s, health) = get(&format!("{}/api/health", h.base)).await;

@@ -3,61 +3,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Handler {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Handler {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(envs: &[(&str, &str)]) -> Handler {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
-    cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("TOPTEN_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let handler = Handler {
-        child: cmd.spawn().unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(format!("{}/api/health", handler.base))
-            .await
-            .is_ok()
-        {
-            return handler;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("handler did not listen within 20 s");
-}
-
-async fn get(url: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::get(url).await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
-}
+use common::{get_json as get, start_handler};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_recommendations_and_runs_the_timer_retrain() {
@@ -65,7 +14,7 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
     let ratings = common::ratings_file(dir.path());
     let (uri, v1) = common::published_store(dir.path(), &ratings).await;
     let models = dir.path().join("models");
-    let h = start(&[
+    let h = start_handler(&[
         ("TOPTEN_STORE", &uri),
         ("TRAINING_INPUT", ratings.to_str().unwrap()),
         ("TOPTEN_MODEL_ROOT", models.to_str().unwrap()),
@@ -127,7 +76,7 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
     // With an impossible bar (no drop allowed and a metric the candidate cannot beat: the same
     // data gives the same figure, so a negative tolerance rejects it) the active version stays.
     drop(h);
-    let h = start(&[
+    let h = start_handler(&[
         ("TOPTEN_STORE", &uri),
         ("TRAINING_INPUT", ratings.to_str().unwrap()),
         ("TOPTEN_MODEL_ROOT", models.to_str().unwrap()),
@@ -156,7 +105,7 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
 async fn graceful_shutdown_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("embedded:{}", dir.path().join("s.db").display());
-    let mut h = start(&[("TOPTEN_STORE", &uri)]).await;
+    let mut h = start_handler(&[("TOPTEN_STORE", &uri)]).await;
     let pid = h.child.id();
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])

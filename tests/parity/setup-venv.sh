@@ -7,60 +7,16 @@
 # Installs exactly tests/parity/requirements.txt with `pip install --no-deps`: recommenders 1.2.1
 # without its heavy dependencies, plus the pinned closure of numpy, pandas and scikit-learn, which
 # is all that recommenders.evaluation.python_evaluation and recommenders.datasets.python_splitters
-# import. Idempotent: when the venv already matches requirements.txt it only re-checks the imports
-# (about a second). Environment: PARITY_VENV (venv path), PYTHON (interpreter to create it with,
-# default python3; the pins need Python 3.9 to 3.12, and are tested on 3.11).
+# import (scripts/pinned-venv.sh does the work). Environment: PARITY_VENV (venv path), PYTHON
+# (interpreter to create it with, default python3; the pins need Python 3.9 to 3.12, and are
+# tested on 3.11).
 set -euo pipefail
-
 case "${1:-}" in
     -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "setup-venv: unknown argument: $1 (see --help)" >&2; exit 2 ;;
 esac
-
-log() { echo "setup-venv: $*" >&2; }
-die() { echo "setup-venv: ERROR: $*" >&2; exit 1; }
-
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
-VENV="${PARITY_VENV:-$REPO_ROOT/.venv-parity}"
-PYTHON="${PYTHON:-python3}"
-REQS="$HERE/requirements.txt"
-STAMP="$VENV/.parity-stamp"
-IMPORT_CHECK='import recommenders.evaluation.python_evaluation, recommenders.datasets.python_splitters'
-
-command -v "$PYTHON" >/dev/null 2>&1 || die "python not found: $PYTHON"
-[[ -f "$REQS" ]] || die "missing $REQS"
-
-# What the venv must match: the requirements file and the interpreter that builds it.
-want_stamp="$(
-    {
-        sha256sum "$REQS" | awk '{print $1}'
-        "$PYTHON" -c 'import sys; print(sys.version.split()[0], sys.executable)'
-    } | tr '\n' ' '
-)"
-
-if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \
-    && "$VENV/bin/python" -c "$IMPORT_CHECK" 2>/dev/null; then
-    log "$VENV is up to date"
-    exit 0
-fi
-
-if [[ -e "$VENV" ]]; then
-    # Only ever delete something that is a venv (or an empty folder).
-    if [[ -f "$VENV/pyvenv.cfg" ]] || [[ -d "$VENV" && -z "$(ls -A "$VENV")" ]]; then
-        log "rebuilding $VENV (missing, stale or broken)"
-        rm -rf "$VENV"
-    else
-        die "$VENV exists and is not a Python venv; refusing to touch it (set PARITY_VENV elsewhere)"
-    fi
-fi
-
-log "creating $VENV with $("$PYTHON" --version 2>&1)"
-"$PYTHON" -m venv "$VENV" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
-log "installing $(grep -cE '^[A-Za-z]' "$REQS") pinned packages from $REQS"
-"$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
-    --no-deps -r "$REQS" || die "pip install failed"
-"$VENV/bin/python" -c "$IMPORT_CHECK" || die "recommenders modules do not import in $VENV"
-printf '%s' "$want_stamp" > "$STAMP"
-log "ready: $VENV"
+exec bash "$REPO_ROOT/scripts/pinned-venv.sh" "${PARITY_VENV:-$REPO_ROOT/.venv-parity}" "$HERE/requirements.txt" \
+    'import recommenders.evaluation.python_evaluation, recommenders.datasets.python_splitters'

@@ -125,8 +125,16 @@ fn iterate(
         let (loss, train_rmse) = pool.install(|| match params.feedback {
             Feedback::Explicit => {
                 explicit::solve_rows(matrix, &item_factors, &mut user_factors, &params);
-                explicit::solve_rows(&transpose, &user_factors, &mut item_factors, &params);
-                let (loss, rmse) = explicit::loss(matrix, &user_factors, &item_factors, &params);
+                let sq_err =
+                    explicit::solve_rows(&transpose, &user_factors, &mut item_factors, &params);
+                let (loss, rmse) = explicit::objective(
+                    matrix,
+                    &transpose,
+                    &user_factors,
+                    &item_factors,
+                    sq_err,
+                    &params,
+                );
                 (loss, Some(rmse))
             }
             Feedback::Implicit => {

@@ -478,3 +478,35 @@ fn log_confidence_and_serde_default() {
     );
     assert_ne!(lin.user_factors, log.user_factors);
 }
+
+#[test]
+fn explicit_objective_from_the_sweep_equals_a_separate_pass() {
+    let (_, obs) = low_rank(50, 40, 3, 0.3, 9);
+    let m = csr(&obs, 50, 40);
+    for (solver, nonnegative) in [
+        (Solver::Cg, false),
+        (Solver::Cholesky, false),
+        (Solver::Cholesky, true),
+    ] {
+        let p = AlsParams {
+            iterations: 3,
+            solver,
+            nonnegative,
+            ..params(Feedback::Explicit, 4)
+        };
+        let model = fit_quiet(&m, &p);
+        let (loss, rmse) = explicit::loss(&m, &model.user_factors, &model.item_factors, &p);
+        let last = model.history.last().unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * b.abs().max(1e-9);
+        assert!(
+            close(last.loss, loss),
+            "{solver:?}/{nonnegative}: {} vs {loss}",
+            last.loss
+        );
+        assert!(
+            close(last.train_rmse.unwrap(), rmse),
+            "{solver:?}/{nonnegative}: {:?} vs {rmse}",
+            last.train_rmse
+        );
+    }
+}

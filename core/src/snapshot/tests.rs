@@ -4,37 +4,20 @@ use super::*;
 use crate::als::fit;
 use crate::csr::Csr;
 use crate::metrics::ranking_metrics;
-use crate::model::{ModelMeta, FORMAT_VERSION};
 use crate::synth::{generate, SynthParams, SynthRow};
 
 fn model_from(seen: Csr, params: &AlsParams) -> Model {
     let fitted = fit(&seen, params, &mut |_| {}).unwrap();
     let users = IdMap::from_ids((0..seen.nrows()).map(|u| u.to_string()));
     let items = IdMap::from_ids((0..seen.ncols).map(|i| format!("i{i}")));
-    Model {
-        meta: ModelMeta {
-            format_version: FORMAT_VERSION,
-            kind: "als".into(),
-            params: params.clone(),
-            users: users.len(),
-            items: items.len(),
-            interactions: seen.nnz(),
-            created_at: String::new(),
-            training_seconds: 0.0,
-            history: vec![],
-            data_fingerprint: String::new(),
-            split: None,
-            metrics: None,
-            source: None,
-            tuning: None,
-            artifacts: vec![],
-        },
+    Model::from_parts(
+        params.clone(),
         users,
         items,
-        user_factors: fitted.user_factors,
-        item_factors: fitted.item_factors,
+        fitted.user_factors,
+        fitted.item_factors,
         seen,
-    }
+    )
 }
 
 fn rows(users: usize, items: usize, interactions: usize, seed: u64) -> Vec<SynthRow> {

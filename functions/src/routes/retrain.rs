@@ -5,10 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use topten_core::als::AlsParams;
-use topten_core::ingest::ReadOptions;
 use topten_core::retrain::{self, GateMetric, RetrainConfig};
-use topten_core::split::SplitParams;
 use topten_core::store::publish::PublishOptions;
 
 use crate::state::AppState;
@@ -31,18 +28,15 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
     if cfg.training_input.is_empty() {
         return Err("TRAINING_INPUT is not set: nothing to retrain on".into());
     }
-    let params = match (&cfg.retrain_params, cfg.retrain_model.as_str()) {
-        (Some(path), _) => {
-            retrain::params_from_file(path).map_err(|e| format!("RETRAIN_PARAMS: {e}"))?
-        }
-        (None, "implicit") => AlsParams::implicit(),
-        (None, "explicit") => AlsParams::explicit(),
-        (None, other) => {
-            return Err(format!(
-                "RETRAIN_MODEL must be implicit or explicit, got {other:?}"
-            ))
-        }
-    };
+    let params = retrain::choose_params(cfg.retrain_params.as_deref(), &cfg.retrain_model)
+        .map_err(|e| {
+            let setting = if cfg.retrain_params.is_some() {
+                "RETRAIN_PARAMS"
+            } else {
+                "RETRAIN_MODEL"
+            };
+            format!("{setting}: {e}")
+        })?;
     let metric = GateMetric::parse(&cfg.quality_metric).ok_or_else(|| {
         format!(
             "QUALITY_METRIC {:?} is not a ranking metric",
@@ -50,14 +44,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         )
     })?;
     Ok(RetrainConfig {
-        inputs: cfg.training_input.clone(),
-        read: ReadOptions::default(),
-        split: SplitParams::default(),
-        params,
-        k: 10,
-        metric,
         tolerance: cfg.quality_tolerance,
-        sample_users: 2000,
         publish: PublishOptions {
             items_per_user: cfg.items_per_user,
             ..PublishOptions::default()
@@ -66,7 +53,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
             .model_root
             .clone()
             .or_else(|| Some(topten_core::blob::Location::Local("./data/models".into()))),
-        events: Vec::new(),
+        ..RetrainConfig::new(cfg.training_input.clone(), params, metric)
     })
 }
 

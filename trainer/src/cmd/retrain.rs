@@ -57,23 +57,21 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let params = match (&args.params, args.model) {
-        (Some(path), _) => retrain::params_from_file(path)?,
-        (None, ModelArg::Implicit) => topten_core::als::AlsParams::implicit(),
-        (None, ModelArg::Explicit) => topten_core::als::AlsParams::explicit(),
+    let family = match args.model {
+        ModelArg::Implicit => "implicit",
+        ModelArg::Explicit => "explicit",
     };
+    let params = retrain::choose_params(args.params.as_deref(), family)?;
     tracing::info!(?params, "retrain parameters");
+    let metric = GateMetric::parse(&args.metric)
+        .with_context(|| format!("unknown metric {:?}", args.metric))?;
     let cfg = RetrainConfig {
-        inputs: args.inputs.clone(),
         read: args.input.options(),
         split: SplitParams {
             seed: args.seed,
             ..SplitParams::default()
         },
-        params,
         k: args.k,
-        metric: GateMetric::parse(&args.metric)
-            .with_context(|| format!("unknown metric {:?}", args.metric))?,
         tolerance: args.tolerance,
         sample_users: args.sample_users,
         publish: PublishOptions {
@@ -81,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..PublishOptions::default()
         },
         model_root: Some(args.model_root.clone()),
-        events: Vec::new(),
+        ..RetrainConfig::new(args.inputs.clone(), params, metric)
     };
     let store = topten_core::store::open(&args.store.store)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -31,7 +31,7 @@ pub enum ConfidenceArg {
 /// Row solver on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
-    /// Conjugate gradient (implicit default).
+    /// A few warm-started conjugate-gradient steps per row and sweep (the default).
     Cg,
     /// Exact Cholesky.
     Cholesky,
