@@ -105,11 +105,33 @@ impl Csr {
 
     /// The transpose (item×user from user×item).
     pub fn transpose(&self) -> Csr {
-        let triplets = (0..self.nrows()).flat_map(|r| {
+        // Counting sort by column: scanning rows in order leaves every column's entries in
+        // ascending row order, so nothing needs sorting afterwards.
+        let mut indptr = vec![0usize; self.ncols + 1];
+        for &c in &self.indices {
+            indptr[c as usize + 1] += 1;
+        }
+        for c in 0..self.ncols {
+            indptr[c + 1] += indptr[c];
+        }
+        let mut next = indptr.clone();
+        let mut indices = vec![0u32; self.nnz()];
+        let mut values = vec![0f32; self.nnz()];
+        for r in 0..self.nrows() {
             let (cols, vals) = self.row(r);
-            cols.iter().zip(vals).map(move |(&c, &v)| (c, r as u32, v))
-        });
-        Csr::from_triplets(triplets, self.ncols, self.nrows())
+            for (&c, &v) in cols.iter().zip(vals) {
+                let slot = &mut next[c as usize];
+                indices[*slot] = r as u32;
+                values[*slot] = v;
+                *slot += 1;
+            }
+        }
+        Csr {
+            indptr,
+            indices,
+            values,
+            ncols: self.nrows(),
+        }
     }
 }
 
@@ -130,5 +152,24 @@ mod tests {
         let t = m.transpose();
         assert_eq!(t.row(2), (&[1u32][..], &[6.0f32][..]));
         assert_eq!(t.transpose(), m);
+    }
+
+    #[test]
+    fn transpose_matches_building_from_swapped_triplets() {
+        // A fixed pseudo-random pattern with empty rows and columns.
+        let triplets: Vec<(u32, u32, f32)> = (0..500u32)
+            .map(|j| ((j * 7919) % 61, (j * 104_729) % 47, j as f32))
+            .filter(|&(r, c, _)| r % 5 != 3 && c % 7 != 2)
+            .collect();
+        let m = Csr::from_triplets(triplets.iter().copied(), 64, 50);
+        let want = Csr::from_triplets(
+            (0..m.nrows()).flat_map(|r| {
+                let (c, v) = m.row(r);
+                c.iter().zip(v).map(move |(&c, &v)| (c, r as u32, v))
+            }),
+            50,
+            64,
+        );
+        assert_eq!(m.transpose(), want);
     }
 }
