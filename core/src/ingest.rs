@@ -340,7 +340,7 @@ pub fn read_ratings_from<R: BufRead>(
             }
         };
         let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
-        let count = split_fields(line, delim, &mut fields);
+        let count = delim.split_into(line, &mut fields);
         match parse_row(&fields[..count], cols, report.header) {
             Ok((user, item, rating, timestamp, has_time)) => {
                 report.rows += 1;
@@ -418,7 +418,7 @@ fn parse_piece(
             continue;
         }
         let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
-        let count = split_fields(line, delim, &mut fields);
+        let count = delim.split_into(line, &mut fields);
         match parse_row(&fields[..count], cols, header) {
             Ok((user, item, rating, timestamp, has_time)) => {
                 piece.has_time |= has_time;
@@ -593,11 +593,6 @@ fn merge_ids(global: &mut IdMap, local: &[String]) -> Vec<u32> {
 /// Most fields a row may have; later fields are ignored (a headerless row reaching this many
 /// is reported as having too many fields).
 const MAX_FIELDS: usize = 32;
-
-/// Splits `line` into `out`, returning the number of fields kept.
-fn split_fields<'a>(line: &'a str, delim: Delimiter, out: &mut [&'a str; MAX_FIELDS]) -> usize {
-    delim.split_into(line, out)
-}
 
 /// Applies the duplicate policy after reading: groups records by user (counting sort), sorts
 /// each user's few records by item and folds equal neighbours: linear work plus small sorts,

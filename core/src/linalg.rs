@@ -58,8 +58,7 @@ pub fn cholesky_solve_f32(a: &mut [f32], b: &mut [f32], n: usize) -> bool {
     debug_assert_eq!(b.len(), n);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if has_avx2_fma() {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { cholesky_solve_f32_avx2(a, b, n) };
         }
@@ -104,9 +103,7 @@ fn cholesky_solve_f32_kernel<const FMA: bool>(a: &mut [f32], b: &mut [f32], n: u
     for m in 0..n {
         let y = b[m] / a[m * n + m];
         b[m] = y;
-        let (head, tail) = b.split_at_mut(m + 1);
-        let _ = head;
-        axpy_kernel::<FMA>(-y, &a[m * n + m + 1..(m + 1) * n], tail);
+        axpy_kernel::<FMA>(-y, &a[m * n + m + 1..(m + 1) * n], &mut b[m + 1..]);
     }
     // Backward: U x = y, as dot products with U's row tails.
     for i in (0..n).rev() {
@@ -143,7 +140,8 @@ pub fn nnls(a: &[f64], b: &[f64], x: &mut [f64], n: usize, sweeps: usize) {
 
 /// `out = Σ_j w_j y_j y_jᵀ` over the rows `rows` of the row-major `factors` (`k` columns), as
 /// one SGEMM of the gathered (and `√w`-scaled) rows: the normal-equation matrix of a row solve,
-/// computed at GEMM speed rather than as `n` rank-one updates. `gather` is scratch space.
+/// computed at GEMM speed rather than as `n` rank-one updates. `gather` is scratch space; with
+/// no weights it holds the rows themselves afterwards, which callers may reuse.
 pub fn weighted_gram(
     factors: &[f32],
     k: usize,
@@ -227,6 +225,15 @@ pub fn prefetch_row(matrix: &[f32], k: usize, row: u32) {
     let _ = (matrix, k, row);
 }
 
+/// Whether the AVX2+FMA builds of the kernels may run on this CPU: the one run-time check
+/// behind every `#[target_feature]` dispatch in the crate (the standard library caches the
+/// CPUID answer, so calling it per row costs a load and a branch).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
 /// Dot product of two f32 slices: the innermost kernel of the CG solver and top-k.
 ///
 /// Dispatches at run time to an AVX2+FMA build of the same loop where the CPU has it (every
@@ -235,8 +242,7 @@ pub fn prefetch_row(matrix: &[f32], k: usize, row: u32) {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if has_avx2_fma() {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { dot_avx2(a, b) };
         }
@@ -284,8 +290,7 @@ pub(crate) fn dot_kernel<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if has_avx2_fma() {
             // SAFETY: as in `dot`.
             return unsafe { axpy_avx2(alpha, x, y) };
         }

@@ -104,15 +104,14 @@ fn solve_with(
     if params.solver == Solver::Cg && !params.nonnegative {
         return solve_cg(s, y_all, items, values, params, x);
     }
+    // Σ y yᵀ as one SGEMM, then λ·n on the diagonal; b = Σ r y from the rows it gathered.
+    crate::linalg::weighted_gram(y_all, k, items, None, &mut s.gather, &mut s.gram);
     s.b.fill(0.0);
-    for (&i, &r) in items.iter().zip(values) {
-        let y = &y_all[i as usize * k..(i as usize + 1) * k];
+    for (y, &r) in s.gather.chunks_exact(k).zip(values) {
         for (b, &yp) in s.b.iter_mut().zip(y) {
             *b += r as f64 * yp as f64;
         }
     }
-    // Σ y yᵀ as one SGEMM, then λ·n on the diagonal.
-    crate::linalg::weighted_gram(y_all, k, items, None, &mut s.gather, &mut s.gram);
     let lambda = params.regularization as f64 * items.len() as f64;
     if !params.nonnegative {
         for p in 0..k {
@@ -162,8 +161,7 @@ fn solve_cg(
 ) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if crate::linalg::has_avx2_fma() {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { solve_cg_avx2(s, y_all, items, values, params, x) };
         }

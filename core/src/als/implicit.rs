@@ -43,7 +43,7 @@ pub(super) fn solve_rows(
         |scratch, (row, x)| {
             let (items, values) = matrix.row(row);
             if exact {
-                solve_one(other, &yty, items, values, params, x, true);
+                solve_exact(other, &yty, items, values, params, x);
             } else {
                 solve_cg(scratch, other, &yty, items, values, params, x);
             }
@@ -51,21 +51,17 @@ pub(super) fn solve_rows(
     );
 }
 
-/// Solves one row; `exact` picks Cholesky over warm-started CG.
-pub(super) fn solve_one(
+/// Solves one row exactly, by Cholesky (fold-in, the exact solver, and the reference CG is
+/// tested against).
+pub(super) fn solve_exact(
     other: &Array2<f32>,
     yty: &Array2<f32>,
     items: &[u32],
     values: &[f32],
     params: &AlsParams,
     x: &mut [f32],
-    exact: bool,
 ) {
     let k = params.factors;
-    if !exact {
-        solve_cg(&mut CgScratch::new(k), other, yty, items, values, params, x);
-        return;
-    }
     let y_all = other.as_slice().expect("contiguous");
     let g = yty.as_slice().expect("contiguous");
     let y_of = |i: u32| &y_all[i as usize * k..(i as usize + 1) * k];
@@ -142,8 +138,7 @@ fn solve_cg(
     let g = yty.as_slice().expect("contiguous");
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if crate::linalg::has_avx2_fma() {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { cg_avx2(s, y_all, g, items, params.cg_steps, x) };
         }

@@ -197,7 +197,7 @@ pub fn fold_in_user(
                     &owned
                 }
             };
-            implicit::solve_one(item_factors, yty, items, values, params, &mut x, true)
+            implicit::solve_exact(item_factors, yty, items, values, params, &mut x)
         }
     }
     x
