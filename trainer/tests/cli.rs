@@ -1,25 +1,9 @@
 //! End-to-end tests of the `topten` binary: real processes, real files, generated data.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn topten(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args(args)
-        .env("TOPTEN_LOG", "warn")
-        .output()
-        .expect("run topten")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = topten(args);
-    assert!(
-        out.status.success(),
-        "topten {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{ok, topten};
 
 /// A u.data-style file with a planted structure: two taste groups, each mostly watching (85%)
 /// and liking (ratings 4-5, else 1-2) its own half of the catalogue, with distinct timestamps.

@@ -2,26 +2,11 @@
 //! publish killed mid-way (SIGKILL) that must leave the old version fully served.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn topten(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args(args)
-        .env("TOPTEN_LOG", "warn")
-        .output()
-        .expect("run topten")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = topten(args);
-    assert!(
-        out.status.success(),
-        "topten {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{ok, topten};
 
 struct Server(Child);
 impl Drop for Server {

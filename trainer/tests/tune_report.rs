@@ -2,24 +2,17 @@
 //! processes, real files, generated data.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+mod common;
+
+/// These tests read the info-level log lines (the quality gate's figures).
 fn topten(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args(args)
-        .env("TOPTEN_LOG", "info")
-        .output()
-        .expect("run topten")
+    common::run_at("info", args)
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = topten(args);
-    assert!(
-        out.status.success(),
-        "topten {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::ok_at("info", args)
 }
 
 fn json(text: &str) -> serde_json::Value {

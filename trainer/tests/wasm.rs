@@ -14,26 +14,15 @@ use std::time::{Duration, Instant};
 use topten_edge::route::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
 
+mod common;
+use common::ok;
+
 struct Server(Child);
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args(args)
-        .env("TOPTEN_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "topten {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn serve(args: &[&str]) -> (Server, u16) {

@@ -1,0 +1,35 @@
+//! Shared helpers of the `topten` binary's end-to-end tests: run it as a real process.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+/// Runs `topten ARGS` with `TOPTEN_LOG=level` and returns what it did.
+pub fn run_at(level: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(args)
+        .env("TOPTEN_LOG", level)
+        .output()
+        .expect("run topten")
+}
+
+/// `topten ARGS` at log level warn.
+pub fn topten(args: &[&str]) -> Output {
+    run_at("warn", args)
+}
+
+/// Runs `topten ARGS` at `level`, requires success (showing stderr otherwise), returns stdout.
+pub fn ok_at(level: &str, args: &[&str]) -> String {
+    let out = run_at(level, args);
+    assert!(
+        out.status.success(),
+        "topten {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// [`ok_at`] at log level warn.
+pub fn ok(args: &[&str]) -> String {
+    ok_at("warn", args)
+}
