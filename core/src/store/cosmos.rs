@@ -56,7 +56,6 @@ use super::{
     ActiveVersion, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus, WriteStats,
 };
 use crate::events::StoredEvent;
-use crate::model::now_rfc3339;
 
 /// Partition key value of the metadata documents (active pointer, version infos, popular lists).
 pub const META_PARTITION: &str = "__topten_meta__";
@@ -744,18 +743,8 @@ impl CosmosStore {
         version: &str,
         history: Vec<String>,
     ) -> Result<ActiveVersion, StoreError> {
-        match self.read_meta::<VersionInfo>(&version_id(version)).await? {
-            None => return Err(StoreError::NotFound(format!("version {version}"))),
-            Some(i) if i.status != VersionStatus::Complete => {
-                return Err(StoreError::Conflict(format!("version {version} is not complete (a publish did not finish); it cannot be activated")))
-            }
-            Some(_) => {}
-        }
-        let active = ActiveVersion {
-            version: version.to_owned(),
-            activated_at: now_rfc3339(),
-            history,
-        };
+        let info = self.read_meta::<VersionInfo>(&version_id(version)).await?;
+        let active = ActiveVersion::activate(version, info, history)?;
         // One single-document write: readers see the old pointer or the new one.
         self.upsert_meta("active", "active", &active).await?;
         Ok(active)

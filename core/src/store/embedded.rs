@@ -29,7 +29,6 @@ use super::{
     VersionStatus,
 };
 use crate::events::StoredEvent;
-use crate::model::now_rfc3339;
 
 const SEP: char = '\x1f';
 
@@ -231,18 +230,7 @@ impl EmbeddedStore {
             Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
             None => None,
         };
-        match info {
-            None => return Err(StoreError::NotFound(format!("version {version}"))),
-            Some(i) if i.status != VersionStatus::Complete => {
-                return Err(StoreError::Conflict(format!("version {version} is not complete (a publish did not finish); it cannot be activated")))
-            }
-            Some(_) => {}
-        }
-        let active = ActiveVersion {
-            version: version.to_owned(),
-            activated_at: now_rfc3339(),
-            history,
-        };
+        let active = ActiveVersion::activate(version, info, history)?;
         self.put_meta(&mut wtxn, "active", &active)?;
         // One transaction: readers see the old pointer or the new one, never anything between.
         wtxn.commit().map_err(backend_err)?;
@@ -316,12 +304,12 @@ impl Store for EmbeddedStore {
         }
         .map_err(backend_err)?;
         // Documents are keyed by version, so the key already says which version this is.
-        Ok(Some(TopItems {
-            model_version: version.to_owned(),
+        Ok(Some(TopItems::selected(
+            version.to_owned(),
             items_json,
             count,
-            exhausted: count < k,
-        }))
+            k,
+        )))
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {

@@ -68,6 +68,19 @@ pub struct TopItems {
     pub exhausted: bool,
 }
 
+impl TopItems {
+    /// The answer for `count` items selected (as `items_json`) when `k` were asked for: the
+    /// list is exhausted when fewer came out.
+    pub fn selected(model_version: String, items_json: Vec<u8>, count: usize, k: usize) -> Self {
+        TopItems {
+            model_version,
+            items_json,
+            count,
+            exhausted: count < k,
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct RawDoc<'a> {
     #[serde(borrow, rename = "modelVersion")]
@@ -100,12 +113,12 @@ pub fn top_items_from_json(
     let doc: RawDoc = serde_json::from_slice(json)?;
     let fragments = doc.items.iter().map(|i| i.get().as_bytes());
     let (items_json, count) = join_fragments(fragments, k, exclude)?;
-    Ok(TopItems {
-        model_version: doc.model_version.into_owned(),
+    Ok(TopItems::selected(
+        doc.model_version.into_owned(),
         items_json,
         count,
-        exhausted: count < k,
-    })
+        k,
+    ))
 }
 
 /// Joins the first `k` non-excluded fragments into a JSON array; returns it and its length.
@@ -179,6 +192,28 @@ pub struct ActiveVersion {
     /// Previously active versions, most recent first (what `rollback` returns to).
     #[serde(default)]
     pub history: Vec<String>,
+}
+
+impl ActiveVersion {
+    /// The pointer that activates `version` now, given what the store holds about it (`info`):
+    /// the one rule every backend applies, that only a complete version can be activated.
+    pub fn activate(
+        version: &str,
+        info: Option<VersionInfo>,
+        history: Vec<String>,
+    ) -> Result<Self, StoreError> {
+        match info {
+            None => Err(StoreError::NotFound(format!("version {version}"))),
+            Some(i) if i.status != VersionStatus::Complete => Err(StoreError::Conflict(format!(
+                "version {version} is not complete (a publish did not finish); it cannot be activated"
+            ))),
+            Some(_) => Ok(ActiveVersion {
+                version: version.to_owned(),
+                activated_at: crate::model::now_rfc3339(),
+                history,
+            }),
+        }
+    }
 }
 
 /// Store failures, kept apart so the API can map them to status codes.

@@ -123,12 +123,12 @@ impl Store for SnapshotStore {
             return Ok(None);
         };
         let (items_json, count) = join_items(list.iter(), k, exclude);
-        Ok(Some(TopItems {
-            model_version: version.to_owned(),
+        Ok(Some(TopItems::selected(
+            version.to_owned(),
             items_json,
             count,
-            exhausted: count < k,
-        }))
+            k,
+        )))
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
