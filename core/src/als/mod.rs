@@ -17,6 +17,7 @@
 
 mod explicit;
 mod implicit;
+mod narrow;
 mod params;
 
 pub use params::{AlsError, AlsParams, Confidence, Feedback, Solver};

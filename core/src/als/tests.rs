@@ -477,16 +477,18 @@ fn log_confidence_and_serde_default() {
 fn explicit_objective_from_the_sweep_equals_a_separate_pass() {
     let (_, obs) = low_rank(50, 40, 3, 0.3, 9);
     let m = csr(&obs, 50, 40);
-    for (solver, nonnegative) in [
-        (Solver::Cg, false),
-        (Solver::Cholesky, false),
-        (Solver::Cholesky, true),
+    // Rank 10 runs the fixed-rank kernel (see `narrow`), rank 4 the general one.
+    for (solver, nonnegative, factors) in [
+        (Solver::Cg, false, 4),
+        (Solver::Cg, false, 10),
+        (Solver::Cholesky, false, 4),
+        (Solver::Cholesky, true, 4),
     ] {
         let p = AlsParams {
             iterations: 3,
             solver,
             nonnegative,
-            ..params(Feedback::Explicit, 4)
+            ..params(Feedback::Explicit, factors)
         };
         let model = fit_quiet(&m, &p);
         let (loss, rmse) = explicit::loss(&m, &model.user_factors, &model.item_factors, &p);
@@ -503,4 +505,77 @@ fn explicit_objective_from_the_sweep_equals_a_separate_pass() {
             last.train_rmse
         );
     }
+}
+
+/// The fixed-rank kernels take the general kernel's CG steps, so they must give its factors
+/// and squared error up to float rounding: for every specialised rank, and row lengths below,
+/// at and around the 8-rating block (padding lanes must stay inert).
+#[test]
+fn fixed_rank_cg_kernels_match_the_general_kernel() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut ran = 0;
+    for k in [8usize, 10, 12, 16, 20, 24, 32, 40, 48] {
+        let y = Array2::from_shape_fn((300, k), |_| rng.gen_range(-1.0f32..1.0));
+        let y_all = y.as_slice().unwrap();
+        for n in [1usize, 5, 8, 9, 16, 23, 100, 299] {
+            let items: Vec<u32> = (0..n).map(|_| rng.gen_range(0..300u32)).collect();
+            let values: Vec<f32> = (0..n).map(|_| rng.gen_range(1.0f32..5.0)).collect();
+            let start: Vec<f32> = (0..k).map(|_| rng.gen_range(-0.5f32..0.5)).collect();
+            let p = AlsParams {
+                regularization: 0.05,
+                ..params(Feedback::Explicit, k)
+            };
+            let mut want = start.clone();
+            let want_sq = explicit::solve_cg_general(
+                &mut explicit::Scratch::new(k),
+                y_all,
+                &items,
+                &values,
+                &p,
+                &mut want,
+            );
+            let mut got = start.clone();
+            let Some(got_sq) = narrow::solve_cg(
+                &mut Default::default(),
+                y_all,
+                &items,
+                &values,
+                p.regularization,
+                p.cg_steps,
+                &mut got,
+            ) else {
+                // Only a CPU without AVX2+FMA may decline a specialised rank.
+                #[cfg(target_arch = "x86_64")]
+                assert!(!crate::linalg::has_avx2_fma(), "rank {k} not specialised");
+                continue;
+            };
+            ran += 1;
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                    "k {k} n {n}: {got:?} vs {want:?}"
+                );
+            }
+            assert!(
+                (got_sq - want_sq).abs() <= 1e-4 * want_sq.max(1e-6),
+                "k {k} n {n}: squared error {got_sq} vs {want_sq}"
+            );
+        }
+    }
+    // Other ranks go to the general kernel.
+    for k in [4usize, 9, 64] {
+        let y = vec![0.5f32; 10 * k];
+        let mut x = vec![0.1f32; k];
+        let none = narrow::solve_cg(
+            &mut Default::default(),
+            &y,
+            &[1, 2],
+            &[3.0, 4.0],
+            0.1,
+            3,
+            &mut x,
+        );
+        assert!(none.is_none(), "rank {k}");
+    }
+    eprintln!("{ran} fixed-rank solves compared");
 }
