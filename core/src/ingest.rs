@@ -386,8 +386,8 @@ const BLOCK_BYTES: usize = 128 << 20;
 /// One piece of a block, parsed on its own thread with ids local to the piece.
 #[derive(Default)]
 struct Piece {
-    users: IdMap,
-    items: IdMap,
+    users: PieceIds,
+    items: PieceIds,
     records: Vec<Interaction>,
     /// Line of each record, relative to the piece's first line (0-based).
     lines: Vec<u64>,
@@ -395,6 +395,60 @@ struct Piece {
     skipped: usize,
     has_time: bool,
     error: Option<(u64, String)>,
+}
+
+/// A piece's own id map. Most files use decimal ids, so those are keyed by their value: an
+/// integer hash and compare instead of hashing and comparing strings, twice per line (a 113 MB
+/// file: 0.83 → 0.74 CPU-seconds). Other ids, and decimals a number would not spell the same
+/// way (`007`, 20+ digits), go by their text. Indices follow first appearance either way.
+#[derive(Default)]
+struct PieceIds {
+    ids: Vec<String>,
+    numeric: rustc_hash::FxHashMap<u64, u32>,
+    text: rustc_hash::FxHashMap<String, u32>,
+}
+
+impl PieceIds {
+    fn intern(&mut self, id: &str) -> u32 {
+        let ids = &mut self.ids;
+        let mut next = || {
+            ids.push(id.to_owned());
+            ids.len() as u32 - 1
+        };
+        match canonical_decimal(id) {
+            Some(n) => *self.numeric.entry(n).or_insert_with(next),
+            None => match self.text.get(id) {
+                Some(&i) => i,
+                None => {
+                    let i = next();
+                    self.text.insert(id.to_owned(), i);
+                    i
+                }
+            },
+        }
+    }
+
+    fn ids(&self) -> &[String] {
+        &self.ids
+    }
+}
+
+/// The value of `id` if it is a decimal number written the one way `u64` prints it (no sign,
+/// no leading zero, at most 19 digits), so that equal values mean equal strings.
+#[inline]
+fn canonical_decimal(id: &str) -> Option<u64> {
+    let b = id.as_bytes();
+    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
+        return None;
+    }
+    let mut n = 0u64;
+    for &d in b {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (d - b'0') as u64;
+    }
+    Some(n)
 }
 
 fn parse_piece(
@@ -410,9 +464,18 @@ fn parse_piece(
     }
     // A final newline ends the last line; it does not start another.
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    // One UTF-8 check for the whole piece (the common case); lines are checked one by one
+    // only when it fails, so that a bad byte costs one replaced character, not the piece.
+    let valid = std::str::from_utf8(body).is_ok();
     for (n, raw) in body.split(|&b| b == b'\n').enumerate() {
         piece.line_count = n as u64 + 1;
-        let text = String::from_utf8_lossy(raw);
+        let text = if valid {
+            // SAFETY: `raw` is a slice of `body` between newlines, which are single-byte
+            // characters, and `body` is valid UTF-8.
+            std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) })
+        } else {
+            String::from_utf8_lossy(raw)
+        };
         let line = text.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
@@ -537,27 +600,68 @@ fn read_blocks<R: Read>(
                 .into_par_iter()
                 .map(|p| parse_piece(p, delim, cols, report.header, opts.skip_bad_rows))
                 .collect();
-            for piece in pieces {
-                if let Some((line, message)) = piece.error {
+            let mut first_line = Vec::with_capacity(pieces.len());
+            for piece in &pieces {
+                if let Some((line, message)) = &piece.error {
                     return Err(IngestError::Malformed {
                         source_name: source_name.to_owned(),
                         line: (line_base + line + 1) as usize,
-                        message,
+                        message: message.clone(),
                     });
                 }
-                let users = merge_ids(&mut ratings.users, piece.users.ids());
-                let items = merge_ids(&mut ratings.items, piece.items.ids());
-                ratings
-                    .records
-                    .extend(piece.records.iter().map(|r| Interaction {
-                        user: users[r.user as usize],
-                        item: items[r.item as usize],
-                        ..*r
-                    }));
-                lines.extend(piece.lines.iter().map(|l| line_base + l + 1));
+                first_line.push(line_base);
+                line_base += piece.line_count;
+            }
+            // Ids are merged in file order (first appearance decides the index); records and
+            // line numbers are then renumbered in place, piece by piece in parallel.
+            let maps: Vec<(Vec<u32>, Vec<u32>)> = pieces
+                .iter()
+                .map(|p| {
+                    (
+                        merge_ids(&mut ratings.users, p.users.ids()),
+                        merge_ids(&mut ratings.items, p.items.ids()),
+                    )
+                })
+                .collect();
+            // Records and line numbers are renumbered while being copied into place, piece by
+            // piece in parallel (the copies write fresh memory, and its page faults then
+            // happen on every core).
+            let total: usize = pieces.iter().map(|p| p.records.len()).sum();
+            ratings.records.reserve(total);
+            lines.reserve(total);
+            {
+                let mut record_slots = &mut ratings.records.spare_capacity_mut()[..total];
+                let mut line_slots = &mut lines.spare_capacity_mut()[..total];
+                let mut jobs = Vec::with_capacity(pieces.len());
+                for ((piece, map), &base) in pieces.iter().zip(&maps).zip(&first_line) {
+                    let (r, rest) = record_slots.split_at_mut(piece.records.len());
+                    record_slots = rest;
+                    let (l, rest) = line_slots.split_at_mut(piece.lines.len());
+                    line_slots = rest;
+                    jobs.push((piece, map, base, r, l));
+                }
+                jobs.into_par_iter()
+                    .for_each(|(piece, (users, items), base, r, l)| {
+                        for (slot, rec) in r.iter_mut().zip(&piece.records) {
+                            slot.write(Interaction {
+                                user: users[rec.user as usize],
+                                item: items[rec.item as usize],
+                                ..*rec
+                            });
+                        }
+                        for (slot, &line) in l.iter_mut().zip(&piece.lines) {
+                            slot.write(base + line + 1);
+                        }
+                    });
+            }
+            // SAFETY: the loop above initialised the first `total` spare slots of both.
+            unsafe {
+                ratings.records.set_len(ratings.records.len() + total);
+                lines.set_len(lines.len() + total);
+            }
+            for piece in &pieces {
                 ratings.has_timestamps |= piece.has_time;
                 report.skipped += piece.skipped;
-                line_base += piece.line_count;
             }
         }
         if eof {
@@ -984,6 +1088,35 @@ mod tests {
     /// The parallel block reader gives exactly what the streaming reader gives: same ids in the
     /// same order, same records, same errors with the same line numbers, whatever the block size.
     #[test]
+    fn decimal_ids_are_keyed_by_value_only_when_spelled_canonically() {
+        assert_eq!(canonical_decimal("0"), Some(0));
+        assert_eq!(canonical_decimal("196"), Some(196));
+        assert_eq!(
+            canonical_decimal("1234567890123456789"),
+            Some(1234567890123456789)
+        );
+        for id in [
+            "",
+            "00",
+            "07",
+            "-7",
+            "+7",
+            "7a",
+            "1.0",
+            "12345678901234567890",
+        ] {
+            assert_eq!(canonical_decimal(id), None, "{id:?}");
+        }
+        let mut ids = PieceIds::default();
+        let got: Vec<u32> = ["7", "07", "x", "7", "007", "x", "0", "07"]
+            .iter()
+            .map(|id| ids.intern(id))
+            .collect();
+        assert_eq!(got, [0, 1, 2, 0, 3, 2, 4, 1]);
+        assert_eq!(ids.ids(), ["7", "07", "x", "007", "0"]);
+    }
+
+    #[test]
     fn parallel_blocks_equal_streaming() {
         let mut big = String::from("\u{feff}userId,movieId,rating,timestamp\r\n\n");
         for r in 0..500 {
@@ -1005,7 +1138,14 @@ mod tests {
             "1::1193::5::978300760\n\n\n1::661::3::978302109\n".to_string(),
             "a\tb\t1\t2\nc\td\tx\t3\n".to_string(),
             big.replace("u3,m", "u3,,m"),
+            // Decimal ids spelled differently are different ids (the numeric fast path).
+            "7\t07\t1\n07\t7\t2\n007\t7\t3\n7\t007\t4\n0\t00\t5\n\
+             12345678901234567890\t1\t1\n1234567890123456789\t1\t2\n99999999999999999999\t7\t1\n"
+                .to_string(),
         ];
+        let mut inputs: Vec<Vec<u8>> = inputs.into_iter().map(String::into_bytes).collect();
+        // Invalid UTF-8 in one line only.
+        inputs.push(b"1\t2\t3\n1\t\xff2\t4\n3\t2\t1\n".to_vec());
         for (n, text) in inputs.iter().enumerate() {
             for policy in [
                 DuplicatePolicy::Last,
@@ -1018,9 +1158,9 @@ mod tests {
                         skip_bad_rows: skip,
                         ..Default::default()
                     };
-                    let want = read_ratings_from(text.as_bytes(), "t", &opts);
+                    let want = read_ratings_from(&text[..], "t", &opts);
                     for block in [5, 64, 1 << 20] {
-                        let got = read_blocks(text.as_bytes(), "t", &opts, block);
+                        let got = read_blocks(&text[..], "t", &opts, block);
                         match (&want, &got) {
                             (Ok((w, wr)), Ok((g, gr))) => {
                                 assert_eq!(w.users.ids(), g.users.ids(), "input {n} block {block}");
