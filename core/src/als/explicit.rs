@@ -19,8 +19,8 @@ pub(super) struct Scratch {
     /// Per-rating products and residuals of the CG solve.
     t: Vec<f32>,
     e: Vec<f32>,
-    /// Buffers of the fixed-rank kernels (see [`super::narrow`]).
-    narrow: super::narrow::Buffers,
+    /// Buffers of the fixed-rank kernels (see [`super::fixed_rank`]).
+    fixed_rank: super::fixed_rank::Buffers,
 }
 
 impl Scratch {
@@ -35,7 +35,7 @@ impl Scratch {
             ap: vec![0.0; k],
             t: Vec::new(),
             e: Vec::new(),
-            narrow: Default::default(),
+            fixed_rank: Default::default(),
         }
     }
 }
@@ -155,8 +155,8 @@ fn solve_with(
 /// the previous sweep's factor as the start, a few steps per sweep track the exact solution
 /// (the README's benchmark table compares the two). Returns the row's squared error.
 ///
-/// Ranks from 8 to 48 that [`super::narrow`] has a fixed-rank kernel for (10, 16, 32, ...)
-/// run there; others run [`solve_cg_general`].
+/// Ranks that [`super::fixed_rank`] has a kernel for (8 to 20, multiples of 8 up to 128) run
+/// there; others run [`solve_cg_general`].
 fn solve_cg(
     s: &mut Scratch,
     y_all: &[f32],
@@ -167,14 +167,14 @@ fn solve_cg(
 ) -> f64 {
     let (lambda, steps) = (params.regularization, params.cg_steps);
     if let Some(sq_err) =
-        super::narrow::solve_cg(&mut s.narrow, y_all, items, values, lambda, steps, x)
+        super::fixed_rank::solve_cg(&mut s.fixed_rank, y_all, items, values, lambda, steps, x)
     {
         return sq_err;
     }
     solve_cg_general(s, y_all, items, values, params, x)
 }
 
-/// [`solve_cg`] for any rank: the kernel the fixed-rank ones in [`super::narrow`] are checked
+/// [`solve_cg`] for any rank: the kernel the fixed-rank ones in [`super::fixed_rank`] are checked
 /// against.
 pub(super) fn solve_cg_general(
     s: &mut Scratch,
@@ -210,7 +210,7 @@ unsafe fn solve_cg_avx2(
 }
 
 /// Below this many factors, [`solve_cg_kernel`] gathers factors transposed (see there). Most
-/// ranks in this range take the faster fixed-rank kernels of [`super::narrow`] instead.
+/// ranks in this range take the faster fixed-rank kernels of [`super::fixed_rank`] instead.
 /// Measured on the 10M synthetic set (15 iterations, 2 threads): at 10 factors 1.6 s
 /// transposed vs 3.3 s by rows; at 64 factors 13.7 s transposed vs 5.8 s by rows.
 const TRANSPOSED_BELOW: usize = 32;

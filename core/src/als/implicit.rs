@@ -101,6 +101,8 @@ struct CgScratch {
     /// The row's item factors copied together: read once from a matrix too big for cache,
     /// then reused by every CG step from L1/L2.
     gathered: Vec<f32>,
+    /// Buffers of the fixed-rank kernels (see [`super::fixed_rank`]).
+    fixed_rank: super::fixed_rank::Buffers,
 }
 
 impl CgScratch {
@@ -112,6 +114,7 @@ impl CgScratch {
             weight: Vec::new(),
             target: Vec::new(),
             gathered: Vec::new(),
+            fixed_rank: Default::default(),
         }
     }
 }
@@ -136,14 +139,49 @@ fn solve_cg(
     }
     let y_all = other.as_slice().expect("contiguous");
     let g = yty.as_slice().expect("contiguous");
+    let (w, b) = (&s.weight[..], &s.target[..]);
+    if super::fixed_rank::implicit_cg(&mut s.fixed_rank, y_all, g, items, w, b, params.cg_steps, x)
+    {
+        return;
+    }
+    solve_cg_general(s, y_all, g, items, params.cg_steps, x)
+}
+
+/// [`solve_cg_general`] on given weights (`c − 1`) and targets (`c·p`), for the tests.
+#[cfg(test)]
+pub(super) fn solve_cg_general_with(
+    y_all: &[f32],
+    g: &[f32],
+    items: &[u32],
+    weight: &[f32],
+    target: &[f32],
+    steps: usize,
+    x: &mut [f32],
+) {
+    let mut s = CgScratch::new(x.len());
+    s.weight.extend_from_slice(weight);
+    s.target.extend_from_slice(target);
+    solve_cg_general(&mut s, y_all, g, items, steps, x)
+}
+
+/// [`solve_cg`] for any rank, once the weights and targets are in `s`: the kernel the
+/// fixed-rank ones in [`super::fixed_rank`] are checked against.
+fn solve_cg_general(
+    s: &mut CgScratch,
+    y_all: &[f32],
+    g: &[f32],
+    items: &[u32],
+    steps: usize,
+    x: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if crate::linalg::has_avx2_fma() {
             // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { cg_avx2(s, y_all, g, items, params.cg_steps, x) };
+            return unsafe { cg_avx2(s, y_all, g, items, steps, x) };
         }
     }
-    cg_kernel::<false>(s, y_all, g, items, params.cg_steps, x)
+    cg_kernel::<false>(s, y_all, g, items, steps, x)
 }
 
 /// [`cg_kernel`] compiled for AVX2+FMA as a whole, so its short dot products and axpys inline.
@@ -179,6 +217,7 @@ fn cg_kernel<const FMA: bool>(
         weight,
         target,
         gathered,
+        ..
     } = s;
     crate::linalg::gather_rows(y_all, k, items, gathered);
     // r = b − A x, with A x = (YᵀY + λI) x + Σ (c − 1)(yᵀx) y.

@@ -16,8 +16,8 @@
 //! solver of benfred/implicit, O(cg_steps · (k² + n_u k)) warm-started from the previous factor.
 
 mod explicit;
+mod fixed_rank;
 mod implicit;
-mod narrow;
 mod params;
 
 pub use params::{AlsError, AlsParams, Confidence, Feedback, Solver};
