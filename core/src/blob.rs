@@ -245,7 +245,7 @@ fn blob_client(b: &BlobLocation) -> Result<BlobClient, BlobError> {
     let encoded: String = b
         .path
         .split('/')
-        .map(|seg| encode_segment(seg))
+        .map(encode_segment)
         .collect::<Vec<_>>()
         .join("/");
     let url = url_with_sas(&format!("{}/{}", b.container_url, encoded))?;

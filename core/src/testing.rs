@@ -42,7 +42,40 @@ fn available(what: &str) -> bool {
     ok
 }
 
-/// A small HTTP request to a test server; returns the status and the JSON body.
+/// A child process killed and reaped when dropped, so that a failing test leaves no server
+/// running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free 127.0.0.1 port: bound, read and released for a server about to start.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free 127.0.0.1 port")
+        .port()
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`; panics naming `what` after
+/// `timeout` (a server that never comes up should fail the test, not hang it).
+pub fn wait_listening(port: u16, timeout: Duration, what: &str) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on 127.0.0.1:{port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A small HTTP/1.1 request to a test server over a plain socket; returns the status and the
+/// JSON body (`Null` when the body is not JSON). Chunked bodies are decoded.
 pub fn http_json(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to test server");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
@@ -54,16 +87,37 @@ pub fn http_json(port: u16, method: &str, path: &str, body: &str) -> (u16, serde
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let json = raw
-        .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    let payload = if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
+    let json = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
     (status, json)
+}
+
+/// The data of a chunked HTTP/1.1 body (`size-in-hex CRLF data CRLF`, ending with size 0).
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size =
+            usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
+    }
+    out
 }
 
 /// The Cosmos DB stand-in (see the module docs).
 pub struct CosmosServer {
-    child: Child,
+    _child: KillOnDrop,
     /// Data port (what the SDK talks to).
     pub port: u16,
     /// Control port of the wrapper (`/stats`, `/reset`, `/throttle`, `/down`, `/up`, `/delay`).
@@ -92,7 +146,7 @@ impl CosmosServer {
         let ports: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("wrapper said {line:?}: {e}"));
         Some(CosmosServer {
-            child,
+            _child: KillOnDrop(child),
             port: ports["port"].as_u64().unwrap() as u16,
             control: ports["control"].as_u64().unwrap() as u16,
         })
@@ -123,16 +177,9 @@ impl CosmosServer {
     }
 }
 
-impl Drop for CosmosServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The Blob Storage stand-in: Azurite's blob service, in memory.
 pub struct Azurite {
-    child: Child,
+    _child: KillOnDrop,
     _dir: tempfile_dir::TempDir,
     /// Blob service port.
     pub port: u16,
@@ -164,11 +211,7 @@ impl Azurite {
         std::fs::create_dir_all(&work).unwrap();
         let mut last_err = String::new();
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             let mut child = Command::new("node")
                 .arg(dir.join("node_modules/azurite/dist/src/blob/main.js"))
                 .args([
@@ -193,7 +236,7 @@ impl Azurite {
                 }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     return Some(Azurite {
-                        child,
+                        _child: KillOnDrop(child),
                         _dir: tempfile_dir::TempDir(work),
                         port,
                     });
@@ -226,9 +269,47 @@ impl Azurite {
     }
 }
 
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_joined_and_plain_ones_read_as_is() {
+        assert_eq!(
+            dechunk("7\r\n{\"a\": 1\r\n3;ext=1\r\n, 2\r\n1\r\n}\r\n0\r\n\r\n"),
+            "{\"a\": 1, 2}"
+        );
+        assert_eq!(dechunk("0\r\n\r\n"), "");
+        // A real server: one answer with a chunked body, one with a length.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{\"ok\": true\r\n1\r\n}\r\n0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 15\r\n\r\n{\"code\": \"no\"}",
+            ] {
+                let (mut s, _) = listener.accept().unwrap();
+                // Read the whole request (headers; the body is empty) before answering, so
+                // that closing does not reset the connection under unread bytes.
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    assert!(n > 0, "request ended early");
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(answer.as_bytes()).unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+            }
+        });
+        assert_eq!(
+            http_json(port, "GET", "/", ""),
+            (200, serde_json::json!({"ok": true}))
+        );
+        assert_eq!(
+            http_json(port, "GET", "/", ""),
+            (404, serde_json::json!({"code": "no"}))
+        );
+        server.join().unwrap();
     }
 }

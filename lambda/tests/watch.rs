@@ -7,8 +7,8 @@
 //! Needs `cargo-lambda` on PATH (or `CARGO_LAMBDA=/path/to/cargo-lambda`); without it the test
 //! says so and passes, unless `TOPTEN_REQUIRE_CARGO_LAMBDA=1` (CI) makes that a failure.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use topten_core::als::AlsParams;
 use topten_core::ingest::{read_ratings, ReadOptions};
@@ -16,32 +16,9 @@ use topten_core::pipeline;
 use topten_core::store::export::export_snapshot;
 use topten_core::store::publish::{publish, PublishOptions};
 use topten_core::synth::{write_udata, SynthParams};
+use topten_core::testing::{free_port, wait_listening, KillOnDrop};
 use topten_edge::route::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn cargo_lambda() -> Option<String> {
     if let Ok(p) = std::env::var("CARGO_LAMBDA") {
@@ -138,7 +115,7 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
 
     // The runtime emulator, then the function polling it.
     let port = free_port();
-    let _watch = Killed(
+    let _watch = KillOnDrop(
         Command::new(&cargo_lambda)
             .args([
                 "lambda",
@@ -155,8 +132,8 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
             .spawn()
             .expect("start cargo lambda watch"),
     );
-    wait_for(port);
-    let _function = Killed(
+    wait_listening(port, Duration::from_secs(30), "cargo lambda watch");
+    let _function = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_lambda"))
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")

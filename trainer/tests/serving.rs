@@ -2,19 +2,13 @@
 //! publish killed mid-way (SIGKILL) that must leave the old version fully served.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use topten_core::testing::{free_port, http_json, wait_listening, KillOnDrop};
 
 mod common;
 use common::{ok, topten};
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Generated ratings: `users` users × 20 ratings over 150 items.
 fn ratings(dir: &Path, users: usize) -> String {
@@ -31,31 +25,11 @@ fn ratings(dir: &Path, users: usize) -> String {
 }
 
 fn http_get(port: u16, path: &str) -> (u16, serde_json::Value) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status: u16 = raw[9..12].parse().unwrap();
-    let body = raw.split("\r\n\r\n").nth(1).unwrap_or("");
-    // Chunked or not, the JSON object is the part between the outer braces.
-    let json = &body[body.find('{').unwrap_or(0)..=body.rfind('}').unwrap_or(0)];
-    (
-        status,
-        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
-    )
+    http_json(port, "GET", path, "")
 }
 
-fn serve(store: &str) -> (Server, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+fn serve(store: &str) -> (KillOnDrop, u16) {
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_topten"))
         .args([
             "serve",
@@ -72,12 +46,8 @@ fn serve(store: &str) -> (Server, u16) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = KillOnDrop(child);
+    wait_listening(port, Duration::from_secs(20), "topten serve");
     (server, port)
 }
 

@@ -8,32 +8,20 @@
 #![cfg(feature = "wasm")]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use topten_core::testing::{free_port, wait_listening, KillOnDrop};
 use topten_edge::route::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
 
 mod common;
 use common::ok;
 
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> (Server, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut all = vec!["serve", "--port"];
+fn serve(args: &[&str]) -> (KillOnDrop, u16) {
+    let port = free_port();
     let port_s = port.to_string();
-    all.push(&port_s);
+    let mut all = vec!["serve", "--port", &port_s];
     all.extend_from_slice(args);
     let child = Command::new(env!("CARGO_BIN_EXE_topten"))
         .args(&all)
@@ -41,12 +29,8 @@ fn serve(args: &[&str]) -> (Server, u16) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve {args:?} did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = KillOnDrop(child);
+    wait_listening(port, Duration::from_secs(60), &format!("serve {args:?}"));
     (server, port)
 }
 

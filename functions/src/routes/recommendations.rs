@@ -53,7 +53,7 @@ pub fn parse_exclude(raw: Option<&str>, max_len: usize) -> Result<Vec<String>, A
 pub fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore> {
     items
         .iter()
-        .filter(|it| !exclude.iter().any(|e| *e == it.item_id))
+        .filter(|it| !exclude.contains(&it.item_id))
         .take(k)
         .cloned()
         .collect()
@@ -125,6 +125,40 @@ pub async fn recommendations_get(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// The k best items for a user after `exclude`, scored from the version's item factors and the
+/// user's interactions (fold-in), for when the stored list runs out. `None` without factors.
+async fn rescore(
+    state: &AppState,
+    version: &str,
+    user_id: &str,
+    k: usize,
+    exclude: &[String],
+) -> Result<Option<Vec<ItemScore>>, ApiError> {
+    let Some(snapshot) = state.snapshot(version).await? else {
+        return Ok(None);
+    };
+    let interactions =
+        topten_core::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
+    if interactions.is_empty() {
+        return Ok(None);
+    }
+    // Enough candidates to survive the filter and the overlap with the stored list.
+    let scored = snapshot.recommend_for_history(&interactions, 2 * k + exclude.len());
+    let items = topten_core::realtime::to_items(&snapshot, &scored);
+    Ok(Some(
+        items
+            .into_iter()
+            .filter(|i| !exclude.contains(&i.item_id))
+            .take(k)
+            .collect(),
+    ))
+}
+
+/// `GET /api/recommendations/` without an id.
+pub async fn recommendations_missing_user() -> ApiError {
+    request::missing_user_id().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,38 +202,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The k best items for a user after `exclude`, scored from the version's item factors and the
-/// user's interactions (fold-in), for when the stored list runs out. `None` without factors.
-async fn rescore(
-    state: &AppState,
-    version: &str,
-    user_id: &str,
-    k: usize,
-    exclude: &[String],
-) -> Result<Option<Vec<ItemScore>>, ApiError> {
-    let Some(snapshot) = state.snapshot(version).await? else {
-        return Ok(None);
-    };
-    let interactions =
-        topten_core::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
-    if interactions.is_empty() {
-        return Ok(None);
-    }
-    // Enough candidates to survive the filter and the overlap with the stored list.
-    let scored = snapshot.recommend_for_history(&interactions, 2 * k + exclude.len());
-    let items = topten_core::realtime::to_items(&snapshot, &scored);
-    Ok(Some(
-        items
-            .into_iter()
-            .filter(|i| !exclude.contains(&i.item_id))
-            .take(k)
-            .collect(),
-    ))
-}
-
-/// `GET /api/recommendations/` without an id.
-pub async fn recommendations_missing_user() -> ApiError {
-    request::missing_user_id().into()
 }

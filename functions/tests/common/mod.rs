@@ -72,11 +72,7 @@ impl Drop for Handler {
 /// Starts the handler binary with `FUNCTIONS_CUSTOMHANDLER_PORT` set to a free port and the
 /// given environment, and waits until /api/health answers.
 pub async fn start_handler(envs: &[(&str, &str)]) -> Handler {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = topten_core::testing::free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
     cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .env("TOPTEN_LOG", "warn")

@@ -292,13 +292,13 @@ pub fn write_report(
         esc(&title),
         esc(&title)
     );
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<h2>Model</h2><table><tr><th>what</th><th>value</th></tr>\
 <tr><td>family</td><td>{:?}</td></tr><tr><td>factors</td><td>{}</td></tr><tr><td>regularization</td><td>{}</td></tr>\
 <tr><td>alpha</td><td>{}</td></tr><tr><td>confidence</td><td>{:?}</td></tr><tr><td>iterations</td><td>{}</td></tr>\
 <tr><td>users × items</td><td>{} × {}</td></tr><tr><td>training interactions</td><td>{}</td></tr>\
-<tr><td>training seconds</td><td>{:.3}</td></tr><tr><td>created</td><td>{}</td></tr></table>\n",
+<tr><td>training seconds</td><td>{:.3}</td></tr><tr><td>created</td><td>{}</td></tr></table>",
         p.feedback,
         p.factors,
         p.regularization,
@@ -329,9 +329,9 @@ pub fn write_report(
     }
     if let Some(t) = tuning {
         let s = &t["summary"];
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<h2>Tuning</h2><p>{} trials in {:.1} s, maximising validation {} (holdout: {} share {} of each user's training interactions; {} users). Best validation score {:.4} against {:.4} for the defaults.</p>\n",
+            "<h2>Tuning</h2><p>{} trials in {:.1} s, maximising validation {} (holdout: {} share {} of each user's training interactions; {} users). Best validation score {:.4} against {:.4} for the defaults.</p>",
             t["trials"].as_array().map_or(0, |a| a.len()),
             s["seconds"].as_f64().unwrap_or(0.0),
             esc(s["metric"].as_str().unwrap_or("?")),
@@ -342,13 +342,13 @@ pub fn write_report(
             s["defaultsScore"].as_f64().unwrap_or(0.0),
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<h2>Catalogue coverage and popularity bias (top {k})</h2><table><tr><th>measure</th><th>value</th></tr>\
 <tr><td>catalogue coverage (items recommended to anyone)</td><td>{:.1}% ({} of {})</td></tr>\
 <tr><td>share of recommendations going to the top 1% of items ({} items)</td><td>{:.1}%</td></tr>\
 <tr><td>share of training interactions on those items</td><td>{:.1}%</td></tr>\
-<tr><td>Gini of recommendation counts over items</td><td>{:.3}</td></tr></table>\n",
+<tr><td>Gini of recommendation counts over items</td><td>{:.3}</td></tr></table>",
         100.0 * cov.catalogue_coverage,
         cov.recommended_items,
         cov.catalogue,
@@ -362,9 +362,9 @@ pub fn write_report(
         let png = chart.png();
         std::fs::write(out.join(file), &png)
             .with_context(|| format!("cannot write {}", out.join(file).display()))?;
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<code>{}</code>)</figcaption></figure>\n",
+            "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<code>{}</code>)</figcaption></figure>",
             file.trim_end_matches(".png"),
             esc(&chart.title),
             base64(&png),

@@ -159,8 +159,8 @@ pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<2} {:<28} {:<9} {:>9} {:<21} {}",
-        "", "VERSION", "STATUS", "USERS", "CREATED", "NDCG@10"
+        "{:<2} {:<28} {:<9} {:>9} {:<21} NDCG@10",
+        "", "VERSION", "STATUS", "USERS", "CREATED"
     );
     for v in &versions {
         let mark = if active.as_ref().is_some_and(|a| a.version == v.version) {

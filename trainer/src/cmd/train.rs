@@ -40,19 +40,8 @@ pub enum SolverArg {
 /// Train ALS on a ratings file (split internally) or on given train/test files.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Ratings file or blob (`az://ACCOUNT/CONTAINER/PATH`) to split into train and test.
-    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
-    pub ratings: Option<Location>,
-    /// Training file or blob (instead of --ratings).
-    #[arg(long)]
-    pub train: Option<Location>,
-    /// Test file or blob for evaluation (with --train; optional).
-    #[arg(long, requires = "train")]
-    pub test: Option<Location>,
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub split: SplitArgs,
+    pub data: SetsArgs,
     /// Model family.
     #[arg(long, value_enum, default_value = "implicit")]
     pub model: ModelArg,
@@ -136,14 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .num_threads(args.threads)
             .build_global();
     }
-    let (train, test, split_info, source) = load_sets(
-        args.ratings.as_ref(),
-        args.train.as_ref(),
-        args.test.as_ref(),
-        &args.input,
-        &args.split,
-        args.seed,
-    )?;
+    let (train, test, split_info, source) = args.data.load(args.seed)?;
 
     let bar = progress::iterations(params.iterations);
     let mut model = pipeline::train(&train, &params, Some(source), &mut |it| {
@@ -213,8 +195,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Training and (optional) test sets, the split's parameters when one was made, and the source.
 pub type Sets = (Ratings, Option<Ratings>, Option<serde_json::Value>, String);
 
-/// Reads `--ratings` and splits it, or reads `--train` and `--test` (shared by train and tune).
-pub fn load_sets(
+/// Where the training and test sets come from, for `train` and `tune`: one file split here,
+/// or a train file and an optional test file.
+#[derive(clap::Args, Debug)]
+pub struct SetsArgs {
+    /// Ratings file or blob (`az://ACCOUNT/CONTAINER/PATH`) to split into train and test.
+    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
+    pub ratings: Option<Location>,
+    /// Training file or blob (instead of --ratings).
+    #[arg(long)]
+    pub train: Option<Location>,
+    /// Test file or blob, scored once at the end (with --train; optional).
+    #[arg(long, requires = "train")]
+    pub test: Option<Location>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub split: SplitArgs,
+}
+
+impl SetsArgs {
+    /// Reads `--ratings` and splits it (seeded by `seed`), or reads `--train` and `--test`.
+    pub fn load(&self, seed: u64) -> anyhow::Result<Sets> {
+        load_sets(
+            self.ratings.as_ref(),
+            self.train.as_ref(),
+            self.test.as_ref(),
+            &self.input,
+            &self.split,
+            seed,
+        )
+    }
+}
+
+fn load_sets(
     ratings: Option<&Location>,
     train: Option<&Location>,
     test: Option<&Location>,

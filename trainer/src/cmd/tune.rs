@@ -8,13 +8,11 @@ use anyhow::Context;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use topten_core::als::{AlsParams, Confidence};
-use topten_core::blob::Location;
 use topten_core::pipeline;
 use topten_core::retrain::GateMetric;
 use topten_core::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
 
-use super::train::load_sets;
-use super::{InputArgs, SplitArgs};
+use super::train::SetsArgs;
 
 /// Validation holdout on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -40,19 +38,8 @@ pub enum ConfidenceArg {
 /// only scored once, after every choice is made).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Ratings file to split into train and test (see the split options).
-    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
-    pub ratings: Option<Location>,
-    /// Training file (instead of --ratings).
-    #[arg(long)]
-    pub train: Option<Location>,
-    /// Test file, scored once with the refitted winner (with --train; optional).
-    #[arg(long, requires = "train")]
-    pub test: Option<Location>,
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub split: SplitArgs,
+    pub data: SetsArgs,
     /// Configurations to try (one successive-halving bracket) [default: 40 without --time].
     #[arg(long, conflicts_with = "time")]
     pub budget: Option<usize>,
@@ -148,14 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         ..TuneConfig::default()
     };
-    let (train, test, split_info, source) = load_sets(
-        args.ratings.as_ref(),
-        args.train.as_ref(),
-        args.test.as_ref(),
-        &args.input,
-        &args.split,
-        args.seed,
-    )?;
+    let (train, test, split_info, source) = args.data.load(args.seed)?;
 
     let bar = match cfg.budget {
         Budget::Trials(_) => ProgressBar::new(0),
