@@ -73,9 +73,7 @@ fn split_train_recommend_predict_evaluate() {
     let test_text = std::fs::read_to_string(dir.path().join("split/test.tsv")).unwrap();
     assert!(train_text.starts_with("user_id\titem_id\trating\ttimestamp\n"));
     let total = std::fs::read_to_string(&ratings).unwrap().lines().count();
-    assert!(
-        train_text.lines().count() - 1 + test_text.lines().count() - 1 <= total
-    );
+    assert!(train_text.lines().count() - 1 + test_text.lines().count() - 1 <= total);
 
     for model in ["implicit", "explicit"] {
         let out_dir = d(&format!("model-{model}"));

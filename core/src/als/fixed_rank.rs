@@ -1,7 +1,8 @@
-//! Explicit-ratings CG row solves with the rank a compile-time constant, so that a row's
-//! running sums and CG vectors live in registers. Same iteration as
-//! `explicit::solve_cg_kernel` (same start, same steps, same stopping rule), so the kernels
-//! agree with it to float rounding; the tests hold them to that.
+//! CG row solves with the rank a compile-time constant, so that a row's running sums and CG
+//! vectors live in registers: [`solve_cg`] for explicit ratings, [`implicit_cg`] for implicit
+//! feedback. Each is the same iteration as its general kernel (`explicit::solve_cg_kernel`,
+//! `implicit::cg_kernel`: same start, same steps, same stopping rule), so they agree to float
+//! rounding; the tests hold them to that.
 //!
 //! **Small ranks (8, 10, 12, 16, 20; Spark's default is 10): transposed blocks.** A row
 //! solve is all data movement there. The general kernel scatters each gathered factor row into
@@ -16,9 +17,10 @@
 //! registers where the general kernel adds each rating into a vector in memory.
 //!
 //! Measured on the 10M synthetic set (15 iterations, 2 threads, seconds; general kernel →
-//! transposed blocks / rows): rank 10 1.53 → 0.78 / -, 16 2.13 → 1.14 / 1.54, 24 3.04 →
-//! 1.90 / 1.70, 32 3.93 → 2.47 / 1.81, 48 4.81 → 3.84 / 2.55, 64 6.03 → - / 3.75, 128 9.82 →
-//! - / 7.43. Other ranks run the general kernel.
+//! transposed blocks / rows): rank 10: 1.53 → 0.78 / n.a.; 16: 2.13 → 1.14 / 1.54; 24: 3.04 →
+//! 1.90 / 1.70; 32: 3.93 → 2.47 / 1.81; 48: 4.81 → 3.84 / 2.55; 64: 6.03 → n.a. / 3.75; 128:
+//! 9.82 → n.a. / 7.43. The implicit model uses the row layout from rank 16 (1M synthetic set:
+//! 64 factors 0.86 → 0.51 s, 128 factors 1.85 → 1.38 s). Other ranks run the general kernels.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -40,27 +42,6 @@ pub(super) struct Buffers {
     rows: Vec<f32>,
     t_rows: Vec<f32>,
     e_rows: Vec<f32>,
-}
-
-/// Ranks with a row-layout kernel for the implicit model (see [`implicit_cg`]).
-macro_rules! implicit_ranks {
-    ($k:expr, $call:ident, $args:expr) => {
-        match $k {
-            16 => Some($call::<16, 2>($args)),
-            24 => Some($call::<24, 3>($args)),
-            32 => Some($call::<32, 4>($args)),
-            40 => Some($call::<40, 5>($args)),
-            48 => Some($call::<48, 6>($args)),
-            56 => Some($call::<56, 7>($args)),
-            64 => Some($call::<64, 8>($args)),
-            72 => Some($call::<72, 9>($args)),
-            80 => Some($call::<80, 10>($args)),
-            96 => Some($call::<96, 12>($args)),
-            112 => Some($call::<112, 14>($args)),
-            128 => Some($call::<128, 16>($args)),
-            _ => None,
-        }
-    };
 }
 
 /// The implicit model's CG row solve (see `implicit::cg_kernel`, the same iteration) with the
@@ -85,7 +66,24 @@ pub(super) fn implicit_cg(
         }
         let args = (buffers, y_all, g, items, weight, target, steps, x);
         // SAFETY: the CPU supports the features the kernels are compiled for.
-        unsafe { implicit_ranks!(args.7.len(), implicit_rows_avx2, args).is_some() }
+        unsafe {
+            match args.7.len() {
+                16 => implicit_rows_avx2::<16, 2>(args),
+                24 => implicit_rows_avx2::<24, 3>(args),
+                32 => implicit_rows_avx2::<32, 4>(args),
+                40 => implicit_rows_avx2::<40, 5>(args),
+                48 => implicit_rows_avx2::<48, 6>(args),
+                56 => implicit_rows_avx2::<56, 7>(args),
+                64 => implicit_rows_avx2::<64, 8>(args),
+                72 => implicit_rows_avx2::<72, 9>(args),
+                80 => implicit_rows_avx2::<80, 10>(args),
+                96 => implicit_rows_avx2::<96, 12>(args),
+                112 => implicit_rows_avx2::<112, 14>(args),
+                128 => implicit_rows_avx2::<128, 16>(args),
+                _ => return false,
+            }
+        }
+        true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -143,36 +141,23 @@ unsafe fn implicit_rows_avx2<const K: usize, const L: usize>(
     for f in 0..K {
         r[f] = b_minus[f] - gx[f];
     }
-    let mut rs_old = dot::<K>(&r, &r);
-    if rs_old < 1e-20 {
+    let Some(mut cg) = Cg::start(r) else {
         return;
-    }
-    let mut p = r;
+    };
     for _ in 0..steps {
-        dots::<K, L>(rows, &p, t);
+        dots::<K, L>(rows, &cg.p, t);
         for (tj, &wj) in t.iter_mut().zip(w.iter()) {
             *tj *= wj;
         }
         let wyp = weighted_sum::<K, L>(rows, t);
-        let gp = weighted_sum::<K, L>(g, &p);
+        let gp = weighted_sum::<K, L>(g, &cg.p);
         let mut ap = [0.0f32; K];
         for f in 0..K {
             ap[f] = gp[f] + wyp[f];
         }
-        let step = rs_old / dot::<K>(&p, &ap);
-        for f in 0..K {
-            xs[f] += step * p[f];
-            r[f] -= step * ap[f];
-        }
-        let rs_new = dot::<K>(&r, &r);
-        if rs_new < 1e-20 {
+        if cg.advance(&ap, &mut xs).1 {
             break;
         }
-        let beta = rs_new / rs_old;
-        for f in 0..K {
-            p[f] = r[f] + beta * p[f];
-        }
-        rs_old = rs_new;
     }
     x.copy_from_slice(&xs);
 }
@@ -276,35 +261,23 @@ unsafe fn solve_transposed_avx2<const K: usize>(
     for f in 0..K {
         r[f] = yte[f] - lambda_n * xs[f];
     }
-    let mut rs_old = dot::<K>(&r, &r);
-    if rs_old >= 1e-20 {
-        let mut p = r;
+    if let Some(mut cg) = Cg::start(r) {
         for _ in 0..cg_steps {
             // t = Y p;  A p = Yᵀt + λn p.
-            let ytt = products::<K>(blocks, &p, None, t);
+            let ytt = products::<K>(blocks, &cg.p, None, t);
             let mut ap = [0.0f32; K];
             for f in 0..K {
-                ap[f] = ytt[f] + lambda_n * p[f];
+                ap[f] = ytt[f] + lambda_n * cg.p[f];
             }
-            let step = rs_old / dot::<K>(&p, &ap);
-            for f in 0..K {
-                xs[f] += step * p[f];
-                r[f] -= step * ap[f];
-            }
+            let (step, done) = cg.advance(&ap, &mut xs);
             let minus_step = _mm256_set1_ps(-step);
             for (eb, tb) in e.iter_mut().zip(t.iter()) {
                 let updated = _mm256_fmadd_ps(minus_step, load(tb), load(eb));
                 _mm256_store_ps(eb.0.as_mut_ptr(), updated);
             }
-            let rs_new = dot::<K>(&r, &r);
-            if rs_new < 1e-20 {
+            if done {
                 break;
             }
-            let beta = rs_new / rs_old;
-            for f in 0..K {
-                p[f] = r[f] + beta * p[f];
-            }
-            rs_old = rs_new;
         }
     }
     x.copy_from_slice(&xs);
@@ -360,34 +333,22 @@ unsafe fn solve_rows_avx2<const K: usize, const L: usize>(
     for f in 0..K {
         r[f] = yte[f] - lambda_n * xs[f];
     }
-    let mut rs_old = dot::<K>(&r, &r);
-    if rs_old >= 1e-20 {
-        let mut p = r;
+    if let Some(mut cg) = Cg::start(r) {
         for _ in 0..cg_steps {
             // t = Y p;  A p = Yᵀt + λn p.
-            dots::<K, L>(rows, &p, t);
+            dots::<K, L>(rows, &cg.p, t);
             let ytt = weighted_sum::<K, L>(rows, t);
             let mut ap = [0.0f32; K];
             for f in 0..K {
-                ap[f] = ytt[f] + lambda_n * p[f];
+                ap[f] = ytt[f] + lambda_n * cg.p[f];
             }
-            let step = rs_old / dot::<K>(&p, &ap);
-            for f in 0..K {
-                xs[f] += step * p[f];
-                r[f] -= step * ap[f];
-            }
+            let (step, done) = cg.advance(&ap, &mut xs);
             for (ej, &tj) in e.iter_mut().zip(t.iter()) {
                 *ej -= step * tj;
             }
-            let rs_new = dot::<K>(&r, &r);
-            if rs_new < 1e-20 {
+            if done {
                 break;
             }
-            let beta = rs_new / rs_old;
-            for f in 0..K {
-                p[f] = r[f] + beta * p[f];
-            }
-            rs_old = rs_new;
         }
     }
     x.copy_from_slice(&xs);
@@ -552,6 +513,47 @@ unsafe fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
     _mm_cvtss_f32(s)
+}
+
+/// The conjugate-gradient state of one row: residual `r`, direction `p`, `r·r`. The kernels
+/// compute `A p` their own way; this does the rest of each step, identically for all of them
+/// and as the general kernels do it.
+#[cfg(target_arch = "x86_64")]
+struct Cg<const K: usize> {
+    r: [f32; K],
+    p: [f32; K],
+    rs: f32,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<const K: usize> Cg<K> {
+    /// Starts from the residual `r = b − A x`; `None` when `x` already solves the system.
+    #[inline(always)]
+    fn start(r: [f32; K]) -> Option<Self> {
+        let rs = dot::<K>(&r, &r);
+        (rs >= 1e-20).then_some(Cg { r, p: r, rs })
+    }
+
+    /// One step given `ap = A p`: moves `x` along `p` and updates the residual and direction.
+    /// Returns the step length and whether the residual has vanished (stop).
+    #[inline(always)]
+    fn advance(&mut self, ap: &[f32; K], x: &mut [f32; K]) -> (f32, bool) {
+        let step = self.rs / dot::<K>(&self.p, ap);
+        for f in 0..K {
+            x[f] += step * self.p[f];
+            self.r[f] -= step * ap[f];
+        }
+        let rs_new = dot::<K>(&self.r, &self.r);
+        if rs_new < 1e-20 {
+            return (step, true);
+        }
+        let beta = rs_new / self.rs;
+        for f in 0..K {
+            self.p[f] = self.r[f] + beta * self.p[f];
+        }
+        self.rs = rs_new;
+        (step, false)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
