@@ -111,18 +111,13 @@ unsafe fn implicit_rows_avx2<const K: usize, const L: usize>(
 ) {
     assert!(K == 8 * L && x.len() == K && g.len() == K * K);
     assert!(items.len() == weight.len() && items.len() == target.len());
-    let n = items.len();
-    let padded = n.next_multiple_of(8);
     let Buffers {
         rows,
         t_rows: t,
         e_rows: w,
         ..
     } = buffers;
-    crate::linalg::gather_rows(y_all, K, items, rows);
-    rows.resize(padded * K, 0.0);
-    t.clear();
-    t.resize(padded, 0.0);
+    let padded = gather_padded::<K>(y_all, items, rows, t);
     // Weights padded with zeros: padding rows add nothing.
     w.clear();
     w.extend_from_slice(weight);
@@ -304,19 +299,14 @@ unsafe fn solve_rows_avx2<const K: usize, const L: usize>(
 ) -> f64 {
     assert!(K == 8 * L && x.len() == K && items.len() == values.len());
     let n = items.len();
-    let padded = n.next_multiple_of(8);
     let Buffers {
         rows,
         t_rows: t,
         e_rows: e,
         ..
     } = buffers;
-    crate::linalg::gather_rows(y_all, K, items, rows);
-    // Zero rows up to a multiple of 8 so that `dots` needs no tail (their products are zero
-    // and so are their residuals).
-    rows.resize(padded * K, 0.0);
-    t.clear();
-    t.resize(padded, 0.0);
+    let padded = gather_padded::<K>(y_all, items, rows, t);
+    // Padding rows have zero ratings, so their residuals stay zero.
     e.clear();
     e.resize(padded, 0.0);
 
@@ -353,6 +343,25 @@ unsafe fn solve_rows_avx2<const K: usize, const L: usize>(
     }
     x.copy_from_slice(&xs);
     e.iter().map(|&v| (v as f64) * (v as f64)).sum()
+}
+
+/// Copies the factor rows of `items` into `rows`, then zero rows up to a multiple of 8 so that
+/// [`dots`] needs no tail (their products are zero); `t` becomes that many zeros. Returns the
+/// padded length.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn gather_padded<const K: usize>(
+    y_all: &[f32],
+    items: &[u32],
+    rows: &mut Vec<f32>,
+    t: &mut Vec<f32>,
+) -> usize {
+    let padded = items.len().next_multiple_of(8);
+    crate::linalg::gather_rows(y_all, K, items, rows);
+    rows.resize(padded * K, 0.0);
+    t.clear();
+    t.resize(padded, 0.0);
+    padded
 }
 
 /// `t[j] = y_j · v` for the gathered rows (a multiple of 8 of them), 8 rows at a time: their 8
