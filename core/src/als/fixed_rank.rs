@@ -77,8 +77,11 @@ pub(super) fn implicit_cg(
                 64 => implicit_rows_avx2::<64, 8>(args),
                 72 => implicit_rows_avx2::<72, 9>(args),
                 80 => implicit_rows_avx2::<80, 10>(args),
+                88 => implicit_rows_avx2::<88, 11>(args),
                 96 => implicit_rows_avx2::<96, 12>(args),
+                104 => implicit_rows_avx2::<104, 13>(args),
                 112 => implicit_rows_avx2::<112, 14>(args),
+                120 => implicit_rows_avx2::<120, 15>(args),
                 128 => implicit_rows_avx2::<128, 16>(args),
                 _ => return false,
             }
@@ -191,8 +194,11 @@ pub(super) fn solve_cg(
                 64 => Some(solve_rows_avx2::<64, 8>(args)),
                 72 => Some(solve_rows_avx2::<72, 9>(args)),
                 80 => Some(solve_rows_avx2::<80, 10>(args)),
+                88 => Some(solve_rows_avx2::<88, 11>(args)),
                 96 => Some(solve_rows_avx2::<96, 12>(args)),
+                104 => Some(solve_rows_avx2::<104, 13>(args)),
                 112 => Some(solve_rows_avx2::<112, 14>(args)),
+                120 => Some(solve_rows_avx2::<120, 15>(args)),
                 128 => Some(solve_rows_avx2::<128, 16>(args)),
                 _ => None,
             }
@@ -215,10 +221,6 @@ type Args<'a> = (
     usize,
     &'a mut [f32],
 );
-
-/// Ratings ahead whose factor rows the gather asks the CPU to prefetch.
-#[cfg(target_arch = "x86_64")]
-const PREFETCH_AHEAD: usize = crate::linalg::PREFETCH_AHEAD;
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -439,7 +441,7 @@ unsafe fn gather_transposed<const K: usize>(y_all: &[f32], items: &[u32], blocks
         for (lane, row) in rows.iter_mut().enumerate() {
             let j = b * 8 + lane;
             if j < n {
-                if let Some(&next) = items.get(j + PREFETCH_AHEAD) {
+                if let Some(&next) = items.get(j + crate::linalg::PREFETCH_AHEAD) {
                     crate::linalg::prefetch_row(y_all, K, next);
                 }
                 // Bounds-checked once per rating; the loads below read within this row.

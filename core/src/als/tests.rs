@@ -517,7 +517,7 @@ fn fixed_rank_cg_kernels_match_the_general_kernel() {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
     let mut ran = 0;
     for k in [
-        8usize, 10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128,
+        8usize, 10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128,
     ] {
         let y = Array2::from_shape_fn((300, k), |_| rng.gen_range(-1.0f32..1.0));
         let y_all = y.as_slice().unwrap();
@@ -568,7 +568,7 @@ fn fixed_rank_cg_kernels_match_the_general_kernel() {
         }
     }
     // Other ranks go to the general kernel.
-    for k in [4usize, 9, 50, 88, 130] {
+    for k in [4usize, 9, 50, 100, 136] {
         let y = vec![0.5f32; 10 * k];
         let mut x = vec![0.1f32; k];
         let none = fixed_rank::solve_cg(
@@ -590,7 +590,9 @@ fn fixed_rank_cg_kernels_match_the_general_kernel() {
 fn fixed_rank_implicit_cg_kernels_match_the_general_kernel() {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     let mut ran = 0;
-    for k in [8usize, 16, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128] {
+    for k in [
+        8usize, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128,
+    ] {
         let y = Array2::from_shape_fn((300, k), |_| rng.gen_range(-0.3f32..0.3));
         let y_all = y.as_slice().unwrap();
         let g = implicit::gramian(&y, 2.0);
