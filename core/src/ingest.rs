@@ -611,9 +611,10 @@ fn read_blocks<R: Read>(
                 }
                 first_line.push(line_base);
                 line_base += piece.line_count;
+                ratings.has_timestamps |= piece.has_time;
+                report.skipped += piece.skipped;
             }
-            // Ids are merged in file order (first appearance decides the index); records and
-            // line numbers are then renumbered in place, piece by piece in parallel.
+            // Ids are merged in file order (first appearance decides the index).
             let maps: Vec<(Vec<u32>, Vec<u32>)> = pieces
                 .iter()
                 .map(|p| {
@@ -658,10 +659,6 @@ fn read_blocks<R: Read>(
             unsafe {
                 ratings.records.set_len(ratings.records.len() + total);
                 lines.set_len(lines.len() + total);
-            }
-            for piece in &pieces {
-                ratings.has_timestamps |= piece.has_time;
-                report.skipped += piece.skipped;
             }
         }
         if eof {
@@ -1085,8 +1082,6 @@ mod tests {
         assert!(err.to_string().contains("no user column"), "{err}");
     }
 
-    /// The parallel block reader gives exactly what the streaming reader gives: same ids in the
-    /// same order, same records, same errors with the same line numbers, whatever the block size.
     #[test]
     fn decimal_ids_are_keyed_by_value_only_when_spelled_canonically() {
         assert_eq!(canonical_decimal("0"), Some(0));
@@ -1116,6 +1111,8 @@ mod tests {
         assert_eq!(ids.ids(), ["7", "07", "x", "007", "0"]);
     }
 
+    /// The parallel block reader gives exactly what the streaming reader gives: same ids in the
+    /// same order, same records, same errors with the same line numbers, whatever the block size.
     #[test]
     fn parallel_blocks_equal_streaming() {
         let mut big = String::from("\u{feff}userId,movieId,rating,timestamp\r\n\n");
