@@ -44,12 +44,40 @@ pub struct Config {
     /// How long the active-version pointer is cached (milliseconds).
     #[arg(long, env = "TOPTEN_ACTIVE_TTL_MS", default_value_t = 1000)]
     pub active_ttl_ms: u64,
-    /// Per-request timeout (milliseconds).
+    /// Per-request timeout of the `/api` routes (milliseconds): a handler still running then is
+    /// answered 503 `server_timeout`. The timer trigger (`/retrain`) has none: the Functions
+    /// host's `functionTimeout` bounds it.
     #[arg(long, env = "TOPTEN_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
-    /// Log one line per request (method, path, status, latency, request id).
-    #[arg(long, env = "TOPTEN_LOG_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Longest wait for a complete request head, and for the next request on an idle
+    /// kept-alive connection (milliseconds); the connection is then closed.
+    #[arg(long, env = "TOPTEN_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Longest wait for a whole request body (milliseconds): 408 `request_timeout` after it.
+    /// Keep it below TOPTEN_REQUEST_TIMEOUT_MS.
+    #[arg(long, env = "TOPTEN_BODY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub body_timeout_ms: u64,
+    /// Largest request body (bytes): 413 `body_too_large` above it.
+    #[arg(long, env = "TOPTEN_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Longest request target, path and query (bytes): 414 `uri_too_long` above it.
+    #[arg(long, env = "TOPTEN_MAX_URI_BYTES", default_value_t = 8 * 1024)]
+    pub max_uri_bytes: usize,
+    /// Largest request head, request line and headers (bytes): 431 `headers_too_large` above
+    /// it (also above 100 headers).
+    #[arg(long, env = "TOPTEN_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+    /// Log one line per request (method, route, status, latency, request id). Off by default:
+    /// at 2 million requests it is ~460 MB of logs; `/api/metrics` has the counts and
+    /// latencies. Errors (5xx) and request timeouts (408) are logged either way.
+    #[arg(long, env = "TOPTEN_LOG_REQUESTS", default_value_t = false, action = clap::ArgAction::Set)]
     pub log_requests: bool,
+    /// API key required on the write and admin routes (events, the retrain trigger, metrics),
+    /// sent as the `x-functions-key` header or the `code` query parameter, as Azure Functions
+    /// takes function keys. Unset: no key is checked (under Azure Functions the host's function
+    /// keys protect those routes); then `topten serve` binds only loopback addresses.
+    #[arg(long, env = "TOPTEN_API_KEY", hide_env_values = true)]
+    pub api_key: Option<ApiKey>,
     /// Retrain input (comma-separated): files, directories, blobs (`az://ACCOUNT/CONTAINER/PATH`)
     /// or blob prefixes ending in `/` (every blob under it, in name order).
     #[arg(long, env = "TRAINING_INPUT", value_delimiter = ',')]
@@ -74,6 +102,33 @@ pub struct Config {
     /// such as `az://ACCOUNT/models`.
     #[arg(long, env = "TOPTEN_MODEL_ROOT")]
     pub model_root: Option<Location>,
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// The key.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for ApiKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().len() < 16 {
+            return Err("TOPTEN_API_KEY must be at least 16 characters".into());
+        }
+        Ok(ApiKey(s.trim().to_owned()))
+    }
 }
 
 impl Config {

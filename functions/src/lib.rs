@@ -3,39 +3,67 @@
 //!
 //! # Layout
 //! - [`config`]: settings from app settings / environment variables.
-//! - [`state`]: the shared handle (store, caches) every handler receives.
+//! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
 //! - [`routes`]: one module per resource; handlers are thin.
 //! - [`error`]: the JSON error type with stable codes.
+//! - [`body`]: reading request bodies (size limit, deadline, JSON content type).
+//! - [`auth`]: the API key of the write and admin routes.
+//! - [`metrics`]: Prometheus counters and histograms (`GET /api/metrics`).
+//! - [`server`]: the HTTP/1 server (timeouts, request-head checks with JSON answers).
 //! - [`app`] builds the router, [`serve`] runs it on a listener until a shutdown future fires,
 //!   so tests start it on port 0 and the binary on `FUNCTIONS_CUSTOMHANDLER_PORT`.
+//!
+//! # Errors below the handlers
+//! Every answer, also those to requests that never reach a handler, is JSON with a stable code
+//! and an `x-request-id`: bad heads are turned into requests the router answers
+//! ([`server::guard`]), body failures into 408/413/400 ([`body`]), panics into a 500, a
+//! handler over its deadline into a 503, and [`json_errors`] converts whatever error is left
+//! without a JSON body (an extractor rejection of axum) as a last resort.
 #![deny(missing_docs)]
 
+pub mod auth;
+pub mod body;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod state;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 
 pub use config::Config;
+pub use server::{serve_with, ServeOptions};
 pub use state::AppState;
 
-use error::ApiError;
+use error::{ApiError, ErrorInfo, StoreFailure};
+
+/// Route templates, the `route` label of the metrics (an unmatched path is `unmatched`).
+const ROUTES: &[&str] = &[
+    "/api/recommendations/{user_id}",
+    "/api/recommendations/",
+    "/api/events",
+    "/api/items/{item_id}/similar",
+    "/api/health",
+    "/api/openapi.json",
+    "/api/ping",
+    "/api/metrics",
+    "/retrain",
+];
 
 /// The router: every route of the API plus the timer trigger.
 pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_millis(state.config().request_timeout_ms);
-    Router::new()
+    let api = Router::new()
         .route(
             "/api/recommendations/{user_id}",
             get(routes::recommendations::recommendations_get),
@@ -45,25 +73,40 @@ pub fn app(state: AppState) -> Router {
             get(routes::recommendations::recommendations_missing_user),
         )
         .route(
-            "/api/events",
-            post(routes::events::events_post).layer(axum::extract::DefaultBodyLimit::max(1 << 20)),
-        )
-        .route(
             "/api/items/{item_id}/similar",
             get(routes::similar::similar_get),
         )
         .route("/api/health", get(routes::health::health_get))
         .route("/api/openapi.json", get(routes::openapi::openapi_get))
         .route("/api/ping", get(routes::health::ping_get))
+        .merge(
+            // The write and admin routes: the API key when one is set.
+            Router::new()
+                .route("/api/events", post(routes::events::events_post))
+                .route("/api/metrics", get(routes::metrics::metrics_get))
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    auth::require_key,
+                )),
+        )
+        .route_layer(middleware::from_fn_with_state(timeout, deadline));
+    let trigger = Router::new()
         .route("/retrain", post(routes::retrain::retrain_post))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    api.merge(trigger)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), request_log))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
+        .layer(middleware::from_fn(rejected_head))
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("a handler panicked").into_response()
+            },
         ))
-        .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
@@ -75,44 +118,164 @@ async fn method_not_allowed() -> ApiError {
     topten_edge::request::method_not_allowed().into()
 }
 
-/// Gives every request an id (the caller's `x-request-id`, else a new UUID), echoes it in the
-/// response and logs one structured line with status and latency.
-async fn request_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// 503 `server_timeout` when a handler runs past `TOPTEN_REQUEST_TIMEOUT_MS`.
+async fn deadline(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::unavailable(
+            "server_timeout",
+            format!("the request took longer than {} ms", timeout.as_millis()),
+            1,
+        )
+        .into_response(),
+    }
+}
+
+/// Answers a request that stands for a head the server refused ([`server::guard`]).
+async fn rejected_head(req: Request, next: Next) -> Response {
+    match req.extensions().get::<server::RejectedRequest>() {
+        Some(server::RejectedRequest(r)) => {
+            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+            ApiError::new(status, r.code, r.message.clone())
+                .closing()
+                .into_response()
+        }
+        None => next.run(req).await,
+    }
+}
+
+/// Last resort: an error answer without a JSON body (an axum extractor's plain-text
+/// rejection) gets the JSON shape and a code derived from its status.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    // Error answers of the API, health's 503 and the custom-handler envelope are JSON already.
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json
+        || resp.extensions().get::<ErrorInfo>().is_some()
+    {
+        return resp;
+    }
+    let code = match status.as_u16() {
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "body_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        431 => "headers_too_large",
+        400..=499 => "bad_request",
+        503 => "unavailable",
+        _ => "internal",
+    };
+    let (parts, body) = resp.into_parts();
+    let detail = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = match std::str::from_utf8(&detail) {
+        Ok(text) if !text.trim().is_empty() && status.is_client_error() => text.trim().to_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let mut fixed = ApiError::new(status, code, message).into_response();
+    for name in [header::RETRY_AFTER, header::CONNECTION, header::ALLOW] {
+        if let Some(v) = parts.headers.get(&name) {
+            fixed.headers_mut().insert(name, v.clone());
+        }
+    }
+    fixed
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Gives every request an id (the caller's `x-request-id`, else a new UUID) and echoes it in
+/// the response; counts the request in the metrics; logs server errors and request timeouts
+/// always, other requests only with `TOPTEN_LOG_REQUESTS`.
+async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = match req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 128)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
     {
         Some(v) => v.to_owned(),
         None => uuid::Uuid::new_v4().to_string(),
     };
     let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     req.headers_mut().insert("x-request-id", header.clone());
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let method = method_label(req.method());
+    let route = if req.extensions().get::<server::RejectedRequest>().is_some() {
+        "rejected"
+    } else {
+        req.extensions()
+            .get::<MatchedPath>()
+            .and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())
+            .unwrap_or("unmatched")
+    };
     let mut resp = next.run(req).await;
     resp.headers_mut().insert("x-request-id", header);
     let status = resp.status().as_u16();
-    let latency_us = start.elapsed().as_micros() as u64;
-    if status >= 500 {
-        tracing::warn!(request_id = %id, %method, %path, status, latency_us, "request");
+    let took = start.elapsed();
+    let metrics = state.metrics();
+    metrics.request(route, method, status, took);
+    let code = resp.extensions().get::<ErrorInfo>().map(|i| {
+        if let Some(failure) = i.store {
+            match failure {
+                StoreFailure::Unavailable => metrics.store_error("unavailable", None),
+                StoreFailure::BreakerOpen(d) => metrics.store_error("breaker_open", Some(d)),
+                StoreFailure::Other => metrics.store_error("other", None),
+            }
+        }
+        i.code
+    });
+    let latency_us = took.as_micros() as u64;
+    let code = code.unwrap_or("");
+    if status >= 500 || status == 408 {
+        tracing::warn!(request_id = %id, method, route, status, code, latency_us, "request");
     } else if state.config().log_requests {
-        tracing::info!(request_id = %id, %method, %path, status, latency_us, "request");
+        tracing::info!(request_id = %id, method, route, status, code, latency_us, "request");
     }
     resp
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves `app` on `listener` with the default [`ServeOptions`] until `shutdown` completes,
+/// then drains in-flight requests. The binaries use [`serve_with`] and the configured options.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, app, shutdown, ServeOptions::default()).await
+}
+
+/// Serves `state` on `listener` as both binaries do (the handler and `topten serve`): with the
+/// configured [`ServeOptions`], refusing a non-loopback address without `TOPTEN_API_KEY`.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    if let Some(refusal) = auth::exposure_error(addr, &state) {
+        anyhow::bail!(refusal);
+    }
+    let options = ServeOptions::from_state(&state);
+    serve_with(listener, app(state), shutdown, options).await?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what the Functions host and container runtimes send).

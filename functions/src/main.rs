@@ -2,7 +2,7 @@
 //! Reads configuration, binds `FUNCTIONS_CUSTOMHANDLER_PORT` (else `--port`/`PORT`), serves.
 
 use clap::Parser;
-use topten_functions::{app, serve, shutdown_signal, state_from_config, Config};
+use topten_functions::{run, shutdown_signal, state_from_config, Config};
 
 /// topten HTTP handler: serves precomputed recommendations (Azure Functions custom handler).
 #[derive(Parser)]
@@ -38,6 +38,5 @@ async fn main() -> anyhow::Result<()> {
     let state = state_from_config(cli.config)?;
     let listener = tokio::net::TcpListener::bind((cli.bind.as_str(), port)).await?;
     tracing::info!(addr = %listener.local_addr()?, store = state.store().backend(), "handler listening");
-    serve(listener, app(state), shutdown_signal()).await?;
-    Ok(())
+    run(listener, state, shutdown_signal()).await
 }

@@ -14,6 +14,7 @@ use topten_core::store::{ActiveVersion, ItemScore, Store};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Cheap-to-clone handle given to every handler.
 #[derive(Clone)]
@@ -28,6 +29,7 @@ struct Inner {
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     retrain: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
                 popular: RwLock::new(HashMap::new()),
                 snapshot: RwLock::new(None),
                 retrain: tokio::sync::Mutex::new(()),
+                metrics: Arc::new(Metrics::new()),
             }),
         }
     }
@@ -48,6 +51,16 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// The store, owned: for work moved off the async workers (`spawn_blocking`).
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// The configuration.

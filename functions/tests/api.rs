@@ -265,5 +265,5 @@ async fn function_folders_match_handler_routes() {
             other => panic!("{name}: unexpected trigger {other}"),
         }
     }
-    assert_eq!(functions, 6);
+    assert_eq!(functions, 7);
 }

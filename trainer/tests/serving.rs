@@ -220,3 +220,67 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
     let pruned = ok(&["prune", "--store", &store, "--keep", "1", "--incomplete"]);
     assert!(pruned.contains(&partial), "{pruned}");
 }
+
+/// `topten serve` on a non-loopback address refuses to start without TOPTEN_API_KEY (saying
+/// so), and with the key serves, requiring it on the write and admin routes only.
+#[test]
+fn serve_beyond_loopback_needs_an_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("embedded:{}", dir.path().join("s.db").display());
+    drop(topten_core::store::open(&store).unwrap()); // an existing (empty) store
+    let port = free_port();
+    let args = [
+        "serve",
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        &port.to_string(),
+        "--store",
+        &store,
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(args)
+        .env("TOPTEN_LOG", "warn")
+        .env_remove("TOPTEN_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve on 0.0.0.0 without a key kept running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("TOPTEN_API_KEY"), "{stderr}");
+
+    let key = "serve-test-key-0123456789";
+    let server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_topten"))
+            .args(args)
+            .env("TOPTEN_LOG", "warn")
+            .env("TOPTEN_API_KEY", key)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, Duration::from_secs(20), "topten serve");
+    let (s, body) = http_json(port, "GET", "/api/metrics", "");
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (s, _) = http_json(port, "GET", &format!("/api/metrics?code={key}"), "");
+    assert_eq!(s, 200);
+    let (s, _) = http_json(port, "GET", "/api/health", "");
+    assert_eq!(s, 503, "read routes need no key (nothing published: 503)");
+    drop(server);
+}

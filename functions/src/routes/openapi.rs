@@ -19,12 +19,44 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("no_active_version", 503, "nothing published and activated yet"),
     ("store_unavailable", 503, "the store timed out or is shedding load; see Retry-After"),
     ("internal", 500, "unexpected failure (details are in the logs, not the response)"),
+    ("unauthorized", 401, "TOPTEN_API_KEY is set and the request lacks it (x-functions-key header or code query parameter); events, metrics and the retrain trigger"),
+    ("request_timeout", 408, "the request body did not arrive within TOPTEN_BODY_TIMEOUT_MS; the connection is closed"),
+    ("body_too_large", 413, "the request body is larger than TOPTEN_MAX_BODY_BYTES"),
+    ("uri_too_long", 414, "the request target is longer than TOPTEN_MAX_URI_BYTES"),
+    ("unsupported_media_type", 415, "POST /api/events without Content-Type: application/json"),
+    ("headers_too_large", 431, "the request head is larger than TOPTEN_MAX_HEADER_BYTES or has more than 100 headers"),
+    ("malformed_request", 400, "the request line or a header is not valid HTTP/1.1"),
+    ("invalid_content_length", 400, "Content-Length is not one decimal number, or several disagree"),
+    ("invalid_transfer_encoding", 400, "Transfer-Encoding does not end with chunked, or on an HTTP/1.0 request"),
+    ("invalid_body", 400, "the body could not be read: malformed chunked framing or the connection broke"),
+    ("invalid_timer_payload", 400, "POST /retrain without the Azure Functions timer envelope"),
+    ("server_timeout", 503, "the request took longer than TOPTEN_REQUEST_TIMEOUT_MS"),
 ];
 
 /// The OpenAPI document.
 pub fn spec() -> serde_json::Value {
     let error = serde_json::json!({"$ref": "#/components/schemas/Error"});
     let err_resp = |desc: &str| serde_json::json!({"description": desc, "content": {"application/json": {"schema": error}}});
+    // Answers any request can get before its handler runs (request-head checks, timeouts).
+    let common = |mut responses: serde_json::Value| {
+        for (status, desc) in [
+            ("414", "request target too long (uri_too_long)"),
+            ("431", "request head too large (headers_too_large)"),
+        ] {
+            responses[status] = err_resp(desc);
+        }
+        responses
+    };
+    let with_body = |mut responses: serde_json::Value| {
+        for (status, desc) in [
+            ("408", "the body did not arrive in time (request_timeout)"),
+            ("413", "body too large (body_too_large)"),
+        ] {
+            responses[status] = err_resp(desc);
+        }
+        common(responses)
+    };
+    let key = serde_json::json!([{"functionKeyHeader": []}, {"functionKeyQuery": []}]);
     let codes: Vec<&str> = ERROR_CODES.iter().map(|c| c.0).collect();
     let code_doc: String = ERROR_CODES
         .iter()
@@ -47,24 +79,29 @@ pub fn spec() -> serde_json::Value {
                         {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
                         {"name": "exclude", "in": "query", "required": false, "description": "comma-separated item ids to leave out", "schema": {"type": "string"}}
                     ],
-                    "responses": {
+                    "responses": common(serde_json::json!({
                         "200": {"description": "recommendations, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Recommendations"}}}},
                         "400": err_resp("invalid user id, k, exclude or query"),
                         "404": err_resp("unknown user (only when configured to 404)"),
                         "503": err_resp("no active version, or store unavailable (Retry-After)")
-                    }
+                    }))
                 }
             },
             "/api/events": {
                 "post": {
                     "operationId": "events_post",
                     "summary": "Record interactions; users with new events get fresh recommendations at once",
+                    "description": "Needs Content-Type: application/json. Unknown fields and null values are refused. When TOPTEN_API_KEY is set (or under Azure Functions, with function-level auth) the key is required.",
+                    "security": key,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Events"}}}},
-                    "responses": {
+                    "responses": with_body(serde_json::json!({
                         "200": {"description": "stored (duplicates by eventId skipped) and folded in", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventsAccepted"}}}},
                         "400": err_resp("invalid body or event; nothing stored"),
-                        "501": err_resp("the store does not support events")
-                    }
+                        "401": err_resp("API key missing or wrong (unauthorized)"),
+                        "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
+                        "501": err_resp("the store does not support events"),
+                        "503": err_resp("store unavailable (Retry-After), or the request took too long (server_timeout)")
+                    }))
                 }
             },
             "/api/items/{itemId}/similar": {
@@ -75,12 +112,12 @@ pub fn spec() -> serde_json::Value {
                         {"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
                         {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}
                     ],
-                    "responses": {
+                    "responses": common(serde_json::json!({
                         "200": {"description": "similar items, most similar first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Similar"}}}},
                         "400": err_resp("invalid item id or k"),
                         "404": err_resp("unknown item, or no item factors"),
                         "503": err_resp("no active version")
-                    }
+                    }))
                 }
             },
             "/api/health": {
@@ -95,9 +132,25 @@ pub fn spec() -> serde_json::Value {
             },
             "/api/openapi.json": {
                 "get": {"operationId": "openapi_get", "summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}
+            },
+            "/api/metrics": {
+                "get": {
+                    "operationId": "metrics_get",
+                    "summary": "Counters and latency histograms in the Prometheus text format (0.0.4)",
+                    "description": "Requests by route template, method and status with latency histograms, connections closed on the header timeout, store errors and breaker state, events accepted and stored, fold-in latency. Needs the API key when TOPTEN_API_KEY is set (function-level auth under Azure Functions).",
+                    "security": key,
+                    "responses": common(serde_json::json!({
+                        "200": {"description": "the exposition", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "401": err_resp("API key missing or wrong (unauthorized)")
+                    }))
+                }
             }
         },
         "components": {
+            "securitySchemes": {
+                "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"}
+            },
             "schemas": {
                 "Recommendations": {
                     "type": "object",
@@ -116,6 +169,7 @@ pub fn spec() -> serde_json::Value {
                 "Events": {
                     "type": "object",
                     "required": ["events"],
+                    "additionalProperties": false,
                     "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
                         "type": "object",
                         "required": ["userId", "itemId", "type"],

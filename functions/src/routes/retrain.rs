@@ -1,14 +1,56 @@
 //! `POST /retrain`: the timer trigger, as the Azure Functions host invokes a custom handler for
 //! a non-HTTP trigger: body `{"Data": {"timer": {...}}, "Metadata": {...}}`, answer
 //! `{"Outputs": {}, "Logs": [...], "ReturnValue": ...}`.
+//!
+//! Only that envelope is accepted: `Data.timer` an object (the binding name of
+//! retrain/function.json), `Metadata` an object if present, nothing else at the top level.
+//! Anything else is a 400 `invalid_timer_payload` and starts no retrain. The route needs the
+//! API key when `TOPTEN_API_KEY` is set; under Azure Functions the host invokes it internally.
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use topten_core::retrain::{self, GateMetric, RetrainConfig};
 use topten_core::store::publish::PublishOptions;
 
+use crate::error::ApiError;
 use crate::state::AppState;
+
+/// The timer binding's name in retrain/function.json.
+const TIMER_BINDING: &str = "timer";
+
+/// Checks the custom-handler envelope; returns `IsPastDue`.
+fn timer_envelope(body: &[u8]) -> Result<bool, ApiError> {
+    let invalid = |m: &str| {
+        ApiError::bad_request(
+            "invalid_timer_payload",
+            format!("{m}: this route takes the Azure Functions timer invocation {{\"Data\": {{\"{TIMER_BINDING}\": {{...}}}}, \"Metadata\": {{...}}}}"),
+        )
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not JSON"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| invalid("the body is not an object"))?;
+    if obj.keys().any(|k| k != "Data" && k != "Metadata") {
+        return Err(invalid("unknown top-level field"));
+    }
+    if obj.get("Metadata").is_some_and(|m| !m.is_object()) {
+        return Err(invalid("Metadata is not an object"));
+    }
+    let timer = obj
+        .get("Data")
+        .and_then(|d| d.get(TIMER_BINDING))
+        .and_then(|t| t.as_object())
+        .ok_or_else(|| invalid("Data.timer is missing or not an object"))?;
+    match timer.get("IsPastDue") {
+        None => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(invalid("Data.timer.IsPastDue is not a boolean")),
+    }
+}
 
 /// The custom-handler invocation answer.
 fn answer(
@@ -60,16 +102,22 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
 /// The timer function.
 pub async fn retrain_post(
     State(state): State<AppState>,
-    body: Option<Json<serde_json::Value>>,
-) -> (StatusCode, Json<serde_json::Value>) {
-    let past_due = body
-        .as_ref()
-        .and_then(|Json(b)| {
-            b.pointer("/Data/timer/IsPastDue")
-                .or_else(|| b.pointer("/Data/myTimer/IsPastDue"))
-        })
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let cfg = state.config();
+    let body = crate::body::read(
+        &headers,
+        body,
+        cfg.max_body_bytes,
+        std::time::Duration::from_millis(cfg.body_timeout_ms),
+    )
+    .await?;
+    let past_due = timer_envelope(&body)?;
+    Ok(run(state, past_due).await.into_response())
+}
+
+async fn run(state: AppState, past_due: bool) -> (StatusCode, Json<serde_json::Value>) {
     let Ok(_guard) = state.retrain_lock().try_lock() else {
         return answer(
             StatusCode::OK,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use topten_functions::{app, serve, shutdown_signal, state_from_config, Config};
+use topten_functions::{run as serve_api, shutdown_signal, state_from_config, Config};
 
 /// Serve the recommendation API locally (the Azure Functions handler, same code).
 #[derive(clap::Args, Debug)]
@@ -11,7 +11,8 @@ pub struct Args {
     /// Port.
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Address to bind.
+    /// Address to bind. Anything but a loopback address needs TOPTEN_API_KEY (the write and
+    /// admin routes then require it).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
     /// Serve with this wasi:http/proxy component (built by wasm/build.sh, which embeds the
@@ -38,8 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let state = state_from_config(args.config)?;
         let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving; try curl http://{}/api/health", listener.local_addr()?);
-        serve(listener, app(state), shutdown_signal()).await?;
-        Ok(())
+        serve_api(listener, state, shutdown_signal()).await
     })
 }
 
