@@ -10,7 +10,10 @@
 # The executable's name comes from host.json (customHandler.description.defaultExecutablePath).
 #
 #   --binary PATH  use this already-built handler instead of running cargo (CI passes
-#                  target/release/handler); it must be an x86-64 ELF executable.
+#                  target/release/handler); it must be an x86-64 ELF executable. A binary
+#                  with symbols or debug info is stripped on the way in (needs `strip`).
+# Without --binary the handler is built with the `dist` profile (Cargo.toml: release, no debug
+# info, stripped): ~20 MB instead of ~100 MB, which the host fetches on every cold start.
 #   --zip FILE     also write the package as a zip (unix modes kept: the handler stays executable).
 #   --force        replace OUTDIR if it exists (it must look like a package built by this script).
 # Environment: CARGO (default cargo; e.g. cargo-zigbuild to cross-build from macOS),
@@ -24,12 +27,12 @@ log() { echo "package.sh: $*" >&2; }
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_TRIPLE=x86_64-unknown-linux-gnu
 
-force=0 binary="" zipfile="" outdir=""
+force=0 binary="" zipfile="" outdir="" binary_given=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --force) force=1; shift ;;
-        --binary) [[ $# -ge 2 ]] || die "--binary needs a path"; binary="$2"; shift 2 ;;
+        --binary) [[ $# -ge 2 ]] || die "--binary needs a path"; binary="$2"; binary_given=1; shift 2 ;;
         --zip) [[ $# -ge 2 ]] || die "--zip needs a file name"; zipfile="$2"; shift 2 ;;
         -*) die "unknown option: $1 (see --help)" ;;
         *) [[ -z "$outdir" ]] || die "one OUTDIR only (see --help)"; outdir="$1"; shift ;;
@@ -78,14 +81,14 @@ if [[ -z "$binary" ]]; then
     command -v "$cargo_cmd" >/dev/null 2>&1 || die "$cargo_cmd not found (install Rust, or pass --binary PATH)"
     host_triple="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p' || true)"
     if [[ "$host_triple" == "$TARGET_TRIPLE" ]]; then
-        log "building handler (release, $TARGET_TRIPLE)"
-        (cd "$REPO_ROOT" && "$cargo_cmd" build --release --locked --bin handler) >&2
-        binary="$REPO_ROOT/target/release/handler"
+        log "building handler (profile dist, $TARGET_TRIPLE)"
+        (cd "$REPO_ROOT" && "$cargo_cmd" build --profile dist --locked --bin handler) >&2
+        binary="$REPO_ROOT/target/dist/handler"
     else
-        log "building handler (release, cross to $TARGET_TRIPLE from ${host_triple:-unknown host})"
-        (cd "$REPO_ROOT" && "$cargo_cmd" build --release --locked --bin handler --target "$TARGET_TRIPLE") >&2 \
+        log "building handler (profile dist, cross to $TARGET_TRIPLE from ${host_triple:-unknown host})"
+        (cd "$REPO_ROOT" && "$cargo_cmd" build --profile dist --locked --bin handler --target "$TARGET_TRIPLE") >&2 \
             || die "cross build failed: install the target (rustup target add $TARGET_TRIPLE) and a linker for it, e.g. CARGO=cargo-zigbuild, or build on Linux x86-64 and pass --binary"
-        binary="$REPO_ROOT/target/$TARGET_TRIPLE/release/handler"
+        binary="$REPO_ROOT/target/$TARGET_TRIPLE/dist/handler"
     fi
 fi
 [[ -f "$binary" ]] || die "no handler binary at $binary"
@@ -115,6 +118,16 @@ for rel in "${files[@]}"; do
 done
 cp "$binary" "$outdir/$exe_name"
 chmod 0755 "$outdir/$exe_name"
+# Symbols and debug info do not run: strip what a release build (--binary) still carries. A
+# binary of the dist profile is stripped already (then this changes nothing).
+if command -v "${STRIP:-strip}" >/dev/null 2>&1; then
+    before="$(wc -c < "$outdir/$exe_name")"
+    "${STRIP:-strip}" --strip-all "$outdir/$exe_name" || die "could not strip $outdir/$exe_name"
+    after="$(wc -c < "$outdir/$exe_name")"
+    [[ "$before" == "$after" ]] || log "stripped $exe_name: $((before / 1048576)) MiB -> $((after / 1048576)) MiB"
+elif [[ -n "$binary_given" ]]; then
+    log "warning: ${STRIP:-strip} not found; $exe_name is shipped as given (build it with --profile dist to strip it)"
+fi
 
 if [[ -n "$zipfile" ]]; then
     case "$zipfile" in /*) ;; *) zipfile="$PWD/$zipfile" ;; esac

@@ -23,7 +23,8 @@ What is checked (no Bicep compiler exists offline, so the template checks are st
   azd        azure.yaml: a custom-language function service whose dist is what the prepackage
              hook assembles, tagged like the function app in Bicep
   package    infra/package.sh builds the layout the Functions host expects: host.json's custom
-             handler executable exists, is an executable x86-64 ELF file, every function folder
+             handler executable exists, is an executable x86-64 ELF file, stripped and at most
+             40 MiB (infra/package.sh builds with the dist profile), every function folder
              has a valid function.json, nothing else is in it, everything in it is admitted by
              .funcignore, and the zip keeps the executable bit
   ncrontab   the retrain timer's schedule (%RETRAIN_SCHEDULE%) is valid 6-field NCRONTAB in every
@@ -525,6 +526,33 @@ def elf_x86_64(path: Path) -> bool:
 HTTP_METHODS = {"get", "post", "put", "delete", "patch", "head", "options", "trace"}
 
 
+# The Functions package's handler must be stripped: the host downloads and unpacks the package
+# on cold starts. A release build with debug line tables is ~100 MB; stripped, ~20 MB.
+MAX_HANDLER_BYTES = 40 * 1024 * 1024
+
+
+def elf_section_names(path: Path) -> list[str]:
+    """Section names of a 64-bit little-endian ELF file (from its section header table)."""
+    data = path.read_bytes()
+    shoff = int.from_bytes(data[0x28:0x30], "little")
+    shentsize = int.from_bytes(data[0x3A:0x3C], "little")
+    shnum = int.from_bytes(data[0x3C:0x3E], "little")
+    shstrndx = int.from_bytes(data[0x3E:0x40], "little")
+    if not shoff or shstrndx >= shnum:
+        return []
+    def header(i: int) -> tuple[int, int, int]:
+        h = data[shoff + i * shentsize: shoff + (i + 1) * shentsize]
+        return int.from_bytes(h[0:4], "little"), int.from_bytes(h[0x18:0x20], "little"), int.from_bytes(h[0x20:0x28], "little")
+    _, str_off, str_size = header(shstrndx)
+    strtab = data[str_off:str_off + str_size]
+    names = []
+    for i in range(shnum):
+        name_off = header(i)[0]
+        end = strtab.find(b"\0", name_off)
+        names.append(strtab[name_off:end].decode("ascii", "replace"))
+    return names
+
+
 def function_json_problems(data) -> list[str]:
     problems = []
     bindings = data.get("bindings") if isinstance(data, dict) else None
@@ -577,6 +605,14 @@ def check_package(report: Report, repo: Path, binary: Path, workdir: Path, dist:
         mode = exe_path.stat().st_mode
         report.check("package: customHandler executable has the executable bit", bool(mode & stat.S_IXUSR) and bool(mode & stat.S_IXOTH), oct(mode))
         report.check("package: customHandler executable is an x86-64 ELF binary (Linux Functions workers)", elf_x86_64(exe_path))
+        size = exe_path.stat().st_size
+        report.check(f"package: the handler is at most {MAX_HANDLER_BYTES // 1048576} MiB", size <= MAX_HANDLER_BYTES,
+                     f"{size / 1048576:.1f} MiB", f"{size / 1048576:.1f} MiB")
+        sections = elf_section_names(exe_path) if elf_x86_64(exe_path) else []
+        # .debug_gdb_scripts is a few loaded bytes rustc adds for debuggers; strip keeps it.
+        unstripped = sorted(n for n in sections if n == ".symtab" or (n.startswith(".debug_") and n != ".debug_gdb_scripts"))
+        report.check("package: the handler is stripped (no symbol table, no debug info)", bool(sections) and not unstripped,
+                     f"sections {unstripped}")
     workdir_setting = handler.get("description", {}).get("workingDirectory", "")
     report.check("package: customHandler workingDirectory is the package root or exists", workdir_setting in ("", ".") or (out / workdir_setting).is_dir(), repr(workdir_setting))
     report.check(
