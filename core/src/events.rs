@@ -137,6 +137,16 @@ pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, Event
                         message: "must be a finite number".into(),
                     })
                 }
+                (Some(v), _) if v > crate::interactions::MAX_ABS_VALUE => {
+                    return Err(EventError {
+                        index,
+                        field: "value",
+                        message: format!(
+                            "must be at most {:e}",
+                            crate::interactions::MAX_ABS_VALUE
+                        ),
+                    })
+                }
                 (Some(v), _) if v < 0.0 => {
                     return Err(EventError {
                         index,
@@ -237,6 +247,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((err.index, err.field), (2, "value"));
+        // Beyond f32's comfortable range: a 400 naming the field, not a model of zeros.
+        let err = validate(&[ev("click", Some(3.5e38))], 0).unwrap_err();
+        assert_eq!((err.index, err.field), (0, "value"));
+        assert!(err.to_string().contains("at most 1e9"), "{err}");
         let mut long = ev("view", None);
         long.user_id = "x".repeat(129);
         assert_eq!(validate(&[long], 0).unwrap_err().field, "userId");

@@ -9,17 +9,25 @@
 //!   field in the rating/timestamp position is not a number. Headerless files are positional:
 //!   `user, item[, rating[, timestamp]]` (a missing rating means 1.0, an implicit event).
 //!
+//! Comma, tab and semicolon files are read as RFC 4180 CSV by the `csv` crate: a quoted field
+//! may hold the delimiter, doubled quotes or line breaks (in columns other than the ids). Files
+//! are cut into blocks and pieces only between records (outside quotes), so every piece parses
+//! on its own thread with the same result as one sequential pass.
+//!
 //! Defined behaviour for awkward input (documented in the README):
-//! - a malformed row (too few fields, unparsable rating or timestamp, NaN/inf rating, empty id)
-//!   is an error naming file and line, or is skipped and counted with `skip_bad_rows`;
+//! - a malformed row (too few fields, unparsable rating or timestamp, NaN/inf rating, a rating
+//!   beyond [`MAX_ABS_VALUE`], empty id, an id with a line break or control character, invalid
+//!   UTF-8) is an error naming file and line, or is skipped and counted with `skip_bad_rows`;
+//!   messages quote at most 60 characters of the input;
+//! - a UTF-8 byte-order mark at the start of the file is dropped;
 //! - a file with no data rows is an error;
 //! - duplicate (user, item) pairs follow [`DuplicatePolicy`] (default: the last row wins).
 
 use std::fs::File;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
 
-use crate::interactions::{IdMap, Interaction, Ratings};
+use crate::interactions::{IdMap, Interaction, Ratings, MAX_ABS_VALUE};
 
 /// What the reader should assume about the file layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,7 +115,7 @@ pub enum IngestError {
         message: String,
     },
     /// The header lacks a column the reader needs.
-    #[error("{source_name}:1: no {role} column in header [{header}]; name it with --{role}-col")]
+    #[error("{source_name}:1: no {role} column in header {header}; name it with --{role}-col")]
     MissingColumn {
         /// File name or URI.
         source_name: String,
@@ -158,14 +166,31 @@ enum Delimiter {
 }
 
 impl Delimiter {
-    /// All fields of `line` (header and layout detection).
-    fn split<'a>(self, line: &'a str) -> std::str::Split<'a, &'static str> {
-        line.split(match self {
-            Delimiter::Tab => "\t",
-            Delimiter::Comma => ",",
-            Delimiter::Semicolon => ";",
-            Delimiter::DoubleColon => "::",
-        })
+    /// The single byte the CSV reader splits on (`None` for `::`).
+    fn byte(self) -> Option<u8> {
+        match self {
+            Delimiter::Tab => Some(b'\t'),
+            Delimiter::Comma => Some(b','),
+            Delimiter::Semicolon => Some(b';'),
+            Delimiter::DoubleColon => None,
+        }
+    }
+
+    /// All fields of one line (header and layout detection), quotes resolved as for data rows.
+    fn fields(self, line: &str) -> Vec<String> {
+        match self.byte() {
+            None => line.split("::").map(str::to_owned).collect(),
+            Some(b) => {
+                let mut record = csv::StringRecord::new();
+                match csv_reader(b)
+                    .from_reader(line.as_bytes())
+                    .read_record(&mut record)
+                {
+                    Ok(true) => record.iter().map(str::to_owned).collect(),
+                    _ => vec![line.to_owned()],
+                }
+            }
+        }
     }
 
     /// Splits `line` into `out`, returning the number of fields kept. Single-character
@@ -281,7 +306,7 @@ fn detect(first_line: &str, format: Format) -> (Delimiter, bool) {
             } else {
                 Delimiter::Semicolon
             };
-            let fields: Vec<&str> = delim.split(first_line).collect();
+            let fields = delim.fields(first_line);
             let header = fields.iter().any(|f| is_known_name(f))
                 || fields
                     .iter()
@@ -292,90 +317,22 @@ fn detect(first_line: &str, format: Format) -> (Delimiter, bool) {
     }
 }
 
-/// Reads interactions from any buffered reader; `source_name` names it in errors.
+/// Reads interactions from any reader; `source_name` names it in errors.
 ///
-/// This is the streaming entry point: it holds one line at a time (in one reused buffer), so it
-/// also serves network streams (blob downloads) without a temporary copy.
-pub fn read_ratings_from<R: BufRead>(
-    mut reader: R,
+/// This is the streaming entry point (blob downloads, standard input): it reads the stream in
+/// blocks of [`STREAM_BLOCK_BYTES`], so memory stays bounded without a temporary copy, and it
+/// parses exactly as [`read_ratings`] does (the same code, with smaller blocks).
+pub fn read_ratings_from<R: Read>(
+    reader: R,
     source_name: &str,
     opts: &ReadOptions,
 ) -> Result<(Ratings, ReadReport), IngestError> {
-    let io_err = |source| IngestError::Io {
-        source_name: source_name.to_owned(),
-        source,
-    };
-    let mut ratings = Ratings::default();
-    let mut report = ReadReport::default();
-    let mut raw: Vec<u8> = Vec::with_capacity(256);
-    let mut line_no = 0usize;
-    let mut layout: Option<(Delimiter, Columns)> = None;
-    // Line of each record, for duplicate reports.
-    let mut lines: Vec<u64> = Vec::new();
-
-    loop {
-        raw.clear();
-        let n = reader.read_until(b'\n', &mut raw).map_err(io_err)?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        // Invalid UTF-8 is replaced rather than aborting the whole file: the replacement
-        // character then makes that row's ids visibly wrong rather than silently lost.
-        let text = String::from_utf8_lossy(&raw);
-        let line = text.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (delim, cols) = match layout {
-            Some(l) => l,
-            None => {
-                let (delim, cols, header) = layout_of(line, opts, source_name)?;
-                report.header = header;
-                layout = Some((delim, cols));
-                if header {
-                    continue;
-                }
-                (delim, cols)
-            }
-        };
-        let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
-        let count = delim.split_into(line, &mut fields);
-        match parse_row(&fields[..count], cols, report.header) {
-            Ok((user, item, rating, timestamp, has_time)) => {
-                report.rows += 1;
-                ratings.has_timestamps |= has_time;
-                let u = ratings.users.intern(user);
-                let i = ratings.items.intern(item);
-                ratings.records.push(Interaction {
-                    user: u,
-                    item: i,
-                    rating,
-                    timestamp,
-                });
-                lines.push(line_no as u64);
-            }
-            Err(message) if opts.skip_bad_rows => {
-                report.skipped += 1;
-                tracing::debug!(source = source_name, line = line_no, %message, "skipped bad row");
-            }
-            Err(message) => {
-                return Err(IngestError::Malformed {
-                    source_name: source_name.to_owned(),
-                    line: line_no,
-                    message,
-                })
-            }
-        }
-    }
-    if ratings.records.is_empty() {
-        return Err(IngestError::Empty {
-            source_name: source_name.to_owned(),
-        });
-    }
-    report.duplicates = resolve_duplicates(&mut ratings, &lines, opts.duplicates, source_name)?;
-    Ok((ratings, report))
+    read_blocks(reader, source_name, opts, STREAM_BLOCK_BYTES)
 }
+
+/// Block size of the streaming reader: large enough to keep both cores busy, small enough that
+/// a network stream's buffer stays modest.
+const STREAM_BLOCK_BYTES: usize = 16 << 20;
 
 /// Bytes read per block by the parallel file reader (bounds its memory). Each block is parsed
 /// in twice as many pieces as threads, and every piece keeps its own id maps, so fewer, larger
@@ -464,25 +421,15 @@ fn parse_piece(
     }
     // A final newline ends the last line; it does not start another.
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    // One UTF-8 check for the whole piece (the common case); lines are checked one by one
-    // only when it fails, so that a bad byte costs one replaced character, not the piece.
+    piece.line_count = body.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    // One UTF-8 check for the whole piece (the common case); fields are checked one by one
+    // only when it fails, to name the line with the bad bytes.
     let valid = std::str::from_utf8(body).is_ok();
-    for (n, raw) in body.split(|&b| b == b'\n').enumerate() {
-        piece.line_count = n as u64 + 1;
-        let text = if valid {
-            // SAFETY: `raw` is a slice of `body` between newlines, which are single-byte
-            // characters, and `body` is valid UTF-8.
-            std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) })
-        } else {
-            String::from_utf8_lossy(raw)
-        };
-        let line = text.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
+    let accept = |piece: &mut Piece, n: u64, fields: &[&str]| -> bool {
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            return true; // a blank line
         }
-        let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
-        let count = delim.split_into(line, &mut fields);
-        match parse_row(&fields[..count], cols, header) {
+        match parse_row(fields, cols, header) {
             Ok((user, item, rating, timestamp, has_time)) => {
                 piece.has_time |= has_time;
                 let u = piece.users.intern(user);
@@ -493,32 +440,222 @@ fn parse_piece(
                     rating,
                     timestamp,
                 });
-                piece.lines.push(n as u64);
+                piece.lines.push(n);
+                true
             }
-            Err(_) if skip_bad_rows => piece.skipped += 1,
+            Err(_) if skip_bad_rows => {
+                piece.skipped += 1;
+                true
+            }
             Err(message) => {
-                piece.error = Some((n as u64, message));
+                piece.error = Some((n, message));
+                false
+            }
+        }
+    };
+    let Some(byte) = delim.byte() else {
+        let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
+        // `ratings.dat`'s two-character `::` has no quoting convention and no CSV reader takes
+        // a two-byte delimiter, so those lines are split on the delimiter as they are.
+        for (n, raw) in body.split(|&b| b == b'\n').enumerate() {
+            let line = match field_str(raw, valid) {
+                Ok(line) => line.trim_end_matches('\r'),
+                Err(message) if skip_bad_rows => {
+                    let _ = message;
+                    piece.skipped += 1;
+                    continue;
+                }
+                Err(message) => {
+                    piece.error = Some((n as u64, message));
+                    return piece;
+                }
+            };
+            let count = delim.split_into(line, &mut fields);
+            if !accept(&mut piece, n as u64, &fields[..count]) {
                 return piece;
             }
+        }
+        return piece;
+    };
+    // RFC 4180 through the `csv` crate: quoted fields may hold the delimiter or quotes.
+    let mut reader = csv_reader(byte).from_reader(body);
+    let mut record = csv::ByteRecord::new();
+    // The reader counts records, not lines (it skips blank lines and a quoted field may span
+    // lines), so line numbers come from byte offsets: newlines before the record's first byte.
+    let mut lines = LineCounter::default();
+    loop {
+        let more = reader.read_byte_record(&mut record);
+        let start = match &more {
+            Err(e) => e.position().map_or(0, |p| p.byte()),
+            Ok(_) => record.position().map_or(0, |p| p.byte()),
+        };
+        let n = lines.line_of_record(body, start as usize);
+        match more {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                piece.error = Some((n, format!("unreadable CSV: {e}")));
+                return piece;
+            }
+        }
+        let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
+        let mut count = 0;
+        let mut bad = None;
+        for f in record.iter().take(MAX_FIELDS) {
+            match field_str(f, valid) {
+                Ok(text) => fields[count] = text,
+                Err(message) => {
+                    bad = Some(message);
+                    break;
+                }
+            }
+            count += 1;
+        }
+        if let Some(message) = bad {
+            if skip_bad_rows {
+                piece.skipped += 1;
+                continue;
+            }
+            piece.error = Some((n, message));
+            return piece;
+        }
+        if record.len() > MAX_FIELDS {
+            count = MAX_FIELDS;
+        }
+        if !accept(&mut piece, n, &fields[..count]) {
+            return piece;
         }
     }
     piece
 }
 
-/// Splits `block` into about `parts` slices that end at line boundaries.
-fn line_aligned_pieces(block: &[u8], parts: usize) -> Vec<&[u8]> {
+/// Line numbers of records from their byte offsets, counting forward from the last record.
+#[derive(Default)]
+struct LineCounter {
+    byte: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    /// 0-based line of the record whose reading started at `start` (blank lines before it are
+    /// skipped, as the reader skips them).
+    fn line_of_record(&mut self, body: &[u8], start: usize) -> u64 {
+        let mut start = start.min(body.len());
+        while start < body.len() && matches!(body[start], b'\n' | b'\r') {
+            start += 1;
+        }
+        if start >= self.byte {
+            self.line += body[self.byte..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            self.byte = start;
+        }
+        self.line
+    }
+}
+
+/// The CSV reader every delimited file is read with: no header handling (the layout code reads
+/// the header), rows of any length (checked per row), `\n` or `\r\n` line ends.
+fn csv_reader(delimiter: u8) -> csv::ReaderBuilder {
+    let mut b = csv::ReaderBuilder::new();
+    b.delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .quoting(true)
+        .double_quote(true);
+    b
+}
+
+/// `bytes` as text: free when the whole piece was valid UTF-8, checked otherwise, so invalid
+/// bytes are an error naming the line and never merge two ids through a replacement character.
+#[inline]
+fn field_str(bytes: &[u8], piece_valid: bool) -> Result<&str, String> {
+    if piece_valid {
+        // SAFETY: `bytes` is a field of a valid UTF-8 piece: the piece cut at ASCII bytes
+        // (delimiters, line ends) with ASCII quotes removed, which keeps it valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).map_err(|e| {
+            format!(
+                "invalid UTF-8 at byte {} of field {}",
+                e.valid_up_to(),
+                excerpt(&String::from_utf8_lossy(bytes))
+            )
+        })
+    }
+}
+
+/// At most [`EXCERPT_CHARS`] characters of `text`, quoted, for messages: a 10 MB field is
+/// named, not printed.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes in all)", &text[..cut], text.len()),
+    }
+}
+
+/// Longest excerpt of input quoted in an error message.
+const EXCERPT_CHARS: usize = 60;
+
+/// Splits `block` into about `parts` slices that end at record boundaries: line ends, and with
+/// `quoting`, only line ends outside quoted fields (an even number of `"` before them), so a
+/// quoted field that spans lines stays in one piece.
+fn line_aligned_pieces(block: &[u8], parts: usize, quoting: bool) -> Vec<&[u8]> {
     let mut out = Vec::with_capacity(parts);
     let mut start = 0;
     let target = block.len() / parts.max(1) + 1;
+    let mut quotes = 0usize; // quotes in block[..end]
+    let mut end = 0;
     while start < block.len() {
-        let mut end = (start + target).min(block.len());
-        while end < block.len() && block[end - 1] != b'\n' {
+        let goal = (start + target).min(block.len());
+        if quoting {
+            quotes += block[end..goal].iter().filter(|&&b| b == b'"').count();
+        }
+        end = goal;
+        while end < block.len() && (block[end - 1] != b'\n' || quotes % 2 == 1) {
+            if quoting && block[end] == b'"' {
+                quotes += 1;
+            }
             end += 1;
         }
         out.push(&block[start..end]);
         start = end;
     }
     out
+}
+
+/// Where the last complete record of `block` ends (just after its line end), if any line end
+/// lies outside quoted fields.
+fn last_record_end(block: &[u8], quoting: bool) -> Option<usize> {
+    if !quoting {
+        return block.iter().rposition(|&b| b == b'\n').map(|p| p + 1);
+    }
+    let mut quotes = 0usize;
+    let mut last = None;
+    for (i, &b) in block.iter().enumerate() {
+        if b == b'"' {
+            quotes += 1;
+        } else if b == b'\n' && quotes % 2 == 0 {
+            last = Some(i + 1);
+        }
+    }
+    last
+}
+
+/// Whether the file's fields may be quoted (every layout but `ratings.dat`'s `::`), judged as
+/// [`detect`] will judge it, from the first line.
+fn quoting_of(block: &[u8], format: Format) -> bool {
+    match format {
+        Format::Dat => false,
+        Format::UData | Format::Csv | Format::Tsv => true,
+        Format::Auto => {
+            let first = block
+                .split(|&b| b == b'\n')
+                .find(|l| !l.trim_ascii().is_empty());
+            !first.is_some_and(|l| l.windows(2).any(|w| w == b"::"))
+        }
+    }
 }
 
 /// Reads a file in blocks, parsing each block's lines on all cores; ids keep the order of
@@ -547,6 +684,7 @@ fn read_blocks<R: Read>(
     let mut lines: Vec<u64> = Vec::new();
     let mut layout: Option<(Delimiter, Columns)> = None;
     let mut line_base = 0u64; // lines before the current block
+    let mut first_block = true;
     let mut carry: Vec<u8> = Vec::new();
     let mut block: Vec<u8> = Vec::with_capacity(block_bytes + (1 << 16));
     loop {
@@ -557,11 +695,15 @@ fn read_blocks<R: Read>(
             .read_to_end(&mut block)
             .map_err(io_err)?;
         let eof = n < block_bytes;
+        let quoting = match layout {
+            Some((delim, _)) => delim.byte().is_some(),
+            None => quoting_of(&block, opts.format),
+        };
         if !eof {
-            match block.iter().rposition(|&b| b == b'\n') {
-                Some(pos) => carry.extend_from_slice(&block[pos + 1..]),
+            match last_record_end(&block, quoting) {
+                Some(end) => carry.extend_from_slice(&block[end..]),
                 None => {
-                    // A single line longer than a block: keep reading it whole.
+                    // A single record longer than a block: keep reading it whole.
                     carry = std::mem::take(&mut block);
                     continue;
                 }
@@ -570,6 +712,11 @@ fn read_blocks<R: Read>(
             block.truncate(keep);
         }
         let mut body: &[u8] = &block;
+        if first_block {
+            // A byte-order mark (Excel's "CSV UTF-8") is not part of the first id or name.
+            body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+            first_block = false;
+        }
         // The first non-empty line decides the layout; a header line is consumed here.
         while layout.is_none() && !body.is_empty() {
             let end = body
@@ -577,10 +724,12 @@ fn read_blocks<R: Read>(
                 .position(|&b| b == b'\n')
                 .map(|p| p + 1)
                 .unwrap_or(body.len());
-            let text = String::from_utf8_lossy(&body[..end]);
-            let line = text
-                .trim_end_matches(['\n', '\r'])
-                .trim_start_matches('\u{feff}');
+            let text = std::str::from_utf8(&body[..end]).map_err(|e| IngestError::Malformed {
+                source_name: source_name.to_owned(),
+                line: line_base as usize + 1,
+                message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            })?;
+            let line = text.trim_end_matches(['\n', '\r']);
             if line.trim().is_empty() {
                 body = &body[end..];
                 line_base += 1;
@@ -596,7 +745,7 @@ fn read_blocks<R: Read>(
         }
         if let Some((delim, cols)) = layout {
             let parts = rayon::current_num_threads() * 2;
-            let pieces: Vec<Piece> = line_aligned_pieces(body, parts)
+            let pieces: Vec<Piece> = line_aligned_pieces(body, parts, quoting)
                 .into_par_iter()
                 .map(|p| parse_piece(p, delim, cols, report.header, opts.skip_bad_rows))
                 .collect();
@@ -806,10 +955,10 @@ fn layout_of(
     opts: &ReadOptions,
     source_name: &str,
 ) -> Result<(Delimiter, Columns, bool), IngestError> {
-    let line = first_line.trim_start_matches('\u{feff}');
+    let line = first_line;
     let (delim, header) = detect(line, opts.format);
     let cols = if header {
-        let names: Vec<String> = delim.split(line).map(|s| s.to_owned()).collect();
+        let names = delim.fields(line);
         resolve_header(&names, opts, source_name)?
     } else {
         Columns {
@@ -831,7 +980,7 @@ fn resolve_header(
     let missing = |role| IngestError::MissingColumn {
         source_name: source_name.to_owned(),
         role,
-        header: names.join(", "),
+        header: excerpt(&names.join(", ")),
     };
     let user =
         find_column(names, opts.user_col.as_deref(), USER_NAMES).ok_or_else(|| missing("user"))?;
@@ -878,13 +1027,23 @@ fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<
             fields.len()
         ));
     }
-    let user = fields[cols.user].trim().trim_matches('"');
-    let item = fields[cols.item].trim().trim_matches('"');
+    let user = fields[cols.user].trim();
+    let item = fields[cols.item].trim();
     if user.is_empty() {
         return Err("empty user id".into());
     }
     if item.is_empty() {
         return Err("empty item id".into());
+    }
+    // Ids are stored one per line (model directory, snapshot), so a line break cannot be part
+    // of one; a control character is a sign of a misread file.
+    for (what, id) in [("user", user), ("item", item)] {
+        if id.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(format!(
+                "{what} id {} contains a line break or control character",
+                excerpt(id)
+            ));
+        }
     }
     let rating = match cols.rating.and_then(|c| fields.get(c)) {
         None => 1.0,
@@ -894,10 +1053,16 @@ fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<
                 Some(v) => v,
                 None => raw
                     .parse()
-                    .map_err(|_| format!("rating {raw:?} is not a number"))?,
+                    .map_err(|_| format!("rating {} is not a number", excerpt(raw)))?,
             };
             if !r.is_finite() {
-                return Err(format!("rating {raw:?} is not finite"));
+                return Err(format!("rating {} is not finite", excerpt(raw)));
+            }
+            if r.abs() > MAX_ABS_VALUE {
+                return Err(format!(
+                    "rating {} is out of range (at most {MAX_ABS_VALUE:e} in magnitude)",
+                    excerpt(raw)
+                ));
             }
             r
         }
@@ -926,8 +1091,51 @@ fn parse_timestamp(raw: &str) -> Result<i64, String> {
     // RecBole and pandas exports write epoch seconds as floats (`874965758.0`).
     match raw.parse::<f64>() {
         Ok(t) if t.is_finite() && t.abs() < 9.0e18 => Ok(t as i64),
-        _ => Err(format!("timestamp {raw:?} is not epoch seconds")),
+        _ => Err(format!("timestamp {} is not epoch seconds", excerpt(raw))),
     }
+}
+
+/// Reads a small delimited side file (item titles, a catalogue) into records of text fields
+/// with their 1-based line numbers: RFC 4180 quoting, a leading byte-order mark dropped, blank
+/// lines skipped, invalid UTF-8 an error naming the line.
+pub fn read_records(
+    bytes: &[u8],
+    delimiter: u8,
+    source_name: &str,
+) -> Result<Vec<(usize, Vec<String>)>, IngestError> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv_reader(delimiter).from_reader(body);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::default();
+    let mut out = Vec::new();
+    loop {
+        let more = reader.read_byte_record(&mut record);
+        let start = match &more {
+            Err(e) => e.position().map_or(0, |p| p.byte()),
+            Ok(_) => record.position().map_or(0, |p| p.byte()),
+        };
+        let line = lines.line_of_record(body, start as usize) as usize + 1;
+        let malformed = |message| IngestError::Malformed {
+            source_name: source_name.to_owned(),
+            line,
+            message,
+        };
+        match more {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(malformed(format!("unreadable CSV: {e}"))),
+        }
+        let fields = record
+            .iter()
+            .map(|f| field_str(f, false).map(str::to_owned))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(malformed)?;
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        out.push((line, fields));
+    }
+    Ok(out)
 }
 
 /// Convenience for tests and small inputs: reads ratings from an in-memory string.
@@ -952,6 +1160,113 @@ mod tests {
 
     fn read(text: &str) -> Result<(Ratings, ReadReport), IngestError> {
         read_ratings_str(text, "t.txt", &ReadOptions::default())
+    }
+
+    #[test]
+    fn quoted_fields_follow_rfc_4180() {
+        let (r, _) = read("user,item,rating\n\"a,b\",1,5\n\"say \"\"hi\"\"\",2,4\n").unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.users.id(0), "a,b");
+        assert_eq!(r.items.id(r.records[0].item), "1");
+        assert_eq!(r.records[0].rating, 5.0);
+        assert_eq!(r.users.id(1), "say \"hi\"");
+        // A quoted field may span lines, whatever the block size (blocks and pieces cut only
+        // between records).
+        let text = "user,item,rating,note\nu1,i1,1,\"two\nlines\"\nu2,i2,2,x\n\n\"u\n3\",i3,3,y\n";
+        for block in [3, 7, 64, 1 << 20] {
+            let err = read_blocks(text.as_bytes(), "t.csv", &ReadOptions::default(), block)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("t.csv:6: user id \"u\\n3\" contains a line break"),
+                "{block}: {err}"
+            );
+            let (r, _) = read_blocks(
+                &text.as_bytes()[..text.len() - 14],
+                "t.csv",
+                &ReadOptions::default(),
+                block,
+            )
+            .unwrap();
+            assert_eq!(r.len(), 2, "block {block}");
+            assert_eq!(r.items.id(1), "i2");
+        }
+        // Quoted header names are names too.
+        let (r, rep) = read("\"userId\",\"movieId\"\nu,m\n").unwrap();
+        assert!(rep.header);
+        assert_eq!(r.users.id(0), "u");
+    }
+
+    #[test]
+    fn tsv_written_with_awkward_ids_reads_back_the_same() {
+        let text =
+            "user,item,rating,timestamp\n\"tab\there\",\"q\"\"uote\",2.5,7\nplain,\"a;b\",1,8\n";
+        let (r, _) = read(text).unwrap();
+        let mut tsv = Vec::new();
+        r.write_tsv(&mut tsv).unwrap();
+        let (back, _) = read_ratings_from(&tsv[..], "back.tsv", &ReadOptions::default()).unwrap();
+        assert_eq!(back.users.ids(), r.users.ids());
+        assert_eq!(back.items.ids(), r.items.ids());
+        assert_eq!(back.records, r.records);
+        assert_eq!(back.users.id(0), "tab\there");
+    }
+
+    #[test]
+    fn byte_order_mark_is_not_part_of_an_id() {
+        let (r, _) = read("\u{feff}196\t242\t3\n").unwrap();
+        assert_eq!(r.users.id(0), "196");
+        let (r, rep) = read("\u{feff}userId,movieId\nu1,m1\n").unwrap();
+        assert!(rep.header);
+        assert_eq!(r.users.id(0), "u1");
+    }
+
+    #[test]
+    fn invalid_utf8_and_control_characters_name_the_line() {
+        let err = read_ratings_from(
+            &b"1\t2\t3\n1\t\xff2\t4\n"[..],
+            "t.txt",
+            &ReadOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("t.txt:2: invalid UTF-8"),
+            "{err}"
+        );
+        let err =
+            read_ratings_from(&b"\xfe1\t2\t3\n"[..], "t.txt", &ReadOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("t.txt:1: invalid UTF-8"),
+            "{err}"
+        );
+        let err = read("user,item\n\"a\nb\",1\n").unwrap_err();
+        assert!(err.to_string().contains("line break"), "{err}");
+    }
+
+    #[test]
+    fn values_beyond_the_range_are_rejected() {
+        let err = read("1\t2\t1e20\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("t.txt:1: rating \"1e20\" is out of range"),
+            "{err}"
+        );
+        let (r, _) = read("1\t2\t-1e9\n").unwrap();
+        assert_eq!(r.records[0].rating, -1e9);
+    }
+
+    #[test]
+    fn a_huge_field_is_excerpted_in_messages() {
+        // As a data row and as a would-be header, a 10 MB line is named, not printed.
+        let huge = "9x".repeat(5_000_000);
+        for (text, line) in [
+            (format!("1\t2\t3\n1\t2\t{huge}\n"), "t.txt:2: rating"),
+            (format!("1\t2\t{huge}\n"), "t.txt:1: no user column"),
+        ] {
+            let err = read(&text).unwrap_err().to_string();
+            assert!(err.len() < 300, "{} bytes", err.len());
+            assert!(err.starts_with(line), "{err}");
+            assert!(err.contains("bytes in all"), "{err}");
+        }
     }
 
     #[test]
@@ -1114,7 +1429,7 @@ mod tests {
     /// The parallel block reader gives exactly what the streaming reader gives: same ids in the
     /// same order, same records, same errors with the same line numbers, whatever the block size.
     #[test]
-    fn parallel_blocks_equal_streaming() {
+    fn every_block_size_reads_the_same() {
         let mut big = String::from("\u{feff}userId,movieId,rating,timestamp\r\n\n");
         for r in 0..500 {
             big += &format!(
@@ -1141,6 +1456,17 @@ mod tests {
                 .to_string(),
         ];
         let mut inputs: Vec<Vec<u8>> = inputs.into_iter().map(String::into_bytes).collect();
+        // A quoted field spanning lines (a comment column) and quoted delimiters.
+        let mut quoted = String::from("user,item,rating,comment\n");
+        for r in 0..200 {
+            quoted += &format!(
+                "u{},\"i,{}\",{},\"line one\nline \"\"two\"\"\"\n",
+                r % 13,
+                r % 17,
+                r % 5
+            );
+        }
+        inputs.push(quoted.into_bytes());
         // Invalid UTF-8 in one line only.
         inputs.push(b"1\t2\t3\n1\t\xff2\t4\n3\t2\t1\n".to_vec());
         for (n, text) in inputs.iter().enumerate() {

@@ -5,6 +5,13 @@
 
 use rustc_hash::FxHashMap;
 
+/// Largest magnitude of an interaction value (a rating, an event's strength) topten accepts.
+///
+/// Values become `f32` and are squared and summed over many interactions in the solvers; a
+/// bound far below `f32::MAX` (3.4e38) keeps those sums finite, and no real rating scale or
+/// click count comes near it. Files and the events API reject larger values at the edge.
+pub const MAX_ABS_VALUE: f64 = 1e9;
+
 /// A two-way map between external string ids and dense indices `0..len`.
 #[derive(Debug, Clone, Default)]
 pub struct IdMap {
@@ -117,18 +124,29 @@ impl Ratings {
 
     /// Writes the records as TSV with the header `user_id\titem_id\trating\ttimestamp`,
     /// the format `topten split` produces and every reader auto-detects.
-    pub fn write_tsv<W: std::io::Write>(&self, mut out: W) -> std::io::Result<()> {
-        writeln!(out, "user_id\titem_id\trating\ttimestamp")?;
+    pub fn write_tsv<W: std::io::Write>(&self, out: W) -> std::io::Result<()> {
+        // RFC 4180 quoting through the `csv` crate: an id holding a tab or a quote is quoted,
+        // so it reads back as the same id rather than as extra columns.
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(b'\t')
+            .quote_style(csv::QuoteStyle::Necessary)
+            .from_writer(out);
+        w.write_record(["user_id", "item_id", "rating", "timestamp"])?;
+        use std::fmt::Write as _;
+        let (mut rating, mut timestamp) = (String::new(), String::new());
         for r in &self.records {
-            writeln!(
-                out,
-                "{}\t{}\t{}\t{}",
+            rating.clear();
+            timestamp.clear();
+            let _ = write!(rating, "{}", r.rating);
+            let _ = write!(timestamp, "{}", r.timestamp);
+            w.write_record([
                 self.users.id(r.user),
                 self.items.id(r.item),
-                r.rating,
-                r.timestamp
-            )?;
+                &rating,
+                &timestamp,
+            ])?;
         }
+        w.flush()?;
         Ok(())
     }
 }

@@ -19,6 +19,7 @@
 //! - [`azure`]: Entra ID credentials shared by the Azure backends.
 //! - [`blob`]: `az://` and blob URLs: streaming reads, chunked uploads, listing (Blob Storage).
 //! - [`npy`]: minimal reader/writer of the `.npy` format.
+//! - [`output_dir`]: which paths a command may write a directory to (never what topten did not write).
 //! - [`pipeline`]: train-then-evaluate steps shared by the CLI and the retrain function.
 //! - [`report`]: figures of a model report (metrics at every k, coverage, popularity bias).
 //! - [`retrain`]: scheduled retraining with a quality gate against the active version.
@@ -38,6 +39,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod model;
 pub mod npy;
+pub mod output_dir;
 pub mod numpy_rng;
 pub mod pipeline;
 pub mod realtime;

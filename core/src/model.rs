@@ -27,6 +27,7 @@ use crate::als::{AlsParams, IterationReport};
 use crate::csr::Csr;
 use crate::interactions::IdMap;
 use crate::npy;
+use crate::output_dir;
 use crate::topk::{self, Scored};
 
 /// Version of the directory layout; bumped on incompatible changes.
@@ -115,6 +116,9 @@ pub enum ModelError {
         #[source]
         source: crate::blob::BlobError,
     },
+    /// The output path holds something topten did not write.
+    #[error(transparent)]
+    Output(#[from] output_dir::OutputError),
     /// A file is missing, corrupt, truncated or inconsistent with `model.json`.
     #[error("{path}: {message}")]
     Corrupt {
@@ -359,6 +363,10 @@ impl Model {
         let Location::Blob(meta_loc) = loc.join("model.json") else {
             unreachable!()
         };
+        let Location::Blob(prefix) = loc.join("") else {
+            unreachable!()
+        };
+        self.claim_blob_prefix(&prefix, &meta_loc)?;
         {
             let m = meta_loc.clone();
             blob::block_on(async move { blob::delete(&m).await })
@@ -376,6 +384,55 @@ impl Model {
             let t = target.clone();
             blob::block_on(async move { blob::upload(&t, &bytes, p.as_ref()).await })
                 .map_err(blob_err(&target.display))?;
+        }
+        Ok(())
+    }
+
+    /// The blob form of [`output_dir::claim`]: a prefix may be written when it holds nothing
+    /// but the files of a topten model (a finished one, or one whose upload was interrupted).
+    fn claim_blob_prefix(
+        &self,
+        prefix: &crate::blob::BlobLocation,
+        meta_loc: &crate::blob::BlobLocation,
+    ) -> Result<(), ModelError> {
+        use crate::blob;
+        let blob_err = |source| ModelError::Blob {
+            uri: prefix.display.clone(),
+            source,
+        };
+        let p = prefix.clone();
+        let names = blob::block_on(async move { blob::list(&p).await }).map_err(blob_err)?;
+        let refuse = |found: String| {
+            ModelError::Output(output_dir::OutputError::NotOurs {
+                what: output_dir::MODEL_DIR.what,
+                path: PathBuf::from(&prefix.display),
+                found,
+            })
+        };
+        let foreign: Vec<&str> = names
+            .iter()
+            .map(|b| b.path.strip_prefix(&prefix.path).unwrap_or(&b.path))
+            .filter(|n| *n != "model.json" && !FILES.contains(n))
+            .collect();
+        if !foreign.is_empty() {
+            return Err(refuse(format!(
+                "a blob prefix with {} other blob(s) ({})",
+                foreign.len(),
+                foreign
+                    .iter()
+                    .take(3)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if names.iter().any(|b| b.path == meta_loc.path) {
+            let m = meta_loc.clone();
+            let bytes =
+                blob::block_on(async move { blob::read_all(&m).await }).map_err(blob_err)?;
+            if !(output_dir::MODEL_DIR.is_ours)(&bytes) {
+                return Err(refuse("a model.json topten did not write".into()));
+            }
         }
         Ok(())
     }
@@ -402,11 +459,16 @@ impl Model {
     }
 
     /// Writes the model directory atomically (temporary sibling, then rename).
+    ///
+    /// `dir` may be new, an empty directory or a model directory topten wrote before
+    /// ([`crate::output_dir`]); anything else is refused and left untouched. The temporary
+    /// sibling is removed if writing fails, so a failed run leaves nothing behind.
     pub fn save(&mut self, dir: &Path) -> Result<(), ModelError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ModelError::Io { path, source }
         };
+        let claim = output_dir::claim(dir, &output_dir::MODEL_DIR)?;
         let parent = dir
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -416,25 +478,43 @@ impl Model {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into());
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.tmp-"))
+            .tempdir_in(parent)
+            .map_err(io(parent))?;
 
         for (file, bytes) in self.encode_files() {
-            let path = tmp.join(file);
+            let path = tmp.path().join(file);
             write_synced(&path, &bytes).map_err(io(&path))?;
         }
-        let meta_path = tmp.join("model.json");
+        let meta_path = tmp.path().join("model.json");
         let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
         write_synced(&meta_path, &json).map_err(io(&meta_path))?;
 
-        // Swap into place: move any old model aside first so the final name is never half-written.
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        if dir.exists() {
-            fs::rename(dir, &old).map_err(io(dir))?;
+        match claim {
+            output_dir::Claim::New => {
+                fs::rename(tmp.path(), dir).map_err(io(dir))?;
+            }
+            output_dir::Claim::Empty => {
+                // rename(2) replaces an empty directory in one step.
+                fs::rename(tmp.path(), dir).map_err(io(dir))?;
+            }
+            output_dir::Claim::Replace => {
+                // Move the old model aside first so the final name is never half-written; the
+                // aside name is fresh, so nothing else is ever overwritten by the move.
+                let old = tempfile::Builder::new()
+                    .prefix(&format!(".{name}.old-"))
+                    .tempdir_in(parent)
+                    .map_err(io(parent))?;
+                fs::rename(dir, old.path()).map_err(io(dir))?;
+                if let Err(e) = fs::rename(tmp.path(), dir) {
+                    let _ = fs::rename(old.path(), dir);
+                    return Err(io(dir)(e));
+                }
+                drop(old); // removes the previous model
+            }
         }
-        fs::rename(&tmp, dir).map_err(io(dir))?;
-        let _ = fs::remove_dir_all(&old);
+        let _ = tmp.keep(); // renamed away: nothing left to remove
         Ok(())
     }
 

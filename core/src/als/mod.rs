@@ -147,6 +147,21 @@ fn iterate(
                 )
             }
         });
+        // A non-finite loss or factor would make a model that serves zeros or that nothing
+        // can load: stop here, before anything is written.
+        let non_finite = |m: &Array2<f32>| m.iter().any(|v| !v.is_finite());
+        let bad = if !loss.is_finite() || train_rmse.is_some_and(|r| !r.is_finite()) {
+            Some("the loss")
+        } else if non_finite(&user_factors) {
+            Some("a user factor")
+        } else if non_finite(&item_factors) {
+            Some("an item factor")
+        } else {
+            None
+        };
+        if let Some(what) = bad {
+            return Err(AlsError::Diverged { iteration, what });
+        }
         let report = IterationReport {
             iteration,
             loss,

@@ -169,4 +169,16 @@ pub enum AlsError {
     /// The worker pool could not be created.
     #[error("could not start worker threads: {0}")]
     ThreadPool(String),
+    /// An iteration produced a non-finite loss or factor: the data's values (or `alpha`,
+    /// `regularization`) are too large for f32 arithmetic. No model is written.
+    #[error(
+        "training diverged at iteration {iteration}: {what} is not finite; the input values \
+         or alpha are too large for f32 arithmetic (scale them down, or raise --regularization)"
+    )]
+    Diverged {
+        /// 1-based iteration.
+        iteration: usize,
+        /// What was not finite ("the loss", "a user factor", "an item factor").
+        what: &'static str,
+    },
 }

@@ -638,3 +638,20 @@ fn fixed_rank_implicit_cg_kernels_match_the_general_kernel() {
     assert!(ran > 0 || !cfg!(target_arch = "x86_64"));
     eprintln!("{ran} fixed-rank implicit solves compared");
 }
+
+#[test]
+fn non_finite_training_fails_instead_of_making_a_model() {
+    // Values far beyond f32's range (what the readers now refuse) overflow the loss or the
+    // factors; both models must say so rather than return factors of inf or NaN.
+    let (_, mut obs) = low_rank(30, 20, 3, 0.1, 2);
+    obs[0].2 = 3.0e38;
+    obs[1].2 = 3.0e38;
+    for feedback in [Feedback::Explicit, Feedback::Implicit] {
+        let err = fit(&csr(&obs, 30, 20), &params(feedback, 4), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(err, AlsError::Diverged { iteration: 1, .. }),
+            "{feedback:?}: {err}"
+        );
+        assert!(err.to_string().contains("not finite"), "{err}");
+    }
+}

@@ -40,6 +40,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|p| read_with(p, &ReadOptions::default()))
         .transpose()?;
     let eval = pipeline::evaluate_files(&truth, &recs, preds.as_ref(), args.k);
-    println!("{}", serde_json::to_string_pretty(&eval)?);
+    super::outln!("{}", serde_json::to_string_pretty(&eval)?);
     Ok(())
 }

@@ -30,11 +30,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (bytes, summary) = rt
         .block_on(export_snapshot(store.as_ref(), args.version.as_deref()))
         .context("export failed")?;
-    let tmp = args.out.with_extension("tmp");
-    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    // A new file, or one `export-snapshot` wrote before (it starts with the snapshot magic).
+    topten_core::output_dir::write_file(
+        &args.out,
+        "snapshot file",
+        Some(|head| head.starts_with(b"TTRECS1\0")),
+        |f| std::io::Write::write_all(f, &bytes),
+    )?;
     tracing::info!(version = %summary.version, users = summary.users, items = summary.items, popular = summary.popular, bytes = bytes.len(), "snapshot written to {}", args.out.display());
-    println!("{}", summary.version);
+    super::outln!("{}", summary.version);
     Ok(())
 }

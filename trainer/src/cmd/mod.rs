@@ -13,8 +13,6 @@ pub mod synth;
 pub mod train;
 pub mod tune;
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Context;
 use clap::ValueEnum;
 use topten_core::blob::{self, Location};
@@ -192,8 +190,12 @@ impl SplitArgs {
 }
 
 /// Creates `dir` (and parents), naming it in the error.
-pub fn ensure_dir(dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    Ok(dir.to_path_buf())
+/// `println!` that returns the write error instead of panicking, so a closed pipe ends the
+/// command quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
 }
+pub(crate) use outln;

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| args.model.join("report"));
-    super::ensure_dir(&out)?;
+    topten_core::output_dir::create(&out, &topten_core::output_dir::REPORT_DIR)?;
     let (test, test_note) = test_set(&args, &model)?;
     let tuning: Option<serde_json::Value> = std::fs::read_to_string(args.model.join("tuning.json"))
         .ok()
@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &out,
     )?;
     tracing::info!(out = %out.display(), figures = written, "report written");
-    println!("{}", out.join("report.html").display());
+    super::outln!("{}", out.join("report.html").display());
     Ok(())
 }
 

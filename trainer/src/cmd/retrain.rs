@@ -100,6 +100,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     spin.finish_and_clear();
     // The gate's figures and reason are logged by `gate_and_publish` ("quality gate").
     tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, "retrain finished");
-    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    super::outln!("{}", serde_json::to_string_pretty(&outcome)?);
     Ok(())
 }

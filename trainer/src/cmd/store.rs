@@ -34,18 +34,26 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Reads an `item_id<TAB>title` file (header optional) into a map.
+/// Reads an `item_id<TAB>title` file (header optional, RFC 4180 quoting) into a map; a bad
+/// line is an error naming file and line.
 pub fn read_titles(path: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path.display().to_string();
     let mut titles = HashMap::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || (n == 0 && line.to_ascii_lowercase().starts_with("item")) {
+    for (n, (line, fields)) in topten_core::ingest::read_records(&bytes, b'\t', &name)?
+        .into_iter()
+        .enumerate()
+    {
+        if n == 0 && fields[0].trim().to_ascii_lowercase().starts_with("item") {
             continue;
         }
-        let (id, title) = line
-            .split_once('\t')
-            .with_context(|| format!("{}:{}: expected item_id<TAB>title", path.display(), n + 1))?;
+        let [id, title] = &fields[..] else {
+            anyhow::bail!(
+                "{name}:{line}: expected item_id<TAB>title, found {} field(s)",
+                fields.len()
+            );
+        };
+        anyhow::ensure!(!id.trim().is_empty(), "{name}:{line}: empty item id");
         titles.insert(id.trim().to_owned(), title.trim().to_owned());
     }
     Ok(titles)
@@ -129,7 +137,7 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         retries = stats.retries,
         "published"
     );
-    println!("{}", info.version);
+    super::outln!("{}", info.version);
     Ok(())
 }
 
@@ -150,7 +158,7 @@ pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
     let versions = rt.block_on(store.versions())?;
     let active = rt.block_on(store.active())?;
     if args.json {
-        println!(
+        super::outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({"active": active, "versions": versions})
@@ -158,9 +166,13 @@ pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!(
+    super::outln!(
         "{:<2} {:<28} {:<9} {:>9} {:<21} NDCG@10",
-        "", "VERSION", "STATUS", "USERS", "CREATED"
+        "",
+        "VERSION",
+        "STATUS",
+        "USERS",
+        "CREATED"
     );
     for v in &versions {
         let mark = if active.as_ref().is_some_and(|a| a.version == v.version) {
@@ -178,9 +190,11 @@ pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
             .as_str()
             .unwrap_or("?")
             .to_owned();
-        println!(
+        super::outln!(
             "{mark:<2} {:<28} {status:<9} {:>9} {:<21} {ndcg}",
-            v.version, v.users, v.created_at
+            v.version,
+            v.users,
+            v.created_at
         );
     }
     Ok(())
@@ -200,7 +214,7 @@ pub fn activate(args: ActivateArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
     let a = runtime()?.block_on(store.activate(&args.version))?;
     tracing::info!(version = %a.version, "activated");
-    println!("{}", a.version);
+    super::outln!("{}", a.version);
     Ok(())
 }
 
@@ -216,7 +230,7 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
     let a = runtime()?.block_on(store.rollback())?;
     tracing::info!(version = %a.version, "rolled back");
-    println!("{}", a.version);
+    super::outln!("{}", a.version);
     Ok(())
 }
 
@@ -240,7 +254,7 @@ pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
     let deleted =
         runtime()?.block_on(publish::prune(store.as_ref(), args.keep, args.incomplete))?;
     for v in &deleted {
-        println!("deleted {v}");
+        super::outln!("deleted {v}");
     }
     tracing::info!(deleted = deleted.len(), "pruned");
     Ok(())

@@ -35,11 +35,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.users > 0 && args.items > 1 && args.interactions > 0,
         "users, items and interactions must be positive"
     );
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let file = std::fs::File::create(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let spin = crate::progress::spinner(&format!("writing {}", args.out.display()));
     let p = SynthParams {
         users: args.users,
@@ -48,7 +43,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rank: args.rank,
         seed: args.seed,
     };
-    let n = write_udata(&p, file)?;
+    // Never over an existing file: synthetic data has no mark that would tell ours apart.
+    let mut n = 0;
+    topten_core::output_dir::write_file(&args.out, "synthetic data file", None, |f| {
+        n = write_udata(&p, f)?;
+        Ok(())
+    })
+    .with_context(|| format!("cannot create {}", args.out.display()))?;
     spin.finish_and_clear();
     tracing::info!(rows = n, out = %args.out.display(), "synthetic data written");
     Ok(())

@@ -119,6 +119,10 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let params = args.params();
     params.check()?;
+    // Refuse a foreign --out before training, not after it (saving checks again).
+    if let Location::Local(dir) = &args.out {
+        topten_core::output_dir::claim(dir, &topten_core::output_dir::MODEL_DIR)?;
+    }
     if args.threads > 0 {
         // Top-k and evaluation use the global pool; training builds its own of the same size.
         let _ = rayon::ThreadPoolBuilder::new()
@@ -186,7 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {display}"))?
             }
         }
-        println!("{}", serde_json::to_string_pretty(m)?);
+        super::outln!("{}", serde_json::to_string_pretty(m)?);
     }
     tracing::info!(out = %args.out, "model written");
     Ok(())

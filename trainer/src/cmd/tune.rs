@@ -89,6 +89,8 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Refuse a foreign --out before the search, not after it (saving checks again).
+    topten_core::output_dir::claim(&args.out, &topten_core::output_dir::MODEL_DIR)?;
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(args.threads)
@@ -256,7 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(m) = &model.meta.metrics {
         write("metrics.json", serde_json::to_string_pretty(m)? + "\n")?;
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    super::outln!("{}", serde_json::to_string_pretty(&out)?);
     tracing::info!(out = %args.out.display(), "tuned model written");
     Ok(())
 }

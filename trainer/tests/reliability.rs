@@ -1,0 +1,219 @@
+//! Reliability of the `topten` binary against what a careless user or an attacker hands it:
+//! paths it must not destroy, numbers beyond f32, hostile CSV, broken encodings, stores that do
+//! not exist. Each test is a regression test of a defect found by trying (issue 15).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+mod common;
+use common::{ok, topten};
+
+/// A small u.data file: 40 users, 30 items, deterministic.
+fn write_ratings(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    for u in 0..40usize {
+        for j in 0..12usize {
+            let i = (u * 7 + j * 5) % 30;
+            text += &format!(
+                "{u}\t{i}\t{}\t{}\n",
+                1 + (u + j) % 5,
+                880000000 + u * 100 + j
+            );
+        }
+    }
+    let path = dir.join("u.data");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn train_to(ratings: &Path, out: &Path) -> Output {
+    topten(&[
+        "train",
+        "--ratings",
+        ratings.to_str().unwrap(),
+        "--iterations",
+        "2",
+        "--factors",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// Entries of `dir` whose names start with `.` (temporary or aside directories).
+fn hidden_entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn train_out_never_destroys_what_topten_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = write_ratings(dir.path());
+
+    // A directory holding someone's files.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("thesis.tex"), "years of work").unwrap();
+    let out = train_to(&ratings, &theirs);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to write a model directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("thesis.tex"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+    assert!(!theirs.join("model.json").exists());
+
+    // A regular file.
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    let out = train_to(&ratings, &file);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("it is a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+    // A special file (a FIFO stands in for /dev/null, which a regression must never touch).
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = train_to(&ratings, &fifo);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("special file"), "{}", stderr(&out));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    // A symbolic link to a directory of someone's: neither the link nor its target is touched.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&theirs, &link).unwrap();
+    assert!(!train_to(&ratings, &link).status.success());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // Nothing was left behind by the refused runs.
+    assert_eq!(hidden_entries(dir.path()), Vec::<String>::new());
+
+    // New, empty, and a previous model directory are all fine.
+    let model = dir.path().join("model");
+    assert!(train_to(&ratings, &model).status.success());
+    assert!(
+        train_to(&ratings, &model).status.success(),
+        "replacing our own model"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(train_to(&ratings, &empty).status.success());
+    assert!(empty.join("model.json").exists());
+    assert_eq!(hidden_entries(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn every_command_that_writes_refuses_foreign_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = write_ratings(dir.path());
+    let r = ratings.to_str().unwrap();
+    let model = dir.path().join("model");
+    assert!(train_to(&ratings, &model).status.success());
+    let m = model.to_str().unwrap();
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("train.tsv"), "mine").unwrap();
+    let t = theirs.to_str().unwrap();
+    let file = dir.path().join("file.bin");
+    std::fs::write(&file, "mine").unwrap();
+    let f = file.to_str().unwrap();
+
+    let refused: Vec<Vec<&str>> = vec![
+        vec!["tune", "--ratings", r, "--budget", "2", "--out", t],
+        vec!["report", "--model", m, "--out", t],
+        vec!["split", "--ratings", r, "--out", t],
+        vec![
+            "synth",
+            "--users",
+            "5",
+            "--items",
+            "5",
+            "--interactions",
+            "10",
+            "--out",
+            f,
+        ],
+    ];
+    for args in refused {
+        let out = topten(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr(&out).contains("refusing to write"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(theirs.join("train.tsv")).unwrap(),
+            "mine"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    }
+    // The same commands may replace what they wrote themselves.
+    let split = dir.path().join("split");
+    let s = split.to_str().unwrap();
+    ok(&["split", "--ratings", r, "--out", s]);
+    ok(&["split", "--ratings", r, "--out", s]);
+    ok(&["report", "--model", m]);
+    ok(&["report", "--model", m]);
+    assert_eq!(hidden_entries(dir.path()), Vec::<String>::new());
+    assert_eq!(hidden_entries(&split), Vec::<String>::new());
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = write_ratings(dir.path());
+    let model = dir.path().join("model");
+    assert!(train_to(&ratings, &model).status.success());
+    // `topten recommend --all | head -0`: the reader is gone before the first write.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(["recommend", "--model", model.to_str().unwrap(), "--all"])
+        .env("TOPTEN_LOG", "warn")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+}
+
+#[test]
+fn os_errors_are_not_repeated() {
+    let out = topten(&["recommend", "--model", "/nonexistent/model", "--all"]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
+        "{text}"
+    );
+}
