@@ -22,6 +22,7 @@
 #   WRK_TIMEOUT=5s      wrk per-request timeout (slower responses count as timeouts)
 #   REDIS_REQUESTS=     redis-benchmark -n (default 20000 * DURATION)
 #   SKIP_REDIS=0        1 skips the Redis comparison
+#   TOPTEN=target/release/topten   the binary measured (e.g. a copy of an older build)
 #   MODEL_DIR=data/models/ml-100k   TITLES=data/ml-100k/items.tsv   RESULTS_DIR=bench/results
 set -euo pipefail
 
@@ -46,7 +47,7 @@ SKIP_REDIS="${SKIP_REDIS:-0}"
 MODEL_DIR="${MODEL_DIR:-data/models/ml-100k}"
 TITLES="${TITLES:-data/ml-100k/items.tsv}"
 RESULTS_DIR="${RESULTS_DIR:-bench/results}"
-TOPTEN="$REPO_ROOT/target/release/topten"
+TOPTEN="${TOPTEN:-$REPO_ROOT/target/release/topten}"
 HANDLER="$REPO_ROOT/target/release/handler"
 
 log() { echo "load: $*" >&2; }

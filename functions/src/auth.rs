@@ -44,8 +44,8 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
 }
 
 /// Whether serving on `addr` without a key is refused: only loopback is safe without one.
-pub fn exposure_error(addr: std::net::SocketAddr, state: &AppState) -> Option<String> {
-    (state.config().api_key.is_none() && !addr.ip().is_loopback()).then(|| {
+pub fn exposure_error(addr: std::net::SocketAddr, config: &crate::Config) -> Option<String> {
+    (config.api_key.is_none() && !addr.ip().is_loopback()).then(|| {
         format!(
             "refusing to serve on {addr} without an API key: set TOPTEN_API_KEY (at least 16 \
              characters; clients send it as the x-functions-key header or the code query \

@@ -270,7 +270,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    if let Some(refusal) = auth::exposure_error(addr, &state) {
+    if let Some(refusal) = auth::exposure_error(addr, state.config()) {
         anyhow::bail!(refusal);
     }
     let options = ServeOptions::from_state(&state);

@@ -35,8 +35,14 @@ async fn main() -> anyhow::Result<()> {
         Ok(p) => p.parse()?,
         Err(_) => cli.port,
     };
-    let state = state_from_config(cli.config)?;
     let listener = tokio::net::TcpListener::bind((cli.bind.as_str(), port)).await?;
+    // Refuse an exposed address before touching the store.
+    if let Some(refusal) =
+        topten_functions::auth::exposure_error(listener.local_addr()?, &cli.config)
+    {
+        anyhow::bail!(refusal);
+    }
+    let state = state_from_config(cli.config)?;
     tracing::info!(addr = %listener.local_addr()?, store = state.store().backend(), "handler listening");
     run(listener, state, shutdown_signal()).await
 }

@@ -168,12 +168,15 @@ impl<IO> Guarded<IO> {
 impl<IO: AsyncRead + Unpin> Guarded<IO> {
     /// Reads more bytes into `buf`; `Ok(0)` at end of stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // Read into the spare capacity as it is (no zeroing of 8 KiB per read).
+        self.buf.reserve(8192);
         let start = self.buf.len();
-        self.buf.resize(start + 8192, 0);
-        let mut rb = ReadBuf::new(&mut self.buf[start..]);
+        let mut rb = ReadBuf::uninit(self.buf.spare_capacity_mut());
         let res = Pin::new(&mut self.io).poll_read(cx, &mut rb);
         let n = rb.filled().len();
-        self.buf.truncate(start + n);
+        // SAFETY: `ReadBuf` guarantees its first `filled().len()` bytes were initialised by the
+        // read, and they are the bytes right after `start` in `buf`'s allocation.
+        unsafe { self.buf.set_len(start + n) };
         match res {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(n)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),

@@ -1,8 +1,10 @@
 //! `topten serve`: the same handler the Azure Functions host runs, on a local port; or, with
 //! `--wasm COMPONENT`, the WebAssembly component under wasmtime (one instance per request).
 
+use anyhow::Context;
 use std::path::PathBuf;
 
+use topten_functions::auth::exposure_error;
 use topten_functions::{run as serve_api, shutdown_signal, state_from_config, Config};
 
 /// Serve the recommendation API locally (the Azure Functions handler, same code).
@@ -36,8 +38,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return rt.block_on(serve_wasm(component.clone(), &args));
     }
     rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+        // Refuse an exposed address before touching the store.
+        if let Some(refusal) = exposure_error(listener.local_addr()?, &args.config) {
+            anyhow::bail!(refusal);
+        }
         let state = state_from_config(args.config)?;
-        let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving; try curl http://{}/api/health", listener.local_addr()?);
         serve_api(listener, state, shutdown_signal()).await
     })

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Do event writes starve reads? GET throughput with and without a steady event writer, in one run.
+#
+#   bench/writes.sh [--help]
+#
+# Trains a small model on synthetic ratings (no download), publishes it to a fresh temporary
+# LMDB store and serves it (`topten serve`, request logging off) pinned to one core (taskset,
+# CPU SERVER_CPU) while wrk and the writer run on the other; then:
+#   1. wrk -c CONNECTIONS -d DURATION on GET /api/recommendations/<random known user>: the
+#      no-write figure;
+#   2. the same while a writer posts EVENTS_PER_SEC events/s (batches of BATCH, random known
+#      users, unique eventIds) to POST /api/events, each batch an LMDB commit plus fold-ins.
+# Prints GET requests/s and p99 of both runs, their ratio (issue 15 asks >= 0.70), and what the
+# writer achieved (events/s, errors, p99); exits 1 if the ratio is below MIN_RATIO.
+# Needs wrk, python3, curl, taskset (installs wrk with apt-get if missing, as root).
+#
+# Environment:
+#   DURATION=20  CONNECTIONS=50  THREADS=1  EVENTS_PER_SEC=1000  BATCH=10  MIN_RATIO=0.70
+#   SERVER_CPU=0 (the core the server is pinned to; empty: no pinning)
+#   TOPTEN=target/release/topten (the binary measured)
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in
+    -h|--help) usage; exit 0 ;;
+    "") ;;
+    *) echo "writes: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+esac
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+DURATION="${DURATION:-20}"
+CONNECTIONS="${CONNECTIONS:-50}"
+THREADS="${THREADS:-1}"
+EVENTS_PER_SEC="${EVENTS_PER_SEC:-1000}"
+BATCH="${BATCH:-10}"
+MIN_RATIO="${MIN_RATIO:-0.70}"
+SERVER_CPU="${SERVER_CPU-0}"
+TOPTEN="${TOPTEN:-target/release/topten}"
+
+log() { echo "writes: $*" >&2; }
+die() { echo "writes: ERROR: $*" >&2; exit 1; }
+for v in DURATION CONNECTIONS THREADS EVENTS_PER_SEC BATCH; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+done
+command -v wrk >/dev/null 2>&1 || {
+    [[ "$(id -u)" == 0 ]] || die "wrk missing: apt-get install -y wrk"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+}
+for t in wrk python3 curl awk; do command -v "$t" >/dev/null 2>&1 || die "required tool not found: $t"; done
+[[ -x "$TOPTEN" ]] || { log "building topten (release)"; cargo build --release --bin topten >&2; }
+PIN_SERVER=() PIN_CLIENT=()
+if [[ -n "$SERVER_CPU" ]] && command -v taskset >/dev/null 2>&1 && (($(nproc) > 1)); then
+    other=$(( (SERVER_CPU + 1) % $(nproc) ))
+    PIN_SERVER=(taskset -c "$SERVER_CPU") PIN_CLIENT=(taskset -c "$other")
+fi
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/topten-writes.XXXXXX")"
+SERVER_PID="" WRITER_PID=""
+cleanup() {
+    local rc=$? pid
+    for pid in $WRITER_PID $SERVER_PID; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "training a model on synthetic ratings (5,000 users, 2,000 items)"
+TOPTEN_LOG=warn "$TOPTEN" synth --users 5000 --items 2000 --interactions 200000 --out "$TMP/r.tsv" >&2
+TOPTEN_LOG=warn "$TOPTEN" train --ratings "$TMP/r.tsv" --model implicit --factors 32 --iterations 5 --out "$TMP/model" >&2
+STORE="embedded:$TMP/store.db"
+TOPTEN_LOG=warn "$TOPTEN" publish --model "$TMP/model" --store "$STORE" >/dev/null
+cut -f1 "$TMP/r.tsv" | sort -u | head -n 5000 > "$TMP/users.txt"
+
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+TOPTEN_LOG=warn "${PIN_SERVER[@]}" "$TOPTEN" serve --store "$STORE" --bind 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+for ((i = 0; i < 200; i++)); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/health" || true)" == 200 ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || die "server exited: $(tail -n 5 "$TMP/server.log")"
+    sleep 0.1
+done
+BASE="http://127.0.0.1:$PORT"
+
+cat > "$TMP/get.lua" <<LUA
+local users = {}
+for line in io.lines("$TMP/users.txt") do users[#users + 1] = line end
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/api/recommendations/" .. users[math.random(#users)] .. "?k=10")
+end
+LUA
+
+cat > "$TMP/writer.py" <<'PY'
+# Open-loop event writer: WORKERS keep-alive connections, each posting its share of the batches
+# on a fixed schedule, so a slow answer does not lower the offered rate.
+import http.client, json, random, sys, threading, time
+port, rate, batch, users_file, out, seconds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], float(sys.argv[6])
+WORKERS = 16
+users = [l.strip() for l in open(users_file) if l.strip()]
+lock = threading.Lock()
+stats = {"sent": 0, "errors": 0, "lat": []}
+start = time.monotonic()
+
+def worker(w):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    interval = batch * WORKERS / rate
+    next_at = start + w * interval / WORKERS
+    n = 0
+    while next_at - start < seconds:
+        now = time.monotonic()
+        if now < next_at:
+            time.sleep(next_at - now)
+        next_at += interval
+        events = [{"eventId": f"w{w}-{n}-{i}", "userId": random.choice(users), "itemId": str(random.randrange(2000)), "type": "click"} for i in range(batch)]
+        n += 1
+        t0 = time.monotonic()
+        ok = False
+        try:
+            conn.request("POST", "/api/events", json.dumps({"events": events}), {"Content-Type": "application/json"})
+            r = conn.getresponse(); r.read()
+            ok = r.status == 200
+        except Exception:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        with lock:
+            stats["lat"].append(time.monotonic() - t0)
+            if ok:
+                stats["sent"] += batch
+            else:
+                stats["errors"] += 1
+
+threads = [threading.Thread(target=worker, args=(w,)) for w in range(WORKERS)]
+for t in threads: t.start()
+for t in threads: t.join()
+took = time.monotonic() - start
+lat = sorted(stats["lat"])
+p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else 0
+with open(out, "w") as f:
+    f.write(f"{stats['sent'] / took:.0f} {stats['errors']} {p99:.1f}\n")
+PY
+
+wrk_run() { # wrk_run OUT: GET load, prints "requests/s p99_ms"
+    "${PIN_CLIENT[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$TMP/get.lua" "$BASE" >"$1" 2>&1
+    local rps p99
+    rps="$(awk '/^Requests\/sec:/ {print $2}' "$1")"
+    p99="$(awk '$1 == "99%" {print $2}' "$1")"
+    echo "$rps $p99"
+}
+
+log "warm-up"
+"${PIN_CLIENT[@]}" wrk -t 1 -c 10 -d 2s -s "$TMP/get.lua" "$BASE" >/dev/null 2>&1
+log "GET without writes (${DURATION}s)"
+read -r RPS_ALONE P99_ALONE < <(wrk_run "$TMP/wrk-alone.txt")
+log "GET with $EVENTS_PER_SEC events/s (${DURATION}s)"
+# The writer is not pinned and runs at a higher priority: on two cores wrk saturates the client
+# core, and a starved writer would offer less than EVENTS_PER_SEC (its figure is printed).
+nice -n -10 python3 "$TMP/writer.py" "$PORT" "$EVENTS_PER_SEC" "$BATCH" "$TMP/users.txt" "$TMP/writer.txt" "$((DURATION + 2))" &
+WRITER_PID=$!
+sleep 1
+read -r RPS_WRITES P99_WRITES < <(wrk_run "$TMP/wrk-writes.txt")
+wait "$WRITER_PID" || die "the writer failed"; WRITER_PID=""
+read -r EV_RATE EV_ERRORS EV_P99 < "$TMP/writer.txt"
+RATIO="$(awk -v a="$RPS_WRITES" -v b="$RPS_ALONE" 'BEGIN { printf "%.3f", a / b }')"
+
+echo "machine: $(nproc) cores, $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo); server pinned: ${PIN_SERVER[*]:-no}"
+echo "topten: $("$TOPTEN" --version 2>/dev/null) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+echo
+echo "| run | GET requests/s | GET p99 | writer events/s | writer errors | writer p99 |"
+echo "|---|---|---|---|---|---|"
+echo "| GET only | $RPS_ALONE | $P99_ALONE | - | - | - |"
+echo "| GET + events | $RPS_WRITES | $P99_WRITES | $EV_RATE | $EV_ERRORS | ${EV_P99}ms |"
+echo
+echo "ratio (with writes / without): $RATIO (target >= $MIN_RATIO)"
+awk -v r="$RATIO" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }' || { echo "FAIL: writes starve reads"; exit 1; }
+echo "PASS"
