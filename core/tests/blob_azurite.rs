@@ -105,7 +105,7 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
     assert_eq!(back.meta.artifacts, model.meta.artifacts);
     // Publishing from the loaded model works like from a local one.
     let store =
-        topten_core::store::open(&format!("embedded:{}", dir.path().join("s.db").display()))
+        topten_core::store::create_or_open(&format!("embedded:{}", dir.path().join("s.db").display()))
             .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -40,7 +40,7 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
     // The publisher uses the same settings the handler gets: URI + emulator key.
     std::env::set_var("COSMOS_KEY", server.key());
     let uri = server.uri("topten", "recs");
-    let store = topten_core::store::open(&uri).unwrap();
+    let store = topten_core::store::create_or_open(&uri).unwrap();
     let opts = |v: &str| PublishOptions {
         version: Some(v.into()),
         items_per_user: 20,

@@ -79,7 +79,7 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
     };
     let model = pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
     let uri = format!("embedded:{}", dir.path().join("store.db").display());
-    let store = topten_core::store::open(&uri).unwrap();
+    let store = topten_core::store::create_or_open(&uri).unwrap();
     publish(
         store.as_ref(),
         &model,

@@ -217,3 +217,80 @@ fn os_errors_are_not_repeated() {
         "{text}"
     );
 }
+
+#[test]
+fn values_beyond_f32_stop_training_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = dir.path().join("big.tsv");
+    std::fs::write(&ratings, "1\t1\t4\n1\t2\t1e20\n2\t1\t3\n").unwrap();
+    let model = dir.path().join("model");
+    let out = train_to(&ratings, &model);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!(
+            "{}:2: rating \"1e20\" is out of range",
+            ratings.display()
+        )),
+        "{text}"
+    );
+    assert!(!model.exists());
+}
+
+#[test]
+fn commands_that_read_a_store_never_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo/topten.db");
+    let uri = format!("embedded:{}", missing.display());
+    for args in [
+        vec!["versions", "--store", &uri],
+        vec!["rollback", "--store", &uri],
+        vec!["serve", "--store", &uri, "--port", "0"],
+        vec!["export-snapshot", "--store", &uri, "--out", "/dev/null/x"],
+    ] {
+        let out = topten(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr(&out).contains("does not exist"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !missing.exists() && !dir.path().join("typo").exists(),
+            "{args:?} created it"
+        );
+    }
+    // `publish` creates it, and refuses empty lists.
+    let ratings = write_ratings(dir.path());
+    let model = dir.path().join("model");
+    assert!(train_to(&ratings, &model).status.success());
+    let m = model.to_str().unwrap();
+    let out = topten(&[
+        "publish",
+        "--model",
+        m,
+        "--store",
+        &uri,
+        "--items-per-user",
+        "0",
+    ]);
+    assert!(!out.status.success());
+    assert!(!missing.exists());
+    ok(&["publish", "--model", m, "--store", &uri]);
+    assert!(ok(&["versions", "--store", &uri]).contains("complete"));
+}
+
+#[test]
+fn a_busy_port_is_named() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("embedded:{}", dir.path().join("s.db").display());
+    let out = topten(&["serve", "--store", &uri, "--port", &port]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        stderr(&out)
+    );
+}

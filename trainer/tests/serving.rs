@@ -227,7 +227,7 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
 fn serve_beyond_loopback_needs_an_api_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("embedded:{}", dir.path().join("s.db").display());
-    drop(topten_core::store::open(&store).unwrap()); // an existing (empty) store
+    drop(topten_core::store::create_or_open(&store).unwrap()); // an existing (empty) store
     let port = free_port();
     let args = [
         "serve",

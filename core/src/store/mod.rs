@@ -228,6 +228,14 @@ pub enum StoreError {
         /// What is wrong.
         why: String,
     },
+    /// The store does not exist (and the command may not create one).
+    #[error(
+        "store {uri} does not exist; `topten publish` creates it (other commands take --create)"
+    )]
+    Missing {
+        /// URI as given.
+        uri: String,
+    },
     /// A version (or other named thing) does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -235,6 +243,9 @@ pub enum StoreError {
     /// deleting the active one, a count mismatch).
     #[error("{0}")]
     Conflict(String),
+    /// An argument is out of range (e.g. zero items per user).
+    #[error("{0}")]
+    InvalidArgument(String),
     /// The backend failed (I/O, database, network).
     #[error("{backend} store: {message}")]
     Backend {
@@ -408,17 +419,35 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// Opens a store from a URI: `embedded:PATH` (LMDB file, created if missing), Cosmos DB:
+/// Opens an existing store from a URI: `embedded:PATH` (an LMDB file), Cosmos DB:
 /// `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (Entra ID auth) and, for a local
 /// emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see [`cosmos::CosmosSettings`]), or
 /// `snapshot:PATH` (a read-only file written by `topten export-snapshot`).
+///
+/// A mistyped embedded path is an error, not a new empty store that a server would then fill
+/// with events; only [`create_or_open`] (publishing, `--create`) makes one.
 pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(uri, false)
+}
+
+/// [`open`], creating an embedded store file (and its directory) when it does not exist yet.
+pub fn create_or_open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(uri, true)
+}
+
+fn open_with(uri: &str, create: bool) -> Result<Arc<dyn Store>, StoreError> {
     let invalid = |why: &str| StoreError::InvalidUri {
         uri: uri.to_owned(),
         why: why.to_owned(),
     };
     match uri.split_once(':') {
-        Some(("embedded", path)) if !path.is_empty() => Ok(Arc::new(embedded::EmbeddedStore::open(path.trim_start_matches("//"))?)),
+        Some(("embedded", path)) if !path.is_empty() => {
+            let path = path.trim_start_matches("//");
+            if !create && !std::path::Path::new(path).exists() {
+                return Err(StoreError::Missing { uri: uri.to_owned() });
+            }
+            Ok(Arc::new(embedded::EmbeddedStore::open(path)?))
+        }
         Some(("embedded", _)) => Err(invalid("expected embedded:PATH, e.g. embedded:./data/topten.db")),
         Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => {
             Ok(Arc::new(cosmos::CosmosStore::new(cosmos::CosmosSettings::from_uri(uri)?)))

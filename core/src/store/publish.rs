@@ -77,6 +77,12 @@ pub async fn publish(
     opts: &PublishOptions,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<VersionInfo, StoreError> {
+    if opts.items_per_user == 0 {
+        // A complete version of empty lists would serve nothing but the fallback.
+        return Err(StoreError::InvalidArgument(
+            "items per user must be at least 1".into(),
+        ));
+    }
     let version = opts
         .version
         .clone()

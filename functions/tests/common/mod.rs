@@ -39,7 +39,7 @@ pub async fn published_store(dir: &Path, ratings: &Path) -> (String, String) {
     };
     let model = pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
     let uri = format!("embedded:{}", dir.join("store.db").display());
-    let s = store::open(&uri).unwrap();
+    let s = store::create_or_open(&uri).unwrap();
     let opts = PublishOptions {
         items_per_user: 30,
         ..PublishOptions::default()
@@ -52,7 +52,7 @@ pub async fn published_store(dir: &Path, ratings: &Path) -> (String, String) {
 
 /// Opens a store by URI.
 pub fn open(uri: &str) -> std::sync::Arc<dyn Store> {
-    store::open(uri).unwrap()
+    store::create_or_open(uri).unwrap()
 }
 
 /// A running `handler` process, killed when dropped.

@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2000)]
     pub sample_users: usize,
     /// Items stored per user.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub items_per_user: usize,
     /// Directory (or blob prefix) under which the candidate's model directory is written.
     #[arg(long, default_value = "./data/models")]
@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model_root: Some(args.model_root.clone()),
         ..RetrainConfig::new(args.inputs.clone(), params, metric)
     };
-    let store = topten_core::store::open(&args.store.store)?;
+    let store = topten_core::store::create_or_open(&args.store.store)?; // retraining publishes
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

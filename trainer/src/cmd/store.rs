@@ -20,11 +20,27 @@ pub struct StoreArgs {
         default_value = "embedded:./data/topten.db"
     )]
     pub store: String,
+    /// Create an embedded store that does not exist yet (`publish` always may); without it, a
+    /// missing store is an error rather than a new empty one.
+    #[arg(long)]
+    pub create: bool,
 }
 
 impl StoreArgs {
+    /// Opens the store; it must exist unless `--create` was given.
     pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
-        core_store::open(&self.store).with_context(|| format!("cannot open store {}", self.store))
+        let opened = if self.create {
+            core_store::create_or_open(&self.store)
+        } else {
+            core_store::open(&self.store)
+        };
+        opened.with_context(|| format!("cannot open store {}", self.store))
+    }
+
+    /// Opens the store, creating it if needed (publishing a version).
+    pub fn open_for_publish(&self) -> anyhow::Result<Arc<dyn Store>> {
+        core_store::create_or_open(&self.store)
+            .with_context(|| format!("cannot open store {}", self.store))
     }
 }
 
@@ -68,7 +84,7 @@ pub struct PublishArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Items stored per user (request-time filters still leave k).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub items_per_user: usize,
     /// Item titles (`item_id<TAB>title`) to store beside ids.
     #[arg(long)]
@@ -88,7 +104,7 @@ pub struct PublishArgs {
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let model = Model::load_from(&args.model)
         .with_context(|| format!("cannot load model {}", args.model))?;
-    let store = args.store.open()?;
+    let store = args.store.open_for_publish()?;
     let opts = PublishOptions {
         items_per_user: args.items_per_user,
         batch_size: args.batch_size,
