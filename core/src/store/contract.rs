@@ -332,6 +332,14 @@ pub async fn run_realtime(store: &dyn Store) {
             .unwrap(),
         1
     );
+    // Event ids are unique per user, on every backend: another user's "e1" is not a retry.
+    assert_eq!(
+        store
+            .append_events(&[ev(Some("e1"), "cid", "w", 5500)])
+            .await
+            .unwrap(),
+        1
+    );
     let ann: Vec<String> = store
         .user_events("ann")
         .await
@@ -351,7 +359,7 @@ pub async fn run_realtime(store: &dyn Store) {
         .into_iter()
         .map(|e| e.received_at_ms)
         .collect();
-    assert_eq!(since, vec![3000, 5000]);
+    assert_eq!(since, vec![3000, 5000, 5500]);
     // Deleting a version removes its snapshot and histories too.
     store.activate("rt1").await.unwrap();
     store

@@ -9,7 +9,7 @@
 //! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items,
 //! `snapshot\x1f{v}` → the serving snapshot, and `active`; `hist` maps `{version}\x1f{userId}` to
 //! the user's training history; `events` maps `{userId}\x1f{sequence}` to an event and
-//! `event_ids` remembers client event ids for idempotency.
+//! `event_ids` remembers client event ids for idempotency, per user (`{user}\x1f{eventId}`).
 //!
 //! A document is stored as the exact JSON `serde_json` gives for [`UserRecs`], behind a small
 //! index of where each item's JSON starts and ends (`TT1\0`, item count, offset pairs, all
@@ -562,16 +562,18 @@ impl Store for EmbeddedStore {
         let mut stored = 0;
         for e in events {
             if let Some(id) = &e.event_id {
+                // Per (user, event id), as Cosmos DB's per-user partitions make it.
+                let key = format!("{}{SEP}{id}", e.user_id);
                 if self
                     .event_ids
-                    .get(&wtxn, id)
+                    .get(&wtxn, &key)
                     .map_err(backend_err)?
                     .is_some()
                 {
                     continue;
                 }
                 self.event_ids
-                    .put(&mut wtxn, id, b"")
+                    .put(&mut wtxn, &key, b"")
                     .map_err(backend_err)?;
             }
             seq += 1;
