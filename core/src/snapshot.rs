@@ -33,6 +33,10 @@ pub struct Snapshot {
     pub item_factors: Array2<f32>,
     /// When the version was published (epoch ms): events received later are not in it.
     pub created_ms: i64,
+    /// Training interactions per item, in factor row order: the popularity behind the
+    /// cold-start list, so that list can be refilled past its stored length. Empty in
+    /// snapshots written before it was recorded.
+    pub item_counts: Vec<u32>,
     gramian: OnceLock<Option<Array2<f32>>>,
     normalized: OnceLock<Array2<f32>>,
 }
@@ -46,6 +50,8 @@ struct Header {
     factors: usize,
     #[serde(default)]
     created_ms: i64,
+    #[serde(default)]
+    item_counts: Vec<u32>,
 }
 
 /// Why a snapshot could not be decoded.
@@ -61,7 +67,11 @@ impl Snapshot {
         titles: Option<&HashMap<String, String>>,
     ) -> Self {
         let ids = model.items.ids();
-        Snapshot::new(
+        let mut counts = vec![0u32; ids.len()];
+        for &i in &model.seen.indices {
+            counts[i as usize] += 1;
+        }
+        let mut snap = Snapshot::new(
             version.to_owned(),
             model.meta.params.clone(),
             model.items.clone(),
@@ -69,7 +79,9 @@ impl Snapshot {
                 .map(|i| titles.and_then(|t| t.get(i).cloned()))
                 .collect(),
             model.item_factors.clone(),
-        )
+        );
+        snap.item_counts = counts;
+        snap
     }
 
     fn new(
@@ -86,6 +98,7 @@ impl Snapshot {
             titles,
             item_factors,
             created_ms: crate::events::now_ms(),
+            item_counts: Vec::new(),
             gramian: OnceLock::new(),
             normalized: OnceLock::new(),
         }
@@ -100,6 +113,7 @@ impl Snapshot {
             titles: self.titles.clone(),
             factors: self.item_factors.ncols(),
             created_ms: self.created_ms,
+            item_counts: self.item_counts.clone(),
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(8 + json.len() + self.item_factors.len() * 4);
@@ -148,7 +162,36 @@ impl Snapshot {
             factors,
         );
         snap.created_ms = header.created_ms;
+        if !header.item_counts.is_empty() && header.item_counts.len() != n {
+            return Err(bad("item counts do not match the header"));
+        }
+        snap.item_counts = header.item_counts;
         Ok(snap)
+    }
+
+    /// The `n` most popular items (most training interactions, ties by row) for which `keep`
+    /// holds, with their counts as scores: the cold-start list beyond its stored length.
+    pub fn popular(&self, n: usize, keep: &dyn Fn(&str) -> bool) -> Vec<Scored> {
+        let mut order: Vec<u32> = (0..self.item_counts.len() as u32)
+            .filter(|&i| keep(self.items.id(i)))
+            .collect();
+        let counts = &self.item_counts;
+        let n = n.min(order.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        order.select_nth_unstable_by(n - 1, |&a, &b| {
+            counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b))
+        });
+        order.truncate(n);
+        order.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+        order
+            .into_iter()
+            .map(|item| Scored {
+                item,
+                score: counts[item as usize] as f32,
+            })
+            .collect()
     }
 
     fn gramian(&self) -> Option<&Array2<f32>> {

@@ -253,3 +253,40 @@ async fn exclude_filters_still_return_k_items_past_the_stored_list() {
         "the stored tail comes first, in order"
     );
 }
+
+#[tokio::test]
+async fn unknown_users_are_filled_to_k_past_the_popular_list() {
+    let (_d, router, _) = fixture().await;
+    // The stored popular list holds as many items as a user's list (30); exclude 25 of them.
+    let (_, full) = send(&router, "GET", "/api/recommendations/stranger?k=30", None).await;
+    assert_eq!(full["source"], "popular");
+    let popular = ids(&full);
+    assert_eq!(popular.len(), 30);
+    let exclude = popular[..25].join(",");
+    for k in [10, 40] {
+        let (s, body) = send(
+            &router,
+            "GET",
+            &format!("/api/recommendations/stranger?k={k}&exclude={exclude}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let got = ids(&body);
+        assert_eq!(got.len(), k, "{body}");
+        assert!(got.iter().all(|i| !popular[..25].contains(i)));
+        assert_eq!(&got[..5], &popular[25..], "the stored tail comes first");
+        let mut unique = got.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), k, "no item twice: {got:?}");
+        // Filled items follow popularity: scores (interaction counts) never rise.
+        let scores: Vec<f64> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["score"].as_f64().unwrap())
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    }
+}

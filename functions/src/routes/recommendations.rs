@@ -119,8 +119,19 @@ pub async fn recommendations_get(
         ));
     }
     let popular = state.popular(&active.version).await?;
-    let items_json =
-        serde_json::to_vec(&pick(&popular, &exclude, k)).map_err(ApiError::internal)?;
+    let mut items = pick(&popular, &exclude, k);
+    if items.len() < k {
+        // Filters removed more than the stored list can spare: fill up to k from the whole
+        // catalogue by popularity, as a known user's list is filled by scoring.
+        if let Some(snapshot) = state.snapshot(&active.version).await? {
+            let keep = |id: &str| {
+                !exclude.iter().any(|e| e == id) && !items.iter().any(|i| i.item_id == id)
+            };
+            let extra = snapshot.popular(k - items.len(), &keep);
+            items.extend(topten_core::realtime::to_items(&snapshot, &extra));
+        }
+    }
+    let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
     let body = body::recommendations_body(&user_id, &active.version, &items_json, "popular");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
