@@ -90,6 +90,11 @@ pub struct ModelMeta {
     /// table is `tuning.json` and `trials.tsv` beside this file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<serde_json::Value>,
+    /// Receipt time (epoch ms) of the newest live event the training data included, when the
+    /// retrain included live events: later events are not in the model, and are folded into
+    /// its version when it is published. `None`: no live events were included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_through_ms: Option<i64>,
     /// Checksums of the other files.
     pub artifacts: Vec<Artifact>,
 }
@@ -243,6 +248,7 @@ impl Model {
             metrics: None,
             source: None,
             tuning: None,
+            events_through_ms: None,
             artifacts: vec![],
         };
         Model {

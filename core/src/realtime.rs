@@ -8,8 +8,9 @@ use crate::store::{doc_id, ItemScore, Store, StoreError, UserRecs};
 use crate::topk::Scored;
 
 /// A user's interactions as the snapshot's item indices: the training history stored with the
-/// version plus the user's events received after the version was published. Events for items
-/// the model does not know are left out (they count from the next retrain on).
+/// version plus the user's events its training data did not include (received at or after
+/// [`Snapshot::events_after_ms`]). Events for items the model does not know are left out (they
+/// count from the next retrain on).
 pub async fn user_interactions(
     store: &dyn Store,
     snapshot: &Snapshot,
@@ -23,7 +24,7 @@ pub async fn user_interactions(
     history.extend(
         events
             .iter()
-            .filter(|e| e.received_at_ms >= snapshot.created_ms)
+            .filter(|e| e.received_at_ms >= snapshot.events_after_ms)
             .filter_map(|e| snapshot.items.get(&e.item_id).map(|i| (i, e.value as f32))),
     );
     Ok(history)
@@ -63,4 +64,39 @@ pub async fn refresh_user(
     };
     store.upsert_user_recs(&doc).await?;
     Ok(Some(doc))
+}
+
+/// Folds every user with events received at or after `since_ms` into `snapshot`'s (complete)
+/// version, writing their fresh lists, and returns how many users were refreshed.
+///
+/// A version must not forget what users did: publishing a model trained without the live
+/// events (or with only the older ones) would otherwise serve those users the list of the
+/// training data, or the popular list if they only ever had live events. Publishing calls this
+/// before and after activation, and activation or rollback by hand calls it too.
+pub async fn catch_up(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    since_ms: i64,
+    items_per_user: usize,
+) -> Result<usize, StoreError> {
+    let events = store.events_since(since_ms).await?;
+    let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut refreshed = 0;
+    for user in users {
+        if refresh_user(store, snapshot, user, items_per_user)
+            .await?
+            .is_some()
+        {
+            refreshed += 1;
+        }
+    }
+    tracing::info!(
+        version = %snapshot.version,
+        events = events.len(),
+        users = refreshed,
+        "live events folded into the version"
+    );
+    Ok(refreshed)
 }

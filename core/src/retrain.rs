@@ -238,6 +238,7 @@ pub fn train_candidate(
         .join(",");
     let mut model = pipeline::train(&train, &cfg.params, Some(source), &mut |_| {})?;
     model.meta.split = serde_json::to_value(cfg.split).ok();
+    model.meta.events_through_ms = cfg.events.iter().map(|e| e.received_at_ms).max();
     model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
     Ok((model, test))
 }

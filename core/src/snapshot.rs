@@ -31,8 +31,12 @@ pub struct Snapshot {
     pub titles: Vec<Option<String>>,
     /// Items × factors.
     pub item_factors: Array2<f32>,
-    /// When the version was published (epoch ms): events received later are not in it.
+    /// When the version was published (epoch ms).
     pub created_ms: i64,
+    /// Events received at or after this time (epoch ms) are not in the model's training data,
+    /// so fold-in adds them to the stored history: 0 for a model trained on files alone (every
+    /// live event counts), just after the newest included event for a retrain.
+    pub events_after_ms: i64,
     /// Training interactions per item, in factor row order: the popularity behind the
     /// cold-start list, so that list can be refilled past its stored length. Empty in
     /// snapshots written before it was recorded.
@@ -52,6 +56,9 @@ struct Header {
     created_ms: i64,
     #[serde(default)]
     item_counts: Vec<u32>,
+    /// Absent in snapshots written before it was recorded: they used `created_ms`.
+    #[serde(default)]
+    events_after_ms: Option<i64>,
 }
 
 /// Why a snapshot could not be decoded.
@@ -81,6 +88,7 @@ impl Snapshot {
             model.item_factors.clone(),
         );
         snap.item_counts = counts;
+        snap.events_after_ms = model.meta.events_through_ms.map_or(0, |t| t + 1);
         snap
     }
 
@@ -99,6 +107,7 @@ impl Snapshot {
             item_factors,
             created_ms: crate::events::now_ms(),
             item_counts: Vec::new(),
+            events_after_ms: 0,
             gramian: OnceLock::new(),
             normalized: OnceLock::new(),
         }
@@ -114,6 +123,7 @@ impl Snapshot {
             factors: self.item_factors.ncols(),
             created_ms: self.created_ms,
             item_counts: self.item_counts.clone(),
+            events_after_ms: Some(self.events_after_ms),
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(8 + json.len() + self.item_factors.len() * 4);
@@ -166,6 +176,7 @@ impl Snapshot {
             return Err(bad("item counts do not match the header"));
         }
         snap.item_counts = header.item_counts;
+        snap.events_after_ms = header.events_after_ms.unwrap_or(header.created_ms);
         Ok(snap)
     }
 

@@ -290,3 +290,62 @@ async fn unknown_users_are_filled_to_k_past_the_popular_list() {
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     }
 }
+
+#[tokio::test]
+async fn republishing_keeps_what_users_did_live() {
+    let (dir, router, uri) = fixture().await;
+    // A user known only from live events, and a known user who watched more.
+    let (_, seed) = send(&router, "GET", "/api/items/5/similar?k=3", None).await;
+    let mut picks = vec!["5".to_string()];
+    picks.extend(ids(&seed));
+    let mut events: Vec<serde_json::Value> = picks
+        .iter()
+        .map(|i| serde_json::json!({"userId": "live-only", "itemId": i, "type": "rating", "value": 5}))
+        .collect();
+    let (_, before) = send(&router, "GET", "/api/recommendations/12?k=5", None).await;
+    let watched = ids(&before);
+    events.extend(
+        watched
+            .iter()
+            .map(|i| serde_json::json!({"userId": "12", "itemId": i, "type": "purchase"})),
+    );
+    let (s, answer) = send(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({ "events": events })),
+    )
+    .await;
+    assert_eq!(s, 200, "{answer}");
+
+    // A model trained on the files alone (no live events) is published over it.
+    let store = common::open(&uri);
+    let (r, _) = topten_core::ingest::read_ratings(
+        &common::ratings_file(dir.path()),
+        &topten_core::ingest::ReadOptions::default(),
+    )
+    .unwrap();
+    let params = topten_core::als::AlsParams {
+        factors: 8,
+        iterations: 6,
+        threads: 1,
+        ..topten_core::als::AlsParams::implicit()
+    };
+    let model = topten_core::pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
+    let opts = topten_core::store::publish::PublishOptions {
+        items_per_user: 30,
+        ..Default::default()
+    };
+    let v2 = topten_core::store::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
+        .await
+        .unwrap();
+
+    let (_, after) = send(&router, "GET", "/api/recommendations/live-only?k=10", None).await;
+    assert_eq!(after["modelVersion"], v2.version.as_str());
+    assert_eq!(after["source"], "personalized", "{after}");
+    assert!(ids(&after).iter().all(|i| !picks.contains(i)), "{after}");
+    // The known user's purchases count in the new version too: they are not recommended again.
+    let (_, known) = send(&router, "GET", "/api/recommendations/12?k=10", None).await;
+    assert_eq!(known["modelVersion"], v2.version.as_str());
+    assert!(ids(&known).iter().all(|i| !watched.contains(i)), "{known}");
+}

@@ -157,10 +157,59 @@ pub async fn publish(
         .collect();
     store.write_popular(&version, &popular).await?;
     let done = store.finish_version(&version).await?;
+    // Users' live events the model was not trained on are folded in before the version
+    // serves, and again after activation for the events that arrived meanwhile (those were
+    // written back to the previously active version).
+    let started = crate::events::now_ms();
+    crate::realtime::catch_up(
+        store,
+        &snapshot,
+        snapshot.events_after_ms,
+        opts.items_per_user,
+    )
+    .await?;
     if opts.activate {
         store.activate(&version).await?;
+        crate::realtime::catch_up(store, &snapshot, started, opts.items_per_user).await?;
     }
     Ok(done)
+}
+
+/// Activates a complete `version` (by hand, or rolling back) and folds in the live events its
+/// training data lacks, as [`publish`] does, so no activation makes users' lists forget what
+/// they did.
+pub async fn activate_caught_up(
+    store: &dyn Store,
+    version: &str,
+) -> Result<crate::store::ActiveVersion, StoreError> {
+    let active = store.activate(version).await?;
+    catch_up_version(store, &active.version).await?;
+    Ok(active)
+}
+
+/// [`activate_caught_up`] for `rollback`: the previously active version, caught up.
+pub async fn rollback_caught_up(
+    store: &dyn Store,
+) -> Result<crate::store::ActiveVersion, StoreError> {
+    let active = store.rollback().await?;
+    catch_up_version(store, &active.version).await?;
+    Ok(active)
+}
+
+async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreError> {
+    let Some(bytes) = store.snapshot(version).await? else {
+        return Ok(()); // a version without factors cannot fold in; it serves its lists
+    };
+    let snapshot = crate::snapshot::Snapshot::decode(&bytes)
+        .map_err(|e| StoreError::Conflict(format!("version {version}: {e}")))?;
+    let items_per_user = store
+        .versions()
+        .await?
+        .into_iter()
+        .find(|v| v.version == version)
+        .map_or(50, |v| v.items_per_user.max(1));
+    crate::realtime::catch_up(store, &snapshot, snapshot.events_after_ms, items_per_user).await?;
+    Ok(())
 }
 
 /// Deletes all but the `keep` most recent complete versions, never the active one. Incomplete

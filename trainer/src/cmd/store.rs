@@ -228,7 +228,7 @@ pub struct ActivateArgs {
 /// Runs `activate`.
 pub fn activate(args: ActivateArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
-    let a = runtime()?.block_on(store.activate(&args.version))?;
+    let a = runtime()?.block_on(publish::activate_caught_up(store.as_ref(), &args.version))?;
     tracing::info!(version = %a.version, "activated");
     super::outln!("{}", a.version);
     Ok(())
@@ -244,7 +244,7 @@ pub struct RollbackArgs {
 /// Runs `rollback`.
 pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
-    let a = runtime()?.block_on(store.rollback())?;
+    let a = runtime()?.block_on(publish::rollback_caught_up(store.as_ref()))?;
     tracing::info!(version = %a.version, "rolled back");
     super::outln!("{}", a.version);
     Ok(())
