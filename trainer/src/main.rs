@@ -50,6 +50,8 @@ enum Command {
     Rollback(cmd::store::RollbackArgs),
     /// Delete old versions.
     Prune(cmd::store::PruneArgs),
+    /// Shrink an embedded store file after prune (compacting copy, atomically swapped).
+    Compact(cmd::compact::Args),
     /// Serve the recommendation API (the Azure Functions handler) locally.
     Serve(cmd::serve::Args),
     /// Write the active version (users' lists, popular list) as a compact read-only snapshot file.
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Activate(a) => cmd::store::activate(a),
         Command::Rollback(a) => cmd::store::rollback(a),
         Command::Prune(a) => cmd::store::prune(a),
+        Command::Compact(a) => cmd::compact::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::ExportSnapshot(a) => cmd::export_snapshot::run(a),
         Command::Retrain(a) => cmd::retrain::run(a),

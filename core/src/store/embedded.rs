@@ -111,6 +111,11 @@ fn env_registry() -> &'static Mutex<HashMap<PathBuf, Env<WithTls>>> {
     ENVS.get_or_init(Default::default)
 }
 
+/// Whether this process has the store file at `path` (an absolute path) open.
+pub(crate) fn open_in_this_process(path: &Path) -> bool {
+    env_registry().lock().unwrap().contains_key(path)
+}
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -438,18 +443,34 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete_version(&self, version: &str) -> Result<(), StoreError> {
-        let active: Option<ActiveVersion> = self.get_meta("active")?;
+        // One transaction checks that the version is not active and marks it `writing`, which
+        // no activation accepts: an `activate` racing with this delete (another process) either
+        // commits first, and the delete is refused, or fails. Checking in a read transaction
+        // and deleting in later ones would let the pointer land on a version being deleted.
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        let active: Option<ActiveVersion> =
+            match self.meta.get(&wtxn, "active").map_err(backend_err)? {
+                Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
+                None => None,
+            };
         if active.is_some_and(|a| a.version == version) {
             return Err(StoreError::Conflict(format!(
                 "version {version} is active; activate another one first"
             )));
         }
-        if self
-            .get_meta::<VersionInfo>(&Self::version_key(version))?
-            .is_none()
-        {
-            return Err(StoreError::NotFound(format!("version {version}")));
+        let key = Self::version_key(version);
+        let info: VersionInfo = match self.meta.get(&wtxn, &key).map_err(backend_err)? {
+            Some(b) => serde_json::from_slice(b).map_err(backend_err)?,
+            None => return Err(StoreError::NotFound(format!("version {version}"))),
+        };
+        if info.status != VersionStatus::Writing {
+            let deleting = VersionInfo {
+                status: VersionStatus::Writing,
+                ..info
+            };
+            self.put_meta(&mut wtxn, &key, &deleting)?;
         }
+        wtxn.commit().map_err(backend_err)?;
         let prefix = format!("{version}{SEP}");
         // Delete in bounded transactions so a huge version does not need one giant commit.
         for db in [&self.recs, &self.hist] {

@@ -13,6 +13,7 @@
 //! official `azure_data_cosmos` SDK, what serves in Azure) and [`recs_snapshot`] (read-only: one
 //! version exported by [`export`], for edge copies such as the Lambda function).
 
+pub mod compact;
 pub mod cosmos;
 pub mod embedded;
 pub mod export;

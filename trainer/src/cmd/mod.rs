@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its `Args` and `run`; shared argument groups here.
 
+pub mod compact;
 pub mod evaluate;
 pub mod export_snapshot;
 pub mod predict;
