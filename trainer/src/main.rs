@@ -15,7 +15,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "topten", version, about, long_about = None, propagate_version = true)]
 struct Cli {
     /// Log level filter (error, warn, info, debug, trace), or a tracing directive.
-    #[arg(long, global = true, env = "TOPTEN_LOG", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "TOPTEN_LOG",
+        default_value = "info,azure_core=warn,typespec_client_core=warn"
+    )]
     log: String,
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]

@@ -294,3 +294,117 @@ fn a_busy_port_is_named() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_unreachable_blob_endpoint_names_itself_and_the_cause() {
+    // A closed port on loopback: every attempt is refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/devstoreaccount1/data/ratings.csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args(["split", "--ratings", &url, "--out"])
+        .arg(dir.path().join("out"))
+        .env("AZURE_STORAGE_SAS", "sv=test")
+        .env("TOPTEN_BLOB_RETRY_SECS", "1")
+        .env_remove("TOPTEN_LOG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains(&url), "{text}");
+    assert!(
+        text.contains("Connection refused"),
+        "the cause is named: {text}"
+    );
+    assert!(
+        !text.contains("Failed response"),
+        "SDK retry chatter is not logged: {text}"
+    );
+}
+
+/// Needs root to mount a 2 MiB tmpfs (CI runs as root).
+#[test]
+#[ignore = "mounts a tmpfs: needs root; CI runs it (TOPTEN_ROOT_TESTS=1 scripts/test.sh)"]
+fn a_full_disk_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs (root needed)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let ratings = dir.path().join("r.tsv");
+    ok(&[
+        "synth",
+        "--users",
+        "2000",
+        "--items",
+        "500",
+        "--interactions",
+        "60000",
+        "--out",
+        ratings.to_str().unwrap(),
+    ]);
+    let model = dir.path().join("m");
+    ok(&[
+        "train",
+        "--ratings",
+        ratings.to_str().unwrap(),
+        "--iterations",
+        "2",
+        "--factors",
+        "32",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let uri = format!("embedded:{}", small.join("s.db").display());
+    let out = topten(&[
+        "publish",
+        "--model",
+        model.to_str().unwrap(),
+        "--store",
+        &uri,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("disk is full"), "{}", stderr(&out));
+    // A model directory on the full disk fails with ENOSPC and leaves no temporary behind.
+    let out = topten(&[
+        "train",
+        "--ratings",
+        ratings.to_str().unwrap(),
+        "--iterations",
+        "2",
+        "--factors",
+        "64",
+        "--out",
+        small.join("m").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("No space left on device"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("os error 28): No space"),
+        "said once: {}",
+        stderr(&out)
+    );
+    let left: Vec<String> = std::fs::read_dir(&small)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

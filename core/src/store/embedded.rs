@@ -99,9 +99,18 @@ pub struct EmbeddedStore {
 }
 
 fn backend_err(e: impl std::fmt::Display) -> StoreError {
+    let mut message = e.to_string();
+    // LMDB reports a write that found the disk full as EIO (os error 5), which alone does not
+    // say what to do.
+    if message.contains("os error 5)") || message.contains("os error 28)") {
+        message.push_str(
+            "; LMDB fails writes this way when the disk is full: check free space where the \
+             store file is (nothing half-written is served: the version stays incomplete)",
+        );
+    }
     StoreError::Backend {
         backend: "embedded",
-        message: e.to_string(),
+        message,
     }
 }
 
