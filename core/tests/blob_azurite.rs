@@ -100,13 +100,35 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
         uploaded.load(std::sync::atomic::Ordering::Relaxed) > total,
         "progress counts every artifact and model.json"
     );
+    // Saving over our own model works; over someone else's blobs it is refused, untouched.
+    model
+        .save_to(&loc("az://devstoreaccount1/models/m1"), None)
+        .unwrap();
+    upload(
+        "az://devstoreaccount1/models/theirs/notes.txt",
+        b"mine".to_vec(),
+    );
+    let err = model
+        .save_to(&loc("az://devstoreaccount1/models/theirs"), None)
+        .unwrap_err();
+    assert!(
+        matches!(err, ModelError::Output(_)) && err.to_string().contains("notes.txt"),
+        "{err}"
+    );
+    let Location::Blob(theirs) = loc("az://devstoreaccount1/models/theirs/") else {
+        unreachable!()
+    };
+    let names = blob::block_on(async move { blob::list(&theirs).await }).unwrap();
+    assert_eq!(names.len(), 1, "nothing was written beside their file");
     let back = Model::load_from(&loc("az://devstoreaccount1/models/m1")).unwrap();
     assert_eq!(back.user_factors, model.user_factors);
     assert_eq!(back.meta.artifacts, model.meta.artifacts);
     // Publishing from the loaded model works like from a local one.
-    let store =
-        topten_core::store::create_or_open(&format!("embedded:{}", dir.path().join("s.db").display()))
-            .unwrap();
+    let store = topten_core::store::create_or_open(&format!(
+        "embedded:{}",
+        dir.path().join("s.db").display()
+    ))
+    .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
