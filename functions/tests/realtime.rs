@@ -228,54 +228,59 @@ async fn similar_items_and_errors() {
     );
 }
 
-#[tokio::test]
-async fn exclude_filters_still_return_k_items_past_the_stored_list() {
-    let (_d, router, _) = fixture().await;
-    // The fixture stores 30 items per user; exclude 25 of them and ask for 10.
-    let (_, full) = send(&router, "GET", "/api/recommendations/20?k=30", None).await;
+/// Asks for `user`'s 30 stored items, then for `k` while excluding the first 25 of them; checks
+/// that k items come back, none excluded, the 5 stored ones left first and in order. Returns
+/// the stored list's source and the answer.
+async fn past_the_stored_list(
+    router: &axum::Router,
+    user: &str,
+    k: usize,
+) -> (serde_json::Value, serde_json::Value) {
+    let (_, full) = send(
+        router,
+        "GET",
+        &format!("/api/recommendations/{user}?k=30"),
+        None,
+    )
+    .await;
     let stored = ids(&full);
     assert_eq!(stored.len(), 30);
     let exclude = stored[..25].join(",");
     let (s, body) = send(
-        &router,
+        router,
         "GET",
-        &format!("/api/recommendations/20?k=10&exclude={exclude}"),
+        &format!("/api/recommendations/{user}?k={k}&exclude={exclude}"),
         None,
     )
     .await;
     assert_eq!(s, 200, "{body}");
     let got = ids(&body);
-    assert_eq!(got.len(), 10, "{body}");
+    assert_eq!(got.len(), k, "{body}");
     assert!(got.iter().all(|i| !stored[..25].contains(i)));
     assert_eq!(
         &got[..5],
         &stored[25..],
         "the stored tail comes first, in order"
     );
+    (full["source"].clone(), body)
+}
+
+#[tokio::test]
+async fn exclude_filters_still_return_k_items_past_the_stored_list() {
+    let (_d, router, _) = fixture().await;
+    // The fixture stores 30 items per user.
+    let (source, _) = past_the_stored_list(&router, "20", 10).await;
+    assert_eq!(source, "personalized");
 }
 
 #[tokio::test]
 async fn unknown_users_are_filled_to_k_past_the_popular_list() {
     let (_d, router, _) = fixture().await;
-    // The stored popular list holds as many items as a user's list (30); exclude 25 of them.
-    let (_, full) = send(&router, "GET", "/api/recommendations/stranger?k=30", None).await;
-    assert_eq!(full["source"], "popular");
-    let popular = ids(&full);
-    assert_eq!(popular.len(), 30);
-    let exclude = popular[..25].join(",");
+    // The stored popular list holds as many items as a user's list (30).
     for k in [10, 40] {
-        let (s, body) = send(
-            &router,
-            "GET",
-            &format!("/api/recommendations/stranger?k={k}&exclude={exclude}"),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
+        let (source, body) = past_the_stored_list(&router, "stranger", k).await;
+        assert_eq!(source, "popular");
         let got = ids(&body);
-        assert_eq!(got.len(), k, "{body}");
-        assert!(got.iter().all(|i| !popular[..25].contains(i)));
-        assert_eq!(&got[..5], &popular[25..], "the stored tail comes first");
         let mut unique = got.clone();
         unique.sort();
         unique.dedup();

@@ -30,6 +30,14 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs `topten ARGS` and requires it to fail with `needle` in its error output.
+fn fails_with(args: &[&str], needle: &str) -> Output {
+    let out = topten(args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    out
+}
+
 fn train_to(ratings: &Path, out: &Path) -> Output {
     topten(&[
         "train",
@@ -163,13 +171,7 @@ fn every_command_that_writes_refuses_foreign_paths() {
         ],
     ];
     for args in refused {
-        let out = topten(&args);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(
-            stderr(&out).contains("refusing to write"),
-            "{args:?}: {}",
-            stderr(&out)
-        );
+        fails_with(&args, "refusing to write");
         assert_eq!(
             std::fs::read_to_string(theirs.join("train.tsv")).unwrap(),
             "mine"
@@ -248,13 +250,7 @@ fn commands_that_read_a_store_never_create_one() {
         vec!["serve", "--store", &uri, "--port", "0"],
         vec!["export-snapshot", "--store", &uri, "--out", "/dev/null/x"],
     ] {
-        let out = topten(&args);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(
-            stderr(&out).contains("does not exist"),
-            "{args:?}: {}",
-            stderr(&out)
-        );
+        fails_with(&args, "does not exist");
         assert!(
             !missing.exists() && !dir.path().join("typo").exists(),
             "{args:?} created it"
