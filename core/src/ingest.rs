@@ -330,6 +330,19 @@ pub fn read_ratings_from<R: Read>(
     read_blocks(reader, source_name, opts, STREAM_BLOCK_BYTES)
 }
 
+/// [`read_ratings_from`] in blocks of `block_bytes` (at least 1) instead of 16 MiB: the same
+/// code, so that tests and the fuzz targets (`fuzz/`) reach the block cuts (a quoted newline
+/// at a cut, a record longer than a block) with small inputs. Not for production use.
+#[doc(hidden)]
+pub fn read_ratings_in_blocks<R: Read>(
+    reader: R,
+    source_name: &str,
+    opts: &ReadOptions,
+    block_bytes: usize,
+) -> Result<(Ratings, ReadReport), IngestError> {
+    read_blocks(reader, source_name, opts, block_bytes.max(1))
+}
+
 /// Block size of the streaming reader: large enough to keep both cores busy, small enough that
 /// a network stream's buffer stays modest.
 const STREAM_BLOCK_BYTES: usize = 16 << 20;
@@ -598,26 +611,95 @@ pub(crate) fn excerpt(text: &str) -> String {
 /// Longest excerpt of input quoted in an error message.
 const EXCERPT_CHARS: usize = 60;
 
+/// Where an RFC 4180 reader configured as [`csv_reader`] is, byte by byte: a `"` opens a
+/// quoted field only at the start of a field (elsewhere it is a literal character, as the `csv`
+/// crate reads it), and inside quotes `""` is one quote. Counting every `"` instead cut records
+/// apart after a stray quote such as `12" vinyl` (found by the `ingest` fuzz target).
+#[derive(Clone, Copy)]
+struct QuoteState {
+    delimiter: u8,
+    in_quotes: bool,
+    field_start: bool,
+    after_close: bool,
+}
+
+impl QuoteState {
+    fn new(delimiter: u8) -> Self {
+        QuoteState {
+            delimiter,
+            in_quotes: false,
+            field_start: true,
+            after_close: false,
+        }
+    }
+
+    /// Advances over `b`; true when `b` is a `\n` that ends a record.
+    #[inline]
+    fn step(&mut self, b: u8) -> bool {
+        if self.in_quotes {
+            if b == b'"' {
+                self.in_quotes = false;
+                self.after_close = true;
+            }
+            return false;
+        }
+        if std::mem::take(&mut self.after_close) && b == b'"' {
+            self.in_quotes = true; // `""`: an escaped quote, still inside the field
+            return false;
+        }
+        match b {
+            b'\n' | b'\r' => {
+                self.field_start = true;
+                b == b'\n'
+            }
+            _ if b == self.delimiter => {
+                self.field_start = true;
+                false
+            }
+            b'"' if self.field_start => {
+                self.in_quotes = true;
+                self.field_start = false;
+                false
+            }
+            _ => {
+                self.field_start = false;
+                false
+            }
+        }
+    }
+}
+
+/// The record-end scanner for `block`: quote-aware for a quoting `delimiter`, plain line ends
+/// otherwise or when the block holds no `"` at all (the common case, found at memchr speed).
+fn record_scanner(block: &[u8], delimiter: Option<u8>) -> impl FnMut(u8) -> bool {
+    let mut state = delimiter
+        .filter(|_| block.contains(&b'"'))
+        .map(QuoteState::new);
+    move |b| match &mut state {
+        Some(s) => s.step(b),
+        None => b == b'\n',
+    }
+}
+
 /// Splits `block` into about `parts` slices that end at record boundaries: line ends, and with
-/// `quoting`, only line ends outside quoted fields (an even number of `"` before them), so a
-/// quoted field that spans lines stays in one piece.
-fn line_aligned_pieces(block: &[u8], parts: usize, quoting: bool) -> Vec<&[u8]> {
+/// a quoting `delimiter`, only line ends outside quoted fields ([`QuoteState`]), so a quoted
+/// field that spans lines stays in one piece.
+fn line_aligned_pieces(block: &[u8], parts: usize, delimiter: Option<u8>) -> Vec<&[u8]> {
     let mut out = Vec::with_capacity(parts);
-    let mut start = 0;
     let target = block.len() / parts.max(1) + 1;
-    let mut quotes = 0usize; // quotes in block[..end]
-    let mut end = 0;
+    let mut ends = record_scanner(block, delimiter);
+    let mut start = 0;
+    let mut i = 0; // bytes scanned
     while start < block.len() {
         let goal = (start + target).min(block.len());
-        if quoting {
-            quotes += block[end..goal].iter().filter(|&&b| b == b'"').count();
-        }
-        end = goal;
-        while end < block.len() && (block[end - 1] != b'\n' || quotes % 2 == 1) {
-            if quoting && block[end] == b'"' {
-                quotes += 1;
+        let mut end = block.len();
+        while i < block.len() {
+            let is_end = ends(block[i]);
+            i += 1;
+            if is_end && i >= goal {
+                end = i;
+                break;
             }
-            end += 1;
         }
         out.push(&block[start..end]);
         start = end;
@@ -627,35 +709,25 @@ fn line_aligned_pieces(block: &[u8], parts: usize, quoting: bool) -> Vec<&[u8]> 
 
 /// Where the last complete record of `block` ends (just after its line end), if any line end
 /// lies outside quoted fields.
-fn last_record_end(block: &[u8], quoting: bool) -> Option<usize> {
-    if !quoting {
-        return block.iter().rposition(|&b| b == b'\n').map(|p| p + 1);
-    }
-    let mut quotes = 0usize;
+fn last_record_end(block: &[u8], delimiter: Option<u8>) -> Option<usize> {
+    let mut ends = record_scanner(block, delimiter);
     let mut last = None;
     for (i, &b) in block.iter().enumerate() {
-        if b == b'"' {
-            quotes += 1;
-        } else if b == b'\n' && quotes % 2 == 0 {
+        if ends(b) {
             last = Some(i + 1);
         }
     }
     last
 }
 
-/// Whether the file's fields may be quoted (every layout but `ratings.dat`'s `::`), judged as
-/// [`detect`] will judge it, from the first line.
-fn quoting_of(block: &[u8], format: Format) -> bool {
-    match format {
-        Format::Dat => false,
-        Format::UData | Format::Csv | Format::Tsv => true,
-        Format::Auto => {
-            let first = block
-                .split(|&b| b == b'\n')
-                .find(|l| !l.trim_ascii().is_empty());
-            !first.is_some_and(|l| l.windows(2).any(|w| w == b"::"))
-        }
-    }
+/// The delimiter whose quoting the file uses (`None` for `ratings.dat`'s `::`, which has no
+/// quoting), judged as [`detect`] will judge it, from the first non-blank line.
+fn quote_delimiter(block: &[u8], format: Format) -> Option<u8> {
+    let first = block
+        .split(|&b| b == b'\n')
+        .find(|l| !l.trim_ascii().is_empty())
+        .unwrap_or_default();
+    detect(&String::from_utf8_lossy(first), format).0.byte()
 }
 
 /// Reads a file in blocks, parsing each block's lines on all cores; ids keep the order of
@@ -696,8 +768,8 @@ fn read_blocks<R: Read>(
             .map_err(io_err)?;
         let eof = n < block_bytes;
         let quoting = match layout {
-            Some((delim, _)) => delim.byte().is_some(),
-            None => quoting_of(&block, opts.format),
+            Some((delim, _)) => delim.byte(),
+            None => quote_delimiter(&block, opts.format),
         };
         if !eof {
             match last_record_end(&block, quoting) {
@@ -1209,6 +1281,38 @@ mod tests {
         assert_eq!(back.items.ids(), r.items.ids());
         assert_eq!(back.records, r.records);
         assert_eq!(back.users.id(0), "tab\there");
+    }
+
+    /// Found by the `ingest` fuzz target: a `"` inside an unquoted field is a literal (as the
+    /// `csv` crate reads it), but the block and piece cuts counted it as opening quotes, so a
+    /// later quoted field's line break was taken for a record end and the record cut in two.
+    /// Every block size must give the one-pass answer.
+    #[test]
+    fn a_stray_quote_does_not_move_block_cuts() {
+        let text = "user,item,rating,note\n5\",i1,3,x\nu2,i2,4,\"a\nb\"\nu3,i3,5,\"say \"\"hi\"\"\"\nu4,i4,1,y\n";
+        let (whole, report) = read(text).unwrap();
+        assert_eq!(report.rows, 4);
+        assert_eq!(whole.users.ids(), ["5\"", "u2", "u3", "u4"]);
+        for block in 1..=text.len() {
+            let (r, rep) =
+                read_ratings_in_blocks(text.as_bytes(), "t.txt", &ReadOptions::default(), block)
+                    .unwrap_or_else(|e| panic!("block {block}: {e}"));
+            assert_eq!(
+                (r.records, r.users.ids(), rep),
+                (whole.records.clone(), whole.users.ids(), report.clone()),
+                "block {block}"
+            );
+        }
+        for parts in 1..=text.len() {
+            let pieces = line_aligned_pieces(text.as_bytes(), parts, Some(b','));
+            assert_eq!(pieces.concat(), text.as_bytes());
+            for p in &pieces[..pieces.len() - 1] {
+                assert!(
+                    !p.ends_with(b"\"a\n"),
+                    "cut inside a quoted field ({parts} parts)"
+                );
+            }
+        }
     }
 
     #[test]

@@ -155,8 +155,21 @@ impl Snapshot {
             serde_json::from_slice(json).map_err(|e| SnapshotError(e.to_string()))?;
         let data = &rest[4 + len..];
         let (n, k) = (header.items.len(), header.factors);
-        if data.len() != n * k * 4 || header.titles.len() != n {
+        if n.checked_mul(k).and_then(|nk| nk.checked_mul(4)) != Some(data.len())
+            || header.titles.len() != n
+        {
             return Err(bad("factor data does not match the header"));
+        }
+        // Fold-in sizes its vectors from the parameters, scoring from the factor rows; and one
+        // row per distinct id (a repeated id would leave rows without an id).
+        if header.params.factors != k {
+            return Err(bad(
+                "the parameters' factor count does not match the factor data",
+            ));
+        }
+        let items = IdMap::from_ids(header.items);
+        if items.len() != n {
+            return Err(bad("an item id appears twice"));
         }
         let values: Vec<f32> = data
             .chunks_exact(4)
@@ -164,13 +177,7 @@ impl Snapshot {
             .collect();
         let factors =
             Array2::from_shape_vec((n, k), values).map_err(|e| SnapshotError(e.to_string()))?;
-        let mut snap = Snapshot::new(
-            header.version,
-            header.params,
-            IdMap::from_ids(header.items),
-            header.titles,
-            factors,
-        );
+        let mut snap = Snapshot::new(header.version, header.params, items, header.titles, factors);
         snap.created_ms = header.created_ms;
         if !header.item_counts.is_empty() && header.item_counts.len() != n {
             return Err(bad("item counts do not match the header"));

@@ -250,3 +250,61 @@ fn similar_items_are_ranked_by_cosine() {
         brute[..5].iter().map(|b| b.0).collect::<Vec<_>>()
     );
 }
+
+/// Bytes of a snapshot with `header` and `values` as factor data, built by hand so that the
+/// header can say what `encode` never writes.
+fn raw_snapshot(header: &Header, values: &[f32]) -> Vec<u8> {
+    let json = serde_json::to_vec(header).unwrap();
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn header(items: &[&str], factors: usize) -> Header {
+    Header {
+        version: "v1".into(),
+        params: AlsParams {
+            factors,
+            ..AlsParams::implicit()
+        },
+        items: items.iter().map(|s| s.to_string()).collect(),
+        titles: vec![None; items.len()],
+        factors,
+        created_ms: 0,
+        item_counts: vec![1; items.len()],
+        events_after_ms: None,
+    }
+}
+
+/// Found by the `snapshots` fuzz target: a header whose parameters name another factor count
+/// than the factor data was accepted, and fold-in then indexed past a row (a panic in serving).
+#[test]
+fn decode_refuses_parameters_that_disagree_with_the_factor_data() {
+    let mut h = header(&["a", "b"], 1);
+    h.params.factors = 2;
+    let err = Snapshot::decode(&raw_snapshot(&h, &[0.5, 0.25])).unwrap_err();
+    assert!(err.to_string().contains("factor count"), "{err}");
+    let good = Snapshot::decode(&raw_snapshot(&header(&["a", "b"], 1), &[0.5, 0.25])).unwrap();
+    assert_eq!(good.recommend_for_history(&[(0, 1.0)], 5).len(), 1);
+}
+
+/// A repeated item id left a factor row without an id: `popular` (the cold-start fill) then
+/// indexed past the id list.
+#[test]
+fn decode_refuses_repeated_item_ids() {
+    let err = Snapshot::decode(&raw_snapshot(&header(&["a", "a"], 1), &[0.5, 0.25])).unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+}
+
+/// A factor count so large that items x factors x 4 overflows is refused, not wrapped to a
+/// size that matches the data.
+#[test]
+fn decode_refuses_a_factor_count_that_overflows() {
+    let h = header(&["a", "b", "c", "d"], 1 << 62);
+    let err = Snapshot::decode(&raw_snapshot(&h, &[])).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+}
