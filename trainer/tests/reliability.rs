@@ -404,3 +404,33 @@ fn a_full_disk_is_named_as_such() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_bad_titles_file_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = write_ratings(dir.path());
+    let model = dir.path().join("model");
+    assert!(train_to(&ratings, &model).status.success());
+    let uri = format!("embedded:{}", dir.path().join("s.db").display());
+    let titles = dir.path().join("titles.tsv");
+    let m = model.to_str().unwrap();
+    let t = titles.to_str().unwrap();
+    // A missing title on line 2 (after a BOM and a header), then invalid UTF-8 on line 3.
+    std::fs::write(&titles, b"\xEF\xBB\xBFitem_id\ttitle\n1\n2\tTwo\n").unwrap();
+    fails_with(
+        &["publish", "--model", m, "--store", &uri, "--titles", t],
+        &format!("{t}:2: expected item_id<TAB>title"),
+    );
+    std::fs::write(&titles, b"item_id\ttitle\n1\tOne\n2\t\xffTwo\n").unwrap();
+    fails_with(
+        &["publish", "--model", m, "--store", &uri, "--titles", t],
+        &format!("{t}:3: invalid UTF-8"),
+    );
+    // Quoted titles may hold tabs and quotes.
+    std::fs::write(
+        &titles,
+        "\u{feff}item_id\ttitle\n1\t\"Say \"\"hi\"\"\tnow\"\n",
+    )
+    .unwrap();
+    ok(&["publish", "--model", m, "--store", &uri, "--titles", t]);
+}
