@@ -32,8 +32,8 @@ use crate::state::AppState;
 const BODY_FIELDS: &[&str] = &["events"];
 
 /// Parses the body into events, naming the index of an event that is not an object of the
-/// documented shape.
-fn parse(body: &[u8]) -> Result<Vec<Event>, ApiError> {
+/// documented shape. Public for the fuzz target (`fuzz/`) and its corpus replay test.
+pub fn parse(body: &[u8]) -> Result<Vec<Event>, ApiError> {
     let invalid = |m: String| ApiError::bad_request("invalid_events", m);
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| invalid(format!("body is not JSON: {e}")))?;

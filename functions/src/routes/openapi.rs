@@ -33,6 +33,10 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("server_timeout", 503, "the request took longer than TOPTEN_REQUEST_TIMEOUT_MS"),
 ];
 
+/// What ids (user, item, event) may hold: no control characters (Rust's `char::is_control`,
+/// the Unicode category Cc), as the handlers check.
+const ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+
 /// The OpenAPI document.
 pub fn spec() -> serde_json::Value {
     let error = serde_json::json!({"$ref": "#/components/schemas/Error"});
@@ -75,7 +79,7 @@ pub fn spec() -> serde_json::Value {
                     "operationId": "recommendations_get",
                     "summary": "A user's top-k recommendations",
                     "parameters": [
-                        {"name": "userId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
+                        {"name": "userId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}},
                         {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
                         {"name": "exclude", "in": "query", "required": false, "description": "comma-separated item ids to leave out", "schema": {"type": "string"}}
                     ],
@@ -109,7 +113,7 @@ pub fn spec() -> serde_json::Value {
                     "operationId": "similar_get",
                     "summary": "Items most similar to an item (cosine of item factors)",
                     "parameters": [
-                        {"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
+                        {"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}},
                         {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}
                     ],
                     "responses": common(serde_json::json!({
@@ -175,13 +179,18 @@ pub fn spec() -> serde_json::Value {
                         "required": ["userId", "itemId", "type"],
                         "additionalProperties": false,
                         "properties": {
-                            "eventId": {"type": "string", "maxLength": 128, "description": "makes retries idempotent"},
-                            "userId": {"type": "string", "minLength": 1, "maxLength": 128},
-                            "itemId": {"type": "string", "minLength": 1, "maxLength": 128},
+                            "eventId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "makes retries idempotent"},
+                            "userId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
+                            "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
                             "type": {"type": "string", "enum": topten_core::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
-                            "value": {"type": "number", "minimum": 0, "description": "required for ratings; other types default to their strength"},
-                            "timestamp": {"type": "integer", "description": "epoch seconds; default: now"}
-                        }
+                            "value": {"type": "number", "minimum": 0, "maximum": topten_core::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
+                            "timestamp": {"type": "integer", "minimum": 0, "maximum": 4_102_444_800_i64, "description": "epoch seconds (1970 to 2100); default: now"}
+                        },
+                        // A rating needs its value; the other types default to their strength.
+                        "anyOf": [
+                            {"properties": {"type": {"enum": ["rating"]}}, "required": ["value"]},
+                            {"properties": {"type": {"enum": topten_core::events::EVENT_TYPES.iter().map(|t| t.0).filter(|t| *t != "rating").collect::<Vec<_>>()}}}
+                        ]
                     }}}
                 },
                 "EventsAccepted": {

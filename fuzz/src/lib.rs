@@ -1,0 +1,278 @@
+//! Fuzz targets of every parser of untrusted input, as plain functions of `&[u8]`.
+//!
+//! Each target must never panic, and checks what its parser promises beyond not crashing
+//! (a panic is the failure libFuzzer reports):
+//! - [`ingest`]: the ratings reader (`read_ratings_from`) gives the same answer whatever its
+//!   block size, and what it accepts is in range; the items/titles reader (`read_records`).
+//! - [`events`]: the `POST /api/events` body as the route parses and validates it.
+//! - [`snapshots`]: the model snapshot (`TTS1`, `Snapshot::decode`) and the recommendations
+//!   snapshot (`TTRECS1`, `RecsSnapshot::parse`): what decodes can be used without panicking.
+//! - [`store_docs`]: stored documents (user lists, version records, events, histories).
+//!
+//! `fuzz_targets/*.rs` hand these to libFuzzer (`cargo fuzz run TARGET`);
+//! `functions/tests/fuzz_corpus.rs` includes this file and replays every committed corpus file
+//! through the same functions in the normal `cargo test`. The file must therefore build with
+//! the dependencies of `topten-functions` alone (core, edge, functions, serde_json).
+
+use topten_core::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
+use topten_core::ingest::{self, DuplicatePolicy, Format, ReadOptions};
+use topten_core::interactions::MAX_ABS_VALUE;
+use topten_core::snapshot::{decode_history, Snapshot};
+use topten_core::store::{
+    self, embedded::encode_doc, export::document_items, ActiveVersion, ItemScore, UserRecs,
+    VersionInfo,
+};
+use topten_edge::request::Limits;
+use topten_edge::snapshot::RecsSnapshot;
+
+/// The targets by name, for the corpus replay (`fuzz/corpus/NAME/`).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("ingest", ingest),
+    ("events", events),
+    ("snapshots", snapshots),
+    ("store_docs", store_docs),
+];
+
+/// Ratings and items files. Byte 0 picks the block size (1 to 64 bytes) of the small-block
+/// read, byte 1 the options (layout, skipping bad rows, duplicate policy); the rest is the file.
+pub fn ingest(data: &[u8]) {
+    let [b0, b1, text @ ..] = data else { return };
+    let opts = ReadOptions {
+        format: [
+            Format::Auto,
+            Format::UData,
+            Format::Dat,
+            Format::Csv,
+            Format::Tsv,
+        ][(b1 % 5) as usize],
+        skip_bad_rows: b1 & 0x08 != 0,
+        duplicates: [
+            DuplicatePolicy::Last,
+            DuplicatePolicy::First,
+            DuplicatePolicy::Sum,
+            DuplicatePolicy::Error,
+        ][((b1 >> 4) % 4) as usize],
+        ..ReadOptions::default()
+    };
+    let whole = ingest::read_ratings_from(text, "fuzz", &opts);
+    let small = ingest::read_ratings_in_blocks(text, "fuzz", &opts, 1 + (*b0 as usize % 64));
+    match (&whole, &small) {
+        (Ok((a, ra)), Ok((b, rb))) => {
+            assert_eq!(ra, rb, "read reports differ with the block size");
+            assert_eq!(a.records, b.records, "records differ with the block size");
+            assert_eq!(
+                a.users.ids(),
+                b.users.ids(),
+                "user ids differ with the block size"
+            );
+            assert_eq!(
+                a.items.ids(),
+                b.items.ids(),
+                "item ids differ with the block size"
+            );
+            assert_eq!(a.has_timestamps, b.has_timestamps);
+            for r in &a.records {
+                assert!((r.user as usize) < a.users.len() && (r.item as usize) < a.items.len());
+                // Sums of duplicates may grow past one row's limit; each must stay finite.
+                assert!(r.rating.is_finite(), "non-finite rating accepted: {r:?}");
+                if opts.duplicates != DuplicatePolicy::Sum {
+                    assert!(
+                        r.rating.abs() <= MAX_ABS_VALUE,
+                        "rating beyond the limit: {r:?}"
+                    );
+                }
+            }
+            for id in a.users.ids().iter().chain(a.items.ids()) {
+                // Tabs are allowed (writers quote them); other control characters are not.
+                assert!(
+                    !id.chars().any(|c| c.is_control() && c != '\t'),
+                    "control character in id {id:?}"
+                );
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(
+            a.to_string(),
+            b.to_string(),
+            "errors differ with the block size"
+        ),
+        _ => panic!(
+            "the block size changes the outcome: whole {:?}, small blocks {:?}",
+            whole.as_ref().map(|r| &r.1),
+            small.as_ref().map(|r| &r.1)
+        ),
+    }
+    for delimiter in [b',', b'\t'] {
+        if let Ok(records) = ingest::read_records(text, delimiter, "fuzz") {
+            // Lines count '\n' only: records ended by a bare '\r' share a line number.
+            let mut last = 1;
+            for (line, fields) in &records {
+                assert!(*line >= last, "record lines going back: {last} then {line}");
+                last = *line;
+                assert!(
+                    fields.iter().any(|f| !f.trim().is_empty()),
+                    "blank record returned"
+                );
+            }
+        }
+    }
+}
+
+/// The `POST /api/events` body: parsed as the route does, then validated; what validation
+/// accepts is what the store may hold.
+pub fn events(data: &[u8]) {
+    let Ok(parsed) = topten_functions::routes::events::parse(data) else {
+        return;
+    };
+    let now_ms = 1_800_000_000_000;
+    let Ok(stored) = core_events::validate(&parsed, now_ms) else {
+        return;
+    };
+    assert!((1..=MAX_EVENTS_PER_REQUEST).contains(&stored.len()));
+    assert_eq!(stored.len(), parsed.len());
+    for e in &stored {
+        for id in [Some(&e.user_id), Some(&e.item_id), e.event_id.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let n = id.chars().count();
+            assert!(
+                (1..=MAX_ID_LEN).contains(&n) && !id.chars().any(char::is_control),
+                "{id:?}"
+            );
+        }
+        assert!(
+            e.value.is_finite() && (0.0..=MAX_ABS_VALUE).contains(&e.value),
+            "{e:?}"
+        );
+        assert!((0..=4_102_444_800).contains(&e.timestamp), "{e:?}");
+        // The store keeps events as JSON: what is accepted must read back.
+        let json = serde_json::to_vec(e).expect("a stored event serialises");
+        let back: StoredEvent = serde_json::from_slice(&json).expect("a stored event reads back");
+        assert_eq!(
+            (&back.user_id, &back.item_id, &back.kind),
+            (&e.user_id, &e.item_id, &e.kind)
+        );
+        assert_eq!(
+            (back.event_id.as_ref(), back.timestamp),
+            (e.event_id.as_ref(), e.timestamp)
+        );
+    }
+}
+
+/// Both snapshot formats. What decodes must be usable: the serving calls on it do not panic.
+pub fn snapshots(data: &[u8]) {
+    if let Ok(snap) = Snapshot::decode(data) {
+        let n = snap.items.len();
+        assert_eq!(
+            snap.item_factors.nrows(),
+            n,
+            "factor rows and item ids disagree"
+        );
+        assert_eq!(snap.titles.len(), n);
+        let again = Snapshot::decode(&snap.encode()).expect("an encoded snapshot decodes");
+        assert_eq!(again.items.ids(), snap.items.ids());
+        assert_eq!(again.item_factors.dim(), snap.item_factors.dim());
+        let popular = snap.popular(3, &|_| true);
+        assert!(popular.len() <= 3);
+        if n > 0 {
+            let last = (n - 1) as u32;
+            for s in snap.similar_items(last, 3) {
+                assert!((s.item as usize) < n);
+            }
+            for s in snap.recommend_for_history(&[(0, 1.0), (last, 2.0), (u32::MAX, 1.0)], 3) {
+                assert!((s.item as usize) < n);
+            }
+        }
+    }
+    if let Ok(snap) = RecsSnapshot::parse(data) {
+        let verified = snap.verify().is_ok();
+        let mut users = Vec::new();
+        // verify() checks tables and strings, not each item's JSON, which serving copies as
+        // is: responses are JSON when the stored items are.
+        let is_json =
+            |j: &[u8]| serde_json::from_slice::<Box<serde_json::value::RawValue>>(j).is_ok();
+        let mut items_json = true;
+        for i in 0..snap.users() {
+            match snap.entry(i) {
+                Ok((user, list)) => {
+                    items_json &= list.iter().all(|(_, j)| is_json(j));
+                    let items = list.iter().count();
+                    assert!(items <= list.len());
+                    assert!(
+                        !verified || items == list.len(),
+                        "verified list with a corrupt entry"
+                    );
+                    if users.len() < 8 {
+                        users.push(user);
+                    }
+                }
+                Err(e) => assert!(!verified, "verified snapshot with a corrupt entry: {e}"),
+            }
+        }
+        if let Ok(popular) = snap.popular() {
+            items_json &= popular.iter().all(|(_, j)| is_json(j));
+        }
+        for user in users.iter().copied().chain(["", "1", "zz"]) {
+            let found = snap.user(user);
+            if verified && users.contains(&user) {
+                assert!(
+                    matches!(found, Ok(Some(_))),
+                    "verified snapshot loses user {user:?}"
+                );
+            }
+        }
+        if verified {
+            // The whole request path over the file, as the wasm guest and Lambda serve it.
+            for user in users.iter().copied().chain(["nobody"]) {
+                let path = format!("/api/recommendations/{}", percent_encode(user));
+                for query in [None, Some("k=2"), Some("k=100&exclude=1,2")] {
+                    let r =
+                        topten_edge::route::handle(&snap, &Limits::default(), "GET", &path, query);
+                    if r.status == 200 && items_json {
+                        serde_json::from_slice::<Box<serde_json::value::RawValue>>(&r.body)
+                            .unwrap_or_else(|e| panic!("200 with a body that is not JSON ({e})"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// Stored documents: user lists (as the serving path selects from them, and as export splits
+/// them), version records, the active pointer, events, item lists and training histories.
+pub fn store_docs(data: &[u8]) {
+    for (k, exclude) in [
+        (0, vec![]),
+        (3, vec![]),
+        (100, vec!["1".to_owned(), "i1".to_owned()]),
+    ] {
+        if let Ok(top) = store::top_items_from_json(data, k, &exclude) {
+            // Raw values: JSON syntax, without serde_json's f64 range (a stored 1e999 is
+            // valid JSON, copied as is).
+            let items: Vec<Box<serde_json::value::RawValue>> =
+                serde_json::from_slice(&top.items_json).expect("selected items are a JSON array");
+            assert_eq!(items.len(), top.count);
+            assert!(top.count <= k);
+        }
+    }
+    if let Ok(items) = document_items(data) {
+        for (_, json) in items {
+            serde_json::from_slice::<Box<serde_json::value::RawValue>>(&json)
+                .expect("an item is JSON");
+        }
+    }
+    if let Ok(doc) = serde_json::from_slice::<UserRecs>(data) {
+        let encoded = encode_doc(&doc).expect("a decoded document encodes");
+        assert!(encoded.len() > 8);
+    }
+    let _ = serde_json::from_slice::<VersionInfo>(data);
+    let _ = serde_json::from_slice::<ActiveVersion>(data);
+    let _ = serde_json::from_slice::<StoredEvent>(data);
+    let _ = serde_json::from_slice::<Vec<ItemScore>>(data);
+    let history = decode_history(data);
+    assert_eq!(history.len(), data.len() / 8);
+}
