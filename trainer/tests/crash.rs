@@ -99,7 +99,9 @@ async fn check_complete(store: &dyn Store, version: &str, context: &str) -> Vec<
     assert_eq!(
         info.status,
         topten_core::store::VersionStatus::Complete,
-        "{context}: active version {version} is not complete: {info:?}"
+        "{context}: active version {version} is not complete ({} of {} users written)",
+        info.users,
+        info.expected_users
     );
     assert_eq!(
         (info.users, info.expected_users),

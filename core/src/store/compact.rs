@@ -96,7 +96,9 @@ pub enum CompactError {
 }
 
 /// Compacts the embedded store at `path` in place (see the module docs for what other
-/// processes see). `progress` is told each step.
+/// processes see). `progress` is told each step. Call it from a process that does not have
+/// the store open itself (it refuses when this process opened it through
+/// [`super::embedded::EmbeddedStore::open`]).
 pub fn compact(path: &Path, progress: &mut dyn FnMut(&str)) -> Result<CompactReport, CompactError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -158,16 +160,17 @@ pub fn compact(path: &Path, progress: &mut dyn FnMut(&str)) -> Result<CompactRep
         let _ = std::fs::remove_file(&tmp);
         return Err(io(&path)(e));
     }
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
     // Open the new file once while this process is the only lock holder: LMDB then rebuilds
     // the lock table (reader slots, last transaction id) from the new file's meta pages, before
-    // any process waiting for the lock gets in.
+    // any process waiting for the lock gets in. This comes before anything else can fail.
     progress("resetting the lock table");
     let env = open_env(&path, EnvFlags::empty()).map_err(lmdb(&path))?;
     drop(env.read_txn().map_err(lmdb(&path))?);
     env.prepare_for_closing().wait();
+    // The rename itself is durable once the directory is.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
     let after_bytes = std::fs::metadata(&path).map_err(io(&path))?.len();
     Ok(CompactReport {
         before_bytes: meta.len(),
