@@ -434,47 +434,18 @@ fn parse_piece(
     }
     // A final newline ends the last line; it does not start another.
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    piece.line_count = body.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
     // One UTF-8 check for the whole piece (the common case); fields are checked one by one
     // only when it fails, to name the line with the bad bytes.
     let valid = std::str::from_utf8(body).is_ok();
-    let accept = |piece: &mut Piece, n: u64, fields: &[&str]| -> bool {
-        if fields.iter().all(|f| f.trim().is_empty()) {
-            return true; // a blank line
-        }
-        match parse_row(fields, cols, header) {
-            Ok((user, item, rating, timestamp, has_time)) => {
-                piece.has_time |= has_time;
-                let u = piece.users.intern(user);
-                let i = piece.items.intern(item);
-                piece.records.push(Interaction {
-                    user: u,
-                    item: i,
-                    rating,
-                    timestamp,
-                });
-                piece.lines.push(n);
-                true
-            }
-            Err(_) if skip_bad_rows => {
-                piece.skipped += 1;
-                true
-            }
-            Err(message) => {
-                piece.error = Some((n, message));
-                false
-            }
-        }
-    };
     let Some(byte) = delim.byte() else {
         let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
         // `ratings.dat`'s two-character `::` has no quoting convention and no CSV reader takes
         // a two-byte delimiter, so those lines are split on the delimiter as they are.
         for (n, raw) in body.split(|&b| b == b'\n').enumerate() {
+            piece.line_count = n as u64 + 1;
             let line = match field_str(raw, valid) {
                 Ok(line) => line.trim_end_matches('\r'),
-                Err(message) if skip_bad_rows => {
-                    let _ = message;
+                Err(_) if skip_bad_rows => {
                     piece.skipped += 1;
                     continue;
                 }
@@ -484,7 +455,14 @@ fn parse_piece(
                 }
             };
             let count = delim.split_into(line, &mut fields);
-            if !accept(&mut piece, n as u64, &fields[..count]) {
+            if !accept_row(
+                &mut piece,
+                n as u64,
+                &fields[..count],
+                cols,
+                header,
+                skip_bad_rows,
+            ) {
                 return piece;
             }
         }
@@ -493,16 +471,17 @@ fn parse_piece(
     // RFC 4180 through the `csv` crate: quoted fields may hold the delimiter or quotes.
     let mut reader = csv_reader(byte).from_reader(body);
     let mut record = csv::ByteRecord::new();
-    // The reader counts records, not lines (it skips blank lines and a quoted field may span
-    // lines), so line numbers come from byte offsets: newlines before the record's first byte.
-    let mut lines = LineCounter::default();
     loop {
         let more = reader.read_byte_record(&mut record);
+        // The reader counts every line end it consumes; a record's position is where reading
+        // began, before any blank lines the reader skipped on the way to it.
         let start = match &more {
-            Err(e) => e.position().map_or(0, |p| p.byte()),
-            Ok(_) => record.position().map_or(0, |p| p.byte()),
+            Err(e) => e.position(),
+            Ok(_) => record.position(),
         };
-        let n = lines.line_of_record(body, start as usize);
+        let n = start.map_or(0, |p| {
+            p.line().saturating_sub(1) + blank_lines_at(body, p.byte() as usize)
+        });
         match more {
             Ok(false) => break,
             Ok(true) => {}
@@ -511,60 +490,114 @@ fn parse_piece(
                 return piece;
             }
         }
-        let mut fields: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
-        let mut count = 0;
-        let mut bad = None;
-        for f in record.iter().take(MAX_FIELDS) {
-            match field_str(f, valid) {
-                Ok(text) => fields[count] = text,
-                Err(message) => {
-                    bad = Some(message);
-                    break;
+        if !valid {
+            if let Some(message) = record.iter().find_map(|f| field_str(f, false).err()) {
+                if skip_bad_rows {
+                    piece.skipped += 1;
+                    continue;
                 }
+                piece.error = Some((n, message));
+                return piece;
             }
-            count += 1;
         }
-        if let Some(message) = bad {
-            if skip_bad_rows {
-                piece.skipped += 1;
-                continue;
-            }
-            piece.error = Some((n, message));
-            return piece;
-        }
-        if record.len() > MAX_FIELDS {
-            count = MAX_FIELDS;
-        }
-        if !accept(&mut piece, n, &fields[..count]) {
+        if !accept_row(
+            &mut piece,
+            n,
+            Utf8Record(&record),
+            cols,
+            header,
+            skip_bad_rows,
+        ) {
             return piece;
         }
     }
+    piece.line_count = reader.position().line();
     piece
 }
 
-/// Line numbers of records from their byte offsets, counting forward from the last record.
-#[derive(Default)]
-struct LineCounter {
-    byte: usize,
-    line: u64,
+/// Line ends of the blank lines at `at` (which the CSV reader skips before a record).
+#[inline]
+fn blank_lines_at(body: &[u8], at: usize) -> u64 {
+    let mut newlines = 0;
+    for &b in body.get(at..).unwrap_or_default() {
+        match b {
+            b'\n' => newlines += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    newlines
 }
 
-impl LineCounter {
-    /// 0-based line of the record whose reading started at `start` (blank lines before it are
-    /// skipped, as the reader skips them).
-    fn line_of_record(&mut self, body: &[u8], start: usize) -> u64 {
-        let mut start = start.min(body.len());
-        while start < body.len() && matches!(body[start], b'\n' | b'\r') {
-            start += 1;
+/// Parses one row into `piece`; false when it stops the piece (an error without
+/// `skip_bad_rows`).
+fn accept_row<'a>(
+    piece: &mut Piece,
+    n: u64,
+    fields: impl RowFields<'a>,
+    cols: Columns,
+    header: bool,
+    skip_bad_rows: bool,
+) -> bool {
+    if (0..fields.count()).all(|i| fields.field(i).is_none_or(|f| f.trim().is_empty())) {
+        return true; // a blank line
+    }
+    match parse_row(fields, cols, header) {
+        Ok((user, item, rating, timestamp, has_time)) => {
+            piece.has_time |= has_time;
+            let u = piece.users.intern(user);
+            let i = piece.items.intern(item);
+            piece.records.push(Interaction {
+                user: u,
+                item: i,
+                rating,
+                timestamp,
+            });
+            piece.lines.push(n);
+            true
         }
-        if start >= self.byte {
-            self.line += body[self.byte..start]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            self.byte = start;
+        Err(_) if skip_bad_rows => {
+            piece.skipped += 1;
+            true
         }
-        self.line
+        Err(message) => {
+            piece.error = Some((n, message));
+            false
+        }
+    }
+}
+
+/// The fields of one row as [`parse_row`] reads them: split text (`::` lines) or a CSV record,
+/// read in place without copying its fields into an array per row.
+trait RowFields<'a>: Copy {
+    fn count(&self) -> usize;
+    fn field(&self, i: usize) -> Option<&'a str>;
+}
+
+impl<'a> RowFields<'a> for &[&'a str] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn field(&self, i: usize) -> Option<&'a str> {
+        self.get(i).copied()
+    }
+}
+
+/// A CSV record whose fields are known to be valid UTF-8 (checked by the caller).
+#[derive(Clone, Copy)]
+struct Utf8Record<'a>(&'a csv::ByteRecord);
+
+impl<'a> RowFields<'a> for Utf8Record<'a> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    #[inline]
+    fn field(&self, i: usize) -> Option<&'a str> {
+        // SAFETY: the caller checked every field (or the whole piece, whose fields are the
+        // piece cut at ASCII bytes with ASCII quotes removed) as valid UTF-8.
+        self.0
+            .get(i)
+            .map(|b| unsafe { std::str::from_utf8_unchecked(b) })
     }
 }
 
@@ -669,16 +702,12 @@ impl QuoteState {
     }
 }
 
-/// The record-end scanner for `block`: quote-aware for a quoting `delimiter`, plain line ends
-/// otherwise or when the block holds no `"` at all (the common case, found at memchr speed).
-fn record_scanner(block: &[u8], delimiter: Option<u8>) -> impl FnMut(u8) -> bool {
-    let mut state = delimiter
+/// The quote tracker `block` needs: one for a quoting `delimiter` when the block holds a `"` at
+/// all; `None` (plain line ends, found without a byte-by-byte walk) otherwise, the common case.
+fn quote_state(block: &[u8], delimiter: Option<u8>) -> Option<QuoteState> {
+    delimiter
         .filter(|_| block.contains(&b'"'))
-        .map(QuoteState::new);
-    move |b| match &mut state {
-        Some(s) => s.step(b),
-        None => b == b'\n',
-    }
+        .map(QuoteState::new)
 }
 
 /// Splits `block` into about `parts` slices that end at record boundaries: line ends, and with
@@ -687,20 +716,30 @@ fn record_scanner(block: &[u8], delimiter: Option<u8>) -> impl FnMut(u8) -> bool
 fn line_aligned_pieces(block: &[u8], parts: usize, delimiter: Option<u8>) -> Vec<&[u8]> {
     let mut out = Vec::with_capacity(parts);
     let target = block.len() / parts.max(1) + 1;
-    let mut ends = record_scanner(block, delimiter);
+    let mut state = quote_state(block, delimiter);
     let mut start = 0;
-    let mut i = 0; // bytes scanned
+    let mut scanned = 0; // bytes the quote tracker has seen
     while start < block.len() {
         let goal = (start + target).min(block.len());
-        let mut end = block.len();
-        while i < block.len() {
-            let is_end = ends(block[i]);
-            i += 1;
-            if is_end && i >= goal {
-                end = i;
-                break;
+        // The first record end at or after `goal` (or the block's end).
+        let end = match &mut state {
+            None => block[goal - 1..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(block.len(), |p| goal + p),
+            Some(quotes) => {
+                let mut end = block.len();
+                while scanned < block.len() {
+                    let is_end = quotes.step(block[scanned]);
+                    scanned += 1;
+                    if is_end && scanned >= goal {
+                        end = scanned;
+                        break;
+                    }
+                }
+                end
             }
-        }
+        };
         out.push(&block[start..end]);
         start = end;
     }
@@ -710,14 +749,18 @@ fn line_aligned_pieces(block: &[u8], parts: usize, delimiter: Option<u8>) -> Vec
 /// Where the last complete record of `block` ends (just after its line end), if any line end
 /// lies outside quoted fields.
 fn last_record_end(block: &[u8], delimiter: Option<u8>) -> Option<usize> {
-    let mut ends = record_scanner(block, delimiter);
-    let mut last = None;
-    for (i, &b) in block.iter().enumerate() {
-        if ends(b) {
-            last = Some(i + 1);
+    match quote_state(block, delimiter) {
+        None => block.iter().rposition(|&b| b == b'\n').map(|p| p + 1),
+        Some(mut quotes) => {
+            let mut last = None;
+            for (i, &b) in block.iter().enumerate() {
+                if quotes.step(b) {
+                    last = Some(i + 1);
+                }
+            }
+            last
         }
     }
-    last
 }
 
 /// The delimiter whose quoting the file uses (`None` for `ratings.dat`'s `::`, which has no
@@ -1085,22 +1128,26 @@ fn resolve_header(
 
 type Row<'a> = (&'a str, &'a str, f64, i64, bool);
 
-fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<'a>, String> {
-    if fields.len() < cols.min_fields {
+fn parse_row<'a>(
+    fields: impl RowFields<'a>,
+    cols: Columns,
+    header: bool,
+) -> Result<Row<'a>, String> {
+    let found = fields.count();
+    if found < cols.min_fields {
         return Err(format!(
             "expected at least {} fields, found {}",
-            cols.min_fields,
-            fields.len()
+            cols.min_fields, found
         ));
     }
-    if !header && fields.len() > 4 {
+    if !header && found > 4 {
         return Err(format!(
             "expected 2 to 4 fields (user, item, rating, timestamp), found {}",
-            fields.len()
+            found
         ));
     }
-    let user = fields[cols.user].trim();
-    let item = fields[cols.item].trim();
+    let user = fields.field(cols.user).unwrap_or_default().trim();
+    let item = fields.field(cols.item).unwrap_or_default().trim();
     if user.is_empty() {
         return Err("empty user id".into());
     }
@@ -1117,7 +1164,7 @@ fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<
             ));
         }
     }
-    let rating = match cols.rating.and_then(|c| fields.get(c)) {
+    let rating = match cols.rating.and_then(|c| fields.field(c)) {
         None => 1.0,
         Some(raw) => {
             let raw = raw.trim();
@@ -1139,7 +1186,7 @@ fn parse_row<'a>(fields: &[&'a str], cols: Columns, header: bool) -> Result<Row<
             r
         }
     };
-    let (timestamp, has_time) = match cols.time.and_then(|c| fields.get(c)) {
+    let (timestamp, has_time) = match cols.time.and_then(|c| fields.field(c)) {
         None => (0, false),
         Some(raw) => (parse_timestamp(raw.trim())?, true),
     };
@@ -1178,15 +1225,14 @@ pub fn read_records(
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv_reader(delimiter).from_reader(body);
     let mut record = csv::ByteRecord::new();
-    let mut lines = LineCounter::default();
     let mut out = Vec::new();
     loop {
         let more = reader.read_byte_record(&mut record);
         let start = match &more {
-            Err(e) => e.position().map_or(0, |p| p.byte()),
-            Ok(_) => record.position().map_or(0, |p| p.byte()),
+            Err(e) => e.position(),
+            Ok(_) => record.position(),
         };
-        let line = lines.line_of_record(body, start as usize) as usize + 1;
+        let line = start.map_or(1, |p| p.line() + blank_lines_at(body, p.byte() as usize)) as usize;
         let malformed = |message| IngestError::Malformed {
             source_name: source_name.to_owned(),
             line,
