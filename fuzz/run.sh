@@ -15,7 +15,7 @@ case "${1:-}" in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;
 SECONDS_PER=${1:-600}; shift || true
 TARGETS=("$@"); [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(ingest events snapshots store_docs)
 command -v cargo-fuzz >/dev/null || { echo "run.sh: cargo-fuzz not installed (cargo install cargo-fuzz --locked)" >&2; exit 2; }
-cargo fuzz build -s none "${TARGETS[@]/#/}" >/dev/null 2>&1 || cargo fuzz build -s none
+cargo fuzz build -s none
 for t in "${TARGETS[@]}"; do
     mkdir -p "corpus/$t"
     log="artifacts/$t.log"; mkdir -p artifacts
@@ -28,7 +28,7 @@ for t in "${TARGETS[@]}"; do
     set -e
     end=$(date +%s)
     runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
-    crashes=$(ls "artifacts/$t"/crash-* "artifacts/$t"/timeout-* "artifacts/$t"/oom-* 2>/dev/null | wc -l)
+    crashes=$(find "artifacts/$t" -maxdepth 1 \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' \) 2>/dev/null | wc -l)
     line="$(date -u +%FT%TZ) target=$t seconds=$((end - start)) executions=$runs crashes=$crashes corpus=$(ls "corpus/$t" | wc -l) rc=$rc"
     echo "$line" | tee -a runs.log >&2
     [[ $rc -eq 0 ]] || { echo "run.sh: $t failed; see $log and artifacts/$t/" >&2; exit 1; }

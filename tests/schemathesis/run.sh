@@ -59,7 +59,8 @@ done
 
 echo "schemathesis $("$VENV/bin/schemathesis" --version | awk '{print $NF}') against $BASE (max examples $MAX_EXAMPLES)" >&2
 set +e
-"$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
+# From the work directory: schemathesis keeps a .schemathesis/ cache where it runs.
+(cd "$WORKDIR" && "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
     --checks all \
     --max-examples "$MAX_EXAMPLES" \
     --seed 15 \
@@ -67,7 +68,7 @@ set +e
     --request-timeout 20 \
     --header "x-functions-key: $KEY" \
     --report junit --report-dir "$WORKDIR/report" \
-    --no-color
+    --no-color)
 rc=$?
 set -e
 kill -0 "$SERVER_PID" 2>/dev/null || { echo "run.sh: the server died during the run" >&2; tail -50 "$WORKDIR/server.log" >&2; exit 1; }
