@@ -50,21 +50,37 @@ pub async fn refresh_user(
     user_id: &str,
     items_per_user: usize,
 ) -> Result<Option<UserRecs>, StoreError> {
+    let Some(doc) = fresh_recs(store, snapshot, user_id, items_per_user).await? else {
+        return Ok(None);
+    };
+    store.upsert_user_recs(&doc).await?;
+    Ok(Some(doc))
+}
+
+/// `user_id`'s list in the snapshot's version from history + fresh events, not yet written.
+async fn fresh_recs(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    user_id: &str,
+    items_per_user: usize,
+) -> Result<Option<UserRecs>, StoreError> {
     let interactions = user_interactions(store, snapshot, user_id).await?;
     if interactions.is_empty() {
         return Ok(None);
     }
     let scored = snapshot.recommend_for_history(&interactions, items_per_user);
-    let doc = UserRecs {
+    Ok(Some(UserRecs {
         id: doc_id(&snapshot.version, user_id),
         user_id: user_id.to_owned(),
         items: to_items(snapshot, &scored),
         model_version: snapshot.version.clone(),
         created_at: now_rfc3339(),
-    };
-    store.upsert_user_recs(&doc).await?;
-    Ok(Some(doc))
+    }))
 }
+
+/// Users whose fresh lists [`catch_up`] writes in one batch (one transaction where the store
+/// has them, instead of one sync per user).
+const CATCH_UP_BATCH: usize = 512;
 
 /// Folds every user with events received at or after `since_ms` into `snapshot`'s (complete)
 /// version, writing their fresh lists, and returns how many users were refreshed.
@@ -84,13 +100,15 @@ pub async fn catch_up(
     users.sort_unstable();
     users.dedup();
     let mut refreshed = 0;
-    for user in users {
-        if refresh_user(store, snapshot, user, items_per_user)
-            .await?
-            .is_some()
-        {
-            refreshed += 1;
+    for batch in users.chunks(CATCH_UP_BATCH) {
+        let mut docs = Vec::with_capacity(batch.len());
+        for user in batch {
+            if let Some(doc) = fresh_recs(store, snapshot, user, items_per_user).await? {
+                docs.push(doc);
+            }
         }
+        store.upsert_users_recs(&docs).await?;
+        refreshed += docs.len();
     }
     tracing::info!(
         version = %snapshot.version,

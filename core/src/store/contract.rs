@@ -300,6 +300,18 @@ pub async fn run_realtime(store: &dyn Store) {
         .upsert_user_recs(&doc("nope", "ann", &[]))
         .await
         .is_err());
+    // The batch form writes every document (publishing folds in many users at once).
+    store
+        .upsert_users_recs(&[
+            doc("rt1", "dan", &[("d", 1.0)]),
+            doc("rt1", "eve", &[("e", 1.0)]),
+        ])
+        .await
+        .unwrap();
+    for (user, item) in [("dan", "d"), ("eve", "e")] {
+        let got = store.user_recs("rt1", user).await.unwrap().unwrap();
+        assert_eq!(got.items[0].item_id, item);
+    }
 
     let ev = |id: Option<&str>, user: &str, item: &str, at: i64| StoredEvent {
         event_id: id.map(str::to_owned),

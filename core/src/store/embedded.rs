@@ -561,21 +561,35 @@ impl Store for EmbeddedStore {
     }
 
     async fn upsert_user_recs(&self, doc: &UserRecs) -> Result<(), StoreError> {
-        let version = &doc.model_version;
-        match self.get_meta::<VersionInfo>(&Self::version_key(version))? {
-            None => return Err(StoreError::NotFound(format!("version {version}"))),
-            Some(i) if i.status != VersionStatus::Complete => {
-                return Err(StoreError::Conflict(format!(
-                    "version {version} is still being written"
-                )))
+        self.upsert_users_recs(std::slice::from_ref(doc)).await
+    }
+
+    async fn upsert_users_recs(&self, docs: &[UserRecs]) -> Result<(), StoreError> {
+        let mut checked: Vec<&str> = Vec::new();
+        for doc in docs {
+            let version = doc.model_version.as_str();
+            if checked.contains(&version) {
+                continue;
             }
-            Some(_) => {}
+            match self.get_meta::<VersionInfo>(&Self::version_key(version))? {
+                None => return Err(StoreError::NotFound(format!("version {version}"))),
+                Some(i) if i.status != VersionStatus::Complete => {
+                    return Err(StoreError::Conflict(format!(
+                        "version {version} is still being written"
+                    )))
+                }
+                Some(_) => checked.push(version),
+            }
         }
-        let bytes = encode_doc(doc).map_err(backend_err)?;
+        // One transaction (one sync) for the batch.
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        self.recs
-            .put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes)
-            .map_err(backend_err)?;
+        for doc in docs {
+            let bytes = encode_doc(doc).map_err(backend_err)?;
+            let key = format!("{}{SEP}{}", doc.model_version, doc.user_id);
+            self.recs
+                .put(&mut wtxn, &key, &bytes)
+                .map_err(backend_err)?;
+        }
         wtxn.commit().map_err(backend_err)
     }
 

@@ -398,6 +398,14 @@ pub trait Store: Send + Sync {
             what: "writing back folded-in recommendations",
         })
     }
+    /// [`Store::upsert_user_recs`] for many users at once (publishing folds in every user with
+    /// live events): backends with transactions write the batch in one.
+    async fn upsert_users_recs(&self, docs: &[UserRecs]) -> Result<(), StoreError> {
+        for doc in docs {
+            self.upsert_user_recs(doc).await?;
+        }
+        Ok(())
+    }
     /// Appends events durably, all or nothing; events whose `eventId` was seen before are
     /// skipped. Returns how many were new.
     async fn append_events(&self, _events: &[StoredEvent]) -> Result<usize, StoreError> {
