@@ -3,13 +3,11 @@
 //! working (serving, publishing) after it. Real binary, real files, real server over a socket.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use topten_core::testing::{free_port, http_json, wait_listening, KillOnDrop};
+use topten_core::testing::http_json;
 
 mod common;
-use common::{ok, topten};
+use common::{ok, serve, topten};
 
 /// 3,000 users × 20 ratings over 300 items.
 fn write_ratings(dir: &Path) -> String {
@@ -23,27 +21,6 @@ fn write_ratings(dir: &Path) -> String {
     let path = dir.join("r.tsv");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-fn serve(store: &str) -> (KillOnDrop, u16) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args([
-            "serve",
-            "--store",
-            store,
-            "--port",
-            &port.to_string(),
-            "--active-ttl-ms",
-            "0",
-        ])
-        .env("TOPTEN_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = KillOnDrop(child);
-    wait_listening(port, Duration::from_secs(30), "topten serve");
-    (server, port)
 }
 
 /// What the store holds, as the binary reports it: the versions listing and a snapshot export

@@ -9,13 +9,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use topten_core::store::Store;
-use topten_core::testing::{free_port, http_json, wait_listening, KillOnDrop};
+use topten_core::testing::http_json;
 
 mod common;
-use common::ok;
+use common::{ok, serve};
 
 /// Users in the generated data: enough that publishing takes several write batches (1,000
 /// documents each), so that some kills land between batches.
@@ -133,28 +133,6 @@ async fn check_complete(store: &dyn Store, version: &str, context: &str) -> Vec<
         "{context}: {version} has no popular list"
     );
     first
-}
-
-/// Starts `topten serve` over `store` on a free port (a restart: a new process each time).
-fn serve(store: &str) -> (KillOnDrop, u16) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args([
-            "serve",
-            "--store",
-            store,
-            "--port",
-            &port.to_string(),
-            "--active-ttl-ms",
-            "0",
-        ])
-        .env("TOPTEN_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = KillOnDrop(child);
-    wait_listening(port, Duration::from_secs(30), "topten serve");
-    (server, port)
 }
 
 /// A restarted server serves `version`: personalized lists of that version for a sample of

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use topten_core::testing::{free_port, http_json, wait_listening, KillOnDrop};
 
 mod common;
-use common::{ok, topten};
+use common::{ok, serve, topten};
 
 /// Generated ratings: `users` users × 20 ratings over 150 items.
 fn ratings(dir: &Path, users: usize) -> String {
@@ -26,29 +26,6 @@ fn ratings(dir: &Path, users: usize) -> String {
 
 fn http_get(port: u16, path: &str) -> (u16, serde_json::Value) {
     http_json(port, "GET", path, "")
-}
-
-fn serve(store: &str) -> (KillOnDrop, u16) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args([
-            "serve",
-            "--store",
-            store,
-            "--port",
-            &port.to_string(),
-            "--active-ttl-ms",
-            "0",
-            "--log-requests",
-            "false",
-        ])
-        .env("TOPTEN_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = KillOnDrop(child);
-    wait_listening(port, Duration::from_secs(20), "topten serve");
-    (server, port)
 }
 
 #[test]

@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use topten_core::testing::{free_port, wait_listening, KillOnDrop};
 
 /// Runs `topten ARGS` with `TOPTEN_LOG=level` and returns what it did.
 pub fn run_at(level: &str, args: &[&str]) -> Output {
@@ -32,4 +35,27 @@ pub fn ok_at(level: &str, args: &[&str]) -> String {
 /// [`ok_at`] at log level warn.
 pub fn ok(args: &[&str]) -> String {
     ok_at("warn", args)
+}
+
+/// Starts `topten serve` over `store` on a free port (the active version read on every
+/// request) and waits until it listens; the server is killed when the handle drops.
+pub fn serve(store: &str) -> (KillOnDrop, u16) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_topten"))
+        .args([
+            "serve",
+            "--store",
+            store,
+            "--port",
+            &port.to_string(),
+            "--active-ttl-ms",
+            "0",
+        ])
+        .env("TOPTEN_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = KillOnDrop(child);
+    wait_listening(port, Duration::from_secs(30), "topten serve");
+    (server, port)
 }
