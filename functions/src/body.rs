@@ -18,6 +18,22 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::error::ApiError;
 
+/// Reads `body` whole within the configured limits (`max_body_bytes`, `body_timeout_ms`): what
+/// every route with a body calls.
+pub async fn read_configured(
+    config: &crate::Config,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    read(
+        headers,
+        body,
+        config.max_body_bytes,
+        Duration::from_millis(config.body_timeout_ms),
+    )
+    .await
+}
+
 /// Reads `body` whole, within `limit` bytes and `timeout`.
 pub async fn read(
     headers: &HeaderMap,

@@ -112,14 +112,7 @@ pub async fn events_post(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     crate::body::require_json(&headers)?;
-    let cfg = state.config();
-    let body = crate::body::read(
-        &headers,
-        body,
-        cfg.max_body_bytes,
-        std::time::Duration::from_millis(cfg.body_timeout_ms),
-    )
-    .await?;
+    let body = crate::body::read_configured(state.config(), &headers, body).await?;
     let parsed = parse(&body)?;
     let stored = events::validate(&parsed, events::now_ms())
         .map_err(|e| ApiError::bad_request("invalid_events", e.to_string()))?;

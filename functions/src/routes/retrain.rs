@@ -105,14 +105,7 @@ pub async fn retrain_post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let cfg = state.config();
-    let body = crate::body::read(
-        &headers,
-        body,
-        cfg.max_body_bytes,
-        std::time::Duration::from_millis(cfg.body_timeout_ms),
-    )
-    .await?;
+    let body = crate::body::read_configured(state.config(), &headers, body).await?;
     let past_due = timer_envelope(&body)?;
     Ok(run(state, past_due).await.into_response())
 }
