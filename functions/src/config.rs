@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use topten_core::blob::Location;
+use topten_azure::blob::Location;
 
 /// What to answer for a user without personal recommendations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -7,7 +7,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use topten_core::store::StoreError;
+use topten_store::StoreError;
 use topten_edge::body::error_body;
 use topten_edge::request::Rejection;
 

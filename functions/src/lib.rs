@@ -22,10 +22,12 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod backends;
 pub mod body;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod retrain;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -298,6 +300,6 @@ pub async fn shutdown_signal() {
 
 /// Opens the configured store and builds the state.
 pub fn state_from_config(config: Config) -> anyhow::Result<AppState> {
-    let store = topten_core::store::open(&config.store_uri)?;
+    let store = crate::backends::open(&config.store_uri)?;
     Ok(AppState::new(store, config))
 }

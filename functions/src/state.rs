@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use topten_core::snapshot::Snapshot;
-use topten_core::store::{ActiveVersion, ItemScore, Store};
+use topten_model::snapshot::Snapshot;
+use topten_store::{ActiveVersion, ItemScore, Store};
 
 use crate::config::Config;
 use crate::error::ApiError;

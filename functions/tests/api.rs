@@ -139,7 +139,7 @@ async fn bad_requests_get_documented_json_errors() {
 async fn empty_store_answers_503_no_active_version() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("embedded:{}", dir.path().join("empty.db").display());
-    drop(topten_core::store::create_or_open(&uri).unwrap()); // an existing, empty store
+    drop(topten_functions::backends::create_or_open(&uri).unwrap()); // an existing, empty store
     let router = app(state_from_config(config(&uri, &[])).unwrap());
     let (s, body) = call(&router, "GET", "/api/recommendations/1").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);

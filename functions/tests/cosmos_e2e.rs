@@ -5,11 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use topten_core::als::AlsParams;
-use topten_core::ingest::{read_ratings, ReadOptions};
-use topten_core::pipeline;
-use topten_core::store::publish::{publish, PublishOptions};
-use topten_core::testing::CosmosServer;
+use topten_model::als::AlsParams;
+use topten_model::ingest::{read_ratings, ReadOptions};
+use topten_model::pipeline;
+use topten_store::publish::{publish, PublishOptions};
+use topten_testkit::CosmosServer;
 
 use common::{get_json as get, start_handler};
 
@@ -40,7 +40,7 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
     // The publisher uses the same settings the handler gets: URI + emulator key.
     std::env::set_var("COSMOS_KEY", server.key());
     let uri = server.uri("topten", "recs");
-    let store = topten_core::store::create_or_open(&uri).unwrap();
+    let store = topten_functions::backends::create_or_open(&uri).unwrap();
     let opts = |v: &str| PublishOptions {
         version: Some(v.into()),
         items_per_user: 20,

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::Request;
 use tower::ServiceExt;
 
-use topten_core::store::export::export_snapshot;
+use topten_store::export::export_snapshot;
 use topten_edge::request::Limits;
 use topten_edge::route::{handle, parity_requests};
 use topten_edge::snapshot::RecsSnapshot;

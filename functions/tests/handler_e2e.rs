@@ -105,7 +105,7 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
 async fn graceful_shutdown_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("embedded:{}", dir.path().join("s.db").display());
-    drop(topten_core::store::create_or_open(&uri).unwrap()); // an existing, empty store
+    drop(topten_functions::backends::create_or_open(&uri).unwrap()); // an existing, empty store
     let mut h = start_handler(&[("TOPTEN_STORE", &uri)]).await;
     let pid = h.child.id();
     Command::new("kill")

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use topten_core::testing::{free_port, wait_listening, KillOnDrop};
+use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
 const KEY: &str = "test-key-0123456789abcdef";
 

@@ -325,23 +325,23 @@ async fn republishing_keeps_what_users_did_live() {
 
     // A model trained on the files alone (no live events) is published over it.
     let store = common::open(&uri);
-    let (r, _) = topten_core::ingest::read_ratings(
+    let (r, _) = topten_model::ingest::read_ratings(
         &common::ratings_file(dir.path()),
-        &topten_core::ingest::ReadOptions::default(),
+        &topten_model::ingest::ReadOptions::default(),
     )
     .unwrap();
-    let params = topten_core::als::AlsParams {
+    let params = topten_model::als::AlsParams {
         factors: 8,
         iterations: 6,
         threads: 1,
-        ..topten_core::als::AlsParams::implicit()
+        ..topten_model::als::AlsParams::implicit()
     };
-    let model = topten_core::pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
-    let opts = topten_core::store::publish::PublishOptions {
+    let model = topten_model::pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
+    let opts = topten_store::publish::PublishOptions {
         items_per_user: 30,
         ..Default::default()
     };
-    let v2 = topten_core::store::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
+    let v2 = topten_store::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
         .await
         .unwrap();
 

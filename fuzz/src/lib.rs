@@ -14,11 +14,11 @@
 //! through the same functions in the normal `cargo test`. The file must therefore build with
 //! the dependencies of `topten-functions` alone (core, edge, functions, serde_json).
 
-use topten_core::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
-use topten_core::ingest::{self, DuplicatePolicy, Format, ReadOptions};
-use topten_core::interactions::MAX_ABS_VALUE;
-use topten_core::snapshot::{decode_history, Snapshot};
-use topten_core::store::{
+use topten_store::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
+use topten_model::ingest::{self, DuplicatePolicy, Format, ReadOptions};
+use topten_model::interactions::MAX_ABS_VALUE;
+use topten_model::snapshot::{decode_history, Snapshot};
+use topten_store::{
     self, embedded::encode_doc, export::document_items, ActiveVersion, ItemScore, UserRecs,
     VersionInfo,
 };
@@ -250,7 +250,7 @@ pub fn store_docs(data: &[u8]) {
         (3, vec![]),
         (100, vec!["1".to_owned(), "i1".to_owned()]),
     ] {
-        if let Ok(top) = store::top_items_from_json(data, k, &exclude) {
+        if let Ok(top) = topten_store::top_items_from_json(data, k, &exclude) {
             // Raw values: JSON syntax, without serde_json's f64 range (a stored 1e999 is
             // valid JSON, copied as is).
             let items: Vec<Box<serde_json::value::RawValue>> =

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use topten_core::store::{self, recs_snapshot::SnapshotStore, Store};
+use topten_store::{self, recs_snapshot::SnapshotStore, Store};
 use topten_functions::{app, AppState, Config};
 
 /// A snapshot embedded at build time (empty when none was given).
@@ -29,7 +29,7 @@ struct Settings {
 
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if std::env::var_os("TOPTEN_STORE").is_some() {
-        return store::open(&config.store_uri)
+        return topten_functions::backends::open(&config.store_uri)
             .with_context(|| format!("cannot open store {}", config.store_uri));
     }
     if !EMBEDDED.is_empty() {
@@ -37,7 +37,7 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
     let root = std::env::var("LAMBDA_TASK_ROOT").unwrap_or_else(|_| ".".into());
     let uri = format!("snapshot:{root}/recs.snap");
-    store::open(&uri)
+    topten_functions::backends::open(&uri)
         .with_context(|| format!("no TOPTEN_STORE, no embedded snapshot, and cannot open {uri}"))
 }
 

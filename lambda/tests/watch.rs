@@ -10,13 +10,13 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use topten_core::als::AlsParams;
-use topten_core::ingest::{read_ratings, ReadOptions};
-use topten_core::pipeline;
-use topten_core::store::export::export_snapshot;
-use topten_core::store::publish::{publish, PublishOptions};
-use topten_core::synth::{write_udata, SynthParams};
-use topten_core::testing::{free_port, wait_listening, KillOnDrop};
+use topten_model::als::AlsParams;
+use topten_model::ingest::{read_ratings, ReadOptions};
+use topten_model::pipeline;
+use topten_store::export::export_snapshot;
+use topten_store::publish::{publish, PublishOptions};
+use topten_model::synth::{write_udata, SynthParams};
+use topten_testkit::{free_port, wait_listening, KillOnDrop};
 use topten_edge::route::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
 
@@ -79,7 +79,7 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
     };
     let model = pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
     let uri = format!("embedded:{}", dir.path().join("store.db").display());
-    let store = topten_core::store::create_or_open(&uri).unwrap();
+    let store = topten_functions::backends::create_or_open(&uri).unwrap();
     publish(
         store.as_ref(),
         &model,

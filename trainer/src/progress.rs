@@ -27,7 +27,7 @@ pub fn spinner(message: &str) -> ProgressBar {
 }
 
 /// A byte counter for blob transfers (downloads and uploads), with bytes/s.
-pub fn bytes(message: &str) -> (ProgressBar, topten_core::blob::Progress) {
+pub fn bytes(message: &str) -> (ProgressBar, topten_azure::blob::Progress) {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})")

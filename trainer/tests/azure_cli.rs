@@ -6,9 +6,9 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use topten_core::blob::{self, Location};
-use topten_core::synth::{write_udata, SynthParams};
-use topten_core::testing::{Azurite, CosmosServer};
+use topten_azure::blob::{self, Location};
+use topten_model::synth::{write_udata, SynthParams};
+use topten_testkit::{Azurite, CosmosServer};
 
 struct Env {
     vars: Vec<(String, String)>,
@@ -188,7 +188,7 @@ fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
 
 fn http_get(port: u16, path: &str) -> (u16, serde_json::Value) {
     match std::net::TcpStream::connect(("127.0.0.1", port)) {
-        Ok(_) => topten_core::testing::http_json(port, "GET", path, ""),
+        Ok(_) => topten_testkit::http_json(port, "GET", path, ""),
         Err(_) => (0, serde_json::Value::Null),
     }
 }

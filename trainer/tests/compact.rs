@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use topten_core::testing::http_json;
+use topten_testkit::http_json;
 
 mod common;
 use common::{ok, serve, topten};

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use topten_core::store::Store;
-use topten_core::testing::http_json;
+use topten_store::Store;
+use topten_testkit::http_json;
 
 mod common;
 use common::{ok, serve};
@@ -98,7 +98,7 @@ async fn check_complete(store: &dyn Store, version: &str, context: &str) -> Vec<
         .unwrap_or_else(|| panic!("{context}: active version {version} has no info"));
     assert_eq!(
         info.status,
-        topten_core::store::VersionStatus::Complete,
+        topten_store::VersionStatus::Complete,
         "{context}: active version {version} is not complete ({} of {} users written)",
         info.users,
         info.expected_users
@@ -197,7 +197,7 @@ fn retrain_killed_at_random_moments_leaves_old_or_new_version_complete_and_serve
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let lib_store = topten_core::store::open(&store).unwrap();
+    let lib_store = topten_functions::backends::open(&store).unwrap();
     let mut rng = SplitMix(SEED);
     let mut phases = [0usize; 4];
     for n in 0..KILLS {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use topten_core::testing::{free_port, http_json, wait_listening, KillOnDrop};
+use topten_testkit::{free_port, http_json, wait_listening, KillOnDrop};
 
 mod common;
 use common::{ok, serve, topten};
@@ -204,7 +204,7 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
 fn serve_beyond_loopback_needs_an_api_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("embedded:{}", dir.path().join("s.db").display());
-    drop(topten_core::store::create_or_open(&store).unwrap()); // an existing (empty) store
+    drop(topten_functions::backends::create_or_open(&store).unwrap()); // an existing (empty) store
     let port = free_port();
     let args = [
         "serve",

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use topten_core::testing::{free_port, wait_listening, KillOnDrop};
+use topten_testkit::{free_port, wait_listening, KillOnDrop};
 use topten_edge::route::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
 

@@ -20,10 +20,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use topten_core::events::{self, Event, StoredEvent};
-use topten_core::realtime;
-use topten_core::snapshot::Snapshot;
-use topten_core::store::Store;
+use topten_store::events::{self, Event, StoredEvent};
+use topten_store::realtime;
+use topten_model::snapshot::Snapshot;
+use topten_store::Store;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -114,7 +114,7 @@ pub async fn events_post(
     crate::body::require_json(&headers)?;
     let body = crate::body::read_configured(state.config(), &headers, body).await?;
     let parsed = parse(&body)?;
-    let stored = events::validate(&parsed, events::now_ms())
+    let stored = events::validate(&parsed, topten_model::clock::now_ms())
         .map_err(|e| ApiError::bad_request("invalid_events", e.to_string()))?;
     let accepted = stored.len();
     let mut users: Vec<String> = stored.iter().map(|e| e.user_id.clone()).collect();

@@ -182,14 +182,14 @@ pub fn spec() -> serde_json::Value {
                             "eventId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "makes retries idempotent"},
                             "userId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
                             "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
-                            "type": {"type": "string", "enum": topten_core::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
-                            "value": {"type": "number", "minimum": 0, "maximum": topten_core::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
+                            "type": {"type": "string", "enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
+                            "value": {"type": "number", "minimum": 0, "maximum": topten_model::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
                             "timestamp": {"type": "integer", "minimum": 0, "maximum": 4_102_444_800_i64, "description": "epoch seconds (1970 to 2100); default: now"}
                         },
                         // A rating needs its value; the other types default to their strength.
                         "anyOf": [
                             {"properties": {"type": {"enum": ["rating"]}}, "required": ["value"]},
-                            {"properties": {"type": {"enum": topten_core::events::EVENT_TYPES.iter().map(|t| t.0).filter(|t| *t != "rating").collect::<Vec<_>>()}}}
+                            {"properties": {"type": {"enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).filter(|t| *t != "rating").collect::<Vec<_>>()}}}
                         ]
                     }}}
                 },

@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use topten_core::store::ItemScore;
+use topten_store::ItemScore;
 use topten_edge::{body, request};
 
 use crate::config::UnknownUser;
@@ -128,7 +128,7 @@ pub async fn recommendations_get(
                 !exclude.iter().any(|e| e == id) && !items.iter().any(|i| i.item_id == id)
             };
             let extra = snapshot.popular(k - items.len(), &keep);
-            items.extend(topten_core::realtime::to_items(&snapshot, &extra));
+            items.extend(topten_store::realtime::to_items(&snapshot, &extra));
         }
     }
     let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
@@ -149,13 +149,13 @@ async fn rescore(
         return Ok(None);
     };
     let interactions =
-        topten_core::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
+        topten_store::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
     if interactions.is_empty() {
         return Ok(None);
     }
     // Enough candidates to survive the filter and the overlap with the stored list.
     let scored = snapshot.recommend_for_history(&interactions, 2 * k + exclude.len());
-    let items = topten_core::realtime::to_items(&snapshot, &scored);
+    let items = topten_store::realtime::to_items(&snapshot, &scored);
     Ok(Some(
         items
             .into_iter()
@@ -173,7 +173,7 @@ pub async fn recommendations_missing_user() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use topten_core::store::UserRecs;
+    use topten_store::UserRecs;
 
     /// The fast path produces exactly what serialising the parsed document would.
     #[test]
@@ -205,7 +205,7 @@ mod tests {
                 source: "personalized",
             };
             let want = serde_json::to_vec(&typed).unwrap();
-            let top = topten_core::store::top_items_from_json(&stored, k, &exclude).unwrap();
+            let top = topten_store::top_items_from_json(&stored, k, &exclude).unwrap();
             let got = personalized_body(&doc.user_id, &top.model_version, &top.items_json);
             assert_eq!(
                 String::from_utf8(got).unwrap(),

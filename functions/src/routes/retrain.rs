@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use topten_core::retrain::{self, GateMetric, RetrainConfig};
-use topten_core::store::publish::PublishOptions;
+use crate::retrain::{self, RetrainConfig};
+use topten_model::metrics::TargetMetric;
+use topten_store::publish::PublishOptions;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -79,7 +80,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
             };
             format!("{setting}: {e}")
         })?;
-    let metric = GateMetric::parse(&cfg.quality_metric).ok_or_else(|| {
+    let metric = TargetMetric::parse(&cfg.quality_metric).ok_or_else(|| {
         format!(
             "QUALITY_METRIC {:?} is not a ranking metric",
             cfg.quality_metric
@@ -94,7 +95,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         model_root: cfg
             .model_root
             .clone()
-            .or_else(|| Some(topten_core::blob::Location::Local("./data/models".into()))),
+            .or_else(|| Some(topten_azure::blob::Location::Local("./data/models".into()))),
         ..RetrainConfig::new(cfg.training_input.clone(), params, metric)
     })
 }

@@ -3,7 +3,7 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use topten_core::realtime::to_items;
+use topten_store::realtime::to_items;
 
 use super::recommendations::{parse_k, validate_id};
 use crate::error::ApiError;

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use topten_core::als::AlsParams;
-use topten_core::ingest::{read_ratings, ReadOptions};
-use topten_core::pipeline;
-use topten_core::store::publish::{publish, PublishOptions};
-use topten_core::store::{self, Store};
-use topten_core::synth::{write_udata, SynthParams};
+use topten_model::als::AlsParams;
+use topten_model::ingest::{read_ratings, ReadOptions};
+use topten_model::pipeline;
+use topten_store::publish::{publish, PublishOptions};
+use topten_store::{self, Store};
+use topten_model::synth::{write_udata, SynthParams};
 
 /// Generated ratings file (300 users, 200 items).
 pub fn ratings_file(dir: &Path) -> PathBuf {
@@ -39,7 +39,7 @@ pub async fn published_store(dir: &Path, ratings: &Path) -> (String, String) {
     };
     let model = pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
     let uri = format!("embedded:{}", dir.join("store.db").display());
-    let s = store::create_or_open(&uri).unwrap();
+    let s = topten_functions::backends::create_or_open(&uri).unwrap();
     let opts = PublishOptions {
         items_per_user: 30,
         ..PublishOptions::default()
@@ -52,7 +52,7 @@ pub async fn published_store(dir: &Path, ratings: &Path) -> (String, String) {
 
 /// Opens a store by URI.
 pub fn open(uri: &str) -> std::sync::Arc<dyn Store> {
-    store::create_or_open(uri).unwrap()
+    topten_functions::backends::create_or_open(uri).unwrap()
 }
 
 /// A running `handler` process, killed when dropped.
@@ -72,7 +72,7 @@ impl Drop for Handler {
 /// Starts the handler binary with `FUNCTIONS_CUSTOMHANDLER_PORT` set to a free port and the
 /// given environment, and waits until /api/health answers.
 pub async fn start_handler(envs: &[(&str, &str)]) -> Handler {
-    let port = topten_core::testing::free_port();
+    let port = topten_testkit::free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
     cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .env("TOPTEN_LOG", "warn")

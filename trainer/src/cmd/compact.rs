@@ -1,7 +1,7 @@
 //! `topten compact`: give the space of pruned versions back to the file system (embedded store).
 
 use anyhow::Context;
-use topten_core::store::compact;
+use topten_store::compact;
 
 /// Rewrite an embedded store without its free pages (an LMDB compacting copy), fsynced and
 /// atomically renamed over the store file. `prune` frees pages for reuse but never shrinks the

@@ -1,9 +1,9 @@
 //! `topten evaluate`: score any system's recommendation and prediction files.
 
-use topten_core::blob::Location;
+use topten_azure::blob::Location;
 
-use topten_core::ingest::ReadOptions;
-use topten_core::pipeline;
+use topten_model::ingest::ReadOptions;
+use topten_model::pipeline;
 
 use super::{read_with, InputArgs};
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use topten_core::store::export::export_snapshot;
+use topten_store::export::export_snapshot;
 
 use super::store::StoreArgs;
 
@@ -31,7 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .block_on(export_snapshot(store.as_ref(), args.version.as_deref()))
         .context("export failed")?;
     // A new file, or one `export-snapshot` wrote before (it starts with the snapshot magic).
-    topten_core::output_dir::write_file(
+    topten_model::output_dir::write_file(
         &args.out,
         "snapshot file",
         Some(|head| head.starts_with(b"TTRECS1\0")),

@@ -16,10 +16,10 @@ pub mod tune;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use topten_core::blob::{self, Location};
-use topten_core::ingest::{DuplicatePolicy, Format, ReadOptions};
-use topten_core::interactions::Ratings;
-use topten_core::split::{FilterBy, SplitMethod, SplitParams};
+use topten_azure::blob::{self, Location};
+use topten_model::ingest::{DuplicatePolicy, Format, ReadOptions};
+use topten_model::interactions::Ratings;
+use topten_model::split::{FilterBy, SplitMethod, SplitParams};
 
 /// File layout choices on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]

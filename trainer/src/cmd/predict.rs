@@ -1,11 +1,10 @@
 //! `topten predict`: scores for given (user, item) pairs.
 
 use std::io::{BufWriter, Write};
-use topten_core::blob::Location;
+use topten_azure::blob::Location;
 
 use anyhow::Context;
-use topten_core::ingest::ReadOptions;
-use topten_core::model::Model;
+use topten_model::ingest::ReadOptions;
 
 use super::read_with;
 
@@ -23,7 +22,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load_from(&args.model)
+    let model = topten_azure::model_dir::load_model(&args.model)
         .with_context(|| format!("cannot load model {}", args.model))?;
     let pairs = read_with(&args.pairs, &ReadOptions::default())?;
     let stdout = std::io::stdout();

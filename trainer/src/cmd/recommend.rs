@@ -3,7 +3,6 @@
 use std::io::{BufWriter, Write};
 
 use anyhow::Context;
-use topten_core::model::Model;
 
 /// Print the k best items for one user or all users, best first, never an item the user
 /// has in the training data.
@@ -11,7 +10,7 @@ use topten_core::model::Model;
 pub struct Args {
     /// Model directory written by `topten train`.
     #[arg(long)]
-    pub model: topten_core::blob::Location,
+    pub model: topten_azure::blob::Location,
     /// One user id.
     #[arg(long, required_unless_present = "all", conflicts_with = "all")]
     pub user: Option<String>,
@@ -25,7 +24,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load_from(&args.model)
+    let model = topten_azure::model_dir::load_model(&args.model)
         .with_context(|| format!("cannot load model {}", args.model))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

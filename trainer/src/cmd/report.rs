@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use topten_core::blob::Location;
-use topten_core::interactions::Ratings;
-use topten_core::model::Model;
-use topten_core::report;
-use topten_core::split::{self, SplitParams};
+use topten_azure::blob::Location;
+use topten_model::interactions::Ratings;
+use topten_model::model::Model;
+use topten_model::report;
+use topten_model::split::{self, SplitParams};
 
 use super::InputArgs;
 use crate::plot::{base64, Chart, Series, Style, PALETTE};
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| args.model.join("report"));
-    topten_core::output_dir::create(&out, &topten_core::output_dir::REPORT_DIR)?;
+    topten_model::output_dir::create(&out, &topten_model::output_dir::REPORT_DIR)?;
     let (test, test_note) = test_set(&args, &model)?;
     let tuning: Option<serde_json::Value> = std::fs::read_to_string(args.model.join("tuning.json"))
         .ok()
@@ -161,7 +161,7 @@ pub fn write_report(
     let at_k = test.map(|t| report::metrics_at_k(model, t, max_k.max(1)));
     if let Some(at) = &at_k {
         let line =
-            |name: &str, c: usize, f: &dyn Fn(&topten_core::metrics::RankingMetrics) -> f64| {
+            |name: &str, c: usize, f: &dyn Fn(&topten_model::metrics::RankingMetrics) -> f64| {
                 Series {
                     name: name.into(),
                     points: at.iter().map(|m| (m.k as f64, f(m))).collect(),

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use topten_core::blob::Location;
-use topten_core::retrain::{self, GateMetric, RetrainConfig};
-use topten_core::split::SplitParams;
-use topten_core::store::publish::PublishOptions;
+use topten_azure::blob::Location;
+use topten_functions::retrain::{self, RetrainConfig};
+use topten_model::metrics::TargetMetric;
+use topten_model::split::SplitParams;
+use topten_store::publish::PublishOptions;
 
 use super::store::StoreArgs;
 use super::train::ModelArg;
@@ -63,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let params = retrain::choose_params(args.params.as_deref(), family)?;
     tracing::info!(?params, "retrain parameters");
-    let metric = GateMetric::parse(&args.metric)
+    let metric = TargetMetric::parse(&args.metric)
         .with_context(|| format!("unknown metric {:?}", args.metric))?;
     let cfg = RetrainConfig {
         read: args.input.options(),
@@ -81,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model_root: Some(args.model_root.clone()),
         ..RetrainConfig::new(args.inputs.clone(), params, metric)
     };
-    let store = topten_core::store::create_or_open(&args.store.store)?; // retraining publishes
+    let store = topten_functions::backends::create_or_open(&args.store.store)?; // retraining publishes
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use topten_core::{output_dir, split};
+use topten_model::{output_dir, split};
 
 use super::{InputArgs, SplitArgs};
 
@@ -14,7 +14,7 @@ use super::{InputArgs, SplitArgs};
 pub struct Args {
     /// Ratings file or blob (u.data, ratings.dat, ratings.csv or CSV/TSV with a header).
     #[arg(long)]
-    pub ratings: topten_core::blob::Location,
+    pub ratings: topten_azure::blob::Location,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use topten_core::model::Model;
-use topten_core::store::publish::{self, PublishOptions};
-use topten_core::store::{self as core_store, Store};
+use topten_store::publish::{self, PublishOptions};
+use topten_store::Store;
 
 /// Where the store is.
 #[derive(clap::Args, Debug, Clone)]
@@ -30,16 +29,16 @@ impl StoreArgs {
     /// Opens the store; it must exist unless `--create` was given.
     pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         let opened = if self.create {
-            core_store::create_or_open(&self.store)
+            topten_functions::backends::create_or_open(&self.store)
         } else {
-            core_store::open(&self.store)
+            topten_functions::backends::open(&self.store)
         };
         opened.with_context(|| format!("cannot open store {}", self.store))
     }
 
     /// Opens the store, creating it if needed (publishing a version).
     pub fn open_for_publish(&self) -> anyhow::Result<Arc<dyn Store>> {
-        core_store::create_or_open(&self.store)
+        topten_functions::backends::create_or_open(&self.store)
             .with_context(|| format!("cannot open store {}", self.store))
     }
 }
@@ -56,7 +55,7 @@ pub fn read_titles(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.display().to_string();
     let mut titles = HashMap::new();
-    for (n, (line, fields)) in topten_core::ingest::read_records(&bytes, b'\t', &name)?
+    for (n, (line, fields)) in topten_model::ingest::read_records(&bytes, b'\t', &name)?
         .into_iter()
         .enumerate()
     {
@@ -80,7 +79,7 @@ pub fn read_titles(path: &Path) -> anyhow::Result<HashMap<String, String>> {
 pub struct PublishArgs {
     /// Model directory written by `topten train`.
     #[arg(long)]
-    pub model: topten_core::blob::Location,
+    pub model: topten_azure::blob::Location,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Items stored per user (request-time filters still leave k).
@@ -102,7 +101,7 @@ pub struct PublishArgs {
 
 /// Runs `publish`.
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
-    let model = Model::load_from(&args.model)
+    let model = topten_azure::model_dir::load_model(&args.model)
         .with_context(|| format!("cannot load model {}", args.model))?;
     let store = args.store.open_for_publish()?;
     let opts = PublishOptions {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use topten_core::synth::{write_udata, SynthParams};
+use topten_model::synth::{write_udata, SynthParams};
 
 /// Write a synthetic ratings file (u.data layout: user, item, rating 1-5, timestamp) with
 /// power-law popularity and activity and a hidden low-rank taste model.
@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     // Never over an existing file: synthetic data has no mark that would tell ours apart.
     let mut n = 0;
-    topten_core::output_dir::write_file(&args.out, "synthetic data file", None, |f| {
+    topten_model::output_dir::write_file(&args.out, "synthetic data file", None, |f| {
         n = write_udata(&p, f)?;
         Ok(())
     })

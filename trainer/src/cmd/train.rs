@@ -1,11 +1,12 @@
 //! `topten train`: fit ALS, evaluate on the test side, write the model directory.
 
+use topten_azure::model_dir::SaveModel;
 use anyhow::Context;
 use clap::ValueEnum;
-use topten_core::als::{AlsParams, Confidence, Solver};
-use topten_core::blob::Location;
-use topten_core::interactions::Ratings;
-use topten_core::{pipeline, split};
+use topten_model::als::{AlsParams, Confidence, Solver};
+use topten_azure::blob::Location;
+use topten_model::interactions::Ratings;
+use topten_model::{pipeline, split};
 
 use super::{InputArgs, SplitArgs};
 use crate::progress;
@@ -121,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     params.check()?;
     // Refuse a foreign --out before training, not after it (saving checks again).
     if let Location::Local(dir) = &args.out {
-        topten_core::output_dir::claim(dir, &topten_core::output_dir::MODEL_DIR)?;
+        topten_model::output_dir::claim(dir, &topten_model::output_dir::MODEL_DIR)?;
     }
     if args.threads > 0 {
         // Top-k and evaluation use the global pool; training builds its own of the same size.
@@ -184,8 +185,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", path.display()))?,
             Location::Blob(b) => {
                 let display = b.display.clone();
-                topten_core::blob::block_on(async move {
-                    topten_core::blob::upload(&b, text.as_bytes(), None).await
+                topten_azure::blob::block_on(async move {
+                    topten_azure::blob::upload(&b, text.as_bytes(), None).await
                 })
                 .with_context(|| format!("cannot write {display}"))?
             }

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
-use topten_core::als::{AlsParams, Confidence};
-use topten_core::pipeline;
-use topten_core::retrain::GateMetric;
-use topten_core::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
+use topten_model::als::{AlsParams, Confidence};
+use topten_model::pipeline;
+use topten_model::metrics::TargetMetric;
+use topten_model::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
 
 use super::train::SetsArgs;
 
@@ -90,13 +90,13 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Refuse a foreign --out before the search, not after it (saving checks again).
-    topten_core::output_dir::claim(&args.out, &topten_core::output_dir::MODEL_DIR)?;
+    topten_model::output_dir::claim(&args.out, &topten_model::output_dir::MODEL_DIR)?;
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(args.threads)
             .build_global();
     }
-    let metric = GateMetric::parse(&args.metric)
+    let metric = TargetMetric::parse(&args.metric)
         .with_context(|| format!("unknown metric {:?}", args.metric))?;
     let budget = match (args.budget, args.time) {
         (_, Some(s)) if s > 0.0 => Budget::Seconds(s),
@@ -243,7 +243,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     #[derive(serde::Serialize)]
     struct Printed<'a> {
         params: &'a AlsParams,
-        validation: &'a topten_core::metrics::RankingMetrics,
+        validation: &'a topten_model::metrics::RankingMetrics,
         test: &'a Option<serde_json::Value>,
         trials: usize,
         seconds: f64,

@@ -5,7 +5,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use topten_core::testing::{free_port, wait_listening, KillOnDrop};
+use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
 /// Runs `topten ARGS` with `TOPTEN_LOG=level` and returns what it did.
 pub fn run_at(level: &str, args: &[&str]) -> Output {

@@ -1,0 +1,22 @@
+//! topten on Azure: where training input and model directories live in Blob Storage, and the
+//! Cosmos DB implementation of the store interfaces.
+//!
+//! Everything here talks to Azure through the official SDK crates (`azure_core`,
+//! `azure_identity`, `azure_storage_blob`, `azure_data_cosmos`, pinned exactly), on a Tokio
+//! runtime. Local stand-ins (Azurite, the Cosmos-compatible server) speak the same protocols,
+//! and the tests run against them.
+//!
+//! # Layout
+//! - [`credential`]: Entra ID credentials (managed identity or the developer's login), and the
+//!   loopback rule that lets emulators go without.
+//! - [`blob`]: `az://` and blob URLs ([`blob::Location`]: a local path or a blob): streaming
+//!   reads, chunked uploads, listing, and reading ratings straight from a blob.
+//! - [`model_dir`]: model directories under a blob prefix, uploaded so that a half-written one
+//!   can never be loaded.
+//! - [`cosmos`]: the Cosmos DB store (settings, resilience, stored documents, the store itself).
+#![deny(missing_docs)]
+
+pub mod blob;
+pub mod cosmos;
+pub mod credential;
+pub mod model_dir;

@@ -1,0 +1,429 @@
+//! Scheduled retraining with a quality gate: train a candidate on fresh data (the input files
+//! plus every live event the store holds), compare it with the active version on the same
+//! holdout, and only let it serve if it is not worse.
+//!
+//! Comparison: both sides are scored on the candidate's holdout (the test side of a seeded
+//! split of the new input), over the same sample of holdout users, with the ranking metric of
+//! choice at k. The candidate's lists come from the model; the active version's lists are its
+//! stored documents, so the gate needs nothing but the store. Items a user has in the new
+//! training data are removed from both sides' lists first.
+
+use topten_azure::model_dir::SaveModel;
+use std::path::PathBuf;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use topten_model::als::AlsParams;
+use topten_azure::blob::{self, Location};
+use topten_model::ingest::ReadOptions;
+use topten_model::metrics::{self, TargetMetric};
+use topten_model::model::Model;
+use topten_model::pipeline;
+use topten_model::split::{self, SplitParams};
+use topten_store::publish::{self, PublishOptions};
+use topten_store::{Store, VersionInfo};
+
+/// Everything a retrain needs (the timer function reads it from app settings).
+#[derive(Debug, Clone)]
+pub struct RetrainConfig {
+    /// Interaction files, read and concatenated in order: local paths or blobs; a blob prefix
+    /// (`az://ACCOUNT/CONTAINER/events/`) or a local directory stands for every file under it.
+    pub inputs: Vec<Location>,
+    /// How to read them.
+    pub read: ReadOptions,
+    /// Holdout split.
+    pub split: SplitParams,
+    /// Model hyperparameters.
+    pub params: AlsParams,
+    /// Cut-off of the gate metric.
+    pub k: usize,
+    /// Gate metric.
+    pub metric: TargetMetric,
+    /// Allowed relative drop of the metric (0.02: the candidate may be 2% worse).
+    pub tolerance: f64,
+    /// Holdout users sampled for the comparison (each costs one store read for the active side).
+    pub sample_users: usize,
+    /// Publishing options (items per user, titles).
+    pub publish: PublishOptions,
+    /// Where to write the candidate's model directory (`ROOT/{version}`, a local directory or
+    /// a blob prefix such as `az://ACCOUNT/models`), if anywhere.
+    pub model_root: Option<Location>,
+    /// Live events to train on besides the input files (what `POST /api/events` stored).
+    pub events: Vec<topten_store::events::StoredEvent>,
+}
+
+impl RetrainConfig {
+    /// A retrain of `inputs` with `params`, gated on `metric`@10 with a 2% tolerance over
+    /// 2000 holdout users, publishing with the default options and writing no model directory:
+    /// callers override what their settings say.
+    pub fn new(inputs: Vec<Location>, params: AlsParams, metric: TargetMetric) -> Self {
+        RetrainConfig {
+            inputs,
+            read: ReadOptions::default(),
+            split: SplitParams::default(),
+            params,
+            k: 10,
+            metric,
+            tolerance: 0.02,
+            sample_users: 2000,
+            publish: PublishOptions::default(),
+            model_root: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// The hyperparameters of a retrain: those of a parameters file when one is given (see
+/// [`params_from_file`]; `--params` / `RETRAIN_PARAMS`), else the defaults of `model`
+/// (`"implicit"` or `"explicit"`).
+pub fn choose_params(
+    file: Option<&std::path::Path>,
+    model: &str,
+) -> Result<AlsParams, RetrainError> {
+    match (file, model) {
+        (Some(path), _) => params_from_file(path),
+        (None, "implicit") => Ok(AlsParams::implicit()),
+        (None, "explicit") => Ok(AlsParams::explicit()),
+        (None, other) => Err(RetrainError::ModelFamily(other.to_string())),
+    }
+}
+
+/// What a retrain decided, kept with the new version and returned to the caller.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrainOutcome {
+    /// Version written for the candidate.
+    pub candidate_version: String,
+    /// Whether it became active.
+    pub activated: bool,
+    /// Metric compared.
+    pub metric: TargetMetric,
+    /// k of the metric.
+    pub k: usize,
+    /// Candidate's figure on the sample.
+    pub candidate: f64,
+    /// Active version's figure on the same sample (`null` when nothing was active).
+    pub active: Option<f64>,
+    /// Version that was active before.
+    pub active_version: Option<String>,
+    /// Allowed relative drop.
+    pub tolerance: f64,
+    /// Holdout users compared.
+    pub users: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// Why a retrain failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrainError {
+    /// Input could not be read.
+    #[error(transparent)]
+    Ingest(#[from] topten_model::ingest::IngestError),
+    /// Split failed.
+    #[error(transparent)]
+    Split(#[from] topten_model::split::SplitError),
+    /// Training failed.
+    #[error(transparent)]
+    Als(#[from] topten_model::als::AlsError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] topten_store::StoreError),
+    /// Writing the model directory failed.
+    #[error(transparent)]
+    Model(#[from] topten_model::model::ModelError),
+    /// An input location could not be listed.
+    #[error(transparent)]
+    Blob(#[from] topten_azure::blob::BlobError),
+    /// Nothing to train on.
+    #[error("no training input configured")]
+    NoInput,
+    /// The model family is neither implicit nor explicit.
+    #[error("the model must be implicit or explicit, got {0:?}")]
+    ModelFamily(String),
+    /// A parameters file could not be used.
+    #[error("{path}: {message}")]
+    Params {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads the hyperparameters a retrain should use from a file: a tuned model's `tuning.json`
+/// (its `chosen` parameters), any `model.json` (its `params`), or a bare parameters object.
+/// The thread count is reset to 0 (all cores of the machine that retrains).
+pub fn params_from_file(path: &std::path::Path) -> Result<AlsParams, RetrainError> {
+    let bad = |message: String| RetrainError::Params {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let node = json
+        .get("chosen")
+        .or_else(|| json.get("params"))
+        .unwrap_or(&json);
+    let params: AlsParams = serde_json::from_value(node.clone()).map_err(|e| {
+        bad(format!(
+            "no ALS parameters (chosen, params or top level): {e}"
+        ))
+    })?;
+    params.check().map_err(|e| bad(e.to_string()))?;
+    Ok(AlsParams {
+        threads: 0,
+        ..params
+    })
+}
+
+/// The CPU-heavy half: read, split, train. Run it off the async runtime.
+pub fn train_candidate(
+    cfg: &RetrainConfig,
+) -> Result<(Model, topten_model::interactions::Ratings), RetrainError> {
+    let mut all = topten_model::interactions::Ratings::default();
+    if cfg.inputs.is_empty() {
+        return Err(RetrainError::NoInput);
+    }
+    let inputs = blob::expand_inputs(&cfg.inputs)?;
+    for loc in &inputs {
+        let (r, _) = blob::read_ratings(loc, &cfg.read, None)?;
+        append(&mut all, &r);
+    }
+    topten_store::events::append_to(&mut all, &cfg.events);
+    let parts = split::split(&all, &cfg.split)?;
+    let train = all.subset(&parts.train);
+    let test = all.subset(&parts.test);
+    let source = inputs
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut model = pipeline::train(&train, &cfg.params, Some(source), &mut |_| {})?;
+    model.meta.split = serde_json::to_value(cfg.split).ok();
+    model.meta.events_through_ms = cfg.events.iter().map(|e| e.received_at_ms).max();
+    model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
+    Ok((model, test))
+}
+
+fn append(all: &mut topten_model::interactions::Ratings, more: &topten_model::interactions::Ratings) {
+    for r in &more.records {
+        let u = all.users.intern(more.users.id(r.user));
+        let i = all.items.intern(more.items.id(r.item));
+        all.records.push(topten_model::interactions::Interaction {
+            user: u,
+            item: i,
+            ..*r
+        });
+    }
+    all.has_timestamps |= more.has_timestamps;
+}
+
+/// The gate and publish half: compares with the active version and publishes (and activates)
+/// the candidate only if it passes. A rejected candidate is not written to the store; its model
+/// directory (when `model_root` is set) keeps the decision in `model.json` for inspection.
+pub async fn gate_and_publish(
+    store: &dyn Store,
+    cfg: &RetrainConfig,
+    mut model: Model,
+    holdout: &topten_model::interactions::Ratings,
+) -> Result<(Option<VersionInfo>, RetrainOutcome), RetrainError> {
+    // Sample of holdout users the candidate knows, in a deterministic order.
+    let mut truth: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
+    for r in &holdout.records {
+        truth
+            .entry(holdout.users.id(r.user))
+            .or_default()
+            .push(holdout.items.id(r.item));
+    }
+    let mut users: Vec<&str> = truth
+        .keys()
+        .copied()
+        .filter(|u| model.users.get(u).is_some())
+        .collect();
+    users.sort_unstable();
+    users.truncate(cfg.sample_users.max(1));
+
+    let mut ids: topten_model::interactions::IdMap = topten_model::interactions::IdMap::new();
+    let mut pairs = Vec::new();
+    for u in &users {
+        for i in &truth[u] {
+            pairs.push((
+                ids.intern(&format!("u\x1f{u}")),
+                ids.intern(&format!("i\x1f{i}")),
+            ));
+        }
+    }
+    let mut cand_recs = Vec::new();
+    let mut active_recs = Vec::new();
+    let active = store.active().await?;
+    for u in &users {
+        let uid = ids.intern(&format!("u\x1f{u}"));
+        let mu = model.users.get(u).expect("filtered above");
+        for s in model.recommend(mu, cfg.k) {
+            cand_recs.push((
+                uid,
+                ids.intern(&format!("i\x1f{}", model.items.id(s.item))),
+                s.score as f64,
+            ));
+        }
+        if let Some(a) = &active {
+            if let Some(doc) = store.user_recs(&a.version, u).await? {
+                let seen: FxHashSet<&str> = model
+                    .seen
+                    .row(mu as usize)
+                    .0
+                    .iter()
+                    .map(|&i| model.items.id(i))
+                    .collect();
+                for it in doc
+                    .items
+                    .iter()
+                    .filter(|it| !seen.contains(it.item_id.as_str()))
+                    .take(cfg.k)
+                {
+                    active_recs.push((
+                        uid,
+                        ids.intern(&format!("i\x1f{}", it.item_id)),
+                        it.score as f64,
+                    ));
+                }
+            }
+        }
+    }
+    let candidate = cfg
+        .metric
+        .pick(&metrics::ranking_metrics(&pairs, &cand_recs, cfg.k));
+    let active_figure = active.as_ref().map(|_| {
+        cfg.metric
+            .pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k))
+    });
+    let (activate, reason) = match active_figure {
+        None => (true, "no active version".to_string()),
+        Some(a) if candidate >= a * (1.0 - cfg.tolerance) => (
+            true,
+            format!(
+                "candidate {candidate:.4} >= active {a:.4} x (1 - {})",
+                cfg.tolerance
+            ),
+        ),
+        Some(a) => (
+            false,
+            format!(
+                "candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version",
+                cfg.tolerance
+            ),
+        ),
+    };
+    tracing::info!(
+        metric = ?cfg.metric,
+        k = cfg.k,
+        candidate,
+        active = ?active_figure,
+        active_version = ?active.as_ref().map(|a| &a.version),
+        tolerance = cfg.tolerance,
+        users = users.len(),
+        activate,
+        %reason,
+        "quality gate"
+    );
+    let mut outcome = RetrainOutcome {
+        candidate_version: String::new(),
+        activated: activate,
+        metric: cfg.metric,
+        k: cfg.k,
+        candidate,
+        active: active_figure,
+        active_version: active.map(|a| a.version),
+        tolerance: cfg.tolerance,
+        users: users.len(),
+        reason,
+    };
+    let version = cfg
+        .publish
+        .version
+        .clone()
+        .unwrap_or_else(|| publish::new_version_id(&model));
+    outcome.candidate_version = version.clone();
+    if let Some(root) = &cfg.model_root {
+        let mut metrics = model
+            .meta
+            .metrics
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
+        metrics["qualityGate"] = serde_json::to_value(&outcome).unwrap_or_default();
+        model.meta.metrics = Some(metrics);
+        // A blob upload runs on the blob module's own runtime; this thread waits for it.
+        model.save_to(&root.join(&version), None)?;
+    }
+    if !activate {
+        return Ok((None, outcome));
+    }
+    let opts = PublishOptions {
+        version: Some(version),
+        activate: true,
+        quality: serde_json::to_value(&outcome).ok(),
+        ..cfg.publish.clone()
+    };
+    let info = publish::publish(store, &model, &opts, &mut |_, _| {}).await?;
+    Ok((Some(info), outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use topten_model::als::Confidence;
+
+    /// Retrains take parameters from a tuned model's tuning.json (`chosen`), a model.json
+    /// (`params`) or a bare object; anything else is an error naming the file.
+    #[test]
+    fn params_from_tuning_model_or_bare_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tuned = AlsParams {
+            factors: 96,
+            regularization: 12.5,
+            confidence: Confidence::Linear,
+            threads: 3,
+            ..AlsParams::implicit()
+        };
+        let write = |name: &str, v: serde_json::Value| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, v.to_string()).unwrap();
+            p
+        };
+        let want = AlsParams {
+            threads: 0,
+            ..tuned.clone()
+        };
+        let t = write(
+            "tuning.json",
+            serde_json::json!({"chosen": tuned, "trials": []}),
+        );
+        assert_eq!(params_from_file(&t).unwrap(), want);
+        let m = write(
+            "model.json",
+            serde_json::json!({"format_version": 1, "params": tuned}),
+        );
+        assert_eq!(params_from_file(&m).unwrap(), want);
+        let b = write("bare.json", serde_json::to_value(&tuned).unwrap());
+        assert_eq!(params_from_file(&b).unwrap(), want);
+        let bad = write("bad.json", serde_json::json!({"params": {"factors": 0}}));
+        assert!(params_from_file(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("bad.json"));
+        let invalid = write(
+            "invalid.json",
+            serde_json::to_value(AlsParams {
+                factors: 0,
+                ..tuned
+            })
+            .unwrap(),
+        );
+        assert!(params_from_file(&invalid)
+            .unwrap_err()
+            .to_string()
+            .contains("factors"));
+    }
+}

@@ -1,0 +1,302 @@
+//! What serving needs of a model beyond precomputed lists: item ids, titles and factors, so a
+//! handler can fold in a user's fresh interactions (one ALS half-step), score every item and
+//! find similar items, without the user factors or the training data.
+//!
+//! Encoded as `TTS1`, a little-endian u32 length, a JSON header (version, parameters, item ids,
+//! titles) and the item factors as little-endian f32 rows. Per-user training histories travel
+//! separately ([`encode_history`]) so that only the users being folded in are read.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use ndarray::Array2;
+
+use crate::als::{fold_in_user, AlsParams, Feedback};
+use crate::interactions::IdMap;
+use crate::model::Model;
+use crate::topk::{self, Scored};
+
+const MAGIC: &[u8; 4] = b"TTS1";
+
+/// The serving view of a model version.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Version it belongs to.
+    pub version: String,
+    /// Parameters of the model (fold-in must use the same objective).
+    pub params: AlsParams,
+    /// Item ids, in factor row order.
+    pub items: IdMap,
+    /// Display titles, where known.
+    pub titles: Vec<Option<String>>,
+    /// Items × factors.
+    pub item_factors: Array2<f32>,
+    /// When the version was published (epoch ms).
+    pub created_ms: i64,
+    /// Events received at or after this time (epoch ms) are not in the model's training data,
+    /// so fold-in adds them to the stored history: 0 for a model trained on files alone (every
+    /// live event counts), just after the newest included event for a retrain.
+    pub events_after_ms: i64,
+    /// Training interactions per item, in factor row order: the popularity behind the
+    /// cold-start list, so that list can be refilled past its stored length. Empty in
+    /// snapshots written before it was recorded.
+    pub item_counts: Vec<u32>,
+    gramian: OnceLock<Option<Array2<f32>>>,
+    normalized: OnceLock<Array2<f32>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    version: String,
+    params: AlsParams,
+    items: Vec<String>,
+    titles: Vec<Option<String>>,
+    factors: usize,
+    #[serde(default)]
+    created_ms: i64,
+    #[serde(default)]
+    item_counts: Vec<u32>,
+    /// Absent in snapshots written before it was recorded: they used `created_ms`.
+    #[serde(default)]
+    events_after_ms: Option<i64>,
+}
+
+/// Why a snapshot could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid model snapshot: {0}")]
+pub struct SnapshotError(pub String);
+
+impl Snapshot {
+    /// The snapshot of a model published as `version`.
+    pub fn from_model(
+        model: &Model,
+        version: &str,
+        titles: Option<&HashMap<String, String>>,
+    ) -> Self {
+        let ids = model.items.ids();
+        let mut counts = vec![0u32; ids.len()];
+        for &i in &model.seen.indices {
+            counts[i as usize] += 1;
+        }
+        let mut snap = Snapshot::new(
+            version.to_owned(),
+            model.meta.params.clone(),
+            model.items.clone(),
+            ids.iter()
+                .map(|i| titles.and_then(|t| t.get(i).cloned()))
+                .collect(),
+            model.item_factors.clone(),
+        );
+        snap.item_counts = counts;
+        snap.events_after_ms = model.meta.events_through_ms.map_or(0, |t| t + 1);
+        snap
+    }
+
+    fn new(
+        version: String,
+        params: AlsParams,
+        items: IdMap,
+        titles: Vec<Option<String>>,
+        item_factors: Array2<f32>,
+    ) -> Self {
+        Snapshot {
+            version,
+            params,
+            items,
+            titles,
+            item_factors,
+            created_ms: crate::clock::now_ms(),
+            item_counts: Vec::new(),
+            events_after_ms: 0,
+            gramian: OnceLock::new(),
+            normalized: OnceLock::new(),
+        }
+    }
+
+    /// Serialises the snapshot.
+    pub fn encode(&self) -> Vec<u8> {
+        let header = Header {
+            version: self.version.clone(),
+            params: self.params.clone(),
+            items: self.items.ids().to_vec(),
+            titles: self.titles.clone(),
+            factors: self.item_factors.ncols(),
+            created_ms: self.created_ms,
+            item_counts: self.item_counts.clone(),
+            events_after_ms: Some(self.events_after_ms),
+        };
+        let json = serde_json::to_vec(&header).expect("header serialises");
+        let mut out = Vec::with_capacity(8 + json.len() + self.item_factors.len() * 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        for v in self.item_factors.iter() {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes [`Snapshot::encode`]'s output, checking every length.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let bad = |m: &str| SnapshotError(m.to_owned());
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| bad("missing magic"))?;
+        let len = u32::from_le_bytes(
+            rest.get(..4)
+                .ok_or_else(|| bad("truncated"))?
+                .try_into()
+                .unwrap(),
+        ) as usize;
+        let json = rest
+            .get(4..4 + len)
+            .ok_or_else(|| bad("truncated header"))?;
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| SnapshotError(e.to_string()))?;
+        let data = &rest[4 + len..];
+        let (n, k) = (header.items.len(), header.factors);
+        if n.checked_mul(k).and_then(|nk| nk.checked_mul(4)) != Some(data.len())
+            || header.titles.len() != n
+        {
+            return Err(bad("factor data does not match the header"));
+        }
+        // Fold-in sizes its vectors from the parameters, scoring from the factor rows; and one
+        // row per distinct id (a repeated id would leave rows without an id).
+        if header.params.factors != k {
+            return Err(bad(
+                "the parameters' factor count does not match the factor data",
+            ));
+        }
+        let items = IdMap::from_ids(header.items);
+        if items.len() != n {
+            return Err(bad("an item id appears twice"));
+        }
+        let values: Vec<f32> = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let factors =
+            Array2::from_shape_vec((n, k), values).map_err(|e| SnapshotError(e.to_string()))?;
+        let mut snap = Snapshot::new(header.version, header.params, items, header.titles, factors);
+        snap.created_ms = header.created_ms;
+        if !header.item_counts.is_empty() && header.item_counts.len() != n {
+            return Err(bad("item counts do not match the header"));
+        }
+        snap.item_counts = header.item_counts;
+        snap.events_after_ms = header.events_after_ms.unwrap_or(header.created_ms);
+        Ok(snap)
+    }
+
+    /// The `n` most popular items (most training interactions, ties by row) for which `keep`
+    /// holds, with their counts as scores: the cold-start list beyond its stored length.
+    pub fn popular(&self, n: usize, keep: &dyn Fn(&str) -> bool) -> Vec<Scored> {
+        let mut order: Vec<u32> = (0..self.item_counts.len() as u32)
+            .filter(|&i| keep(self.items.id(i)))
+            .collect();
+        let counts = &self.item_counts;
+        let n = n.min(order.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        order.select_nth_unstable_by(n - 1, |&a, &b| {
+            counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b))
+        });
+        order.truncate(n);
+        order.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+        order
+            .into_iter()
+            .map(|item| Scored {
+                item,
+                score: counts[item as usize] as f32,
+            })
+            .collect()
+    }
+
+    fn gramian(&self) -> Option<&Array2<f32>> {
+        self.gramian
+            .get_or_init(|| {
+                (self.params.feedback == Feedback::Implicit).then(|| {
+                    let mut g = self.item_factors.t().dot(&self.item_factors);
+                    for p in 0..g.nrows() {
+                        g[[p, p]] += self.params.regularization;
+                    }
+                    g
+                })
+            })
+            .as_ref()
+    }
+
+    /// Folds in a user from their interactions `(item index, value)` (training history plus
+    /// live events) and returns their `n` best items not among those interactions.
+    pub fn recommend_for_history(&self, history: &[(u32, f32)], n: usize) -> Vec<Scored> {
+        let mut merged: Vec<(u32, f32)> = history
+            .iter()
+            .copied()
+            .filter(|(i, _)| (*i as usize) < self.items.len())
+            .collect();
+        merged.sort_by_key(|p| p.0);
+        merged.dedup_by(|later, earlier| {
+            // Repeated items: ratings keep the latest value, implicit strengths add up.
+            if later.0 == earlier.0 {
+                earlier.1 = match self.params.feedback {
+                    Feedback::Explicit => later.1,
+                    Feedback::Implicit => earlier.1 + later.1,
+                };
+                true
+            } else {
+                false
+            }
+        });
+        let (items, values): (Vec<u32>, Vec<f32>) = merged.iter().copied().unzip();
+        let x = fold_in_user(
+            &self.item_factors,
+            &items,
+            &values,
+            &self.params,
+            self.gramian(),
+        );
+        topk::top_k_for_vector(&x, &self.item_factors, n, &items)
+    }
+
+    /// The `k` items most similar to `item` by cosine of their factors.
+    pub fn similar_items(&self, item: u32, k: usize) -> Vec<Scored> {
+        let normalized = self.normalized.get_or_init(|| {
+            let mut m = self.item_factors.clone();
+            for mut row in m.rows_mut() {
+                let norm = row.dot(&row).sqrt();
+                if norm > 0.0 {
+                    row.mapv_inplace(|v| v / norm);
+                }
+            }
+            m
+        });
+        let query = normalized.row(item as usize).to_vec();
+        topk::top_k_for_vector(&query, normalized, k, &[item])
+    }
+}
+
+/// Encodes a user's training history as little-endian `(u32 item index, f32 value)` pairs.
+pub fn encode_history(items: &[u32], values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.len() * 8);
+    for (i, v) in items.iter().zip(values) {
+        out.extend_from_slice(&i.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes [`encode_history`].
+pub fn decode_history(bytes: &[u8]) -> Vec<(u32, f32)> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| {
+            (
+                u32::from_le_bytes(c[..4].try_into().unwrap()),
+                f32::from_le_bytes(c[4..].try_into().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

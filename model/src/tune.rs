@@ -1,0 +1,721 @@
+//! Automatic hyperparameter search for implicit ALS on a validation split carved out of the
+//! training data only.
+//!
+//! - **Validation:** each user's interactions in the training set are split again (per user:
+//!   the newest share when timestamps exist and [`Holdout::Last`] is asked for, else a seeded
+//!   random share, with the stratified splitter's rounding). The test set is not an argument of
+//!   [`tune`], so no choice can depend on it.
+//! - **Search:** configurations are drawn by Latin-hypercube sampling over factors (log scale,
+//!   rounded to a multiple of 8), regularisation λ (log scale), α (log scale) and the
+//!   confidence scaling (linear or log); the current defaults are always trial 0, so the search
+//!   can only match or beat them on validation.
+//! - **Successive halving on iterations:** every configuration trains for the first rung's
+//!   iterations and is scored; the best `1/eta` go on to `eta×` the iterations, and so on up to
+//!   the largest rung. Survivors are extended with [`crate::als::resume`], which is exactly a
+//!   longer fit, so a promotion costs only the extra iterations. Every (configuration, rung) is
+//!   a scored candidate, so the iteration count is searched too.
+//! - **Budget:** a number of configurations (one bracket), or seconds (brackets of
+//!   [`TuneConfig::bracket`] configurations until the time is used; the running fit finishes).
+//!
+//! The caller refits the winner on all training data ([`crate::pipeline::train`]) and scores the
+//! test set once.
+
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::als::{self, AlsError, AlsModel, AlsParams, Confidence, Feedback};
+use crate::csr::Csr;
+use crate::interactions::Ratings;
+use crate::metrics::{self, RankingMetrics};
+use crate::metrics::TargetMetric;
+use crate::split::{self, FilterBy, SplitError, SplitMethod, SplitParams};
+
+/// Which of each user's training interactions are held out for validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Holdout {
+    /// The newest (needs timestamps; without them, falls back to random and says so).
+    Last,
+    /// A seeded random share.
+    Random,
+}
+
+/// The validation split inside the training data.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ValidationSplit {
+    /// Newest or random interactions of each user.
+    pub holdout: Holdout,
+    /// Share of each user's interactions held out (Python rounding per user, so users with
+    /// very few interactions keep them all for training).
+    pub share: f64,
+    /// Seed of the random holdout.
+    pub seed: u32,
+}
+
+impl Default for ValidationSplit {
+    fn default() -> Self {
+        ValidationSplit {
+            holdout: Holdout::Random,
+            share: 0.2,
+            seed: 7,
+        }
+    }
+}
+
+/// Ranges searched. Log-scale ranges are sampled uniformly in the logarithm.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchSpace {
+    /// Factors, log scale, rounded to a multiple of 8.
+    pub factors: (usize, usize),
+    /// Regularisation λ, log scale.
+    pub regularization: (f32, f32),
+    /// Confidence slope α, log scale.
+    pub alpha: (f32, f32),
+    /// Confidence scalings to try (sampled in equal shares).
+    pub confidence: Vec<Confidence>,
+    /// Iterations of the first and of the last rung of successive halving.
+    pub iterations: (usize, usize),
+}
+
+impl Default for SearchSpace {
+    fn default() -> Self {
+        SearchSpace {
+            factors: (16, 256),
+            regularization: (0.1, 300.0),
+            alpha: (0.05, 50.0),
+            confidence: vec![Confidence::Linear, Confidence::Log],
+            iterations: (5, 40),
+        }
+    }
+}
+
+/// How much searching to do.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Budget {
+    /// This many configurations, in one successive-halving bracket.
+    Trials(usize),
+    /// Brackets until this many seconds have passed.
+    Seconds(f64),
+}
+
+/// Everything a search needs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TuneConfig {
+    /// Ranges searched.
+    pub space: SearchSpace,
+    /// How much to search.
+    pub budget: Budget,
+    /// Configurations per bracket with a time budget.
+    pub bracket: usize,
+    /// Keep the best `1/eta` at each rung and multiply iterations by `eta`.
+    pub eta: usize,
+    /// Validation split inside the training data.
+    pub validation: ValidationSplit,
+    /// Metric maximised on validation.
+    pub metric: TargetMetric,
+    /// Cut-off of the metric.
+    pub k: usize,
+    /// Seed of the sampler.
+    pub seed: u64,
+    /// Parameters not searched (solver, CG steps, seed, threads) and trial 0.
+    pub base: AlsParams,
+}
+
+impl Default for TuneConfig {
+    fn default() -> Self {
+        TuneConfig {
+            space: SearchSpace::default(),
+            budget: Budget::Trials(40),
+            bracket: 27,
+            eta: 2,
+            validation: ValidationSplit::default(),
+            metric: TargetMetric::NdcgAtK,
+            k: 10,
+            seed: 42,
+            base: AlsParams::implicit(),
+        }
+    }
+}
+
+/// One scored (configuration, iterations) pair.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Trial {
+    /// Configuration number (0 is the defaults).
+    pub config: usize,
+    /// Successive-halving bracket.
+    pub bracket: usize,
+    /// Rung within the bracket (0 = fewest iterations).
+    pub rung: usize,
+    /// Parameters, with the iterations trained so far.
+    pub params: AlsParams,
+    /// Validation metrics at k.
+    pub validation: RankingMetrics,
+    /// The optimised metric (a copy of the matching field of `validation`).
+    pub score: f64,
+    /// Fit seconds for this configuration so far.
+    pub seconds: f64,
+    /// Whether the configuration went on to the next rung.
+    pub promoted: bool,
+}
+
+/// Progress after each scored trial.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Trials scored so far.
+    pub done: usize,
+    /// Trials planned (`None` with a time budget).
+    pub planned: Option<usize>,
+    /// Best score so far.
+    pub best: f64,
+    /// Seconds since the search started.
+    pub elapsed: f64,
+}
+
+/// What the search found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TuneResult {
+    /// The best parameters (iterations included).
+    pub best: AlsParams,
+    /// Index of the best trial in `trials`.
+    pub best_trial: usize,
+    /// Every scored trial, in the order they ran.
+    pub trials: Vec<Trial>,
+    /// Interactions the validation fits trained on.
+    pub fit_rows: usize,
+    /// Interactions held out for validation.
+    pub validation_rows: usize,
+    /// Users with validation interactions.
+    pub validation_users: usize,
+    /// The holdout actually used (`random` when `last` was asked without timestamps).
+    pub holdout: Holdout,
+    /// Seconds the search took.
+    pub seconds: f64,
+}
+
+/// Why a search could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TuneError {
+    /// The validation split failed (too little data).
+    #[error("validation split: {0}")]
+    Split(#[from] SplitError),
+    /// A fit failed.
+    #[error(transparent)]
+    Als(#[from] AlsError),
+    /// The configuration is unusable.
+    #[error("invalid tuning configuration: {0}")]
+    Config(String),
+}
+
+/// Splits the training rows into fitting and validation rows (indices into `train.records`),
+/// per user. Returns the holdout actually used.
+pub fn validation_split(
+    train: &Ratings,
+    v: &ValidationSplit,
+) -> Result<(split::Split, Holdout), TuneError> {
+    if !(v.share > 0.0 && v.share < 1.0) {
+        return Err(TuneError::Config(format!(
+            "validation share must be in (0, 1), got {}",
+            v.share
+        )));
+    }
+    let holdout = if v.holdout == Holdout::Last && train.has_timestamps {
+        Holdout::Last
+    } else {
+        Holdout::Random
+    };
+    let params = SplitParams {
+        method: if holdout == Holdout::Last {
+            SplitMethod::Chrono
+        } else {
+            SplitMethod::Stratified
+        },
+        ratio: 1.0 - v.share,
+        seed: v.seed,
+        filter_by: FilterBy::User,
+        min_rating: 1,
+    };
+    Ok((split::split(train, &params)?, holdout))
+}
+
+/// Latin-hypercube sample of `n` configurations (each dimension cut into `n` strata, one draw
+/// per stratum, strata shuffled independently per dimension).
+pub fn sample(
+    space: &SearchSpace,
+    base: &AlsParams,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<AlsParams> {
+    let strata = |rng: &mut ChaCha8Rng| -> Vec<f64> {
+        let mut s: Vec<usize> = (0..n).collect();
+        s.shuffle(rng);
+        s.into_iter()
+            .map(|j| (j as f64 + rng.gen::<f64>()) / n as f64)
+            .collect()
+    };
+    let log_lerp = |(lo, hi): (f64, f64), u: f64| (lo.ln() + u * (hi.ln() - lo.ln())).exp();
+    let f = strata(rng);
+    let r = strata(rng);
+    let a = strata(rng);
+    let c = strata(rng);
+    let confidences = if space.confidence.is_empty() {
+        vec![base.confidence]
+    } else {
+        space.confidence.clone()
+    };
+    (0..n)
+        .map(|j| {
+            let factors = log_lerp((space.factors.0 as f64, space.factors.1 as f64), f[j]);
+            let factors = (((factors / 8.0).round() as usize) * 8)
+                .clamp(space.factors.0.max(1), space.factors.1.max(1));
+            AlsParams {
+                feedback: Feedback::Implicit,
+                factors,
+                regularization: log_lerp(
+                    (space.regularization.0 as f64, space.regularization.1 as f64),
+                    r[j],
+                ) as f32,
+                alpha: log_lerp((space.alpha.0 as f64, space.alpha.1 as f64), a[j]) as f32,
+                confidence: confidences
+                    [((c[j] * confidences.len() as f64) as usize).min(confidences.len() - 1)],
+                iterations: space.iterations.0,
+                ..base.clone()
+            }
+        })
+        .collect()
+}
+
+/// The iteration counts of the rungs: `first, first·eta, ...`, the last capped at `last`.
+pub fn rungs(first: usize, last: usize, eta: usize) -> Vec<usize> {
+    let mut out = vec![first.max(1)];
+    while *out.last().unwrap() < last {
+        let next = (out.last().unwrap() * eta.max(2)).min(last);
+        out.push(next);
+    }
+    out
+}
+
+/// Runs the search on `train` (the training side only), calling `on_trial` after each scored
+/// trial. Deterministic for a configuration (a time budget may stop at a different trial).
+pub fn tune(
+    train: &Ratings,
+    cfg: &TuneConfig,
+    on_trial: &mut dyn FnMut(&Trial, &Progress),
+) -> Result<TuneResult, TuneError> {
+    let start = Instant::now();
+    if cfg.base.feedback != Feedback::Implicit {
+        return Err(TuneError::Config(
+            "tuning searches the implicit model".into(),
+        ));
+    }
+    if cfg.space.factors.0 == 0
+        || cfg.space.factors.0 > cfg.space.factors.1
+        || cfg.space.iterations.0 == 0
+    {
+        return Err(TuneError::Config(format!("bad ranges: {:?}", cfg.space)));
+    }
+    let (parts, holdout) = validation_split(train, &cfg.validation)?;
+    let (nu, ni) = (train.users.len(), train.items.len());
+    let fit_matrix = Csr::from_interactions(&train.subset(&parts.train).records, nu, ni);
+    let truth: Vec<(u32, u32)> = parts
+        .test
+        .iter()
+        .map(|&r| (train.records[r].user, train.records[r].item))
+        .collect();
+    let mut val_users: Vec<u32> = truth.iter().map(|&(u, _)| u).collect();
+    val_users.sort_unstable();
+    val_users.dedup();
+    let score = |model: &AlsModel| -> RankingMetrics {
+        let lists: Vec<Vec<crate::topk::Scored>> = val_users
+            .par_iter()
+            .map(|&u| {
+                let x = model.user_factors.row(u as usize);
+                crate::topk::top_k_for_vector(
+                    x.as_slice().unwrap(),
+                    &model.item_factors,
+                    cfg.k,
+                    fit_matrix.row(u as usize).0,
+                )
+            })
+            .collect();
+        let recs: Vec<(u32, u32, f64)> = val_users
+            .iter()
+            .zip(&lists)
+            .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item, s.score as f64)))
+            .collect();
+        metrics::ranking_metrics(&truth, &recs, cfg.k)
+    };
+    let ladder = rungs(cfg.space.iterations.0, cfg.space.iterations.1, cfg.eta);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut best = f64::NEG_INFINITY;
+    let (per_bracket, deadline) = match cfg.budget {
+        Budget::Trials(n) => (n.max(1), None),
+        Budget::Seconds(s) => (cfg.bracket.max(1), Some(s)),
+    };
+    let planned = match cfg.budget {
+        Budget::Trials(n) => {
+            let mut alive = n.max(1);
+            let mut total = 0;
+            for _ in &ladder {
+                total += alive;
+                alive = survivors(alive, cfg.eta);
+            }
+            Some(total)
+        }
+        Budget::Seconds(_) => None,
+    };
+    let out_of_time =
+        |start: &Instant| deadline.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
+    let mut next_config = 0usize;
+    'brackets: for bracket in 0.. {
+        let mut configs = sample(&cfg.space, &cfg.base, per_bracket, &mut rng);
+        if bracket == 0 {
+            configs[0] = AlsParams {
+                iterations: ladder[0],
+                ..cfg.base.clone()
+            };
+        }
+        // (config id, model, fit seconds, trial index of its latest score)
+        let mut alive: Vec<(usize, Option<AlsModel>, AlsParams, f64, usize)> = Vec::new();
+        for p in configs {
+            alive.push((next_config, None, p, 0.0, usize::MAX));
+            next_config += 1;
+        }
+        let mut trained_to = 0usize;
+        for (rung, &iters) in ladder.iter().enumerate() {
+            for entry in alive.iter_mut() {
+                if out_of_time(&start) {
+                    break 'brackets;
+                }
+                let t0 = Instant::now();
+                let model = match entry.1.take() {
+                    None => als::fit(
+                        &fit_matrix,
+                        &AlsParams {
+                            iterations: iters,
+                            ..entry.2.clone()
+                        },
+                        &mut |_| {},
+                    )?,
+                    Some(m) => als::resume(&fit_matrix, m, iters - trained_to, &mut |_| {})?,
+                };
+                entry.3 += t0.elapsed().as_secs_f64();
+                let validation = score(&model);
+                let s = cfg.metric.pick(&validation);
+                best = best.max(s);
+                let trial = Trial {
+                    config: entry.0,
+                    bracket,
+                    rung,
+                    params: model.params.clone(),
+                    validation,
+                    score: s,
+                    seconds: entry.3,
+                    promoted: false,
+                };
+                entry.1 = Some(model);
+                entry.4 = trials.len();
+                trials.push(trial);
+                let progress = Progress {
+                    done: trials.len(),
+                    planned,
+                    best,
+                    elapsed: start.elapsed().as_secs_f64(),
+                };
+                on_trial(trials.last().unwrap(), &progress);
+                tracing::debug!(
+                    config = entry.0,
+                    rung,
+                    iterations = iters,
+                    score = s,
+                    "trial"
+                );
+            }
+            trained_to = iters;
+            if rung + 1 == ladder.len() {
+                break;
+            }
+            // Promote the best 1/eta (ties: lower config id, for determinism).
+            alive.sort_by(|a, b| {
+                trials[b.4]
+                    .score
+                    .total_cmp(&trials[a.4].score)
+                    .then(a.0.cmp(&b.0))
+            });
+            alive.truncate(survivors(alive.len(), cfg.eta));
+            for entry in &alive {
+                trials[entry.4].promoted = true;
+            }
+        }
+        if deadline.is_none() || out_of_time(&start) {
+            break;
+        }
+    }
+    if trials.is_empty() {
+        return Err(TuneError::Config(
+            "the time budget ended before the first trial".into(),
+        ));
+    }
+    // Best score; ties go to the cheaper model (fewer factors, then fewer iterations).
+    let best_trial = (0..trials.len())
+        .max_by(|&a, &b| {
+            let (ta, tb) = (&trials[a], &trials[b]);
+            ta.score
+                .total_cmp(&tb.score)
+                .then(tb.params.factors.cmp(&ta.params.factors))
+                .then(tb.params.iterations.cmp(&ta.params.iterations))
+        })
+        .unwrap();
+    Ok(TuneResult {
+        best: trials[best_trial].params.clone(),
+        best_trial,
+        fit_rows: parts.train.len(),
+        validation_rows: parts.test.len(),
+        validation_users: val_users.len(),
+        holdout,
+        trials,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn survivors(n: usize, eta: usize) -> usize {
+    n.div_ceil(eta.max(2)).max(1)
+}
+
+/// Tab-separated trials table with a header, one row per scored trial (the `trials.tsv` of
+/// a tuned model directory).
+pub fn trials_tsv(result: &TuneResult) -> String {
+    let mut out = String::from(
+        "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tscore\tseconds\tpromoted\tbest\n",
+    );
+    for (i, t) in result.trials.iter().enumerate() {
+        let conf = match t.params.confidence {
+            Confidence::Linear => "linear",
+            Confidence::Log => "log",
+        };
+        out += &format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.3}\t{}\t{}\n",
+            t.config,
+            t.bracket,
+            t.rung,
+            t.params.factors,
+            t.params.regularization,
+            t.params.alpha,
+            conf,
+            t.params.iterations,
+            t.validation.precision_at_k,
+            t.validation.ndcg_at_k,
+            t.validation.recall_at_k,
+            t.validation.map_at_k,
+            t.score,
+            t.seconds,
+            t.promoted,
+            i == result.best_trial
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interactions::Interaction;
+
+    /// Users in `groups` blocks each like the items of their block; a few cross-block rows add
+    /// noise. Strong regularisation (λ ≥ 100) with 1 factor cannot separate the blocks, so a
+    /// search that works must leave that region.
+    fn blocks(users: usize, items: usize, groups: usize, seed: u64) -> Ratings {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut r = Ratings::default();
+        for u in 0..users {
+            let g = u % groups;
+            let uid = r.users.intern(&format!("u{u}"));
+            let mut chosen = std::collections::BTreeSet::new();
+            while chosen.len() < 12 {
+                let i = if rng.gen_bool(0.9) {
+                    g * (items / groups) + rng.gen_range(0..items / groups)
+                } else {
+                    rng.gen_range(0..items)
+                };
+                chosen.insert(i);
+            }
+            for (t, i) in chosen.into_iter().enumerate() {
+                let iid = r.items.intern(&format!("i{i}"));
+                r.records.push(Interaction {
+                    user: uid,
+                    item: iid,
+                    rating: 1.0 + (t % 5) as f64,
+                    timestamp: t as i64,
+                });
+            }
+        }
+        r.has_timestamps = true;
+        r
+    }
+
+    fn small_cfg(space: SearchSpace, trials: usize) -> TuneConfig {
+        TuneConfig {
+            space,
+            budget: Budget::Trials(trials),
+            base: AlsParams {
+                factors: 8,
+                threads: 2,
+                ..AlsParams::implicit()
+            },
+            ..TuneConfig::default()
+        }
+    }
+
+    #[test]
+    fn rungs_grow_by_eta_and_stop_at_the_last() {
+        assert_eq!(rungs(5, 40, 2), vec![5, 10, 20, 40]);
+        assert_eq!(rungs(4, 30, 3), vec![4, 12, 30]);
+        assert_eq!(rungs(10, 10, 2), vec![10]);
+    }
+
+    #[test]
+    fn latin_hypercube_covers_every_stratum_within_bounds() {
+        let space = SearchSpace::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let n = 20;
+        let s = sample(&space, &AlsParams::implicit(), n, &mut rng);
+        let mut strata = vec![0usize; n];
+        for p in &s {
+            assert!((16..=256).contains(&p.factors) && p.factors % 8 == 0);
+            assert!(p.regularization >= 0.1 && p.regularization <= 300.0);
+            let u = (p.alpha as f64 / 0.05).ln() / (50.0f64 / 0.05).ln();
+            strata[((u * n as f64) as usize).min(n - 1)] += 1;
+        }
+        assert!(
+            strata.iter().all(|&c| c == 1),
+            "one α per stratum: {strata:?}"
+        );
+        let logs = s.iter().filter(|p| p.confidence == Confidence::Log).count();
+        assert_eq!(logs, n / 2);
+    }
+
+    /// Validation rows come from the training rows only, every user keeps training rows, and
+    /// `last` holds out each user's newest interactions.
+    #[test]
+    fn validation_is_carved_from_training_rows_per_user() {
+        let r = blocks(60, 80, 4, 3);
+        let (s, h) = validation_split(
+            &r,
+            &ValidationSplit {
+                holdout: Holdout::Last,
+                share: 0.25,
+                seed: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(h, Holdout::Last);
+        assert_eq!(s.train.len() + s.test.len(), r.len());
+        for u in 0..r.users.len() as u32 {
+            let newest_fit = s
+                .train
+                .iter()
+                .filter(|&&i| r.records[i].user == u)
+                .map(|&i| r.records[i].timestamp)
+                .max();
+            let oldest_val = s
+                .test
+                .iter()
+                .filter(|&&i| r.records[i].user == u)
+                .map(|&i| r.records[i].timestamp)
+                .min();
+            assert!(newest_fit.is_some() && newest_fit < oldest_val);
+        }
+        let mut no_time = r.clone();
+        no_time.has_timestamps = false;
+        let (_, h) = validation_split(
+            &no_time,
+            &ValidationSplit {
+                holdout: Holdout::Last,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(h, Holdout::Random);
+    }
+
+    /// The search must find the good region: with a space whose defaults (trial 0) are poor
+    /// (1 factor, λ 300), sampled configurations that separate the blocks score far higher on
+    /// validation, and the winner is one of them.
+    #[test]
+    fn search_finds_a_better_region_than_bad_defaults() {
+        let r = blocks(120, 120, 6, 5);
+        let space = SearchSpace {
+            factors: (8, 32),
+            regularization: (0.01, 300.0),
+            alpha: (0.1, 10.0),
+            confidence: vec![Confidence::Linear, Confidence::Log],
+            iterations: (2, 8),
+        };
+        let mut cfg = small_cfg(space, 12);
+        cfg.base = AlsParams {
+            factors: 1,
+            regularization: 300.0,
+            ..cfg.base
+        };
+        let mut calls = 0;
+        let result = tune(&r, &cfg, &mut |_, p| {
+            calls += 1;
+            assert_eq!(p.done, calls);
+        })
+        .unwrap();
+        assert_eq!(Some(calls), Some(result.trials.len()));
+        let default_score = result.trials[0].score;
+        let best = &result.trials[result.best_trial];
+        assert!(best.config != 0, "defaults won: {:?}", best.params);
+        assert!(
+            best.score > default_score + 0.1,
+            "best {} vs defaults {default_score}",
+            best.score
+        );
+        assert!(best.params.regularization < 300.0 && best.params.factors >= 8);
+        assert_eq!(result.best, best.params);
+        // Successive halving: 12 at rung 0, 6 at rung 1, 3 at rung 2 (2, 4, 8 iterations).
+        let per_rung: Vec<usize> = (0..3)
+            .map(|g| result.trials.iter().filter(|t| t.rung == g).count())
+            .collect();
+        assert_eq!(per_rung, vec![12, 6, 3]);
+        assert!(result
+            .trials
+            .iter()
+            .filter(|t| t.rung == 2)
+            .all(|t| t.params.iterations == 8));
+        // Deterministic.
+        let again = tune(&r, &cfg, &mut |_, _| {}).unwrap();
+        assert_eq!(
+            again.trials.iter().map(|t| t.score).collect::<Vec<_>>(),
+            result.trials.iter().map(|t| t.score).collect::<Vec<_>>()
+        );
+        let tsv = trials_tsv(&result);
+        assert_eq!(tsv.lines().count(), result.trials.len() + 1);
+        assert_eq!(tsv.lines().filter(|l| l.ends_with("\ttrue")).count(), 1);
+    }
+
+    #[test]
+    fn a_time_budget_stops() {
+        let r = blocks(60, 60, 3, 2);
+        let mut cfg = small_cfg(
+            SearchSpace {
+                factors: (8, 16),
+                iterations: (2, 4),
+                ..SearchSpace::default()
+            },
+            1,
+        );
+        cfg.budget = Budget::Seconds(0.3);
+        cfg.bracket = 4;
+        let result = tune(&r, &cfg, &mut |_, _| {}).unwrap();
+        assert!(!result.trials.is_empty());
+        assert!(result.seconds < 5.0, "{}", result.seconds);
+    }
+}

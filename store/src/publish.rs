@@ -1,0 +1,253 @@
+//! Publishing a model as a new version, and pruning old versions; written once against the
+//! [`Store`] trait so every backend behaves the same.
+
+use std::collections::HashMap;
+
+use super::{doc_id, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus};
+use topten_model::clock::{now_rfc3339, now_rfc3339_millis};
+use topten_model::model::Model;
+
+/// How to publish.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// Items stored per user (more than served, so request-time filters still leave k).
+    pub items_per_user: usize,
+    /// Documents per write batch.
+    pub batch_size: usize,
+    /// Item titles to store beside ids, when known.
+    pub titles: Option<HashMap<String, String>>,
+    /// Switch the active pointer once the version is complete.
+    pub activate: bool,
+    /// Explicit version id (default: generated from the time and the data fingerprint).
+    pub version: Option<String>,
+    /// Quality-gate record to keep with the version.
+    pub quality: Option<serde_json::Value>,
+    /// Pause between batches, to spread the write load on a store with provisioned throughput.
+    pub throttle: std::time::Duration,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions {
+            items_per_user: 50,
+            batch_size: 1000,
+            titles: None,
+            activate: true,
+            version: None,
+            quality: None,
+            throttle: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// A new version id: `vYYYYMMDDTHHMMSSZ-` plus six hex digits of the data fingerprint and time,
+/// so ids sort by creation time and two publishes in one second still differ.
+pub fn new_version_id(model: &Model) -> String {
+    let now = now_rfc3339().replace(['-', ':'], "");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let fp = model.meta.data_fingerprint.trim_start_matches("sha256:");
+    let seed = u32::from_str_radix(fp.get(..6).unwrap_or("0"), 16).unwrap_or(0) ^ nanos;
+    format!("v{now}-{:06x}", seed & 0xff_ffff)
+}
+
+/// A model summary kept with the version (what `topten versions` shows).
+pub fn model_summary(model: &Model) -> serde_json::Value {
+    serde_json::json!({
+        "kind": model.meta.kind,
+        "params": model.meta.params,
+        "users": model.meta.users,
+        "items": model.meta.items,
+        "interactions": model.meta.interactions,
+        "createdAt": model.meta.created_at,
+        "dataFingerprint": model.meta.data_fingerprint,
+        "metrics": model.meta.metrics,
+        "source": model.meta.source,
+    })
+}
+
+/// Publishes `model` as a new version: writes the serving snapshot (item factors), every
+/// user's top `items_per_user` (seen items excluded) with their training history, and the
+/// popular list; completes the version only when the count matches, then activates it if
+/// asked. `progress(written, total)` is called after each batch.
+pub async fn publish(
+    store: &dyn Store,
+    model: &Model,
+    opts: &PublishOptions,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<VersionInfo, StoreError> {
+    if opts.items_per_user == 0 {
+        // A complete version of empty lists would serve nothing but the fallback.
+        return Err(StoreError::InvalidArgument(
+            "items per user must be at least 1".into(),
+        ));
+    }
+    let version = opts
+        .version
+        .clone()
+        .unwrap_or_else(|| new_version_id(model));
+    let created_at = now_rfc3339_millis();
+    let info = VersionInfo {
+        version: version.clone(),
+        status: VersionStatus::Writing,
+        created_at: created_at.clone(),
+        expected_users: model.users.len(),
+        users: 0,
+        items_per_user: opts.items_per_user,
+        model: model_summary(model),
+        quality: opts.quality.clone(),
+    };
+    store.create_version(&info).await?;
+    let snapshot = topten_model::snapshot::Snapshot::from_model(model, &version, opts.titles.as_ref());
+    store.write_snapshot(&version, &snapshot.encode()).await?;
+    let item = |i: u32, score: f32| ItemScore {
+        item_id: model.items.id(i).to_owned(),
+        score,
+        title: opts
+            .titles
+            .as_ref()
+            .and_then(|t| t.get(model.items.id(i)).cloned()),
+    };
+    let lists = model.recommend_all(opts.items_per_user);
+    let total = lists.len();
+    let mut written = 0;
+    for chunk in lists.chunks(opts.batch_size.max(1)).enumerate() {
+        let (c, chunk) = chunk;
+        let docs: Vec<UserRecs> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, list)| {
+                let user_id = model
+                    .users
+                    .id((c * opts.batch_size.max(1) + j) as u32)
+                    .to_owned();
+                UserRecs {
+                    id: doc_id(&version, &user_id),
+                    user_id,
+                    items: list.iter().map(|s| item(s.item, s.score)).collect(),
+                    model_version: version.clone(),
+                    created_at: created_at.clone(),
+                }
+            })
+            .collect();
+        store.write_users(&version, &docs).await?;
+        let histories: Vec<(String, Vec<u8>)> = docs
+            .iter()
+            .enumerate()
+            .map(|(j, d)| {
+                let (items, values) = model.seen.row(c * opts.batch_size.max(1) + j);
+                (
+                    d.user_id.clone(),
+                    topten_model::snapshot::encode_history(items, values),
+                )
+            })
+            .collect();
+        store.write_histories(&version, &histories).await?;
+        written += docs.len();
+        progress(written, total);
+        if !opts.throttle.is_zero() && written < total {
+            tokio::time::sleep(opts.throttle).await;
+        }
+    }
+    let popular: Vec<ItemScore> = model
+        .popular_items(opts.items_per_user)
+        .iter()
+        .map(|s| item(s.item, s.score))
+        .collect();
+    store.write_popular(&version, &popular).await?;
+    let done = store.finish_version(&version).await?;
+    // Users' live events the model was not trained on are folded in before the version
+    // serves, and again after activation for the events that arrived meanwhile (those were
+    // written back to the previously active version).
+    let started = topten_model::clock::now_ms();
+    crate::realtime::catch_up(
+        store,
+        &snapshot,
+        snapshot.events_after_ms,
+        opts.items_per_user,
+    )
+    .await?;
+    if opts.activate {
+        store.activate(&version).await?;
+        crate::realtime::catch_up(store, &snapshot, started, opts.items_per_user).await?;
+    }
+    Ok(done)
+}
+
+/// Activates a complete `version` (by hand, or rolling back) and folds in the live events its
+/// training data lacks, as [`publish`] does, so no activation makes users' lists forget what
+/// they did.
+pub async fn activate_caught_up(
+    store: &dyn Store,
+    version: &str,
+) -> Result<crate::ActiveVersion, StoreError> {
+    let active = store.activate(version).await?;
+    catch_up_version(store, &active.version).await?;
+    Ok(active)
+}
+
+/// [`activate_caught_up`] for `rollback`: the previously active version, caught up.
+pub async fn rollback_caught_up(
+    store: &dyn Store,
+) -> Result<crate::ActiveVersion, StoreError> {
+    let active = store.rollback().await?;
+    catch_up_version(store, &active.version).await?;
+    Ok(active)
+}
+
+async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreError> {
+    let Some(bytes) = store.snapshot(version).await? else {
+        return Ok(()); // a version without factors cannot fold in; it serves its lists
+    };
+    let snapshot = topten_model::snapshot::Snapshot::decode(&bytes)
+        .map_err(|e| StoreError::Conflict(format!("version {version}: {e}")))?;
+    let items_per_user = store
+        .versions()
+        .await?
+        .into_iter()
+        .find(|v| v.version == version)
+        .map_or(50, |v| v.items_per_user.max(1));
+    crate::realtime::catch_up(store, &snapshot, snapshot.events_after_ms, items_per_user).await?;
+    Ok(())
+}
+
+/// Deletes all but the `keep` most recent complete versions, never the active one. Incomplete
+/// (`writing`) versions older than the newest complete one are leftovers of failed publishes
+/// and go too; newer ones may be publishes in progress, so they go only with `incomplete`.
+/// Returns the deleted ids.
+pub async fn prune(
+    store: &dyn Store,
+    keep: usize,
+    incomplete: bool,
+) -> Result<Vec<String>, StoreError> {
+    let active = store.active().await?.map(|a| a.version);
+    let versions = store.versions().await?;
+    let newest_complete = versions
+        .iter()
+        .rev()
+        .find(|v| v.status == VersionStatus::Complete)
+        .map(|v| v.created_at.clone());
+    let mut kept = 0;
+    let mut deleted = Vec::new();
+    for v in versions.iter().rev() {
+        if Some(&v.version) == active.as_ref() {
+            continue;
+        }
+        let delete = match v.status {
+            VersionStatus::Complete => {
+                kept += 1;
+                kept > keep
+            }
+            VersionStatus::Writing => {
+                incomplete || newest_complete.as_ref().is_some_and(|t| v.created_at <= *t)
+            }
+        };
+        if delete {
+            store.delete_version(&v.version).await?;
+            deleted.push(v.version.clone());
+        }
+    }
+    Ok(deleted)
+}

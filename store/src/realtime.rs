@@ -1,0 +1,120 @@
+//! Request-time personalisation: fold a user's fresh events into the active version and write
+//! the fresh list back, so every instance then serves it with one read.
+
+use crate::events::StoredEvent;
+use topten_model::clock::now_rfc3339;
+use topten_model::snapshot::{decode_history, Snapshot};
+use crate::{doc_id, ItemScore, Store, StoreError, UserRecs};
+use topten_model::topk::Scored;
+
+/// A user's interactions as the snapshot's item indices: the training history stored with the
+/// version plus the user's events its training data did not include (received at or after
+/// [`Snapshot::events_after_ms`]). Events for items the model does not know are left out (they
+/// count from the next retrain on).
+pub async fn user_interactions(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    user_id: &str,
+) -> Result<Vec<(u32, f32)>, StoreError> {
+    let mut history = match store.user_history(&snapshot.version, user_id).await? {
+        Some(bytes) => decode_history(&bytes),
+        None => Vec::new(),
+    };
+    let events: Vec<StoredEvent> = store.user_events(user_id).await?;
+    history.extend(
+        events
+            .iter()
+            .filter(|e| e.received_at_ms >= snapshot.events_after_ms)
+            .filter_map(|e| snapshot.items.get(&e.item_id).map(|i| (i, e.value as f32))),
+    );
+    Ok(history)
+}
+
+/// Scored items as stored/served items, with titles from the snapshot.
+pub fn to_items(snapshot: &Snapshot, scored: &[Scored]) -> Vec<ItemScore> {
+    scored
+        .iter()
+        .map(|s| ItemScore {
+            item_id: snapshot.items.id(s.item).to_owned(),
+            score: s.score,
+            title: snapshot.titles.get(s.item as usize).cloned().flatten(),
+        })
+        .collect()
+}
+
+/// Recomputes `user_id`'s list in the snapshot's version from history + fresh events and
+/// writes it back. Returns `None` when the user has no interaction the model knows.
+pub async fn refresh_user(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    user_id: &str,
+    items_per_user: usize,
+) -> Result<Option<UserRecs>, StoreError> {
+    let Some(doc) = fresh_recs(store, snapshot, user_id, items_per_user).await? else {
+        return Ok(None);
+    };
+    store.upsert_user_recs(&doc).await?;
+    Ok(Some(doc))
+}
+
+/// `user_id`'s list in the snapshot's version from history + fresh events, not yet written.
+async fn fresh_recs(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    user_id: &str,
+    items_per_user: usize,
+) -> Result<Option<UserRecs>, StoreError> {
+    let interactions = user_interactions(store, snapshot, user_id).await?;
+    if interactions.is_empty() {
+        return Ok(None);
+    }
+    let scored = snapshot.recommend_for_history(&interactions, items_per_user);
+    Ok(Some(UserRecs {
+        id: doc_id(&snapshot.version, user_id),
+        user_id: user_id.to_owned(),
+        items: to_items(snapshot, &scored),
+        model_version: snapshot.version.clone(),
+        created_at: now_rfc3339(),
+    }))
+}
+
+/// Users whose fresh lists [`catch_up`] writes in one batch (one transaction where the store
+/// has them, instead of one sync per user).
+const CATCH_UP_BATCH: usize = 512;
+
+/// Folds every user with events received at or after `since_ms` into `snapshot`'s (complete)
+/// version, writing their fresh lists, and returns how many users were refreshed.
+///
+/// A version must not forget what users did: publishing a model trained without the live
+/// events (or with only the older ones) would otherwise serve those users the list of the
+/// training data, or the popular list if they only ever had live events. Publishing calls this
+/// before and after activation, and activation or rollback by hand calls it too.
+pub async fn catch_up(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    since_ms: i64,
+    items_per_user: usize,
+) -> Result<usize, StoreError> {
+    let events = store.events_since(since_ms).await?;
+    let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut refreshed = 0;
+    for batch in users.chunks(CATCH_UP_BATCH) {
+        let mut docs = Vec::with_capacity(batch.len());
+        for user in batch {
+            if let Some(doc) = fresh_recs(store, snapshot, user, items_per_user).await? {
+                docs.push(doc);
+            }
+        }
+        store.upsert_users_recs(&docs).await?;
+        refreshed += docs.len();
+    }
+    tracing::info!(
+        version = %snapshot.version,
+        events = events.len(),
+        users = refreshed,
+        "live events folded into the version"
+    );
+    Ok(refreshed)
+}

@@ -1,0 +1,207 @@
+//! The snapshot store (`snapshot:PATH`): a read-only [`Store`] over a recommendations snapshot
+//! written by `topten export-snapshot` ([`crate::export`]). It holds one version, always active;
+//! every write is refused. It lets the native handler (and the Lambda function) serve exactly
+//! the data the WebAssembly component embeds, from a file shipped with the code.
+
+use async_trait::async_trait;
+use topten_edge::body::join_items;
+use topten_edge::snapshot::{ItemList, RecsSnapshot};
+
+use super::{
+    doc_id, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo,
+    VersionStatus,
+};
+use topten_model::clock::rfc3339;
+
+fn backend_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend {
+        backend: "snapshot",
+        message: e.to_string(),
+    }
+}
+
+fn read_only(what: &'static str) -> StoreError {
+    StoreError::Unsupported {
+        backend: "snapshot",
+        what,
+    }
+}
+
+/// A snapshot file in memory.
+pub struct SnapshotStore {
+    bytes: Vec<u8>,
+    version: String,
+    loaded_at: String,
+}
+
+impl SnapshotStore {
+    /// Reads and verifies the file at `path`.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let bytes =
+            std::fs::read(path).map_err(|e| backend_err(format!("{}: {e}", path.display())))?;
+        Self::from_bytes(bytes).map_err(|e| backend_err(format!("{}: {e}", path.display())))
+    }
+
+    /// Verifies `bytes` (every table entry, once) and keeps them.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, StoreError> {
+        let snap = RecsSnapshot::parse(&bytes).map_err(backend_err)?;
+        snap.verify().map_err(backend_err)?;
+        let version = snap.version().to_owned();
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(SnapshotStore {
+            bytes,
+            version,
+            loaded_at: rfc3339(secs as i64),
+        })
+    }
+
+    fn snap(&self) -> RecsSnapshot<'_> {
+        RecsSnapshot::parse(&self.bytes).expect("verified when loaded")
+    }
+
+    fn list(&self, version: &str, user_id: &str) -> Result<Option<ItemList<'_>>, StoreError> {
+        if version != self.version {
+            return Ok(None);
+        }
+        self.snap().user(user_id).map_err(backend_err)
+    }
+}
+
+fn decode(list: ItemList<'_>) -> Result<Vec<ItemScore>, StoreError> {
+    list.iter()
+        .map(|(_, json)| serde_json::from_slice(json).map_err(backend_err))
+        .collect()
+}
+
+#[async_trait]
+impl Store for SnapshotStore {
+    fn backend(&self) -> &'static str {
+        "snapshot"
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn active(&self) -> Result<Option<ActiveVersion>, StoreError> {
+        Ok(Some(ActiveVersion {
+            version: self.version.clone(),
+            activated_at: self.loaded_at.clone(),
+            history: Vec::new(),
+        }))
+    }
+
+    async fn user_recs(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<UserRecs>, StoreError> {
+        let Some(list) = self.list(version, user_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(UserRecs {
+            id: doc_id(version, user_id),
+            user_id: user_id.to_owned(),
+            items: decode(list)?,
+            model_version: version.to_owned(),
+            created_at: self.loaded_at.clone(),
+        }))
+    }
+
+    async fn user_top_items(
+        &self,
+        version: &str,
+        user_id: &str,
+        k: usize,
+        exclude: &[String],
+    ) -> Result<Option<TopItems>, StoreError> {
+        let Some(list) = self.list(version, user_id)? else {
+            return Ok(None);
+        };
+        let (items_json, count) = join_items(list.iter(), k, exclude);
+        Ok(Some(TopItems::selected(
+            version.to_owned(),
+            items_json,
+            count,
+            k,
+        )))
+    }
+
+    async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
+        if version != self.version {
+            return Ok(None);
+        }
+        decode(self.snap().popular().map_err(backend_err)?).map(Some)
+    }
+
+    async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
+        Ok(self.version(&self.version).await?.into_iter().collect())
+    }
+
+    async fn user_ids(&self, version: &str) -> Result<Vec<String>, StoreError> {
+        if version != self.version {
+            return Ok(Vec::new());
+        }
+        let snap = self.snap();
+        (0..snap.users())
+            .map(|i| {
+                snap.entry(i)
+                    .map(|(u, _)| u.to_owned())
+                    .map_err(backend_err)
+            })
+            .collect()
+    }
+
+    async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError> {
+        if version != self.version {
+            return Ok(None);
+        }
+        let snap = self.snap();
+        let mut longest = 0;
+        for i in 0..snap.users() {
+            longest = longest.max(snap.entry(i).map_err(backend_err)?.1.len());
+        }
+        Ok(Some(VersionInfo {
+            version: self.version.clone(),
+            status: VersionStatus::Complete,
+            created_at: self.loaded_at.clone(),
+            expected_users: snap.users(),
+            users: snap.users(),
+            items_per_user: longest,
+            model: serde_json::json!({ "source": "snapshot" }),
+            quality: None,
+        }))
+    }
+
+    async fn create_version(&self, _info: &VersionInfo) -> Result<(), StoreError> {
+        Err(read_only("writing versions"))
+    }
+
+    async fn write_users(&self, _version: &str, _docs: &[UserRecs]) -> Result<(), StoreError> {
+        Err(read_only("writing versions"))
+    }
+
+    async fn write_popular(&self, _version: &str, _items: &[ItemScore]) -> Result<(), StoreError> {
+        Err(read_only("writing versions"))
+    }
+
+    async fn finish_version(&self, _version: &str) -> Result<VersionInfo, StoreError> {
+        Err(read_only("writing versions"))
+    }
+
+    async fn activate(&self, _version: &str) -> Result<ActiveVersion, StoreError> {
+        Err(read_only("activating versions"))
+    }
+
+    async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
+        Err(read_only("rollback"))
+    }
+
+    async fn delete_version(&self, _version: &str) -> Result<(), StoreError> {
+        Err(read_only("deleting versions"))
+    }
+}
