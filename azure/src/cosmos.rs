@@ -52,8 +52,10 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
-    ActiveVersion, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus, WriteStats,
+    ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
+    VersionStorage, WriteStats,
 };
 use topten_store::events::StoredEvent;
 
@@ -634,18 +636,27 @@ impl CosmosStore {
         .await
     }
 
-    async fn require_writing(&self, version: &str) -> Result<VersionInfo, StoreError> {
-        let info: VersionInfo = self
-            .read_meta(&version_id(version))
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
-        if info.status != VersionStatus::Writing {
-            return Err(StoreError::Conflict(format!(
-                "version {version} is already complete"
-            )));
-        }
-        Ok(info)
+    /// [`CosmosStore::upsert_meta`] for a document that must not exist yet (a conflict if it does).
+    async fn create_meta<T: Serialize + Sync>(
+        &self,
+        id: &str,
+        doc_type: &str,
+        body: &T,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let doc = MetaDoc {
+            id: id.to_owned(),
+            user_id: META_PARTITION.to_owned(),
+            doc_type: doc_type.to_owned(),
+            body,
+        };
+        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
+        self.write_with_retry(id, || {
+            c.create_item(META_PARTITION, id, &doc, Some(opts.clone()))
+        })
+        .await
     }
+
 
     /// Runs a query and collects its results, starting over on throttling and transient
     /// failures (a count over a large version may meet either).
@@ -738,17 +749,6 @@ impl CosmosStore {
         }
     }
 
-    async fn set_active(
-        &self,
-        version: &str,
-        history: Vec<String>,
-    ) -> Result<ActiveVersion, StoreError> {
-        let info = self.read_meta::<VersionInfo>(&version_id(version)).await?;
-        let active = ActiveVersion::activate(version, info, history)?;
-        // One single-document write: readers see the old pointer or the new one.
-        self.upsert_meta("active", "active", &active).await?;
-        Ok(active)
-    }
 }
 
 type BoxedWrite<'a> =
@@ -766,7 +766,7 @@ fn snapshot_id(version: &str) -> String {
     format!("snapshot:{version}")
 }
 
-/// Snapshot bytes per document: base64 makes 1 MiB about 1.4 MB, under the 2 MB item limit.
+/// Serving-model bytes per document: base64 makes 1 MiB about 1.4 MB, under the 2 MB item limit.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
 
 #[derive(Serialize, Deserialize)]
@@ -808,7 +808,7 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 #[async_trait]
-impl Store for CosmosStore {
+impl RecsReader for CosmosStore {
     fn backend(&self) -> &'static str {
         BACKEND
     }
@@ -872,44 +872,98 @@ impl Store for CosmosStore {
         self.read_meta(&version_id(version)).await
     }
 
-    async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        let info = VersionInfo {
-            status: VersionStatus::Writing,
-            users: 0,
-            ..info.clone()
-        };
-        let id = version_id(&info.version);
-        let doc = MetaDoc {
-            id: id.clone(),
-            user_id: META_PARTITION.to_owned(),
-            doc_type: "version".into(),
-            body: &info,
-        };
-        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
-        // create (not upsert): a second publish with the same id is a conflict, as in the contract.
-        match self
-            .write_with_retry(&id, || {
-                c.create_item(META_PARTITION, &id, &doc, Some(opts.clone()))
-            })
-            .await
-        {
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
-                "version {} already exists",
-                info.version
-            ))),
-            other => other,
-        }
+    async fn user_ids(&self, version: &str) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = self
+            .version_docs(version)
+            .await?
+            .into_iter()
+            .map(|d| d.user_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
-    async fn write_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
-        self.require_writing(version).await?;
-        if let Some(d) = docs.iter().find(|d| d.model_version != version) {
-            return Err(StoreError::Conflict(format!(
-                "document {} belongs to version {}",
-                d.id, d.model_version
+    async fn serving_model(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        use base64::Engine;
+        let Some(header) = self
+            .read_meta::<SnapshotHeader>(&snapshot_id(version))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(header.bytes);
+        for i in 0..header.chunks {
+            let id = format!("{}:{i}", snapshot_id(version));
+            let chunk: String = self
+                .read_meta(&id)
+                .await?
+                .ok_or_else(|| backend_err(format!("snapshot chunk {id} is missing")))?;
+            out.extend(
+                b64()
+                    .decode(chunk)
+                    .map_err(|e| backend_err(format!("snapshot chunk {id}: {e}")))?,
+            );
+        }
+        if out.len() != header.bytes {
+            return Err(backend_err(format!(
+                "snapshot of {version}: {} bytes, header says {}",
+                out.len(),
+                header.bytes
             )));
         }
+        Ok(Some(out))
+    }
+
+    async fn user_history(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        use base64::Engine;
+        let id = history_id(version, user_id);
+        match self.guarded(&id, self.read_raw(user_id, &id)).await? {
+            Some(bytes) => {
+                let doc: HistoryDoc = serde_json::from_slice(&bytes)
+                    .map_err(|e| backend_err(format!("document {id}: {e}")))?;
+                Ok(Some(
+                    b64()
+                        .decode(doc.data)
+                        .map_err(|e| backend_err(format!("document {id}: {e}")))?,
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl VersionStorage for CosmosStore {
+    async fn transact_meta(
+        &self,
+        version: &str,
+        decide: &MetaDecision<'_>,
+    ) -> Result<MetaWrite, StoreError> {
+        // Two point reads, the decision, one single-document write. Cosmos DB has no
+        // transaction across these documents, so a decision made on a document that was absent
+        // is written with `create`: if another writer created it meanwhile, this one fails with
+        // a conflict instead of overwriting it.
+        let active: Option<ActiveVersion> = self.read_meta("active").await?;
+        let info: Option<VersionInfo> = self.read_meta(&version_id(version)).await?;
+        let write = decide(active.as_ref(), info.as_ref())?;
+        match &write {
+            MetaWrite::Nothing => {}
+            MetaWrite::Active(a) if active.is_none() => self.create_meta("active", "active", a).await?,
+            MetaWrite::Active(a) => self.upsert_meta("active", "active", a).await?,
+            MetaWrite::Version(i) if info.is_none() => {
+                self.create_meta(&version_id(version), "version", i).await?
+            }
+            MetaWrite::Version(i) => self.upsert_meta(&version_id(version), "version", i).await?,
+        }
+        Ok(write)
+    }
+
+    async fn put_users(&self, _version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
         let c = self.client().await?;
         // Boxed first: a closure returning a borrowing future trips async_trait's lifetimes.
         let writes: Vec<BoxedWrite<'_>> = docs
@@ -922,80 +976,80 @@ impl Store for CosmosStore {
             .await
     }
 
-    async fn write_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
-        self.require_writing(version).await?;
+    async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
         self.upsert_meta(&popular_id(version), "popular", &items)
             .await
     }
 
-    async fn finish_version(&self, version: &str) -> Result<VersionInfo, StoreError> {
-        let info = self.require_writing(version).await?;
+    async fn put_serving_model(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        use base64::Engine;
+        let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_CHUNK).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.upsert_meta(
+                &format!("{}:{i}", snapshot_id(version)),
+                "snapshot-chunk",
+                &b64().encode(chunk),
+            )
+            .await?;
+        }
+        // The header goes last: a snapshot is readable only once every chunk is in.
+        self.upsert_meta(
+            &snapshot_id(version),
+            "snapshot",
+            &SnapshotHeader {
+                chunks: chunks.len(),
+                bytes: bytes.len(),
+            },
+        )
+        .await
+    }
+
+    async fn put_histories(
+        &self,
+        version: &str,
+        histories: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        use base64::Engine;
+        let c = self.client().await?;
+        let docs: Vec<HistoryDoc> = histories
+            .iter()
+            .map(|(user, bytes)| HistoryDoc {
+                id: history_id(version, user),
+                user_id: user.clone(),
+                doc_type: "hist".into(),
+                hist_version: version.to_owned(),
+                data: b64().encode(bytes),
+            })
+            .collect();
+        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
+        let writes: Vec<BoxedWrite<'_>> = docs
+            .iter()
+            .map(|d| {
+                let opts = opts.clone();
+                Box::pin(async move {
+                    self.write_with_retry(&d.id, || {
+                        c.upsert_item(d.user_id.clone(), &d.id, d, Some(opts.clone()))
+                    })
+                    .await
+                }) as BoxedWrite<'_>
+            })
+            .collect();
+        futures::stream::iter(writes)
+            .buffer_unordered(self.settings.write_concurrency)
+            .try_collect::<()>()
+            .await
+    }
+
+    async fn count_users(&self, version: &str) -> Result<usize, StoreError> {
         let docs = self.version_docs(version).await?;
-        let written = docs
+        Ok(docs
             .iter()
             .map(|d| d.user_id.as_str())
             .collect::<std::collections::HashSet<_>>()
-            .len();
-        if written != info.expected_users {
-            return Err(StoreError::Conflict(format!(
-                "version {version}: {written} user documents written, {} expected; not completing it",
-                info.expected_users
-            )));
-        }
-        let done = VersionInfo {
-            status: VersionStatus::Complete,
-            users: written,
-            ..info
-        };
-        self.upsert_meta(&version_id(version), "version", &done)
-            .await?;
-        Ok(done)
+            .len())
     }
 
-    async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError> {
-        let previous: Option<ActiveVersion> = self.read_meta("active").await?;
-        match topten_store::activation_history(previous, version) {
-            Ok(history) => self.set_active(version, history).await,
-            Err(already) => Ok(already),
-        }
-    }
-
-    async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
-        let current: ActiveVersion = self
-            .read_meta("active")
-            .await?
-            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
-        let mut history = current.history.clone();
-        while !history.is_empty() {
-            let candidate = history.remove(0);
-            let exists: Option<VersionInfo> = self.read_meta(&version_id(&candidate)).await?;
-            if exists.is_some_and(|i| i.status == VersionStatus::Complete) {
-                return self.set_active(&candidate, history).await;
-            }
-        }
-        Err(StoreError::NotFound(format!(
-            "a previous version to roll back to (active: {})",
-            current.version
-        )))
-    }
-
-    async fn delete_version(&self, version: &str) -> Result<(), StoreError> {
-        if self
-            .read_meta::<VersionInfo>(&version_id(version))
-            .await?
-            .is_none()
-        {
-            return Err(StoreError::NotFound(format!("version {version}")));
-        }
-        if self
-            .read_meta::<ActiveVersion>("active")
-            .await?
-            .is_some_and(|a| a.version == version)
-        {
-            return Err(StoreError::Conflict(format!(
-                "version {version} is active; activate another version first"
-            )));
-        }
+    async fn delete_version_data(&self, version: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
         let docs = self.version_docs(version).await?;
         let deletes: Vec<BoxedWrite<'_>> = docs
@@ -1035,152 +1089,27 @@ impl Store for CosmosStore {
                 .await?;
             }
         }
-        // The version info goes last: until then `prune` can finish an interrupted delete.
         self.delete_doc(c, META_PARTITION.to_owned(), popular_id(version))
-            .await?;
+            .await
+    }
+
+    async fn delete_version_info(&self, version: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
         self.delete_doc(c, META_PARTITION.to_owned(), version_id(version))
             .await
     }
 
-    async fn user_ids(&self, version: &str) -> Result<Vec<String>, StoreError> {
-        let mut ids: Vec<String> = self
-            .version_docs(version)
-            .await?
-            .into_iter()
-            .map(|d| d.user_id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
+    fn write_stats(&self) -> Option<WriteStats> {
+        Some(WriteStats {
+            request_units: self.request_units_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+            throttled: self.throttled.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        })
     }
+}
 
-    async fn write_snapshot(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        use base64::Engine;
-        self.require_writing(version).await?;
-        let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_CHUNK).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            self.upsert_meta(
-                &format!("{}:{i}", snapshot_id(version)),
-                "snapshot-chunk",
-                &b64().encode(chunk),
-            )
-            .await?;
-        }
-        // The header goes last: a snapshot is readable only once every chunk is in.
-        self.upsert_meta(
-            &snapshot_id(version),
-            "snapshot",
-            &SnapshotHeader {
-                chunks: chunks.len(),
-                bytes: bytes.len(),
-            },
-        )
-        .await
-    }
-
-    async fn snapshot(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        use base64::Engine;
-        let Some(header) = self
-            .read_meta::<SnapshotHeader>(&snapshot_id(version))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut out = Vec::with_capacity(header.bytes);
-        for i in 0..header.chunks {
-            let id = format!("{}:{i}", snapshot_id(version));
-            let chunk: String = self
-                .read_meta(&id)
-                .await?
-                .ok_or_else(|| backend_err(format!("snapshot chunk {id} is missing")))?;
-            out.extend(
-                b64()
-                    .decode(chunk)
-                    .map_err(|e| backend_err(format!("snapshot chunk {id}: {e}")))?,
-            );
-        }
-        if out.len() != header.bytes {
-            return Err(backend_err(format!(
-                "snapshot of {version}: {} bytes, header says {}",
-                out.len(),
-                header.bytes
-            )));
-        }
-        Ok(Some(out))
-    }
-
-    async fn write_histories(
-        &self,
-        version: &str,
-        histories: &[(String, Vec<u8>)],
-    ) -> Result<(), StoreError> {
-        use base64::Engine;
-        let c = self.client().await?;
-        let docs: Vec<HistoryDoc> = histories
-            .iter()
-            .map(|(user, bytes)| HistoryDoc {
-                id: history_id(version, user),
-                user_id: user.clone(),
-                doc_type: "hist".into(),
-                hist_version: version.to_owned(),
-                data: b64().encode(bytes),
-            })
-            .collect();
-        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
-        let writes: Vec<BoxedWrite<'_>> = docs
-            .iter()
-            .map(|d| {
-                let opts = opts.clone();
-                Box::pin(async move {
-                    self.write_with_retry(&d.id, || {
-                        c.upsert_item(d.user_id.clone(), &d.id, d, Some(opts.clone()))
-                    })
-                    .await
-                }) as BoxedWrite<'_>
-            })
-            .collect();
-        futures::stream::iter(writes)
-            .buffer_unordered(self.settings.write_concurrency)
-            .try_collect::<()>()
-            .await
-    }
-
-    async fn user_history(
-        &self,
-        version: &str,
-        user_id: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        use base64::Engine;
-        let id = history_id(version, user_id);
-        match self.guarded(&id, self.read_raw(user_id, &id)).await? {
-            Some(bytes) => {
-                let doc: HistoryDoc = serde_json::from_slice(&bytes)
-                    .map_err(|e| backend_err(format!("document {id}: {e}")))?;
-                Ok(Some(
-                    b64()
-                        .decode(doc.data)
-                        .map_err(|e| backend_err(format!("document {id}: {e}")))?,
-                ))
-            }
-            None => Ok(None),
-        }
-    }
-
-    async fn upsert_user_recs(&self, doc: &UserRecs) -> Result<(), StoreError> {
-        let version = &doc.model_version;
-        match self.read_meta::<VersionInfo>(&version_id(version)).await? {
-            None => return Err(StoreError::NotFound(format!("version {version}"))),
-            Some(i) if i.status != VersionStatus::Complete => {
-                return Err(StoreError::Conflict(format!(
-                    "version {version} is still being written"
-                )))
-            }
-            Some(_) => {}
-        }
-        let c = self.client().await?;
-        self.upsert_user(c, doc).await
-    }
-
+#[async_trait]
+impl EventLog for CosmosStore {
     async fn append_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
         use rand::Rng;
         let c = self.client().await?;
@@ -1239,14 +1168,6 @@ impl Store for CosmosStore {
             .collect();
         events.sort_by_key(|e| e.received_at_ms);
         Ok(events)
-    }
-
-    fn write_stats(&self) -> Option<WriteStats> {
-        Some(WriteStats {
-            request_units: self.request_units_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-            throttled: self.throttled.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-        })
     }
 }
 

@@ -9,8 +9,9 @@ use topten_model::pipeline;
 use topten_azure::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
 use topten_store::publish::{publish, PublishOptions};
 use topten_store::{
-    contract, doc_id, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus,
+    contract, doc_id, ItemScore, StoreError, UserRecs, VersionInfo, VersionStatus,
 };
+use topten_store::prelude::*;
 use topten_testkit::CosmosServer;
 
 /// A store on `server`, key auth, with the given tweaks.
@@ -69,8 +70,8 @@ async fn cosmos_store_passes_the_realtime_contract() {
     // A snapshot larger than one document is split into chunks and joined back.
     s.create_version(&info("big", 0)).await.unwrap();
     let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
-    s.write_snapshot("big", &big).await.unwrap();
-    assert_eq!(s.snapshot("big").await.unwrap().unwrap(), big);
+    s.write_serving_model("big", &big).await.unwrap();
+    assert_eq!(s.serving_model("big").await.unwrap().unwrap(), big);
 }
 
 /// The same contract suite as the embedded store, over the wire.

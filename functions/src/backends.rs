@@ -1,27 +1,40 @@
 //! The store backends by URI: the one place that knows every backend, so the serving side
-//! and the CLI open stores the same way (`embedded:`, `cosmos://`, `snapshot:`).
+//! and the CLI open stores the same way.
+//!
+//! - `embedded:PATH`: an LMDB file ([`topten_store::embedded`]);
+//! - `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (Entra ID auth) and, for a local
+//!   emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see
+//!   [`topten_azure::cosmos::CosmosSettings`]);
+//! - `snapshot:PATH`: a read-only list file written by `topten export-snapshot`
+//!   ([`topten_store::recs_snapshot`]), which serves but cannot publish or take events.
 
 use std::sync::Arc;
 
-use topten_store::{Store, StoreError};
+use topten_azure::cosmos::{CosmosSettings, CosmosStore};
+use topten_store::embedded::EmbeddedStore;
+use topten_store::recs_snapshot::SnapshotStore;
+use topten_store::{Store, StoreError, StoreHandle};
 
-/// Opens an existing store from a URI: `embedded:PATH` (an LMDB file), Cosmos DB:
-/// `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (Entra ID auth) and, for a local
-/// emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see [`topten_azure::cosmos::CosmosSettings`]), or
-/// `snapshot:PATH` (a read-only file written by `topten export-snapshot`).
+/// Opens an existing store.
 ///
 /// A mistyped embedded path is an error, not a new empty store that a server would then fill
 /// with events; only [`create_or_open`] (publishing, `--create`) makes one.
-pub fn open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
+pub fn open(uri: &str) -> Result<StoreHandle, StoreError> {
     open_with(uri, false)
 }
 
-/// [`open`], creating an embedded store file (and its directory) when it does not exist yet.
+/// Opens a store to write to, creating an embedded store file (and its directory) when it does
+/// not exist yet. A read-only backend is refused here, before any work is done.
 pub fn create_or_open(uri: &str) -> Result<Arc<dyn Store>, StoreError> {
-    open_with(uri, true)
+    open_with(uri, true)?.store("publishing").cloned()
 }
 
-fn open_with(uri: &str, create: bool) -> Result<Arc<dyn Store>, StoreError> {
+/// [`open`] for a command that writes: the full store, or why this backend cannot write.
+pub fn open_writable(uri: &str, what: &'static str) -> Result<Arc<dyn Store>, StoreError> {
+    open(uri)?.store(what).cloned()
+}
+
+fn open_with(uri: &str, create: bool) -> Result<StoreHandle, StoreError> {
     let invalid = |why: &str| StoreError::InvalidUri {
         uri: uri.to_owned(),
         why: why.to_owned(),
@@ -32,18 +45,25 @@ fn open_with(uri: &str, create: bool) -> Result<Arc<dyn Store>, StoreError> {
             if !create && !std::path::Path::new(path).exists() {
                 return Err(StoreError::Missing { uri: uri.to_owned() });
             }
-            Ok(Arc::new(topten_store::embedded::EmbeddedStore::open(path)?))
+            Ok(StoreHandle::read_write(Arc::new(EmbeddedStore::open(path)?)))
         }
-        Some(("embedded", _)) => Err(invalid("expected embedded:PATH, e.g. embedded:./data/topten.db")),
-        Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => {
-            Ok(Arc::new(topten_azure::cosmos::CosmosStore::new(topten_azure::cosmos::CosmosSettings::from_uri(uri)?)))
-        }
-        Some(("snapshot", path)) if !path.is_empty() => Ok(Arc::new(topten_store::recs_snapshot::SnapshotStore::open(path.trim_start_matches("//"))?)),
-        Some(("snapshot", _)) => Err(invalid("expected snapshot:PATH, e.g. snapshot:./data/recs.snap")),
+        Some(("embedded", _)) => Err(invalid(
+            "expected embedded:PATH, e.g. embedded:./data/topten.db",
+        )),
+        Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => Ok(
+            StoreHandle::read_write(Arc::new(CosmosStore::new(CosmosSettings::from_uri(uri)?))),
+        ),
+        Some(("snapshot", path)) if !path.is_empty() => Ok(StoreHandle::read_only(Arc::new(
+            SnapshotStore::open(path.trim_start_matches("//"))?,
+        ))),
+        Some(("snapshot", _)) => Err(invalid(
+            "expected snapshot:PATH, e.g. snapshot:./data/recs.snap",
+        )),
         Some((scheme, _)) => Err(invalid(&format!(
             "unknown backend {scheme:?}; supported: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, snapshot:PATH"
         ))),
-        None => Err(invalid("expected BACKEND:LOCATION, e.g. embedded:./data/topten.db")),
+        None => Err(invalid(
+            "expected BACKEND:LOCATION, e.g. embedded:./data/topten.db",
+        )),
     }
 }
-

@@ -43,6 +43,6 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!(refusal);
     }
     let state = state_from_config(cli.config)?;
-    tracing::info!(addr = %listener.local_addr()?, store = state.store().backend(), "handler listening");
+    tracing::info!(addr = %listener.local_addr()?, store = state.reader().backend(), "handler listening");
     run(listener, state, shutdown_signal()).await
 }

@@ -21,7 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use topten_store::Store;
+use topten_store::WriteStats;
 
 /// Content type of the exposition.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -207,10 +207,10 @@ impl Metrics {
     }
 
     /// The exposition, with the store's own figures read now.
-    pub fn render(&self, store: &dyn Store) -> String {
+    pub fn render(&self, write_stats: Option<WriteStats>) -> String {
         let open = self.breaker_open_until_ms.load(Ordering::Relaxed) > now_ms();
         self.breaker_open.set(open as i64);
-        if let Some(w) = store.write_stats() {
+        if let Some(w) = write_stats {
             self.request_units.set(w.request_units);
             self.store_throttled.set(w.throttled as i64);
             self.store_retries.set(w.retries as i64);

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use topten_model::snapshot::Snapshot;
-use topten_store::{ActiveVersion, ItemScore, Store};
+use topten_model::serving_model::ServingModel;
+use topten_store::{ActiveVersion, ItemScore, RecsReader, Store, StoreHandle};
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -23,39 +23,45 @@ pub struct AppState {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: StoreHandle,
     config: Config,
     active: RwLock<Option<(Arc<ActiveVersion>, Instant)>>,
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
-    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    serving_model: RwLock<Option<Arc<ServingModel>>>,
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// State over an opened store.
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+    pub fn new(store: StoreHandle, config: Config) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 store,
                 config,
                 active: RwLock::new(None),
                 popular: RwLock::new(HashMap::new()),
-                snapshot: RwLock::new(None),
+                serving_model: RwLock::new(None),
                 retrain: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(Metrics::new()),
             }),
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
+    /// What serving reads (every backend).
+    pub fn reader(&self) -> &dyn RecsReader {
+        self.inner.store.reader().as_ref()
     }
 
-    /// The store, owned: for work moved off the async workers (`spawn_blocking`).
-    pub fn store_arc(&self) -> Arc<dyn Store> {
-        self.inner.store.clone()
+    /// The full store, for `what` (events, write-back, retraining), or a 501 answer when the
+    /// backend is read-only (a list file). The `Arc` can move off the async workers.
+    pub fn store(&self, what: &'static str) -> Result<Arc<dyn Store>, ApiError> {
+        Ok(self.inner.store.store(what)?.clone())
+    }
+
+    /// The full store when the backend has one (`None` for a read-only list file).
+    pub fn writable(&self) -> Option<&Arc<dyn Store>> {
+        self.inner.store.store("").ok()
     }
 
     /// The metrics.
@@ -80,7 +86,7 @@ impl AppState {
                 return Ok(a.clone());
             }
         }
-        match self.inner.store.active().await? {
+        match self.reader().active().await? {
             Some(a) => {
                 let a = Arc::new(a);
                 *self.inner.active.write().unwrap() = Some((a.clone(), Instant::now()));
@@ -99,24 +105,24 @@ impl AppState {
         *self.inner.active.write().unwrap() = None;
     }
 
-    /// The serving snapshot (item factors) of `version`, loaded once per version and kept in
-    /// memory; `None` when the version has none (published by a backend without support).
-    pub async fn snapshot(&self, version: &str) -> Result<Option<Arc<Snapshot>>, ApiError> {
-        if let Some(s) = self.inner.snapshot.read().unwrap().as_ref() {
+    /// The serving model (item ids and factors) of `version`, loaded once per version and kept
+    /// in memory; `None` when the version has none (a read-only list file).
+    pub async fn serving_model(&self, version: &str) -> Result<Option<Arc<ServingModel>>, ApiError> {
+        if let Some(s) = self.inner.serving_model.read().unwrap().as_ref() {
             if s.version == version {
                 return Ok(Some(s.clone()));
             }
         }
-        let Some(bytes) = self.inner.store.snapshot(version).await? else {
+        let Some(bytes) = self.reader().serving_model(version).await? else {
             return Ok(None);
         };
-        let snap = tokio::task::spawn_blocking(move || Snapshot::decode(&bytes))
+        let snap = tokio::task::spawn_blocking(move || ServingModel::decode(&bytes))
             .await
-            .map_err(|e| ApiError::internal(format!("snapshot task: {e}")))?
+            .map_err(|e| ApiError::internal(format!("serving model task: {e}")))?
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let snap = Arc::new(snap);
-        *self.inner.snapshot.write().unwrap() = Some(snap.clone());
-        tracing::info!(version, items = snap.items.len(), "loaded model snapshot");
+        *self.inner.serving_model.write().unwrap() = Some(snap.clone());
+        tracing::info!(version, items = snap.items.len(), "loaded serving model");
         Ok(Some(snap))
     }
 
@@ -125,7 +131,7 @@ impl AppState {
         if let Some(p) = self.inner.popular.read().unwrap().get(version) {
             return Ok(p.clone());
         }
-        let list = Arc::new(self.inner.store.popular(version).await?.unwrap_or_default());
+        let list = Arc::new(self.reader().popular(version).await?.unwrap_or_default());
         let mut cache = self.inner.popular.write().unwrap();
         cache.retain(|v, _| v == version); // old versions' lists are no longer needed
         cache.insert(version.to_owned(), list.clone());

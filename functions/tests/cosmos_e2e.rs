@@ -9,6 +9,7 @@ use topten_model::als::AlsParams;
 use topten_model::ingest::{read_ratings, ReadOptions};
 use topten_model::pipeline;
 use topten_store::publish::{publish, PublishOptions};
+use topten_store::prelude::*;
 use topten_testkit::CosmosServer;
 
 use common::{get_json as get, start_handler};

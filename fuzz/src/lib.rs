@@ -5,7 +5,7 @@
 //! - [`ingest`]: the ratings reader (`read_ratings_from`) gives the same answer whatever its
 //!   block size, and what it accepts is in range; the items/titles reader (`read_records`).
 //! - [`events`]: the `POST /api/events` body as the route parses and validates it.
-//! - [`snapshots`]: the model snapshot (`TTS1`, `Snapshot::decode`) and the recommendations
+//! - [`snapshots`]: the model snapshot (`TTS1`, `ServingModel::decode`) and the recommendations
 //!   snapshot (`TTRECS1`, `RecsSnapshot::parse`): what decodes can be used without panicking.
 //! - [`store_docs`]: stored documents (user lists, version records, events, histories).
 //!
@@ -17,9 +17,9 @@
 use topten_store::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
 use topten_model::ingest::{self, DuplicatePolicy, Format, ReadOptions};
 use topten_model::interactions::MAX_ABS_VALUE;
-use topten_model::snapshot::{decode_history, Snapshot};
+use topten_model::serving_model::{decode_history, ServingModel};
 use topten_store::{
-    self, embedded::encode_doc, export::document_items, ActiveVersion, ItemScore, UserRecs,
+    self, documents::{document_items, encode_doc}, ActiveVersion, ItemScore, UserRecs,
     VersionInfo,
 };
 use topten_edge::request::Limits;
@@ -161,7 +161,7 @@ pub fn events(data: &[u8]) {
 
 /// Both snapshot formats. What decodes must be usable: the serving calls on it do not panic.
 pub fn snapshots(data: &[u8]) {
-    if let Ok(snap) = Snapshot::decode(data) {
+    if let Ok(snap) = ServingModel::decode(data) {
         let n = snap.items.len();
         assert_eq!(
             snap.item_factors.nrows(),
@@ -169,7 +169,7 @@ pub fn snapshots(data: &[u8]) {
             "factor rows and item ids disagree"
         );
         assert_eq!(snap.titles.len(), n);
-        let again = Snapshot::decode(&snap.encode()).expect("an encoded snapshot decodes");
+        let again = ServingModel::decode(&snap.encode()).expect("an encoded snapshot decodes");
         assert_eq!(again.items.ids(), snap.items.ids());
         assert_eq!(again.item_factors.dim(), snap.item_factors.dim());
         let popular = snap.popular(3, &|_| true);

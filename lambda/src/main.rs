@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use topten_store::{self, recs_snapshot::SnapshotStore, Store};
+use topten_store::{recs_snapshot::SnapshotStore, StoreHandle};
 use topten_functions::{app, AppState, Config};
 
 /// A snapshot embedded at build time (empty when none was given).
@@ -27,13 +27,15 @@ struct Settings {
     config: Config,
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+fn open_store(config: &Config) -> anyhow::Result<StoreHandle> {
     if std::env::var_os("TOPTEN_STORE").is_some() {
         return topten_functions::backends::open(&config.store_uri)
             .with_context(|| format!("cannot open store {}", config.store_uri));
     }
     if !EMBEDDED.is_empty() {
-        return Ok(Arc::new(SnapshotStore::from_bytes(EMBEDDED.to_vec())?));
+        return Ok(StoreHandle::read_only(Arc::new(SnapshotStore::from_bytes(
+            EMBEDDED.to_vec(),
+        )?)));
     }
     let root = std::env::var("LAMBDA_TASK_ROOT").unwrap_or_else(|_| ".".into());
     let uri = format!("snapshot:{root}/recs.snap");
@@ -54,6 +56,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         .init();
     let Settings { config } = Settings::parse_from(["lambda"]);
     let store = open_store(&config)?;
-    tracing::info!(store = store.backend(), "lambda function starting");
+    tracing::info!(store = store.reader().backend(), "lambda function starting");
     lambda_http::run(app(AppState::new(store, config))).await
 }

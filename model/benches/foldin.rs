@@ -27,7 +27,7 @@ fn main() {
                     ..AlsParams::explicit()
                 },
             };
-            // YᵀY + λI is computed once per version by the handler (Snapshot::gramian).
+            // YᵀY + λI is computed once per version by the handler (ServingModel::gramian).
             let mut g = y.t().dot(&y);
             for p in 0..factors {
                 g[[p, p]] += params.regularization;

@@ -18,7 +18,7 @@
 //! - [`als`]: alternating least squares, explicit (ALS-WR) and implicit (Hu-Koren-Volinsky).
 //! - [`linalg`]: the small dense solvers ALS needs per row (Cholesky, conjugate gradient, NNLS).
 //! - [`topk`]: top-k selection for all users from factor matrices, skipping already-seen items.
-//! - [`snapshot`]: the serving view of a model (item ids and factors) for request-time fold-in
+//! - [`serving_model`]: the serving view of a model (item ids and factors) for request-time fold-in
 //!   and similar items.
 //!
 //! Judging:
@@ -47,7 +47,7 @@ pub mod numpy_rng;
 pub mod output_dir;
 pub mod pipeline;
 pub mod report;
-pub mod snapshot;
+pub mod serving_model;
 pub mod split;
 pub mod synth;
 pub mod topk;

@@ -1,6 +1,6 @@
 //! The store contract: one suite every backend must pass (run from each backend's tests).
 
-use super::*;
+use crate::*;
 
 fn doc(version: &str, user: &str, items: &[(&str, f32)]) -> UserRecs {
     UserRecs {
@@ -247,7 +247,7 @@ pub async fn run_realtime(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .write_snapshot("rt1", b"snapshot-bytes")
+        .write_serving_model("rt1", b"snapshot-bytes")
         .await
         .unwrap();
     store
@@ -260,13 +260,13 @@ pub async fn run_realtime(store: &dyn Store) {
         .unwrap();
     // Write-back is for complete versions only.
     assert!(store
-        .upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)]))
+        .upsert_users_recs(&[doc("rt1", "ann", &[("b", 2.0)])])
         .await
         .is_err());
     store.write_popular("rt1", &[]).await.unwrap();
     store.finish_version("rt1").await.unwrap();
     assert_eq!(
-        store.snapshot("rt1").await.unwrap().as_deref(),
+        store.serving_model("rt1").await.unwrap().as_deref(),
         Some(&b"snapshot-bytes"[..])
     );
     assert_eq!(
@@ -275,11 +275,11 @@ pub async fn run_realtime(store: &dyn Store) {
     );
     assert!(store.user_history("rt1", "bob").await.unwrap().is_none());
     store
-        .upsert_user_recs(&doc("rt1", "ann", &[("b", 2.0)]))
+        .upsert_users_recs(&[doc("rt1", "ann", &[("b", 2.0)])])
         .await
         .unwrap();
     store
-        .upsert_user_recs(&doc("rt1", "newcomer", &[("c", 1.0)]))
+        .upsert_users_recs(&[doc("rt1", "newcomer", &[("c", 1.0)])])
         .await
         .unwrap();
     assert_eq!(
@@ -297,7 +297,7 @@ pub async fn run_realtime(store: &dyn Store) {
         "c"
     );
     assert!(store
-        .upsert_user_recs(&doc("nope", "ann", &[]))
+        .upsert_users_recs(&[doc("nope", "ann", &[])])
         .await
         .is_err());
     // The batch form writes every document (publishing folds in many users at once).
@@ -382,6 +382,6 @@ pub async fn run_realtime(store: &dyn Store) {
     store.finish_version("rt2").await.unwrap();
     store.activate("rt2").await.unwrap();
     store.delete_version("rt1").await.unwrap();
-    assert!(store.snapshot("rt1").await.unwrap().is_none());
+    assert!(store.serving_model("rt1").await.unwrap().is_none());
     assert!(store.user_history("rt1", "ann").await.unwrap().is_none());
 }

@@ -7,14 +7,12 @@
 //!
 //! Layout: database `recs` maps `{version}\x1f{userId}` to the user's document; database
 //! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items,
-//! `snapshot\x1f{v}` → the serving snapshot, and `active`; `hist` maps `{version}\x1f{userId}` to
+//! `snapshot\x1f{v}` → the serving model, and `active`; `hist` maps `{version}\x1f{userId}` to
 //! the user's training history; `events` maps `{userId}\x1f{sequence}` to an event and
 //! `event_ids` remembers client event ids for idempotency, per user (`{user}\x1f{eventId}`).
 //!
-//! A document is stored as the exact JSON `serde_json` gives for [`UserRecs`], behind a small
-//! index of where each item's JSON starts and ends (`TT1\0`, item count, offset pairs, all
-//! little-endian u32). The index lets the serving path copy the first k items into a response
-//! without scanning the rest (about 10× faster than parsing a 50-item document).
+//! Documents are stored in the indexed form of [`crate::documents`]: the exact JSON of a
+//! [`UserRecs`] behind an index of where each item starts and ends.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,67 +22,15 @@ use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
-use super::{
-    join_fragments, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo,
-    VersionStatus,
-};
+use crate::documents::{decode_doc, encode_doc, join_fragments, json_part};
 use crate::events::StoredEvent;
+use crate::lifecycle::{MetaDecision, MetaWrite};
+use crate::{
+    ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, TopItems, UserRecs,
+    VersionInfo, VersionStorage,
+};
 
 const SEP: char = '\x1f';
-
-const MAGIC: &[u8; 4] = b"TT1\0";
-
-/// Encodes a document as index + JSON (see the module docs).
-pub fn encode_doc(doc: &UserRecs) -> Result<Vec<u8>, serde_json::Error> {
-    let mut json = Vec::with_capacity(64 + doc.items.len() * 64);
-    json.extend_from_slice(b"{\"id\":");
-    serde_json::to_writer(&mut json, &doc.id)?;
-    json.extend_from_slice(b",\"userId\":");
-    serde_json::to_writer(&mut json, &doc.user_id)?;
-    json.extend_from_slice(b",\"items\":[");
-    let mut spans = Vec::with_capacity(doc.items.len());
-    for (n, item) in doc.items.iter().enumerate() {
-        if n > 0 {
-            json.push(b',');
-        }
-        let start = json.len();
-        serde_json::to_writer(&mut json, item)?;
-        spans.push((start as u32, json.len() as u32));
-    }
-    json.extend_from_slice(b"],\"modelVersion\":");
-    serde_json::to_writer(&mut json, &doc.model_version)?;
-    json.extend_from_slice(b",\"createdAt\":");
-    serde_json::to_writer(&mut json, &doc.created_at)?;
-    json.push(b'}');
-    let mut out = Vec::with_capacity(8 + spans.len() * 8 + json.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(spans.len() as u32).to_le_bytes());
-    for (a, b) in spans {
-        out.extend_from_slice(&a.to_le_bytes());
-        out.extend_from_slice(&b.to_le_bytes());
-    }
-    out.extend_from_slice(&json);
-    Ok(out)
-}
-
-/// Splits a stored value into its item spans and JSON.
-fn decode_doc(value: &[u8]) -> Option<(impl Iterator<Item = (usize, usize)> + '_, &[u8])> {
-    let rest = value.strip_prefix(MAGIC)?;
-    let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let index = rest.get(4..4 + n * 8)?;
-    let json = rest.get(4 + n * 8..)?;
-    let spans = index.chunks_exact(8).map(|c| {
-        (
-            u32::from_le_bytes(c[..4].try_into().unwrap()) as usize,
-            u32::from_le_bytes(c[4..].try_into().unwrap()) as usize,
-        )
-    });
-    Some((spans, json))
-}
-
-fn json_part(value: &[u8]) -> &[u8] {
-    decode_doc(value).map(|(_, json)| json).unwrap_or(value)
-}
 
 /// LMDB-backed [`Store`].
 #[derive(Clone)]
@@ -211,49 +157,12 @@ impl EmbeddedStore {
         format!("version{SEP}{version}")
     }
 
-    fn require_writing(&self, version: &str) -> Result<VersionInfo, StoreError> {
-        let info: VersionInfo = self
-            .get_meta(&Self::version_key(version))?
-            .ok_or_else(|| StoreError::NotFound(format!("version {version}")))?;
-        if info.status != VersionStatus::Writing {
-            return Err(StoreError::Conflict(format!(
-                "version {version} is already complete"
-            )));
-        }
-        Ok(info)
-    }
 
-    fn count_users(&self, version: &str) -> Result<usize, StoreError> {
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        let prefix = format!("{version}{SEP}");
-        let n = self
-            .recs
-            .prefix_iter(&rtxn, &prefix)
-            .map_err(backend_err)?
-            .count();
-        Ok(n)
-    }
 
-    fn set_active(&self, version: &str, history: Vec<String>) -> Result<ActiveVersion, StoreError> {
-        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        let info: Option<VersionInfo> = match self
-            .meta
-            .get(&wtxn, &Self::version_key(version))
-            .map_err(backend_err)?
-        {
-            Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
-            None => None,
-        };
-        let active = ActiveVersion::activate(version, info, history)?;
-        self.put_meta(&mut wtxn, "active", &active)?;
-        // One transaction: readers see the old pointer or the new one, never anything between.
-        wtxn.commit().map_err(backend_err)?;
-        Ok(active)
-    }
 }
 
 #[async_trait]
-impl Store for EmbeddedStore {
+impl RecsReader for EmbeddedStore {
     fn backend(&self) -> &'static str {
         "embedded"
     }
@@ -361,34 +270,62 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
-    async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError> {
-        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        let key = Self::version_key(&info.version);
-        if self.meta.get(&wtxn, &key).map_err(backend_err)?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "version {} already exists",
-                info.version
-            )));
-        }
-        let info = VersionInfo {
-            status: VersionStatus::Writing,
-            users: 0,
-            ..info.clone()
-        };
-        self.put_meta(&mut wtxn, &key, &info)?;
-        wtxn.commit().map_err(backend_err)
+    async fn serving_model(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        Ok(self
+            .meta
+            .get(&rtxn, &format!("snapshot{SEP}{version}"))
+            .map_err(backend_err)?
+            .map(<[u8]>::to_vec))
     }
 
-    async fn write_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
-        self.require_writing(version)?;
+    async fn user_history(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        Ok(self
+            .hist
+            .get(&rtxn, &format!("{version}{SEP}{user_id}"))
+            .map_err(backend_err)?
+            .map(<[u8]>::to_vec))
+    }
+}
+
+#[async_trait]
+impl VersionStorage for EmbeddedStore {
+    async fn transact_meta(
+        &self,
+        version: &str,
+        decide: &MetaDecision<'_>,
+    ) -> Result<MetaWrite, StoreError> {
+        // One write transaction: the decision sees the pointer and the info as they are when
+        // it commits; readers (in any process) see the state before or after, never between.
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        let key = Self::version_key(version);
+        let active: Option<ActiveVersion> = match self.meta.get(&wtxn, "active").map_err(backend_err)? {
+            Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
+            None => None,
+        };
+        let info: Option<VersionInfo> = match self.meta.get(&wtxn, &key).map_err(backend_err)? {
+            Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
+            None => None,
+        };
+        let write = decide(active.as_ref(), info.as_ref())?;
+        match &write {
+            MetaWrite::Nothing => return Ok(write),
+            MetaWrite::Active(a) => self.put_meta(&mut wtxn, "active", a)?,
+            MetaWrite::Version(i) => self.put_meta(&mut wtxn, &key, i)?,
+        }
+        wtxn.commit().map_err(backend_err)?;
+        Ok(write)
+    }
+
+    async fn put_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
+        // One transaction (one sync) for the batch.
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         for doc in docs {
-            if doc.model_version != version {
-                return Err(StoreError::Conflict(format!(
-                    "document {} belongs to version {}",
-                    doc.id, doc.model_version
-                )));
-            }
             let bytes = encode_doc(doc).map_err(backend_err)?;
             self.recs
                 .put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes)
@@ -397,91 +334,48 @@ impl Store for EmbeddedStore {
         wtxn.commit().map_err(backend_err)
     }
 
-    async fn write_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
-        self.require_writing(version)?;
+    async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         self.put_meta(&mut wtxn, &format!("popular{SEP}{version}"), &items)?;
         wtxn.commit().map_err(backend_err)
     }
 
-    async fn finish_version(&self, version: &str) -> Result<VersionInfo, StoreError> {
-        let info = self.require_writing(version)?;
-        let written = self.count_users(version)?;
-        if written != info.expected_users {
-            return Err(StoreError::Conflict(format!(
-                "version {version}: {written} user documents written, {} expected; not completing it",
-                info.expected_users
-            )));
-        }
-        let done = VersionInfo {
-            status: VersionStatus::Complete,
-            users: written,
-            ..info
-        };
+    async fn put_serving_model(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        self.put_meta(&mut wtxn, &Self::version_key(version), &done)?;
-        wtxn.commit().map_err(backend_err)?;
-        self.env.force_sync().map_err(backend_err)?;
-        Ok(done)
+        self.meta
+            .put(&mut wtxn, &format!("snapshot{SEP}{version}"), bytes)
+            .map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)
     }
 
-    async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError> {
-        let previous: Option<ActiveVersion> = self.get_meta("active")?;
-        match crate::activation_history(previous, version) {
-            Ok(history) => self.set_active(version, history),
-            Err(already) => Ok(already),
-        }
-    }
-
-    async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
-        let current: ActiveVersion = self
-            .get_meta("active")?
-            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
-        let mut history = current.history.clone();
-        while !history.is_empty() {
-            let candidate = history.remove(0);
-            let exists: Option<VersionInfo> = self.get_meta(&Self::version_key(&candidate))?;
-            if exists.is_some_and(|i| i.status == VersionStatus::Complete) {
-                return self.set_active(&candidate, history);
-            }
-        }
-        Err(StoreError::NotFound(format!(
-            "a previous version to roll back to (active: {})",
-            current.version
-        )))
-    }
-
-    async fn delete_version(&self, version: &str) -> Result<(), StoreError> {
-        // One transaction checks that the version is not active and marks it `writing`, which
-        // no activation accepts: an `activate` racing with this delete (another process) either
-        // commits first, and the delete is refused, or fails. Checking in a read transaction
-        // and deleting in later ones would let the pointer land on a version being deleted.
+    async fn put_histories(
+        &self,
+        version: &str,
+        histories: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        let active: Option<ActiveVersion> =
-            match self.meta.get(&wtxn, "active").map_err(backend_err)? {
-                Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
-                None => None,
-            };
-        if active.is_some_and(|a| a.version == version) {
-            return Err(StoreError::Conflict(format!(
-                "version {version} is active; activate another one first"
-            )));
+        for (user, bytes) in histories {
+            self.hist
+                .put(&mut wtxn, &format!("{version}{SEP}{user}"), bytes)
+                .map_err(backend_err)?;
         }
-        let key = Self::version_key(version);
-        let info: VersionInfo = match self.meta.get(&wtxn, &key).map_err(backend_err)? {
-            Some(b) => serde_json::from_slice(b).map_err(backend_err)?,
-            None => return Err(StoreError::NotFound(format!("version {version}"))),
-        };
-        if info.status != VersionStatus::Writing {
-            let deleting = VersionInfo {
-                status: VersionStatus::Writing,
-                ..info
-            };
-            self.put_meta(&mut wtxn, &key, &deleting)?;
-        }
-        wtxn.commit().map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn count_users(&self, version: &str) -> Result<usize, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
         let prefix = format!("{version}{SEP}");
-        // Delete in bounded transactions so a huge version does not need one giant commit.
+        let n = self
+            .recs
+            .prefix_iter(&rtxn, &prefix)
+            .map_err(backend_err)?
+            .count();
+        Ok(n)
+    }
+
+    async fn delete_version_data(&self, version: &str) -> Result<(), StoreError> {
+        let prefix = format!("{version}{SEP}");
+        // Bounded transactions, so a huge version does not need one giant commit.
         for db in [&self.recs, &self.hist] {
             loop {
                 let mut wtxn = self.env.write_txn().map_err(backend_err)?;
@@ -508,91 +402,20 @@ impl Store for EmbeddedStore {
         self.meta
             .delete(&mut wtxn, &format!("popular{SEP}{version}"))
             .map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn delete_version_info(&self, version: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         self.meta
             .delete(&mut wtxn, &Self::version_key(version))
             .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)
     }
+}
 
-    async fn write_snapshot(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.require_writing(version)?;
-        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        self.meta
-            .put(&mut wtxn, &format!("snapshot{SEP}{version}"), bytes)
-            .map_err(backend_err)?;
-        wtxn.commit().map_err(backend_err)
-    }
-
-    async fn snapshot(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        Ok(self
-            .meta
-            .get(&rtxn, &format!("snapshot{SEP}{version}"))
-            .map_err(backend_err)?
-            .map(<[u8]>::to_vec))
-    }
-
-    async fn write_histories(
-        &self,
-        version: &str,
-        histories: &[(String, Vec<u8>)],
-    ) -> Result<(), StoreError> {
-        self.require_writing(version)?;
-        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        for (user, bytes) in histories {
-            self.hist
-                .put(&mut wtxn, &format!("{version}{SEP}{user}"), bytes)
-                .map_err(backend_err)?;
-        }
-        wtxn.commit().map_err(backend_err)
-    }
-
-    async fn user_history(
-        &self,
-        version: &str,
-        user_id: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        Ok(self
-            .hist
-            .get(&rtxn, &format!("{version}{SEP}{user_id}"))
-            .map_err(backend_err)?
-            .map(<[u8]>::to_vec))
-    }
-
-    async fn upsert_user_recs(&self, doc: &UserRecs) -> Result<(), StoreError> {
-        self.upsert_users_recs(std::slice::from_ref(doc)).await
-    }
-
-    async fn upsert_users_recs(&self, docs: &[UserRecs]) -> Result<(), StoreError> {
-        let mut checked: Vec<&str> = Vec::new();
-        for doc in docs {
-            let version = doc.model_version.as_str();
-            if checked.contains(&version) {
-                continue;
-            }
-            match self.get_meta::<VersionInfo>(&Self::version_key(version))? {
-                None => return Err(StoreError::NotFound(format!("version {version}"))),
-                Some(i) if i.status != VersionStatus::Complete => {
-                    return Err(StoreError::Conflict(format!(
-                        "version {version} is still being written"
-                    )))
-                }
-                Some(_) => checked.push(version),
-            }
-        }
-        // One transaction (one sync) for the batch.
-        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        for doc in docs {
-            let bytes = encode_doc(doc).map_err(backend_err)?;
-            let key = format!("{}{SEP}{}", doc.model_version, doc.user_id);
-            self.recs
-                .put(&mut wtxn, &key, &bytes)
-                .map_err(backend_err)?;
-        }
-        wtxn.commit().map_err(backend_err)
-    }
-
+#[async_trait]
+impl EventLog for EmbeddedStore {
     async fn append_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
         // One transaction: the whole batch is durable, or none of it is.
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::{doc_id, ItemScore, Store, StoreError, UserRecs, VersionInfo, VersionStatus};
+use crate::{
+    doc_id, ItemScore, Publisher, Store, StoreError, UserRecs, VersionInfo, VersionStatus,
+};
 use topten_model::clock::{now_rfc3339, now_rfc3339_millis};
 use topten_model::model::Model;
 
@@ -68,7 +70,7 @@ pub fn model_summary(model: &Model) -> serde_json::Value {
     })
 }
 
-/// Publishes `model` as a new version: writes the serving snapshot (item factors), every
+/// Publishes `model` as a new version: writes the serving serving (item factors), every
 /// user's top `items_per_user` (seen items excluded) with their training history, and the
 /// popular list; completes the version only when the count matches, then activates it if
 /// asked. `progress(written, total)` is called after each batch.
@@ -100,8 +102,8 @@ pub async fn publish(
         quality: opts.quality.clone(),
     };
     store.create_version(&info).await?;
-    let snapshot = topten_model::snapshot::Snapshot::from_model(model, &version, opts.titles.as_ref());
-    store.write_snapshot(&version, &snapshot.encode()).await?;
+    let serving = topten_model::serving_model::ServingModel::from_model(model, &version, opts.titles.as_ref());
+    store.write_serving_model(&version, &serving.encode()).await?;
     let item = |i: u32, score: f32| ItemScore {
         item_id: model.items.id(i).to_owned(),
         score,
@@ -140,7 +142,7 @@ pub async fn publish(
                 let (items, values) = model.seen.row(c * opts.batch_size.max(1) + j);
                 (
                     d.user_id.clone(),
-                    topten_model::snapshot::encode_history(items, values),
+                    topten_model::serving_model::encode_history(items, values),
                 )
             })
             .collect();
@@ -164,14 +166,14 @@ pub async fn publish(
     let started = topten_model::clock::now_ms();
     crate::realtime::catch_up(
         store,
-        &snapshot,
-        snapshot.events_after_ms,
+        &serving,
+        serving.events_after_ms,
         opts.items_per_user,
     )
     .await?;
     if opts.activate {
         store.activate(&version).await?;
-        crate::realtime::catch_up(store, &snapshot, started, opts.items_per_user).await?;
+        crate::realtime::catch_up(store, &serving, started, opts.items_per_user).await?;
     }
     Ok(done)
 }
@@ -198,10 +200,10 @@ pub async fn rollback_caught_up(
 }
 
 async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreError> {
-    let Some(bytes) = store.snapshot(version).await? else {
+    let Some(bytes) = store.serving_model(version).await? else {
         return Ok(()); // a version without factors cannot fold in; it serves its lists
     };
-    let snapshot = topten_model::snapshot::Snapshot::decode(&bytes)
+    let serving = topten_model::serving_model::ServingModel::decode(&bytes)
         .map_err(|e| StoreError::Conflict(format!("version {version}: {e}")))?;
     let items_per_user = store
         .versions()
@@ -209,7 +211,7 @@ async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreE
         .into_iter()
         .find(|v| v.version == version)
         .map_or(50, |v| v.items_per_user.max(1));
-    crate::realtime::catch_up(store, &snapshot, snapshot.events_after_ms, items_per_user).await?;
+    crate::realtime::catch_up(store, &serving, serving.events_after_ms, items_per_user).await?;
     Ok(())
 }
 

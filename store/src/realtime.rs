@@ -3,20 +3,20 @@
 
 use crate::events::StoredEvent;
 use topten_model::clock::now_rfc3339;
-use topten_model::snapshot::{decode_history, Snapshot};
-use crate::{doc_id, ItemScore, Store, StoreError, UserRecs};
+use topten_model::serving_model::{decode_history, ServingModel};
+use crate::{doc_id, ItemScore, Publisher, Store, StoreError, UserRecs};
 use topten_model::topk::Scored;
 
-/// A user's interactions as the snapshot's item indices: the training history stored with the
+/// A user's interactions as the serving model's item indices: the training history stored with the
 /// version plus the user's events its training data did not include (received at or after
-/// [`Snapshot::events_after_ms`]). Events for items the model does not know are left out (they
+/// [`ServingModel::events_after_ms`]). Events for items the model does not know are left out (they
 /// count from the next retrain on).
 pub async fn user_interactions(
     store: &dyn Store,
-    snapshot: &Snapshot,
+    serving: &ServingModel,
     user_id: &str,
 ) -> Result<Vec<(u32, f32)>, StoreError> {
-    let mut history = match store.user_history(&snapshot.version, user_id).await? {
+    let mut history = match store.user_history(&serving.version, user_id).await? {
         Some(bytes) => decode_history(&bytes),
         None => Vec::new(),
     };
@@ -24,56 +24,56 @@ pub async fn user_interactions(
     history.extend(
         events
             .iter()
-            .filter(|e| e.received_at_ms >= snapshot.events_after_ms)
-            .filter_map(|e| snapshot.items.get(&e.item_id).map(|i| (i, e.value as f32))),
+            .filter(|e| e.received_at_ms >= serving.events_after_ms)
+            .filter_map(|e| serving.items.get(&e.item_id).map(|i| (i, e.value as f32))),
     );
     Ok(history)
 }
 
-/// Scored items as stored/served items, with titles from the snapshot.
-pub fn to_items(snapshot: &Snapshot, scored: &[Scored]) -> Vec<ItemScore> {
+/// Scored items as stored/served items, with titles from the serving model.
+pub fn to_items(serving: &ServingModel, scored: &[Scored]) -> Vec<ItemScore> {
     scored
         .iter()
         .map(|s| ItemScore {
-            item_id: snapshot.items.id(s.item).to_owned(),
+            item_id: serving.items.id(s.item).to_owned(),
             score: s.score,
-            title: snapshot.titles.get(s.item as usize).cloned().flatten(),
+            title: serving.titles.get(s.item as usize).cloned().flatten(),
         })
         .collect()
 }
 
-/// Recomputes `user_id`'s list in the snapshot's version from history + fresh events and
+/// Recomputes `user_id`'s list in the serving model's version from history + fresh events and
 /// writes it back. Returns `None` when the user has no interaction the model knows.
 pub async fn refresh_user(
     store: &dyn Store,
-    snapshot: &Snapshot,
+    serving: &ServingModel,
     user_id: &str,
     items_per_user: usize,
 ) -> Result<Option<UserRecs>, StoreError> {
-    let Some(doc) = fresh_recs(store, snapshot, user_id, items_per_user).await? else {
+    let Some(doc) = fresh_recs(store, serving, user_id, items_per_user).await? else {
         return Ok(None);
     };
-    store.upsert_user_recs(&doc).await?;
+    store.upsert_users_recs(std::slice::from_ref(&doc)).await?;
     Ok(Some(doc))
 }
 
-/// `user_id`'s list in the snapshot's version from history + fresh events, not yet written.
+/// `user_id`'s list in the serving model's version from history + fresh events, not yet written.
 async fn fresh_recs(
     store: &dyn Store,
-    snapshot: &Snapshot,
+    serving: &ServingModel,
     user_id: &str,
     items_per_user: usize,
 ) -> Result<Option<UserRecs>, StoreError> {
-    let interactions = user_interactions(store, snapshot, user_id).await?;
+    let interactions = user_interactions(store, serving, user_id).await?;
     if interactions.is_empty() {
         return Ok(None);
     }
-    let scored = snapshot.recommend_for_history(&interactions, items_per_user);
+    let scored = serving.recommend_for_history(&interactions, items_per_user);
     Ok(Some(UserRecs {
-        id: doc_id(&snapshot.version, user_id),
+        id: doc_id(&serving.version, user_id),
         user_id: user_id.to_owned(),
-        items: to_items(snapshot, &scored),
-        model_version: snapshot.version.clone(),
+        items: to_items(serving, &scored),
+        model_version: serving.version.clone(),
         created_at: now_rfc3339(),
     }))
 }
@@ -91,7 +91,7 @@ const CATCH_UP_BATCH: usize = 512;
 /// before and after activation, and activation or rollback by hand calls it too.
 pub async fn catch_up(
     store: &dyn Store,
-    snapshot: &Snapshot,
+    serving: &ServingModel,
     since_ms: i64,
     items_per_user: usize,
 ) -> Result<usize, StoreError> {
@@ -103,7 +103,7 @@ pub async fn catch_up(
     for batch in users.chunks(CATCH_UP_BATCH) {
         let mut docs = Vec::with_capacity(batch.len());
         for user in batch {
-            if let Some(doc) = fresh_recs(store, snapshot, user, items_per_user).await? {
+            if let Some(doc) = fresh_recs(store, serving, user, items_per_user).await? {
                 docs.push(doc);
             }
         }
@@ -111,7 +111,7 @@ pub async fn catch_up(
         refreshed += docs.len();
     }
     tracing::info!(
-        version = %snapshot.version,
+        version = %serving.version,
         events = events.len(),
         users = refreshed,
         "live events folded into the version"

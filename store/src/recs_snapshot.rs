@@ -1,14 +1,14 @@
-//! The snapshot store (`snapshot:PATH`): a read-only [`Store`] over a recommendations snapshot
+//! The snapshot store (`snapshot:PATH`): a read-only [`RecsReader`] over a recommendations snapshot
 //! written by `topten export-snapshot` ([`crate::export`]). It holds one version, always active;
-//! every write is refused. It lets the native handler (and the Lambda function) serve exactly
+//! it implements nothing but the reader. It lets the native handler (and the Lambda function) serve exactly
 //! the data the WebAssembly component embeds, from a file shipped with the code.
 
 use async_trait::async_trait;
 use topten_edge::body::join_items;
 use topten_edge::snapshot::{ItemList, RecsSnapshot};
 
-use super::{
-    doc_id, ActiveVersion, ItemScore, Store, StoreError, TopItems, UserRecs, VersionInfo,
+use crate::{
+    doc_id, ActiveVersion, ItemScore, RecsReader, StoreError, TopItems, UserRecs, VersionInfo,
     VersionStatus,
 };
 use topten_model::clock::rfc3339;
@@ -20,12 +20,6 @@ fn backend_err(e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn read_only(what: &'static str) -> StoreError {
-    StoreError::Unsupported {
-        backend: "snapshot",
-        what,
-    }
-}
 
 /// A snapshot file in memory.
 pub struct SnapshotStore {
@@ -78,7 +72,7 @@ fn decode(list: ItemList<'_>) -> Result<Vec<ItemScore>, StoreError> {
 }
 
 #[async_trait]
-impl Store for SnapshotStore {
+impl RecsReader for SnapshotStore {
     fn backend(&self) -> &'static str {
         "snapshot"
     }
@@ -175,33 +169,5 @@ impl Store for SnapshotStore {
             model: serde_json::json!({ "source": "snapshot" }),
             quality: None,
         }))
-    }
-
-    async fn create_version(&self, _info: &VersionInfo) -> Result<(), StoreError> {
-        Err(read_only("writing versions"))
-    }
-
-    async fn write_users(&self, _version: &str, _docs: &[UserRecs]) -> Result<(), StoreError> {
-        Err(read_only("writing versions"))
-    }
-
-    async fn write_popular(&self, _version: &str, _items: &[ItemScore]) -> Result<(), StoreError> {
-        Err(read_only("writing versions"))
-    }
-
-    async fn finish_version(&self, _version: &str) -> Result<VersionInfo, StoreError> {
-        Err(read_only("writing versions"))
-    }
-
-    async fn activate(&self, _version: &str) -> Result<ActiveVersion, StoreError> {
-        Err(read_only("activating versions"))
-    }
-
-    async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
-        Err(read_only("rollback"))
-    }
-
-    async fn delete_version(&self, _version: &str) -> Result<(), StoreError> {
-        Err(read_only("deleting versions"))
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use topten_store::Store;
+use topten_store::RecsReader;
 use topten_testkit::http_json;
 
 mod common;
@@ -90,7 +90,7 @@ fn versions(store: &str) -> (Option<String>, Vec<serde_json::Value>) {
 /// Checks through the library that `version` is complete: its info says complete with every
 /// user, exactly `USERS` documents exist and every one of them reads back as a non-empty list
 /// of that version. Returns user 0's stored item ids (what the server must answer).
-async fn check_complete(store: &dyn Store, version: &str, context: &str) -> Vec<String> {
+async fn check_complete(store: &dyn RecsReader, version: &str, context: &str) -> Vec<String> {
     let info = store
         .version(version)
         .await
@@ -250,7 +250,7 @@ fn retrain_killed_at_random_moments_leaves_old_or_new_version_complete_and_serve
             !finished || active != before_active,
             "{context}: the retrain finished but did not switch versions"
         );
-        let user0 = rt.block_on(check_complete(lib_store.as_ref(), &active, &context));
+        let user0 = rt.block_on(check_complete(lib_store.reader().as_ref(), &active, &context));
         check_served(&store, &active, &user0, &context);
 
         // Keep the store small: leftovers of killed runs and old versions go; never the active.

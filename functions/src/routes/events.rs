@@ -22,7 +22,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use topten_store::events::{self, Event, StoredEvent};
 use topten_store::realtime;
-use topten_model::snapshot::Snapshot;
+use topten_model::serving_model::ServingModel;
 use topten_store::Store;
 
 use crate::error::ApiError;
@@ -78,8 +78,12 @@ async fn append(store: Arc<dyn Store>, events: Vec<StoredEvent>) -> Result<usize
 /// Folds each of `users` into `snapshot` and writes their lists back, on the blocking pool;
 /// returns the users refreshed. A failed write-back is logged and counted: the events are
 /// stored, the next retrain includes them.
-async fn fold_in(state: &AppState, snapshot: Arc<Snapshot>, users: Vec<String>) -> Vec<String> {
-    let store = state.store_arc();
+async fn fold_in(
+    state: &AppState,
+    store: Arc<dyn Store>,
+    serving: Arc<ServingModel>,
+    users: Vec<String>,
+) -> Vec<String> {
     let metrics = state.metrics().clone();
     let n = state.config().items_per_user;
     let rt = tokio::runtime::Handle::current();
@@ -87,7 +91,7 @@ async fn fold_in(state: &AppState, snapshot: Arc<Snapshot>, users: Vec<String>) 
         let mut refreshed = Vec::new();
         for user in users {
             let start = Instant::now();
-            let result = rt.block_on(realtime::refresh_user(store.as_ref(), &snapshot, &user, n));
+            let result = rt.block_on(realtime::refresh_user(store.as_ref(), &serving, &user, n));
             metrics.foldin(start.elapsed(), result.is_ok());
             match result {
                 Ok(Some(_)) => refreshed.push(user),
@@ -120,14 +124,15 @@ pub async fn events_post(
     let mut users: Vec<String> = stored.iter().map(|e| e.user_id.clone()).collect();
     users.sort_unstable();
     users.dedup();
-    let new = append(state.store_arc(), stored).await?;
+    let store = state.store("events")?;
+    let new = append(store.clone(), stored).await?;
     state.metrics().events(accepted, new);
 
     let mut refreshed = Vec::new();
     let mut version = None;
     if let Ok(active) = state.active().await {
-        if let Some(snapshot) = state.snapshot(&active.version).await? {
-            refreshed = fold_in(&state, snapshot, users).await;
+        if let Some(serving) = state.serving_model(&active.version).await? {
+            refreshed = fold_in(&state, store, serving, users).await;
             version = Some(active.version.clone());
         }
     }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 
 /// 200 when the store answers and a version is active, else 503; the body says which.
 pub async fn health_get(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let store = state.store();
+    let store = state.reader();
     let reachable = store.health().await;
     let active = match &reachable {
         Ok(()) => store.active().await.ok().flatten(),

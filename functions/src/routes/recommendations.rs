@@ -83,7 +83,7 @@ pub async fn recommendations_get(
         request::recs_request(&user_id, query.as_deref(), &limits)?;
     let active = state.active().await?;
     if let Some(top) = state
-        .store()
+        .reader()
         .user_top_items(&active.version, &user_id, k, &exclude)
         .await?
     {
@@ -123,12 +123,12 @@ pub async fn recommendations_get(
     if items.len() < k {
         // Filters removed more than the stored list can spare: fill up to k from the whole
         // catalogue by popularity, as a known user's list is filled by scoring.
-        if let Some(snapshot) = state.snapshot(&active.version).await? {
+        if let Some(serving) = state.serving_model(&active.version).await? {
             let keep = |id: &str| {
                 !exclude.iter().any(|e| e == id) && !items.iter().any(|i| i.item_id == id)
             };
-            let extra = snapshot.popular(k - items.len(), &keep);
-            items.extend(topten_store::realtime::to_items(&snapshot, &extra));
+            let extra = serving.popular(k - items.len(), &keep);
+            items.extend(topten_store::realtime::to_items(&serving, &extra));
         }
     }
     let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
@@ -145,17 +145,20 @@ async fn rescore(
     k: usize,
     exclude: &[String],
 ) -> Result<Option<Vec<ItemScore>>, ApiError> {
-    let Some(snapshot) = state.snapshot(version).await? else {
+    let Some(serving) = state.serving_model(version).await? else {
+        return Ok(None);
+    };
+    let Some(store) = state.writable() else {
         return Ok(None);
     };
     let interactions =
-        topten_store::realtime::user_interactions(state.store(), &snapshot, user_id).await?;
+        topten_store::realtime::user_interactions(store.as_ref(), &serving, user_id).await?;
     if interactions.is_empty() {
         return Ok(None);
     }
     // Enough candidates to survive the filter and the overlap with the stored list.
-    let scored = snapshot.recommend_for_history(&interactions, 2 * k + exclude.len());
-    let items = topten_store::realtime::to_items(&snapshot, &scored);
+    let scored = serving.recommend_for_history(&interactions, 2 * k + exclude.len());
+    let items = topten_store::realtime::to_items(&serving, &scored);
     Ok(Some(
         items
             .into_iter()

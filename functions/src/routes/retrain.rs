@@ -130,7 +130,11 @@ async fn run(state: AppState, past_due: bool) -> (StatusCode, Json<serde_json::V
             );
         }
     };
-    cfg.events = match state.store().events_since(0).await {
+    let store = match state.store("retraining") {
+        Ok(s) => s,
+        Err(e) => return failed(e.message),
+    };
+    cfg.events = match store.events_since(0).await {
         Ok(e) => e,
         Err(e) => return failed(format!("reading events: {e}")),
     };
@@ -142,7 +146,7 @@ async fn run(state: AppState, past_due: bool) -> (StatusCode, Json<serde_json::V
         Ok(Err(e)) => return failed(e.to_string()),
         Err(e) => return failed(format!("training task failed: {e}")),
     };
-    match retrain::gate_and_publish(state.store(), &cfg, model, &holdout).await {
+    match retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout).await {
         Ok((_, outcome)) => {
             state.invalidate_active();
             // The gate's figures and reason are logged by `gate_and_publish` ("quality gate").

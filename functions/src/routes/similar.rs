@@ -24,22 +24,22 @@ pub async fn similar_get(
         .map(|(_, v)| v);
     let k = parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
     let active = state.active().await?;
-    let snapshot = state.snapshot(&active.version).await?.ok_or_else(|| {
+    let serving = state.serving_model(&active.version).await?.ok_or_else(|| {
         ApiError::not_found(
             "no_item_factors",
             format!("version {} has no item factors to compare", active.version),
         )
     })?;
-    let item = snapshot.items.get(&item_id).ok_or_else(|| {
+    let item = serving.items.get(&item_id).ok_or_else(|| {
         ApiError::not_found(
             "item_not_found",
             format!("item {item_id:?} is not in version {}", active.version),
         )
     })?;
-    let sims = snapshot.similar_items(item, k);
+    let sims = serving.similar_items(item, k);
     Ok(Json(serde_json::json!({
         "itemId": item_id,
         "modelVersion": active.version,
-        "items": to_items(&snapshot, &sims),
+        "items": to_items(&serving, &sims),
     })))
 }

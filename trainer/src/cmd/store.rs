@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use topten_store::publish::{self, PublishOptions};
-use topten_store::Store;
+use topten_store::prelude::*;
+use topten_store::StoreHandle;
 
 /// Where the store is.
 #[derive(clap::Args, Debug, Clone)]
@@ -26,14 +27,24 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens the store; it must exist unless `--create` was given.
-    pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    /// Opens the store to read; it must exist unless `--create` was given.
+    pub fn open(&self) -> anyhow::Result<StoreHandle> {
         let opened = if self.create {
-            topten_functions::backends::create_or_open(&self.store)
+            topten_functions::backends::create_or_open(&self.store).map(StoreHandle::read_write)
         } else {
             topten_functions::backends::open(&self.store)
         };
         opened.with_context(|| format!("cannot open store {}", self.store))
+    }
+
+    /// Opens the store for `what` (activating, pruning): it must exist unless `--create` was
+    /// given, and its backend must be able to write.
+    pub fn open_writable(&self, what: &'static str) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(self
+            .open()?
+            .store(what)
+            .with_context(|| format!("cannot use store {}", self.store))?
+            .clone())
     }
 
     /// Opens the store, creating it if needed (publishing a version).
@@ -168,7 +179,8 @@ pub struct VersionsArgs {
 
 /// Runs `versions`.
 pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
+    let handle = args.store.open()?;
+    let store = handle.reader();
     let rt = runtime()?;
     let versions = rt.block_on(store.versions())?;
     let active = rt.block_on(store.active())?;
@@ -226,7 +238,7 @@ pub struct ActivateArgs {
 
 /// Runs `activate`.
 pub fn activate(args: ActivateArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open_writable("activating versions")?;
     let a = runtime()?.block_on(publish::activate_caught_up(store.as_ref(), &args.version))?;
     tracing::info!(version = %a.version, "activated");
     super::outln!("{}", a.version);
@@ -242,7 +254,7 @@ pub struct RollbackArgs {
 
 /// Runs `rollback`.
 pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open_writable("rollback")?;
     let a = runtime()?.block_on(publish::rollback_caught_up(store.as_ref()))?;
     tracing::info!(version = %a.version, "rolled back");
     super::outln!("{}", a.version);
@@ -265,7 +277,7 @@ pub struct PruneArgs {
 
 /// Runs `prune`.
 pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open_writable("deleting versions")?;
     let deleted =
         runtime()?.block_on(publish::prune(store.as_ref(), args.keep, args.incomplete))?;
     for v in &deleted {

@@ -53,12 +53,12 @@ fn snapshot_round_trips() {
     );
     let mut titles = HashMap::new();
     titles.insert("i3".to_string(), "Three".to_string());
-    let snap = Snapshot::from_model(&model, "v1", Some(&titles));
-    let back = Snapshot::decode(&snap.encode()).unwrap();
+    let snap = ServingModel::from_model(&model, "v1", Some(&titles));
+    let back = ServingModel::decode(&snap.encode()).unwrap();
     assert_eq!((back.version.as_str(), back.items.len()), ("v1", 40));
     assert_eq!(back.item_factors, model.item_factors);
     assert_eq!(back.titles[3].as_deref(), Some("Three"));
-    assert!(Snapshot::decode(&snap.encode()[..100]).is_err());
+    assert!(ServingModel::decode(&snap.encode()[..100]).is_err());
     let h = encode_history(&[3, 9], &[1.5, 2.0]);
     assert_eq!(decode_history(&h), vec![(3, 1.5), (9, 2.0)]);
 }
@@ -91,7 +91,7 @@ fn fold_in_of_a_training_user_reproduces_their_factor() {
         },
     ] {
         let model = model_from(seen.clone(), &params);
-        let snap = Snapshot::from_model(&model, "v", None);
+        let snap = ServingModel::from_model(&model, "v", None);
         let mut worst = 1.0f32;
         for u in (0..300).step_by(7) {
             let (items, values) = model.seen.row(u);
@@ -166,7 +166,7 @@ fn replaying_live_events_beats_the_stale_cache() {
         ..AlsParams::implicit()
     };
     let model = model_from(seen, &params);
-    let snap = Snapshot::from_model(&model, "v", None);
+    let snap = ServingModel::from_model(&model, "v", None);
     let live_users: Vec<u32> = (0..800u32)
         .filter(|&u| !live[u as usize].is_empty())
         .collect();
@@ -233,7 +233,7 @@ fn similar_items_are_ranked_by_cosine() {
         ..AlsParams::implicit()
     };
     let model = model_from(seen, &params);
-    let snap = Snapshot::from_model(&model, "v", None);
+    let snap = ServingModel::from_model(&model, "v", None);
     let sims = snap.similar_items(7, 5);
     assert!(sims.iter().all(|s| s.item != 7));
     let cos = |a: usize, b: usize| {
@@ -286,9 +286,9 @@ fn header(items: &[&str], factors: usize) -> Header {
 fn decode_refuses_parameters_that_disagree_with_the_factor_data() {
     let mut h = header(&["a", "b"], 1);
     h.params.factors = 2;
-    let err = Snapshot::decode(&raw_snapshot(&h, &[0.5, 0.25])).unwrap_err();
+    let err = ServingModel::decode(&raw_snapshot(&h, &[0.5, 0.25])).unwrap_err();
     assert!(err.to_string().contains("factor count"), "{err}");
-    let good = Snapshot::decode(&raw_snapshot(&header(&["a", "b"], 1), &[0.5, 0.25])).unwrap();
+    let good = ServingModel::decode(&raw_snapshot(&header(&["a", "b"], 1), &[0.5, 0.25])).unwrap();
     assert_eq!(good.recommend_for_history(&[(0, 1.0)], 5).len(), 1);
 }
 
@@ -296,7 +296,7 @@ fn decode_refuses_parameters_that_disagree_with_the_factor_data() {
 /// indexed past the id list.
 #[test]
 fn decode_refuses_repeated_item_ids() {
-    let err = Snapshot::decode(&raw_snapshot(&header(&["a", "a"], 1), &[0.5, 0.25])).unwrap_err();
+    let err = ServingModel::decode(&raw_snapshot(&header(&["a", "a"], 1), &[0.5, 0.25])).unwrap_err();
     assert!(err.to_string().contains("twice"), "{err}");
 }
 
@@ -305,6 +305,6 @@ fn decode_refuses_repeated_item_ids() {
 #[test]
 fn decode_refuses_a_factor_count_that_overflows() {
     let h = header(&["a", "b", "c", "d"], 1 << 62);
-    let err = Snapshot::decode(&raw_snapshot(&h, &[])).unwrap_err();
+    let err = ServingModel::decode(&raw_snapshot(&h, &[])).unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
 }

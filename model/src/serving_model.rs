@@ -20,7 +20,7 @@ const MAGIC: &[u8; 4] = b"TTS1";
 
 /// The serving view of a model version.
 #[derive(Debug)]
-pub struct Snapshot {
+pub struct ServingModel {
     /// Version it belongs to.
     pub version: String,
     /// Parameters of the model (fold-in must use the same objective).
@@ -56,18 +56,18 @@ struct Header {
     created_ms: i64,
     #[serde(default)]
     item_counts: Vec<u32>,
-    /// Absent in snapshots written before it was recorded: they used `created_ms`.
+    /// Absent in serving models written before it was recorded: they used `created_ms`.
     #[serde(default)]
     events_after_ms: Option<i64>,
 }
 
-/// Why a snapshot could not be decoded.
+/// Why a serving could not be decoded.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid model snapshot: {0}")]
-pub struct SnapshotError(pub String);
+#[error("invalid model serving: {0}")]
+pub struct ServingModelError(pub String);
 
-impl Snapshot {
-    /// The snapshot of a model published as `version`.
+impl ServingModel {
+    /// The serving of a model published as `version`.
     pub fn from_model(
         model: &Model,
         version: &str,
@@ -78,7 +78,7 @@ impl Snapshot {
         for &i in &model.seen.indices {
             counts[i as usize] += 1;
         }
-        let mut snap = Snapshot::new(
+        let mut snap = ServingModel::new(
             version.to_owned(),
             model.meta.params.clone(),
             model.items.clone(),
@@ -99,7 +99,7 @@ impl Snapshot {
         titles: Vec<Option<String>>,
         item_factors: Array2<f32>,
     ) -> Self {
-        Snapshot {
+        ServingModel {
             version,
             params,
             items,
@@ -113,7 +113,7 @@ impl Snapshot {
         }
     }
 
-    /// Serialises the snapshot.
+    /// Serialises the serving.
     pub fn encode(&self) -> Vec<u8> {
         let header = Header {
             version: self.version.clone(),
@@ -136,9 +136,9 @@ impl Snapshot {
         out
     }
 
-    /// Decodes [`Snapshot::encode`]'s output, checking every length.
-    pub fn decode(bytes: &[u8]) -> Result<Self, SnapshotError> {
-        let bad = |m: &str| SnapshotError(m.to_owned());
+    /// Decodes [`ServingModel::encode`]'s output, checking every length.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ServingModelError> {
+        let bad = |m: &str| ServingModelError(m.to_owned());
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or_else(|| bad("missing magic"))?;
@@ -152,7 +152,7 @@ impl Snapshot {
             .get(4..4 + len)
             .ok_or_else(|| bad("truncated header"))?;
         let header: Header =
-            serde_json::from_slice(json).map_err(|e| SnapshotError(e.to_string()))?;
+            serde_json::from_slice(json).map_err(|e| ServingModelError(e.to_string()))?;
         let data = &rest[4 + len..];
         let (n, k) = (header.items.len(), header.factors);
         if n.checked_mul(k).and_then(|nk| nk.checked_mul(4)) != Some(data.len())
@@ -176,8 +176,8 @@ impl Snapshot {
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect();
         let factors =
-            Array2::from_shape_vec((n, k), values).map_err(|e| SnapshotError(e.to_string()))?;
-        let mut snap = Snapshot::new(header.version, header.params, items, header.titles, factors);
+            Array2::from_shape_vec((n, k), values).map_err(|e| ServingModelError(e.to_string()))?;
+        let mut snap = ServingModel::new(header.version, header.params, items, header.titles, factors);
         snap.created_ms = header.created_ms;
         if !header.item_counts.is_empty() && header.item_counts.len() != n {
             return Err(bad("item counts do not match the header"));

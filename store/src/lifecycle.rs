@@ -1,0 +1,352 @@
+//! The version lifecycle: how a version is written, completed, activated, rolled back and
+//! deleted. The rules are written here once, as [`Publisher`], on top of the few primitives
+//! each read-write backend provides ([`VersionStorage`]).
+//!
+//! The rules:
+//! - a new version starts `writing`; documents, the popular list, the serving model and the
+//!   histories can be written only while it is `writing`, and only documents of that version;
+//! - it becomes `complete` only when the number of users written equals the number expected;
+//! - only a complete version can be activated, and activation is one atomic pointer write
+//!   that remembers the previous pointers (what [`Publisher::rollback`] returns to);
+//! - the active version is never deleted; a version being deleted is first marked `writing`,
+//!   so no activation can land on it while its documents go;
+//! - a fold-in write-back replaces documents of complete versions only.
+//!
+//! Every decision that reads the active pointer and a version's info and then writes one of
+//! them goes through [`VersionStorage::transact_meta`], which a backend runs as one atomic
+//! step where it can (embedded: one LMDB write transaction).
+
+use async_trait::async_trait;
+
+use crate::documents::{ActiveVersion, ItemScore, UserRecs, VersionInfo, VersionStatus};
+use crate::error::StoreError;
+use crate::reader::RecsReader;
+
+/// Most previously active versions remembered for `rollback`.
+pub const ACTIVATION_HISTORY: usize = 20;
+
+/// What a [`MetaDecision`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaWrite {
+    /// Nothing changes.
+    Nothing,
+    /// The active pointer becomes this.
+    Active(ActiveVersion),
+    /// The version's info becomes this.
+    Version(VersionInfo),
+}
+
+/// A lifecycle decision: given the active pointer and the version's info as the store holds
+/// them, what to write (or why not).
+pub type MetaDecision<'a> = dyn Fn(Option<&ActiveVersion>, Option<&VersionInfo>) -> Result<MetaWrite, StoreError>
+    + Send
+    + Sync
+    + 'a;
+
+/// What writes have cost so far, for backends with provisioned throughput (Cosmos DB).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WriteStats {
+    /// Request units charged (sum of `x-ms-request-charge`).
+    pub request_units: f64,
+    /// Writes answered 429 (throttled) and retried.
+    pub throttled: u64,
+    /// Retries of any cause (throttling, 5xx, timeouts).
+    pub retries: u64,
+}
+
+/// The primitives a read-write backend provides. They apply no rule; [`Publisher`] does.
+#[async_trait]
+pub trait VersionStorage: RecsReader {
+    /// Reads the active pointer and `version`'s info, asks `decide` what to write, and writes
+    /// it, as one atomic step where the backend can. Returns what was written.
+    async fn transact_meta(
+        &self,
+        version: &str,
+        decide: &MetaDecision<'_>,
+    ) -> Result<MetaWrite, StoreError>;
+    /// Writes user documents of `version` (replacing any with the same user).
+    async fn put_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError>;
+    /// Writes the cold-start list of `version`.
+    async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError>;
+    /// Writes the serving model of `version`.
+    async fn put_serving_model(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Writes users' training histories for `version`.
+    async fn put_histories(
+        &self,
+        version: &str,
+        histories: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError>;
+    /// How many distinct users have a document in `version`.
+    async fn count_users(&self, version: &str) -> Result<usize, StoreError>;
+    /// Deletes everything of `version` but its info: documents, histories, serving model,
+    /// popular list.
+    async fn delete_version_data(&self, version: &str) -> Result<(), StoreError>;
+    /// Deletes `version`'s info (the last step of a delete).
+    async fn delete_version_info(&self, version: &str) -> Result<(), StoreError>;
+    /// Request units and throttling so far (`None` for backends without such costs).
+    fn write_stats(&self) -> Option<WriteStats> {
+        None
+    }
+}
+
+/// The rollback history after activating `version` over `previous`, or `None` when `version`
+/// is already active (activation is then a no-op).
+pub fn activation_history(previous: Option<&ActiveVersion>, version: &str) -> Option<Vec<String>> {
+    let mut history = Vec::new();
+    if let Some(prev) = previous {
+        if prev.version == version {
+            return None;
+        }
+        history.push(prev.version.clone());
+        history.extend(prev.history.iter().cloned());
+    }
+    history.retain(|v| v != version);
+    history.truncate(ACTIVATION_HISTORY);
+    Some(history)
+}
+
+/// The pointer that activates `version` now, given its info: only a complete version can be
+/// activated.
+fn activation(
+    version: &str,
+    info: Option<&VersionInfo>,
+    history: Vec<String>,
+) -> Result<ActiveVersion, StoreError> {
+    match info {
+        None => Err(StoreError::NotFound(format!("version {version}"))),
+        Some(i) if i.status != VersionStatus::Complete => Err(StoreError::Conflict(format!(
+            "version {version} is not complete (a publish did not finish); it cannot be activated"
+        ))),
+        Some(_) => Ok(ActiveVersion {
+            version: version.to_owned(),
+            activated_at: topten_model::clock::now_rfc3339(),
+            history,
+        }),
+    }
+}
+
+fn require_writing(version: &str, info: Option<&VersionInfo>) -> Result<VersionInfo, StoreError> {
+    match info {
+        None => Err(StoreError::NotFound(format!("version {version}"))),
+        Some(i) if i.status != VersionStatus::Writing => Err(StoreError::Conflict(format!(
+            "version {version} is already complete"
+        ))),
+        Some(i) => Ok(i.clone()),
+    }
+}
+
+/// The version lifecycle, the same for every backend (see the module docs). Implemented for
+/// every [`VersionStorage`].
+#[async_trait]
+pub trait Publisher: VersionStorage {
+    /// Registers a new version with status `writing`.
+    async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError> {
+        let fresh = VersionInfo {
+            status: VersionStatus::Writing,
+            users: 0,
+            ..info.clone()
+        };
+        let decide = move |_: Option<&ActiveVersion>, existing: Option<&VersionInfo>| match existing {
+            Some(_) => Err(StoreError::Conflict(format!(
+                "version {} already exists",
+                fresh.version
+            ))),
+            None => Ok(MetaWrite::Version(fresh.clone())),
+        };
+        self.transact_meta(&info.version, &decide).await.map(drop)
+    }
+
+    /// Writes a batch of user documents of a `writing` version.
+    async fn write_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
+        require_writing(version, self.version(version).await?.as_ref())?;
+        if let Some(d) = docs.iter().find(|d| d.model_version != version) {
+            return Err(StoreError::Conflict(format!(
+                "document {} belongs to version {}",
+                d.id, d.model_version
+            )));
+        }
+        self.put_users(version, docs).await
+    }
+
+    /// Writes the cold-start list of a `writing` version.
+    async fn write_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
+        require_writing(version, self.version(version).await?.as_ref())?;
+        self.put_popular(version, items).await
+    }
+
+    /// Stores the serving model of a `writing` version (item ids and factors, see
+    /// [`topten_model::serving_model`]).
+    async fn write_serving_model(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        require_writing(version, self.version(version).await?.as_ref())?;
+        self.put_serving_model(version, bytes).await
+    }
+
+    /// Stores users' training histories for a `writing` version
+    /// ([`topten_model::serving_model::encode_history`]).
+    async fn write_histories(
+        &self,
+        version: &str,
+        histories: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        require_writing(version, self.version(version).await?.as_ref())?;
+        self.put_histories(version, histories).await
+    }
+
+    /// Counts the version's user documents and, if the count matches, marks it `complete`.
+    async fn finish_version(&self, version: &str) -> Result<VersionInfo, StoreError> {
+        require_writing(version, self.version(version).await?.as_ref())?;
+        let written = self.count_users(version).await?;
+        let decide = move |_: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+            let info = require_writing(version, info)?;
+            if written != info.expected_users {
+                return Err(StoreError::Conflict(format!(
+                    "version {version}: {written} user documents written, {} expected; not completing it",
+                    info.expected_users
+                )));
+            }
+            Ok(MetaWrite::Version(VersionInfo {
+                status: VersionStatus::Complete,
+                users: written,
+                ..info
+            }))
+        };
+        match self.transact_meta(version, &decide).await? {
+            MetaWrite::Version(done) => Ok(done),
+            other => unreachable!("finish_version decided {other:?}"),
+        }
+    }
+
+    /// Atomically points `active` at a complete version, remembering the previous one.
+    /// Activating the active version changes nothing.
+    async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError> {
+        let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+            match activation_history(active, version) {
+                None => Ok(MetaWrite::Nothing),
+                Some(history) => activation(version, info, history).map(MetaWrite::Active),
+            }
+        };
+        match self.transact_meta(version, &decide).await? {
+            MetaWrite::Active(a) => Ok(a),
+            _ => self
+                .active()
+                .await?
+                .ok_or_else(|| StoreError::NotFound("active version".into())),
+        }
+    }
+
+    /// Re-activates the most recent previously active version that still exists and is
+    /// complete.
+    async fn rollback(&self) -> Result<ActiveVersion, StoreError> {
+        let current = self
+            .active()
+            .await?
+            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
+        for (i, candidate) in current.history.iter().enumerate() {
+            let rest: Vec<String> = current.history[i + 1..].to_vec();
+            let expected = current.version.clone();
+            let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+                if active.map(|a| a.version.as_str()) != Some(expected.as_str()) {
+                    return Err(StoreError::Conflict(format!(
+                        "the active version changed from {expected} during the rollback; try again"
+                    )));
+                }
+                match info {
+                    Some(i) if i.status == VersionStatus::Complete => {
+                        activation(candidate, info, rest.clone()).map(MetaWrite::Active)
+                    }
+                    _ => Ok(MetaWrite::Nothing),
+                }
+            };
+            if let MetaWrite::Active(a) = self.transact_meta(candidate, &decide).await? {
+                return Ok(a);
+            }
+        }
+        Err(StoreError::NotFound(format!(
+            "a previous version to roll back to (active: {})",
+            current.version
+        )))
+    }
+
+    /// Deletes a version that is not active, with its documents, serving model and histories.
+    /// The version is first marked `writing` in the same step that checks it is not active, so
+    /// an activation racing with the delete either lands first (and the delete is refused) or
+    /// fails; its info goes last, so an interrupted delete can be finished by deleting again.
+    async fn delete_version(&self, version: &str) -> Result<(), StoreError> {
+        let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+            let Some(info) = info else {
+                return Err(StoreError::NotFound(format!("version {version}")));
+            };
+            if active.is_some_and(|a| a.version == version) {
+                return Err(StoreError::Conflict(format!(
+                    "version {version} is active; activate another one first"
+                )));
+            }
+            Ok(match info.status {
+                VersionStatus::Writing => MetaWrite::Nothing,
+                VersionStatus::Complete => MetaWrite::Version(VersionInfo {
+                    status: VersionStatus::Writing,
+                    ..info.clone()
+                }),
+            })
+        };
+        self.transact_meta(version, &decide).await?;
+        self.delete_version_data(version).await?;
+        self.delete_version_info(version).await
+    }
+
+    /// Replaces (or adds) users' documents in complete versions: the write-back of a fold-in,
+    /// so every instance serves the fresh list with one read.
+    async fn upsert_users_recs(&self, docs: &[UserRecs]) -> Result<(), StoreError> {
+        let mut versions: Vec<&str> = docs.iter().map(|d| d.model_version.as_str()).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        for version in versions {
+            match self.version(version).await? {
+                None => return Err(StoreError::NotFound(format!("version {version}"))),
+                Some(i) if i.status != VersionStatus::Complete => {
+                    return Err(StoreError::Conflict(format!(
+                        "version {version} is still being written"
+                    )))
+                }
+                Some(_) => {}
+            }
+            let batch: Vec<UserRecs> = docs
+                .iter()
+                .filter(|d| d.model_version == version)
+                .cloned()
+                .collect();
+            self.put_users(version, &batch).await?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: VersionStorage + ?Sized> Publisher for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pointer(version: &str, history: &[&str]) -> ActiveVersion {
+        ActiveVersion {
+            version: version.into(),
+            activated_at: String::new(),
+            history: history.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn activation_history_puts_the_previous_version_first_and_is_bounded() {
+        assert_eq!(activation_history(None, "a"), Some(vec![]));
+        assert_eq!(activation_history(Some(&pointer("a", &[])), "a"), None);
+        assert_eq!(
+            activation_history(Some(&pointer("b", &["a", "c"])), "c"),
+            Some(vec!["b".to_string(), "a".to_string()])
+        );
+        let long: Vec<String> = (0..50).map(|i| format!("v{i}")).collect();
+        let refs: Vec<&str> = long.iter().map(String::as_str).collect();
+        let h = activation_history(Some(&pointer("x", &refs)), "y").unwrap();
+        assert_eq!(h.len(), ACTIVATION_HISTORY);
+        assert_eq!(h[0], "x");
+    }
+}
