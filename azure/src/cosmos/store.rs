@@ -1,55 +1,22 @@
-//! The Cosmos DB (NoSQL API) store, through the official `azure_data_cosmos` SDK: what serves
-//! in Azure.
-//!
-//! # Document model
-//! One container, partition key path `/userId`:
-//! - a user's list in a version: `{id: "{version}:{userId}", userId, items, modelVersion,
-//!   createdAt}` (exactly [`UserRecs`]), partition key = the user id, so serving is one point
-//!   read (id + partition key: 1 RU for a 1 KB document, the cheapest operation Cosmos has);
-//! - metadata in the one logical partition [`META_PARTITION`]: `active` (the pointer the
-//!   handler caches), `version:{v}` (a [`VersionInfo`]) and `popular:{v}` (the cold-start
-//!   list). One small partition keeps `topten versions` a single-partition query and the
-//!   pointer switch one atomic single-document write.
-//!
-//! Versioning by id prefix (rather than a container per version) keeps the switch atomic
-//! without control-plane rights, which Entra ID data-plane roles do not grant. Old versions'
-//! documents stay until `topten prune` deletes them.
-//!
-//! Characters Cosmos forbids in ids (`/ \ ? #`) are percent-escaped in the stored id (and `%`
-//! with them); ids of ordinary users are exactly `{version}:{userId}`.
-//!
-//! # Writes
-//! Upserts fan out with bounded concurrency ([`CosmosSettings::write_concurrency`]); the SDK's
-//! own throttling retries are turned off for writes so that this module sees each 429, waits
-//! what `x-ms-retry-after-ms` says, counts it and retries (also on 5xx, timeouts and transport
-//! errors, with exponential backoff), up to [`CosmosSettings::max_retries`] times. Upserts are
-//! idempotent, so a retried write never duplicates a document. Request units are summed from
-//! `x-ms-request-charge` for the progress bar. `finish_version` counts the version's documents
-//! with a query before marking it complete.
-//!
-//! # Reads
-//! Every read runs under a timeout and a circuit breaker: after
-//! [`CosmosSettings::breaker_failures`] consecutive failures, reads fail at once for
-//! [`CosmosSettings::breaker_open`] with [`StoreError::Unavailable`] (the API answers 503 with
-//! `Retry-After`) instead of piling up requests on a store that does not answer.
+//! The Cosmos DB implementation of the store roles: the reader, the version-lifecycle
+//! primitives and the event log.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_data_cosmos::models::{ContainerProperties, IndexingPolicy};
 use azure_data_cosmos::options::{
     BinaryEncodingOptions, ConnectionPoolOptions, ContentResponseOnWrite, ItemReadOptions,
-    ItemWriteOptions, OperationOptions, OperationOptionsBuilder, QueryOptions,
-    ReadConsistencyStrategy, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
+    ItemWriteOptions, OperationOptions, OperationOptionsBuilder, QueryOptions, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
 };
 use azure_data_cosmos::{
-    AccountEndpoint, AccountReference, ContainerClient, CosmosClient, CosmosError, CosmosRuntime,
+    AccountEndpoint, AccountReference, ContainerClient, CosmosClient, CosmosRuntime,
     FeedScope, Query, RoutingStrategy,
 };
 use futures::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
@@ -59,304 +26,23 @@ use topten_store::{
 };
 use topten_store::events::StoredEvent;
 
-/// Partition key value of the metadata documents (active pointer, version infos, popular lists).
-pub const META_PARTITION: &str = "__topten_meta__";
-const BACKEND: &str = "cosmos";
 
-/// How to authenticate.
-#[derive(Clone)]
-pub enum CosmosAuth {
-    /// Microsoft Entra ID (managed identity in Azure, developer tools locally): see [`crate::azure`].
-    EntraId,
-    /// Account key: local emulators only (`COSMOS_KEY`).
-    Key(String),
-}
+use super::documents::*;
+use super::resilience::{map_err, Breaker};
+use super::settings::{CosmosAuth, CosmosSettings};
+use super::{backend_err, BACKEND};
 
-impl std::fmt::Debug for CosmosAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CosmosAuth::EntraId => f.write_str("EntraId"),
-            CosmosAuth::Key(_) => f.write_str("Key(..)"),
-        }
-    }
-}
 
-/// Where the store is and how to talk to it; see [`CosmosSettings::from_uri`] for the settings.
-#[derive(Debug, Clone)]
-pub struct CosmosSettings {
-    /// Account endpoint, e.g. `https://ACCOUNT.documents.azure.com:443/`.
-    pub endpoint: String,
-    /// Database name.
-    pub database: String,
-    /// Container name.
-    pub container: String,
-    /// Authentication.
-    pub auth: CosmosAuth,
-    /// Read consistency: `Session` (default) or `Eventual` (cheaper, may lag a fresh publish).
-    pub consistency: ReadConsistencyStrategy,
-    /// Timeout of one read.
-    pub read_timeout: Duration,
-    /// Timeout of one write attempt.
-    pub write_timeout: Duration,
-    /// Upserts in flight while publishing.
-    pub write_concurrency: usize,
-    /// Retries of one write on 429, 5xx, timeouts and transport errors.
-    pub max_retries: u32,
-    /// Consecutive read failures that open the circuit breaker.
-    pub breaker_failures: u32,
-    /// How long an open breaker fails reads at once.
-    pub breaker_open: Duration,
-    /// Create the database and container when missing (needs key auth or control-plane rights).
-    pub create_if_missing: bool,
-    /// Preferred region for routing (`TOPTEN_COSMOS_REGION`, else the Functions `REGION_NAME`).
-    pub region: String,
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={v:?} is not valid")),
-        _ => Ok(default),
-    }
-}
-
-/// Upserts in flight for a provisioned throughput: an upsert of a 50-item document costs about
-/// 10 RU and takes about 10 ms, so one writer uses about 1,000 RU/s. Without a figure
-/// (serverless, autoscale, emulators): 32, and 429s pace the rest.
-fn default_concurrency(ru_per_sec: u64) -> usize {
-    match ru_per_sec {
-        0 => 32,
-        ru => (ru / 1000).clamp(1, 256) as usize,
-    }
-}
-
-impl CosmosSettings {
-    /// Parses a store URI and reads the settings from the environment.
-    ///
-    /// URIs: `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (HTTPS on 443), or for an
-    /// emulator `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (also `cosmos+https://`, and plain
-    /// `http(s)://HOST:PORT/DB/CONTAINER`).
-    ///
-    /// Settings: `COSMOS_KEY` (key auth, loopback emulators only; otherwise Entra ID, see
-    /// [`crate::azure`]), `TOPTEN_COSMOS_CONSISTENCY` (`session` | `eventual`),
-    /// `TOPTEN_COSMOS_TIMEOUT_MS` (read timeout, 2000), `TOPTEN_COSMOS_WRITE_TIMEOUT_MS` (10000),
-    /// `TOPTEN_COSMOS_CONCURRENCY` (upserts in flight; default from `TOPTEN_COSMOS_RU_PER_SEC`,
-    /// the provisioned throughput, else 32), `TOPTEN_COSMOS_MAX_RETRIES` (10),
-    /// `TOPTEN_COSMOS_BREAKER_FAILURES` (5), `TOPTEN_COSMOS_BREAKER_OPEN_MS` (5000),
-    /// `TOPTEN_COSMOS_CREATE` (create database and container; default: with key auth),
-    /// `TOPTEN_COSMOS_REGION`.
-    pub fn from_uri(uri: &str) -> Result<Self, StoreError> {
-        let invalid = |why: String| StoreError::InvalidUri {
-            uri: uri.to_owned(),
-            why,
-        };
-        let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
-            invalid("expected cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER".into())
-        })?;
-        let (host, path) = rest
-            .split_once('/')
-            .ok_or_else(|| invalid("missing /DB/CONTAINER".into()))?;
-        let mut parts = path.trim_end_matches('/').split('/');
-        let (Some(database), Some(container), None) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid(
-                "expected exactly /DB/CONTAINER after the host".into(),
-            ));
-        };
-        if host.is_empty() || database.is_empty() || container.is_empty() {
-            return Err(invalid(
-                "host, database and container must not be empty".into(),
-            ));
-        }
-        let endpoint = match scheme {
-            "cosmos" | "cosmos+https" | "https" if host.contains(':') => format!("https://{host}/"),
-            "cosmos" | "cosmos+https" | "https" => format!("https://{host}:443/"),
-            "cosmos+http" | "http" => format!("http://{host}/"),
-            other => return Err(invalid(format!("unknown scheme {other:?}"))),
-        };
-        let hostname = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-        let loopback = crate::credential::is_loopback(hostname);
-        if endpoint.starts_with("http://") && !loopback {
-            return Err(invalid(
-                "plain http:// is only for emulators on this machine (127.0.0.1, localhost)".into(),
-            ));
-        }
-        let auth = match std::env::var("COSMOS_KEY").ok().filter(|k| !k.is_empty()) {
-            Some(_) if !loopback => {
-                return Err(invalid(
-                    "COSMOS_KEY is set, but key auth is only for local emulators; in Azure, topten uses Microsoft Entra ID (managed identity): unset COSMOS_KEY".into(),
-                ))
-            }
-            Some(k) => CosmosAuth::Key(k),
-            None => CosmosAuth::EntraId,
-        };
-        let consistency = match std::env::var("TOPTEN_COSMOS_CONSISTENCY")
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "" | "session" => ReadConsistencyStrategy::Session,
-            "eventual" => ReadConsistencyStrategy::Eventual,
-            other => {
-                return Err(invalid(format!(
-                    "TOPTEN_COSMOS_CONSISTENCY={other:?}: expected session or eventual"
-                )))
-            }
-        };
-        let ms = |name: &str, d: u64| env(name, d).map(Duration::from_millis).map_err(&invalid);
-        Ok(CosmosSettings {
-            endpoint,
-            database: database.to_owned(),
-            container: container.to_owned(),
-            create_if_missing: env("TOPTEN_COSMOS_CREATE", matches!(auth, CosmosAuth::Key(_)))
-                .map_err(&invalid)?,
-            auth,
-            consistency,
-            read_timeout: ms("TOPTEN_COSMOS_TIMEOUT_MS", 2000)?,
-            write_timeout: ms("TOPTEN_COSMOS_WRITE_TIMEOUT_MS", 10_000)?,
-            write_concurrency: env(
-                "TOPTEN_COSMOS_CONCURRENCY",
-                default_concurrency(env("TOPTEN_COSMOS_RU_PER_SEC", 0u64).map_err(&invalid)?),
-            )
-            .map_err(&invalid)?
-            .max(1),
-            max_retries: env("TOPTEN_COSMOS_MAX_RETRIES", 10u32).map_err(&invalid)?,
-            breaker_failures: env("TOPTEN_COSMOS_BREAKER_FAILURES", 5u32)
-                .map_err(&invalid)?
-                .max(1),
-            breaker_open: ms("TOPTEN_COSMOS_BREAKER_OPEN_MS", 5000)?,
-            region: std::env::var("TOPTEN_COSMOS_REGION")
-                .or_else(|_| std::env::var("REGION_NAME"))
-                .unwrap_or_else(|_| "East US".into()),
-        })
-    }
-}
-
-/// Stops sending reads to a store that keeps failing: closed → (N failures) → open for a
-/// while (fail fast) → half-open (next read tries again; success closes it).
-#[derive(Debug)]
-struct Breaker {
-    failures: AtomicU32,
-    open_until: Mutex<Option<Instant>>,
-    threshold: u32,
-    open_for: Duration,
-}
-
-impl Breaker {
-    fn check(&self) -> Result<(), StoreError> {
-        let guard = self.open_until.lock().unwrap();
-        match *guard {
-            Some(until) if Instant::now() < until => {
-                let secs = until
-                    .saturating_duration_since(Instant::now())
-                    .as_secs_f64()
-                    .ceil()
-                    .max(1.0) as u64;
-                Err(StoreError::Unavailable {
-                    backend: BACKEND,
-                    message: "circuit breaker open after repeated failures".into(),
-                    retry_after_secs: secs,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn success(&self) {
-        self.failures.store(0, Ordering::Relaxed);
-        *self.open_until.lock().unwrap() = None;
-    }
-
-    fn failure(&self) {
-        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= self.threshold {
-            *self.open_until.lock().unwrap() = Some(Instant::now() + self.open_for);
-        }
-    }
-}
-
-/// Cosmos DB [`Store`]. The SDK client is built on first use (building it is async and
-/// contacts the account), so [`topten_store::open`] stays synchronous and cheap.
+/// The Cosmos DB store: a reader, the version-lifecycle primitives and an event log. The SDK
+/// client is built on first use (building it is async and contacts the account), so opening a
+/// store stays synchronous and cheap.
 pub struct CosmosStore {
-    settings: CosmosSettings,
-    container: OnceCell<ContainerClient>,
-    breaker: Breaker,
-    request_units_milli: AtomicU64,
-    throttled: AtomicU64,
-    retries: AtomicU64,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MetaDoc<T> {
-    id: String,
-    user_id: String,
-    doc_type: String,
-    body: T,
-}
-
-#[derive(Deserialize)]
-struct IdOnly {
-    id: String,
-    #[serde(rename = "userId")]
-    user_id: String,
-}
-
-fn escape_id(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for c in id.chars() {
-        match c {
-            '/' | '\\' | '?' | '#' | '%' => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn backend_err(message: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend {
-        backend: BACKEND,
-        message: message.to_string(),
-    }
-}
-
-/// Whether an error is worth retrying, and how long the service asked to wait.
-fn retryable(e: &CosmosError) -> (bool, Option<Duration>) {
-    let status = e.status();
-    let wait = e
-        .response()
-        .and_then(|r| r.headers().retry_after_ms)
-        .map(Duration::from_millis);
-    let code = u16::from(status);
-    let transient = status.is_throttled()
-        || status.is_timeout()
-        || status.is_service_unavailable()
-        || status.is_transient()
-        || code >= 500
-        || code == 0;
-    (transient, wait)
-}
-
-fn map_err(e: CosmosError) -> StoreError {
-    let status = e.status();
-    if status.is_conflict() {
-        return StoreError::Conflict(format!("cosmos: {e}"));
-    }
-    if retryable(&e).0 {
-        let retry_after_secs = e
-            .response()
-            .and_then(|r| r.headers().retry_after_ms)
-            .map(|ms| ms.div_ceil(1000).max(1))
-            .unwrap_or(1);
-        return StoreError::Unavailable {
-            backend: BACKEND,
-            message: e.to_string(),
-            retry_after_secs,
-        };
-    }
-    backend_err(e)
+    pub(super) settings: CosmosSettings,
+    pub(super) container: OnceCell<ContainerClient>,
+    pub(super) breaker: Breaker,
+    pub(super) request_units_milli: AtomicU64,
+    pub(super) throttled: AtomicU64,
+    pub(super) retries: AtomicU64,
 }
 
 impl CosmosStore {
@@ -382,11 +68,11 @@ impl CosmosStore {
         &self.settings
     }
 
-    async fn client(&self) -> Result<&ContainerClient, StoreError> {
+    pub(super) async fn client(&self) -> Result<&ContainerClient, StoreError> {
         self.container.get_or_try_init(|| self.connect()).await
     }
 
-    async fn connect(&self) -> Result<ContainerClient, StoreError> {
+    pub(super) async fn connect(&self) -> Result<ContainerClient, StoreError> {
         let s = &self.settings;
         let endpoint: AccountEndpoint = s
             .endpoint
@@ -468,7 +154,7 @@ impl CosmosStore {
             })
     }
 
-    fn read_options(&self) -> ItemReadOptions {
+    pub(super) fn read_options(&self) -> ItemReadOptions {
         // The handler answers a throttled read with 503 + Retry-After rather than waiting.
         let op = OperationOptionsBuilder::new()
             .with_read_consistency_strategy(self.settings.consistency)
@@ -481,7 +167,7 @@ impl CosmosStore {
         ItemReadOptions::default().with_operation_options(op)
     }
 
-    fn write_operation(&self) -> OperationOptions {
+    pub(super) fn write_operation(&self) -> OperationOptions {
         OperationOptionsBuilder::new()
             .with_content_response_on_write(ContentResponseOnWrite::Disabled)
             .with_throttling_retry_options(
@@ -492,42 +178,9 @@ impl CosmosStore {
             .build()
     }
 
-    /// Runs a read under the timeout and the circuit breaker.
-    async fn guarded<T, F>(&self, what: &str, f: F) -> Result<T, StoreError>
-    where
-        F: std::future::Future<Output = Result<T, StoreError>>,
-    {
-        self.breaker.check()?;
-        match tokio::time::timeout(self.settings.read_timeout, f).await {
-            Ok(Ok(v)) => {
-                self.breaker.success();
-                Ok(v)
-            }
-            Ok(Err(e)) => {
-                if matches!(
-                    e,
-                    StoreError::Unavailable { .. } | StoreError::Backend { .. }
-                ) {
-                    self.breaker.failure();
-                }
-                Err(e)
-            }
-            Err(_) => {
-                self.breaker.failure();
-                Err(StoreError::Unavailable {
-                    backend: BACKEND,
-                    message: format!(
-                        "{what} took longer than {} ms",
-                        self.settings.read_timeout.as_millis()
-                    ),
-                    retry_after_secs: 1,
-                })
-            }
-        }
-    }
 
     /// Point read of a document's JSON; `None` when it does not exist.
-    async fn read_raw(&self, pk: &str, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+    pub(super) async fn read_raw(&self, pk: &str, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
         let c = self.client().await?;
         match c
             .read_item(pk.to_owned(), id, Some(self.read_options()))
@@ -542,7 +195,7 @@ impl CosmosStore {
         }
     }
 
-    async fn read_meta<T: serde::de::DeserializeOwned>(
+    pub(super) async fn read_meta<T: serde::de::DeserializeOwned>(
         &self,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
@@ -556,67 +209,9 @@ impl CosmosStore {
         }
     }
 
-    fn add_charge(&self, ru: Option<f64>) {
-        if let Some(ru) = ru {
-            self.request_units_milli
-                .fetch_add((ru * 1000.0).round() as u64, Ordering::Relaxed);
-        }
-    }
 
-    /// One write with retries on throttling and transient failures.
-    async fn write_with_retry<F, Fut>(&self, what: &str, mut op: F) -> Result<(), StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<
-            Output = azure_data_cosmos::Result<azure_data_cosmos::models::ItemResponse>,
-        >,
-    {
-        let mut attempt = 0u32;
-        loop {
-            let outcome = tokio::time::timeout(self.settings.write_timeout, op()).await;
-            let (err, transient, wait) = match outcome {
-                Ok(Ok(resp)) => {
-                    self.add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
-                    return Ok(());
-                }
-                Ok(Err(e)) => {
-                    let (transient, wait) = retryable(&e);
-                    if e.status().is_throttled() {
-                        self.throttled.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if !transient {
-                        return Err(map_err(e));
-                    }
-                    (e.to_string(), true, wait)
-                }
-                Err(_) => (
-                    format!(
-                        "no answer within {} ms",
-                        self.settings.write_timeout.as_millis()
-                    ),
-                    true,
-                    None,
-                ),
-            };
-            if !transient || attempt >= self.settings.max_retries {
-                return Err(StoreError::Unavailable {
-                    backend: BACKEND,
-                    message: format!("{what}: gave up after {} attempts: {err}", attempt + 1),
-                    retry_after_secs: 5,
-                });
-            }
-            // The service's own hint wins; otherwise exponential backoff from 100 ms, capped at 5 s.
-            let backoff = wait.unwrap_or_else(|| {
-                Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5))
-            });
-            tracing::debug!(what, attempt, wait_ms = backoff.as_millis() as u64, error = %err, "cosmos write retry");
-            self.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(backoff).await;
-            attempt += 1;
-        }
-    }
 
-    async fn upsert_meta<T: Serialize + Sync>(
+    pub(super) async fn upsert_meta<T: Serialize + Sync>(
         &self,
         id: &str,
         doc_type: &str,
@@ -637,7 +232,7 @@ impl CosmosStore {
     }
 
     /// [`CosmosStore::upsert_meta`] for a document that must not exist yet (a conflict if it does).
-    async fn create_meta<T: Serialize + Sync>(
+    pub(super) async fn create_meta<T: Serialize + Sync>(
         &self,
         id: &str,
         doc_type: &str,
@@ -660,7 +255,7 @@ impl CosmosStore {
 
     /// Runs a query and collects its results, starting over on throttling and transient
     /// failures (a count over a large version may meet either).
-    async fn query<T: serde::de::DeserializeOwned + Send + 'static>(
+    pub(super) async fn query<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         query: Query,
         scope: FeedScope,
@@ -687,7 +282,7 @@ impl CosmosStore {
         }
     }
 
-    async fn query_once<T: serde::de::DeserializeOwned + Send + 'static>(
+    pub(super) async fn query_once<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         query: Query,
         scope: FeedScope,
@@ -713,14 +308,14 @@ impl CosmosStore {
     }
 
     /// The version's user documents (id and partition key), by query across partitions.
-    async fn version_docs(&self, version: &str) -> Result<Vec<IdOnly>, StoreError> {
+    pub(super) async fn version_docs(&self, version: &str) -> Result<Vec<IdOnly>, StoreError> {
         let q = Query::from("SELECT c.id, c.userId FROM c WHERE c.modelVersion = @v")
             .with_parameter("@v", version)
             .map_err(backend_err)?;
         self.query(q, FeedScope::full_container()).await
     }
 
-    async fn upsert_user(&self, c: &ContainerClient, doc: &UserRecs) -> Result<(), StoreError> {
+    pub(super) async fn upsert_user(&self, c: &ContainerClient, doc: &UserRecs) -> Result<(), StoreError> {
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
         let id = escape_id(&doc.id);
         let stored = UserRecs {
@@ -733,7 +328,7 @@ impl CosmosStore {
         .await
     }
 
-    async fn delete_doc(
+    pub(super) async fn delete_doc(
         &self,
         c: &ContainerClient,
         pk: String,
@@ -751,61 +346,9 @@ impl CosmosStore {
 
 }
 
-type BoxedWrite<'a> =
+pub(super) type BoxedWrite<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
-fn version_id(version: &str) -> String {
-    format!("version:{version}")
-}
-
-fn popular_id(version: &str) -> String {
-    format!("popular:{version}")
-}
-
-fn snapshot_id(version: &str) -> String {
-    format!("snapshot:{version}")
-}
-
-/// Serving-model bytes per document: base64 makes 1 MiB about 1.4 MB, under the 2 MB item limit.
-const SNAPSHOT_CHUNK: usize = 1 << 20;
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SnapshotHeader {
-    chunks: usize,
-    bytes: usize,
-}
-
-/// A user's training history in a version (partition: the user). It carries no
-/// `modelVersion`, so the publish count of user documents does not see it.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HistoryDoc {
-    id: String,
-    user_id: String,
-    doc_type: String,
-    hist_version: String,
-    data: String,
-}
-
-/// A live event (partition: the user); the id is `event:{eventId}` so a retried event id is a
-/// conflict, not a second copy.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventDoc {
-    id: String,
-    user_id: String,
-    doc_type: String,
-    event: StoredEvent,
-}
-
-fn history_id(version: &str, user_id: &str) -> String {
-    escape_id(&format!("hist:{version}:{user_id}"))
-}
-
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
-}
 
 #[async_trait]
 impl RecsReader for CosmosStore {
@@ -1168,65 +711,5 @@ impl EventLog for CosmosStore {
             .collect();
         events.sort_by_key(|e| e.received_at_ms);
         Ok(events)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris_and_ids() {
-        let s = CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db/recs").unwrap();
-        assert_eq!(
-            (
-                s.endpoint.as_str(),
-                s.database.as_str(),
-                s.container.as_str()
-            ),
-            ("https://acct.documents.azure.com:443/", "db", "recs")
-        );
-        let s = CosmosSettings::from_uri("cosmos+http://127.0.0.1:8081/db/recs").unwrap();
-        assert_eq!(s.endpoint, "http://127.0.0.1:8081/");
-        assert!(
-            CosmosSettings::from_uri("cosmos+http://example.com:8081/db/recs").is_err(),
-            "plain http only on loopback"
-        );
-        assert!(CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db").is_err());
-        assert!(CosmosSettings::from_uri("cosmos://acct.documents.azure.com/db/c/x").is_err());
-        assert_eq!(
-            (
-                default_concurrency(0),
-                default_concurrency(400),
-                default_concurrency(10_000)
-            ),
-            (32, 1, 10)
-        );
-        assert_eq!(escape_id("v1:alice"), "v1:alice");
-        assert_eq!(escape_id("v1:a/b?c#d%e\\"), "v1:a%2Fb%3Fc%23d%25e%5C");
-    }
-
-    #[test]
-    fn breaker_opens_after_threshold_and_recovers() {
-        let b = Breaker {
-            failures: AtomicU32::new(0),
-            open_until: Mutex::new(None),
-            threshold: 2,
-            open_for: Duration::from_millis(50),
-        };
-        b.failure();
-        assert!(b.check().is_ok());
-        b.failure();
-        assert!(matches!(
-            b.check(),
-            Err(StoreError::Unavailable {
-                retry_after_secs: 1,
-                ..
-            })
-        ));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(b.check().is_ok(), "half-open after the cool-down");
-        b.success();
-        assert!(b.check().is_ok());
     }
 }

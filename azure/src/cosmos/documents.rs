@@ -1,0 +1,93 @@
+//! The documents the Cosmos DB store keeps besides users' lists: metadata (the active
+//! pointer, version infos, popular lists), the serving model in chunks, histories and events,
+//! and how their ids are made.
+
+
+use serde::{Deserialize, Serialize};
+
+use topten_store::events::StoredEvent;
+
+
+/// Partition key value of the metadata documents (active pointer, version infos, popular lists).
+pub const META_PARTITION: &str = "__topten_meta__";
+
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MetaDoc<T> {
+    pub(super) id: String,
+    pub(super) user_id: String,
+    pub(super) doc_type: String,
+    pub(super) body: T,
+}
+
+#[derive(Deserialize)]
+pub(super) struct IdOnly {
+    pub(super) id: String,
+    #[serde(rename = "userId")]
+    pub(super) user_id: String,
+}
+
+pub(super) fn escape_id(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for c in id.chars() {
+        match c {
+            '/' | '\\' | '?' | '#' | '%' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub(super) fn version_id(version: &str) -> String {
+    format!("version:{version}")
+}
+
+pub(super) fn popular_id(version: &str) -> String {
+    format!("popular:{version}")
+}
+
+pub(super) fn snapshot_id(version: &str) -> String {
+    format!("snapshot:{version}")
+}
+
+/// Serving-model bytes per document: base64 makes 1 MiB about 1.4 MB, under the 2 MB item limit.
+pub(super) const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SnapshotHeader {
+    pub(super) chunks: usize,
+    pub(super) bytes: usize,
+}
+
+/// A user's training history in a version (partition: the user). It carries no
+/// `modelVersion`, so the publish count of user documents does not see it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct HistoryDoc {
+    pub(super) id: String,
+    pub(super) user_id: String,
+    pub(super) doc_type: String,
+    pub(super) hist_version: String,
+    pub(super) data: String,
+}
+
+/// A live event (partition: the user); the id is `event:{eventId}` so a retried event id is a
+/// conflict, not a second copy.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct EventDoc {
+    pub(super) id: String,
+    pub(super) user_id: String,
+    pub(super) doc_type: String,
+    pub(super) event: StoredEvent,
+}
+
+pub(super) fn history_id(version: &str, user_id: &str) -> String {
+    escape_id(&format!("hist:{version}:{user_id}"))
+}
+
+pub(super) fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}

@@ -1,0 +1,192 @@
+//! Staying up when Cosmos DB does not: a timeout and a circuit breaker around every read,
+//! and bounded retries with backoff (honouring `x-ms-retry-after-ms`) around every write.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use azure_data_cosmos::CosmosError;
+
+use topten_store::StoreError;
+
+
+use super::store::CosmosStore;
+use super::{backend_err, BACKEND};
+
+
+/// Stops sending reads to a store that keeps failing: closed → (N failures) → open for a
+/// while (fail fast) → half-open (next read tries again; success closes it).
+#[derive(Debug)]
+pub(super) struct Breaker {
+    pub(super) failures: AtomicU32,
+    pub(super) open_until: Mutex<Option<Instant>>,
+    pub(super) threshold: u32,
+    pub(super) open_for: Duration,
+}
+
+impl Breaker {
+    pub(super) fn check(&self) -> Result<(), StoreError> {
+        let guard = self.open_until.lock().unwrap();
+        match *guard {
+            Some(until) if Instant::now() < until => {
+                let secs = until
+                    .saturating_duration_since(Instant::now())
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0) as u64;
+                Err(StoreError::Unavailable {
+                    backend: BACKEND,
+                    message: "circuit breaker open after repeated failures".into(),
+                    retry_after_secs: secs,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn success(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        *self.open_until.lock().unwrap() = None;
+    }
+
+    pub(super) fn failure(&self) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.threshold {
+            *self.open_until.lock().unwrap() = Some(Instant::now() + self.open_for);
+        }
+    }
+}
+
+
+/// Whether an error is worth retrying, and how long the service asked to wait.
+pub(super) fn retryable(e: &CosmosError) -> (bool, Option<Duration>) {
+    let status = e.status();
+    let wait = e
+        .response()
+        .and_then(|r| r.headers().retry_after_ms)
+        .map(Duration::from_millis);
+    let code = u16::from(status);
+    let transient = status.is_throttled()
+        || status.is_timeout()
+        || status.is_service_unavailable()
+        || status.is_transient()
+        || code >= 500
+        || code == 0;
+    (transient, wait)
+}
+
+pub(super) fn map_err(e: CosmosError) -> StoreError {
+    let status = e.status();
+    if status.is_conflict() {
+        return StoreError::Conflict(format!("cosmos: {e}"));
+    }
+    if retryable(&e).0 {
+        let retry_after_secs = e
+            .response()
+            .and_then(|r| r.headers().retry_after_ms)
+            .map(|ms| ms.div_ceil(1000).max(1))
+            .unwrap_or(1);
+        return StoreError::Unavailable {
+            backend: BACKEND,
+            message: e.to_string(),
+            retry_after_secs,
+        };
+    }
+    backend_err(e)
+}
+
+impl CosmosStore {
+    /// Runs a read under the timeout and the circuit breaker.
+    pub(super) async fn guarded<T, F>(&self, what: &str, f: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        self.breaker.check()?;
+        match tokio::time::timeout(self.settings.read_timeout, f).await {
+            Ok(Ok(v)) => {
+                self.breaker.success();
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                if matches!(
+                    e,
+                    StoreError::Unavailable { .. } | StoreError::Backend { .. }
+                ) {
+                    self.breaker.failure();
+                }
+                Err(e)
+            }
+            Err(_) => {
+                self.breaker.failure();
+                Err(StoreError::Unavailable {
+                    backend: BACKEND,
+                    message: format!(
+                        "{what} took longer than {} ms",
+                        self.settings.read_timeout.as_millis()
+                    ),
+                    retry_after_secs: 1,
+                })
+            }
+        }
+    }
+
+    pub(super) fn add_charge(&self, ru: Option<f64>) {
+        if let Some(ru) = ru {
+            self.request_units_milli
+                .fetch_add((ru * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// One write with retries on throttling and transient failures.
+    pub(super) async fn write_with_retry<F, Fut>(&self, what: &str, mut op: F) -> Result<(), StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<
+            Output = azure_data_cosmos::Result<azure_data_cosmos::models::ItemResponse>,
+        >,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let outcome = tokio::time::timeout(self.settings.write_timeout, op()).await;
+            let (err, transient, wait) = match outcome {
+                Ok(Ok(resp)) => {
+                    self.add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
+                    return Ok(());
+                }
+                Ok(Err(e)) => {
+                    let (transient, wait) = retryable(&e);
+                    if e.status().is_throttled() {
+                        self.throttled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if !transient {
+                        return Err(map_err(e));
+                    }
+                    (e.to_string(), true, wait)
+                }
+                Err(_) => (
+                    format!(
+                        "no answer within {} ms",
+                        self.settings.write_timeout.as_millis()
+                    ),
+                    true,
+                    None,
+                ),
+            };
+            if !transient || attempt >= self.settings.max_retries {
+                return Err(StoreError::Unavailable {
+                    backend: BACKEND,
+                    message: format!("{what}: gave up after {} attempts: {err}", attempt + 1),
+                    retry_after_secs: 5,
+                });
+            }
+            // The service's own hint wins; otherwise exponential backoff from 100 ms, capped at 5 s.
+            let backoff = wait.unwrap_or_else(|| {
+                Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5))
+            });
+            tracing::debug!(what, attempt, wait_ms = backoff.as_millis() as u64, error = %err, "cosmos write retry");
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+        }
+    }
+}
