@@ -5,10 +5,12 @@
 #
 #   scripts/test.sh
 #
-# Needs: cargo, python3 (the parity, schemathesis and deployment venvs come from PyPI on first
-# use), node 20 + npm for the Cosmos DB / Blob Storage tests (their servers come from
-# tests/azure/package-lock.json; installed here on first use). .ci/run calls exactly this after
-# installing what the tests need.
+# Needs: cargo, python3 (the parity, schemathesis and deployment venvs and cargo-lambda come
+# from PyPI on first use), node 20 + npm for the Cosmos DB / Blob Storage tests (their servers
+# come from tests/azure/package-lock.json; installed here on first use). Tests that need those
+# tools are #[ignore]d with the reason and run here with --include-ignored, so a missing tool
+# fails them instead of skipping them. The one test that needs root (a tmpfs mount) runs only
+# when this script runs as root, as CI does. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +24,22 @@ if [[ ! -d tests/azure/node_modules ]] && command -v npm >/dev/null; then
     (cd tests/azure && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-echo "== cargo test (release) =="
-cargo test --release --workspace
+if ! command -v cargo-lambda >/dev/null && [[ -z "${CARGO_LAMBDA:-}" ]]; then
+    echo "== cargo-lambda (PyPI, for the Lambda test) =="
+    [[ -x .venv-lambda/bin/cargo-lambda ]] || {
+        python3 -m venv .venv-lambda
+        .venv-lambda/bin/pip install --quiet cargo-lambda==1.9.2
+    }
+    export CARGO_LAMBDA="$PWD/.venv-lambda/bin/cargo-lambda"
+fi
+
+echo "== cargo test (release; ignored tests included: they need the tools installed above) =="
+skip=()
+if [[ $(id -u) != 0 ]]; then
+    echo "(not root: skipping the tmpfs full-disk test, which CI runs as root)"
+    skip=(--skip a_full_disk_is_named_as_such)
+fi
+cargo test --release --workspace -- --include-ignored "${skip[@]}"
 
 echo "== parity with Microsoft Recommenders 1.2.1 =="
 cargo build --release -p topten-trainer --bin topten

@@ -2,7 +2,7 @@
 //! binary file (`topten export-snapshot`), read in place with no parsing step, so a WebAssembly
 //! instance that lives for one request can answer from it at once.
 //!
-//! Not to be confused with `topten_core::snapshot` (item factors for fold-in): this file holds
+//! Not to be confused with `topten_model::serving_model` (item factors for fold-in): this file holds
 //! what the serving path copies into responses, nothing else.
 //!
 //! # Format (all integers little-endian `u32`; offsets from the start of the file)

@@ -1,8 +1,14 @@
-//! Handler settings, read from app settings (environment variables) with flags as overrides.
+//! Handler settings: one plain struct, read from app settings (environment variables) with
+//! flags as overrides, and checked when the handler starts, so a mistyped setting stops the
+//! start instead of failing the nightly retrain. [`Config::default`] gives the documented
+//! defaults; the settings table of `docs/guide.md` is checked against this file by
+//! `functions/tests/settings_doc.rs`.
 
 use std::time::Duration;
 
 use topten_azure::blob::Location;
+use topten_model::als::Feedback;
+use topten_model::metrics::TargetMetric;
 
 /// What to answer for a user without personal recommendations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -14,7 +20,7 @@ pub enum UnknownUser {
 }
 
 /// Handler configuration. Every field has an environment variable (the Functions app setting).
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct Config {
     /// Store URI: `embedded:PATH`, `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER`, or an
     /// emulator's `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (Cosmos settings: README).
@@ -82,16 +88,16 @@ pub struct Config {
     /// or blob prefixes ending in `/` (every blob under it, in name order).
     #[arg(long, env = "TRAINING_INPUT", value_delimiter = ',')]
     pub training_input: Vec<Location>,
-    /// Retrain model family (implicit or explicit).
+    /// Retrain model family (`implicit` or `explicit`), used when RETRAIN_PARAMS is unset.
     #[arg(long, env = "RETRAIN_MODEL", default_value = "implicit")]
-    pub retrain_model: String,
+    pub retrain_model: Feedback,
     /// Retrain hyperparameters: a tuned model's tuning.json, a model.json or a parameters
     /// object (unset: the defaults of `RETRAIN_MODEL`).
     #[arg(long, env = "RETRAIN_PARAMS")]
     pub retrain_params: Option<std::path::PathBuf>,
-    /// Retrain gate metric.
+    /// Retrain gate metric: `ndcg_at_k`, `precision_at_k`, `recall_at_k` or `map_at_k`.
     #[arg(long, env = "QUALITY_METRIC", default_value = "ndcg_at_k")]
-    pub quality_metric: String,
+    pub quality_metric: TargetMetric,
     /// Allowed relative drop of the gate metric.
     #[arg(long, env = "QUALITY_TOLERANCE", default_value_t = 0.02)]
     pub quality_tolerance: f64,
@@ -100,8 +106,8 @@ pub struct Config {
     pub items_per_user: usize,
     /// Where retrains write model directories (`ROOT/{version}`): a directory or a blob prefix
     /// such as `az://ACCOUNT/models`.
-    #[arg(long, env = "TOPTEN_MODEL_ROOT")]
-    pub model_root: Option<Location>,
+    #[arg(long, env = "TOPTEN_MODEL_ROOT", default_value = "./data/models")]
+    pub model_root: Location,
 }
 
 /// A secret that never shows in `Debug` output or logs.
@@ -131,7 +137,70 @@ impl std::str::FromStr for ApiKey {
     }
 }
 
+impl Default for Config {
+    /// The documented defaults (the same as the flags' defaults; a test checks they agree).
+    fn default() -> Self {
+        Config {
+            store_uri: "embedded:./data/topten.db".into(),
+            unknown_user: UnknownUser::Popular,
+            default_k: 10,
+            max_k: 100,
+            max_id_len: 128,
+            active_ttl_ms: 1000,
+            request_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 5_000,
+            max_body_bytes: 1 << 20,
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            log_requests: false,
+            api_key: None,
+            training_input: Vec::new(),
+            retrain_model: Feedback::Implicit,
+            retrain_params: None,
+            quality_metric: TargetMetric::NdcgAtK,
+            quality_tolerance: 0.02,
+            items_per_user: 50,
+            model_root: Location::Local("./data/models".into()),
+        }
+    }
+}
+
 impl Config {
+    /// Checks what the flags' types cannot: ranges and the retrain hyperparameters file. Every
+    /// entry point calls it before serving, so a bad setting stops the start with its name.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("TOPTEN_DEFAULT_K", self.default_k),
+            ("TOPTEN_MAX_K", self.max_k),
+            ("TOPTEN_MAX_ID_LEN", self.max_id_len),
+            ("ITEMS_PER_USER", self.items_per_user),
+            ("TOPTEN_MAX_BODY_BYTES", self.max_body_bytes),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.default_k > self.max_k {
+            return Err(format!(
+                "TOPTEN_DEFAULT_K ({}) is larger than TOPTEN_MAX_K ({})",
+                self.default_k, self.max_k
+            ));
+        }
+        if !self.quality_tolerance.is_finite() {
+            return Err(format!(
+                "QUALITY_TOLERANCE must be a number, got {}",
+                self.quality_tolerance
+            ));
+        }
+        if let Some(path) = &self.retrain_params {
+            crate::retrain::choose_params(Some(path), self.retrain_model)
+                .map_err(|e| format!("RETRAIN_PARAMS: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// The active-pointer cache lifetime.
     pub fn active_ttl(&self) -> Duration {
         Duration::from_millis(self.active_ttl_ms)

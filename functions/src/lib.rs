@@ -298,8 +298,11 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Opens the configured store and builds the state.
+/// Checks the configuration, opens the configured store and builds the state.
 pub fn state_from_config(config: Config) -> anyhow::Result<AppState> {
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
     let store = crate::backends::open(&config.store_uri)?;
     Ok(AppState::new(store, config))
 }

@@ -78,13 +78,11 @@ impl RetrainConfig {
 /// (`"implicit"` or `"explicit"`).
 pub fn choose_params(
     file: Option<&std::path::Path>,
-    model: &str,
+    model: topten_model::als::Feedback,
 ) -> Result<AlsParams, RetrainError> {
-    match (file, model) {
-        (Some(path), _) => params_from_file(path),
-        (None, "implicit") => Ok(AlsParams::implicit()),
-        (None, "explicit") => Ok(AlsParams::explicit()),
-        (None, other) => Err(RetrainError::ModelFamily(other.to_string())),
+    match file {
+        Some(path) => params_from_file(path),
+        None => Ok(model.default_params()),
     }
 }
 
@@ -138,9 +136,6 @@ pub enum RetrainError {
     /// Nothing to train on.
     #[error("no training input configured")]
     NoInput,
-    /// The model family is neither implicit nor explicit.
-    #[error("the model must be implicit or explicit, got {0:?}")]
-    ModelFamily(String),
     /// A parameters file could not be used.
     #[error("{path}: {message}")]
     Params {

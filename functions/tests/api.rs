@@ -5,21 +5,17 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use clap::Parser;
 use tower::ServiceExt;
 
+use topten_functions::config::UnknownUser;
 use topten_functions::{app, state_from_config, Config};
 
-#[derive(Parser)]
-struct Wrap {
-    #[command(flatten)]
-    config: Config,
-}
-
-fn config(store: &str, extra: &[&str]) -> Config {
-    let mut args = vec!["t", "--store", store];
-    args.extend_from_slice(extra);
-    Wrap::parse_from(args).config
+fn config(store: &str, unknown_user: UnknownUser) -> Config {
+    Config {
+        store_uri: store.into(),
+        unknown_user,
+        ..Config::default()
+    }
 }
 
 async fn call(router: &axum::Router, method: &str, uri: &str) -> (StatusCode, serde_json::Value) {
@@ -39,17 +35,17 @@ async fn call(router: &axum::Router, method: &str, uri: &str) -> (StatusCode, se
     (status, json)
 }
 
-async fn fixture(extra: &[&str]) -> (tempfile::TempDir, axum::Router, String) {
+async fn fixture(unknown_user: UnknownUser) -> (tempfile::TempDir, axum::Router, String) {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = common::ratings_file(dir.path());
-    let (uri, version) = common::published_store(dir.path(), &ratings).await;
-    let router = app(state_from_config(config(&uri, extra)).unwrap());
+    let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+    let (uri, version) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+    let router = app(state_from_config(config(&uri, unknown_user)).unwrap());
     (dir, router, version)
 }
 
 #[tokio::test]
 async fn personalised_recommendations_respect_k_and_exclude() {
-    let (_d, router, version) = fixture(&[]).await;
+    let (_d, router, version) = fixture(UnknownUser::Popular).await;
     let (status, body) = call(&router, "GET", "/api/recommendations/5?k=12").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["source"], "personalized");
@@ -86,12 +82,12 @@ async fn personalised_recommendations_respect_k_and_exclude() {
 
 #[tokio::test]
 async fn unknown_user_gets_popular_items_or_404_when_configured() {
-    let (_d, router, _) = fixture(&[]).await;
+    let (_d, router, _) = fixture(UnknownUser::Popular).await;
     let (status, body) = call(&router, "GET", "/api/recommendations/stranger?k=5").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["source"], "popular");
     assert_eq!(body["items"].as_array().unwrap().len(), 5);
-    let (_d2, strict, _) = fixture(&["--unknown-user", "not-found"]).await;
+    let (_d2, strict, _) = fixture(UnknownUser::NotFound).await;
     let (status, body) = call(&strict, "GET", "/api/recommendations/stranger").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "user_not_found");
@@ -99,7 +95,7 @@ async fn unknown_user_gets_popular_items_or_404_when_configured() {
 
 #[tokio::test]
 async fn bad_requests_get_documented_json_errors() {
-    let (_d, router, _) = fixture(&[]).await;
+    let (_d, router, _) = fixture(UnknownUser::Popular).await;
     let long = "x".repeat(129);
     let cases = [
         ("/api/recommendations/5?k=abc", 400, "invalid_k"),
@@ -140,7 +136,7 @@ async fn empty_store_answers_503_no_active_version() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("embedded:{}", dir.path().join("empty.db").display());
     drop(topten_functions::backends::create_or_open(&uri).unwrap()); // an existing, empty store
-    let router = app(state_from_config(config(&uri, &[])).unwrap());
+    let router = app(state_from_config(config(&uri, UnknownUser::Popular)).unwrap());
     let (s, body) = call(&router, "GET", "/api/recommendations/1").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"]["code"], "no_active_version");
@@ -152,7 +148,7 @@ async fn empty_store_answers_503_no_active_version() {
 
 #[tokio::test]
 async fn health_and_openapi() {
-    let (_d, router, version) = fixture(&[]).await;
+    let (_d, router, version) = fixture(UnknownUser::Popular).await;
     let (s, body) = call(&router, "GET", "/api/health").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["activeVersion"], version.as_str());
@@ -166,7 +162,7 @@ async fn health_and_openapi() {
 /// `/api/<route>` with their methods; other triggers arrive as `POST /<FunctionName>`.
 #[tokio::test]
 async fn function_folders_match_handler_routes() {
-    let (_d, router, _) = fixture(&[]).await;
+    let (_d, router, _) = fixture(UnknownUser::Popular).await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let host: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();

@@ -11,17 +11,16 @@ use tower::ServiceExt;
 
 use topten_store::export::export_snapshot;
 use topten_edge::request::Limits;
-use topten_edge::route::{handle, parity_requests};
+use topten_edge::route::handle;
+use topten_testkit::parity::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
 use topten_functions::{app, state_from_config, Config};
 
 fn config(store: &str) -> Config {
-    #[derive(clap::Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        config: Config,
+    Config {
+        store_uri: store.into(),
+        ..Config::default()
     }
-    <Wrap as clap::Parser>::parse_from(["t", "--store", store, "--log-requests", "false"]).config
 }
 
 async fn native(router: &axum::Router, method: &str, uri: &str) -> (u16, String, Vec<u8>) {
@@ -51,8 +50,8 @@ async fn native(router: &axum::Router, method: &str, uri: &str) -> (u16, String,
 #[tokio::test]
 async fn native_and_edge_answers_are_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = common::ratings_file(dir.path());
-    let (uri, version) = common::published_store(dir.path(), &ratings).await;
+    let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+    let (uri, version) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
     let store = common::open(&uri);
     let (bytes, summary) = export_snapshot(store.as_ref(), None).await.unwrap();
     assert_eq!(summary.version, version);

@@ -6,13 +6,14 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{get_json as get, start_handler};
+use common::start_handler;
+use topten_testkit::http::get_json as get;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_recommendations_and_runs_the_timer_retrain() {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = common::ratings_file(dir.path());
-    let (uri, v1) = common::published_store(dir.path(), &ratings).await;
+    let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+    let (uri, v1) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
     let models = dir.path().join("models");
     let h = start_handler(&[
         ("TOPTEN_STORE", &uri),

@@ -189,8 +189,8 @@ fn one(port: u16, raw: &[u8]) -> Resp {
 }
 
 async fn published(dir: &Path) -> String {
-    let ratings = common::ratings_file(dir);
-    common::published_store(dir, &ratings).await.0
+    let ratings = topten_testkit::fixtures::ratings_file(dir);
+    topten_testkit::fixtures::published_store(dir, &ratings).await.0
 }
 
 /// Heads that hyper answers on its own with a bare 400/414/431 (no body, no request id) are

@@ -5,16 +5,9 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use clap::Parser;
 use tower::ServiceExt;
 
 use topten_functions::{app, state_from_config, Config};
-
-#[derive(Parser)]
-struct Wrap {
-    #[command(flatten)]
-    config: Config,
-}
 
 async fn send(
     router: &axum::Router,
@@ -54,18 +47,14 @@ fn ids(body: &serde_json::Value) -> Vec<String> {
 
 async fn fixture() -> (tempfile::TempDir, axum::Router, String) {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = common::ratings_file(dir.path());
-    let (uri, _) = common::published_store(dir.path(), &ratings).await;
-    let config = Wrap::parse_from([
-        "t",
-        "--store",
-        &uri,
-        "--active-ttl-ms",
-        "0",
-        "--items-per-user",
-        "30",
-    ])
-    .config;
+    let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+    let (uri, _) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+    let config = Config {
+        store_uri: uri.clone(),
+        active_ttl_ms: 0,
+        items_per_user: 30,
+        ..Config::default()
+    };
     (dir, app(state_from_config(config).unwrap()), uri)
 }
 
@@ -326,7 +315,7 @@ async fn republishing_keeps_what_users_did_live() {
     // A model trained on the files alone (no live events) is published over it.
     let store = common::open(&uri);
     let (r, _) = topten_model::ingest::read_ratings(
-        &common::ratings_file(dir.path()),
+        &topten_testkit::fixtures::ratings_file(dir.path()),
         &topten_model::ingest::ReadOptions::default(),
     )
     .unwrap();

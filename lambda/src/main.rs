@@ -55,6 +55,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_writer(std::io::stderr)
         .init();
     let Settings { config } = Settings::parse_from(["lambda"]);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
     let store = open_store(&config)?;
     tracing::info!(store = store.reader().backend(), "lambda function starting");
     lambda_http::run(app(AppState::new(store, config))).await

@@ -188,6 +188,28 @@ pub enum TargetMetric {
     MapAtK,
 }
 
+impl std::str::FromStr for TargetMetric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TargetMetric::parse(s).ok_or_else(|| {
+            format!(
+                "{s:?} is not a ranking metric; expected ndcg_at_k, precision_at_k, recall_at_k or map_at_k"
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for TargetMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TargetMetric::NdcgAtK => "ndcg_at_k",
+            TargetMetric::PrecisionAtK => "precision_at_k",
+            TargetMetric::RecallAtK => "recall_at_k",
+            TargetMetric::MapAtK => "map_at_k",
+        })
+    }
+}
+
 impl TargetMetric {
     /// Parses a metric name as used in `metrics.json`.
     pub fn parse(name: &str) -> Option<Self> {

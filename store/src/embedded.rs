@@ -32,7 +32,7 @@ use crate::{
 
 const SEP: char = '\x1f';
 
-/// LMDB-backed [`Store`].
+/// The LMDB store: a reader, the version-lifecycle primitives and an event log.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     env: Env<WithTls>,

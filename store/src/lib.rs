@@ -107,10 +107,6 @@ impl StoreHandle {
         })
     }
 
-    /// Whether the backend can write.
-    pub fn is_writable(&self) -> bool {
-        self.store.is_some()
-    }
 }
 
 /// The store traits, to bring their methods into scope: `use topten_store::prelude::*;`.

@@ -1,14 +1,26 @@
-//! Test support: starts the local stand-ins for Azure services that the tests of every crate
-//! run against, on free 127.0.0.1 ports, and stops them when dropped.
+//! Test support shared by topten's crates; only ever a dev-dependency (`publish = false`).
 //!
+//! # Layout
+//! - this file: the local stand-ins for Azure services, started on free 127.0.0.1 ports and
+//!   stopped when dropped, and the port helpers ([`free_port`], [`wait_listening`]);
+//! - [`fixtures`]: generated ratings, a small trained model, a published embedded store;
+//! - [`http`]: requests over real sockets ([`http::send`], [`http::get_json`]);
+//! - [`parity`]: the requests every serving target must answer alike;
+//! - [`sas`]: Azurite's shared-key signatures.
+//!
+//! # Stand-ins
 //! - [`CosmosServer`]: npm `@vercel/cosmosdb-server` behind the project's wrapper
 //!   (`tests/azure/cosmos-wrapper.js`: wire fixes, request counts, injected 429s, outages);
 //! - [`Azurite`]: Microsoft's Blob Storage emulator (npm `azurite`).
 //!
-//! Both come from `tests/azure/node_modules` (`npm ci` there; `.ci/run` does it). When they are
-//! missing, [`CosmosServer::start`] and [`Azurite::start`] return `None` and the test skips
-//! with a note, unless `TOPTEN_REQUIRE_AZURE_TESTS=1` (set by CI), which makes that a failure.
+//! Both come from `tests/azure/node_modules` (`npm ci` there; `scripts/test.sh` does it). Tests
+//! that need them are `#[ignore]`d with that reason, and `scripts/test.sh` runs them with
+//! `--include-ignored`; when the servers are missing, [`CosmosServer::start`] and
+//! [`Azurite::start`] fail the test and say what to install, never skip it.
 
+pub mod fixtures;
+pub mod http;
+pub mod parity;
 pub mod sas;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -24,24 +36,19 @@ pub fn azure_dir() -> PathBuf {
         .join("azure")
 }
 
-fn available(what: &str) -> bool {
+/// Fails the test, saying what to install, when the stand-ins cannot run here.
+fn require_stand_ins(what: &str) {
     let ok = azure_dir().join("node_modules").is_dir()
         && Command::new("node")
             .arg("--version")
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-    if !ok {
-        let msg = format!(
-            "{what} not available: run `npm ci` in {} (node 20 needed)",
-            azure_dir().display()
-        );
-        if std::env::var("TOPTEN_REQUIRE_AZURE_TESTS").is_ok_and(|v| v == "1") {
-            panic!("{msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
-    }
-    ok
+    assert!(
+        ok,
+        "{what} not available: run `npm ci` in {} (node 20 needed)",
+        azure_dir().display()
+    );
 }
 
 /// A child process killed and reaped when dropped, so that a failing test leaves no server
@@ -127,11 +134,9 @@ pub struct CosmosServer {
 }
 
 impl CosmosServer {
-    /// Starts a fresh, empty server, or `None` (skip) when the npm packages are missing.
-    pub fn start() -> Option<CosmosServer> {
-        if !available("cosmosdb-server") {
-            return None;
-        }
+    /// Starts a fresh, empty server; fails the test when the npm packages are missing.
+    pub fn start() -> CosmosServer {
+        require_stand_ins("cosmosdb-server");
         let dir = azure_dir();
         let mut child = Command::new("node")
             .arg(dir.join("cosmos-wrapper.js"))
@@ -147,11 +152,11 @@ impl CosmosServer {
             .expect("wrapper prints its ports");
         let ports: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("wrapper said {line:?}: {e}"));
-        Some(CosmosServer {
+        CosmosServer {
             _child: KillOnDrop(child),
             port: ports["port"].as_u64().unwrap() as u16,
             control: ports["control"].as_u64().unwrap() as u16,
-        })
+        }
     }
 
     /// Store URI of a container on this server.
@@ -188,11 +193,9 @@ pub struct Azurite {
 }
 
 impl Azurite {
-    /// Starts Azurite on a free port, or `None` (skip) when the npm packages are missing.
-    pub fn start() -> Option<Azurite> {
-        if !available("azurite") {
-            return None;
-        }
+    /// Starts Azurite on a free port; fails the test when the npm packages are missing.
+    pub fn start() -> Azurite {
+        require_stand_ins("azurite");
         let dir = azure_dir();
         let work = tempfile::Builder::new().prefix("topten-azurite-").tempdir().unwrap();
         let mut last_err = String::new();
@@ -221,11 +224,11 @@ impl Azurite {
                     break;
                 }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(Azurite {
+                    return Azurite {
                         _child: KillOnDrop(child),
                         _dir: work,
                         port,
-                    });
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }

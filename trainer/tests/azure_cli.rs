@@ -35,10 +35,9 @@ impl Env {
 }
 
 #[test]
+#[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]
 fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
-    let (Some(azurite), Some(cosmos)) = (Azurite::start(), CosmosServer::start()) else {
-        return;
-    };
+    let (azurite, cosmos) = (Azurite::start(), CosmosServer::start());
     let env = Env {
         vars: vec![
             ("AZURE_STORAGE_ENDPOINT".into(), azurite.endpoint()),

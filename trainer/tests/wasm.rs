@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use topten_testkit::{free_port, wait_listening, KillOnDrop};
-use topten_edge::route::parity_requests;
+use topten_testkit::http::send as get;
+use topten_testkit::parity::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
 
 mod common;
@@ -34,20 +35,6 @@ fn serve(args: &[&str]) -> (KillOnDrop, u16) {
     (server, port)
 }
 
-async fn get(client: &reqwest::Client, method: &str, url: &str) -> (u16, String, Vec<u8>) {
-    let resp = client
-        .request(method.parse().unwrap(), url)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, ct, resp.bytes().await.unwrap().to_vec())
-}
 
 fn ratings(dir: &Path) -> String {
     let mut text = String::new();

@@ -27,30 +27,10 @@ pub struct RecommendationsResponse {
 }
 
 // Validation lives in `topten_edge::request`, shared with the WebAssembly component and the
-// Lambda function; these wrappers only turn its rejections into `ApiError`s.
-
-/// Validates an id from a path: 1 to `max` characters, no control characters.
-pub fn validate_id(id: &str, max: usize, code: &'static str, what: &str) -> Result<(), ApiError> {
-    Ok(request::validate_id(id, max, code, what)?)
-}
-
-/// Validates a user id.
-pub fn validate_user_id(id: &str, max: usize) -> Result<(), ApiError> {
-    Ok(request::validate_user_id(id, max)?)
-}
-
-/// Parses `k`: an integer from 1 to `max`.
-pub fn parse_k(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
-    Ok(request::parse_k(raw, default, max)?)
-}
-
-/// Parses `exclude`: comma-separated item ids.
-pub fn parse_exclude(raw: Option<&str>, max_len: usize) -> Result<Vec<String>, ApiError> {
-    Ok(request::parse_exclude(raw, max_len)?)
-}
+// Lambda function; its rejections convert into `ApiError`s.
 
 /// Filters `exclude` out of `items` and keeps the first `k`.
-pub fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore> {
+fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore> {
     items
         .iter()
         .filter(|it| !exclude.contains(&it.item_id))

@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use crate::retrain::{self, RetrainConfig};
-use topten_model::metrics::TargetMetric;
 use topten_store::publish::PublishOptions;
 
 use crate::error::ApiError;
@@ -71,31 +70,16 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
     if cfg.training_input.is_empty() {
         return Err("TRAINING_INPUT is not set: nothing to retrain on".into());
     }
-    let params = retrain::choose_params(cfg.retrain_params.as_deref(), &cfg.retrain_model)
-        .map_err(|e| {
-            let setting = if cfg.retrain_params.is_some() {
-                "RETRAIN_PARAMS"
-            } else {
-                "RETRAIN_MODEL"
-            };
-            format!("{setting}: {e}")
-        })?;
-    let metric = TargetMetric::parse(&cfg.quality_metric).ok_or_else(|| {
-        format!(
-            "QUALITY_METRIC {:?} is not a ranking metric",
-            cfg.quality_metric
-        )
-    })?;
+    let params = retrain::choose_params(cfg.retrain_params.as_deref(), cfg.retrain_model)
+        .map_err(|e| format!("RETRAIN_PARAMS: {e}"))?;
+    let metric = cfg.quality_metric;
     Ok(RetrainConfig {
         tolerance: cfg.quality_tolerance,
         publish: PublishOptions {
             items_per_user: cfg.items_per_user,
             ..PublishOptions::default()
         },
-        model_root: cfg
-            .model_root
-            .clone()
-            .or_else(|| Some(topten_azure::blob::Location::Local("./data/models".into()))),
+        model_root: Some(cfg.model_root.clone()),
         ..RetrainConfig::new(cfg.training_input.clone(), params, metric)
     })
 }

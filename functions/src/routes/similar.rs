@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use topten_store::realtime::to_items;
 
-use super::recommendations::{parse_k, validate_id};
+use topten_edge::request;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -18,11 +18,11 @@ pub async fn similar_get(
     let Path(item_id) =
         path.map_err(|e| ApiError::bad_request("invalid_item_id", e.body_text()))?;
     let cfg = state.config();
-    validate_id(&item_id, cfg.max_id_len, "invalid_item_id", "item id")?;
+    request::validate_id(&item_id, cfg.max_id_len, "invalid_item_id", "item id")?;
     let k_raw = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(key, _)| key == "k")
         .map(|(_, v)| v);
-    let k = parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
+    let k = request::parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
     let active = state.active().await?;
     let serving = state.serving_model(&active.version).await?.ok_or_else(|| {
         ApiError::not_found(

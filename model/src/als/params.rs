@@ -10,6 +10,38 @@ pub enum Feedback {
     Implicit,
 }
 
+impl Feedback {
+    /// The default parameters of this model family.
+    pub fn default_params(self) -> AlsParams {
+        match self {
+            Feedback::Explicit => AlsParams::explicit(),
+            Feedback::Implicit => AlsParams::implicit(),
+        }
+    }
+}
+
+impl std::str::FromStr for Feedback {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "implicit" => Ok(Feedback::Implicit),
+            "explicit" => Ok(Feedback::Explicit),
+            other => Err(format!(
+                "unknown model family {other:?}; expected implicit or explicit"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Feedback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Feedback::Explicit => "explicit",
+            Feedback::Implicit => "implicit",
+        })
+    }
+}
+
 /// How each row's normal equations are solved (both models; the explicit model's
 /// non-negative mode always uses its own projected solver).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use base64::Engine as _;
 use topten_azure::blob::Location;
 use topten_model::interactions::Ratings;
 use topten_model::model::Model;
@@ -13,7 +14,7 @@ use topten_model::report;
 use topten_model::split::{self, SplitParams};
 
 use super::InputArgs;
-use crate::plot::{base64, Chart, Series, Style, PALETTE};
+use crate::plot::{Chart, Series, Style, PALETTE};
 
 /// Write an HTML report with PNG plots for a model directory.
 #[derive(clap::Args, Debug)]
@@ -367,7 +368,7 @@ pub fn write_report(
             "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<code>{}</code>)</figcaption></figure>",
             file.trim_end_matches(".png"),
             esc(&chart.title),
-            base64(&png),
+            base64::engine::general_purpose::STANDARD.encode(&png),
             esc(caption),
             file
         );

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use topten_azure::blob::Location;
 use topten_functions::retrain::{self, RetrainConfig};
 use topten_model::metrics::TargetMetric;
@@ -31,7 +30,7 @@ pub struct Args {
     pub model: ModelArg,
     /// Gate metric (ndcg_at_k, precision_at_k, recall_at_k, map_at_k).
     #[arg(long, default_value = "ndcg_at_k")]
-    pub metric: String,
+    pub metric: TargetMetric,
     /// Allowed relative drop of the metric against the active version.
     #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
     pub tolerance: f64,
@@ -59,13 +58,12 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let family = match args.model {
-        ModelArg::Implicit => "implicit",
-        ModelArg::Explicit => "explicit",
+        ModelArg::Implicit => topten_model::als::Feedback::Implicit,
+        ModelArg::Explicit => topten_model::als::Feedback::Explicit,
     };
     let params = retrain::choose_params(args.params.as_deref(), family)?;
     tracing::info!(?params, "retrain parameters");
-    let metric = TargetMetric::parse(&args.metric)
-        .with_context(|| format!("unknown metric {:?}", args.metric))?;
+    let metric = args.metric;
     let cfg = RetrainConfig {
         read: args.input.options(),
         split: SplitParams {

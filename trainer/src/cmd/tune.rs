@@ -48,7 +48,7 @@ pub struct Args {
     pub time: Option<f64>,
     /// Metric maximised on validation (ndcg_at_k, precision_at_k, recall_at_k, map_at_k).
     #[arg(long, default_value = "ndcg_at_k")]
-    pub metric: String,
+    pub metric: TargetMetric,
     /// Cut-off of the metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -96,8 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .num_threads(args.threads)
             .build_global();
     }
-    let metric = TargetMetric::parse(&args.metric)
-        .with_context(|| format!("unknown metric {:?}", args.metric))?;
+    let metric = args.metric;
     let budget = match (args.budget, args.time) {
         (_, Some(s)) if s > 0.0 => Budget::Seconds(s),
         (_, Some(s)) => anyhow::bail!("--time must be positive, got {s}"),

@@ -1,0 +1,58 @@
+//! The requests the parity tests replay on every target (the native handler, the WebAssembly
+//! component, the Lambda function), so each target is held to the same answers.
+
+/// The requests the parity tests replay on every target (native, WebAssembly, Lambda) for the
+/// given known users: defaults, `k`, `exclude`, every validation error, an unknown user (popular
+/// list), encoded ids, a missing id, unknown paths, a wrong method. Each is `(method, path+query)`.
+pub fn parity_requests(users: &[&str]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for u in users {
+        out.push(("GET", format!("/api/recommendations/{u}")));
+        out.push(("GET", format!("/api/recommendations/{u}?k=3")));
+        out.push(("GET", format!("/api/recommendations/{u}?k=100")));
+        out.push((
+            "GET",
+            format!("/api/recommendations/{u}?k=4&exclude=1,2,3,4,5,6,7,8,9,10"),
+        ));
+        out.push((
+            "GET",
+            format!("/api/recommendations/{u}?exclude=%20&k=%207"),
+        ));
+    }
+    let u = users.first().copied().unwrap_or("1");
+    let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+    for q in ["k=0", "k=101", "k=abc", "k=", "k=-1", "k=2.5"] {
+        out.push(("GET", format!("/api/recommendations/{u}?{q}")));
+    }
+    out.push((
+        "GET",
+        format!("/api/recommendations/{u}?exclude={}", many.join(",")),
+    ));
+    out.push((
+        "GET",
+        format!("/api/recommendations/{u}?exclude={}", "x".repeat(129)),
+    ));
+    out.push(("GET", format!("/api/recommendations/{}", "a".repeat(129))));
+    out.push((
+        "GET",
+        format!("/api/recommendations/{}?k=2", "%C3%A9".repeat(128)),
+    ));
+    out.push(("GET", "/api/recommendations/a%07b".to_owned()));
+    out.push(("GET", "/api/recommendations/%FF".to_owned()));
+    out.push(("GET", "/api/recommendations/nobody-at-all".to_owned()));
+    out.push((
+        "GET",
+        "/api/recommendations/nobody-at-all?k=2&exclude=1,2".to_owned(),
+    ));
+    out.push((
+        "GET",
+        "/api/recommendations/u%20%22q%22%C3%A9?k=1".to_owned(),
+    ));
+    out.push(("GET", "/api/recommendations/".to_owned()));
+    out.push(("GET", format!("/api/recommendations/{u}/extra")));
+    out.push(("GET", "/api/nope".to_owned()));
+    out.push(("GET", "/".to_owned()));
+    out.push(("GET", "/api/ping".to_owned()));
+    out.push(("DELETE", format!("/api/recommendations/{u}")));
+    out
+}
