@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use topten_model::model::{Model, ModelError, FILES};
+use topten_model::model::{Model, ModelError, FILES, SIDE_FILES};
 use topten_model::output_dir;
 
 /// Saving a [`Model`] to a [`crate::blob::Location`]: a local directory or a blob prefix.
@@ -111,7 +111,7 @@ fn claim_blob_prefix(
         let foreign: Vec<&str> = names
             .iter()
             .map(|b| b.path.strip_prefix(&prefix.path).unwrap_or(&b.path))
-            .filter(|n| *n != "model.json" && !FILES.contains(n))
+            .filter(|n| *n != "model.json" && !FILES.contains(n) && !SIDE_FILES.contains(n))
             .collect();
         if !foreign.is_empty() {
             return Err(refuse(format!(

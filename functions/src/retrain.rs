@@ -155,17 +155,18 @@ pub fn params_from_file(path: &std::path::Path) -> Result<AlsParams, RetrainErro
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let node = json
-        .get("chosen")
-        .or_else(|| json.get("params"))
-        .unwrap_or(&json);
-    let params: AlsParams = serde_json::from_value(node.clone()).map_err(|e| {
-        bad(format!(
-            "no ALS parameters (chosen, params or top level): {e}"
-        ))
-    })?;
+    // A tuned model's tuning.json, a model.json, or the parameters themselves, each typed.
+    let params = if let Ok(t) = serde_json::from_str::<topten_model::tune::TuningRecord>(&text) {
+        t.chosen
+    } else if let Ok(m) = serde_json::from_str::<topten_model::model::ModelMeta>(&text) {
+        m.params
+    } else {
+        serde_json::from_str::<AlsParams>(&text).map_err(|e| {
+            bad(format!(
+                "neither a tuning.json, a model.json nor ALS parameters: {e}"
+            ))
+        })?
+    };
     params.check().map_err(|e| bad(e.to_string()))?;
     Ok(AlsParams {
         threads: 0,
@@ -391,19 +392,42 @@ mod tests {
             threads: 0,
             ..tuned.clone()
         };
-        let t = write(
-            "tuning.json",
-            serde_json::json!({"chosen": tuned, "trials": []}),
+        // A tuning.json and a model.json as `topten tune` and `topten train` write them.
+        let trial = topten_model::tune::Trial {
+            config: 0,
+            bracket: 0,
+            rung: 0,
+            params: tuned.clone(),
+            validation: Default::default(),
+            score: 0.1,
+            seconds: 0.5,
+            promoted: false,
+        };
+        let result = topten_model::tune::TuneResult {
+            best: tuned.clone(),
+            best_trial: 0,
+            trials: vec![trial],
+            fit_rows: 10,
+            validation_rows: 2,
+            validation_users: 2,
+            holdout: topten_model::tune::Holdout::Random,
+            seconds: 0.5,
+        };
+        let record = topten_model::tune::TuningRecord::new(
+            &topten_model::tune::TuneConfig::default(),
+            &result,
+            tuned.clone(),
         );
+        let t = write("tuning.json", serde_json::to_value(&record).unwrap());
         assert_eq!(params_from_file(&t).unwrap(), want);
-        let m = write(
-            "model.json",
-            serde_json::json!({"format_version": 1, "params": tuned}),
-        );
+        let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+        let mut model = topten_testkit::fixtures::small_model(&ratings, 1);
+        model.meta.params = tuned.clone();
+        let m = write("model.json", serde_json::to_value(&model.meta).unwrap());
         assert_eq!(params_from_file(&m).unwrap(), want);
         let b = write("bare.json", serde_json::to_value(&tuned).unwrap());
         assert_eq!(params_from_file(&b).unwrap(), want);
-        let bad = write("bad.json", serde_json::json!({"params": {"factors": 0}}));
+        let bad = write("bad.json", serde_json::json!({"chosen": {"factors": 0}}));
         assert!(params_from_file(&bad)
             .unwrap_err()
             .to_string()

@@ -33,6 +33,11 @@ use crate::topk::{self, Scored};
 /// Version of the directory layout; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The side files a model directory may hold besides its artifacts: the test metrics and, for
+/// a tuned model, the tuning record and its trials table. Written and checksummed with the
+/// artifacts, so they are never out of step with the model.
+pub const SIDE_FILES: [&str; 3] = ["metrics.json", "tuning.json", "trials.tsv"];
+
 /// The artifact files of a model directory, besides `model.json`.
 pub const FILES: [&str; 7] = [
     "user_factors.npy",
@@ -90,7 +95,7 @@ pub struct ModelMeta {
     /// How the parameters were chosen, when `topten tune` chose them (summary; the full
     /// table is `tuning.json` and `trials.tsv` beside this file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tuning: Option<serde_json::Value>,
+    pub tuning: Option<crate::tune::TuningSummary>,
     /// Receipt time (epoch ms) of the newest live event the training data included, when the
     /// retrain included live events: later events are not in the model, and are folded into
     /// its version when it is published. `None`: no live events were included.
@@ -150,6 +155,15 @@ pub struct Model {
     pub item_factors: Array2<f32>,
     /// Training interactions (users × items), excluded from recommendations.
     pub seen: Csr,
+    /// How `topten tune` chose the parameters (`tuning.json`), for a tuned model.
+    pub tuning: Option<crate::tune::TuningRecord>,
+}
+
+/// Indented JSON with a final newline, as the side files are written.
+fn pretty_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("side files serialise");
+    bytes.push(b'\n');
+    bytes
 }
 
 /// Hex sha256 of bytes.
@@ -218,6 +232,7 @@ impl Model {
             user_factors,
             item_factors,
             seen,
+            tuning: None,
         }
     }
 
@@ -282,15 +297,23 @@ impl Model {
             npy::to_bytes(&self.seen.indices, &[self.seen.nnz()]),
             npy::to_bytes(&self.seen.values, &[self.seen.nnz()]),
         ];
+        let mut side: Vec<(&'static str, Vec<u8>)> = Vec::new();
+        if let Some(m) = &self.meta.metrics {
+            side.push((SIDE_FILES[0], pretty_json(m)));
+        }
+        if let Some(t) = &self.tuning {
+            side.push((SIDE_FILES[1], pretty_json(t)));
+            side.push((SIDE_FILES[2], t.trials_tsv().into_bytes()));
+        }
         self.meta.artifacts.clear();
-        let mut out = Vec::with_capacity(FILES.len());
-        for (file, bytes) in FILES.iter().zip(contents) {
+        let mut out = Vec::with_capacity(FILES.len() + side.len());
+        for (file, bytes) in FILES.iter().copied().zip(contents).chain(side) {
             self.meta.artifacts.push(Artifact {
                 file: file.to_string(),
                 bytes: bytes.len() as u64,
                 sha256: sha256_hex(&bytes),
             });
-            out.push((*file, bytes));
+            out.push((file, bytes));
         }
         out
     }
@@ -458,6 +481,26 @@ impl Model {
                 "files disagree on the number of users, items or factors".into(),
             ));
         }
+        let mut tuning = None;
+        for file in SIDE_FILES {
+            let Some(artifact) = meta.artifacts.iter().find(|a| a.file == file) else {
+                continue;
+            };
+            let path = dir.join(file);
+            let bytes = fetch(file)?;
+            if bytes.len() as u64 != artifact.bytes || sha256_hex(&bytes) != artifact.sha256 {
+                return Err(corrupt(
+                    &path,
+                    "checksum mismatch: the file was changed or truncated".into(),
+                ));
+            }
+            if file == "tuning.json" {
+                tuning = Some(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| corrupt(&path, format!("invalid tuning.json: {e}")))?,
+                );
+            }
+        }
         Ok(Model {
             meta,
             users,
@@ -465,6 +508,7 @@ impl Model {
             user_factors,
             item_factors,
             seen,
+            tuning,
         })
     }
 }
@@ -524,5 +568,55 @@ mod tests {
         fs::write(&f, &bytes[..bytes.len() - 4]).unwrap();
         let err = Model::load(&path).unwrap_err().to_string();
         assert!(err.contains("truncated or corrupted"), "{err}");
+    }
+
+    #[test]
+    fn side_files_are_written_checksummed_and_read_back_typed() {
+        use crate::tune::{TuneConfig, TuneResult, TuningRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        let mut m = tiny();
+        m.meta.metrics = Some(serde_json::json!({"ndcg_at_k": 0.25}));
+        let trial = crate::tune::Trial {
+            config: 0,
+            bracket: 0,
+            rung: 0,
+            params: AlsParams::explicit(),
+            validation: Default::default(),
+            score: 0.5,
+            seconds: 1.0,
+            promoted: false,
+        };
+        let result = TuneResult {
+            best: AlsParams::explicit(),
+            best_trial: 0,
+            trials: vec![trial],
+            fit_rows: 3,
+            validation_rows: 1,
+            validation_users: 1,
+            holdout: crate::tune::Holdout::Random,
+            seconds: 1.0,
+        };
+        let record = TuningRecord::new(&TuneConfig::default(), &result, AlsParams::explicit());
+        m.meta.tuning = Some(record.summary.clone());
+        m.tuning = Some(record.clone());
+        m.save(&path).unwrap();
+        for file in SIDE_FILES {
+            assert!(path.join(file).is_file(), "{file} written");
+            assert!(m.meta.artifacts.iter().any(|a| a.file == file), "{file} checksummed");
+        }
+        let metrics: serde_json::Value =
+            serde_json::from_slice(&fs::read(path.join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(metrics["ndcg_at_k"], 0.25);
+        assert_eq!(
+            fs::read_to_string(path.join("trials.tsv")).unwrap(),
+            record.trials_tsv()
+        );
+        let back = Model::load(&path).unwrap();
+        assert_eq!(back.tuning, Some(record));
+        // A changed side file is caught like a changed artifact.
+        fs::write(path.join("tuning.json"), b"{}").unwrap();
+        let err = Model::load(&path).unwrap_err().to_string();
+        assert!(err.contains("tuning.json") && err.contains("checksum"), "{err}");
     }
 }

@@ -488,13 +488,111 @@ fn survivors(n: usize, eta: usize) -> usize {
     n.div_ceil(eta.max(2)).max(1)
 }
 
+/// `tuning.json` of a tuned model directory: the parameters chosen, the search in brief, the
+/// test figures, the configuration and every trial. Retrains read [`TuningRecord::chosen`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TuningRecord {
+    /// The parameters the model was refitted with (the best trial's, threads as run).
+    pub chosen: AlsParams,
+    /// The search in brief (also in `model.json`).
+    pub summary: TuningSummary,
+    /// Test-set figures of the refitted model, when a test set was held out.
+    #[serde(default)]
+    pub test: Option<serde_json::Value>,
+    /// How the search was configured.
+    pub config: TuneConfig,
+    /// Every scored trial, in the order they ran.
+    pub trials: Vec<Trial>,
+}
+
+/// The search in brief.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TuningSummary {
+    /// Metric maximised on validation.
+    pub metric: TargetMetric,
+    /// Cut-off of the metric.
+    pub k: usize,
+    /// How much was searched.
+    pub budget: Budget,
+    /// Trials scored.
+    pub trials: usize,
+    /// Seconds the search took.
+    pub seconds: f64,
+    /// The validation split inside the training data.
+    pub validation: ValidationSummary,
+    /// Index of the best trial.
+    pub best_trial: usize,
+    /// The best trial's score.
+    pub best_score: f64,
+    /// The best trial's validation metrics.
+    pub best_validation: RankingMetrics,
+    /// The defaults' score (trial 0), for comparison.
+    pub defaults_score: f64,
+}
+
+/// The validation split a search used.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationSummary {
+    /// The holdout actually used.
+    pub holdout: Holdout,
+    /// Share of each user's interactions held out.
+    pub share: f64,
+    /// Interactions the validation fits trained on.
+    pub fit_rows: usize,
+    /// Interactions held out.
+    pub validation_rows: usize,
+    /// Users with validation interactions.
+    pub users: usize,
+}
+
+impl TuningRecord {
+    /// The record of `result`, searched with `config`, refitted with `chosen`.
+    pub fn new(config: &TuneConfig, result: &TuneResult, chosen: AlsParams) -> Self {
+        let best = &result.trials[result.best_trial];
+        TuningRecord {
+            chosen,
+            summary: TuningSummary {
+                metric: config.metric,
+                k: config.k,
+                budget: config.budget,
+                trials: result.trials.len(),
+                seconds: result.seconds,
+                validation: ValidationSummary {
+                    holdout: result.holdout,
+                    share: config.validation.share,
+                    fit_rows: result.fit_rows,
+                    validation_rows: result.validation_rows,
+                    users: result.validation_users,
+                },
+                best_trial: result.best_trial,
+                best_score: best.score,
+                best_validation: best.validation,
+                defaults_score: result.trials[0].score,
+            },
+            test: None,
+            config: config.clone(),
+            trials: result.trials.clone(),
+        }
+    }
+
+    /// The `trials.tsv` beside `tuning.json`.
+    pub fn trials_tsv(&self) -> String {
+        trials_table(&self.trials, self.summary.best_trial)
+    }
+}
+
 /// Tab-separated trials table with a header, one row per scored trial (the `trials.tsv` of
 /// a tuned model directory).
 pub fn trials_tsv(result: &TuneResult) -> String {
-    let mut out = String::from(
+    trials_table(&result.trials, result.best_trial)
+}
+
+fn trials_table(trials: &[Trial], best_trial: usize) -> String {    let mut out = String::from(
         "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tscore\tseconds\tpromoted\tbest\n",
     );
-    for (i, t) in result.trials.iter().enumerate() {
+    for (i, t) in trials.iter().enumerate() {
         let conf = match t.params.confidence {
             Confidence::Linear => "linear",
             Confidence::Log => "log",
@@ -516,7 +614,7 @@ pub fn trials_tsv(result: &TuneResult) -> String {
             t.score,
             t.seconds,
             t.promoted,
-            i == result.best_trial
+            i == best_trial
         );
     }
     out

@@ -89,6 +89,46 @@ fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
     ]);
     assert!(metrics.contains("ndcg_at_k"), "{metrics}");
 
+    // A tuned model goes to a blob prefix the same way, with its tuning record and trials table
+    // written and checksummed with it; `recommend` loads it back (verifying every checksum).
+    env.ok(&[
+        "tune",
+        "--ratings",
+        "az://devstoreaccount1/data/ratings.tsv",
+        "--budget",
+        "2",
+        "--factors",
+        "4",
+        "8",
+        "--iterations",
+        "2",
+        "4",
+        "--out",
+        "az://devstoreaccount1/models/tuned",
+    ]);
+    let Location::Blob(tuned) = Location::parse("az://devstoreaccount1/models/tuned/").unwrap()
+    else {
+        unreachable!()
+    };
+    let names: Vec<String> = blob::block_on(async move { blob::list(&tuned).await })
+        .unwrap()
+        .into_iter()
+        .map(|b| b.path)
+        .collect();
+    for file in ["model.json", "tuning.json", "trials.tsv", "metrics.json"] {
+        assert!(
+            names.iter().any(|n| n.ends_with(&format!("tuned/{file}"))),
+            "{file} not in {names:?}"
+        );
+    }
+    env.ok(&[
+        "recommend",
+        "--model",
+        "az://devstoreaccount1/models/tuned",
+        "--user",
+        "7",
+    ]);
+
     // A missing input names the blob; a wrong location form is refused before any request.
     let out = env.run(&[
         "train",

@@ -220,7 +220,16 @@ fn train_from_ratings_splits_internally_and_records_the_split() {
     let meta = json(&std::fs::read_to_string(out.join("model.json")).unwrap());
     assert_eq!(meta["split"]["method"], "chrono");
     assert_eq!(meta["history"].as_array().unwrap().len(), 3);
-    assert_eq!(meta["artifacts"].as_array().unwrap().len(), 7);
+    // Seven artifacts and metrics.json (the split left a test set), each with its checksum.
+    let files: Vec<&str> = meta["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 8, "{files:?}");
+    assert!(files.contains(&"metrics.json"), "{files:?}");
+    assert!(out.join("metrics.json").is_file());
 }
 
 #[test]

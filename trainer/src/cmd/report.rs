@@ -52,9 +52,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| args.model.join("report"));
     topten_model::output_dir::create(&out, &topten_model::output_dir::REPORT_DIR)?;
     let (test, test_note) = test_set(&args, &model)?;
-    let tuning: Option<serde_json::Value> = std::fs::read_to_string(args.model.join("tuning.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    // The figures read the tuning record in its JSON form (`tuning.json`).
+    let tuning = model
+        .tuning
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()?;
     let written = write_report(
         &model,
         test.as_ref(),

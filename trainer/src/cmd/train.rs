@@ -179,18 +179,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     if let Some(m) = &metrics {
-        let text = serde_json::to_string_pretty(m)? + "\n";
-        match args.out.join("metrics.json") {
-            Location::Local(path) => std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?,
-            Location::Blob(b) => {
-                let display = b.display.clone();
-                topten_azure::blob::block_on(async move {
-                    topten_azure::blob::upload(&b, text.as_bytes(), None).await
-                })
-                .with_context(|| format!("cannot write {display}"))?
-            }
-        }
         super::outln!("{}", serde_json::to_string_pretty(m)?);
     }
     tracing::info!(out = %args.out, "model written");

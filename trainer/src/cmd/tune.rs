@@ -2,7 +2,8 @@
 //! the best on all training data, score the test set once, write a normal model directory
 //! plus `tuning.json` and `trials.tsv`.
 
-use std::path::PathBuf;
+use topten_azure::blob::Location;
+use topten_azure::model_dir::SaveModel;
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -82,15 +83,17 @@ pub struct Args {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Output model directory (with tuning.json, trials.tsv and metrics.json).
+    /// Output model directory or blob prefix (with tuning.json, trials.tsv and metrics.json).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Location,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Refuse a foreign --out before the search, not after it (saving checks again).
-    topten_model::output_dir::claim(&args.out, &topten_model::output_dir::MODEL_DIR)?;
+    if let Location::Local(dir) = &args.out {
+        topten_model::output_dir::claim(dir, &topten_model::output_dir::MODEL_DIR)?;
+    }
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(args.threads)
@@ -193,52 +196,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     spin.set_message("evaluating on the test set");
     let eval = test.as_ref().map(|t| pipeline::evaluate(&model, t, args.k));
     spin.finish_and_clear();
-    let summary = serde_json::json!({
-        "metric": metric,
-        "k": args.k,
-        "budget": cfg.budget,
-        "trials": result.trials.len(),
-        "seconds": result.seconds,
-        "validation": {
-            "holdout": result.holdout,
-            "share": cfg.validation.share,
-            "fitRows": result.fit_rows,
-            "validationRows": result.validation_rows,
-            "users": result.validation_users,
-        },
-        "bestTrial": result.best_trial,
-        "bestScore": best.score,
-        "bestValidation": best.validation,
-        "defaultsScore": result.trials[0].score,
-    });
+    let mut record = tune::TuningRecord::new(&cfg, &result, params.clone());
     model.meta.metrics = eval.map(serde_json::to_value).transpose()?;
-    model.meta.tuning = Some(summary.clone());
+    record.test = model.meta.metrics.clone();
+    model.meta.tuning = Some(record.summary.clone());
+    model.tuning = Some(record);
+    // One write: model.json, the artifacts, metrics.json, tuning.json and trials.tsv, checksummed
+    // together, to a directory or a blob prefix.
+    let progress = args
+        .out
+        .is_blob()
+        .then(|| crate::progress::bytes(&format!("uploading to {}", args.out)));
     model
-        .save(&args.out)
-        .with_context(|| format!("cannot save the model to {}", args.out.display()))?;
-
-    // Serialised directly (not through serde_json::Value) so f32 parameters keep their short form.
-    #[derive(serde::Serialize)]
-    struct TuningFile<'a> {
-        chosen: &'a AlsParams,
-        summary: &'a serde_json::Value,
-        test: &'a Option<serde_json::Value>,
-        config: &'a TuneConfig,
-        trials: &'a [tune::Trial],
+        .save_to(&args.out, progress.as_ref().map(|(_, p)| p.clone()))
+        .with_context(|| format!("cannot save the model to {}", args.out))?;
+    if let Some((bar, _)) = progress {
+        bar.finish_and_clear();
     }
-    let tuning = TuningFile {
-        chosen: &params,
-        summary: &summary,
-        test: &model.meta.metrics,
-        config: &cfg,
-        trials: &result.trials,
-    };
-    let write = |name: &str, text: String| -> anyhow::Result<()> {
-        let path = args.out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
-    };
-    write("tuning.json", serde_json::to_string_pretty(&tuning)? + "\n")?;
-    write("trials.tsv", tune::trials_tsv(&result))?;
     #[derive(serde::Serialize)]
     struct Printed<'a> {
         params: &'a AlsParams,
@@ -254,10 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         trials: result.trials.len(),
         seconds: result.seconds,
     };
-    if let Some(m) = &model.meta.metrics {
-        write("metrics.json", serde_json::to_string_pretty(m)? + "\n")?;
-    }
     super::outln!("{}", serde_json::to_string_pretty(&out)?);
-    tracing::info!(out = %args.out.display(), "tuned model written");
+    tracing::info!(out = %args.out, "tuned model written");
     Ok(())
 }
