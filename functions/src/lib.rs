@@ -1,8 +1,10 @@
-//! The topten HTTP API, built to run as an Azure Functions custom handler and anywhere else
-//! (`topten serve`, a container, a laptop).
+//! The topten service: the HTTP API, built to run as an Azure Functions custom handler and
+//! anywhere else (`topten serve`, a container, a laptop), and its timer job, the retrain.
 //!
 //! # Layout
-//! - [`config`]: settings from app settings / environment variables.
+//! - [`config`]: every setting, from app settings / environment variables, validated at start.
+//! - [`backends`]: the store backends by URI (the one place that knows them all).
+//! - [`retrain`]: the timer job: train a candidate, gate it against the active version, publish.
 //! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
 //! - [`routes`]: one module per resource; handlers are thin.
 //! - [`error`]: the JSON error type with stable codes.
@@ -17,7 +19,7 @@
 //! Every answer, also those to requests that never reach a handler, is JSON with a stable code
 //! and an `x-request-id`: bad heads are turned into requests the router answers
 //! ([`server::guard`]), body failures into 408/413/400 ([`body`]), panics into a 500, a
-//! handler over its deadline into a 503, and [`json_errors`] converts whatever error is left
+//! handler over its deadline into a 503, and `json_errors` converts whatever error is left
 //! without a JSON body (an extractor rejection of axum) as a last resort.
 #![deny(missing_docs)]
 

@@ -4,10 +4,10 @@
 //! # Document model
 //! One container, partition key path `/userId`:
 //! - a user's list in a version: `{id: "{version}:{userId}", userId, items, modelVersion,
-//!   createdAt}` (exactly [`UserRecs`]), partition key = the user id, so serving is one point
+//!   createdAt}` (exactly [`topten_store::UserRecs`]), partition key = the user id, so serving is one point
 //!   read (id + partition key: 1 RU for a 1 KB document, the cheapest operation Cosmos has);
 //! - metadata in the one logical partition [`META_PARTITION`]: `active` (the pointer the
-//!   handler caches), `version:{v}` (a [`VersionInfo`]) and `popular:{v}` (the cold-start
+//!   handler caches), `version:{v}` (a [`topten_store::VersionInfo`]) and `popular:{v}` (the cold-start
 //!   list). One small partition keeps `topten versions` a single-partition query and the
 //!   pointer switch one atomic single-document write.
 //!

@@ -13,7 +13,7 @@ use topten_store::StoreError;
 /// How to authenticate.
 #[derive(Clone)]
 pub enum CosmosAuth {
-    /// Microsoft Entra ID (managed identity in Azure, developer tools locally): see [`crate::azure`].
+    /// Microsoft Entra ID (managed identity in Azure, developer tools locally): see [`crate::credential`].
     EntraId,
     /// Account key: local emulators only (`COSMOS_KEY`).
     Key(String),
@@ -87,7 +87,7 @@ impl CosmosSettings {
     /// `http(s)://HOST:PORT/DB/CONTAINER`).
     ///
     /// Settings: `COSMOS_KEY` (key auth, loopback emulators only; otherwise Entra ID, see
-    /// [`crate::azure`]), `TOPTEN_COSMOS_CONSISTENCY` (`session` | `eventual`),
+    /// [`crate::credential`]), `TOPTEN_COSMOS_CONSISTENCY` (`session` | `eventual`),
     /// `TOPTEN_COSMOS_TIMEOUT_MS` (read timeout, 2000), `TOPTEN_COSMOS_WRITE_TIMEOUT_MS` (10000),
     /// `TOPTEN_COSMOS_CONCURRENCY` (upserts in flight; default from `TOPTEN_COSMOS_RU_PER_SEC`,
     /// the provisioned throughput, else 32), `TOPTEN_COSMOS_MAX_RETRIES` (10),

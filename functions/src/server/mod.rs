@@ -37,7 +37,7 @@ use tower::ServiceExt;
 use crate::metrics::Metrics;
 use guard::{Guarded, HeadLimits, RejectSlot, Rejected};
 
-/// Server settings (from [`crate::Config`] through [`ServeOptions::from_config`]).
+/// Server settings (from [`crate::Config`] through [`ServeOptions::from_state`]).
 #[derive(Clone)]
 pub struct ServeOptions {
     /// Longest wait for a complete request head, and for the next request on an idle

@@ -179,7 +179,7 @@ pub fn read_ratings(path: &Path, opts: &ReadOptions) -> Result<(Ratings, ReadRep
 /// Reads interactions from any reader; `source_name` names it in errors.
 ///
 /// This is the streaming entry point (blob downloads, standard input): it reads the stream in
-/// blocks of [`STREAM_BLOCK_BYTES`], so memory stays bounded without a temporary copy, and it
+/// blocks of 16 MiB, so memory stays bounded without a temporary copy, and it
 /// parses exactly as [`read_ratings`] does (the same code, with smaller blocks).
 pub fn read_ratings_from<R: Read>(
     reader: R,
