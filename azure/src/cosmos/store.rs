@@ -211,11 +211,14 @@ impl CosmosStore {
 
 
 
-    pub(super) async fn upsert_meta<T: Serialize + Sync>(
+    /// Writes a metadata document: `Put::Upsert` replaces it, `Put::Create` fails with a
+    /// conflict when it exists (a decision made on its absence must still hold).
+    pub(super) async fn put_meta<T: Serialize + Sync>(
         &self,
         id: &str,
         doc_type: &str,
         body: &T,
+        put: Put,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         let doc = MetaDoc {
@@ -225,29 +228,19 @@ impl CosmosStore {
             body,
         };
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
-        self.write_with_retry(id, || {
-            c.upsert_item(META_PARTITION, id, &doc, Some(opts.clone()))
-        })
-        .await
-    }
-
-    /// [`CosmosStore::upsert_meta`] for a document that must not exist yet (a conflict if it does).
-    pub(super) async fn create_meta<T: Serialize + Sync>(
-        &self,
-        id: &str,
-        doc_type: &str,
-        body: &T,
-    ) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        let doc = MetaDoc {
-            id: id.to_owned(),
-            user_id: META_PARTITION.to_owned(),
-            doc_type: doc_type.to_owned(),
-            body,
-        };
-        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
-        self.write_with_retry(id, || {
-            c.create_item(META_PARTITION, id, &doc, Some(opts.clone()))
+        self.write_with_retry(id, || match put {
+            Put::Upsert => futures::future::Either::Left(c.upsert_item(
+                META_PARTITION,
+                id,
+                &doc,
+                Some(opts.clone()),
+            )),
+            Put::Create => futures::future::Either::Right(c.create_item(
+                META_PARTITION,
+                id,
+                &doc,
+                Some(opts.clone()),
+            )),
         })
         .await
     }
@@ -346,7 +339,16 @@ impl CosmosStore {
 
 }
 
-pub(super) type BoxedWrite<'a> =
+/// How [`CosmosStore::put_meta`] writes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Put {
+    /// Create or replace.
+    Upsert,
+    /// Create; a conflict if the document exists.
+    Create,
+}
+
+type BoxedWrite<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 
@@ -496,12 +498,14 @@ impl VersionStorage for CosmosStore {
         let write = decide(active.as_ref(), info.as_ref())?;
         match &write {
             MetaWrite::Nothing => {}
-            MetaWrite::Active(a) if active.is_none() => self.create_meta("active", "active", a).await?,
-            MetaWrite::Active(a) => self.upsert_meta("active", "active", a).await?,
-            MetaWrite::Version(i) if info.is_none() => {
-                self.create_meta(&version_id(version), "version", i).await?
+            MetaWrite::Active(a) => {
+                let put = if active.is_none() { Put::Create } else { Put::Upsert };
+                self.put_meta("active", "active", a, put).await?
             }
-            MetaWrite::Version(i) => self.upsert_meta(&version_id(version), "version", i).await?,
+            MetaWrite::Version(i) => {
+                let put = if info.is_none() { Put::Create } else { Put::Upsert };
+                self.put_meta(&version_id(version), "version", i, put).await?
+            }
         }
         Ok(write)
     }
@@ -520,7 +524,7 @@ impl VersionStorage for CosmosStore {
     }
 
     async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
-        self.upsert_meta(&popular_id(version), "popular", &items)
+        self.put_meta(&popular_id(version), "popular", &items, Put::Upsert)
             .await
     }
 
@@ -528,22 +532,22 @@ impl VersionStorage for CosmosStore {
         use base64::Engine;
         let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_CHUNK).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            self.upsert_meta(
+            self.put_meta(
                 &format!("{}:{i}", snapshot_id(version)),
                 "snapshot-chunk",
                 &b64().encode(chunk),
+                Put::Upsert,
             )
             .await?;
         }
-        // The header goes last: a snapshot is readable only once every chunk is in.
-        self.upsert_meta(
+        // The header goes last: a serving model is readable only once every chunk is in.
+        self.put_meta(
             &snapshot_id(version),
             "snapshot",
             &SnapshotHeader {
                 chunks: chunks.len(),
                 bytes: bytes.len(),
-            },
-        )
+            }, Put::Upsert)
         .await
     }
 
