@@ -56,7 +56,10 @@ impl SaveModel for Model {
         let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
         let blob_err = |uri: &str| {
             let uri = uri.to_owned();
-            move |source| ModelError::Remote { uri, source: Box::new(source) }
+            move |source| ModelError::Remote {
+                uri,
+                source: Box::new(source),
+            }
         };
         let Location::Blob(meta_loc) = loc.join("model.json") else {
             unreachable!()
@@ -85,63 +88,62 @@ impl SaveModel for Model {
         }
         Ok(())
     }
-
 }
 
-    /// The blob form of [`output_dir::claim`]: a prefix may be written when it holds nothing
-    /// but the files of a topten model (a finished one, or one whose upload was interrupted).
+/// The blob form of [`output_dir::claim`]: a prefix may be written when it holds nothing
+/// but the files of a topten model (a finished one, or one whose upload was interrupted).
 fn claim_blob_prefix(
-        prefix: &crate::blob::BlobLocation,
-        meta_loc: &crate::blob::BlobLocation,
-    ) -> Result<(), ModelError> {
-        use crate::blob;
-        let blob_err = |source: blob::BlobError| ModelError::Remote {
-            uri: prefix.display.clone(),
-            source: Box::new(source),
-        };
-        let p = prefix.clone();
-        let names = blob::block_on(async move { blob::list(&p).await }).map_err(blob_err)?;
-        let refuse = |found: String| {
-            ModelError::Output(output_dir::OutputError::NotOurs {
-                what: output_dir::MODEL_DIR.what,
-                path: PathBuf::from(&prefix.display),
-                found,
-            })
-        };
-        let foreign: Vec<&str> = names
-            .iter()
-            .map(|b| b.path.strip_prefix(&prefix.path).unwrap_or(&b.path))
-            .filter(|n| *n != "model.json" && !FILES.contains(n) && !SIDE_FILES.contains(n))
-            .collect();
-        if !foreign.is_empty() {
-            return Err(refuse(format!(
-                "a blob prefix with {} other blob(s) ({})",
-                foreign.len(),
-                foreign
-                    .iter()
-                    .take(3)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        if names.iter().any(|b| b.path == meta_loc.path) {
-            let m = meta_loc.clone();
-            let bytes =
-                blob::block_on(async move { blob::read_all(&m).await }).map_err(blob_err)?;
-            if !(output_dir::MODEL_DIR.is_ours)(&bytes) {
-                return Err(refuse("a model.json topten did not write".into()));
-            }
-        }
-        Ok(())
+    prefix: &crate::blob::BlobLocation,
+    meta_loc: &crate::blob::BlobLocation,
+) -> Result<(), ModelError> {
+    use crate::blob;
+    let blob_err = |source: blob::BlobError| ModelError::Remote {
+        uri: prefix.display.clone(),
+        source: Box::new(source),
+    };
+    let p = prefix.clone();
+    let names = blob::block_on(async move { blob::list(&p).await }).map_err(blob_err)?;
+    let refuse = |found: String| {
+        ModelError::Output(output_dir::OutputError::NotOurs {
+            what: output_dir::MODEL_DIR.what,
+            path: PathBuf::from(&prefix.display),
+            found,
+        })
+    };
+    let foreign: Vec<&str> = names
+        .iter()
+        .map(|b| b.path.strip_prefix(&prefix.path).unwrap_or(&b.path))
+        .filter(|n| *n != "model.json" && !FILES.contains(n) && !SIDE_FILES.contains(n))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(refuse(format!(
+            "a blob prefix with {} other blob(s) ({})",
+            foreign.len(),
+            foreign
+                .iter()
+                .take(3)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
+    if names.iter().any(|b| b.path == meta_loc.path) {
+        let m = meta_loc.clone();
+        let bytes = blob::block_on(async move { blob::read_all(&m).await }).map_err(blob_err)?;
+        if !(output_dir::MODEL_DIR.is_ours)(&bytes) {
+            return Err(refuse("a model.json topten did not write".into()));
+        }
+    }
+    Ok(())
+}
 
-    /// Reads and verifies a model from a local directory or a blob prefix.
+/// Reads and verifies a model from a local directory or a blob prefix.
 pub fn load_model(loc: &crate::blob::Location) -> Result<Model, ModelError> {
-        use crate::blob::{self, Location};
-        match loc {
-            Location::Local(dir) => Model::load(dir),
-            Location::Blob(_) => Model::load_with(&PathBuf::from(loc.to_string()), &mut |file| {
+    use crate::blob::{self, Location};
+    match loc {
+        Location::Local(dir) => Model::load(dir),
+        Location::Blob(_) => {
+            Model::load_with(&PathBuf::from(loc.to_string()), &mut |file| {
                 let Location::Blob(b) = loc.join(file) else {
                     unreachable!()
                 };
@@ -153,7 +155,7 @@ pub fn load_model(loc: &crate::blob::Location) -> Result<Model, ModelError> {
                     },
                     source => ModelError::Remote { uri: b.display.clone(), source: Box::new(source) },
                 })
-            }),
+            })
         }
     }
-
+}

@@ -3,15 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use topten_azure::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
 use topten_model::als::AlsParams;
 use topten_model::ingest::{read_ratings_str, ReadOptions};
 use topten_model::pipeline;
-use topten_azure::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
-use topten_store::publish::{publish, PublishOptions};
-use topten_store::{
-    contract, doc_id, ItemScore, StoreError, UserRecs, VersionInfo, VersionStatus,
-};
 use topten_store::prelude::*;
+use topten_store::publish::{publish, PublishOptions};
+use topten_store::{contract, doc_id, ItemScore, StoreError, UserRecs, VersionInfo, VersionStatus};
 use topten_testkit::CosmosServer;
 
 /// A store on `server`, key auth, with the given tweaks.

@@ -7,9 +7,9 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use topten_store::StoreError;
 use topten_edge::body::error_body;
 use topten_edge::request::Rejection;
+use topten_store::StoreError;
 
 /// An error answer of the API.
 #[derive(Debug)]

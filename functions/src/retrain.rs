@@ -8,13 +8,13 @@
 //! stored documents, so the gate needs nothing but the store. Items a user has in the new
 //! training data are removed from both sides' lists first.
 
-use topten_azure::model_dir::SaveModel;
 use std::path::PathBuf;
+use topten_azure::model_dir::SaveModel;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use topten_model::als::AlsParams;
 use topten_azure::blob::{self, Location};
+use topten_model::als::AlsParams;
 use topten_model::ingest::ReadOptions;
 use topten_model::metrics::{self, TargetMetric};
 use topten_model::model::Model;
@@ -203,7 +203,10 @@ pub fn train_candidate(
     Ok((model, test))
 }
 
-fn append(all: &mut topten_model::interactions::Ratings, more: &topten_model::interactions::Ratings) {
+fn append(
+    all: &mut topten_model::interactions::Ratings,
+    more: &topten_model::interactions::Ratings,
+) {
     for r in &more.records {
         let u = all.users.intern(more.users.id(r.user));
         let i = all.items.intern(more.items.id(r.item));

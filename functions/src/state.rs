@@ -107,7 +107,10 @@ impl AppState {
 
     /// The serving model (item ids and factors) of `version`, loaded once per version and kept
     /// in memory; `None` when the version has none (a read-only list file).
-    pub async fn serving_model(&self, version: &str) -> Result<Option<Arc<ServingModel>>, ApiError> {
+    pub async fn serving_model(
+        &self,
+        version: &str,
+    ) -> Result<Option<Arc<ServingModel>>, ApiError> {
         if let Some(s) = self.inner.serving_model.read().unwrap().as_ref() {
             if s.version == version {
                 return Ok(Some(s.clone()));

@@ -3,13 +3,13 @@
 //! that must give clear errors. One test function, because the blob settings are process
 //! environment variables (`AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_SAS`), as in production.
 
-use topten_azure::model_dir::SaveModel;
-use topten_model::als::AlsParams;
 use topten_azure::blob::{self, BlobError, Location};
+use topten_azure::model_dir::SaveModel;
+use topten_functions::retrain::{self, RetrainConfig};
+use topten_model::als::AlsParams;
 use topten_model::ingest::{read_ratings, ReadOptions};
 use topten_model::model::ModelError;
 use topten_model::pipeline;
-use topten_functions::retrain::{self, RetrainConfig};
 use topten_model::synth::{write_udata, SynthParams};
 use topten_testkit::Azurite;
 
@@ -120,7 +120,8 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
     };
     let names = blob::block_on(async move { blob::list(&theirs).await }).unwrap();
     assert_eq!(names.len(), 1, "nothing was written beside their file");
-    let back = topten_azure::model_dir::load_model(&loc("az://devstoreaccount1/models/m1")).unwrap();
+    let back =
+        topten_azure::model_dir::load_model(&loc("az://devstoreaccount1/models/m1")).unwrap();
     assert_eq!(back.user_factors, model.user_factors);
     assert_eq!(back.meta.artifacts, model.meta.artifacts);
     // Publishing from the loaded model works like from a local one.
@@ -227,7 +228,9 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
             })
             .unwrap_err();
         assert!(err.to_string().contains("interrupted"));
-        let err = topten_azure::model_dir::load_model(&loc(target)).unwrap_err().to_string();
+        let err = topten_azure::model_dir::load_model(&loc(target))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no model.json"), "{target}: {err}");
     }
 

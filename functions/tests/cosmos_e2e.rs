@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use topten_store::publish::{publish, PublishOptions};
 use topten_store::prelude::*;
+use topten_store::publish::{publish, PublishOptions};
 use topten_testkit::CosmosServer;
 
 use common::start_handler;

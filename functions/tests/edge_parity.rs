@@ -9,12 +9,12 @@ use axum::body::Body;
 use axum::http::Request;
 use tower::ServiceExt;
 
-use topten_store::export::export_snapshot;
 use topten_edge::request::Limits;
 use topten_edge::route::handle;
-use topten_testkit::parity::parity_requests;
 use topten_edge::snapshot::RecsSnapshot;
 use topten_functions::{app, state_from_config, Config};
+use topten_store::export::export_snapshot;
+use topten_testkit::parity::parity_requests;
 
 fn config(store: &str) -> Config {
     Config {

@@ -47,5 +47,8 @@ fn every_corpus_file_passes_its_target() {
             }
         }
     }
-    assert!(failures.is_empty(), "inputs that fail their fuzz target: {failures:#?}");
+    assert!(
+        failures.is_empty(),
+        "inputs that fail their fuzz target: {failures:#?}"
+    );
 }

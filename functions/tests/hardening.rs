@@ -190,7 +190,9 @@ fn one(port: u16, raw: &[u8]) -> Resp {
 
 async fn published(dir: &Path) -> String {
     let ratings = topten_testkit::fixtures::ratings_file(dir);
-    topten_testkit::fixtures::published_store(dir, &ratings).await.0
+    topten_testkit::fixtures::published_store(dir, &ratings)
+        .await
+        .0
 }
 
 /// Heads that hyper answers on its own with a bare 400/414/431 (no body, no request id) are

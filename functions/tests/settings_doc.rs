@@ -30,7 +30,14 @@ fn config_settings() -> Vec<(String, String)> {
                 .map(|v| v.to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join(",");
-            Some((env, if default.is_empty() { "-".into() } else { default }))
+            Some((
+                env,
+                if default.is_empty() {
+                    "-".into()
+                } else {
+                    default
+                },
+            ))
         })
         .collect()
 }

@@ -14,16 +14,17 @@
 //! through the same functions in the normal `cargo test`. The file must therefore build with
 //! the dependencies of `topten-functions` alone (core, edge, functions, serde_json).
 
-use topten_store::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
+use topten_edge::request::Limits;
+use topten_edge::snapshot::RecsSnapshot;
 use topten_model::ingest::{self, DuplicatePolicy, Format, ReadOptions};
 use topten_model::interactions::MAX_ABS_VALUE;
 use topten_model::serving_model::{decode_history, ServingModel};
+use topten_store::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
 use topten_store::{
-    self, documents::{document_items, encode_doc}, ActiveVersion, ItemScore, UserRecs,
-    VersionInfo,
+    self,
+    documents::{document_items, encode_doc},
+    ActiveVersion, ItemScore, UserRecs, VersionInfo,
 };
-use topten_edge::request::Limits;
-use topten_edge::snapshot::RecsSnapshot;
 
 /// The targets by name, for the corpus replay (`fuzz/corpus/NAME/`).
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use topten_store::{recs_snapshot::SnapshotStore, StoreHandle};
 use topten_functions::{app, AppState, Config};
+use topten_store::{recs_snapshot::SnapshotStore, StoreHandle};
 
 /// A snapshot embedded at build time (empty when none was given).
 static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/embedded.snap"));

@@ -11,11 +11,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use topten_edge::snapshot::RecsSnapshot;
 use topten_store::export::export_snapshot;
-use topten_testkit::{free_port, wait_listening, KillOnDrop};
 use topten_testkit::http::send as get;
 use topten_testkit::parity::parity_requests;
-use topten_edge::snapshot::RecsSnapshot;
+use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
 /// The cargo-lambda to run; fails the test, saying what to install, when there is none.
 fn cargo_lambda() -> String {
@@ -34,7 +34,6 @@ fn cargo_lambda() -> String {
     );
     "cargo-lambda".to_owned()
 }
-
 
 /// Function-URL answers of the Lambda function equal the native handler's, byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

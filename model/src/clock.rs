@@ -51,7 +51,6 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

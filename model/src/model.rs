@@ -603,7 +603,10 @@ mod tests {
         m.save(&path).unwrap();
         for file in SIDE_FILES {
             assert!(path.join(file).is_file(), "{file} written");
-            assert!(m.meta.artifacts.iter().any(|a| a.file == file), "{file} checksummed");
+            assert!(
+                m.meta.artifacts.iter().any(|a| a.file == file),
+                "{file} checksummed"
+            );
         }
         let metrics: serde_json::Value =
             serde_json::from_slice(&fs::read(path.join("metrics.json")).unwrap()).unwrap();
@@ -617,6 +620,9 @@ mod tests {
         // A changed side file is caught like a changed artifact.
         fs::write(path.join("tuning.json"), b"{}").unwrap();
         let err = Model::load(&path).unwrap_err().to_string();
-        assert!(err.contains("tuning.json") && err.contains("checksum"), "{err}");
+        assert!(
+            err.contains("tuning.json") && err.contains("checksum"),
+            "{err}"
+        );
     }
 }

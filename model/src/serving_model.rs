@@ -177,7 +177,8 @@ impl ServingModel {
             .collect();
         let factors =
             Array2::from_shape_vec((n, k), values).map_err(|e| ServingModelError(e.to_string()))?;
-        let mut snap = ServingModel::new(header.version, header.params, items, header.titles, factors);
+        let mut snap =
+            ServingModel::new(header.version, header.params, items, header.titles, factors);
         snap.created_ms = header.created_ms;
         if !header.item_counts.is_empty() && header.item_counts.len() != n {
             return Err(bad("item counts do not match the header"));

@@ -30,8 +30,8 @@ use rayon::prelude::*;
 use crate::als::{self, AlsError, AlsModel, AlsParams, Confidence, Feedback};
 use crate::csr::Csr;
 use crate::interactions::Ratings;
-use crate::metrics::{self, RankingMetrics};
 use crate::metrics::TargetMetric;
+use crate::metrics::{self, RankingMetrics};
 use crate::split::{self, FilterBy, SplitError, SplitMethod, SplitParams};
 
 /// Which of each user's training interactions are held out for validation.
@@ -589,7 +589,8 @@ pub fn trials_tsv(result: &TuneResult) -> String {
     trials_table(&result.trials, result.best_trial)
 }
 
-fn trials_table(trials: &[Trial], best_trial: usize) -> String {    let mut out = String::from(
+fn trials_table(trials: &[Trial], best_trial: usize) -> String {
+    let mut out = String::from(
         "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tscore\tseconds\tpromoted\tbest\n",
     );
     for (i, t) in trials.iter().enumerate() {

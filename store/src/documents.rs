@@ -266,4 +266,3 @@ pub fn serialised_item(item: &ItemScore) -> Item {
         serde_json::to_vec(item).expect("serialising an item"),
     )
 }
-

@@ -26,8 +26,8 @@ use crate::documents::{decode_doc, encode_doc, join_fragments, json_part};
 use crate::events::StoredEvent;
 use crate::lifecycle::{MetaDecision, MetaWrite};
 use crate::{
-    ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, TopItems, UserRecs,
-    VersionInfo, VersionStorage,
+    ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, TopItems, UserRecs, VersionInfo,
+    VersionStorage,
 };
 
 const SEP: char = '\x1f';
@@ -156,9 +156,6 @@ impl EmbeddedStore {
     fn version_key(version: &str) -> String {
         format!("version{SEP}{version}")
     }
-
-
-
 }
 
 #[async_trait]
@@ -304,10 +301,11 @@ impl VersionStorage for EmbeddedStore {
         // it commits; readers (in any process) see the state before or after, never between.
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         let key = Self::version_key(version);
-        let active: Option<ActiveVersion> = match self.meta.get(&wtxn, "active").map_err(backend_err)? {
-            Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
-            None => None,
-        };
+        let active: Option<ActiveVersion> =
+            match self.meta.get(&wtxn, "active").map_err(backend_err)? {
+                Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
+                None => None,
+            };
         let info: Option<VersionInfo> = match self.meta.get(&wtxn, &key).map_err(backend_err)? {
             Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
             None => None,

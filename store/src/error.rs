@@ -57,4 +57,3 @@ pub enum StoreError {
         retry_after_secs: u64,
     },
 }
-

@@ -126,7 +126,10 @@ mod tests {
         let handle = crate::StoreHandle::read_only(std::sync::Arc::new(snap));
         assert!(matches!(
             handle.store("publishing"),
-            Err(StoreError::Unsupported { backend: "snapshot", what: "publishing" })
+            Err(StoreError::Unsupported {
+                backend: "snapshot",
+                what: "publishing"
+            })
         ));
     }
 }

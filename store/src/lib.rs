@@ -106,7 +106,6 @@ impl StoreHandle {
             what,
         })
     }
-
 }
 
 /// The store traits, to bring their methods into scope: `use topten_store::prelude::*;`.

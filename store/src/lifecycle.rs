@@ -146,7 +146,8 @@ pub trait Publisher: VersionStorage {
             users: 0,
             ..info.clone()
         };
-        let decide = move |_: Option<&ActiveVersion>, existing: Option<&VersionInfo>| match existing {
+        let decide = move |_: Option<&ActiveVersion>, existing: Option<&VersionInfo>| match existing
+        {
             Some(_) => Err(StoreError::Conflict(format!(
                 "version {} already exists",
                 fresh.version

@@ -102,8 +102,14 @@ pub async fn publish(
         quality: opts.quality.clone(),
     };
     store.create_version(&info).await?;
-    let serving = topten_model::serving_model::ServingModel::from_model(model, &version, opts.titles.as_ref());
-    store.write_serving_model(&version, &serving.encode()).await?;
+    let serving = topten_model::serving_model::ServingModel::from_model(
+        model,
+        &version,
+        opts.titles.as_ref(),
+    );
+    store
+        .write_serving_model(&version, &serving.encode())
+        .await?;
     let item = |i: u32, score: f32| ItemScore {
         item_id: model.items.id(i).to_owned(),
         score,
@@ -191,9 +197,7 @@ pub async fn activate_caught_up(
 }
 
 /// [`activate_caught_up`] for `rollback`: the previously active version, caught up.
-pub async fn rollback_caught_up(
-    store: &dyn Store,
-) -> Result<crate::ActiveVersion, StoreError> {
+pub async fn rollback_caught_up(store: &dyn Store) -> Result<crate::ActiveVersion, StoreError> {
     let active = store.rollback().await?;
     catch_up_version(store, &active.version).await?;
     Ok(active)

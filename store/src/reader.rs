@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::documents::{top_items_from_json, ActiveVersion, ItemScore, TopItems, UserRecs, VersionInfo};
+use crate::documents::{
+    top_items_from_json, ActiveVersion, ItemScore, TopItems, UserRecs, VersionInfo,
+};
 use crate::error::StoreError;
 
 /// The reads serving needs. Reads are point reads by key.

@@ -2,9 +2,9 @@
 //! the fresh list back, so every instance then serves it with one read.
 
 use crate::events::StoredEvent;
+use crate::{doc_id, ItemScore, Publisher, Store, StoreError, UserRecs};
 use topten_model::clock::now_rfc3339;
 use topten_model::serving_model::{decode_history, ServingModel};
-use crate::{doc_id, ItemScore, Publisher, Store, StoreError, UserRecs};
 use topten_model::topk::Scored;
 
 /// A user's interactions as the serving model's item indices: the training history stored with the

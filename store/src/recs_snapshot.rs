@@ -20,7 +20,6 @@ fn backend_err(e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-
 /// A snapshot file in memory.
 pub struct SnapshotStore {
     bytes: Vec<u8>,

@@ -197,7 +197,10 @@ impl Azurite {
     pub fn start() -> Azurite {
         require_stand_ins("azurite");
         let dir = azure_dir();
-        let work = tempfile::Builder::new().prefix("topten-azurite-").tempdir().unwrap();
+        let work = tempfile::Builder::new()
+            .prefix("topten-azurite-")
+            .tempdir()
+            .unwrap();
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port();

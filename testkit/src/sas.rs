@@ -22,7 +22,9 @@ pub fn account_sas(
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
     mac.update(to_sign.as_bytes());
     let sig = b64.encode(mac.finalize().into_bytes());
-    let enc = |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let enc = |v: &str| {
+        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     Ok(format!(
         "sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={}&spr={}&sig={}",
         enc(expiry_rfc3339),
@@ -36,4 +38,3 @@ pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 /// Azurite's well-known development account key (public; never a real secret).
 pub const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-

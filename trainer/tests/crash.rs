@@ -250,7 +250,11 @@ fn retrain_killed_at_random_moments_leaves_old_or_new_version_complete_and_serve
             !finished || active != before_active,
             "{context}: the retrain finished but did not switch versions"
         );
-        let user0 = rt.block_on(check_complete(lib_store.reader().as_ref(), &active, &context));
+        let user0 = rt.block_on(check_complete(
+            lib_store.reader().as_ref(),
+            &active,
+            &context,
+        ));
         check_served(&store, &active, &user0, &context);
 
         // Keep the store small: leftovers of killed runs and old versions go; never the active.

@@ -11,10 +11,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use topten_testkit::{free_port, wait_listening, KillOnDrop};
+use topten_edge::snapshot::RecsSnapshot;
 use topten_testkit::http::send as get;
 use topten_testkit::parity::parity_requests;
-use topten_edge::snapshot::RecsSnapshot;
+use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
 mod common;
 use common::ok;
@@ -34,7 +34,6 @@ fn serve(args: &[&str]) -> (KillOnDrop, u16) {
     wait_listening(port, Duration::from_secs(60), &format!("serve {args:?}"));
     (server, port)
 }
-
 
 fn ratings(dir: &Path) -> String {
     let mut text = String::new();

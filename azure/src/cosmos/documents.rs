@@ -2,15 +2,12 @@
 //! pointer, version infos, popular lists), the serving model in chunks, histories and events,
 //! and how their ids are made.
 
-
 use serde::{Deserialize, Serialize};
 
 use topten_store::events::StoredEvent;
 
-
 /// Partition key value of the metadata documents (active pointer, version infos, popular lists).
 pub const META_PARTITION: &str = "__topten_meta__";
-
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

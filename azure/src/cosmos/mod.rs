@@ -33,7 +33,6 @@
 //! [`CosmosSettings::breaker_open`] with [`StoreError::Unavailable`] (the API answers 503 with
 //! `Retry-After`) instead of piling up requests on a store that does not answer.
 
-
 mod documents;
 mod resilience;
 mod settings;

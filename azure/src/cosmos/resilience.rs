@@ -1,18 +1,16 @@
 //! Staying up when Cosmos DB does not: a timeout and a circuit breaker around every read,
 //! and bounded retries with backoff (honouring `x-ms-retry-after-ms`) around every write.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use azure_data_cosmos::CosmosError;
 
-use topten_store::StoreError;
+use topten_store::{StoreError, WriteStats};
 
-
-use super::store::CosmosStore;
+use super::settings::CosmosSettings;
 use super::{backend_err, BACKEND};
-
 
 /// Stops sending reads to a store that keeps failing: closed → (N failures) → open for a
 /// while (fail fast) → half-open (next read tries again; success closes it).
@@ -57,7 +55,6 @@ impl Breaker {
     }
 }
 
-
 /// Whether an error is worth retrying, and how long the service asked to wait.
 pub(super) fn retryable(e: &CosmosError) -> (bool, Option<Duration>) {
     let status = e.status();
@@ -95,14 +92,59 @@ pub(super) fn map_err(e: CosmosError) -> StoreError {
     backend_err(e)
 }
 
-impl CosmosStore {
+/// The resilience of one store: its breaker, its timeouts and retry budget, and what the
+/// writes have cost (request units, throttling, retries).
+#[derive(Debug)]
+pub(super) struct Resilience {
+    breaker: Breaker,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    max_retries: u32,
+    request_units_milli: AtomicU64,
+    throttled: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl Resilience {
+    /// The policy `settings` ask for, with nothing counted yet.
+    pub(super) fn new(settings: &CosmosSettings) -> Self {
+        Resilience {
+            breaker: Breaker {
+                failures: AtomicU32::new(0),
+                open_until: Mutex::new(None),
+                threshold: settings.breaker_failures,
+                open_for: settings.breaker_open,
+            },
+            read_timeout: settings.read_timeout,
+            write_timeout: settings.write_timeout,
+            max_retries: settings.max_retries,
+            request_units_milli: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    /// Request units, throttled writes and retries so far.
+    pub(super) fn stats(&self) -> WriteStats {
+        WriteStats {
+            request_units: self.request_units_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+            throttled: self.throttled.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts one retry (of a query, which retries on its own).
+    pub(super) fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Runs a read under the timeout and the circuit breaker.
     pub(super) async fn guarded<T, F>(&self, what: &str, f: F) -> Result<T, StoreError>
     where
         F: std::future::Future<Output = Result<T, StoreError>>,
     {
         self.breaker.check()?;
-        match tokio::time::timeout(self.settings.read_timeout, f).await {
+        match tokio::time::timeout(self.read_timeout, f).await {
             Ok(Ok(v)) => {
                 self.breaker.success();
                 Ok(v)
@@ -122,7 +164,7 @@ impl CosmosStore {
                     backend: BACKEND,
                     message: format!(
                         "{what} took longer than {} ms",
-                        self.settings.read_timeout.as_millis()
+                        self.read_timeout.as_millis()
                     ),
                     retry_after_secs: 1,
                 })
@@ -138,7 +180,11 @@ impl CosmosStore {
     }
 
     /// One write with retries on throttling and transient failures.
-    pub(super) async fn write_with_retry<F, Fut>(&self, what: &str, mut op: F) -> Result<(), StoreError>
+    pub(super) async fn write_with_retry<F, Fut>(
+        &self,
+        what: &str,
+        mut op: F,
+    ) -> Result<(), StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<
@@ -147,7 +193,7 @@ impl CosmosStore {
     {
         let mut attempt = 0u32;
         loop {
-            let outcome = tokio::time::timeout(self.settings.write_timeout, op()).await;
+            let outcome = tokio::time::timeout(self.write_timeout, op()).await;
             let (err, transient, wait) = match outcome {
                 Ok(Ok(resp)) => {
                     self.add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
@@ -164,15 +210,12 @@ impl CosmosStore {
                     (e.to_string(), true, wait)
                 }
                 Err(_) => (
-                    format!(
-                        "no answer within {} ms",
-                        self.settings.write_timeout.as_millis()
-                    ),
+                    format!("no answer within {} ms", self.write_timeout.as_millis()),
                     true,
                     None,
                 ),
             };
-            if !transient || attempt >= self.settings.max_retries {
+            if !transient || attempt >= self.max_retries {
                 return Err(StoreError::Unavailable {
                     backend: BACKEND,
                     message: format!("{what}: gave up after {} attempts: {err}", attempt + 1),

@@ -7,9 +7,6 @@ use azure_data_cosmos::options::ReadConsistencyStrategy;
 
 use topten_store::StoreError;
 
-
-
-
 /// How to authenticate.
 #[derive(Clone)]
 pub enum CosmosAuth {

@@ -1,37 +1,34 @@
 //! The Cosmos DB implementation of the store roles: the reader, the version-lifecycle
 //! primitives and the event log.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_data_cosmos::models::{ContainerProperties, IndexingPolicy};
 use azure_data_cosmos::options::{
     BinaryEncodingOptions, ConnectionPoolOptions, ContentResponseOnWrite, ItemReadOptions,
-    ItemWriteOptions, OperationOptions, OperationOptionsBuilder, QueryOptions, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
+    ItemWriteOptions, OperationOptions, OperationOptionsBuilder, QueryOptions, Region,
+    ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
 };
 use azure_data_cosmos::{
-    AccountEndpoint, AccountReference, ContainerClient, CosmosClient, CosmosRuntime,
-    FeedScope, Query, RoutingStrategy,
+    AccountEndpoint, AccountReference, ContainerClient, CosmosClient, CosmosRuntime, FeedScope,
+    Query, RoutingStrategy,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
     ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
     VersionStorage, WriteStats,
 };
-use topten_store::events::StoredEvent;
-
 
 use super::documents::*;
-use super::resilience::{map_err, Breaker};
+use super::resilience::{map_err, Resilience};
 use super::settings::{CosmosAuth, CosmosSettings};
 use super::{backend_err, BACKEND};
-
 
 /// The Cosmos DB store: a reader, the version-lifecycle primitives and an event log. The SDK
 /// client is built on first use (building it is async and contacts the account), so opening a
@@ -39,27 +36,16 @@ use super::{backend_err, BACKEND};
 pub struct CosmosStore {
     pub(super) settings: CosmosSettings,
     pub(super) container: OnceCell<ContainerClient>,
-    pub(super) breaker: Breaker,
-    pub(super) request_units_milli: AtomicU64,
-    pub(super) throttled: AtomicU64,
-    pub(super) retries: AtomicU64,
+    pub(super) resilience: Resilience,
 }
 
 impl CosmosStore {
     /// A store for `settings`; nothing is contacted until the first operation.
     pub fn new(settings: CosmosSettings) -> Self {
         CosmosStore {
-            breaker: Breaker {
-                failures: AtomicU32::new(0),
-                open_until: Mutex::new(None),
-                threshold: settings.breaker_failures,
-                open_for: settings.breaker_open,
-            },
+            resilience: Resilience::new(&settings),
             settings,
             container: OnceCell::new(),
-            request_units_milli: AtomicU64::new(0),
-            throttled: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
         }
     }
 
@@ -178,16 +164,20 @@ impl CosmosStore {
             .build()
     }
 
-
     /// Point read of a document's JSON; `None` when it does not exist.
-    pub(super) async fn read_raw(&self, pk: &str, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+    pub(super) async fn read_raw(
+        &self,
+        pk: &str,
+        id: &str,
+    ) -> Result<Option<bytes::Bytes>, StoreError> {
         let c = self.client().await?;
         match c
             .read_item(pk.to_owned(), id, Some(self.read_options()))
             .await
         {
             Ok(resp) => {
-                self.add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
+                self.resilience
+                    .add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
                 resp.into_body().single().map(Some).map_err(backend_err)
             }
             Err(e) if e.status().is_not_found() => Ok(None),
@@ -199,7 +189,11 @@ impl CosmosStore {
         &self,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.guarded(id, self.read_raw(META_PARTITION, id)).await? {
+        match self
+            .resilience
+            .guarded(id, self.read_raw(META_PARTITION, id))
+            .await?
+        {
             Some(bytes) => {
                 let doc: MetaDoc<T> = serde_json::from_slice(&bytes)
                     .map_err(|e| backend_err(format!("document {id}: {e}")))?;
@@ -208,8 +202,6 @@ impl CosmosStore {
             None => Ok(None),
         }
     }
-
-
 
     /// Writes a metadata document: `Put::Upsert` replaces it, `Put::Create` fails with a
     /// conflict when it exists (a decision made on its absence must still hold).
@@ -228,23 +220,23 @@ impl CosmosStore {
             body,
         };
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
-        self.write_with_retry(id, || match put {
-            Put::Upsert => futures::future::Either::Left(c.upsert_item(
-                META_PARTITION,
-                id,
-                &doc,
-                Some(opts.clone()),
-            )),
-            Put::Create => futures::future::Either::Right(c.create_item(
-                META_PARTITION,
-                id,
-                &doc,
-                Some(opts.clone()),
-            )),
-        })
-        .await
+        self.resilience
+            .write_with_retry(id, || match put {
+                Put::Upsert => futures::future::Either::Left(c.upsert_item(
+                    META_PARTITION,
+                    id,
+                    &doc,
+                    Some(opts.clone()),
+                )),
+                Put::Create => futures::future::Either::Right(c.create_item(
+                    META_PARTITION,
+                    id,
+                    &doc,
+                    Some(opts.clone()),
+                )),
+            })
+            .await
     }
-
 
     /// Runs a query and collects its results, starting over on throttling and transient
     /// failures (a count over a large version may meet either).
@@ -262,7 +254,7 @@ impl CosmosStore {
                     ..
                 }) if attempt < self.settings.max_retries => {
                     tracing::debug!(attempt, error = %message, "cosmos query retry");
-                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    self.resilience.count_retry();
                     tokio::time::sleep(
                         Duration::from_millis(200u64 << attempt.min(5))
                             .min(Duration::from_secs(retry_after_secs.max(1))),
@@ -294,7 +286,8 @@ impl CosmosStore {
         let mut out = Vec::new();
         let mut pages = std::pin::pin!(pages);
         while let Some(page) = pages.try_next().await.map_err(map_err)? {
-            self.add_charge(page.headers().request_charge().map(|c| f64::from(*c)));
+            self.resilience
+                .add_charge(page.headers().request_charge().map(|c| f64::from(*c)));
             out.extend(page.into_items());
         }
         Ok(out)
@@ -308,17 +301,22 @@ impl CosmosStore {
         self.query(q, FeedScope::full_container()).await
     }
 
-    pub(super) async fn upsert_user(&self, c: &ContainerClient, doc: &UserRecs) -> Result<(), StoreError> {
+    pub(super) async fn upsert_user(
+        &self,
+        c: &ContainerClient,
+        doc: &UserRecs,
+    ) -> Result<(), StoreError> {
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
         let id = escape_id(&doc.id);
         let stored = UserRecs {
             id: id.clone(),
             ..doc.clone()
         };
-        self.write_with_retry(&id, || {
-            c.upsert_item(doc.user_id.clone(), &id, &stored, Some(opts.clone()))
-        })
-        .await
+        self.resilience
+            .write_with_retry(&id, || {
+                c.upsert_item(doc.user_id.clone(), &id, &stored, Some(opts.clone()))
+            })
+            .await
     }
 
     pub(super) async fn delete_doc(
@@ -329,14 +327,14 @@ impl CosmosStore {
     ) -> Result<(), StoreError> {
         match c.delete_item(pk, &id, None).await {
             Ok(resp) => {
-                self.add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
+                self.resilience
+                    .add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
                 Ok(())
             }
             Err(e) if e.status().is_not_found() => Ok(()),
             Err(e) => Err(map_err(e)),
         }
     }
-
 }
 
 /// How [`CosmosStore::put_meta`] writes.
@@ -351,7 +349,6 @@ pub(super) enum Put {
 type BoxedWrite<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
-
 #[async_trait]
 impl RecsReader for CosmosStore {
     fn backend(&self) -> &'static str {
@@ -359,7 +356,8 @@ impl RecsReader for CosmosStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.guarded("health", self.read_raw(META_PARTITION, "active"))
+        self.resilience
+            .guarded("health", self.read_raw(META_PARTITION, "active"))
             .await
             .map(|_| ())
     }
@@ -388,6 +386,7 @@ impl RecsReader for CosmosStore {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let id = escape_id(&topten_store::doc_id(version, user_id));
         let raw = self
+            .resilience
             .guarded("user read", self.read_raw(user_id, &id))
             .await?;
         Ok(raw.map(|b| b.to_vec()))
@@ -467,7 +466,11 @@ impl RecsReader for CosmosStore {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         use base64::Engine;
         let id = history_id(version, user_id);
-        match self.guarded(&id, self.read_raw(user_id, &id)).await? {
+        match self
+            .resilience
+            .guarded(&id, self.read_raw(user_id, &id))
+            .await?
+        {
             Some(bytes) => {
                 let doc: HistoryDoc = serde_json::from_slice(&bytes)
                     .map_err(|e| backend_err(format!("document {id}: {e}")))?;
@@ -499,12 +502,21 @@ impl VersionStorage for CosmosStore {
         match &write {
             MetaWrite::Nothing => {}
             MetaWrite::Active(a) => {
-                let put = if active.is_none() { Put::Create } else { Put::Upsert };
+                let put = if active.is_none() {
+                    Put::Create
+                } else {
+                    Put::Upsert
+                };
                 self.put_meta("active", "active", a, put).await?
             }
             MetaWrite::Version(i) => {
-                let put = if info.is_none() { Put::Create } else { Put::Upsert };
-                self.put_meta(&version_id(version), "version", i, put).await?
+                let put = if info.is_none() {
+                    Put::Create
+                } else {
+                    Put::Upsert
+                };
+                self.put_meta(&version_id(version), "version", i, put)
+                    .await?
             }
         }
         Ok(write)
@@ -547,7 +559,9 @@ impl VersionStorage for CosmosStore {
             &SnapshotHeader {
                 chunks: chunks.len(),
                 bytes: bytes.len(),
-            }, Put::Upsert)
+            },
+            Put::Upsert,
+        )
         .await
     }
 
@@ -574,10 +588,11 @@ impl VersionStorage for CosmosStore {
             .map(|d| {
                 let opts = opts.clone();
                 Box::pin(async move {
-                    self.write_with_retry(&d.id, || {
-                        c.upsert_item(d.user_id.clone(), &d.id, d, Some(opts.clone()))
-                    })
-                    .await
+                    self.resilience
+                        .write_with_retry(&d.id, || {
+                            c.upsert_item(d.user_id.clone(), &d.id, d, Some(opts.clone()))
+                        })
+                        .await
                 }) as BoxedWrite<'_>
             })
             .collect();
@@ -647,11 +662,7 @@ impl VersionStorage for CosmosStore {
     }
 
     fn write_stats(&self) -> Option<WriteStats> {
-        Some(WriteStats {
-            request_units: self.request_units_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-            throttled: self.throttled.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-        })
+        Some(self.resilience.stats())
     }
 }
 
@@ -680,6 +691,7 @@ impl EventLog for CosmosStore {
                 event: e.clone(),
             };
             let created = self
+                .resilience
                 .write_with_retry(&id, || {
                     c.create_item(doc.user_id.clone(), &id, &doc, Some(opts.clone()))
                 })

@@ -20,9 +20,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
+use topten_model::serving_model::ServingModel;
 use topten_store::events::{self, Event, StoredEvent};
 use topten_store::realtime;
-use topten_model::serving_model::ServingModel;
 use topten_store::Store;
 
 use crate::error::ApiError;

@@ -10,6 +10,8 @@ use crate::state::AppState;
 
 /// The handler.
 pub async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.metrics().render(state.writable().and_then(|s| s.write_stats()));
+    let text = state
+        .metrics()
+        .render(state.writable().and_then(|s| s.write_stats()));
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
 }

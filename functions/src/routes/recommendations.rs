@@ -5,8 +5,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use topten_store::ItemScore;
 use topten_edge::{body, request};
+use topten_store::ItemScore;
 
 use crate::config::UnknownUser;
 use crate::error::ApiError;

@@ -7,12 +7,12 @@
 //! Anything else is a 400 `invalid_timer_payload` and starts no retrain. The route needs the
 //! API key when `TOPTEN_API_KEY` is set; under Azure Functions the host invokes it internally.
 
+use crate::retrain::{self, RetrainConfig};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use crate::retrain::{self, RetrainConfig};
 use topten_store::publish::PublishOptions;
 
 use crate::error::ApiError;

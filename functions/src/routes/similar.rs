@@ -5,9 +5,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use topten_store::realtime::to_items;
 
-use topten_edge::request;
 use crate::error::ApiError;
 use crate::state::AppState;
+use topten_edge::request;
 
 /// The handler: cosine similarity on the active version's item factors (kept in memory).
 pub async fn similar_get(

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use topten_store::Store;
 
-
 /// Opens a store by URI.
 pub fn open(uri: &str) -> std::sync::Arc<dyn Store> {
     topten_functions::backends::create_or_open(uri).unwrap()

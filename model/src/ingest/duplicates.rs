@@ -1,6 +1,5 @@
 //! The duplicate policy: what happens when a (user, item) pair appears on several rows.
 
-
 use super::*;
 
 /// Applies the duplicate policy after reading: groups records by user (counting sort), sorts

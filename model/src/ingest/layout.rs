@@ -1,7 +1,6 @@
 //! Layout detection: the delimiter, whether the first line is a header, and which column
 //! holds the user, the item, the rating and the timestamp.
 
-
 use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +117,11 @@ pub(super) fn normalize(name: &str) -> String {
         .collect()
 }
 
-pub(super) fn find_column(fields: &[String], wanted: Option<&str>, candidates: &[&str]) -> Option<usize> {
+pub(super) fn find_column(
+    fields: &[String],
+    wanted: Option<&str>,
+    candidates: &[&str],
+) -> Option<usize> {
     match wanted {
         Some(w) => fields
             .iter()

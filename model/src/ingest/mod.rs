@@ -45,8 +45,8 @@ mod rows;
 use duplicates::*;
 use layout::*;
 use pieces::*;
-use rows::*;
 pub(crate) use rows::excerpt;
+use rows::*;
 
 /// What the reader should assume about the file layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

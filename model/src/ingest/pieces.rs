@@ -3,7 +3,6 @@
 //! the local ids are merged into the global ones in piece order, so the result equals one
 //! sequential pass.
 
-
 use super::*;
 
 /// Block size of the streaming reader: large enough to keep both cores busy, small enough that

@@ -1,7 +1,6 @@
 //! One row at a time: fields as UTF-8, the user, item, rating and timestamp parsed and checked,
 //! and error messages that name the line and quote a short excerpt of it.
 
-
 use super::*;
 
 /// Line ends of the blank lines at `at` (which the CSV reader skips before a record).

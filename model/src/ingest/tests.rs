@@ -43,8 +43,7 @@ fn quoted_fields_follow_rfc_4180() {
 
 #[test]
 fn tsv_written_with_awkward_ids_reads_back_the_same() {
-    let text =
-        "user,item,rating,timestamp\n\"tab\there\",\"q\"\"uote\",2.5,7\nplain,\"a;b\",1,8\n";
+    let text = "user,item,rating,timestamp\n\"tab\there\",\"q\"\"uote\",2.5,7\nplain,\"a;b\",1,8\n";
     let (r, _) = read(text).unwrap();
     let mut tsv = Vec::new();
     r.write_tsv(&mut tsv).unwrap();
@@ -173,7 +172,10 @@ fn movielens_csv_with_half_stars() {
 
 #[test]
 fn recbole_header_with_types_and_float_time() {
-    let (r, _) = read("user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949.0\n").unwrap();
+    let (r, _) = read(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949.0\n",
+    )
+    .unwrap();
     assert_eq!(r.records[0].timestamp, 881250949);
 }
 
@@ -364,10 +366,7 @@ fn every_block_size_reads_the_same() {
                         (Ok((w, wr)), Ok((g, gr))) => {
                             assert_eq!(w.users.ids(), g.users.ids(), "input {n} block {block}");
                             assert_eq!(w.items.ids(), g.items.ids());
-                            assert_eq!(
-                                w.records, g.records,
-                                "input {n} block {block} {policy:?}"
-                            );
+                            assert_eq!(w.records, g.records, "input {n} block {block} {policy:?}");
                             assert_eq!(wr, gr);
                         }
                         (Err(w), Err(g)) => {

@@ -296,7 +296,8 @@ fn decode_refuses_parameters_that_disagree_with_the_factor_data() {
 /// indexed past the id list.
 #[test]
 fn decode_refuses_repeated_item_ids() {
-    let err = ServingModel::decode(&raw_snapshot(&header(&["a", "a"], 1), &[0.5, 0.25])).unwrap_err();
+    let err =
+        ServingModel::decode(&raw_snapshot(&header(&["a", "a"], 1), &[0.5, 0.25])).unwrap_err();
     assert!(err.to_string().contains("twice"), "{err}");
 }
 

@@ -28,7 +28,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let (bytes, summary) = rt
-        .block_on(export_snapshot(store.reader().as_ref(), args.version.as_deref()))
+        .block_on(export_snapshot(
+            store.reader().as_ref(),
+            args.version.as_deref(),
+        ))
         .context("export failed")?;
     // A new file, or one `export-snapshot` wrote before (it starts with the snapshot magic).
     topten_model::output_dir::write_file(

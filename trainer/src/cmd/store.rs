@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use topten_store::publish::{self, PublishOptions};
 use topten_store::prelude::*;
+use topten_store::publish::{self, PublishOptions};
 use topten_store::StoreHandle;
 
 /// Where the store is.

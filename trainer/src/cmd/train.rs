@@ -1,10 +1,10 @@
 //! `topten train`: fit ALS, evaluate on the test side, write the model directory.
 
-use topten_azure::model_dir::SaveModel;
 use anyhow::Context;
 use clap::ValueEnum;
-use topten_model::als::{AlsParams, Confidence, Solver};
 use topten_azure::blob::Location;
+use topten_azure::model_dir::SaveModel;
+use topten_model::als::{AlsParams, Confidence, Solver};
 use topten_model::interactions::Ratings;
 use topten_model::{pipeline, split};
 

@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use topten_model::als::{AlsParams, Confidence};
-use topten_model::pipeline;
 use topten_model::metrics::TargetMetric;
+use topten_model::pipeline;
 use topten_model::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
 
 use super::train::SetsArgs;
