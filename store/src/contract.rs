@@ -61,6 +61,87 @@ pub async fn publish_small(store: &dyn Store, version: &str, users: usize) {
     store.activate(version).await.unwrap();
 }
 
+/// Publishes and activates the version [`reads`] checks: alice [x 0.9, y 0.5], bob [z 0.7],
+/// popular [x "X"].
+pub async fn publish_read_fixture(store: &dyn Store, version: &str) {
+    store
+        .create_version(&info(version, 2, "2026-01-01T00:00:01Z"))
+        .await
+        .unwrap();
+    store
+        .write_users(
+            version,
+            &[
+                doc(version, "alice", &[("x", 0.9), ("y", 0.5)]),
+                doc(version, "bob", &[("z", 0.7)]),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .write_popular(
+            version,
+            &[ItemScore {
+                item_id: "x".into(),
+                score: 10.0,
+                title: Some("X".into()),
+            }],
+        )
+        .await
+        .unwrap();
+    store.finish_version(version).await.unwrap();
+    store.activate(version).await.unwrap();
+}
+
+/// What every reader, read-only ones included, answers for a version holding alice [x 0.9,
+/// y 0.5], bob [z 0.7] and the popular list [x "X"] ([`publish_read_fixture`]).
+pub async fn reads(reader: &dyn RecsReader, version: &str) {
+    let alice = reader.user_recs(version, "alice").await.unwrap().unwrap();
+    assert_eq!(alice.items[0].item_id, "x");
+    assert_eq!(alice.id, doc_id(version, "alice"));
+    assert!(reader.user_recs(version, "nobody").await.unwrap().is_none());
+    let mut ids = reader.user_ids(version).await.unwrap();
+    ids.sort();
+    assert_eq!(ids, ["alice", "bob"]);
+    // The serving selection equals filtering the decoded document.
+    for (k, exclude) in [
+        (1, vec![]),
+        (5, vec![]),
+        (1, vec!["x".to_string()]),
+        (2, vec!["y".to_string()]),
+    ] {
+        let top = reader
+            .user_top_items(version, "alice", k, &exclude)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(top.model_version, version);
+        let want: Vec<&ItemScore> = alice
+            .items
+            .iter()
+            .filter(|i| !exclude.contains(&i.item_id))
+            .take(k)
+            .collect();
+        assert_eq!(
+            top.items_json,
+            serde_json::to_vec(&want).unwrap(),
+            "k={k} exclude={exclude:?}"
+        );
+    }
+    assert!(reader
+        .user_top_items(version, "nobody", 5, &[])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(reader.user_recs("v9-unknown", "alice").await.unwrap().is_none());
+    assert_eq!(
+        reader.popular(version).await.unwrap().unwrap()[0]
+            .title
+            .as_deref(),
+        Some("X")
+    );
+}
+
 /// The whole contract.
 pub async fn run(store: &dyn Store) {
     store.health().await.unwrap();
@@ -117,51 +198,8 @@ pub async fn run(store: &dyn Store) {
     store.activate("v1").await.unwrap();
     assert_eq!(store.active().await.unwrap().unwrap().version, "v1");
 
-    // Point reads.
-    let alice = store.user_recs("v1", "alice").await.unwrap().unwrap();
-    assert_eq!(alice.items[0].item_id, "x");
-    assert_eq!(alice.id, "v1:alice");
-    assert!(store.user_recs("v1", "nobody").await.unwrap().is_none());
-    let mut ids = store.user_ids("v1").await.unwrap();
-    ids.sort();
-    assert_eq!(ids, ["alice", "bob"]);
-    // The serving selection equals filtering the decoded document.
-    for (k, exclude) in [
-        (1, vec![]),
-        (5, vec![]),
-        (1, vec!["x".to_string()]),
-        (2, vec!["y".to_string()]),
-    ] {
-        let top = store
-            .user_top_items("v1", "alice", k, &exclude)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(top.model_version, "v1");
-        let want: Vec<&ItemScore> = alice
-            .items
-            .iter()
-            .filter(|i| !exclude.contains(&i.item_id))
-            .take(k)
-            .collect();
-        assert_eq!(
-            top.items_json,
-            serde_json::to_vec(&want).unwrap(),
-            "k={k} exclude={exclude:?}"
-        );
-    }
-    assert!(store
-        .user_top_items("v1", "nobody", 5, &[])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store.user_recs("v9", "alice").await.unwrap().is_none());
-    assert_eq!(
-        store.popular("v1").await.unwrap().unwrap()[0]
-            .title
-            .as_deref(),
-        Some("X")
-    );
+    // Point reads, as every reader must answer them.
+    reads(store, "v1").await;
 
     // A second version, activation, rollback.
     store

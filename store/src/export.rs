@@ -132,4 +132,16 @@ mod tests {
             })
         ));
     }
+
+    /// The read-only list file passes the reader contract every backend passes.
+    #[tokio::test]
+    async fn the_snapshot_store_passes_the_reader_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = EmbeddedStore::open(dir.path().join("s.db")).unwrap();
+        contract::publish_read_fixture(&src, "r1").await;
+        contract::reads(&src, "r1").await;
+        let (bytes, _) = export_snapshot(&src, None).await.unwrap();
+        let snap = SnapshotStore::from_bytes(bytes).unwrap();
+        contract::reads(&snap, "r1").await;
+    }
 }
