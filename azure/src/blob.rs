@@ -583,6 +583,23 @@ pub fn open_read(
     })
 }
 
+/// Reads an item catalogue (JSON Lines, CSV or TSV) from a local file or a blob.
+pub fn read_catalogue(
+    loc: &Location,
+) -> Result<topten_model::catalogue::Catalogue, topten_model::catalogue::CatalogueError> {
+    use topten_model::catalogue::{self, CatalogueError};
+    match loc {
+        Location::Local(p) => catalogue::read_catalogue(p),
+        Location::Blob(b) => {
+            let reader = open_read(b, None).map_err(|e| CatalogueError::Io {
+                source_name: b.display.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            catalogue::read_catalogue_from(reader, &b.display)
+        }
+    }
+}
+
 /// Reads interactions from a local file or a blob, parsing blobs while they download.
 pub fn read_ratings(
     loc: &Location,

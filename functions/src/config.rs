@@ -88,6 +88,10 @@ pub struct Config {
     /// or blob prefixes ending in `/` (every blob under it, in name order).
     #[arg(long, env = "TRAINING_INPUT", value_delimiter = ',')]
     pub training_input: Vec<Location>,
+    /// The item catalogue retrains publish with each version: a file or a blob (JSON Lines or
+    /// CSV/TSV with a header).
+    #[arg(long, env = "TRAINING_ITEMS")]
+    pub training_items: Option<Location>,
     /// Retrain model family (`implicit` or `explicit`), used when RETRAIN_PARAMS is unset.
     #[arg(long, env = "RETRAIN_MODEL", default_value = "implicit")]
     pub retrain_model: Feedback,
@@ -156,6 +160,7 @@ impl Default for Config {
             log_requests: false,
             api_key: None,
             training_input: Vec::new(),
+            training_items: None,
             retrain_model: Feedback::Implicit,
             retrain_params: None,
             quality_metric: TargetMetric::NdcgAtK,

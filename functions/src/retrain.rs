@@ -45,6 +45,9 @@ pub struct RetrainConfig {
     pub sample_users: usize,
     /// Publishing options (items per user, titles).
     pub publish: PublishOptions,
+    /// The item catalogue to publish with the candidate (read when it is published, so each
+    /// retrain takes the catalogue as it is then).
+    pub items: Option<Location>,
     /// Where to write the candidate's model directory (`ROOT/{version}`, a local directory or
     /// a blob prefix such as `az://ACCOUNT/models`), if anywhere.
     pub model_root: Option<Location>,
@@ -67,6 +70,7 @@ impl RetrainConfig {
             tolerance: 0.02,
             sample_users: 2000,
             publish: PublishOptions::default(),
+            items: None,
             model_root: None,
             events: Vec::new(),
         }
@@ -136,6 +140,9 @@ pub enum RetrainError {
     /// Nothing to train on.
     #[error("no training input configured")]
     NoInput,
+    /// The catalogue (`TRAINING_ITEMS`) could not be read.
+    #[error("TRAINING_ITEMS: {0}")]
+    Catalogue(#[from] topten_model::catalogue::CatalogueError),
     /// A parameters file could not be used.
     #[error("{path}: {message}")]
     Params {
@@ -359,10 +366,15 @@ pub async fn gate_and_publish(
     if !activate {
         return Ok((None, outcome));
     }
+    let catalogue = match &cfg.items {
+        Some(loc) => Some(blob::read_catalogue(loc)?),
+        None => cfg.publish.catalogue.clone(),
+    };
     let opts = PublishOptions {
         version: Some(version),
         activate: true,
         quality: serde_json::to_value(&outcome).ok(),
+        catalogue,
         ..cfg.publish.clone()
     };
     let info = publish::publish(store, &model, &opts, &mut |_, _| {}).await?;

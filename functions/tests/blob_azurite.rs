@@ -175,9 +175,24 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
         sample_users: 100,
         publish: Default::default(),
         model_root: Some(loc("az://devstoreaccount1/models")),
+        items: Some(loc("az://devstoreaccount1/data/items.csv")),
         events: Vec::new(),
     };
     let (candidate, _) = retrain::train_candidate(&cfg).unwrap();
+    // The catalogue a retrain publishes with comes from a blob the same way; a missing one is
+    // named.
+    upload(
+        "az://devstoreaccount1/data/items.csv",
+        b"itemId,title,categories,available\n1,One,A|B,true\n2,Two,,false\n".to_vec(),
+    );
+    let catalogue = blob::read_catalogue(&loc("az://devstoreaccount1/data/items.csv")).unwrap();
+    assert_eq!(catalogue.len(), 2);
+    assert_eq!(catalogue.get("1").unwrap().categories, ["A", "B"]);
+    assert!(!catalogue.servable("2", 0));
+    let err = blob::read_catalogue(&loc("az://devstoreaccount1/data/none.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("az://devstoreaccount1/data/none.csv"), "{err}");
     assert_eq!(
         candidate.users.len(),
         from_file.users.len(),

@@ -12,6 +12,7 @@
 //! - [`synth`]: power-law synthetic data with a hidden low-rank taste model.
 //! - [`split`]: train/test splitters with Microsoft Recommenders' semantics (random, stratified, chrono).
 //! - [`numpy_rng`]: numpy's legacy MT19937 stream, so that a seed gives the same split as Recommenders.
+//! - [`catalogue`]: the item catalogue (titles, categories, availability, expiry, attributes).
 //!
 //! Fitting and scoring:
 //! - [`csr`]: the compressed sparse row matrix the solvers and top-k read.
@@ -35,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod als;
+pub mod catalogue;
 pub mod clock;
 pub mod csr;
 pub mod ingest;

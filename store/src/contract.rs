@@ -133,7 +133,11 @@ pub async fn reads(reader: &dyn RecsReader, version: &str) {
         .await
         .unwrap()
         .is_none());
-    assert!(reader.user_recs("v9-unknown", "alice").await.unwrap().is_none());
+    assert!(reader
+        .user_recs("v9-unknown", "alice")
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
         reader.popular(version).await.unwrap().unwrap()[0]
             .title
@@ -211,7 +215,21 @@ pub async fn run(store: &dyn Store) {
         .await
         .unwrap();
     store.write_popular("v2", &[]).await.unwrap();
+    // The catalogue travels with the version, byte for byte (about 2 MB: more than one chunk).
+    let catalogue: Vec<u8> = (0..40_000)
+        .flat_map(|i| {
+            format!("{{\"itemId\":\"i{i}\",\"title\":\"Item {i} of the catalogue\"}}\n")
+                .into_bytes()
+        })
+        .collect();
+    assert!(store.catalogue("v2").await.unwrap().is_none());
+    store.write_catalogue("v2", &catalogue).await.unwrap();
+    assert_eq!(store.catalogue("v2").await.unwrap().unwrap(), catalogue);
     store.finish_version("v2").await.unwrap();
+    assert!(matches!(
+        store.write_catalogue("v2", b"").await,
+        Err(StoreError::Conflict(_))
+    ));
     let a = store.activate("v2").await.unwrap();
     assert_eq!(a.history, vec!["v1".to_string()]);
     // Old version still readable by version id (what makes rollback instant).
@@ -241,6 +259,7 @@ pub async fn run(store: &dyn Store) {
     ));
     store.delete_version("v2").await.unwrap();
     assert!(store.user_recs("v2", "alice").await.unwrap().is_none());
+    assert!(store.catalogue("v2").await.unwrap().is_none());
     assert!(store.version("v2").await.unwrap().is_none());
     assert!(matches!(
         store.delete_version("v2").await,

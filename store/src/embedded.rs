@@ -7,7 +7,8 @@
 //!
 //! Layout: database `recs` maps `{version}\x1f{userId}` to the user's document; database
 //! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items,
-//! `snapshot\x1f{v}` → the serving model, and `active`; `hist` maps `{version}\x1f{userId}` to
+//! `snapshot\x1f{v}` → the serving model, `catalogue\x1f{v}` → the catalogue (JSON Lines), and
+//! `active`; `hist` maps `{version}\x1f{userId}` to
 //! the user's training history; `events` maps `{userId}\x1f{sequence}` to an event and
 //! `event_ids` remembers client event ids for idempotency, per user (`{user}\x1f{eventId}`).
 //!
@@ -276,6 +277,15 @@ impl RecsReader for EmbeddedStore {
             .map(<[u8]>::to_vec))
     }
 
+    async fn catalogue(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        Ok(self
+            .meta
+            .get(&rtxn, &format!("catalogue{SEP}{version}"))
+            .map_err(backend_err)?
+            .map(<[u8]>::to_vec))
+    }
+
     async fn user_history(
         &self,
         version: &str,
@@ -346,6 +356,14 @@ impl VersionStorage for EmbeddedStore {
         wtxn.commit().map_err(backend_err)
     }
 
+    async fn put_catalogue(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        self.meta
+            .put(&mut wtxn, &format!("catalogue{SEP}{version}"), bytes)
+            .map_err(backend_err)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
     async fn put_histories(
         &self,
         version: &str,
@@ -399,6 +417,9 @@ impl VersionStorage for EmbeddedStore {
             .map_err(backend_err)?;
         self.meta
             .delete(&mut wtxn, &format!("popular{SEP}{version}"))
+            .map_err(backend_err)?;
+        self.meta
+            .delete(&mut wtxn, &format!("catalogue{SEP}{version}"))
             .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)
     }

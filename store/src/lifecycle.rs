@@ -3,8 +3,9 @@
 //! each read-write backend provides ([`VersionStorage`]).
 //!
 //! The rules:
-//! - a new version starts `writing`; documents, the popular list, the serving model and the
-//!   histories can be written only while it is `writing`, and only documents of that version;
+//! - a new version starts `writing`; documents, the popular list, the serving model, the
+//!   catalogue and the histories can be written only while it is `writing`, and only documents
+//!   of that version;
 //! - it becomes `complete` only when the number of users written equals the number expected;
 //! - only a complete version can be activated, and activation is one atomic pointer write
 //!   that remembers the previous pointers (what [`Publisher::rollback`] returns to);
@@ -70,6 +71,8 @@ pub trait VersionStorage: RecsReader {
     async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError>;
     /// Writes the serving model of `version`.
     async fn put_serving_model(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Writes the catalogue of `version` (JSON Lines).
+    async fn put_catalogue(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError>;
     /// Writes users' training histories for `version`.
     async fn put_histories(
         &self,
@@ -79,7 +82,7 @@ pub trait VersionStorage: RecsReader {
     /// How many distinct users have a document in `version`.
     async fn count_users(&self, version: &str) -> Result<usize, StoreError>;
     /// Deletes everything of `version` but its info: documents, histories, serving model,
-    /// popular list.
+    /// catalogue, popular list.
     async fn delete_version_data(&self, version: &str) -> Result<(), StoreError>;
     /// Deletes `version`'s info (the last step of a delete).
     async fn delete_version_info(&self, version: &str) -> Result<(), StoreError>;
@@ -180,6 +183,13 @@ pub trait Publisher: VersionStorage {
     async fn write_serving_model(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
         require_writing(version, self.version(version).await?.as_ref())?;
         self.put_serving_model(version, bytes).await
+    }
+
+    /// Stores the catalogue of a `writing` version
+    /// ([`topten_model::catalogue::Catalogue::to_json_lines`]).
+    async fn write_catalogue(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        require_writing(version, self.version(version).await?.as_ref())?;
+        self.put_catalogue(version, bytes).await
     }
 
     /// Stores users' training histories for a `writing` version

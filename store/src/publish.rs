@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::{
     doc_id, ItemScore, Publisher, Store, StoreError, UserRecs, VersionInfo, VersionStatus,
 };
+use topten_model::catalogue::Catalogue;
 use topten_model::clock::{now_rfc3339, now_rfc3339_millis};
 use topten_model::model::Model;
 
@@ -16,8 +17,10 @@ pub struct PublishOptions {
     pub items_per_user: usize,
     /// Documents per write batch.
     pub batch_size: usize,
-    /// Item titles to store beside ids, when known.
+    /// Item titles to store beside ids, when known (over the catalogue's titles).
     pub titles: Option<HashMap<String, String>>,
+    /// The item catalogue, stored with the version; its titles are used where `titles` has none.
+    pub catalogue: Option<Catalogue>,
     /// Switch the active pointer once the version is complete.
     pub activate: bool,
     /// Explicit version id (default: generated from the time and the data fingerprint).
@@ -34,6 +37,7 @@ impl Default for PublishOptions {
             items_per_user: 50,
             batch_size: 1000,
             titles: None,
+            catalogue: None,
             activate: true,
             version: None,
             quality: None,
@@ -70,6 +74,17 @@ pub fn model_summary(model: &Model) -> serde_json::Value {
     })
 }
 
+/// The titles to store: the catalogue's, with `opts.titles` over them.
+fn titles_of(opts: &PublishOptions) -> Option<HashMap<String, String>> {
+    let mut titles = opts.catalogue.as_ref().map(Catalogue::titles);
+    if let Some(given) = &opts.titles {
+        titles
+            .get_or_insert_with(HashMap::new)
+            .extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    titles
+}
+
 /// Publishes `model` as a new version: writes the serving serving (item factors), every
 /// user's top `items_per_user` (seen items excluded) with their training history, and the
 /// popular list; completes the version only when the count matches, then activates it if
@@ -102,19 +117,21 @@ pub async fn publish(
         quality: opts.quality.clone(),
     };
     store.create_version(&info).await?;
-    let serving = topten_model::serving_model::ServingModel::from_model(
-        model,
-        &version,
-        opts.titles.as_ref(),
-    );
+    let titles = titles_of(opts);
+    let serving =
+        topten_model::serving_model::ServingModel::from_model(model, &version, titles.as_ref());
     store
         .write_serving_model(&version, &serving.encode())
         .await?;
+    if let Some(catalogue) = &opts.catalogue {
+        store
+            .write_catalogue(&version, &catalogue.to_json_lines())
+            .await?;
+    }
     let item = |i: u32, score: f32| ItemScore {
         item_id: model.items.id(i).to_owned(),
         score,
-        title: opts
-            .titles
+        title: titles
             .as_ref()
             .and_then(|t| t.get(model.items.id(i)).cloned()),
     };

@@ -70,6 +70,11 @@ pub trait RecsReader: Send + Sync {
     async fn serving_model(&self, _version: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
     }
+    /// The version's catalogue in its stored form
+    /// ([`topten_model::catalogue::Catalogue::to_json_lines`]), if it was published with one.
+    async fn catalogue(&self, _version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
     /// One user's training history in the version
     /// ([`topten_model::serving_model::encode_history`]), if stored.
     async fn user_history(

@@ -290,3 +290,88 @@ fn corrupted_model_is_rejected_with_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"));
 }
+
+/// `publish --items` stores the catalogue with the version and takes titles from it; a bad row
+/// stops the publish with FILE:LINE before anything is written.
+#[test]
+fn publish_stores_the_catalogue_with_the_version() {
+    use topten_store::RecsReader;
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = write_ratings(dir.path());
+    let model = dir.path().join("m");
+    ok(&[
+        "train",
+        "--train",
+        ratings.to_str().unwrap(),
+        "--iterations",
+        "2",
+        "--factors",
+        "4",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let items = dir.path().join("items.csv");
+    let mut csv = String::from("itemId,title,categories,available,price\n");
+    for i in 0..80 {
+        csv += &format!(
+            "{i},Item {i},{}|all,true,{}\n",
+            ["odd", "even"][i % 2],
+            i * 2
+        );
+    }
+    csv += "catalogue-only,Never rated,new,false,1\n";
+    std::fs::write(&items, csv).unwrap();
+    let store_path = dir.path().join("store.db");
+    let store = format!("embedded:{}", store_path.display());
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "itemId,available\n1,true\n2,sometimes\n").unwrap();
+    let out = topten(&[
+        "publish",
+        "--model",
+        model.to_str().unwrap(),
+        "--store",
+        &store,
+        "--items",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:3:", bad.display())), "{err}");
+    assert!(
+        !store_path.exists(),
+        "nothing is written for a bad catalogue"
+    );
+
+    let version = ok(&[
+        "publish",
+        "--model",
+        model.to_str().unwrap(),
+        "--store",
+        &store,
+        "--items",
+        items.to_str().unwrap(),
+    ]);
+    let version = version.trim();
+    let handle = topten_functions::backends::open(&store).unwrap();
+    let reader = handle.reader();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stored = rt
+        .block_on(reader.catalogue(version))
+        .unwrap()
+        .expect("the catalogue is stored with the version");
+    let catalogue = topten_model::catalogue::Catalogue::from_json_lines(&stored).unwrap();
+    assert_eq!(catalogue.len(), 81);
+    assert!(!catalogue.servable("catalogue-only", 0));
+    let doc = rt
+        .block_on(reader.user_recs(version, "0"))
+        .unwrap()
+        .unwrap();
+    for item in &doc.items {
+        assert_eq!(
+            item.title.as_deref(),
+            Some(format!("Item {}", item.item_id).as_str()),
+            "titles come from the catalogue"
+        );
+    }
+}

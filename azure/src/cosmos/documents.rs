@@ -48,7 +48,16 @@ pub(super) fn snapshot_id(version: &str) -> String {
     format!("snapshot:{version}")
 }
 
-/// Serving-model bytes per document: base64 makes 1 MiB about 1.4 MB, under the 2 MB item limit.
+/// The logical partition of a version's catalogue: one per version, apart from the metadata
+/// partition and from users' documents, so a large catalogue makes no hot partition.
+pub(super) fn catalogue_partition(version: &str) -> String {
+    format!("__topten_catalogue__:{version}")
+}
+
+/// Id of the catalogue header document in its partition.
+pub(super) const CATALOGUE_ID: &str = "catalogue";
+
+/// Bytes per chunk document (serving models, catalogues): base64 makes 1 MiB about 1.4 MB, under the 2 MB item limit.
 pub(super) const SNAPSHOT_CHUNK: usize = 1 << 20;
 
 #[derive(Serialize, Deserialize)]

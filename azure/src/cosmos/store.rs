@@ -185,15 +185,13 @@ impl CosmosStore {
         }
     }
 
-    pub(super) async fn read_meta<T: serde::de::DeserializeOwned>(
+    /// Point read of a document written by [`CosmosStore::put_doc`] (its body).
+    pub(super) async fn read_doc<T: serde::de::DeserializeOwned>(
         &self,
+        pk: &str,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self
-            .resilience
-            .guarded(id, self.read_raw(META_PARTITION, id))
-            .await?
-        {
+        match self.resilience.guarded(id, self.read_raw(pk, id)).await? {
             Some(bytes) => {
                 let doc: MetaDoc<T> = serde_json::from_slice(&bytes)
                     .map_err(|e| backend_err(format!("document {id}: {e}")))?;
@@ -203,10 +201,12 @@ impl CosmosStore {
         }
     }
 
-    /// Writes a metadata document: `Put::Upsert` replaces it, `Put::Create` fails with a
-    /// conflict when it exists (a decision made on its absence must still hold).
-    pub(super) async fn put_meta<T: Serialize + Sync>(
+    /// Writes a document of topten's own (metadata, chunks) in partition `pk`: `Put::Upsert`
+    /// replaces it, `Put::Create` fails with a conflict when it exists (a decision made on its
+    /// absence must still hold).
+    pub(super) async fn put_doc<T: Serialize + Sync>(
         &self,
+        pk: &str,
         id: &str,
         doc_type: &str,
         body: &T,
@@ -215,7 +215,7 @@ impl CosmosStore {
         let c = self.client().await?;
         let doc = MetaDoc {
             id: id.to_owned(),
-            user_id: META_PARTITION.to_owned(),
+            user_id: pk.to_owned(),
             doc_type: doc_type.to_owned(),
             body,
         };
@@ -223,13 +223,13 @@ impl CosmosStore {
         self.resilience
             .write_with_retry(id, || match put {
                 Put::Upsert => futures::future::Either::Left(c.upsert_item(
-                    META_PARTITION,
+                    pk.to_owned(),
                     id,
                     &doc,
                     Some(opts.clone()),
                 )),
                 Put::Create => futures::future::Either::Right(c.create_item(
-                    META_PARTITION,
+                    pk.to_owned(),
                     id,
                     &doc,
                     Some(opts.clone()),
@@ -319,6 +319,83 @@ impl CosmosStore {
             .await
     }
 
+    /// Writes `bytes` (the serving model, a catalogue) as base64 chunk documents `BASE:0`,
+    /// `BASE:1`, ... and a header `BASE` in partition `pk`; the header goes last, so the bytes
+    /// are readable only once every chunk is in.
+    pub(super) async fn put_chunked(
+        &self,
+        pk: &str,
+        base: &str,
+        kind: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        use base64::Engine;
+        let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_CHUNK).collect();
+        let chunk_kind = format!("{kind}-chunk");
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.put_doc(
+                pk,
+                &format!("{base}:{i}"),
+                &chunk_kind,
+                &b64().encode(chunk),
+                Put::Upsert,
+            )
+            .await?;
+        }
+        let header = SnapshotHeader {
+            chunks: chunks.len(),
+            bytes: bytes.len(),
+        };
+        self.put_doc(pk, base, kind, &header, Put::Upsert).await
+    }
+
+    /// The bytes [`CosmosStore::put_chunked`] wrote, if its header is there.
+    pub(super) async fn read_chunked(
+        &self,
+        pk: &str,
+        base: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        use base64::Engine;
+        let Some(header) = self.read_doc::<SnapshotHeader>(pk, base).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(header.bytes);
+        for i in 0..header.chunks {
+            let id = format!("{base}:{i}");
+            let chunk: String = self
+                .read_doc(pk, &id)
+                .await?
+                .ok_or_else(|| backend_err(format!("chunk {id} is missing")))?;
+            out.extend(
+                b64()
+                    .decode(chunk)
+                    .map_err(|e| backend_err(format!("chunk {id}: {e}")))?,
+            );
+        }
+        if out.len() != header.bytes {
+            return Err(backend_err(format!(
+                "{base}: {} bytes, header says {}",
+                out.len(),
+                header.bytes
+            )));
+        }
+        Ok(Some(out))
+    }
+
+    /// Deletes what [`CosmosStore::put_chunked`] wrote: the header first, so a half-deleted
+    /// set is never read.
+    pub(super) async fn delete_chunked(&self, pk: &str, base: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        if let Some(header) = self.read_doc::<SnapshotHeader>(pk, base).await? {
+            self.delete_doc(c, pk.to_owned(), base.to_owned()).await?;
+            for i in 0..header.chunks {
+                self.delete_doc(c, pk.to_owned(), format!("{base}:{i}"))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn delete_doc(
         &self,
         c: &ContainerClient,
@@ -337,7 +414,7 @@ impl CosmosStore {
     }
 }
 
-/// How [`CosmosStore::put_meta`] writes.
+/// How [`CosmosStore::put_doc`] writes.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Put {
     /// Create or replace.
@@ -363,7 +440,7 @@ impl RecsReader for CosmosStore {
     }
 
     async fn active(&self) -> Result<Option<ActiveVersion>, StoreError> {
-        self.read_meta("active").await
+        self.read_doc(META_PARTITION, "active").await
     }
 
     async fn user_recs(
@@ -393,7 +470,7 @@ impl RecsReader for CosmosStore {
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
-        self.read_meta(&popular_id(version)).await
+        self.read_doc(META_PARTITION, &popular_id(version)).await
     }
 
     async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
@@ -413,7 +490,7 @@ impl RecsReader for CosmosStore {
     }
 
     async fn version(&self, version: &str) -> Result<Option<VersionInfo>, StoreError> {
-        self.read_meta(&version_id(version)).await
+        self.read_doc(META_PARTITION, &version_id(version)).await
     }
 
     async fn user_ids(&self, version: &str) -> Result<Vec<String>, StoreError> {
@@ -429,34 +506,13 @@ impl RecsReader for CosmosStore {
     }
 
     async fn serving_model(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        use base64::Engine;
-        let Some(header) = self
-            .read_meta::<SnapshotHeader>(&snapshot_id(version))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut out = Vec::with_capacity(header.bytes);
-        for i in 0..header.chunks {
-            let id = format!("{}:{i}", snapshot_id(version));
-            let chunk: String = self
-                .read_meta(&id)
-                .await?
-                .ok_or_else(|| backend_err(format!("snapshot chunk {id} is missing")))?;
-            out.extend(
-                b64()
-                    .decode(chunk)
-                    .map_err(|e| backend_err(format!("snapshot chunk {id}: {e}")))?,
-            );
-        }
-        if out.len() != header.bytes {
-            return Err(backend_err(format!(
-                "snapshot of {version}: {} bytes, header says {}",
-                out.len(),
-                header.bytes
-            )));
-        }
-        Ok(Some(out))
+        self.read_chunked(META_PARTITION, &snapshot_id(version))
+            .await
+    }
+
+    async fn catalogue(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_chunked(&catalogue_partition(version), CATALOGUE_ID)
+            .await
     }
 
     async fn user_history(
@@ -496,8 +552,8 @@ impl VersionStorage for CosmosStore {
         // transaction across these documents, so a decision made on a document that was absent
         // is written with `create`: if another writer created it meanwhile, this one fails with
         // a conflict instead of overwriting it.
-        let active: Option<ActiveVersion> = self.read_meta("active").await?;
-        let info: Option<VersionInfo> = self.read_meta(&version_id(version)).await?;
+        let active: Option<ActiveVersion> = self.read_doc(META_PARTITION, "active").await?;
+        let info: Option<VersionInfo> = self.read_doc(META_PARTITION, &version_id(version)).await?;
         let write = decide(active.as_ref(), info.as_ref())?;
         match &write {
             MetaWrite::Nothing => {}
@@ -507,7 +563,8 @@ impl VersionStorage for CosmosStore {
                 } else {
                     Put::Upsert
                 };
-                self.put_meta("active", "active", a, put).await?
+                self.put_doc(META_PARTITION, "active", "active", a, put)
+                    .await?
             }
             MetaWrite::Version(i) => {
                 let put = if info.is_none() {
@@ -515,7 +572,7 @@ impl VersionStorage for CosmosStore {
                 } else {
                     Put::Upsert
                 };
-                self.put_meta(&version_id(version), "version", i, put)
+                self.put_doc(META_PARTITION, &version_id(version), "version", i, put)
                     .await?
             }
         }
@@ -536,31 +593,27 @@ impl VersionStorage for CosmosStore {
     }
 
     async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
-        self.put_meta(&popular_id(version), "popular", &items, Put::Upsert)
-            .await
+        self.put_doc(
+            META_PARTITION,
+            &popular_id(version),
+            "popular",
+            &items,
+            Put::Upsert,
+        )
+        .await
     }
 
     async fn put_serving_model(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        use base64::Engine;
-        let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_CHUNK).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            self.put_meta(
-                &format!("{}:{i}", snapshot_id(version)),
-                "snapshot-chunk",
-                &b64().encode(chunk),
-                Put::Upsert,
-            )
-            .await?;
-        }
-        // The header goes last: a serving model is readable only once every chunk is in.
-        self.put_meta(
-            &snapshot_id(version),
-            "snapshot",
-            &SnapshotHeader {
-                chunks: chunks.len(),
-                bytes: bytes.len(),
-            },
-            Put::Upsert,
+        self.put_chunked(META_PARTITION, &snapshot_id(version), "snapshot", bytes)
+            .await
+    }
+
+    async fn put_catalogue(&self, version: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_chunked(
+            &catalogue_partition(version),
+            CATALOGUE_ID,
+            "catalogue",
+            bytes,
         )
         .await
     }
@@ -636,21 +689,10 @@ impl VersionStorage for CosmosStore {
             .buffer_unordered(self.settings.write_concurrency)
             .try_collect::<()>()
             .await?;
-        if let Some(header) = self
-            .read_meta::<SnapshotHeader>(&snapshot_id(version))
-            .await?
-        {
-            self.delete_doc(c, META_PARTITION.to_owned(), snapshot_id(version))
-                .await?;
-            for i in 0..header.chunks {
-                self.delete_doc(
-                    c,
-                    META_PARTITION.to_owned(),
-                    format!("{}:{i}", snapshot_id(version)),
-                )
-                .await?;
-            }
-        }
+        self.delete_chunked(META_PARTITION, &snapshot_id(version))
+            .await?;
+        self.delete_chunked(&catalogue_partition(version), CATALOGUE_ID)
+            .await?;
         self.delete_doc(c, META_PARTITION.to_owned(), popular_id(version))
             .await
     }

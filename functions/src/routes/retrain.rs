@@ -80,6 +80,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
             ..PublishOptions::default()
         },
         model_root: Some(cfg.model_root.clone()),
+        items: cfg.training_items.clone(),
         ..RetrainConfig::new(cfg.training_input.clone(), params, metric)
     })
 }

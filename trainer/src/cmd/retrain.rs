@@ -50,6 +50,10 @@ pub struct Args {
     /// parameters object [default: the implicit/explicit defaults].
     #[arg(long, env = "RETRAIN_PARAMS")]
     pub params: Option<PathBuf>,
+    /// The item catalogue to publish with the candidate: a file or a blob (JSON Lines or CSV/TSV
+    /// with a header).
+    #[arg(long, env = "TRAINING_ITEMS")]
+    pub items: Option<Location>,
     /// Seed of the holdout split.
     #[arg(long, default_value_t = 42)]
     pub seed: u32,
@@ -78,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..PublishOptions::default()
         },
         model_root: Some(args.model_root.clone()),
+        items: args.items.clone(),
         ..RetrainConfig::new(args.inputs.clone(), params, metric)
     };
     let store = topten_functions::backends::create_or_open(&args.store.store)?; // retraining publishes

@@ -96,9 +96,13 @@ pub struct PublishArgs {
     /// Items stored per user (request-time filters still leave k).
     #[arg(long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub items_per_user: usize,
-    /// Item titles (`item_id<TAB>title`) to store beside ids.
+    /// Item titles (`item_id<TAB>title`) to store beside ids (over the catalogue's titles).
     #[arg(long)]
     pub titles: Option<PathBuf>,
+    /// The item catalogue, stored with the version: a file or a blob, JSON Lines or CSV/TSV with
+    /// a header (itemId, title, categories, available, expiresAt, further attributes).
+    #[arg(long)]
+    pub items: Option<topten_azure::blob::Location>,
     /// Write the version but leave the active one serving.
     #[arg(long)]
     pub no_activate: bool,
@@ -114,15 +118,21 @@ pub struct PublishArgs {
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let model = topten_azure::model_dir::load_model(&args.model)
         .with_context(|| format!("cannot load model {}", args.model))?;
-    let store = args.store.open_for_publish()?;
+    // Every input is read and checked before the store is opened (or created).
     let opts = PublishOptions {
         items_per_user: args.items_per_user,
         batch_size: args.batch_size,
         titles: args.titles.as_deref().map(read_titles).transpose()?,
+        catalogue: args
+            .items
+            .as_ref()
+            .map(topten_azure::blob::read_catalogue)
+            .transpose()?,
         activate: !args.no_activate,
         throttle: std::time::Duration::from_millis(args.throttle_ms),
         ..PublishOptions::default()
     };
+    let store = args.store.open_for_publish()?;
     let bar = ProgressBar::new(model.users.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
