@@ -5,6 +5,7 @@
 //! - [`config`]: every setting, from app settings / environment variables, validated at start.
 //! - [`backends`]: the store backends by URI (the one place that knows them all).
 //! - [`retrain`]: the timer job: train a candidate, gate it against the active version, publish.
+//! - [`servable`]: what the active version's catalogue lets serve now.
 //! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
 //! - [`routes`]: one module per resource; handlers are thin.
 //! - [`error`]: the JSON error type with stable codes.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod metrics;
 pub mod retrain;
 pub mod routes;
+pub mod servable;
 pub mod server;
 pub mod state;
 

@@ -15,6 +15,7 @@ use topten_store::{ActiveVersion, ItemScore, RecsReader, Store, StoreHandle};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::servable::Servable;
 
 /// Cheap-to-clone handle given to every handler.
 #[derive(Clone)]
@@ -28,6 +29,7 @@ struct Inner {
     active: RwLock<Option<(Arc<ActiveVersion>, Instant)>>,
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
     serving_model: RwLock<Option<Arc<ServingModel>>>,
+    servable: RwLock<Option<(String, Option<Arc<Servable>>)>>,
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
 }
@@ -42,6 +44,7 @@ impl AppState {
                 active: RwLock::new(None),
                 popular: RwLock::new(HashMap::new()),
                 serving_model: RwLock::new(None),
+                servable: RwLock::new(None),
                 retrain: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(Metrics::new()),
             }),
@@ -127,6 +130,40 @@ impl AppState {
         *self.inner.serving_model.write().unwrap() = Some(snap.clone());
         tracing::info!(version, items = snap.items.len(), "loaded serving model");
         Ok(Some(snap))
+    }
+
+    /// What `version`'s catalogue lets serve now; `None` when the version has no catalogue
+    /// (everything is servable). The catalogue is read once per version; the hidden set is
+    /// made again when an expiry passes.
+    pub async fn servable(&self, version: &str) -> Result<Option<Arc<Servable>>, ApiError> {
+        let now = topten_model::clock::now_ms() / 1000;
+        let cached = self.inner.servable.read().unwrap().clone();
+        if let Some((v, s)) = cached {
+            if v == version {
+                let Some(s) = s else { return Ok(None) };
+                let Some(fresh) = s.refreshed(now) else {
+                    return Ok(Some(s));
+                };
+                let fresh = Arc::new(fresh);
+                *self.inner.servable.write().unwrap() = Some((v, Some(fresh.clone())));
+                return Ok(Some(fresh));
+            }
+        }
+        let servable = match self.reader().catalogue(version).await? {
+            None => None,
+            Some(bytes) => {
+                let parsed = tokio::task::spawn_blocking(move || {
+                    topten_model::catalogue::Catalogue::from_json_lines(&bytes)
+                })
+                .await
+                .map_err(|e| ApiError::internal(format!("catalogue task: {e}")))?
+                .map_err(|e| ApiError::internal(format!("stored catalogue: {e}")))?;
+                tracing::info!(version, items = parsed.len(), "loaded catalogue");
+                Some(Arc::new(Servable::at(parsed, now)))
+            }
+        };
+        *self.inner.servable.write().unwrap() = Some((version.to_owned(), servable.clone()));
+        Ok(servable)
     }
 
     /// The popular list of `version`, cached.

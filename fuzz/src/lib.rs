@@ -251,7 +251,9 @@ pub fn store_docs(data: &[u8]) {
         (3, vec![]),
         (100, vec!["1".to_owned(), "i1".to_owned()]),
     ] {
-        if let Ok(top) = topten_store::top_items_from_json(data, k, &exclude) {
+        if let Ok(top) =
+            topten_store::top_items_from_json(data, k, &topten_store::ItemFilter::exclude(&exclude))
+        {
             // Raw values: JSON syntax, without serde_json's f64 range (a stored 1e999 is
             // valid JSON, copied as is).
             let items: Vec<Box<serde_json::value::RawValue>> =

@@ -103,15 +103,25 @@ pub async fn reads(reader: &dyn RecsReader, version: &str) {
     let mut ids = reader.user_ids(version).await.unwrap();
     ids.sort();
     assert_eq!(ids, ["alice", "bob"]);
-    // The serving selection equals filtering the decoded document.
-    for (k, exclude) in [
-        (1, vec![]),
-        (5, vec![]),
-        (1, vec!["x".to_string()]),
-        (2, vec!["y".to_string()]),
+    // The serving selection equals filtering the decoded document, for the request's exclude
+    // and for the items a catalogue hides.
+    let hidden_x: std::collections::HashSet<String> = ["x".to_string()].into();
+    let no_hidden = std::collections::HashSet::new();
+    for (k, exclude, hidden) in [
+        (1, vec![], None),
+        (5, vec![], None),
+        (1, vec!["x".to_string()], None),
+        (2, vec!["y".to_string()], None),
+        (2, vec![], Some(&hidden_x)),
+        (2, vec!["y".to_string()], Some(&hidden_x)),
+        (2, vec![], Some(&no_hidden)),
     ] {
+        let filter = ItemFilter {
+            exclude: &exclude,
+            hidden,
+        };
         let top = reader
-            .user_top_items(version, "alice", k, &exclude)
+            .user_top_items(version, "alice", k, &filter)
             .await
             .unwrap()
             .unwrap();
@@ -120,16 +130,18 @@ pub async fn reads(reader: &dyn RecsReader, version: &str) {
             .items
             .iter()
             .filter(|i| !exclude.contains(&i.item_id))
+            .filter(|i| hidden.is_none_or(|h| !h.contains(&i.item_id)))
             .take(k)
             .collect();
         assert_eq!(
             top.items_json,
             serde_json::to_vec(&want).unwrap(),
-            "k={k} exclude={exclude:?}"
+            "k={k} exclude={exclude:?} hidden={hidden:?}"
         );
+        assert_eq!(top.exhausted, want.len() < k);
     }
     assert!(reader
-        .user_top_items(version, "nobody", 5, &[])
+        .user_top_items(version, "nobody", 5, &ItemFilter::default())
         .await
         .unwrap()
         .is_none());

@@ -10,6 +10,8 @@
 //! serving path copy the first k items without scanning the rest (about 10x faster than parsing
 //! a 50-item document).
 
+use std::collections::HashSet;
+
 use topten_edge::snapshot::Item;
 
 /// One recommended item as stored and served.
@@ -82,24 +84,58 @@ struct RawItemId<'a> {
     item_id: std::borrow::Cow<'a, str>,
 }
 
-/// Whether a stored item fragment (`{"itemId":...}`) is in `exclude`.
-pub fn fragment_excluded(fragment: &[u8], exclude: &[String]) -> Result<bool, serde_json::Error> {
-    if exclude.is_empty() {
+/// Which stored items a selection skips: the request's `exclude`, and the items that may not be
+/// served now (the catalogue's unavailable and expired ones).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ItemFilter<'a> {
+    /// Ids the request excludes.
+    pub exclude: &'a [String],
+    /// Ids that may not be served.
+    pub hidden: Option<&'a HashSet<String>>,
+}
+
+impl<'a> ItemFilter<'a> {
+    /// A filter of the request's `exclude` only.
+    pub fn exclude(exclude: &'a [String]) -> Self {
+        ItemFilter {
+            exclude,
+            hidden: None,
+        }
+    }
+
+    /// Whether the filter skips nothing (then selection need not read item ids).
+    pub fn is_empty(&self) -> bool {
+        self.exclude.is_empty() && self.hidden.is_none_or(HashSet::is_empty)
+    }
+
+    /// Whether `item_id` is skipped.
+    pub fn skips(&self, item_id: &str) -> bool {
+        self.exclude.iter().any(|e| e == item_id)
+            || self.hidden.is_some_and(|h| h.contains(item_id))
+    }
+}
+
+/// Whether a stored item fragment (`{"itemId":...}`) is skipped by `filter`.
+pub fn fragment_skipped(
+    fragment: &[u8],
+    filter: &ItemFilter<'_>,
+) -> Result<bool, serde_json::Error> {
+    if filter.is_empty() {
         return Ok(false);
     }
     let id: RawItemId = serde_json::from_slice(fragment)?;
-    Ok(exclude.iter().any(|e| *e == id.item_id))
+    Ok(filter.skips(&id.item_id))
 }
 
 /// Selects from a stored JSON document without decoding each item (the generic path).
 pub fn top_items_from_json(
     json: &[u8],
     k: usize,
-    exclude: &[String],
+    filter: &ItemFilter<'_>,
 ) -> Result<TopItems, serde_json::Error> {
     let doc: RawDoc = serde_json::from_slice(json)?;
     let fragments = doc.items.iter().map(|i| i.get().as_bytes());
-    let (items_json, count) = join_fragments(fragments, k, exclude)?;
+    let (items_json, count) = join_fragments(fragments, k, filter)?;
     Ok(TopItems::selected(
         doc.model_version.into_owned(),
         items_json,
@@ -108,11 +144,12 @@ pub fn top_items_from_json(
     ))
 }
 
-/// Joins the first `k` non-excluded fragments into a JSON array; returns it and its length.
+/// Joins the first `k` fragments `filter` does not skip into a JSON array; returns it and its
+/// length.
 pub fn join_fragments<'a>(
     fragments: impl Iterator<Item = &'a [u8]>,
     k: usize,
-    exclude: &[String],
+    filter: &ItemFilter<'_>,
 ) -> Result<(Vec<u8>, usize), serde_json::Error> {
     let mut out = Vec::with_capacity(1024);
     out.push(b'[');
@@ -121,7 +158,7 @@ pub fn join_fragments<'a>(
         if n == k {
             break;
         }
-        if fragment_excluded(f, exclude)? {
+        if fragment_skipped(f, filter)? {
             continue;
         }
         if n > 0 {

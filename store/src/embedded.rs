@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
-use crate::documents::{decode_doc, encode_doc, join_fragments, json_part};
+use crate::documents::{decode_doc, encode_doc, join_fragments, json_part, ItemFilter};
 use crate::events::StoredEvent;
 use crate::lifecycle::{MetaDecision, MetaWrite};
 use crate::{
@@ -209,7 +209,7 @@ impl RecsReader for EmbeddedStore {
         version: &str,
         user_id: &str,
         k: usize,
-        exclude: &[String],
+        filter: &ItemFilter<'_>,
     ) -> Result<Option<TopItems>, StoreError> {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
@@ -219,9 +219,9 @@ impl RecsReader for EmbeddedStore {
         let (items_json, count) = match decode_doc(value) {
             Some((spans, json)) => {
                 let fragments = spans.filter_map(|(a, b)| json.get(a..b));
-                join_fragments(fragments, k, exclude)
+                join_fragments(fragments, k, filter)
             }
-            None => crate::top_items_from_json(value, k, exclude).map(|t| (t.items_json, t.count)),
+            None => crate::top_items_from_json(value, k, filter).map(|t| (t.items_json, t.count)),
         }
         .map_err(backend_err)?;
         // Documents are keyed by version, so the key already says which version this is.

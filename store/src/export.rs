@@ -7,6 +7,10 @@
 
 use topten_edge::snapshot::{Item, SnapshotWriter};
 
+use std::collections::HashSet;
+
+use topten_model::catalogue::Catalogue;
+
 use crate::documents::{document_items, serialised_item};
 use crate::{RecsReader, StoreError};
 
@@ -46,12 +50,29 @@ pub async fn export_snapshot(
         backend: store.backend(),
         message: format!("stored document for {user:?} is invalid: {e}"),
     };
+    // An edge copy serves what is servable at export time: the items the version's catalogue
+    // hides now are left out of every list.
+    let now = topten_model::clock::now_ms() / 1000;
+    let hidden: HashSet<String> = match store.catalogue(&version).await? {
+        None => HashSet::new(),
+        Some(bytes) => Catalogue::from_json_lines(&bytes)
+            .map_err(|e| StoreError::Backend {
+                backend: store.backend(),
+                message: format!("stored catalogue of {version}: {e}"),
+            })?
+            .items()
+            .iter()
+            .filter(|i| !i.servable_at(now))
+            .map(|i| i.item_id.clone())
+            .collect(),
+    };
     let mut w = SnapshotWriter::new(&version);
     let popular: Vec<Item> = store
         .popular(&version)
         .await?
         .unwrap_or_default()
         .iter()
+        .filter(|i| !hidden.contains(&i.item_id))
         .map(serialised_item)
         .collect();
     let summary_popular = popular.len();
@@ -61,7 +82,8 @@ pub async fn export_snapshot(
         let Some(json) = store.user_recs_json(&version, &user).await? else {
             continue;
         };
-        let list = document_items(&json).map_err(|e| invalid(&user, e))?;
+        let mut list = document_items(&json).map_err(|e| invalid(&user, e))?;
+        list.retain(|(id, _)| !hidden.contains(id));
         items += list.len();
         w.add_user(&user, list);
     }
@@ -103,8 +125,12 @@ mod tests {
             let user = format!("u{u}");
             for (k, exclude) in [(1, vec![]), (10, vec![]), (1, vec!["a".to_string()])] {
                 assert_eq!(
-                    snap.user_top_items("v1", &user, k, &exclude).await.unwrap(),
-                    src.user_top_items("v1", &user, k, &exclude).await.unwrap(),
+                    snap.user_top_items("v1", &user, k, &crate::ItemFilter::exclude(&exclude))
+                        .await
+                        .unwrap(),
+                    src.user_top_items("v1", &user, k, &crate::ItemFilter::exclude(&exclude))
+                        .await
+                        .unwrap(),
                     "{user} k={k} exclude={exclude:?}"
                 );
             }
@@ -118,7 +144,7 @@ mod tests {
             src.popular("v1").await.unwrap()
         );
         assert!(snap
-            .user_top_items("v2", "u1", 5, &[])
+            .user_top_items("v2", "u1", 5, &crate::ItemFilter::default())
             .await
             .unwrap()
             .is_none());
@@ -143,5 +169,59 @@ mod tests {
         let (bytes, _) = export_snapshot(&src, None).await.unwrap();
         let snap = SnapshotStore::from_bytes(bytes).unwrap();
         contract::reads(&snap, "r1").await;
+    }
+
+    /// An edge copy leaves out what the version's catalogue hides at export time.
+    #[tokio::test]
+    async fn the_export_leaves_out_hidden_items() {
+        use crate::Publisher;
+        let dir = tempfile::tempdir().unwrap();
+        let src = EmbeddedStore::open(dir.path().join("s.db")).unwrap();
+        src.create_version(&crate::VersionInfo {
+            version: "c1".into(),
+            status: crate::VersionStatus::Writing,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            expected_users: 1,
+            users: 0,
+            items_per_user: 2,
+            model: serde_json::json!({}),
+            quality: None,
+        })
+        .await
+        .unwrap();
+        let item = |id: &str| crate::ItemScore {
+            item_id: id.into(),
+            score: 1.0,
+            title: None,
+        };
+        src.write_users(
+            "c1",
+            &[crate::UserRecs {
+                id: crate::doc_id("c1", "u"),
+                user_id: "u".into(),
+                items: vec![item("gone"), item("kept")],
+                model_version: "c1".into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+            }],
+        )
+        .await
+        .unwrap();
+        src.write_popular("c1", &[item("gone"), item("kept")])
+            .await
+            .unwrap();
+        src.write_catalogue("c1", b"{\"itemId\":\"gone\",\"available\":false}\n")
+            .await
+            .unwrap();
+        src.finish_version("c1").await.unwrap();
+        src.activate("c1").await.unwrap();
+        let (bytes, summary) = export_snapshot(&src, None).await.unwrap();
+        assert_eq!((summary.items, summary.popular), (1, 1));
+        let snap = SnapshotStore::from_bytes(bytes).unwrap();
+        let doc = snap.user_recs("c1", "u").await.unwrap().unwrap();
+        assert_eq!(doc.items, vec![item("kept")]);
+        assert_eq!(
+            snap.popular("c1").await.unwrap().unwrap(),
+            vec![item("kept")]
+        );
     }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::documents::{
-    top_items_from_json, ActiveVersion, ItemScore, TopItems, UserRecs, VersionInfo,
+    top_items_from_json, ActiveVersion, ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo,
 };
 use crate::error::StoreError;
 
@@ -38,17 +38,18 @@ pub trait RecsReader: Send + Sync {
             None => Ok(None),
         }
     }
-    /// The first `k` items of the user's document not in `exclude`: what the API serves.
-    /// Backends can answer without decoding the whole document; the default parses the JSON.
+    /// The first `k` items of the user's document that `filter` does not skip: what the API
+    /// serves. Backends can answer without decoding the whole document; the default parses
+    /// the JSON.
     async fn user_top_items(
         &self,
         version: &str,
         user_id: &str,
         k: usize,
-        exclude: &[String],
+        filter: &ItemFilter<'_>,
     ) -> Result<Option<TopItems>, StoreError> {
         match self.user_recs_json(version, user_id).await? {
-            Some(json) => top_items_from_json(&json, k, exclude)
+            Some(json) => top_items_from_json(&json, k, filter)
                 .map(Some)
                 .map_err(|e| StoreError::Backend {
                     backend: self.backend(),

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use topten_edge::body::join_items;
 use topten_edge::snapshot::{ItemList, RecsSnapshot};
 
+use crate::documents::{join_fragments, ItemFilter};
 use crate::{
     doc_id, ActiveVersion, ItemScore, RecsReader, StoreError, TopItems, UserRecs, VersionInfo,
     VersionStatus,
@@ -110,12 +111,19 @@ impl RecsReader for SnapshotStore {
         version: &str,
         user_id: &str,
         k: usize,
-        exclude: &[String],
+        filter: &ItemFilter<'_>,
     ) -> Result<Option<TopItems>, StoreError> {
         let Some(list) = self.list(version, user_id)? else {
             return Ok(None);
         };
-        let (items_json, count) = join_items(list.iter(), k, exclude);
+        // A list file holds what was servable when it was exported; a filter with hidden items
+        // (from a catalogue) takes the generic path.
+        let (items_json, count) = match filter.hidden {
+            None => join_items(list.iter(), k, filter.exclude),
+            Some(_) => {
+                join_fragments(list.iter().map(|(_, json)| json), k, filter).map_err(backend_err)?
+            }
+        };
         Ok(Some(TopItems::selected(
             version.to_owned(),
             items_json,

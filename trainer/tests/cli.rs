@@ -295,7 +295,6 @@ fn corrupted_model_is_rejected_with_a_clear_error() {
 /// stops the publish with FILE:LINE before anything is written.
 #[test]
 fn publish_stores_the_catalogue_with_the_version() {
-    use topten_store::RecsReader;
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());
     let model = dir.path().join("m");

@@ -6,10 +6,11 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use topten_edge::{body, request};
-use topten_store::ItemScore;
+use topten_store::{ItemFilter, ItemScore};
 
 use crate::config::UnknownUser;
 use crate::error::ApiError;
+use crate::servable::Servable;
 use crate::state::AppState;
 
 /// Response body.
@@ -29,11 +30,11 @@ pub struct RecommendationsResponse {
 // Validation lives in `topten_edge::request`, shared with the WebAssembly component and the
 // Lambda function; its rejections convert into `ApiError`s.
 
-/// Filters `exclude` out of `items` and keeps the first `k`.
-fn pick(items: &[ItemScore], exclude: &[String], k: usize) -> Vec<ItemScore> {
+/// The first `k` of `items` that `filter` does not skip.
+fn pick(items: &[ItemScore], filter: &ItemFilter<'_>, k: usize) -> Vec<ItemScore> {
     items
         .iter()
-        .filter(|it| !exclude.contains(&it.item_id))
+        .filter(|it| !filter.skips(&it.item_id))
         .take(k)
         .cloned()
         .collect()
@@ -62,15 +63,21 @@ pub async fn recommendations_get(
     let request::RecsRequest { k, exclude } =
         request::recs_request(&user_id, query.as_deref(), &limits)?;
     let active = state.active().await?;
+    // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes.
+    let servable = state.servable(&active.version).await?;
+    let filter = ItemFilter {
+        exclude: &exclude,
+        hidden: servable.as_deref().map(Servable::hidden),
+    };
     if let Some(top) = state
         .reader()
-        .user_top_items(&active.version, &user_id, k, &exclude)
+        .user_top_items(&active.version, &user_id, k, &filter)
         .await?
     {
-        if top.exhausted && !exclude.is_empty() {
+        if top.exhausted && !filter.is_empty() {
             // Filters removed more than the stored list can spare: keep what is left of it, then
             // fill up from a fresh scoring of the whole catalogue.
-            if let Some(extra) = rescore(&state, &active.version, &user_id, k, &exclude).await? {
+            if let Some(extra) = rescore(&state, &active.version, &user_id, k, &filter).await? {
                 let mut items: Vec<ItemScore> =
                     serde_json::from_slice(&top.items_json).map_err(ApiError::internal)?;
                 for item in extra {
@@ -99,14 +106,12 @@ pub async fn recommendations_get(
         ));
     }
     let popular = state.popular(&active.version).await?;
-    let mut items = pick(&popular, &exclude, k);
+    let mut items = pick(&popular, &filter, k);
     if items.len() < k {
         // Filters removed more than the stored list can spare: fill up to k from the whole
         // catalogue by popularity, as a known user's list is filled by scoring.
         if let Some(serving) = state.serving_model(&active.version).await? {
-            let keep = |id: &str| {
-                !exclude.iter().any(|e| e == id) && !items.iter().any(|i| i.item_id == id)
-            };
+            let keep = |id: &str| !filter.skips(id) && !items.iter().any(|i| i.item_id == id);
             let extra = serving.popular(k - items.len(), &keep);
             items.extend(topten_store::realtime::to_items(&serving, &extra));
         }
@@ -123,7 +128,7 @@ async fn rescore(
     version: &str,
     user_id: &str,
     k: usize,
-    exclude: &[String],
+    filter: &ItemFilter<'_>,
 ) -> Result<Option<Vec<ItemScore>>, ApiError> {
     let Some(serving) = state.serving_model(version).await? else {
         return Ok(None);
@@ -137,12 +142,13 @@ async fn rescore(
         return Ok(None);
     }
     // Enough candidates to survive the filter and the overlap with the stored list.
-    let scored = serving.recommend_for_history(&interactions, 2 * k + exclude.len());
+    let skipped = filter.exclude.len() + filter.hidden.map_or(0, |h| h.len());
+    let scored = serving.recommend_for_history(&interactions, 2 * k + skipped);
     let items = topten_store::realtime::to_items(&serving, &scored);
     Ok(Some(
         items
             .into_iter()
-            .filter(|i| !exclude.contains(&i.item_id))
+            .filter(|i| !filter.skips(&i.item_id))
             .take(k)
             .collect(),
     ))
@@ -184,11 +190,12 @@ mod tests {
             let typed = RecommendationsResponse {
                 user_id: doc.user_id.clone(),
                 model_version: "v1".into(),
-                items: pick(&doc.items, &exclude, k),
+                items: pick(&doc.items, &ItemFilter::exclude(&exclude), k),
                 source: "personalized",
             };
             let want = serde_json::to_vec(&typed).unwrap();
-            let top = topten_store::top_items_from_json(&stored, k, &exclude).unwrap();
+            let top = topten_store::top_items_from_json(&stored, k, &ItemFilter::exclude(&exclude))
+                .unwrap();
             let got = personalized_body(&doc.user_id, &top.model_version, &top.items_json);
             assert_eq!(
                 String::from_utf8(got).unwrap(),

@@ -36,7 +36,19 @@ pub async fn similar_get(
             format!("item {item_id:?} is not in version {}", active.version),
         )
     })?;
-    let sims = serving.similar_items(item, k);
+    // Never an item the catalogue hides: ask for enough to fill k after them.
+    let servable = state.servable(&active.version).await?;
+    let hidden = servable.as_ref().map_or(0, |s| s.hidden().len());
+    let sims: Vec<_> = serving
+        .similar_items(item, k + hidden)
+        .into_iter()
+        .filter(|s| {
+            servable
+                .as_ref()
+                .is_none_or(|c| c.allows(serving.items.id(s.item)))
+        })
+        .take(k)
+        .collect();
     Ok(Json(serde_json::json!({
         "itemId": item_id,
         "modelVersion": active.version,

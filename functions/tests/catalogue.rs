@@ -1,0 +1,129 @@
+//! The catalogue in every answer: items it hides (unavailable, expired) never appear in a
+//! personal list, the popular fallback or similar items, and the answer is filled up to k from
+//! the rest of the catalogue.
+
+use std::collections::HashSet;
+
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+use topten_functions::{app, state_from_config, Config};
+use topten_model::catalogue::{Catalogue, CatalogueItem};
+use topten_store::embedded::EmbeddedStore;
+use topten_store::publish::{publish, PublishOptions};
+use topten_testkit::fixtures::{ratings_file, small_model};
+
+async fn get(router: &axum::Router, uri: &str) -> serde_json::Value {
+    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200, "{uri}");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn ids(body: &serde_json::Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_items_never_appear_and_answers_are_filled_to_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = ratings_file(dir.path());
+    let model = small_model(&ratings, 5);
+    let store_path = dir.path().join("store.db");
+
+    // What user 5 and an unknown user get without a catalogue.
+    let plain = EmbeddedStore::open(dir.path().join("plain.db")).unwrap();
+    // Twelve stored items per user: hiding four of ten needs the refill from the catalogue.
+    let stored = PublishOptions {
+        items_per_user: 12,
+        ..PublishOptions::default()
+    };
+    publish(&plain, &model, &stored, &mut |_, _| {})
+        .await
+        .unwrap();
+    drop(plain);
+    let plain_router = app(state_from_config(Config {
+        store_uri: format!("embedded:{}", dir.path().join("plain.db").display()),
+        ..Config::default()
+    })
+    .unwrap());
+    let before = ids(&get(&plain_router, "/api/recommendations/5?k=10").await);
+    let popular_before = ids(&get(&plain_router, "/api/recommendations/nobody?k=10").await);
+    let similar_before = ids(&get(
+        &plain_router,
+        &format!("/api/items/{}/similar?k=5", before[0]),
+    )
+    .await);
+
+    // A catalogue that withdraws user 5's top three, expires the fourth, and hides the most
+    // popular item and the first similar item.
+    let mut items: Vec<CatalogueItem> = Vec::new();
+    for (n, id) in before.iter().take(4).enumerate() {
+        let mut item = CatalogueItem::new(id.clone());
+        if n < 3 {
+            item.available = false;
+        } else {
+            item.expires_at = Some(1); // long past
+        }
+        items.push(item);
+    }
+    for id in [&popular_before[0], &similar_before[0]] {
+        let mut item = CatalogueItem::new(id.clone());
+        item.available = false;
+        items.push(item);
+    }
+    let hidden: HashSet<String> = items.iter().map(|i| i.item_id.clone()).collect();
+    let store = EmbeddedStore::open(&store_path).unwrap();
+    let opts = PublishOptions {
+        catalogue: Some(Catalogue::from_items(items)),
+        ..stored
+    };
+    publish(&store, &model, &opts, &mut |_, _| {})
+        .await
+        .unwrap();
+    drop(store);
+    let router = app(state_from_config(Config {
+        store_uri: format!("embedded:{}", store_path.display()),
+        ..Config::default()
+    })
+    .unwrap());
+
+    let personal = ids(&get(&router, "/api/recommendations/5?k=10").await);
+    assert_eq!(personal.len(), 10, "filled up to k: {personal:?}");
+    let unique: HashSet<&String> = personal.iter().collect();
+    assert_eq!(unique.len(), 10, "no item twice: {personal:?}");
+    assert!(personal.iter().all(|i| !hidden.contains(i)), "{personal:?}");
+    // What the list keeps, it keeps in order: the servable items of the plain list come first.
+    let kept: Vec<&String> = before.iter().filter(|i| !hidden.contains(*i)).collect();
+    assert_eq!(personal.iter().take(kept.len()).collect::<Vec<_>>(), kept);
+
+    // With exclude on top, still k items, none hidden or excluded.
+    let body = get(
+        &router,
+        &format!("/api/recommendations/5?k=10&exclude={}", personal[0]),
+    )
+    .await;
+    let excluded = ids(&body);
+    assert_eq!(excluded.len(), 10);
+    assert!(!excluded.contains(&personal[0]));
+    assert!(excluded.iter().all(|i| !hidden.contains(i)));
+
+    let popular = get(&router, "/api/recommendations/nobody?k=10").await;
+    assert_eq!(popular["source"], "popular");
+    let popular = ids(&popular);
+    assert_eq!(popular.len(), 10);
+    assert!(popular.iter().all(|i| !hidden.contains(i)), "{popular:?}");
+
+    let similar = ids(&get(&router, &format!("/api/items/{}/similar?k=5", before[0])).await);
+    assert_eq!(similar.len(), 5);
+    assert!(similar.iter().all(|i| !hidden.contains(i)), "{similar:?}");
+}
