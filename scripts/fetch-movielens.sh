@@ -15,13 +15,18 @@ Fetches MovieLens 100K and writes:
                                       100,000 rows (the original u.data; sha256 verified)
   $TOPTEN_DATA_DIR/ml-100k/items.tsv  header "item_id<TAB>title", then one line per item,
                                       title as in the original u.item, e.g. "Toy Story (1995)"
+  $TOPTEN_DATA_DIR/ml-100k/catalogue.tsv
+                                      the item catalogue for `topten publish --items`: header
+                                      "itemId<TAB>title<TAB>categories", genres joined by "|"
 
 Source: the PyPI wheel recbole==1.2.1 (recbole/dataset_example/ml-100k/ml-100k.inter
 and ml-100k.item), downloaded with `pip download --no-deps`. If that fails, falls back
 to the PyPI wheel neighbors==0.2.1 (neighbors/data/movielens100k.csv), which has the
-same ratings but no titles (items.tsv then gets placeholder titles "item <id>").
+same ratings but no titles or genres (items.tsv and catalogue.tsv then get placeholder titles
+"item <id>" and no categories).
 
-Idempotent: does nothing if u.data already has the expected checksum and items.tsv exists.
+Idempotent: does nothing if u.data already has the expected checksum and items.tsv and
+catalogue.tsv exist.
 
 Environment:
   TOPTEN_DATA_DIR  target folder (default: data/ at the repository root)
@@ -51,7 +56,7 @@ done
 
 sha_of() { sha256sum "$1" | awk '{print $1}'; }
 
-if [[ -f "$OUT_DIR/u.data" && -f "$OUT_DIR/items.tsv" ]] \
+if [[ -f "$OUT_DIR/u.data" && -f "$OUT_DIR/items.tsv" && -f "$OUT_DIR/catalogue.tsv" ]] \
     && [[ "$(sha_of "$OUT_DIR/u.data")" == "$EXPECTED_SHA256" ]]; then
     log "$OUT_DIR/u.data already present with the expected checksum; nothing to do"
     exit 0
@@ -99,6 +104,15 @@ from_recbole() {
             if (y ~ /^[0-9][0-9][0-9][0-9]$/) t = t " (" y ")"
             print $1, t
         }' "$item" > "$TMP/items.tsv"
+    # The catalogue: the same titles, and the genres ("class", space-separated) as categories.
+    awk -F'\t' 'BEGIN { OFS = "\t"; print "itemId", "title", "categories" }
+        NR > 1 {
+            t = $2; y = $3
+            if (t == "unkonwn") t = "unknown"
+            if (y ~ /^[0-9][0-9][0-9][0-9]$/) t = t " (" y ")"
+            c = $4; gsub(/ +/, "|", c)
+            print $1, t, c
+        }' "$item" > "$TMP/catalogue.tsv"
     local n
     n="$(($(wc -l < "$TMP/items.tsv") - 1))"
     [[ "$n" == 1682 ]] || { log "expected 1682 items in ml-100k.item, got $n"; return 1; }
@@ -140,21 +154,25 @@ from_neighbors() {
     cut -f2 "$TMP/u.data" | sort -n -u \
         | awk 'BEGIN { OFS = "\t"; print "item_id", "title" } { print $1, "item " $1 }' \
         > "$TMP/items.tsv"
+    awk -F'\t' 'BEGIN { OFS = "\t"; print "itemId", "title", "categories" }
+        NR > 1 { print $1, $2, "" }' "$TMP/items.tsv" > "$TMP/catalogue.tsv"
     return 0
 }
 
 if ! from_recbole; then
-    rm -f "$TMP/u.data" "$TMP/items.tsv"
+    rm -f "$TMP/u.data" "$TMP/items.tsv" "$TMP/catalogue.tsv"
     from_neighbors || die "could not fetch MovieLens 100K from $RECBOLE_PKG nor $NEIGHBORS_PKG (see messages above); nothing written"
 fi
 
 # Keep existing real titles if the fallback could only produce placeholders.
 mv -f "$TMP/u.data" "$OUT_DIR/u.data"
-if [[ -f "$OUT_DIR/items.tsv" ]] && ! grep -q $'\titem [0-9]*$' "$OUT_DIR/items.tsv" \
+if [[ -f "$OUT_DIR/items.tsv" && -f "$OUT_DIR/catalogue.tsv" ]] && ! grep -q $'\titem [0-9]*$' "$OUT_DIR/items.tsv" \
     && grep -q $'\titem [0-9]*$' "$TMP/items.tsv"; then
-    log "keeping existing $OUT_DIR/items.tsv (it has real titles)"
+    log "keeping existing $OUT_DIR/items.tsv and catalogue.tsv (they have real titles)"
 else
     mv -f "$TMP/items.tsv" "$OUT_DIR/items.tsv"
+    mv -f "$TMP/catalogue.tsv" "$OUT_DIR/catalogue.tsv"
 fi
 log "wrote $OUT_DIR/u.data ($(wc -l < "$OUT_DIR/u.data") rows, sha256 $EXPECTED_SHA256)"
 log "wrote $OUT_DIR/items.tsv ($(($(wc -l < "$OUT_DIR/items.tsv") - 1)) items)"
+log "wrote $OUT_DIR/catalogue.tsv ($(($(wc -l < "$OUT_DIR/catalogue.tsv") - 1)) items with genres)"

@@ -36,7 +36,8 @@ echo "== top 10 for user $DEMO_USER (from the model directory) =="
         { printf "%-6s %-50s %.3f\n", $2, (($2 in t) ? t[$2] : ""), $3 }'
 
 echo "== publishing to $STORE =="
-VERSION=$("$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" --titles "$DATA_DIR/ml-100k/items.tsv")
+# The catalogue (titles and genres) is stored with the version.
+VERSION=$("$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" --items "$DATA_DIR/ml-100k/catalogue.tsv")
 "$TOPTEN" --log warn versions --store "$STORE"
 
 [[ "${SERVE:-1}" == 0 ]] && exit 0
