@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use topten_azure::blob::Location;
 use topten_model::als::Feedback;
+use topten_model::catalogue::filter::Filter;
 use topten_model::metrics::TargetMetric;
 
 /// What to answer for a user without personal recommendations.
@@ -92,6 +93,10 @@ pub struct Config {
     /// CSV/TSV with a header).
     #[arg(long, env = "TRAINING_ITEMS")]
     pub training_items: Option<Location>,
+    /// Named filters requests can use as `filter=NAME`: a JSON object from names to filter
+    /// expressions, e.g. `{"cheap": "price < 10", "comedies": "category = 'Comedy'"}`.
+    #[arg(long, env = "TOPTEN_FILTERS")]
+    pub filters: Option<NamedFilters>,
     /// Retrain model family (`implicit` or `explicit`), used when RETRAIN_PARAMS is unset.
     #[arg(long, env = "RETRAIN_MODEL", default_value = "implicit")]
     pub retrain_model: Feedback,
@@ -112,6 +117,35 @@ pub struct Config {
     /// such as `az://ACCOUNT/models`.
     #[arg(long, env = "TOPTEN_MODEL_ROOT", default_value = "./data/models")]
     pub model_root: Location,
+}
+
+/// Filters defined once in settings and referenced by name (`filter=NAME`), parsed when the
+/// handler starts: a malformed one stops the start with its name and the position.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamedFilters(std::collections::HashMap<String, Filter>);
+
+impl NamedFilters {
+    /// The filter named `name`.
+    pub fn get(&self, name: &str) -> Option<&Filter> {
+        self.0.get(name)
+    }
+}
+
+impl std::str::FromStr for NamedFilters {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let raw: std::collections::HashMap<String, String> =
+            serde_json::from_str(s).map_err(|e| {
+                format!("TOPTEN_FILTERS must be a JSON object of names to filters: {e}")
+            })?;
+        let mut out = std::collections::HashMap::new();
+        for (name, text) in raw {
+            let f = Filter::parse(&text)
+                .map_err(|e| format!("TOPTEN_FILTERS: filter {name:?}: {e}"))?;
+            out.insert(name, f);
+        }
+        Ok(NamedFilters(out))
+    }
 }
 
 /// A secret that never shows in `Debug` output or logs.
@@ -161,6 +195,7 @@ impl Default for Config {
             api_key: None,
             training_input: Vec::new(),
             training_items: None,
+            filters: None,
             retrain_model: Feedback::Implicit,
             retrain_params: None,
             quality_metric: TargetMetric::NdcgAtK,

@@ -6,6 +6,7 @@
 //! - [`backends`]: the store backends by URI (the one place that knows them all).
 //! - [`retrain`]: the timer job: train a candidate, gate it against the active version, publish.
 //! - [`servable`]: what the active version's catalogue lets serve now.
+//! - [`request_filter`]: a request's category and expression filters.
 //! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
 //! - [`routes`]: one module per resource; handlers are thin.
 //! - [`error`]: the JSON error type with stable codes.
@@ -30,6 +31,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod request_filter;
 pub mod retrain;
 pub mod routes;
 pub mod servable;

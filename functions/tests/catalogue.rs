@@ -127,3 +127,152 @@ async fn hidden_items_never_appear_and_answers_are_filled_to_k() {
     assert_eq!(similar.len(), 5);
     assert!(similar.iter().all(|i| !hidden.contains(i)), "{similar:?}");
 }
+
+async fn status_and_body(router: &axum::Router, uri: &str) -> (u16, serde_json::Value) {
+    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+/// Category filters and filter expressions (inline, with parameters, or named in settings)
+/// choose among the servable items, on personal lists, the popular fallback and similar items;
+/// a malformed filter is a 400 naming the position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn category_and_expression_filters_choose_among_servable_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = ratings_file(dir.path());
+    let model = small_model(&ratings, 5);
+    // Every item: category "even" or "odd" by its number, a price equal to its number, and
+    // every seventh one sold out.
+    let items: Vec<CatalogueItem> = model
+        .items
+        .ids()
+        .iter()
+        .map(|id| {
+            let n: i64 = id.parse().unwrap();
+            let mut item = CatalogueItem::new(id.clone());
+            item.categories = vec![if n % 2 == 0 { "even" } else { "odd" }.into(), "all".into()];
+            item.attributes.insert(
+                "price".into(),
+                topten_model::catalogue::AttributeValue::Number(n as f64),
+            );
+            item.available = n % 7 != 0;
+            item
+        })
+        .collect();
+    let store_path = dir.path().join("store.db");
+    let store = EmbeddedStore::open(&store_path).unwrap();
+    let opts = PublishOptions {
+        catalogue: Some(Catalogue::from_items(items)),
+        items_per_user: 12,
+        ..PublishOptions::default()
+    };
+    publish(&store, &model, &opts, &mut |_, _| {})
+        .await
+        .unwrap();
+    drop(store);
+    let router = app(state_from_config(Config {
+        store_uri: format!("embedded:{}", store_path.display()),
+        filters: Some(
+            r#"{"cheap": "price < $max", "odd-only": "category = 'odd'"}"#
+                .parse()
+                .unwrap(),
+        ),
+        ..Config::default()
+    })
+    .unwrap());
+    let num = |id: &String| id.parse::<i64>().unwrap();
+
+    for user in ["5", "nobody"] {
+        let even = ids(&get(
+            &router,
+            &format!("/api/recommendations/{user}?k=10&category=even"),
+        )
+        .await);
+        assert_eq!(even.len(), 10, "{user}: {even:?}");
+        assert!(
+            even.iter().all(|i| num(i) % 2 == 0 && num(i) % 7 != 0),
+            "{user}: {even:?}"
+        );
+
+        let not_odd = ids(&get(
+            &router,
+            &format!("/api/recommendations/{user}?k=10&excludeCategory=odd"),
+        )
+        .await);
+        assert!(
+            not_odd.iter().all(|i| num(i) % 2 == 0),
+            "{user}: {not_odd:?}"
+        );
+
+        let cheap = ids(&get(
+            &router,
+            &format!("/api/recommendations/{user}?k=10&filter=cheap&max=60"),
+        )
+        .await);
+        assert_eq!(cheap.len(), 10, "{user}: {cheap:?}");
+        assert!(
+            cheap.iter().all(|i| num(i) < 60 && num(i) % 7 != 0),
+            "{user}: {cheap:?}"
+        );
+
+        let expr = "price >= 100 and not category in ('odd')";
+        let body = get(
+            &router,
+            &format!("/api/recommendations/{user}?k=5&filter={}", urlencode(expr)),
+        )
+        .await;
+        let got = ids(&body);
+        assert_eq!(got.len(), 5, "{user}: {body}");
+        assert!(got.iter().all(|i| num(i) >= 100 && num(i) % 2 == 0));
+
+        // A filter on an attribute no item has matches nothing.
+        let none = ids(&get(
+            &router,
+            &format!(
+                "/api/recommendations/{user}?k=5&filter={}",
+                urlencode("colour = 'red'")
+            ),
+        )
+        .await);
+        assert!(none.is_empty(), "{user}: {none:?}");
+    }
+
+    let similar = ids(&get(&router, "/api/items/1/similar?k=5&filter=odd-only").await);
+    assert_eq!(similar.len(), 5);
+    assert!(
+        similar.iter().all(|i| num(i) % 2 == 1 && num(i) % 7 != 0),
+        "{similar:?}"
+    );
+
+    for (query, code, says) in [
+        (
+            format!("filter={}", urlencode("price <")),
+            "invalid_filter",
+            "position 8",
+        ),
+        (
+            "filter=nosuch".to_string(),
+            "invalid_filter",
+            "no filter named",
+        ),
+        ("filter=cheap".to_string(), "invalid_filter", "$max"),
+    ] {
+        let (status, body) =
+            status_and_body(&router, &format!("/api/recommendations/5?{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"]["code"], code, "{query}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{query}: {body}"
+        );
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -230,6 +230,56 @@ impl ServingModel {
     /// Folds in a user from their interactions `(item index, value)` (training history plus
     /// live events) and returns their `n` best items not among those interactions.
     pub fn recommend_for_history(&self, history: &[(u32, f32)], n: usize) -> Vec<Scored> {
+        let (x, seen) = self.fold_in_history(history);
+        topk::top_k_for_vector(&x, &self.item_factors, n, &seen)
+    }
+
+    /// [`ServingModel::recommend_for_history`] keeping only items for which `keep` holds (by
+    /// external id): the scores are computed once, and the best candidates are checked in
+    /// score order, widening the candidate set until `n` pass or every item was looked at.
+    pub fn recommend_for_history_where(
+        &self,
+        history: &[(u32, f32)],
+        n: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Vec<Scored> {
+        let (x, seen) = self.fold_in_history(history);
+        let scores: Vec<f32> = self
+            .item_factors
+            .rows()
+            .into_iter()
+            .map(|y| crate::linalg::dot(&x, y.as_slice().expect("contiguous rows")))
+            .collect();
+        self.best_where(&scores, n, &seen, keep)
+    }
+
+    /// The `n` best of `scores`, skipping `skip` (sorted) and items `keep` rejects: the best
+    /// candidates are checked in score order, widening the candidate set until `n` pass or
+    /// every item was looked at.
+    fn best_where(
+        &self,
+        scores: &[f32],
+        n: usize,
+        skip: &[u32],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Vec<Scored> {
+        let mut wanted = (2 * n).max(16).min(scores.len());
+        loop {
+            let top = topk::select(scores, wanted, skip);
+            let kept: Vec<Scored> = top
+                .into_iter()
+                .filter(|s| keep(self.items.id(s.item)))
+                .take(n)
+                .collect();
+            if kept.len() == n || wanted >= scores.len() {
+                return kept;
+            }
+            wanted = (wanted * 4).min(scores.len());
+        }
+    }
+
+    /// The user's factor folded in from `history`, and the items of that history (sorted).
+    fn fold_in_history(&self, history: &[(u32, f32)]) -> (Vec<f32>, Vec<u32>) {
         let mut merged: Vec<(u32, f32)> = history
             .iter()
             .copied()
@@ -256,11 +306,22 @@ impl ServingModel {
             &self.params,
             self.gramian(),
         );
-        topk::top_k_for_vector(&x, &self.item_factors, n, &items)
+        (x, items)
     }
 
     /// The `k` items most similar to `item` by cosine of their factors.
     pub fn similar_items(&self, item: u32, k: usize) -> Vec<Scored> {
+        self.similar_items_where(item, k, &|_| true)
+    }
+
+    /// [`ServingModel::similar_items`] keeping only items for which `keep` holds (by external
+    /// id), checked in similarity order until `k` pass.
+    pub fn similar_items_where(
+        &self,
+        item: u32,
+        k: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Vec<Scored> {
         let normalized = self.normalized.get_or_init(|| {
             let mut m = self.item_factors.clone();
             for mut row in m.rows_mut() {
@@ -272,7 +333,12 @@ impl ServingModel {
             m
         });
         let query = normalized.row(item as usize).to_vec();
-        topk::top_k_for_vector(&query, normalized, k, &[item])
+        let scores: Vec<f32> = normalized
+            .rows()
+            .into_iter()
+            .map(|y| crate::linalg::dot(&query, y.as_slice().expect("contiguous rows")))
+            .collect();
+        self.best_where(&scores, k, &[item], keep)
     }
 }
 

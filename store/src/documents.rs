@@ -84,14 +84,27 @@ struct RawItemId<'a> {
     item_id: std::borrow::Cow<'a, str>,
 }
 
-/// Which stored items a selection skips: the request's `exclude`, and the items that may not be
-/// served now (the catalogue's unavailable and expired ones).
-#[derive(Debug, Clone, Copy, Default)]
+/// Which stored items a selection skips: the request's `exclude`, the items that may not be
+/// served now (the catalogue's unavailable and expired ones), and those a request filter
+/// (categories, a filter expression) does not allow.
+#[derive(Clone, Copy, Default)]
 pub struct ItemFilter<'a> {
     /// Ids the request excludes.
     pub exclude: &'a [String],
     /// Ids that may not be served.
     pub hidden: Option<&'a HashSet<String>>,
+    /// The request's own test, by item id.
+    pub allow: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+}
+
+impl std::fmt::Debug for ItemFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemFilter")
+            .field("exclude", &self.exclude)
+            .field("hidden", &self.hidden.map(HashSet::len))
+            .field("allow", &self.allow.is_some())
+            .finish()
+    }
 }
 
 impl<'a> ItemFilter<'a> {
@@ -99,19 +112,20 @@ impl<'a> ItemFilter<'a> {
     pub fn exclude(exclude: &'a [String]) -> Self {
         ItemFilter {
             exclude,
-            hidden: None,
+            ..ItemFilter::default()
         }
     }
 
     /// Whether the filter skips nothing (then selection need not read item ids).
     pub fn is_empty(&self) -> bool {
-        self.exclude.is_empty() && self.hidden.is_none_or(HashSet::is_empty)
+        self.exclude.is_empty() && self.hidden.is_none_or(HashSet::is_empty) && self.allow.is_none()
     }
 
     /// Whether `item_id` is skipped.
     pub fn skips(&self, item_id: &str) -> bool {
         self.exclude.iter().any(|e| e == item_id)
             || self.hidden.is_some_and(|h| h.contains(item_id))
+            || self.allow.is_some_and(|allow| !allow(item_id))
     }
 }
 

@@ -117,12 +117,11 @@ impl RecsReader for SnapshotStore {
             return Ok(None);
         };
         // A list file holds what was servable when it was exported; a filter with hidden items
-        // (from a catalogue) takes the generic path.
-        let (items_json, count) = match filter.hidden {
-            None => join_items(list.iter(), k, filter.exclude),
-            Some(_) => {
-                join_fragments(list.iter().map(|(_, json)| json), k, filter).map_err(backend_err)?
-            }
+        // (from a catalogue) or a request filter takes the generic path.
+        let (items_json, count) = if filter.hidden.is_none() && filter.allow.is_none() {
+            join_items(list.iter(), k, filter.exclude)
+        } else {
+            join_fragments(list.iter().map(|(_, json)| json), k, filter).map_err(backend_err)?
         };
         Ok(Some(TopItems::selected(
             version.to_owned(),

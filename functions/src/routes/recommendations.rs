@@ -10,6 +10,7 @@ use topten_store::{ItemFilter, ItemScore};
 
 use crate::config::UnknownUser;
 use crate::error::ApiError;
+use crate::request_filter::RequestFilter;
 use crate::servable::Servable;
 use crate::state::AppState;
 
@@ -62,12 +63,19 @@ pub async fn recommendations_get(
     };
     let request::RecsRequest { k, exclude } =
         request::recs_request(&user_id, query.as_deref(), &limits)?;
+    let wanted = RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?;
     let active = state.active().await?;
-    // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes.
+    // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes
+    // or its filters do not allow.
     let servable = state.servable(&active.version).await?;
+    let catalogue = servable.as_deref().map(Servable::catalogue);
+    let allow = |id: &str| wanted.as_ref().is_none_or(|w| w.allows(catalogue, id));
     let filter = ItemFilter {
         exclude: &exclude,
         hidden: servable.as_deref().map(Servable::hidden),
+        allow: wanted
+            .is_some()
+            .then_some(&allow as &(dyn Fn(&str) -> bool + Sync)),
     };
     if let Some(top) = state
         .reader()
@@ -141,17 +149,9 @@ async fn rescore(
     if interactions.is_empty() {
         return Ok(None);
     }
-    // Enough candidates to survive the filter and the overlap with the stored list.
-    let skipped = filter.exclude.len() + filter.hidden.map_or(0, |h| h.len());
-    let scored = serving.recommend_for_history(&interactions, 2 * k + skipped);
-    let items = topten_store::realtime::to_items(&serving, &scored);
-    Ok(Some(
-        items
-            .into_iter()
-            .filter(|i| !filter.skips(&i.item_id))
-            .take(k)
-            .collect(),
-    ))
+    // The best servable items the filter allows, checked in score order.
+    let scored = serving.recommend_for_history_where(&interactions, k, &|id| !filter.skips(id));
+    Ok(Some(topten_store::realtime::to_items(&serving, &scored)))
 }
 
 /// `GET /api/recommendations/` without an id.

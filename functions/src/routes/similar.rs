@@ -9,6 +9,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use topten_edge::request;
 
+use crate::request_filter::RequestFilter;
+use crate::servable::Servable;
+
 /// The handler: cosine similarity on the active version's item factors (kept in memory).
 pub async fn similar_get(
     State(state): State<AppState>,
@@ -23,6 +26,7 @@ pub async fn similar_get(
         .find(|(key, _)| key == "k")
         .map(|(_, v)| v);
     let k = request::parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
+    let wanted = RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?;
     let active = state.active().await?;
     let serving = state.serving_model(&active.version).await?.ok_or_else(|| {
         ApiError::not_found(
@@ -36,19 +40,15 @@ pub async fn similar_get(
             format!("item {item_id:?} is not in version {}", active.version),
         )
     })?;
-    // Never an item the catalogue hides: ask for enough to fill k after them.
+    // Never an item the catalogue hides or the request's filters do not allow: candidates are
+    // checked in similarity order until k pass.
     let servable = state.servable(&active.version).await?;
-    let hidden = servable.as_ref().map_or(0, |s| s.hidden().len());
-    let sims: Vec<_> = serving
-        .similar_items(item, k + hidden)
-        .into_iter()
-        .filter(|s| {
-            servable
-                .as_ref()
-                .is_none_or(|c| c.allows(serving.items.id(s.item)))
-        })
-        .take(k)
-        .collect();
+    let catalogue = servable.as_deref().map(Servable::catalogue);
+    let keep = |id: &str| {
+        servable.as_ref().is_none_or(|s| s.allows(id))
+            && wanted.as_ref().is_none_or(|w| w.allows(catalogue, id))
+    };
+    let sims = serving.similar_items_where(item, k, &keep);
     Ok(Json(serde_json::json!({
         "itemId": item_id,
         "modelVersion": active.version,

@@ -309,3 +309,46 @@ fn decode_refuses_a_factor_count_that_overflows() {
     let err = ServingModel::decode(&raw_snapshot(&h, &[])).unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
 }
+
+/// Recommending with a `keep` predicate gives the unfiltered ranking with the rejected items
+/// taken out, in the same order, however deep the rejected items reach.
+#[test]
+fn recommending_with_a_predicate_skips_exactly_the_rejected_items() {
+    let data = rows(60, 200, 3000, 5);
+    let seen = Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        60,
+        200,
+    );
+    let model = model_from(
+        seen,
+        &AlsParams {
+            factors: 6,
+            iterations: 3,
+            ..AlsParams::implicit()
+        },
+    );
+    let serving = ServingModel::from_model(&model, "v1", None);
+    let history = [(1u32, 1.0f32), (7, 2.0), (30, 1.0)];
+    let all = serving.recommend_for_history(&history, 200);
+    assert_eq!(
+        serving.recommend_for_history_where(&history, 10, &|_| true),
+        all[..10]
+    );
+    // Reject the 40 best: the answer is the 41st to the 50th.
+    let rejected: std::collections::HashSet<String> = all[..40]
+        .iter()
+        .map(|s| serving.items.id(s.item).to_owned())
+        .collect();
+    let got = serving.recommend_for_history_where(&history, 10, &|id| !rejected.contains(id));
+    assert_eq!(got, all[40..50]);
+    // Fewer than n pass: every one of them, in order.
+    let odd = |id: &str| id.trim_start_matches('i').parse::<u32>().unwrap() % 50 == 1;
+    let got = serving.recommend_for_history_where(&history, 10, &odd);
+    let want: Vec<_> = all
+        .iter()
+        .filter(|s| odd(serving.items.id(s.item)))
+        .cloned()
+        .collect();
+    assert_eq!(got, want);
+}

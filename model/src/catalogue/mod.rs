@@ -15,6 +15,8 @@
 //! A bad row stops the read with `FILE:LINE` and what is wrong; an item listed twice names
 //! both lines. Items default to available and never expire.
 
+pub mod filter;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;

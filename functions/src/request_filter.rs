@@ -1,0 +1,108 @@
+//! The catalogue filters a request may carry: `category=A,B` (any of), `excludeCategory=C,D`
+//! and `filter=EXPR`, a filter expression (see [`topten_model::catalogue::filter`]) or the name
+//! of one defined in `TOPTEN_FILTERS`, its `$parameters` bound from the query string.
+
+use std::collections::HashMap;
+
+use topten_model::catalogue::filter::Filter;
+use topten_model::catalogue::{Catalogue, CatalogueItem};
+
+use crate::config::NamedFilters;
+use crate::error::ApiError;
+
+/// Most categories one parameter may list.
+const MAX_CATEGORIES: usize = 100;
+
+/// A request's filters, ready to test items.
+#[derive(Debug, Default)]
+pub struct RequestFilter {
+    any_of: Vec<String>,
+    none_of: Vec<String>,
+    expr: Option<Filter>,
+}
+
+impl RequestFilter {
+    /// The filters in `query`, or `None` when it has none.
+    pub fn from_query(
+        query: Option<&str>,
+        named: Option<&NamedFilters>,
+    ) -> Result<Option<Self>, ApiError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let list = |name: &str| -> Result<Vec<String>, ApiError> {
+            let mut out = Vec::new();
+            for (_, v) in pairs.iter().filter(|(k, _)| k == name) {
+                out.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            if out.len() > MAX_CATEGORIES {
+                return Err(ApiError::bad_request(
+                    "invalid_filter",
+                    format!("{name} lists more than {MAX_CATEGORIES} categories"),
+                ));
+            }
+            Ok(out)
+        };
+        let any_of = list("category")?;
+        let none_of = list("excludeCategory")?;
+        let expr = match pairs.iter().find(|(k, _)| k == "filter") {
+            None => None,
+            Some((_, text)) => {
+                let text = text.trim();
+                let parsed = match named.and_then(|n| n.get(text)) {
+                    Some(f) => f.clone(),
+                    None if is_name(text) => {
+                        return Err(ApiError::bad_request(
+                            "invalid_filter",
+                            format!("no filter named {text:?} (TOPTEN_FILTERS)"),
+                        ))
+                    }
+                    None => Filter::parse(text).map_err(|e| {
+                        ApiError::bad_request("invalid_filter", format!("filter: {e}"))
+                    })?,
+                };
+                let values: HashMap<String, String> = pairs.iter().cloned().collect();
+                Some(parsed.bind(&values).map_err(|e| {
+                    ApiError::bad_request("invalid_filter", format!("filter: {}", e.message))
+                })?)
+            }
+        };
+        if any_of.is_empty() && none_of.is_empty() && expr.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(RequestFilter {
+            any_of,
+            none_of,
+            expr,
+        }))
+    }
+
+    /// Whether the item `item_id` passes, as `catalogue` describes it (an item it does not
+    /// list has no categories and no attributes).
+    pub fn allows(&self, catalogue: Option<&Catalogue>, item_id: &str) -> bool {
+        let bare;
+        let item = match catalogue.and_then(|c| c.get(item_id)) {
+            Some(i) => i,
+            None => {
+                bare = CatalogueItem::new(item_id);
+                &bare
+            }
+        };
+        (self.any_of.is_empty() || item.categories.iter().any(|c| self.any_of.contains(c)))
+            && !item.categories.iter().any(|c| self.none_of.contains(c))
+            && self.expr.as_ref().is_none_or(|f| f.matches(item))
+    }
+}
+
+/// A bare name (a named filter), as opposed to an expression.
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
