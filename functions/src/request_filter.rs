@@ -50,7 +50,11 @@ impl RequestFilter {
         };
         let any_of = list("category")?;
         let none_of = list("excludeCategory")?;
-        let expr = match pairs.iter().find(|(k, _)| k == "filter") {
+        // An empty `filter=` is no filter, as an empty `exclude=` excludes nothing.
+        let expr = match pairs
+            .iter()
+            .find(|(k, v)| k == "filter" && !v.trim().is_empty())
+        {
             None => None,
             Some((_, text)) => {
                 let text = text.trim();

@@ -8,6 +8,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_k", 400, "k is not an integer from 1 to TOPTEN_MAX_K"),
     ("invalid_exclude", 400, "too many or too long excluded ids"),
     ("invalid_query", 400, "malformed query string"),
+    ("invalid_filter", 400, "a filter expression is malformed (the message names the position), a named filter does not exist, a $parameter has no value, or a category list is too long"),
     ("invalid_events", 400, "events body malformed or an event invalid (the message names events[i].field); nothing was stored"),
     ("invalid_item_id", 400, "item id empty, too long or with control characters"),
     ("item_not_found", 404, "the item is not in the active version"),
@@ -81,11 +82,14 @@ pub fn spec() -> serde_json::Value {
                     "parameters": [
                         {"name": "userId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}},
                         {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
-                        {"name": "exclude", "in": "query", "required": false, "description": "comma-separated item ids to leave out", "schema": {"type": "string"}}
+                        {"name": "exclude", "in": "query", "required": false, "description": "comma-separated item ids to leave out", "schema": {"type": "string"}},
+                        {"name": "category", "in": "query", "required": false, "description": "comma-separated categories: only items in any of them", "schema": {"type": "string"}},
+                        {"name": "excludeCategory", "in": "query", "required": false, "description": "comma-separated categories: no item in any of them", "schema": {"type": "string"}},
+                        {"name": "filter", "in": "query", "required": false, "description": "a filter expression over categories and attributes, or the name of one defined in TOPTEN_FILTERS; its $parameters come from other query parameters (400 invalid_filter when malformed)", "schema": {"type": "string"}}
                     ],
                     "responses": common(serde_json::json!({
                         "200": {"description": "recommendations, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Recommendations"}}}},
-                        "400": err_resp("invalid user id, k, exclude or query"),
+                        "400": err_resp("invalid user id, k, exclude, filter or query"),
                         "404": err_resp("unknown user (only when configured to 404)"),
                         "503": err_resp("no active version, or store unavailable (Retry-After)")
                     }))
@@ -114,11 +118,14 @@ pub fn spec() -> serde_json::Value {
                     "summary": "Items most similar to an item (cosine of item factors)",
                     "parameters": [
                         {"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}},
-                        {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}
+                        {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
+                        {"name": "category", "in": "query", "required": false, "description": "comma-separated categories: only items in any of them", "schema": {"type": "string"}},
+                        {"name": "excludeCategory", "in": "query", "required": false, "description": "comma-separated categories: no item in any of them", "schema": {"type": "string"}},
+                        {"name": "filter", "in": "query", "required": false, "description": "a filter expression or the name of one defined in TOPTEN_FILTERS (400 invalid_filter when malformed)", "schema": {"type": "string"}}
                     ],
                     "responses": common(serde_json::json!({
                         "200": {"description": "similar items, most similar first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Similar"}}}},
-                        "400": err_resp("invalid item id or k"),
+                        "400": err_resp("invalid item id, k or filter"),
                         "404": err_resp("unknown item, or no item factors"),
                         "503": err_resp("no active version")
                     }))
