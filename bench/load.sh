@@ -24,6 +24,9 @@
 #   SKIP_REDIS=0        1 skips the Redis comparison
 #   TOPTEN=target/release/topten   the binary measured (e.g. a copy of an older build)
 #   MODEL_DIR=data/models/ml-100k   TITLES=data/ml-100k/items.tsv   RESULTS_DIR=bench/results
+#   ITEMS=              a catalogue to publish with the version (publish --items)
+#   FILTER_QUERY=       e.g. "category=Drama": adds a run of the recommendations target with
+#                       this query appended, and its ratio to the unfiltered run
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -123,6 +126,8 @@ N_USERS="$(grep -c . "$USER_IDS")"
 ((N_USERS > 0)) || die "no user ids in $USER_IDS"
 TITLE_ARGS=()
 [[ -f "$TITLES" ]] && TITLE_ARGS=(--titles "$TITLES")
+[[ -n "${ITEMS:-}" ]] && TITLE_ARGS+=(--items "$ITEMS")
+FILTER_QUERY="${FILTER_QUERY:-}"
 
 # ---------------------------------------------------------------- helpers
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -228,7 +233,7 @@ function init(args)
             local id = line:gsub("%s+$", "")
             if id ~= "" then
                 n = n + 1
-                reqs[n] = wrk.format("GET", "/api/recommendations/" .. urlencode(id) .. "?k=" .. args[3])
+                reqs[n] = wrk.format("GET", "/api/recommendations/" .. urlencode(id) .. "?k=" .. args[3] .. (args[4] or ""))
             end
         end
         f:close()
@@ -300,6 +305,7 @@ wrk_measure() { # wrk_measure TARGET LUA-ARGS...
 }
 
 wrk_measure recommendations users "$USER_IDS" "$K"
+[[ -n "$FILTER_QUERY" ]] && wrk_measure filtered users "$USER_IDS" "$K" "&$FILTER_QUERY"
 wrk_measure ping path /api/ping
 
 SERVER_ALIVE_END=false
@@ -416,10 +422,12 @@ row_out() { # row_out LABEL TARGET
         "${RES[$2.errors]}" "${RES[$2.errdesc]}"
 }
 row_out "GET /api/recommendations/{id}?k=$K" recommendations
+[[ -n "$FILTER_QUERY" ]] && row_out "GET /api/recommendations/{id}?k=$K&$FILTER_QUERY" filtered
 row_out "GET /api/ping" ping
 [[ "$REDIS_DONE" == true ]] && row_out "redis GET recs:<id>" redis
 echo
 echo "- recommendations / ping requests/s: $R_RPS"
+[[ -n "$FILTER_QUERY" ]] && echo "- filtered ($FILTER_QUERY) / unfiltered recommendations requests/s: $(ratio "${RES[filtered.rps]}" "${RES[recommendations.rps]}")"
 echo "- recommendations p99 / ping p99: $R_P99"
 if [[ "$REDIS_DONE" == true ]]; then
     echo "- recommendations / redis requests/s: $R_REDIS_RPS"
@@ -440,12 +448,14 @@ if [[ "$REDIS_DONE" == true ]]; then
         '{rps: $rps, p50_ms: $p50, p99_ms: $p99, requests: $requests, keyspace_hits: $hits,
           keyspace_misses: $misses, rejected_connections: $rejected, value_matches_api_body: $shape}')"
 fi
+filtered_json=null
 server_run_json() { # server_run_json TARGET
     jq -c --argjson alive "${RES[$1.alive]}" --argjson rb "$(num_or_null "${RES[$1.rss_before_kb]}")" \
         --argjson ra "$(num_or_null "${RES[$1.rss_after_kb]}")" --arg h "${RES[$1.health_after]}" \
         '. + {server_alive_after: $alive, server_rss_kb_before: $rb, server_rss_kb_after: $ra, health_after: $h}' \
         "$TMP/$1.json"
 }
+[[ -n "$FILTER_QUERY" ]] && filtered_json="$(server_run_json filtered | jq -c --arg q "$FILTER_QUERY" '. + {query: $q}')"
 jq -n \
     --arg ts "$TS" --arg cpu "$CPU_MODEL" --argjson nproc "$NPROC" --arg mem "$MEM_TOTAL" --arg kernel "$KERNEL" \
     --arg server "$SERVER" --arg topten_version "$TOPTEN_VERSION" --arg git "$GIT_REV" --arg version "$VERSION" \
@@ -453,7 +463,7 @@ jq -n \
     --argjson duration "$DURATION" --argjson connections "$CONNECTIONS" --argjson threads "$THREADS" \
     --argjson k "$K" --argjson warmup "$WARMUP" --argjson users "$N_USERS" --arg wrk_timeout "$WRK_TIMEOUT" \
     --argjson recs "$(server_run_json recommendations)" --argjson ping "$(server_run_json ping)" \
-    --argjson redis "$redis_json" \
+    --argjson redis "$redis_json" --argjson filtered "$filtered_json" \
     --argjson r_rps "$R_RPS" --argjson r_p99 "$R_P99" --argjson r_redis_rps "$R_REDIS_RPS" --argjson r_redis_p99 "$R_REDIS_P99" \
     --argjson alive_end "$SERVER_ALIVE_END" --argjson log_lines "$SERVER_LOG_LINES" --argjson log_warn "$SERVER_LOG_WARN" \
     --rawfile raw_recs "$TMP/recommendations.wrk" --rawfile raw_ping "$TMP/ping.wrk" \
@@ -465,7 +475,7 @@ jq -n \
       config: {server: $server, topten_version: $topten_version, git: $git, model_dir: $model, model_version: $version,
                duration_s: $duration, connections: $connections, threads: $threads, k: $k, warmup_s: $warmup,
                users: $users, wrk_timeout: $wrk_timeout, wrk_version: $wrk_version, redis_version: $redis_version},
-      results: {recommendations: $recs, ping: $ping, redis_get: $redis},
+      results: {recommendations: $recs, ping: $ping, redis_get: $redis, filtered: $filtered},
       ratios: {recommendations_over_ping_rps: $r_rps, recommendations_over_ping_p99: $r_p99,
                recommendations_over_redis_rps: $r_redis_rps, recommendations_over_redis_p99: $r_redis_p99},
       server: {alive_at_end: $alive_end, log_lines: $log_lines, log_warn_error_lines: $log_warn},

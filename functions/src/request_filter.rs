@@ -27,6 +27,11 @@ impl RequestFilter {
         query: Option<&str>,
         named: Option<&NamedFilters>,
     ) -> Result<Option<Self>, ApiError> {
+        // Most requests carry no filter: skip the parse (this runs on every request).
+        let q = query.unwrap_or("");
+        if !(q.contains("ategory") || q.contains("filter") || q.contains('%')) {
+            return Ok(None);
+        }
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();

@@ -39,9 +39,15 @@ impl Servable {
         }
     }
 
+    /// Whether an expiry has passed since this was made.
+    pub fn stale(&self, now_secs: i64) -> bool {
+        now_secs >= self.valid_until
+    }
+
     /// The same catalogue as of `now_secs`, when an expiry has passed since this was made.
     pub fn refreshed(&self, now_secs: i64) -> Option<Servable> {
-        (now_secs >= self.valid_until).then(|| Servable::at(self.catalogue.clone(), now_secs))
+        self.stale(now_secs)
+            .then(|| Servable::at(self.catalogue.clone(), now_secs))
     }
 
     /// Ids that may not be served.

@@ -137,17 +137,22 @@ impl AppState {
     /// made again when an expiry passes.
     pub async fn servable(&self, version: &str) -> Result<Option<Arc<Servable>>, ApiError> {
         let now = topten_model::clock::now_ms() / 1000;
-        let cached = self.inner.servable.read().unwrap().clone();
-        if let Some((v, s)) = cached {
-            if v == version {
-                let Some(s) = s else { return Ok(None) };
-                let Some(fresh) = s.refreshed(now) else {
-                    return Ok(Some(s));
-                };
-                let fresh = Arc::new(fresh);
-                *self.inner.servable.write().unwrap() = Some((v, Some(fresh.clone())));
-                return Ok(Some(fresh));
+        let stale = {
+            // The common case: this version, nothing expired since; no allocation.
+            let cached = self.inner.servable.read().unwrap();
+            match cached.as_ref() {
+                Some((v, s)) if v == version => match s {
+                    None => return Ok(None),
+                    Some(s) if !s.stale(now) => return Ok(Some(s.clone())),
+                    Some(s) => Some(s.clone()),
+                },
+                _ => None,
             }
+        };
+        if let Some(s) = stale {
+            let fresh = Arc::new(s.refreshed(now).expect("stale"));
+            *self.inner.servable.write().unwrap() = Some((version.to_owned(), Some(fresh.clone())));
+            return Ok(Some(fresh));
         }
         let servable = match self.reader().catalogue(version).await? {
             None => None,
