@@ -95,9 +95,20 @@ fn refill() {
         .map(|_| (rng.gen_range(0..items as u32), rng.gen_range(1.0f32..5.0)))
         .collect();
     // Hidden sets as a catalogue makes them, and a category-like filter keeping one item in 5.
-    let hidden_10: HashSet<String> = (0..items).filter(|i| i % 10 == 0).map(|i| format!("i{i}")).collect();
-    let hidden_50: HashSet<String> = (0..items).filter(|i| i % 2 == 0).map(|i| format!("i{i}")).collect();
-    let one_in_5 = |id: &str| id[1..].parse::<usize>().map(|n| n % 5 == 3).unwrap_or(false);
+    let hidden_10: HashSet<String> = (0..items)
+        .filter(|i| i % 10 == 0)
+        .map(|i| format!("i{i}"))
+        .collect();
+    let hidden_50: HashSet<String> = (0..items)
+        .filter(|i| i % 2 == 0)
+        .map(|i| format!("i{i}"))
+        .collect();
+    let one_in_5 = |id: &str| {
+        id[1..]
+            .parse::<usize>()
+            .map(|n| n % 5 == 3)
+            .unwrap_or(false)
+    };
 
     let percentiles = |mut t: Vec<f64>| {
         t.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -115,19 +126,26 @@ fn refill() {
         percentiles(t)
     };
     println!();
-    println!("Catalogue refill at {items} items x {factors} factors, k = {k}, {runs} requests each:");
+    println!(
+        "Catalogue refill at {items} items x {factors} factors, k = {k}, {runs} requests each:"
+    );
     println!();
     println!("| filter | p50 | p99 | p50 / no filter |");
     println!("|---|---|---|---|");
     let (base50, base99) = time(&|| serving.recommend_for_history(&history, k).len());
     println!("| none (baseline) | {base50:.3} ms | {base99:.3} ms | 1.00 |");
     for (name, keep) in [
-        ("10% hidden", &(|id: &str| !hidden_10.contains(id)) as &dyn Fn(&str) -> bool),
+        (
+            "10% hidden",
+            &(|id: &str| !hidden_10.contains(id)) as &dyn Fn(&str) -> bool,
+        ),
         ("50% hidden", &|id: &str| !hidden_50.contains(id)),
         ("1 item in 5 allowed", &one_in_5),
     ] {
-        let (p50, p99) =
-            time(&|| serving.recommend_for_history_where(&history, k, keep).len());
-        println!("| {name} | {p50:.3} ms | {p99:.3} ms | {:.2} |", p50 / base50);
+        let (p50, p99) = time(&|| serving.recommend_for_history_where(&history, k, keep).len());
+        println!(
+            "| {name} | {p50:.3} ms | {p99:.3} ms | {:.2} |",
+            p50 / base50
+        );
     }
 }

@@ -161,6 +161,7 @@ pub async fn reads(reader: &dyn RecsReader, version: &str) {
 
 /// The whole contract.
 pub async fn run(store: &dyn Store) {
+    item_edits(store).await;
     store.health().await.unwrap();
     assert!(
         store.active().await.unwrap().is_none(),
@@ -454,4 +455,56 @@ pub async fn run_realtime(store: &dyn Store) {
     store.delete_version("rt1").await.unwrap();
     assert!(store.serving_model("rt1").await.unwrap().is_none());
     assert!(store.user_history("rt1", "ann").await.unwrap().is_none());
+}
+
+/// Live item changes: the latest change of an item replaces the earlier one, reads find it by
+/// id, and `live_items_since` returns exactly the changes at or after its time, oldest first.
+pub async fn item_edits(store: &dyn Store) {
+    use topten_model::catalogue::live::LiveItem;
+    use topten_model::catalogue::CatalogueItem;
+    let live = |id: &str, available: bool, ms: i64| LiveItem {
+        item: CatalogueItem {
+            available,
+            title: Some(format!("title of {id}")),
+            ..CatalogueItem::new(id)
+        },
+        withdrawn: false,
+        changed_ms: ms,
+    };
+    assert!(store.live_item("a/b?c#d%").await.unwrap().is_none());
+    assert!(store.live_items_since(0).await.unwrap().is_empty());
+    store
+        .put_live_items(&[live("a/b?c#d%", false, 1_000), live("x", true, 2_000)])
+        .await
+        .unwrap();
+    store
+        .put_live_items(&[live("y", false, 3_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.live_item("a/b?c#d%").await.unwrap(),
+        Some(live("a/b?c#d%", false, 1_000))
+    );
+    let ids = |v: Vec<LiveItem>| v.into_iter().map(|l| l.item.item_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.live_items_since(0).await.unwrap()),
+        ["a/b?c#d%", "x", "y"]
+    );
+    assert_eq!(
+        ids(store.live_items_since(2_000).await.unwrap()),
+        ["x", "y"]
+    );
+    // A newer change of x replaces the older one, in reads and in the changes since a time.
+    let mut withdrawn = live("x", true, 4_000);
+    withdrawn.withdrawn = true;
+    store.put_live_items(&[withdrawn.clone()]).await.unwrap();
+    assert_eq!(store.live_item("x").await.unwrap(), Some(withdrawn));
+    assert_eq!(
+        ids(store.live_items_since(2_500).await.unwrap()),
+        ["y", "x"]
+    );
+    assert_eq!(
+        ids(store.live_items_since(4_001).await.unwrap()),
+        Vec::<String>::new()
+    );
 }

@@ -25,11 +25,13 @@ use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
 use crate::documents::{decode_doc, encode_doc, join_fragments, json_part, ItemFilter};
 use crate::events::StoredEvent;
+use crate::item_edits::ItemEdits;
 use crate::lifecycle::{MetaDecision, MetaWrite};
 use crate::{
     ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, TopItems, UserRecs, VersionInfo,
     VersionStorage,
 };
+use topten_model::catalogue::live::LiveItem;
 
 const SEP: char = '\x1f';
 
@@ -42,6 +44,8 @@ pub struct EmbeddedStore {
     hist: Database<Str, Bytes>,
     events: Database<Str, Bytes>,
     event_ids: Database<Str, Bytes>,
+    live_items: Database<Str, Bytes>,
+    live_changes: Database<Str, Bytes>,
     path: PathBuf,
 }
 
@@ -119,6 +123,12 @@ impl EmbeddedStore {
         let event_ids = env
             .create_database(&mut wtxn, Some("event_ids"))
             .map_err(backend_err)?;
+        let live_items = env
+            .create_database(&mut wtxn, Some("live_items"))
+            .map_err(backend_err)?;
+        let live_changes = env
+            .create_database(&mut wtxn, Some("live_changes"))
+            .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)?;
         Ok(EmbeddedStore {
             env,
@@ -127,6 +137,8 @@ impl EmbeddedStore {
             hist,
             events,
             event_ids,
+            live_items,
+            live_changes,
             path: key,
         })
     }
@@ -430,6 +442,66 @@ impl VersionStorage for EmbeddedStore {
             .delete(&mut wtxn, &Self::version_key(version))
             .map_err(backend_err)?;
         wtxn.commit().map_err(backend_err)
+    }
+}
+
+/// Key of the change index: the receipt time, sortable, then the item.
+fn change_key(changed_ms: i64, item_id: &str) -> String {
+    format!("{:016x}{SEP}{item_id}", changed_ms.max(0))
+}
+
+#[async_trait]
+impl ItemEdits for EmbeddedStore {
+    async fn put_live_items(&self, items: &[LiveItem]) -> Result<(), StoreError> {
+        // One transaction: the whole batch, or none of it.
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        for live in items {
+            let id = live.item.item_id.as_str();
+            let old: Option<LiveItem> = match self.live_items.get(&wtxn, id).map_err(backend_err)? {
+                Some(b) => Some(serde_json::from_slice(b).map_err(backend_err)?),
+                None => None,
+            };
+            if let Some(old) = old {
+                self.live_changes
+                    .delete(&mut wtxn, &change_key(old.changed_ms, id))
+                    .map_err(backend_err)?;
+            }
+            let bytes = serde_json::to_vec(live).map_err(backend_err)?;
+            self.live_items
+                .put(&mut wtxn, id, &bytes)
+                .map_err(backend_err)?;
+            self.live_changes
+                .put(&mut wtxn, &change_key(live.changed_ms, id), b"")
+                .map_err(backend_err)?;
+        }
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn live_item(&self, item_id: &str) -> Result<Option<LiveItem>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        match self.live_items.get(&rtxn, item_id).map_err(backend_err)? {
+            Some(b) => Ok(Some(serde_json::from_slice(b).map_err(backend_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn live_items_since(&self, since_ms: i64) -> Result<Vec<LiveItem>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let floor = change_key(since_ms, "");
+        let mut out = Vec::new();
+        // Newest first, stopping at the first change older than `since_ms`.
+        for entry in self.live_changes.rev_iter(&rtxn).map_err(backend_err)? {
+            let (key, _) = entry.map_err(backend_err)?;
+            if key < floor.as_str() {
+                break;
+            }
+            let id = key.split_once(SEP).map(|(_, id)| id).unwrap_or_default();
+            if let Some(b) = self.live_items.get(&rtxn, id).map_err(backend_err)? {
+                out.push(serde_json::from_slice(b).map_err(backend_err)?);
+            }
+        }
+        out.reverse();
+        Ok(out)
     }
 }
 

@@ -18,7 +18,8 @@
 //! - [`RecsReader`]: what serving reads (every backend, including read-only list files);
 //! - [`Publisher`]: the version lifecycle, written once on top of the primitives a read-write
 //!   backend provides ([`VersionStorage`]);
-//! - [`EventLog`]: live events, durable and idempotent.
+//! - [`EventLog`]: live events, durable and idempotent;
+//! - [`ItemEdits`]: live changes to the catalogue, durable across versions.
 //!
 //! [`Store`] is a read-write backend: all three. [`StoreHandle`] is what opening a store URI
 //! gives: a reader, and the full store when the backend can write.
@@ -26,7 +27,8 @@
 //! # Layout
 //! - [`documents`]: the stored-document format ([`UserRecs`], [`VersionInfo`],
 //!   [`ActiveVersion`]) and the fast paths that select from a stored list.
-//! - [`reader`], [`lifecycle`], [`event_log`]: the three roles; [`error`]: [`StoreError`].
+//! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`]: the roles; [`error`]:
+//!   [`StoreError`].
 //! - [`publish`]: writing a model as a new version, then activating it.
 //! - [`embedded`]: the LMDB backend; [`compact`]: rewriting its file without dead pages.
 //! - [`export`] and [`recs_snapshot`]: one version as a read-only file, and serving from it.
@@ -42,6 +44,7 @@ pub mod error;
 pub mod event_log;
 pub mod events;
 pub mod export;
+pub mod item_edits;
 pub mod lifecycle;
 pub mod publish;
 pub mod reader;
@@ -61,13 +64,15 @@ pub use documents::{
 };
 pub use error::StoreError;
 pub use event_log::EventLog;
+pub use item_edits::ItemEdits;
 pub use lifecycle::{Publisher, VersionStorage, WriteStats};
 pub use reader::RecsReader;
 
-/// A read-write backend: it serves, publishes versions and logs events.
-pub trait Store: VersionStorage + EventLog {}
+/// A read-write backend: it serves, publishes versions, logs events and keeps live item
+/// changes.
+pub trait Store: VersionStorage + EventLog + ItemEdits {}
 
-impl<T: VersionStorage + EventLog + ?Sized> Store for T {}
+impl<T: VersionStorage + EventLog + ItemEdits + ?Sized> Store for T {}
 
 /// An opened store: always a reader; the full [`Store`] when the backend can write.
 #[derive(Clone)]
@@ -110,5 +115,5 @@ impl StoreHandle {
 
 /// The store traits, to bring their methods into scope: `use topten_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{EventLog, Publisher, RecsReader, Store, VersionStorage};
+    pub use crate::{EventLog, ItemEdits, Publisher, RecsReader, Store, VersionStorage};
 }

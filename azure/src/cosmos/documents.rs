@@ -54,6 +54,20 @@ pub(super) fn catalogue_partition(version: &str) -> String {
     format!("__topten_catalogue__:{version}")
 }
 
+/// Logical partitions that hold live item changes: spread over this many, so a catalogue of a
+/// million items makes no hot partition, and one item is one point read.
+pub(super) const LIVE_ITEM_BUCKETS: u32 = 16;
+
+/// The partition of an item's live change (FNV-1a of the id, stable across processes).
+pub(super) fn live_item_partition(item_id: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in item_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("__topten_items__:{}", h % LIVE_ITEM_BUCKETS)
+}
+
 /// Id of the catalogue header document in its partition.
 pub(super) const CATALOGUE_ID: &str = "catalogue";
 

@@ -18,10 +18,11 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+use topten_model::catalogue::live::LiveItem;
 use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
-    ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
+    ActiveVersion, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
     VersionStorage, WriteStats,
 };
 
@@ -705,6 +706,46 @@ impl VersionStorage for CosmosStore {
 
     fn write_stats(&self) -> Option<WriteStats> {
         Some(self.resilience.stats())
+    }
+}
+
+#[async_trait]
+impl ItemEdits for CosmosStore {
+    async fn put_live_items(&self, items: &[LiveItem]) -> Result<(), StoreError> {
+        // Cosmos DB has no transaction across partitions: the batch was validated whole before
+        // this, and each upsert is retried; a store that fails mid-batch fails the request,
+        // and repeating it converges (upserts are idempotent).
+        for live in items {
+            let id = &live.item.item_id;
+            self.put_doc(
+                &live_item_partition(id),
+                &escape_id(&format!("item:{id}")),
+                "live-item",
+                live,
+                Put::Upsert,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn live_item(&self, item_id: &str) -> Result<Option<LiveItem>, StoreError> {
+        self.read_doc(
+            &live_item_partition(item_id),
+            &escape_id(&format!("item:{item_id}")),
+        )
+        .await
+    }
+
+    async fn live_items_since(&self, since_ms: i64) -> Result<Vec<LiveItem>, StoreError> {
+        let q =
+            Query::from("SELECT * FROM c WHERE c.docType = 'live-item' AND c.body.changedMs >= @s")
+                .with_parameter("@s", since_ms)
+                .map_err(backend_err)?;
+        let docs: Vec<MetaDoc<LiveItem>> = self.query(q, FeedScope::full_container()).await?;
+        let mut items: Vec<LiveItem> = docs.into_iter().map(|d| d.body).collect();
+        items.sort_by_key(|i| i.changed_ms);
+        Ok(items)
     }
 }
 

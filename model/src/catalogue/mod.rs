@@ -16,6 +16,7 @@
 //! both lines. Items default to available and never expire.
 
 pub mod filter;
+pub mod live;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
