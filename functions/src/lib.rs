@@ -60,6 +60,8 @@ const ROUTES: &[&str] = &[
     "/api/recommendations/{user_id}",
     "/api/recommendations/",
     "/api/events",
+    "/api/items",
+    "/api/items/{item_id}",
     "/api/items/{item_id}/similar",
     "/api/health",
     "/api/openapi.json",
@@ -91,6 +93,13 @@ pub fn app(state: AppState) -> Router {
             // The write and admin routes: the API key when one is set.
             Router::new()
                 .route("/api/events", post(routes::events::events_post))
+                .route("/api/items", post(routes::items::items_post))
+                .route(
+                    "/api/items/{item_id}",
+                    get(routes::items::item_get)
+                        .put(routes::items::item_put)
+                        .delete(routes::items::item_delete),
+                )
                 .route("/api/metrics", get(routes::metrics::metrics_get))
                 .route_layer(middleware::from_fn_with_state(
                     state.clone(),

@@ -6,7 +6,7 @@
 //! of an `Arc` and never cross an `.await`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use topten_model::serving_model::ServingModel;
@@ -16,6 +16,34 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::servable::Servable;
+use topten_model::catalogue::live::LiveItem;
+use topten_model::catalogue::Catalogue;
+
+/// How far back each poll of live item changes looks, beyond the newest change seen: the
+/// clocks of instances that receive changes may differ by this much.
+const LIVE_CLOCK_SKEW_MS: i64 = 5_000;
+
+/// The active version's catalogue as the handler serves it.
+struct CatalogueCache {
+    version: String,
+    /// The version's stored catalogue.
+    base: Option<Arc<Catalogue>>,
+    /// The live overlay revision `servable` was made from.
+    live_rev: u64,
+    /// `base` with the live changes on top, as of a moment.
+    servable: Option<Arc<Servable>>,
+}
+
+/// The live item changes this instance has seen.
+#[derive(Default)]
+struct LiveOverlay {
+    items: HashMap<String, LiveItem>,
+    /// Bumped when `items` changes.
+    rev: u64,
+    /// Receipt time of the newest change seen.
+    since_ms: i64,
+    polled: Option<Instant>,
+}
 
 /// Cheap-to-clone handle given to every handler.
 #[derive(Clone)]
@@ -29,7 +57,8 @@ struct Inner {
     active: RwLock<Option<(Arc<ActiveVersion>, Instant)>>,
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
     serving_model: RwLock<Option<Arc<ServingModel>>>,
-    servable: RwLock<Option<(String, Option<Arc<Servable>>)>>,
+    servable: RwLock<Option<CatalogueCache>>,
+    live: Mutex<LiveOverlay>,
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
 }
@@ -45,6 +74,7 @@ impl AppState {
                 popular: RwLock::new(HashMap::new()),
                 serving_model: RwLock::new(None),
                 servable: RwLock::new(None),
+                live: Mutex::new(LiveOverlay::default()),
                 retrain: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(Metrics::new()),
             }),
@@ -132,43 +162,122 @@ impl AppState {
         Ok(Some(snap))
     }
 
-    /// What `version`'s catalogue lets serve now; `None` when the version has no catalogue
-    /// (everything is servable). The catalogue is read once per version; the hidden set is
-    /// made again when an expiry passes.
+    /// What `version`'s catalogue, with the live item changes on top, lets serve now; `None`
+    /// when there is neither (everything is servable). The catalogue is read once per version;
+    /// live changes are polled once per `TOPTEN_ACTIVE_TTL_MS`, so a change made on any
+    /// instance is served within that time; the hidden set is made again when an expiry
+    /// passes or a change arrives.
     pub async fn servable(&self, version: &str) -> Result<Option<Arc<Servable>>, ApiError> {
         let now = topten_model::clock::now_ms() / 1000;
-        let stale = {
-            // The common case: this version, nothing expired since; no allocation.
+        self.poll_live_items().await?;
+        let live_rev = self.inner.live.lock().unwrap().rev;
+        {
+            // The common case: same version, no change, nothing expired; no allocation.
             let cached = self.inner.servable.read().unwrap();
-            match cached.as_ref() {
-                Some((v, s)) if v == version => match s {
-                    None => return Ok(None),
-                    Some(s) if !s.stale(now) => return Ok(Some(s.clone())),
-                    Some(s) => Some(s.clone()),
-                },
-                _ => None,
+            if let Some(c) = cached.as_ref() {
+                if c.version == version && c.live_rev == live_rev {
+                    match &c.servable {
+                        None => return Ok(None),
+                        Some(s) if !s.stale(now) => return Ok(Some(s.clone())),
+                        Some(_) => {}
+                    }
+                }
             }
-        };
-        if let Some(s) = stale {
-            let fresh = Arc::new(s.refreshed(now).expect("stale"));
-            *self.inner.servable.write().unwrap() = Some((version.to_owned(), Some(fresh.clone())));
-            return Ok(Some(fresh));
         }
-        let servable = match self.reader().catalogue(version).await? {
+        let base = self.version_catalogue(version).await?;
+        let live: Vec<topten_model::catalogue::CatalogueItem> = {
+            let overlay = self.inner.live.lock().unwrap();
+            overlay.items.values().map(|l| l.effective()).collect()
+        };
+        let servable = if base.is_none() && live.is_empty() {
+            None
+        } else {
+            let mut catalogue = base.as_deref().cloned().unwrap_or_default();
+            for item in live {
+                catalogue.upsert(item);
+            }
+            Some(Arc::new(Servable::at(catalogue, now)))
+        };
+        *self.inner.servable.write().unwrap() = Some(CatalogueCache {
+            version: version.to_owned(),
+            base,
+            live_rev,
+            servable: servable.clone(),
+        });
+        Ok(servable)
+    }
+
+    /// `version`'s stored catalogue, read once per version.
+    async fn version_catalogue(&self, version: &str) -> Result<Option<Arc<Catalogue>>, ApiError> {
+        if let Some(c) = self.inner.servable.read().unwrap().as_ref() {
+            if c.version == version {
+                return Ok(c.base.clone());
+            }
+        }
+        Ok(match self.reader().catalogue(version).await? {
             None => None,
             Some(bytes) => {
-                let parsed = tokio::task::spawn_blocking(move || {
-                    topten_model::catalogue::Catalogue::from_json_lines(&bytes)
-                })
-                .await
-                .map_err(|e| ApiError::internal(format!("catalogue task: {e}")))?
-                .map_err(|e| ApiError::internal(format!("stored catalogue: {e}")))?;
+                let parsed =
+                    tokio::task::spawn_blocking(move || Catalogue::from_json_lines(&bytes))
+                        .await
+                        .map_err(|e| ApiError::internal(format!("catalogue task: {e}")))?
+                        .map_err(|e| ApiError::internal(format!("stored catalogue: {e}")))?;
                 tracing::info!(version, items = parsed.len(), "loaded catalogue");
-                Some(Arc::new(Servable::at(parsed, now)))
+                Some(Arc::new(parsed))
             }
+        })
+    }
+
+    /// Reads the live item changes made since the last poll, once per cache lifetime.
+    async fn poll_live_items(&self) -> Result<(), ApiError> {
+        let Some(store) = self.writable().cloned() else {
+            return Ok(());
         };
-        *self.inner.servable.write().unwrap() = Some((version.to_owned(), servable.clone()));
-        Ok(servable)
+        let since = {
+            let mut live = self.inner.live.lock().unwrap();
+            if live
+                .polled
+                .is_some_and(|at| at.elapsed() < self.inner.config.active_ttl())
+            {
+                return Ok(());
+            }
+            live.polled = Some(Instant::now()); // this request polls; others go on
+                                                // Clocks of instances differ: look a little further back, and keep the newest.
+            live.since_ms - LIVE_CLOCK_SKEW_MS
+        };
+        let changes = store.live_items_since(since).await?;
+        self.merge_live_items(changes);
+        Ok(())
+    }
+
+    /// Whether a live change withdrew `item_id` (as of the last poll).
+    pub fn withdrawn(&self, item_id: &str) -> bool {
+        self.inner
+            .live
+            .lock()
+            .unwrap()
+            .items
+            .get(item_id)
+            .is_some_and(|l| l.withdrawn)
+    }
+
+    /// Takes live item changes into the overlay (newer changes of an item replace older ones).
+    pub fn merge_live_items(&self, changes: Vec<LiveItem>) {
+        let mut live = self.inner.live.lock().unwrap();
+        let mut changed = false;
+        for c in changes {
+            live.since_ms = live.since_ms.max(c.changed_ms);
+            let newer = live.items.get(&c.item.item_id).is_none_or(|old| {
+                old.changed_ms < c.changed_ms || *old != c && old.changed_ms == c.changed_ms
+            });
+            if newer {
+                live.items.insert(c.item.item_id.clone(), c);
+                changed = true;
+            }
+        }
+        if changed {
+            live.rev += 1;
+        }
     }
 
     /// The popular list of `version`, cached.

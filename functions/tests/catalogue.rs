@@ -276,3 +276,165 @@ async fn category_and_expression_filters_choose_among_servable_items() {
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Live changes: a PUT or DELETE takes an item out of every answer at once, on every instance
+/// (here two routers over one store, pointer cache off), a batch with a bad item stores
+/// nothing and names the field, and the next published version carries the changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_changes_apply_everywhere_and_carry_over() {
+    use topten_store::RecsReader;
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = ratings_file(dir.path());
+    let model = small_model(&ratings, 5);
+    let store_path = dir.path().join("store.db");
+    let uri = format!("embedded:{}", store_path.display());
+    {
+        let store = EmbeddedStore::open(&store_path).unwrap();
+        let mut first = CatalogueItem::new(model.items.id(0));
+        first.title = Some("First".into());
+        let opts = PublishOptions {
+            catalogue: Some(Catalogue::from_items([first])),
+            items_per_user: 12,
+            ..PublishOptions::default()
+        };
+        publish(&store, &model, &opts, &mut |_, _| {})
+            .await
+            .unwrap();
+    }
+    let instance = || {
+        app(state_from_config(Config {
+            store_uri: uri.clone(),
+            active_ttl_ms: 0,
+            ..Config::default()
+        })
+        .unwrap())
+    };
+    let (a, b) = (instance(), instance());
+    let top = ids(&get(&a, "/api/recommendations/5?k=10").await);
+    let (one, two) = (top[0].clone(), top[1].clone());
+
+    let (status, item) = send(&a, "GET", &format!("/api/items/{one}"), None).await;
+    assert_eq!(
+        (status, item["servable"].as_bool()),
+        (200, Some(true)),
+        "{item}"
+    );
+    let (status, _) = send(&a, "GET", "/api/items/no-such-item", None).await;
+    assert_eq!(status, 404);
+
+    // PUT on instance a; instance b serves without it at once.
+    let (status, item) = send(
+        &a,
+        "PUT",
+        &format!("/api/items/{one}"),
+        Some(serde_json::json!({"available": false, "categories": ["gone"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(
+        (item["available"].as_bool(), item["servable"].as_bool()),
+        (Some(false), Some(false))
+    );
+    for router in [&a, &b] {
+        let now = ids(&get(router, "/api/recommendations/5?k=10").await);
+        assert_eq!(now.len(), 10);
+        assert!(!now.contains(&one), "{now:?}");
+    }
+    // DELETE withdraws.
+    let (status, item) = send(&b, "DELETE", &format!("/api/items/{two}"), None).await;
+    assert_eq!(
+        (status, item["withdrawn"].as_bool()),
+        (200, Some(true)),
+        "{item}"
+    );
+    let now = ids(&get(&a, "/api/recommendations/5?k=10").await);
+    assert!(!now.contains(&two) && !now.contains(&one), "{now:?}");
+    let (status, item) = send(&a, "GET", &format!("/api/items/{two}"), None).await;
+    assert_eq!(
+        (status, item["error"]["code"].as_str()),
+        (404, Some("item_not_found"))
+    );
+    let (status, _) = send(&a, "GET", &format!("/api/items/{two}/similar?k=3"), None).await;
+    assert_eq!(status, 404, "a withdrawn item has no similar items");
+
+    // A batch with one bad item stores nothing and names it.
+    let third = top[2].clone();
+    let (status, err) = send(
+        &a,
+        "POST",
+        "/api/items",
+        Some(serde_json::json!({"items": [
+            {"itemId": third, "available": false},
+            {"itemId": "x", "expiresAt": "soon"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["code"], "invalid_items");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("items[1].expiresAt"),
+        "{err}"
+    );
+    let (_, item) = send(&a, "GET", &format!("/api/items/{third}"), None).await;
+    assert_eq!(
+        item["available"], true,
+        "nothing of the bad batch was stored"
+    );
+    // A good batch: both stored, and the answer lists them.
+    let (status, done) = send(
+        &a,
+        "POST",
+        "/api/items",
+        Some(serde_json::json!({"items": [
+            {"itemId": third, "title": "Third", "attributes": {"price": 3}},
+            {"itemId": "brand-new", "categories": ["new"]}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["items"].as_array().unwrap().len(), 2);
+
+    // The next version (published without a catalogue file) carries every change.
+    let store = EmbeddedStore::open(&store_path).unwrap();
+    let info = publish(&store, &model, &PublishOptions::default(), &mut |_, _| {})
+        .await
+        .unwrap();
+    let stored = store.catalogue(&info.version).await.unwrap().unwrap();
+    let carried = Catalogue::from_json_lines(&stored).unwrap();
+    assert!(!carried.get(&one).unwrap().available);
+    assert!(!carried.get(&two).unwrap().available);
+    assert_eq!(carried.get(&third).unwrap().title.as_deref(), Some("Third"));
+    assert!(carried.get("brand-new").is_some());
+    assert_eq!(
+        carried.get(model.items.id(0)).unwrap().title.as_deref(),
+        Some("First"),
+        "the previous version's catalogue carries over"
+    );
+}

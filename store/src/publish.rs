@@ -74,10 +74,46 @@ pub fn model_summary(model: &Model) -> serde_json::Value {
     })
 }
 
-/// The titles to store: the catalogue's, with `opts.titles` over them.
-fn titles_of(opts: &PublishOptions) -> Option<HashMap<String, String>> {
-    let mut titles = opts.catalogue.as_ref().map(Catalogue::titles);
-    if let Some(given) = &opts.titles {
+/// The catalogue to store with a new version: `opts.catalogue`, else the active version's,
+/// with the live item changes on top; `None` when there is none of these.
+async fn version_catalogue(
+    store: &dyn Store,
+    opts: &PublishOptions,
+) -> Result<Option<Catalogue>, StoreError> {
+    let base =
+        match &opts.catalogue {
+            Some(c) => Some(c.clone()),
+            None => match store.active().await? {
+                None => None,
+                Some(a) => match store.catalogue(&a.version).await? {
+                    None => None,
+                    Some(bytes) => Some(Catalogue::from_json_lines(&bytes).map_err(|e| {
+                        StoreError::Backend {
+                            backend: store.backend(),
+                            message: format!("stored catalogue of {}: {e}", a.version),
+                        }
+                    })?),
+                },
+            },
+        };
+    let live = store.live_items_since(0).await?;
+    if base.is_none() && live.is_empty() {
+        return Ok(None);
+    }
+    let mut catalogue = base.unwrap_or_default();
+    for change in live {
+        catalogue.upsert(change.effective());
+    }
+    Ok(Some(catalogue))
+}
+
+/// The titles to store: the catalogue's, with the given titles over them.
+fn titles_of(
+    given: Option<&HashMap<String, String>>,
+    catalogue: Option<&Catalogue>,
+) -> Option<HashMap<String, String>> {
+    let mut titles = catalogue.map(Catalogue::titles);
+    if let Some(given) = given {
         titles
             .get_or_insert_with(HashMap::new)
             .extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -116,14 +152,17 @@ pub async fn publish(
         model: model_summary(model),
         quality: opts.quality.clone(),
     };
+    // The version's catalogue: the one given, else the active version's, with every live item
+    // change on top, so changes made through the API carry over into the new version.
+    let catalogue = version_catalogue(store, opts).await?;
+    let titles = titles_of(opts.titles.as_ref(), catalogue.as_ref());
     store.create_version(&info).await?;
-    let titles = titles_of(opts);
     let serving =
         topten_model::serving_model::ServingModel::from_model(model, &version, titles.as_ref());
     store
         .write_serving_model(&version, &serving.encode())
         .await?;
-    if let Some(catalogue) = &opts.catalogue {
+    if let Some(catalogue) = &catalogue {
         store
             .write_catalogue(&version, &catalogue.to_json_lines())
             .await?;

@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod health;
+pub mod items;
 pub mod metrics;
 pub mod openapi;
 pub mod recommendations;

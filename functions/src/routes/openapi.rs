@@ -9,6 +9,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_exclude", 400, "too many or too long excluded ids"),
     ("invalid_query", 400, "malformed query string"),
     ("invalid_filter", 400, "a filter expression is malformed (the message names the position), a named filter does not exist, a $parameter has no value, or a category list is too long"),
+    ("invalid_items", 400, "an item change is malformed (the message names items[i].field or the field); nothing was stored"),
     ("invalid_events", 400, "events body malformed or an event invalid (the message names events[i].field); nothing was stored"),
     ("invalid_item_id", 400, "item id empty, too long or with control characters"),
     ("item_not_found", 404, "the item is not in the active version"),
@@ -40,6 +41,7 @@ const ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
 
 /// The OpenAPI document.
 pub fn spec() -> serde_json::Value {
+    let item_param = serde_json::json!({"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}});
     let error = serde_json::json!({"$ref": "#/components/schemas/Error"});
     let err_resp = |desc: &str| serde_json::json!({"description": desc, "content": {"application/json": {"schema": error}}});
     // Answers any request can get before its handler runs (request-head checks, timeouts).
@@ -109,6 +111,63 @@ pub fn spec() -> serde_json::Value {
                         "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
                         "501": err_resp("the store does not support events"),
                         "503": err_resp("store unavailable (Retry-After), or the request took too long (server_timeout)")
+                    }))
+                }
+            },
+            "/api/items/{itemId}": {
+                "get": {
+                    "operationId": "item_get",
+                    "summary": "An item as it stands: the active version's catalogue entry with the live changes on top",
+                    "security": key,
+                    "parameters": [item_param],
+                    "responses": common(serde_json::json!({
+                        "200": {"description": "the item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                        "400": err_resp("invalid item id"),
+                        "401": err_resp("API key missing or wrong (unauthorized)"),
+                        "404": err_resp("not in the catalogue or the active version (item_not_found)"),
+                        "501": err_resp("the store is read-only")
+                    }))
+                },
+                "put": {
+                    "operationId": "item_put",
+                    "summary": "Change one item: the fields given replace the item's; served from the next request on every instance (within TOPTEN_ACTIVE_TTL_MS)",
+                    "security": key,
+                    "parameters": [item_param],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemChange"}}}},
+                    "responses": with_body(serde_json::json!({
+                        "200": {"description": "the item after the change", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                        "400": err_resp("invalid item id or change (invalid_items)"),
+                        "401": err_resp("API key missing or wrong (unauthorized)"),
+                        "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
+                        "501": err_resp("the store is read-only")
+                    }))
+                },
+                "delete": {
+                    "operationId": "item_delete",
+                    "summary": "Withdraw an item: never served again until a change makes it available",
+                    "security": key,
+                    "parameters": [item_param],
+                    "responses": common(serde_json::json!({
+                        "200": {"description": "the withdrawn item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                        "400": err_resp("invalid item id"),
+                        "401": err_resp("API key missing or wrong (unauthorized)"),
+                        "404": err_resp("not in the catalogue or the active version (item_not_found)"),
+                        "501": err_resp("the store is read-only")
+                    }))
+                }
+            },
+            "/api/items": {
+                "post": {
+                    "operationId": "items_post",
+                    "summary": "Change many items at once; all or nothing, an error names items[i].field",
+                    "security": key,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemChanges"}}}},
+                    "responses": with_body(serde_json::json!({
+                        "200": {"description": "the items after the changes", "content": {"application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}}}}}},
+                        "400": err_resp("invalid body or change; nothing stored (invalid_items)"),
+                        "401": err_resp("API key missing or wrong (unauthorized)"),
+                        "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
+                        "501": err_resp("the store is read-only")
                     }))
                 }
             },
@@ -208,6 +267,24 @@ pub fn spec() -> serde_json::Value {
                         "modelVersion": {"type": "string", "nullable": true}
                     }
                 },
+                "Item": {
+                    "type": "object",
+                    "required": ["itemId", "available", "withdrawn", "servable"],
+                    "properties": {
+                        "itemId": {"type": "string"}, "title": {"type": "string"},
+                        "categories": {"type": "array", "items": {"type": "string"}},
+                        "available": {"type": "boolean"}, "expiresAt": {"type": "string"},
+                        "attributes": {"type": "object"},
+                        "withdrawn": {"type": "boolean"}, "servable": {"type": "boolean", "description": "available, not withdrawn and not expired"}
+                    }
+                },
+                "ItemChange": item_change(false),
+                "ItemChanges": {
+                    "type": "object",
+                    "required": ["items"],
+                    "additionalProperties": false,
+                    "properties": {"items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": item_change(true)}}
+                },
                 "Similar": {
                     "type": "object",
                     "properties": {
@@ -242,4 +319,22 @@ pub fn spec() -> serde_json::Value {
 /// Serves [`spec`].
 pub async fn openapi_get() -> Json<serde_json::Value> {
     Json(spec())
+}
+
+/// The schema of an item change; `with_id`: in a batch, where `itemId` names the item.
+fn item_change(with_id: bool) -> serde_json::Value {
+    let mut properties = serde_json::json!({
+        "title": {"type": "string"},
+        "categories": {"type": "array", "items": {"type": "string"}},
+        "available": {"type": "boolean"},
+        "expiresAt": {"type": "string", "format": "date-time", "nullable": true, "description": "RFC 3339; null removes the expiry"},
+        "attributes": {"type": "object", "description": "values are numbers, strings or booleans; null removes the attribute", "additionalProperties": {"nullable": true, "oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]}}
+    });
+    let mut schema = serde_json::json!({"type": "object", "additionalProperties": false});
+    if with_id {
+        properties["itemId"] = serde_json::json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN});
+        schema["required"] = serde_json::json!(["itemId"]);
+    }
+    schema["properties"] = properties;
+    schema
 }

@@ -43,6 +43,12 @@ pub async fn similar_get(
     // Never an item the catalogue hides or the request's filters do not allow: candidates are
     // checked in similarity order until k pass.
     let servable = state.servable(&active.version).await?;
+    if state.withdrawn(&item_id) {
+        return Err(ApiError::not_found(
+            "item_not_found",
+            format!("item {item_id:?} was withdrawn"),
+        ));
+    }
     let catalogue = servable.as_deref().map(Servable::catalogue);
     let keep = |id: &str| {
         servable.as_ref().is_none_or(|s| s.allows(id))
