@@ -2,12 +2,15 @@
 //! personal list, the popular fallback or similar items, and the answer is filled up to k from
 //! the rest of the catalogue.
 
+mod common;
+
 use std::collections::HashSet;
 
 use axum::body::Body;
 use axum::http::Request;
 use tower::ServiceExt;
 
+use common::send;
 use topten_functions::{app, state_from_config, Config};
 use topten_model::catalogue::{Catalogue, CatalogueItem};
 use topten_store::embedded::EmbeddedStore;
@@ -275,30 +278,6 @@ async fn category_and_expression_filters_choose_among_servable_items() {
 
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-async fn send(
-    router: &axum::Router,
-    method: &str,
-    uri: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 /// Live changes: a PUT or DELETE takes an item out of every answer at once, on every instance

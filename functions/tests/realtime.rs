@@ -3,38 +3,9 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::Request;
-use tower::ServiceExt;
+use common::send;
 
 use topten_functions::{app, state_from_config, Config};
-
-async fn send(
-    router: &axum::Router,
-    method: &str,
-    uri: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(
-            body.map(|b| Body::from(b.to_string()))
-                .unwrap_or_else(Body::empty),
-        )
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
 
 fn ids(body: &serde_json::Value) -> Vec<String> {
     body["items"]

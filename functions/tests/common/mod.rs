@@ -55,3 +55,34 @@ pub async fn start_handler(envs: &[(&str, &str)]) -> Handler {
     }
     panic!("handler did not listen within 20 s");
 }
+
+/// Sends `method uri` (with a JSON body when given) to the router without a socket: the
+/// status and the JSON body (`null` when the body is not JSON).
+pub async fn send(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(
+            body.map(|b| axum::body::Body::from(b.to_string()))
+                .unwrap_or_else(axum::body::Body::empty),
+        )
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(router.clone(), req)
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
