@@ -59,6 +59,7 @@ use error::{ApiError, ErrorInfo, StoreFailure};
 const ROUTES: &[&str] = &[
     "/api/recommendations/{user_id}",
     "/api/recommendations/",
+    "/api/recommendations/{user_id}/rank",
     "/api/events",
     "/api/items",
     "/api/items/{item_id}",
@@ -81,6 +82,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/recommendations/",
             get(routes::recommendations::recommendations_missing_user),
+        )
+        .route(
+            "/api/recommendations/{user_id}/rank",
+            post(routes::rank::rank_post),
         )
         .route(
             "/api/items/{item_id}/similar",

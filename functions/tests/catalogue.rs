@@ -417,3 +417,100 @@ async fn live_changes_apply_everywhere_and_carry_over() {
         "the previous version's catalogue carries over"
     );
 }
+
+/// Re-ranking orders the caller's candidates by the user's scores (the same order the user's
+/// recommendations have), puts unknown and unservable items last with a null score in the
+/// caller's order, and works for a user known only through live events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rank_orders_the_callers_items_by_the_users_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = ratings_file(dir.path());
+    let model = small_model(&ratings, 5);
+    let store_path = dir.path().join("store.db");
+    let hidden_item = model.items.id(3).to_owned();
+    {
+        let store = EmbeddedStore::open(&store_path).unwrap();
+        let mut gone = CatalogueItem::new(hidden_item.clone());
+        gone.available = false;
+        let opts = PublishOptions {
+            catalogue: Some(Catalogue::from_items([gone])),
+            ..PublishOptions::default()
+        };
+        publish(&store, &model, &opts, &mut |_, _| {})
+            .await
+            .unwrap();
+    }
+    let router = app(state_from_config(Config {
+        store_uri: format!("embedded:{}", store_path.display()),
+        ..Config::default()
+    })
+    .unwrap());
+    let top = ids(&get(&router, "/api/recommendations/5?k=6").await);
+    // The caller sends them shuffled, with an unknown and a hidden item in between.
+    let mut asked: Vec<String> = top.iter().rev().cloned().collect();
+    asked.insert(2, "not-an-item".into());
+    asked.insert(4, hidden_item.clone());
+    let (status, body) = send(
+        &router,
+        "POST",
+        "/api/recommendations/5/rank",
+        Some(serde_json::json!({"itemIds": asked})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    let order: Vec<&str> = items
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
+    let mut want: Vec<&str> = top.iter().map(String::as_str).collect();
+    want.extend(["not-an-item", hidden_item.as_str()]);
+    assert_eq!(order, want, "{body}");
+    assert!(items[..6].iter().all(|i| i["score"].is_number()));
+    assert!(items[6..].iter().all(|i| i["score"].is_null()));
+
+    // A user known only through live events.
+    let (status, _) = send(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({"events": [
+            {"userId": "fresh", "itemId": top[0], "type": "purchase"},
+            {"userId": "fresh", "itemId": top[1], "type": "purchase"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = send(
+        &router,
+        "POST",
+        "/api/recommendations/fresh/rank",
+        Some(serde_json::json!({"itemIds": [top[2], top[3]]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["score"].is_number()),
+        "{body}"
+    );
+
+    let (status, err) = send(
+        &router,
+        "POST",
+        "/api/recommendations/5/rank",
+        Some(serde_json::json!({"itemIds": ["a", 7]})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_rank"))
+    );
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("itemIds[1]"));
+}

@@ -278,6 +278,29 @@ impl ServingModel {
         }
     }
 
+    /// Scores of `items` (factor rows) for the user of `history` (fold-in): what re-ranking a
+    /// caller's own candidates needs. `None` for an empty history (nothing to score from).
+    pub fn score_items(&self, history: &[(u32, f32)], items: &[u32]) -> Option<Vec<f32>> {
+        if history.is_empty() {
+            return None;
+        }
+        let (x, _) = self.fold_in_history(history);
+        Some(
+            items
+                .iter()
+                .map(|&i| {
+                    crate::linalg::dot(
+                        &x,
+                        self.item_factors
+                            .row(i as usize)
+                            .as_slice()
+                            .expect("contiguous rows"),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// The user's factor folded in from `history`, and the items of that history (sorted).
     fn fold_in_history(&self, history: &[(u32, f32)]) -> (Vec<f32>, Vec<u32>) {
         let mut merged: Vec<(u32, f32)> = history

@@ -5,6 +5,7 @@ pub mod health;
 pub mod items;
 pub mod metrics;
 pub mod openapi;
+pub mod rank;
 pub mod recommendations;
 pub mod retrain;
 pub mod similar;

@@ -9,6 +9,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_exclude", 400, "too many or too long excluded ids"),
     ("invalid_query", 400, "malformed query string"),
     ("invalid_filter", 400, "a filter expression is malformed (the message names the position), a named filter does not exist, a $parameter has no value, or a category list is too long"),
+    ("invalid_rank", 400, "the re-rank body is malformed: {\"itemIds\": [...]} with 1 to 500 valid ids (the message names itemIds[i])"),
     ("invalid_items", 400, "an item change is malformed (the message names items[i].field or the field); nothing was stored"),
     ("invalid_events", 400, "events body malformed or an event invalid (the message names events[i].field); nothing was stored"),
     ("invalid_item_id", 400, "item id empty, too long or with control characters"),
@@ -94,6 +95,28 @@ pub fn spec() -> serde_json::Value {
                         "400": err_resp("invalid user id, k, exclude, filter or query"),
                         "404": err_resp("unknown user (only when configured to 404)"),
                         "503": err_resp("no active version, or store unavailable (Retry-After)")
+                    }))
+                }
+            },
+            "/api/recommendations/{userId}/rank": {
+                "post": {
+                    "operationId": "rank_post",
+                    "summary": "Order the caller's candidates by the user's scores; unknown or unservable items last with score null, in the caller's order",
+                    "parameters": [
+                        {"name": "userId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}}
+                    ],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["itemIds"], "additionalProperties": false,
+                        "properties": {"itemIds": {"type": "array", "minItems": 1, "maxItems": 500, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}}}
+                    }}}},
+                    "responses": with_body(serde_json::json!({
+                        "200": {"description": "the items, best first", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                            "userId": {"type": "string"}, "modelVersion": {"type": "string"},
+                            "items": {"type": "array", "items": {"type": "object", "required": ["itemId", "score"], "properties": {"itemId": {"type": "string"}, "score": {"type": "number", "nullable": true}}}}
+                        }}}}},
+                        "400": err_resp("invalid user id or body (invalid_rank)"),
+                        "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
+                        "503": err_resp("no active version, or store unavailable")
                     }))
                 }
             },

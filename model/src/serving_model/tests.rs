@@ -352,3 +352,32 @@ fn recommending_with_a_predicate_skips_exactly_the_rejected_items() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// Scores of chosen items are the scores the full ranking gives them.
+#[test]
+fn scoring_chosen_items_agrees_with_the_ranking() {
+    let data = rows(40, 60, 900, 9);
+    let seen = Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        40,
+        60,
+    );
+    let model = model_from(
+        seen,
+        &AlsParams {
+            factors: 5,
+            iterations: 3,
+            ..AlsParams::implicit()
+        },
+    );
+    let serving = ServingModel::from_model(&model, "v1", None);
+    let history = [(2u32, 1.0f32), (9, 3.0)];
+    let ranked = serving.recommend_for_history(&history, 10);
+    let chosen: Vec<u32> = ranked.iter().rev().map(|s| s.item).collect();
+    let scores = serving.score_items(&history, &chosen).unwrap();
+    for (s, item) in scores.iter().zip(&chosen) {
+        let want = ranked.iter().find(|r| r.item == *item).unwrap().score;
+        assert!((s - want).abs() < 1e-5, "{s} vs {want}");
+    }
+    assert!(serving.score_items(&[], &chosen).is_none());
+}

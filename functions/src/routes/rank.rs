@@ -1,0 +1,116 @@
+//! `POST /api/recommendations/{userId}/rank`: orders the caller's own candidates (a search
+//! page's results, a category's products) by the user's scores.
+//!
+//! The user's factor is folded in from their training history and live events, so a user
+//! known only through events is ranked too. Items the version does not know, or that may not
+//! be served, go last with `"score": null`, in the caller's order; so does every item for a
+//! user with no interactions at all.
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use topten_edge::request;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most items one request may rank.
+pub const MAX_RANK_ITEMS: usize = 500;
+
+/// The handler.
+pub async fn rank_post(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path(user_id) =
+        path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
+    let cfg = state.config();
+    request::validate_user_id(&user_id, cfg.max_id_len)?;
+    crate::body::require_json(&headers)?;
+    let body = crate::body::read_configured(cfg, &headers, body).await?;
+    let item_ids = parse(&body, cfg.max_id_len)?;
+
+    let active = state.active().await?;
+    let serving = state.serving_model(&active.version).await?;
+    let servable = state.servable(&active.version).await?;
+    // Candidates the version can score and may serve: (position in the request, factor row).
+    let mut known: Vec<(usize, u32)> = Vec::new();
+    if let Some(serving) = &serving {
+        for (pos, id) in item_ids.iter().enumerate() {
+            let allowed = servable.as_ref().is_none_or(|s| s.allows(id));
+            if let (Some(row), true) = (serving.items.get(id), allowed) {
+                known.push((pos, row));
+            }
+        }
+    }
+    let mut scores: Vec<Option<f32>> = vec![None; item_ids.len()];
+    if let (Some(serving), Some(store)) = (&serving, state.writable()) {
+        if !known.is_empty() {
+            let history =
+                topten_store::realtime::user_interactions(store.as_ref(), serving, &user_id)
+                    .await?;
+            let rows: Vec<u32> = known.iter().map(|&(_, row)| row).collect();
+            if let Some(s) = serving.score_items(&history, &rows) {
+                for (&(pos, _), score) in known.iter().zip(s) {
+                    scores[pos] = Some(score);
+                }
+            }
+        }
+    }
+    // Scored items best first (ties in the caller's order), then the rest in the caller's order.
+    let mut order: Vec<usize> = (0..item_ids.len()).collect();
+    order.sort_by(|&a, &b| match (scores[a], scores[b]) {
+        (Some(x), Some(y)) => y.total_cmp(&x).then(a.cmp(&b)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(&b),
+    });
+    let items: Vec<serde_json::Value> = order
+        .into_iter()
+        .map(|i| serde_json::json!({"itemId": item_ids[i], "score": scores[i]}))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "userId": user_id,
+        "modelVersion": active.version,
+        "items": items,
+    })))
+}
+
+/// The `itemIds` of the body: 1 to [`MAX_RANK_ITEMS`] valid ids, repeats dropped (the first
+/// stays).
+fn parse(body: &[u8], max_id_len: usize) -> Result<Vec<String>, ApiError> {
+    let invalid = |m: String| ApiError::bad_request("invalid_rank", m);
+    let shape = "body must be {\"itemIds\": [...]}";
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("body is not JSON: {e}")))?;
+    let obj = value.as_object().ok_or_else(|| invalid(shape.into()))?;
+    if let Some(field) = obj.keys().find(|k| k.as_str() != "itemIds") {
+        return Err(invalid(format!("{shape}: unknown field {field:?}")));
+    }
+    let list = obj
+        .get("itemIds")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| invalid(shape.into()))?;
+    if list.is_empty() || list.len() > MAX_RANK_ITEMS {
+        return Err(invalid(format!(
+            "itemIds: 1 to {MAX_RANK_ITEMS} items, got {}",
+            list.len()
+        )));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let id = v
+            .as_str()
+            .ok_or_else(|| invalid(format!("itemIds[{i}]: not a string")))?;
+        request::validate_id(id, max_id_len, "invalid_rank", "item id")
+            .map_err(|r| invalid(format!("itemIds[{i}]: {}", r.message)))?;
+        if !out.iter().any(|o| o == id) {
+            out.push(id.to_owned());
+        }
+    }
+    Ok(out)
+}
