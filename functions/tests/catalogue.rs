@@ -514,3 +514,49 @@ async fn rank_orders_the_callers_items_by_the_users_scores() {
         .unwrap()
         .contains("itemIds[1]"));
 }
+
+/// `explain=true` names, for each recommended item, up to three items of the user's history
+/// with their weights, largest first; the weights are the model's own explanation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explanations_name_items_from_the_users_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = ratings_file(dir.path());
+    let (uri, _) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+    let router = app(state_from_config(Config {
+        store_uri: uri,
+        ..Config::default()
+    })
+    .unwrap());
+    let history: HashSet<String> = std::fs::read_to_string(&ratings)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0] == "5").then(|| f[1].to_owned())
+        })
+        .collect();
+    let plain = get(&router, "/api/recommendations/5?k=5").await;
+    let body = get(&router, "/api/recommendations/5?k=5&explain=true").await;
+    assert_eq!(
+        ids(&plain),
+        ids(&body),
+        "explanations do not change the answer"
+    );
+    for item in body["items"].as_array().unwrap() {
+        let because = item["because"].as_array().unwrap();
+        assert!(!because.is_empty() && because.len() <= 3, "{item}");
+        let weights: Vec<f64> = because
+            .iter()
+            .map(|b| b["weight"].as_f64().unwrap())
+            .collect();
+        assert!(weights.windows(2).all(|w| w[0] >= w[1]), "{item}");
+        for b in because {
+            assert!(
+                history.contains(b["itemId"].as_str().unwrap()),
+                "{b} is not in user 5's history"
+            );
+        }
+    }
+    let (status, _) = send(&router, "GET", "/api/recommendations/5?explain=maybe", None).await;
+    assert_eq!(status, 400);
+}

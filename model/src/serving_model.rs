@@ -301,8 +301,18 @@ impl ServingModel {
         )
     }
 
-    /// The user's factor folded in from `history`, and the items of that history (sorted).
-    fn fold_in_history(&self, history: &[(u32, f32)]) -> (Vec<f32>, Vec<u32>) {
+    /// The up to `n` interactions of `history` that contributed most to `target`'s score for
+    /// this user ([`crate::als::explain`]), as `(item row, weight)`; empty for the
+    /// non-negative model.
+    pub fn explain(&self, history: &[(u32, f32)], target: u32, n: usize) -> Vec<(u32, f32)> {
+        let (items, values) = self.merged_history(history);
+        crate::als::explain(&self.item_factors, &items, &values, &self.params, target, n)
+            .unwrap_or_default()
+    }
+
+    /// `history` with out-of-range items dropped and repeats merged (ratings keep the latest
+    /// value, implicit strengths add up), sorted by item.
+    fn merged_history(&self, history: &[(u32, f32)]) -> (Vec<u32>, Vec<f32>) {
         let mut merged: Vec<(u32, f32)> = history
             .iter()
             .copied()
@@ -321,7 +331,12 @@ impl ServingModel {
                 false
             }
         });
-        let (items, values): (Vec<u32>, Vec<f32>) = merged.iter().copied().unzip();
+        merged.iter().copied().unzip()
+    }
+
+    /// The user's factor folded in from `history`, and the items of that history (sorted).
+    fn fold_in_history(&self, history: &[(u32, f32)]) -> (Vec<f32>, Vec<u32>) {
+        let (items, values) = self.merged_history(history);
         let x = fold_in_user(
             &self.item_factors,
             &items,

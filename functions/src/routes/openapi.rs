@@ -86,6 +86,7 @@ pub fn spec() -> serde_json::Value {
                         {"name": "userId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}},
                         {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
                         {"name": "exclude", "in": "query", "required": false, "description": "comma-separated item ids to leave out", "schema": {"type": "string"}},
+                        {"name": "explain", "in": "query", "required": false, "description": "add to each personalized item `because`: the up to 3 items of the user's history that contributed most to its score, with their weights", "schema": {"type": "boolean"}},
                         {"name": "category", "in": "query", "required": false, "description": "comma-separated categories: only items in any of them", "schema": {"type": "string"}},
                         {"name": "excludeCategory", "in": "query", "required": false, "description": "comma-separated categories: no item in any of them", "schema": {"type": "string"}},
                         {"name": "filter", "in": "query", "required": false, "description": "a filter expression over categories and attributes, or the name of one defined in TOPTEN_FILTERS; its $parameters come from other query parameters (400 invalid_filter when malformed)", "schema": {"type": "string"}}
@@ -255,7 +256,8 @@ pub fn spec() -> serde_json::Value {
                         "items": {"type": "array", "items": {
                             "type": "object",
                             "required": ["itemId", "score"],
-                            "properties": {"itemId": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string"}}
+                            "properties": {"itemId": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string"},
+                                "because": {"type": "array", "items": {"type": "object", "properties": {"itemId": {"type": "string"}, "weight": {"type": "number"}}}}}
                         }}
                     }
                 },

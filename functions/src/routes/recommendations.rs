@@ -64,6 +64,7 @@ pub async fn recommendations_get(
     let request::RecsRequest { k, exclude } =
         request::recs_request(&user_id, query.as_deref(), &limits)?;
     let wanted = RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?;
+    let explain = explain_param(query.as_deref())?;
     let active = state.active().await?;
     // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes
     // or its filters do not allow.
@@ -96,12 +97,20 @@ pub async fn recommendations_get(
                         items.push(item);
                     }
                 }
-                let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
+                let mut items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
+                if explain {
+                    items_json = explained(&state, &active.version, &user_id, &items_json).await?;
+                }
                 let body = personalized_body(&user_id, &top.model_version, &items_json);
                 return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
             }
         }
-        let body = personalized_body(&user_id, &top.model_version, &top.items_json);
+        let items_json = if explain {
+            explained(&state, &active.version, &user_id, &top.items_json).await?
+        } else {
+            top.items_json
+        };
+        let body = personalized_body(&user_id, &top.model_version, &items_json);
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     if cfg.unknown_user == UnknownUser::NotFound {
@@ -152,6 +161,64 @@ async fn rescore(
     // The best servable items the filter allows, checked in score order.
     let scored = serving.recommend_for_history_where(&interactions, k, &|id| !filter.skips(id));
     Ok(Some(topten_store::realtime::to_items(&serving, &scored)))
+}
+
+/// Most interactions named per recommended item by `explain=true`.
+const BECAUSE: usize = 3;
+
+/// Whether the query asks for explanations (`explain=true`).
+fn explain_param(query: Option<&str>) -> Result<bool, ApiError> {
+    let q = query.unwrap_or("");
+    if !q.contains("explain") {
+        return Ok(false);
+    }
+    match form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "explain") {
+        None => Ok(false),
+        Some((_, v)) => match v.as_ref() {
+            "true" | "1" => Ok(true),
+            "false" | "0" | "" => Ok(false),
+            other => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("explain must be true or false, got {other:?}"),
+            )),
+        },
+    }
+}
+
+/// The selected items with `because`: for each, the up to three items of the user's history
+/// that contributed most to its score, with their weights (Hu, Koren and Volinsky's
+/// explanation; [`topten_model::als::explain`]). Empty where the version has no factors or the
+/// user no interactions.
+async fn explained(
+    state: &AppState,
+    version: &str,
+    user_id: &str,
+    items_json: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let mut items: Vec<serde_json::Value> =
+        serde_json::from_slice(items_json).map_err(ApiError::internal)?;
+    let serving = state.serving_model(version).await?;
+    let history = match (&serving, state.writable()) {
+        (Some(serving), Some(store)) => {
+            topten_store::realtime::user_interactions(store.as_ref(), serving, user_id).await?
+        }
+        _ => Vec::new(),
+    };
+    for item in &mut items {
+        let because: Vec<serde_json::Value> = match (&serving, item["itemId"].as_str()) {
+            (Some(serving), Some(id)) if !history.is_empty() => match serving.items.get(id) {
+                Some(row) => serving
+                    .explain(&history, row, BECAUSE)
+                    .into_iter()
+                    .map(|(j, w)| serde_json::json!({"itemId": serving.items.id(j), "weight": w}))
+                    .collect(),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        item["because"] = serde_json::Value::Array(because);
+    }
+    serde_json::to_vec(&items).map_err(ApiError::internal)
 }
 
 /// `GET /api/recommendations/` without an id.

@@ -15,11 +15,13 @@
 //! all rows, so a row costs O(n_u k² ) (Cholesky: O(k³) more) or, with the conjugate-gradient
 //! solver of benfred/implicit, O(cg_steps · (k² + n_u k)) warm-started from the previous factor.
 
+mod explain;
 mod explicit;
 mod fixed_rank;
 mod implicit;
 mod params;
 
+pub use explain::explain;
 pub use params::{AlsError, AlsParams, Confidence, Feedback, Solver};
 
 use std::time::Instant;
