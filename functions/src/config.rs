@@ -18,6 +18,8 @@ pub enum UnknownUser {
     Popular,
     /// 404 `user_not_found`.
     NotFound,
+    /// Trending items of the last 24 hours (`GET /api/items/trending`), `source: "trending"`.
+    Trending,
 }
 
 /// Handler configuration. Every field has an environment variable (the Functions app setting).

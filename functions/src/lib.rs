@@ -62,6 +62,7 @@ const ROUTES: &[&str] = &[
     "/api/recommendations/{user_id}/rank",
     "/api/events",
     "/api/items",
+    "/api/items/trending",
     "/api/items/{item_id}",
     "/api/items/{item_id}/similar",
     "/api/health",
@@ -91,6 +92,7 @@ pub fn app(state: AppState) -> Router {
             "/api/items/{item_id}/similar",
             get(routes::similar::similar_get),
         )
+        .route("/api/items/trending", get(routes::trending::trending_get))
         .route("/api/health", get(routes::health::health_get))
         .route("/api/openapi.json", get(routes::openapi::openapi_get))
         .route("/api/ping", get(routes::health::ping_get))

@@ -59,6 +59,7 @@ struct Inner {
     serving_model: RwLock<Option<Arc<ServingModel>>>,
     servable: RwLock<Option<CatalogueCache>>,
     live: Mutex<LiveOverlay>,
+    trending: Mutex<HashMap<i64, (Instant, Arc<Vec<(String, f64)>>)>>,
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
 }
@@ -75,6 +76,7 @@ impl AppState {
                 serving_model: RwLock::new(None),
                 servable: RwLock::new(None),
                 live: Mutex::new(LiveOverlay::default()),
+                trending: Mutex::new(HashMap::new()),
                 retrain: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(Metrics::new()),
             }),
@@ -248,6 +250,32 @@ impl AppState {
         let changes = store.live_items_since(since).await?;
         self.merge_live_items(changes);
         Ok(())
+    }
+
+    /// Items by decayed interactions over the last `window_ms` (see
+    /// [`topten_store::trending`]), recomputed from the store's events at most once per
+    /// [`crate::routes::trending::TRENDING_REFRESH`]; empty for a store without events.
+    pub async fn trending(&self, window_ms: i64) -> Result<Arc<Vec<(String, f64)>>, ApiError> {
+        if let Some((at, t)) = self.inner.trending.lock().unwrap().get(&window_ms) {
+            if at.elapsed() < crate::routes::trending::TRENDING_REFRESH {
+                return Ok(t.clone());
+            }
+        }
+        let now = topten_model::clock::now_ms();
+        let ranked = match self.writable() {
+            None => Vec::new(),
+            Some(store) => {
+                let events = store.events_since(now - window_ms - 60_000).await?;
+                topten_store::trending::trending(&events, now, window_ms)
+            }
+        };
+        let ranked = Arc::new(ranked);
+        let mut cache = self.inner.trending.lock().unwrap();
+        if cache.len() > 16 {
+            cache.clear(); // a handful of windows are in use; do not grow without bound
+        }
+        cache.insert(window_ms, (Instant::now(), ranked.clone()));
+        Ok(ranked)
     }
 
     /// Whether a live change withdrew `item_id` (as of the last poll).

@@ -262,5 +262,5 @@ async fn function_folders_match_handler_routes() {
             other => panic!("{name}: unexpected trigger {other}"),
         }
     }
-    assert_eq!(functions, 10);
+    assert_eq!(functions, 11);
 }

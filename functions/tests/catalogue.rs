@@ -560,3 +560,61 @@ async fn explanations_name_items_from_the_users_history() {
     let (status, _) = send(&router, "GET", "/api/recommendations/5?explain=maybe", None).await;
     assert_eq!(status, 400);
 }
+
+/// Trending items follow recent events (servable ones only), fill up with popular items, and
+/// serve unknown users when `TOPTEN_UNKNOWN_USER=trending`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trending_follows_recent_events_and_serves_unknown_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = ratings_file(dir.path());
+    let model = small_model(&ratings, 5);
+    let store_path = dir.path().join("store.db");
+    let (hot, warm, sold_out) = (model.items.id(10), model.items.id(11), model.items.id(12));
+    {
+        let store = EmbeddedStore::open(&store_path).unwrap();
+        let mut gone = CatalogueItem::new(sold_out);
+        gone.available = false;
+        let opts = PublishOptions {
+            catalogue: Some(Catalogue::from_items([gone])),
+            ..PublishOptions::default()
+        };
+        publish(&store, &model, &opts, &mut |_, _| {})
+            .await
+            .unwrap();
+    }
+    let router = app(state_from_config(Config {
+        store_uri: format!("embedded:{}", store_path.display()),
+        unknown_user: topten_functions::config::UnknownUser::Trending,
+        ..Config::default()
+    })
+    .unwrap());
+    let mut events = Vec::new();
+    for u in 0..6 {
+        events.push(
+            serde_json::json!({"userId": format!("t{u}"), "itemId": hot, "type": "purchase"}),
+        );
+        events.push(
+            serde_json::json!({"userId": format!("t{u}"), "itemId": sold_out, "type": "purchase"}),
+        );
+    }
+    events.push(serde_json::json!({"userId": "t9", "itemId": warm, "type": "click"}));
+    let (status, _) = send(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({"events": events})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let body = get(&router, "/api/items/trending?k=5&window=1h").await;
+    let got = ids(&body);
+    assert_eq!(got.len(), 5, "{body}");
+    assert_eq!(&got[..2], [hot, warm], "{body}");
+    assert!(!got.iter().any(|i| i == sold_out), "{body}");
+    let cold = get(&router, "/api/recommendations/nobody-at-all?k=3").await;
+    assert_eq!(cold["source"], "trending");
+    assert_eq!(ids(&cold)[0], hot);
+    let (status, _) = send(&router, "GET", "/api/items/trending?window=forever", None).await;
+    assert_eq!(status, 400);
+}

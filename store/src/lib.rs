@@ -33,6 +33,7 @@
 //! - [`embedded`]: the LMDB backend; [`compact`]: rewriting its file without dead pages.
 //! - [`export`] and [`recs_snapshot`]: one version as a read-only file, and serving from it.
 //! - [`events`]: live interaction events: validation, storage form, conversion to training input.
+//! - [`trending`]: items by recent, time-decayed interactions.
 //! - [`realtime`]: folding a user's fresh events into the active version and writing the list back.
 //! - [`contract`]: the behaviour every backend must show, as a test suite the backends run.
 #![deny(missing_docs)]
@@ -50,6 +51,7 @@ pub mod publish;
 pub mod reader;
 pub mod realtime;
 pub mod recs_snapshot;
+pub mod trending;
 
 /// The contract suite every backend passes (public so that backends' integration tests, which
 /// need servers, can run it too).

@@ -9,3 +9,4 @@ pub mod rank;
 pub mod recommendations;
 pub mod retrain;
 pub mod similar;
+pub mod trending;

@@ -138,6 +138,24 @@ pub fn spec() -> serde_json::Value {
                     }))
                 }
             },
+            "/api/items/trending": {
+                "get": {
+                    "operationId": "trending_get",
+                    "summary": "Items users interacted with most in a recent window, recent interactions counting more; servable ones only, filled with popular items",
+                    "parameters": [
+                        {"name": "k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
+                        {"name": "window", "in": "query", "required": false, "description": "minutes, hours or days, e.g. 30m, 24h, 7d", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,2}[mhd]$", "default": "24h"}}
+                    ],
+                    "responses": common(serde_json::json!({
+                        "200": {"description": "trending items, most first", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                            "modelVersion": {"type": "string"}, "window": {"type": "string"},
+                            "items": {"type": "array", "items": {"type": "object", "properties": {"itemId": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string"}}}}
+                        }}}}},
+                        "400": err_resp("invalid k or window (invalid_query)"),
+                        "503": err_resp("no active version")
+                    }))
+                }
+            },
             "/api/items/{itemId}": {
                 "get": {
                     "operationId": "item_get",
@@ -252,7 +270,7 @@ pub fn spec() -> serde_json::Value {
                     "properties": {
                         "userId": {"type": "string"},
                         "modelVersion": {"type": "string"},
-                        "source": {"type": "string", "enum": ["personalized", "popular"]},
+                        "source": {"type": "string", "enum": ["personalized", "popular", "trending"]},
                         "items": {"type": "array", "items": {
                             "type": "object",
                             "required": ["itemId", "score"],

@@ -122,6 +122,25 @@ pub async fn recommendations_get(
             ),
         ));
     }
+    if cfg.unknown_user == UnknownUser::Trending {
+        // Trending items of the last day (servable ones, filled with popular items), with the
+        // request's exclude and filters applied to a deeper list.
+        let deep = (4 * k).min(cfg.max_k.max(k) * 4);
+        let items: Vec<ItemScore> = crate::routes::trending::trending_items(
+            &state,
+            &active.version,
+            deep + exclude.len(),
+            86_400_000,
+        )
+        .await?
+        .into_iter()
+        .filter(|i| !filter.skips(&i.item_id))
+        .take(k)
+        .collect();
+        let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
+        let body = body::recommendations_body(&user_id, &active.version, &items_json, "trending");
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
     let popular = state.popular(&active.version).await?;
     let mut items = pick(&popular, &filter, k);
     if items.len() < k {

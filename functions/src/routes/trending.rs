@@ -1,0 +1,143 @@
+//! `GET /api/items/trending?k=10&window=24h`: the items users interacted with most in the
+//! window, recent interactions counting more ([`topten_store::trending`]), servable ones only,
+//! filled up with the version's popular items when the window has too few.
+//!
+//! The ranking is computed from the store's live events at most once per
+//! [`TRENDING_REFRESH`] per window on each instance, so the route costs no store read per
+//! request.
+
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use topten_edge::request;
+use topten_store::ItemScore;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How often an instance recomputes a window's ranking.
+pub const TRENDING_REFRESH: Duration = Duration::from_secs(10);
+
+/// Longest window accepted: 999 days (the OpenAPI pattern allows up to three digits).
+const MAX_WINDOW_MS: i64 = 999 * 86_400_000;
+
+/// Parses `30m`, `24h`, `7d` (default 24h).
+fn window_ms(raw: Option<&str>) -> Result<i64, ApiError> {
+    let raw = raw.unwrap_or("24h").trim();
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_query",
+            format!("window must be a number of minutes, hours or days (30m, 24h, 7d; up to 999 of each), got {raw:?}"),
+        )
+    };
+    let (n, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    let w = n.checked_mul(ms).ok_or_else(bad)?;
+    if w <= 0 || w > MAX_WINDOW_MS {
+        return Err(bad());
+    }
+    Ok(w)
+}
+
+/// The `k` trending servable items of the active version over `window_ms`.
+pub async fn trending_items(
+    state: &AppState,
+    version: &str,
+    k: usize,
+    window_ms: i64,
+) -> Result<Vec<ItemScore>, ApiError> {
+    let ranked = state.trending(window_ms).await?;
+    let servable = state.servable(version).await?;
+    let serving = state.serving_model(version).await?;
+    let allowed = |id: &str| servable.as_ref().is_none_or(|s| s.allows(id));
+    let title = |id: &str| {
+        serving.as_ref().and_then(|m| {
+            m.items
+                .get(id)
+                .and_then(|i| m.titles.get(i as usize).cloned().flatten())
+        })
+    };
+    let mut items: Vec<ItemScore> = ranked
+        .iter()
+        .filter(|(id, _)| allowed(id))
+        .take(k)
+        .map(|(id, score)| ItemScore {
+            item_id: id.clone(),
+            score: *score as f32,
+            title: title(id),
+        })
+        .collect();
+    if items.len() < k {
+        // Too few interactions in the window: the version's popular items follow, scored 0.
+        for p in state.popular(version).await?.iter() {
+            if items.len() == k {
+                break;
+            }
+            if allowed(&p.item_id) && !items.iter().any(|i| i.item_id == p.item_id) {
+                items.push(ItemScore {
+                    score: 0.0,
+                    ..p.clone()
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// The handler.
+pub async fn trending_get(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cfg = state.config();
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let k = request::parse_k(get("k"), cfg.default_k, cfg.max_k)?;
+    let window = window_ms(get("window"))?;
+    let active = state.active().await?;
+    let items = trending_items(&state, &active.version, k, window).await?;
+    Ok(Json(serde_json::json!({
+        "modelVersion": active.version,
+        "window": get("window").unwrap_or("24h"),
+        "items": items,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_in_minutes_hours_and_days() {
+        assert_eq!(window_ms(None).unwrap(), 86_400_000);
+        assert_eq!(window_ms(Some("30m")).unwrap(), 1_800_000);
+        assert_eq!(window_ms(Some("7d")).unwrap(), 7 * 86_400_000);
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "-1h",
+            "1000d",
+            "24",
+            "1.5h",
+            "99999999999999d",
+        ] {
+            assert!(window_ms(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
