@@ -96,3 +96,34 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         ))
     }
 }
+
+/// The list of a JSON body of the shape `{"FIELD": [...]}` with 1 to `max` entries; anything
+/// else (not JSON, another shape, an unknown field, too few or too many entries) is a 400
+/// with `code` that says what is wrong.
+pub fn json_list(
+    body: &[u8],
+    field: &str,
+    max: usize,
+    code: &'static str,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let invalid = |m: String| ApiError::bad_request(code, m);
+    let shape = format!("body must be {{\"{field}\": [...]}}");
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("body is not JSON: {e}")))?;
+    let serde_json::Value::Object(mut obj) = value else {
+        return Err(invalid(shape));
+    };
+    if let Some(other) = obj.keys().find(|k| k.as_str() != field) {
+        return Err(invalid(format!("{shape}: unknown field {other:?}")));
+    }
+    let Some(serde_json::Value::Array(list)) = obj.remove(field) else {
+        return Err(invalid(shape));
+    };
+    if list.is_empty() || list.len() > max {
+        return Err(invalid(format!(
+            "{field}: 1 to {max} per request, got {}",
+            list.len()
+        )));
+    }
+    Ok(list)
+}

@@ -198,23 +198,7 @@ pub async fn items_post(
     crate::body::require_json(&headers)?;
     let body = crate::body::read_configured(state.config(), &headers, body).await?;
     let invalid = |m: String| ApiError::bad_request("invalid_items", m);
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| invalid(format!("body is not JSON: {e}")))?;
-    let shape = "body must be {\"items\": [...]}";
-    let obj = value.as_object().ok_or_else(|| invalid(shape.into()))?;
-    if let Some(field) = obj.keys().find(|k| k.as_str() != "items") {
-        return Err(invalid(format!("{shape}: unknown field {field:?}")));
-    }
-    let list = obj
-        .get("items")
-        .and_then(|v| v.as_array())
-        .ok_or_else(|| invalid(shape.into()))?;
-    if list.is_empty() || list.len() > MAX_ITEMS_PER_REQUEST {
-        return Err(invalid(format!(
-            "items: 1 to {MAX_ITEMS_PER_REQUEST} per request, got {}",
-            list.len()
-        )));
-    }
+    let list = crate::body::json_list(&body, "items", MAX_ITEMS_PER_REQUEST, "invalid_items")?;
     let mut patches = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let at = format!("items[{i}]");

@@ -84,23 +84,7 @@ pub async fn rank_post(
 /// stays).
 fn parse(body: &[u8], max_id_len: usize) -> Result<Vec<String>, ApiError> {
     let invalid = |m: String| ApiError::bad_request("invalid_rank", m);
-    let shape = "body must be {\"itemIds\": [...]}";
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("body is not JSON: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| invalid(shape.into()))?;
-    if let Some(field) = obj.keys().find(|k| k.as_str() != "itemIds") {
-        return Err(invalid(format!("{shape}: unknown field {field:?}")));
-    }
-    let list = obj
-        .get("itemIds")
-        .and_then(|v| v.as_array())
-        .ok_or_else(|| invalid(shape.into()))?;
-    if list.is_empty() || list.len() > MAX_RANK_ITEMS {
-        return Err(invalid(format!(
-            "itemIds: 1 to {MAX_RANK_ITEMS} items, got {}",
-            list.len()
-        )));
-    }
+    let list = crate::body::json_list(body, "itemIds", MAX_RANK_ITEMS, "invalid_rank")?;
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let id = v
