@@ -36,6 +36,46 @@ fn ids(body: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The store file, under `dir`, of [`served`].
+fn store_of(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("store.db")
+}
+
+/// A model trained on generated ratings, published as the active version of a new embedded
+/// store in `dir` with `opts` (its catalogue is `catalogue(&model)`), and a router over it
+/// with the settings of `config` (its store URI set here).
+async fn served(
+    dir: &std::path::Path,
+    catalogue: impl FnOnce(&topten_model::model::Model) -> Option<Catalogue>,
+    opts: PublishOptions,
+    config: Config,
+) -> (topten_model::model::Model, axum::Router) {
+    let ratings = ratings_file(dir);
+    let model = small_model(&ratings, 5);
+    let store = EmbeddedStore::open(store_of(dir)).unwrap();
+    let opts = PublishOptions {
+        catalogue: catalogue(&model),
+        ..opts
+    };
+    publish(&store, &model, &opts, &mut |_, _| {})
+        .await
+        .unwrap();
+    drop(store);
+    let router = app(state_from_config(Config {
+        store_uri: format!("embedded:{}", store_of(dir).display()),
+        ..config
+    })
+    .unwrap());
+    (model, router)
+}
+
+/// One unavailable item.
+fn sold_out(item_id: &str) -> Option<Catalogue> {
+    let mut gone = CatalogueItem::new(item_id);
+    gone.available = false;
+    Some(Catalogue::from_items([gone]))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hidden_items_never_appear_and_answers_are_filled_to_k() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,15 +187,10 @@ async fn status_and_body(router: &axum::Router, uri: &str) -> (u16, serde_json::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn category_and_expression_filters_choose_among_servable_items() {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = ratings_file(dir.path());
-    let model = small_model(&ratings, 5);
     // Every item: category "even" or "odd" by its number, a price equal to its number, and
     // every seventh one sold out.
-    let items: Vec<CatalogueItem> = model
-        .items
-        .ids()
-        .iter()
-        .map(|id| {
+    let catalogue = |model: &topten_model::model::Model| {
+        let items = model.items.ids().iter().map(|id| {
             let n: i64 = id.parse().unwrap();
             let mut item = CatalogueItem::new(id.clone());
             item.categories = vec![if n % 2 == 0 { "even" } else { "odd" }.into(), "all".into()];
@@ -165,29 +200,26 @@ async fn category_and_expression_filters_choose_among_servable_items() {
             );
             item.available = n % 7 != 0;
             item
-        })
-        .collect();
-    let store_path = dir.path().join("store.db");
-    let store = EmbeddedStore::open(&store_path).unwrap();
-    let opts = PublishOptions {
-        catalogue: Some(Catalogue::from_items(items)),
-        items_per_user: 12,
-        ..PublishOptions::default()
+        });
+        Some(Catalogue::from_items(items))
     };
-    publish(&store, &model, &opts, &mut |_, _| {})
-        .await
-        .unwrap();
-    drop(store);
-    let router = app(state_from_config(Config {
-        store_uri: format!("embedded:{}", store_path.display()),
-        filters: Some(
-            r#"{"cheap": "price < $max", "odd-only": "category = 'odd'"}"#
-                .parse()
-                .unwrap(),
-        ),
-        ..Config::default()
-    })
-    .unwrap());
+    let (_model, router) = served(
+        dir.path(),
+        catalogue,
+        PublishOptions {
+            items_per_user: 12,
+            ..PublishOptions::default()
+        },
+        Config {
+            filters: Some(
+                r#"{"cheap": "price < $max", "odd-only": "category = 'odd'"}"#
+                    .parse()
+                    .unwrap(),
+            ),
+            ..Config::default()
+        },
+    )
+    .await;
     let num = |id: &String| id.parse::<i64>().unwrap();
 
     for user in ["5", "nobody"] {
@@ -424,27 +456,17 @@ async fn live_changes_apply_everywhere_and_carry_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rank_orders_the_callers_items_by_the_users_scores() {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = ratings_file(dir.path());
-    let model = small_model(&ratings, 5);
-    let store_path = dir.path().join("store.db");
-    let hidden_item = model.items.id(3).to_owned();
-    {
-        let store = EmbeddedStore::open(&store_path).unwrap();
-        let mut gone = CatalogueItem::new(hidden_item.clone());
-        gone.available = false;
-        let opts = PublishOptions {
-            catalogue: Some(Catalogue::from_items([gone])),
-            ..PublishOptions::default()
-        };
-        publish(&store, &model, &opts, &mut |_, _| {})
-            .await
-            .unwrap();
-    }
-    let router = app(state_from_config(Config {
-        store_uri: format!("embedded:{}", store_path.display()),
-        ..Config::default()
-    })
-    .unwrap());
+    let mut hidden_item = String::new();
+    let (_model, router) = served(
+        dir.path(),
+        |m| {
+            hidden_item = m.items.id(3).to_owned();
+            sold_out(&hidden_item)
+        },
+        PublishOptions::default(),
+        Config::default(),
+    )
+    .await;
     let top = ids(&get(&router, "/api/recommendations/5?k=6").await);
     // The caller sends them shuffled, with an unknown and a hidden item in between.
     let mut asked: Vec<String> = top.iter().rev().cloned().collect();
@@ -566,28 +588,17 @@ async fn explanations_name_items_from_the_users_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trending_follows_recent_events_and_serves_unknown_users() {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = ratings_file(dir.path());
-    let model = small_model(&ratings, 5);
-    let store_path = dir.path().join("store.db");
+    let (model, router) = served(
+        dir.path(),
+        |m| sold_out(m.items.id(12)),
+        PublishOptions::default(),
+        Config {
+            unknown_user: topten_functions::config::UnknownUser::Trending,
+            ..Config::default()
+        },
+    )
+    .await;
     let (hot, warm, sold_out) = (model.items.id(10), model.items.id(11), model.items.id(12));
-    {
-        let store = EmbeddedStore::open(&store_path).unwrap();
-        let mut gone = CatalogueItem::new(sold_out);
-        gone.available = false;
-        let opts = PublishOptions {
-            catalogue: Some(Catalogue::from_items([gone])),
-            ..PublishOptions::default()
-        };
-        publish(&store, &model, &opts, &mut |_, _| {})
-            .await
-            .unwrap();
-    }
-    let router = app(state_from_config(Config {
-        store_uri: format!("embedded:{}", store_path.display()),
-        unknown_user: topten_functions::config::UnknownUser::Trending,
-        ..Config::default()
-    })
-    .unwrap());
     let mut events = Vec::new();
     for u in 0..6 {
         events.push(
