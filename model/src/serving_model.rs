@@ -244,12 +244,7 @@ impl ServingModel {
         keep: &dyn Fn(&str) -> bool,
     ) -> Vec<Scored> {
         let (x, seen) = self.fold_in_history(history);
-        let scores: Vec<f32> = self
-            .item_factors
-            .rows()
-            .into_iter()
-            .map(|y| crate::linalg::dot(&x, y.as_slice().expect("contiguous rows")))
-            .collect();
+        let scores = topk::scores_for_vector(&x, &self.item_factors);
         self.best_where(&scores, n, &seen, keep)
     }
 
@@ -371,11 +366,7 @@ impl ServingModel {
             m
         });
         let query = normalized.row(item as usize).to_vec();
-        let scores: Vec<f32> = normalized
-            .rows()
-            .into_iter()
-            .map(|y| crate::linalg::dot(&query, y.as_slice().expect("contiguous rows")))
-            .collect();
+        let scores = topk::scores_for_vector(&query, normalized);
         self.best_where(&scores, k, &[item], keep)
     }
 }

@@ -141,6 +141,15 @@ pub fn select(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
     top.into_sorted_vec()
 }
 
+/// The score of every item (row of `item_factors`) for one user vector.
+pub fn scores_for_vector(user: &[f32], item_factors: &Array2<f32>) -> Vec<f32> {
+    item_factors
+        .rows()
+        .into_iter()
+        .map(|y| dot_view(user, y))
+        .collect()
+}
+
 /// Top k for one user vector (fold-in, request-time scoring).
 pub fn top_k_for_vector(
     user: &[f32],
@@ -148,12 +157,7 @@ pub fn top_k_for_vector(
     k: usize,
     exclude: &[u32],
 ) -> Vec<Scored> {
-    let scores: Vec<f32> = item_factors
-        .rows()
-        .into_iter()
-        .map(|y| dot_view(user, y))
-        .collect();
-    select(&scores, k, exclude)
+    select(&scores_for_vector(user, item_factors), k, exclude)
 }
 
 fn dot_view(x: &[f32], y: ArrayView1<f32>) -> f32 {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use topten_edge::body::join_items;
 use topten_edge::snapshot::{ItemList, RecsSnapshot};
 
-use crate::documents::{join_fragments, ItemFilter};
+use crate::documents::ItemFilter;
 use crate::{
     doc_id, ActiveVersion, ItemScore, RecsReader, StoreError, TopItems, UserRecs, VersionInfo,
     VersionStatus,
@@ -116,13 +116,9 @@ impl RecsReader for SnapshotStore {
         let Some(list) = self.list(version, user_id)? else {
             return Ok(None);
         };
-        // A list file holds what was servable when it was exported; a filter with hidden items
-        // (from a catalogue) or a request filter takes the generic path.
-        let (items_json, count) = if filter.hidden.is_none() && filter.allow.is_none() {
-            join_items(list.iter(), k, filter.exclude)
-        } else {
-            join_fragments(list.iter().map(|(_, json)| json), k, filter).map_err(backend_err)?
-        };
+        // The list carries each item's id beside its JSON, so the filter needs no parsing.
+        let (items_json, count) =
+            join_items(list.iter().filter(|(id, _)| !filter.skips(id)), k, &[]);
         Ok(Some(TopItems::selected(
             version.to_owned(),
             items_json,
