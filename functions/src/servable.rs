@@ -1,6 +1,7 @@
 //! What may be served now: the active version's catalogue, and the set of items it hides at
-//! this moment (unavailable, or past their expiry). The set is computed once per version and
-//! again when the next expiry passes, so a request pays one hash lookup per candidate item.
+//! this moment (unavailable, or past their expiry). The handler makes it once per version and
+//! again when the next expiry passes ([`Servable::stale`]) or live changes arrive, so a request
+//! pays one hash lookup per candidate item.
 
 use std::collections::HashSet;
 
@@ -44,12 +45,6 @@ impl Servable {
         now_secs >= self.valid_until
     }
 
-    /// The same catalogue as of `now_secs`, when an expiry has passed since this was made.
-    pub fn refreshed(&self, now_secs: i64) -> Option<Servable> {
-        self.stale(now_secs)
-            .then(|| Servable::at(self.catalogue.clone(), now_secs))
-    }
-
     /// Ids that may not be served.
     pub fn hidden(&self) -> &HashSet<String> {
         &self.hidden
@@ -83,10 +78,10 @@ mod tests {
         let s = Servable::at(c, 50);
         assert!(s.allows("a") && s.allows("offer") && s.allows("unlisted"));
         assert!(!s.allows("gone"));
-        assert!(s.refreshed(99).is_none());
-        let s = s.refreshed(100).expect("the offer expired");
+        assert!(!s.stale(99) && s.stale(100));
+        let s = Servable::at(s.catalogue().clone(), 100);
         assert!(!s.allows("offer") && s.allows("later"));
-        assert!(s.refreshed(199).is_none());
-        assert!(!s.refreshed(200).unwrap().allows("later"));
+        assert!(!s.stale(199) && s.stale(200));
+        assert!(!Servable::at(s.catalogue().clone(), 200).allows("later"));
     }
 }

@@ -232,9 +232,6 @@ impl AppState {
 
     /// Reads the live item changes made since the last poll, once per cache lifetime.
     async fn poll_live_items(&self) -> Result<(), ApiError> {
-        let Some(store) = self.writable().cloned() else {
-            return Ok(());
-        };
         let since = {
             let mut live = self.inner.live.lock().unwrap();
             if live
@@ -243,9 +240,13 @@ impl AppState {
             {
                 return Ok(());
             }
-            live.polled = Some(Instant::now()); // this request polls; others go on
-                                                // Clocks of instances differ: look a little further back, and keep the newest.
+            // This request polls; the others go on. Clocks of instances differ: look a little
+            // further back than the newest change seen (changes are merged by receipt time).
+            live.polled = Some(Instant::now());
             live.since_ms - LIVE_CLOCK_SKEW_MS
+        };
+        let Some(store) = self.writable().cloned() else {
+            return Ok(());
         };
         let changes = store.live_items_since(since).await?;
         self.merge_live_items(changes);
@@ -295,9 +296,11 @@ impl AppState {
         let mut changed = false;
         for c in changes {
             live.since_ms = live.since_ms.max(c.changed_ms);
-            let newer = live.items.get(&c.item.item_id).is_none_or(|old| {
-                old.changed_ms < c.changed_ms || *old != c && old.changed_ms == c.changed_ms
-            });
+            // A change replaces an older one, or a different one received in the same ms.
+            let newer = live
+                .items
+                .get(&c.item.item_id)
+                .is_none_or(|old| old.changed_ms <= c.changed_ms && *old != c);
             if newer {
                 live.items.insert(c.item.item_id.clone(), c);
                 changed = true;
