@@ -397,6 +397,22 @@ impl CosmosStore {
         Ok(())
     }
 
+    /// Deletes `docs` with the configured write concurrency.
+    pub(super) async fn delete_docs(
+        &self,
+        c: &ContainerClient,
+        docs: Vec<IdOnly>,
+    ) -> Result<(), StoreError> {
+        let deletes: Vec<BoxedWrite<'_>> = docs
+            .into_iter()
+            .map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>)
+            .collect();
+        futures::stream::iter(deletes)
+            .buffer_unordered(self.settings.write_concurrency)
+            .try_collect::<()>()
+            .await
+    }
+
     pub(super) async fn delete_doc(
         &self,
         c: &ContainerClient,
@@ -667,14 +683,7 @@ impl VersionStorage for CosmosStore {
 
     async fn delete_version_data(&self, version: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let docs = self.version_docs(version).await?;
-        let deletes: Vec<BoxedWrite<'_>> = docs
-            .into_iter()
-            .map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>)
-            .collect();
-        futures::stream::iter(deletes)
-            .buffer_unordered(self.settings.write_concurrency)
-            .try_collect::<()>()
+        self.delete_docs(c, self.version_docs(version).await?)
             .await?;
         let q = Query::from(
             "SELECT c.id, c.userId FROM c WHERE c.docType = 'hist' AND c.histVersion = @v",
@@ -682,14 +691,7 @@ impl VersionStorage for CosmosStore {
         .with_parameter("@v", version)
         .map_err(backend_err)?;
         let hist: Vec<IdOnly> = self.query(q, FeedScope::full_container()).await?;
-        let deletes: Vec<BoxedWrite<'_>> = hist
-            .into_iter()
-            .map(|d| Box::pin(self.delete_doc(c, d.user_id, d.id)) as BoxedWrite<'_>)
-            .collect();
-        futures::stream::iter(deletes)
-            .buffer_unordered(self.settings.write_concurrency)
-            .try_collect::<()>()
-            .await?;
+        self.delete_docs(c, hist).await?;
         self.delete_chunked(META_PARTITION, &snapshot_id(version))
             .await?;
         self.delete_chunked(&catalogue_partition(version), CATALOGUE_ID)
