@@ -20,6 +20,28 @@ fn model_from(seen: Csr, params: &AlsParams) -> Model {
     )
 }
 
+/// A small implicit model (`factors`, 3 sweeps) fitted on generated data, as served.
+fn serving_for(
+    users: usize,
+    items: usize,
+    interactions: usize,
+    seed: u64,
+    factors: usize,
+) -> ServingModel {
+    let data = rows(users, items, interactions, seed);
+    let seen = Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        users,
+        items,
+    );
+    let params = AlsParams {
+        factors,
+        iterations: 3,
+        ..AlsParams::implicit()
+    };
+    ServingModel::from_model(&model_from(seen, &params), "v1", None)
+}
+
 fn rows(users: usize, items: usize, interactions: usize, seed: u64) -> Vec<SynthRow> {
     let mut out = Vec::new();
     generate(
@@ -314,21 +336,7 @@ fn decode_refuses_a_factor_count_that_overflows() {
 /// taken out, in the same order, however deep the rejected items reach.
 #[test]
 fn recommending_with_a_predicate_skips_exactly_the_rejected_items() {
-    let data = rows(60, 200, 3000, 5);
-    let seen = Csr::from_triplets(
-        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
-        60,
-        200,
-    );
-    let model = model_from(
-        seen,
-        &AlsParams {
-            factors: 6,
-            iterations: 3,
-            ..AlsParams::implicit()
-        },
-    );
-    let serving = ServingModel::from_model(&model, "v1", None);
+    let serving = serving_for(60, 200, 3000, 5, 6);
     let history = [(1u32, 1.0f32), (7, 2.0), (30, 1.0)];
     let all = serving.recommend_for_history(&history, 200);
     assert_eq!(
@@ -356,21 +364,7 @@ fn recommending_with_a_predicate_skips_exactly_the_rejected_items() {
 /// Scores of chosen items are the scores the full ranking gives them.
 #[test]
 fn scoring_chosen_items_agrees_with_the_ranking() {
-    let data = rows(40, 60, 900, 9);
-    let seen = Csr::from_triplets(
-        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
-        40,
-        60,
-    );
-    let model = model_from(
-        seen,
-        &AlsParams {
-            factors: 5,
-            iterations: 3,
-            ..AlsParams::implicit()
-        },
-    );
-    let serving = ServingModel::from_model(&model, "v1", None);
+    let serving = serving_for(40, 60, 900, 9, 5);
     let history = [(2u32, 1.0f32), (9, 3.0)];
     let ranked = serving.recommend_for_history(&history, 10);
     let chosen: Vec<u32> = ranked.iter().rev().map(|s| s.item).collect();
