@@ -4,9 +4,13 @@
 // (infra/deploy.sh does that). Resources:
 //   user-assigned identity ─┬─ Storage Blob Data Owner ──────────▶ storage account
 //                           ├─ Cosmos DB Built-in Data Contributor ▶ Cosmos DB account
+//                           │    or Redis Data Owner / default ───▶ Azure (Managed) Redis
 //                           └─ Monitoring Metrics Publisher ───────▶ Application Insights
 //   Flex Consumption plan ─── function app (custom handler `handler`, runs as that identity)
 //   Log Analytics workspace ◀─ Application Insights
+// The serving store is one of Cosmos DB (servingStore 'cosmos', the default), Azure Cache for
+// Redis ('redis') or Azure Managed Redis ('managedRedis'); only the chosen one is deployed, and
+// TOPTEN_STORE points at it.
 
 @description('Short environment name; seeds the unique suffix of every resource name.')
 @minLength(1)
@@ -16,7 +20,7 @@ param environmentName string
 @description('Region of every resource (must offer Flex Consumption).')
 param location string = resourceGroup().location
 
-@description('Optional principal id of the developer or CI identity that runs `topten publish` and uploads training data: gets Cosmos data contributor and blob data contributor on the data container.')
+@description('Optional principal id of the developer or CI identity that runs `topten publish` and uploads training data: gets data access to the serving store (Cosmos data contributor, or the Redis data access policy) and blob data contributor on the data container.')
 param principalId string = ''
 
 @description('Type of principalId.')
@@ -27,7 +31,33 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-// ---- Cosmos DB ----
+// ---- Serving store ----
+@description('Store the app serves from (TOPTEN_STORE): cosmos (Cosmos DB for NoSQL), redis (Azure Cache for Redis) or managedRedis (Azure Managed Redis). Only the chosen store is deployed.')
+@allowed([
+  'cosmos'
+  'redis'
+  'managedRedis'
+])
+param servingStore string = 'cosmos'
+
+// ---- Azure Cache for Redis (servingStore redis) ----
+@description('Azure Cache for Redis tier: Standard (replicated, 99.9% SLA) or Premium.')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param redisSkuName string = 'Standard'
+
+@description('Azure Cache for Redis size: 0-6 for Standard (C0 250 MB ... C6 53 GB), 1-5 for Premium (P1 6 GB ... P5 120 GB).')
+@minValue(0)
+@maxValue(6)
+param redisCapacity int = 1
+
+// ---- Azure Managed Redis (servingStore managedRedis) ----
+@description('Azure Managed Redis SKU, e.g. Balanced_B0, Balanced_B1, Balanced_B5, MemoryOptimized_M10, ComputeOptimized_X3.')
+param managedRedisSku string = 'Balanced_B1'
+
+// ---- Cosmos DB (servingStore cosmos) ----
 @description('serverless (default: pay per request) or provisioned (autoscale RU/s).')
 @allowed([
   'serverless'
@@ -156,7 +186,7 @@ module storage 'storage.bicep' = {
   }
 }
 
-module cosmos 'cosmos.bicep' = {
+module cosmos 'cosmos.bicep' = if (servingStore == 'cosmos') {
   name: 'topten-cosmos'
   params: {
     accountName: 'cosmos-topten-${resourceToken}'
@@ -173,8 +203,35 @@ module cosmos 'cosmos.bicep' = {
   }
 }
 
-// The URIs the handler and the CLI share (README "Deployment" lists them).
-var toptenStore = 'cosmos://${cosmos.outputs.host}/${cosmos.outputs.databaseName}/${cosmos.outputs.containerName}'
+module redis 'redis.bicep' = if (servingStore == 'redis') {
+  name: 'topten-redis'
+  params: {
+    name: 'redis-topten-${resourceToken}'
+    location: location
+    tags: tags
+    skuName: redisSkuName
+    capacity: redisCapacity
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+module managedRedis 'managedredis.bicep' = if (servingStore == 'managedRedis') {
+  name: 'topten-managed-redis'
+  params: {
+    name: 'amr-topten-${resourceToken}'
+    location: location
+    tags: tags
+    skuName: managedRedisSku
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+// The URIs the handler and the CLI share (README "Deployment" lists them). Each store's outputs
+// are read only on the branch where that store is deployed (ARM evaluates one branch of `?:`).
+var cosmosStore = servingStore == 'cosmos' ? 'cosmos://${cosmos!.outputs.host}/${cosmos!.outputs.databaseName}/${cosmos!.outputs.containerName}' : ''
+var toptenStore = servingStore == 'redis' ? redis!.outputs.uri : (servingStore == 'managedRedis' ? managedRedis!.outputs.uri : cosmosStore)
 var trainingInput = 'az://${storage.outputs.name}/${storage.outputs.dataContainerName}/${trainingPrefix}'
 var modelRoot = 'az://${storage.outputs.name}/${storage.outputs.dataContainerName}/${modelsPrefix}'
 
@@ -214,8 +271,10 @@ module functionApp 'functionapp.bicep' = {
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_STORAGE_ACCOUNT string = storage.outputs.name
-output AZURE_COSMOS_ACCOUNT string = cosmos.outputs.accountName
-output AZURE_COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output AZURE_COSMOS_ACCOUNT string = servingStore == 'cosmos' ? cosmos!.outputs.accountName : ''
+output AZURE_COSMOS_ENDPOINT string = servingStore == 'cosmos' ? cosmos!.outputs.endpoint : ''
+output AZURE_REDIS_NAME string = servingStore == 'redis' ? redis!.outputs.name : (servingStore == 'managedRedis' ? managedRedis!.outputs.name : '')
+output AZURE_REDIS_HOST string = servingStore == 'redis' ? redis!.outputs.hostName : (servingStore == 'managedRedis' ? managedRedis!.outputs.hostName : '')
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output TOPTEN_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output TOPTEN_STORE string = toptenStore

@@ -1,7 +1,8 @@
 // Entry point for the Azure Developer CLI (`azd up`): creates the resource group and deploys
 // bicep/topten.bicep into it. Parameters come from main.parameters.json, where azd substitutes
 // ${AZURE_ENV_NAME}, ${AZURE_LOCATION} and ${AZURE_PRINCIPAL_ID} (the signed-in user, who then
-// gets data access to Cosmos DB and the data container for `topten publish`).
+// gets data access to the serving store and the data container for `topten publish`), and the
+// TOPTEN_* variables set with `azd env set` (e.g. TOPTEN_SERVING_STORE=redis).
 targetScope = 'subscription'
 
 @description('azd environment name; seeds resource names and the resource group name.')
@@ -31,6 +32,29 @@ param principalId string = ''
   'Group'
 ])
 param principalType string = 'User'
+
+@description('Serving store: cosmos (default), redis (Azure Cache for Redis) or managedRedis (Azure Managed Redis).')
+@allowed([
+  'cosmos'
+  'redis'
+  'managedRedis'
+])
+param servingStore string = 'cosmos'
+
+@description('Azure Cache for Redis tier when servingStore is redis.')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param redisSkuName string = 'Standard'
+
+@description('Azure Cache for Redis size when servingStore is redis: 0-6 for Standard, 1-5 for Premium.')
+@minValue(0)
+@maxValue(6)
+param redisCapacity int = 1
+
+@description('Azure Managed Redis SKU when servingStore is managedRedis.')
+param managedRedisSku string = 'Balanced_B1'
 
 @description('serverless (default) or provisioned Cosmos DB throughput.')
 @allowed([
@@ -75,6 +99,10 @@ module topten '../bicep/topten.bicep' = {
     location: location
     principalId: principalId
     principalType: principalType
+    servingStore: servingStore
+    redisSkuName: redisSkuName
+    redisCapacity: redisCapacity
+    managedRedisSku: managedRedisSku
     cosmosCapacityMode: cosmosCapacityMode
     cosmosAutoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
     retrainSchedule: retrainSchedule
@@ -91,6 +119,8 @@ output FUNCTION_APP_URL string = topten.outputs.FUNCTION_APP_URL
 output AZURE_STORAGE_ACCOUNT string = topten.outputs.AZURE_STORAGE_ACCOUNT
 output AZURE_COSMOS_ACCOUNT string = topten.outputs.AZURE_COSMOS_ACCOUNT
 output AZURE_COSMOS_ENDPOINT string = topten.outputs.AZURE_COSMOS_ENDPOINT
+output AZURE_REDIS_NAME string = topten.outputs.AZURE_REDIS_NAME
+output AZURE_REDIS_HOST string = topten.outputs.AZURE_REDIS_HOST
 output APPLICATIONINSIGHTS_NAME string = topten.outputs.APPLICATIONINSIGHTS_NAME
 output TOPTEN_IDENTITY_CLIENT_ID string = topten.outputs.TOPTEN_IDENTITY_CLIENT_ID
 output TOPTEN_STORE string = topten.outputs.TOPTEN_STORE

@@ -10,16 +10,19 @@ pathspec, PyYAML). Each check prints `ok` or `FAIL` with the reason; the last li
 What is checked (no Bicep compiler exists offline, so the template checks are structural):
   bicep      every .bicep parses with tree-sitter-bicep without ERROR or MISSING nodes
   modules    every local `module` passes only parameters the target declares and every parameter
-             the target requires; every `X.outputs.Y` names an output the module declares; no
+             the target requires; every `X.outputs.Y` names an output the module declares; the
+             outputs of a conditional module are read only where its condition holds; no
              parameter or variable is declared and never used
   params     infra/main.parameters.json names only parameters of infra/main.bicep, supplies every
              required one, and its ${VAR=default} defaults satisfy @allowed
   security   Cosmos DB local auth off, storage shared keys off, TLS 1.2 minimum everywhere, HTTPS
-             only, FTP and basic publishing auth off, App Insights local auth off, no list*() secret
-             functions, no secret-looking outputs or app settings, function-level auth on
-             recommendations
+             only, FTP and basic publishing auth off, App Insights local auth off; Azure Cache for
+             Redis and Azure Managed Redis: access keys off, TLS only, Entra ID on, no eviction,
+             a data access policy for the app's identity; no list*() secret functions, no
+             secret-looking outputs or app settings, function-level auth on recommendations
   settings   every topten app setting set in Bicep is one the handler reads; the settings the
-             handler needs in Azure are all set; none that Flex Consumption rejects
+             handler needs in Azure are all set; none that Flex Consumption rejects; TOPTEN_STORE
+             is the Redis module's rediss:// URI when a Redis store is chosen
   azd        azure.yaml: a custom-language function service whose dist is what the prepackage
              hook assembles, tagged like the function app in Bicep
   package    infra/package.sh builds the layout the Functions host expects: host.json's custom
@@ -164,6 +167,69 @@ class BicepFile:
                     ]
             result.append((symbol, path, passed))
         return result
+
+    def module_params(self, symbol: str) -> dict[str, str]:
+        """Parameter name -> value text of the module declaration `symbol`."""
+        for node in self._top("module_declaration"):
+            if self.text(next(c for c in node.children if c.type == "identifier")) != symbol:
+                continue
+            body = next(c for c in node.children if c.type in ("object", "if_statement", "for_statement"))
+            obj = body if body.type == "object" else first_descendant(body, "object")
+            for prop in obj.children:
+                if prop.type == "object_property" and self.text(prop.children[0]) == "params":
+                    return {self.text(p.children[0]).strip("'"): self.text(p.children[-1])
+                            for p in prop.children[-1].children if p.type == "object_property"}
+        return {}
+
+    def condition(self, node) -> str | None:
+        """The `if (...)` condition text of a resource or module declaration, without the
+        parentheses and with whitespace collapsed; None when it is unconditional."""
+        body = node.children[-1]
+        if body.type != "if_statement":
+            return None
+        cond = next(c for c in body.children if c.type == "parenthesized_expression")
+        return " ".join(self.text(cond)[1:-1].split())
+
+    def resources(self) -> list[dict]:
+        """symbol, type (without @version), condition and properties (key -> value text, the
+        keys dotted paths into the body, e.g. properties.user.objectId) of every resource."""
+        result = []
+        for node in self._top("resource_declaration"):
+            symbol = self.text(next(c for c in node.children if c.type == "identifier"))
+            rtype = literal(self, next(c for c in node.children if c.type == "string"))
+            body = node.children[-1]
+            obj = body if body.type == "object" else first_descendant(body, "object")
+            flat: dict[str, str] = {}
+
+            def walk(o, prefix):
+                for prop in o.children:
+                    if prop.type != "object_property":
+                        continue
+                    key = prefix + self.text(prop.children[0]).strip("'")
+                    value = prop.children[-1]
+                    flat[key] = self.text(value)
+                    if value.type == "object":
+                        walk(value, key + ".")
+
+            if obj is not None:
+                walk(obj, "")
+            result.append({"symbol": symbol, "type": str(rtype).split("@")[0], "condition": self.condition(node),
+                           "properties": flat})
+        return result
+
+    def variables(self) -> dict[str, str]:
+        """Variable name -> value text."""
+        return {
+            self.text(next(c for c in n.children if c.type == "identifier")): self.text(n.children[-1])
+            for n in self._top("variable_declaration")
+        }
+
+    def output_values(self) -> dict[str, str]:
+        """Output name -> value text."""
+        return {
+            self.text(next(c for c in n.children if c.type == "identifier")): self.text(n.children[-1])
+            for n in self._top("output_declaration")
+        }
 
     def properties(self, key: str) -> list[str]:
         """Value texts of every object property named `key`, anywhere in the file."""
@@ -318,9 +384,50 @@ def check_modules(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> 
                 (f"unknown {unknown} " if unknown else "") + (f"required but not passed {missing}" if missing else ""),
             )
             outputs = target_bicep.outputs()
-            used = set(re.findall(rf"\b{re.escape(symbol)}\.outputs\.(\w+)", code))
+            # X.outputs.Y, X!.outputs.Y (non-null assertion) and X.?outputs.Y (safe dereference)
+            used = set(re.findall(rf"\b{re.escape(symbol)}!?\.\??outputs\.\??(\w+)", code))
             undeclared = sorted(used - outputs)
             report.check(f"module outputs: {where}", not undeclared, f"not outputs of {module_path}: {undeclared}")
+        check_conditional_outputs(report, repo, path, bicep)
+
+
+def check_conditional_outputs(report: Report, repo: Path, path: Path, bicep: BicepFile) -> None:
+    """The outputs of a module deployed `if (C)` exist only when C holds: every read of them must
+    sit in the `?` branch of a conditional expression whose condition is C (ARM evaluates only the
+    branch taken), else a deployment without that module fails on the read."""
+    conditions = {}
+    for node in bicep.tree.root_node.children:
+        if node.type == "module_declaration":
+            cond = bicep.condition(node)
+            if cond is not None:
+                conditions[bicep.text(next(c for c in node.children if c.type == "identifier"))] = cond
+    unguarded: dict[str, list[str]] = {symbol: [] for symbol in conditions}
+
+    def guarded(node, cond: str) -> bool:
+        child, parent = node, node.parent
+        while parent is not None:
+            if parent.type == "ternary_expression" and parent.child_by_field_name("consequence") == child:
+                test = parent.child_by_field_name("condition")
+                if " ".join(bicep.text(test).strip("()").split()) == cond:
+                    return True
+            child, parent = parent, parent.parent
+        return False
+
+    def walk(node):
+        if node.type == "identifier" and bicep.text(node) in conditions:
+            after = bicep.src[node.end_byte : node.end_byte + 12].decode(errors="replace")
+            if re.match(r"!?\.\??outputs\b", after) and not guarded(node, conditions[bicep.text(node)]):
+                unguarded[bicep.text(node)].append(f"line {node.start_point[0] + 1}")
+        for child in node.children:
+            walk(child)
+
+    walk(bicep.tree.root_node)
+    for symbol, cond in conditions.items():
+        report.check(
+            f"module outputs: {path.relative_to(repo)}: module {symbol} (if {cond}) is read only where {cond}",
+            not unguarded[symbol],
+            f"outputs read outside `{cond} ? ... : ...` at {', '.join(unguarded[symbol])}",
+        )
 
 
 def check_unused(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> None:
@@ -401,6 +508,22 @@ def check_security(report: Report, repo: Path, parsed: dict[Path, BicepFile]) ->
     expect("bicep/functionapp.bicep", "allow", "false", "basic publishing credentials (ftp, scm) off")
     expect("bicep/monitoring.bicep", "DisableLocalAuth", "true", "Application Insights key ingestion off")
 
+    # Azure Cache for Redis (bicep/redis.bicep) and Azure Managed Redis (bicep/managedredis.bicep).
+    expect("bicep/redis.bicep", "disableAccessKeyAuthentication", "true", "Azure Cache for Redis access keys off")
+    expect("bicep/redis.bicep", "aad-enabled", "'true'", "Azure Cache for Redis Entra ID auth on")
+    expect("bicep/redis.bicep", "enableNonSslPort", "false", "Azure Cache for Redis non-TLS port off")
+    expect("bicep/redis.bicep", "minimumTlsVersion", "'1.2'", "Azure Cache for Redis TLS 1.2 minimum")
+    expect("bicep/redis.bicep", "maxmemory-policy", "'noeviction'", "Azure Cache for Redis never evicts (topten refuses an evicting cache)")
+    expect("bicep/managedredis.bicep", "accessKeysAuthentication", "'Disabled'", "Azure Managed Redis access keys off (Entra ID only)")
+    expect("bicep/managedredis.bicep", "clientProtocol", "'Encrypted'", "Azure Managed Redis TLS only")
+    expect("bicep/managedredis.bicep", "minimumTlsVersion", "'1.2'", "Azure Managed Redis TLS 1.2 minimum")
+    expect("bicep/managedredis.bicep", "evictionPolicy", "'NoEviction'", "Azure Managed Redis never evicts (topten refuses an evicting cache)")
+    expect("bicep/managedredis.bicep", "clusteringPolicy", "'EnterpriseCluster'", "Azure Managed Redis one endpoint (topten's Redis client is not cluster-aware)")
+    check_redis_access(report, repo, parsed, "bicep/redis.bicep", "Microsoft.Cache/redis/accessPolicyAssignments",
+                       "properties.objectId", "Data Owner")
+    check_redis_access(report, repo, parsed, "bicep/managedredis.bicep",
+                       "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments", "properties.user.objectId", "default")
+
     policies = props("bicep/functionapp.bicep", "name")
     report.check(
         "security: both basicPublishingCredentialsPolicies (ftp, scm) declared",
@@ -427,6 +550,38 @@ def check_security(report: Report, repo: Path, parsed: dict[Path, BicepFile]) ->
         "security: recommendations HTTP trigger has function-level auth",
         trigger.get("authLevel") == "function",
         f"authLevel {trigger.get('authLevel')!r}",
+    )
+
+
+def check_redis_access(report: Report, repo: Path, parsed: dict[Path, BicepFile], rel: str, rtype: str,
+                       object_key: str, policy: str) -> None:
+    """The Redis module grants the app's managed identity a data access policy: an unconditional
+    assignment of `policy` to its appPrincipalId parameter, which bicep/topten.bicep fills with the
+    identity module's principalId."""
+    bicep = parsed.get((repo / rel).resolve())
+    topten = parsed.get((repo / "bicep/topten.bicep").resolve())
+    found, ok = [], False
+    if bicep is not None:
+        variables = bicep.variables()
+        for res in bicep.resources():
+            if res["type"] != rtype:
+                continue
+            props = res["properties"]
+            name = props.get("properties.accessPolicyName", "")
+            name = variables.get(name, name)  # a variable holding the policy name
+            found.append(f"{res['symbol']}: {props.get(object_key)} -> {name}" + (f" if ({res['condition']})" if res["condition"] else ""))
+            ok = ok or (res["condition"] is None and props.get(object_key) == "appPrincipalId" and name == f"'{policy}'")
+    passed = {}
+    if topten is not None:
+        target = Path(rel).name
+        for symbol, module_path, _ in topten.modules():
+            if module_path == target:
+                passed = topten.module_params(symbol)
+    ok = ok and passed.get("appPrincipalId") == "identity.outputs.principalId"
+    report.check(
+        f"security: the app's managed identity has the '{policy}' access policy ({rel} {rtype.split('/', 1)[1]})",
+        ok,
+        f"assignments {found}; bicep/topten.bicep passes appPrincipalId: {passed.get('appPrincipalId')!r}",
     )
 
 
@@ -472,6 +627,23 @@ def check_settings(report: Report, repo: Path, parsed: dict[Path, BicepFile]) ->
     needed = {"TOPTEN_STORE", "RETRAIN_SCHEDULE", "TRAINING_INPUT", "TOPTEN_MODEL_ROOT"}
     missing = sorted(needed - set(topten_keys))
     report.check("settings: store, schedule, training input and model root are set for Azure", not missing, f"missing {missing}")
+    outputs_of = {}
+    for symbol, module_path, _ in topten.modules():
+        target = parsed.get((repo / "bicep" / str(module_path)).resolve())
+        if target is not None:
+            outputs_of[str(module_path)] = (symbol, target.output_values())
+    store = topten.variables().get("toptenStore", "")
+    for module_path, port in (("redis.bicep", "sslPort"), ("managedredis.bicep", "port")):
+        symbol, outputs = outputs_of.get(module_path, (None, {}))
+        uri = outputs.get("uri", "")
+        report.check(
+            f"settings: with bicep/{module_path}, TOPTEN_STORE is rediss://HOST:PORT from the resource's hostName and {port}",
+            symbol is not None
+            and re.fullmatch(rf"'rediss://\$\{{\w+\.properties\.hostName\}}:\$\{{\w+\.properties\.{port}\}}'", uri) is not None
+            and re.search(rf"\b{symbol}!?\.\??outputs\.uri\b", store) is not None
+            and "TOPTEN_STORE: toptenStore" in " ".join(topten.properties("appSettings")),
+            f"module {symbol}: output uri {uri!r}; toptenStore = {store!r}",
+        )
     for required in ("AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId", "AZURE_CLIENT_ID",
                      "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"):
         report.check(f"settings: identity-based platform setting {required}", required in platform, f"platform settings: {platform}")
