@@ -272,6 +272,28 @@ pub fn encode_doc(doc: &UserRecs) -> Result<Vec<u8>, serde_json::Error> {
     Ok(out)
 }
 
+/// Selects from a stored value (indexed form, or plain JSON) of `version`: the serving read of
+/// the backends that store bytes.
+pub fn top_items_from_stored(
+    value: &[u8],
+    version: &str,
+    k: usize,
+    filter: &ItemFilter<'_>,
+) -> Result<TopItems, serde_json::Error> {
+    let (items_json, count) = match decode_doc(value) {
+        Some((spans, json)) => {
+            let fragments = spans.filter_map(|(a, b)| json.get(a..b));
+            join_fragments(fragments, k, filter)?
+        }
+        None => {
+            let t = top_items_from_json(value, k, filter)?;
+            (t.items_json, t.count)
+        }
+    };
+    // Documents are keyed by version, so the key already says which version this is.
+    Ok(TopItems::selected(version.to_owned(), items_json, count, k))
+}
+
 /// Splits a stored value into its item spans and JSON.
 pub fn decode_doc(value: &[u8]) -> Option<(impl Iterator<Item = (usize, usize)> + '_, &[u8])> {
     let rest = value.strip_prefix(MAGIC)?;

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
-use crate::documents::{decode_doc, encode_doc, join_fragments, json_part, ItemFilter};
+use crate::documents::{encode_doc, json_part, ItemFilter};
 use crate::events::StoredEvent;
 use crate::item_edits::ItemEdits;
 use crate::lifecycle::{MetaDecision, MetaWrite};
@@ -228,21 +228,9 @@ impl RecsReader for EmbeddedStore {
         let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? else {
             return Ok(None);
         };
-        let (items_json, count) = match decode_doc(value) {
-            Some((spans, json)) => {
-                let fragments = spans.filter_map(|(a, b)| json.get(a..b));
-                join_fragments(fragments, k, filter)
-            }
-            None => crate::top_items_from_json(value, k, filter).map(|t| (t.items_json, t.count)),
-        }
-        .map_err(backend_err)?;
-        // Documents are keyed by version, so the key already says which version this is.
-        Ok(Some(TopItems::selected(
-            version.to_owned(),
-            items_json,
-            count,
-            k,
-        )))
+        crate::documents::top_items_from_stored(value, version, k, filter)
+            .map(Some)
+            .map_err(backend_err)
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -581,6 +569,7 @@ impl EventLog for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::decode_doc;
 
     #[tokio::test]
     async fn embedded_store_passes_the_contract() {

@@ -30,6 +30,7 @@
 //! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`]: the roles; [`error`]:
 //!   [`StoreError`].
 //! - [`publish`]: writing a model as a new version, then activating it.
+//! - [`breaker`]: the read timeout and circuit breaker of the networked backends.
 //! - [`embedded`]: the LMDB backend; [`compact`]: rewriting its file without dead pages.
 //! - [`export`] and [`recs_snapshot`]: one version as a read-only file, and serving from it.
 //! - [`events`]: live interaction events: validation, storage form, conversion to training input.
@@ -38,6 +39,7 @@
 //! - [`contract`]: the behaviour every backend must show, as a test suite the backends run.
 #![deny(missing_docs)]
 
+pub mod breaker;
 pub mod compact;
 pub mod documents;
 pub mod embedded;

@@ -15,6 +15,12 @@ pub trait RecsReader: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Cheap reachability check.
     async fn health(&self) -> Result<(), StoreError>;
+    /// Connects now, and checks what would make the store unsafe to serve from (an evicting
+    /// Redis drops users' lists silently), so a server refuses at start-up rather than at its
+    /// first request. [`StoreError::Unavailable`] means only "not reachable yet".
+    async fn preflight(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// The active pointer, if any version was ever activated.
     async fn active(&self) -> Result<Option<ActiveVersion>, StoreError>;
     /// One user's document in `version` (one point read).

@@ -6,7 +6,8 @@
 //! - [`fixtures`]: generated ratings, a small trained model, a published embedded store;
 //! - [`http`]: requests over real sockets ([`http::send`], [`http::get_json`]);
 //! - [`parity`]: the requests every serving target must answer alike;
-//! - [`sas`]: Azurite's shared-key signatures.
+//! - [`sas`]: Azurite's shared-key signatures;
+//! - [`redis`]: a real `redis-server` that a test can kill and restart.
 //!
 //! # Stand-ins
 //! - [`CosmosServer`]: npm `@vercel/cosmosdb-server` behind the project's wrapper
@@ -21,7 +22,10 @@
 pub mod fixtures;
 pub mod http;
 pub mod parity;
+pub mod redis;
 pub mod sas;
+
+pub use redis::{RedisOptions, RedisServer};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;

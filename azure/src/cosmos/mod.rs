@@ -55,14 +55,8 @@ fn backend_err(message: impl std::fmt::Display) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicU32;
-    use std::sync::Mutex;
-    use std::time::Duration;
-
     use super::documents::*;
-    use super::resilience::*;
     use super::settings::*;
-    use super::*;
 
     #[test]
     fn uris_and_ids() {
@@ -93,29 +87,5 @@ mod tests {
         );
         assert_eq!(escape_id("v1:alice"), "v1:alice");
         assert_eq!(escape_id("v1:a/b?c#d%e\\"), "v1:a%2Fb%3Fc%23d%25e%5C");
-    }
-
-    #[test]
-    fn breaker_opens_after_threshold_and_recovers() {
-        let b = Breaker {
-            failures: AtomicU32::new(0),
-            open_until: Mutex::new(None),
-            threshold: 2,
-            open_for: Duration::from_millis(50),
-        };
-        b.failure();
-        assert!(b.check().is_ok());
-        b.failure();
-        assert!(matches!(
-            b.check(),
-            Err(StoreError::Unavailable {
-                retry_after_secs: 1,
-                ..
-            })
-        ));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(b.check().is_ok(), "half-open after the cool-down");
-        b.success();
-        assert!(b.check().is_ok());
     }
 }

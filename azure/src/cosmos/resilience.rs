@@ -1,59 +1,16 @@
-//! Staying up when Cosmos DB does not: a timeout and a circuit breaker around every read,
-//! and bounded retries with backoff (honouring `x-ms-retry-after-ms`) around every write.
+//! Staying up when Cosmos DB does not: a timeout and a circuit breaker around every read
+//! ([`topten_store::breaker`]), and bounded retries with backoff (honouring `x-ms-retry-after-ms`) around every write.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use azure_data_cosmos::CosmosError;
 
+use topten_store::breaker::Breaker;
 use topten_store::{StoreError, WriteStats};
 
 use super::settings::CosmosSettings;
 use super::{backend_err, BACKEND};
-
-/// Stops sending reads to a store that keeps failing: closed → (N failures) → open for a
-/// while (fail fast) → half-open (next read tries again; success closes it).
-#[derive(Debug)]
-pub(super) struct Breaker {
-    pub(super) failures: AtomicU32,
-    pub(super) open_until: Mutex<Option<Instant>>,
-    pub(super) threshold: u32,
-    pub(super) open_for: Duration,
-}
-
-impl Breaker {
-    pub(super) fn check(&self) -> Result<(), StoreError> {
-        let guard = self.open_until.lock().unwrap();
-        match *guard {
-            Some(until) if Instant::now() < until => {
-                let secs = until
-                    .saturating_duration_since(Instant::now())
-                    .as_secs_f64()
-                    .ceil()
-                    .max(1.0) as u64;
-                Err(StoreError::Unavailable {
-                    backend: BACKEND,
-                    message: "circuit breaker open after repeated failures".into(),
-                    retry_after_secs: secs,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub(super) fn success(&self) {
-        self.failures.store(0, Ordering::Relaxed);
-        *self.open_until.lock().unwrap() = None;
-    }
-
-    pub(super) fn failure(&self) {
-        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= self.threshold {
-            *self.open_until.lock().unwrap() = Some(Instant::now() + self.open_for);
-        }
-    }
-}
 
 /// Whether an error is worth retrying, and how long the service asked to wait.
 pub(super) fn retryable(e: &CosmosError) -> (bool, Option<Duration>) {
@@ -109,12 +66,7 @@ impl Resilience {
     /// The policy `settings` ask for, with nothing counted yet.
     pub(super) fn new(settings: &CosmosSettings) -> Self {
         Resilience {
-            breaker: Breaker {
-                failures: AtomicU32::new(0),
-                open_until: Mutex::new(None),
-                threshold: settings.breaker_failures,
-                open_for: settings.breaker_open,
-            },
+            breaker: Breaker::new(BACKEND, settings.breaker_failures, settings.breaker_open),
             read_timeout: settings.read_timeout,
             write_timeout: settings.write_timeout,
             max_retries: settings.max_retries,
@@ -143,33 +95,7 @@ impl Resilience {
     where
         F: std::future::Future<Output = Result<T, StoreError>>,
     {
-        self.breaker.check()?;
-        match tokio::time::timeout(self.read_timeout, f).await {
-            Ok(Ok(v)) => {
-                self.breaker.success();
-                Ok(v)
-            }
-            Ok(Err(e)) => {
-                if matches!(
-                    e,
-                    StoreError::Unavailable { .. } | StoreError::Backend { .. }
-                ) {
-                    self.breaker.failure();
-                }
-                Err(e)
-            }
-            Err(_) => {
-                self.breaker.failure();
-                Err(StoreError::Unavailable {
-                    backend: BACKEND,
-                    message: format!(
-                        "{what} took longer than {} ms",
-                        self.read_timeout.as_millis()
-                    ),
-                    retry_after_secs: 1,
-                })
-            }
-        }
+        self.breaker.guarded(what, self.read_timeout, f).await
     }
 
     pub(super) fn add_charge(&self, ru: Option<f64>) {
