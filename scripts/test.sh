@@ -7,15 +7,16 @@
 #
 # Needs: cargo, python3 (the parity, schemathesis and deployment venvs and cargo-lambda come
 # from PyPI on first use), node 20 + npm for the Cosmos DB / Blob Storage tests (their servers
-# come from tests/azure/package-lock.json; installed here on first use). Tests that need those
-# tools are #[ignore]d with the reason and run here with --include-ignored, so a missing tool
-# fails them instead of skipping them. The one test that needs root (a tmpfs mount) runs only
-# when this script runs as root, as CI does. .ci/run calls exactly this.
+# come from tests/azure/package-lock.json; installed here on first use), and Debian's
+# redis-server for the Redis store tests (.ci/run installs it). Tests that need those tools
+# are #[ignore]d with the reason and run here with --include-ignored, so a missing tool fails
+# them instead of skipping them. The one test that needs root (a tmpfs mount) runs only when
+# this script runs as root, as CI does. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 

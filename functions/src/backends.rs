@@ -5,12 +5,16 @@
 //! - `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (Entra ID auth) and, for a local
 //!   emulator, `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (see
 //!   [`topten_azure::cosmos::CosmosSettings`]);
+//! - `rediss://HOST:PORT` (Azure Cache for Redis, Azure Managed Redis; Entra ID auth) and, for a
+//!   server on this machine, `redis://127.0.0.1:PORT/DB` (see
+//!   [`topten_redis::RedisSettings`]);
 //! - `snapshot:PATH`: a read-only list file written by `topten export-snapshot`
 //!   ([`topten_store::recs_snapshot`]), which serves but cannot publish or take events.
 
 use std::sync::Arc;
 
 use topten_azure::cosmos::{CosmosSettings, CosmosStore};
+use topten_redis::{RedisSettings, RedisStore};
 use topten_store::embedded::EmbeddedStore;
 use topten_store::recs_snapshot::SnapshotStore;
 use topten_store::{Store, StoreError, StoreHandle};
@@ -53,6 +57,9 @@ fn open_with(uri: &str, create: bool) -> Result<StoreHandle, StoreError> {
         Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => Ok(
             StoreHandle::read_write(Arc::new(CosmosStore::new(CosmosSettings::from_uri(uri)?))),
         ),
+        Some(("redis" | "rediss", _)) => Ok(StoreHandle::read_write(Arc::new(RedisStore::new(
+            RedisSettings::from_uri(uri)?,
+        )))),
         Some(("snapshot", path)) if !path.is_empty() => Ok(StoreHandle::read_only(Arc::new(
             SnapshotStore::open(path.trim_start_matches("//"))?,
         ))),
@@ -60,7 +67,7 @@ fn open_with(uri: &str, create: bool) -> Result<StoreHandle, StoreError> {
             "expected snapshot:PATH, e.g. snapshot:./data/recs.snap",
         )),
         Some((scheme, _)) => Err(invalid(&format!(
-            "unknown backend {scheme:?}; supported: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, snapshot:PATH"
+            "unknown backend {scheme:?}; supported: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, rediss://HOST:PORT, snapshot:PATH"
         ))),
         None => Err(invalid(
             "expected BACKEND:LOCATION, e.g. embedded:./data/topten.db",

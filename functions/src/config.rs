@@ -25,8 +25,9 @@ pub enum UnknownUser {
 /// Handler configuration. Every field has an environment variable (the Functions app setting).
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct Config {
-    /// Store URI: `embedded:PATH`, `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER`, or an
-    /// emulator's `cosmos+http://127.0.0.1:PORT/DB/CONTAINER` (Cosmos settings: README).
+    /// Store URI: `embedded:PATH`, `cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER` (or an
+    /// emulator's `cosmos+http://127.0.0.1:PORT/DB/CONTAINER`), `rediss://HOST:PORT` (or a local
+    /// `redis://127.0.0.1:PORT/DB`); settings of each: docs/azure.md.
     #[arg(
         long = "store",
         env = "TOPTEN_STORE",

@@ -297,6 +297,7 @@ pub async fn run(
     if let Some(refusal) = auth::exposure_error(addr, state.config()) {
         anyhow::bail!(refusal);
     }
+    preflight(&state).await?;
     let options = ServeOptions::from_state(&state);
     serve_with(listener, app(state), shutdown, options).await?;
     Ok(())
@@ -318,6 +319,19 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// Refuses to serve from a store that is unsafe to serve from (an evicting Redis); a store
+/// that is only unreachable now is logged, and served once it answers.
+pub async fn preflight(state: &AppState) -> anyhow::Result<()> {
+    match state.reader().preflight().await {
+        Ok(()) => Ok(()),
+        Err(e @ topten_store::StoreError::Unavailable { .. }) => {
+            tracing::warn!(error = %e, "store not reachable at start-up; serving 503 until it is");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("refusing to serve: {e}")),
+    }
 }
 
 /// Checks the configuration, opens the configured store and builds the state.

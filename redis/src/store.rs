@@ -236,18 +236,39 @@ impl RedisStore {
         Ok(con)
     }
 
-    /// A read under the timeout and the breaker.
+    /// A read under the timeout and the breaker. A read that finds the connection dropped (the
+    /// server restarted, a failover) is sent once more on the new connection, within the same
+    /// timeout, so a restart costs no failed request.
     async fn read<T, F, Fut>(&self, what: &str, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         self.breaker
             .guarded(what, self.settings.read_timeout, async {
                 let con = self.connection().await?;
-                op(con).await.map_err(map_err)
+                match op(con.clone()).await {
+                    Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                        tracing::debug!(error = %e, "redis read: connection dropped, once more");
+                        op(con).await.map_err(map_err)
+                    }
+                    other => other.map_err(map_err),
+                }
             })
             .await
+    }
+
+    /// One command as a read ([`RedisStore::read`]).
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        self.read(
+            what,
+            |mut con| async move { cmd.query_async(&mut con).await },
+        )
+        .await
     }
 
     /// A write (idempotent: it may be sent again) with retries after transient failures.
@@ -288,32 +309,19 @@ impl RedisStore {
         &self,
         key: String,
     ) -> Result<Option<T>, StoreError> {
-        let bytes: Option<Vec<u8>> = self
-            .read("read", |mut con| async move {
-                redis::cmd("GET").arg(&key).query_async(&mut con).await
-            })
-            .await?;
+        let bytes: Option<Vec<u8>> = self.query("read", &redis::cmd("GET").arg(&key)).await?;
         bytes
             .map(|b| serde_json::from_slice(&b).map_err(|e| backend_err(format!("{e}"))))
             .transpose()
     }
 
     async fn get_bytes(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read("read", |mut con| async move {
-            redis::cmd("GET").arg(&key).query_async(&mut con).await
-        })
-        .await
+        self.query("read", &redis::cmd("GET").arg(&key)).await
     }
 
     async fn hget(&self, key: String, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read("user read", |mut con| async move {
-            redis::cmd("HGET")
-                .arg(&key)
-                .arg(field)
-                .query_async(&mut con)
-                .await
-        })
-        .await
+        self.query("user read", &redis::cmd("HGET").arg(&key).arg(field))
+            .await
     }
 
     async fn set_bytes(&self, key: String, bytes: &[u8]) -> Result<(), StoreError> {
@@ -401,10 +409,7 @@ impl RecsReader for RedisStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.read("health", |mut con| async move {
-            redis::cmd("PING").query_async::<()>(&mut con).await
-        })
-        .await
+        self.query("health", &redis::cmd("PING")).await
     }
 
     async fn preflight(&self) -> Result<(), StoreError> {
@@ -460,19 +465,14 @@ impl RecsReader for RedisStore {
 
     async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
         let ids: Vec<String> = self
-            .read("versions", |mut con| {
-                let key = self.keys.versions();
-                async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut con).await }
-            })
+            .query("versions", redis::cmd("SMEMBERS").arg(self.keys.versions()))
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|v| self.keys.version(v)).collect();
         let infos: Vec<Option<Vec<u8>>> = self
-            .read("versions", |mut con| async move {
-                redis::cmd("MGET").arg(&keys).query_async(&mut con).await
-            })
+            .query("versions", &redis::cmd("MGET").arg(&keys))
             .await?;
         let mut out = Vec::with_capacity(infos.len());
         for bytes in infos.into_iter().flatten() {
@@ -497,18 +497,14 @@ impl RecsReader for RedisStore {
         let mut out = Vec::new();
         loop {
             let (next, fields): (u64, Vec<(String, redis::Value)>) = self
-                .read("user ids", |mut con| {
-                    let key = &key;
-                    async move {
-                        redis::cmd("HSCAN")
-                            .arg(key)
-                            .arg(cursor)
-                            .arg("COUNT")
-                            .arg(1000)
-                            .query_async(&mut con)
-                            .await
-                    }
-                })
+                .query(
+                    "user ids",
+                    redis::cmd("HSCAN")
+                        .arg(&key)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
                 .await?;
             out.extend(fields.into_iter().map(|(f, _)| f));
             if next == 0 {
@@ -551,9 +547,7 @@ impl VersionStorage for RedisStore {
         for _ in 0..16 {
             let keys = [active_key.clone(), info_key.clone()];
             let (active_raw, info_raw): (Option<Vec<u8>>, Option<Vec<u8>>) = self
-                .read("metadata", |mut con| async move {
-                    redis::cmd("MGET").arg(&keys).query_async(&mut con).await
-                })
+                .query("metadata", &redis::cmd("MGET").arg(&keys))
                 .await?;
             let active: Option<ActiveVersion> = parse_json(&active_raw)?;
             let info: Option<VersionInfo> = parse_json(&info_raw)?;
@@ -634,10 +628,7 @@ impl VersionStorage for RedisStore {
 
     async fn count_users(&self, version: &str) -> Result<usize, StoreError> {
         let key = self.keys.recs(version);
-        self.read("count", |mut con| async move {
-            redis::cmd("HLEN").arg(&key).query_async(&mut con).await
-        })
-        .await
+        self.query("count", &redis::cmd("HLEN").arg(&key)).await
     }
 
     async fn delete_version_data(&self, version: &str) -> Result<(), StoreError> {
@@ -717,27 +708,20 @@ impl ItemEdits for RedisStore {
     async fn live_items_since(&self, since_ms: i64) -> Result<Vec<LiveItem>, StoreError> {
         let key = self.keys.item_changes();
         let ids: Vec<String> = self
-            .read("item changes", |mut con| async move {
-                redis::cmd("ZRANGEBYSCORE")
+            .query(
+                "item changes",
+                &redis::cmd("ZRANGEBYSCORE")
                     .arg(&key)
                     .arg(since_ms)
-                    .arg("+inf")
-                    .query_async(&mut con)
-                    .await
-            })
+                    .arg("+inf"),
+            )
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let key = self.keys.items();
         let values: Vec<Option<Vec<u8>>> = self
-            .read("item changes", |mut con| async move {
-                redis::cmd("HMGET")
-                    .arg(&key)
-                    .arg(&ids)
-                    .query_async(&mut con)
-                    .await
-            })
+            .query("item changes", &redis::cmd("HMGET").arg(&key).arg(&ids))
             .await?;
         let mut out: Vec<LiveItem> = values
             .into_iter()
@@ -784,14 +768,10 @@ impl EventLog for RedisStore {
     async fn user_events(&self, user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let key = self.keys.events(user_id);
         let values: Vec<Vec<u8>> = self
-            .read("user events", |mut con| async move {
-                redis::cmd("LRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut con)
-                    .await
-            })
+            .query(
+                "user events",
+                &redis::cmd("LRANGE").arg(&key).arg(0).arg(-1),
+            )
             .await?;
         values
             .iter()
@@ -802,14 +782,13 @@ impl EventLog for RedisStore {
     async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let key = self.keys.event_index();
         let members: Vec<Vec<u8>> = self
-            .read("events", |mut con| async move {
-                redis::cmd("ZRANGEBYSCORE")
+            .query(
+                "events",
+                &redis::cmd("ZRANGEBYSCORE")
                     .arg(&key)
                     .arg(since_ms)
-                    .arg("+inf")
-                    .query_async(&mut con)
-                    .await
-            })
+                    .arg("+inf"),
+            )
             .await?;
         // Members are `{sequence:020}\x1f{event}`, so the index order is receipt order.
         members

@@ -13,7 +13,7 @@ use topten_store::StoreHandle;
 /// Where the store is.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// Store URI: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, cosmos+http://127.0.0.1:PORT/DB/CONTAINER (emulator), or snapshot:PATH (read-only).
+    /// Store URI: embedded:PATH, cosmos://ACCOUNT.documents.azure.com/DB/CONTAINER, cosmos+http://127.0.0.1:PORT/DB/CONTAINER (emulator), rediss://HOST:PORT (Azure Cache for Redis), redis://127.0.0.1:PORT/DB (local Redis), or snapshot:PATH (read-only).
     #[arg(
         long,
         env = "TOPTEN_STORE",
