@@ -25,6 +25,8 @@
 #   TOPTEN=target/release/topten   the binary measured (e.g. a copy of an older build)
 #   MODEL_DIR=data/models/ml-100k   TITLES=data/ml-100k/items.tsv   RESULTS_DIR=bench/results
 #   ITEMS=              a catalogue to publish with the version (publish --items)
+#   STORE=              the store to publish to and serve from (default: a fresh temporary
+#                       embedded store), e.g. redis://127.0.0.1:6379/0?prefix=bench
 #   FILTER_QUERY=       e.g. "category=Drama": adds a run of the recommendations target with
 #                       this query appended, and its ratio to the unfiltered run
 set -euo pipefail
@@ -166,7 +168,8 @@ GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 TS="$(date -u +%Y%m%dT%H%M%SZ)"
 
 # ---------------------------------------------------------------- publish + serve
-STORE="embedded:$TMP/store.db"
+STORE="${STORE:-embedded:$TMP/store.db}"
+STORE_KIND="${STORE%%:*}"
 log "publishing $MODEL_DIR to $STORE"
 VERSION="$(TOPTEN_LOG=warn "$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" "${TITLE_ARGS[@]}" | tail -n 1)"
 [[ -n "$VERSION" ]] || die "publish printed no version id"
@@ -411,7 +414,7 @@ echo
 echo "## topten load benchmark ($TS)"
 echo
 echo "- machine: $NPROC CPUs ($CPU_MODEL), $MEM_TOTAL RAM, Linux $KERNEL; load generator and server share these CPUs"
-echo "- server: $SERVER ($TOPTEN_VERSION, git $GIT_REV), store embedded LMDB, version $VERSION, request logging off, TOPTEN_LOG=warn"
+echo "- server: $SERVER ($TOPTEN_VERSION, git $GIT_REV), store $STORE_KIND, version $VERSION, request logging off, TOPTEN_LOG=warn"
 echo "- load: wrk $CONNECTIONS connections, $THREADS threads, ${DURATION}s per target (after ${WARMUP}s warm-up), random user of $N_USERS, k=$K; $WRK_VERSION"
 [[ "$REDIS_DONE" == true ]] && echo "- redis: $REDIS_VERSION; redis-benchmark -c $CONNECTIONS --threads $THREADS -n $REDIS_REQUESTS -r $N_USERS GET recs:__rand_int__ (value = API JSON body, shape match: $REDIS_SHAPE_MATCH)"
 echo
@@ -459,7 +462,7 @@ server_run_json() { # server_run_json TARGET
 jq -n \
     --arg ts "$TS" --arg cpu "$CPU_MODEL" --argjson nproc "$NPROC" --arg mem "$MEM_TOTAL" --arg kernel "$KERNEL" \
     --arg server "$SERVER" --arg topten_version "$TOPTEN_VERSION" --arg git "$GIT_REV" --arg version "$VERSION" \
-    --arg wrk_version "$WRK_VERSION" --arg redis_version "$REDIS_VERSION" --arg model "$MODEL_DIR" \
+    --arg wrk_version "$WRK_VERSION" --arg redis_version "$REDIS_VERSION" --arg model "$MODEL_DIR" --arg store "$STORE_KIND" \
     --argjson duration "$DURATION" --argjson connections "$CONNECTIONS" --argjson threads "$THREADS" \
     --argjson k "$K" --argjson warmup "$WARMUP" --argjson users "$N_USERS" --arg wrk_timeout "$WRK_TIMEOUT" \
     --argjson recs "$(server_run_json recommendations)" --argjson ping "$(server_run_json ping)" \
@@ -472,7 +475,7 @@ jq -n \
     '{
       timestamp: $ts,
       machine: {nproc: $nproc, cpu_model: $cpu, memory: $mem, kernel: $kernel, shared_with_load_generator: true},
-      config: {server: $server, topten_version: $topten_version, git: $git, model_dir: $model, model_version: $version,
+      config: {server: $server, store: $store, topten_version: $topten_version, git: $git, model_dir: $model, model_version: $version,
                duration_s: $duration, connections: $connections, threads: $threads, k: $k, warmup_s: $warmup,
                users: $users, wrk_timeout: $wrk_timeout, wrk_version: $wrk_version, redis_version: $redis_version},
       results: {recommendations: $recs, ping: $ping, redis_get: $redis, filtered: $filtered},
