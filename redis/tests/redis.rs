@@ -315,3 +315,30 @@ impl TokenCredential for FakeCredential {
         ))
     }
 }
+
+/// `rediss://`, the way Azure is reached: TLS with the server's certificate verified (here
+/// against a private certificate authority, `TOPTEN_REDIS_CA_FILE`); without that authority
+/// the same server is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server and openssl (Debian packages; .ci/run installs them); scripts/test.sh runs it with --include-ignored"]
+async fn tls_connections_verify_the_server_certificate() {
+    let server = RedisServer::start_with(RedisOptions {
+        tls: true,
+        ..Default::default()
+    });
+    let uri = server.uri("tls");
+    assert!(uri.starts_with("rediss://"), "{uri}");
+    let trusted = store(&server, "tls", |s| s.ca_file = Some(server.ca_file()));
+    contract::publish_small(&trusted, "v1", 2).await;
+    assert!(trusted.user_recs("v1", "u1").await.unwrap().is_some());
+
+    let untrusted = store(&server, "tls", |s| {
+        s.ca_file = None;
+        s.max_retries = 0;
+    });
+    let e = untrusted.preflight().await.unwrap_err().to_string();
+    assert!(
+        e.to_ascii_lowercase().contains("certificate") || e.contains("UnknownIssuer"),
+        "{e}"
+    );
+}

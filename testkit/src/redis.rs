@@ -19,6 +19,9 @@ pub struct RedisOptions {
     pub maxmemory_policy: &'static str,
     /// Append-only file with fsync on every write, so a killed server restarts with its data.
     pub persistent: bool,
+    /// TLS only (no plain port), with a server certificate for `localhost` and 127.0.0.1 from
+    /// a certificate authority made for the test ([`RedisServer::ca_file`]); needs `openssl`.
+    pub tls: bool,
 }
 
 impl Default for RedisOptions {
@@ -26,6 +29,7 @@ impl Default for RedisOptions {
         RedisOptions {
             maxmemory_policy: "noeviction",
             persistent: false,
+            tls: false,
         }
     }
 }
@@ -62,13 +66,29 @@ impl RedisServer {
             options,
             dir: tempfile::tempdir().expect("temp dir for redis"),
         };
+        if server.options.tls {
+            make_certificates(server.dir.path());
+        }
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        if self.options.tls {
+            let file = |name: &str| self.dir.path().join(name);
+            cmd.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(file("server.pem"))
+                .arg("--tls-key-file")
+                .arg(file("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(file("ca.pem"))
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--maxmemory-policy", self.options.maxmemory_policy])
             .arg("--dir")
@@ -96,7 +116,13 @@ impl RedisServer {
 
     /// The store URI of this server, with its own key prefix.
     pub fn uri(&self, prefix: &str) -> String {
-        format!("redis://127.0.0.1:{}/0?prefix={prefix}", self.port)
+        let scheme = if self.options.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0?prefix={prefix}", self.port)
+    }
+
+    /// The PEM file of the certificate authority that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// Kills the server at once (SIGKILL: no shutdown, no save).
@@ -112,11 +138,12 @@ impl RedisServer {
 
     /// Runs `redis-cli` against it and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-p", &self.port.to_string()]);
+        if self.options.tls {
+            cmd.arg("--tls").arg("--cacert").arg(self.ca_file());
+        }
+        let out = cmd.args(args).output().expect("run redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -136,4 +163,59 @@ impl RedisServer {
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
+}
+
+/// A certificate authority and a server certificate for `localhost` and 127.0.0.1 in `dir`
+/// (`ca.pem`, `server.pem`, `server.key`), made with the `openssl` command.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl not available: `apt-get install openssl` (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=topten test CA"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    run(&ca);
+    let mut csr = vec!["req", "-subj", "/CN=localhost"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    run(&csr);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
 }
