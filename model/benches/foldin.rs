@@ -43,13 +43,13 @@ fn main() {
             let mut sink = 0usize;
             for _ in 0..runs {
                 let x = fold_in_user(&y, &hist, &values, &params, gram);
-                sink += topk::top_k_for_vector(&x, &y, 50, &hist).len();
+                sink += topk::top_k_for_vector(&x, &y, None, 50, &hist).len();
             }
             let full = start.elapsed().as_secs_f64() / runs as f64;
             let x = fold_in_user(&y, &hist, &values, &params, gram);
             let start = Instant::now();
             for _ in 0..runs {
-                sink += topk::top_k_for_vector(&x, &y, 50, &hist).len();
+                sink += topk::top_k_for_vector(&x, &y, None, 50, &hist).len();
             }
             let score = start.elapsed().as_secs_f64() / runs as f64;
             assert!(sink > 0);

@@ -70,8 +70,15 @@ fn bench(name: &str, seen: &Csr) {
             t_chol / (t_cg / iterations as f64)
         );
         if factors == 64 {
-            let (fast, t_fast) =
-                time(|| topk::top_k_all(&model.user_factors, &model.item_factors, 10, Some(seen)));
+            let (fast, t_fast) = time(|| {
+                topk::top_k_all(
+                    &model.user_factors,
+                    &model.item_factors,
+                    None,
+                    10,
+                    Some(seen),
+                )
+            });
             let (slow, t_slow) = time(|| naive_top_k(&model, seen, 10));
             let agree = fast
                 .iter()

@@ -103,6 +103,13 @@ impl Csr {
         (&self.indices[span.clone()], &self.values[span])
     }
 
+    /// Every stored (row, column) pair, row by row.
+    pub fn pairs(&self) -> Vec<(u32, u32)> {
+        (0..self.nrows())
+            .flat_map(|r| self.row(r).0.iter().map(move |&c| (r as u32, c)))
+            .collect()
+    }
+
     /// The transpose (item×user from user×item).
     pub fn transpose(&self) -> Csr {
         // Counting sort by column: scanning rows in order leaves every column's entries in

@@ -19,13 +19,17 @@
 //! - [`als`]: alternating least squares, explicit (ALS-WR) and implicit (Hu-Koren-Volinsky).
 //! - [`linalg`]: the small dense solvers ALS needs per row (Cholesky, conjugate gradient, NNLS).
 //! - [`topk`]: top-k selection for all users from factor matrices, skipping already-seen items.
+//! - [`rescoring`]: the popularity dial, a per-item bias every list computation adds.
 //! - [`serving_model`]: the serving view of a model (item ids and factors) for request-time fold-in
 //!   and similar items.
 //!
 //! Judging:
 //! - [`metrics`]: rating and ranking metrics with Recommenders' `python_evaluation` definitions.
+//! - [`beyond_accuracy`]: catalog and distributional coverage, novelty, diversity and
+//!   serendipity, with the same package's definitions.
 //! - [`pipeline`]: the train-then-evaluate steps the CLI and the retrain job share.
 //! - [`tune`]: hyperparameter search on a validation split carved from the training data.
+//! - [`objective`]: what a search optimises: a figure and bounds on others.
 //! - [`report`]: figures of a model report (metrics at every k, coverage, popularity bias).
 //!
 //! Files out:
@@ -36,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod als;
+pub mod beyond_accuracy;
 pub mod catalogue;
 pub mod clock;
 pub mod csr;
@@ -46,9 +51,11 @@ pub mod metrics;
 pub mod model;
 pub mod npy;
 pub mod numpy_rng;
+pub mod objective;
 pub mod output_dir;
 pub mod pipeline;
 pub mod report;
+pub mod rescoring;
 pub mod serving_model;
 pub mod split;
 pub mod synth;

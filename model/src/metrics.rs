@@ -174,6 +174,24 @@ pub fn ranking_metrics(truth: &[(u32, u32)], recs: &[(u32, u32, f64)], k: usize)
     out
 }
 
+/// Each user's `k` highest-scored (user, item) pairs, as the ranking metrics take them
+/// (`relevancy_method="top_k"`; equal scores keep their input order).
+pub fn top_k_per_user(recs: &[(u32, u32, f64)], k: usize) -> Vec<(u32, u32)> {
+    let mut lists: FxHashMap<u32, Vec<(u32, f64)>> = FxHashMap::default();
+    for &(u, i, s) in recs {
+        lists.entry(u).or_default().push((i, s));
+    }
+    let mut users: Vec<u32> = lists.keys().copied().collect();
+    users.sort_unstable();
+    let mut out = Vec::with_capacity(users.len() * k);
+    for u in users {
+        let list = lists.get_mut(&u).unwrap();
+        list.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out.extend(list.iter().take(k).map(|&(i, _)| (u, i)));
+    }
+    out
+}
+
 /// The ranking metric a search maximises and a quality gate compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -101,6 +101,9 @@ pub struct ModelMeta {
     /// its version when it is published. `None`: no live events were included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_through_ms: Option<i64>,
+    /// The score spread, the unit of the popularity dial ([`crate::rescoring::score_scale`]).
+    #[serde(default)]
+    pub score_scale: f32,
     /// Checksums of the other files.
     pub artifacts: Vec<Artifact>,
 }
@@ -157,6 +160,9 @@ pub struct Model {
     pub seen: Csr,
     /// How `topten tune` chose the parameters (`tuning.json`), for a tuned model.
     pub tuning: Option<crate::tune::TuningRecord>,
+    /// The popularity dial's per-item bias ([`crate::rescoring`]), `None` at 0; follows
+    /// `meta.params.popularity_penalty` through [`Model::set_popularity_penalty`].
+    pub item_bias: Option<Vec<f32>>,
 }
 
 /// Indented JSON with a final newline, as the side files are written.
@@ -223,9 +229,10 @@ impl Model {
             source: None,
             tuning: None,
             events_through_ms: None,
+            score_scale: crate::rescoring::score_scale(&user_factors, &item_factors),
             artifacts: vec![],
         };
-        Model {
+        let mut model = Model {
             meta,
             users,
             items,
@@ -233,7 +240,21 @@ impl Model {
             item_factors,
             seen,
             tuning: None,
-        }
+            item_bias: None,
+        };
+        model.set_popularity_penalty(model.meta.params.popularity_penalty);
+        model
+    }
+
+    /// Sets the popularity dial ([`crate::rescoring`]): every list computed from now on, and
+    /// every version published from the model, ranks with it.
+    pub fn set_popularity_penalty(&mut self, beta: f32) {
+        self.meta.params.popularity_penalty = beta;
+        self.item_bias = crate::rescoring::popularity_bias(
+            beta,
+            self.meta.score_scale,
+            &crate::rescoring::item_counts(&self.seen, self.items.len()),
+        );
     }
 
     /// The k best unseen items for dense user `u`.
@@ -242,6 +263,7 @@ impl Model {
         topk::top_k_for_vector(
             x.as_slice().expect("contiguous"),
             &self.item_factors,
+            self.item_bias.as_deref(),
             k,
             self.seen.row(u as usize).0,
         )
@@ -249,7 +271,13 @@ impl Model {
 
     /// The k best unseen items for every user, indexed by dense user id.
     pub fn recommend_all(&self, k: usize) -> Vec<Vec<Scored>> {
-        topk::top_k_all(&self.user_factors, &self.item_factors, k, Some(&self.seen))
+        topk::top_k_all(
+            &self.user_factors,
+            &self.item_factors,
+            self.item_bias.as_deref(),
+            k,
+            Some(&self.seen),
+        )
     }
 
     /// Predicted score of dense (user, item).
@@ -394,7 +422,7 @@ impl Model {
     ) -> Result<Model, ModelError> {
         let meta_path = dir.join("model.json");
         let meta_bytes = fetch("model.json")?;
-        let meta: ModelMeta =
+        let mut meta: ModelMeta =
             serde_json::from_slice(&meta_bytes).map_err(|e| ModelError::Corrupt {
                 path: meta_path.clone(),
                 message: format!("invalid model.json: {e}"),
@@ -501,7 +529,11 @@ impl Model {
                 );
             }
         }
-        Ok(Model {
+        if meta.score_scale == 0.0 {
+            // Written before the scale was recorded.
+            meta.score_scale = crate::rescoring::score_scale(&user_factors, &item_factors);
+        }
+        let mut model = Model {
             meta,
             users,
             items,
@@ -509,7 +541,10 @@ impl Model {
             item_factors,
             seen,
             tuning,
-        })
+            item_bias: None,
+        };
+        model.set_popularity_penalty(model.meta.params.popularity_penalty);
+        Ok(model)
     }
 }
 
@@ -583,7 +618,9 @@ mod tests {
             rung: 0,
             params: AlsParams::explicit(),
             validation: Default::default(),
+            beyond: Default::default(),
             score: 0.5,
+            feasible: true,
             seconds: 1.0,
             promoted: false,
         };
@@ -596,6 +633,7 @@ mod tests {
             validation_users: 1,
             holdout: crate::tune::Holdout::Random,
             seconds: 1.0,
+            dial: vec![],
         };
         let record = TuningRecord::new(&TuneConfig::default(), &result, AlsParams::explicit());
         m.meta.tuning = Some(record.summary.clone());

@@ -6,6 +6,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::als::{self, AlsError, AlsParams, Feedback, IterationReport};
+use crate::beyond_accuracy::{self, BeyondAccuracy, ItemSimilarity};
+use crate::catalogue::Catalogue;
 use crate::csr::Csr;
 use crate::interactions::{IdMap, Ratings};
 use crate::metrics::{self, RankingMetrics, RatingMetrics};
@@ -20,6 +22,27 @@ pub struct Evaluation {
     /// Rating metrics (`null` for implicit models, whose scores are not ratings).
     #[serde(flatten)]
     pub rating: RatingMetrics,
+    /// Coverage, novelty, diversity and serendipity of the top-k lists, when the training
+    /// interactions are known.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub beyond: Option<BeyondAccuracy>,
+}
+
+/// Each item's catalogue categories as sorted ids, by index of `items` (the item features of
+/// diversity and serendipity when a catalogue is given).
+pub fn category_features(items: &IdMap, catalogue: &Catalogue) -> Vec<Vec<u32>> {
+    let mut names = IdMap::new();
+    (0..items.len() as u32)
+        .map(|i| {
+            let mut ids: Vec<u32> = catalogue
+                .get(items.id(i))
+                .map(|c| c.categories.iter().map(|n| names.intern(n)).collect())
+                .unwrap_or_default();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        })
+        .collect()
 }
 
 /// Fits ALS on `train` (ids are compacted to those present) and packages a [`Model`].
@@ -61,8 +84,20 @@ pub fn train(
 }
 
 /// Scores a model on a test set: top-k for every test user the model knows (seen items
-/// excluded) and, for explicit models, predictions for every test pair it knows.
+/// excluded) and, for explicit models, predictions for every test pair it knows; the
+/// beyond-accuracy figures use item co-occurrence.
 pub fn evaluate(model: &Model, test: &Ratings, k: usize) -> Evaluation {
+    evaluate_with(model, test, k, None)
+}
+
+/// [`evaluate`], with the catalogue's categories as the item similarity of diversity and
+/// serendipity when a catalogue is given.
+pub fn evaluate_with(
+    model: &Model,
+    test: &Ratings,
+    k: usize,
+    catalogue: Option<&Catalogue>,
+) -> Evaluation {
     let truth: Vec<(u32, u32, f64)> = test
         .records
         .iter()
@@ -89,13 +124,25 @@ pub fn evaluate(model: &Model, test: &Ratings, k: usize) -> Evaluation {
         .map(|&(_, mu)| model.recommend(mu, k))
         .collect();
     let mut recs = Vec::with_capacity(lists.len() * k);
-    for (&(tu, _), list) in test_users.iter().zip(&lists) {
+    let mut model_recs = Vec::with_capacity(lists.len() * k);
+    for (&(tu, mu), list) in test_users.iter().zip(&lists) {
         for s in list {
             recs.push((tu, items.intern(model.items.id(s.item)), s.score as f64));
+            model_recs.push((mu, s.item));
         }
     }
     let pairs: Vec<(u32, u32)> = truth.iter().map(|&(u, i, _)| (u, i)).collect();
     let ranking = metrics::ranking_metrics(&pairs, &recs, k);
+    let features = catalogue.map(|c| category_features(&model.items, c));
+    let similarity = match &features {
+        Some(f) => ItemSimilarity::Features(f),
+        None => ItemSimilarity::Cooccurrence,
+    };
+    let beyond = Some(beyond_accuracy::beyond_accuracy(
+        &model.seen.pairs(),
+        &model_recs,
+        similarity,
+    ));
     let rating = match model.meta.params.feedback {
         Feedback::Implicit => RatingMetrics::default(),
         Feedback::Explicit => {
@@ -111,15 +158,23 @@ pub fn evaluate(model: &Model, test: &Ratings, k: usize) -> Evaluation {
             metrics::rating_metrics(&truth, &preds)
         }
     };
-    Evaluation { ranking, rating }
+    Evaluation {
+        ranking,
+        rating,
+        beyond,
+    }
 }
 
-/// Scores recommendation and prediction files read from any system against a test set.
+/// Scores recommendation and prediction files read from any system against a test set; with
+/// the training interactions, also the beyond-accuracy figures of each user's k best
+/// recommendations (item co-occurrence, or the catalogue's categories when given).
 pub fn evaluate_files(
     truth: &Ratings,
     recs: &Ratings,
     predictions: Option<&Ratings>,
     k: usize,
+    train: Option<&Ratings>,
+    catalogue: Option<&Catalogue>,
 ) -> Evaluation {
     let mut users = IdMap::new();
     let mut items = IdMap::new();
@@ -138,11 +193,23 @@ pub fn evaluate_files(
     let truth_rows = remap(truth);
     let rec_rows = remap(recs);
     let pred_rows = predictions.map(&mut remap);
+    let train_rows = train.map(&mut remap);
     let pairs: Vec<(u32, u32)> = truth_rows.iter().map(|&(u, i, _)| (u, i)).collect();
+    let beyond = train_rows.map(|train_rows| {
+        let top = metrics::top_k_per_user(&rec_rows, k);
+        let train_pairs: Vec<(u32, u32)> = train_rows.iter().map(|&(u, i, _)| (u, i)).collect();
+        let features = catalogue.map(|c| category_features(&items, c));
+        let similarity = match &features {
+            Some(f) => ItemSimilarity::Features(f),
+            None => ItemSimilarity::Cooccurrence,
+        };
+        beyond_accuracy::beyond_accuracy(&train_pairs, &top, similarity)
+    });
     Evaluation {
         ranking: metrics::ranking_metrics(&pairs, &rec_rows, k),
         rating: pred_rows
             .map(|p| metrics::rating_metrics(&truth_rows, &p))
             .unwrap_or_default(),
+        beyond,
     }
 }

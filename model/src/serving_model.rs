@@ -41,7 +41,11 @@ pub struct ServingModel {
     /// cold-start list, so that list can be refilled past its stored length. Empty in
     /// snapshots written before it was recorded.
     pub item_counts: Vec<u32>,
+    /// The model's score spread, the unit of the popularity dial ([`crate::rescoring`]); 0 in
+    /// serving models written before it was recorded (the dial then does nothing).
+    pub score_scale: f32,
     gramian: OnceLock<Option<Array2<f32>>>,
+    item_bias: OnceLock<Option<Vec<f32>>>,
     normalized: OnceLock<Array2<f32>>,
 }
 
@@ -59,6 +63,8 @@ struct Header {
     /// Absent in serving models written before it was recorded: they used `created_ms`.
     #[serde(default)]
     events_after_ms: Option<i64>,
+    #[serde(default)]
+    score_scale: f32,
 }
 
 /// Why a serving could not be decoded.
@@ -89,6 +95,7 @@ impl ServingModel {
         );
         snap.item_counts = counts;
         snap.events_after_ms = model.meta.events_through_ms.map_or(0, |t| t + 1);
+        snap.score_scale = model.meta.score_scale;
         snap
     }
 
@@ -108,7 +115,9 @@ impl ServingModel {
             created_ms: crate::clock::now_ms(),
             item_counts: Vec::new(),
             events_after_ms: 0,
+            score_scale: 0.0,
             gramian: OnceLock::new(),
+            item_bias: OnceLock::new(),
             normalized: OnceLock::new(),
         }
     }
@@ -124,6 +133,7 @@ impl ServingModel {
             created_ms: self.created_ms,
             item_counts: self.item_counts.clone(),
             events_after_ms: Some(self.events_after_ms),
+            score_scale: self.score_scale,
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(8 + json.len() + self.item_factors.len() * 4);
@@ -185,6 +195,10 @@ impl ServingModel {
         }
         snap.item_counts = header.item_counts;
         snap.events_after_ms = header.events_after_ms.unwrap_or(header.created_ms);
+        if !header.score_scale.is_finite() || header.score_scale < 0.0 {
+            return Err(bad("the score scale is not a non-negative number"));
+        }
+        snap.score_scale = header.score_scale;
         Ok(snap)
     }
 
@@ -213,6 +227,23 @@ impl ServingModel {
             .collect()
     }
 
+    /// The popularity dial's per-item bias ([`crate::rescoring`]), `None` at 0 or without
+    /// item counts.
+    pub fn item_bias(&self) -> Option<&[f32]> {
+        self.item_bias
+            .get_or_init(|| {
+                if self.item_counts.len() != self.items.len() {
+                    return None;
+                }
+                crate::rescoring::popularity_bias(
+                    self.params.popularity_penalty,
+                    self.score_scale,
+                    &self.item_counts,
+                )
+            })
+            .as_deref()
+    }
+
     fn gramian(&self) -> Option<&Array2<f32>> {
         self.gramian
             .get_or_init(|| {
@@ -231,7 +262,7 @@ impl ServingModel {
     /// live events) and returns their `n` best items not among those interactions.
     pub fn recommend_for_history(&self, history: &[(u32, f32)], n: usize) -> Vec<Scored> {
         let (x, seen) = self.fold_in_history(history);
-        topk::top_k_for_vector(&x, &self.item_factors, n, &seen)
+        topk::top_k_for_vector(&x, &self.item_factors, self.item_bias(), n, &seen)
     }
 
     /// [`ServingModel::recommend_for_history`] keeping only items for which `keep` holds (by
@@ -244,7 +275,7 @@ impl ServingModel {
         keep: &dyn Fn(&str) -> bool,
     ) -> Vec<Scored> {
         let (x, seen) = self.fold_in_history(history);
-        let scores = topk::scores_for_vector(&x, &self.item_factors);
+        let scores = topk::scores_for_vector(&x, &self.item_factors, self.item_bias());
         self.best_where(&scores, n, &seen, keep)
     }
 
@@ -273,13 +304,15 @@ impl ServingModel {
         }
     }
 
-    /// Scores of `items` (factor rows) for the user of `history` (fold-in): what re-ranking a
-    /// caller's own candidates needs. `None` for an empty history (nothing to score from).
+    /// Scores of `items` (factor rows) for the user of `history` (fold-in), with the
+    /// popularity dial as the lists have it: what re-ranking a caller's own candidates needs.
+    /// `None` for an empty history (nothing to score from).
     pub fn score_items(&self, history: &[(u32, f32)], items: &[u32]) -> Option<Vec<f32>> {
         if history.is_empty() {
             return None;
         }
         let (x, _) = self.fold_in_history(history);
+        let bias = self.item_bias();
         Some(
             items
                 .iter()
@@ -290,7 +323,7 @@ impl ServingModel {
                             .row(i as usize)
                             .as_slice()
                             .expect("contiguous rows"),
-                    )
+                    ) + bias.map_or(0.0, |b| b[i as usize])
                 })
                 .collect(),
         )
@@ -366,7 +399,8 @@ impl ServingModel {
             m
         });
         let query = normalized.row(item as usize).to_vec();
-        let scores = topk::scores_for_vector(&query, normalized);
+        // Item-to-item similarity: the popularity dial is about users' lists, not this.
+        let scores = topk::scores_for_vector(&query, normalized, None);
         self.best_where(&scores, k, &[item], keep)
     }
 }

@@ -141,23 +141,33 @@ pub fn select(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
     top.into_sorted_vec()
 }
 
-/// The score of every item (row of `item_factors`) for one user vector.
-pub fn scores_for_vector(user: &[f32], item_factors: &Array2<f32>) -> Vec<f32> {
-    item_factors
+/// The score of every item (row of `item_factors`) for one user vector, plus the item's
+/// `bias` when given (the popularity dial, [`crate::rescoring`]).
+pub fn scores_for_vector(
+    user: &[f32],
+    item_factors: &Array2<f32>,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let mut scores: Vec<f32> = item_factors
         .rows()
         .into_iter()
         .map(|y| dot_view(user, y))
-        .collect()
+        .collect();
+    if let Some(b) = bias {
+        scores.iter_mut().zip(b).for_each(|(s, b)| *s += b);
+    }
+    scores
 }
 
-/// Top k for one user vector (fold-in, request-time scoring).
+/// Top k for one user vector (fold-in, request-time scoring), with the items' `bias` added.
 pub fn top_k_for_vector(
     user: &[f32],
     item_factors: &Array2<f32>,
+    bias: Option<&[f32]>,
     k: usize,
     exclude: &[u32],
 ) -> Vec<Scored> {
-    select(&scores_for_vector(user, item_factors), k, exclude)
+    select(&scores_for_vector(user, item_factors, bias), k, exclude)
 }
 
 fn dot_view(x: &[f32], y: ArrayView1<f32>) -> f32 {
@@ -175,11 +185,14 @@ const MAX_USER_BLOCK: usize = 1024;
 /// the untiled product of a block with all items spent 29% of its 7.2 s re-packing items.
 const ITEM_TILE: usize = 1024;
 
-/// Top k for every user (row of `user_factors`), excluding each user's row of `seen` when given.
+/// Top k for every user (row of `user_factors`), excluding each user's row of `seen` when given,
+/// with the items' `bias` added to every score (the popularity dial: each score tile starts as
+/// the bias and the product accumulates onto it, so the dial costs no extra pass).
 /// Returns one list per user, best first.
 pub fn top_k_all(
     user_factors: &Array2<f32>,
     item_factors: &Array2<f32>,
+    bias: Option<&[f32]>,
     k: usize,
     seen: Option<&Csr>,
 ) -> Vec<Vec<Scored>> {
@@ -188,12 +201,13 @@ pub fn top_k_all(
         .nrows()
         .div_ceil(4 * rayon::current_num_threads());
     let block = per_task.clamp(16, MAX_USER_BLOCK);
-    top_k_all_tiled(user_factors, item_factors, k, seen, block, ITEM_TILE)
+    top_k_all_tiled(user_factors, item_factors, bias, k, seen, block, ITEM_TILE)
 }
 
 fn top_k_all_tiled(
     user_factors: &Array2<f32>,
     item_factors: &Array2<f32>,
+    bias: Option<&[f32]>,
     k: usize,
     seen: Option<&Csr>,
     user_block: usize,
@@ -227,8 +241,19 @@ fn top_k_all_tiled(
             let mut scores = vec![0f32; rows * item_tile.min(items)];
             for t0 in (0..items).step_by(item_tile.max(1)) {
                 let w = (t0 + item_tile).min(items) - t0;
+                let accumulate = match bias {
+                    Some(b) => {
+                        for r in 0..rows {
+                            scores[r * w..(r + 1) * w].copy_from_slice(&b[t0..t0 + w]);
+                        }
+                        1.0
+                    }
+                    None => 0.0,
+                };
                 if f == 0 {
-                    scores.fill(0.0);
+                    if bias.is_none() {
+                        scores.fill(0.0);
+                    }
                 } else {
                     // SAFETY: the user block is rows×f at row stride f inside `u_all`, the item
                     // tile w×f inside `y_all` (read transposed: f×w with strides 1, f), and the
@@ -245,7 +270,7 @@ fn top_k_all_tiled(
                             y_all[t0 * f..].as_ptr(),
                             1,
                             f as isize,
-                            0.0,
+                            accumulate,
                             scores.as_mut_ptr(),
                             w as isize,
                             1,
@@ -310,7 +335,7 @@ mod tests {
             .flat_map(|a| (0..5).map(move |j| (a, (a * 13 + j * 101) % 2500, 1.0)))
             .collect();
         let seen = Csr::from_triplets(triplets.into_iter(), 1100, 2500);
-        let all = top_k_all(&u, &v, 10, Some(&seen));
+        let all = top_k_all(&u, &v, None, 10, Some(&seen));
         assert_eq!(all.len(), 1100);
         for a in [0usize, 1, 511, 512, 1099] {
             let scores: Vec<f32> = (0..2500).map(|i| u.row(a).dot(&v.row(i))).collect();
@@ -332,15 +357,24 @@ mod tests {
             .flat_map(|a| (0..40).map(move |j| (a, (a * 7 + j * 13) % 301, 1.0)))
             .collect();
         let seen = Csr::from_triplets(triplets.into_iter(), 37, 301);
-        for k in [0usize, 1, 10, 300] {
+        // With and without a per-item bias (the popularity dial), also coarse.
+        let coarse_bias: Vec<f32> = (0..301)
+            .map(|_| rng.gen_range(-2..1) as f32 * 0.5)
+            .collect();
+        for (k, bias) in [0usize, 1, 10, 300]
+            .into_iter()
+            .flat_map(|k| [(k, None), (k, Some(coarse_bias.as_slice()))])
+        {
             let want: Vec<Vec<Scored>> = (0..37)
                 .map(|a| {
-                    let scores: Vec<f32> = (0..301).map(|i| u.row(a).dot(&v.row(i))).collect();
+                    let scores: Vec<f32> = (0..301)
+                        .map(|i| u.row(a).dot(&v.row(i)) + bias.map_or(0.0, |b| b[i]))
+                        .collect();
                     brute(&scores, k, seen.row(a).0)
                 })
                 .collect();
             for (block, tile) in [(1, 1), (3, 16), (5, 17), (37, 301), (64, 4096), (8, 100)] {
-                let got = top_k_all_tiled(&u, &v, k, Some(&seen), block, tile);
+                let got = top_k_all_tiled(&u, &v, bias, k, Some(&seen), block, tile);
                 let items = |l: &Vec<Vec<Scored>>| -> Vec<Vec<u32>> {
                     l.iter()
                         .map(|r| r.iter().map(|s| s.item).collect())
@@ -349,7 +383,8 @@ mod tests {
                 assert_eq!(
                     items(&got),
                     items(&want),
-                    "k {k}, block {block}, tile {tile}"
+                    "k {k}, block {block}, tile {tile}, bias {}",
+                    bias.is_some()
                 );
             }
         }
@@ -383,7 +418,7 @@ mod tests {
                 ..AlsParams::implicit()
             };
             let model = fit(&m, &params, &mut |_| {}).unwrap();
-            let recs = top_k_all(&model.user_factors, &model.item_factors, 1, Some(&m));
+            let recs = top_k_all(&model.user_factors, &model.item_factors, None, 1, Some(&m));
             for u in 0..n_users {
                 assert_eq!(recs[u as usize][0].item, u, "{solver:?}: user {u}");
             }

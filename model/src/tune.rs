@@ -16,6 +16,14 @@
 //!   a scored candidate, so the iteration count is searched too.
 //! - **Budget:** a number of configurations (one bracket), or seconds (brackets of
 //!   [`TuneConfig::bracket`] configurations until the time is used; the running fit finishes).
+//! - **Objective and bounds:** the search maximises one figure of the validation run
+//!   ([`Figure`]: accuracy, or coverage, novelty, diversity, serendipity) among the
+//!   configurations that keep to every [`Constraint`] (`catalog_coverage>=0.30`). Promotion
+//!   and the final choice rank feasible configurations first. With bounds or a non-accuracy
+//!   objective, the popularity dial ([`crate::rescoring`]) is searched too.
+//! - **The dial's curve:** the chosen configuration is fitted once more on the fitting rows
+//!   and scored across the dial ([`DialPoint`]), so a user sees what each step of β costs in
+//!   accuracy and buys in coverage.
 //!
 //! The caller refits the winner on all training data ([`crate::pipeline::train`]) and scores the
 //! test set once.
@@ -28,10 +36,11 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::als::{self, AlsError, AlsModel, AlsParams, Confidence, Feedback};
+use crate::beyond_accuracy::{self, BeyondAccuracy, ItemSimilarity};
 use crate::csr::Csr;
 use crate::interactions::Ratings;
-use crate::metrics::TargetMetric;
 use crate::metrics::{self, RankingMetrics};
+use crate::objective::{Constraint, Figure};
 use crate::split::{self, FilterBy, SplitError, SplitMethod, SplitParams};
 
 /// Which of each user's training interactions are held out for validation.
@@ -79,6 +88,14 @@ pub struct SearchSpace {
     pub confidence: Vec<Confidence>,
     /// Iterations of the first and of the last rung of successive halving.
     pub iterations: (usize, usize),
+    /// The popularity dial β, uniform (searched only with bounds or a non-accuracy
+    /// objective; see [`TuneConfig::searches_dial`]).
+    #[serde(default = "default_dial_range")]
+    pub popularity_penalty: (f32, f32),
+}
+
+fn default_dial_range() -> (f32, f32) {
+    (0.0, 1.0)
 }
 
 impl Default for SearchSpace {
@@ -89,6 +106,7 @@ impl Default for SearchSpace {
             alpha: (0.05, 50.0),
             confidence: vec![Confidence::Linear, Confidence::Log],
             iterations: (5, 40),
+            popularity_penalty: default_dial_range(),
         }
     }
 }
@@ -116,8 +134,11 @@ pub struct TuneConfig {
     pub eta: usize,
     /// Validation split inside the training data.
     pub validation: ValidationSplit,
-    /// Metric maximised on validation.
-    pub metric: TargetMetric,
+    /// The figure maximised on validation (the objective).
+    pub metric: Figure,
+    /// Bounds every chosen configuration keeps to on validation.
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
     /// Cut-off of the metric.
     pub k: usize,
     /// Seed of the sampler.
@@ -134,13 +155,39 @@ impl Default for TuneConfig {
             bracket: 27,
             eta: 2,
             validation: ValidationSplit::default(),
-            metric: TargetMetric::NdcgAtK,
+            metric: Figure::NdcgAtK,
+            constraints: Vec::new(),
             k: 10,
             seed: 42,
             base: AlsParams::implicit(),
         }
     }
 }
+
+impl TuneConfig {
+    /// Whether the popularity dial is searched: only when something other than accuracy
+    /// counts (bounds, or a non-accuracy objective); otherwise the search maximises accuracy
+    /// with the base configuration's dial, as before the dial existed.
+    pub fn searches_dial(&self) -> bool {
+        !self.constraints.is_empty() || !self.metric.is_accuracy()
+    }
+}
+
+/// One point of the dial's curve: the chosen configuration at one β, on validation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DialPoint {
+    /// β.
+    pub popularity_penalty: f32,
+    /// Validation accuracy at k.
+    pub validation: RankingMetrics,
+    /// Validation coverage, novelty, diversity, serendipity.
+    pub beyond: BeyondAccuracy,
+}
+
+/// The steps of the dial's curve.
+pub const DIAL_STEPS: [f32; 13] = [
+    0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0,
+];
 
 /// One scored (configuration, iterations) pair.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -155,12 +202,22 @@ pub struct Trial {
     pub params: AlsParams,
     /// Validation metrics at k.
     pub validation: RankingMetrics,
-    /// The optimised metric (a copy of the matching field of `validation`).
+    /// Validation coverage, novelty, diversity and serendipity.
+    #[serde(default)]
+    pub beyond: BeyondAccuracy,
+    /// The optimised figure (a copy of the matching field of `validation` or `beyond`).
     pub score: f64,
+    /// Whether the trial keeps to every bound.
+    #[serde(default = "yes")]
+    pub feasible: bool,
     /// Fit seconds for this configuration so far.
     pub seconds: f64,
     /// Whether the configuration went on to the next rung.
     pub promoted: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Progress after each scored trial.
@@ -195,6 +252,8 @@ pub struct TuneResult {
     pub holdout: Holdout,
     /// Seconds the search took.
     pub seconds: f64,
+    /// The chosen configuration across the dial ([`DIAL_STEPS`]), on validation.
+    pub dial: Vec<DialPoint>,
 }
 
 /// Why a search could not run.
@@ -210,6 +269,16 @@ pub enum TuneError {
     /// The configuration is unusable.
     #[error("invalid tuning configuration: {0}")]
     Config(String),
+    /// No configuration kept to the bounds.
+    #[error("no configuration kept to {constraints} on validation ({trials} trials); the closest: {closest}. Loosen the bounds, widen the search space, or give a larger budget")]
+    Infeasible {
+        /// The bounds, as given.
+        constraints: String,
+        /// Trials scored.
+        trials: usize,
+        /// The best value reached for each bound.
+        closest: String,
+    },
 }
 
 /// Splits the training rows into fitting and validation rows (indices into `train.records`),
@@ -249,6 +318,7 @@ pub fn sample(
     space: &SearchSpace,
     base: &AlsParams,
     n: usize,
+    search_dial: bool,
     rng: &mut ChaCha8Rng,
 ) -> Vec<AlsParams> {
     let strata = |rng: &mut ChaCha8Rng| -> Vec<f64> {
@@ -263,6 +333,8 @@ pub fn sample(
     let r = strata(rng);
     let a = strata(rng);
     let c = strata(rng);
+    let d = strata(rng);
+    let dial = space.popularity_penalty;
     let confidences = if space.confidence.is_empty() {
         vec![base.confidence]
     } else {
@@ -284,6 +356,11 @@ pub fn sample(
                 confidence: confidences
                     [((c[j] * confidences.len() as f64) as usize).min(confidences.len() - 1)],
                 iterations: space.iterations.0,
+                popularity_penalty: if search_dial {
+                    dial.0 + d[j] as f32 * (dial.1 - dial.0)
+                } else {
+                    base.popularity_penalty
+                },
                 ..base.clone()
             }
         })
@@ -330,7 +407,12 @@ pub fn tune(
     let mut val_users: Vec<u32> = truth.iter().map(|&(u, _)| u).collect();
     val_users.sort_unstable();
     val_users.dedup();
-    let score = |model: &AlsModel| -> RankingMetrics {
+    let fit_pairs = fit_matrix.pairs();
+    let counts = crate::rescoring::item_counts(&fit_matrix, ni);
+    // Validation lists of `model` with the dial at `beta`, and their figures.
+    let score = |model: &AlsModel, beta: f32| -> (RankingMetrics, BeyondAccuracy) {
+        let scale = crate::rescoring::score_scale(&model.user_factors, &model.item_factors);
+        let bias = crate::rescoring::popularity_bias(beta, scale, &counts);
         let lists: Vec<Vec<crate::topk::Scored>> = val_users
             .par_iter()
             .map(|&u| {
@@ -338,6 +420,7 @@ pub fn tune(
                 crate::topk::top_k_for_vector(
                     x.as_slice().unwrap(),
                     &model.item_factors,
+                    bias.as_deref(),
                     cfg.k,
                     fit_matrix.row(u as usize).0,
                 )
@@ -348,8 +431,13 @@ pub fn tune(
             .zip(&lists)
             .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item, s.score as f64)))
             .collect();
-        metrics::ranking_metrics(&truth, &recs, cfg.k)
+        let pairs: Vec<(u32, u32)> = recs.iter().map(|&(u, i, _)| (u, i)).collect();
+        (
+            metrics::ranking_metrics(&truth, &recs, cfg.k),
+            beyond_accuracy::beyond_accuracy(&fit_pairs, &pairs, ItemSimilarity::Cooccurrence),
+        )
     };
+    let search_dial = cfg.searches_dial();
     let ladder = rungs(cfg.space.iterations.0, cfg.space.iterations.1, cfg.eta);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut trials: Vec<Trial> = Vec::new();
@@ -374,7 +462,7 @@ pub fn tune(
         |start: &Instant| deadline.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
     let mut next_config = 0usize;
     'brackets: for bracket in 0.. {
-        let mut configs = sample(&cfg.space, &cfg.base, per_bracket, &mut rng);
+        let mut configs = sample(&cfg.space, &cfg.base, per_bracket, search_dial, &mut rng);
         if bracket == 0 {
             configs[0] = AlsParams {
                 iterations: ladder[0],
@@ -406,16 +494,28 @@ pub fn tune(
                     Some(m) => als::resume(&fit_matrix, m, iters - trained_to, &mut |_| {})?,
                 };
                 entry.3 += t0.elapsed().as_secs_f64();
-                let validation = score(&model);
-                let s = cfg.metric.pick(&validation);
-                best = best.max(s);
+                let beta = entry.2.popularity_penalty;
+                let (validation, beyond) = score(&model, beta);
+                let s = cfg.metric.value(&validation, &beyond);
+                let feasible = cfg
+                    .constraints
+                    .iter()
+                    .all(|c| c.holds(&validation, &beyond));
+                if feasible {
+                    best = best.max(s);
+                }
                 let trial = Trial {
                     config: entry.0,
                     bracket,
                     rung,
-                    params: model.params.clone(),
+                    params: AlsParams {
+                        popularity_penalty: beta,
+                        ..model.params.clone()
+                    },
                     validation,
+                    beyond,
                     score: s,
+                    feasible,
                     seconds: entry.3,
                     promoted: false,
                 };
@@ -441,11 +541,13 @@ pub fn tune(
             if rung + 1 == ladder.len() {
                 break;
             }
-            // Promote the best 1/eta (ties: lower config id, for determinism).
+            // Promote the best 1/eta, feasible ones first (ties: lower config id, for
+            // determinism).
             alive.sort_by(|a, b| {
-                trials[b.4]
-                    .score
-                    .total_cmp(&trials[a.4].score)
+                let (ta, tb) = (&trials[a.4], &trials[b.4]);
+                tb.feasible
+                    .cmp(&ta.feasible)
+                    .then(tb.score.total_cmp(&ta.score))
                     .then(a.0.cmp(&b.0))
             });
             alive.truncate(survivors(alive.len(), cfg.eta));
@@ -462,8 +564,10 @@ pub fn tune(
             "the time budget ended before the first trial".into(),
         ));
     }
-    // Best score; ties go to the cheaper model (fewer factors, then fewer iterations).
+    // Best feasible score; ties go to the cheaper model (fewer factors, then fewer
+    // iterations).
     let best_trial = (0..trials.len())
+        .filter(|&t| trials[t].feasible)
         .max_by(|&a, &b| {
             let (ta, tb) = (&trials[a], &trials[b]);
             ta.score
@@ -471,9 +575,23 @@ pub fn tune(
                 .then(tb.params.factors.cmp(&ta.params.factors))
                 .then(tb.params.iterations.cmp(&ta.params.iterations))
         })
-        .unwrap();
+        .ok_or_else(|| infeasible(cfg, &trials))?;
+    // The chosen configuration across the dial: one more fit on the fitting rows.
+    let chosen = trials[best_trial].params.clone();
+    let model = als::fit(&fit_matrix, &chosen, &mut |_| {})?;
+    let dial = DIAL_STEPS
+        .iter()
+        .map(|&beta| {
+            let (validation, beyond) = score(&model, beta);
+            DialPoint {
+                popularity_penalty: beta,
+                validation,
+                beyond,
+            }
+        })
+        .collect();
     Ok(TuneResult {
-        best: trials[best_trial].params.clone(),
+        best: chosen,
         best_trial,
         fit_rows: parts.train.len(),
         validation_rows: parts.test.len(),
@@ -481,7 +599,36 @@ pub fn tune(
         holdout,
         trials,
         seconds: start.elapsed().as_secs_f64(),
+        dial,
     })
+}
+
+/// The error of a search where no trial kept to the bounds, with the best value each bound saw.
+fn infeasible(cfg: &TuneConfig, trials: &[Trial]) -> TuneError {
+    let closest: Vec<String> = cfg
+        .constraints
+        .iter()
+        .map(|c| {
+            let values = trials
+                .iter()
+                .map(|t| c.figure.value(&t.validation, &t.beyond));
+            let best = match c.bound {
+                crate::objective::Bound::AtLeast => values.fold(f64::NEG_INFINITY, f64::max),
+                crate::objective::Bound::AtMost => values.fold(f64::INFINITY, f64::min),
+            };
+            format!("{} {best:.4}", c.figure)
+        })
+        .collect();
+    TuneError::Infeasible {
+        constraints: cfg
+            .constraints
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        trials: trials.len(),
+        closest: closest.join(", "),
+    }
 }
 
 fn survivors(n: usize, eta: usize) -> usize {
@@ -503,14 +650,17 @@ pub struct TuningRecord {
     pub config: TuneConfig,
     /// Every scored trial, in the order they ran.
     pub trials: Vec<Trial>,
+    /// The chosen configuration across the popularity dial, on validation.
+    #[serde(default)]
+    pub dial: Vec<DialPoint>,
 }
 
 /// The search in brief.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TuningSummary {
-    /// Metric maximised on validation.
-    pub metric: TargetMetric,
+    /// Figure maximised on validation.
+    pub metric: Figure,
     /// Cut-off of the metric.
     pub k: usize,
     /// How much was searched.
@@ -574,6 +724,7 @@ impl TuningRecord {
             test: None,
             config: config.clone(),
             trials: result.trials.clone(),
+            dial: result.dial.clone(),
         }
     }
 
@@ -591,7 +742,7 @@ pub fn trials_tsv(result: &TuneResult) -> String {
 
 fn trials_table(trials: &[Trial], best_trial: usize) -> String {
     let mut out = String::from(
-        "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tscore\tseconds\tpromoted\tbest\n",
+        "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tpopularity_penalty\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tcatalog_coverage\tnovelty\tscore\tfeasible\tseconds\tpromoted\tbest\n",
     );
     for (i, t) in trials.iter().enumerate() {
         let conf = match t.params.confidence {
@@ -599,7 +750,7 @@ fn trials_table(trials: &[Trial], best_trial: usize) -> String {
             Confidence::Log => "log",
         };
         out += &format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.3}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{}\t{:.3}\t{}\t{}\n",
             t.config,
             t.bracket,
             t.rung,
@@ -608,11 +759,15 @@ fn trials_table(trials: &[Trial], best_trial: usize) -> String {
             t.params.alpha,
             conf,
             t.params.iterations,
+            t.params.popularity_penalty,
             t.validation.precision_at_k,
             t.validation.ndcg_at_k,
             t.validation.recall_at_k,
             t.validation.map_at_k,
+            t.beyond.catalog_coverage,
+            t.beyond.novelty,
             t.score,
+            t.feasible,
             t.seconds,
             t.promoted,
             i == best_trial
@@ -683,7 +838,18 @@ mod tests {
         let space = SearchSpace::default();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let n = 20;
-        let s = sample(&space, &AlsParams::implicit(), n, &mut rng);
+        let s = sample(&space, &AlsParams::implicit(), n, false, &mut rng);
+        assert!(
+            s.iter().all(|p| p.popularity_penalty == 0.0),
+            "the dial stays off"
+        );
+        let dial = sample(&space, &AlsParams::implicit(), n, true, &mut rng);
+        let mut dial_strata = vec![0usize; n];
+        for p in &dial {
+            assert!((0.0..=1.0).contains(&p.popularity_penalty));
+            dial_strata[((p.popularity_penalty as f64 * n as f64) as usize).min(n - 1)] += 1;
+        }
+        assert!(dial_strata.iter().all(|&c| c == 1), "{dial_strata:?}");
         let mut strata = vec![0usize; n];
         for p in &s {
             assert!((16..=256).contains(&p.factors) && p.factors % 8 == 0);
@@ -755,6 +921,7 @@ mod tests {
             alpha: (0.1, 10.0),
             confidence: vec![Confidence::Linear, Confidence::Log],
             iterations: (2, 8),
+            popularity_penalty: (0.0, 1.0),
         };
         let mut cfg = small_cfg(space, 12);
         cfg.base = AlsParams {
@@ -798,6 +965,78 @@ mod tests {
         let tsv = trials_tsv(&result);
         assert_eq!(tsv.lines().count(), result.trials.len() + 1);
         assert_eq!(tsv.lines().filter(|l| l.ends_with("\ttrue")).count(), 1);
+    }
+
+    /// With a floor on catalogue coverage the search keeps only configurations that reach it
+    /// (searching the popularity dial too), picks the most accurate of those, and draws the
+    /// dial's curve for it; an unreachable floor is an error that says how close it came.
+    #[test]
+    fn bounds_choose_among_feasible_trials_and_the_dial_curve_is_drawn() {
+        // Power-law popularity, so accurate lists crowd into the head.
+        let mut r = Ratings::default();
+        crate::synth::generate(
+            &crate::synth::SynthParams {
+                users: 150,
+                items: 200,
+                interactions: 4000,
+                rank: 4,
+                seed: 3,
+            },
+            |row| {
+                let user = r.users.intern(&format!("u{}", row.user));
+                let item = r.items.intern(&format!("i{}", row.item));
+                r.records.push(Interaction {
+                    user,
+                    item,
+                    rating: row.rating as f64,
+                    timestamp: row.timestamp,
+                });
+            },
+        );
+        let space = SearchSpace {
+            factors: (8, 16),
+            iterations: (2, 4),
+            ..SearchSpace::default()
+        };
+        let mut cfg = small_cfg(space.clone(), 8);
+        let free = tune(&r, &cfg, &mut |_, _| {}).unwrap();
+        assert!(
+            free.trials
+                .iter()
+                .all(|t| t.params.popularity_penalty == 0.0),
+            "without bounds the dial stays off"
+        );
+        let floor = free.trials[free.best_trial].beyond.catalog_coverage + 0.05;
+        cfg.constraints = vec![format!("catalog_coverage>={floor}").parse().unwrap()];
+        let bound = tune(&r, &cfg, &mut |_, _| {}).unwrap();
+        let best = &bound.trials[bound.best_trial];
+        assert!(best.feasible && best.beyond.catalog_coverage >= floor);
+        assert!(bound
+            .trials
+            .iter()
+            .any(|t| t.params.popularity_penalty > 0.0));
+        let feasible_best = bound
+            .trials
+            .iter()
+            .filter(|t| t.feasible)
+            .map(|t| t.score)
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(best.score, feasible_best);
+        assert_eq!(bound.dial.len(), DIAL_STEPS.len());
+        let (first, last) = (&bound.dial[0], bound.dial.last().unwrap());
+        assert!(
+            last.beyond.catalog_coverage > first.beyond.catalog_coverage,
+            "turning the dial up widens coverage: {} -> {}",
+            first.beyond.catalog_coverage,
+            last.beyond.catalog_coverage
+        );
+
+        cfg.constraints = vec!["catalog_coverage>=2".parse().unwrap()];
+        let err = tune(&r, &cfg, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(
+            err.contains("catalog_coverage>=2") && err.contains("closest"),
+            "{err}"
+        );
     }
 
     #[test]

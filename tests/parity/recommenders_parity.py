@@ -10,6 +10,11 @@ Generates its own random data (numpy, fixed seeds) and checks that
 * `topten evaluate --test T --recs R --predictions P --k K` (K = 1, 5, 10) prints the same
   rmse, mae, rsquared, exp_var, precision_at_k, recall_at_k, ndcg_at_k, map_at_k and map as
   recommenders.evaluation.python_evaluation (relevancy_method="top_k"), within 1e-9;
+* `topten evaluate --train TRAIN --test T --recs R --k K [--items CATALOGUE]` prints the same
+  catalog_coverage, distributional_coverage, novelty, diversity and serendipity of each user's
+  k best recommendations as the same module (item co-occurrence similarity, and
+  item_sim_measure="item_feature_vector" with the catalogue's categories as binary feature
+  vectors), within 1e-9;
 * `topten split --ratings IN --method M --ratio 0.75 --seed 42 --out DIR` (random, stratified
   and chrono, by user and by item, with and without --min-rating 5) puts exactly the same
   (user, item) rows in train and in test as python_random_split / python_stratified_split /
@@ -416,6 +421,161 @@ def run_metrics_cases(topten, workdir, tally):
 
 
 # --------------------------------------------------------------------------------------------
+# beyond accuracy: coverage, novelty, diversity, serendipity
+
+BEYOND_METRICS = ("catalog_coverage", "distributional_coverage", "novelty", "diversity", "serendipity")
+BEYOND_KS = (3, 10)
+CATEGORIES = ["drama", "comedy", "action", "kids", "docs", "music"]
+
+
+def generate_beyond_case(seed, n_users=150, n_items=220):
+    """Training rows with power-law item popularity, recommendations that never repeat a
+    training pair (a few users get one item, a few are not in training, a few items were never
+    trained on), a small test file, and a catalogue (1-3 categories per item, some items
+    missing: their similarity is 0 on both sides; an item listed without categories makes
+    Recommenders divide 0 by 0, so none is)."""
+    rng = np.random.default_rng(seed)
+    users = [f"u{j}" for j in range(n_users)]
+    items = [f"i{j}" for j in range(n_items)]
+    pop = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    pop = pop / pop.sum()
+    trained = {}
+    train_rows = []
+    never_trained = set(items[-6:])  # the tail nobody trained on
+    p_train = pop.copy()
+    p_train[-6:] = 0
+    p_train = p_train / p_train.sum()
+    for u in users:
+        n = int(np.clip(rng.lognormal(math.log(18), 0.7), 2, 80))
+        chosen = rng.choice(n_items, size=n, replace=False, p=p_train)
+        trained[u] = {items[j] for j in chosen}
+        for j in chosen:
+            train_rows.append((u, items[j], str(int(rng.integers(1, 6))), "0"))
+    stamps = distinct_timestamps(rng, len(train_rows))
+    train_rows = [(u, i, r, str(t)) for (u, i, r, _), t in zip(train_rows, stamps)]
+    rec_users = users + ["x1", "x2", "x3"]  # three users with no training rows
+    rec_rows = []
+    for n_u, u in enumerate(rec_users):
+        n = 1 if n_u % 37 == 0 else int(rng.integers(5, 16))
+        pool = [j for j in range(n_items) if items[j] not in trained.get(u, set())]
+        w = np.array([pop[j] ** 0.5 for j in pool])
+        chosen = rng.choice(len(pool), size=min(n, len(pool)), replace=False, p=w / w.sum())
+        for j, sc in zip(chosen, distinct_scores(rng, len(chosen))):
+            rec_rows.append((u, items[pool[j]], repr(sc)))
+    test_rows = []
+    for u in users[:40]:
+        j = int(rng.integers(n_items))
+        if items[j] not in trained[u]:
+            test_rows.append((u, items[j], "4", str(2_000_000_000 + len(test_rows))))
+    catalogue = []
+    for j, i in enumerate(items):
+        if j % 23 == 5:
+            continue  # not in the catalogue
+        n_cat = int(rng.integers(1, 4))
+        cats = sorted(rng.choice(len(CATEGORIES), size=n_cat, replace=False).tolist())
+        catalogue.append((i, f"Title {i}", "|".join(CATEGORIES[c] for c in cats)))
+    return train_rows, rec_rows, test_rows, catalogue, never_trained
+
+
+def clear_all_recommenders_caches():
+    for name in dir(pe):
+        fn = getattr(pe, name)
+        if callable(fn) and hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
+def reference_beyond(train, recs, catalogue, k, features):
+    cols = dict(col_user="user_id", col_item="item_id")
+    top = pe.get_top_k_items(recs, col_user="user_id", col_rating="prediction", k=k)
+    top = top[["user_id", "item_id"]].reset_index(drop=True)
+    train = train[["user_id", "item_id"]]
+    out = {}
+    for name in ("catalog_coverage", "distributional_coverage", "novelty"):
+        clear_all_recommenders_caches()
+        out[name] = float(getattr(pe, name)(train, top, **cols))
+    extra = {}
+    if features:
+        vec = {}
+        for item, _, cats in catalogue:
+            v = np.zeros(len(CATEGORIES))
+            for c in filter(None, cats.split("|")):
+                v[CATEGORIES.index(c)] = 1.0
+            vec[item] = v
+        feat = pd.DataFrame({"item_id": list(vec), "features": list(vec.values())})
+        extra = dict(item_feature_df=feat, item_sim_measure="item_feature_vector",
+                     col_item_features="features")
+    for name in ("diversity", "serendipity"):
+        clear_all_recommenders_caches()
+        out[name] = float(getattr(pe, name)(train, top, **extra, **cols))
+    return out
+
+
+def run_beyond_cases(topten, workdir, tally):
+    for seed in (11, 12):
+        cdir = os.path.join(workdir, "beyond", f"seed{seed}")
+        os.makedirs(cdir, exist_ok=True)
+        train_rows, rec_rows, test_rows, catalogue, _ = generate_beyond_case(seed)
+        paths = {n: os.path.join(cdir, n + ".tsv") for n in ("train", "recs", "test", "catalogue")}
+        write_tsv(paths["train"], train_rows, TEST_HEADER)
+        write_tsv(paths["recs"], rec_rows)
+        write_tsv(paths["test"], test_rows, TEST_HEADER)
+        write_tsv(paths["catalogue"], catalogue, ["itemId", "title", "categories"])
+        print(f"\n=== beyond-accuracy case seed {seed}: {len(train_rows)} training rows, "
+              f"{len(rec_rows)} recommendations, catalogue of {len(catalogue)} items; files in {cdir}")
+        common = dict(sep="\t", keep_default_na=False, dtype={"user_id": str, "item_id": str})
+        train = pd.read_csv(paths["train"], **common)
+        recs = pd.read_csv(paths["recs"], header=None, names=["user_id", "item_id", "prediction"],
+                           sep="\t", keep_default_na=False,
+                           dtype={"user_id": str, "item_id": str, "prediction": "float64"},
+                           float_precision="round_trip")
+        for k in BEYOND_KS:
+            for features in (False, True):
+                label = f"beyond:seed{seed}:k={k}:{'categories' if features else 'cooccurrence'}"
+                try:
+                    ref = reference_beyond(train, recs, catalogue, k, features)
+                except Exception:
+                    print(f"--- {label}: Recommenders raised:")
+                    traceback.print_exc(file=sys.stdout)
+                    tally.record(False, f"{label}:reference")
+                    continue
+                got, err = {}, None
+                if topten:
+                    cmd = ["evaluate", "--train", paths["train"], "--test", paths["test"],
+                           "--recs", paths["recs"], "--k", str(k)]
+                    if features:
+                        cmd += ["--items", paths["catalogue"]]
+                    stdout, err = run_topten(topten, cmd)
+                    if err is None:
+                        try:
+                            got = parse_json_object(stdout)
+                        except ValueError as exc:
+                            err = str(exc)
+                want_sim = "item_feature_vector" if features else "item_cooccurrence_count"
+                print(f"--- {label}")
+                print(f"    {'figure':<24} {'topten':>24} {'recommenders':>24} {'|diff|':>9}  result")
+                if topten:
+                    sim_ok = err is None and got.get("item_similarity") == want_sim
+                    print(f"    {'item_similarity':<24} {str(got.get('item_similarity')):>24} {want_sim:>24} {'':>9}  {'ok' if sim_ok else 'FAIL'}")
+                    tally.record(sim_ok, f"{label}:item_similarity")
+                for name in BEYOND_METRICS:
+                    r = ref[name]
+                    if not topten:
+                        print(f"    {name:<24} {'-':>24} {fmt(r):>24}")
+                        continue
+                    if err is not None or name not in got:
+                        print(f"    {name:<24} {'error' if err else 'missing':>24} {fmt(r):>24} {'':>9}  FAIL")
+                        tally.record(False, f"{label}:{name}")
+                        continue
+                    t = as_float(got[name])
+                    ok = close(t, r)
+                    diff = abs(t - r) if not (math.isnan(t) or math.isnan(r)) else math.nan
+                    print(f"    {name:<24} {fmt(t):>24} {fmt(r):>24} {diff:>9.1e}  {'ok' if ok else 'FAIL'}")
+                    tally.record(ok, f"{label}:{name}")
+                if err is not None:
+                    print("    topten error: " + err.replace("\n", "\n        "))
+
+
+# --------------------------------------------------------------------------------------------
 # splits
 
 
@@ -610,6 +770,7 @@ def main():
     print(f"topten: {topten or '(reference only)'}; workdir: {workdir}")
 
     run_metrics_cases(topten, workdir, tally)
+    run_beyond_cases(topten, workdir, tally)
     run_split_cases(topten, workdir, tally)
 
     print()

@@ -81,11 +81,18 @@ fn tune(train: &Path, test: &Path, out: &Path) -> serde_json::Value {
 /// Drops the timing column of trials.tsv (the only field allowed to differ between runs).
 fn trials_without_seconds(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("trials.tsv")).unwrap();
+    let seconds = text
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .position(|h| h == "seconds")
+        .expect("a seconds column");
     text.lines()
         .map(|l| {
             l.split('\t')
                 .enumerate()
-                .filter(|(i, _)| *i != 13)
+                .filter(|(i, _)| *i != seconds)
                 .map(|(_, f)| f)
                 .collect::<Vec<_>>()
                 .join("\t")
@@ -202,6 +209,7 @@ fn report_is_self_contained_with_decodable_plots() {
         "loss.png",
         "metrics_at_k.png",
         "trials.png",
+        "dial.png",
         "popularity.png",
     ] {
         let bytes = std::fs::read(out.join(fig)).unwrap_or_else(|_| panic!("{fig} missing"));
@@ -218,7 +226,8 @@ fn report_is_self_contained_with_decodable_plots() {
             "{fig} not embedded"
         );
     }
-    assert_eq!(html.matches("data:image/png;base64,").count(), 4);
+    assert_eq!(html.matches("data:image/png;base64,").count(), 5);
+    assert!(html.contains("Beyond accuracy") && html.contains("The popularity dial"));
     assert!(
         !html.contains("src=\"http") && !html.contains("<link"),
         "external references"

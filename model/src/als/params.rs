@@ -101,6 +101,10 @@ pub struct AlsParams {
     pub seed: u64,
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// The popularity dial β ([`crate::rescoring`]): how much lists penalise popular items.
+    /// Not used by the solver; applied wherever a user's list is computed. 0: none.
+    #[serde(default)]
+    pub popularity_penalty: f32,
 }
 
 impl AlsParams {
@@ -120,6 +124,7 @@ impl AlsParams {
             nonnegative: false,
             seed: 42,
             threads: 0,
+            popularity_penalty: 0.0,
         }
     }
 
@@ -143,6 +148,7 @@ impl AlsParams {
             nonnegative: false,
             seed: 42,
             threads: 0,
+            popularity_penalty: 0.0,
         }
     }
 
@@ -169,6 +175,12 @@ impl AlsParams {
         }
         if self.iterations == 0 {
             return bad("iterations", "must be at least 1".into());
+        }
+        if !(self.popularity_penalty.is_finite() && self.popularity_penalty >= 0.0) {
+            return bad(
+                "popularity_penalty",
+                format!("must be finite and >= 0, got {}", self.popularity_penalty),
+            );
         }
         if self.solver == Solver::Cg && self.cg_steps == 0 {
             return bad("cg_steps", "must be at least 1".into());

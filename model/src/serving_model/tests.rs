@@ -299,6 +299,7 @@ fn header(items: &[&str], factors: usize) -> Header {
         created_ms: 0,
         item_counts: vec![1; items.len()],
         events_after_ms: None,
+        score_scale: 0.0,
     }
 }
 
@@ -374,4 +375,81 @@ fn scoring_chosen_items_agrees_with_the_ranking() {
         assert!((s - want).abs() < 1e-5, "{s} vs {want}");
     }
     assert!(serving.score_items(&[], &chosen).is_none());
+}
+
+/// The popularity dial travels with the serving model and reaches fold-in, refill and
+/// re-ranking: with β > 0 every request-time list is the model's own list with the bias
+/// `−β·s·ln(1 + c_i)` added (computed here independently), and lists move to less popular
+/// items.
+#[test]
+fn the_popularity_dial_reaches_fold_in_refill_and_reranking() {
+    let data = rows(200, 120, 6_000, 9);
+    let seen = Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        200,
+        120,
+    );
+    let params = AlsParams {
+        factors: 8,
+        iterations: 4,
+        ..AlsParams::implicit()
+    };
+    let mut model = model_from(seen.clone(), &params);
+    let plain = ServingModel::from_model(&model, "v1", None);
+    model.set_popularity_penalty(0.6);
+    let dialled = ServingModel::decode(&ServingModel::from_model(&model, "v2", None).encode())
+        .expect("round trip");
+    assert_eq!(dialled.params.popularity_penalty, 0.6);
+    assert!(dialled.score_scale > 0.0 && dialled.score_scale == model.meta.score_scale);
+
+    let counts: Vec<u32> = (0..120)
+        .map(|i| seen.indices.iter().filter(|&&c| c == i).count() as u32)
+        .collect();
+    let popularity = |list: &[Scored]| -> f64 {
+        list.iter()
+            .map(|s| counts[s.item as usize] as f64)
+            .sum::<f64>()
+            / list.len() as f64
+    };
+    let (mut plain_pop, mut dial_pop) = (0.0, 0.0);
+    for u in [0usize, 17, 99, 150] {
+        let (items, values) = seen.row(u);
+        let history: Vec<(u32, f32)> = items.iter().copied().zip(values.iter().copied()).collect();
+        // Independent: fold-in scores without the dial, plus the bias by the formula.
+        let raw = plain
+            .score_items(&history, &(0..120).collect::<Vec<u32>>())
+            .unwrap();
+        let want: Vec<f32> = raw
+            .iter()
+            .zip(&counts)
+            .map(|(s, &c)| s - 0.6 * dialled.score_scale * (c as f32).ln_1p())
+            .collect();
+        let mut order: Vec<u32> = (0..120u32).filter(|i| !items.contains(i)).collect();
+        order.sort_by(|&a, &b| {
+            want[b as usize]
+                .total_cmp(&want[a as usize])
+                .then(a.cmp(&b))
+        });
+        let got = dialled.recommend_for_history(&history, 10);
+        assert_eq!(
+            got.iter().map(|s| s.item).collect::<Vec<_>>(),
+            order[..10].to_vec(),
+            "fold-in, user {u}"
+        );
+        let refill = dialled.recommend_for_history_where(&history, 10, &|_| true);
+        assert_eq!(refill, got, "refill ranks as fold-in");
+        let rescored = dialled.score_items(&history, &[order[0]]).unwrap()[0];
+        assert!(
+            (rescored - want[order[0] as usize]).abs() < 1e-4,
+            "re-ranking scores"
+        );
+        plain_pop += popularity(&plain.recommend_for_history(&history, 10));
+        dial_pop += popularity(&got);
+    }
+    assert!(
+        dial_pop < plain_pop,
+        "the dial moves lists to the tail: {dial_pop} vs {plain_pop}"
+    );
+    // Similar items are item to item: the dial leaves them alone.
+    assert_eq!(dialled.similar_items(3, 5), plain.similar_items(3, 5));
 }

@@ -21,6 +21,14 @@ pub struct Args {
     /// Rating predictions: user, item, prediction (for RMSE, MAE, R², explained variance).
     #[arg(long)]
     pub predictions: Option<Location>,
+    /// Training interactions of the system that made the recommendations: adds catalog and
+    /// distributional coverage, novelty, diversity and serendipity of each user's k best.
+    #[arg(long)]
+    pub train: Option<Location>,
+    /// Item catalogue (as `publish --items` takes it): its categories become the item
+    /// similarity of diversity and serendipity instead of co-occurrence in `--train`.
+    #[arg(long, requires = "train")]
+    pub items: Option<Location>,
     /// Cut-off of the ranking metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -39,7 +47,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| read_with(p, &ReadOptions::default()))
         .transpose()?;
-    let eval = pipeline::evaluate_files(&truth, &recs, preds.as_ref(), args.k);
+    let train = args
+        .train
+        .as_ref()
+        .map(|t| args.input.read(t))
+        .transpose()?;
+    let catalogue = args
+        .items
+        .as_ref()
+        .map(topten_azure::blob::read_catalogue)
+        .transpose()?;
+    let eval = pipeline::evaluate_files(
+        &truth,
+        &recs,
+        preds.as_ref(),
+        args.k,
+        train.as_ref(),
+        catalogue.as_ref(),
+    );
     super::outln!("{}", serde_json::to_string_pretty(&eval)?);
     Ok(())
 }

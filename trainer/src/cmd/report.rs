@@ -256,6 +256,50 @@ pub fn write_report(
         ));
     }
 
+    // The chosen configuration across the popularity dial (validation), from `topten tune`.
+    let dial: Vec<serde_json::Value> = tuning
+        .and_then(|t| t["dial"].as_array().cloned())
+        .unwrap_or_default();
+    if !dial.is_empty() {
+        let point = |d: &serde_json::Value, name: &str| -> (f64, f64) {
+            (
+                d["beyond"]["catalog_coverage"].as_f64().unwrap_or(0.0),
+                d["validation"][name].as_f64().unwrap_or(0.0),
+            )
+        };
+        let steps: Vec<String> = dial
+            .iter()
+            .map(|d| format!("{}", d["popularity_penalty"].as_f64().unwrap_or(0.0)))
+            .collect();
+        figures.push((
+            "dial.png",
+            format!(
+                "Accuracy against catalogue coverage across the popularity dial β ({}), for the chosen configuration on the validation split: each step right buys coverage, each step down costs accuracy. Publish a point with `topten publish --popularity-penalty β`.",
+                steps.join(", ")
+            ),
+            Chart {
+                title: "Accuracy-coverage curve across the popularity dial (validation)".into(),
+                x_label: "catalog coverage".into(),
+                y_label: "accuracy at k".into(),
+                series: vec![
+                    Series {
+                        name: "NDCG@k".into(),
+                        points: dial.iter().map(|d| point(d, "ndcg_at_k")).collect(),
+                        color: PALETTE[2],
+                        style: Style::Line,
+                    },
+                    Series {
+                        name: "precision@k".into(),
+                        points: dial.iter().map(|d| point(d, "precision_at_k")).collect(),
+                        color: PALETTE[0],
+                        style: Style::Line,
+                    },
+                ],
+                y_from_zero: true,
+            },
+        ));
+    }
+
     let cov = report::coverage(model, k);
     figures.push((
         "popularity.png",
@@ -301,7 +345,7 @@ pub fn write_report(
         "<h2>Model</h2><table><tr><th>what</th><th>value</th></tr>\
 <tr><td>family</td><td>{:?}</td></tr><tr><td>factors</td><td>{}</td></tr><tr><td>regularization</td><td>{}</td></tr>\
 <tr><td>alpha</td><td>{}</td></tr><tr><td>confidence</td><td>{:?}</td></tr><tr><td>iterations</td><td>{}</td></tr>\
-<tr><td>users × items</td><td>{} × {}</td></tr><tr><td>training interactions</td><td>{}</td></tr>\
+<tr><td>popularity penalty β</td><td>{}</td></tr><tr><td>users × items</td><td>{} × {}</td></tr><tr><td>training interactions</td><td>{}</td></tr>\
 <tr><td>training seconds</td><td>{:.3}</td></tr><tr><td>created</td><td>{}</td></tr></table>",
         p.feedback,
         p.factors,
@@ -309,6 +353,7 @@ pub fn write_report(
         p.alpha,
         p.confidence,
         p.iterations,
+        p.popularity_penalty,
         model.meta.users,
         model.meta.items,
         model.meta.interactions,
@@ -330,6 +375,42 @@ pub fn write_report(
         html += "</table>\n";
     } else {
         let _ = writeln!(html, "<h2>Test metrics</h2><p>{}</p>", esc(test_note));
+    }
+    if let Some(test) = test {
+        let b = topten_model::pipeline::evaluate(model, test, k)
+            .beyond
+            .unwrap_or_default();
+        let _ = writeln!(
+            html,
+            "<h2>Beyond accuracy (top {k}, test users)</h2><p>Microsoft Recommenders' definitions; diversity and serendipity use {}.</p><table><tr><th>figure</th><th>value</th></tr>\
+<tr><td>catalog coverage</td><td>{:.4}</td></tr><tr><td>distributional coverage (bits)</td><td>{:.4}</td></tr>\
+<tr><td>novelty (bits)</td><td>{:.4}</td></tr><tr><td>diversity</td><td>{:.4}</td></tr><tr><td>serendipity</td><td>{:.4}</td></tr></table>",
+            match b.item_similarity {
+                topten_model::beyond_accuracy::SimilarityMeasure::ItemCooccurrenceCount => "item co-occurrence in the training data",
+                topten_model::beyond_accuracy::SimilarityMeasure::ItemFeatureVector => "the catalogue's categories",
+            },
+            b.catalog_coverage,
+            b.distributional_coverage,
+            b.novelty,
+            b.diversity,
+            b.serendipity
+        );
+    }
+    if !dial.is_empty() {
+        let _ = write!(html, "<h2>The popularity dial (validation)</h2><p>The chosen configuration (β = {}) across the dial.</p><table><tr><th>β</th><th>NDCG@k</th><th>precision@k</th><th>catalog coverage</th><th>novelty</th><th>diversity</th></tr>", p.popularity_penalty);
+        for d in &dial {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.3}</td><td>{:.4}</td></tr>",
+                d["popularity_penalty"].as_f64().unwrap_or(0.0),
+                d["validation"]["ndcg_at_k"].as_f64().unwrap_or(0.0),
+                d["validation"]["precision_at_k"].as_f64().unwrap_or(0.0),
+                d["beyond"]["catalog_coverage"].as_f64().unwrap_or(0.0),
+                d["beyond"]["novelty"].as_f64().unwrap_or(0.0),
+                d["beyond"]["diversity"].as_f64().unwrap_or(0.0),
+            );
+        }
+        html += "</table>\n";
     }
     if let Some(t) = tuning {
         let s = &t["summary"];

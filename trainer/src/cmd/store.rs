@@ -112,12 +112,24 @@ pub struct PublishArgs {
     /// Pause between batches in milliseconds (spreads load on provisioned throughput).
     #[arg(long, default_value_t = 0)]
     pub throttle_ms: u64,
+    /// The popularity dial β for this version [default: the model's]: the stored lists,
+    /// fold-in and refill penalise popular items by β score-spreads per unit of
+    /// ln(1 + interactions); 0 turns it off.
+    #[arg(long)]
+    pub popularity_penalty: Option<f32>,
 }
 
 /// Runs `publish`.
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
-    let model = topten_azure::model_dir::load_model(&args.model)
+    let mut model = topten_azure::model_dir::load_model(&args.model)
         .with_context(|| format!("cannot load model {}", args.model))?;
+    if let Some(beta) = args.popularity_penalty {
+        anyhow::ensure!(
+            beta.is_finite() && beta >= 0.0,
+            "--popularity-penalty must be a number >= 0, got {beta}"
+        );
+        model.set_popularity_penalty(beta);
+    }
     // Every input is read and checked before the store is opened (or created).
     let opts = PublishOptions {
         items_per_user: args.items_per_user,

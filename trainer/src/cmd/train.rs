@@ -80,6 +80,15 @@ pub struct Args {
     /// Cut-off of the ranking metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// The popularity dial β: lists penalise popular items by β score-spreads per unit of
+    /// ln(1 + interactions) (0: off). Stored with the model and every version published from
+    /// it; publish, fold-in and refill honour it (docs/guide.md, "Beyond accuracy").
+    #[arg(long, default_value_t = 0.0)]
+    pub popularity_penalty: f32,
+    /// Item catalogue: its categories become the item similarity of the test diversity and
+    /// serendipity (instead of co-occurrence in the training data).
+    #[arg(long)]
+    pub items: Option<Location>,
     /// Output model directory or blob prefix (metrics.json is written inside it too).
     #[arg(long)]
     pub out: Location,
@@ -111,6 +120,7 @@ impl Args {
             nonnegative: self.nonnegative,
             seed: self.seed,
             threads: self.threads,
+            popularity_penalty: self.popularity_penalty,
             ..base
         }
     }
@@ -161,7 +171,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let metrics = match &test {
         Some(test) => {
             let spin = progress::spinner("evaluating");
-            let eval = pipeline::evaluate(&model, test, args.k);
+            let catalogue = args
+                .items
+                .as_ref()
+                .map(topten_azure::blob::read_catalogue)
+                .transpose()?;
+            let eval = pipeline::evaluate_with(&model, test, args.k, catalogue.as_ref());
             spin.finish_and_clear();
             Some(serde_json::to_value(eval)?)
         }

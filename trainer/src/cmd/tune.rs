@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use topten_model::als::{AlsParams, Confidence};
-use topten_model::metrics::TargetMetric;
+use topten_model::objective::{Constraint, Figure};
 use topten_model::pipeline;
 use topten_model::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
 
@@ -47,9 +47,18 @@ pub struct Args {
     /// Search for this many seconds instead (brackets of 27 configurations).
     #[arg(long)]
     pub time: Option<f64>,
-    /// Metric maximised on validation (ndcg_at_k, precision_at_k, recall_at_k, map_at_k).
-    #[arg(long, default_value = "ndcg_at_k")]
-    pub metric: TargetMetric,
+    /// Figure maximised on validation: ndcg_at_k, precision_at_k, recall_at_k, map_at_k,
+    /// catalog_coverage, distributional_coverage, novelty, diversity or serendipity.
+    #[arg(long, alias = "metric", default_value = "ndcg_at_k")]
+    pub objective: Figure,
+    /// A bound every chosen configuration keeps to on validation, e.g.
+    /// `catalog_coverage>=0.30` or `novelty<=10` (repeatable). With a bound, or an objective
+    /// that is not accuracy, the popularity dial is searched too.
+    #[arg(long = "constraint", value_name = "FIGURE>=VALUE")]
+    pub constraints: Vec<Constraint>,
+    /// Smallest and largest popularity penalty β searched (when the dial is searched).
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [0.0, 1.0])]
+    pub popularity_penalty: Vec<f32>,
     /// Cut-off of the metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -99,7 +108,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .num_threads(args.threads)
             .build_global();
     }
-    let metric = args.metric;
+    let metric = args.objective;
+    anyhow::ensure!(
+        args.popularity_penalty[0] >= 0.0
+            && args.popularity_penalty[0] <= args.popularity_penalty[1],
+        "--popularity-penalty MIN MAX must satisfy 0 <= MIN <= MAX"
+    );
     let budget = match (args.budget, args.time) {
         (_, Some(s)) if s > 0.0 => Budget::Seconds(s),
         (_, Some(s)) => anyhow::bail!("--time must be positive, got {s}"),
@@ -118,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ConfidenceArg::Log => vec![Confidence::Log],
             },
             iterations: (args.iterations[0], args.iterations[1]),
+            popularity_penalty: (args.popularity_penalty[0], args.popularity_penalty[1]),
         },
         budget,
         eta: args.eta,
@@ -130,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seed: u32::try_from(args.seed).context("the seed must be below 2^32")?,
         },
         metric,
+        constraints: args.constraints.clone(),
         k: args.k,
         seed: args.seed,
         base: AlsParams {
@@ -157,7 +173,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bar.set_length(n as u64);
         }
         bar.set_position(p.done as u64);
-        bar.set_message(format!("best {} {:.4}", args.metric, p.best));
+        bar.set_message(format!("best {} {:.4}", args.objective, p.best));
         tracing::debug!(
             config = t.config,
             rung = t.rung,
@@ -165,7 +181,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             regularization = t.params.regularization,
             alpha = t.params.alpha,
             iterations = t.params.iterations,
+            popularity_penalty = t.params.popularity_penalty,
             score = t.score,
+            feasible = t.feasible,
             "trial"
         );
     })?;
@@ -180,6 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         alpha = best.params.alpha,
         confidence = ?best.params.confidence,
         iterations = best.params.iterations,
+        popularity_penalty = best.params.popularity_penalty,
         validation = best.score,
         defaults = result.trials[0].score,
         "search finished"
@@ -217,16 +236,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     struct Printed<'a> {
         params: &'a AlsParams,
         validation: &'a topten_model::metrics::RankingMetrics,
+        validation_beyond: &'a topten_model::beyond_accuracy::BeyondAccuracy,
         test: &'a Option<serde_json::Value>,
         trials: usize,
         seconds: f64,
+        dial: &'a [tune::DialPoint],
     }
     let out = Printed {
         params: &params,
         validation: &best.validation,
+        validation_beyond: &best.beyond,
         test: &model.meta.metrics,
         trials: result.trials.len(),
         seconds: result.seconds,
+        dial: &result.dial,
     };
     super::outln!("{}", serde_json::to_string_pretty(&out)?);
     tracing::info!(out = %args.out, "tuned model written");
