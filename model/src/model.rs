@@ -623,6 +623,7 @@ mod tests {
             feasible: true,
             seconds: 1.0,
             promoted: false,
+            dial_sweep: false,
         };
         let result = TuneResult {
             best: AlsParams::explicit(),

@@ -18,9 +18,13 @@
 //!   [`TuneConfig::bracket`] configurations until the time is used; the running fit finishes).
 //! - **Objective and bounds:** the search maximises one figure of the validation run
 //!   ([`Figure`]: accuracy, or coverage, novelty, diversity, serendipity) among the
-//!   configurations that keep to every [`Constraint`] (`catalog_coverage>=0.30`). Promotion
-//!   and the final choice rank feasible configurations first. With bounds or a non-accuracy
-//!   objective, the popularity dial ([`crate::rescoring`]) is searched too.
+//!   configurations that keep to every [`Constraint`] (`catalog_coverage>=0.30`). With bounds
+//!   or a non-accuracy objective, the popularity dial ([`crate::rescoring`]) is searched in a
+//!   second stage: the [`DIAL_CANDIDATES`] best configurations of the search (by the
+//!   objective, dial off) are fitted once more and scored at every step of the dial's range,
+//!   and the choice is the best feasible (configuration, β). Sweeping β on a few good,
+//!   converged models finds the trade-off far more reliably than sampling β at random beside
+//!   the other parameters, where most draws land on poor or barely trained models.
 //! - **The dial's curve:** the chosen configuration is fitted once more on the fitting rows
 //!   and scored across the dial ([`DialPoint`]), so a user sees what each step of β costs in
 //!   accuracy and buys in coverage.
@@ -184,6 +188,12 @@ pub struct DialPoint {
     pub beyond: BeyondAccuracy,
 }
 
+/// Configurations whose dial is swept in the second stage of a bounded search.
+pub const DIAL_CANDIDATES: usize = 5;
+
+/// Steps of the dial in the second stage (evenly over the searched range, both ends included).
+pub const DIAL_SEARCH_STEPS: usize = 41;
+
 /// The steps of the dial's curve.
 pub const DIAL_STEPS: [f32; 13] = [
     0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0,
@@ -214,6 +224,9 @@ pub struct Trial {
     pub seconds: f64,
     /// Whether the configuration went on to the next rung.
     pub promoted: bool,
+    /// A point of the second stage's dial sweep (not a successive-halving trial).
+    #[serde(default)]
+    pub dial_sweep: bool,
 }
 
 fn yes() -> bool {
@@ -318,7 +331,6 @@ pub fn sample(
     space: &SearchSpace,
     base: &AlsParams,
     n: usize,
-    search_dial: bool,
     rng: &mut ChaCha8Rng,
 ) -> Vec<AlsParams> {
     let strata = |rng: &mut ChaCha8Rng| -> Vec<f64> {
@@ -333,8 +345,6 @@ pub fn sample(
     let r = strata(rng);
     let a = strata(rng);
     let c = strata(rng);
-    let d = strata(rng);
-    let dial = space.popularity_penalty;
     let confidences = if space.confidence.is_empty() {
         vec![base.confidence]
     } else {
@@ -356,11 +366,6 @@ pub fn sample(
                 confidence: confidences
                     [((c[j] * confidences.len() as f64) as usize).min(confidences.len() - 1)],
                 iterations: space.iterations.0,
-                popularity_penalty: if search_dial {
-                    dial.0 + d[j] as f32 * (dial.1 - dial.0)
-                } else {
-                    base.popularity_penalty
-                },
                 ..base.clone()
             }
         })
@@ -462,7 +467,7 @@ pub fn tune(
         |start: &Instant| deadline.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
     let mut next_config = 0usize;
     'brackets: for bracket in 0.. {
-        let mut configs = sample(&cfg.space, &cfg.base, per_bracket, search_dial, &mut rng);
+        let mut configs = sample(&cfg.space, &cfg.base, per_bracket, &mut rng);
         if bracket == 0 {
             configs[0] = AlsParams {
                 iterations: ladder[0],
@@ -501,9 +506,7 @@ pub fn tune(
                     .constraints
                     .iter()
                     .all(|c| c.holds(&validation, &beyond));
-                if feasible {
-                    best = best.max(s);
-                }
+                best = best.max(s);
                 let trial = Trial {
                     config: entry.0,
                     bracket,
@@ -518,6 +521,7 @@ pub fn tune(
                     feasible,
                     seconds: entry.3,
                     promoted: false,
+                    dial_sweep: false,
                 };
                 entry.1 = Some(model);
                 entry.4 = trials.len();
@@ -541,13 +545,12 @@ pub fn tune(
             if rung + 1 == ladder.len() {
                 break;
             }
-            // Promote the best 1/eta, feasible ones first (ties: lower config id, for
-            // determinism).
+            // Promote the best 1/eta (ties: lower config id, for determinism). Bounds wait
+            // for the dial stage: with the dial off, few configurations keep to them.
             alive.sort_by(|a, b| {
-                let (ta, tb) = (&trials[a.4], &trials[b.4]);
-                tb.feasible
-                    .cmp(&ta.feasible)
-                    .then(tb.score.total_cmp(&ta.score))
+                trials[b.4]
+                    .score
+                    .total_cmp(&trials[a.4].score)
                     .then(a.0.cmp(&b.0))
             });
             alive.truncate(survivors(alive.len(), cfg.eta));
@@ -564,8 +567,77 @@ pub fn tune(
             "the time budget ended before the first trial".into(),
         ));
     }
+    // Second stage: the dial swept on the best configurations.
+    let mut sweeps: Vec<(usize, Vec<DialPoint>)> = Vec::new();
+    if search_dial {
+        let (lo, hi) = cfg.space.popularity_penalty;
+        let grid: Vec<f32> = (0..DIAL_SEARCH_STEPS)
+            .map(|j| lo + (hi - lo) * j as f32 / (DIAL_SEARCH_STEPS - 1) as f32)
+            .collect();
+        // Each configuration's deepest trial, best first.
+        let mut deepest: Vec<usize> = Vec::new();
+        for (t, trial) in trials.iter().enumerate() {
+            match deepest
+                .iter_mut()
+                .find(|d| trials[**d].config == trial.config)
+            {
+                Some(d) if trials[*d].rung <= trial.rung => *d = t,
+                Some(_) => {}
+                None => deepest.push(t),
+            }
+        }
+        deepest.sort_by(|&a, &b| {
+            trials[b]
+                .score
+                .total_cmp(&trials[a].score)
+                .then(trials[a].config.cmp(&trials[b].config))
+        });
+        for &t in deepest.iter().take(DIAL_CANDIDATES) {
+            let base = trials[t].clone();
+            let t0 = Instant::now();
+            let model = als::fit(&fit_matrix, &base.params, &mut |_| {})?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let mut sweep = Vec::with_capacity(grid.len());
+            for &beta in &grid {
+                let (validation, beyond) = score(&model, beta);
+                let s = cfg.metric.value(&validation, &beyond);
+                let feasible = cfg
+                    .constraints
+                    .iter()
+                    .all(|c| c.holds(&validation, &beyond));
+                trials.push(Trial {
+                    params: AlsParams {
+                        popularity_penalty: beta,
+                        ..base.params.clone()
+                    },
+                    validation,
+                    beyond,
+                    score: s,
+                    feasible,
+                    seconds,
+                    promoted: false,
+                    dial_sweep: true,
+                    ..base.clone()
+                });
+                sweep.push(DialPoint {
+                    popularity_penalty: beta,
+                    validation,
+                    beyond,
+                });
+                best = best.max(s);
+                let progress = Progress {
+                    done: trials.len(),
+                    planned: None,
+                    best,
+                    elapsed: start.elapsed().as_secs_f64(),
+                };
+                on_trial(trials.last().unwrap(), &progress);
+            }
+            sweeps.push((base.config, sweep));
+        }
+    }
     // Best feasible score; ties go to the cheaper model (fewer factors, then fewer
-    // iterations).
+    // iterations, then less of the dial).
     let best_trial = (0..trials.len())
         .filter(|&t| trials[t].feasible)
         .max_by(|&a, &b| {
@@ -574,22 +646,36 @@ pub fn tune(
                 .total_cmp(&tb.score)
                 .then(tb.params.factors.cmp(&ta.params.factors))
                 .then(tb.params.iterations.cmp(&ta.params.iterations))
+                .then(
+                    tb.params
+                        .popularity_penalty
+                        .total_cmp(&ta.params.popularity_penalty),
+                )
         })
         .ok_or_else(|| infeasible(cfg, &trials))?;
-    // The chosen configuration across the dial: one more fit on the fitting rows.
+    // The chosen configuration across the dial: its sweep, or one more fit on the fitting rows.
     let chosen = trials[best_trial].params.clone();
-    let model = als::fit(&fit_matrix, &chosen, &mut |_| {})?;
-    let dial = DIAL_STEPS
+    let swept = sweeps
         .iter()
-        .map(|&beta| {
-            let (validation, beyond) = score(&model, beta);
-            DialPoint {
-                popularity_penalty: beta,
-                validation,
-                beyond,
-            }
-        })
-        .collect();
+        .find(|(c, _)| trials[best_trial].dial_sweep && *c == trials[best_trial].config)
+        .map(|(_, sweep)| sweep.clone());
+    let dial = match swept {
+        Some(sweep) => sweep,
+        None => {
+            let model = als::fit(&fit_matrix, &chosen, &mut |_| {})?;
+            DIAL_STEPS
+                .iter()
+                .map(|&beta| {
+                    let (validation, beyond) = score(&model, beta);
+                    DialPoint {
+                        popularity_penalty: beta,
+                        validation,
+                        beyond,
+                    }
+                })
+                .collect()
+        }
+    };
     Ok(TuneResult {
         best: chosen,
         best_trial,
@@ -742,7 +828,7 @@ pub fn trials_tsv(result: &TuneResult) -> String {
 
 fn trials_table(trials: &[Trial], best_trial: usize) -> String {
     let mut out = String::from(
-        "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tpopularity_penalty\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tcatalog_coverage\tnovelty\tscore\tfeasible\tseconds\tpromoted\tbest\n",
+        "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tpopularity_penalty\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tcatalog_coverage\tnovelty\tscore\tfeasible\tseconds\tpromoted\tdial_sweep\tbest\n",
     );
     for (i, t) in trials.iter().enumerate() {
         let conf = match t.params.confidence {
@@ -750,7 +836,7 @@ fn trials_table(trials: &[Trial], best_trial: usize) -> String {
             Confidence::Log => "log",
         };
         out += &format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{}\t{:.3}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{}\t{:.3}\t{}\t{}\t{}\n",
             t.config,
             t.bracket,
             t.rung,
@@ -770,6 +856,7 @@ fn trials_table(trials: &[Trial], best_trial: usize) -> String {
             t.feasible,
             t.seconds,
             t.promoted,
+            t.dial_sweep,
             i == best_trial
         );
     }
@@ -838,18 +925,11 @@ mod tests {
         let space = SearchSpace::default();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let n = 20;
-        let s = sample(&space, &AlsParams::implicit(), n, false, &mut rng);
+        let s = sample(&space, &AlsParams::implicit(), n, &mut rng);
         assert!(
             s.iter().all(|p| p.popularity_penalty == 0.0),
-            "the dial stays off"
+            "the dial is not sampled"
         );
-        let dial = sample(&space, &AlsParams::implicit(), n, true, &mut rng);
-        let mut dial_strata = vec![0usize; n];
-        for p in &dial {
-            assert!((0.0..=1.0).contains(&p.popularity_penalty));
-            dial_strata[((p.popularity_penalty as f64 * n as f64) as usize).min(n - 1)] += 1;
-        }
-        assert!(dial_strata.iter().all(|&c| c == 1), "{dial_strata:?}");
         let mut strata = vec![0usize; n];
         for p in &s {
             assert!((16..=256).contains(&p.factors) && p.factors % 8 == 0);
@@ -1011,10 +1091,11 @@ mod tests {
         let bound = tune(&r, &cfg, &mut |_, _| {}).unwrap();
         let best = &bound.trials[bound.best_trial];
         assert!(best.feasible && best.beyond.catalog_coverage >= floor);
-        assert!(bound
-            .trials
-            .iter()
-            .any(|t| t.params.popularity_penalty > 0.0));
+        assert!(best.dial_sweep && best.params.popularity_penalty > 0.0);
+        assert_eq!(
+            bound.trials.iter().filter(|t| t.dial_sweep).count(),
+            DIAL_CANDIDATES * DIAL_SEARCH_STEPS
+        );
         let feasible_best = bound
             .trials
             .iter()
@@ -1022,7 +1103,11 @@ mod tests {
             .map(|t| t.score)
             .fold(f64::NEG_INFINITY, f64::max);
         assert_eq!(best.score, feasible_best);
-        assert_eq!(bound.dial.len(), DIAL_STEPS.len());
+        assert_eq!(
+            bound.dial.len(),
+            DIAL_SEARCH_STEPS,
+            "the chosen configuration's sweep"
+        );
         let (first, last) = (&bound.dial[0], bound.dial.last().unwrap());
         assert!(
             last.beyond.catalog_coverage > first.beyond.catalog_coverage,
