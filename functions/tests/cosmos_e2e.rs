@@ -43,36 +43,7 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
         ("TOPTEN_LOG_REQUESTS", "false"),
     ])
     .await;
-    let (s, health) = get(&format!("{}/api/health", h.base)).await;
-    assert_eq!(
-        (
-            s,
-            health["activeVersion"].as_str(),
-            health["store"]["backend"].as_str()
-        ),
-        (200, Some("v1"), Some("cosmos")),
-        "{health}"
-    );
-
-    let user = model.users.id(3).to_owned();
-    let (s, body) = get(&format!("{}/api/recommendations/{user}?k=5", h.base)).await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(
-        (body["modelVersion"].as_str(), body["source"].as_str()),
-        (Some("v1"), Some("personalized"))
-    );
-    let want: Vec<String> = model
-        .recommend(3, 5)
-        .iter()
-        .map(|s| model.items.id(s.item).to_owned())
-        .collect();
-    let got: Vec<String> = body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["itemId"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(got, want, "served lists are the model's top 5");
+    let user = common::assert_serves_model(&h.base, &model, "cosmos", "v1").await;
 
     // Unknown user: the cold-start list (the point read answers 404).
     let (s, body) = get(&format!("{}/api/recommendations/nobody-here?k=3", h.base)).await;

@@ -55,30 +55,7 @@ async fn handler_serves_from_redis_with_one_round_trip_per_request_and_survives_
         ("TOPTEN_REDIS_BREAKER_OPEN_MS", "300"),
     ])
     .await;
-    let (s, health) = get(&format!("{}/api/health", h.base)).await;
-    assert_eq!(
-        (
-            s,
-            health["activeVersion"].as_str(),
-            health["store"]["backend"].as_str()
-        ),
-        (200, Some("v1"), Some("redis")),
-        "{health}"
-    );
-
-    let user = model.users.id(3).to_owned();
-    let (s, body) = get(&format!("{}/api/recommendations/{user}?k=5", h.base)).await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(
-        (body["modelVersion"].as_str(), body["source"].as_str()),
-        (Some("v1"), Some("personalized"))
-    );
-    let want: Vec<String> = model
-        .recommend(3, 5)
-        .iter()
-        .map(|s| model.items.id(s.item).to_owned())
-        .collect();
-    assert_eq!(ids(&body), want, "served lists are the model's top 5");
+    let user = common::assert_serves_model(&h.base, &model, "redis", "v1").await;
 
     // One round trip (one HGET, nothing else) per request once the pointer is cached.
     let _ = get(&format!("{}/api/recommendations/{user}", h.base)).await;

@@ -169,6 +169,11 @@ impl Default for TuneConfig {
 }
 
 impl TuneConfig {
+    /// Whether a validation run keeps to every bound.
+    pub fn keeps_bounds(&self, ranking: &RankingMetrics, beyond: &BeyondAccuracy) -> bool {
+        self.constraints.iter().all(|c| c.holds(ranking, beyond))
+    }
+
     /// Whether the popularity dial is searched: only when something other than accuracy
     /// counts (bounds, or a non-accuracy objective); otherwise the search maximises accuracy
     /// with the base configuration's dial, as before the dial existed.
@@ -502,10 +507,7 @@ pub fn tune(
                 let beta = entry.2.popularity_penalty;
                 let (validation, beyond) = score(&model, beta);
                 let s = cfg.metric.value(&validation, &beyond);
-                let feasible = cfg
-                    .constraints
-                    .iter()
-                    .all(|c| c.holds(&validation, &beyond));
+                let feasible = cfg.keeps_bounds(&validation, &beyond);
                 best = best.max(s);
                 let trial = Trial {
                     config: entry.0,
@@ -601,10 +603,7 @@ pub fn tune(
             for &beta in &grid {
                 let (validation, beyond) = score(&model, beta);
                 let s = cfg.metric.value(&validation, &beyond);
-                let feasible = cfg
-                    .constraints
-                    .iter()
-                    .all(|c| c.holds(&validation, &beyond));
+                let feasible = cfg.keeps_bounds(&validation, &beyond);
                 trials.push(Trial {
                     params: AlsParams {
                         popularity_penalty: beta,

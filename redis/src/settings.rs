@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use topten_store::env_setting::{env_millis, env_or as env};
 use topten_store::StoreError;
 
 /// How to authenticate.
@@ -58,16 +59,6 @@ pub struct RedisSettings {
     pub breaker_open: Duration,
     /// User documents per pipelined round trip while publishing.
     pub batch: usize,
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={v:?} is not valid")),
-        _ => Ok(default),
-    }
 }
 
 impl RedisSettings {
@@ -161,7 +152,7 @@ impl RedisSettings {
             None if loopback => RedisAuth::None,
             None => RedisAuth::EntraId,
         };
-        let ms = |name: &str, d: u64| env(name, d).map(Duration::from_millis).map_err(&invalid);
+        let ms = |name: &str, d: u64| env_millis(name, d).map_err(&invalid);
         Ok(RedisSettings {
             host: host.to_owned(),
             port,

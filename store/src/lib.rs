@@ -30,7 +30,8 @@
 //! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`]: the roles; [`error`]:
 //!   [`StoreError`].
 //! - [`publish`]: writing a model as a new version, then activating it.
-//! - [`breaker`]: the read timeout and circuit breaker of the networked backends.
+//! - [`breaker`]: the read timeout and circuit breaker of the networked backends;
+//!   [`env_setting`]: their settings from the environment.
 //! - [`embedded`]: the LMDB backend; [`compact`]: rewriting its file without dead pages.
 //! - [`export`] and [`recs_snapshot`]: one version as a read-only file, and serving from it.
 //! - [`events`]: live interaction events: validation, storage form, conversion to training input.
@@ -43,6 +44,7 @@ pub mod breaker;
 pub mod compact;
 pub mod documents;
 pub mod embedded;
+pub mod env_setting;
 pub mod error;
 pub mod event_log;
 pub mod events;

@@ -40,14 +40,19 @@ pub fn azure_dir() -> PathBuf {
         .join("azure")
 }
 
+/// Whether `program --version` runs and succeeds here.
+pub fn runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Fails the test, saying what to install, when the stand-ins cannot run here.
 fn require_stand_ins(what: &str) {
-    let ok = azure_dir().join("node_modules").is_dir()
-        && Command::new("node")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok = azure_dir().join("node_modules").is_dir() && runs("node");
     assert!(
         ok,
         "{what} not available: run `npm ci` in {} (node 20 needed)",

@@ -51,13 +51,8 @@ impl RedisServer {
 
     /// Starts a server with `options`.
     pub fn start_with(options: RedisOptions) -> RedisServer {
-        let ok = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         assert!(
-            ok,
+            crate::runs("redis-server"),
             "redis-server not available: `apt-get install redis-server` (Debian's package; .ci/run installs it)"
         );
         let mut server = RedisServer {

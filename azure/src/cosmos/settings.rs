@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use azure_data_cosmos::options::ReadConsistencyStrategy;
 
+use topten_store::env_setting::{env_millis, env_or as env};
 use topten_store::StoreError;
 
 /// How to authenticate.
@@ -54,16 +55,6 @@ pub struct CosmosSettings {
     pub create_if_missing: bool,
     /// Preferred region for routing (`TOPTEN_COSMOS_REGION`, else the Functions `REGION_NAME`).
     pub region: String,
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={v:?} is not valid")),
-        _ => Ok(default),
-    }
 }
 
 /// Upserts in flight for a provisioned throughput: an upsert of a 50-item document costs about
@@ -149,7 +140,7 @@ impl CosmosSettings {
                 )))
             }
         };
-        let ms = |name: &str, d: u64| env(name, d).map(Duration::from_millis).map_err(&invalid);
+        let ms = |name: &str, d: u64| env_millis(name, d).map_err(&invalid);
         Ok(CosmosSettings {
             endpoint,
             database: database.to_owned(),

@@ -86,3 +86,44 @@ pub async fn send(
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Checks that the handler at `base` serves `version` from the `backend` store, and that a
+/// known user's list is the model's own top 5 (the user of model row 3, returned).
+pub async fn assert_serves_model(
+    base: &str,
+    model: &topten_model::model::Model,
+    backend: &str,
+    version: &str,
+) -> String {
+    use topten_testkit::http::get_json as get;
+    let (s, health) = get(&format!("{base}/api/health")).await;
+    assert_eq!(
+        (
+            s,
+            health["activeVersion"].as_str(),
+            health["store"]["backend"].as_str()
+        ),
+        (200, Some(version), Some(backend)),
+        "{health}"
+    );
+    let user = model.users.id(3).to_owned();
+    let (s, body) = get(&format!("{base}/api/recommendations/{user}?k=5")).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        (body["modelVersion"].as_str(), body["source"].as_str()),
+        (Some(version), Some("personalized"))
+    );
+    let want: Vec<String> = model
+        .recommend(3, 5)
+        .iter()
+        .map(|s| model.items.id(s.item).to_owned())
+        .collect();
+    let got: Vec<String> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, want, "served lists are the model's top 5");
+    user
+}
