@@ -414,9 +414,12 @@ mod tests {
             rung: 0,
             params: tuned.clone(),
             validation: Default::default(),
+            beyond: Default::default(),
             score: 0.1,
+            feasible: true,
             seconds: 0.5,
             promoted: false,
+            dial_sweep: false,
         };
         let result = topten_model::tune::TuneResult {
             best: tuned.clone(),
@@ -427,6 +430,7 @@ mod tests {
             validation_users: 2,
             holdout: topten_model::tune::Holdout::Random,
             seconds: 0.5,
+            dial: vec![],
         };
         let record = topten_model::tune::TuningRecord::new(
             &topten_model::tune::TuneConfig::default(),
