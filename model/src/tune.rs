@@ -419,10 +419,8 @@ pub fn tune(
     val_users.dedup();
     let fit_pairs = fit_matrix.pairs();
     let counts = crate::rescoring::item_counts(&fit_matrix, ni);
-    // Validation lists of `model` with the dial at `beta`, and their figures.
-    let score = |model: &AlsModel, beta: f32| -> (RankingMetrics, BeyondAccuracy) {
-        let scale = crate::rescoring::score_scale(&model.user_factors, &model.item_factors);
-        let bias = crate::rescoring::popularity_bias(beta, scale, &counts);
+    // Validation lists of `model` with the dial's `bias` ([`dial_biases`]), and their figures.
+    let score = |model: &AlsModel, bias: Option<&[f32]>| -> (RankingMetrics, BeyondAccuracy) {
         let lists: Vec<Vec<crate::topk::Scored>> = val_users
             .par_iter()
             .map(|&u| {
@@ -430,7 +428,7 @@ pub fn tune(
                 crate::topk::top_k_for_vector(
                     x.as_slice().unwrap(),
                     &model.item_factors,
-                    bias.as_deref(),
+                    bias,
                     cfg.k,
                     fit_matrix.row(u as usize).0,
                 )
@@ -505,7 +503,8 @@ pub fn tune(
                 };
                 entry.3 += t0.elapsed().as_secs_f64();
                 let beta = entry.2.popularity_penalty;
-                let (validation, beyond) = score(&model, beta);
+                let bias = dial_biases(&model, &counts, &[beta]).pop().flatten();
+                let (validation, beyond) = score(&model, bias.as_deref());
                 let s = cfg.metric.value(&validation, &beyond);
                 let feasible = cfg.keeps_bounds(&validation, &beyond);
                 best = best.max(s);
@@ -600,8 +599,9 @@ pub fn tune(
             let model = als::fit(&fit_matrix, &base.params, &mut |_| {})?;
             let seconds = t0.elapsed().as_secs_f64();
             let mut sweep = Vec::with_capacity(grid.len());
-            for &beta in &grid {
-                let (validation, beyond) = score(&model, beta);
+            let biases = dial_biases(&model, &counts, &grid);
+            for (&beta, bias) in grid.iter().zip(&biases) {
+                let (validation, beyond) = score(&model, bias.as_deref());
                 let s = cfg.metric.value(&validation, &beyond);
                 let feasible = cfg.keeps_bounds(&validation, &beyond);
                 trials.push(Trial {
@@ -662,10 +662,12 @@ pub fn tune(
         Some(sweep) => sweep,
         None => {
             let model = als::fit(&fit_matrix, &chosen, &mut |_| {})?;
+            let biases = dial_biases(&model, &counts, &DIAL_STEPS);
             DIAL_STEPS
                 .iter()
-                .map(|&beta| {
-                    let (validation, beyond) = score(&model, beta);
+                .zip(&biases)
+                .map(|(&beta, bias)| {
+                    let (validation, beyond) = score(&model, bias.as_deref());
                     DialPoint {
                         popularity_penalty: beta,
                         validation,
@@ -686,6 +688,19 @@ pub fn tune(
         seconds: start.elapsed().as_secs_f64(),
         dial,
     })
+}
+
+/// The dial's per-item bias for `model` at each of `betas` ([`crate::rescoring`]): the
+/// model's score spread is measured once for all of them, and not at all when every β is 0.
+fn dial_biases(model: &AlsModel, counts: &[u32], betas: &[f32]) -> Vec<Option<Vec<f32>>> {
+    if betas.iter().all(|&b| b == 0.0) {
+        return vec![None; betas.len()];
+    }
+    let scale = crate::rescoring::score_scale(&model.user_factors, &model.item_factors);
+    betas
+        .iter()
+        .map(|&beta| crate::rescoring::popularity_bias(beta, scale, counts))
+        .collect()
 }
 
 /// The error of a search where no trial kept to the bounds, with the best value each bound saw.
