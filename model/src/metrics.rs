@@ -112,28 +112,20 @@ pub fn ranking_metrics(truth: &[(u32, u32)], recs: &[(u32, u32, f64)], k: usize)
     for &(u, i) in truth {
         truth_sets.entry(u).or_default().insert(i);
     }
-    let mut lists: FxHashMap<u32, Vec<(u32, f64)>> = FxHashMap::default();
-    for &(u, i, s) in recs {
-        lists.entry(u).or_default().push((i, s));
-    }
+    let lists: Vec<(u32, Vec<u32>)> = top_k_lists(recs, k)
+        .into_iter()
+        .filter(|(u, _)| truth_sets.contains_key(u))
+        .collect();
     let mut out = RankingMetrics {
         k,
         ..Default::default()
     };
     let mut ndcg_sum = 0.0;
     let mut any_hit = false;
-    let mut users: Vec<u32> = lists
-        .keys()
-        .copied()
-        .filter(|u| truth_sets.contains_key(u))
-        .collect();
-    users.sort_unstable();
-    for u in &users {
+    for (u, list) in &lists {
         let relevant = &truth_sets[u];
-        let list = lists.get_mut(u).unwrap();
-        list.sort_by(|a, b| b.1.total_cmp(&a.1));
         let (mut hits, mut rr, mut dcg) = (0usize, 0.0f64, 0.0f64);
-        for (rank0, (item, _)) in list.iter().take(k).enumerate() {
+        for (rank0, item) in list.iter().enumerate() {
             if relevant.contains(item) {
                 hits += 1;
                 let rank = (rank0 + 1) as f64;
@@ -155,7 +147,7 @@ pub fn ranking_metrics(truth: &[(u32, u32)], recs: &[(u32, u32, f64)], k: usize)
             .sum();
         ndcg_sum += dcg / ideal;
     }
-    out.users = users.len();
+    out.users = lists.len();
     if !any_hit {
         return RankingMetrics {
             users: out.users,
@@ -165,7 +157,7 @@ pub fn ranking_metrics(truth: &[(u32, u32)], recs: &[(u32, u32, f64)], k: usize)
             }
         };
     }
-    let n = users.len() as f64;
+    let n = lists.len() as f64;
     out.precision_at_k /= n;
     out.recall_at_k /= n;
     out.map_at_k /= n;
@@ -174,21 +166,21 @@ pub fn ranking_metrics(truth: &[(u32, u32)], recs: &[(u32, u32, f64)], k: usize)
     out
 }
 
-/// Each user's `k` highest-scored (user, item) pairs, as the ranking metrics take them
-/// (`relevancy_method="top_k"`; equal scores keep their input order).
-pub fn top_k_per_user(recs: &[(u32, u32, f64)], k: usize) -> Vec<(u32, u32)> {
+/// Each user's `k` highest-scored items, best first, users ascending: the lists the ranking
+/// metrics score (`relevancy_method="top_k"`; equal scores keep their input order).
+pub fn top_k_lists(recs: &[(u32, u32, f64)], k: usize) -> Vec<(u32, Vec<u32>)> {
     let mut lists: FxHashMap<u32, Vec<(u32, f64)>> = FxHashMap::default();
     for &(u, i, s) in recs {
         lists.entry(u).or_default().push((i, s));
     }
-    let mut users: Vec<u32> = lists.keys().copied().collect();
-    users.sort_unstable();
-    let mut out = Vec::with_capacity(users.len() * k);
-    for u in users {
-        let list = lists.get_mut(&u).unwrap();
-        list.sort_by(|a, b| b.1.total_cmp(&a.1));
-        out.extend(list.iter().take(k).map(|&(i, _)| (u, i)));
-    }
+    let mut out: Vec<(u32, Vec<u32>)> = lists
+        .into_iter()
+        .map(|(u, mut list)| {
+            list.sort_by(|a, b| b.1.total_cmp(&a.1));
+            (u, list.into_iter().take(k).map(|(i, _)| i).collect())
+        })
+        .collect();
+    out.sort_unstable_by_key(|(u, _)| *u);
     out
 }
 

@@ -196,7 +196,10 @@ pub fn evaluate_files(
     let train_rows = train.map(&mut remap);
     let pairs: Vec<(u32, u32)> = truth_rows.iter().map(|&(u, i, _)| (u, i)).collect();
     let beyond = train_rows.map(|train_rows| {
-        let top = metrics::top_k_per_user(&rec_rows, k);
+        let top: Vec<(u32, u32)> = metrics::top_k_lists(&rec_rows, k)
+            .into_iter()
+            .flat_map(|(u, items)| items.into_iter().map(move |i| (u, i)))
+            .collect();
         let train_pairs: Vec<(u32, u32)> = train_rows.iter().map(|&(u, i, _)| (u, i)).collect();
         let features = catalogue.map(|c| category_features(&items, c));
         let similarity = match &features {
