@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::Request;
 use tower::ServiceExt;
 
-use common::send;
+use common::{ids, send};
 use topten_functions::{app, state_from_config, Config};
 use topten_model::catalogue::{Catalogue, CatalogueItem};
 use topten_store::embedded::EmbeddedStore;
@@ -25,15 +25,6 @@ async fn get(router: &axum::Router, uri: &str) -> serde_json::Value {
         .await
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
-}
-
-fn ids(body: &serde_json::Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["itemId"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// The store file, under `dir`, of [`served`].

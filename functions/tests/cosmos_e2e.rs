@@ -5,7 +5,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use topten_store::prelude::*;
 use topten_store::publish::{publish, PublishOptions};
 use topten_testkit::CosmosServer;
 
@@ -91,16 +90,7 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
     );
 
     // Switch to v2, then roll back: the handler follows the pointer within its TTL.
-    publish(store.as_ref(), &model, &opts("v2"), &mut |_, _| {})
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (_, body) = get(&format!("{}/api/recommendations/{user}", h.base)).await;
-    assert_eq!(body["modelVersion"], "v2");
-    assert_eq!(store.rollback().await.unwrap().version, "v1");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (_, body) = get(&format!("{}/api/recommendations/{user}", h.base)).await;
-    assert_eq!(body["modelVersion"], "v1");
+    common::assert_switch_and_rollback(&h.base, store.as_ref(), &model, &user).await;
 
     // The store goes away: fast 503s with Retry-After, not hanging requests.
     server.control("/down", serde_json::json!({}));

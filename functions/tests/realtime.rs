@@ -3,18 +3,9 @@
 
 mod common;
 
-use common::send;
+use common::{ids, send};
 
 use topten_functions::{app, state_from_config, Config};
-
-fn ids(body: &serde_json::Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["itemId"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 async fn fixture() -> (tempfile::TempDir, axum::Router, String) {
     let dir = tempfile::tempdir().unwrap();

@@ -7,12 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use topten_store::prelude::*;
 use topten_store::publish::{publish, PublishOptions};
 use topten_testkit::http::get_json as get;
 use topten_testkit::{RedisOptions, RedisServer};
 
-use common::start_handler;
+use common::{ids, start_handler};
 
 fn opts(v: &str) -> PublishOptions {
     PublishOptions {
@@ -20,15 +19,6 @@ fn opts(v: &str) -> PublishOptions {
         items_per_user: 20,
         ..PublishOptions::default()
     }
-}
-
-fn ids(body: &serde_json::Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["itemId"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// Publish, serve, count round trips, switch and roll back, take events, lose the server
@@ -102,19 +92,11 @@ async fn handler_serves_from_redis_with_one_round_trip_per_request_and_survives_
     );
 
     // Switch to v2, then roll back: the handler follows the pointer within its TTL.
-    publish(store.as_ref(), &model, &opts("v2"), &mut |_, _| {})
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (_, body) = get(&format!("{}/api/recommendations/{user}", h.base)).await;
-    assert_eq!(body["modelVersion"], "v2");
-    assert_eq!(store.rollback().await.unwrap().version, "v1");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (_, body) = get(&format!("{}/api/recommendations/{user}", h.base)).await;
-    assert_eq!(body["modelVersion"], "v1");
+    common::assert_switch_and_rollback(&h.base, store.as_ref(), &model, &user).await;
 
     // Events are stored in Redis and fold into the user's list, written back for every
     // instance.
+    let (_, body) = get(&format!("{}/api/recommendations/{user}", h.base)).await;
     let liked = ids(&body)[..2].to_vec();
     let events: Vec<serde_json::Value> = liked
         .iter()

@@ -87,6 +87,43 @@ pub async fn send(
     )
 }
 
+/// The item ids of a recommendations answer, in order.
+pub fn ids(body: &serde_json::Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Publishes `model` as `v2` (over the active `v1`) and rolls back, checking after each that
+/// the handler at `base` follows the pointer within its cache lifetime (at most 300 ms).
+pub async fn assert_switch_and_rollback(
+    base: &str,
+    store: &dyn Store,
+    model: &topten_model::model::Model,
+    user: &str,
+) {
+    use topten_store::prelude::*;
+    use topten_testkit::http::get_json as get;
+    let opts = topten_store::publish::PublishOptions {
+        version: Some("v2".into()),
+        items_per_user: 20,
+        ..Default::default()
+    };
+    topten_store::publish::publish(store, model, &opts, &mut |_, _| {})
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, body) = get(&format!("{base}/api/recommendations/{user}")).await;
+    assert_eq!(body["modelVersion"], "v2");
+    assert_eq!(store.rollback().await.unwrap().version, "v1");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, body) = get(&format!("{base}/api/recommendations/{user}")).await;
+    assert_eq!(body["modelVersion"], "v1");
+}
+
 /// Checks that the handler at `base` serves `version` from the `backend` store, and that a
 /// known user's list is the model's own top 5 (the user of model row 3, returned).
 pub async fn assert_serves_model(
@@ -118,12 +155,6 @@ pub async fn assert_serves_model(
         .iter()
         .map(|s| model.items.id(s.item).to_owned())
         .collect();
-    let got: Vec<String> = body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["itemId"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(got, want, "served lists are the model's top 5");
+    assert_eq!(ids(&body), want, "served lists are the model's top 5");
     user
 }
