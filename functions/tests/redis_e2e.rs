@@ -50,17 +50,10 @@ async fn handler_serves_from_redis_with_one_round_trip_per_request_and_survives_
     // One round trip (one HGET, nothing else) per request once the pointer is cached.
     let _ = get(&format!("{}/api/recommendations/{user}", h.base)).await;
     let total = |s: &RedisServer| -> u64 {
-        s.cli(&["INFO", "commandstats"])
-            .lines()
-            .filter(|l| !l.starts_with("cmdstat_info:"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
+        s.command_calls()
+            .into_iter()
+            .filter(|(command, _)| command != "info")
+            .map(|(_, calls)| calls)
             .sum()
     };
     let (hget0, total0) = (server.calls("hget"), total(&server));

@@ -272,13 +272,9 @@ fn server_calls_as(server: &RedisServer, credential: &FakeCredential, command: &
         .args(["INFO", "commandstats"])
         .output()
         .unwrap();
-    let stats = String::from_utf8_lossy(&out.stdout);
-    let prefix = format!("cmdstat_{command}:calls=");
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|r| r.split(',').next())
-        .and_then(|n| n.parse().ok())
+    topten_testkit::redis::command_calls(&String::from_utf8_lossy(&out.stdout))
+        .get(command)
+        .copied()
         .unwrap_or(0)
 }
 

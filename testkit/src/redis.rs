@@ -6,6 +6,7 @@
 //! `scripts/test.sh` runs them with `--include-ignored`. When `redis-server` is missing,
 //! [`RedisServer::start`] fails the test and says what to install, never skips it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -142,15 +143,16 @@ impl RedisServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// How many times the server ran `command` (from `INFO commandstats`).
+    /// How many times the server ran each command (`INFO commandstats`), by lower-case name.
+    pub fn command_calls(&self) -> BTreeMap<String, u64> {
+        command_calls(&self.cli(&["INFO", "commandstats"]))
+    }
+
+    /// How many times the server ran `command`.
     pub fn calls(&self, command: &str) -> u64 {
-        let stats = self.cli(&["INFO", "commandstats"]);
-        let prefix = format!("cmdstat_{}:calls=", command.to_ascii_lowercase());
-        stats
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.trim().parse().ok())
+        self.command_calls()
+            .get(&command.to_ascii_lowercase())
+            .copied()
             .unwrap_or(0)
     }
 
@@ -158,6 +160,18 @@ impl RedisServer {
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
+}
+
+/// The calls per command in the text of `INFO commandstats` (`cmdstat_hget:calls=20,...`).
+pub fn command_calls(stats: &str) -> BTreeMap<String, u64> {
+    stats
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+            let calls = rest.split(',').next()?.trim().parse().ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
 }
 
 /// A certificate authority and a server certificate for `localhost` and 127.0.0.1 in `dir`
