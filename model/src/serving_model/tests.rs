@@ -28,18 +28,23 @@ fn serving_for(
     seed: u64,
     factors: usize,
 ) -> ServingModel {
-    let data = rows(users, items, interactions, seed);
-    let seen = Csr::from_triplets(
-        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
-        users,
-        items,
-    );
+    let seen = seen_matrix(users, items, interactions, seed);
     let params = AlsParams {
         factors,
         iterations: 3,
         ..AlsParams::implicit()
     };
     ServingModel::from_model(&model_from(seen, &params), "v1", None)
+}
+
+/// The user × item matrix of [`rows`].
+fn seen_matrix(users: usize, items: usize, interactions: usize, seed: u64) -> Csr {
+    let data = rows(users, items, interactions, seed);
+    Csr::from_triplets(
+        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
+        users,
+        items,
+    )
 }
 
 fn rows(users: usize, items: usize, interactions: usize, seed: u64) -> Vec<SynthRow> {
@@ -59,12 +64,7 @@ fn rows(users: usize, items: usize, interactions: usize, seed: u64) -> Vec<Synth
 
 #[test]
 fn snapshot_round_trips() {
-    let data = rows(50, 40, 800, 1);
-    let seen = Csr::from_triplets(
-        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
-        50,
-        40,
-    );
+    let seen = seen_matrix(50, 40, 800, 1);
     let model = model_from(
         seen,
         &AlsParams {
@@ -89,12 +89,7 @@ fn snapshot_round_trips() {
 /// factor training gave them (training solved it against the previous sweep's item factors).
 #[test]
 fn fold_in_of_a_training_user_reproduces_their_factor() {
-    let data = rows(300, 200, 12_000, 2);
-    let seen = Csr::from_triplets(
-        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
-        300,
-        200,
-    );
+    let seen = seen_matrix(300, 200, 12_000, 2);
     for params in [
         AlsParams {
             factors: 8,
@@ -237,12 +232,7 @@ fn replaying_live_events_beats_the_stale_cache() {
 
 #[test]
 fn similar_items_are_ranked_by_cosine() {
-    let data = rows(100, 60, 2000, 4);
-    let seen = Csr::from_triplets(
-        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
-        100,
-        60,
-    );
+    let seen = seen_matrix(100, 60, 2000, 4);
     // Parameters pinned (the implicit defaults before λ 50 / log confidence): on this tiny
     // matrix, the stronger default regularisation makes item factors nearly collinear, and
     // cosines then tie to float precision.
@@ -383,12 +373,7 @@ fn scoring_chosen_items_agrees_with_the_ranking() {
 /// items.
 #[test]
 fn the_popularity_dial_reaches_fold_in_refill_and_reranking() {
-    let data = rows(200, 120, 6_000, 9);
-    let seen = Csr::from_triplets(
-        data.iter().map(|r| (r.user, r.item, r.rating as f32)),
-        200,
-        120,
-    );
+    let seen = seen_matrix(200, 120, 6_000, 9);
     let params = AlsParams {
         factors: 8,
         iterations: 4,
