@@ -309,10 +309,7 @@ impl RedisStore {
         &self,
         key: String,
     ) -> Result<Option<T>, StoreError> {
-        let bytes: Option<Vec<u8>> = self.query("read", &redis::cmd("GET").arg(&key)).await?;
-        bytes
-            .map(|b| serde_json::from_slice(&b).map_err(|e| backend_err(format!("{e}"))))
-            .transpose()
+        parse_json(&self.get_bytes(key).await?)
     }
 
     async fn get_bytes(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
