@@ -21,7 +21,7 @@
 //! under its name. All network work runs on a small runtime of this module's own, so the sync
 //! callers (the CLI, the training half of the retrain job) need no runtime of theirs.
 
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -66,6 +66,25 @@ pub struct BlobLocation {
     pub path: String,
     /// The location as the user wrote it (for messages).
     pub display: String,
+}
+
+impl BlobLocation {
+    /// Whether this names a prefix (a "directory": empty or ending in `/`) rather than a blob.
+    pub fn is_prefix(&self) -> bool {
+        self.path.is_empty() || self.path.ends_with('/')
+    }
+
+    /// The same location as a prefix (`PATH/`): what Spark writes as a "file" is a directory.
+    pub fn as_prefix(&self) -> BlobLocation {
+        if self.is_prefix() {
+            return self.clone();
+        }
+        BlobLocation {
+            container_url: self.container_url.clone(),
+            path: format!("{}/", self.path),
+            display: format!("{}/", self.display),
+        }
+    }
 }
 
 /// Where a file or directory lives.
@@ -474,14 +493,23 @@ pub async fn list(b: &BlobLocation) -> Result<Vec<BlobLocation>, BlobError> {
 }
 
 /// Expands input locations: a blob prefix (`.../`) or a local directory becomes every file
-/// under it in name order; anything else stays as it is. An empty prefix is an error.
+/// under it in name order, without side files (`_SUCCESS`, `.crc`, `_delta_log/`); a local
+/// directory of Parquet part files stays one data set; anything else stays as it is. An
+/// empty prefix is an error.
 pub fn expand_inputs(inputs: &[Location]) -> Result<Vec<Location>, BlobError> {
     let mut out = Vec::new();
     for loc in inputs {
         match loc {
-            Location::Blob(b) if b.path.is_empty() || b.path.ends_with('/') => {
+            Location::Blob(b) if b.is_prefix() => {
                 let b2 = b.clone();
-                let found = block_on(async move { list(&b2).await })?;
+                let found: Vec<BlobLocation> = block_on(async move { list(&b2).await })?
+                    .into_iter()
+                    .filter(|f| {
+                        !relative_path(b, f)
+                            .split('/')
+                            .any(topten_model::ingest::parquet::is_side_file)
+                    })
+                    .collect();
                 if found.is_empty() {
                     return Err(BlobError::NotFound(format!(
                         "{} (no blobs under this prefix)",
@@ -494,8 +522,21 @@ pub fn expand_inputs(inputs: &[Location]) -> Result<Vec<Location>, BlobError> {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(p)
                     .map_err(|e| BlobError::Service(p.display().to_string(), e.to_string()))?
                     .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_file())
+                    .filter(|p| {
+                        p.file_name().is_some_and(|n| {
+                            !topten_model::ingest::parquet::is_side_file(&n.to_string_lossy())
+                        })
+                    })
                     .collect();
+                // A directory of Parquet part files (with partition subdirectories) is one
+                // data set: read whole, as Spark wrote it.
+                if files
+                    .iter()
+                    .any(|f| f.is_dir() || topten_model::ingest::parquet::is_parquet_file(f))
+                {
+                    out.push(loc.clone());
+                    continue;
+                }
                 files.sort();
                 out.extend(files.into_iter().map(Location::Local));
             }
@@ -600,26 +641,98 @@ pub fn read_catalogue(
     }
 }
 
-/// Reads interactions from a local file or a blob, parsing blobs while they download.
+/// Reads interactions from a local file or directory, a blob or a blob prefix.
+///
+/// Text blobs are parsed while they download. Parquet (known by its magic bytes, or a prefix
+/// ending in `/` of part files as Spark writes them) is read from a temporary copy on disk,
+/// because a Parquet reader starts at the footer: the copy streams to disk and is read row
+/// group by row group, so memory never holds a whole file. Side files under a prefix
+/// (`_SUCCESS`, `_delta_log/`, `.crc`) are skipped; anything else must be Parquet.
 pub fn read_ratings(
     loc: &Location,
     opts: &ReadOptions,
     progress: Option<Progress>,
 ) -> Result<(Ratings, ReadReport), IngestError> {
+    use topten_model::ingest::parquet;
+    let io = |name: &str, e: &dyn std::fmt::Display| IngestError::Io {
+        source_name: name.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    };
     match loc {
         Location::Local(p) => topten_model::ingest::read_ratings(p, opts),
+        Location::Blob(b) if b.is_prefix() => {
+            let b2 = b.clone();
+            let found = block_on(async move { list(&b2).await }).map_err(|e| io(&b.display, &e))?;
+            let parts: Vec<BlobLocation> = found
+                .into_iter()
+                .filter(|f| !relative_path(b, f).split('/').any(parquet::is_side_file))
+                .collect();
+            if parts.is_empty() {
+                return Err(IngestError::Empty {
+                    source_name: format!("{} (no data files under this prefix)", b.display),
+                });
+            }
+            let dir = tempfile::tempdir().map_err(|e| io(&b.display, &e))?;
+            let mut files = Vec::with_capacity(parts.len());
+            for (n, part) in parts.iter().enumerate() {
+                let path = dir.path().join(format!("part-{n:06}"));
+                download_to(part, &path, progress.clone()).map_err(|e| io(&part.display, &e))?;
+                files.push((path, part.display.clone()));
+            }
+            parquet::read_parquet_files(&files, &b.display, opts)
+        }
         Location::Blob(b) => {
-            let reader = open_read(b, progress).map_err(|e| IngestError::Io {
-                source_name: b.display.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            let mut reader = match open_read(b, progress.clone()) {
+                Ok(r) => r,
+                // `ratings.parquet` written by Spark is a prefix of part files.
+                Err(BlobError::NotFound(_)) if prefix_exists(b) => {
+                    return read_ratings(&Location::Blob(b.as_prefix()), opts, progress)
+                }
+                Err(e) => return Err(io(&b.display, &e)),
+            };
+            let mut head = Vec::with_capacity(4);
+            (&mut reader)
+                .take(4)
+                .read_to_end(&mut head)
+                .map_err(|e| io(&b.display, &e))?;
+            if parquet::starts_like_parquet(&head) {
+                let mut copy = tempfile::NamedTempFile::new().map_err(|e| io(&b.display, &e))?;
+                copy.write_all(&head).map_err(|e| io(&b.display, &e))?;
+                std::io::copy(&mut reader, &mut copy).map_err(|e| io(&b.display, &e))?;
+                let files = [(copy.path().to_path_buf(), b.display.clone())];
+                return parquet::read_parquet_files(&files, &b.display, opts);
+            }
             topten_model::ingest::read_ratings_from(
-                BufReader::with_capacity(1 << 20, reader),
+                BufReader::with_capacity(1 << 20, std::io::Cursor::new(head).chain(reader)),
                 &b.display,
                 opts,
             )
         }
     }
+}
+
+/// Whether any blob lies under `b` read as a prefix.
+fn prefix_exists(b: &BlobLocation) -> bool {
+    let p = b.as_prefix();
+    block_on(async move { list(&p).await }).is_ok_and(|l| !l.is_empty())
+}
+
+/// A listed blob's name below the prefix it was listed under.
+fn relative_path<'a>(prefix: &BlobLocation, blob: &'a BlobLocation) -> &'a str {
+    blob.path.strip_prefix(&prefix.path).unwrap_or(&blob.path)
+}
+
+/// Streams a blob into a local file (a few chunks in memory at a time).
+pub fn download_to(
+    b: &BlobLocation,
+    path: &Path,
+    progress: Option<Progress>,
+) -> Result<(), BlobError> {
+    let fail = |e: std::io::Error| BlobError::Service(b.display.clone(), e.to_string());
+    let mut reader = open_read(b, progress)?;
+    let mut file = std::fs::File::create(path).map_err(fail)?;
+    std::io::copy(&mut reader, &mut file).map_err(fail)?;
+    file.sync_all().map_err(fail)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! - [`fixtures`]: generated ratings, a small trained model, a published embedded store;
 //! - [`http`]: requests over real sockets ([`http::send`], [`http::get_json`]);
 //! - [`parity`]: the requests every serving target must answer alike;
+//! - [`parquet`]: Parquet files in the shapes Spark, pandas and Delta write;
 //! - [`sas`]: Azurite's shared-key signatures;
 //! - [`redis`]: a real `redis-server` that a test can kill and restart.
 //!
@@ -22,6 +23,7 @@
 pub mod fixtures;
 pub mod http;
 pub mod parity;
+pub mod parquet;
 pub mod redis;
 pub mod sas;
 

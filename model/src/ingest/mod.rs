@@ -29,7 +29,8 @@
 //! - `layout`: delimiter, header and column detection;
 //! - `rows`: parsing and checking one row, and the error messages;
 //! - `pieces`: blocks, cuts between records, parallel pieces and the merge of their ids;
-//! - `duplicates`: the duplicate policy.
+//! - `duplicates`: the duplicate policy;
+//! - `parquet`: Parquet files and directories of part files (the same checks and id order).
 
 use std::fs::File;
 use std::io::Read;
@@ -39,6 +40,7 @@ use crate::interactions::{IdMap, Interaction, Ratings, MAX_ABS_VALUE};
 
 mod duplicates;
 mod layout;
+pub mod parquet;
 mod pieces;
 mod rows;
 
@@ -157,6 +159,15 @@ pub enum IngestError {
         /// Item id.
         item: String,
     },
+    /// A Parquet file that cannot be read as interactions: not Parquet, a needed column
+    /// missing, or a column of a type that cannot hold ids, ratings or times.
+    #[error("{source_name}: {message}")]
+    Schema {
+        /// File name or URI.
+        source_name: String,
+        /// What is wrong, naming the column.
+        message: String,
+    },
     /// The file holds no data rows.
     #[error("{source_name}: no interactions found (empty file or header only)")]
     Empty {
@@ -166,8 +177,13 @@ pub enum IngestError {
 }
 
 /// Reads a ratings file from disk, parsing blocks of lines on all cores. See the module docs
-/// for the formats understood; results are identical to [`read_ratings_from`]'s.
+/// for the formats understood; results are identical to [`read_ratings_from`]'s. A Parquet
+/// file (known by its magic bytes) or a directory (of Parquet part files, as Spark writes
+/// them) is read by [`parquet::read_parquet`].
 pub fn read_ratings(path: &Path, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
+    if path.is_dir() || parquet::is_parquet_file(path) {
+        return parquet::read_parquet(path, opts);
+    }
     let name = path.display().to_string();
     let file = File::open(path).map_err(|source| IngestError::Io {
         source_name: name.clone(),

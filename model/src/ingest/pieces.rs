@@ -60,6 +60,16 @@ impl PieceIds {
         }
     }
 
+    /// [`PieceIds::intern`] of `n`'s decimal text, without writing the text unless it is new
+    /// (integer id columns of Parquet files).
+    pub(super) fn intern_number(&mut self, n: u64) -> u32 {
+        let ids = &mut self.ids;
+        *self.numeric.entry(n).or_insert_with(|| {
+            ids.push(n.to_string());
+            ids.len() as u32 - 1
+        })
+    }
+
     pub(super) fn ids(&self) -> &[String] {
         &self.ids
     }
@@ -408,55 +418,8 @@ pub(super) fn read_blocks<R: Read>(
                 }
                 first_line.push(line_base);
                 line_base += piece.line_count;
-                ratings.has_timestamps |= piece.has_time;
-                report.skipped += piece.skipped;
             }
-            // Ids are merged in file order (first appearance decides the index).
-            let maps: Vec<(Vec<u32>, Vec<u32>)> = pieces
-                .iter()
-                .map(|p| {
-                    (
-                        merge_ids(&mut ratings.users, p.users.ids()),
-                        merge_ids(&mut ratings.items, p.items.ids()),
-                    )
-                })
-                .collect();
-            // Records and line numbers are renumbered while being copied into place, piece by
-            // piece in parallel (the copies write fresh memory, and its page faults then
-            // happen on every core).
-            let total: usize = pieces.iter().map(|p| p.records.len()).sum();
-            ratings.records.reserve(total);
-            lines.reserve(total);
-            {
-                let mut record_slots = &mut ratings.records.spare_capacity_mut()[..total];
-                let mut line_slots = &mut lines.spare_capacity_mut()[..total];
-                let mut jobs = Vec::with_capacity(pieces.len());
-                for ((piece, map), &base) in pieces.iter().zip(&maps).zip(&first_line) {
-                    let (r, rest) = record_slots.split_at_mut(piece.records.len());
-                    record_slots = rest;
-                    let (l, rest) = line_slots.split_at_mut(piece.lines.len());
-                    line_slots = rest;
-                    jobs.push((piece, map, base, r, l));
-                }
-                jobs.into_par_iter()
-                    .for_each(|(piece, (users, items), base, r, l)| {
-                        for (slot, rec) in r.iter_mut().zip(&piece.records) {
-                            slot.write(Interaction {
-                                user: users[rec.user as usize],
-                                item: items[rec.item as usize],
-                                ..*rec
-                            });
-                        }
-                        for (slot, &line) in l.iter_mut().zip(&piece.lines) {
-                            slot.write(base + line + 1);
-                        }
-                    });
-            }
-            // SAFETY: the loop above initialised the first `total` spare slots of both.
-            unsafe {
-                ratings.records.set_len(ratings.records.len() + total);
-                lines.set_len(lines.len() + total);
-            }
+            append_pieces(&mut ratings, &mut lines, &mut report, &pieces, &first_line);
         }
         if eof {
             break;
@@ -470,6 +433,69 @@ pub(super) fn read_blocks<R: Read>(
     }
     report.duplicates = resolve_duplicates(&mut ratings, &lines, opts.duplicates, source_name)?;
     Ok((ratings, report))
+}
+
+/// Appends parsed pieces to `ratings` in order: their ids merged into the global maps (first
+/// appearance decides the index), their records renumbered, and each record's line, counted
+/// from `first_line` of its piece, appended to `lines` (duplicate messages name them).
+pub(super) fn append_pieces(
+    ratings: &mut Ratings,
+    lines: &mut Vec<u64>,
+    report: &mut ReadReport,
+    pieces: &[Piece],
+    first_line: &[u64],
+) {
+    use rayon::prelude::*;
+    for piece in pieces {
+        ratings.has_timestamps |= piece.has_time;
+        report.skipped += piece.skipped;
+    }
+    // Ids are merged in file order (first appearance decides the index).
+    let maps: Vec<(Vec<u32>, Vec<u32>)> = pieces
+        .iter()
+        .map(|p| {
+            (
+                merge_ids(&mut ratings.users, p.users.ids()),
+                merge_ids(&mut ratings.items, p.items.ids()),
+            )
+        })
+        .collect();
+    // Records and line numbers are renumbered while being copied into place, piece by
+    // piece in parallel (the copies write fresh memory, and its page faults then
+    // happen on every core).
+    let total: usize = pieces.iter().map(|p| p.records.len()).sum();
+    ratings.records.reserve(total);
+    lines.reserve(total);
+    {
+        let mut record_slots = &mut ratings.records.spare_capacity_mut()[..total];
+        let mut line_slots = &mut lines.spare_capacity_mut()[..total];
+        let mut jobs = Vec::with_capacity(pieces.len());
+        for ((piece, map), &base) in pieces.iter().zip(&maps).zip(first_line) {
+            let (r, rest) = record_slots.split_at_mut(piece.records.len());
+            record_slots = rest;
+            let (l, rest) = line_slots.split_at_mut(piece.lines.len());
+            line_slots = rest;
+            jobs.push((piece, map, base, r, l));
+        }
+        jobs.into_par_iter()
+            .for_each(|(piece, (users, items), base, r, l)| {
+                for (slot, rec) in r.iter_mut().zip(&piece.records) {
+                    slot.write(Interaction {
+                        user: users[rec.user as usize],
+                        item: items[rec.item as usize],
+                        ..*rec
+                    });
+                }
+                for (slot, &line) in l.iter_mut().zip(&piece.lines) {
+                    slot.write(base + line + 1);
+                }
+            });
+    }
+    // SAFETY: the loop above initialised the first `total` spare slots of both.
+    unsafe {
+        ratings.records.set_len(ratings.records.len() + total);
+        lines.set_len(lines.len() + total);
+    }
 }
 
 /// Global indices of a piece's ids (in the piece's first-appearance order), interning the new

@@ -158,22 +158,8 @@ pub(super) fn parse_row<'a>(
     }
     let user = fields.field(cols.user).unwrap_or_default().trim();
     let item = fields.field(cols.item).unwrap_or_default().trim();
-    if user.is_empty() {
-        return Err("empty user id".into());
-    }
-    if item.is_empty() {
-        return Err("empty item id".into());
-    }
-    // Ids are stored one per line (model directory, snapshot), so a line break cannot be part
-    // of one; a control character is a sign of a misread file.
-    for (what, id) in [("user", user), ("item", item)] {
-        if id.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(format!(
-                "{what} id {} contains a line break or control character",
-                excerpt(id)
-            ));
-        }
-    }
+    check_id("user", user)?;
+    check_id("item", item)?;
     let rating = match cols.rating.and_then(|c| fields.field(c)) {
         None => 1.0,
         Some(raw) => {
@@ -184,15 +170,7 @@ pub(super) fn parse_row<'a>(
                     .parse()
                     .map_err(|_| format!("rating {} is not a number", excerpt(raw)))?,
             };
-            if !r.is_finite() {
-                return Err(format!("rating {} is not finite", excerpt(raw)));
-            }
-            if r.abs() > MAX_ABS_VALUE {
-                return Err(format!(
-                    "rating {} is out of range (at most {MAX_ABS_VALUE:e} in magnitude)",
-                    excerpt(raw)
-                ));
-            }
+            check_rating(r, raw)?;
             r
         }
     };
@@ -201,6 +179,36 @@ pub(super) fn parse_row<'a>(
         Some(raw) => (parse_timestamp(raw.trim())?, true),
     };
     Ok((user, item, rating, timestamp, has_time))
+}
+
+/// Checks an id as the model directory and the stores need it: not empty, and without a line
+/// break or control character (ids are stored one per line, and a control character is a sign
+/// of a misread file).
+pub(super) fn check_id(what: &str, id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err(format!("empty {what} id"));
+    }
+    if id.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "{what} id {} contains a line break or control character",
+            excerpt(id)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a rating: finite and within [`MAX_ABS_VALUE`]; `raw` is how the input wrote it.
+pub(super) fn check_rating(r: f64, raw: &str) -> Result<(), String> {
+    if !r.is_finite() {
+        return Err(format!("rating {} is not finite", excerpt(raw)));
+    }
+    if r.abs() > MAX_ABS_VALUE {
+        return Err(format!(
+            "rating {} is out of range (at most {MAX_ABS_VALUE:e} in magnitude)",
+            excerpt(raw)
+        ));
+    }
+    Ok(())
 }
 
 /// Star ratings are mostly one or two digits: parse those without the general float parser.
