@@ -711,6 +711,40 @@ pub fn read_ratings(
     }
 }
 
+/// Copies every blob under a prefix into `dir`, keeping the names below the prefix as relative
+/// paths (a Spark model directory stays a directory tree); returns how many blobs it copied.
+pub fn download_prefix(
+    b: &BlobLocation,
+    dir: &Path,
+    progress: Option<Progress>,
+) -> Result<usize, BlobError> {
+    let prefix = b.as_prefix();
+    let p2 = prefix.clone();
+    let blobs = block_on(async move { list(&p2).await })?;
+    if blobs.is_empty() {
+        return Err(BlobError::NotFound(format!(
+            "{} (no blobs under this prefix)",
+            prefix.display
+        )));
+    }
+    for blob in &blobs {
+        let rel = relative_path(&prefix, blob);
+        if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(BlobError::InvalidUri(
+                blob.display.clone(),
+                "unsafe blob name for a local copy".into(),
+            ));
+        }
+        let target = dir.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| BlobError::Service(parent.display().to_string(), e.to_string()))?;
+        }
+        download_to(blob, &target, progress.clone())?;
+    }
+    Ok(blobs.len())
+}
+
 /// Whether any blob lies under `b` read as a prefix.
 fn prefix_exists(b: &BlobLocation) -> bool {
     let p = b.as_prefix();

@@ -240,6 +240,118 @@ pub async fn publish(
     Ok(done)
 }
 
+/// One user's list computed elsewhere: user id, then (item id, score) best first.
+pub type UserList = (String, Vec<(String, f32)>);
+
+/// Yields the next batch of lists, `None` at the end, or an error that stops publishing.
+pub type NextLists<'a> = dyn FnMut() -> Result<Option<Vec<UserList>>, String> + Send + 'a;
+
+/// A version made of lists computed elsewhere (Spark's `recommendForAllUsers`), published as
+/// they are: no serving model (so no fold-in, re-ranking or similar items for it), no
+/// histories, and the items recommended most often as the fallback list. The same
+/// versioning as [`publish`]: the version is `writing` until all `expected_users` lists are
+/// stored and the count matches, and only then activated.
+///
+/// `next_batch` yields lists in batches until `None`; an error from it stops the publish and
+/// leaves the version `writing` (never served, deletable). `summary` is kept as the version's
+/// model summary.
+pub async fn publish_lists(
+    store: &dyn Store,
+    summary: serde_json::Value,
+    expected_users: usize,
+    opts: &PublishOptions,
+    next_batch: &mut NextLists<'_>,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<VersionInfo, StoreError> {
+    if opts.items_per_user == 0 {
+        return Err(StoreError::InvalidArgument(
+            "items per user must be at least 1".into(),
+        ));
+    }
+    let version = opts.version.clone().unwrap_or_else(|| {
+        let now = now_rfc3339().replace(['-', ':'], "");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!("v{now}-{:06x}", nanos & 0xff_ffff)
+    });
+    let created_at = now_rfc3339_millis();
+    let info = VersionInfo {
+        version: version.clone(),
+        status: VersionStatus::Writing,
+        created_at: created_at.clone(),
+        expected_users,
+        users: 0,
+        items_per_user: opts.items_per_user,
+        model: summary,
+        quality: opts.quality.clone(),
+    };
+    let catalogue = version_catalogue(store, opts).await?;
+    let titles = titles_of(opts.titles.as_ref(), catalogue.as_ref());
+    store.create_version(&info).await?;
+    if let Some(catalogue) = &catalogue {
+        store
+            .write_catalogue(&version, &catalogue.to_json_lines())
+            .await?;
+    }
+    let item = |id: &str, score: f32| ItemScore {
+        item_id: id.to_owned(),
+        score,
+        title: titles.as_ref().and_then(|t| t.get(id).cloned()),
+    };
+    let mut counts: HashMap<String, f32> = HashMap::new();
+    let mut written = 0;
+    let mut pending: Vec<UserRecs> = Vec::new();
+    loop {
+        let batch = next_batch().map_err(StoreError::InvalidArgument)?;
+        let done = batch.is_none();
+        for (user_id, list) in batch.into_iter().flatten() {
+            let items: Vec<ItemScore> = list
+                .iter()
+                .take(opts.items_per_user)
+                .map(|(id, score)| {
+                    *counts.entry(id.clone()).or_default() += 1.0;
+                    item(id, *score)
+                })
+                .collect();
+            pending.push(UserRecs {
+                id: doc_id(&version, &user_id),
+                user_id,
+                items,
+                model_version: version.clone(),
+                created_at: created_at.clone(),
+            });
+        }
+        while pending.len() >= opts.batch_size.max(1) || (done && !pending.is_empty()) {
+            let rest = pending.split_off(pending.len().min(opts.batch_size.max(1)));
+            let docs = std::mem::replace(&mut pending, rest);
+            store.write_users(&version, &docs).await?;
+            written += docs.len();
+            progress(written, expected_users);
+            if !opts.throttle.is_zero() {
+                tokio::time::sleep(opts.throttle).await;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let mut popular: Vec<(String, f32)> = counts.into_iter().collect();
+    popular.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let popular: Vec<ItemScore> = popular
+        .iter()
+        .take(opts.items_per_user)
+        .map(|(id, n)| item(id, *n))
+        .collect();
+    store.write_popular(&version, &popular).await?;
+    let done = store.finish_version(&version).await?;
+    if opts.activate {
+        store.activate(&version).await?;
+    }
+    Ok(done)
+}
+
 /// Activates a complete `version` (by hand, or rolling back) and folds in the live events its
 /// training data lacks, as [`publish`] does, so no activation makes users' lists forget what
 /// they did.

@@ -39,6 +39,8 @@ enum Command {
     Tune(cmd::tune::Args),
     /// Score any recommendation (and prediction) file against a test file.
     Evaluate(cmd::evaluate::Args),
+    /// Import a model Spark trained (ALSModel.save(), optional id indexes) as a model directory.
+    ImportSpark(cmd::import_spark::Args),
     /// Print top-k recommendations from a model directory.
     Recommend(cmd::recommend::Args),
     /// Print predicted scores for (user, item) pairs.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Split(a) => cmd::split::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::ImportSpark(a) => cmd::import_spark::run(a),
         Command::Tune(a) => cmd::tune::run(a),
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Recommend(a) => cmd::recommend::run(a),

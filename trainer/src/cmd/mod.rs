@@ -3,6 +3,7 @@
 pub mod compact;
 pub mod evaluate;
 pub mod export_snapshot;
+pub mod import_spark;
 pub mod predict;
 pub mod recommend;
 pub mod report;

@@ -88,9 +88,21 @@ pub fn read_titles(path: &Path) -> anyhow::Result<HashMap<String, String>> {
 /// Publish a model directory as a new version and activate it.
 #[derive(clap::Args, Debug)]
 pub struct PublishArgs {
-    /// Model directory written by `topten train`.
+    /// Model directory written by `topten train` (or `import-spark`).
+    #[arg(long, required_unless_present = "recs", conflicts_with = "recs")]
+    pub model: Option<topten_azure::blob::Location>,
+    /// Instead of a model: the Parquet output of Spark's `recommendForAllUsers(k)` (`user`,
+    /// `recommendations: array<struct<item, rating>>`; a file, a directory of part files or a
+    /// blob prefix), published as it is. Such a version has no factors: no fold-in of live
+    /// events, re-ranking or similar items.
     #[arg(long)]
-    pub model: topten_azure::blob::Location,
+    pub recs: Option<topten_azure::blob::Location>,
+    /// With --recs: the user index (StringIndexerModel directory or `index<TAB>id` file).
+    #[arg(long, requires = "recs")]
+    pub user_index: Option<topten_azure::blob::Location>,
+    /// With --recs: the item index.
+    #[arg(long, requires = "recs")]
+    pub item_index: Option<topten_azure::blob::Location>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Items stored per user (request-time filters still leave k).
@@ -121,8 +133,15 @@ pub struct PublishArgs {
 
 /// Runs `publish`.
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
-    let mut model = topten_azure::model_dir::load_model(&args.model)
-        .with_context(|| format!("cannot load model {}", args.model))?;
+    if let Some(recs) = &args.recs {
+        return publish_recs(&args, recs);
+    }
+    let model_loc = args
+        .model
+        .as_ref()
+        .expect("clap requires --model or --recs");
+    let mut model = topten_azure::model_dir::load_model(model_loc)
+        .with_context(|| format!("cannot load model {model_loc}"))?;
     if let Some(beta) = args.popularity_penalty {
         anyhow::ensure!(
             beta.is_finite() && beta >= 0.0,
@@ -184,6 +203,115 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         throttled = stats.throttled,
         retries = stats.retries,
         "published"
+    );
+    super::outln!("{}", info.version);
+    Ok(())
+}
+
+/// `publish --recs`: Spark's lists as a version. The files are read twice: once to check every
+/// row (ids in the indexes, finite scores, each user once) before the store is touched, then
+/// to publish in batches.
+fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.popularity_penalty.is_none(),
+        "--popularity-penalty needs a model; Spark's lists are published as they are"
+    );
+    let users = super::import_spark::read_index(args.user_index.as_ref())
+        .context("cannot read the user index")?;
+    let items = super::import_spark::read_index(args.item_index.as_ref())
+        .context("cannot read the item index")?;
+    let (dir, _guard) = super::import_spark::local_copy(recs)?;
+    let files = topten_spark::recs::RecsFiles::open(&dir)
+        .with_context(|| format!("cannot read recommendForAllUsers output {recs}"))?;
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut longest = 0usize;
+    let spin = crate::progress::spinner("checking the lists");
+    files
+        .for_each(&users, &items, |batch| -> anyhow::Result<()> {
+            for (user, list) in &batch {
+                anyhow::ensure!(
+                    seen.insert(user.clone()),
+                    "{recs}: user {user:?} has two lists"
+                );
+                longest = longest.max(list.len());
+            }
+            Ok(())
+        })
+        .with_context(|| format!("cannot publish {recs}"))?;
+    spin.finish_and_clear();
+    drop(seen);
+    let opts = PublishOptions {
+        items_per_user: args.items_per_user,
+        batch_size: args.batch_size,
+        titles: args.titles.as_deref().map(read_titles).transpose()?,
+        catalogue: args
+            .items
+            .as_ref()
+            .map(topten_azure::blob::read_catalogue)
+            .transpose()?,
+        activate: !args.no_activate,
+        throttle: std::time::Duration::from_millis(args.throttle_ms),
+        ..PublishOptions::default()
+    };
+    let summary = serde_json::json!({
+        "kind": "lists",
+        "source": format!("spark recommendForAllUsers {recs}"),
+        "users": files.users,
+        "itemsPerList": longest,
+        "createdAt": topten_model::clock::now_rfc3339(),
+    });
+    let store = args.store.open_for_publish()?;
+    let bar = ProgressBar::new(files.users as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    // The reader runs on its own thread and hands batches over a bounded channel.
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<Result<Vec<topten_spark::recs::UserList>, String>>(4);
+    let reader = {
+        let files = files.clone();
+        std::thread::spawn(move || {
+            let sent = files.for_each(
+                &users,
+                &items,
+                |batch| -> Result<(), topten_spark::SparkError> {
+                    let _ = tx.send(Ok(batch));
+                    Ok(())
+                },
+            );
+            if let Err(e) = sent {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let rx = std::sync::Mutex::new(rx);
+    let info = runtime()?.block_on(publish::publish_lists(
+        store.as_ref(),
+        summary,
+        files.users,
+        &opts,
+        &mut || match rx.lock().expect("one reader").recv() {
+            Ok(Ok(batch)) => Ok(Some(batch)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Ok(None),
+        },
+        &mut |done, _| bar.set_position(done as u64),
+    ));
+    let _ = reader.join();
+    let info = info?;
+    bar.finish_and_clear();
+    tracing::info!(
+        version = %info.version,
+        users = info.users,
+        activated = opts.activate,
+        store = %args.store.store,
+        seconds = started.elapsed().as_secs_f64(),
+        "published Spark's lists"
     );
     super::outln!("{}", info.version);
     Ok(())
