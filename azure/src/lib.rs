@@ -13,6 +13,7 @@
 //!   reads, chunked uploads, listing, and reading ratings straight from a blob.
 //! - [`model_dir`]: model directories under a blob prefix, uploaded so that a half-written one
 //!   can never be loaded.
+//! - [`spark_run`]: Spark models, id indexes and run directories, local or under a blob prefix.
 //! - [`cosmos`]: the Cosmos DB store (settings, resilience, stored documents, the store itself).
 #![deny(missing_docs)]
 
@@ -20,3 +21,4 @@ pub mod blob;
 pub mod cosmos;
 pub mod credential;
 pub mod model_dir;
+pub mod spark_run;

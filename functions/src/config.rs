@@ -92,6 +92,11 @@ pub struct Config {
     /// or blob prefixes ending in `/` (every blob under it, in name order).
     #[arg(long, env = "TRAINING_INPUT", value_delimiter = ',')]
     pub training_input: Vec<Location>,
+    /// Where retrain candidates come from instead of training on TRAINING_INPUT:
+    /// `spark:PREFIX` imports the newest complete run of spark/topten_als.py under PREFIX
+    /// (`az://ACCOUNT/CONTAINER/runs/` or a directory), gated and published as a trained one.
+    #[arg(long, env = "RETRAIN_SOURCE")]
+    pub retrain_source: Option<RetrainSource>,
     /// The item catalogue retrains publish with each version: a file or a blob (JSON Lines or
     /// CSV/TSV with a header).
     #[arg(long, env = "TRAINING_ITEMS")]
@@ -120,6 +125,27 @@ pub struct Config {
     /// such as `az://ACCOUNT/models`.
     #[arg(long, env = "TOPTEN_MODEL_ROOT", default_value = "./data/models")]
     pub model_root: Location,
+}
+
+/// `RETRAIN_SOURCE`: where retrain candidates come from when not trained here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetrainSource {
+    /// The newest complete Spark run under a prefix (`spark:PREFIX`).
+    Spark(Location),
+}
+
+impl std::str::FromStr for RetrainSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            Some(("spark", rest)) if !rest.is_empty() => Location::parse(rest)
+                .map(RetrainSource::Spark)
+                .map_err(|e| e.to_string()),
+            _ => Err(format!(
+                "{s:?}: expected spark:PREFIX (e.g. spark:az://ACCOUNT/CONTAINER/runs/)"
+            )),
+        }
+    }
 }
 
 /// Filters defined once in settings and referenced by name (`filter=NAME`), parsed when the
@@ -198,6 +224,7 @@ impl Default for Config {
             api_key: None,
             training_input: Vec::new(),
             training_items: None,
+            retrain_source: None,
             filters: None,
             retrain_model: Feedback::Implicit,
             retrain_params: None,

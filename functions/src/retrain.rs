@@ -53,6 +53,10 @@ pub struct RetrainConfig {
     pub model_root: Option<Location>,
     /// Live events to train on besides the input files (what `POST /api/events` stored).
     pub events: Vec<topten_store::events::StoredEvent>,
+    /// Import the newest complete Spark run under this prefix instead of training
+    /// (`RETRAIN_SOURCE=spark:PREFIX`): the run's `test/` is the gate's holdout, and live events
+    /// are folded in when the version is published rather than trained on.
+    pub spark_runs: Option<Location>,
 }
 
 impl RetrainConfig {
@@ -73,6 +77,7 @@ impl RetrainConfig {
             items: None,
             model_root: None,
             events: Vec::new(),
+            spark_runs: None,
         }
     }
 }
@@ -140,6 +145,12 @@ pub enum RetrainError {
     /// Nothing to train on.
     #[error("no training input configured")]
     NoInput,
+    /// A Spark run could not be found or imported.
+    #[error(transparent)]
+    Spark(#[from] topten_azure::spark_run::SparkRunError),
+    /// The newest Spark run holds no data out, so the gate has nothing to compare on.
+    #[error("{0}: the run has no test/ holdout, which the quality gate compares on; run spark/topten_als.py with --holdout above 0")]
+    NoHoldout(String),
     /// The catalogue (`TRAINING_ITEMS`) could not be read.
     #[error("TRAINING_ITEMS: {0}")]
     Catalogue(#[from] topten_model::catalogue::CatalogueError),
@@ -185,6 +196,9 @@ pub fn params_from_file(path: &std::path::Path) -> Result<AlsParams, RetrainErro
 pub fn train_candidate(
     cfg: &RetrainConfig,
 ) -> Result<(Model, topten_model::interactions::Ratings), RetrainError> {
+    if let Some(prefix) = &cfg.spark_runs {
+        return spark_candidate(cfg, prefix);
+    }
     let mut all = topten_model::interactions::Ratings::default();
     if cfg.inputs.is_empty() {
         return Err(RetrainError::NoInput);
@@ -206,6 +220,33 @@ pub fn train_candidate(
     let mut model = pipeline::train(&train, &cfg.params, Some(source), &mut |_| {})?;
     model.meta.split = serde_json::to_value(cfg.split).ok();
     model.meta.events_through_ms = cfg.events.iter().map(|e| e.received_at_ms).max();
+    model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
+    Ok((model, test))
+}
+
+/// The candidate of a Spark retrain: the newest complete run under `prefix`, imported, and
+/// its holdout.
+fn spark_candidate(
+    cfg: &RetrainConfig,
+    prefix: &Location,
+) -> Result<(Model, topten_model::interactions::Ratings), RetrainError> {
+    use topten_azure::spark_run;
+    let run_loc = spark_run::newest_run(prefix)?;
+    let run = spark_run::read_run(&run_loc)?;
+    let test_loc = run
+        .test
+        .clone()
+        .ok_or_else(|| RetrainError::NoHoldout(run_loc.to_string()))?;
+    tracing::info!(run = %run_loc, "importing the newest Spark run");
+    let (mut model, report, _) = spark_run::import(&(&run).into(), &ReadOptions::default(), None)?;
+    tracing::info!(
+        users = report.users,
+        items = report.items,
+        interactions = report.interactions,
+        "imported Spark model"
+    );
+    let (test, _) = blob::read_ratings(&test_loc, &ReadOptions::default(), None)?;
+    model.set_popularity_penalty(cfg.params.popularity_penalty);
     model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
     Ok((model, test))
 }
@@ -264,6 +305,37 @@ pub async fn gate_and_publish(
     let mut cand_recs = Vec::new();
     let mut active_recs = Vec::new();
     let active = store.active().await?;
+    if let (Some(a), Some(source)) = (&active, model.meta.source.as_deref()) {
+        // A Spark run imported again (no newer run since the last retrain) is already serving.
+        let active_source = store.version(&a.version).await?.and_then(|v| {
+            v.model
+                .get("source")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        });
+        if cfg.spark_runs.is_some() && active_source.as_deref() == Some(source) {
+            let reason = format!(
+                "{source} is already the active version {}; nothing to publish",
+                a.version
+            );
+            tracing::info!(%reason, "quality gate");
+            return Ok((
+                None,
+                RetrainOutcome {
+                    candidate_version: a.version.clone(),
+                    activated: false,
+                    metric: cfg.metric,
+                    k: cfg.k,
+                    candidate: 0.0,
+                    active: None,
+                    active_version: Some(a.version.clone()),
+                    tolerance: cfg.tolerance,
+                    users: 0,
+                    reason,
+                },
+            ));
+        }
+    }
     for u in &users {
         let uid = ids.intern(&format!("u\x1f{u}"));
         let mu = model.users.get(u).expect("filtered above");

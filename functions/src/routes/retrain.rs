@@ -67,8 +67,12 @@ fn answer(
 /// Builds the retrain configuration from the handler settings.
 pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
     let cfg = state.config();
-    if cfg.training_input.is_empty() {
-        return Err("TRAINING_INPUT is not set: nothing to retrain on".into());
+    let spark_runs = match &cfg.retrain_source {
+        Some(crate::config::RetrainSource::Spark(prefix)) => Some(prefix.clone()),
+        None => None,
+    };
+    if cfg.training_input.is_empty() && spark_runs.is_none() {
+        return Err("TRAINING_INPUT is not set (nor RETRAIN_SOURCE): nothing to retrain on".into());
     }
     let params = retrain::choose_params(cfg.retrain_params.as_deref(), cfg.retrain_model)
         .map_err(|e| format!("RETRAIN_PARAMS: {e}"))?;
@@ -81,6 +85,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         },
         model_root: Some(cfg.model_root.clone()),
         items: cfg.training_items.clone(),
+        spark_runs,
         ..RetrainConfig::new(cfg.training_input.clone(), params, metric)
     })
 }

@@ -19,8 +19,17 @@ use super::InputArgs;
 pub struct Args {
     /// Interaction files, blobs (`az://ACCOUNT/CONTAINER/PATH`) or prefixes ending in `/`
     /// (repeat or comma-separate).
-    #[arg(long = "ratings", required = true, value_delimiter = ',')]
+    #[arg(
+        long = "ratings",
+        required_unless_present = "spark_runs",
+        value_delimiter = ','
+    )]
     pub inputs: Vec<Location>,
+    /// Instead of training: import the newest complete run of spark/topten_als.py under this
+    /// prefix (a directory or `az://ACCOUNT/CONTAINER/runs/`), gate it on the run's test/ and
+    /// publish it as the timer job does with RETRAIN_SOURCE=spark:PREFIX.
+    #[arg(long, conflicts_with = "inputs")]
+    pub spark_runs: Option<Location>,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -83,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         model_root: Some(args.model_root.clone()),
         items: args.items.clone(),
+        spark_runs: args.spark_runs.clone(),
         ..RetrainConfig::new(args.inputs.clone(), params, metric)
     };
     let store = topten_functions::backends::create_or_open(&args.store.store)?; // retraining publishes

@@ -216,11 +216,12 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
         args.popularity_penalty.is_none(),
         "--popularity-penalty needs a model; Spark's lists are published as they are"
     );
-    let users = super::import_spark::read_index(args.user_index.as_ref())
-        .context("cannot read the user index")?;
-    let items = super::import_spark::read_index(args.item_index.as_ref())
-        .context("cannot read the item index")?;
-    let (dir, _guard) = super::import_spark::local_copy(recs)?;
+    use topten_azure::spark_run;
+    let users =
+        spark_run::read_index(args.user_index.as_ref()).context("cannot read the user index")?;
+    let items =
+        spark_run::read_index(args.item_index.as_ref()).context("cannot read the item index")?;
+    let (dir, _guard) = spark_run::local_copy(recs, None)?;
     let files = topten_spark::recs::RecsFiles::open(&dir)
         .with_context(|| format!("cannot read recommendForAllUsers output {recs}"))?;
     let mut seen = rustc_hash::FxHashSet::default();
