@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of topten: the Rust workspace (unit, integration and end-to-end tests over
 # real files, processes and sockets; the fuzz corpus replay), Microsoft Recommenders parity,
-# schemathesis against a live server, and the offline Azure deployment checks.
+# Spark interop against real pyspark, schemathesis against a live server, and the offline
+# Azure deployment checks.
 #
 #   scripts/test.sh
 #
 # Needs: cargo, python3 (the parity, schemathesis and deployment venvs and cargo-lambda come
 # from PyPI on first use), node 20 + npm for the Cosmos DB / Blob Storage tests (their servers
 # come from tests/azure/package-lock.json; installed here on first use), and Debian's
-# redis-server for the Redis store tests (.ci/run installs it). Tests that need those tools
+# redis-server for the Redis store tests and Java 17 for the Spark checks (.ci/run installs
+# both; pyspark comes from PyPI into .venv-spark). Tests that need those tools
 # are #[ignore]d with the reason and run here with --include-ignored, so a missing tool fails
 # them instead of skipping them. The one test that needs root (a tmpfs mount) runs only when
 # this script runs as root, as CI does. .ci/run calls exactly this.
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -45,6 +47,9 @@ cargo test --release --workspace -- --include-ignored "${skip[@]}"
 echo "== parity with Microsoft Recommenders 1.2.1 =="
 cargo build --release -p topten-trainer --bin topten
 bash tests/parity/run.sh target/release/topten
+
+echo "== Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs) =="
+bash tests/spark/run.sh target/release/topten
 
 echo "== OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks) =="
 bash tests/schemathesis/run.sh target/release/topten
