@@ -6,81 +6,34 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::types::Float32Type;
-use arrow_array::{ArrayRef, Int32Array, ListArray, RecordBatch};
-use arrow_schema::{Field, Schema};
+use arrow_array::Int32Array;
+use arrow_schema::Field;
 use topten_model::als::Feedback;
 use topten_model::ingest::{read_ratings_str, ReadOptions};
 use topten_spark::{import_model, IdLabels, ImportSpec, SparkParams};
 use topten_testkit::parquet::write_batch;
-
-fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
-}
-
-fn write_metadata(dir: &Path, json: &str) {
-    std::fs::create_dir_all(dir.join("metadata")).unwrap();
-    std::fs::write(
-        dir.join("metadata/part-00000-abc-c000.txt"),
-        format!("{json}\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("metadata/_SUCCESS"), "").unwrap();
-}
-
-/// Factors of id `i`: `[i + 0.5, -i, 0.25 i]` (first `rank` of them), split over two part
-/// files in reverse id order, as Spark's blocks come.
-fn write_factors(dir: &Path, ids: &[i32], rank: usize, bad: Option<(i32, Vec<f32>)>) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("_SUCCESS"), "").unwrap();
-    let mut ids = ids.to_vec();
-    ids.reverse();
-    for (n, part) in ids.chunks(ids.len().div_ceil(2)).enumerate() {
-        let features: Vec<Option<Vec<Option<f32>>>> = part
-            .iter()
-            .map(|&i| {
-                let v = match &bad {
-                    Some((b, v)) if *b == i => v.clone(),
-                    _ => factor(i, rank),
-                };
-                Some(v.into_iter().map(Some).collect())
-            })
-            .collect();
-        let b = batch(vec![
-            ("id", Arc::new(Int32Array::from(part.to_vec()))),
-            (
-                "features",
-                Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(
-                    features,
-                )),
-            ),
-        ]);
-        write_batch(
-            &dir.join(format!("part-{n:05}-x-c000.snappy.parquet")),
-            &b,
-            100,
-        );
-    }
-}
+use topten_testkit::spark::{batch, write_als_model, write_metadata};
 
 fn factor(i: i32, rank: usize) -> Vec<f32> {
     [i as f32 + 0.5, -(i as f32), 0.25 * i as f32][..rank].to_vec()
 }
 
+fn f3(i: i32) -> Vec<f32> {
+    factor(i, 3)
+}
+
+fn write_factors(dir: &Path, ids: &[i32], rank: usize, bad: Option<(i32, Vec<f32>)>) {
+    let f = move |i: i32| match &bad {
+        Some((b, v)) if *b == i => v.clone(),
+        _ => factor(i, rank),
+    };
+    topten_testkit::spark::write_factors(dir, ids, &f);
+}
+
 const ALS_META: &str = r#"{"class":"org.apache.spark.ml.recommendation.ALSModel","timestamp":1,"sparkVersion":"4.0.1","uid":"ALS_1","paramMap":{"userCol":"user","itemCol":"item"},"defaultParamMap":{},"rank":3}"#;
 
 fn spark_model(dir: &Path) {
-    write_metadata(dir, ALS_META);
-    write_factors(&dir.join("userFactors"), &[0, 1, 2, 5], 3, None);
-    write_factors(&dir.join("itemFactors"), &[0, 1, 2, 3], 3, None);
+    write_als_model(dir, 3, &[0, 1, 2, 5], &[0, 1, 2, 3], &f3);
 }
 
 fn spec(dir: &Path) -> ImportSpec<'static> {

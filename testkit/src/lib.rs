@@ -7,6 +7,7 @@
 //! - [`http`]: requests over real sockets ([`http::send`], [`http::get_json`]);
 //! - [`parity`]: the requests every serving target must answer alike;
 //! - [`parquet`]: Parquet files in the shapes Spark, pandas and Delta write;
+//! - [`spark`]: saved Spark ALS models and job runs, written without Spark;
 //! - [`sas`]: Azurite's shared-key signatures;
 //! - [`redis`]: a real `redis-server` that a test can kill and restart.
 //!
@@ -26,6 +27,7 @@ pub mod parity;
 pub mod parquet;
 pub mod redis;
 pub mod sas;
+pub mod spark;
 
 pub use redis::{RedisOptions, RedisServer};
 
