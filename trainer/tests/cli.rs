@@ -49,6 +49,8 @@ fn every_command_has_help() {
         "predict",
         "report",
         "retrain",
+        "import-spark",
+        "publish",
     ] {
         let out = ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: topten"), "{cmd}: {out}");
@@ -458,4 +460,148 @@ fn the_popularity_dial_from_train_to_published_lists() {
     assert!(differ > 0, "the dial changed no published list");
     let info = rt.block_on(reader.version(&v_override)).unwrap().unwrap();
     assert!((beta(&info.model) - 0.8).abs() < 1e-6);
+}
+
+/// Parquet input trains exactly the model the same rows as TSV train; a Spark run imports into
+/// a model every command takes; bad Spark input fails before anything is written.
+#[test]
+fn parquet_input_and_spark_imports_end_to_end() {
+    use topten_testkit::parquet::{write_ratings as write_parquet, IdType, Shape};
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = write_ratings(dir.path());
+    let rows: Vec<(String, String, f64, i64)> = std::fs::read_to_string(&tsv)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].into(),
+                f[1].into(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    let table = dir.path().join("ratings.parquet");
+    std::fs::create_dir_all(&table).unwrap();
+    std::fs::write(table.join("_SUCCESS"), "").unwrap();
+    for (n, part) in rows.chunks(1000).enumerate() {
+        write_parquet(
+            &table.join(format!("part-{n:05}.snappy.parquet")),
+            part,
+            &Shape {
+                ids: IdType::Int32,
+                row_group_rows: 400,
+                ..Shape::default()
+            },
+        );
+    }
+    let train = |input: &Path, out: &str| {
+        let out = dir.path().join(out);
+        ok(&[
+            "train",
+            "--ratings",
+            input.to_str().unwrap(),
+            "--model",
+            "explicit",
+            "--iterations",
+            "3",
+            "--factors",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        json(&std::fs::read_to_string(out.join("model.json")).unwrap())
+    };
+    let (a, b) = (train(&tsv, "from-tsv"), train(&table, "from-parquet"));
+    assert_eq!(a["data_fingerprint"], b["data_fingerprint"]);
+    assert_eq!(a["metrics"], b["metrics"]);
+
+    // A run of the Spark job, imported and used by recommend, predict and publish.
+    let train_rows = &rows[..2400];
+    let test_rows = &rows[2400..];
+    let run = dir.path().join("runs/20260101T000000Z");
+    topten_testkit::spark::write_run(&run, 4, train_rows, test_rows, true);
+    let model = dir.path().join("imported");
+    let metrics = json(&ok(&[
+        "import-spark",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]));
+    assert!(metrics["ndcg_at_k"].as_f64().is_some(), "{metrics}");
+    let meta = json(&std::fs::read_to_string(model.join("model.json")).unwrap());
+    assert_eq!(meta["params"]["factors"], 4);
+    assert_eq!(meta["params"]["regularization"], 0.1);
+    assert!(
+        meta["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("spark ALSModel"),
+        "{meta}"
+    );
+    let recs = ok(&[
+        "recommend",
+        "--model",
+        model.to_str().unwrap(),
+        "--user",
+        &train_rows[0].0,
+        "--k",
+        "5",
+    ]);
+    assert_eq!(recs.lines().count(), 5);
+    let seen: Vec<&str> = train_rows
+        .iter()
+        .filter(|r| r.0 == train_rows[0].0)
+        .map(|r| r.1.as_str())
+        .collect();
+    for line in recs.lines() {
+        let item = line.split('\t').nth(1).unwrap();
+        assert!(
+            !seen.contains(&item),
+            "{item} is a training item of the user"
+        );
+    }
+    let store = format!("embedded:{}", dir.path().join("store.db").display());
+    ok(&[
+        "publish",
+        "--model",
+        model.to_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+
+    // Not a Spark model: an error naming what is missing, and no output directory.
+    let out = dir.path().join("never");
+    let failed = topten(&[
+        "import-spark",
+        "--model",
+        table.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        err.contains("not a saved Spark ALSModel: no metadata/"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // Lists that are not recommendForAllUsers output: refused before the store is touched.
+    let store2 = dir.path().join("store2.db");
+    let failed = topten(&[
+        "publish",
+        "--recs",
+        table.to_str().unwrap(),
+        "--store",
+        &format!("embedded:{}", store2.display()),
+    ]);
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        err.contains("column recommendations: missing (columns: user, item, rating, timestamp)"),
+        "{err}"
+    );
+    assert!(!store2.exists());
 }
