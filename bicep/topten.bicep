@@ -105,6 +105,9 @@ param retrainSchedule string = '0 0 3 * * *'
 ])
 param retrainModel string = 'implicit'
 
+@description('Where retrain candidates come from instead of training on trainingInput: empty, or spark:az://ACCOUNT/CONTAINER/PREFIX/ for the newest complete run of spark/topten_als.py (docs/spark.md).')
+param retrainSource string = ''
+
 @description('Gate metric of retrains.')
 param qualityMetric string = 'ndcg_at_k'
 
@@ -251,7 +254,7 @@ module functionApp 'functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
-    appSettings: {
+    appSettings: union({
       TOPTEN_STORE: toptenStore
       TOPTEN_UNKNOWN_USER: unknownUser
       TOPTEN_LOG: logLevel
@@ -263,7 +266,9 @@ module functionApp 'functionapp.bicep' = {
       QUALITY_METRIC: qualityMetric
       QUALITY_TOLERANCE: qualityTolerance
       ITEMS_PER_USER: string(itemsPerUser)
-    }
+    }, empty(retrainSource) ? {} : {
+      RETRAIN_SOURCE: retrainSource
+    })
   }
 }
 

@@ -70,6 +70,9 @@ param cosmosAutoscaleMaxThroughput int = 1000
 @description('NCRONTAB (6 fields, UTC) of the retrain timer.')
 param retrainSchedule string = '0 0 3 * * *'
 
+@description('Where retrains take candidates from: empty (train here) or spark:az://ACCOUNT/CONTAINER/PREFIX/ (docs/spark.md).')
+param retrainSource string = ''
+
 @description('Instance memory of the Flex Consumption app in MB.')
 @allowed([
   512
@@ -106,6 +109,7 @@ module topten '../bicep/topten.bicep' = {
     cosmosCapacityMode: cosmosCapacityMode
     cosmosAutoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
     retrainSchedule: retrainSchedule
+    retrainSource: retrainSource
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }
