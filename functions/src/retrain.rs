@@ -276,6 +276,18 @@ pub async fn gate_and_publish(
     mut model: Model,
     holdout: &topten_model::interactions::Ratings,
 ) -> Result<(Option<VersionInfo>, RetrainOutcome), RetrainError> {
+    let active = store.active().await?;
+    if let Some(outcome) = already_published(store, cfg, &model).await? {
+        return Ok((None, outcome));
+    }
+    // Holdout pairs the active version trained on cannot be hits for it (its stored lists leave
+    // a user's training items out), so they would count against it alone: a candidate split
+    // differently (a new Spark run, data that moved rows between train and test) would pass
+    // on that alone. Those pairs are left out for both sides.
+    let active_seen = match &active {
+        Some(a) => ActiveHistories::load(store, &a.version).await?,
+        None => ActiveHistories::default(),
+    };
     // Sample of holdout users the candidate knows, in a deterministic order.
     let mut truth: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
     for r in &holdout.records {
@@ -290,7 +302,19 @@ pub async fn gate_and_publish(
         .filter(|u| model.users.get(u).is_some())
         .collect();
     users.sort_unstable();
-    users.truncate(cfg.sample_users.max(1));
+    let mut sampled = Vec::new();
+    for u in users {
+        if sampled.len() >= cfg.sample_users.max(1) {
+            break;
+        }
+        let seen = active_seen.items_of(store, u).await?;
+        let list = truth.get_mut(u).expect("a holdout user");
+        list.retain(|i| !seen.contains(*i));
+        if !list.is_empty() {
+            sampled.push(u);
+        }
+    }
+    let users = sampled;
 
     let mut ids: topten_model::interactions::IdMap = topten_model::interactions::IdMap::new();
     let mut pairs = Vec::new();
@@ -304,38 +328,6 @@ pub async fn gate_and_publish(
     }
     let mut cand_recs = Vec::new();
     let mut active_recs = Vec::new();
-    let active = store.active().await?;
-    if let (Some(a), Some(source)) = (&active, model.meta.source.as_deref()) {
-        // A Spark run imported again (no newer run since the last retrain) is already serving.
-        let active_source = store.version(&a.version).await?.and_then(|v| {
-            v.model
-                .get("source")
-                .and_then(|s| s.as_str())
-                .map(str::to_owned)
-        });
-        if cfg.spark_runs.is_some() && active_source.as_deref() == Some(source) {
-            let reason = format!(
-                "{source} is already the active version {}; nothing to publish",
-                a.version
-            );
-            tracing::info!(%reason, "quality gate");
-            return Ok((
-                None,
-                RetrainOutcome {
-                    candidate_version: a.version.clone(),
-                    activated: false,
-                    metric: cfg.metric,
-                    k: cfg.k,
-                    candidate: 0.0,
-                    active: None,
-                    active_version: Some(a.version.clone()),
-                    tolerance: cfg.tolerance,
-                    users: 0,
-                    reason,
-                },
-            ));
-        }
-    }
     for u in &users {
         let uid = ids.intern(&format!("u\x1f{u}"));
         let mu = model.users.get(u).expect("filtered above");
@@ -453,9 +445,131 @@ pub async fn gate_and_publish(
     Ok((Some(info), outcome))
 }
 
+/// The part of a model's `source` that names a Spark fit: the uid Spark gives every fitted
+/// model (`spark ALSModel PATH (Spark 4.0.1, uid ALS_…)`, written by `topten_spark`), the same
+/// however the run's path is spelled.
+fn spark_fit(source: &str) -> Option<&str> {
+    let rest = source.strip_prefix("spark ALSModel ")?;
+    let uid = rest.rsplit_once(", uid ")?.1.strip_suffix(')')?;
+    (!uid.is_empty()).then_some(uid)
+}
+
+/// With a Spark source: the outcome "nothing to publish" when the candidate's Spark fit is
+/// already a version of the store (active, or rolled back from: a rollback is not undone by
+/// the next retrain), else `None`.
+async fn already_published(
+    store: &dyn Store,
+    cfg: &RetrainConfig,
+    model: &Model,
+) -> Result<Option<RetrainOutcome>, RetrainError> {
+    let Some(fit) = cfg
+        .spark_runs
+        .as_ref()
+        .and(model.meta.source.as_deref())
+        .and_then(spark_fit)
+    else {
+        return Ok(None);
+    };
+    let versions = store.versions().await?;
+    let Some(existing) = versions.iter().find(|v| {
+        v.model
+            .get("source")
+            .and_then(|s| s.as_str())
+            .and_then(spark_fit)
+            == Some(fit)
+    }) else {
+        return Ok(None);
+    };
+    let active = store.active().await?.map(|a| a.version);
+    let reason = if active.as_deref() == Some(existing.version.as_str()) {
+        format!(
+            "Spark fit {fit} is already the active version {}; nothing to publish",
+            existing.version
+        )
+    } else {
+        format!(
+            "Spark fit {fit} is already version {} (not active: rolled back from or rejected); nothing to publish until a newer run",
+            existing.version
+        )
+    };
+    tracing::info!(%reason, "quality gate");
+    let candidate = model
+        .meta
+        .metrics
+        .as_ref()
+        .and_then(|m| m.get(cfg.metric.to_string()))
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    Ok(Some(RetrainOutcome {
+        candidate_version: existing.version.clone(),
+        activated: false,
+        metric: cfg.metric,
+        k: cfg.k,
+        candidate,
+        active: None,
+        active_version: active,
+        tolerance: cfg.tolerance,
+        users: 0,
+        reason,
+    }))
+}
+
+/// The training items of the active version's users, read from its stored histories (one
+/// read per sampled user) and named through its serving model. Empty for a version without
+/// them (lists published as they are).
+#[derive(Default)]
+struct ActiveHistories {
+    version: String,
+    items: Option<topten_model::interactions::IdMap>,
+}
+
+impl ActiveHistories {
+    async fn load(store: &dyn Store, version: &str) -> Result<Self, RetrainError> {
+        let items = match store.serving_model(version).await? {
+            Some(bytes) => topten_model::serving_model::ServingModel::decode(&bytes)
+                .ok()
+                .map(|s| s.items),
+            None => None,
+        };
+        Ok(ActiveHistories {
+            version: version.to_owned(),
+            items,
+        })
+    }
+
+    async fn items_of(
+        &self,
+        store: &dyn Store,
+        user: &str,
+    ) -> Result<FxHashSet<String>, RetrainError> {
+        let Some(items) = &self.items else {
+            return Ok(FxHashSet::default());
+        };
+        let Some(bytes) = store.user_history(&self.version, user).await? else {
+            return Ok(FxHashSet::default());
+        };
+        Ok(topten_model::serving_model::decode_history(&bytes)
+            .into_iter()
+            .filter(|&(i, _)| (i as usize) < items.len())
+            .map(|(i, _)| items.id(i).to_owned())
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same Spark fit is recognised however its run's path was spelled.
+    #[test]
+    fn spark_fits_are_named_by_uid() {
+        let a = "spark ALSModel runs/20260101T000000Z/model (Spark 4.0.1, uid ALS_ea53d4dcd680)";
+        let b = "spark ALSModel /tmp/d1/runs//20260101T000000Z/model (Spark 4.0.1, uid ALS_ea53d4dcd680)";
+        assert_eq!(spark_fit(a), Some("ALS_ea53d4dcd680"));
+        assert_eq!(spark_fit(a), spark_fit(b));
+        assert_eq!(spark_fit("data/u.data"), None);
+        assert_eq!(spark_fit("spark ALSModel x (Spark 4.0.1, uid )"), None);
+    }
     use topten_model::als::Confidence;
 
     /// Retrains take parameters from a tuned model's tuning.json (`chosen`), a model.json

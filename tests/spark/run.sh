@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Spark interop test of the topten CLI: Spark ALS (pyspark 4.0.1, local[2]) against
-# `topten import-spark`, `predict`, `recommend --all`, `publish --recs` and `serve`.
+# `topten import-spark`, `predict`, `recommend --all`, `publish --recs` and `serve`, and (scenario
+# D) the job spark/topten_als.py against `import-spark --run` and `retrain --spark-runs`.
 #
-#   bash tests/spark/run.sh PATH_TO_TOPTEN [--workdir DIR] [--keep] [--scenarios A,B,C]
+#   bash tests/spark/run.sh PATH_TO_TOPTEN [--workdir DIR] [--keep] [--scenarios A,B,C,D]
 #
 # Checks that Java 17 or later runs (JAVA_HOME's, else the one on PATH), creates the venv
 # .venv-spark at the repository root when it is missing (SPARK_VENV overrides the path) with
 # exactly tests/spark/requirements.txt, then runs tests/spark/spark_check.py, which ends with
 # "N passed, M failed" and exits non-zero if any check failed. Extra arguments go to
-# spark_check.py. Only creating the venv downloads anything; the run takes 1 to 2 minutes on
-# 2 cores, its data in a temporary directory.
+# spark_check.py. Only creating the venv downloads anything; the run takes 2 to 4 minutes on
+# 2 cores (scenario D runs the job twice), its data in a temporary directory.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +20,7 @@ log() { echo "$(date +%H:%M:%S) run.sh: $*" >&2; }
 die() { echo "run.sh: ERROR: $*" >&2; exit 2; }
 
 if [[ $# -lt 1 || "$1" == -h || "$1" == --help ]]; then
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     [[ $# -ge 1 ]] && exit 0 || exit 2
 fi
 

@@ -3,17 +3,19 @@
 against Spark ALS itself (pyspark 4.0.1, local[2]).
 
 Usage:
-    python spark_check.py --topten PATH_TO_TOPTEN [--workdir DIR] [--keep] [--scenarios A,B,C]
+    python spark_check.py --topten PATH_TO_TOPTEN [--workdir DIR] [--keep] [--scenarios A,B,C,D]
     python spark_check.py --spark-only [--workdir DIR] [--keep]
 
 Generates its own data (numpy, fixed seed: 300 users x 200 items, about 6,000 interactions drawn
-from a hidden 4-factor taste model) and, in three scenarios
+from a hidden 4-factor taste model) and, in four scenarios
 
     A  explicit ALS, integer ids (not contiguous: users 1000 + 7u, items 3 + 5i)
     B  implicit ALS, the same integer ids
     C  implicit ALS, string ids ("user-17", "usér-20", "item-é3") through StringIndexer
+    D  the job spark/topten_als.py and `topten import-spark --run` / `retrain --spark-runs`
+       (string user ids, integer item ids, ratings and times; described below)
 
-trains Spark ALS, saves the model (`model.write().overwrite().save`), the training rows as
+in A, B and C trains Spark ALS in this process, saves the model (`model.write().overwrite().save`), the training rows as
 Parquet with the original ids (and for C the two StringIndexerModels), and checks that
 
 1. `topten import-spark --model M --out OUT --ratings TRAIN [--user-index --item-index]
@@ -30,6 +32,24 @@ Parquet with the original ids (and for C the two StringIndexerModels), and check
    model whose itemFactors hold one row of another length fails naming "itemFactors" and
    "rank", and neither leaves its --out behind.
 
+Scenario D writes the same interactions (users "user-17"/"usér-20", items 3 + 5i, the rating,
+a time) as a Parquet directory and as a CSV file, runs spark/topten_als.py as a subprocess
+(local[2], rank 8, 5 iterations, --holdout 0.25, --output RUNS) on the Parquet directory in
+explicit mode, and checks that
+
+1. `topten import-spark --run RUNS/RUN_ID --out M` succeeds and prints the holdout metrics as
+   JSON (ndcg_at_k, precision_at_k, recall_at_k, map_at_k, rmse), the same as model.json's;
+2. `topten predict` gives, for 200 (user, item) pairs, Spark's prediction of
+   `ALSModel.load(RUN/model)` (ids mapped through the saved StringIndexerModels), within 1e-5;
+3. `topten retrain --spark-runs RUNS --store embedded:S --model-root MR` publishes and
+   activates the run; run again, it publishes nothing ("already the active version");
+4. a copy of the run under the later RUN_ID 29991231T000000Z without run.json (incomplete) is
+   ignored; after a second job run (implicit, the CSV file), retrain imports that run and gates
+   it: activated, `topten versions` lists 2 versions and the new one is active; rejected,
+   nothing is written (1 version, the first still active) and MR holds the candidate;
+5. `topten serve --store embedded:S` answers GET /api/recommendations/{userId}?k=5 for a user
+   with a non-ASCII id: 200, 5 items, the active version's `topten recommend` list.
+
 Every check is reported by name; the run ends with "N passed, M failed" and a table of the
 largest differences per scenario, and exits 1 if any check failed. --spark-only runs the Spark
 side alone (training, saving, expected outputs) and counts no topten check. All data lives in a
@@ -38,9 +58,11 @@ Nothing is downloaded. Run it in the venv made by tests/spark/run.sh.
 """
 
 import argparse
+import csv
 import json
 import os
 import shutil
+import shlex
 import signal
 import socket
 import subprocess
@@ -72,6 +94,19 @@ TIE_TOL = 1e-6  # two Spark scores this close may come in either order
 SERVE_TOL = 1e-6  # served scores vs Spark's published lists
 TOPTEN_TIMEOUT_S = 300
 SERVE_START_TIMEOUT_S = 60
+
+# Scenario D: the job spark/topten_als.py, run as a subprocess with this Python (the venv's).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+JOB = os.path.join(REPO_ROOT, "spark", "topten_als.py")
+JOB_RUNS = (  # first run (Parquet, explicit), second run (CSV, implicit)
+    dict(input="parquet", feedback="explicit", factors=8, iterations=5, holdout=0.25),
+    dict(input="csv", feedback="implicit", factors=8, iterations=5, holdout=0.25),
+)
+JOB_TIMEOUT_S = 900
+JOB_PAIRS = 200  # (user, item) pairs of topten predict vs the saved model's transform
+JOB_SERVED_K = 5
+INCOMPLETE_RUN_ID = "29991231T000000Z"  # later than any real run, and without run.json
+BASE_TIME = 1_700_000_000  # event times: seconds since the epoch, from here on
 
 SCENARIOS = {
     "A": dict(feedback="explicit", ids="int", rank=8, reg=0.05, alpha=1.0, iters=10),
@@ -432,7 +467,8 @@ def check_predict(topten, exp, model_dir, runner, name):
         got[(u, i)] = p
     missing = [k for k in exp.predictions if k not in got]
     extra = [k for k in got if k not in exp.predictions]
-    require(not missing, f"{len(missing)} of {N_PAIRS} pairs missing from predict, e.g. {missing[:3]}")
+    require(not missing, f"{len(missing)} of {len(exp.predictions)} pairs missing from predict, "
+                         f"e.g. {missing[:3]}")
     require(not extra, f"predict printed {len(extra)} pairs not asked for, e.g. {extra[:3]}")
     diffs = sorted(((abs(got[k] - v), k) for k, v in exp.predictions.items()), reverse=True)
     worst, key = diffs[0]
@@ -440,7 +476,7 @@ def check_predict(topten, exp, model_dir, runner, name):
     require(worst <= PREDICT_TOL,
             f"max |topten - Spark| = {worst:.3g} > {PREDICT_TOL:g} at {key}: topten {got[key]!r}, "
             f"Spark {exp.predictions[key]!r}; {sum(d > PREDICT_TOL for d, _ in diffs)} pairs beyond")
-    return f"{N_PAIRS} pairs, max |topten - Spark| = {worst:.3g}"
+    return f"{len(exp.predictions)} pairs, max |topten - Spark| = {worst:.3g}"
 
 
 def check_recommend(topten, exp, model_dir, runner, name):
@@ -630,6 +666,387 @@ def check_bad_rank(topten, exp, cfg, workdir):
 
 
 # --------------------------------------------------------------------------------------------
+# scenario D: the job spark/topten_als.py, `import-spark --run` and `retrain --spark-runs`
+
+
+class JobState:
+    """What scenario D's steps hand on to the next ones."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "D")
+        self.runs = os.path.join(self.dir, "runs")
+        self.store = "embedded:" + os.path.join(self.dir, "store.db")
+        self.model_root = os.path.join(self.dir, "models")
+        self.model_dir = os.path.join(self.dir, "model")
+        self.local = os.path.join(workdir, "spark-local")
+        self.inputs = {}  # "parquet" / "csv" -> path
+        self.run_ids = []  # the complete runs the job wrote, in order
+        self.docs = {}  # run id -> run.json
+        self.exp = None  # Expected: Spark's predictions of the first run's saved model
+        self.import_metrics = None
+        self.first_version = None
+        self.second_outcome = None
+
+    def run_dir(self, run_id):
+        return os.path.join(self.runs, run_id)
+
+
+def write_job_inputs(rows, st):
+    """The interactions with string user ids, integer item ids, the rating and an event time,
+    as a Parquet directory of two part files (time a UTC timestamp) and as a CSV file (time in
+    seconds since the epoch)."""
+    os.makedirs(st.dir, exist_ok=True)
+    rng = np.random.default_rng(SEED + 7)
+    times = BASE_TIME + rng.integers(0, 90 * 86400, size=len(rows))
+    users = [str_user(u) for u, _, _ in rows]
+    items = [int_item(i) for _, i, _ in rows]
+    ratings = [r for _, _, r in rows]
+    table = pa.table({
+        "customer": pa.array(users, pa.string()),
+        "sku": pa.array(items, pa.int64()),
+        "score": pa.array(ratings, pa.float64()),
+        "ts": pa.array((times * 1_000_000).tolist(), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+    })
+    pdir = os.path.join(st.dir, "input", "events.parquet")
+    os.makedirs(pdir, exist_ok=True)
+    half = len(rows) // 2
+    pq.write_table(table.slice(0, half), os.path.join(pdir, "part-00000.snappy.parquet"))
+    pq.write_table(table.slice(half), os.path.join(pdir, "part-00001.snappy.parquet"))
+    cpath = os.path.join(st.dir, "input", "events.csv")
+    with open(cpath, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["customer", "sku", "score", "ts"])
+        for u, i, r, t in zip(users, items, ratings, times.tolist()):
+            w.writerow([u, i, r, t])
+    st.inputs = {"parquet": pdir, "csv": cpath}
+    log(f"[D] inputs: {pdir} (2 part files), {cpath}; {len(rows)} rows")
+
+
+def run_job(st, n):
+    """Runs spark/topten_als.py for JOB_RUNS[n]; returns the detail of the new complete run."""
+    cfg = JOB_RUNS[n]
+    os.makedirs(st.runs, exist_ok=True)
+    os.makedirs(st.local, exist_ok=True)
+    before = set(os.listdir(st.runs))
+    cmd = [sys.executable, JOB, "--master", "local[2]", "--input", st.inputs[cfg["input"]],
+           "--user-col", "customer", "--item-col", "sku", "--rating-col", "score",
+           "--time-col", "ts", "--feedback", cfg["feedback"], "--factors", str(cfg["factors"]),
+           "--iterations", str(cfg["iterations"]), "--holdout", str(cfg["holdout"]),
+           "--output", st.runs]
+    env = dict(os.environ)
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    # Spark's scratch files in the work directory, as for the in-process session.
+    env["PYSPARK_SUBMIT_ARGS"] = (
+        f"--conf {shlex.quote('spark.local.dir=' + st.local)} "
+        f"--driver-java-options {shlex.quote('-Djava.io.tmpdir=' + st.local)} pyspark-shell")
+    log_path = os.path.join(st.dir, f"job-{n + 1}.log")
+    log("$ " + " ".join(shlex.quote(c) for c in cmd) + f" > {log_path} 2>&1")
+    t0 = time.time()
+    with open(log_path, "wb") as lf:
+        try:
+            p = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT, env=env,
+                               timeout=JOB_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise Failed(f"the job did not finish within {JOB_TIMEOUT_S} s; log {log_path}")
+    took = time.time() - t0
+    with open(log_path, "rb") as lf:
+        text = lf.read().decode("utf-8", "replace")
+    lines = [l for l in text.splitlines() if "topten_als" in l]
+    require(p.returncode == 0, f"the job exited with status {p.returncode} after {took:.0f} s:\n"
+                               + excerpt("\n".join(text.splitlines()[-25:])))
+    new = sorted(set(os.listdir(st.runs)) - before)
+    require(len(new) == 1, f"the job made {len(new)} directories under {st.runs}: {new}")
+    run_id = new[0]
+    path = os.path.join(st.run_dir(run_id), "run.json")
+    require(os.path.isfile(path), f"the job exited 0 but {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    require(doc.get("format") == "topten-spark-run/1" and doc.get("run_id") == run_id,
+            f"run.json: format {doc.get('format')!r}, run_id {doc.get('run_id')!r} (dir {run_id})")
+    require(doc.get("params", {}).get("feedback") == cfg["feedback"],
+            f"run.json params {doc.get('params')}, asked for {cfg['feedback']}")
+    require(doc.get("input", {}).get("format") == cfg["input"],
+            f"run.json input {doc.get('input')}, asked for {cfg['input']}")
+    require(doc.get("user_index") is True, "run.json: user_index is not true for string user ids")
+    require(doc.get("metrics", {}).get("ndcg_at_k") is not None,
+            f"run.json metrics without ndcg_at_k: {doc.get('metrics')}")
+    for sub in ("model", "train", "test", "user_index"):
+        require(os.path.isdir(os.path.join(st.run_dir(run_id), sub)), f"{run_id}/{sub}/ is missing")
+    st.run_ids.append(run_id)
+    st.docs[run_id] = doc
+    c, m = doc["counts"], doc["metrics"]
+    log(f"[D] job run {n + 1}: {lines[-1] if lines else ''}")
+    shown = {k: m.get(k) for k in ("rmse", "precision_at_k", "ndcg_at_k") if m.get(k) is not None}
+    return (f"run {run_id} in {took:.0f} s: {cfg['feedback']}, {cfg['input']} input, "
+            f"{c['users']} users x {c['items']} items, train {c['train_rows']} / test "
+            f"{c['test_rows']} rows, item_index {doc.get('item_index')}; Spark's metrics "
+            + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+
+
+def job_predictions(spark, st):
+    """Spark's predictions of the first run's saved model for JOB_PAIRS pairs of ids that have
+    factors, the ids mapped through the saved StringIndexerModels."""
+    from pyspark.ml.feature import StringIndexerModel
+    from pyspark.ml.recommendation import ALSModel
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    run_id = st.run_ids[0]
+    run_dir, doc = st.run_dir(run_id), st.docs[run_id]
+    model = ALSModel.load(os.path.join(run_dir, "model"))
+    labels = {}
+    for side in ("user", "item"):
+        if doc.get(f"{side}_index"):
+            labels[side] = list(StringIndexerModel.load(
+                os.path.join(run_dir, f"{side}_index")).labelsArray[0])
+
+    def uid(x):
+        return labels["user"][x] if "user" in labels else str(x)
+
+    def iid(x):
+        return labels["item"][x] if "item" in labels else str(x)
+
+    user_ids = sorted(r[0] for r in model.userFactors.select("id").collect())
+    item_ids = sorted(r[0] for r in model.itemFactors.select("id").collect())
+    rng = np.random.default_rng(SEED + ord("D"))
+    chosen = set()
+    while len(chosen) < JOB_PAIRS:
+        chosen.add((int(user_ids[rng.integers(len(user_ids))]),
+                    int(item_ids[rng.integers(len(item_ids))])))
+    chosen = sorted(chosen)
+    pairs_df = spark.createDataFrame(chosen, StructType([StructField("user", IntegerType(), False),
+                                                         StructField("item", IntegerType(), False)]))
+    exp = Expected()
+    exp.paths = {"pairs.tsv": os.path.join(st.dir, "pairs.tsv")}
+    for u, i, p in model.transform(pairs_df).select("user", "item", "prediction").collect():
+        exp.predictions[(uid(u), iid(i))] = float(p)
+    exp.pairs = [(uid(u), iid(i)) for u, i in chosen]
+    require(len(exp.predictions) == JOB_PAIRS,
+            f"Spark predicted {len(exp.predictions)} of {JOB_PAIRS} pairs")
+    with open(exp.paths["pairs.tsv"], "w", encoding="utf-8") as f:
+        f.write("user\titem\n")
+        for u, i in exp.pairs:
+            f.write(f"{u}\t{i}\n")
+    exp.n_users, exp.n_items = len(user_ids), len(item_ids)
+    st.exp = exp
+    wide = sum(not u.isascii() for u, _ in exp.pairs)
+    return (f"ALSModel.load({run_id}/model) + StringIndexerModels ({', '.join(labels) or 'none'}): "
+            f"{JOB_PAIRS} pairs ({wide} with non-ASCII user ids), predictions "
+            f"{min(exp.predictions.values()):.3f}..{max(exp.predictions.values()):.3f}")
+
+
+METRIC_KEYS = ("ndcg_at_k", "precision_at_k", "recall_at_k", "map_at_k")
+
+
+def check_job_import(topten, st, runner):
+    run_id = st.run_ids[0]
+    doc = st.docs[run_id]
+    out = run_ok(topten, ["import-spark", "--run", st.run_dir(run_id), "--out", st.model_dir])
+    try:
+        metrics = json.loads(out)
+    except ValueError as e:
+        raise Failed(f"stdout is not one JSON document ({e}): {excerpt(out, 500)}")
+    require(isinstance(metrics, dict), f"stdout is not a JSON object: {excerpt(out, 300)}")
+    bad = [k for k in METRIC_KEYS if not (isinstance(metrics.get(k), (int, float))
+                                          and 0.0 <= metrics[k] <= 1.0)]
+    require(not bad, f"metrics without a number in [0, 1] for {bad}: {excerpt(out, 500)}")
+    require(isinstance(metrics.get("rmse"), (int, float)) and metrics["rmse"] > 0,
+            f"explicit run, but no positive rmse in the metrics: {metrics.get('rmse')!r}")
+    path = os.path.join(st.model_dir, "model.json")
+    require(os.path.isfile(path), f"{path} is missing")
+    with open(path, encoding="utf-8") as f:
+        meta = json.load(f)
+    saved = meta.get("metrics") or {}
+    differ = [k for k in METRIC_KEYS + ("rmse",) if saved.get(k) != metrics[k]]
+    require(not differ, f"model.json metrics differ from stdout's for {differ}: "
+                        f"{ {k: (saved.get(k), metrics[k]) for k in differ} }")
+    c = doc["counts"]
+    require((meta.get("users"), meta.get("items")) == (c["users"], c["items"]),
+            f"model.json users/items {meta.get('users')}/{meta.get('items')}, run.json counts "
+            f"{c['users']}/{c['items']}")
+    params = meta.get("params") or {}
+    require(params.get("feedback") == doc["params"]["feedback"]
+            and params.get("factors") == doc["params"]["factors"],
+            f"model.json params {params}, run.json params {doc['params']}")
+    st.import_metrics = metrics
+    spark_ndcg = doc["metrics"]["ndcg_at_k"]
+    runner.figure("D", "ndcg_at_k topten / Spark", (metrics["ndcg_at_k"], spark_ndcg))
+    return (f"metrics on test/ ({metrics.get('users')} users, {metrics.get('pairs')} pairs): "
+            + ", ".join(f"{k} {metrics[k]:.4f}" for k in METRIC_KEYS + ("rmse",))
+            + f"; Spark's run.json ndcg_at_k {spark_ndcg:.4f}")
+
+
+def retrain(topten, st, create=False):
+    # --create for the first one: docs/guide.md says only publish creates a missing store.
+    out = run_ok(topten, ["retrain", "--spark-runs", st.runs, "--store", st.store,
+                          "--model-root", st.model_root] + (["--create"] if create else []))
+    try:
+        doc = json.loads(out)
+    except ValueError as e:
+        raise Failed(f"retrain's stdout is not one JSON document ({e}): {excerpt(out, 500)}")
+    missing = [k for k in ("activated", "reason", "candidateVersion") if k not in doc]
+    require(not missing, f"the outcome lacks {missing}: {excerpt(out, 500)}")
+    log(f"  outcome: activated {doc['activated']}, candidate {doc.get('candidateVersion')}, "
+        f"reason {doc['reason']!r}")
+    return doc
+
+
+def store_versions(topten, st):
+    """(active version or None, {version: its document}) from `topten versions --json`."""
+    doc = json.loads(run_ok(topten, ["versions", "--store", st.store, "--json"]))
+    active = (doc.get("active") or {}).get("version")
+    return active, {v["version"]: v for v in doc.get("versions", [])}
+
+
+def version_source(v):
+    return str((v.get("model") or {}).get("source"))
+
+
+def check_retrain_first(topten, st, runner):
+    out = retrain(topten, st, create=True)
+    require(out["activated"] is True, f"not activated: {out}")
+    active, versions = store_versions(topten, st)
+    require(list(versions) == [out["candidateVersion"]] and active == out["candidateVersion"],
+            f"versions {list(versions)}, active {active}; the outcome's candidate "
+            f"{out['candidateVersion']}")
+    src = version_source(versions[active])
+    require(st.run_ids[0] in src, f"the version's source {src!r} does not name run {st.run_ids[0]}")
+    st.first_version = active
+    return f"{active} activated ({out['reason']}), source {src}"
+
+
+def check_retrain_again(topten, st, runner, what):
+    out = retrain(topten, st)
+    require(out["activated"] is False, f"activated again ({what}): {out}")
+    require("already the active version" in out["reason"],
+            f"the reason does not say \"already the active version\": {out['reason']!r}")
+    require(st.run_ids[-1] in out["reason"] and INCOMPLETE_RUN_ID not in out["reason"],
+            f"the reason does not name run {st.run_ids[-1]} alone: {out['reason']!r}")
+    active, versions = store_versions(topten, st)
+    require(list(versions) == [st.first_version] and active == st.first_version,
+            f"versions {list(versions)}, active {active}; expected only {st.first_version}")
+    return f"nothing published: {out['reason']}"
+
+
+def check_incomplete_ignored(topten, st, runner):
+    src = st.run_dir(st.run_ids[0])
+    dst = st.run_dir(INCOMPLETE_RUN_ID)
+    shutil.copytree(src, dst)
+    os.remove(os.path.join(dst, "run.json"))
+    log(f"  {dst}: a copy of run {st.run_ids[0]} without run.json")
+    return check_retrain_again(topten, st, runner, "an incomplete later run")
+
+
+def check_retrain_newer(topten, st, runner):
+    first, second = st.run_ids
+    require(first < second < INCOMPLETE_RUN_ID, f"run ids out of order: {first}, {second}")
+    out = retrain(topten, st)
+    st.second_outcome = out
+    require("already the active version" not in out["reason"],
+            f"the newer complete run {second} was not taken: {out['reason']!r}")
+    cand = out["candidateVersion"]
+    require(cand != st.first_version, f"candidateVersion is the first version {cand}")
+    # The candidate's model directory holds the run it came from, whatever the gate decided.
+    path = os.path.join(st.model_root, cand, "model.json")
+    require(os.path.isfile(path), f"{path} is missing")
+    with open(path, encoding="utf-8") as f:
+        src = str(json.load(f).get("source"))
+    require(second in src, f"the candidate's source {src!r} does not name run {second}")
+    active, versions = store_versions(topten, st)
+    gate = (f"candidate {out.get('metric')} {out.get('candidate')!r} vs active "
+            f"{out.get('active')!r} on run {second}'s test/")
+    if out["activated"]:
+        require(sorted(versions) == sorted([st.first_version, cand]) and active == cand,
+                f"activated, but versions {list(versions)}, active {active}")
+        require(second in version_source(versions[cand]),
+                f"the new version's source {version_source(versions[cand])!r}")
+        verdict = f"activated {cand}; 2 versions"
+    else:
+        # A rejected candidate is not written to the store (docs/spark.md, retrain --help).
+        require(list(versions) == [st.first_version] and active == st.first_version,
+                f"rejected, but versions {list(versions)}, active {active}")
+        verdict = f"rejected by the gate: {cand} not published; 1 version, {active} active"
+    runner.figure("D", "second run gate", f"{'activated' if out['activated'] else 'rejected'}: "
+                                          f"{out.get('candidate')!r} vs {out.get('active')!r}")
+    return f"{verdict} ({gate}; reason {out['reason']!r})"
+
+
+def check_job_serve(topten, st, runner):
+    active, versions = store_versions(topten, st)
+    require(active is not None, "no active version")
+    # A user of the active model with a non-ASCII id, and its list by `topten recommend`.
+    model_dir = os.path.join(st.model_root, active)
+    with open(os.path.join(model_dir, "user_ids.txt"), encoding="utf-8") as f:
+        ids = [l.rstrip("\n") for l in f if l.strip()]
+    user = next((u for u in ids if not u.isascii()), ids[0])
+    want = [(i, s) for _, i, s in parse_tsv3(
+        run_ok(topten, ["recommend", "--model", model_dir, "--user", user, "--k", JOB_SERVED_K]),
+        "recommend")]
+    require(len(want) == JOB_SERVED_K, f"recommend gave {len(want)} items for {user}")
+    server = Server(topten, st.store, st.dir)
+    try:
+        server.wait_ready()
+        url = f"{server.base}/api/recommendations/{urllib.parse.quote(user, safe='')}?k={JOB_SERVED_K}"
+        status, body = http_get(url)
+    finally:
+        server.stop()
+    text = body.decode("utf-8", "replace")
+    require(status == 200, f"GET {url}: status {status}: {excerpt(text, 300)}")
+    doc = json.loads(body)
+    got = [(x.get("itemId"), x.get("score")) for x in doc.get("items", [])]
+    require(doc.get("userId") == user, f"userId {doc.get('userId')!r}, asked {user!r}")
+    require(len(got) == JOB_SERVED_K, f"{len(got)} items, not {JOB_SERVED_K}: {excerpt(text, 300)}")
+    require(doc.get("modelVersion") in (None, active),
+            f"modelVersion {doc.get('modelVersion')!r}, active {active}")
+    require([i for i, _ in got] == [i for i, _ in want],
+            f"items {[i for i, _ in got]}, `topten recommend` of {active}: {[i for i, _ in want]}")
+    worst = max(abs(gs - ws) for (_, gs), (_, ws) in zip(got, want))
+    require(worst <= SERVE_TOL, f"scores differ from recommend's by up to {worst:.3g}")
+    runner.figure("D", "served vs recommend |diff|", worst)
+    return (f"GET /api/recommendations/{urllib.parse.quote(user, safe='')}?k={JOB_SERVED_K}: 200, "
+            f"{len(got)} items of {active}, as `topten recommend` (max score |diff| {worst:.3g})")
+
+
+def scenario_d(topten, rows, workdir, runner, spark_only):
+    """The job, then (unless spark_only) the topten checks of scenario D."""
+    st = JobState(workdir)
+    write_job_inputs(rows, st)
+    cfg = JOB_RUNS[0]
+    if not runner.check(f"D job run 1 ({cfg['feedback']}, {cfg['input']})", run_job, st, 0):
+        runner.fail("D spark predictions", "not run: the job failed")
+        return
+    spark = start_spark(workdir)
+    try:
+        ok = runner.check("D spark predictions", job_predictions, spark, st)
+    finally:
+        spark.stop()
+        log("Spark stopped")
+    if spark_only:
+        return
+    log(f"--- scenario D (the job: {st.runs})")
+    if runner.check("D import-spark --run", check_job_import, topten, st, runner) and ok:
+        runner.check("D predict", check_predict, topten, st.exp, st.model_dir, runner, "D")
+    else:
+        runner.fail("D predict", "not run: import-spark or the Spark predictions failed")
+    steps = [
+        ("D retrain (first run)", check_retrain_first),
+        ("D retrain again (no newer run)",
+         lambda t, s, r: check_retrain_again(t, s, r, "no newer run")),
+        ("D retrain ignores an incomplete run", check_incomplete_ignored),
+    ]
+    for label, fn in steps:
+        if not runner.check(label, fn, topten, st, runner):
+            runner.fail("D retrain (newer run)", f"not run: {label} failed")
+            return
+    cfg = JOB_RUNS[1]
+    if not runner.check(f"D job run 2 ({cfg['feedback']}, {cfg['input']})", run_job, st, 1):
+        runner.fail("D retrain (newer run)", "not run: the second job run failed")
+    else:
+        runner.check("D retrain (newer run)", check_retrain_newer, topten, st, runner)
+    runner.check("D serve", check_job_serve, topten, st, runner)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
@@ -639,7 +1056,7 @@ def main():
                     help="run the Spark side alone (train, save, expected outputs)")
     ap.add_argument("--workdir", help="directory for all data (default: a new temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
-    ap.add_argument("--scenarios", default="A,B,C", help="comma-separated subset of A,B,C")
+    ap.add_argument("--scenarios", default="A,B,C,D", help="comma-separated subset of A,B,C,D")
     args = ap.parse_args()
     if not args.spark_only and not args.topten:
         ap.error("--topten is required (or --spark-only)")
@@ -648,8 +1065,9 @@ def main():
         ap.error(f"not an executable file: {args.topten}")
     names = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
     for s in names:
-        if s not in SCENARIOS:
-            ap.error(f"unknown scenario {s!r} (A, B or C)")
+        if s not in SCENARIOS and s != "D":
+            ap.error(f"unknown scenario {s!r} (A, B, C or D)")
+    in_process = [n for n in names if n in SCENARIOS]  # A, B, C: Spark ALS in this process
 
     if args.workdir:
         workdir = os.path.abspath(args.workdir)
@@ -664,10 +1082,10 @@ def main():
     rows = generate_interactions()
     log(f"{len(rows)} interactions, {N_USERS} users x {N_ITEMS} items (seed {SEED})")
 
-    spark = start_spark(workdir)
     expected = {}
+    spark = start_spark(workdir) if in_process else None
     try:
-        for name in names:
+        for name in in_process:
             cfg = SCENARIOS[name]
             label = f"{name} spark ({cfg['feedback']}, {cfg['ids']} ids)"
             try:
@@ -676,8 +1094,9 @@ def main():
                 traceback.print_exc(file=sys.stdout)
                 runner.fail(label, f"the Spark side failed: {type(e).__name__}: {e}")
     finally:
-        spark.stop()
-        log("Spark stopped")
+        if spark is not None:
+            spark.stop()
+            log("Spark stopped")
 
     if args.spark_only:
         for name, exp in expected.items():
@@ -686,7 +1105,7 @@ def main():
                 f"{min(exp.predictions.values()):.3f}..{max(exp.predictions.values()):.3f}; "
                 f"top-{K} scores {min(tops):.3f}..{max(tops):.3f}")
     else:
-        for name in names:
+        for name in in_process:
             if name not in expected:
                 continue
             exp, cfg = expected[name], SCENARIOS[name]
@@ -709,6 +1128,8 @@ def main():
                          expected[base], workdir)
             runner.check("bad input: itemFactors rank", check_bad_rank, topten, expected[base],
                          SCENARIOS[base], workdir)
+    if "D" in names:
+        scenario_d(topten, rows, workdir, runner, args.spark_only)
 
     took = time.time() - t_start
     if runner.figures:
@@ -721,6 +1142,16 @@ def main():
             cells = [("-" if k not in f else (str(f[k]) if isinstance(f[k], int) else f"{f[k]:.3g}"))
                      for k in keys]
             print(f"  {name:<8}  " + "  ".join(f"{c:>21}" for c in cells))
+        f = runner.figures.get("D", {})
+        if "ndcg_at_k topten / Spark" in f:
+            ours, spark_ndcg = f["ndcg_at_k topten / Spark"]
+            print(f"  D: holdout ndcg_at_k, import-spark {ours:.6f} / the job's run.json "
+                  f"{spark_ndcg:.6f} (|diff| {abs(ours - spark_ndcg):.3g})")
+        if "second run gate" in f:
+            print(f"  D: retrain of the second run (implicit): {f['second run gate']}")
+        if "served vs recommend |diff|" in f:
+            print(f"  D: served list vs `topten recommend`: max score |diff| "
+                  f"{f['served vs recommend |diff|']:.3g}")
     if runner.failed:
         print("\nfailed checks:")
         for n in runner.failed:
