@@ -493,16 +493,25 @@ pub async fn list(b: &BlobLocation) -> Result<Vec<BlobLocation>, BlobError> {
 }
 
 /// Expands input locations: a blob prefix (`.../`) or a local directory becomes every file
-/// under it in name order, without side files (`_SUCCESS`, `.crc`, `_delta_log/`); a local
-/// directory of Parquet part files stays one data set; anything else stays as it is. An
-/// empty prefix is an error.
+/// under it in name order, without side files (`_SUCCESS`, `.crc`); a local directory of
+/// Parquet part files and a Delta table (local or a prefix) stay one data set; anything else
+/// stays as it is. An empty prefix is an error.
 pub fn expand_inputs(inputs: &[Location]) -> Result<Vec<Location>, BlobError> {
     let mut out = Vec::new();
     for loc in inputs {
         match loc {
             Location::Blob(b) if b.is_prefix() => {
                 let b2 = b.clone();
-                let found: Vec<BlobLocation> = block_on(async move { list(&b2).await })?
+                let listed = block_on(async move { list(&b2).await })?;
+                // A Delta table is one data set: its log decides which files count.
+                if listed
+                    .iter()
+                    .any(|f| relative_path(b, f).starts_with("_delta_log/"))
+                {
+                    out.push(loc.clone());
+                    continue;
+                }
+                let found: Vec<BlobLocation> = listed
                     .into_iter()
                     .filter(|f| {
                         !relative_path(b, f)
@@ -663,6 +672,20 @@ pub fn read_ratings(
         Location::Blob(b) if b.is_prefix() => {
             let b2 = b.clone();
             let found = block_on(async move { list(&b2).await }).map_err(|e| io(&b.display, &e))?;
+            if found
+                .iter()
+                .any(|f| relative_path(b, f).starts_with("_delta_log/"))
+            {
+                // A Delta table: its log decides which files are live, so the whole prefix
+                // (log included) is copied and read as a local table.
+                let dir = tempfile::tempdir().map_err(|e| io(&b.display, &e))?;
+                download_prefix(b, dir.path(), progress).map_err(|e| io(&b.display, &e))?;
+                let files: Vec<(PathBuf, String)> = parquet::table_files(dir.path())?
+                    .into_iter()
+                    .map(|rel| (dir.path().join(&rel), format!("{}{rel}", b.display)))
+                    .collect();
+                return parquet::read_parquet_files(&files, &b.display, opts);
+            }
             let parts: Vec<BlobLocation> = found
                 .into_iter()
                 .filter(|f| !relative_path(b, f).split('/').any(parquet::is_side_file))

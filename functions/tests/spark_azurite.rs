@@ -72,10 +72,9 @@ fn spark_output_in_blob_storage() {
     blob::block_on(async move { blob::create_container(&c).await }).unwrap();
     let dir = tempfile::tempdir().unwrap();
 
-    // 1. A table of Parquet part files with Spark's and Delta's side files, as a prefix.
+    // 1. A table of Parquet part files with Spark's side files, as a prefix.
     let table = dir.path().join("table");
-    std::fs::create_dir_all(table.join("_delta_log")).unwrap();
-    std::fs::write(table.join("_delta_log/00000000000000000000.json"), "{}").unwrap();
+    std::fs::create_dir_all(&table).unwrap();
     std::fs::write(table.join("_SUCCESS"), "").unwrap();
     let data = rows(3000, 7);
     for (n, part) in data.chunks(1000).enumerate() {
@@ -116,6 +115,49 @@ fn spark_output_in_blob_storage() {
     assert!(inputs
         .iter()
         .all(|l| l.to_string().ends_with(".snappy.parquet")));
+    // The same parts as a Delta table whose log removed an older file: only live files count,
+    // from the blob prefix as from the directory, and the retrain keeps the table whole.
+    let delta = dir.path().join("delta");
+    std::fs::create_dir_all(delta.join("_delta_log")).unwrap();
+    let mut log = vec![r#"{"protocol":{"minReaderVersion":1}}"#.to_string()];
+    for n in 0..3 {
+        let name = format!("part-{n:05}-c000.snappy.parquet");
+        std::fs::copy(table.join(&name), delta.join(&name)).unwrap();
+        log.push(format!(r#"{{"add":{{"path":"{name}"}}}}"#));
+    }
+    write_ratings(
+        &delta.join("part-stale.parquet"),
+        &data[..10],
+        &Shape::default(),
+    );
+    log.push(r#"{"add":{"path":"part-stale.parquet"}}"#.into());
+    std::fs::write(
+        delta.join("_delta_log/00000000000000000000.json"),
+        log.join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        delta.join("_delta_log/00000000000000000001.json"),
+        r#"{"remove":{"path":"part-stale.parquet"}}"#,
+    )
+    .unwrap();
+    upload_tree(&delta, "az://devstoreaccount1/lake/delta/");
+    let (from_delta, _) = blob::read_ratings(
+        &loc("az://devstoreaccount1/lake/delta/"),
+        &ReadOptions::default(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(from_delta.records, local.records);
+    assert_eq!(
+        read_ratings(&delta, &ReadOptions::default())
+            .unwrap()
+            .0
+            .records,
+        local.records
+    );
+    let inputs = blob::expand_inputs(&[loc("az://devstoreaccount1/lake/delta/")]).unwrap();
+    assert_eq!(inputs, [loc("az://devstoreaccount1/lake/delta/")]);
     // A stray non-Parquet blob among the parts is named.
     upload_tree(
         &{
@@ -194,26 +236,20 @@ fn spark_output_in_blob_storage() {
         ..RetrainConfig::new(vec![], AlsParams::explicit(), TargetMetric::NdcgAtK)
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (model, holdout) = retrain::train_candidate(&cfg).unwrap();
-    assert_eq!(holdout.records.len(), test.len() - rows_dup(&test));
-    let (published, outcome) = rt
-        .block_on(retrain::gate_and_publish(
+    let retrain = || {
+        let (model, holdout) = retrain::train_candidate(&cfg).unwrap();
+        assert_eq!(holdout.records.len(), test.len() - rows_dup(&test));
+        rt.block_on(retrain::gate_and_publish(
             store.as_ref(),
             &cfg,
             model,
             &holdout,
         ))
-        .unwrap();
+        .unwrap()
+    };
+    let (published, outcome) = retrain();
     assert!(outcome.activated && published.is_some(), "{outcome:?}");
-    let (model, holdout) = retrain::train_candidate(&cfg).unwrap();
-    let (published, outcome) = rt
-        .block_on(retrain::gate_and_publish(
-            store.as_ref(),
-            &cfg,
-            model,
-            &holdout,
-        ))
-        .unwrap();
+    let (published, outcome) = retrain();
     assert!(!outcome.activated && published.is_none(), "{outcome:?}");
     assert!(
         outcome.reason.contains("already the active version"),

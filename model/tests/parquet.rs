@@ -4,11 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::{BooleanArray, Float64Array, Int32Array};
+use arrow_schema::DataType;
 use topten_model::ingest::{read_ratings, DuplicatePolicy, IngestError, ReadOptions};
 use topten_model::interactions::Ratings;
 use topten_testkit::parquet::{write_batch, write_ratings, IdType, Shape};
+use topten_testkit::spark::batch;
 
 type Row = (String, String, f64, i64);
 
@@ -49,11 +50,11 @@ fn write_tsv(path: &Path, rows: &[Row]) {
     std::fs::write(path, text).unwrap();
 }
 
-/// Spark's layout: part files, `_SUCCESS`, `.crc` side files and a Delta log.
+/// Spark's layout: part files, `_SUCCESS`, `_committed_*` and `.crc` side files.
 fn write_part_dir(dir: &Path, rows: &[Row], shape: &Shape) {
-    std::fs::create_dir_all(dir.join("_delta_log")).unwrap();
-    std::fs::write(dir.join("_delta_log/00000000000000000000.json"), "{}\n").unwrap();
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("_SUCCESS"), "").unwrap();
+    std::fs::write(dir.join("_committed_8127"), "{}").unwrap();
     for (n, chunk) in rows.chunks(rows.len().div_ceil(3)).enumerate() {
         let name = format!("part-{n:05}-c000.snappy.parquet");
         write_ratings(&dir.join(&name), chunk, shape);
@@ -170,18 +171,6 @@ fn columns_are_found_by_name_and_options() {
     assert!(!got.has_timestamps);
 }
 
-fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
-}
-
 #[test]
 fn bad_values_name_file_row_and_column() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,8 +272,117 @@ fn a_directory_holds_only_parquet_besides_side_files() {
         &read_ratings(&tsv, &ReadOptions::default()).unwrap().0,
     );
     let empty = dir.path().join("empty");
-    std::fs::create_dir_all(empty.join("_delta_log")).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("_SUCCESS"), "").unwrap();
     let err = read_ratings(&empty, &ReadOptions::default()).unwrap_err();
     assert!(matches!(err, IngestError::Empty { .. }), "{err}");
+    // A Delta log without commits is not a table to read.
+    std::fs::create_dir_all(empty.join("_delta_log")).unwrap();
+    let msg = read_ratings(&empty, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("_delta_log: no checkpoint and no commit 0"),
+        "{msg}"
+    );
+}
+
+/// A Delta table whose log removed a file (compaction) and added one in a percent-encoded
+/// partition: only the live files are read, from JSON commits or from a checkpoint.
+#[test]
+fn delta_tables_read_only_their_live_files() {
+    use arrow_array::{ArrayRef, StringArray, StructArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(900, false);
+    let parts = [&data[..300], &data[300..600], &data[600..]];
+    let table = dir.path().join("table");
+    std::fs::create_dir_all(table.join("_delta_log")).unwrap();
+    std::fs::create_dir_all(table.join("city=São Paulo")).unwrap();
+    let names = [
+        "part-0.parquet",
+        "part-1.parquet",
+        "city=São Paulo/part-2.parquet",
+    ];
+    for (name, part) in names.iter().zip(parts) {
+        write_ratings(&table.join(name), part, &Shape::default());
+    }
+    // A stale file that only the log knows is gone, and the removed part-0.
+    write_ratings(
+        &table.join("part-old.parquet"),
+        &data[..50],
+        &Shape::default(),
+    );
+    let add = |p: &str| format!(r#"{{"add":{{"path":"{p}","size":1,"dataChange":true}}}}"#);
+    let log = table.join("_delta_log");
+    let commit = |v: u32, lines: &[String]| {
+        std::fs::write(log.join(format!("{v:020}.json")), lines.join("\n") + "\n").unwrap()
+    };
+    commit(
+        0,
+        &[
+            r#"{"protocol":{"minReaderVersion":1}}"#.into(),
+            add("part-old.parquet"),
+            add("part-0.parquet"),
+        ],
+    );
+    commit(
+        1,
+        &[
+            r#"{"remove":{"path":"part-old.parquet"}}"#.into(),
+            add("part-1.parquet"),
+        ],
+    );
+    commit(
+        2,
+        &[
+            r#"{"remove":{"path":"part-0.parquet","dataChange":false}}"#.into(),
+            add("city=S%C3%A3o%20Paulo/part-2.parquet"),
+        ],
+    );
+    // Live, in path order: the partition file, then part-1.
+    let mut want_rows = parts[2].to_vec();
+    want_rows.extend_from_slice(parts[1]);
+    let tsv = dir.path().join("live.tsv");
+    write_tsv(&tsv, &want_rows);
+    let want = read_ratings(&tsv, &ReadOptions::default()).unwrap().0;
+    same(
+        &read_ratings(&table, &ReadOptions::default()).unwrap().0,
+        &want,
+    );
+
+    // The same state from a checkpoint at version 1 and commit 2, older commits cleaned up.
+    let adds: ArrayRef = Arc::new(StringArray::from(vec!["part-0.parquet", "part-1.parquet"]));
+    let checkpoint = topten_testkit::spark::batch(vec![(
+        "add",
+        Arc::new(StructArray::from(vec![(
+            Arc::new(arrow_schema::Field::new("path", DataType::Utf8, true)),
+            adds,
+        )])),
+    )]);
+    write_batch(
+        &log.join(format!("{:020}.checkpoint.parquet", 1)),
+        &checkpoint,
+        10,
+    );
+    std::fs::write(log.join("_last_checkpoint"), r#"{"version":1,"size":2}"#).unwrap();
+    std::fs::remove_file(log.join(format!("{:020}.json", 0))).unwrap();
+    std::fs::remove_file(log.join(format!("{:020}.json", 1))).unwrap();
+    same(
+        &read_ratings(&table, &ReadOptions::default()).unwrap().0,
+        &want,
+    );
+
+    // What the reader cannot honour is refused: deletion vectors, a gap in the log.
+    commit(3, &[r#"{"add":{"path":"part-1.parquet","deletionVector":{"storageType":"u","pathOrInlineDv":"x"}}}"#.into()]);
+    let msg = read_ratings(&table, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("deletion vectors"), "{msg}");
+    std::fs::remove_file(log.join(format!("{:020}.json", 3))).unwrap();
+    commit(4, &[add("part-1.parquet")]);
+    let msg = read_ratings(&table, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("commit 3 is missing"), "{msg}");
 }

@@ -30,7 +30,8 @@
 //! - `rows`: parsing and checking one row, and the error messages;
 //! - `pieces`: blocks, cuts between records, parallel pieces and the merge of their ids;
 //! - `duplicates`: the duplicate policy;
-//! - `parquet`: Parquet files and directories of part files (the same checks and id order).
+//! - `parquet`: Parquet files and directories of part files (the same checks and id order);
+//! - `delta`: which files of a Delta table are live, from its transaction log.
 
 use std::fs::File;
 use std::io::Read;
@@ -38,6 +39,7 @@ use std::path::Path;
 
 use crate::interactions::{IdMap, Interaction, Ratings, MAX_ABS_VALUE};
 
+pub mod delta;
 mod duplicates;
 mod layout;
 pub mod parquet;

@@ -20,10 +20,11 @@
 //!   text reader merges its pieces: ids are numbered by first appearance in the data set, in
 //!   the order of its files' names.
 //! - **Directories:** every file below the directory, in path order, except names that start
-//!   with `_` or `.` (`_SUCCESS`, `_delta_log/`, `.crc` side files, `_committed_*`) and `.crc`
-//!   files. Anything left that is not Parquet is an error naming it: a stray file is never
-//!   silently read as, or instead of, data. Hive partition directories (`day=2026-11-27/`)
-//!   are descended into; their values are not columns.
+//!   with `_` or `.` (`_SUCCESS`, `.crc` side files, `_committed_*`) and `.crc` files.
+//!   Anything left that is not Parquet is an error naming it: a stray file is never silently
+//!   read as, or instead of, data. Hive partition directories (`day=2026-11-27/`) are
+//!   descended into; their values are not columns. A directory with a `_delta_log/` is a Delta
+//!   table: its log names the live files ([`super::delta`]), so removed files are not read.
 
 use std::fs::File;
 use std::io::Read;
@@ -90,20 +91,37 @@ pub fn data_files(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
     Ok(out)
 }
 
-/// Reads interactions from a Parquet file or a directory of Parquet part files.
-pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
-    let files = if path.is_dir() {
-        data_files(path)?
-    } else {
-        vec![path.to_path_buf()]
-    };
-    let named: Vec<(PathBuf, String)> = files
+/// The files of a table directory, relative to it, in order: the live files of a Delta table
+/// (its log decides, see [`super::delta`]), else every data file ([`data_files`]).
+pub fn table_files(dir: &Path) -> Result<Vec<String>, IngestError> {
+    if let Some(live) = super::delta::live_files(dir)? {
+        return Ok(live);
+    }
+    Ok(data_files(dir)?
         .into_iter()
         .map(|f| {
-            let name = f.display().to_string();
-            (f, name)
+            f.strip_prefix(dir)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .replace('\\', "/")
         })
-        .collect();
+        .collect())
+}
+
+/// Reads interactions from a Parquet file, a directory of Parquet part files or a Delta table.
+pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Ratings, ReadReport), IngestError> {
+    let named: Vec<(PathBuf, String)> = if path.is_dir() {
+        table_files(path)?
+            .into_iter()
+            .map(|rel| {
+                let file = path.join(&rel);
+                let name = file.display().to_string();
+                (file, name)
+            })
+            .collect()
+    } else {
+        vec![(path.to_path_buf(), path.display().to_string())]
+    };
     read_parquet_files(&named, &path.display().to_string(), opts)
 }
 
@@ -173,14 +191,7 @@ pub fn read_parquet_files(
         }
         append_pieces(&mut ratings, &mut lines, &mut report, &pieces, &first_line);
     }
-    report.rows = ratings.records.len();
-    if ratings.records.is_empty() {
-        return Err(IngestError::Empty {
-            source_name: source_name.to_owned(),
-        });
-    }
-    report.duplicates = resolve_duplicates(&mut ratings, &lines, opts.duplicates, source_name)?;
-    Ok((ratings, report))
+    finish_read(ratings, &lines, report, opts, source_name)
 }
 
 /// Opens a file's footer and finds its columns.

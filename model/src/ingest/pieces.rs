@@ -425,13 +425,24 @@ pub(super) fn read_blocks<R: Read>(
             break;
         }
     }
+    finish_read(ratings, &lines, report, opts, source_name)
+}
+
+/// The end of every read: an empty result is an error, then the duplicate policy applies.
+pub(super) fn finish_read(
+    mut ratings: Ratings,
+    lines: &[u64],
+    mut report: ReadReport,
+    opts: &ReadOptions,
+    source_name: &str,
+) -> Result<(Ratings, ReadReport), IngestError> {
     report.rows = ratings.records.len();
     if ratings.records.is_empty() {
         return Err(IngestError::Empty {
             source_name: source_name.to_owned(),
         });
     }
-    report.duplicates = resolve_duplicates(&mut ratings, &lines, opts.duplicates, source_name)?;
+    report.duplicates = resolve_duplicates(&mut ratings, lines, opts.duplicates, source_name)?;
     Ok((ratings, report))
 }
 

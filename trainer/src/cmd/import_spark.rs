@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use topten_azure::blob::Location;
-use topten_azure::model_dir::SaveModel;
 use topten_azure::spark_run::{self, ImportLocations};
 use topten_model::als::Feedback;
 use topten_model::pipeline;
@@ -59,16 +58,7 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut model = import(&args)?;
-    let progress = args
-        .out
-        .is_blob()
-        .then(|| crate::progress::bytes(&format!("uploading to {}", args.out)));
-    model
-        .save_to(&args.out, progress.as_ref().map(|(_, p)| p.clone()))
-        .with_context(|| format!("cannot save the model to {}", args.out))?;
-    if let Some((bar, _)) = progress {
-        bar.finish_and_clear();
-    }
+    super::save_model(&mut model, &args.out)?;
     if let Some(m) = &model.meta.metrics {
         super::outln!("{}", serde_json::to_string_pretty(m)?);
     }

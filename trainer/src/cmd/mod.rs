@@ -191,6 +191,21 @@ impl SplitArgs {
     }
 }
 
+/// Saves a model to a directory or blob prefix, with an upload progress bar for blobs.
+pub fn save_model(model: &mut topten_model::model::Model, out: &Location) -> anyhow::Result<()> {
+    use topten_azure::model_dir::SaveModel;
+    let progress = out
+        .is_blob()
+        .then(|| crate::progress::bytes(&format!("uploading to {out}")));
+    model
+        .save_to(out, progress.as_ref().map(|(_, p)| p.clone()))
+        .with_context(|| format!("cannot save the model to {out}"))?;
+    if let Some((bar, _)) = progress {
+        bar.finish_and_clear();
+    }
+    Ok(())
+}
+
 /// Creates `dir` (and parents), naming it in the error.
 /// `println!` that returns the write error instead of panicking, so a closed pipe ends the
 /// command quietly (see `main`).

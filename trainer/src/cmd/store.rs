@@ -131,6 +131,36 @@ pub struct PublishArgs {
     pub popularity_penalty: Option<f32>,
 }
 
+/// The publish options of the command line (reads the titles and the catalogue).
+fn publish_options(args: &PublishArgs) -> anyhow::Result<PublishOptions> {
+    Ok(PublishOptions {
+        items_per_user: args.items_per_user,
+        batch_size: args.batch_size,
+        titles: args.titles.as_deref().map(read_titles).transpose()?,
+        catalogue: args
+            .items
+            .as_ref()
+            .map(topten_azure::blob::read_catalogue)
+            .transpose()?,
+        activate: !args.no_activate,
+        throttle: std::time::Duration::from_millis(args.throttle_ms),
+        ..PublishOptions::default()
+    })
+}
+
+/// A progress bar of users published.
+fn publish_bar(users: usize) -> ProgressBar {
+    let bar = ProgressBar::new(users as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 /// Runs `publish`.
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
     if let Some(recs) = &args.recs {
@@ -150,28 +180,9 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         model.set_popularity_penalty(beta);
     }
     // Every input is read and checked before the store is opened (or created).
-    let opts = PublishOptions {
-        items_per_user: args.items_per_user,
-        batch_size: args.batch_size,
-        titles: args.titles.as_deref().map(read_titles).transpose()?,
-        catalogue: args
-            .items
-            .as_ref()
-            .map(topten_azure::blob::read_catalogue)
-            .transpose()?,
-        activate: !args.no_activate,
-        throttle: std::time::Duration::from_millis(args.throttle_ms),
-        ..PublishOptions::default()
-    };
+    let opts = publish_options(&args)?;
     let store = args.store.open_for_publish()?;
-    let bar = ProgressBar::new(model.users.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed}) {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
+    let bar = publish_bar(model.users.len());
     let started = std::time::Instant::now();
     let stats_store = store.clone();
     let info = runtime()?.block_on(publish::publish(
@@ -241,19 +252,7 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
         .with_context(|| format!("cannot publish {recs}"))?;
     spin.finish_and_clear();
     drop(seen);
-    let opts = PublishOptions {
-        items_per_user: args.items_per_user,
-        batch_size: args.batch_size,
-        titles: args.titles.as_deref().map(read_titles).transpose()?,
-        catalogue: args
-            .items
-            .as_ref()
-            .map(topten_azure::blob::read_catalogue)
-            .transpose()?,
-        activate: !args.no_activate,
-        throttle: std::time::Duration::from_millis(args.throttle_ms),
-        ..PublishOptions::default()
-    };
+    let opts = publish_options(args)?;
     let summary = serde_json::json!({
         "kind": "lists",
         "source": format!("spark recommendForAllUsers {recs}"),
@@ -262,14 +261,7 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
         "createdAt": topten_model::clock::now_rfc3339(),
     });
     let store = args.store.open_for_publish()?;
-    let bar = ProgressBar::new(files.users as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} publishing [{bar:30}] {pos}/{len} users ({per_sec}, {elapsed}) {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
+    let bar = publish_bar(files.users);
     // The reader runs on its own thread and hands batches over a bounded channel.
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<Result<Vec<topten_spark::recs::UserList>, String>>(4);

@@ -1,9 +1,7 @@
 //! `topten train`: fit ALS, evaluate on the test side, write the model directory.
 
-use anyhow::Context;
 use clap::ValueEnum;
 use topten_azure::blob::Location;
-use topten_azure::model_dir::SaveModel;
 use topten_model::als::{AlsParams, Confidence, Solver};
 use topten_model::interactions::Ratings;
 use topten_model::{pipeline, split};
@@ -183,16 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     model.meta.metrics = metrics.clone();
-    let progress = args
-        .out
-        .is_blob()
-        .then(|| progress::bytes(&format!("uploading to {}", args.out)));
-    model
-        .save_to(&args.out, progress.as_ref().map(|(_, p)| p.clone()))
-        .with_context(|| format!("cannot save the model to {}", args.out))?;
-    if let Some((bar, _)) = progress {
-        bar.finish_and_clear();
-    }
+    super::save_model(&mut model, &args.out)?;
     if let Some(m) = &metrics {
         super::outln!("{}", serde_json::to_string_pretty(m)?);
     }

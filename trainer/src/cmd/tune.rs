@@ -3,7 +3,6 @@
 //! plus `tuning.json` and `trials.tsv`.
 
 use topten_azure::blob::Location;
-use topten_azure::model_dir::SaveModel;
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -222,16 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     model.tuning = Some(record);
     // One write: model.json, the artifacts, metrics.json, tuning.json and trials.tsv, checksummed
     // together, to a directory or a blob prefix.
-    let progress = args
-        .out
-        .is_blob()
-        .then(|| crate::progress::bytes(&format!("uploading to {}", args.out)));
-    model
-        .save_to(&args.out, progress.as_ref().map(|(_, p)| p.clone()))
-        .with_context(|| format!("cannot save the model to {}", args.out))?;
-    if let Some((bar, _)) = progress {
-        bar.finish_and_clear();
-    }
+    super::save_model(&mut model, &args.out)?;
     #[derive(serde::Serialize)]
     struct Printed<'a> {
         params: &'a AlsParams,
