@@ -308,6 +308,122 @@ pub async fn run(store: &dyn Store) {
         .map(|v| v.version)
         .collect();
     assert_eq!(left, vec!["v1".to_string(), "v5".to_string()]);
+    experiments(store).await;
+}
+
+/// Experiments: one at a time, a complete candidate other than the active version, a stable
+/// split at the requested share, no other pointer change while one runs, its candidate kept,
+/// and stop and promote ending it.
+pub async fn experiments(store: &dyn Store) {
+    let conflict = |r: Result<ActiveVersion, StoreError>| matches!(r, Err(StoreError::Conflict(_)));
+    publish_small(store, "xa", 3).await;
+    for (v, finish) in [("xb", true), ("xc", false)] {
+        store
+            .create_version(&info(v, 1, "2026-01-01T00:00:09Z"))
+            .await
+            .unwrap();
+        store
+            .write_users(v, &[doc(v, "u0", &[("c", 1.0)])])
+            .await
+            .unwrap();
+        if finish {
+            store.finish_version(v).await.unwrap();
+        }
+    }
+    assert!(matches!(
+        store.start_experiment("xb", 0.0).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        store.start_experiment("xb", 1.5).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        store.start_experiment("xa", 0.5).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(
+        conflict(store.start_experiment("xc", 0.5).await),
+        "a version being written"
+    );
+    assert!(matches!(
+        store.start_experiment("nope", 0.5).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.stop_experiment().await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let started = store.start_experiment("xb", 0.3).await.unwrap();
+    let running = started.experiment.clone().unwrap();
+    assert_eq!(
+        (
+            started.version.as_str(),
+            running.candidate.as_str(),
+            running.share
+        ),
+        ("xa", "xb", 0.3)
+    );
+    let active = store.active().await.unwrap().unwrap();
+    assert_eq!(
+        active.experiment.as_ref(),
+        Some(&running),
+        "the pointer holds the experiment"
+    );
+    let candidates = (0..2000)
+        .filter(|u| active.serving(&format!("user-{u}")).0 == "xb")
+        .count();
+    assert!(
+        (500..=700).contains(&candidates),
+        "30% of 2000 users: {candidates}"
+    );
+    assert_eq!(
+        active.serving("user-7"),
+        store.active().await.unwrap().unwrap().serving("user-7")
+    );
+    // Nothing else moves the pointer while it runs, and its candidate stays.
+    assert!(conflict(store.start_experiment("xb", 0.5).await));
+    assert!(conflict(store.activate("xb").await));
+    assert!(conflict(store.rollback().await));
+    assert!(matches!(
+        store.delete_version("xb").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.activate("xa").await.unwrap(); // already active: no change, no conflict
+    assert_eq!(
+        store.active().await.unwrap().unwrap().experiment.as_ref(),
+        Some(&running)
+    );
+
+    // Stop: everyone is back on the active version.
+    assert_eq!(store.stop_experiment().await.unwrap(), running);
+    let active = store.active().await.unwrap().unwrap();
+    assert_eq!(
+        (active.version.as_str(), active.experiment.as_ref()),
+        ("xa", None)
+    );
+    assert_eq!(active.serving("user-1"), ("xa", None));
+
+    // Promote: the candidate becomes active by the normal rules, the old one is remembered.
+    let again = store.start_experiment("xb", 1.0).await.unwrap();
+    assert_ne!(
+        again.experiment.as_ref().unwrap().id,
+        running.id,
+        "a new salt per experiment"
+    );
+    let promoted = store.promote_experiment().await.unwrap();
+    assert_eq!(
+        (promoted.version.as_str(), promoted.experiment.as_ref()),
+        ("xb", None)
+    );
+    assert_eq!(promoted.history.first().map(String::as_str), Some("xa"));
+    assert!(matches!(
+        store.promote_experiment().await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.rollback().await.unwrap();
+    assert_eq!(store.active().await.unwrap().unwrap().version, "xa");
 }
 
 /// The real-time part of the contract: snapshots, histories, write-back and events.

@@ -230,6 +230,42 @@ pub struct ActiveVersion {
     /// Previously active versions, most recent first (what `rollback` returns to).
     #[serde(default)]
     pub history: Vec<String>,
+    /// The experiment running against the active version, if any. It lives in the pointer so
+    /// that every instance learns of it (and of its end) with the pointer it already caches,
+    /// and so that starting, stopping and promoting are atomic pointer decisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
+}
+
+/// A running experiment: a share of users is served from a candidate version instead of the
+/// active one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Experiment {
+    /// Experiment id, unique per experiment; also the salt of its split, so each experiment
+    /// draws its arms afresh.
+    pub id: String,
+    /// The version the candidate arm is served from.
+    pub candidate: String,
+    /// The share of users in the candidate arm (above 0, at most 1).
+    pub share: f64,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+}
+
+impl ActiveVersion {
+    /// The version that serves `user_id`, and the user's arm while an experiment runs: the
+    /// stable split of [`topten_experiments::assign`], so a user stays in one arm.
+    pub fn serving(&self, user_id: &str) -> (&str, Option<topten_experiments::Arm>) {
+        use topten_experiments::Arm;
+        match &self.experiment {
+            None => (&self.version, None),
+            Some(e) => match topten_experiments::assign(&e.id, user_id, e.share) {
+                Arm::Candidate => (&e.candidate, Some(Arm::Candidate)),
+                Arm::Control => (&self.version, Some(Arm::Control)),
+            },
+        }
+    }
 }
 
 /// Document id of a user's recommendations in a version.

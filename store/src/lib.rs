@@ -65,8 +65,8 @@ pub mod contract;
 use std::sync::Arc;
 
 pub use documents::{
-    doc_id, join_fragments, top_items_from_json, ActiveVersion, ItemFilter, ItemScore, TopItems,
-    UserRecs, VersionInfo, VersionStatus,
+    doc_id, join_fragments, top_items_from_json, ActiveVersion, Experiment, ItemFilter, ItemScore,
+    TopItems, UserRecs, VersionInfo, VersionStatus,
 };
 pub use error::StoreError;
 pub use event_log::EventLog;

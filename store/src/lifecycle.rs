@@ -11,7 +11,11 @@
 //!   that remembers the previous pointers (what [`Publisher::rollback`] returns to);
 //! - the active version is never deleted; a version being deleted is first marked `writing`,
 //!   so no activation can land on it while its documents go;
-//! - a fold-in write-back replaces documents of complete versions only.
+//! - a fold-in write-back replaces documents of complete versions only;
+//! - one experiment at a time serves a share of users from a complete candidate version; it
+//!   lives in the active pointer, so it starts, stops and is promoted (the candidate activated
+//!   by the rules above) atomically, and while it runs no other activation or rollback
+//!   happens and its candidate is not deleted.
 //!
 //! Every decision that reads the active pointer and a version's info and then writes one of
 //! them goes through [`VersionStorage::transact_meta`], which a backend runs as one atomic
@@ -19,7 +23,9 @@
 
 use async_trait::async_trait;
 
-use crate::documents::{ActiveVersion, ItemScore, UserRecs, VersionInfo, VersionStatus};
+use crate::documents::{
+    ActiveVersion, Experiment, ItemScore, UserRecs, VersionInfo, VersionStatus,
+};
 use crate::error::StoreError;
 use crate::reader::RecsReader;
 
@@ -124,8 +130,33 @@ fn activation(
             version: version.to_owned(),
             activated_at: topten_model::clock::now_rfc3339(),
             history,
+            experiment: None,
         }),
     }
+}
+
+/// Refuses a pointer change while an experiment runs: it would end the experiment silently.
+fn no_experiment(active: Option<&ActiveVersion>, what: &str) -> Result<(), StoreError> {
+    match active.and_then(|a| a.experiment.as_ref()) {
+        None => Ok(()),
+        Some(e) => Err(StoreError::Conflict(format!(
+            "experiment {} is running (candidate {}); stop or promote it before {what}",
+            e.id, e.candidate
+        ))),
+    }
+}
+
+/// A new experiment id: `x` + the UTC start time + random hex (the salt of its split).
+pub fn new_experiment_id() -> String {
+    let now = topten_model::clock::now_rfc3339().replace(['-', ':'], "");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "x{now}-{:08x}",
+        (nanos as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
+    )
 }
 
 fn require_writing(version: &str, info: Option<&VersionInfo>) -> Result<VersionInfo, StoreError> {
@@ -231,6 +262,9 @@ pub trait Publisher: VersionStorage {
     /// Activating the active version changes nothing.
     async fn activate(&self, version: &str) -> Result<ActiveVersion, StoreError> {
         let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+            if active.is_none_or(|a| a.version != version) {
+                no_experiment(active, &format!("activating {version}"))?;
+            }
             match activation_history(active, version) {
                 None => Ok(MetaWrite::Nothing),
                 Some(history) => activation(version, info, history).map(MetaWrite::Active),
@@ -256,6 +290,7 @@ pub trait Publisher: VersionStorage {
             let rest: Vec<String> = current.history[i + 1..].to_vec();
             let expected = current.version.clone();
             let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+                no_experiment(active, "rolling back")?;
                 if active.map(|a| a.version.as_str()) != Some(expected.as_str()) {
                     return Err(StoreError::Conflict(format!(
                         "the active version changed from {expected} during the rollback; try again"
@@ -292,6 +327,15 @@ pub trait Publisher: VersionStorage {
                     "version {version} is active; activate another one first"
                 )));
             }
+            if let Some(e) = active
+                .and_then(|a| a.experiment.as_ref())
+                .filter(|e| e.candidate == version)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "version {version} is the candidate of experiment {}; stop it first",
+                    e.id
+                )));
+            }
             Ok(match info.status {
                 VersionStatus::Writing => MetaWrite::Nothing,
                 VersionStatus::Complete => MetaWrite::Version(VersionInfo {
@@ -303,6 +347,106 @@ pub trait Publisher: VersionStorage {
         self.transact_meta(version, &decide).await?;
         self.delete_version_data(version).await?;
         self.delete_version_info(version).await
+    }
+
+    /// Starts an experiment: `share` of users (above 0, at most 1) are served from
+    /// `candidate`, a complete version other than the active one, the rest from the active
+    /// version. Only one experiment runs at a time.
+    async fn start_experiment(
+        &self,
+        candidate: &str,
+        share: f64,
+    ) -> Result<ActiveVersion, StoreError> {
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(StoreError::InvalidArgument(format!(
+                "the candidate's share must be above 0 and at most 1, got {share}"
+            )));
+        }
+        let id = new_experiment_id();
+        let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+            let Some(active) = active else {
+                return Err(StoreError::Conflict(
+                    "no active version to compare the candidate with; activate one first".into(),
+                ));
+            };
+            no_experiment(Some(active), "starting another")?;
+            if active.version == candidate {
+                return Err(StoreError::InvalidArgument(format!(
+                    "{candidate} is the active version; the candidate must be another one"
+                )));
+            }
+            activation(candidate, info, Vec::new())?; // complete, or the reason it is not
+            Ok(MetaWrite::Active(ActiveVersion {
+                experiment: Some(Experiment {
+                    id: id.clone(),
+                    candidate: candidate.to_owned(),
+                    share,
+                    started_at: topten_model::clock::now_rfc3339(),
+                }),
+                ..active.clone()
+            }))
+        };
+        match self.transact_meta(candidate, &decide).await? {
+            MetaWrite::Active(a) => Ok(a),
+            other => unreachable!("start_experiment decided {other:?}"),
+        }
+    }
+
+    /// Stops the running experiment: every user is served from the active version again.
+    /// Returns the experiment that ran.
+    async fn stop_experiment(&self) -> Result<Experiment, StoreError> {
+        let current = self
+            .active()
+            .await?
+            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
+        let running = current
+            .experiment
+            .clone()
+            .ok_or_else(|| StoreError::NotFound("a running experiment".into()))?;
+        let expected = running.id.clone();
+        let decide = move |active: Option<&ActiveVersion>, _: Option<&VersionInfo>| match active {
+            Some(a) if a.experiment.as_ref().is_some_and(|e| e.id == expected) => {
+                Ok(MetaWrite::Active(ActiveVersion {
+                    experiment: None,
+                    ..a.clone()
+                }))
+            }
+            _ => Err(StoreError::Conflict(format!(
+                "experiment {expected} is no longer running"
+            ))),
+        };
+        self.transact_meta(&current.version, &decide).await?;
+        Ok(running)
+    }
+
+    /// Ends the running experiment by activating its candidate (by the normal version rules:
+    /// it must still be complete; the previously active version is remembered for rollback).
+    async fn promote_experiment(&self) -> Result<ActiveVersion, StoreError> {
+        let current = self
+            .active()
+            .await?
+            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
+        let running = current
+            .experiment
+            .clone()
+            .ok_or_else(|| StoreError::NotFound("a running experiment".into()))?;
+        let candidate = running.candidate.clone();
+        let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
+            let Some(a) =
+                active.filter(|a| a.experiment.as_ref().is_some_and(|e| e.id == running.id))
+            else {
+                return Err(StoreError::Conflict(format!(
+                    "experiment {} is no longer running",
+                    running.id
+                )));
+            };
+            let history = activation_history(Some(a), &running.candidate).unwrap_or_default();
+            activation(&running.candidate, info, history).map(MetaWrite::Active)
+        };
+        match self.transact_meta(&candidate, &decide).await? {
+            MetaWrite::Active(a) => Ok(a),
+            other => unreachable!("promote_experiment decided {other:?}"),
+        }
     }
 
     /// Replaces (or adds) users' documents in complete versions: the write-back of a fold-in,
@@ -342,6 +486,7 @@ mod tests {
         ActiveVersion {
             version: version.into(),
             activated_at: String::new(),
+            experiment: None,
             history: history.iter().map(|s| s.to_string()).collect(),
         }
     }

@@ -86,6 +86,7 @@ impl RecsReader for SnapshotStore {
             version: self.version.clone(),
             activated_at: self.loaded_at.clone(),
             history: Vec::new(),
+            experiment: None,
         }))
     }
 
