@@ -20,11 +20,27 @@ pub fn recommendations_body(
     items_json: &[u8],
     source: &str,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(items_json.len() + 96 + user_id.len() + model_version.len());
+    answer_body(user_id, model_version, None, items_json, source)
+}
+
+/// [`recommendations_body`] with the answer's `recommendationId` after `modelVersion` (the
+/// native handler's answers; see `topten_experiments::RecommendationId`).
+pub fn answer_body(
+    user_id: &str,
+    model_version: &str,
+    recommendation_id: Option<&str>,
+    items_json: &[u8],
+    source: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items_json.len() + 160 + user_id.len() + model_version.len());
     out.extend_from_slice(b"{\"userId\":");
     json_string(&mut out, user_id);
     out.extend_from_slice(b",\"modelVersion\":");
     json_string(&mut out, model_version);
+    if let Some(id) = recommendation_id {
+        out.extend_from_slice(b",\"recommendationId\":");
+        json_string(&mut out, id);
+    }
     out.extend_from_slice(b",\"items\":");
     out.extend_from_slice(items_json);
     out.extend_from_slice(b",\"source\":");

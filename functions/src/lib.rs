@@ -25,6 +25,7 @@
 //! without a JSON body (an extractor rejection of axum) as a last resort.
 #![deny(missing_docs)]
 
+pub mod answer;
 pub mod auth;
 pub mod backends;
 pub mod body;

@@ -56,3 +56,19 @@ pub fn parity_requests(users: &[&str]) -> Vec<(&'static str, String)> {
     out.push(("DELETE", format!("/api/recommendations/{u}")));
     out
 }
+
+/// `body` without its `"recommendationId":"…"` member: ids are unique per answer (and the
+/// WebAssembly component, serving a list file outside experiments, gives none), so parity
+/// compares everything else byte for byte.
+pub fn without_recommendation_id(body: &[u8]) -> Vec<u8> {
+    const KEY: &[u8] = b",\"recommendationId\":\"";
+    let Some(start) = body.windows(KEY.len()).position(|w| w == KEY) else {
+        return body.to_vec();
+    };
+    let rest = &body[start + KEY.len()..];
+    // Ids hold no quote or backslash (r1:VERSION:ARM:HEX; versions are topten's ids).
+    match rest.iter().position(|&b| b == b'"') {
+        Some(end) => [&body[..start], &rest[end + 1..]].concat(),
+        None => body.to_vec(),
+    }
+}

@@ -131,10 +131,22 @@ pub async fn events_post(
     let mut refreshed = Vec::new();
     let mut version = None;
     if let Ok(active) = state.active().await {
-        if let Some(serving) = state.serving_model(&active.version).await? {
-            refreshed = fold_in(&state, store, serving, users).await;
-            version = Some(active.version.clone());
+        // Each user is folded into the version that serves them: their arm's while an
+        // experiment runs.
+        let mut by_version: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for user in users {
+            let (v, _) = active.serving(&user);
+            by_version.entry(v.to_owned()).or_default().push(user);
         }
+        for (v, users) in by_version {
+            if let Some(serving) = state.serving_model(&v).await? {
+                refreshed.extend(fold_in(&state, store.clone(), serving, users).await);
+            }
+        }
+        version = state
+            .serving_model(&active.version)
+            .await?
+            .map(|_| active.version.clone());
     }
     Ok(Json(serde_json::json!({
         "accepted": accepted,

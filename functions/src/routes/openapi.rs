@@ -112,7 +112,7 @@ pub fn spec() -> serde_json::Value {
                     }}}},
                     "responses": with_body(serde_json::json!({
                         "200": {"description": "the items, best first", "content": {"application/json": {"schema": {"type": "object", "properties": {
-                            "userId": {"type": "string"}, "modelVersion": {"type": "string"},
+                            "userId": {"type": "string"}, "modelVersion": {"type": "string"}, "recommendationId": {"type": "string"},
                             "items": {"type": "array", "items": {"type": "object", "required": ["itemId", "score"], "properties": {"itemId": {"type": "string"}, "score": {"type": "number", "nullable": true}}}}
                         }}}}},
                         "400": err_resp("invalid user id or body (invalid_rank)"),
@@ -270,6 +270,7 @@ pub fn spec() -> serde_json::Value {
                     "properties": {
                         "userId": {"type": "string"},
                         "modelVersion": {"type": "string"},
+                        "recommendationId": {"type": "string", "description": "this answer's id, r1:VERSION:ARM:STAMP (ARM is control, candidate or - outside experiments); send it back with events"},
                         "source": {"type": "string", "enum": ["personalized", "popular", "trending"]},
                         "items": {"type": "array", "items": {
                             "type": "object",
@@ -332,6 +333,7 @@ pub fn spec() -> serde_json::Value {
                     "type": "object",
                     "properties": {
                         "itemId": {"type": "string"}, "modelVersion": {"type": "string"},
+                        "recommendationId": {"type": "string"},
                         "items": {"type": "array", "items": {"type": "object", "properties": {"itemId": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string"}}}}
                     }
                 },

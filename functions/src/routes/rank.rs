@@ -35,8 +35,10 @@ pub async fn rank_post(
     let item_ids = parse(&body, cfg.max_id_len)?;
 
     let active = state.active().await?;
-    let serving = state.serving_model(&active.version).await?;
-    let servable = state.servable(&active.version).await?;
+    // The user's version: the active one, or their arm's while an experiment runs.
+    let answer = crate::answer::Answer::for_user(&active, &user_id);
+    let serving = state.serving_model(&answer.version).await?;
+    let servable = state.servable(&answer.version).await?;
     // Candidates the version can score and may serve: (position in the request, factor row).
     let mut known: Vec<(usize, u32)> = Vec::new();
     if let Some(serving) = &serving {
@@ -75,7 +77,8 @@ pub async fn rank_post(
         .collect();
     Ok(Json(serde_json::json!({
         "userId": user_id,
-        "modelVersion": active.version,
+        "modelVersion": answer.version,
+        "recommendationId": answer.recommendation_id,
         "items": items,
     })))
 }

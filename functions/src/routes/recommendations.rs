@@ -8,6 +8,7 @@ use serde::Serialize;
 use topten_edge::{body, request};
 use topten_store::{ItemFilter, ItemScore};
 
+use crate::answer::Answer;
 use crate::config::UnknownUser;
 use crate::error::ApiError;
 use crate::request_filter::RequestFilter;
@@ -22,6 +23,9 @@ pub struct RecommendationsResponse {
     pub user_id: String,
     /// Version that produced the list.
     pub model_version: String,
+    /// This answer's id (`r1:VERSION:ARM:…`): events that point back at it are attributed to
+    /// it.
+    pub recommendation_id: String,
     /// Best first.
     pub items: Vec<ItemScore>,
     /// `personalized` or `popular` (cold start).
@@ -43,8 +47,14 @@ fn pick(items: &[ItemScore], filter: &ItemFilter<'_>, k: usize) -> Vec<ItemScore
 
 /// Wraps the selected items (already JSON) into the response body: the same bytes serialising
 /// a [`RecommendationsResponse`] would give (the shared writer of every target).
-fn personalized_body(user_id: &str, model_version: &str, items_json: &[u8]) -> Vec<u8> {
-    body::recommendations_body(user_id, model_version, items_json, "personalized")
+fn answer_body(answer: &Answer, user_id: &str, items_json: &[u8], source: &str) -> Vec<u8> {
+    body::answer_body(
+        user_id,
+        &answer.version,
+        Some(&answer.recommendation_id),
+        items_json,
+        source,
+    )
 }
 
 /// The handler: one store read (the user's document), cached active pointer and popular list.
@@ -66,9 +76,12 @@ pub async fn recommendations_get(
     let wanted = RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?;
     let explain = explain_param(query.as_deref())?;
     let active = state.active().await?;
+    // The user's version: the active one, or their arm's while an experiment runs.
+    let answer = Answer::for_user(&active, &user_id);
+    let version = answer.version.as_str();
     // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes
     // or its filters do not allow.
-    let servable = state.servable(&active.version).await?;
+    let servable = state.servable(version).await?;
     let catalogue = servable.as_deref().map(Servable::catalogue);
     let allow = |id: &str| wanted.as_ref().is_none_or(|w| w.allows(catalogue, id));
     let filter = ItemFilter {
@@ -80,13 +93,13 @@ pub async fn recommendations_get(
     };
     if let Some(top) = state
         .reader()
-        .user_top_items(&active.version, &user_id, k, &filter)
+        .user_top_items(version, &user_id, k, &filter)
         .await?
     {
         if top.exhausted && !filter.is_empty() {
             // Filters removed more than the stored list can spare: keep what is left of it, then
             // fill up from a fresh scoring of the whole catalogue.
-            if let Some(extra) = rescore(&state, &active.version, &user_id, k, &filter).await? {
+            if let Some(extra) = rescore(&state, version, &user_id, k, &filter).await? {
                 let mut items: Vec<ItemScore> =
                     serde_json::from_slice(&top.items_json).map_err(ApiError::internal)?;
                 for item in extra {
@@ -99,18 +112,18 @@ pub async fn recommendations_get(
                 }
                 let mut items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
                 if explain {
-                    items_json = explained(&state, &active.version, &user_id, &items_json).await?;
+                    items_json = explained(&state, version, &user_id, &items_json).await?;
                 }
-                let body = personalized_body(&user_id, &top.model_version, &items_json);
+                let body = answer_body(&answer, &user_id, &items_json, "personalized");
                 return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
             }
         }
         let items_json = if explain {
-            explained(&state, &active.version, &user_id, &top.items_json).await?
+            explained(&state, version, &user_id, &top.items_json).await?
         } else {
             top.items_json
         };
-        let body = personalized_body(&user_id, &top.model_version, &items_json);
+        let body = answer_body(&answer, &user_id, &items_json, "personalized");
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     if cfg.unknown_user == UnknownUser::NotFound {
@@ -118,7 +131,7 @@ pub async fn recommendations_get(
             "user_not_found",
             format!(
                 "user {user_id:?} has no recommendations in version {}",
-                active.version
+                version
             ),
         ));
     }
@@ -128,7 +141,7 @@ pub async fn recommendations_get(
         let deep = (4 * k).min(cfg.max_k.max(k) * 4);
         let items: Vec<ItemScore> = crate::routes::trending::trending_items(
             &state,
-            &active.version,
+            version,
             deep + exclude.len(),
             86_400_000,
         )
@@ -138,22 +151,22 @@ pub async fn recommendations_get(
         .take(k)
         .collect();
         let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
-        let body = body::recommendations_body(&user_id, &active.version, &items_json, "trending");
+        let body = answer_body(&answer, &user_id, &items_json, "trending");
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
-    let popular = state.popular(&active.version).await?;
+    let popular = state.popular(version).await?;
     let mut items = pick(&popular, &filter, k);
     if items.len() < k {
         // Filters removed more than the stored list can spare: fill up to k from the whole
         // catalogue by popularity, as a known user's list is filled by scoring.
-        if let Some(serving) = state.serving_model(&active.version).await? {
+        if let Some(serving) = state.serving_model(version).await? {
             let keep = |id: &str| !filter.skips(id) && !items.iter().any(|i| i.item_id == id);
             let extra = serving.popular(k - items.len(), &keep);
             items.extend(topten_store::realtime::to_items(&serving, &extra));
         }
     }
     let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
-    let body = body::recommendations_body(&user_id, &active.version, &items_json, "popular");
+    let body = answer_body(&answer, &user_id, &items_json, "popular");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -273,16 +286,19 @@ mod tests {
             (vec![], 25),
             (vec!["i1".into()], 1),
         ] {
+            let answer = Answer::of("v1", None);
             let typed = RecommendationsResponse {
                 user_id: doc.user_id.clone(),
                 model_version: "v1".into(),
+                recommendation_id: answer.recommendation_id.clone(),
                 items: pick(&doc.items, &ItemFilter::exclude(&exclude), k),
                 source: "personalized",
             };
             let want = serde_json::to_vec(&typed).unwrap();
             let top = topten_store::top_items_from_json(&stored, k, &ItemFilter::exclude(&exclude))
                 .unwrap();
-            let got = personalized_body(&doc.user_id, &top.model_version, &top.items_json);
+            assert_eq!(top.model_version, "v1");
+            let got = answer_body(&answer, &doc.user_id, &top.items_json, "personalized");
             assert_eq!(
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(want).unwrap()

@@ -55,9 +55,12 @@ pub async fn similar_get(
             && wanted.as_ref().is_none_or(|w| w.allows(catalogue, id))
     };
     let sims = serving.similar_items_where(item, k, &keep);
+    // Similar items answer no user: they come from the active version, outside any arm.
+    let answer = crate::answer::Answer::of(&active.version, None);
     Ok(Json(serde_json::json!({
         "itemId": item_id,
         "modelVersion": active.version,
+        "recommendationId": answer.recommendation_id,
         "items": to_items(&serving, &sims),
     })))
 }

@@ -1,0 +1,43 @@
+//! Which version answers a user, and the id each answer carries.
+//!
+//! While an experiment runs, a user's version follows their arm (the stable split of the
+//! experiment kept in the active pointer, which every instance caches), so the choice costs
+//! no store read. Every recommendations, similar-items and re-rank answer carries a
+//! `recommendationId` naming its version and arm, for events to point back at.
+
+use topten_experiments::{Arm, RecommendationId};
+use topten_store::ActiveVersion;
+
+/// The version that answers `user_id`, its arm, and a fresh recommendation id for the answer.
+pub struct Answer {
+    /// The version to read and score from.
+    pub version: String,
+    /// The user's arm while an experiment runs.
+    pub arm: Option<Arm>,
+    /// The answer's id.
+    pub recommendation_id: String,
+}
+
+impl Answer {
+    /// The answer for `user_id` under `active`.
+    pub fn for_user(active: &ActiveVersion, user_id: &str) -> Answer {
+        let (version, arm) = active.serving(user_id);
+        Answer::of(version, arm)
+    }
+
+    /// An answer from `version` that no user decides (similar items; trending).
+    pub fn of(version: &str, arm: Option<Arm>) -> Answer {
+        let recommendation_id = RecommendationId {
+            version: version.to_owned(),
+            arm,
+            issued_ms: topten_model::clock::now_ms().max(0) as u64,
+            nonce: rand::random(),
+        }
+        .encode();
+        Answer {
+            version: version.to_owned(),
+            arm,
+            recommendation_id,
+        }
+    }
+}
