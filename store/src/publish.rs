@@ -371,6 +371,28 @@ pub async fn rollback_caught_up(store: &dyn Store) -> Result<crate::ActiveVersio
     Ok(active)
 }
 
+/// Starts an experiment and catches its candidate up on the live events it lacks first, so
+/// users moved into the candidate arm keep what they did since the candidate was published.
+pub async fn start_experiment_caught_up(
+    store: &dyn Store,
+    candidate: &str,
+    share: f64,
+) -> Result<crate::ActiveVersion, StoreError> {
+    let active = store.start_experiment(candidate, share).await?;
+    catch_up_version(store, candidate).await?;
+    Ok(active)
+}
+
+/// [`activate_caught_up`] for promoting the running experiment's candidate: its control-arm
+/// users' events of the experiment are folded in too.
+pub async fn promote_experiment_caught_up(
+    store: &dyn Store,
+) -> Result<crate::ActiveVersion, StoreError> {
+    let active = store.promote_experiment().await?;
+    catch_up_version(store, &active.version).await?;
+    Ok(active)
+}
+
 async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreError> {
     let Some(bytes) = store.serving_model(version).await? else {
         return Ok(()); // a version without factors cannot fold in; it serves its lists

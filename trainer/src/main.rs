@@ -53,6 +53,9 @@ enum Command {
     Versions(cmd::store::VersionsArgs),
     /// Make a version the active one.
     Activate(cmd::store::ActivateArgs),
+    /// Compare a candidate version with the active one on a share of live traffic
+    /// (start, status, stop, promote).
+    Experiment(cmd::experiment::Args),
     /// Re-activate the previously active version.
     Rollback(cmd::store::RollbackArgs),
     /// Delete old versions.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Versions(a) => cmd::store::versions(a),
         Command::Activate(a) => cmd::store::activate(a),
         Command::Rollback(a) => cmd::store::rollback(a),
+        Command::Experiment(a) => cmd::experiment::run(a),
         Command::Prune(a) => cmd::store::prune(a),
         Command::Compact(a) => cmd::compact::run(a),
         Command::Serve(a) => cmd::serve::run(a),

@@ -51,6 +51,7 @@ fn every_command_has_help() {
         "retrain",
         "import-spark",
         "publish",
+        "experiment",
     ] {
         let out = ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: topten"), "{cmd}: {out}");
@@ -604,4 +605,112 @@ fn parquet_input_and_spark_imports_end_to_end() {
         "{err}"
     );
     assert!(!store2.exists());
+}
+
+/// An experiment from the command line: start, status, a refused activation while it runs,
+/// stop, start again, promote.
+#[test]
+fn experiments_start_stop_and_promote() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = write_ratings(dir.path());
+    let store = format!("embedded:{}", dir.path().join("store.db").display());
+    let mut versions = Vec::new();
+    for (name, iterations) in [("a", "3"), ("b", "2")] {
+        let out = dir.path().join(name);
+        ok(&[
+            "train",
+            "--ratings",
+            ratings.to_str().unwrap(),
+            "--iterations",
+            iterations,
+            "--factors",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let mut args = vec![
+            "publish",
+            "--model",
+            out.to_str().unwrap(),
+            "--store",
+            &store,
+        ];
+        if name == "b" {
+            args.push("--no-activate");
+        }
+        versions.push(ok(&args).trim().to_owned());
+    }
+    let (control, candidate) = (&versions[0], &versions[1]);
+    assert!(ok(&["experiment", "status", "--store", &store]).contains("no experiment running"));
+    let id = ok(&[
+        "experiment",
+        "start",
+        "--store",
+        &store,
+        "--candidate",
+        candidate,
+        "--share",
+        "0.25",
+    ]);
+    assert!(id.trim().starts_with('x'), "{id}");
+    let status = ok(&["experiment", "status", "--store", &store]);
+    assert!(
+        status.contains(&format!(
+            "control {control} (75.0% of users), candidate {candidate} (25.0%)"
+        )),
+        "{status}"
+    );
+    let json = json(&ok(&["experiment", "status", "--store", &store, "--json"]));
+    assert_eq!(
+        json["active"]["experiment"]["candidate"],
+        candidate.as_str()
+    );
+    let refused = topten(&["activate", candidate, "--store", &store]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("is running") && err.contains("stop or promote it"),
+        "{err}"
+    );
+    let twice = topten(&[
+        "experiment",
+        "start",
+        "--store",
+        &store,
+        "--candidate",
+        candidate,
+    ]);
+    assert!(!twice.status.success());
+    assert_eq!(
+        ok(&["experiment", "stop", "--store", &store]).trim(),
+        id.trim()
+    );
+    assert!(ok(&["experiment", "status", "--store", &store])
+        .contains(&format!("active {control}; no experiment running")));
+    ok(&[
+        "experiment",
+        "start",
+        "--store",
+        &store,
+        "--candidate",
+        candidate,
+    ]);
+    assert_eq!(
+        ok(&["experiment", "promote", "--store", &store]).trim(),
+        candidate.as_str()
+    );
+    assert!(ok(&["experiment", "status", "--store", &store])
+        .contains(&format!("active {candidate}; no experiment running")));
+    let bad = topten(&[
+        "experiment",
+        "start",
+        "--store",
+        &store,
+        "--candidate",
+        control,
+        "--share",
+        "0",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("share must be above 0"));
 }

@@ -2,6 +2,7 @@
 
 pub mod compact;
 pub mod evaluate;
+pub mod experiment;
 pub mod export_snapshot;
 pub mod import_spark;
 pub mod predict;

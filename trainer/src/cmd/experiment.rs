@@ -1,0 +1,118 @@
+//! `topten experiment`: serve a share of users from a candidate version, and end it.
+
+use anyhow::Context;
+use topten_store::{publish, Publisher};
+
+use super::store::StoreArgs;
+
+/// Compare a candidate version with the active one on live traffic: a stable, salted share of
+/// users is served from the candidate until the experiment is stopped (everyone back on the
+/// active version) or promoted (the candidate activated). One experiment runs at a time.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+/// What to do.
+#[derive(clap::Subcommand, Debug)]
+pub enum Action {
+    /// Start serving `--share` of users from `--candidate` (a complete version).
+    Start {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The candidate version.
+        #[arg(long)]
+        candidate: String,
+        /// The share of users served from the candidate (above 0, at most 1).
+        #[arg(long, default_value_t = 0.1)]
+        share: f64,
+    },
+    /// Show the active version and the running experiment.
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the experiment: every user is served from the active version again.
+    Stop {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Promote the candidate: activate it (the normal version rules) and end the experiment.
+    Promote {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    match args.action {
+        Action::Start {
+            store,
+            candidate,
+            share,
+        } => {
+            let s = store.open_writable("starting experiments")?;
+            let a = rt
+                .block_on(publish::start_experiment_caught_up(
+                    s.as_ref(),
+                    &candidate,
+                    share,
+                ))
+                .with_context(|| format!("cannot start an experiment with {candidate}"))?;
+            let e = a.experiment.expect("started");
+            tracing::info!(experiment = %e.id, control = %a.version, candidate = %e.candidate, share = e.share, "experiment started");
+            super::outln!("{}", e.id);
+        }
+        Action::Status { store, json } => {
+            let handle = store.open()?;
+            let active = rt.block_on(handle.reader().active())?;
+            if json {
+                super::outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({"active": active}))?
+                );
+                return Ok(());
+            }
+            match active {
+                None => super::outln!("no active version"),
+                Some(a) => match &a.experiment {
+                    None => super::outln!("active {}; no experiment running", a.version),
+                    Some(e) => super::outln!(
+                        "experiment {} since {}: control {} ({:.1}% of users), candidate {} ({:.1}%)",
+                        e.id,
+                        e.started_at,
+                        a.version,
+                        (1.0 - e.share) * 100.0,
+                        e.candidate,
+                        e.share * 100.0
+                    ),
+                },
+            }
+        }
+        Action::Stop { store } => {
+            let s = store.open_writable("stopping experiments")?;
+            let e = rt.block_on(s.stop_experiment())?;
+            tracing::info!(experiment = %e.id, "experiment stopped; every user is served from the active version");
+            super::outln!("{}", e.id);
+        }
+        Action::Promote { store } => {
+            let s = store.open_writable("promoting experiments")?;
+            let a = rt.block_on(publish::promote_experiment_caught_up(s.as_ref()))?;
+            tracing::info!(version = %a.version, "candidate promoted to the active version");
+            super::outln!("{}", a.version);
+        }
+    }
+    Ok(())
+}
