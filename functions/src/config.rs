@@ -105,6 +105,13 @@ pub struct Config {
     /// expressions, e.g. `{"cheap": "price < 10", "comedies": "category = 'Comedy'"}`.
     #[arg(long, env = "TOPTEN_FILTERS")]
     pub filters: Option<NamedFilters>,
+    /// What a retrain does with a candidate that passes the gate: `activate` it, or start an
+    /// `experiment` that serves it to RETRAIN_EXPERIMENT_SHARE of users.
+    #[arg(long, env = "RETRAIN_MODE", value_enum, default_value = "activate")]
+    pub retrain_mode: RetrainModeSetting,
+    /// The candidate's share of users in experiments that retrains start (above 0, at most 1).
+    #[arg(long, env = "RETRAIN_EXPERIMENT_SHARE", default_value_t = 0.1)]
+    pub retrain_experiment_share: f64,
     /// Retrain model family (`implicit` or `explicit`), used when RETRAIN_PARAMS is unset.
     #[arg(long, env = "RETRAIN_MODEL", default_value = "implicit")]
     pub retrain_model: Feedback,
@@ -125,6 +132,15 @@ pub struct Config {
     /// such as `az://ACCOUNT/models`.
     #[arg(long, env = "TOPTEN_MODEL_ROOT", default_value = "./data/models")]
     pub model_root: Location,
+}
+
+/// `RETRAIN_MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetrainModeSetting {
+    /// Activate a passing candidate.
+    Activate,
+    /// Start an experiment with a passing candidate.
+    Experiment,
 }
 
 /// `RETRAIN_SOURCE`: where retrain candidates come from when not trained here.
@@ -225,6 +241,8 @@ impl Default for Config {
             training_input: Vec::new(),
             training_items: None,
             retrain_source: None,
+            retrain_mode: RetrainModeSetting::Activate,
+            retrain_experiment_share: 0.1,
             filters: None,
             retrain_model: Feedback::Implicit,
             retrain_params: None,
@@ -262,6 +280,12 @@ impl Config {
             return Err(format!(
                 "QUALITY_TOLERANCE must be a number, got {}",
                 self.quality_tolerance
+            ));
+        }
+        if !(self.retrain_experiment_share > 0.0 && self.retrain_experiment_share <= 1.0) {
+            return Err(format!(
+                "RETRAIN_EXPERIMENT_SHARE must be above 0 and at most 1, got {}",
+                self.retrain_experiment_share
             ));
         }
         if let Some(path) = &self.retrain_params {

@@ -53,6 +53,8 @@ pub struct RetrainConfig {
     pub model_root: Option<Location>,
     /// Live events to train on besides the input files (what `POST /api/events` stored).
     pub events: Vec<topten_store::events::StoredEvent>,
+    /// What to do with a candidate that passes the gate.
+    pub mode: RetrainMode,
     /// Import the newest complete Spark run under this prefix instead of training
     /// (`RETRAIN_SOURCE=spark:PREFIX`): the run's `test/` is the gate's holdout, and live events
     /// are folded in when the version is published rather than trained on.
@@ -78,6 +80,7 @@ impl RetrainConfig {
             model_root: None,
             events: Vec::new(),
             spark_runs: None,
+            mode: RetrainMode::Activate,
         }
     }
 }
@@ -119,6 +122,23 @@ pub struct RetrainOutcome {
     pub users: usize,
     /// Why.
     pub reason: String,
+    /// The experiment the candidate started instead of being activated
+    /// (`RETRAIN_MODE=experiment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+}
+
+/// What a retrain does with a candidate that passes the gate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RetrainMode {
+    /// Activate it (`RETRAIN_MODE=activate`, the default).
+    Activate,
+    /// Start an experiment that serves it to `share` of users (`RETRAIN_MODE=experiment`);
+    /// `topten experiment promote` or `stop` ends it.
+    Experiment {
+        /// The candidate's share of users.
+        share: f64,
+    },
 }
 
 /// Why a retrain failed.
@@ -369,7 +389,7 @@ pub async fn gate_and_publish(
         cfg.metric
             .pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k))
     });
-    let (activate, reason) = match active_figure {
+    let (passes, gate) = match active_figure {
         None => (true, "no active version".to_string()),
         Some(a) if candidate >= a * (1.0 - cfg.tolerance) => (
             true,
@@ -386,6 +406,30 @@ pub async fn gate_and_publish(
             ),
         ),
     };
+    // What a passing candidate does: it is activated, or starts an experiment
+    // (RETRAIN_MODE=experiment, once something is active); while an experiment holds the
+    // pointer it is only published.
+    let running = active.as_ref().and_then(|a| a.experiment.clone());
+    let then = match (passes, &running, cfg.mode) {
+        (false, _, _) => Then::Reject,
+        (true, Some(_), _) => Then::PublishOnly,
+        (true, None, RetrainMode::Experiment { share }) if active.is_some() => {
+            Then::Experiment(share)
+        }
+        (true, None, _) => Then::Activate,
+    };
+    let reason = match (&then, &running) {
+        (Then::PublishOnly, Some(e)) => format!(
+            "{gate}; experiment {} (candidate {}) is running, so the candidate is published without activation",
+            e.id, e.candidate
+        ),
+        (Then::Experiment(share), _) => format!(
+            "{gate}; RETRAIN_MODE=experiment: the candidate serves {:.1}% of users in an experiment",
+            share * 100.0
+        ),
+        _ => gate,
+    };
+    let activate = then == Then::Activate;
     tracing::info!(
         metric = ?cfg.metric,
         k = cfg.k,
@@ -399,6 +443,7 @@ pub async fn gate_and_publish(
         "quality gate"
     );
     let mut outcome = RetrainOutcome {
+        experiment: None,
         candidate_version: String::new(),
         activated: activate,
         metric: cfg.metric,
@@ -427,7 +472,7 @@ pub async fn gate_and_publish(
         // A blob upload runs on the blob module's own runtime; this thread waits for it.
         model.save_to(&root.join(&version), None)?;
     }
-    if !activate {
+    if then == Then::Reject {
         return Ok((None, outcome));
     }
     let catalogue = match &cfg.items {
@@ -435,14 +480,32 @@ pub async fn gate_and_publish(
         None => cfg.publish.catalogue.clone(),
     };
     let opts = PublishOptions {
-        version: Some(version),
-        activate: true,
+        version: Some(version.clone()),
+        activate,
         quality: serde_json::to_value(&outcome).ok(),
         catalogue,
         ..cfg.publish.clone()
     };
     let info = publish::publish(store, &model, &opts, &mut |_, _| {}).await?;
+    if let Then::Experiment(share) = then {
+        let started = publish::start_experiment_caught_up(store, &version, share).await?;
+        outcome.experiment = started.experiment.map(|e| e.id);
+        tracing::info!(experiment = ?outcome.experiment, candidate = %version, share, "experiment started");
+    }
     Ok((Some(info), outcome))
+}
+
+/// What a retrain does with its candidate after the gate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Then {
+    /// Failed the gate: not published.
+    Reject,
+    /// Published and activated.
+    Activate,
+    /// Published, and an experiment started with this share.
+    Experiment(f64),
+    /// Published only (an experiment holds the pointer).
+    PublishOnly,
 }
 
 /// The part of a model's `source` that names a Spark fit: the uid Spark gives every fitted
@@ -511,6 +574,7 @@ async fn already_published(
         tolerance: cfg.tolerance,
         users: 0,
         reason,
+        experiment: None,
     }))
 }
 

@@ -178,6 +178,7 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
         items: Some(loc("az://devstoreaccount1/data/items.csv")),
         events: Vec::new(),
         spark_runs: None,
+        mode: retrain::RetrainMode::Activate,
     };
     let (candidate, _) = retrain::train_candidate(&cfg).unwrap();
     // The catalogue a retrain publishes with comes from a blob the same way; a missing one is

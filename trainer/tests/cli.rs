@@ -660,9 +660,9 @@ fn experiments_start_stop_and_promote() {
         )),
         "{status}"
     );
-    let json = json(&ok(&["experiment", "status", "--store", &store, "--json"]));
+    let status_json = json(&ok(&["experiment", "status", "--store", &store, "--json"]));
     assert_eq!(
-        json["active"]["experiment"]["candidate"],
+        status_json["active"]["experiment"]["candidate"],
         candidate.as_str()
     );
     let refused = topten(&["activate", candidate, "--store", &store]);
@@ -713,4 +713,50 @@ fn experiments_start_stop_and_promote() {
     ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("share must be above 0"));
+
+    // A retrain in experiment mode starts one with its passing candidate; the next retrain,
+    // while it runs, only publishes.
+    let models = dir.path().join("models");
+    let retrain = |extra: &[&str]| {
+        let mut args = vec![
+            "retrain",
+            "--ratings",
+            ratings.to_str().unwrap(),
+            "--store",
+            &store,
+            "--tolerance",
+            "1",
+            "--model-root",
+            models.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        json(&ok(&args))
+    };
+    let first = retrain(&["--mode", "experiment", "--experiment-share", "0.3"]);
+    assert_eq!(first["activated"], false, "{first}");
+    assert!(
+        first["experiment"].as_str().unwrap().starts_with('x'),
+        "{first}"
+    );
+    let status = json(&ok(&["experiment", "status", "--store", &store, "--json"]));
+    assert_eq!(status["active"]["version"], candidate.as_str());
+    assert_eq!(
+        status["active"]["experiment"]["candidate"],
+        first["candidateVersion"]
+    );
+    assert_eq!(status["active"]["experiment"]["share"], 0.3);
+    let second = retrain(&[]);
+    assert_eq!(second["activated"], false, "{second}");
+    assert!(
+        second["reason"]
+            .as_str()
+            .unwrap()
+            .contains("is running, so the candidate is published without activation"),
+        "{second}"
+    );
+    let listed = ok(&["versions", "--store", &store]);
+    assert!(
+        listed.contains(second["candidateVersion"].as_str().unwrap()),
+        "{listed}"
+    );
 }

@@ -86,6 +86,12 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         model_root: Some(cfg.model_root.clone()),
         items: cfg.training_items.clone(),
         spark_runs,
+        mode: match cfg.retrain_mode {
+            crate::config::RetrainModeSetting::Activate => retrain::RetrainMode::Activate,
+            crate::config::RetrainModeSetting::Experiment => retrain::RetrainMode::Experiment {
+                share: cfg.retrain_experiment_share,
+            },
+        },
         ..RetrainConfig::new(cfg.training_input.clone(), params, metric)
     })
 }

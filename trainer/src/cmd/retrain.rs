@@ -30,6 +30,13 @@ pub struct Args {
     /// publish it as the timer job does with RETRAIN_SOURCE=spark:PREFIX.
     #[arg(long, conflicts_with = "inputs")]
     pub spark_runs: Option<Location>,
+    /// What a candidate that passes the gate does: `activate`, or `experiment` (serve it to
+    /// --experiment-share of users until `topten experiment promote` or `stop`).
+    #[arg(long, value_enum, default_value = "activate")]
+    pub mode: topten_functions::config::RetrainModeSetting,
+    /// The candidate's share of users with --mode experiment.
+    #[arg(long, default_value_t = 0.1)]
+    pub experiment_share: f64,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -93,6 +100,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model_root: Some(args.model_root.clone()),
         items: args.items.clone(),
         spark_runs: args.spark_runs.clone(),
+        mode: match args.mode {
+            topten_functions::config::RetrainModeSetting::Activate => {
+                retrain::RetrainMode::Activate
+            }
+            topten_functions::config::RetrainModeSetting::Experiment => {
+                anyhow::ensure!(
+                    args.experiment_share > 0.0 && args.experiment_share <= 1.0,
+                    "--experiment-share must be above 0 and at most 1, got {}",
+                    args.experiment_share
+                );
+                retrain::RetrainMode::Experiment {
+                    share: args.experiment_share,
+                }
+            }
+        },
         ..RetrainConfig::new(args.inputs.clone(), params, metric)
     };
     let store = topten_functions::backends::create_or_open(&args.store.store)?; // retraining publishes
