@@ -546,12 +546,14 @@ async fn already_published(
     let active = store.active().await?.map(|a| a.version);
     let reason = if active.as_deref() == Some(existing.version.as_str()) {
         format!(
-            "Spark fit {fit} is already the active version {}; nothing to publish",
+            "{} (Spark fit {fit}) is already the active version {}; nothing to publish",
+            model.meta.source.as_deref().unwrap_or_default(),
             existing.version
         )
     } else {
         format!(
-            "Spark fit {fit} is already version {} (not active: rolled back from or rejected); nothing to publish until a newer run",
+            "{} (Spark fit {fit}) is already version {} (not active: rolled back from or rejected); nothing to publish until a newer run",
+            model.meta.source.as_deref().unwrap_or_default(),
             existing.version
         )
     };
