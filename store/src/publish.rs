@@ -418,7 +418,13 @@ pub async fn prune(
     keep: usize,
     incomplete: bool,
 ) -> Result<Vec<String>, StoreError> {
-    let active = store.active().await?.map(|a| a.version);
+    let pointer = store.active().await?;
+    let active = pointer.as_ref().map(|a| a.version.clone());
+    // A running experiment's candidate serves users too: kept, and not counted in `keep`.
+    let candidate = pointer
+        .as_ref()
+        .and_then(|a| a.experiment.as_ref())
+        .map(|e| e.candidate.clone());
     let versions = store.versions().await?;
     let newest_complete = versions
         .iter()
@@ -428,7 +434,7 @@ pub async fn prune(
     let mut kept = 0;
     let mut deleted = Vec::new();
     for v in versions.iter().rev() {
-        if Some(&v.version) == active.as_ref() {
+        if Some(&v.version) == active.as_ref() || Some(&v.version) == candidate.as_ref() {
             continue;
         }
         let delete = match v.status {
