@@ -10,6 +10,17 @@ use topten_functions::{app, state_from_config, Config};
 use topten_store::publish::{publish, PublishOptions};
 use topten_store::Publisher;
 
+/// GET /api/recommendations/{user}?k=5: the status and the body.
+async fn get_recs(router: &axum::Router, user: &str) -> (u16, serde_json::Value) {
+    send(
+        router,
+        "GET",
+        &format!("/api/recommendations/{user}?k=5"),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn users_are_served_from_their_arm() {
     let dir = tempfile::tempdir().unwrap();
@@ -38,13 +49,7 @@ async fn users_are_served_from_their_arm() {
     // Before: everyone on the active version, ids without an arm, all different.
     let mut seen_ids = std::collections::HashSet::new();
     for u in &users[..20] {
-        let (s, body) = send(
-            &router,
-            "GET",
-            &format!("/api/recommendations/{u}?k=5"),
-            None,
-        )
-        .await;
+        let (s, body) = get_recs(&router, u).await;
         assert_eq!(s, 200, "{body}");
         let id = RecommendationId::parse(body["recommendationId"].as_str().unwrap()).unwrap();
         assert_eq!((id.version.as_str(), id.arm), (control.as_str(), None));
@@ -57,13 +62,7 @@ async fn users_are_served_from_their_arm() {
     let active = store.start_experiment(&candidate, 0.5).await.unwrap();
     let mut arms = [0usize; 2];
     for u in &users {
-        let (s, body) = send(
-            &router,
-            "GET",
-            &format!("/api/recommendations/{u}?k=5"),
-            None,
-        )
-        .await;
+        let (s, body) = get_recs(&router, u).await;
         assert_eq!(s, 200, "{body}");
         let (want_version, want_arm) = active.serving(u);
         assert_eq!(body["modelVersion"], want_version, "user {u}");
@@ -80,13 +79,7 @@ async fn users_are_served_from_their_arm() {
         assert_eq!(ids(&body), stored, "user {u}");
         arms[usize::from(want_arm == Some(Arm::Candidate))] += 1;
         // The same user stays in the same arm, and re-ranking follows the arm too.
-        let (_, again) = send(
-            &router,
-            "GET",
-            &format!("/api/recommendations/{u}?k=5"),
-            None,
-        )
-        .await;
+        let (_, again) = get_recs(&router, u).await;
         assert_eq!(again["modelVersion"], want_version);
         let (s, ranked) = send(
             &router,
@@ -109,13 +102,7 @@ async fn users_are_served_from_their_arm() {
         .iter()
         .find(|u| active.serving(u).1 == Some(Arm::Candidate))
         .unwrap();
-    let (_, before) = send(
-        &router,
-        "GET",
-        &format!("/api/recommendations/{member}?k=5"),
-        None,
-    )
-    .await;
+    let (_, before) = get_recs(&router, member).await;
     let bought = ids(&before)[0].clone();
     let (s, answer) = send(
         &router,
@@ -135,25 +122,13 @@ async fn users_are_served_from_their_arm() {
     // Stop: everyone back on the active version; promote: everyone on the candidate.
     store.stop_experiment().await.unwrap();
     for u in &users[..30] {
-        let (_, body) = send(
-            &router,
-            "GET",
-            &format!("/api/recommendations/{u}?k=5"),
-            None,
-        )
-        .await;
+        let (_, body) = get_recs(&router, u).await;
         assert_eq!(body["modelVersion"], control.as_str());
     }
     store.start_experiment(&candidate, 0.2).await.unwrap();
     store.promote_experiment().await.unwrap();
     for u in &users[..30] {
-        let (_, body) = send(
-            &router,
-            "GET",
-            &format!("/api/recommendations/{u}?k=5"),
-            None,
-        )
-        .await;
+        let (_, body) = get_recs(&router, u).await;
         assert_eq!(body["modelVersion"], candidate.as_str());
         assert!(body["recommendationId"]
             .as_str()

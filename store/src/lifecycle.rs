@@ -392,9 +392,8 @@ pub trait Publisher: VersionStorage {
         }
     }
 
-    /// Stops the running experiment: every user is served from the active version again.
-    /// Returns the experiment that ran.
-    async fn stop_experiment(&self) -> Result<Experiment, StoreError> {
+    /// The active pointer and its running experiment, or `NotFound` naming what is missing.
+    async fn running_experiment(&self) -> Result<(ActiveVersion, Experiment), StoreError> {
         let current = self
             .active()
             .await?
@@ -403,6 +402,13 @@ pub trait Publisher: VersionStorage {
             .experiment
             .clone()
             .ok_or_else(|| StoreError::NotFound("a running experiment".into()))?;
+        Ok((current, running))
+    }
+
+    /// Stops the running experiment: every user is served from the active version again.
+    /// Returns the experiment that ran.
+    async fn stop_experiment(&self) -> Result<Experiment, StoreError> {
+        let (current, running) = self.running_experiment().await?;
         let expected = running.id.clone();
         let decide = move |active: Option<&ActiveVersion>, _: Option<&VersionInfo>| match active {
             Some(a) if a.experiment.as_ref().is_some_and(|e| e.id == expected) => {
@@ -422,14 +428,7 @@ pub trait Publisher: VersionStorage {
     /// Ends the running experiment by activating its candidate (by the normal version rules:
     /// it must still be complete; the previously active version is remembered for rollback).
     async fn promote_experiment(&self) -> Result<ActiveVersion, StoreError> {
-        let current = self
-            .active()
-            .await?
-            .ok_or_else(|| StoreError::NotFound("active version".into()))?;
-        let running = current
-            .experiment
-            .clone()
-            .ok_or_else(|| StoreError::NotFound("a running experiment".into()))?;
+        let (_, running) = self.running_experiment().await?;
         let candidate = running.candidate.clone();
         let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
             let Some(a) =
