@@ -29,6 +29,9 @@
 #                       embedded store), e.g. redis://127.0.0.1:6379/0?prefix=bench
 #   FILTER_QUERY=       e.g. "category=Drama": adds a run of the recommendations target with
 #                       this query appended, and its ratio to the unfiltered run
+#   EXPERIMENT_SHARE=   e.g. 0.5: publishes the model a second time without activating it and
+#                       starts an experiment serving that share of users from it (every answer
+#                       then picks the user's arm); needs a topten with `experiment`
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -174,6 +177,11 @@ log "publishing $MODEL_DIR to $STORE"
 VERSION="$(TOPTEN_LOG=warn "$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" "${TITLE_ARGS[@]}" | tail -n 1)"
 [[ -n "$VERSION" ]] || die "publish printed no version id"
 log "published version $VERSION"
+if [[ -n "${EXPERIMENT_SHARE:-}" ]]; then
+    CANDIDATE="$(TOPTEN_LOG=warn "$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" --no-activate "${TITLE_ARGS[@]}" | tail -n 1)"
+    TOPTEN_LOG=warn "$TOPTEN" experiment start --store "$STORE" --candidate "$CANDIDATE" --share "$EXPERIMENT_SHARE" >/dev/null
+    log "experiment: $CANDIDATE serves a share of $EXPERIMENT_SHARE"
+fi
 
 SERVER_LOG="$TMP/server.log"
 start_server() { # sets PORT and SERVER_PID
