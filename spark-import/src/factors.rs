@@ -9,7 +9,6 @@ use arrow_array::types::{Float32Type, Int64Type};
 use arrow_array::Array;
 use arrow_schema::{DataType, Field};
 use ndarray::Array2;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::SparkError;
 
@@ -73,12 +72,7 @@ fn read_file(
     rows: &mut Vec<(i64, usize)>,
     values: &mut Vec<f32>,
 ) -> Result<(), SparkError> {
-    let file = std::fs::File::open(path).map_err(|e| SparkError::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| SparkError::NotSpark {
-            path: path.display().to_string(),
-            message: format!("not a readable Parquet file: {e}"),
-        })?;
+    let builder = crate::parquet_file::open(path)?;
     let schema = builder.schema().clone();
     for column in ["id", "features"] {
         if schema.field_with_name(column).is_err() {

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::Array;
 use arrow_schema::{DataType, Field};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::SparkError;
 
@@ -97,13 +96,9 @@ fn read_string_indexer(dir: &Path) -> Result<Vec<String>, SparkError> {
         true,
     )));
     for file in &files {
-        let f = std::fs::File::open(file).map_err(|e| SparkError::io(file, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-            .and_then(|b| b.build())
-            .map_err(|e| SparkError::NotSpark {
-                path: file.display().to_string(),
-                message: format!("not a readable Parquet file: {e}"),
-            })?;
+        let reader = crate::parquet_file::open(file)?
+            .build()
+            .map_err(|e| crate::parquet_file::not_readable(file, e))?;
         for batch in reader {
             let batch = batch.map_err(|e| SparkError::NotSpark {
                 path: file.display().to_string(),

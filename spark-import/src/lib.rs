@@ -19,6 +19,7 @@
 //! - `error`: [`SparkError`];
 //! - `metadata`: the JSON line Spark's `MLWriter` saves beside every model;
 //! - `factors`: `userFactors/` and `itemFactors/` (`id`, `features`);
+//! - `parquet_file`: opening one Parquet file, and the error for one that is not;
 //! - [`index`]: id indexes (`StringIndexerModel` directories, mapping files);
 //! - `import`: [`import_model`];
 //! - [`recs`]: `recommendForAllUsers` lists.
@@ -28,6 +29,7 @@ mod factors;
 mod import;
 pub mod index;
 mod metadata;
+mod parquet_file;
 pub mod recs;
 
 pub use error::SparkError;

@@ -9,8 +9,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
 use arrow_array::{Array, StructArray};
 use arrow_schema::{DataType, Field, Fields};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::parquet_file::{not_readable, open};
 use crate::{IdLabels, SparkError};
 
 /// One user's list, with topten ids.
@@ -46,7 +46,7 @@ impl RecsFiles {
         }
         let mut users = 0;
         for file in &files {
-            let builder = builder(file)?;
+            let builder = open(file)?;
             let schema = builder.schema();
             for column in ["user", "recommendations"] {
                 if schema.field_with_name(column).is_err() {
@@ -82,7 +82,7 @@ impl RecsFiles {
             true,
         )));
         for file in &self.files {
-            let reader = builder(file)?
+            let reader = open(file)?
                 .with_batch_size(BATCH_USERS)
                 .build()
                 .map_err(|e| not_readable(file, e))?;
@@ -158,16 +158,4 @@ impl RecsFiles {
         }
         Ok(())
     }
-}
-
-fn not_readable(file: &Path, e: impl std::fmt::Display) -> SparkError {
-    SparkError::NotSpark {
-        path: file.display().to_string(),
-        message: format!("not a readable Parquet file: {e}"),
-    }
-}
-
-fn builder(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, SparkError> {
-    let f = std::fs::File::open(file).map_err(|e| SparkError::io(file, e))?;
-    ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| not_readable(file, e))
 }
