@@ -52,6 +52,21 @@ pub struct Comparison {
     pub method: &'static str,
 }
 
+impl Comparison {
+    /// The difference with its 95% interval from `se`, and the two-sided p-value of `z` (whose
+    /// standard error may differ from `se`, as the pooled one of the two-proportion test does).
+    fn of(difference: f64, se: f64, z: f64, method: &'static str) -> Comparison {
+        Comparison {
+            difference,
+            low: difference - Z95 * se,
+            high: difference + Z95 * se,
+            z,
+            p_value: two_sided(z),
+            method,
+        }
+    }
+}
+
 /// Successes out of trials, the trials independent (users, not answers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Proportion {
@@ -115,15 +130,12 @@ pub fn compare_proportions(control: Proportion, candidate: Proportion) -> Option
     let se_pooled = (pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)).sqrt();
     let se = (pa * (1.0 - pa) / na + pb * (1.0 - pb) / nb).sqrt();
     let difference = pb - pa;
-    let z = z_of(difference, se_pooled);
-    Some(Comparison {
+    Some(Comparison::of(
         difference,
-        low: difference - Z95 * se,
-        high: difference + Z95 * se,
-        z,
-        p_value: two_sided(z),
-        method: "two-proportion z-test (pooled standard error; Wald interval of the difference)",
-    })
+        se,
+        z_of(difference, se_pooled),
+        "two-proportion z-test (pooled standard error; Wald interval of the difference)",
+    ))
 }
 
 /// Sums over users of a ratio metric's numerator `x` and denominator `y` (e.g. a user's
@@ -195,15 +207,12 @@ pub fn compare_ratios(control: &RatioSums, candidate: &RatioSums) -> Option<Comp
     let (a, b) = (control.estimate()?, candidate.estimate()?);
     let difference = b.value - a.value;
     let se = (a.se * a.se + b.se * b.se).sqrt();
-    let z = z_of(difference, se);
-    Some(Comparison {
+    Some(Comparison::of(
         difference,
-        low: difference - Z95 * se,
-        high: difference + Z95 * se,
-        z,
-        p_value: two_sided(z),
-        method: "z-test of two ratio estimates, delta-method standard errors over users",
-    })
+        se,
+        z_of(difference, se),
+        "z-test of two ratio estimates, delta-method standard errors over users",
+    ))
 }
 
 #[cfg(test)]

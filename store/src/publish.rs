@@ -49,14 +49,18 @@ impl Default for PublishOptions {
 /// A new version id: `vYYYYMMDDTHHMMSSZ-` plus six hex digits of the data fingerprint and time,
 /// so ids sort by creation time and two publishes in one second still differ.
 pub fn new_version_id(model: &Model) -> String {
+    let fp = model.meta.data_fingerprint.trim_start_matches("sha256:");
+    version_id(u32::from_str_radix(fp.get(..6).unwrap_or("0"), 16).unwrap_or(0))
+}
+
+/// `vYYYYMMDDTHHMMSSZ-` plus six hex digits of `seed` mixed with the clock's nanoseconds.
+fn version_id(seed: u32) -> String {
     let now = now_rfc3339().replace(['-', ':'], "");
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let fp = model.meta.data_fingerprint.trim_start_matches("sha256:");
-    let seed = u32::from_str_radix(fp.get(..6).unwrap_or("0"), 16).unwrap_or(0) ^ nanos;
-    format!("v{now}-{:06x}", seed & 0xff_ffff)
+    format!("v{now}-{:06x}", (seed ^ nanos) & 0xff_ffff)
 }
 
 /// A model summary kept with the version (what `topten versions` shows).
@@ -268,14 +272,8 @@ pub async fn publish_lists(
             "items per user must be at least 1".into(),
         ));
     }
-    let version = opts.version.clone().unwrap_or_else(|| {
-        let now = now_rfc3339().replace(['-', ':'], "");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        format!("v{now}-{:06x}", nanos & 0xff_ffff)
-    });
+    // Lists have no data fingerprint: the id is time and clock bits only.
+    let version = opts.version.clone().unwrap_or_else(|| version_id(0));
     let created_at = now_rfc3339_millis();
     let info = VersionInfo {
         version: version.clone(),

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use topten_store::{publish, Publisher};
 
-use super::store::StoreArgs;
+use super::store::{runtime, StoreArgs};
 
 /// Compare a candidate version with the active one on live traffic: a stable, salted share of
 /// users is served from the candidate until the experiment is stopped (everyone back on the
@@ -46,12 +46,6 @@ pub enum Action {
         #[command(flatten)]
         store: StoreArgs,
     },
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
 }
 
 /// Runs the subcommand.
