@@ -9,24 +9,25 @@ use topten_experiments::{Arm, RecommendationId};
 use topten_store::ActiveVersion;
 
 /// The version that answers `user_id`, its arm, and a fresh recommendation id for the answer.
-pub struct Answer {
+/// The version is borrowed from the active pointer: choosing it allocates nothing.
+pub struct Answer<'a> {
     /// The version to read and score from.
-    pub version: String,
+    pub version: &'a str,
     /// The user's arm while an experiment runs.
     pub arm: Option<Arm>,
     /// The answer's id.
     pub recommendation_id: String,
 }
 
-impl Answer {
+impl<'a> Answer<'a> {
     /// The answer for `user_id` under `active`.
-    pub fn for_user(active: &ActiveVersion, user_id: &str) -> Answer {
+    pub fn for_user(active: &'a ActiveVersion, user_id: &str) -> Answer<'a> {
         let (version, arm) = active.serving(user_id);
         Answer::of(version, arm)
     }
 
     /// An answer from `version` that no user decides (similar items; trending).
-    pub fn of(version: &str, arm: Option<Arm>) -> Answer {
+    pub fn of(version: &'a str, arm: Option<Arm>) -> Answer<'a> {
         let recommendation_id = RecommendationId {
             version: version.to_owned(),
             arm,
@@ -35,7 +36,7 @@ impl Answer {
         }
         .encode();
         Answer {
-            version: version.to_owned(),
+            version,
             arm,
             recommendation_id,
         }

@@ -50,7 +50,7 @@ fn pick(items: &[ItemScore], filter: &ItemFilter<'_>, k: usize) -> Vec<ItemScore
 fn answer_body(answer: &Answer, user_id: &str, items_json: &[u8], source: &str) -> Vec<u8> {
     body::answer_body(
         user_id,
-        &answer.version,
+        answer.version,
         Some(&answer.recommendation_id),
         items_json,
         source,
@@ -78,7 +78,7 @@ pub async fn recommendations_get(
     let active = state.active().await?;
     // The user's version: the active one, or their arm's while an experiment runs.
     let answer = Answer::for_user(&active, &user_id);
-    let version = answer.version.as_str();
+    let version = answer.version;
     // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes
     // or its filters do not allow.
     let servable = state.servable(version).await?;
