@@ -313,11 +313,11 @@ impl RedisStore {
     }
 
     async fn get_bytes(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query("read", &redis::cmd("GET").arg(&key)).await
+        self.query("read", redis::cmd("GET").arg(&key)).await
     }
 
     async fn hget(&self, key: String, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query("user read", &redis::cmd("HGET").arg(&key).arg(field))
+        self.query("user read", redis::cmd("HGET").arg(&key).arg(field))
             .await
     }
 
@@ -469,7 +469,7 @@ impl RecsReader for RedisStore {
         }
         let keys: Vec<String> = ids.iter().map(|v| self.keys.version(v)).collect();
         let infos: Vec<Option<Vec<u8>>> = self
-            .query("versions", &redis::cmd("MGET").arg(&keys))
+            .query("versions", redis::cmd("MGET").arg(&keys))
             .await?;
         let mut out = Vec::with_capacity(infos.len());
         for bytes in infos.into_iter().flatten() {
@@ -544,7 +544,7 @@ impl VersionStorage for RedisStore {
         for _ in 0..16 {
             let keys = [active_key.clone(), info_key.clone()];
             let (active_raw, info_raw): (Option<Vec<u8>>, Option<Vec<u8>>) = self
-                .query("metadata", &redis::cmd("MGET").arg(&keys))
+                .query("metadata", redis::cmd("MGET").arg(&keys))
                 .await?;
             let active: Option<ActiveVersion> = parse_json(&active_raw)?;
             let info: Option<VersionInfo> = parse_json(&info_raw)?;
@@ -625,7 +625,7 @@ impl VersionStorage for RedisStore {
 
     async fn count_users(&self, version: &str) -> Result<usize, StoreError> {
         let key = self.keys.recs(version);
-        self.query("count", &redis::cmd("HLEN").arg(&key)).await
+        self.query("count", redis::cmd("HLEN").arg(&key)).await
     }
 
     async fn delete_version_data(&self, version: &str) -> Result<(), StoreError> {
@@ -707,7 +707,7 @@ impl ItemEdits for RedisStore {
         let ids: Vec<String> = self
             .query(
                 "item changes",
-                &redis::cmd("ZRANGEBYSCORE")
+                redis::cmd("ZRANGEBYSCORE")
                     .arg(&key)
                     .arg(since_ms)
                     .arg("+inf"),
@@ -718,7 +718,7 @@ impl ItemEdits for RedisStore {
         }
         let key = self.keys.items();
         let values: Vec<Option<Vec<u8>>> = self
-            .query("item changes", &redis::cmd("HMGET").arg(&key).arg(&ids))
+            .query("item changes", redis::cmd("HMGET").arg(&key).arg(&ids))
             .await?;
         let mut out: Vec<LiveItem> = values
             .into_iter()
@@ -765,10 +765,7 @@ impl EventLog for RedisStore {
     async fn user_events(&self, user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let key = self.keys.events(user_id);
         let values: Vec<Vec<u8>> = self
-            .query(
-                "user events",
-                &redis::cmd("LRANGE").arg(&key).arg(0).arg(-1),
-            )
+            .query("user events", redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
             .await?;
         values
             .iter()
@@ -781,7 +778,7 @@ impl EventLog for RedisStore {
         let members: Vec<Vec<u8>> = self
             .query(
                 "events",
-                &redis::cmd("ZRANGEBYSCORE")
+                redis::cmd("ZRANGEBYSCORE")
                     .arg(&key)
                     .arg(since_ms)
                     .arg("+inf"),

@@ -67,10 +67,10 @@ fn answer(
 /// Builds the retrain configuration from the handler settings.
 pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
     let cfg = state.config();
-    let spark_runs = match &cfg.retrain_source {
-        Some(crate::config::RetrainSource::Spark(prefix)) => Some(prefix.clone()),
-        None => None,
-    };
+    let spark_runs = cfg
+        .retrain_source
+        .as_ref()
+        .map(|crate::config::RetrainSource::Spark(prefix)| prefix.clone());
     if cfg.training_input.is_empty() && spark_runs.is_none() {
         return Err("TRAINING_INPUT is not set (nor RETRAIN_SOURCE): nothing to retrain on".into());
     }
