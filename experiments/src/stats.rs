@@ -37,6 +37,7 @@ pub struct Estimate {
 
 /// The difference candidate − control, with its 95% interval and two-sided p-value.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Comparison {
     /// Candidate minus control.
     pub difference: f64,

@@ -8,8 +8,11 @@
 use topten_experiments::{Arm, RecommendationId};
 use topten_store::ActiveVersion;
 
+use crate::answer_counter::AnswerCounter;
+
 /// The version that answers `user_id`, its arm, and a fresh recommendation id for the answer.
-/// The version is borrowed from the active pointer: choosing it allocates nothing.
+/// The version is borrowed from the active pointer: choosing it allocates nothing. Making an
+/// answer counts it (per version, arm and hour) for the online figures.
 pub struct Answer<'a> {
     /// The version to read and score from.
     pub version: &'a str,
@@ -21,17 +24,23 @@ pub struct Answer<'a> {
 
 impl<'a> Answer<'a> {
     /// The answer for `user_id` under `active`.
-    pub fn for_user(active: &'a ActiveVersion, user_id: &str) -> Answer<'a> {
+    pub fn for_user(
+        active: &'a ActiveVersion,
+        user_id: &str,
+        counter: &AnswerCounter,
+    ) -> Answer<'a> {
         let (version, arm) = active.serving(user_id);
-        Answer::of(version, arm)
+        Answer::of(version, arm, counter)
     }
 
     /// An answer from `version` that no user decides (similar items; trending).
-    pub fn of(version: &'a str, arm: Option<Arm>) -> Answer<'a> {
+    pub fn of(version: &'a str, arm: Option<Arm>, counter: &AnswerCounter) -> Answer<'a> {
+        let now_ms = topten_model::clock::now_ms();
+        counter.count(version, arm, now_ms);
         let recommendation_id = RecommendationId {
             version: version.to_owned(),
             arm,
-            issued_ms: topten_model::clock::now_ms().max(0) as u64,
+            issued_ms: now_ms.max(0) as u64,
             nonce: rand::random(),
         }
         .encode();

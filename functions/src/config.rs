@@ -132,6 +132,21 @@ pub struct Config {
     /// such as `az://ACCOUNT/models`.
     #[arg(long, env = "TOPTEN_MODEL_ROOT", default_value = "./data/models")]
     pub model_root: Location,
+    /// How long after an answer (or impression) a positive event is still attributed to it
+    /// (hours).
+    #[arg(long, env = "ATTRIBUTION_WINDOW_HOURS", default_value_t = 24.0)]
+    pub attribution_window_hours: f64,
+    /// A rating at or above this is positive feedback (attributed, and it clears an item's
+    /// repeat count).
+    #[arg(long, env = "POSITIVE_RATING", default_value_t = 4.0)]
+    pub positive_rating: f64,
+    /// Impressions of an item without a positive event after which it sinks in the user's
+    /// list (0: never).
+    #[arg(long, env = "REPEAT_LIMIT", default_value_t = 3)]
+    pub repeat_limit: u32,
+    /// How often each instance saves its answer counts to the store (seconds).
+    #[arg(long, env = "TOPTEN_COUNTS_SAVE_SECS", default_value_t = 10)]
+    pub counts_save_secs: u64,
 }
 
 /// `RETRAIN_MODE`.
@@ -250,6 +265,10 @@ impl Default for Config {
             quality_tolerance: 0.02,
             items_per_user: 50,
             model_root: Location::Local("./data/models".into()),
+            attribution_window_hours: 24.0,
+            positive_rating: 4.0,
+            repeat_limit: 3,
+            counts_save_secs: 10,
         }
     }
 }
@@ -288,11 +307,44 @@ impl Config {
                 self.retrain_experiment_share
             ));
         }
+        if !(self.attribution_window_hours > 0.0 && self.attribution_window_hours <= 24.0 * 366.0)
+        {
+            return Err(format!(
+                "ATTRIBUTION_WINDOW_HOURS must be above 0 and at most a year, got {}",
+                self.attribution_window_hours
+            ));
+        }
+        if !self.positive_rating.is_finite() {
+            return Err(format!(
+                "POSITIVE_RATING must be a number, got {}",
+                self.positive_rating
+            ));
+        }
+        if self.counts_save_secs == 0 {
+            return Err("TOPTEN_COUNTS_SAVE_SECS must be at least 1".into());
+        }
         if let Some(path) = &self.retrain_params {
             crate::retrain::choose_params(Some(path), self.retrain_model)
                 .map_err(|e| format!("RETRAIN_PARAMS: {e}"))?;
         }
         Ok(())
+    }
+
+    /// What attribution follows.
+    pub fn attribution_rules(&self) -> topten_store::attribution::Rules {
+        topten_store::attribution::Rules {
+            window_ms: (self.attribution_window_hours * 3_600_000.0) as i64,
+            positive_rating: self.positive_rating,
+        }
+    }
+
+    /// How fold-in shapes users' lists.
+    pub fn list_rules(&self) -> topten_store::realtime::ListRules {
+        topten_store::realtime::ListRules {
+            items_per_user: self.items_per_user,
+            repeat_limit: self.repeat_limit,
+            attribution: self.attribution_rules(),
+        }
     }
 
     /// The active-pointer cache lifetime.

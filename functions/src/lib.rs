@@ -12,6 +12,8 @@
 //! - [`error`]: the JSON error type with stable codes.
 //! - [`body`]: reading request bodies (size limit, deadline, JSON content type).
 //! - [`auth`]: the API key of the write and admin routes.
+//! - [`answer`]: which version answers a user and the id each answer carries;
+//!   [`answer_counter`]: this instance's answer counts, saved in the background.
 //! - [`metrics`]: Prometheus counters and histograms (`GET /api/metrics`).
 //! - [`server`]: the HTTP/1 server (timeouts, request-head checks with JSON answers).
 //! - [`app`] builds the router, [`serve`] runs it on a listener until a shutdown future fires,
@@ -26,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod answer;
+pub mod answer_counter;
 pub mod auth;
 pub mod backends;
 pub mod body;
@@ -109,6 +112,8 @@ pub fn app(state: AppState) -> Router {
                         .delete(routes::items::item_delete),
                 )
                 .route("/api/metrics", get(routes::metrics::metrics_get))
+                .route("/api/admin/stats", get(routes::admin::stats_get))
+                .route("/api/admin/dashboard", get(routes::admin::dashboard_get))
                 .route_layer(middleware::from_fn_with_state(
                     state.clone(),
                     auth::require_key,
@@ -300,8 +305,29 @@ pub async fn run(
     }
     preflight(&state).await?;
     let options = ServeOptions::from_state(&state);
-    serve_with(listener, app(state), shutdown, options).await?;
+    let saver = tokio::spawn(save_answer_counts_every(state.clone()));
+    let served = serve_with(listener, app(state.clone()), shutdown, options).await;
+    saver.abort();
+    // The answers since the last save, so a clean stop loses none.
+    if let Err(e) = state.save_answer_counts().await {
+        tracing::warn!(error = %e, "could not save the answer counts at shutdown");
+    }
+    served?;
     Ok(())
+}
+
+/// Saves this instance's answer counts every `TOPTEN_COUNTS_SAVE_SECS`, for the online figures.
+async fn save_answer_counts_every(state: AppState) {
+    let every = Duration::from_secs(state.config().counts_save_secs);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.save_answer_counts().await {
+            tracing::warn!(error = %e, "could not save the answer counts; retrying next time");
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what the Functions host and container runtimes send).

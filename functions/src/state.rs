@@ -12,6 +12,7 @@ use std::time::Instant;
 use topten_model::serving_model::ServingModel;
 use topten_store::{ActiveVersion, ItemScore, RecsReader, Store, StoreHandle};
 
+use crate::answer_counter::AnswerCounter;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -62,6 +63,7 @@ struct Inner {
     trending: Mutex<HashMap<i64, (Instant, Arc<Vec<(String, f64)>>)>>,
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
+    answers: AnswerCounter,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
                 trending: Mutex::new(HashMap::new()),
                 retrain: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(Metrics::new()),
+                answers: AnswerCounter::new(AnswerCounter::instance_id()),
             }),
         }
     }
@@ -102,6 +105,21 @@ impl AppState {
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    /// This instance's answer counts.
+    pub fn answers(&self) -> &AnswerCounter {
+        &self.inner.answers
+    }
+
+    /// Saves this instance's answer counts (a read-only backend keeps none).
+    pub async fn save_answer_counts(&self) -> Result<(), topten_store::StoreError> {
+        if let Some(store) = self.writable() {
+            store
+                .save_answer_counts(&self.inner.answers.snapshot())
+                .await?;
+        }
+        Ok(())
     }
 
     /// The configuration.

@@ -12,6 +12,8 @@ const OUTSIDE_CONFIG: &[&str] = &[
     "RETRAIN_SCHEDULE",
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "TOPTEN_BIND",
+    // Read once per process by `answer_counter::AnswerCounter::instance_id`.
+    "TOPTEN_INSTANCE_ID",
 ];
 
 fn command() -> Command {

@@ -131,9 +131,25 @@ pub fn events(data: &[u8]) {
     assert!((1..=MAX_EVENTS_PER_REQUEST).contains(&stored.len()));
     assert_eq!(stored.len(), parsed.len());
     for e in &stored {
-        for id in [Some(&e.user_id), Some(&e.item_id), e.event_id.as_ref()]
+        // An interaction names one item; an impression lists 1 to 100 and names none.
+        let items: Vec<&String> = if e.is_interaction() {
+            assert!(e.item_ids.is_empty(), "{e:?}");
+            vec![&e.item_id]
+        } else {
+            assert!(e.item_id.is_empty(), "{e:?}");
+            assert!(
+                (1..=core_events::MAX_ITEMS_PER_IMPRESSION).contains(&e.item_ids.len()),
+                "{e:?}"
+            );
+            e.item_ids.iter().collect()
+        };
+        if let Some(id) = &e.recommendation_id {
+            assert!(topten_experiments::RecommendationId::parse(id).is_ok(), "{id:?}");
+        }
+        for id in [Some(&e.user_id), e.event_id.as_ref()]
             .into_iter()
             .flatten()
+            .chain(items)
         {
             let n = id.chars().count();
             assert!(
@@ -149,10 +165,7 @@ pub fn events(data: &[u8]) {
         // The store keeps events as JSON: what is accepted must read back.
         let json = serde_json::to_vec(e).expect("a stored event serialises");
         let back: StoredEvent = serde_json::from_slice(&json).expect("a stored event reads back");
-        assert_eq!(
-            (&back.user_id, &back.item_id, &back.kind),
-            (&e.user_id, &e.item_id, &e.kind)
-        );
+        assert_eq!(&back, e);
         assert_eq!(
             (back.event_id.as_ref(), back.timestamp),
             (e.event_id.as_ref(), e.timestamp)

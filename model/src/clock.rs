@@ -51,9 +51,23 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// Parses an RFC 3339 time (as [`rfc3339`] and [`now_rfc3339_millis`] write them) as epoch
+/// milliseconds.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_what_it_writes() {
+        assert_eq!(parse_rfc3339_ms(&rfc3339(1_795_651_200)), Some(1_795_651_200_000));
+        assert_eq!(parse_rfc3339_ms("2026-11-26T00:00:00.250Z"), Some(1_795_651_200_250));
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
 
     #[test]
     fn rfc3339_known_dates() {

@@ -98,6 +98,10 @@ impl Keys {
     pub fn item_changes(&self) -> String {
         self.key(&["item-changes"])
     }
+    /// Answer counts: a hash of instance → that instance's counts (JSON).
+    pub fn answer_counts(&self) -> String {
+        self.key(&["answers"])
+    }
 }
 
 #[cfg(test)]

@@ -731,6 +731,40 @@ impl ItemEdits for RedisStore {
 }
 
 #[async_trait]
+impl topten_store::AnswerCountStore for RedisStore {
+    async fn save_answer_counts(
+        &self,
+        counts: &topten_store::AnswerCounts,
+    ) -> Result<(), StoreError> {
+        // One field per instance: instances never overwrite each other's counts.
+        let json = serde_json::to_vec(counts).map_err(backend_err)?;
+        let cmd = {
+            let mut c = redis::cmd("HSET");
+            c.arg(self.keys.answer_counts()).arg(&counts.instance).arg(json);
+            c
+        };
+        self.write("answer counts", |mut con| {
+            let cmd = &cmd;
+            async move { cmd.query_async::<()>(&mut con).await }
+        })
+        .await
+    }
+
+    async fn answer_counts(&self) -> Result<Vec<topten_store::AnswerCounts>, StoreError> {
+        let values: Vec<Vec<u8>> = self
+            .query(
+                "answer counts",
+                redis::cmd("HVALS").arg(self.keys.answer_counts()),
+            )
+            .await?;
+        values
+            .iter()
+            .map(|b| serde_json::from_slice(b).map_err(backend_err))
+            .collect()
+    }
+}
+
+#[async_trait]
 impl EventLog for RedisStore {
     async fn append_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
         if events.is_empty() {

@@ -504,10 +504,13 @@ pub async fn run_realtime(store: &dyn Store) {
         event_id: id.map(str::to_owned),
         user_id: user.into(),
         item_id: item.into(),
+        item_ids: Vec::new(),
         kind: "click".into(),
         value: 1.0,
         timestamp: at / 1000,
         received_at_ms: at,
+        recommendation_id: None,
+        attribution: None,
     };
     assert_eq!(
         store
@@ -559,6 +562,33 @@ pub async fn run_realtime(store: &dyn Store) {
         .map(|e| e.received_at_ms)
         .collect();
     assert_eq!(since, vec![3000, 5000, 5500]);
+    // An impression and an attributed click keep their items, id and attribution.
+    let attribution = crate::attribution::Attribution {
+        version: "rt1".into(),
+        arm: Some(topten_experiments::Arm::Candidate),
+        experiment: Some("exp".into()),
+        recommendation_id: Some("r1:rt1:candidate:15e80000000000000007".into()),
+        via: crate::attribution::Via::Impression,
+        shown_ms: 5600,
+    };
+    let shown = StoredEvent {
+        item_id: String::new(),
+        item_ids: vec!["x".into(), "y".into()],
+        kind: crate::events::IMPRESSION.into(),
+        value: 0.0,
+        attribution: Some(attribution.clone()),
+        ..ev(Some("i1"), "fay", "", 5600)
+    };
+    let clicked = StoredEvent {
+        attribution: Some(attribution),
+        ..ev(Some("c1"), "fay", "x", 5700)
+    };
+    store
+        .append_events(&[shown.clone(), clicked.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.user_events("fay").await.unwrap(), vec![shown, clicked]);
+    answer_counts(store).await;
     // Deleting a version removes its snapshot and histories too.
     store.activate("rt1").await.unwrap();
     store
@@ -571,6 +601,27 @@ pub async fn run_realtime(store: &dyn Store) {
     store.delete_version("rt1").await.unwrap();
     assert!(store.serving_model("rt1").await.unwrap().is_none());
     assert!(store.user_history("rt1", "ann").await.unwrap().is_none());
+}
+
+/// Answer counts: each instance's document replaces its own and no other.
+pub async fn answer_counts(store: &dyn Store) {
+    use crate::answer_counts::{AnswerCountRow, AnswerCounts};
+    let counts = |instance: &str, answers: u64| AnswerCounts {
+        instance: instance.into(),
+        saved_ms: 1000,
+        rows: vec![AnswerCountRow {
+            version: "v1".into(),
+            arm: None,
+            hour_ms: 3_600_000,
+            answers,
+        }],
+    };
+    store.save_answer_counts(&counts("host-a:1", 5)).await.unwrap();
+    store.save_answer_counts(&counts("host-b:2", 7)).await.unwrap();
+    store.save_answer_counts(&counts("host-a:1", 9)).await.unwrap();
+    let mut all = store.answer_counts().await.unwrap();
+    all.sort_by(|a, b| a.instance.cmp(&b.instance));
+    assert_eq!(all, vec![counts("host-a:1", 9), counts("host-b:2", 7)]);
 }
 
 /// Live item changes: the latest change of an item replaces the earlier one, reads find it by

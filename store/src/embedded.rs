@@ -493,6 +493,33 @@ impl ItemEdits for EmbeddedStore {
     }
 }
 
+/// Prefix of the instances' answer counts in `meta`.
+const ANSWER_COUNTS: &str = "answers\x1f";
+
+#[async_trait]
+impl crate::AnswerCountStore for EmbeddedStore {
+    async fn save_answer_counts(&self, counts: &crate::AnswerCounts) -> Result<(), StoreError> {
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        let key = format!("{ANSWER_COUNTS}{}", counts.instance);
+        self.put_meta(&mut wtxn, &key, counts)?;
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn answer_counts(&self) -> Result<Vec<crate::AnswerCounts>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let mut out = Vec::new();
+        for entry in self
+            .meta
+            .prefix_iter(&rtxn, ANSWER_COUNTS)
+            .map_err(backend_err)?
+        {
+            let (_, bytes) = entry.map_err(backend_err)?;
+            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl EventLog for EmbeddedStore {
     async fn append_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {

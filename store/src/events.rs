@@ -15,7 +15,18 @@ pub const EVENT_TYPES: &[(&str, f64)] = &[
     ("like", 2.0),
     ("add_to_cart", 2.0),
     ("purchase", 3.0),
+    ("impression", 0.0),
 ];
+
+/// The event type that records what a user was shown (`itemIds`); it never enters training or
+/// fold-in, only attribution, the "fewer repeats" rule and the counters.
+pub const IMPRESSION: &str = "impression";
+
+/// Longest `recommendationId` accepted, in characters.
+pub const MAX_RECOMMENDATION_ID_LEN: usize = 256;
+
+/// Most items one impression may list.
+pub const MAX_ITEMS_PER_IMPRESSION: usize = 100;
 
 /// Most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
@@ -32,8 +43,12 @@ pub struct Event {
     pub event_id: Option<String>,
     /// External user id.
     pub user_id: String,
-    /// External item id.
-    pub item_id: String,
+    /// External item id (every type but `impression`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    /// The items shown (`impression` only), in the order shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_ids: Option<Vec<String>>,
     /// One of [`EVENT_TYPES`].
     #[serde(rename = "type")]
     pub kind: String,
@@ -43,6 +58,10 @@ pub struct Event {
     /// Epoch seconds when it happened (default: when it was received).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
+    /// The `recommendationId` of the answer the event responds to (or, for an impression, the
+    /// answer whose list was shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation_id: Option<String>,
 }
 
 /// An event as stored: validated, with its effective value and the time it was received.
@@ -54,8 +73,12 @@ pub struct StoredEvent {
     pub event_id: Option<String>,
     /// External user id.
     pub user_id: String,
-    /// External item id.
+    /// External item id (empty for an impression).
+    #[serde(default)]
     pub item_id: String,
+    /// The items shown (impressions only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub item_ids: Vec<String>,
     /// Event type.
     #[serde(rename = "type")]
     pub kind: String,
@@ -65,6 +88,20 @@ pub struct StoredEvent {
     pub timestamp: i64,
     /// Epoch milliseconds when the store received it (orders events against model versions).
     pub received_at_ms: i64,
+    /// The recommendation id the caller sent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation_id: Option<String>,
+    /// The answer this event is attributed to, decided once when it was received (so a
+    /// retried event, which the log skips, is never counted twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<crate::attribution::Attribution>,
+}
+
+impl StoredEvent {
+    /// Whether this is an interaction (training and fold-in input), not an impression.
+    pub fn is_interaction(&self) -> bool {
+        self.kind != IMPRESSION
+    }
 }
 
 /// What is wrong with one event of a batch.
@@ -91,6 +128,38 @@ fn check_id(index: usize, field: &'static str, id: &str) -> Result<(), EventErro
     Ok(())
 }
 
+/// Checks `itemId` (every type but impressions) or `itemIds` (impressions: 1 to
+/// [`MAX_ITEMS_PER_IMPRESSION`] ids), and returns the impression's items.
+fn check_items(index: usize, e: &Event) -> Result<Vec<String>, EventError> {
+    let wrong = |field, message: &str| EventError {
+        index,
+        field,
+        message: message.into(),
+    };
+    if e.kind != IMPRESSION {
+        if e.item_ids.is_some() {
+            return Err(wrong("itemIds", "only an impression lists itemIds"));
+        }
+        let item = e.item_id.as_deref().ok_or_else(|| wrong("itemId", "is required"))?;
+        check_id(index, "itemId", item)?;
+        return Ok(Vec::new());
+    }
+    if e.item_id.is_some() {
+        return Err(wrong("itemId", "an impression lists its items in itemIds"));
+    }
+    let items = e.item_ids.as_deref().unwrap_or_default();
+    if items.is_empty() || items.len() > MAX_ITEMS_PER_IMPRESSION {
+        return Err(wrong(
+            "itemIds",
+            &format!("an impression lists 1 to {MAX_ITEMS_PER_IMPRESSION} item ids"),
+        ));
+    }
+    for item in items {
+        check_id(index, "itemIds", item)?;
+    }
+    Ok(items.to_vec())
+}
+
 /// Validates a whole batch and returns the events as they will be stored, or the first error.
 pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, EventError> {
     if events.is_empty() || events.len() > MAX_EVENTS_PER_REQUEST {
@@ -108,9 +177,23 @@ pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, Event
         .enumerate()
         .map(|(index, e)| {
             check_id(index, "userId", &e.user_id)?;
-            check_id(index, "itemId", &e.item_id)?;
+            let item_ids = check_items(index, e)?;
             if let Some(id) = &e.event_id {
                 check_id(index, "eventId", id)?;
+            }
+            if let Some(id) = &e.recommendation_id {
+                if id.chars().count() > MAX_RECOMMENDATION_ID_LEN {
+                    return Err(EventError {
+                        index,
+                        field: "recommendationId",
+                        message: format!("must be at most {MAX_RECOMMENDATION_ID_LEN} characters"),
+                    });
+                }
+                topten_experiments::RecommendationId::parse(id).map_err(|err| EventError {
+                    index,
+                    field: "recommendationId",
+                    message: err.to_string(),
+                })?;
             }
             let default = EVENT_TYPES
                 .iter()
@@ -130,6 +213,13 @@ pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, Event
                     ),
                 })?;
             let value = match (e.value, e.kind.as_str()) {
+                (Some(_), IMPRESSION) => {
+                    return Err(EventError {
+                        index,
+                        field: "value",
+                        message: "an impression has no value".into(),
+                    })
+                }
                 (Some(v), _) if !v.is_finite() => {
                     return Err(EventError {
                         index,
@@ -178,11 +268,14 @@ pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, Event
             Ok(StoredEvent {
                 event_id: e.event_id.clone(),
                 user_id: e.user_id.clone(),
-                item_id: e.item_id.clone(),
+                item_id: e.item_id.clone().unwrap_or_default(),
+                item_ids,
                 kind: e.kind.clone(),
                 value,
                 timestamp,
                 received_at_ms: now_ms,
+                recommendation_id: e.recommendation_id.clone(),
+                attribution: None,
             })
         })
         .collect()
@@ -190,8 +283,11 @@ pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, Event
 
 /// Appends events to a ratings set (new ids are interned), for retraining on base data plus
 /// everything that arrived since.
+/// Impressions are not interactions and are left out.
 pub fn append_to(ratings: &mut Ratings, events: &[StoredEvent]) {
-    for e in events {
+    let mut any = false;
+    for e in events.iter().filter(|e| e.is_interaction()) {
+        any = true;
         let user = ratings.users.intern(&e.user_id);
         let item = ratings.items.intern(&e.item_id);
         ratings.records.push(Interaction {
@@ -201,7 +297,7 @@ pub fn append_to(ratings: &mut Ratings, events: &[StoredEvent]) {
             timestamp: e.timestamp,
         });
     }
-    if !events.is_empty() {
+    if any {
         ratings.has_timestamps = true;
     }
 }
@@ -214,10 +310,12 @@ mod tests {
         Event {
             event_id: None,
             user_id: "u".into(),
-            item_id: "i".into(),
+            item_id: Some("i".into()),
+            item_ids: None,
             kind: kind.into(),
             value,
             timestamp: None,
+            recommendation_id: None,
         }
     }
 
@@ -247,6 +345,39 @@ mod tests {
         long.user_id = "x".repeat(129);
         assert_eq!(validate(&[long], 0).unwrap_err().field, "userId");
         assert!(validate(&[], 0).is_err());
+    }
+
+    #[test]
+    fn impressions_list_items_and_recommendation_ids_must_parse() {
+        let mut shown = ev("impression", None);
+        shown.item_id = None;
+        shown.item_ids = Some(vec!["a".into(), "b".into()]);
+        let ok = validate(std::slice::from_ref(&shown), 0).unwrap();
+        assert_eq!((ok[0].item_ids.as_slice(), ok[0].item_id.as_str()), (&["a".to_owned(), "b".to_owned()][..], ""));
+        assert!(!ok[0].is_interaction());
+        let field = |e: Event| validate(&[e], 0).unwrap_err().field;
+        assert_eq!(field(Event { item_id: Some("x".into()), ..shown.clone() }), "itemId");
+        assert_eq!(field(Event { item_ids: Some(vec![]), ..shown.clone() }), "itemIds");
+        assert_eq!(field(Event { item_ids: None, ..shown.clone() }), "itemIds");
+        let many = (0..=MAX_ITEMS_PER_IMPRESSION).map(|i| i.to_string()).collect();
+        assert_eq!(field(Event { item_ids: Some(many), ..shown.clone() }), "itemIds");
+        assert_eq!(field(Event { item_ids: Some(vec!["".into()]), ..shown.clone() }), "itemIds");
+        assert_eq!(field(Event { value: Some(1.0), ..shown.clone() }), "value");
+        assert_eq!(field(Event { item_ids: Some(vec!["a".into()]), ..ev("click", None) }), "itemIds");
+        assert_eq!(field(Event { item_id: None, ..ev("click", None) }), "itemId");
+        assert_eq!(
+            field(Event { recommendation_id: Some("r1:v1:maybe:00".into()), ..ev("click", None) }),
+            "recommendationId"
+        );
+        let id = topten_experiments::RecommendationId {
+            version: "v1".into(),
+            arm: None,
+            issued_ms: 5,
+            nonce: 9,
+        }
+        .encode();
+        let ok = validate(&[Event { recommendation_id: Some(id.clone()), ..ev("click", None) }], 0).unwrap();
+        assert_eq!(ok[0].recommendation_id.as_deref(), Some(id.as_str()));
     }
 
     #[test]

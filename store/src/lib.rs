@@ -19,9 +19,10 @@
 //! - [`Publisher`]: the version lifecycle, written once on top of the primitives a read-write
 //!   backend provides ([`VersionStorage`]);
 //! - [`EventLog`]: live events, durable and idempotent;
-//! - [`ItemEdits`]: live changes to the catalogue, durable across versions.
+//! - [`ItemEdits`]: live changes to the catalogue, durable across versions;
+//! - [`AnswerCountStore`]: answers served, saved by each instance under its own id.
 //!
-//! [`Store`] is a read-write backend: all three. [`StoreHandle`] is what opening a store URI
+//! [`Store`] is a read-write backend: all of them. [`StoreHandle`] is what opening a store URI
 //! gives: a reader, and the full store when the backend can write.
 //!
 //! # Layout
@@ -37,9 +38,14 @@
 //! - [`events`]: live interaction events: validation, storage form, conversion to training input.
 //! - [`trending`]: items by recent, time-decayed interactions.
 //! - [`realtime`]: folding a user's fresh events into the active version and writing the list back.
+//! - [`attribution`]: which answer a positive event responds to; [`repeats`]: items shown
+//!   too often without a response sink; [`answer_counts`]: answers served per instance;
+//!   [`online_report`]: hourly figures and the experiment report, summed from events.
 //! - [`contract`]: the behaviour every backend must show, as a test suite the backends run.
 #![deny(missing_docs)]
 
+pub mod answer_counts;
+pub mod attribution;
 pub mod breaker;
 pub mod compact;
 pub mod documents;
@@ -54,7 +60,9 @@ pub mod lifecycle;
 pub mod publish;
 pub mod reader;
 pub mod realtime;
+pub mod online_report;
 pub mod recs_snapshot;
+pub mod repeats;
 pub mod trending;
 
 /// The contract suite every backend passes (public so that backends' integration tests, which
@@ -68,6 +76,7 @@ pub use documents::{
     doc_id, join_fragments, top_items_from_json, ActiveVersion, Experiment, ItemFilter, ItemScore,
     TopItems, UserRecs, VersionInfo, VersionStatus,
 };
+pub use answer_counts::{AnswerCountStore, AnswerCounts};
 pub use error::StoreError;
 pub use event_log::EventLog;
 pub use item_edits::ItemEdits;
@@ -76,9 +85,9 @@ pub use reader::RecsReader;
 
 /// A read-write backend: it serves, publishes versions, logs events and keeps live item
 /// changes.
-pub trait Store: VersionStorage + EventLog + ItemEdits {}
+pub trait Store: VersionStorage + EventLog + ItemEdits + AnswerCountStore {}
 
-impl<T: VersionStorage + EventLog + ItemEdits + ?Sized> Store for T {}
+impl<T: VersionStorage + EventLog + ItemEdits + AnswerCountStore + ?Sized> Store for T {}
 
 /// An opened store: always a reader; the full [`Store`] when the backend can write.
 #[derive(Clone)]
@@ -121,5 +130,7 @@ impl StoreHandle {
 
 /// The store traits, to bring their methods into scope: `use topten_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{EventLog, ItemEdits, Publisher, RecsReader, Store, VersionStorage};
+    pub use crate::{
+        AnswerCountStore, EventLog, ItemEdits, Publisher, RecsReader, Store, VersionStorage,
+    };
 }

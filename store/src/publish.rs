@@ -29,6 +29,8 @@ pub struct PublishOptions {
     pub quality: Option<serde_json::Value>,
     /// Pause between batches, to spread the write load on a store with provisioned throughput.
     pub throttle: std::time::Duration,
+    /// The "fewer repeats" limit the catch-up applies to users' lists (`REPEAT_LIMIT`).
+    pub repeat_limit: u32,
 }
 
 impl Default for PublishOptions {
@@ -42,6 +44,7 @@ impl Default for PublishOptions {
             version: None,
             quality: None,
             throttle: std::time::Duration::ZERO,
+            repeat_limit: crate::repeats::DEFAULT_REPEAT_LIMIT,
         }
     }
 }
@@ -230,16 +233,14 @@ pub async fn publish(
     // serves, and again after activation for the events that arrived meanwhile (those were
     // written back to the previously active version).
     let started = topten_model::clock::now_ms();
-    crate::realtime::catch_up(
-        store,
-        &serving,
-        serving.events_after_ms,
-        opts.items_per_user,
-    )
-    .await?;
+    let rules = crate::realtime::ListRules {
+        repeat_limit: opts.repeat_limit,
+        ..crate::realtime::ListRules::new(opts.items_per_user)
+    };
+    crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
     if opts.activate {
         store.activate(&version).await?;
-        crate::realtime::catch_up(store, &serving, started, opts.items_per_user).await?;
+        crate::realtime::catch_up(store, &serving, started, &rules).await?;
     }
     Ok(done)
 }
@@ -403,7 +404,8 @@ async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreE
         .into_iter()
         .find(|v| v.version == version)
         .map_or(50, |v| v.items_per_user.max(1));
-    crate::realtime::catch_up(store, &serving, serving.events_after_ms, items_per_user).await?;
+    let rules = crate::realtime::ListRules::new(items_per_user);
+    crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
     Ok(())
 }
 

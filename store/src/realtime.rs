@@ -16,18 +16,50 @@ pub async fn user_interactions(
     serving: &ServingModel,
     user_id: &str,
 ) -> Result<Vec<(u32, f32)>, StoreError> {
+    let events: Vec<StoredEvent> = store.user_events(user_id).await?;
+    interactions_with(store, serving, user_id, &events).await
+}
+
+/// [`user_interactions`] with the user's events already read.
+async fn interactions_with(
+    store: &dyn Store,
+    serving: &ServingModel,
+    user_id: &str,
+    events: &[StoredEvent],
+) -> Result<Vec<(u32, f32)>, StoreError> {
     let mut history = match store.user_history(&serving.version, user_id).await? {
         Some(bytes) => decode_history(&bytes),
         None => Vec::new(),
     };
-    let events: Vec<StoredEvent> = store.user_events(user_id).await?;
     history.extend(
         events
             .iter()
-            .filter(|e| e.received_at_ms >= serving.events_after_ms)
+            .filter(|e| e.is_interaction() && e.received_at_ms >= serving.events_after_ms)
             .filter_map(|e| serving.items.get(&e.item_id).map(|i| (i, e.value as f32))),
     );
     Ok(history)
+}
+
+/// How fold-in shapes a user's list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListRules {
+    /// Items written per user.
+    pub items_per_user: usize,
+    /// Impressions without a response after which an item sinks (`REPEAT_LIMIT`; 0: never).
+    pub repeat_limit: u32,
+    /// What counts as a response.
+    pub attribution: crate::attribution::Rules,
+}
+
+impl ListRules {
+    /// The defaults, with `items_per_user` items.
+    pub fn new(items_per_user: usize) -> Self {
+        ListRules {
+            items_per_user,
+            repeat_limit: crate::repeats::DEFAULT_REPEAT_LIMIT,
+            attribution: Default::default(),
+        }
+    }
 }
 
 /// Scored items as stored/served items, with titles from the serving model.
@@ -48,31 +80,48 @@ pub async fn refresh_user(
     store: &dyn Store,
     serving: &ServingModel,
     user_id: &str,
-    items_per_user: usize,
+    rules: &ListRules,
 ) -> Result<Option<UserRecs>, StoreError> {
-    let Some(doc) = fresh_recs(store, serving, user_id, items_per_user).await? else {
+    let events = store.user_events(user_id).await?;
+    refresh_user_with(store, serving, user_id, &events, rules).await
+}
+
+/// [`refresh_user`] with the user's events (all of them, as stored) already read.
+pub async fn refresh_user_with(
+    store: &dyn Store,
+    serving: &ServingModel,
+    user_id: &str,
+    events: &[StoredEvent],
+    rules: &ListRules,
+) -> Result<Option<UserRecs>, StoreError> {
+    let Some(doc) = fresh_recs(store, serving, user_id, events, rules).await? else {
         return Ok(None);
     };
     store.upsert_users_recs(std::slice::from_ref(&doc)).await?;
     Ok(Some(doc))
 }
 
-/// `user_id`'s list in the serving model's version from history + fresh events, not yet written.
+/// `user_id`'s list in the serving model's version from history + fresh events, with the items
+/// shown too often without a response demoted ([`crate::repeats`]); not yet written.
 async fn fresh_recs(
     store: &dyn Store,
     serving: &ServingModel,
     user_id: &str,
-    items_per_user: usize,
+    events: &[StoredEvent],
+    rules: &ListRules,
 ) -> Result<Option<UserRecs>, StoreError> {
-    let interactions = user_interactions(store, serving, user_id).await?;
+    let interactions = interactions_with(store, serving, user_id, events).await?;
     if interactions.is_empty() {
         return Ok(None);
     }
-    let scored = serving.recommend_for_history(&interactions, items_per_user);
+    let scored = serving.recommend_for_history(&interactions, rules.items_per_user);
+    let mut items = to_items(serving, &scored);
+    let demoted = crate::repeats::demoted(events, rules.repeat_limit, &rules.attribution);
+    crate::repeats::demote(&mut items, &demoted);
     Ok(Some(UserRecs {
         id: doc_id(&serving.version, user_id),
         user_id: user_id.to_owned(),
-        items: to_items(serving, &scored),
+        items,
         model_version: serving.version.clone(),
         created_at: now_rfc3339(),
     }))
@@ -93,7 +142,7 @@ pub async fn catch_up(
     store: &dyn Store,
     serving: &ServingModel,
     since_ms: i64,
-    items_per_user: usize,
+    rules: &ListRules,
 ) -> Result<usize, StoreError> {
     let events = store.events_since(since_ms).await?;
     let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
@@ -103,7 +152,8 @@ pub async fn catch_up(
     for batch in users.chunks(CATCH_UP_BATCH) {
         let mut docs = Vec::with_capacity(batch.len());
         for user in batch {
-            if let Some(doc) = fresh_recs(store, serving, user, items_per_user).await? {
+            let events = store.user_events(user).await?;
+            if let Some(doc) = fresh_recs(store, serving, user, &events, rules).await? {
                 docs.push(doc);
             }
         }

@@ -12,7 +12,7 @@ use crate::events::StoredEvent;
 pub fn trending(events: &[StoredEvent], now_ms: i64, window_ms: i64) -> Vec<(String, f64)> {
     let half_life = (window_ms as f64 / 4.0).max(1.0);
     let mut scores: HashMap<&str, f64> = HashMap::new();
-    for e in events {
+    for e in events.iter().filter(|e| e.is_interaction()) {
         let at_ms = e.timestamp.saturating_mul(1000);
         let age = now_ms - at_ms;
         if age < 0 || age > window_ms {
@@ -39,10 +39,13 @@ mod tests {
             event_id: None,
             user_id: "u".into(),
             item_id: item.into(),
+            item_ids: Vec::new(),
             kind: "click".into(),
             value,
             timestamp: at_secs,
             received_at_ms: at_secs * 1000,
+            recommendation_id: None,
+            attribution: None,
         }
     }
 

@@ -750,6 +750,11 @@ def function_json_problems(data) -> list[str]:
                 problems.append(f"bad authLevel {t.get('authLevel')!r}")
             if not any(b.get("type") == "http" and b.get("direction") == "out" for b in bindings):
                 problems.append("httpTrigger without an http output binding")
+            # The Functions host keeps routes starting with "admin" for its own admin API and
+            # rejects such functions ("The specified route conflicts with one or more built in
+            # routes"); /api/admin/... is reached through a regex constraint instead.
+            if str(t.get("route", "")).lower().startswith("admin"):
+                problems.append(f"route {t.get('route')!r} starts with 'admin', which the host reserves")
         if t.get("type") == "timerTrigger" and not t.get("schedule"):
             problems.append("timerTrigger without schedule")
     return problems
@@ -804,6 +809,8 @@ def check_package(report: Report, repo: Path, binary: Path, workdir: Path, dist:
                  f"repo {repo_functions}, package {package_functions}")
     for name in package_functions:
         try:
+            report.check(f"package: function name {name} does not start with 'admin' (the host reserves it)",
+                         not name.lower().startswith("admin"))
             data = json.loads((out / name / "function.json").read_text())
             problems = function_json_problems(data)
         except ValueError as e:

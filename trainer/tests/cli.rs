@@ -607,6 +607,73 @@ fn parquet_input_and_spark_imports_end_to_end() {
     assert!(!store2.exists());
 }
 
+/// `experiment report` over events whose sums are known: in each arm, every user saw two
+/// lists; control users clicked once, candidate users twice, and every third candidate user
+/// bought. The events go in as the handler stores them (attributed to the user's arm).
+fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate: &str) {
+    use topten_store::attribution::{Attribution, Via};
+    use topten_store::events::{StoredEvent, IMPRESSION};
+    let store = topten_functions::backends::create_or_open(store_uri).unwrap();
+    let now = topten_model::clock::now_ms();
+    let mut events = Vec::new();
+    let mut want = std::collections::HashMap::<&str, [u64; 4]>::new(); // users, impressions, clicks, conversions
+    for u in 0..60 {
+        let user = format!("shopper-{u}");
+        let arm = topten_experiments::assign(experiment, &user, 0.25);
+        let version = if arm == topten_experiments::Arm::Candidate { candidate } else { control };
+        let attribution = Attribution {
+            version: version.into(),
+            arm: Some(arm),
+            experiment: Some(experiment.into()),
+            recommendation_id: None,
+            via: Via::Impression,
+            shown_ms: now,
+        };
+        let event = |kind: &str| StoredEvent {
+            event_id: None,
+            user_id: user.clone(),
+            item_id: if kind == IMPRESSION { String::new() } else { "1".into() },
+            item_ids: if kind == IMPRESSION { vec!["1".into()] } else { Vec::new() },
+            kind: kind.into(),
+            value: 1.0,
+            timestamp: now / 1000,
+            received_at_ms: now,
+            recommendation_id: None,
+            attribution: Some(attribution.clone()),
+        };
+        let w = want.entry(arm.as_str()).or_default();
+        w[0] += 1;
+        events.extend([event(IMPRESSION), event(IMPRESSION), event("click")]);
+        w[1] += 2;
+        w[2] += 1;
+        if arm == topten_experiments::Arm::Candidate {
+            let kind = if u % 3 == 0 { "purchase" } else { "like" };
+            events.push(event(kind));
+            w[2] += 1;
+            w[3] += u64::from(u % 3 == 0);
+        }
+    }
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(store.append_events(&events))
+        .unwrap();
+    let report = json(&ok(&["experiment", "report", "--store", store_uri, "--json"]));
+    for arm in ["control", "candidate"] {
+        let r = &report[arm];
+        let got = ["users", "impressions", "clicks", "conversions"].map(|k| r[k].as_u64().unwrap());
+        assert_eq!(got, want[arm], "{arm}: {report}");
+        let ctr = want[arm][2] as f64 / want[arm][1] as f64;
+        assert!((r["ctr"]["value"].as_f64().unwrap() - ctr).abs() < 1e-12, "{report}");
+        assert_eq!(r["ctrBasis"], "impressions");
+    }
+    // Every control user clicks once per two lists, every candidate user twice: the
+    // difference is exactly 0.5, with no spread within an arm.
+    assert!((report["ctrDifference"]["difference"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    let text = ok(&["experiment", "report", "--store", store_uri]);
+    assert!(text.contains("CTR (clicks per impression): candidate - control 50.00%"), "{text}");
+    assert!(text.contains("conversion rate: candidate - control"), "{text}");
+}
+
 /// An experiment from the command line: start, status, a refused activation while it runs,
 /// stop, start again, promote.
 #[test]
@@ -642,6 +709,9 @@ fn experiments_start_stop_and_promote() {
     }
     let (control, candidate) = (&versions[0], &versions[1]);
     assert!(ok(&["experiment", "status", "--store", &store]).contains("no experiment running"));
+    let none = topten(&["experiment", "report", "--store", &store]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no experiment is running"));
     let id = ok(&[
         "experiment",
         "start",
@@ -672,6 +742,7 @@ fn experiments_start_stop_and_promote() {
         err.contains("is running") && err.contains("stop or promote it"),
         "{err}"
     );
+    experiment_report(&store, id.trim(), control, candidate);
     let twice = topten(&[
         "experiment",
         "start",

@@ -59,6 +59,11 @@ pub(super) fn catalogue_partition(version: &str) -> String {
 pub(super) const LIVE_ITEM_BUCKETS: u32 = 16;
 
 /// The partition of an item's live change (FNV-1a of the id, stable across processes).
+/// The partition of an instance's answer counts: its own.
+pub(super) fn answer_counts_partition(instance: &str) -> String {
+    format!("__topten_answers__:{instance}")
+}
+
 pub(super) fn live_item_partition(item_id: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
     for b in item_id.bytes() {

@@ -22,6 +22,7 @@ use topten_model::catalogue::live::LiveItem;
 use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
+    AnswerCounts,
     ActiveVersion, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
     VersionStorage, WriteStats,
 };
@@ -748,6 +749,28 @@ impl ItemEdits for CosmosStore {
         let mut items: Vec<LiveItem> = docs.into_iter().map(|d| d.body).collect();
         items.sort_by_key(|i| i.changed_ms);
         Ok(items)
+    }
+}
+
+#[async_trait]
+impl topten_store::AnswerCountStore for CosmosStore {
+    async fn save_answer_counts(&self, counts: &AnswerCounts) -> Result<(), StoreError> {
+        // One document per instance, in its own partition: instances never write the same
+        // document, so no partition is hot and no update is lost.
+        self.put_doc(
+            &answer_counts_partition(&counts.instance),
+            &escape_id(&format!("answers:{}", counts.instance)),
+            "answer-counts",
+            counts,
+            Put::Upsert,
+        )
+        .await
+    }
+
+    async fn answer_counts(&self) -> Result<Vec<AnswerCounts>, StoreError> {
+        let q = Query::from("SELECT * FROM c WHERE c.docType = 'answer-counts'");
+        let docs: Vec<MetaDoc<AnswerCounts>> = self.query(q, FeedScope::full_container()).await?;
+        Ok(docs.into_iter().map(|d| d.body).collect())
     }
 }
 

@@ -1,8 +1,12 @@
 //! `POST /api/events`: live interactions in, fresh recommendations out.
 //!
 //! The batch is validated as a whole (a bad event is a 400 naming its index and nothing is
-//! stored), appended durably in one write, then each user with a new event is folded into the
-//! active version and their document rewritten, so the next GET, on any instance, is fresh.
+//! stored). Each user's earlier events are read once: they attribute the new events
+//! (`topten_store::attribution`: an impression to the answer it shows, a positive event to the
+//! answer that showed the item) and feed the fold-in. The batch is appended durably in one
+//! write, then each user with a new interaction, or whose items shown too often without a
+//! response changed (`topten_store::repeats`), is folded into the version that serves them
+//! and their document rewritten, so the next GET, on any instance, is fresh.
 //!
 //! The body must be declared `application/json` (415 otherwise, so that a web page cannot post
 //! events cross-site without a CORS preflight). Fields the API does not know, at the top level
@@ -22,8 +26,8 @@ use axum::http::HeaderMap;
 use axum::Json;
 use topten_model::serving_model::ServingModel;
 use topten_store::events::{self, Event, StoredEvent};
-use topten_store::realtime;
-use topten_store::Store;
+use topten_store::{attribution, realtime, repeats};
+use topten_store::{ActiveVersion, Store};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -66,32 +70,115 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, ApiError> {
         .collect()
 }
 
-/// Appends `events` on the blocking pool.
-async fn append(store: Arc<dyn Store>, events: Vec<StoredEvent>) -> Result<usize, ApiError> {
+/// One user's events of the batch, attributed, beside the events the user had before.
+struct UserBatch {
+    user: String,
+    /// The version serving the user (their arm's while an experiment runs), if any.
+    version: Option<String>,
+    earlier: Vec<StoredEvent>,
+    events: Vec<StoredEvent>,
+}
+
+impl UserBatch {
+    /// The batch's events the log did not skip as retries (an event id seen before for the
+    /// user, or earlier in the batch).
+    fn fresh(&self) -> impl Iterator<Item = &StoredEvent> {
+        let mut seen: std::collections::HashSet<&str> = self
+            .earlier
+            .iter()
+            .filter_map(|e| e.event_id.as_deref())
+            .collect();
+        self.events
+            .iter()
+            .filter(move |e| e.event_id.as_deref().is_none_or(|id| seen.insert(id)))
+    }
+}
+
+/// Reads each user's earlier events, attributes the new ones, and appends the whole batch in
+/// one write, on the blocking pool. Returns the batches and how many events were new.
+async fn attribute_and_append(
+    store: Arc<dyn Store>,
+    active: Option<Arc<ActiveVersion>>,
+    by_user: Vec<(String, Vec<StoredEvent>)>,
+    rules: attribution::Rules,
+) -> Result<(Vec<UserBatch>, usize), ApiError> {
     let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || rt.block_on(store.append_events(&events)))
-        .await
+    let task = tokio::task::spawn_blocking(move || {
+        rt.block_on(async move {
+            let mut batches = Vec::with_capacity(by_user.len());
+            for (user, mut events) in by_user {
+                let earlier = store.user_events(&user).await?;
+                let mut version = None;
+                if let Some(active) = &active {
+                    let (v, arm) = active.serving(&user);
+                    // The list the user is served now, read only when an event needs it.
+                    let listed: Vec<String> = if attribution::needs_list(&events, &rules) {
+                        store
+                            .user_recs(v, &user)
+                            .await?
+                            .map(|doc| {
+                                doc.items
+                                    .into_iter()
+                                    .take(attribution::ANSWER_DEPTH)
+                                    .map(|it| it.item_id)
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    let now = attribution::ServingNow {
+                        version: v,
+                        arm,
+                        experiment: active.experiment.as_ref().map(|e| e.id.as_str()),
+                        listed: &listed,
+                    };
+                    attribution::attribute(&mut events, &earlier, &now, &rules);
+                    version = Some(v.to_owned());
+                }
+                batches.push(UserBatch {
+                    user,
+                    version,
+                    earlier,
+                    events,
+                });
+            }
+            let all: Vec<StoredEvent> = batches
+                .iter()
+                .flat_map(|b| b.events.iter().cloned())
+                .collect();
+            let new = store.append_events(&all).await?;
+            Ok::<_, topten_store::StoreError>((batches, new))
+        })
+    });
+    task.await
         .map_err(|e| ApiError::internal(format!("event write task: {e}")))?
         .map_err(ApiError::from)
 }
 
-/// Folds each of `users` into `snapshot` and writes their lists back, on the blocking pool;
-/// returns the users refreshed. A failed write-back is logged and counted: the events are
-/// stored, the next retrain includes them.
+/// Folds each user into `serving` with their events (all of them, as now stored) and writes
+/// their lists back, on the blocking pool; returns the users refreshed. A failed write-back is
+/// logged and counted: the events are stored, the next retrain includes them.
 async fn fold_in(
     state: &AppState,
     store: Arc<dyn Store>,
     serving: Arc<ServingModel>,
-    users: Vec<String>,
+    users: Vec<(String, Vec<StoredEvent>)>,
 ) -> Vec<String> {
     let metrics = state.metrics().clone();
-    let n = state.config().items_per_user;
+    let rules = state.config().list_rules();
     let rt = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
         let mut refreshed = Vec::new();
-        for user in users {
+        for (user, events) in users {
             let start = Instant::now();
-            let result = rt.block_on(realtime::refresh_user(store.as_ref(), &serving, &user, n));
+            let result = rt.block_on(realtime::refresh_user_with(
+                store.as_ref(),
+                &serving,
+                &user,
+                &events,
+                &rules,
+            ));
             metrics.foldin(start.elapsed(), result.is_ok());
             match result {
                 Ok(Some(_)) => refreshed.push(user),
@@ -121,28 +208,58 @@ pub async fn events_post(
     let stored = events::validate(&parsed, topten_model::clock::now_ms())
         .map_err(|e| ApiError::bad_request("invalid_events", e.to_string()))?;
     let accepted = stored.len();
-    let mut users: Vec<String> = stored.iter().map(|e| e.user_id.clone()).collect();
-    users.sort_unstable();
-    users.dedup();
+    // Each user's events in arrival order.
+    let mut by_user: std::collections::BTreeMap<String, Vec<StoredEvent>> = Default::default();
+    for e in stored {
+        by_user.entry(e.user_id.clone()).or_default().push(e);
+    }
     let store = state.store("events")?;
-    let new = append(store.clone(), stored).await?;
+    let active = state.active().await.ok();
+    let rules = state.config().attribution_rules();
+    let (batches, new) = attribute_and_append(
+        store.clone(),
+        active.clone(),
+        by_user.into_iter().collect(),
+        rules,
+    )
+    .await?;
     state.metrics().events(accepted, new);
 
+    // Fold in each user with a new interaction, or whose demoted items changed, into the
+    // version that serves them.
+    let list_rules = state.config().list_rules();
+    let mut attributed = 0;
+    let mut by_version: std::collections::BTreeMap<String, Vec<(String, Vec<StoredEvent>)>> =
+        Default::default();
+    for batch in &batches {
+        let fresh: Vec<&StoredEvent> = batch.fresh().collect();
+        attributed += fresh
+            .iter()
+            .filter(|e| e.attribution.is_some() && attribution::is_positive(e, &rules))
+            .count();
+        let Some(version) = &batch.version else { continue };
+        let mut all = batch.earlier.clone();
+        all.extend(fresh.iter().map(|e| (*e).clone()));
+        let interacted = fresh.iter().any(|e| e.is_interaction());
+        let demotions_changed = || {
+            let limit = list_rules.repeat_limit;
+            repeats::demoted(&batch.earlier, limit, &rules) != repeats::demoted(&all, limit, &rules)
+        };
+        if interacted || demotions_changed() {
+            by_version
+                .entry(version.clone())
+                .or_default()
+                .push((batch.user.clone(), all));
+        }
+    }
     let mut refreshed = Vec::new();
+    for (v, users) in by_version {
+        if let Some(serving) = state.serving_model(&v).await? {
+            refreshed.extend(fold_in(&state, store.clone(), serving, users).await);
+        }
+    }
     let mut version = None;
-    if let Ok(active) = state.active().await {
-        // Each user is folded into the version that serves them: their arm's while an
-        // experiment runs.
-        let mut by_version: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for user in users {
-            let (v, _) = active.serving(&user);
-            by_version.entry(v.to_owned()).or_default().push(user);
-        }
-        for (v, users) in by_version {
-            if let Some(serving) = state.serving_model(&v).await? {
-                refreshed.extend(fold_in(&state, store.clone(), serving, users).await);
-            }
-        }
+    if let Some(active) = &active {
         version = state
             .serving_model(&active.version)
             .await?
@@ -152,6 +269,7 @@ pub async fn events_post(
         "accepted": accepted,
         "stored": new,
         "duplicates": accepted - new,
+        "attributed": attributed,
         "refreshed": refreshed,
         "modelVersion": version,
     })))

@@ -1,5 +1,6 @@
 //! One module per resource; handlers are thin: validate, read the store, shape JSON.
 
+pub mod admin;
 pub mod events;
 pub mod health;
 pub mod items;

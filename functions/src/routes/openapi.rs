@@ -256,6 +256,35 @@ pub fn spec() -> serde_json::Value {
                         "401": err_resp("API key missing or wrong (unauthorized)")
                     }))
                 }
+            },
+            "/api/admin/stats": {
+                "get": {
+                    "operationId": "admin_stats_get",
+                    "summary": "Online figures: per version and hour, the running experiment's report, events per minute, the versions",
+                    "description": "Sums over the stored events (with their attribution) and every instance's answer counts, so every instance answers the same. Scans the window's events: an admin route. Needs the API key when TOPTEN_API_KEY is set (function-level auth under Azure Functions).",
+                    "security": key,
+                    "parameters": [
+                        {"name": "hours", "in": "query", "required": false, "description": "the window, in hours", "schema": {"type": "integer", "minimum": 1, "maximum": crate::routes::admin::MAX_HOURS, "default": 24}}
+                    ],
+                    "responses": common(serde_json::json!({
+                        "200": {"description": "the figures", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stats"}}}},
+                        "400": err_resp("bad hours (invalid_hours) or unknown parameter"),
+                        "401": err_resp("API key missing or wrong (unauthorized)"),
+                        "501": err_resp("the backend is a read-only list file (unsupported)")
+                    }))
+                }
+            },
+            "/api/admin/dashboard": {
+                "get": {
+                    "operationId": "admin_dashboard_get",
+                    "summary": "The operations dashboard: one self-contained HTML page that reads /api/admin/stats and /api/metrics and refreshes itself",
+                    "description": "Open it with the key as ?code=KEY; the page sends it on its own requests. ?refresh=SECONDS sets the refresh period (default 10).",
+                    "security": key,
+                    "responses": common(serde_json::json!({
+                        "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                        "401": err_resp("API key missing or wrong (unauthorized)")
+                    }))
+                }
             }
         },
         "components": {
@@ -286,20 +315,24 @@ pub fn spec() -> serde_json::Value {
                     "additionalProperties": false,
                     "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
                         "type": "object",
-                        "required": ["userId", "itemId", "type"],
+                        "required": ["userId", "type"],
                         "additionalProperties": false,
                         "properties": {
                             "eventId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "makes retries idempotent"},
                             "userId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
-                            "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
+                            "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "every type but impression"},
+                            "itemIds": {"type": "array", "minItems": 1, "maxItems": topten_store::events::MAX_ITEMS_PER_IMPRESSION, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}, "description": "impression only: the items shown, in order"},
+                            "recommendationId": {"type": "string", "maxLength": topten_store::events::MAX_RECOMMENDATION_ID_LEN, "pattern": "^r1:[^\\r\\n]+:(control|candidate|-):[0-9a-fA-F]{17,32}$", "description": "the recommendationId of the answer the event responds to (an impression: whose list was shown)"},
                             "type": {"type": "string", "enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
                             "value": {"type": "number", "minimum": 0, "maximum": topten_model::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
                             "timestamp": {"type": "integer", "minimum": 0, "maximum": 4_102_444_800_i64, "description": "epoch seconds (1970 to 2100); default: now"}
                         },
                         // A rating needs its value; the other types default to their strength.
+                        // An impression lists itemIds and has no value.
                         "anyOf": [
-                            {"properties": {"type": {"enum": ["rating"]}}, "required": ["value"]},
-                            {"properties": {"type": {"enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).filter(|t| *t != "rating").collect::<Vec<_>>()}}}
+                            {"properties": {"type": {"enum": ["rating"]}}, "required": ["itemId", "value"], "not": {"required": ["itemIds"]}},
+                            {"properties": {"type": {"enum": ["impression"]}}, "required": ["itemIds"], "not": {"anyOf": [{"required": ["itemId"]}, {"required": ["value"]}]}},
+                            {"properties": {"type": {"enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).filter(|t| !["rating", "impression"].contains(t)).collect::<Vec<_>>()}}, "required": ["itemId"], "not": {"required": ["itemIds"]}}
                         ]
                     }}}
                 },
@@ -307,8 +340,35 @@ pub fn spec() -> serde_json::Value {
                     "type": "object",
                     "properties": {
                         "accepted": {"type": "integer"}, "stored": {"type": "integer"}, "duplicates": {"type": "integer"},
+                        "attributed": {"type": "integer", "description": "positive events of the batch attributed to an answer (retries not counted)"},
                         "refreshed": {"type": "array", "items": {"type": "string"}},
                         "modelVersion": {"type": "string", "nullable": true}
+                    }
+                },
+                "Stats": {
+                    "type": "object",
+                    "required": ["generatedAt", "hours", "fromMs", "toMs", "versions", "totals", "hourly", "eventsPerMinute"],
+                    "properties": {
+                        "generatedAt": {"type": "string"}, "hours": {"type": "integer"},
+                        "fromMs": {"type": "integer"}, "toMs": {"type": "integer"},
+                        "activeVersion": {"type": "string", "nullable": true},
+                        "versions": {"type": "array", "items": {"type": "object", "properties": {
+                            "version": {"type": "string"}, "status": {"type": "string"}, "createdAt": {"type": "string"},
+                            "users": {"type": "integer"}, "metrics": {"description": "offline metrics the version was published with"},
+                            "quality": {"type": "object", "nullable": true, "description": "the quality-gate decision (retrains)"}}}},
+                        "experiment": {"type": "object", "nullable": true, "description": "the running experiment's report (as topten experiment report --json)"},
+                        "totals": {"type": "array", "items": {"type": "object", "properties": {
+                            "version": {"type": "string"}, "answers": {"type": "integer"}, "impressions": {"type": "integer"},
+                            "clicks": {"type": "integer"}, "conversions": {"type": "integer"}, "ctr": {"type": "number", "nullable": true}}}},
+                        "hourly": {"type": "array", "items": {"type": "object", "properties": {
+                            "hourMs": {"type": "integer"}, "version": {"type": "string"},
+                            "arm": {"type": "string", "enum": ["control", "candidate"], "nullable": true},
+                            "answers": {"type": "integer"}, "impressions": {"type": "integer"},
+                            "clicks": {"type": "integer"}, "conversions": {"type": "integer"},
+                            "ctr": {"type": "number", "nullable": true},
+                            "ctrBasis": {"type": "string", "enum": ["impressions", "answers"]}}}},
+                        "eventsPerMinute": {"type": "array", "items": {"type": "object", "properties": {
+                            "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}}
                     }
                 },
                 "Item": {

@@ -36,7 +36,7 @@ pub async fn rank_post(
 
     let active = state.active().await?;
     // The user's version: the active one, or their arm's while an experiment runs.
-    let answer = crate::answer::Answer::for_user(&active, &user_id);
+    let answer = crate::answer::Answer::for_user(&active, &user_id, state.answers());
     let serving = state.serving_model(answer.version).await?;
     let servable = state.servable(answer.version).await?;
     // Candidates the version can score and may serve: (position in the request, factor row).

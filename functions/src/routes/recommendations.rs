@@ -77,7 +77,7 @@ pub async fn recommendations_get(
     let explain = explain_param(query.as_deref())?;
     let active = state.active().await?;
     // The user's version: the active one, or their arm's while an experiment runs.
-    let answer = Answer::for_user(&active, &user_id);
+    let answer = Answer::for_user(&active, &user_id, state.answers());
     let version = answer.version;
     // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes
     // or its filters do not allow.
@@ -286,7 +286,7 @@ mod tests {
             (vec![], 25),
             (vec!["i1".into()], 1),
         ] {
-            let answer = Answer::of("v1", None);
+            let answer = Answer::of("v1", None, &crate::answer_counter::AnswerCounter::new("test".into()));
             let typed = RecommendationsResponse {
                 user_id: doc.user_id.clone(),
                 model_version: "v1".into(),

@@ -81,6 +81,7 @@ pub fn retrain_config(state: &AppState) -> Result<RetrainConfig, String> {
         tolerance: cfg.quality_tolerance,
         publish: PublishOptions {
             items_per_user: cfg.items_per_user,
+            repeat_limit: cfg.repeat_limit,
             ..PublishOptions::default()
         },
         model_root: Some(cfg.model_root.clone()),

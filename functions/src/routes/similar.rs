@@ -56,7 +56,7 @@ pub async fn similar_get(
     };
     let sims = serving.similar_items_where(item, k, &keep);
     // Similar items answer no user: they come from the active version, outside any arm.
-    let answer = crate::answer::Answer::of(&active.version, None);
+    let answer = crate::answer::Answer::of(&active.version, None, state.answers());
     Ok(Json(serde_json::json!({
         "itemId": item_id,
         "modelVersion": active.version,

@@ -36,6 +36,19 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// Report the running experiment: per arm users, answers, impressions, attributed clicks
+    /// and conversions, CTR and conversion rate with 95% intervals, and the difference between
+    /// the arms with its interval and p-value (methods: docs/guide.md, "Experiments").
+    Report {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A rating at or above this counts as a click (as POSITIVE_RATING in the handler).
+        #[arg(long, default_value_t = 4.0)]
+        positive_rating: f64,
+        /// Print JSON (the `experiment` of GET /api/admin/stats).
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop the experiment: every user is served from the active version again.
     Stop {
         #[command(flatten)]
@@ -95,6 +108,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 },
             }
         }
+        Action::Report {
+            store,
+            positive_rating,
+            json,
+        } => {
+            let s = store.open_writable("experiment reports (they read the event log)")?;
+            let rules = topten_store::attribution::Rules {
+                positive_rating,
+                ..Default::default()
+            };
+            let report = rt
+                .block_on(topten_store::online_report::running_experiment_report(
+                    s.as_ref(),
+                    &rules,
+                ))?
+                .context("no experiment is running (start one with `topten experiment start`)")?;
+            if json {
+                super::outln!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report)?;
+            }
+        }
         Action::Stop { store } => {
             let s = store.open_writable("stopping experiments")?;
             let e = rt.block_on(s.stop_experiment())?;
@@ -106,6 +141,74 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let a = rt.block_on(publish::promote_experiment_caught_up(s.as_ref()))?;
             tracing::info!(version = %a.version, "candidate promoted to the active version");
             super::outln!("{}", a.version);
+        }
+    }
+    Ok(())
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn with_interval(e: Option<topten_experiments::Estimate>) -> String {
+    e.map_or("-".into(), |e| {
+        format!("{} [{}, {}]", pct(e.value), pct(e.low), pct(e.high))
+    })
+}
+
+fn print_report(r: &topten_store::online_report::ExperimentReport) -> std::io::Result<()> {
+    let e = &r.experiment;
+    super::outln!(
+        "experiment {} since {}: candidate {} serves {:.1}% of users",
+        e.id,
+        e.started_at,
+        e.candidate,
+        e.share * 100.0
+    );
+    super::outln!(
+        "{:<10} {:<28} {:>8} {:>9} {:>11} {:>8} {:>11}  {:<28} {:<28}",
+        "arm",
+        "version",
+        "users",
+        "answers",
+        "impressions",
+        "clicks",
+        "conversions",
+        "CTR [95%]",
+        "conversion rate [95%]"
+    );
+    for a in [&r.control, &r.candidate] {
+        super::outln!(
+            "{:<10} {:<28} {:>8} {:>9} {:>11} {:>8} {:>11}  {:<28} {:<28}",
+            a.arm.as_str(),
+            a.version,
+            a.users,
+            a.answers,
+            a.impressions,
+            a.clicks,
+            a.conversions,
+            with_interval(a.ctr),
+            with_interval(a.conversion_rate)
+        );
+    }
+    let basis = match r.control.ctr_basis {
+        topten_store::online_report::CtrBasis::Impressions => "clicks per impression",
+        topten_store::online_report::CtrBasis::Answers => "clicks per answer",
+    };
+    for (name, c) in [
+        (format!("CTR ({basis})"), &r.ctr_difference),
+        ("conversion rate".to_owned(), &r.conversion_difference),
+    ] {
+        match c {
+            Some(c) => super::outln!(
+                "{name}: candidate - control {} [{}, {}], p = {:.4} ({})",
+                pct(c.difference),
+                pct(c.low),
+                pct(c.high),
+                c.p_value,
+                c.method
+            ),
+            None => super::outln!("{name}: not enough data for a test yet"),
         }
     }
     Ok(())

@@ -1,0 +1,221 @@
+//! `GET /api/admin/stats` and `GET /api/admin/dashboard`: how topten does online.
+//!
+//! The stats are sums over what is stored (events with their attribution, every instance's
+//! answer counts; `topten_store::online_report`), so every instance gives the same figures.
+//! They cost a scan of the window's events (`hours`, at most a week), which is why they are
+//! an admin route and never on a serving path. This instance saves its own answer counts
+//! first, so its latest answers are in.
+//!
+//! The dashboard is one self-contained page (`dashboard.html`: inline script and styles, no
+//! external scripts or fonts) that reads the stats and `/api/metrics` with the key it was
+//! opened with, and refreshes itself.
+
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use topten_store::online_report::{self, ExperimentReport, HourFigures};
+use topten_store::VersionInfo;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest `hours` the stats accept: a week of events.
+pub const MAX_HOURS: i64 = 24 * 7;
+
+/// Minutes of `eventsPerMinute`.
+const EVENT_MINUTES: i64 = 60;
+
+/// A version as the dashboard lists it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionSummary {
+    version: String,
+    status: String,
+    created_at: String,
+    users: usize,
+    /// The offline metrics the model was published with.
+    metrics: serde_json::Value,
+    /// The quality-gate decision that published it (retrains only).
+    quality: Option<serde_json::Value>,
+}
+
+impl From<VersionInfo> for VersionSummary {
+    fn from(v: VersionInfo) -> Self {
+        VersionSummary {
+            status: serde_json::to_value(v.status)
+                .ok()
+                .and_then(|s| s.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            metrics: v.model.get("metrics").cloned().unwrap_or_default(),
+            version: v.version,
+            created_at: v.created_at,
+            users: v.users,
+            quality: v.quality,
+        }
+    }
+}
+
+/// One version's figures over the whole window.
+#[derive(serde::Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct VersionTotals {
+    version: String,
+    answers: u64,
+    impressions: u64,
+    clicks: u64,
+    conversions: u64,
+    ctr: Option<f64>,
+}
+
+/// Events received in one minute.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MinuteCount {
+    minute_ms: i64,
+    events: u64,
+}
+
+/// The stats document.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stats {
+    generated_at: String,
+    hours: i64,
+    from_ms: i64,
+    to_ms: i64,
+    active_version: Option<String>,
+    versions: Vec<VersionSummary>,
+    experiment: Option<ExperimentReport>,
+    totals: Vec<VersionTotals>,
+    hourly: Vec<HourFigures>,
+    events_per_minute: Vec<MinuteCount>,
+}
+
+/// `hours` from the query: 1 to [`MAX_HOURS`], default 24.
+fn hours_param(query: Option<&str>) -> Result<i64, ApiError> {
+    let mut hours = 24;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "hours" => {
+                hours = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|h| (1..=MAX_HOURS).contains(h))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_hours",
+                            format!("hours must be a whole number from 1 to {MAX_HOURS}"),
+                        )
+                    })?;
+            }
+            "code" => {} // the function key
+            other => {
+                return Err(ApiError::bad_request(
+                    "unknown_parameter",
+                    format!("unknown query parameter {other:?}; known: hours"),
+                ))
+            }
+        }
+    }
+    Ok(hours)
+}
+
+/// Per-version totals of the hourly rows.
+fn totals(hourly: &[HourFigures]) -> Vec<VersionTotals> {
+    let mut by: std::collections::BTreeMap<&str, VersionTotals> = Default::default();
+    for r in hourly {
+        let t = by.entry(&r.version).or_insert_with(|| VersionTotals {
+            version: r.version.clone(),
+            ..Default::default()
+        });
+        t.answers += r.answers;
+        t.impressions += r.impressions;
+        t.clicks += r.clicks;
+        t.conversions += r.conversions;
+    }
+    by.into_values()
+        .map(|mut t| {
+            let shown = if t.impressions > 0 { t.impressions } else { t.answers };
+            t.ctr = (shown > 0).then(|| t.clicks as f64 / shown as f64);
+            t
+        })
+        .collect()
+}
+
+/// `GET /api/admin/stats?hours=24`.
+pub async fn stats_get(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let hours = hours_param(query.as_deref())?;
+    let store = state.store("online stats")?;
+    state.save_answer_counts().await?;
+    let rules = state.config().attribution_rules();
+    let to_ms = topten_model::clock::now_ms();
+    let from_ms = to_ms - hours * 3_600_000;
+    let active = store.active().await?;
+    let started_ms = active
+        .as_ref()
+        .and_then(|a| a.experiment.as_ref())
+        .and_then(|e| topten_model::clock::parse_rfc3339_ms(&e.started_at));
+    // One scan serves the window and the experiment.
+    let since = started_ms.map_or(from_ms, |s| s.min(from_ms));
+    let events = store.events_since(since).await?;
+    let counts = store.answer_counts().await?;
+    let hourly = online_report::hourly(&events, &counts, from_ms, &rules);
+    let experiment = active.as_ref().and_then(|a| {
+        a.experiment
+            .as_ref()
+            .map(|e| online_report::experiment_report(e, &a.version, &events, &counts, &rules))
+    });
+    let minute_from = to_ms - (EVENT_MINUTES - 1) * 60_000;
+    let events_per_minute = online_report::events_per_minute(&events, minute_from, to_ms)
+        .into_iter()
+        .map(|(minute_ms, events)| MinuteCount { minute_ms, events })
+        .collect();
+    let mut versions: Vec<VersionSummary> = store
+        .versions()
+        .await?
+        .into_iter()
+        .map(VersionSummary::from)
+        .collect();
+    versions.reverse(); // newest first
+    let stats = Stats {
+        generated_at: topten_model::clock::now_rfc3339(),
+        hours,
+        from_ms,
+        to_ms,
+        active_version: active.map(|a| a.version),
+        versions,
+        experiment,
+        totals: totals(&hourly),
+        hourly,
+        events_per_minute,
+    };
+    Ok(Json(serde_json::to_value(stats).map_err(|e| {
+        ApiError::internal(format!("stats: {e}"))
+    })?))
+}
+
+/// The page.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// `GET /api/admin/dashboard`.
+pub async fn dashboard_get() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Nothing but this page's own inline script and styles, and its own API.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; \
+                 frame-ancestors 'none'",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        DASHBOARD,
+    )
+        .into_response()
+}

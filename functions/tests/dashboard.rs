@@ -1,0 +1,217 @@
+//! The operations dashboard in a real browser: Debian's headless `chromium` loads
+//! `/api/admin/dashboard` from a live `handler` (with an API key, a running experiment, answers,
+//! impressions and clicks), runs its script, and the numbers it shows must equal
+//! `/api/admin/stats`. A screenshot is kept as a CI artifact at `target/dashboard.png`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use topten_store::Publisher;
+
+const KEY: &str = "dashboard-test-key-0123456789";
+
+/// Runs headless Chromium on `url` with `args`, as the machine notes prescribe for root without
+/// a network; returns stdout.
+fn chromium(url: &str, args: &[&str]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            // Long enough for the fetches and the first drawing; the page's own refresh is
+            // set beyond it.
+            "--virtual-time-budget=15000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs (Debian package chromium; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every `data-stat="NAME" data-value="VALUE"` pair of the page.
+fn shown_values(dom: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for part in dom.split("data-stat=\"").skip(1) {
+        let (name, rest) = part.split_once('"').unwrap();
+        if let Some(value) = rest
+            .strip_prefix(" data-value=\"")
+            .and_then(|v| v.split_once('"'))
+        {
+            out.insert(name.to_owned(), value.0.to_owned());
+        }
+    }
+    out
+}
+
+fn as_f64(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[tokio::test]
+#[ignore = "needs Debian's chromium (installed by .ci/run; scripts/test.sh runs ignored tests)"]
+async fn the_dashboard_shows_what_the_stats_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+    let (uri, control) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+    let store = common::open(&uri);
+    let model = topten_testkit::fixtures::small_model(&ratings, 2);
+    let opts = topten_store::publish::PublishOptions {
+        items_per_user: 30,
+        activate: false,
+        ..Default::default()
+    };
+    let candidate = topten_store::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
+        .await
+        .unwrap()
+        .version;
+    store.start_experiment(&candidate, 0.5).await.unwrap();
+    drop(store);
+    let handler = common::start_handler(&[
+        ("TOPTEN_STORE", &uri),
+        ("TOPTEN_API_KEY", KEY),
+        ("TOPTEN_ACTIVE_TTL_MS", "0"),
+    ])
+    .await;
+    let base = &handler.base;
+    let client = reqwest::Client::new();
+
+    // Traffic: every user gets an answer and is shown it; every other user clicks its top item.
+    let users: Vec<String> = model.users.ids().iter().take(60).cloned().collect();
+    for (n, user) in users.iter().enumerate() {
+        let answer: serde_json::Value = client
+            .get(format!("{base}/api/recommendations/{user}?k=5"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items: Vec<&str> = answer["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["itemId"].as_str().unwrap())
+            .collect();
+        let id = answer["recommendationId"].clone();
+        let mut events = vec![serde_json::json!({"userId": user, "type": "impression",
+            "itemIds": items, "recommendationId": id})];
+        if n % 2 == 0 {
+            let kind = if n % 6 == 0 { "purchase" } else { "click" };
+            events.push(serde_json::json!({"userId": user, "itemId": items[0], "type": kind,
+                "recommendationId": id}));
+        }
+        let posted = client
+            .post(format!("{base}/api/events"))
+            .header("x-functions-key", KEY)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 200);
+    }
+
+    // Admin routes need the key.
+    let refused = client.get(format!("{base}/api/admin/stats")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let stats: serde_json::Value = client
+        .get(format!("{base}/api/admin/stats"))
+        .header("x-functions-key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report = &stats["experiment"];
+    assert_eq!(
+        as_f64(&report["control"]["answers"]) + as_f64(&report["candidate"]["answers"]),
+        users.len() as f64,
+        "{stats}"
+    );
+
+    let url = format!("{base}/api/admin/dashboard?code={KEY}&refresh=3600");
+    let dom = chromium(&url, &["--dump-dom"]);
+    assert!(dom.contains("data-ready=\"1\""), "the page did not finish: {dom}");
+    assert!(!dom.contains("src=\"http"), "no external scripts or images");
+    let shown = shown_values(&dom);
+
+    // Every number the page shows equals the stats.
+    let mut compared = 0;
+    let mut expect = |name: String, want: &serde_json::Value| {
+        let got = shown
+            .get(&name)
+            .unwrap_or_else(|| panic!("the page shows no {name}; it shows {shown:?}"));
+        match want.as_f64() {
+            Some(w) => {
+                let g: f64 = got.parse().unwrap_or_else(|_| panic!("{name}: {got:?}"));
+                assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{name}: page {g}, stats {w}");
+            }
+            None => assert_eq!(got, want.as_str().unwrap_or(""), "{name}"),
+        }
+        compared += 1;
+    };
+    for t in stats["totals"].as_array().unwrap() {
+        let v = t["version"].as_str().unwrap();
+        for k in ["answers", "impressions", "clicks", "conversions", "ctr"] {
+            expect(format!("totals.{v}.{k}"), &t[k]);
+        }
+    }
+    for arm in ["control", "candidate"] {
+        for k in ["users", "answers", "impressions", "clicks", "conversions"] {
+            expect(format!("experiment.{arm}.{k}"), &report[arm][k]);
+        }
+        expect(format!("experiment.{arm}.ctr"), &report[arm]["ctr"]["value"]);
+        expect(format!("experiment.{arm}.conversionRate"), &report[arm]["conversionRate"]["value"]);
+    }
+    expect("experiment.ctr.difference".into(), &report["ctrDifference"]["difference"]);
+    expect("experiment.ctr.pValue".into(), &report["ctrDifference"]["pValue"]);
+    for v in stats["versions"].as_array().unwrap() {
+        expect(format!("versions.{}.users", v["version"].as_str().unwrap()), &v["users"]);
+    }
+    assert!(compared >= 25, "{compared} numbers compared");
+    assert!(dom.contains(&format!("data-stat=\"activeVersion\" data-value=\"{control}\"")), "active version shown");
+
+    // The charts are drawn: a bar per minute of the last hour, totalling the stats' events,
+    // and a CTR line per version.
+    let chart = dom.split("id=\"events-chart\"").nth(1).unwrap().split("</svg>").next().unwrap();
+    assert_eq!(chart.matches("<rect").count(), 60);
+    let events_total: u64 = stats["eventsPerMinute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["events"].as_u64().unwrap())
+        .sum();
+    assert!(dom.contains(&format!("data-total=\"{events_total}\"")), "events chart total");
+    let ctr_chart = dom.split("id=\"ctr-chart\"").nth(1).unwrap().split("</svg>").next().unwrap();
+    for v in [&control, &candidate] {
+        assert!(ctr_chart.contains(&format!("data-version=\"{v}\"")), "a CTR line for {v}");
+    }
+    // Request rate and latency come from /api/metrics.
+    let p50 = dom.split("id=\"p50\">").nth(1).unwrap().split('<').next().unwrap();
+    assert!(p50.ends_with("ms") || p50.ends_with("µs"), "p50 shown: {p50:?}");
+
+    // The screenshot, kept for people.
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    std::fs::create_dir_all(&target).unwrap();
+    let png = target.join("dashboard.png");
+    let _ = std::fs::remove_file(&png);
+    chromium(&url, &["--window-size=1400,1900", &format!("--screenshot={}", png.display())]);
+    let bytes = std::fs::read(&png).expect("a screenshot");
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "{} bytes", bytes.len());
+}
