@@ -104,7 +104,7 @@ fn hours_param(query: Option<&str>) -> Result<i64, ApiError> {
                     .filter(|h| (1..=MAX_HOURS).contains(h))
                     .ok_or_else(|| {
                         ApiError::bad_request(
-                            "invalid_hours",
+                            "invalid_query",
                             format!("hours must be a whole number from 1 to {MAX_HOURS}"),
                         )
                     })?;
@@ -112,7 +112,7 @@ fn hours_param(query: Option<&str>) -> Result<i64, ApiError> {
             "code" => {} // the function key
             other => {
                 return Err(ApiError::bad_request(
-                    "unknown_parameter",
+                    "invalid_query",
                     format!("unknown query parameter {other:?}; known: hours"),
                 ))
             }

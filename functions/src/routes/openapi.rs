@@ -268,7 +268,7 @@ pub fn spec() -> serde_json::Value {
                     ],
                     "responses": common(serde_json::json!({
                         "200": {"description": "the figures", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stats"}}}},
-                        "400": err_resp("bad hours (invalid_hours) or unknown parameter"),
+                        "400": err_resp("hours not a whole number from 1 to 168, or another query parameter (invalid_query)"),
                         "401": err_resp("API key missing or wrong (unauthorized)"),
                         "501": err_resp("the backend is a read-only list file (unsupported)")
                     }))
