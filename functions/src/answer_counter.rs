@@ -102,7 +102,9 @@ mod tests {
         let mut summed: std::collections::BTreeMap<(String, Option<&str>, i64), u64> =
             Default::default();
         for (v, a, hour, n) in &rows {
-            *summed.entry((v.clone(), a.map(Arm::as_str), *hour)).or_default() += n;
+            *summed
+                .entry((v.clone(), a.map(Arm::as_str), *hour))
+                .or_default() += n;
         }
         assert_eq!(summed[&("v1".to_owned(), None, 10 * h)], 3);
         assert_eq!(summed[&("v1".to_owned(), None, 11 * h)], 1);

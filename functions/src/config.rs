@@ -307,8 +307,7 @@ impl Config {
                 self.retrain_experiment_share
             ));
         }
-        if !(self.attribution_window_hours > 0.0 && self.attribution_window_hours <= 24.0 * 366.0)
-        {
+        if !(self.attribution_window_hours > 0.0 && self.attribution_window_hours <= 24.0 * 366.0) {
             return Err(format!(
                 "ATTRIBUTION_WINDOW_HOURS must be above 0 and at most a year, got {}",
                 self.attribution_window_hours

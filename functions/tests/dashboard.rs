@@ -59,6 +59,15 @@ fn shown_values(dom: &str) -> HashMap<String, String> {
     out
 }
 
+/// The text of `dom` after the first `start`, up to the next `end`.
+fn between<'a>(dom: &'a str, start: &str, end: &str) -> &'a str {
+    let after = dom
+        .split_once(start)
+        .unwrap_or_else(|| panic!("no {start} in the page"))
+        .1;
+    after.split_once(end).map_or(after, |(inside, _)| inside)
+}
+
 fn as_f64(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -113,8 +122,10 @@ async fn the_dashboard_shows_what_the_stats_say() {
             "itemIds": items, "recommendationId": id})];
         if n % 2 == 0 {
             let kind = if n % 6 == 0 { "purchase" } else { "click" };
-            events.push(serde_json::json!({"userId": user, "itemId": items[0], "type": kind,
-                "recommendationId": id}));
+            events.push(
+                serde_json::json!({"userId": user, "itemId": items[0], "type": kind,
+                "recommendationId": id}),
+            );
         }
         let posted = client
             .post(format!("{base}/api/events"))
@@ -127,7 +138,11 @@ async fn the_dashboard_shows_what_the_stats_say() {
     }
 
     // Admin routes need the key.
-    let refused = client.get(format!("{base}/api/admin/stats")).send().await.unwrap();
+    let refused = client
+        .get(format!("{base}/api/admin/stats"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     let stats: serde_json::Value = client
         .get(format!("{base}/api/admin/stats"))
@@ -147,7 +162,10 @@ async fn the_dashboard_shows_what_the_stats_say() {
 
     let url = format!("{base}/api/admin/dashboard?code={KEY}&refresh=3600");
     let dom = chromium(&url, &["--dump-dom"]);
-    assert!(dom.contains("data-ready=\"1\""), "the page did not finish: {dom}");
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page did not finish: {dom}"
+    );
     assert!(!dom.contains("src=\"http"), "no external scripts or images");
     let shown = shown_values(&dom);
 
@@ -160,7 +178,10 @@ async fn the_dashboard_shows_what_the_stats_say() {
         match want.as_f64() {
             Some(w) => {
                 let g: f64 = got.parse().unwrap_or_else(|_| panic!("{name}: {got:?}"));
-                assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{name}: page {g}, stats {w}");
+                assert!(
+                    (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                    "{name}: page {g}, stats {w}"
+                );
             }
             None => assert_eq!(got, want.as_str().unwrap_or(""), "{name}"),
         }
@@ -176,42 +197,76 @@ async fn the_dashboard_shows_what_the_stats_say() {
         for k in ["users", "answers", "impressions", "clicks", "conversions"] {
             expect(format!("experiment.{arm}.{k}"), &report[arm][k]);
         }
-        expect(format!("experiment.{arm}.ctr"), &report[arm]["ctr"]["value"]);
-        expect(format!("experiment.{arm}.conversionRate"), &report[arm]["conversionRate"]["value"]);
+        expect(
+            format!("experiment.{arm}.ctr"),
+            &report[arm]["ctr"]["value"],
+        );
+        expect(
+            format!("experiment.{arm}.conversionRate"),
+            &report[arm]["conversionRate"]["value"],
+        );
     }
-    expect("experiment.ctr.difference".into(), &report["ctrDifference"]["difference"]);
-    expect("experiment.ctr.pValue".into(), &report["ctrDifference"]["pValue"]);
+    expect(
+        "experiment.ctr.difference".into(),
+        &report["ctrDifference"]["difference"],
+    );
+    expect(
+        "experiment.ctr.pValue".into(),
+        &report["ctrDifference"]["pValue"],
+    );
     for v in stats["versions"].as_array().unwrap() {
-        expect(format!("versions.{}.users", v["version"].as_str().unwrap()), &v["users"]);
+        expect(
+            format!("versions.{}.users", v["version"].as_str().unwrap()),
+            &v["users"],
+        );
     }
     assert!(compared >= 25, "{compared} numbers compared");
-    assert!(dom.contains(&format!("data-stat=\"activeVersion\" data-value=\"{control}\"")), "active version shown");
+    assert!(
+        dom.contains(&format!(
+            "data-stat=\"activeVersion\" data-value=\"{control}\""
+        )),
+        "active version shown"
+    );
 
     // The charts are drawn: a bar per minute of the last hour, totalling the stats' events,
     // and a CTR line per version.
-    let chart = dom.split("id=\"events-chart\"").nth(1).unwrap().split("</svg>").next().unwrap();
+    let chart = between(&dom, "id=\"events-chart\"", "</svg>");
     assert_eq!(chart.matches("<rect").count(), 60);
-    let events_total: u64 = stats["eventsPerMinute"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["events"].as_u64().unwrap())
-        .sum();
-    assert!(dom.contains(&format!("data-total=\"{events_total}\"")), "events chart total");
-    let ctr_chart = dom.split("id=\"ctr-chart\"").nth(1).unwrap().split("</svg>").next().unwrap();
+    let events_total = common::events_per_minute_total(&stats);
+    assert!(
+        dom.contains(&format!("data-total=\"{events_total}\"")),
+        "events chart total"
+    );
+    let ctr_chart = between(&dom, "id=\"ctr-chart\"", "</svg>");
     for v in [&control, &candidate] {
-        assert!(ctr_chart.contains(&format!("data-version=\"{v}\"")), "a CTR line for {v}");
+        assert!(
+            ctr_chart.contains(&format!("data-version=\"{v}\"")),
+            "a CTR line for {v}"
+        );
     }
     // Request rate and latency come from /api/metrics.
-    let p50 = dom.split("id=\"p50\">").nth(1).unwrap().split('<').next().unwrap();
-    assert!(p50.ends_with("ms") || p50.ends_with("µs"), "p50 shown: {p50:?}");
+    let p50 = between(&dom, "id=\"p50\">", "<");
+    assert!(
+        p50.ends_with("ms") || p50.ends_with("µs"),
+        "p50 shown: {p50:?}"
+    );
 
     // The screenshot, kept for people.
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     std::fs::create_dir_all(&target).unwrap();
     let png = target.join("dashboard.png");
     let _ = std::fs::remove_file(&png);
-    chromium(&url, &["--window-size=1400,1900", &format!("--screenshot={}", png.display())]);
+    chromium(
+        &url,
+        &[
+            "--window-size=1400,1900",
+            &format!("--screenshot={}", png.display()),
+        ],
+    );
     let bytes = std::fs::read(&png).expect("a screenshot");
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "{} bytes", bytes.len());
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000,
+        "{} bytes",
+        bytes.len()
+    );
 }

@@ -55,7 +55,13 @@ async fn post_events(router: &axum::Router, events: serde_json::Value) -> serde_
 }
 
 async fn recs(router: &axum::Router, user: &str) -> serde_json::Value {
-    let (s, body) = send(router, "GET", &format!("/api/recommendations/{user}?k=10"), None).await;
+    let (s, body) = send(
+        router,
+        "GET",
+        &format!("/api/recommendations/{user}?k=10"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     body
 }
@@ -91,12 +97,19 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
     assert_eq!(post_events(&f.router, click.clone()).await["attributed"], 1);
     // A retry is stored once and attributed once.
     let retried = post_events(&f.router, click).await;
-    assert_eq!((retried["stored"].as_u64(), retried["attributed"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (retried["stored"].as_u64(), retried["attributed"].as_u64()),
+        (Some(0), Some(0))
+    );
     let stored = f.store.user_events(alice).await.unwrap();
     let a = stored[0].attribution.as_ref().unwrap();
     assert_eq!(
         (a.version.as_str(), a.recommendation_id.as_deref(), a.via),
-        (f.version.as_str(), Some(id.as_str()), topten_store::attribution::Via::RecommendationId)
+        (
+            f.version.as_str(),
+            Some(id.as_str()),
+            topten_store::attribution::Via::RecommendationId
+        )
     );
 
     // By impression: the caller reported what it showed, then a purchase without an id. The
@@ -110,25 +123,44 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
         .find(|i| !bobs.items.iter().any(|it| it.item_id == **i))
         .cloned()
         .unwrap();
-    post_events(&f.router, serde_json::json!([{"userId": bob, "type": "impression",
-        "itemIds": [unlisted, "something-else"]}]))
+    post_events(
+        &f.router,
+        serde_json::json!([{"userId": bob, "type": "impression",
+        "itemIds": [unlisted, "something-else"]}]),
+    )
     .await;
-    let bought = post_events(&f.router, serde_json::json!([{"userId": bob, "itemId": unlisted,
-        "type": "purchase"}]))
+    let bought = post_events(
+        &f.router,
+        serde_json::json!([{"userId": bob, "itemId": unlisted,
+        "type": "purchase"}]),
+    )
     .await;
     assert_eq!(bought["attributed"], 1);
     let last = f.store.user_events(bob).await.unwrap().pop().unwrap();
-    assert_eq!(last.attribution.unwrap().via, topten_store::attribution::Via::Impression);
+    assert_eq!(
+        last.attribution.unwrap().via,
+        topten_store::attribution::Via::Impression
+    );
 
     // By the served list: a like of the item carol is served first; a like of something she
     // was never shown stays unattributed, and so does a view (not positive).
     let top = ids(&recs(&f.router, carol).await)[0].clone();
-    let other = f.model.items.ids().iter().find(|i| **i != top).cloned().unwrap();
-    let liked = post_events(&f.router, serde_json::json!([
-        {"userId": carol, "itemId": top, "type": "like"},
-        {"userId": carol, "itemId": "never-shown", "type": "like"},
-        {"userId": carol, "itemId": other, "type": "view"}
-    ]))
+    let other = f
+        .model
+        .items
+        .ids()
+        .iter()
+        .find(|i| **i != top)
+        .cloned()
+        .unwrap();
+    let liked = post_events(
+        &f.router,
+        serde_json::json!([
+            {"userId": carol, "itemId": top, "type": "like"},
+            {"userId": carol, "itemId": "never-shown", "type": "like"},
+            {"userId": carol, "itemId": other, "type": "view"}
+        ]),
+    )
     .await;
     assert_eq!(liked["attributed"], 1);
 
@@ -136,18 +168,34 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
     let s = stats(&f.router).await;
     let t = totals(&s, &f.version);
     assert_eq!(t["answers"], 2, "{s}");
-    assert_eq!((t["impressions"].as_u64(), t["clicks"].as_u64(), t["conversions"].as_u64()), (Some(1), Some(3), Some(1)));
+    assert_eq!(
+        (
+            t["impressions"].as_u64(),
+            t["clicks"].as_u64(),
+            t["conversions"].as_u64()
+        ),
+        (Some(1), Some(3), Some(1))
+    );
     // CTR: 3 clicks over 1 impression in the hour that had one; the totals divide by what
     // was shown (impressions when there are any).
     assert_eq!(t["ctr"], 3.0);
     let hour = &s["hourly"][0];
-    assert_eq!((hour["version"].as_str(), hour["ctrBasis"].as_str()), (Some(f.version.as_str()), Some("impressions")));
-    let minutes: u64 = s["eventsPerMinute"].as_array().unwrap().iter().map(|m| m["events"].as_u64().unwrap()).sum();
-    assert_eq!(minutes, 6, "every stored event of the last hour, retries once");
+    assert_eq!(
+        (hour["version"].as_str(), hour["ctrBasis"].as_str()),
+        (Some(f.version.as_str()), Some("impressions"))
+    );
+    let minutes = common::events_per_minute_total(&s);
+    assert_eq!(
+        minutes, 6,
+        "every stored event of the last hour, retries once"
+    );
     assert_eq!(s["activeVersion"], f.version.as_str());
     assert!(s["experiment"].is_null());
     assert_eq!(s["versions"][0]["status"], "complete", "{s}");
-    assert!(s["versions"][0].get("metrics").is_some(), "offline metrics (none for this fixture model)");
+    assert!(
+        s["versions"][0].get("metrics").is_some(),
+        "offline metrics (none for this fixture model)"
+    );
 
     // The window is checked.
     for bad in ["hours=0", "hours=169", "hours=x", "colour=red"] {
@@ -162,7 +210,8 @@ async fn items_shown_three_times_without_a_response_sink() {
     let user = &f.users[5];
     let before = ids(&recs(&f.router, user).await);
     let (first, second) = (before[0].clone(), before[1].clone());
-    let show = serde_json::json!([{"userId": user, "type": "impression", "itemIds": [first, second]}]);
+    let show =
+        serde_json::json!([{"userId": user, "type": "impression", "itemIds": [first, second]}]);
     // Two impressions: nothing changes, and nothing is folded in (no interaction).
     for _ in 0..2 {
         let body = post_events(&f.router, show.clone()).await;
@@ -173,20 +222,39 @@ async fn items_shown_three_times_without_a_response_sink() {
     let body = post_events(&f.router, show.clone()).await;
     assert_eq!(body["refreshed"], serde_json::json!([user]), "{body}");
     let after = ids(&recs(&f.router, user).await);
-    assert!(!after.contains(&first) && !after.contains(&second), "{before:?} -> {after:?}");
+    assert!(
+        !after.contains(&first) && !after.contains(&second),
+        "{before:?} -> {after:?}"
+    );
     let doc = f.store.user_recs(&f.version, user).await.unwrap().unwrap();
     let stored: Vec<&str> = doc.items.iter().map(|i| i.item_id.as_str()).collect();
-    assert_eq!(&stored[stored.len() - 2..], [first.as_str(), second.as_str()], "demoted, not removed");
+    assert_eq!(
+        &stored[stored.len() - 2..],
+        [first.as_str(), second.as_str()],
+        "demoted, not removed"
+    );
     // A click on one clears its count: it comes back (the click also folds it into the
     // history, so it is seen now and left out); the other stays down.
-    post_events(&f.router, serde_json::json!([{"userId": user, "itemId": first, "type": "click"}])).await;
+    post_events(
+        &f.router,
+        serde_json::json!([{"userId": user, "itemId": first, "type": "click"}]),
+    )
+    .await;
     let doc = f.store.user_recs(&f.version, user).await.unwrap().unwrap();
     let stored: Vec<&str> = doc.items.iter().map(|i| i.item_id.as_str()).collect();
     assert_eq!(stored.last(), Some(&second.as_str()));
     // Other users are not affected.
     let other = &f.users[6];
     let theirs = f.store.user_recs(&f.version, other).await.unwrap().unwrap();
-    assert_eq!(ids(&recs(&f.router, other).await), theirs.items.iter().take(10).map(|i| i.item_id.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&recs(&f.router, other).await),
+        theirs
+            .items
+            .iter()
+            .take(10)
+            .map(|i| i.item_id.clone())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -197,10 +265,11 @@ async fn the_experiment_report_counts_each_arm() {
         activate: false,
         ..Default::default()
     };
-    let candidate = topten_store::publish::publish(f.store.as_ref(), &f.model, &opts, &mut |_, _| {})
-        .await
-        .unwrap()
-        .version;
+    let candidate =
+        topten_store::publish::publish(f.store.as_ref(), &f.model, &opts, &mut |_, _| {})
+            .await
+            .unwrap()
+            .version;
     let active = f.store.start_experiment(&candidate, 0.5).await.unwrap();
     let mut want = std::collections::HashMap::<&str, (u64, u64)>::new(); // arm -> (answers, clicks)
     for (n, user) in f.users.iter().enumerate() {
@@ -209,8 +278,11 @@ async fn the_experiment_report_counts_each_arm() {
         want.entry(arm).or_default().0 += 1;
         if n % 3 == 0 {
             let item = ids(&answer)[0].clone();
-            post_events(&f.router, serde_json::json!([{"userId": user, "itemId": item, "type": "click",
-                "recommendationId": answer["recommendationId"]}]))
+            post_events(
+                &f.router,
+                serde_json::json!([{"userId": user, "itemId": item, "type": "click",
+                "recommendationId": answer["recommendationId"]}]),
+            )
             .await;
             want.entry(arm).or_default().1 += 1;
         }
@@ -219,14 +291,26 @@ async fn the_experiment_report_counts_each_arm() {
     let report = &s["experiment"];
     for arm in ["control", "candidate"] {
         let r = &report[arm];
-        assert_eq!((r["answers"].as_u64().unwrap(), r["clicks"].as_u64().unwrap()), want[arm], "{arm}: {report}");
+        assert_eq!(
+            (
+                r["answers"].as_u64().unwrap(),
+                r["clicks"].as_u64().unwrap()
+            ),
+            want[arm],
+            "{arm}: {report}"
+        );
         assert_eq!(r["impressions"], 0);
         assert_eq!(r["ctrBasis"], "answers", "no impressions: CTR per answer");
         let ctr = r["ctr"]["value"].as_f64().unwrap();
         assert!((ctr - want[arm].1 as f64 / want[arm].0 as f64).abs() < 1e-12);
-        assert!(r["ctr"]["low"].as_f64().unwrap() <= ctr && ctr <= r["ctr"]["high"].as_f64().unwrap());
+        assert!(
+            r["ctr"]["low"].as_f64().unwrap() <= ctr && ctr <= r["ctr"]["high"].as_f64().unwrap()
+        );
     }
-    assert!(report["ctrDifference"]["method"].as_str().unwrap().contains("answers"));
+    assert!(report["ctrDifference"]["method"]
+        .as_str()
+        .unwrap()
+        .contains("answers"));
     assert_eq!(report["experiment"]["candidate"], candidate.as_str());
 }
 
@@ -265,15 +349,20 @@ async fn fewer_repeats_over_sockets() {
         let answer = get().await;
         let r = client
             .post(format!("{base}/api/events"))
-            .json(&serde_json::json!({"events": [{"userId": user, "type": "impression",
-                "itemIds": shown, "recommendationId": answer["recommendationId"]}]}))
+            .json(
+                &serde_json::json!({"events": [{"userId": user, "type": "impression",
+                "itemIds": shown, "recommendationId": answer["recommendationId"]}]}),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "round {round}");
     }
     let after = ids(&get().await);
-    assert!(shown.iter().all(|i| !after.contains(i)), "{shown:?} still in {after:?}");
+    assert!(
+        shown.iter().all(|i| !after.contains(i)),
+        "{shown:?} still in {after:?}"
+    );
     assert_eq!(after.len(), 10, "the list still fills");
     let stats: serde_json::Value = client
         .get(format!("{base}/api/admin/stats"))
@@ -284,5 +373,12 @@ async fn fewer_repeats_over_sockets() {
         .await
         .unwrap();
     let t = totals(&stats, &version);
-    assert_eq!((t["answers"].as_u64(), t["impressions"].as_u64(), t["clicks"].as_u64()), (Some(4), Some(2), Some(0)));
+    assert_eq!(
+        (
+            t["answers"].as_u64(),
+            t["impressions"].as_u64(),
+            t["clicks"].as_u64()
+        ),
+        (Some(4), Some(2), Some(0))
+    );
 }

@@ -144,7 +144,10 @@ pub fn events(data: &[u8]) {
             e.item_ids.iter().collect()
         };
         if let Some(id) = &e.recommendation_id {
-            assert!(topten_experiments::RecommendationId::parse(id).is_ok(), "{id:?}");
+            assert!(
+                topten_experiments::RecommendationId::parse(id).is_ok(),
+                "{id:?}"
+            );
         }
         for id in [Some(&e.user_id), e.event_id.as_ref()]
             .into_iter()

@@ -64,8 +64,14 @@ mod tests {
 
     #[test]
     fn rfc3339_parses_what_it_writes() {
-        assert_eq!(parse_rfc3339_ms(&rfc3339(1_795_651_200)), Some(1_795_651_200_000));
-        assert_eq!(parse_rfc3339_ms("2026-11-26T00:00:00.250Z"), Some(1_795_651_200_250));
+        assert_eq!(
+            parse_rfc3339_ms(&rfc3339(1_795_651_200)),
+            Some(1_795_651_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-26T00:00:00.250Z"),
+            Some(1_795_651_200_250)
+        );
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 

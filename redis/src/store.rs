@@ -740,7 +740,9 @@ impl topten_store::AnswerCountStore for RedisStore {
         let json = serde_json::to_vec(counts).map_err(backend_err)?;
         let cmd = {
             let mut c = redis::cmd("HSET");
-            c.arg(self.keys.answer_counts()).arg(&counts.instance).arg(json);
+            c.arg(self.keys.answer_counts())
+                .arg(&counts.instance)
+                .arg(json);
             c
         };
         self.write("answer counts", |mut con| {

@@ -106,6 +106,21 @@ pub struct ServingNow<'a> {
     pub listed: &'a [String],
 }
 
+impl ServingNow<'_> {
+    /// The answer the user is being served, as of `at_ms`: what an event without a better link
+    /// is attributed to.
+    fn answer(&self, at_ms: i64) -> Attribution {
+        Attribution {
+            version: self.version.to_owned(),
+            arm: self.arm,
+            experiment: self.experiment.map(str::to_owned),
+            recommendation_id: None,
+            via: Via::Answer,
+            shown_ms: at_ms,
+        }
+    }
+}
+
 /// When `e` happened, epoch milliseconds.
 fn event_ms(e: &StoredEvent) -> i64 {
     e.timestamp.saturating_mul(1000)
@@ -146,14 +161,7 @@ pub fn attribute(
                 .recommendation_id
                 .as_deref()
                 .and_then(|id| from_id(id, now, Via::RecommendationId));
-            Some(by_id.unwrap_or_else(|| Attribution {
-                version: now.version.to_owned(),
-                arm: now.arm,
-                experiment: now.experiment.map(str::to_owned),
-                recommendation_id: None,
-                via: Via::Answer,
-                shown_ms: at,
-            }))
+            Some(by_id.unwrap_or_else(|| now.answer(at)))
         } else if is_positive(e, rules) {
             let by_id = e
                 .recommendation_id
@@ -167,26 +175,14 @@ pub fn attribute(
                         .chain(before.iter())
                         .rev()
                         .filter(|s| s.kind == IMPRESSION && within(rules, event_ms(s), at))
-                        .find(|s| s.item_ids.iter().any(|item| *item == e.item_id))
+                        .find(|s| s.item_ids.contains(&e.item_id))
                         .and_then(|s| s.attribution.clone())
                         .map(|a| Attribution {
                             via: Via::Impression,
                             ..a
                         })
                 })
-                .or_else(|| {
-                    now.listed
-                        .iter()
-                        .any(|item| *item == e.item_id)
-                        .then(|| Attribution {
-                            version: now.version.to_owned(),
-                            arm: now.arm,
-                            experiment: now.experiment.map(str::to_owned),
-                            recommendation_id: None,
-                            via: Via::Answer,
-                            shown_ms: at,
-                        })
-                })
+                .or_else(|| now.listed.contains(&e.item_id).then(|| now.answer(at)))
         } else {
             None
         };
@@ -206,21 +202,12 @@ mod tests {
     use super::*;
 
     fn event(kind: &str, item: &str, at_s: i64) -> StoredEvent {
-        StoredEvent {
-            event_id: None,
-            user_id: "u".into(),
-            item_id: if kind == IMPRESSION { String::new() } else { item.into() },
-            item_ids: if kind == IMPRESSION {
-                item.split(',').map(str::to_owned).collect()
-            } else {
-                Vec::new()
-            },
-            kind: kind.into(),
-            value: if kind == "rating" { 5.0 } else { 1.0 },
-            timestamp: at_s,
-            received_at_ms: at_s * 1000,
-            recommendation_id: None,
-            attribution: None,
+        if kind == IMPRESSION {
+            let items: Vec<&str> = item.split(',').collect();
+            StoredEvent::impression("u", &items, at_s * 1000)
+        } else {
+            let value = if kind == "rating" { 5.0 } else { 1.0 };
+            StoredEvent::interaction("u", item, kind, value, at_s * 1000)
         }
     }
 
@@ -249,25 +236,40 @@ mod tests {
         let mut earlier = vec![shown];
         attribute(&mut earlier, &[], &now(&[]), &rules);
         let a = earlier[0].attribution.clone().unwrap();
-        assert_eq!((a.version.as_str(), a.arm, a.via), ("v1", Some(Arm::Control), Via::RecommendationId));
+        assert_eq!(
+            (a.version.as_str(), a.arm, a.via),
+            ("v1", Some(Arm::Control), Via::RecommendationId)
+        );
         assert_eq!(a.experiment.as_deref(), Some("exp-1"));
 
         let listed = vec!["c".to_owned()];
         let mut batch = vec![
-            event("click", "b", 2_000),   // the impression
-            event("click", "c", 2_000),   // the list
-            event("click", "z", 2_000),   // nothing showed it
-            event("view", "a", 2_000),    // not positive
-            event("rating", "a", 2_000),  // positive rating: the impression
+            event("click", "b", 2_000),  // the impression
+            event("click", "c", 2_000),  // the list
+            event("click", "z", 2_000),  // nothing showed it
+            event("view", "a", 2_000),   // not positive
+            event("rating", "a", 2_000), // positive rating: the impression
         ];
         attribute(&mut batch, &earlier, &now(&listed), &rules);
-        let via: Vec<Option<Via>> = batch.iter().map(|e| e.attribution.as_ref().map(|a| a.via)).collect();
+        let via: Vec<Option<Via>> = batch
+            .iter()
+            .map(|e| e.attribution.as_ref().map(|a| a.via))
+            .collect();
         assert_eq!(
             via,
-            [Some(Via::Impression), Some(Via::Answer), None, None, Some(Via::Impression)]
+            [
+                Some(Via::Impression),
+                Some(Via::Answer),
+                None,
+                None,
+                Some(Via::Impression)
+            ]
         );
         let b = batch[0].attribution.as_ref().unwrap();
-        assert_eq!((b.version.as_str(), b.recommendation_id.as_deref()), ("v1", Some(id.as_str())));
+        assert_eq!(
+            (b.version.as_str(), b.recommendation_id.as_deref()),
+            ("v1", Some(id.as_str()))
+        );
         assert_eq!(b.shown_ms, 1_000_000);
         let c = batch[1].attribution.as_ref().unwrap();
         assert_eq!((c.version.as_str(), c.arm), ("v2", Some(Arm::Candidate)));

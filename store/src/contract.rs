@@ -502,15 +502,7 @@ pub async fn run_realtime(store: &dyn Store) {
 
     let ev = |id: Option<&str>, user: &str, item: &str, at: i64| StoredEvent {
         event_id: id.map(str::to_owned),
-        user_id: user.into(),
-        item_id: item.into(),
-        item_ids: Vec::new(),
-        kind: "click".into(),
-        value: 1.0,
-        timestamp: at / 1000,
-        received_at_ms: at,
-        recommendation_id: None,
-        attribution: None,
+        ..StoredEvent::interaction(user, item, "click", 1.0, at)
     };
     assert_eq!(
         store
@@ -572,12 +564,9 @@ pub async fn run_realtime(store: &dyn Store) {
         shown_ms: 5600,
     };
     let shown = StoredEvent {
-        item_id: String::new(),
-        item_ids: vec!["x".into(), "y".into()],
-        kind: crate::events::IMPRESSION.into(),
-        value: 0.0,
+        event_id: Some("i1".into()),
         attribution: Some(attribution.clone()),
-        ..ev(Some("i1"), "fay", "", 5600)
+        ..StoredEvent::impression("fay", &["x", "y"], 5600)
     };
     let clicked = StoredEvent {
         attribution: Some(attribution),
@@ -587,7 +576,10 @@ pub async fn run_realtime(store: &dyn Store) {
         .append_events(&[shown.clone(), clicked.clone()])
         .await
         .unwrap();
-    assert_eq!(store.user_events("fay").await.unwrap(), vec![shown, clicked]);
+    assert_eq!(
+        store.user_events("fay").await.unwrap(),
+        vec![shown, clicked]
+    );
     answer_counts(store).await;
     // Deleting a version removes its snapshot and histories too.
     store.activate("rt1").await.unwrap();
@@ -616,9 +608,18 @@ pub async fn answer_counts(store: &dyn Store) {
             answers,
         }],
     };
-    store.save_answer_counts(&counts("host-a:1", 5)).await.unwrap();
-    store.save_answer_counts(&counts("host-b:2", 7)).await.unwrap();
-    store.save_answer_counts(&counts("host-a:1", 9)).await.unwrap();
+    store
+        .save_answer_counts(&counts("host-a:1", 5))
+        .await
+        .unwrap();
+    store
+        .save_answer_counts(&counts("host-b:2", 7))
+        .await
+        .unwrap();
+    store
+        .save_answer_counts(&counts("host-a:1", 9))
+        .await
+        .unwrap();
     let mut all = store.answer_counts().await.unwrap();
     all.sort_by(|a, b| a.instance.cmp(&b.instance));
     assert_eq!(all, vec![counts("host-a:1", 9), counts("host-b:2", 7)]);

@@ -98,6 +98,32 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// An interaction received at `at_ms` that happened then, as validation stores it: no
+    /// event id, recommendation id or attribution (set them with struct update syntax).
+    pub fn interaction(user_id: &str, item_id: &str, kind: &str, value: f64, at_ms: i64) -> Self {
+        StoredEvent {
+            event_id: None,
+            user_id: user_id.to_owned(),
+            item_id: item_id.to_owned(),
+            item_ids: Vec::new(),
+            kind: kind.to_owned(),
+            value,
+            timestamp: at_ms.div_euclid(1000),
+            received_at_ms: at_ms,
+            recommendation_id: None,
+            attribution: None,
+        }
+    }
+
+    /// An impression of `items` received at `at_ms`, as validation stores it.
+    pub fn impression(user_id: &str, items: &[&str], at_ms: i64) -> Self {
+        StoredEvent {
+            item_id: String::new(),
+            item_ids: items.iter().map(|i| (*i).to_owned()).collect(),
+            ..StoredEvent::interaction(user_id, "", IMPRESSION, 0.0, at_ms)
+        }
+    }
+
     /// Whether this is an interaction (training and fold-in input), not an impression.
     pub fn is_interaction(&self) -> bool {
         self.kind != IMPRESSION
@@ -140,7 +166,10 @@ fn check_items(index: usize, e: &Event) -> Result<Vec<String>, EventError> {
         if e.item_ids.is_some() {
             return Err(wrong("itemIds", "only an impression lists itemIds"));
         }
-        let item = e.item_id.as_deref().ok_or_else(|| wrong("itemId", "is required"))?;
+        let item = e
+            .item_id
+            .as_deref()
+            .ok_or_else(|| wrong("itemId", "is required"))?;
         check_id(index, "itemId", item)?;
         return Ok(Vec::new());
     }
@@ -353,20 +382,76 @@ mod tests {
         shown.item_id = None;
         shown.item_ids = Some(vec!["a".into(), "b".into()]);
         let ok = validate(std::slice::from_ref(&shown), 0).unwrap();
-        assert_eq!((ok[0].item_ids.as_slice(), ok[0].item_id.as_str()), (&["a".to_owned(), "b".to_owned()][..], ""));
+        assert_eq!(
+            (ok[0].item_ids.as_slice(), ok[0].item_id.as_str()),
+            (&["a".to_owned(), "b".to_owned()][..], "")
+        );
         assert!(!ok[0].is_interaction());
         let field = |e: Event| validate(&[e], 0).unwrap_err().field;
-        assert_eq!(field(Event { item_id: Some("x".into()), ..shown.clone() }), "itemId");
-        assert_eq!(field(Event { item_ids: Some(vec![]), ..shown.clone() }), "itemIds");
-        assert_eq!(field(Event { item_ids: None, ..shown.clone() }), "itemIds");
-        let many = (0..=MAX_ITEMS_PER_IMPRESSION).map(|i| i.to_string()).collect();
-        assert_eq!(field(Event { item_ids: Some(many), ..shown.clone() }), "itemIds");
-        assert_eq!(field(Event { item_ids: Some(vec!["".into()]), ..shown.clone() }), "itemIds");
-        assert_eq!(field(Event { value: Some(1.0), ..shown.clone() }), "value");
-        assert_eq!(field(Event { item_ids: Some(vec!["a".into()]), ..ev("click", None) }), "itemIds");
-        assert_eq!(field(Event { item_id: None, ..ev("click", None) }), "itemId");
         assert_eq!(
-            field(Event { recommendation_id: Some("r1:v1:maybe:00".into()), ..ev("click", None) }),
+            field(Event {
+                item_id: Some("x".into()),
+                ..shown.clone()
+            }),
+            "itemId"
+        );
+        assert_eq!(
+            field(Event {
+                item_ids: Some(vec![]),
+                ..shown.clone()
+            }),
+            "itemIds"
+        );
+        assert_eq!(
+            field(Event {
+                item_ids: None,
+                ..shown.clone()
+            }),
+            "itemIds"
+        );
+        let many = (0..=MAX_ITEMS_PER_IMPRESSION)
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(
+            field(Event {
+                item_ids: Some(many),
+                ..shown.clone()
+            }),
+            "itemIds"
+        );
+        assert_eq!(
+            field(Event {
+                item_ids: Some(vec!["".into()]),
+                ..shown.clone()
+            }),
+            "itemIds"
+        );
+        assert_eq!(
+            field(Event {
+                value: Some(1.0),
+                ..shown.clone()
+            }),
+            "value"
+        );
+        assert_eq!(
+            field(Event {
+                item_ids: Some(vec!["a".into()]),
+                ..ev("click", None)
+            }),
+            "itemIds"
+        );
+        assert_eq!(
+            field(Event {
+                item_id: None,
+                ..ev("click", None)
+            }),
+            "itemId"
+        );
+        assert_eq!(
+            field(Event {
+                recommendation_id: Some("r1:v1:maybe:00".into()),
+                ..ev("click", None)
+            }),
             "recommendationId"
         );
         let id = topten_experiments::RecommendationId {
@@ -376,7 +461,14 @@ mod tests {
             nonce: 9,
         }
         .encode();
-        let ok = validate(&[Event { recommendation_id: Some(id.clone()), ..ev("click", None) }], 0).unwrap();
+        let ok = validate(
+            &[Event {
+                recommendation_id: Some(id.clone()),
+                ..ev("click", None)
+            }],
+            0,
+        )
+        .unwrap();
         assert_eq!(ok[0].recommendation_id.as_deref(), Some(id.as_str()));
     }
 

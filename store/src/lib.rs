@@ -57,10 +57,10 @@ pub mod events;
 pub mod export;
 pub mod item_edits;
 pub mod lifecycle;
+pub mod online_report;
 pub mod publish;
 pub mod reader;
 pub mod realtime;
-pub mod online_report;
 pub mod recs_snapshot;
 pub mod repeats;
 pub mod trending;
@@ -72,11 +72,11 @@ pub mod contract;
 
 use std::sync::Arc;
 
+pub use answer_counts::{AnswerCountStore, AnswerCounts};
 pub use documents::{
     doc_id, join_fragments, top_items_from_json, ActiveVersion, Experiment, ItemFilter, ItemScore,
     TopItems, UserRecs, VersionInfo, VersionStatus,
 };
-pub use answer_counts::{AnswerCountStore, AnswerCounts};
 pub use error::StoreError;
 pub use event_log::EventLog;
 pub use item_edits::ItemEdits;

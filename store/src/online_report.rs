@@ -71,7 +71,10 @@ pub struct HourFigures {
 
 fn ctr_of(clicks: u64, impressions: u64, answers: u64) -> (Option<f64>, CtrBasis) {
     if impressions > 0 {
-        (Some(clicks as f64 / impressions as f64), CtrBasis::Impressions)
+        (
+            Some(clicks as f64 / impressions as f64),
+            CtrBasis::Impressions,
+        )
     } else if answers > 0 {
         (Some(clicks as f64 / answers as f64), CtrBasis::Answers)
     } else {
@@ -108,20 +111,22 @@ pub fn hourly(
         }
     }
     sums.into_iter()
-        .map(|((hour_ms, version, arm), [answers, impressions, clicks, conversions])| {
-            let (ctr, ctr_basis) = ctr_of(clicks, impressions, answers);
-            HourFigures {
-                hour_ms,
-                version,
-                arm,
-                answers,
-                impressions,
-                clicks,
-                conversions,
-                ctr,
-                ctr_basis,
-            }
-        })
+        .map(
+            |((hour_ms, version, arm), [answers, impressions, clicks, conversions])| {
+                let (ctr, ctr_basis) = ctr_of(clicks, impressions, answers);
+                HourFigures {
+                    hour_ms,
+                    version,
+                    arm,
+                    answers,
+                    impressions,
+                    clicks,
+                    conversions,
+                    ctr,
+                    ctr_basis,
+                }
+            },
+        )
         .collect()
 }
 
@@ -258,8 +263,7 @@ pub fn experiment_report(
         };
         (report, ratio, converted)
     };
-    let (mut control, control_ratio, control_converted) =
-        arm_report(Arm::Control, control_version);
+    let (mut control, control_ratio, control_converted) = arm_report(Arm::Control, control_version);
     let (mut candidate, candidate_ratio, candidate_converted) =
         arm_report(Arm::Candidate, &experiment.candidate);
     let by_impressions = control.impressions > 0 && candidate.impressions > 0;
@@ -305,8 +309,7 @@ pub async fn running_experiment_report(
     let Some(experiment) = &active.experiment else {
         return Ok(None);
     };
-    let started_ms =
-        topten_model::clock::parse_rfc3339_ms(&experiment.started_at).unwrap_or(0);
+    let started_ms = topten_model::clock::parse_rfc3339_ms(&experiment.started_at).unwrap_or(0);
     let events = store.events_since(started_ms).await?;
     let counts = store.answer_counts().await?;
     Ok(Some(experiment_report(
@@ -327,16 +330,12 @@ mod tests {
     const H: i64 = HOUR_MS;
 
     fn event(user: &str, kind: &str, at_ms: i64, to: Option<(&str, Option<Arm>)>) -> StoredEvent {
+        let event = if kind == IMPRESSION {
+            StoredEvent::impression(user, &["i"], at_ms)
+        } else {
+            StoredEvent::interaction(user, "i", kind, 1.0, at_ms)
+        };
         StoredEvent {
-            event_id: None,
-            user_id: user.into(),
-            item_id: if kind == IMPRESSION { String::new() } else { "i".into() },
-            item_ids: if kind == IMPRESSION { vec!["i".into()] } else { Vec::new() },
-            kind: kind.into(),
-            value: 1.0,
-            timestamp: at_ms / 1000,
-            received_at_ms: at_ms,
-            recommendation_id: None,
             attribution: to.map(|(version, arm)| Attribution {
                 version: version.into(),
                 arm,
@@ -345,6 +344,7 @@ mod tests {
                 via: Via::Answer,
                 shown_ms: at_ms,
             }),
+            ..event
         }
     }
 
@@ -406,6 +406,13 @@ mod tests {
             ]
         );
         let per_minute = events_per_minute(&events, 10 * H, 10 * H + 2 * MINUTE_MS);
-        assert_eq!(per_minute, [(10 * H, 5), (10 * H + MINUTE_MS, 0), (10 * H + 2 * MINUTE_MS, 0)]);
+        assert_eq!(
+            per_minute,
+            [
+                (10 * H, 5),
+                (10 * H + MINUTE_MS, 0),
+                (10 * H + 2 * MINUTE_MS, 0)
+            ]
+        );
     }
 }

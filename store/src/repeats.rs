@@ -55,28 +55,11 @@ mod tests {
     use super::*;
 
     fn shown(items: &[&str]) -> StoredEvent {
-        StoredEvent {
-            event_id: None,
-            user_id: "u".into(),
-            item_id: String::new(),
-            item_ids: items.iter().map(|s| s.to_string()).collect(),
-            kind: IMPRESSION.into(),
-            value: 0.0,
-            timestamp: 1,
-            received_at_ms: 1000,
-            recommendation_id: None,
-            attribution: None,
-        }
+        StoredEvent::impression("u", items, 1000)
     }
 
     fn event(kind: &str, item: &str) -> StoredEvent {
-        StoredEvent {
-            item_id: item.into(),
-            item_ids: Vec::new(),
-            kind: kind.into(),
-            value: 1.0,
-            ..shown(&[])
-        }
+        StoredEvent::interaction("u", item, kind, 1.0, 1000)
     }
 
     #[test]
@@ -86,10 +69,17 @@ mod tests {
         assert!(demoted(&events, 3, &rules).is_empty());
         events.push(shown(&["a", "b", "c"]));
         let d = demoted(&events, 3, &rules);
-        assert_eq!(d, HashSet::from(["a".to_owned(), "b".to_owned()]), "a view is no response");
+        assert_eq!(
+            d,
+            HashSet::from(["a".to_owned(), "b".to_owned()]),
+            "a view is no response"
+        );
         events.push(event("click", "a"));
         assert_eq!(demoted(&events, 3, &rules), HashSet::from(["b".to_owned()]));
-        assert!(demoted(&events, 0, &rules).is_empty(), "0 turns the rule off");
+        assert!(
+            demoted(&events, 0, &rules).is_empty(),
+            "0 turns the rule off"
+        );
 
         let item = |id: &str| ItemScore {
             item_id: id.into(),

@@ -35,18 +35,7 @@ mod tests {
     use super::*;
 
     fn event(item: &str, value: f64, at_secs: i64) -> StoredEvent {
-        StoredEvent {
-            event_id: None,
-            user_id: "u".into(),
-            item_id: item.into(),
-            item_ids: Vec::new(),
-            kind: "click".into(),
-            value,
-            timestamp: at_secs,
-            received_at_ms: at_secs * 1000,
-            recommendation_id: None,
-            attribution: None,
-        }
+        StoredEvent::interaction("u", item, "click", value, at_secs * 1000)
     }
 
     #[test]

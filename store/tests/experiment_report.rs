@@ -27,16 +27,12 @@ use topten_store::Experiment;
 const USERS: usize = 4_000;
 
 fn event(user: &str, kind: &str, experiment: &str, arm: Arm, at_ms: i64) -> StoredEvent {
+    let event = if kind == IMPRESSION {
+        StoredEvent::impression(user, &["item"], at_ms)
+    } else {
+        StoredEvent::interaction(user, "item", kind, 1.0, at_ms)
+    };
     StoredEvent {
-        event_id: None,
-        user_id: user.to_owned(),
-        item_id: if kind == IMPRESSION { String::new() } else { "item".into() },
-        item_ids: if kind == IMPRESSION { vec!["item".into()] } else { Vec::new() },
-        kind: kind.into(),
-        value: 1.0,
-        timestamp: at_ms / 1000,
-        received_at_ms: at_ms,
-        recommendation_id: None,
         attribution: Some(Attribution {
             version: match arm {
                 Arm::Control => "v1".into(),
@@ -48,6 +44,7 @@ fn event(user: &str, kind: &str, experiment: &str, arm: Arm, at_ms: i64) -> Stor
             via: Via::Impression,
             shown_ms: at_ms,
         }),
+        ..event
     }
 }
 
@@ -77,7 +74,11 @@ fn run(rng: &mut ChaCha8Rng, id: &str, lift: f64) -> ExperimentReport {
             events.push(event(&user, IMPRESSION, id, arm, at));
         }
         for _ in 0..clicks {
-            let kind = if rng.gen_bool(0.3) { "purchase" } else { "click" };
+            let kind = if rng.gen_bool(0.3) {
+                "purchase"
+            } else {
+                "click"
+            };
             events.push(event(&user, kind, id, arm, at + 1));
         }
     }
@@ -104,7 +105,10 @@ fn a_a_experiments_are_significant_at_the_nominal_rate() {
     );
     eprintln!("A/A over {runs} experiments: CTR {ctr_rate}, conversion {conversion_rate}");
     for rate in [ctr_rate, conversion_rate] {
-        assert!((0.025..=0.075).contains(&rate), "false-positive rate {rate}");
+        assert!(
+            (0.025..=0.075).contains(&rate),
+            "false-positive rate {rate}"
+        );
     }
 }
 
@@ -118,7 +122,10 @@ fn a_better_arm_is_found_with_the_right_sign() {
         let ctr = report.ctr_difference.unwrap();
         // The interval and the estimates agree with the sums they come from.
         let (a, b) = (report.control.ctr.unwrap(), report.candidate.ctr.unwrap());
-        assert!((a.value - report.control.clicks as f64 / report.control.impressions as f64).abs() < 1e-12);
+        assert!(
+            (a.value - report.control.clicks as f64 / report.control.impressions as f64).abs()
+                < 1e-12
+        );
         assert!((ctr.difference - (b.value - a.value)).abs() < 1e-12);
         assert!(ctr.low < ctr.difference && ctr.difference < ctr.high);
         if ctr.p_value < 0.05 {

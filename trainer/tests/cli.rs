@@ -620,7 +620,11 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
     for u in 0..60 {
         let user = format!("shopper-{u}");
         let arm = topten_experiments::assign(experiment, &user, 0.25);
-        let version = if arm == topten_experiments::Arm::Candidate { candidate } else { control };
+        let version = if arm == topten_experiments::Arm::Candidate {
+            candidate
+        } else {
+            control
+        };
         let attribution = Attribution {
             version: version.into(),
             arm: Some(arm),
@@ -630,16 +634,12 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
             shown_ms: now,
         };
         let event = |kind: &str| StoredEvent {
-            event_id: None,
-            user_id: user.clone(),
-            item_id: if kind == IMPRESSION { String::new() } else { "1".into() },
-            item_ids: if kind == IMPRESSION { vec!["1".into()] } else { Vec::new() },
-            kind: kind.into(),
-            value: 1.0,
-            timestamp: now / 1000,
-            received_at_ms: now,
-            recommendation_id: None,
             attribution: Some(attribution.clone()),
+            ..if kind == IMPRESSION {
+                StoredEvent::impression(&user, &["1"], now)
+            } else {
+                StoredEvent::interaction(&user, "1", kind, 1.0, now)
+            }
         };
         let w = want.entry(arm.as_str()).or_default();
         w[0] += 1;
@@ -657,21 +657,36 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
         .unwrap()
         .block_on(store.append_events(&events))
         .unwrap();
-    let report = json(&ok(&["experiment", "report", "--store", store_uri, "--json"]));
+    let report = json(&ok(&[
+        "experiment",
+        "report",
+        "--store",
+        store_uri,
+        "--json",
+    ]));
     for arm in ["control", "candidate"] {
         let r = &report[arm];
         let got = ["users", "impressions", "clicks", "conversions"].map(|k| r[k].as_u64().unwrap());
         assert_eq!(got, want[arm], "{arm}: {report}");
         let ctr = want[arm][2] as f64 / want[arm][1] as f64;
-        assert!((r["ctr"]["value"].as_f64().unwrap() - ctr).abs() < 1e-12, "{report}");
+        assert!(
+            (r["ctr"]["value"].as_f64().unwrap() - ctr).abs() < 1e-12,
+            "{report}"
+        );
         assert_eq!(r["ctrBasis"], "impressions");
     }
     // Every control user clicks once per two lists, every candidate user twice: the
     // difference is exactly 0.5, with no spread within an arm.
     assert!((report["ctrDifference"]["difference"].as_f64().unwrap() - 0.5).abs() < 1e-12);
     let text = ok(&["experiment", "report", "--store", store_uri]);
-    assert!(text.contains("CTR (clicks per impression): candidate - control 50.00%"), "{text}");
-    assert!(text.contains("conversion rate: candidate - control"), "{text}");
+    assert!(
+        text.contains("CTR (clicks per impression): candidate - control 50.00%"),
+        "{text}"
+    );
+    assert!(
+        text.contains("conversion rate: candidate - control"),
+        "{text}"
+    );
 }
 
 /// An experiment from the command line: start, status, a refused activation while it runs,

@@ -22,9 +22,8 @@ use topten_model::catalogue::live::LiveItem;
 use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
-    AnswerCounts,
-    ActiveVersion, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
-    VersionStorage, WriteStats,
+    ActiveVersion, AnswerCounts, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, UserRecs,
+    VersionInfo, VersionStorage, WriteStats,
 };
 
 use super::documents::*;

@@ -136,7 +136,11 @@ fn totals(hourly: &[HourFigures]) -> Vec<VersionTotals> {
     }
     by.into_values()
         .map(|mut t| {
-            let shown = if t.impressions > 0 { t.impressions } else { t.answers };
+            let shown = if t.impressions > 0 {
+                t.impressions
+            } else {
+                t.answers
+            };
             t.ctr = (shown > 0).then(|| t.clicks as f64 / shown as f64);
             t
         })
@@ -193,9 +197,9 @@ pub async fn stats_get(
         hourly,
         events_per_minute,
     };
-    Ok(Json(serde_json::to_value(stats).map_err(|e| {
-        ApiError::internal(format!("stats: {e}"))
-    })?))
+    Ok(Json(
+        serde_json::to_value(stats).map_err(|e| ApiError::internal(format!("stats: {e}")))?,
+    ))
 }
 
 /// The page.

@@ -237,7 +237,9 @@ pub async fn events_post(
             .iter()
             .filter(|e| e.attribution.is_some() && attribution::is_positive(e, &rules))
             .count();
-        let Some(version) = &batch.version else { continue };
+        let Some(version) = &batch.version else {
+            continue;
+        };
         let mut all = batch.earlier.clone();
         all.extend(fresh.iter().map(|e| (*e).clone()));
         let interacted = fresh.iter().any(|e| e.is_interaction());

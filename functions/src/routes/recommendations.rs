@@ -286,7 +286,11 @@ mod tests {
             (vec![], 25),
             (vec!["i1".into()], 1),
         ] {
-            let answer = Answer::of("v1", None, &crate::answer_counter::AnswerCounter::new("test".into()));
+            let answer = Answer::of(
+                "v1",
+                None,
+                &crate::answer_counter::AnswerCounter::new("test".into()),
+            );
             let typed = RecommendationsResponse {
                 user_id: doc.user_id.clone(),
                 model_version: "v1".into(),

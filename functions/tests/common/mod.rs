@@ -87,6 +87,16 @@ pub async fn send(
     )
 }
 
+/// The events `GET /api/admin/stats` counts over its minutes.
+pub fn events_per_minute_total(stats: &serde_json::Value) -> u64 {
+    stats["eventsPerMinute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["events"].as_u64().unwrap())
+        .sum()
+}
+
 /// The item ids of a recommendations answer, in order.
 pub fn ids(body: &serde_json::Value) -> Vec<String> {
     body["items"]
