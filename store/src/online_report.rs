@@ -382,7 +382,9 @@ mod tests {
             counts(&[("v1", None, 10 * H, 3), ("v1", None, 9 * H, 100)]),
         ];
         let rows = hourly(&events, &instances, 10 * H, &rules);
-        let got: Vec<(i64, &str, u64, u64, u64, u64, Option<f64>, CtrBasis)> = rows
+        // hour, version, answers, impressions, clicks, conversions, ctr, basis
+        type Row<'a> = (i64, &'a str, u64, u64, u64, u64, Option<f64>, CtrBasis);
+        let got: Vec<Row> = rows
             .iter()
             .map(|r| {
                 (
