@@ -20,9 +20,10 @@
 //! w.add_user("7", vec![("i1".into(), br#"{"itemId":"i1","score":0.5}"#.to_vec())]);
 //! let bytes = w.finish();
 //! let snap = topten_edge::snapshot::RecsSnapshot::parse(&bytes).unwrap();
-//! let resp = route::handle(&snap, &Limits::default(), "GET", "/api/recommendations/7", Some("k=1"));
+//! let stamp = route::AnswerStamp { issued_ms: 0x19ac, nonce: 7 };
+//! let resp = route::handle(&snap, &Limits::default(), "GET", "/api/recommendations/7", Some("k=1"), Some(stamp));
 //! assert_eq!(resp.status, 200);
-//! assert_eq!(resp.body, br#"{"userId":"7","modelVersion":"v1","items":[{"itemId":"i1","score":0.5}],"source":"personalized"}"#);
+//! assert_eq!(resp.body, br#"{"userId":"7","modelVersion":"v1","recommendationId":"r1:v1:-:19ac0000000000000007","items":[{"itemId":"i1","score":0.5}],"source":"personalized"}"#);
 //! ```
 #![deny(missing_docs)]
 

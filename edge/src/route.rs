@@ -4,7 +4,7 @@
 //! `not_found` answer the native router gives for an unknown path. Unknown users get the
 //! popular list (the native default, `TOPTEN_UNKNOWN_USER=popular`).
 
-use crate::body::{join_items, recommendations_body};
+use crate::body::{answer_body, join_items, recommendation_id};
 use crate::request::{
     decode_segment, method_not_allowed, missing_user_id, no_such_route, recs_request, Limits,
     Rejection,
@@ -39,13 +39,26 @@ impl From<Rejection> for Response {
 
 const RECS_PREFIX: &str = "/api/recommendations/";
 
+/// When and with which random nonce an answer is given: what its `recommendationId` is made
+/// of (the caller supplies both, so this crate stays free of clocks and randomness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerStamp {
+    /// Epoch milliseconds.
+    pub issued_ms: u64,
+    /// Random bits.
+    pub nonce: u64,
+}
+
 /// Answers one request. `path` is the raw (percent-encoded) path, `query` the raw query string.
+/// With a `stamp`, a recommendations answer carries its `recommendationId` (arm `-`: a list
+/// file serves one version, outside experiments).
 pub fn handle(
     snap: &RecsSnapshot<'_>,
     limits: &Limits,
     method: &str,
     path: &str,
     query: Option<&str>,
+    stamp: Option<AnswerStamp>,
 ) -> Response {
     let get = method == "GET";
     if path == "/api/ping" {
@@ -75,7 +88,7 @@ pub fn handle(
         return // The message axum's `Path` rejection gives.
         Rejection::bad_request("invalid_user_id", "Invalid URL: Invalid UTF-8 in `user_id`").into();
     };
-    match recommendations(snap, limits, &user_id, query) {
+    match recommendations(snap, limits, &user_id, query, stamp) {
         Ok(body) => Response {
             status: 200,
             content_type: JSON,
@@ -92,6 +105,7 @@ pub fn recommendations(
     limits: &Limits,
     user_id: &str,
     query: Option<&str>,
+    stamp: Option<AnswerStamp>,
 ) -> Result<Vec<u8>, Rejection> {
     let req = recs_request(user_id, query, limits)?;
     let internal = |_| Rejection {
@@ -104,9 +118,11 @@ pub fn recommendations(
         None => (snap.popular().map_err(internal)?, "popular"),
     };
     let (items, _) = join_items(list.iter(), req.k, &req.exclude);
-    Ok(recommendations_body(
+    let id = stamp.map(|s| recommendation_id(snap.version(), "-", s.issued_ms, s.nonce));
+    Ok(answer_body(
         user_id,
         snap.version(),
+        id.as_deref(),
         &items,
         source,
     ))

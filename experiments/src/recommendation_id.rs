@@ -30,12 +30,11 @@ pub struct NotARecommendationId(pub String);
 impl RecommendationId {
     /// The text form.
     pub fn encode(&self) -> String {
-        format!(
-            "r1:{}:{}:{:x}{:016x}",
-            self.version,
+        topten_edge::body::recommendation_id(
+            &self.version,
             self.arm.map_or("-", Arm::as_str),
             self.issued_ms,
-            self.nonce
+            self.nonce,
         )
     }
 

@@ -80,9 +80,31 @@ async fn native_and_edge_answers_are_byte_identical() {
             Some((p, q)) => (p, Some(q)),
             None => (target.as_str(), None),
         };
-        let edge = handle(&snap, &Limits::default(), method, path, query);
+        let stamp = topten_edge::route::AnswerStamp {
+            issued_ms: 1_795_800_000_000,
+            nonce: 42,
+        };
+        let edge = handle(&snap, &Limits::default(), method, path, query, Some(stamp));
         let want = native(&over_store, method, target).await;
-        let got = (edge.status, edge.content_type.to_owned(), edge.body);
+        if edge.status == 200 && path.starts_with("/api/recommendations/") {
+            // The edge path names its answers too (arm "-": one version, no experiments).
+            let id = topten_experiments::RecommendationId {
+                version: version.clone(),
+                arm: None,
+                issued_ms: stamp.issued_ms,
+                nonce: stamp.nonce,
+            }
+            .encode();
+            assert!(
+                String::from_utf8_lossy(&edge.body).contains(&format!("\"recommendationId\":\"{id}\"")),
+                "{target}: no recommendationId"
+            );
+        }
+        let got = (
+            edge.status,
+            edge.content_type.to_owned(),
+            without_recommendation_id(&edge.body),
+        );
         assert_eq!(
             (got.0, &got.1, String::from_utf8_lossy(&got.2)),
             (want.0, &want.1, String::from_utf8_lossy(&want.2)),

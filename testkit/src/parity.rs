@@ -57,8 +57,7 @@ pub fn parity_requests(users: &[&str]) -> Vec<(&'static str, String)> {
     out
 }
 
-/// `body` without its `"recommendationId":"…"` member: ids are unique per answer (and the
-/// WebAssembly component, serving a list file outside experiments, gives none), so parity
+/// `body` without its `"recommendationId":"…"` member: ids are unique per answer, so parity
 /// compares everything else byte for byte.
 pub fn without_recommendation_id(body: &[u8]) -> Vec<u8> {
     const KEY: &[u8] = b",\"recommendationId\":\"";

@@ -123,11 +123,23 @@ async fn wasm_component_answers_like_native_over_sockets() {
             &format!("http://127.0.0.1:{wasm_port}{target}"),
         )
         .await;
-        // The native handler names each answer (recommendationId); the component, serving a
-        // list file outside experiments, does not. Everything else is byte-identical.
+        // Both name each answer (recommendationId, unique per answer); everything else is
+        // byte-identical.
         let want_body = without_recommendation_id(&want.2);
+        if got.0 == 200 && target.starts_with("/api/recommendations/") {
+            let body = String::from_utf8_lossy(&got.2);
+            let id = body
+                .split("\"recommendationId\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("{target}: the component gave no recommendationId: {body}"));
+            let parsed = topten_experiments::RecommendationId::parse(id).unwrap();
+            assert_eq!(parsed.arm, None, "{id}");
+            assert!(parsed.issued_ms > 1_700_000_000_000, "{id}: the host's wall clock");
+        }
+        let got_body = without_recommendation_id(&got.2);
         assert_eq!(
-            (got.0, &got.1, String::from_utf8_lossy(&got.2)),
+            (got.0, &got.1, String::from_utf8_lossy(&got_body)),
             (want.0, &want.1, String::from_utf8_lossy(&want_body)),
             "{method} {target}"
         );

@@ -5,7 +5,8 @@
 //! allocator maps the segment copy-on-write) pays nothing to "load" it, and the lookup reads it
 //! in place (binary search, no parsing). Every byte of every answer comes from
 //! [`topten_edge::route::handle`], the functions the native handler calls, so answers are
-//! byte-identical to the native handler's on the same snapshot.
+//! byte-identical to the native handler's on the same snapshot, but for each answer's own
+//! `recommendationId` (the time and a random nonce from the host, arm `-`).
 //!
 //! Served: `GET /api/recommendations/{userId}?k=&exclude=` (unknown users get the popular list)
 //! and `GET /api/ping`; anything else is the native `not_found` / `method_not_allowed` answer.
@@ -38,6 +39,16 @@ fn method_name(m: &Method) -> &str {
     }
 }
 
+/// The time and a random nonce for this answer's `recommendationId`, from the `wasi:clocks`
+/// and `wasi:random` imports of the proxy world.
+fn stamp() -> route::AnswerStamp {
+    let now = wasip2::clocks::wall_clock::now();
+    route::AnswerStamp {
+        issued_ms: now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000),
+        nonce: wasip2::random::random::get_random_u64(),
+    }
+}
+
 fn answer(request: &IncomingRequest) -> (Response, Option<&'static str>) {
     let method = request.method();
     let target = request.path_with_query().unwrap_or_else(|| "/".into());
@@ -50,7 +61,7 @@ fn answer(request: &IncomingRequest) -> (Response, Option<&'static str>) {
         return (Response { status: 503, content_type: route::JSON, body }, Some("30"));
     }
     match RecsSnapshot::parse(SNAPSHOT) {
-        Ok(snap) => (route::handle(&snap, &Limits::default(), method_name(&method), path, query), None),
+        Ok(snap) => (route::handle(&snap, &Limits::default(), method_name(&method), path, query, Some(stamp())), None),
         Err(_) => {
             let body = topten_edge::body::error_body("internal", "internal error");
             (Response { status: 500, content_type: route::JSON, body }, None)
