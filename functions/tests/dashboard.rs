@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use topten_store::Publisher;
+use topten_testkit::http::get_json;
 
 const KEY: &str = "dashboard-test-key-0123456789";
 
@@ -103,20 +104,9 @@ async fn the_dashboard_shows_what_the_stats_say() {
     // Traffic: every user gets an answer and is shown it; every other user clicks its top item.
     let users: Vec<String> = model.users.ids().iter().take(60).cloned().collect();
     for (n, user) in users.iter().enumerate() {
-        let answer: serde_json::Value = client
-            .get(format!("{base}/api/recommendations/{user}?k=5"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let items: Vec<&str> = answer["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["itemId"].as_str().unwrap())
-            .collect();
+        let (status, answer) = get_json(&format!("{base}/api/recommendations/{user}?k=5")).await;
+        assert_eq!(status, 200, "{answer}");
+        let items = common::ids(&answer);
         let id = answer["recommendationId"].clone();
         let mut events = vec![serde_json::json!({"userId": user, "type": "impression",
             "itemIds": items, "recommendationId": id})];
@@ -138,21 +128,10 @@ async fn the_dashboard_shows_what_the_stats_say() {
     }
 
     // Admin routes need the key.
-    let refused = client
-        .get(format!("{base}/api/admin/stats"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
-    let stats: serde_json::Value = client
-        .get(format!("{base}/api/admin/stats"))
-        .header("x-functions-key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (refused, _) = get_json(&format!("{base}/api/admin/stats")).await;
+    assert_eq!(refused, 401);
+    let (status, stats) = get_json(&format!("{base}/api/admin/stats?code={KEY}")).await;
+    assert_eq!(status, 200, "{stats}");
     let report = &stats["experiment"];
     assert_eq!(
         as_f64(&report["control"]["answers"]) + as_f64(&report["candidate"]["answers"]),

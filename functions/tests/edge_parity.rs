@@ -96,7 +96,8 @@ async fn native_and_edge_answers_are_byte_identical() {
             }
             .encode();
             assert!(
-                String::from_utf8_lossy(&edge.body).contains(&format!("\"recommendationId\":\"{id}\"")),
+                String::from_utf8_lossy(&edge.body)
+                    .contains(&format!("\"recommendationId\":\"{id}\"")),
                 "{target}: no recommendationId"
             );
         }

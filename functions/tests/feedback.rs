@@ -9,6 +9,7 @@ use common::{ids, send};
 use topten_experiments::RecommendationId;
 use topten_functions::{app, state_from_config, Config};
 use topten_store::Publisher;
+use topten_testkit::http::get_json;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -333,14 +334,8 @@ async fn fewer_repeats_over_sockets() {
     let model = topten_testkit::fixtures::small_model(&ratings, 2);
     let user = &model.users.ids()[7];
     let get = || async {
-        let body: serde_json::Value = client
-            .get(format!("{base}/api/recommendations/{user}?k=10"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (status, body) = get_json(&format!("{base}/api/recommendations/{user}?k=10")).await;
+        assert_eq!(status, 200, "{body}");
         body
     };
     let first = get().await;
@@ -364,14 +359,8 @@ async fn fewer_repeats_over_sockets() {
         "{shown:?} still in {after:?}"
     );
     assert_eq!(after.len(), 10, "the list still fills");
-    let stats: serde_json::Value = client
-        .get(format!("{base}/api/admin/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, stats) = get_json(&format!("{base}/api/admin/stats")).await;
+    assert_eq!(status, 200, "{stats}");
     let t = totals(&stats, &version);
     assert_eq!(
         (

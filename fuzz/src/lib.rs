@@ -243,8 +243,14 @@ pub fn snapshots(data: &[u8]) {
             for user in users.iter().copied().chain(["nobody"]) {
                 let path = format!("/api/recommendations/{}", percent_encode(user));
                 for query in [None, Some("k=2"), Some("k=100&exclude=1,2")] {
-                    let r =
-                        topten_edge::route::handle(&snap, &Limits::default(), "GET", &path, query, None);
+                    let r = topten_edge::route::handle(
+                        &snap,
+                        &Limits::default(),
+                        "GET",
+                        &path,
+                        query,
+                        None,
+                    );
                     if r.status == 200 && items_json {
                         serde_json::from_slice::<Box<serde_json::value::RawValue>>(&r.body)
                             .unwrap_or_else(|e| panic!("200 with a body that is not JSON ({e})"));

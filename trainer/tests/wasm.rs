@@ -132,10 +132,15 @@ async fn wasm_component_answers_like_native_over_sockets() {
                 .split("\"recommendationId\":\"")
                 .nth(1)
                 .and_then(|rest| rest.split('"').next())
-                .unwrap_or_else(|| panic!("{target}: the component gave no recommendationId: {body}"));
+                .unwrap_or_else(|| {
+                    panic!("{target}: the component gave no recommendationId: {body}")
+                });
             let parsed = topten_experiments::RecommendationId::parse(id).unwrap();
             assert_eq!(parsed.arm, None, "{id}");
-            assert!(parsed.issued_ms > 1_700_000_000_000, "{id}: the host's wall clock");
+            assert!(
+                parsed.issued_ms > 1_700_000_000_000,
+                "{id}: the host's wall clock"
+            );
         }
         let got_body = without_recommendation_id(&got.2);
         assert_eq!(

@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use topten_store::online_report::{self, ExperimentReport, HourFigures};
-use topten_store::VersionInfo;
+use topten_store::{VersionInfo, VersionStatus};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,7 +31,7 @@ const EVENT_MINUTES: i64 = 60;
 #[serde(rename_all = "camelCase")]
 struct VersionSummary {
     version: String,
-    status: String,
+    status: VersionStatus,
     created_at: String,
     users: usize,
     /// The offline metrics the model was published with.
@@ -43,10 +43,7 @@ struct VersionSummary {
 impl From<VersionInfo> for VersionSummary {
     fn from(v: VersionInfo) -> Self {
         VersionSummary {
-            status: serde_json::to_value(v.status)
-                .ok()
-                .and_then(|s| s.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            status: v.status,
             metrics: v.model.get("metrics").cloned().unwrap_or_default(),
             version: v.version,
             created_at: v.created_at,

@@ -215,7 +215,8 @@ pub async fn events_post(
     }
     let store = state.store("events")?;
     let active = state.active().await.ok();
-    let rules = state.config().attribution_rules();
+    let list_rules = state.config().list_rules();
+    let rules = list_rules.attribution;
     let (batches, new) = attribute_and_append(
         store.clone(),
         active.clone(),
@@ -226,32 +227,32 @@ pub async fn events_post(
     state.metrics().events(accepted, new);
 
     // Fold in each user with a new interaction, or whose demoted items changed, into the
-    // version that serves them.
-    let list_rules = state.config().list_rules();
+    // version that serves them. Each user's history moves into the fold-in, uncopied.
+    let limit = list_rules.repeat_limit;
     let mut attributed = 0;
     let mut by_version: std::collections::BTreeMap<String, Vec<(String, Vec<StoredEvent>)>> =
         Default::default();
-    for batch in &batches {
-        let fresh: Vec<&StoredEvent> = batch.fresh().collect();
+    for batch in batches {
+        let fresh: Vec<StoredEvent> = batch.fresh().cloned().collect();
         attributed += fresh
             .iter()
             .filter(|e| e.attribution.is_some() && attribution::is_positive(e, &rules))
             .count();
-        let Some(version) = &batch.version else {
+        let Some(version) = batch.version else {
             continue;
         };
-        let mut all = batch.earlier.clone();
-        all.extend(fresh.iter().map(|e| (*e).clone()));
         let interacted = fresh.iter().any(|e| e.is_interaction());
-        let demotions_changed = || {
-            let limit = list_rules.repeat_limit;
-            repeats::demoted(&batch.earlier, limit, &rules) != repeats::demoted(&all, limit, &rules)
-        };
-        if interacted || demotions_changed() {
+        // Only impressions: the user is folded in when they change what is demoted.
+        let demoted_before = (!interacted).then(|| repeats::demoted(&batch.earlier, limit, &rules));
+        let mut all = batch.earlier;
+        all.extend(fresh);
+        let demotions_changed =
+            demoted_before.is_some_and(|before| before != repeats::demoted(&all, limit, &rules));
+        if interacted || demotions_changed {
             by_version
-                .entry(version.clone())
+                .entry(version)
                 .or_default()
-                .push((batch.user.clone(), all));
+                .push((batch.user, all));
         }
     }
     let mut refreshed = Vec::new();
