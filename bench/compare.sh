@@ -92,7 +92,7 @@ for ds in $DATASETS; do
     done
 
     for f in $EXPLICIT_FACTORS; do
-        run "$ds-t-exp-$f" "$T" --log warn train --train "$TR" --test "$TE" --model explicit --factors "$f" --iterations "$ITERATIONS" \
+        run "$ds-t-exp-$f" "$T" --log warn train --train "$TR" --test "$TE" --no-refit --model explicit --factors "$f" --iterations "$ITERATIONS" \
             --regularization "$REG_EXPLICIT" --threads "$THREADS" --out "$D/m-exp-$f" >/dev/null
         tfit=$("$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['training_seconds'])" "$D/m-exp-$f/model.json")
         trmse=$("$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['metrics']['rmse'])" "$D/m-exp-$f/model.json")
@@ -102,7 +102,7 @@ for ds in $DATASETS; do
         row "$ds | explicit $f | topten | $(printf %.2f "$tfit") | $("$PY" -c "print(f'{$tfit/$ITERATIONS:.3f}')") | $trec | $(rss "$ds-t-exp-$f") | $(printf %.4f "$p") | $(printf %.4f "$n") | $(printf %.4f "$trmse") | -"
         echo "{\"data\":\"$ds\",\"model\":\"explicit\",\"factors\":$f,\"system\":\"topten\",\"fit_s\":$tfit,\"topk_s\":$trec,\"rmse\":$trmse,\"p10\":$p,\"ndcg10\":$n}" >>"$JSONL"
         # The exact solver (one Cholesky solve per row, as Spark does) for reference: fit and RMSE.
-        run "$ds-t-exp-$f-chol" "$T" --log warn train --train "$TR" --test "$TE" --model explicit --solver cholesky --factors "$f" \
+        run "$ds-t-exp-$f-chol" "$T" --log warn train --train "$TR" --test "$TE" --no-refit --model explicit --solver cholesky --factors "$f" \
             --iterations "$ITERATIONS" --regularization "$REG_EXPLICIT" --threads "$THREADS" --out "$D/m-exp-$f-chol" >/dev/null
         cfit=$("$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['training_seconds'])" "$D/m-exp-$f-chol/model.json")
         crmse=$("$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['metrics']['rmse'])" "$D/m-exp-$f-chol/model.json")

@@ -32,7 +32,7 @@ for size in $SIZES; do
     [[ -s $IN ]] || "$T" --log warn synth "${args[@]}" --out "$IN"
     rows=$(wc -l < "$IN"); mb=$(( $(stat -c %s "$IN") / 1000000 ))
     /usr/bin/time -f "%e %M" -o "$WORK/$size.time" "$T" --log warn train --ratings "$IN" --model "$MODEL" --factors "$FACTORS" \
-        --iterations 15 --threads "$THREADS" --out "$WORK/model-$size" > "$WORK/$size.metrics.json"
+        --iterations 15 --threads "$THREADS" --no-refit --out "$WORK/model-$size" > "$WORK/$size.metrics.json"
     read -r wall rss < "$WORK/$size.time"
     per=$(awk -v w="$wall" -v r="$rows" 'BEGIN{printf "%.2f", w / (r / 1e6)}')
     p=$(grep '"precision_at_k"' "$WORK/$size.metrics.json" | tr -dc '0-9.'); n=$(grep '"ndcg_at_k"' "$WORK/$size.metrics.json" | tr -dc '0-9.')

@@ -112,6 +112,12 @@ def parse_args(argv):
     ev.add_argument("--split", choices=["stratified", "random"], default="stratified",
                     help="stratified: a random share of each user's rows (round half to even of "
                          "n*(1-holdout) stay in train); random: DataFrame.randomSplit over all rows")
+    ev.add_argument("--no-refit", action="store_true",
+                    help="research use: keep the model fitted on train/ only as model/. By "
+                         "default, after the holdout evaluation the same parameters are fitted "
+                         "again on every row and saved as model/ (the evaluated fit is kept as "
+                         "holdout-model/), so that published lists leave out every item a user "
+                         "has")
     ev.add_argument("--k", type=int, default=10, help="list length of precision@k and NDCG@k")
     ev.add_argument("--eval-users", type=int, default=10000,
                     help="holdout users scored by the ranking metrics, a deterministic sample "
@@ -460,9 +466,24 @@ def run(spark, args, run_id):
         metrics = evaluate(spark, args, model, train, test)
         log("metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
 
+    # The published model sees every row: the same parameters fitted again on train and test
+    # together. The metrics stay those of the holdout fit, saved beside it as holdout-model/.
+    refitted = bool(test_rows) and not args.no_refit
+    holdout_model = None
+    if refitted:
+        holdout_model = model
+        t0 = time.time()
+        model = als.fit(train.select("user", "item", "rating")
+                        .unionByName(test.select("user", "item", "rating")))
+        n_users, n_items = model.userFactors.count(), model.itemFactors.count()
+        log(f"refitted on all {train_rows + test_rows} rows in {time.time() - t0:.1f} s: "
+            f"{n_users} users, {n_items} items")
+
     # The run directory; run.json last.
     log(f"writing {run_dir}")
     model.write().overwrite().save(run_dir + "/model")
+    if holdout_model is not None:
+        holdout_model.write().overwrite().save(run_dir + "/holdout-model")
     for out in ("user", "item"):
         if out in indexers:
             indexers[out].write().overwrite().save(f"{run_dir}/{out}_index")
@@ -494,7 +515,9 @@ def run(spark, args, run_id):
         "input": {"paths": args.input, "format": fmt, "rows": rows, "duplicates": args.duplicates},
         "split": {"method": args.split if args.holdout > 0 else None, "holdout": args.holdout,
                   "seed": args.seed},
-        "counts": {"users": n_users, "items": n_items, "train_rows": train_rows, "test_rows": test_rows},
+        "counts": {"users": n_users, "items": n_items, "train_rows": train_rows, "test_rows": test_rows,
+                   "model_rows": train_rows + test_rows if refitted else train_rows},
+        "refitted": refitted,
         "metrics": {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                     for k, v in metrics.items()},
         "user_index": "user" in indexers,

@@ -2,7 +2,7 @@
 # Builds the WebAssembly component with Debian's packages only (see README "Run anywhere"):
 #
 #   wasm/build.sh SNAPSHOT [OUT]     # SNAPSHOT from `topten export-snapshot`; OUT default
-#                                    # wasm/target/wasm32-wasip2/release/topten-wasm.wasm
+#                                    # $CARGO_TARGET_DIR (or wasm/target)/wasm32-wasip2/release/topten-wasm.wasm
 #
 # Needs: apt rustc-web cargo-web rust-web-src libstd-rust-web-dev wasi-libc lld-22, and
 # `cargo install --locked wasm-component-ld --version '^0.5'` (on PATH).
@@ -13,11 +13,15 @@ if [[ $# -lt 1 || "${1:-}" == -h || "${1:-}" == --help ]]; then
     exit 2
 fi
 snapshot="$(realpath "$1")"
-out="$(realpath -m "${2:-$here/target/wasm32-wasip2/release/topten-wasm.wasm}")"
+# CARGO_TARGET_DIR is honoured (cargo builds there); the component is then copied to OUT.
+target="$(realpath -m "${CARGO_TARGET_DIR:-$here/target}")"
+built="$target/wasm32-wasip2/release/topten-wasm.wasm"
+out="$(realpath -m "${2:-$built}")"
 cd "$here"
 # /usr/bin/cargo explicitly: rustup's cargo comes first on PATH and has no wasm std here.
-TOPTEN_SNAPSHOT="$snapshot" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --quiet
-if [[ "$out" != "$here/target/wasm32-wasip2/release/topten-wasm.wasm" ]]; then
-    cp target/wasm32-wasip2/release/topten-wasm.wasm "$out"
+TOPTEN_SNAPSHOT="$snapshot" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$target" \
+    /usr/bin/cargo build --release --quiet
+if [[ "$out" != "$built" ]]; then
+    cp "$built" "$out"
 fi
 echo "$out"

@@ -663,9 +663,19 @@ pub fn read_ratings(
     progress: Option<Progress>,
 ) -> Result<(Ratings, ReadReport), IngestError> {
     use topten_model::ingest::parquet;
-    let io = |name: &str, e: &dyn std::fmt::Display| IngestError::Io {
-        source_name: name.to_owned(),
-        source: std::io::Error::other(e.to_string()),
+    // IngestError::Io prints "{source_name}: {source}"; blob errors that already start with
+    // the location (not found, listing) are not prefixed with it again.
+    let io = |name: &str, e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        let text = text
+            .strip_prefix(name)
+            .and_then(|t| t.strip_prefix(": "))
+            .map(str::to_owned)
+            .unwrap_or(text);
+        IngestError::Io {
+            source_name: name.to_owned(),
+            source: std::io::Error::other(text),
+        }
     };
     match loc {
         Location::Local(p) => topten_model::ingest::read_ratings(p, opts),

@@ -7,7 +7,10 @@
 //!
 //! A run directory (`PREFIX/RUN_ID/`) holds `model/`, optional `user_index/` and
 //! `item_index/`, `train/`, optional `test/`, and `run.json`, written last: a run without it
-//! is incomplete and [`newest_run`] never picks it.
+//! is incomplete and [`newest_run`] never picks it. A run with a holdout also holds
+//! `holdout-model/`, the fit on `train/` that its metrics describe; `model/` is then the same
+//! parameters refitted on every row, which is what gets published (runs written before the
+//! refit have `model/` only, fitted on `train/`).
 
 use std::path::PathBuf;
 
@@ -95,6 +98,10 @@ struct RunFile {
     item_index: bool,
     #[serde(default)]
     counts: serde_json::Value,
+    /// Whether `model/` was refitted on every row after the holdout evaluation (then the
+    /// evaluated fit is `holdout-model/`).
+    #[serde(default)]
+    refitted: bool,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -110,8 +117,11 @@ struct RunParams {
 pub struct SparkRun {
     /// The run directory.
     pub location: Location,
-    /// `model/`.
+    /// `model/`: what is published (refitted on every row when `holdout_model` is set).
     pub model: Location,
+    /// `holdout-model/`: the fit on `train/` that the run's metrics describe, when `model/`
+    /// was refitted on every row.
+    pub holdout_model: Option<Location>,
     /// `train/`: the training interactions with original ids.
     pub train: Location,
     /// `test/`, when the run held data out.
@@ -161,6 +171,7 @@ pub fn read_run(run: &Location) -> Result<SparkRun, SparkRunError> {
     Ok(SparkRun {
         location: run.clone(),
         model: run.join("model"),
+        holdout_model: r.refitted.then(|| run.join("holdout-model")),
         train: run.join("train"),
         test: has_test.then(|| run.join("test")),
         user_index: r.user_index.then(|| run.join("user_index")),
@@ -258,15 +269,61 @@ pub fn import(
         .as_ref()
         .map(|l| blob::read_ratings(l, read, None).map(|(r, _)| r))
         .transpose()?;
+    let (model, report) = import_factors(what, &users, &items, train.as_ref(), progress)?;
+    Ok((model, report, train))
+}
+
+/// The factors of `what.model` with `train` as the seen lists.
+fn import_factors(
+    what: &ImportLocations,
+    users: &IdLabels,
+    items: &IdLabels,
+    train: Option<&Ratings>,
+    progress: Option<blob::Progress>,
+) -> Result<(Model, ImportReport), SparkRunError> {
     let (dir, _guard) = local_copy(&what.model, progress)?;
     let spec = ImportSpec {
         model_dir: dir,
-        users,
-        items,
-        ratings: train.as_ref(),
+        users: users.clone(),
+        items: items.clone(),
+        ratings: train,
         params: what.params.clone(),
         source: what.model.to_string(),
     };
-    let (model, report) = topten_spark::import_model(&spec)?;
-    Ok((model, report, train))
+    let (mut model, report) = topten_spark::import_model(&spec)?;
+    model.meta.fitted_on = Some(topten_model::model::FittedOn {
+        rows: topten_model::model::FittedRows::Imported,
+        interactions: model.meta.interactions,
+    });
+    Ok((model, report))
+}
+
+/// A run's two models: the fit its holdout figures describe (`holdout-model/`, or `model/` for
+/// a run written before the refit) and the model to publish (`model/`), whose seen lists hold
+/// every row of the run, `test` included, so that its lists never offer a holdout item back.
+pub fn import_run_pair(
+    run: &SparkRun,
+    read: &ReadOptions,
+    test: &Ratings,
+) -> Result<(Model, Model), SparkRunError> {
+    let what = ImportLocations::from(run);
+    let users = read_index(what.user_index.as_ref())?;
+    let items = read_index(what.item_index.as_ref())?;
+    let (train, _) = blob::read_ratings(&run.train, read, None)?;
+    let evaluated_what = ImportLocations {
+        model: run.holdout_model.clone().unwrap_or_else(|| run.model.clone()),
+        ..what.clone()
+    };
+    let (evaluated, _) = import_factors(&evaluated_what, &users, &items, Some(&train), None)?;
+    let mut published = match &run.holdout_model {
+        Some(_) => {
+            let all = Ratings::union(&train, test);
+            let (mut m, _) = import_factors(&what, &users, &items, Some(&all), None)?;
+            m.meta.source = Some(run.model.to_string());
+            m
+        }
+        None => evaluated.clone(),
+    };
+    published.extend_history(test);
+    Ok((evaluated, published))
 }

@@ -2,11 +2,15 @@
 //! plus every live event the store holds), compare it with the active version on the same
 //! holdout, and only let it serve if it is not worse.
 //!
-//! Comparison: both sides are scored on the candidate's holdout (the test side of a seeded
-//! split of the new input), over the same sample of holdout users, with the ranking metric of
-//! choice at k. The candidate's lists come from the model; the active version's lists are its
-//! stored documents, so the gate needs nothing but the store. Items a user has in the new
-//! training data are removed from both sides' lists first.
+//! Comparison: the candidate is fitted on the training side of a seeded split of the new input
+//! and scored on its holdout. When the active version recorded a figure on the very same
+//! holdout rows (a retrain of the same data), the two recorded figures compare directly.
+//! Otherwise both sides are scored on the holdout interactions the active version did not
+//! train on (it was refitted on every row it had), over the same sample of holdout users, with
+//! the ranking metric of choice at k: the candidate's lists come from its model, the active
+//! version's from its stored documents, so the gate needs nothing but the store. Items a user
+//! has in either side's training data are removed from both sides' lists first. What a passing
+//! candidate publishes is the same parameters refitted on every row.
 
 use std::path::PathBuf;
 use topten_azure::model_dir::SaveModel;
@@ -212,10 +216,21 @@ pub fn params_from_file(path: &std::path::Path) -> Result<AlsParams, RetrainErro
     })
 }
 
-/// The CPU-heavy half: read, split, train. Run it off the async runtime.
-pub fn train_candidate(
-    cfg: &RetrainConfig,
-) -> Result<(Model, topten_model::interactions::Ratings), RetrainError> {
+/// What a retrain trained: the fit the gate judges, the model it publishes, and the holdout.
+pub struct Candidate {
+    /// The parameters fitted on the training side of the split, scored on `holdout`: the
+    /// gate compares its lists with the active version's.
+    pub evaluated: Model,
+    /// What is published when the gate passes: the same parameters refitted on every row
+    /// (a Spark run's refitted `model/`), so that its lists leave out every item a user has.
+    pub published: Model,
+    /// The held-out interactions.
+    pub holdout: topten_model::interactions::Ratings,
+}
+
+/// The CPU-heavy half: read, split, train, evaluate, refit on every row. Run it off the async
+/// runtime.
+pub fn train_candidate(cfg: &RetrainConfig) -> Result<Candidate, RetrainError> {
     if let Some(prefix) = &cfg.spark_runs {
         return spark_candidate(cfg, prefix);
     }
@@ -226,7 +241,7 @@ pub fn train_candidate(
     let inputs = blob::expand_inputs(&cfg.inputs)?;
     for loc in &inputs {
         let (r, _) = blob::read_ratings(loc, &cfg.read, None)?;
-        append(&mut all, &r);
+        all.append(&r);
     }
     topten_store::events::append_to(&mut all, &cfg.events);
     let parts = split::split(&all, &cfg.split)?;
@@ -237,19 +252,42 @@ pub fn train_candidate(
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let mut model = pipeline::train(&train, &cfg.params, Some(source), &mut |_| {})?;
+    let mut model = pipeline::train(&train, &cfg.params, Some(source.clone()), &mut |_| {})?;
     model.meta.split = serde_json::to_value(cfg.split).ok();
     model.meta.events_through_ms = cfg.events.iter().map(|e| e.received_at_ms).max();
-    model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
-    Ok((model, test))
+    let holdout = pipeline::Holdout {
+        refitted: true,
+        ..pipeline::Holdout::new(
+            format!(
+                "{} split of {source}{}",
+                cfg.split,
+                if cfg.events.is_empty() { "" } else { " and the live events" }
+            ),
+            &train,
+            &test,
+        )
+    };
+    let eval = pipeline::evaluate(&model, &test, cfg.k);
+    model.meta.metrics = Some(pipeline::labelled_metrics(&eval, &holdout));
+    let published = pipeline::refit(&all, &model, &mut |_| {})?;
+    tracing::info!(
+        evaluated_on = train.len(),
+        published_on = published.meta.interactions,
+        "candidate trained, evaluated on the holdout and refitted on every row"
+    );
+    Ok(Candidate {
+        evaluated: model,
+        published,
+        holdout: test,
+    })
 }
 
 /// The candidate of a Spark retrain: the newest complete run under `prefix`, imported, and
-/// its holdout.
-fn spark_candidate(
-    cfg: &RetrainConfig,
-    prefix: &Location,
-) -> Result<(Model, topten_model::interactions::Ratings), RetrainError> {
+/// its holdout. A run of `spark/topten_als.py` holds the fit it scored (`holdout-model/`,
+/// trained on `train/`) and the model refitted on every row (`model/`); an older run holds
+/// only the former, which is then both judged and published, its lists leaving out the
+/// holdout rows too.
+fn spark_candidate(cfg: &RetrainConfig, prefix: &Location) -> Result<Candidate, RetrainError> {
     use topten_azure::spark_run;
     let run_loc = spark_run::newest_run(prefix)?;
     let run = spark_run::read_run(&run_loc)?;
@@ -258,33 +296,29 @@ fn spark_candidate(
         .clone()
         .ok_or_else(|| RetrainError::NoHoldout(run_loc.to_string()))?;
     tracing::info!(run = %run_loc, "importing the newest Spark run");
-    let (mut model, report, _) = spark_run::import(&(&run).into(), &ReadOptions::default(), None)?;
-    tracing::info!(
-        users = report.users,
-        items = report.items,
-        interactions = report.interactions,
-        "imported Spark model"
-    );
     let (test, _) = blob::read_ratings(&test_loc, &ReadOptions::default(), None)?;
-    model.set_popularity_penalty(cfg.params.popularity_penalty);
-    model.meta.metrics = serde_json::to_value(pipeline::evaluate(&model, &test, cfg.k)).ok();
-    Ok((model, test))
-}
-
-fn append(
-    all: &mut topten_model::interactions::Ratings,
-    more: &topten_model::interactions::Ratings,
-) {
-    for r in &more.records {
-        let u = all.users.intern(more.users.id(r.user));
-        let i = all.items.intern(more.items.id(r.item));
-        all.records.push(topten_model::interactions::Interaction {
-            user: u,
-            item: i,
-            ..*r
-        });
-    }
-    all.has_timestamps |= more.has_timestamps;
+    let (evaluated, published) = spark_run::import_run_pair(&run, &ReadOptions::default(), &test)?;
+    let mut evaluated = evaluated;
+    evaluated.set_popularity_penalty(cfg.params.popularity_penalty);
+    let mut published = published;
+    published.set_popularity_penalty(cfg.params.popularity_penalty);
+    let holdout = pipeline::Holdout {
+        made_by: format!("the test/ of the Spark run {run_loc}"),
+        fingerprint: pipeline::holdout_fingerprint(&test),
+        train_interactions: evaluated.meta.fitted_on.as_ref().map_or(0, |f| f.interactions),
+        test_interactions: test.len(),
+        refitted: published.meta.fitted_on.as_ref().map(|f| f.interactions)
+            != evaluated.meta.fitted_on.as_ref().map(|f| f.interactions),
+    };
+    let eval = pipeline::evaluate(&evaluated, &test, cfg.k);
+    let metrics = pipeline::labelled_metrics(&eval, &holdout);
+    evaluated.meta.metrics = Some(metrics.clone());
+    published.meta.metrics = Some(metrics);
+    Ok(Candidate {
+        evaluated,
+        published,
+        holdout: test,
+    })
 }
 
 /// The gate and publish half: compares with the active version and publishes (and activates)
@@ -293,11 +327,16 @@ fn append(
 pub async fn gate_and_publish(
     store: &dyn Store,
     cfg: &RetrainConfig,
-    mut model: Model,
-    holdout: &topten_model::interactions::Ratings,
+    candidate: Candidate,
 ) -> Result<(Option<VersionInfo>, RetrainOutcome), RetrainError> {
+    let Candidate {
+        evaluated: model,
+        published: mut model_out,
+        holdout,
+    } = candidate;
+    let holdout = &holdout;
     let active = store.active().await?;
-    if let Some(outcome) = already_published(store, cfg, &model).await? {
+    if let Some(outcome) = already_published(store, cfg, &model_out).await? {
         return Ok((None, outcome));
     }
     // Holdout pairs the active version trained on cannot be hits for it (its stored lists leave
@@ -323,6 +362,9 @@ pub async fn gate_and_publish(
         .collect();
     users.sort_unstable();
     let mut sampled = Vec::new();
+    // Items each sampled user is known to have from the active version's side: neither
+    // side's list may spend a slot on them (the active version's lists already leave them out).
+    let mut active_known: FxHashMap<&str, FxHashSet<String>> = FxHashMap::default();
     for u in users {
         if sampled.len() >= cfg.sample_users.max(1) {
             break;
@@ -332,6 +374,7 @@ pub async fn gate_and_publish(
         list.retain(|i| !seen.contains(*i));
         if !list.is_empty() {
             sampled.push(u);
+            active_known.insert(u, seen);
         }
     }
     let users = sampled;
@@ -351,7 +394,13 @@ pub async fn gate_and_publish(
     for u in &users {
         let uid = ids.intern(&format!("u\x1f{u}"));
         let mu = model.users.get(u).expect("filtered above");
-        for s in model.recommend(mu, cfg.k) {
+        let known = &active_known[u];
+        for s in model
+            .recommend(mu, cfg.k + known.len())
+            .into_iter()
+            .filter(|s| !known.contains(model.items.id(s.item)))
+            .take(cfg.k)
+        {
             cand_recs.push((
                 uid,
                 ids.intern(&format!("i\x1f{}", model.items.id(s.item))),
@@ -382,15 +431,49 @@ pub async fn gate_and_publish(
             }
         }
     }
-    let candidate = cfg
-        .metric
-        .pick(&metrics::ranking_metrics(&pairs, &cand_recs, cfg.k));
-    let active_figure = active.as_ref().map(|_| {
-        cfg.metric
-            .pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k))
-    });
+    // When the active version was scored on this very holdout (the same rows: a retrain of
+    // the same data, with other parameters perhaps), its recorded figure and the candidate's
+    // are two fits scored on one holdout, and they compare directly.
+    let same_holdout = match &active {
+        Some(a) => same_holdout_figures(store, &a.version, &model, cfg).await?,
+        None => None,
+    };
+    let (candidate, active_figure, users_count) = match same_holdout {
+        Some((c, a)) => (c, Some(a), holdout_users(holdout)),
+        None => (
+            cfg.metric
+                .pick(&metrics::ranking_metrics(&pairs, &cand_recs, cfg.k)),
+            active.as_ref().map(|_| {
+                cfg.metric
+                    .pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k))
+            }),
+            users.len(),
+        ),
+    };
     let (passes, gate) = match active_figure {
         None => (true, "no active version".to_string()),
+        Some(a) if same_holdout.is_some() => {
+            let passes = candidate >= a * (1.0 - cfg.tolerance);
+            (
+                passes,
+                format!(
+                    "candidate {candidate:.4} {} active {a:.4} x (1 - {}), both scored on the holdout of the active version's own evaluation{}",
+                    if passes { ">=" } else { "<" },
+                    cfg.tolerance,
+                    if passes { "" } else { ": keeping the active version" }
+                ),
+            )
+        }
+        // The active version was fitted on every row it had: holdout interactions it saw are
+        // no test of it, and when no holdout interaction is new to it there is nothing to
+        // compare on.
+        Some(_) if users_count == 0 => (
+            false,
+            format!(
+                "no holdout interaction is new to the active version (it trained on all {} of them): nothing to compare on; keeping the active version",
+                holdout.len()
+            ),
+        ),
         Some(a) if candidate >= a * (1.0 - cfg.tolerance) => (
             true,
             format!(
@@ -437,7 +520,7 @@ pub async fn gate_and_publish(
         active = ?active_figure,
         active_version = ?active.as_ref().map(|a| &a.version),
         tolerance = cfg.tolerance,
-        users = users.len(),
+        users = users_count,
         activate,
         %reason,
         "quality gate"
@@ -452,25 +535,25 @@ pub async fn gate_and_publish(
         active: active_figure,
         active_version: active.map(|a| a.version),
         tolerance: cfg.tolerance,
-        users: users.len(),
+        users: users_count,
         reason,
     };
     let version = cfg
         .publish
         .version
         .clone()
-        .unwrap_or_else(|| publish::new_version_id(&model));
+        .unwrap_or_else(|| publish::new_version_id(&model_out));
     outcome.candidate_version = version.clone();
     if let Some(root) = &cfg.model_root {
-        let mut metrics = model
+        let mut metrics = model_out
             .meta
             .metrics
             .clone()
             .unwrap_or_else(|| serde_json::json!({}));
         metrics["qualityGate"] = serde_json::to_value(&outcome).unwrap_or_default();
-        model.meta.metrics = Some(metrics);
+        model_out.meta.metrics = Some(metrics);
         // A blob upload runs on the blob module's own runtime; this thread waits for it.
-        model.save_to(&root.join(&version), None)?;
+        model_out.save_to(&root.join(&version), None)?;
     }
     if then == Then::Reject {
         return Ok((None, outcome));
@@ -486,13 +569,49 @@ pub async fn gate_and_publish(
         catalogue,
         ..cfg.publish.clone()
     };
-    let info = publish::publish(store, &model, &opts, &mut |_, _| {}).await?;
+    let info = publish::publish(store, &model_out, &opts, &mut |_, _| {}).await?;
     if let Then::Experiment(share) = then {
         let started = publish::start_experiment_caught_up(store, &version, share).await?;
         outcome.experiment = started.experiment.map(|e| e.id);
         tracing::info!(experiment = ?outcome.experiment, candidate = %version, share, "experiment started");
     }
     Ok((Some(info), outcome))
+}
+
+/// The candidate's and the active version's recorded figures (`cfg.metric` at `cfg.k`) when
+/// both were evaluated on the same holdout rows, else `None`.
+async fn same_holdout_figures(
+    store: &dyn Store,
+    active: &str,
+    candidate: &Model,
+    cfg: &RetrainConfig,
+) -> Result<Option<(f64, f64)>, RetrainError> {
+    let recorded = |metrics: &serde_json::Value| -> Option<(String, f64)> {
+        let fingerprint = metrics.pointer("/holdout/fingerprint")?.as_str()?.to_owned();
+        (metrics.get("k")?.as_u64()? == cfg.k as u64).then_some(())?;
+        Some((fingerprint, metrics.get(cfg.metric.to_string())?.as_f64()?))
+    };
+    let Some((fp, c)) = candidate.meta.metrics.as_ref().and_then(recorded) else {
+        return Ok(None);
+    };
+    let versions = store.versions().await?;
+    let Some((afp, a)) = versions
+        .iter()
+        .find(|v| v.version == active)
+        .and_then(|v| v.model.get("metrics"))
+        .and_then(recorded)
+    else {
+        return Ok(None);
+    };
+    Ok((fp == afp).then_some((c, a)))
+}
+
+/// How many users a holdout has.
+fn holdout_users(holdout: &topten_model::interactions::Ratings) -> usize {
+    let mut users: Vec<u32> = holdout.records.iter().map(|r| r.user).collect();
+    users.sort_unstable();
+    users.dedup();
+    users.len()
 }
 
 /// What a retrain does with its candidate after the gate.

@@ -180,7 +180,7 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
         spark_runs: None,
         mode: retrain::RetrainMode::Activate,
     };
-    let (candidate, _) = retrain::train_candidate(&cfg).unwrap();
+    let candidate = retrain::train_candidate(&cfg).unwrap().published;
     // The catalogue a retrain publishes with comes from a blob the same way; a missing one is
     // named.
     upload(

@@ -237,14 +237,9 @@ fn spark_output_in_blob_storage() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let retrain = || {
-        let (model, holdout) = retrain::train_candidate(&cfg).unwrap();
-        assert_eq!(holdout.records.len(), test.len() - rows_dup(&test));
-        rt.block_on(retrain::gate_and_publish(
-            store.as_ref(),
-            &cfg,
-            model,
-            &holdout,
-        ))
+        let candidate = retrain::train_candidate(&cfg).unwrap();
+        assert_eq!(candidate.holdout.records.len(), test.len() - rows_dup(&test));
+        rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, candidate))
         .unwrap()
     };
     let (published, outcome) = retrain();

@@ -112,6 +112,40 @@ impl Ratings {
         }
     }
 
+    /// Appends `more`'s records, interning its ids into this set's maps.
+    pub fn append(&mut self, more: &Ratings) {
+        self.records.reserve(more.records.len());
+        for r in &more.records {
+            let user = self.users.intern(more.users.id(r.user));
+            let item = self.items.intern(more.items.id(r.item));
+            self.records.push(Interaction { user, item, ..*r });
+        }
+        self.has_timestamps |= more.has_timestamps;
+    }
+
+    /// Every row of `first` and `second` (a training file and its holdout file), each
+    /// (user, item) pair once: where both hold a pair, `second`'s row wins, as a later row of
+    /// one file does. This is what a model refitted after its holdout evaluation trains on.
+    pub fn union(first: &Ratings, second: &Ratings) -> Ratings {
+        let mut all = first.clone();
+        let before = all.records.len();
+        all.append(second);
+        if all.records.len() == before {
+            return all;
+        }
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut keep: Vec<bool> = vec![true; all.records.len()];
+        for (k, r) in all.records.iter().enumerate().rev() {
+            keep[k] = seen.insert((r.user, r.item));
+        }
+        let mut k = 0;
+        all.records.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+        all
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.records.len()

@@ -104,8 +104,41 @@ pub struct ModelMeta {
     /// The score spread, the unit of the popularity dial ([`crate::rescoring::score_scale`]).
     #[serde(default)]
     pub score_scale: f32,
+    /// Which rows the factors were fitted on. The seen lists (what lists exclude) may hold
+    /// more: an imported model's factors saw only Spark's training side, yet lists still leave
+    /// out the holdout rows the user has. `None` in directories written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_on: Option<FittedOn>,
     /// Checksums of the other files.
     pub artifacts: Vec<Artifact>,
+}
+
+/// Which rows a model's factors saw (`fitted_on` in `model.json`).
+///
+/// A published model is refitted on every row after its holdout evaluation, so the figures in
+/// `metrics.json` describe a fit that left the holdout out, not the factors beside them; this
+/// record is what tells the two apart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FittedOn {
+    /// Which rows.
+    pub rows: FittedRows,
+    /// How many interactions the factors were fitted on.
+    pub interactions: usize,
+}
+
+/// The rows of [`FittedOn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FittedRows {
+    /// Every row given: the training side and the holdout (refitted after evaluation), or
+    /// everything when nothing was held out.
+    All,
+    /// Only the training side of a holdout split (`--no-refit`): the holdout figures describe
+    /// these very factors, and lists may repeat holdout items.
+    TrainingSide,
+    /// Factors fitted elsewhere (Spark) on the rows it was given; topten did not fit them.
+    Imported,
 }
 
 /// Why a model directory could not be written or read.
@@ -230,6 +263,7 @@ impl Model {
             tuning: None,
             events_through_ms: None,
             score_scale: crate::rescoring::score_scale(&user_factors, &item_factors),
+            fitted_on: None,
             artifacts: vec![],
         };
         let mut model = Model {
@@ -286,6 +320,41 @@ impl Model {
             self.user_factors.row(u as usize).as_slice().unwrap(),
             self.item_factors.row(i as usize).as_slice().unwrap(),
         )
+    }
+
+    /// Adds `rows` to the seen lists (what every list leaves out), without refitting: for
+    /// factors fitted elsewhere on part of a user's history, whose holdout rows are still
+    /// items the user has. Rows of users or items the model does not know are skipped; pairs
+    /// already seen keep their value. Returns how many pairs were added.
+    pub fn extend_history(&mut self, rows: &crate::interactions::Ratings) -> usize {
+        let mut known: rustc_hash::FxHashSet<(u32, u32)> = Default::default();
+        let mut triplets: Vec<(u32, u32, f32)> = Vec::with_capacity(self.seen.nnz());
+        for u in 0..self.seen.nrows() {
+            let (cols, vals) = self.seen.row(u);
+            for (&i, &v) in cols.iter().zip(vals) {
+                triplets.push((u as u32, i, v));
+            }
+        }
+        let before = triplets.len();
+        for r in &rows.records {
+            let (Some(u), Some(i)) = (
+                self.users.get(rows.users.id(r.user)),
+                self.items.get(rows.items.id(r.item)),
+            ) else {
+                continue;
+            };
+            if self.seen.row(u as usize).0.binary_search(&i).is_err() && known.insert((u, i)) {
+                triplets.push((u, i, r.rating as f32));
+            }
+        }
+        let added = triplets.len() - before;
+        if added > 0 {
+            self.seen = Csr::from_triplets(triplets.into_iter(), self.users.len(), self.items.len());
+            self.meta.interactions = self.seen.nnz();
+            self.meta.data_fingerprint = fingerprint(&self.users, &self.items, &self.seen);
+            self.set_popularity_penalty(self.meta.params.popularity_penalty);
+        }
+        added
     }
 
     /// The k items with most training interactions (the cold-start fallback), with their

@@ -11,7 +11,7 @@ use crate::catalogue::Catalogue;
 use crate::csr::Csr;
 use crate::interactions::{IdMap, Ratings};
 use crate::metrics::{self, RankingMetrics, RatingMetrics};
-use crate::model::Model;
+use crate::model::{FittedOn, FittedRows, Model};
 
 /// Test-set scores, serialised as `metrics.json` with Recommenders' function names as keys.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -43,6 +43,73 @@ pub fn category_features(items: &IdMap, catalogue: &Catalogue) -> Vec<Vec<u32>> 
             ids
         })
         .collect()
+}
+
+/// What a holdout figure was measured on: the `holdout` block of `metrics.json`, beside the
+/// figures it qualifies.
+///
+/// Figures from two holdouts do not compare: a version trained on more data is often scored
+/// on a different split. The fingerprint is what `topten versions` and the dashboard compare
+/// before putting two figures side by side.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holdout {
+    /// How the holdout was made, in words: a split of a source, or a file given as such.
+    pub made_by: String,
+    /// [`holdout_fingerprint`] of the held-out rows.
+    pub fingerprint: String,
+    /// Interactions the evaluated fit was trained on.
+    pub train_interactions: usize,
+    /// Interactions held out.
+    pub test_interactions: usize,
+    /// Whether the written model was refitted on every row after this evaluation (then the
+    /// figures describe the same parameters fitted without the holdout, not its factors).
+    pub refitted: bool,
+}
+
+impl Holdout {
+    /// The holdout of a fit on `train` scored on `test`, made as `made_by` says; not (yet)
+    /// refitted.
+    pub fn new(made_by: String, train: &Ratings, test: &Ratings) -> Self {
+        Holdout {
+            made_by,
+            fingerprint: holdout_fingerprint(test),
+            train_interactions: train.len(),
+            test_interactions: test.len(),
+            refitted: false,
+        }
+    }
+}
+
+/// sha256 over a holdout's (user, item, rating) rows in sorted order, so the same rows in
+/// another order (another reader, a re-made split) give the same fingerprint.
+pub fn holdout_fingerprint(test: &Ratings) -> String {
+    use sha2::Digest;
+    let mut rows: Vec<(&str, &str, u64)> = test
+        .records
+        .iter()
+        .map(|r| (test.users.id(r.user), test.items.id(r.item), r.rating.to_bits()))
+        .collect();
+    rows.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    for (u, i, v) in rows {
+        h.update(u.as_bytes());
+        h.update(b"\t");
+        h.update(i.as_bytes());
+        h.update(b"\t");
+        h.update(f64::from_bits(v).to_string().as_bytes());
+        h.update(b"\n");
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// `evaluation` as `metrics.json` holds it: Recommenders' names for the figures, and what
+/// they were measured on under `holdout`.
+pub fn labelled_metrics(evaluation: &Evaluation, holdout: &Holdout) -> serde_json::Value {
+    let mut value = serde_json::to_value(evaluation).expect("metrics serialise");
+    value["holdout"] = serde_json::to_value(holdout).expect("holdout serialises");
+    value
 }
 
 /// Fits ALS on `train` (ids are compacted to those present) and packages a [`Model`].
@@ -80,7 +147,50 @@ pub fn train(
     model.meta.training_seconds = training_seconds;
     model.meta.history = fitted.history;
     model.meta.source = source;
+    model.meta.fitted_on = Some(FittedOn {
+        rows: FittedRows::All,
+        interactions: model.meta.interactions,
+    });
     Ok(model)
+}
+
+/// The model a command writes after evaluating `evaluated` on a holdout: the same parameters
+/// fitted again on `all` (the training side and the holdout), so that the published factors
+/// see every row and every list leaves out every item a user has. It keeps the evaluated
+/// model's split, holdout figures (now marked refitted), tuning record and live-event mark.
+pub fn refit(
+    all: &Ratings,
+    evaluated: &Model,
+    on_iteration: &mut dyn FnMut(&IterationReport),
+) -> Result<Model, AlsError> {
+    let mut model = train(
+        all,
+        &evaluated.meta.params,
+        evaluated.meta.source.clone(),
+        on_iteration,
+    )?;
+    model.meta.split = evaluated.meta.split.clone();
+    model.meta.metrics = evaluated.meta.metrics.clone();
+    if let Some(h) = model
+        .meta
+        .metrics
+        .as_mut()
+        .and_then(|m| m.get_mut("holdout"))
+    {
+        h["refitted"] = serde_json::Value::Bool(true);
+    }
+    model.meta.tuning = evaluated.meta.tuning.clone();
+    model.tuning = evaluated.tuning.clone();
+    model.meta.events_through_ms = evaluated.meta.events_through_ms;
+    Ok(model)
+}
+
+/// Marks `model` as fitted on the training side of its holdout only (`--no-refit`).
+pub fn mark_not_refitted(model: &mut Model) {
+    model.meta.fitted_on = Some(FittedOn {
+        rows: FittedRows::TrainingSide,
+        interactions: model.meta.interactions,
+    });
 }
 
 /// Scores a model on a test set: top-k for every test user the model knows (seen items

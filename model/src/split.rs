@@ -53,6 +53,36 @@ pub struct SplitParams {
     pub min_rating: usize,
 }
 
+/// In words, as reports and metrics name a split: "stratified by user, 75% train, seed 42".
+impl std::fmt::Display for SplitParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match self.method {
+            SplitMethod::Random => "random",
+            SplitMethod::Stratified => "stratified",
+            SplitMethod::Chrono => "chronological",
+        };
+        let by = match self.filter_by {
+            FilterBy::User => "user",
+            FilterBy::Item => "item",
+        };
+        match self.method {
+            SplitMethod::Random => write!(f, "{method}")?,
+            _ => write!(f, "{method} by {by}")?,
+        }
+        // The ratio as typed: 0.75 shows as 75%, 0.333 as 33.3%.
+        let pct = format!("{:.3}", self.ratio * 100.0);
+        let pct = pct.trim_end_matches('0').trim_end_matches('.');
+        write!(f, ", {pct}% train")?;
+        if self.method != SplitMethod::Chrono {
+            write!(f, ", seed {}", self.seed)?;
+        }
+        if self.min_rating > 1 && self.method != SplitMethod::Random {
+            write!(f, ", groups under {} rows dropped", self.min_rating)?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for SplitParams {
     fn default() -> Self {
         Self {

@@ -30,7 +30,8 @@
 //!   [`ActiveVersion`]) and the fast paths that select from a stored list.
 //! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`]: the roles; [`error`]:
 //!   [`StoreError`].
-//! - [`publish`]: writing a model as a new version, then activating it.
+//! - [`publish`]: writing a model as a new version, then activating it; [`quality`]: each
+//!   version's holdout figure and what it was measured on.
 //! - [`breaker`]: the read timeout and circuit breaker of the networked backends;
 //!   [`env_setting`]: their settings from the environment.
 //! - [`embedded`]: the LMDB backend; [`compact`]: rewriting its file without dead pages.
@@ -59,6 +60,7 @@ pub mod item_edits;
 pub mod lifecycle;
 pub mod online_report;
 pub mod publish;
+pub mod quality;
 pub mod reader;
 pub mod realtime;
 pub mod recs_snapshot;

@@ -160,11 +160,12 @@ pub async fn catch_up(
         store.upsert_users_recs(&docs).await?;
         refreshed += docs.len();
     }
-    tracing::info!(
+    // Callers log the total once: publishing catches up twice (before and after activation).
+    tracing::debug!(
         version = %serving.version,
         events = events.len(),
         users = refreshed,
-        "live events folded into the version"
+        "caught up"
     );
     Ok(refreshed)
 }

@@ -269,3 +269,103 @@ fn without_id(mut answer: serde_json::Value) -> serde_json::Value {
     }
     answer
 }
+
+/// Each user's items in a ratings file written by [`ratings`] (or any `user\titem…` TSV).
+fn histories(path: &str) -> std::collections::HashMap<String, std::collections::HashSet<String>> {
+    let mut h: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let mut f = line.split('\t');
+        let (u, i) = (f.next().unwrap(), f.next().unwrap());
+        h.entry(u.to_owned()).or_default().insert(i.to_owned());
+    }
+    h
+}
+
+/// Served slots, over every user, that are items the user has in `history`.
+fn repeats(
+    port: u16,
+    history: &std::collections::HashMap<String, std::collections::HashSet<String>>,
+) -> (usize, usize) {
+    let (mut slots, mut repeated) = (0, 0);
+    for (user, items) in history {
+        let (s, body) = http_get(port, &format!("/api/recommendations/{user}?k=20"));
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["source"], "personalized", "{user}: {body}");
+        for it in body["items"].as_array().unwrap() {
+            slots += 1;
+            repeated += usize::from(items.contains(it["itemId"].as_str().unwrap()));
+        }
+    }
+    (slots, repeated)
+}
+
+/// `train --ratings` splits, scores the holdout, then refits on every row: no user is ever
+/// served an item of their whole history, the holdout's items included. With `--no-refit`
+/// (the old behaviour, kept for research) the same check finds repeats, which shows it can.
+#[test]
+fn published_lists_never_repeat_a_users_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ratings(dir.path(), 80);
+    let history = histories(&data);
+    let train = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train", "--ratings", &data, "--factors", "8", "--iterations", "5", "--out", out,
+        ];
+        args.extend_from_slice(extra);
+        ok(&args);
+    };
+    let refit = dir.path().join("refit").display().to_string();
+    let research = dir.path().join("research").display().to_string();
+    train(&refit, &[]);
+    train(&research, &["--no-refit"]);
+
+    // model.json and metrics.json say which rows the factors saw and what was held out.
+    let meta = |m: &str, file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(Path::new(m).join(file)).unwrap()).unwrap()
+    };
+    let all_rows = history.values().map(|s| s.len()).sum::<usize>();
+    assert_eq!(meta(&refit, "model.json")["fitted_on"]["rows"], "all");
+    assert_eq!(meta(&refit, "model.json")["fitted_on"]["interactions"], all_rows);
+    assert_eq!(meta(&refit, "model.json")["interactions"], all_rows);
+    let holdout = &meta(&refit, "metrics.json")["holdout"];
+    assert_eq!(holdout["refitted"], true, "{holdout}");
+    assert_eq!(
+        holdout["trainInteractions"].as_u64().unwrap() + holdout["testInteractions"].as_u64().unwrap(),
+        all_rows as u64,
+        "{holdout}"
+    );
+    assert!(
+        holdout["madeBy"].as_str().unwrap().starts_with("stratified by user, 75% train, seed 42 split of /"),
+        "{holdout}"
+    );
+    assert_eq!(meta(&research, "model.json")["fitted_on"]["rows"], "training_side");
+    assert_eq!(meta(&research, "metrics.json")["holdout"]["refitted"], false);
+    // The holdout figures are the same evaluation either way.
+    assert_eq!(
+        meta(&refit, "metrics.json")["ndcg_at_k"],
+        meta(&research, "metrics.json")["ndcg_at_k"]
+    );
+
+    let store = format!("embedded:{}", dir.path().join("s.db").display());
+    ok(&["publish", "--model", &refit, "--store", &store]);
+    let (server, port) = serve(&store);
+    let (slots, repeated) = repeats(port, &history);
+    assert_eq!(slots, history.len() * 20);
+    assert_eq!(repeated, 0, "{repeated} of {slots} served slots are items users have");
+    drop(server);
+
+    let store2 = format!("embedded:{}", dir.path().join("s2.db").display());
+    ok(&["publish", "--model", &research, "--store", &store2]);
+    let (_server, port) = serve(&store2);
+    let (_, repeated) = repeats(port, &history);
+    assert!(repeated > 0, "--no-refit keeps the holdout recommendable");
+
+    // Versions scored on different holdouts are not shown as comparable.
+    let other = dir.path().join("other").display().to_string();
+    train(&other, &["--seed", "7"]);
+    ok(&["publish", "--model", &other, "--store", &store]);
+    let listing = ok(&["versions", "--store", &store]);
+    assert!(listing.contains("2 different holdouts"), "{listing}");
+    assert!(listing.contains(" A (") && listing.contains(" B ("), "{listing}");
+}

@@ -15,6 +15,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use topten_store::online_report::{self, ExperimentReport, HourFigures};
+use topten_store::quality::{HoldoutFigure, HoldoutLabels};
 use topten_store::{VersionInfo, VersionStatus};
 
 use crate::error::ApiError;
@@ -38,13 +39,33 @@ struct VersionSummary {
     metrics: serde_json::Value,
     /// The quality-gate decision that published it (retrains only).
     quality: Option<serde_json::Value>,
+    /// The headline holdout figure and what it was measured on.
+    holdout: HoldoutSummary,
 }
 
-impl From<VersionInfo> for VersionSummary {
-    fn from(v: VersionInfo) -> Self {
+/// A version's holdout figure with the label of its holdout among the listed versions.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HoldoutSummary {
+    #[serde(flatten)]
+    figure: HoldoutFigure,
+    /// The holdout's letter among the listed versions (`?`: not recorded).
+    label: String,
+    /// The holdout in words, with its letter and size.
+    description: String,
+}
+
+impl VersionSummary {
+    fn new(v: VersionInfo, labels: &HoldoutLabels) -> Self {
+        let figure = HoldoutFigure::of(&v);
         VersionSummary {
             status: v.status,
             metrics: v.model.get("metrics").cloned().unwrap_or_default(),
+            holdout: HoldoutSummary {
+                label: labels.label(&figure),
+                description: labels.describe(&figure),
+                figure,
+            },
             version: v.version,
             created_at: v.created_at,
             users: v.users,
@@ -83,6 +104,8 @@ struct Stats {
     to_ms: i64,
     active_version: Option<String>,
     versions: Vec<VersionSummary>,
+    /// Set when the versions' holdout figures come from different holdouts.
+    holdout_note: Option<String>,
     experiment: Option<ExperimentReport>,
     totals: Vec<VersionTotals>,
     hourly: Vec<HourFigures>,
@@ -175,11 +198,12 @@ pub async fn stats_get(
         .into_iter()
         .map(|(minute_ms, events)| MinuteCount { minute_ms, events })
         .collect();
-    let mut versions: Vec<VersionSummary> = store
-        .versions()
-        .await?
+    let listed = store.versions().await?;
+    let labels = HoldoutLabels::of(&listed);
+    let holdout_note = labels.note();
+    let mut versions: Vec<VersionSummary> = listed
         .into_iter()
-        .map(VersionSummary::from)
+        .map(|v| VersionSummary::new(v, &labels))
         .collect();
     versions.reverse(); // newest first
     let stats = Stats {
@@ -189,6 +213,7 @@ pub async fn stats_get(
         to_ms,
         active_version: active.map(|a| a.version),
         versions,
+        holdout_note,
         experiment,
         totals: totals(&hourly),
         hourly,

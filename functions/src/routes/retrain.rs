@@ -138,12 +138,12 @@ async fn run(state: AppState, past_due: bool) -> (StatusCode, Json<serde_json::V
     tracing::info!(inputs = ?cfg.inputs, events = cfg.events.len(), past_due, "retrain started");
     let train_cfg = cfg.clone();
     let trained = tokio::task::spawn_blocking(move || retrain::train_candidate(&train_cfg)).await;
-    let (model, holdout) = match trained {
+    let candidate = match trained {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => return failed(e.to_string()),
         Err(e) => return failed(format!("training task failed: {e}")),
     };
-    match retrain::gate_and_publish(store.as_ref(), &cfg, model, &holdout).await {
+    match retrain::gate_and_publish(store.as_ref(), &cfg, candidate).await {
         Ok((_, outcome)) => {
             state.invalidate_active();
             // The gate's figures and reason are logged by `gate_and_publish` ("quality gate").

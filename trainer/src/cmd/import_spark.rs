@@ -50,6 +50,12 @@ pub struct Args {
     /// Cut-off of the ranking metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// Write the model exactly as it was evaluated (research use): a run's `holdout-model/`
+    /// instead of its refitted `model/`, and seen lists without the --test rows. By default,
+    /// after the evaluation the written model is the run's refit on every row (when the run
+    /// has one), and its lists leave out the holdout items a user has too.
+    #[arg(long)]
+    pub no_refit: bool,
     /// How to read --ratings and --test.
     #[command(flatten)]
     pub input: InputArgs,
@@ -103,6 +109,32 @@ pub(crate) fn import(args: &Args) -> anyhow::Result<topten_model::model::Model> 
         },
     };
     let test_loc = pick(&args.test, run.as_ref().map(|r| r.test.clone()));
+    let test = test_loc.as_ref().map(|t| args.input.read(t)).transpose()?;
+    let made_by = |loc: &topten_azure::blob::Location| match &args.run {
+        Some(r) if args.test.is_none() => format!("the test/ of the Spark run {r}"),
+        _ => format!("the file {loc}"),
+    };
+    // A run refitted on every row: judge its holdout fit, write its refit.
+    if let (Some(run), Some(test), Some(test_loc), false) =
+        (&run, &test, &test_loc, args.no_refit)
+    {
+        if run.holdout_model.is_some() && args.model.is_none() {
+            let (evaluated, mut published) =
+                spark_run::import_run_pair(run, &args.input.options(), test)
+                    .context("cannot import the Spark run")?;
+            let eval = pipeline::evaluate(&evaluated, test, args.k);
+            let holdout = holdout_of(made_by(test_loc), &evaluated, test, true);
+            published.meta.metrics = Some(pipeline::labelled_metrics(&eval, &holdout));
+            return Ok(published);
+        }
+    }
+    let what = match (&run, args.no_refit, &args.model) {
+        (Some(run), true, None) => ImportLocations {
+            model: run.holdout_model.clone().unwrap_or_else(|| run.model.clone()),
+            ..what
+        },
+        _ => what,
+    };
     let (bar, progress) = crate::progress::bytes(&format!("reading {}", what.model));
     let imported = spark_run::import(
         &what,
@@ -129,10 +161,35 @@ pub(crate) fn import(args: &Args) -> anyhow::Result<topten_model::model::Model> 
     if train.is_none() {
         tracing::warn!("no --ratings: lists may repeat what users already have, and fold-in starts from nothing");
     }
-    if let Some(test_loc) = &test_loc {
-        let test = args.input.read(test_loc)?;
-        let eval = pipeline::evaluate(&model, &test, args.k);
-        model.meta.metrics = Some(serde_json::to_value(eval)?);
+    if let (Some(test), Some(test_loc)) = (&test, &test_loc) {
+        let eval = pipeline::evaluate(&model, test, args.k);
+        let holdout = holdout_of(made_by(test_loc), &model, test, false);
+        model.meta.metrics = Some(pipeline::labelled_metrics(&eval, &holdout));
+        if !args.no_refit {
+            // Spark's factors stay as they are; the holdout rows join the seen lists, so that
+            // lists never offer a user an item they have.
+            let added = model.extend_history(test);
+            tracing::info!(
+                added,
+                "holdout rows added to the seen lists (the factors are Spark's, fitted without them; --no-refit keeps them out)"
+            );
+        }
     }
     Ok(model)
+}
+
+/// The `holdout` label of an evaluation of `evaluated` on `test`.
+fn holdout_of(
+    made_by: String,
+    evaluated: &topten_model::model::Model,
+    test: &topten_model::interactions::Ratings,
+    refitted: bool,
+) -> pipeline::Holdout {
+    pipeline::Holdout {
+        made_by,
+        fingerprint: pipeline::holdout_fingerprint(test),
+        train_interactions: evaluated.meta.interactions,
+        test_interactions: test.len(),
+        refitted,
+    }
 }

@@ -51,7 +51,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.model.join("report"));
     topten_model::output_dir::create(&out, &topten_model::output_dir::REPORT_DIR)?;
-    let (test, test_note) = test_set(&args, &model)?;
+    let (test, train_side, mut test_note) = test_set(&args, &model)?;
+    // A model refitted on every row saw the holdout: its holdout figures come from the same
+    // parameters fitted without it, which is re-made here (the fit is seeded, so it is the one
+    // metrics.json describes when the split is re-made from its source; from a --test file, the
+    // training side is the model's seen rows outside it).
+    let holdout_fit = match (&test, refitted(&model)) {
+        (Some(test), true) => {
+            let spin = crate::progress::spinner("fitting the model's parameters without the holdout");
+            let fit = match &train_side {
+                Some(train) => topten_model::pipeline::train(
+                    train,
+                    &model.meta.params,
+                    model.meta.source.clone(),
+                    &mut |_| {},
+                )?,
+                None => fit_without(&model, test)?,
+            };
+            spin.finish_and_clear();
+            test_note += &format!(
+                " (scored on the same parameters fitted on the {} interactions outside it: the published factors were refitted on every row, the holdout included)",
+                fit.meta.interactions
+            );
+            Some(fit)
+        }
+        _ => None,
+    };
     // The figures read the tuning record in its JSON form (`tuning.json`).
     let tuning = model
         .tuning
@@ -60,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .transpose()?;
     let written = write_report(
         &model,
+        holdout_fit.as_ref().unwrap_or(&model),
         test.as_ref(),
         &test_note,
         tuning.as_ref(),
@@ -72,10 +98,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, String)> {
+/// The test set, the training side of the recorded split when it was re-made, and how the
+/// test set was found.
+type TestSet = (Option<Ratings>, Option<Ratings>, String);
+
+fn test_set(args: &Args, model: &Model) -> anyhow::Result<TestSet> {
     if let Some(path) = &args.test {
         return Ok((
             Some(args.input.read(&Location::from(path.as_path()))?),
+            None,
             format!("test file {}", path.display()),
         ));
     }
@@ -87,6 +118,7 @@ fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, Stri
     let Some(split_params) = recorded else {
         return Ok((
             None,
+            None,
             "no test set: the model records no split; pass --test FILE".into(),
         ));
     };
@@ -96,6 +128,7 @@ fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, Stri
         _ => {
             return Ok((
                 None,
+                None,
                 "no test set: the recorded source is not readable; pass --ratings or --test".into(),
             ))
         }
@@ -103,23 +136,78 @@ fn test_set(args: &Args, model: &Model) -> anyhow::Result<(Option<Ratings>, Stri
     let all = args.input.read(&Location::from(source.as_path()))?;
     let parts = split::split(&all, &split_params)?;
     let train = all.subset(&parts.train);
-    // The re-made split must be the one the model was trained on.
-    if train.records.len() != model.meta.interactions {
+    // The re-made split must be the one the model was trained on (a refitted model records
+    // the training side's size with its holdout figures).
+    let expected = model
+        .meta
+        .metrics
+        .as_ref()
+        .and_then(|m| m.pointer("/holdout/trainInteractions"))
+        .and_then(|v| v.as_u64())
+        .map_or(model.meta.interactions, |n| n as usize);
+    if train.records.len() != expected {
         anyhow::bail!(
-            "re-splitting {} gives {} training rows, the model has {}: not the model's data (pass --test)",
+            "re-splitting {} gives {} training rows, the model's holdout fit had {}: not the model's data (pass --test)",
             source.display(),
             train.records.len(),
-            model.meta.interactions
+            expected
         );
     }
     Ok((
         Some(all.subset(&parts.test)),
+        Some(train),
         format!(
-            "test side of the recorded split of {} ({:?})",
+            "test side of the recorded split of {} ({})",
             source.display(),
             split_params
         ),
     ))
+}
+
+/// Whether `model`'s factors were refitted on every row after its holdout evaluation.
+fn refitted(model: &Model) -> bool {
+    model
+        .meta
+        .metrics
+        .as_ref()
+        .and_then(|m| m.pointer("/holdout/refitted"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// `model`'s parameters fitted on its seen interactions outside `test`: the holdout fit of a
+/// model refitted on every row.
+fn fit_without(model: &Model, test: &Ratings) -> anyhow::Result<Model> {
+    let held: rustc_hash::FxHashSet<(&str, &str)> = test
+        .records
+        .iter()
+        .map(|r| (test.users.id(r.user), test.items.id(r.item)))
+        .collect();
+    let mut train = Ratings::default();
+    for u in 0..model.seen.nrows() {
+        let user = model.users.id(u as u32);
+        let (cols, vals) = model.seen.row(u);
+        for (&i, &v) in cols.iter().zip(vals) {
+            let item = model.items.id(i);
+            if held.contains(&(user, item)) {
+                continue;
+            }
+            let user = train.users.intern(user);
+            let item = train.items.intern(item);
+            train.records.push(topten_model::interactions::Interaction {
+                user,
+                item,
+                rating: v as f64,
+                timestamp: 0,
+            });
+        }
+    }
+    Ok(topten_model::pipeline::train(
+        &train,
+        &model.meta.params,
+        model.meta.source.clone(),
+        &mut |_| {},
+    )?)
 }
 
 fn esc(s: &str) -> String {
@@ -133,6 +221,7 @@ fn esc(s: &str) -> String {
 /// figures.
 pub fn write_report(
     model: &Model,
+    evaluated: &Model,
     test: Option<&Ratings>,
     test_note: &str,
     tuning: Option<&serde_json::Value>,
@@ -162,7 +251,7 @@ pub fn write_report(
         ));
     }
 
-    let at_k = test.map(|t| report::metrics_at_k(model, t, max_k.max(1)));
+    let at_k = test.map(|t| report::metrics_at_k(evaluated, t, max_k.max(1)));
     if let Some(at) = &at_k {
         let line =
             |name: &str, c: usize, f: &dyn Fn(&topten_model::metrics::RankingMetrics) -> f64| {
@@ -269,7 +358,7 @@ pub fn write_report(
         };
         let steps: Vec<String> = dial
             .iter()
-            .map(|d| format!("{}", d["popularity_penalty"].as_f64().unwrap_or(0.0)))
+            .map(|d| format!("{}", d["popularity_penalty"].as_f64().unwrap_or(0.0) as f32))
             .collect();
         figures.push((
             "dial.png",
@@ -377,7 +466,7 @@ pub fn write_report(
         let _ = writeln!(html, "<h2>Test metrics</h2><p>{}</p>", esc(test_note));
     }
     if let Some(test) = test {
-        let b = topten_model::pipeline::evaluate(model, test, k)
+        let b = topten_model::pipeline::evaluate(evaluated, test, k)
             .beyond
             .unwrap_or_default();
         let _ = writeln!(
@@ -402,7 +491,7 @@ pub fn write_report(
             let _ = write!(
                 html,
                 "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.3}</td><td>{:.4}</td></tr>",
-                d["popularity_penalty"].as_f64().unwrap_or(0.0),
+                d["popularity_penalty"].as_f64().unwrap_or(0.0) as f32,
                 d["validation"]["ndcg_at_k"].as_f64().unwrap_or(0.0),
                 d["validation"]["precision_at_k"].as_f64().unwrap_or(0.0),
                 d["beyond"]["catalog_coverage"].as_f64().unwrap_or(0.0),

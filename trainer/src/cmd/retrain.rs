@@ -125,14 +125,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cfg.events = rt.block_on(store.events_since(0))?;
     tracing::info!(events = cfg.events.len(), "live events included");
     let spin = crate::progress::spinner("training candidate");
-    let (model, holdout) = retrain::train_candidate(&cfg)?;
+    let candidate = retrain::train_candidate(&cfg)?;
     spin.set_message("comparing with the active version and publishing");
-    let (_, outcome) = rt.block_on(retrain::gate_and_publish(
-        store.as_ref(),
-        &cfg,
-        model,
-        &holdout,
-    ))?;
+    let (_, outcome) = rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, candidate))?;
     spin.finish_and_clear();
     // The gate's figures and reason are logged by `gate_and_publish` ("quality gate").
     tracing::info!(version = %outcome.candidate_version, activated = outcome.activated, "retrain finished");

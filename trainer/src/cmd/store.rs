@@ -104,6 +104,12 @@ pub struct PublishArgs {
     /// With --recs: the item index.
     #[arg(long, requires = "recs")]
     pub item_index: Option<topten_azure::blob::Location>,
+    /// With --recs: every interaction the users have (original ids; a file, a Parquet
+    /// directory or a blob; for a Spark run, its train/ and test/ together, repeatable). Items
+    /// a user has are removed from their list, which Spark's `recommendForAllUsers` does not
+    /// do. Without it the lists are published as they are, and may repeat what users have.
+    #[arg(long, requires = "recs")]
+    pub ratings: Vec<topten_azure::blob::Location>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Items stored per user (request-time filters still leave k).
@@ -203,7 +209,6 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
     ))?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    let stats = store.write_stats().unwrap_or_default();
     tracing::info!(
         version = %info.version,
         users = info.users,
@@ -211,11 +216,17 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         store = %args.store.store,
         seconds,
         docs_per_sec = info.users as f64 / seconds.max(1e-9),
-        request_units = stats.request_units,
-        throttled = stats.throttled,
-        retries = stats.retries,
         "published"
     );
+    // Request units and throttling exist on Cosmos DB only.
+    if let Some(stats) = store.write_stats() {
+        tracing::info!(
+            request_units = stats.request_units,
+            throttled = stats.throttled,
+            retries = stats.retries,
+            "Cosmos DB writes"
+        );
+    }
     super::outln!("{}", info.version);
     Ok(())
 }
@@ -233,6 +244,10 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
         spark_run::read_index(args.user_index.as_ref()).context("cannot read the user index")?;
     let items =
         spark_run::read_index(args.item_index.as_ref()).context("cannot read the item index")?;
+    let history = std::sync::Arc::new(user_history(&args.ratings)?);
+    if args.ratings.is_empty() {
+        tracing::warn!("no --ratings: Spark's lists are published as they are and may repeat items users have");
+    }
     let (dir, _guard) = spark_run::local_copy(recs, None)?;
     let files = topten_spark::recs::RecsFiles::open(&dir)
         .with_context(|| format!("cannot read recommendForAllUsers output {recs}"))?;
@@ -259,6 +274,7 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
         "source": format!("spark recommendForAllUsers {recs}"),
         "users": files.users,
         "itemsPerList": longest,
+        "historyRemovedFrom": args.ratings.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
         "createdAt": topten_model::clock::now_rfc3339(),
     });
     let store = args.store.open_for_publish()?;
@@ -266,13 +282,18 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
     // The reader runs on its own thread and hands batches over a bounded channel.
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<Result<Vec<topten_spark::recs::UserList>, String>>(4);
+    let removed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reader = {
         let files = files.clone();
+        let history = history.clone();
+        let removed = removed.clone();
         std::thread::spawn(move || {
             let sent = files.for_each(
                 &users,
                 &items,
-                |batch| -> Result<(), topten_spark::SparkError> {
+                |mut batch| -> Result<(), topten_spark::SparkError> {
+                    let n = without_history(&mut batch, &history);
+                    removed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                     let _ = tx.send(Ok(batch));
                     Ok(())
                 },
@@ -305,10 +326,45 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
         activated = opts.activate,
         store = %args.store.store,
         seconds = started.elapsed().as_secs_f64(),
+        items_users_have_removed = removed.load(std::sync::atomic::Ordering::Relaxed),
         "published Spark's lists"
     );
     super::outln!("{}", info.version);
     Ok(())
+}
+
+/// Each user's items in `ratings` (read with auto-detection), for [`without_history`].
+fn user_history(
+    ratings: &[topten_azure::blob::Location],
+) -> anyhow::Result<rustc_hash::FxHashMap<String, rustc_hash::FxHashSet<String>>> {
+    let mut history: rustc_hash::FxHashMap<String, rustc_hash::FxHashSet<String>> =
+        Default::default();
+    for loc in ratings {
+        let r = super::read_with(loc, &topten_model::ingest::ReadOptions::default())?;
+        for x in &r.records {
+            history
+                .entry(r.users.id(x.user).to_owned())
+                .or_default()
+                .insert(r.items.id(x.item).to_owned());
+        }
+    }
+    Ok(history)
+}
+
+/// Removes from each list the items its user has; returns how many were removed.
+fn without_history(
+    batch: &mut [topten_spark::recs::UserList],
+    history: &rustc_hash::FxHashMap<String, rustc_hash::FxHashSet<String>>,
+) -> usize {
+    let mut removed = 0;
+    for (user, list) in batch.iter_mut() {
+        if let Some(has) = history.get(user) {
+            let before = list.len();
+            list.retain(|(item, _)| !has.contains(item));
+            removed += before - list.len();
+        }
+    }
+    removed
 }
 
 /// List the versions in a store.
@@ -337,13 +393,17 @@ pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // Holdout figures compare only when measured on the same rows: each distinct holdout gets
+    // a letter, and the table says when there is more than one.
+    let holdouts = topten_store::quality::HoldoutLabels::of(&versions);
     super::outln!(
-        "{:<2} {:<28} {:<9} {:>9} {:<21} NDCG@10",
+        "{:<2} {:<28} {:<9} {:>9} {:<21} {:>8}  HOLDOUT",
         "",
         "VERSION",
         "STATUS",
         "USERS",
-        "CREATED"
+        "CREATED",
+        "NDCG@10"
     );
     for v in &versions {
         let mark = if active.as_ref().is_some_and(|a| a.version == v.version) {
@@ -351,22 +411,25 @@ pub fn versions(args: VersionsArgs) -> anyhow::Result<()> {
         } else {
             ""
         };
-        let ndcg = v
-            .model
-            .pointer("/metrics/ndcg_at_k")
-            .and_then(|x| x.as_f64())
+        let figure = topten_store::quality::HoldoutFigure::of(v);
+        let ndcg = figure
+            .ndcg
             .map(|x| format!("{x:.4}"))
             .unwrap_or_else(|| "-".into());
+        let holdout = holdouts.describe(&figure);
         let status = serde_json::to_value(v.status)?
             .as_str()
             .unwrap_or("?")
             .to_owned();
         super::outln!(
-            "{mark:<2} {:<28} {status:<9} {:>9} {:<21} {ndcg}",
+            "{mark:<2} {:<28} {status:<9} {:>9} {:<21} {ndcg:>8}  {holdout}",
             v.version,
             v.users,
             v.created_at
         );
+    }
+    if let Some(note) = holdouts.note() {
+        super::outln!("\n{note}");
     }
     Ok(())
 }

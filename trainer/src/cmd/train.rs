@@ -87,6 +87,11 @@ pub struct Args {
     /// serendipity (instead of co-occurrence in the training data).
     #[arg(long)]
     pub items: Option<Location>,
+    /// Keep the model fitted on the training side only (research use): by default, after the
+    /// holdout evaluation the same parameters are fitted again on every row, and that model
+    /// is written, so that published lists leave out every item a user has.
+    #[arg(long)]
+    pub no_refit: bool,
     /// Output model directory or blob prefix (metrics.json is written inside it too).
     #[arg(long)]
     pub out: Location,
@@ -138,10 +143,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .num_threads(args.threads)
             .build_global();
     }
-    let (train, test, split_info, source) = args.data.load(args.seed)?;
+    let sets = args.data.load(args.seed)?;
 
     let bar = progress::iterations(params.iterations);
-    let mut model = pipeline::train(&train, &params, Some(source), &mut |it| {
+    let mut on_iteration = |it: &topten_model::als::IterationReport| {
         let msg = match it.train_rmse {
             Some(rmse) => format!("loss {:.5} train-rmse {:.4}", it.loss, rmse),
             None => format!("loss {:.6}", it.loss),
@@ -155,8 +160,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seconds = it.seconds,
             "iteration"
         );
-    })?;
-    bar.finish_and_clear();
+    };
+    let mut model = pipeline::train(
+        &sets.train,
+        &params,
+        Some(sets.source.clone()),
+        &mut on_iteration,
+    )?;
     tracing::info!(
         users = model.meta.users,
         items = model.meta.items,
@@ -164,33 +174,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seconds = model.meta.training_seconds,
         "trained"
     );
-    model.meta.split = split_info;
+    model.meta.split = sets.split.clone();
 
-    let metrics = match &test {
-        Some(test) => {
-            let spin = progress::spinner("evaluating");
-            let catalogue = args
-                .items
-                .as_ref()
-                .map(topten_azure::blob::read_catalogue)
-                .transpose()?;
-            let eval = pipeline::evaluate_with(&model, test, args.k, catalogue.as_ref());
-            spin.finish_and_clear();
-            Some(serde_json::to_value(eval)?)
+    if let (Some(test), Some(mut holdout)) = (&sets.test, sets.holdout()) {
+        bar.set_message("evaluating on the holdout");
+        let catalogue = args
+            .items
+            .as_ref()
+            .map(topten_azure::blob::read_catalogue)
+            .transpose()?;
+        let eval = pipeline::evaluate_with(&model, test, args.k, catalogue.as_ref());
+        holdout.refitted = !args.no_refit;
+        model.meta.metrics = Some(pipeline::labelled_metrics(&eval, &holdout));
+        if args.no_refit {
+            pipeline::mark_not_refitted(&mut model);
+        } else {
+            // The published model sees every row, so its lists leave out the holdout items
+            // each user has too; the figures above stay those of the holdout fit.
+            bar.reset();
+            bar.set_message("refitting on every row");
+            model = pipeline::refit(&sets.all, &model, &mut on_iteration)?;
+            tracing::info!(
+                interactions = model.meta.interactions,
+                seconds = model.meta.training_seconds,
+                "refitted on every row"
+            );
         }
-        None => None,
-    };
-    model.meta.metrics = metrics.clone();
+    }
+    bar.finish_and_clear();
     super::save_model(&mut model, &args.out)?;
-    if let Some(m) = &metrics {
+    if let Some(m) = &model.meta.metrics {
         super::outln!("{}", serde_json::to_string_pretty(m)?);
     }
     tracing::info!(out = %args.out, "model written");
     Ok(())
 }
 
-/// Training and (optional) test sets, the split's parameters when one was made, and the source.
-pub type Sets = (Ratings, Option<Ratings>, Option<serde_json::Value>, String);
+/// The data of `train` and `tune`: what the evaluated fit trains on, the holdout it is scored
+/// on, and every row, which the written model is refitted on.
+pub struct Sets {
+    /// The training side (of the split, or the `--train` file).
+    pub train: Ratings,
+    /// The holdout (the split's test side, or the `--test` file), if any.
+    pub test: Option<Ratings>,
+    /// Every row: the file that was split, or `--train` and `--test` together.
+    pub all: Ratings,
+    /// The split's parameters, when this command made the split.
+    pub split: Option<serde_json::Value>,
+    /// How the holdout was made, in words (the `holdout.madeBy` of metrics.json).
+    pub holdout_made_by: Option<String>,
+    /// Where the data came from (an absolute path for a local file, so that `report` finds
+    /// it from any directory).
+    pub source: String,
+}
+
+impl Sets {
+    /// The holdout label of a fit on these sets, when there is a holdout.
+    pub fn holdout(&self) -> Option<pipeline::Holdout> {
+        let test = self.test.as_ref()?;
+        let made_by = self.holdout_made_by.clone().unwrap_or_default();
+        Some(pipeline::Holdout::new(made_by, &self.train, test))
+    }
+}
 
 /// Where the training and test sets come from, for `train` and `tune`: one file split here,
 /// or a train file and an optional test file.
@@ -214,44 +259,53 @@ pub struct SetsArgs {
 impl SetsArgs {
     /// Reads `--ratings` and splits it (seeded by `seed`), or reads `--train` and `--test`.
     pub fn load(&self, seed: u64) -> anyhow::Result<Sets> {
-        load_sets(
-            self.ratings.as_ref(),
-            self.train.as_ref(),
-            self.test.as_ref(),
-            &self.input,
-            &self.split,
-            seed,
-        )
+        match (&self.ratings, &self.train) {
+            (Some(path), _) => {
+                let all = self.input.read(path)?;
+                let split_params = self.split.params(seed)?;
+                let parts = split::split(&all, &split_params)?;
+                tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
+                let source = source_name(path);
+                Ok(Sets {
+                    train: all.subset(&parts.train),
+                    test: Some(all.subset(&parts.test)),
+                    split: Some(serde_json::to_value(split_params)?),
+                    holdout_made_by: Some(format!("{split_params} split of {source}")),
+                    all,
+                    source,
+                })
+            }
+            (None, Some(train_path)) => {
+                let train = self.input.read(train_path)?;
+                let test = self.test.as_ref().map(|t| self.input.read(t)).transpose()?;
+                let all = match &test {
+                    Some(test) => Ratings::union(&train, test),
+                    None => train.clone(),
+                };
+                Ok(Sets {
+                    train,
+                    test,
+                    all,
+                    split: None,
+                    holdout_made_by: self
+                        .test
+                        .as_ref()
+                        .map(|t| format!("the file {}", source_name(t))),
+                    source: source_name(train_path),
+                })
+            }
+            (None, None) => anyhow::bail!("give --ratings FILE or --train FILE"),
+        }
     }
 }
 
-fn load_sets(
-    ratings: Option<&Location>,
-    train: Option<&Location>,
-    test: Option<&Location>,
-    input: &InputArgs,
-    split_args: &SplitArgs,
-    seed: u64,
-) -> anyhow::Result<Sets> {
-    match (ratings, train) {
-        (Some(path), _) => {
-            let all = input.read(path)?;
-            let split_params = split_args.params(seed)?;
-            let parts = split::split(&all, &split_params)?;
-            tracing::info!(train = parts.train.len(), test = parts.test.len(), "split");
-            let info = serde_json::to_value(split_params)?;
-            Ok((
-                all.subset(&parts.train),
-                Some(all.subset(&parts.test)),
-                Some(info),
-                path.to_string(),
-            ))
-        }
-        (None, Some(train_path)) => {
-            let train = input.read(train_path)?;
-            let test = test.map(|t| input.read(t)).transpose()?;
-            Ok((train, test, None, train_path.to_string()))
-        }
-        (None, None) => anyhow::bail!("give --ratings FILE or --train FILE"),
+/// A location as model.json records it: local paths made absolute (they are read again by
+/// `report`, perhaps from another directory), blobs as given.
+fn source_name(loc: &Location) -> String {
+    match loc {
+        Location::Local(path) => std::fs::canonicalize(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| loc.to_string()),
+        _ => loc.to_string(),
     }
 }

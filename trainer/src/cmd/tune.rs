@@ -91,6 +91,11 @@ pub struct Args {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Keep the written model fitted on the training side only (research use): by default,
+    /// after the test set is scored the chosen parameters are fitted again on every row
+    /// (training and test), and that model is written.
+    #[arg(long)]
+    pub no_refit: bool,
     /// Output model directory or blob prefix (with tuning.json, trials.tsv and metrics.json).
     #[arg(long)]
     pub out: Location,
@@ -154,7 +159,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         ..TuneConfig::default()
     };
-    let (train, test, split_info, source) = args.data.load(args.seed)?;
+    let sets = args.data.load(args.seed)?;
+    let train = &sets.train;
 
     let bar = match cfg.budget {
         Budget::Trials(_) => ProgressBar::new(0),
@@ -167,7 +173,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let result = tune::tune(&train, &cfg, &mut |t, p| {
+    let result = tune::tune(train, &cfg, &mut |t, p| {
         if let Some(n) = p.planned {
             bar.set_length(n as u64);
         }
@@ -209,16 +215,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..result.best.clone()
     };
     let spin = crate::progress::spinner("refitting the best configuration on all training data");
-    let mut model = pipeline::train(&train, &params, Some(source), &mut |_| {})?;
-    model.meta.split = split_info;
-    spin.set_message("evaluating on the test set");
-    let eval = test.as_ref().map(|t| pipeline::evaluate(&model, t, args.k));
-    spin.finish_and_clear();
+    let mut model = pipeline::train(train, &params, Some(sets.source.clone()), &mut |_| {})?;
+    model.meta.split = sets.split.clone();
     let mut record = tune::TuningRecord::new(&cfg, &result, params.clone());
-    model.meta.metrics = eval.map(serde_json::to_value).transpose()?;
+    if let (Some(test), Some(mut holdout)) = (&sets.test, sets.holdout()) {
+        spin.set_message("evaluating on the test set");
+        let eval = pipeline::evaluate(&model, test, args.k);
+        holdout.refitted = !args.no_refit;
+        model.meta.metrics = Some(pipeline::labelled_metrics(&eval, &holdout));
+    }
     record.test = model.meta.metrics.clone();
     model.meta.tuning = Some(record.summary.clone());
     model.tuning = Some(record);
+    if sets.test.is_some() {
+        if args.no_refit {
+            pipeline::mark_not_refitted(&mut model);
+        } else {
+            // The written model sees the test rows too, so its lists leave them out; the
+            // test figures stay those of the fit above.
+            spin.set_message("refitting on every row");
+            model = pipeline::refit(&sets.all, &model, &mut |_| {})?;
+        }
+    }
+    spin.finish_and_clear();
     // One write: model.json, the artifacts, metrics.json, tuning.json and trials.tsv, checksummed
     // together, to a directory or a blob prefix.
     super::save_model(&mut model, &args.out)?;
