@@ -311,7 +311,10 @@ pub fn import_run_pair(
     let items = read_index(what.item_index.as_ref())?;
     let (train, _) = blob::read_ratings(&run.train, read, None)?;
     let evaluated_what = ImportLocations {
-        model: run.holdout_model.clone().unwrap_or_else(|| run.model.clone()),
+        model: run
+            .holdout_model
+            .clone()
+            .unwrap_or_else(|| run.model.clone()),
         ..what.clone()
     };
     let (evaluated, _) = import_factors(&evaluated_what, &users, &items, Some(&train), None)?;

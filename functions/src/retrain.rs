@@ -261,7 +261,11 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<Candidate, RetrainError> {
             format!(
                 "{} split of {source}{}",
                 cfg.split,
-                if cfg.events.is_empty() { "" } else { " and the live events" }
+                if cfg.events.is_empty() {
+                    ""
+                } else {
+                    " and the live events"
+                }
             ),
             &train,
             &test,
@@ -305,7 +309,11 @@ fn spark_candidate(cfg: &RetrainConfig, prefix: &Location) -> Result<Candidate, 
     let holdout = pipeline::Holdout {
         made_by: format!("the test/ of the Spark run {run_loc}"),
         fingerprint: pipeline::holdout_fingerprint(&test),
-        train_interactions: evaluated.meta.fitted_on.as_ref().map_or(0, |f| f.interactions),
+        train_interactions: evaluated
+            .meta
+            .fitted_on
+            .as_ref()
+            .map_or(0, |f| f.interactions),
         test_interactions: test.len(),
         refitted: published.meta.fitted_on.as_ref().map(|f| f.interactions)
             != evaluated.meta.fitted_on.as_ref().map(|f| f.interactions),
@@ -587,7 +595,10 @@ async fn same_holdout_figures(
     cfg: &RetrainConfig,
 ) -> Result<Option<(f64, f64)>, RetrainError> {
     let recorded = |metrics: &serde_json::Value| -> Option<(String, f64)> {
-        let fingerprint = metrics.pointer("/holdout/fingerprint")?.as_str()?.to_owned();
+        let fingerprint = metrics
+            .pointer("/holdout/fingerprint")?
+            .as_str()?
+            .to_owned();
         (metrics.get("k")?.as_u64()? == cfg.k as u64).then_some(())?;
         Some((fingerprint, metrics.get(cfg.metric.to_string())?.as_f64()?))
     };

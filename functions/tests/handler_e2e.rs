@@ -13,7 +13,7 @@ use topten_testkit::http::get_json as get;
 async fn serves_recommendations_and_runs_the_timer_retrain() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = topten_testkit::fixtures::ratings_file(dir.path());
-    let (uri, v1) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+    let (uri, v1) = topten_testkit::fixtures::evaluated_store(dir.path(), &ratings).await;
     let models = dir.path().join("models");
     let h = start_handler(&[
         ("TOPTEN_STORE", &uri),
@@ -64,6 +64,14 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
     );
     let outcome = &answer["ReturnValue"];
     assert_eq!(outcome["activated"], true, "{answer}");
+    // The active version was scored on this very holdout: the recorded figures compare.
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap()
+            .contains("both scored on the holdout of the active version's own evaluation"),
+        "{answer}"
+    );
     assert_eq!(outcome["activeVersion"], v1.as_str());
     let v2 = outcome["candidateVersion"].as_str().unwrap().to_owned();
     assert_ne!(v2, v1);
@@ -100,6 +108,73 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
     assert_eq!(health["activeVersion"], v2.as_str());
     let versions = common::open(&uri).versions().await.unwrap();
     assert_eq!(versions.len(), 2, "a rejected candidate is not published");
+}
+
+/// An active version fitted on every row, with no holdout figure of its own, saw every
+/// interaction a retrain of the same data holds out: the gate has nothing to compare on, says
+/// so, and keeps it. Once live interactions arrive, the holdout has rows new to it, and both
+/// sides are scored on those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retrain_compares_only_on_what_the_active_version_did_not_see() {
+    use topten_functions::retrain::{self, RetrainConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+    let (uri, v1) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+    let store = common::open(&uri);
+    let mut cfg = RetrainConfig::new(
+        vec![topten_azure::blob::Location::Local(ratings.clone())],
+        topten_testkit::fixtures::small_model(&ratings, 5)
+            .meta
+            .params,
+        topten_model::metrics::TargetMetric::NdcgAtK,
+    );
+    let train = |cfg: &RetrainConfig| {
+        let cfg = cfg.clone();
+        std::thread::spawn(move || retrain::train_candidate(&cfg).unwrap())
+            .join()
+            .unwrap()
+    };
+    let (published, outcome) = retrain::gate_and_publish(store.as_ref(), &cfg, train(&cfg))
+        .await
+        .unwrap();
+    assert!(published.is_none());
+    assert!(!outcome.activated);
+    assert!(
+        outcome.reason.contains("nothing to compare on"),
+        "{}",
+        outcome.reason
+    );
+
+    // New interactions: every user rates three items they have not rated.
+    let (all, _) = topten_model::ingest::read_ratings(&ratings, &Default::default()).unwrap();
+    let mut has: std::collections::HashMap<u32, std::collections::HashSet<u32>> =
+        Default::default();
+    for r in &all.records {
+        has.entry(r.user).or_default().insert(r.item);
+    }
+    let mut events = Vec::new();
+    for (u, items) in &has {
+        let new = (0..all.items.len() as u32)
+            .filter(|i| !items.contains(i))
+            .take(3);
+        for i in new {
+            events.push(topten_store::events::StoredEvent::interaction(
+                all.users.id(*u),
+                all.items.id(i),
+                "rating",
+                1.0,
+                1_000,
+            ));
+        }
+    }
+    cfg.events = events;
+    cfg.tolerance = 1.0; // this checks what is compared, not which side wins
+    let (_, outcome) = retrain::gate_and_publish(store.as_ref(), &cfg, train(&cfg))
+        .await
+        .unwrap();
+    assert!(outcome.users > 0, "{}", outcome.reason);
+    assert_eq!(outcome.active_version.as_deref(), Some(v1.as_str()));
+    assert!(outcome.activated, "{}", outcome.reason);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -238,9 +238,12 @@ fn spark_output_in_blob_storage() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let retrain = || {
         let candidate = retrain::train_candidate(&cfg).unwrap();
-        assert_eq!(candidate.holdout.records.len(), test.len() - rows_dup(&test));
+        assert_eq!(
+            candidate.holdout.records.len(),
+            test.len() - rows_dup(&test)
+        );
         rt.block_on(retrain::gate_and_publish(store.as_ref(), &cfg, candidate))
-        .unwrap()
+            .unwrap()
     };
     let (published, outcome) = retrain();
     assert!(outcome.activated && published.is_some(), "{outcome:?}");

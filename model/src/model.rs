@@ -349,7 +349,8 @@ impl Model {
         }
         let added = triplets.len() - before;
         if added > 0 {
-            self.seen = Csr::from_triplets(triplets.into_iter(), self.users.len(), self.items.len());
+            self.seen =
+                Csr::from_triplets(triplets.into_iter(), self.users.len(), self.items.len());
             self.meta.interactions = self.seen.nnz();
             self.meta.data_fingerprint = fingerprint(&self.users, &self.items, &self.seen);
             self.set_popularity_penalty(self.meta.params.popularity_penalty);

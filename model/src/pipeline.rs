@@ -88,7 +88,13 @@ pub fn holdout_fingerprint(test: &Ratings) -> String {
     let mut rows: Vec<(&str, &str, u64)> = test
         .records
         .iter()
-        .map(|r| (test.users.id(r.user), test.items.id(r.item), r.rating.to_bits()))
+        .map(|r| {
+            (
+                test.users.id(r.user),
+                test.items.id(r.item),
+                r.rating.to_bits(),
+            )
+        })
         .collect();
     rows.sort_unstable();
     let mut h = sha2::Sha256::new();

@@ -237,7 +237,8 @@ pub async fn publish(
         repeat_limit: opts.repeat_limit,
         ..crate::realtime::ListRules::new(opts.items_per_user)
     };
-    let mut folded = crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
+    let mut folded =
+        crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
     if opts.activate {
         store.activate(&version).await?;
         folded += crate::realtime::catch_up(store, &serving, started, &rules).await?;
@@ -406,7 +407,8 @@ async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreE
         .find(|v| v.version == version)
         .map_or(50, |v| v.items_per_user.max(1));
     let rules = crate::realtime::ListRules::new(items_per_user);
-    let folded = crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
+    let folded =
+        crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
     tracing::info!(%version, users = folded, "live events folded into the version");
     Ok(())
 }

@@ -167,7 +167,10 @@ mod tests {
     /// Versions on one holdout compare; a second holdout, or an unrecorded one, is named.
     #[test]
     fn different_holdouts_are_flagged() {
-        let same = [version("a", holdout("sha256:1")), version("b", holdout("sha256:1"))];
+        let same = [
+            version("a", holdout("sha256:1")),
+            version("b", holdout("sha256:1")),
+        ];
         let labels = HoldoutLabels::of(&same);
         assert!(labels.comparable());
         assert_eq!(labels.note(), None);
@@ -178,7 +181,10 @@ mod tests {
             "A (25 rows of stratified by user, 75% train, seed 42 split of u.data; then refitted on every row)"
         );
 
-        let mixed = [version("a", holdout("sha256:1")), version("b", holdout("sha256:2"))];
+        let mixed = [
+            version("a", holdout("sha256:1")),
+            version("b", holdout("sha256:2")),
+        ];
         let labels = HoldoutLabels::of(&mixed);
         assert!(!labels.comparable());
         assert_eq!(labels.label(&HoldoutFigure::of(&mixed[1])), "B");
@@ -190,7 +196,10 @@ mod tests {
         ];
         let labels = HoldoutLabels::of(&old);
         assert!(!labels.comparable());
-        assert_eq!(labels.describe(&HoldoutFigure::of(&old[1])), "? (not recorded)");
+        assert_eq!(
+            labels.describe(&HoldoutFigure::of(&old[1])),
+            "? (not recorded)"
+        );
         assert!(labels.note().unwrap().contains("not recorded"));
     }
 }

@@ -59,3 +59,26 @@ pub async fn published_store(dir: &Path, ratings: &Path) -> (String, String) {
     let version = publish_active(&store, &model).await;
     (format!("embedded:{}", path.display()), version)
 }
+
+/// A store whose active version was made as `topten train --ratings` makes one: [`small_model`]'s
+/// parameters fitted on the training side of the default split (stratified by user, 75/25,
+/// seed 42; the retrain's too), scored on its holdout, refitted on every row and published.
+pub async fn evaluated_store(dir: &Path, ratings: &Path) -> (String, String) {
+    let (all, _) = read_ratings(ratings, &ReadOptions::default()).unwrap();
+    let split_params = topten_model::split::SplitParams::default();
+    let parts = topten_model::split::split(&all, &split_params).unwrap();
+    let (train, test) = (all.subset(&parts.train), all.subset(&parts.test));
+    let params = small_model(ratings, 5).meta.params;
+    let mut model = pipeline::train(&train, &params, None, &mut |_| {}).unwrap();
+    let holdout = pipeline::Holdout {
+        refitted: true,
+        ..pipeline::Holdout::new(format!("{split_params} split"), &train, &test)
+    };
+    let eval = pipeline::evaluate(&model, &test, 10);
+    model.meta.metrics = Some(pipeline::labelled_metrics(&eval, &holdout));
+    let model = pipeline::refit(&all, &model, &mut |_| {}).unwrap();
+    let path = dir.join("store.db");
+    let store = EmbeddedStore::open(&path).unwrap();
+    let version = publish_active(&store, &model).await;
+    (format!("embedded:{}", path.display()), version)
+}

@@ -80,12 +80,15 @@ fn split_train_recommend_predict_evaluate() {
 
     for model in ["implicit", "explicit"] {
         let out_dir = d(&format!("model-{model}"));
+        // --no-refit: the research flow, whose written model is the scored one, so that
+        // `evaluate` on its lists gives train's figures.
         let metrics = json(&ok(&[
             "train",
             "--train",
             &d("split/train.tsv"),
             "--test",
             &d("split/test.tsv"),
+            "--no-refit",
             "--model",
             model,
             "--factors",
@@ -160,6 +163,51 @@ fn split_train_recommend_predict_evaluate() {
         rows += 1;
     }
     assert_eq!(rows, 120 * 10);
+
+    // By default the written model is refitted on both files: its lists hold no test item
+    // either, and it knows every row.
+    let refit = d("model-refit");
+    ok(&[
+        "train",
+        "--train",
+        &d("split/train.tsv"),
+        "--test",
+        &d("split/test.tsv"),
+        "--factors",
+        "4",
+        "--iterations",
+        "10",
+        "--out",
+        &refit,
+    ]);
+    let all_pairs: std::collections::HashSet<(String, String)> = train_text
+        .lines()
+        .skip(1)
+        .chain(test_text.lines().skip(1))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[1].to_string())
+        })
+        .collect();
+    let refit_recs = ok(&["recommend", "--model", &refit, "--all", "--k", "10"]);
+    assert_eq!(refit_recs.lines().count(), 120 * 10);
+    for line in refit_recs.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert!(
+            !all_pairs.contains(&(f[0].to_string(), f[1].to_string())),
+            "recommended an item the user has: {line}"
+        );
+    }
+    let meta = json(&std::fs::read_to_string(Path::new(&refit).join("model.json")).unwrap());
+    assert_eq!(meta["interactions"], all_pairs.len());
+    assert!(
+        meta["metrics"]["holdout"]["madeBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("the file /"),
+        "{meta}"
+    );
+
     let one = ok(&["recommend", "--model", &model, "--user", "7", "--k", "3"]);
     assert_eq!(one.lines().count(), 3);
     assert!(one.lines().all(|l| l.starts_with("7\t")));
@@ -514,8 +562,15 @@ fn parquet_input_and_spark_imports_end_to_end() {
         ]);
         json(&std::fs::read_to_string(out.join("model.json")).unwrap())
     };
-    let (a, b) = (train(&tsv, "from-tsv"), train(&table, "from-parquet"));
+    let (mut a, mut b) = (train(&tsv, "from-tsv"), train(&table, "from-parquet"));
     assert_eq!(a["data_fingerprint"], b["data_fingerprint"]);
+    // The same holdout rows, named after their files.
+    assert_eq!(
+        a["metrics"]["holdout"]["fingerprint"],
+        b["metrics"]["holdout"]["fingerprint"]
+    );
+    a["metrics"]["holdout"]["madeBy"] = serde_json::Value::Null;
+    b["metrics"]["holdout"]["madeBy"] = serde_json::Value::Null;
     assert_eq!(a["metrics"], b["metrics"]);
 
     // A run of the Spark job, imported and used by recommend, predict and publish.

@@ -310,7 +310,15 @@ fn published_lists_never_repeat_a_users_history() {
     let history = histories(&data);
     let train = |out: &str, extra: &[&str]| {
         let mut args = vec![
-            "train", "--ratings", &data, "--factors", "8", "--iterations", "5", "--out", out,
+            "train",
+            "--ratings",
+            &data,
+            "--factors",
+            "8",
+            "--iterations",
+            "5",
+            "--out",
+            out,
         ];
         args.extend_from_slice(extra);
         ok(&args);
@@ -326,21 +334,34 @@ fn published_lists_never_repeat_a_users_history() {
     };
     let all_rows = history.values().map(|s| s.len()).sum::<usize>();
     assert_eq!(meta(&refit, "model.json")["fitted_on"]["rows"], "all");
-    assert_eq!(meta(&refit, "model.json")["fitted_on"]["interactions"], all_rows);
+    assert_eq!(
+        meta(&refit, "model.json")["fitted_on"]["interactions"],
+        all_rows
+    );
     assert_eq!(meta(&refit, "model.json")["interactions"], all_rows);
     let holdout = &meta(&refit, "metrics.json")["holdout"];
     assert_eq!(holdout["refitted"], true, "{holdout}");
     assert_eq!(
-        holdout["trainInteractions"].as_u64().unwrap() + holdout["testInteractions"].as_u64().unwrap(),
+        holdout["trainInteractions"].as_u64().unwrap()
+            + holdout["testInteractions"].as_u64().unwrap(),
         all_rows as u64,
         "{holdout}"
     );
     assert!(
-        holdout["madeBy"].as_str().unwrap().starts_with("stratified by user, 75% train, seed 42 split of /"),
+        holdout["madeBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("stratified by user, 75% train, seed 42 split of /"),
         "{holdout}"
     );
-    assert_eq!(meta(&research, "model.json")["fitted_on"]["rows"], "training_side");
-    assert_eq!(meta(&research, "metrics.json")["holdout"]["refitted"], false);
+    assert_eq!(
+        meta(&research, "model.json")["fitted_on"]["rows"],
+        "training_side"
+    );
+    assert_eq!(
+        meta(&research, "metrics.json")["holdout"]["refitted"],
+        false
+    );
     // The holdout figures are the same evaluation either way.
     assert_eq!(
         meta(&refit, "metrics.json")["ndcg_at_k"],
@@ -352,7 +373,10 @@ fn published_lists_never_repeat_a_users_history() {
     let (server, port) = serve(&store);
     let (slots, repeated) = repeats(port, &history);
     assert_eq!(slots, history.len() * 20);
-    assert_eq!(repeated, 0, "{repeated} of {slots} served slots are items users have");
+    assert_eq!(
+        repeated, 0,
+        "{repeated} of {slots} served slots are items users have"
+    );
     drop(server);
 
     let store2 = format!("embedded:{}", dir.path().join("s2.db").display());
@@ -367,5 +391,8 @@ fn published_lists_never_repeat_a_users_history() {
     ok(&["publish", "--model", &other, "--store", &store]);
     let listing = ok(&["versions", "--store", &store]);
     assert!(listing.contains("2 different holdouts"), "{listing}");
-    assert!(listing.contains(" A (") && listing.contains(" B ("), "{listing}");
+    assert!(
+        listing.contains(" A (") && listing.contains(" B ("),
+        "{listing}"
+    );
 }

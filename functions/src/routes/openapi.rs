@@ -70,6 +70,42 @@ pub fn spec() -> serde_json::Value {
         .iter()
         .map(|(c, s, d)| format!("`{c}` ({s}): {d}. "))
         .collect();
+    // Apart, as serde_json's macro would otherwise recurse past the compiler's limit.
+    let holdout_schema = serde_json::json!({"type": "object", "description": "the headline holdout figure and what it was measured on", "properties": {
+        "ndcg": {"type": "number", "nullable": true}, "k": {"type": "integer", "nullable": true},
+        "madeBy": {"type": "string", "nullable": true}, "fingerprint": {"type": "string", "nullable": true},
+        "testInteractions": {"type": "integer", "nullable": true}, "refitted": {"type": "boolean", "nullable": true},
+        "label": {"type": "string", "description": "a letter per distinct holdout among the versions; ? when not recorded"},
+        "description": {"type": "string"}}});
+    let version_schema = serde_json::json!({"type": "object", "properties": {
+        "version": {"type": "string"}, "status": {"type": "string"}, "createdAt": {"type": "string"},
+        "users": {"type": "integer"}, "metrics": {"description": "offline metrics the version was published with"},
+        "quality": {"type": "object", "nullable": true, "description": "the quality-gate decision (retrains)"},
+        "holdout": holdout_schema}});
+    let stats_schema = serde_json::json!({
+        "type": "object",
+        "required": ["generatedAt", "hours", "fromMs", "toMs", "versions", "totals", "hourly", "eventsPerMinute"],
+        "properties": {
+            "generatedAt": {"type": "string"}, "hours": {"type": "integer"},
+            "fromMs": {"type": "integer"}, "toMs": {"type": "integer"},
+            "activeVersion": {"type": "string", "nullable": true},
+            "versions": {"type": "array", "items": version_schema},
+            "holdoutNote": {"type": "string", "nullable": true, "description": "set when the versions' figures come from different holdouts, which do not compare"},
+            "experiment": {"type": "object", "nullable": true, "description": "the running experiment's report (as topten experiment report --json)"},
+            "totals": {"type": "array", "items": {"type": "object", "properties": {
+                "version": {"type": "string"}, "answers": {"type": "integer"}, "impressions": {"type": "integer"},
+                "clicks": {"type": "integer"}, "conversions": {"type": "integer"}, "ctr": {"type": "number", "nullable": true}}}},
+            "hourly": {"type": "array", "items": {"type": "object", "properties": {
+                "hourMs": {"type": "integer"}, "version": {"type": "string"},
+                "arm": {"type": "string", "enum": ["control", "candidate"], "nullable": true},
+                "answers": {"type": "integer"}, "impressions": {"type": "integer"},
+                "clicks": {"type": "integer"}, "conversions": {"type": "integer"},
+                "ctr": {"type": "number", "nullable": true},
+                "ctrBasis": {"type": "string", "enum": ["impressions", "answers"]}}}},
+            "eventsPerMinute": {"type": "array", "items": {"type": "object", "properties": {
+                "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}}
+        }
+    });
     serde_json::json!({
         "openapi": "3.0.3",
         "info": {
@@ -345,32 +381,7 @@ pub fn spec() -> serde_json::Value {
                         "modelVersion": {"type": "string", "nullable": true}
                     }
                 },
-                "Stats": {
-                    "type": "object",
-                    "required": ["generatedAt", "hours", "fromMs", "toMs", "versions", "totals", "hourly", "eventsPerMinute"],
-                    "properties": {
-                        "generatedAt": {"type": "string"}, "hours": {"type": "integer"},
-                        "fromMs": {"type": "integer"}, "toMs": {"type": "integer"},
-                        "activeVersion": {"type": "string", "nullable": true},
-                        "versions": {"type": "array", "items": {"type": "object", "properties": {
-                            "version": {"type": "string"}, "status": {"type": "string"}, "createdAt": {"type": "string"},
-                            "users": {"type": "integer"}, "metrics": {"description": "offline metrics the version was published with"},
-                            "quality": {"type": "object", "nullable": true, "description": "the quality-gate decision (retrains)"}}}},
-                        "experiment": {"type": "object", "nullable": true, "description": "the running experiment's report (as topten experiment report --json)"},
-                        "totals": {"type": "array", "items": {"type": "object", "properties": {
-                            "version": {"type": "string"}, "answers": {"type": "integer"}, "impressions": {"type": "integer"},
-                            "clicks": {"type": "integer"}, "conversions": {"type": "integer"}, "ctr": {"type": "number", "nullable": true}}}},
-                        "hourly": {"type": "array", "items": {"type": "object", "properties": {
-                            "hourMs": {"type": "integer"}, "version": {"type": "string"},
-                            "arm": {"type": "string", "enum": ["control", "candidate"], "nullable": true},
-                            "answers": {"type": "integer"}, "impressions": {"type": "integer"},
-                            "clicks": {"type": "integer"}, "conversions": {"type": "integer"},
-                            "ctr": {"type": "number", "nullable": true},
-                            "ctrBasis": {"type": "string", "enum": ["impressions", "answers"]}}}},
-                        "eventsPerMinute": {"type": "array", "items": {"type": "object", "properties": {
-                            "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}}
-                    }
-                },
+                "Stats": stats_schema,
                 "Item": {
                     "type": "object",
                     "required": ["itemId", "available", "withdrawn", "servable"],

@@ -115,8 +115,7 @@ pub(crate) fn import(args: &Args) -> anyhow::Result<topten_model::model::Model> 
         _ => format!("the file {loc}"),
     };
     // A run refitted on every row: judge its holdout fit, write its refit.
-    if let (Some(run), Some(test), Some(test_loc), false) =
-        (&run, &test, &test_loc, args.no_refit)
+    if let (Some(run), Some(test), Some(test_loc), false) = (&run, &test, &test_loc, args.no_refit)
     {
         if run.holdout_model.is_some() && args.model.is_none() {
             let (evaluated, mut published) =
@@ -130,7 +129,10 @@ pub(crate) fn import(args: &Args) -> anyhow::Result<topten_model::model::Model> 
     }
     let what = match (&run, args.no_refit, &args.model) {
         (Some(run), true, None) => ImportLocations {
-            model: run.holdout_model.clone().unwrap_or_else(|| run.model.clone()),
+            model: run
+                .holdout_model
+                .clone()
+                .unwrap_or_else(|| run.model.clone()),
             ..what
         },
         _ => what,

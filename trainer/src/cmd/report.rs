@@ -58,7 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // training side is the model's seen rows outside it).
     let holdout_fit = match (&test, refitted(&model)) {
         (Some(test), true) => {
-            let spin = crate::progress::spinner("fitting the model's parameters without the holdout");
+            let spin =
+                crate::progress::spinner("fitting the model's parameters without the holdout");
             let fit = match &train_side {
                 Some(train) => topten_model::pipeline::train(
                     train,

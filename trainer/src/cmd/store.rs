@@ -246,7 +246,9 @@ fn publish_recs(args: &PublishArgs, recs: &topten_azure::blob::Location) -> anyh
         spark_run::read_index(args.item_index.as_ref()).context("cannot read the item index")?;
     let history = std::sync::Arc::new(user_history(&args.ratings)?);
     if args.ratings.is_empty() {
-        tracing::warn!("no --ratings: Spark's lists are published as they are and may repeat items users have");
+        tracing::warn!(
+            "no --ratings: Spark's lists are published as they are and may repeat items users have"
+        );
     }
     let (dir, _guard) = spark_run::local_copy(recs, None)?;
     let files = topten_spark::recs::RecsFiles::open(&dir)
