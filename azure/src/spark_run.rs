@@ -321,8 +321,7 @@ pub fn import_run_pair(
     let mut published = match &run.holdout_model {
         Some(_) => {
             let all = Ratings::union(&train, test);
-            let (mut m, _) = import_factors(&what, &users, &items, Some(&all), None)?;
-            m.meta.source = Some(run.model.to_string());
+            let (m, _) = import_factors(&what, &users, &items, Some(&all), None)?;
             m
         }
         None => evaluated.clone(),
