@@ -146,18 +146,119 @@ pub fn parse_exclude(raw: Option<&str>, max_len: usize) -> Result<Vec<String>, R
     Ok(ids)
 }
 
-/// The raw `k` and `exclude` values of a query string (form-urlencoded; the last occurrence
-/// wins). Parsed by hand, without a map of owned strings: this is the hot path.
-pub fn query_k_exclude(query: Option<&str>) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
-    let (mut k, mut exclude) = (None, None);
-    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match key.as_ref() {
-            "k" => k = Some(value),
-            "exclude" => exclude = Some(value),
-            _ => {}
-        }
+/// The query parameter every route takes besides its own: `code`, the function key Azure
+/// Functions (and the API key check) reads from the query string.
+pub const KEY_PARAMETER: &str = "code";
+
+/// The parameters of `GET /api/recommendations/{userId}` (besides `code`, and the
+/// `$parameters` a `filter` expression names).
+pub const RECS_PARAMETERS: &[&str] = &[
+    "k",
+    "exclude",
+    "explain",
+    "category",
+    "excludeCategory",
+    "filter",
+];
+
+/// The catalogue-filter parameters (`category`, `excludeCategory`, `filter`).
+const FILTER_PARAMETERS: &[&str] = &["category", "excludeCategory", "filter"];
+
+/// The 400 `invalid_query` of a parameter the route does not take, naming it and the ones
+/// it does.
+pub fn unknown_parameter(name: &str, known: &[&str]) -> Rejection {
+    let message = if known.is_empty() {
+        format!("unknown query parameter {name:?}; this route takes none")
+    } else {
+        format!(
+            "unknown query parameter {name:?}; known: {}",
+            known.join(", ")
+        )
+    };
+    Rejection::bad_request("invalid_query", message)
+}
+
+/// Checks that every parameter of `query` is in `known` (or is `code`): one pass, no
+/// allocation unless a name is percent-encoded or unknown.
+pub fn check_parameters(query: Option<&str>, known: &[&str]) -> Result<(), Rejection> {
+    match first_unknown(query, known, &[]) {
+        Some(name) => Err(unknown_parameter(&name, known)),
+        None => Ok(()),
     }
-    (k, exclude)
+}
+
+/// The first parameter name of `query` that is neither in `known`, nor in `extra`, nor `code`.
+pub fn first_unknown<'a>(
+    query: Option<&'a str>,
+    known: &[&str],
+    extra: &[String],
+) -> Option<Cow<'a, str>> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(key, _)| key)
+        .find(|key| {
+            key != KEY_PARAMETER
+                && !known.contains(&key.as_ref())
+                && !extra.iter().any(|e| e == key)
+        })
+}
+
+/// The raw values of a recommendations query, from one pass over the query string
+/// (form-urlencoded; the last occurrence wins): the hot path, so values stay borrowed unless
+/// percent-encoded.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecsQuery<'a> {
+    /// `k`.
+    pub k: Option<Cow<'a, str>>,
+    /// `exclude`.
+    pub exclude: Option<Cow<'a, str>>,
+    /// `explain`.
+    pub explain: Option<Cow<'a, str>>,
+    /// Whether a catalogue filter (`category`, `excludeCategory`, `filter`) is present.
+    pub filtered: bool,
+    /// The first parameter the route does not take (a `filter`'s `$parameters` may make it
+    /// known: the caller decides).
+    pub unknown: Option<Cow<'a, str>>,
+}
+
+impl<'a> RecsQuery<'a> {
+    /// Parses `query` in one pass.
+    pub fn parse(query: Option<&'a str>) -> Self {
+        let mut q = RecsQuery::default();
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match key.as_ref() {
+                "k" => q.k = Some(value),
+                "exclude" => q.exclude = Some(value),
+                "explain" => q.explain = Some(value),
+                KEY_PARAMETER => {}
+                name if FILTER_PARAMETERS.contains(&name) => q.filtered = true,
+                _ => {
+                    if q.unknown.is_none() {
+                        q.unknown = Some(key);
+                    }
+                }
+            }
+        }
+        q
+    }
+}
+
+/// The raw `k` and `exclude` values of a query string (form-urlencoded; the last occurrence
+/// wins).
+pub fn query_k_exclude(query: Option<&str>) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+    let q = RecsQuery::parse(query);
+    (q.k, q.exclude)
+}
+
+/// Parses `explain`: `true`/`1`, or `false`/`0`/empty (the default).
+pub fn parse_explain(raw: Option<&str>) -> Result<bool, Rejection> {
+    match raw {
+        None | Some("false" | "0" | "") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(Rejection::bad_request(
+            "invalid_query",
+            format!("explain must be true or false, got {other:?}"),
+        )),
+    }
 }
 
 /// A validated recommendations request.
@@ -167,20 +268,45 @@ pub struct RecsRequest {
     pub k: usize,
     /// Item ids to leave out.
     pub exclude: Vec<String>,
+    /// `explain=true`.
+    pub explain: bool,
+    /// A catalogue filter is present (the caller parses it from the query).
+    pub filtered: bool,
+    /// The first parameter the route does not take, when there is one: without a `filter`
+    /// this is a 400 `invalid_query`; with one, the caller checks it against the filter's
+    /// `$parameters` ([`first_unknown`]).
+    pub unknown: Option<String>,
+}
+
+impl RecsRequest {
+    /// The 400 for an unknown parameter when no filter could name it.
+    pub fn reject_unknown(&self) -> Result<(), Rejection> {
+        match (&self.unknown, self.filtered) {
+            (Some(name), false) => Err(unknown_parameter(name, RECS_PARAMETERS)),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Validates the user id (already percent-decoded) and the query of a recommendations request,
-/// in the order the API documents: user id, then `k`, then `exclude`.
+/// in the order the API documents: user id, then `k`, then `exclude`, then `explain`.
 pub fn recs_request(
     user_id: &str,
     query: Option<&str>,
     limits: &Limits,
 ) -> Result<RecsRequest, Rejection> {
     validate_user_id(user_id, limits.max_id_len)?;
-    let (k_raw, exclude_raw) = query_k_exclude(query);
-    let k = parse_k(k_raw.as_deref(), limits.default_k, limits.max_k)?;
-    let exclude = parse_exclude(exclude_raw.as_deref(), limits.max_id_len)?;
-    Ok(RecsRequest { k, exclude })
+    let q = RecsQuery::parse(query);
+    let k = parse_k(q.k.as_deref(), limits.default_k, limits.max_k)?;
+    let exclude = parse_exclude(q.exclude.as_deref(), limits.max_id_len)?;
+    let explain = parse_explain(q.explain.as_deref())?;
+    Ok(RecsRequest {
+        k,
+        exclude,
+        explain,
+        filtered: q.filtered,
+        unknown: q.unknown.map(Cow::into_owned),
+    })
 }
 
 /// Percent-decodes one path segment as the native router does (`None`: not UTF-8 after decoding).
@@ -234,6 +360,19 @@ mod tests {
         assert_eq!(k.as_deref(), Some("3"));
         assert_eq!(ex.as_deref(), Some("a,b"));
         assert_eq!(query_k_exclude(None), (None, None));
+        let q = RecsQuery::parse(Some("k=2&catgory=Horror&category=A&code=key&x=1"));
+        assert_eq!(q.unknown.as_deref(), Some("catgory"));
+        assert!(q.filtered);
+        let e = check_parameters(Some("window=1h&code=k&windw=2"), &["k", "window"]).unwrap_err();
+        assert_eq!(e.code, "invalid_query");
+        assert!(e.message.contains("\"windw\""), "{}", e.message);
+        assert!(check_parameters(Some("code=key&k=1"), &["k"]).is_ok());
+        assert!(check_parameters(None, &[]).is_ok());
+        assert!(check_parameters(Some("a=1"), &[]).is_err());
+        assert_eq!(
+            first_unknown(Some("max=3&filter=x"), &["filter"], &["max".into()]),
+            None
+        );
         assert_eq!(decode_segment("u%20%C3%A9").as_deref(), Some("u é"));
         assert_eq!(decode_segment("%FF"), None);
     }

@@ -2,11 +2,12 @@
 //! component runs per request. It mirrors the native router for the routes an edge copy can
 //! serve (`GET /api/recommendations/{userId}`, `GET /api/ping`); anything else is the same
 //! `not_found` answer the native router gives for an unknown path. Unknown users get the
-//! popular list (the native default, `TOPTEN_UNKNOWN_USER=popular`).
+//! popular list (the native default, `TOPTEN_UNKNOWN_USER=popular`). A query parameter the
+//! route does not take is a 400 `invalid_query` naming it, as natively.
 
 use crate::body::{answer_body, join_items, recommendation_id};
 use crate::request::{
-    decode_segment, method_not_allowed, missing_user_id, no_such_route, recs_request, Limits,
+    check_parameters, decode_segment, method_not_allowed, missing_user_id, no_such_route, recs_request, Limits,
     Rejection,
 };
 use crate::snapshot::RecsSnapshot;
@@ -62,14 +63,16 @@ pub fn handle(
 ) -> Response {
     let get = method == "GET";
     if path == "/api/ping" {
-        return if get {
-            Response {
-                status: 200,
-                content_type: TEXT,
-                body: b"pong".to_vec(),
-            }
-        } else {
-            method_not_allowed().into()
+        if !get {
+            return method_not_allowed().into();
+        }
+        if let Err(r) = check_parameters(query, &[]) {
+            return r.into();
+        }
+        return Response {
+            status: 200,
+            content_type: TEXT,
+            body: b"pong".to_vec(),
         };
     }
     let Some(raw_id) = path.strip_prefix(RECS_PREFIX) else {
@@ -99,7 +102,7 @@ pub fn handle(
 }
 
 /// The body of `GET /api/recommendations/{user_id}?{query}`: the user's first `k` stored items
-/// not excluded, or the popular list for an unknown user.
+/// not excluded and not expired at the stamp's time, or the popular list for an unknown user.
 pub fn recommendations(
     snap: &RecsSnapshot<'_>,
     limits: &Limits,
@@ -108,6 +111,9 @@ pub fn recommendations(
     stamp: Option<AnswerStamp>,
 ) -> Result<Vec<u8>, Rejection> {
     let req = recs_request(user_id, query, limits)?;
+    // An edge copy has no catalogue: with a filter present it cannot tell the filter's
+    // `$parameters`, so only a query without one is checked for unknown parameters.
+    req.reject_unknown()?;
     let internal = |_| Rejection {
         status: 500,
         code: "internal",
@@ -117,7 +123,10 @@ pub fn recommendations(
         Some(list) => (list, "personalized"),
         None => (snap.popular().map_err(internal)?, "popular"),
     };
-    let (items, _) = join_items(list.iter(), req.k, &req.exclude);
+    // Items past an expiry the file lists are left out, as of the answer's time.
+    let now_secs = stamp.map(|s| (s.issued_ms / 1000) as i64);
+    let servable = |(id, _): &(&str, &[u8])| now_secs.is_none_or(|now| snap.servable_at(id, now));
+    let (items, _) = join_items(list.iter().filter(servable), req.k, &req.exclude);
     let id = stamp.map(|s| recommendation_id(snap.version(), "-", s.issued_ms, s.nonce));
     Ok(answer_body(
         user_id,

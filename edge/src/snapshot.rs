@@ -18,11 +18,21 @@
 //! Each item's JSON is the exact `serde_json` serialisation of the stored item
 //! (`{"itemId":..,"score":..,"title"?:..}`), copied into responses as is. Strings are stored
 //! once each, after the tables.
+//!
+//! Items that expire after the export are listed in an optional trailer, so that an edge copy
+//! stops serving them when they expire (files without one read as having no expiries):
+//! ```text
+//! E      expiry count N, then N entries of (item id offset, item id length, expiry low u32,
+//!        expiry high u32: epoch seconds as i64), sorted by item id bytes; then the ids
+//! end-12 E
+//! end-8  magic "TTEXPIR1"
+//! ```
 
 use std::cmp::Ordering;
 
 const MAGIC: &[u8; 8] = b"TTRECS1\0";
 const HEADER: usize = 28;
+const EXPIRY_MAGIC: &[u8; 8] = b"TTEXPIR1";
 
 /// A snapshot file that does not hold what the format promises.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +59,7 @@ pub struct SnapshotWriter {
     version: String,
     popular: Vec<Item>,
     users: Vec<(String, Vec<Item>)>,
+    expiries: Vec<(String, i64)>,
 }
 
 impl SnapshotWriter {
@@ -68,6 +79,12 @@ impl SnapshotWriter {
     /// Adds one user's stored list, best first.
     pub fn add_user(&mut self, user_id: &str, items: Vec<Item>) {
         self.users.push((user_id.to_owned(), items));
+    }
+
+    /// Sets the items that expire after the export, with their expiry (epoch seconds): an edge
+    /// copy leaves each out from then on.
+    pub fn set_expiries(&mut self, expiries: Vec<(String, i64)>) {
+        self.expiries = expiries;
     }
 
     /// Number of users added so far.
@@ -128,6 +145,26 @@ impl SnapshotWriter {
         }
         debug_assert_eq!(head.len(), tables);
         head.extend_from_slice(&strings);
+        if !self.expiries.is_empty() {
+            self.expiries
+                .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            self.expiries.dedup_by(|a, b| a.0 == b.0);
+            let start = head.len();
+            let mut ids_off = start + 4 + 16 * self.expiries.len();
+            push(&mut head, u32_of(self.expiries.len()));
+            for (id, t) in &self.expiries {
+                push(&mut head, u32_of(ids_off));
+                push(&mut head, u32_of(id.len()));
+                push(&mut head, *t as u64 as u32);
+                push(&mut head, ((*t as u64) >> 32) as u32);
+                ids_off += id.len();
+            }
+            for (id, _) in &self.expiries {
+                head.extend_from_slice(id.as_bytes());
+            }
+            push(&mut head, u32_of(start));
+            head.extend_from_slice(EXPIRY_MAGIC);
+        }
         head
     }
 }
@@ -140,6 +177,8 @@ pub struct RecsSnapshot<'a> {
     version: &'a str,
     popular_off: usize,
     index_off: usize,
+    /// Offset of the expiry table, when the file has one.
+    expiry_off: Option<usize>,
 }
 
 fn u32_at(bytes: &[u8], off: usize) -> Result<usize, SnapshotError> {
@@ -219,15 +258,72 @@ impl<'a> RecsSnapshot<'a> {
                 .checked_mul(12)
                 .ok_or_else(|| corrupt("user count overflow"))?,
         )?;
+        let expiry_off = match bytes.len().checked_sub(12) {
+            Some(end) if bytes.ends_with(EXPIRY_MAGIC) => {
+                let off = u32_at(bytes, end)?;
+                let n = u32_at(bytes, off)?;
+                slice_at(
+                    bytes,
+                    off + 4,
+                    n.checked_mul(16)
+                        .ok_or_else(|| corrupt("expiry count overflow"))?,
+                )?;
+                Some(off)
+            }
+            _ => None,
+        };
         let snap = RecsSnapshot {
             bytes,
             users,
             version,
             popular_off,
             index_off,
+            expiry_off,
         };
         snap.list_at(popular_off)?;
         Ok(snap)
+    }
+
+    /// Number of items with an expiry.
+    pub fn expiries(&self) -> usize {
+        self.expiry_off
+            .and_then(|off| u32_at(self.bytes, off).ok())
+            .unwrap_or(0)
+    }
+
+    /// Expiry `i` in id order: (item id, epoch seconds).
+    pub fn expiry(&self, i: usize) -> Result<(&'a str, i64), SnapshotError> {
+        let off = self.expiry_off.ok_or_else(|| corrupt("no expiry table"))?;
+        let e = off + 4 + 16 * i;
+        let id = str_at(self.bytes, u32_at(self.bytes, e)?, u32_at(self.bytes, e + 4)?)?;
+        let t = (u32_at(self.bytes, e + 8)? as u64) | ((u32_at(self.bytes, e + 12)? as u64) << 32);
+        Ok((id, t as i64))
+    }
+
+    /// When `item_id` expires (epoch seconds), if the file lists an expiry for it (binary
+    /// search).
+    pub fn expires_at(&self, item_id: &str) -> Result<Option<i64>, SnapshotError> {
+        let Some(off) = self.expiry_off else {
+            return Ok(None);
+        };
+        let (mut lo, mut hi) = (0, u32_at(self.bytes, off)?);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let e = off + 4 + 16 * mid;
+            let key = slice_at(self.bytes, u32_at(self.bytes, e)?, u32_at(self.bytes, e + 4)?)?;
+            match key.cmp(item_id.as_bytes()) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Ok(Some(self.expiry(mid)?.1)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `item_id` may be served at `now_secs` (it is not past an expiry the file lists).
+    pub fn servable_at(&self, item_id: &str, now_secs: i64) -> bool {
+        self.expiry_off.is_none()
+            || !matches!(self.expires_at(item_id), Ok(Some(t)) if t <= now_secs)
     }
 
     /// Checks every table entry and string (linear time): what loaders of untrusted files run once.
@@ -246,6 +342,14 @@ impl<'a> RecsSnapshot<'a> {
         let popular = self.popular()?;
         if popular.iter().count() != popular.len() {
             return Err(corrupt("corrupt popular entry"));
+        }
+        let mut prev: Option<&str> = None;
+        for i in 0..self.expiries() {
+            let (id, _) = self.expiry(i)?;
+            if prev.is_some_and(|p| p.as_bytes() >= id.as_bytes()) {
+                return Err(corrupt("expiry table is not sorted"));
+            }
+            prev = Some(id);
         }
         Ok(())
     }
@@ -359,6 +463,34 @@ mod tests {
         assert_eq!(s.user("é\"").unwrap().unwrap().len(), 1);
         assert!(s.user("u300").unwrap().is_none());
         assert!(s.user("").unwrap().is_none());
+    }
+
+    /// Expiries round-trip; a file without them reads as having none.
+    #[test]
+    fn expiries_round_trip() {
+        let mut w = SnapshotWriter::new("v");
+        w.add_user("a", vec![item("x"), item("offer")]);
+        w.set_expiries(vec![("offer".into(), 5_000_000_000), ("b".into(), 100)]);
+        let bytes = w.finish();
+        let s = RecsSnapshot::parse(&bytes).unwrap();
+        s.verify().unwrap();
+        assert_eq!(s.expiries(), 2);
+        assert_eq!(s.expires_at("offer").unwrap(), Some(5_000_000_000));
+        assert_eq!(s.expires_at("b").unwrap(), Some(100));
+        assert_eq!(s.expires_at("x").unwrap(), None);
+        assert!(s.servable_at("b", 99) && !s.servable_at("b", 100) && s.servable_at("x", 1 << 40));
+        assert_eq!(s.user("a").unwrap().unwrap().len(), 2);
+        let mut w = SnapshotWriter::new("v");
+        w.add_user("a", vec![item("x")]);
+        let s2 = w.finish();
+        let s2 = RecsSnapshot::parse(&s2).unwrap();
+        assert_eq!((s2.expiries(), s2.expires_at("x").unwrap()), (0, None));
+        for cut in 0..bytes.len() {
+            if let Ok(s) = RecsSnapshot::parse(&bytes[..cut]) {
+                let _ = s.verify();
+                let _ = s.expires_at("offer");
+            }
+        }
     }
 
     /// Truncated or foreign bytes are refused, never read out of bounds.

@@ -6,7 +6,8 @@
 //! - [`backends`]: the store backends by URI (the one place that knows them all).
 //! - [`retrain`]: the timer job: train a candidate, gate it against the active version, publish.
 //! - [`servable`]: what the active version's catalogue lets serve now.
-//! - [`request_filter`]: a request's category and expression filters.
+//! - [`request_filter`]: a request's category and expression filters; [`query`]: the query
+//!   parameters each route takes (any other is a 400 `invalid_query`).
 //! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
 //! - [`routes`]: one module per resource; handlers are thin.
 //! - [`error`]: the JSON error type with stable codes.
@@ -35,6 +36,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod query;
 pub mod request_filter;
 pub mod retrain;
 pub mod routes;
@@ -127,6 +129,7 @@ pub fn app(state: AppState) -> Router {
             auth::require_key,
         ));
     api.merge(trigger)
+        .route_layer(middleware::from_fn(query::check_query))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(rejected_head))

@@ -19,6 +19,8 @@ pub struct RequestFilter {
     any_of: Vec<String>,
     none_of: Vec<String>,
     expr: Option<Filter>,
+    /// The `$parameters` the expression names: query parameters the route then takes.
+    params: Vec<String>,
 }
 
 impl RequestFilter {
@@ -56,6 +58,7 @@ impl RequestFilter {
         let any_of = list("category")?;
         let none_of = list("excludeCategory")?;
         // An empty `filter=` is no filter, as an empty `exclude=` excludes nothing.
+        let mut params = Vec::new();
         let expr = match pairs
             .iter()
             .find(|(k, v)| k == "filter" && !v.trim().is_empty())
@@ -75,6 +78,7 @@ impl RequestFilter {
                         ApiError::bad_request("invalid_filter", format!("filter: {e}"))
                     })?,
                 };
+                params = parsed.params();
                 let values: HashMap<String, String> = pairs.iter().cloned().collect();
                 Some(parsed.bind(&values).map_err(|e| {
                     ApiError::bad_request("invalid_filter", format!("filter: {}", e.message))
@@ -88,7 +92,27 @@ impl RequestFilter {
             any_of,
             none_of,
             expr,
+            params,
         }))
+    }
+
+    /// The `$parameters` the filter expression names (taken from the query string).
+    pub fn params(&self) -> &[String] {
+        &self.params
+    }
+
+    /// Checks that every parameter of `query` is one of `known`, `code`, or a `$parameter` of
+    /// `filter`: a 400 `invalid_query` naming the first that is not.
+    pub fn check_query(
+        query: Option<&str>,
+        known: &[&str],
+        filter: Option<&RequestFilter>,
+    ) -> Result<(), ApiError> {
+        let extra = filter.map_or(&[][..], RequestFilter::params);
+        match topten_edge::request::first_unknown(query, known, extra) {
+            Some(name) => Err(topten_edge::request::unknown_parameter(&name, known).into()),
+            None => Ok(()),
+        }
     }
 
     /// Whether the item `item_id` passes, as `catalogue` describes it (an item it does not

@@ -212,11 +212,17 @@ impl AppState {
         let servable = if base.is_none() && live.is_empty() {
             None
         } else {
+            // A live change's title is served over the title stored with the lists (a change
+            // without a title leaves the stored one).
+            let titles: HashMap<String, String> = live
+                .iter()
+                .filter_map(|i| Some((i.item_id.clone(), i.title.clone()?)))
+                .collect();
             let mut catalogue = base.as_deref().cloned().unwrap_or_default();
             for item in live {
                 catalogue.upsert(item);
             }
-            Some(Arc::new(Servable::at(catalogue, now)))
+            Some(Arc::new(Servable::at(catalogue, now).with_titles(titles)))
         };
         *self.inner.servable.write().unwrap() = Some(CatalogueCache {
             version: version.to_owned(),
@@ -334,7 +340,10 @@ impl AppState {
         if let Some(p) = self.inner.popular.read().unwrap().get(version) {
             return Ok(p.clone());
         }
-        let list = Arc::new(self.reader().popular(version).await?.unwrap_or_default());
+        let mut list = self.reader().popular(version).await?.unwrap_or_default();
+        // On the scale of personal scores, also for versions stored with raw counts.
+        topten_store::normalise_popular(&mut list);
+        let list = Arc::new(list);
         let mut cache = self.inner.popular.write().unwrap();
         cache.retain(|v, _| v == version); // old versions' lists are no longer needed
         cache.insert(version.to_owned(), list.clone());

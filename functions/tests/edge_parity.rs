@@ -58,7 +58,7 @@ async fn native_and_edge_answers_are_byte_identical() {
     let ratings = topten_testkit::fixtures::ratings_file(dir.path());
     let (uri, version) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
     let store = common::open(&uri);
-    let (bytes, summary) = export_snapshot(store.as_ref(), None).await.unwrap();
+    let (bytes, summary) = export_snapshot(store.as_ref(), &[], None).await.unwrap();
     assert_eq!(summary.version, version);
     let snap_path = dir.path().join("recs.snap");
     std::fs::write(&snap_path, &bytes).unwrap();

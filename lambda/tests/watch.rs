@@ -46,7 +46,7 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
     let (uri, _) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
     let store = topten_functions::backends::open(&uri).unwrap();
     let store = store.reader();
-    let (bytes, _) = export_snapshot(store.as_ref(), None).await.unwrap();
+    let (bytes, _) = export_snapshot(store.as_ref(), &[], None).await.unwrap();
     let snap_path = dir.path().join("recs.snap");
     std::fs::write(&snap_path, &bytes).unwrap();
 

@@ -203,7 +203,9 @@ impl ServingModel {
     }
 
     /// The `n` most popular items (most training interactions, ties by row) for which `keep`
-    /// holds, with their counts as scores: the cold-start list beyond its stored length.
+    /// holds: the cold-start list beyond its stored length. Scored as the published list is,
+    /// on the scale of personal scores: interactions as a share of the most popular item's,
+    /// in [0, 1].
     pub fn popular(&self, n: usize, keep: &dyn Fn(&str) -> bool) -> Vec<Scored> {
         let mut order: Vec<u32> = (0..self.item_counts.len() as u32)
             .filter(|&i| keep(self.items.id(i)))
@@ -218,11 +220,12 @@ impl ServingModel {
         });
         order.truncate(n);
         order.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+        let max = counts.iter().copied().max().unwrap_or(0).max(1) as f32;
         order
             .into_iter()
             .map(|item| Scored {
                 item,
-                score: counts[item as usize] as f32,
+                score: counts[item as usize] as f32 / max,
             })
             .collect()
     }

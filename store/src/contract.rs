@@ -119,6 +119,7 @@ pub async fn reads(reader: &dyn RecsReader, version: &str) {
         let filter = ItemFilter {
             exclude: &exclude,
             hidden,
+            has: None,
             allow: None,
         };
         let top = reader

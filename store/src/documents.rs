@@ -85,7 +85,8 @@ struct RawItemId<'a> {
 }
 
 /// Which stored items a selection skips: the request's `exclude`, the items that may not be
-/// served now (the catalogue's unavailable and expired ones), and those a request filter
+/// served now (the catalogue's unavailable and expired ones), the items the user has (where
+/// the answer computes a list rather than reading the user's own), and those a request filter
 /// (categories, a filter expression) does not allow.
 #[derive(Clone, Copy, Default)]
 pub struct ItemFilter<'a> {
@@ -93,6 +94,8 @@ pub struct ItemFilter<'a> {
     pub exclude: &'a [String],
     /// Ids that may not be served.
     pub hidden: Option<&'a HashSet<String>>,
+    /// Ids the user has (their history and live events).
+    pub has: Option<&'a HashSet<String>>,
     /// The request's own test, by item id.
     pub allow: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
 }
@@ -102,6 +105,7 @@ impl std::fmt::Debug for ItemFilter<'_> {
         f.debug_struct("ItemFilter")
             .field("exclude", &self.exclude)
             .field("hidden", &self.hidden.map(HashSet::len))
+            .field("has", &self.has.map(HashSet::len))
             .field("allow", &self.allow.is_some())
             .finish()
     }
@@ -118,13 +122,17 @@ impl<'a> ItemFilter<'a> {
 
     /// Whether the filter skips nothing (then selection need not read item ids).
     pub fn is_empty(&self) -> bool {
-        self.exclude.is_empty() && self.hidden.is_none_or(HashSet::is_empty) && self.allow.is_none()
+        self.exclude.is_empty()
+            && self.hidden.is_none_or(HashSet::is_empty)
+            && self.has.is_none_or(HashSet::is_empty)
+            && self.allow.is_none()
     }
 
     /// Whether `item_id` is skipped.
     pub fn skips(&self, item_id: &str) -> bool {
         self.exclude.iter().any(|e| e == item_id)
             || self.hidden.is_some_and(|h| h.contains(item_id))
+            || self.has.is_some_and(|h| h.contains(item_id))
             || self.allow.is_some_and(|allow| !allow(item_id))
     }
 }
@@ -183,6 +191,19 @@ pub fn join_fragments<'a>(
     }
     out.push(b']');
     Ok((out, n))
+}
+
+/// The popular (cold-start) list on the scale of personal scores: each item's score is its
+/// interactions as a share of the most popular item's, in [0, 1] (the most popular item
+/// scores 1), not a raw count. Idempotent, so lists stored before the rule are rescaled when
+/// read and lists stored after it are left as they are.
+pub fn normalise_popular(items: &mut [ItemScore]) {
+    let max = items.iter().map(|i| i.score).fold(0.0f32, f32::max);
+    if max > 0.0 && max != 1.0 && max.is_finite() {
+        for i in items.iter_mut() {
+            i.score /= max;
+        }
+    }
 }
 
 /// Lifecycle of a version.

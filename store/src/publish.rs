@@ -222,11 +222,12 @@ pub async fn publish(
             tokio::time::sleep(opts.throttle).await;
         }
     }
-    let popular: Vec<ItemScore> = model
+    let mut popular: Vec<ItemScore> = model
         .popular_items(opts.items_per_user)
         .iter()
         .map(|s| item(s.item, s.score))
         .collect();
+    crate::normalise_popular(&mut popular);
     store.write_popular(&version, &popular).await?;
     let done = store.finish_version(&version).await?;
     // Users' live events the model was not trained on are folded in before the version
@@ -237,8 +238,7 @@ pub async fn publish(
         repeat_limit: opts.repeat_limit,
         ..crate::realtime::ListRules::new(opts.items_per_user)
     };
-    let mut folded =
-        crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
+    let mut folded = crate::realtime::catch_up_version(store, &serving, &rules).await?;
     if opts.activate {
         store.activate(&version).await?;
         folded += crate::realtime::catch_up(store, &serving, started, &rules).await?;
@@ -340,11 +340,12 @@ pub async fn publish_lists(
     }
     let mut popular: Vec<(String, f32)> = counts.into_iter().collect();
     popular.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let popular: Vec<ItemScore> = popular
+    let mut popular: Vec<ItemScore> = popular
         .iter()
         .take(opts.items_per_user)
         .map(|(id, n)| item(id, *n))
         .collect();
+    crate::normalise_popular(&mut popular);
     store.write_popular(&version, &popular).await?;
     let done = store.finish_version(&version).await?;
     if opts.activate {
@@ -394,6 +395,19 @@ pub async fn promote_experiment_caught_up(
     Ok(active)
 }
 
+/// Stops the running experiment and catches the active version up on the events its
+/// candidate-arm users made meanwhile (they were folded into the candidate), so no user's
+/// list forgets what they did when they move back.
+pub async fn stop_experiment_caught_up(
+    store: &dyn Store,
+) -> Result<crate::Experiment, StoreError> {
+    let stopped = store.stop_experiment().await?;
+    if let Some(active) = store.active().await? {
+        catch_up_version(store, &active.version).await?;
+    }
+    Ok(stopped)
+}
+
 async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreError> {
     let Some(bytes) = store.serving_model(version).await? else {
         return Ok(()); // a version without factors cannot fold in; it serves its lists
@@ -407,8 +421,7 @@ async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreE
         .find(|v| v.version == version)
         .map_or(50, |v| v.items_per_user.max(1));
     let rules = crate::realtime::ListRules::new(items_per_user);
-    let folded =
-        crate::realtime::catch_up(store, &serving, serving.events_after_ms, &rules).await?;
+    let folded = crate::realtime::catch_up_version(store, &serving, &rules).await?;
     tracing::info!(%version, users = folded, "live events folded into the version");
     Ok(())
 }

@@ -1,5 +1,14 @@
 //! Request-time personalisation: fold a user's fresh events into the active version and write
 //! the fresh list back, so every instance then serves it with one read.
+//!
+//! # What a user has
+//! A user's list never holds an item of their known history ([`UserHistory::has`]): the
+//! training history stored with the version, and every item their live interaction events
+//! name, whenever they were received, whether or not the model knows the item or its training
+//! included the event. Fold-in scores from the history plus the events the training lacks
+//! ([`ServingModel::events_after_ms`]), and excludes all of it.
+
+use std::collections::HashSet;
 
 use crate::events::StoredEvent;
 use crate::{doc_id, ItemScore, Publisher, Store, StoreError, UserRecs};
@@ -18,6 +27,69 @@ pub async fn user_interactions(
 ) -> Result<Vec<(u32, f32)>, StoreError> {
     let events: Vec<StoredEvent> = store.user_events(user_id).await?;
     interactions_with(store, serving, user_id, &events).await
+}
+
+/// What serving knows a user has: the interactions fold-in scores from, and every item id of
+/// their known history, which no list of theirs may hold.
+#[derive(Debug, Default, Clone)]
+pub struct UserHistory {
+    /// Fold-in input ([`user_interactions`]).
+    pub interactions: Vec<(u32, f32)>,
+    /// Every item of the stored training history and of every live interaction event (any
+    /// time, known to the model or not).
+    pub has: HashSet<String>,
+}
+
+impl UserHistory {
+    /// Whether the user has `item_id`.
+    pub fn has(&self, item_id: &str) -> bool {
+        self.has.contains(item_id)
+    }
+}
+
+/// The item ids of `events` that are interactions (not impressions), any time.
+pub fn event_items(events: &[StoredEvent]) -> impl Iterator<Item = &str> {
+    events
+        .iter()
+        .filter(|e| e.is_interaction() && !e.item_id.is_empty())
+        .map(|e| e.item_id.as_str())
+}
+
+/// [`UserHistory`] of `user_id` against `serving`'s version (one history read, one events read).
+pub async fn user_history(
+    store: &dyn Store,
+    serving: &ServingModel,
+    user_id: &str,
+) -> Result<UserHistory, StoreError> {
+    let events: Vec<StoredEvent> = store.user_events(user_id).await?;
+    history_with(store, serving, user_id, &events).await
+}
+
+/// [`user_history`] with the user's events already read.
+pub async fn history_with(
+    store: &dyn Store,
+    serving: &ServingModel,
+    user_id: &str,
+    events: &[StoredEvent],
+) -> Result<UserHistory, StoreError> {
+    let interactions = interactions_with(store, serving, user_id, events).await?;
+    let mut has: HashSet<String> = interactions
+        .iter()
+        .filter(|(i, _)| (*i as usize) < serving.items.len())
+        .map(|&(i, _)| serving.items.id(i).to_owned())
+        .collect();
+    has.extend(event_items(events).map(str::to_owned));
+    Ok(UserHistory { interactions, has })
+}
+
+/// The items `user_id`'s live interaction events name (for a version without a serving model,
+/// or a user without a list: the popular and trending fallbacks).
+pub async fn event_item_set(
+    store: &dyn Store,
+    user_id: &str,
+) -> Result<HashSet<String>, StoreError> {
+    let events = store.user_events(user_id).await?;
+    Ok(event_items(&events).map(str::to_owned).collect())
 }
 
 /// [`user_interactions`] with the user's events already read.
@@ -110,11 +182,17 @@ async fn fresh_recs(
     events: &[StoredEvent],
     rules: &ListRules,
 ) -> Result<Option<UserRecs>, StoreError> {
-    let interactions = interactions_with(store, serving, user_id, events).await?;
-    if interactions.is_empty() {
+    let history = history_with(store, serving, user_id, events).await?;
+    if history.interactions.is_empty() {
         return Ok(None);
     }
-    let scored = serving.recommend_for_history(&interactions, rules.items_per_user);
+    // Never an item the user has: the history's items are skipped by the fold-in itself, the
+    // items of events its training included (or that came before the version) by `has`.
+    let scored = serving.recommend_for_history_where(
+        &history.interactions,
+        rules.items_per_user,
+        &|id| !history.has(id),
+    );
     let mut items = to_items(serving, &scored);
     let demoted = crate::repeats::demoted(events, rules.repeat_limit, &rules.attribution);
     crate::repeats::demote(&mut items, &demoted);
@@ -148,6 +226,70 @@ pub async fn catch_up(
     let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
     users.sort_unstable();
     users.dedup();
+    let refreshed = refresh_users(store, serving, &users, rules).await?;
+    tracing::info!(
+        version = %serving.version,
+        events = events.len(),
+        users = refreshed,
+        "live events folded into the version"
+    );
+    Ok(refreshed)
+}
+
+/// [`catch_up`] for a version about to serve (publish, activation, rollback, the end of an
+/// experiment): every user with events at or after the version's cut-off
+/// ([`ServingModel::events_after_ms`]), and every user with older events whose list may hold
+/// an item they have: an event naming an item the model knows that the user's stored history
+/// lacks (the training held it out, or did not include it). Returns the users refreshed.
+pub async fn catch_up_version(
+    store: &dyn Store,
+    serving: &ServingModel,
+    rules: &ListRules,
+) -> Result<usize, StoreError> {
+    let events = store.events_since(0).await?;
+    let mut fresh: Vec<&str> = Vec::new();
+    let mut older: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+    for e in &events {
+        if e.received_at_ms >= serving.events_after_ms {
+            fresh.push(&e.user_id);
+        } else if e.is_interaction() {
+            let rows = older.entry(&e.user_id).or_default();
+            rows.extend(serving.items.get(&e.item_id));
+        }
+    }
+    fresh.sort_unstable();
+    fresh.dedup();
+    let mut users = fresh.clone();
+    for (user, rows) in older {
+        if rows.is_empty() || fresh.binary_search(&user).is_ok() {
+            continue;
+        }
+        let trained: HashSet<u32> = match store.user_history(&serving.version, user).await? {
+            Some(bytes) => decode_history(&bytes).into_iter().map(|(i, _)| i).collect(),
+            None => HashSet::new(),
+        };
+        if rows.iter().any(|r| !trained.contains(r)) {
+            users.push(user);
+        }
+    }
+    users.sort_unstable();
+    let refreshed = refresh_users(store, serving, &users, rules).await?;
+    tracing::info!(
+        version = %serving.version,
+        events = events.len(),
+        users = refreshed,
+        "live events folded into the version"
+    );
+    Ok(refreshed)
+}
+
+/// Writes the fresh lists of `users`, [`CATCH_UP_BATCH`] at a time; returns how many.
+async fn refresh_users(
+    store: &dyn Store,
+    serving: &ServingModel,
+    users: &[&str],
+    rules: &ListRules,
+) -> Result<usize, StoreError> {
     let mut refreshed = 0;
     for batch in users.chunks(CATCH_UP_BATCH) {
         let mut docs = Vec::with_capacity(batch.len());
@@ -160,12 +302,5 @@ pub async fn catch_up(
         store.upsert_users_recs(&docs).await?;
         refreshed += docs.len();
     }
-    // Callers log the total once: publishing catches up twice (before and after activation).
-    tracing::debug!(
-        version = %serving.version,
-        events = events.len(),
-        users = refreshed,
-        "caught up"
-    );
     Ok(refreshed)
 }

@@ -135,6 +135,26 @@ impl RecsReader for SnapshotStore {
         decode(self.snap().popular().map_err(backend_err)?).map(Some)
     }
 
+    /// The items the file lists with an expiry, as a catalogue: the handler then stops serving
+    /// each when it expires, as an edge copy does.
+    async fn catalogue(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let snap = self.snap();
+        if version != self.version || snap.expiries() == 0 {
+            return Ok(None);
+        }
+        let items = (0..snap.expiries())
+            .map(|i| {
+                let (id, t) = snap.expiry(i).map_err(backend_err)?;
+                let mut item = topten_model::catalogue::CatalogueItem::new(id);
+                item.expires_at = Some(t);
+                Ok(item)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(
+            topten_model::catalogue::Catalogue::from_items(items).to_json_lines(),
+        ))
+    }
+
     async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
         Ok(self.version(&self.version).await?.into_iter().collect())
     }

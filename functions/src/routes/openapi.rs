@@ -7,7 +7,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_user_id", 400, "user id empty, too long or with control characters"),
     ("invalid_k", 400, "k is not an integer from 1 to TOPTEN_MAX_K"),
     ("invalid_exclude", 400, "too many or too long excluded ids"),
-    ("invalid_query", 400, "malformed query string"),
+    ("invalid_query", 400, "a malformed query parameter, or one the route does not take (the message names it)"),
     ("invalid_filter", 400, "a filter expression is malformed (the message names the position), a named filter does not exist, a $parameter has no value, or a category list is too long"),
     ("invalid_rank", 400, "the re-rank body is malformed: {\"itemIds\": [...]} with 1 to 500 valid ids (the message names itemIds[i])"),
     ("invalid_items", 400, "an item change is malformed (the message names items[i].field or the field); nothing was stored"),
@@ -45,8 +45,12 @@ pub fn spec() -> serde_json::Value {
     let item_param = serde_json::json!({"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}});
     let error = serde_json::json!({"$ref": "#/components/schemas/Error"});
     let err_resp = |desc: &str| serde_json::json!({"description": desc, "content": {"application/json": {"schema": error}}});
-    // Answers any request can get before its handler runs (request-head checks, timeouts).
+    // Answers any request can get before its handler runs (request-head checks, timeouts, a
+    // query parameter the route does not take).
     let common = |mut responses: serde_json::Value| {
+        if responses.get("400").is_none() {
+            responses["400"] = err_resp("a query parameter the route does not take (invalid_query)");
+        }
         for (status, desc) in [
             ("414", "request target too long (uri_too_long)"),
             ("431", "request head too large (headers_too_large)"),
@@ -129,7 +133,7 @@ pub fn spec() -> serde_json::Value {
                     ],
                     "responses": common(serde_json::json!({
                         "200": {"description": "recommendations, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Recommendations"}}}},
-                        "400": err_resp("invalid user id, k, exclude, filter or query"),
+                        "400": err_resp("invalid user id, k, exclude, filter or explain, or a query parameter the route does not take (invalid_query, naming it)"),
                         "404": err_resp("unknown user (only when configured to 404)"),
                         "503": err_resp("no active version, or store unavailable (Retry-After)")
                     }))
@@ -149,7 +153,7 @@ pub fn spec() -> serde_json::Value {
                     "responses": with_body(serde_json::json!({
                         "200": {"description": "the items, best first", "content": {"application/json": {"schema": {"type": "object", "properties": {
                             "userId": {"type": "string"}, "modelVersion": {"type": "string"}, "recommendationId": {"type": "string"},
-                            "items": {"type": "array", "items": {"type": "object", "required": ["itemId", "score"], "properties": {"itemId": {"type": "string"}, "score": {"type": "number", "nullable": true}}}}
+                            "items": {"type": "array", "items": {"type": "object", "required": ["itemId", "score", "seen"], "properties": {"itemId": {"type": "string"}, "score": {"type": "number", "nullable": true}, "seen": {"type": "boolean", "description": "the user has the item (training history or a live event): unscored, last"}, "title": {"type": "string"}}}}
                         }}}}},
                         "400": err_resp("invalid user id or body (invalid_rank)"),
                         "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
@@ -274,12 +278,13 @@ pub fn spec() -> serde_json::Value {
                     "summary": "Store reachability and active version",
                     "responses": {
                         "200": {"description": "healthy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
+                        "400": err_resp("a query parameter the route does not take (invalid_query)"),
                         "503": {"description": "store unreachable or nothing active", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
                     }
                 }
             },
             "/api/openapi.json": {
-                "get": {"operationId": "openapi_get", "summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}
+                "get": {"operationId": "openapi_get", "summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}, "400": err_resp("a query parameter the route does not take (invalid_query)")}}
             },
             "/api/metrics": {
                 "get": {
@@ -316,6 +321,9 @@ pub fn spec() -> serde_json::Value {
                     "summary": "The operations dashboard: one self-contained HTML page that reads /api/admin/stats and /api/metrics and refreshes itself",
                     "description": "Open it with the key as ?code=KEY; the page sends it on its own requests. ?refresh=SECONDS sets the refresh period (default 10).",
                     "security": key,
+                    "parameters": [
+                        {"name": "refresh", "in": "query", "required": false, "description": "seconds between refreshes (read by the page)", "schema": {"type": "string"}}
+                    ],
                     "responses": common(serde_json::json!({
                         "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
                         "401": err_resp("API key missing or wrong (unauthorized)")

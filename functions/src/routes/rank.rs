@@ -3,8 +3,11 @@
 //!
 //! The user's factor is folded in from their training history and live events, so a user
 //! known only through events is ranked too. Items the version does not know, or that may not
-//! be served, go last with `"score": null`, in the caller's order; so does every item for a
-//! user with no interactions at all.
+//! be served, follow with `"score": null`, in the caller's order; so does every item for a
+//! user with no interactions at all. Items the user has (their training history and every
+//! item their live interaction events name) are marked `"seen": true` and go last, unscored,
+//! in the caller's order: a caller that shows the top of the ranking never shows them first.
+//! Each item carries its title where known (a live title change shows at once).
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -39,41 +42,67 @@ pub async fn rank_post(
     let answer = crate::answer::Answer::for_user(&active, &user_id, state.answers());
     let serving = state.serving_model(answer.version).await?;
     let servable = state.servable(answer.version).await?;
-    // Candidates the version can score and may serve: (position in the request, factor row).
+    // What the user has, and the interactions their scores come from.
+    let history = match (&serving, state.writable()) {
+        (Some(serving), Some(store)) => {
+            topten_store::realtime::user_history(store.as_ref(), serving, &user_id).await?
+        }
+        (None, Some(store)) => topten_store::realtime::UserHistory {
+            has: topten_store::realtime::event_item_set(store.as_ref(), &user_id).await?,
+            ..Default::default()
+        },
+        _ => Default::default(),
+    };
+    let seen: Vec<bool> = item_ids.iter().map(|id| history.has(id)).collect();
+    // Candidates the version can score, may serve and the user does not have: (position in
+    // the request, factor row).
     let mut known: Vec<(usize, u32)> = Vec::new();
     if let Some(serving) = &serving {
         for (pos, id) in item_ids.iter().enumerate() {
-            let allowed = servable.as_ref().is_none_or(|s| s.allows(id));
+            let allowed = servable.as_ref().is_none_or(|s| s.allows(id)) && !seen[pos];
             if let (Some(row), true) = (serving.items.get(id), allowed) {
                 known.push((pos, row));
             }
         }
     }
     let mut scores: Vec<Option<f32>> = vec![None; item_ids.len()];
-    if let (Some(serving), Some(store)) = (&serving, state.writable()) {
+    if let Some(serving) = &serving {
         if !known.is_empty() {
-            let history =
-                topten_store::realtime::user_interactions(store.as_ref(), serving, &user_id)
-                    .await?;
             let rows: Vec<u32> = known.iter().map(|&(_, row)| row).collect();
-            if let Some(s) = serving.score_items(&history, &rows) {
+            if let Some(s) = serving.score_items(&history.interactions, &rows) {
                 for (&(pos, _), score) in known.iter().zip(s) {
                     scores[pos] = Some(score);
                 }
             }
         }
     }
-    // Scored items best first (ties in the caller's order), then the rest in the caller's order.
+    // Scored items best first (ties in the caller's order), then the unscored, then the seen,
+    // each in the caller's order.
     let mut order: Vec<usize> = (0..item_ids.len()).collect();
-    order.sort_by(|&a, &b| match (scores[a], scores[b]) {
-        (Some(x), Some(y)) => y.total_cmp(&x).then(a.cmp(&b)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.cmp(&b),
+    order.sort_by(|&a, &b| {
+        seen[a].cmp(&seen[b]).then(match (scores[a], scores[b]) {
+            (Some(x), Some(y)) => y.total_cmp(&x).then(a.cmp(&b)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.cmp(&b),
+        })
     });
+    let title = |id: &str| -> Option<String> {
+        let live = servable.as_ref().and_then(|s| s.title(id));
+        live.map(str::to_owned).or_else(|| {
+            let m = serving.as_ref()?;
+            m.titles.get(m.items.get(id)? as usize).cloned().flatten()
+        })
+    };
     let items: Vec<serde_json::Value> = order
         .into_iter()
-        .map(|i| serde_json::json!({"itemId": item_ids[i], "score": scores[i]}))
+        .map(|i| {
+            let mut item = serde_json::json!({"itemId": item_ids[i], "score": scores[i], "seen": seen[i]});
+            if let Some(t) = title(&item_ids[i]) {
+                item["title"] = serde_json::Value::String(t);
+            }
+            item
+        })
         .collect();
     Ok(Json(serde_json::json!({
         "userId": user_id,

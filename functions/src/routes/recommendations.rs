@@ -71,10 +71,18 @@ pub async fn recommendations_get(
         max_k: cfg.max_k,
         max_id_len: cfg.max_id_len,
     };
-    let request::RecsRequest { k, exclude } =
-        request::recs_request(&user_id, query.as_deref(), &limits)?;
-    let wanted = RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?;
-    let explain = explain_param(query.as_deref())?;
+    // One pass over the query; filters (rare) parse it again for their own values.
+    let req = request::recs_request(&user_id, query.as_deref(), &limits)?;
+    let (k, explain) = (req.k, req.explain);
+    let wanted = if req.filtered {
+        RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?
+    } else {
+        None
+    };
+    if req.unknown.is_some() {
+        RequestFilter::check_query(query.as_deref(), request::RECS_PARAMETERS, wanted.as_ref())?;
+    }
+    let exclude = req.exclude;
     let active = state.active().await?;
     // The user's version: the active one, or their arm's while an experiment runs.
     let answer = Answer::for_user(&active, &user_id, state.answers());
@@ -87,15 +95,22 @@ pub async fn recommendations_get(
     let filter = ItemFilter {
         exclude: &exclude,
         hidden: servable.as_deref().map(Servable::hidden),
+        has: None,
         allow: wanted
             .is_some()
             .then_some(&allow as &(dyn Fn(&str) -> bool + Sync)),
+    };
+    let retitle = |items_json: Vec<u8>| match servable.as_deref() {
+        Some(s) => s.retitle_json(items_json).map_err(ApiError::internal),
+        None => Ok(items_json),
     };
     if let Some(top) = state
         .reader()
         .user_top_items(version, &user_id, k, &filter)
         .await?
     {
+        // The stored list already leaves out what the user has: publishing and every fold-in
+        // write it so.
         if top.exhausted && !filter.is_empty() {
             // Filters removed more than the stored list can spare: keep what is left of it, then
             // fill up from a fresh scoring of the whole catalogue.
@@ -110,6 +125,9 @@ pub async fn recommendations_get(
                         items.push(item);
                     }
                 }
+                if let Some(s) = servable.as_deref() {
+                    s.retitle(&mut items);
+                }
                 let mut items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
                 if explain {
                     items_json = explained(&state, version, &user_id, &items_json).await?;
@@ -118,10 +136,11 @@ pub async fn recommendations_get(
                 return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
             }
         }
+        let items_json = retitle(top.items_json)?;
         let items_json = if explain {
-            explained(&state, version, &user_id, &top.items_json).await?
+            explained(&state, version, &user_id, &items_json).await?
         } else {
-            top.items_json
+            items_json
         };
         let body = answer_body(&answer, &user_id, &items_json, "personalized");
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
@@ -135,6 +154,16 @@ pub async fn recommendations_get(
             ),
         ));
     }
+    // A user without a list may still have live events (for items the model does not know, or
+    // in a version without factors): the fallback leaves out what they name.
+    let has = match state.writable() {
+        Some(store) => topten_store::realtime::event_item_set(store.as_ref(), &user_id).await?,
+        None => Default::default(),
+    };
+    let filter = ItemFilter {
+        has: (!has.is_empty()).then_some(&has),
+        ..filter
+    };
     if cfg.unknown_user == UnknownUser::Trending {
         // Trending items of the last day (servable ones, filled with popular items), with the
         // request's exclude and filters applied to a deeper list.
@@ -142,7 +171,7 @@ pub async fn recommendations_get(
         let items: Vec<ItemScore> = crate::routes::trending::trending_items(
             &state,
             version,
-            deep + exclude.len(),
+            deep + exclude.len() + has.len(),
             86_400_000,
         )
         .await?
@@ -165,13 +194,17 @@ pub async fn recommendations_get(
             items.extend(topten_store::realtime::to_items(&serving, &extra));
         }
     }
+    if let Some(s) = servable.as_deref() {
+        s.retitle(&mut items);
+    }
     let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
     let body = answer_body(&answer, &user_id, &items_json, "popular");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// The k best items for a user after `exclude`, scored from the version's item factors and the
-/// user's interactions (fold-in), for when the stored list runs out. `None` without factors.
+/// The k best items for a user after `filter` and without what the user has, scored from the
+/// version's item factors and the user's interactions (fold-in), for when the stored list runs
+/// out. `None` without factors.
 async fn rescore(
     state: &AppState,
     version: &str,
@@ -185,37 +218,19 @@ async fn rescore(
     let Some(store) = state.writable() else {
         return Ok(None);
     };
-    let interactions =
-        topten_store::realtime::user_interactions(store.as_ref(), &serving, user_id).await?;
-    if interactions.is_empty() {
+    let history = topten_store::realtime::user_history(store.as_ref(), &serving, user_id).await?;
+    if history.interactions.is_empty() {
         return Ok(None);
     }
-    // The best servable items the filter allows, checked in score order.
-    let scored = serving.recommend_for_history_where(&interactions, k, &|id| !filter.skips(id));
+    // The best servable items the filter allows and the user does not have, in score order.
+    let scored = serving.recommend_for_history_where(&history.interactions, k, &|id| {
+        !filter.skips(id) && !history.has(id)
+    });
     Ok(Some(topten_store::realtime::to_items(&serving, &scored)))
 }
 
 /// Most interactions named per recommended item by `explain=true`.
 const BECAUSE: usize = 3;
-
-/// Whether the query asks for explanations (`explain=true`).
-fn explain_param(query: Option<&str>) -> Result<bool, ApiError> {
-    let q = query.unwrap_or("");
-    if !q.contains("explain") {
-        return Ok(false);
-    }
-    match form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "explain") {
-        None => Ok(false),
-        Some((_, v)) => match v.as_ref() {
-            "true" | "1" => Ok(true),
-            "false" | "0" | "" => Ok(false),
-            other => Err(ApiError::bad_request(
-                "invalid_query",
-                format!("explain must be true or false, got {other:?}"),
-            )),
-        },
-    }
-}
 
 /// The selected items with `because`: for each, the up to three items of the user's history
 /// that contributed most to its score, with their weights (Hu, Koren and Volinsky's

@@ -27,6 +27,11 @@ pub async fn similar_get(
         .map(|(_, v)| v);
     let k = request::parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
     let wanted = RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?;
+    RequestFilter::check_query(
+        query.as_deref(),
+        crate::query::SIMILAR_PARAMETERS,
+        wanted.as_ref(),
+    )?;
     let active = state.active().await?;
     let serving = state.serving_model(&active.version).await?.ok_or_else(|| {
         ApiError::not_found(
@@ -55,12 +60,16 @@ pub async fn similar_get(
             && wanted.as_ref().is_none_or(|w| w.allows(catalogue, id))
     };
     let sims = serving.similar_items_where(item, k, &keep);
+    let mut items = to_items(&serving, &sims);
+    if let Some(s) = servable.as_deref() {
+        s.retitle(&mut items);
+    }
     // Similar items answer no user: they come from the active version, outside any arm.
     let answer = crate::answer::Answer::of(&active.version, None, state.answers());
     Ok(Json(serde_json::json!({
         "itemId": item_id,
         "modelVersion": active.version,
         "recommendationId": answer.recommendation_id,
-        "items": to_items(&serving, &sims),
+        "items": items,
     })))
 }

@@ -74,6 +74,9 @@ pub async fn trending_items(
             title: title(id),
         })
         .collect();
+    if let Some(s) = servable.as_deref() {
+        s.retitle(&mut items);
+    }
     if items.len() < k {
         // Too few interactions in the window: the version's popular items follow, scored 0.
         for p in state.popular(version).await?.iter() {
@@ -81,10 +84,14 @@ pub async fn trending_items(
                 break;
             }
             if allowed(&p.item_id) && !items.iter().any(|i| i.item_id == p.item_id) {
-                items.push(ItemScore {
+                let mut item = ItemScore {
                     score: 0.0,
                     ..p.clone()
-                });
+                };
+                if let Some(s) = servable.as_deref() {
+                    s.retitle(std::slice::from_mut(&mut item));
+                }
+                items.push(item);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `topten experiment`: serve a share of users from a candidate version, and end it.
 
 use anyhow::Context;
-use topten_store::{publish, Publisher};
+use topten_store::publish;
 
 use super::store::{runtime, StoreArgs};
 
@@ -132,7 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Action::Stop { store } => {
             let s = store.open_writable("stopping experiments")?;
-            let e = rt.block_on(s.stop_experiment())?;
+            let e = rt.block_on(publish::stop_experiment_caught_up(s.as_ref()))?;
             tracing::info!(experiment = %e.id, "experiment stopped; every user is served from the active version");
             super::outln!("{}", e.id);
         }

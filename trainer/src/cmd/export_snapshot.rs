@@ -1,5 +1,7 @@
 //! `topten export-snapshot`: the active version (or `--version`) as a recommendations snapshot
-//! file, the data of the WebAssembly component and of `snapshot:PATH` stores (Lambda).
+//! file, the data of the WebAssembly component and of `snapshot:PATH` stores (Lambda). The live
+//! catalogue changes made up to the export apply: withdrawn, unavailable and expired items are
+//! left out, later expiries travel with the file, live titles replace stored ones.
 
 use std::path::PathBuf;
 
@@ -27,9 +29,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The live catalogue changes made up to now (a read-only source has none).
+    let live = match store.store("live item changes") {
+        Ok(s) => rt
+            .block_on(s.live_items_since(0))
+            .context("reading live item changes")?,
+        Err(_) => Vec::new(),
+    };
     let (bytes, summary) = rt
         .block_on(export_snapshot(
             store.reader().as_ref(),
+            &live,
             args.version.as_deref(),
         ))
         .context("export failed")?;
