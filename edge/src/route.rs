@@ -7,8 +7,8 @@
 
 use crate::body::{answer_body, join_items, recommendation_id};
 use crate::request::{
-    check_parameters, decode_segment, method_not_allowed, missing_user_id, no_such_route, recs_request, Limits,
-    Rejection,
+    check_parameters, decode_segment, method_not_allowed, missing_user_id, no_such_route,
+    recs_request, Limits, Rejection,
 };
 use crate::snapshot::RecsSnapshot;
 

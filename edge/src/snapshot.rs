@@ -295,7 +295,11 @@ impl<'a> RecsSnapshot<'a> {
     pub fn expiry(&self, i: usize) -> Result<(&'a str, i64), SnapshotError> {
         let off = self.expiry_off.ok_or_else(|| corrupt("no expiry table"))?;
         let e = off + 4 + 16 * i;
-        let id = str_at(self.bytes, u32_at(self.bytes, e)?, u32_at(self.bytes, e + 4)?)?;
+        let id = str_at(
+            self.bytes,
+            u32_at(self.bytes, e)?,
+            u32_at(self.bytes, e + 4)?,
+        )?;
         let t = (u32_at(self.bytes, e + 8)? as u64) | ((u32_at(self.bytes, e + 12)? as u64) << 32);
         Ok((id, t as i64))
     }
@@ -310,7 +314,11 @@ impl<'a> RecsSnapshot<'a> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let e = off + 4 + 16 * mid;
-            let key = slice_at(self.bytes, u32_at(self.bytes, e)?, u32_at(self.bytes, e + 4)?)?;
+            let key = slice_at(
+                self.bytes,
+                u32_at(self.bytes, e)?,
+                u32_at(self.bytes, e + 4)?,
+            )?;
             match key.cmp(item_id.as_bytes()) {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,

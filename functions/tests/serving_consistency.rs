@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use topten_model::clock::now_ms;
 use topten_store::embedded::EmbeddedStore;
 use topten_store::events::StoredEvent;
-use topten_store::publish::{publish_lists, PublishOptions};
 use topten_store::prelude::*;
+use topten_store::publish::{publish_lists, PublishOptions};
 
 async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
     let client = reqwest::Client::new();
@@ -22,7 +22,10 @@ async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn get(url: &str) -> (u16, Value) {
@@ -62,17 +65,29 @@ async fn no_answer_serves_an_item_the_user_bought_before_the_versions_cut_off() 
     let (_dir, uri, user, bought) = store_with_untrained_events().await;
     let h = start_handler(&[("TOPTEN_STORE", &uri), ("TOPTEN_ACTIVE_TTL_MS", "0")]).await;
     let base = &h.base;
-    let has = |list: &[String]| list.iter().filter(|i| bought.contains(i)).cloned().collect::<Vec<_>>();
+    let has = |list: &[String]| {
+        list.iter()
+            .filter(|i| bought.contains(i))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
 
     // The published list as served.
     let (s, recs) = get(&format!("{base}/api/recommendations/{user}?k=30")).await;
     assert_eq!(s, 200, "{recs}");
     assert_eq!(recs["source"], "personalized");
-    assert_eq!(has(&ids(&recs)), Vec::<String>::new(), "published list: {recs}");
+    assert_eq!(
+        has(&ids(&recs)),
+        Vec::<String>::new(),
+        "published list: {recs}"
+    );
 
     // The refill: exclude the whole stored list, the rest comes from a fresh scoring.
     let stored = ids(&recs).join(",");
-    let (s, refill) = get(&format!("{base}/api/recommendations/{user}?k=10&exclude={stored}")).await;
+    let (s, refill) = get(&format!(
+        "{base}/api/recommendations/{user}?k=10&exclude={stored}"
+    ))
+    .await;
     assert_eq!(s, 200, "{refill}");
     assert_eq!(ids(&refill).len(), 10, "{refill}");
     assert_eq!(has(&ids(&refill)), Vec::<String>::new(), "refill: {refill}");
@@ -88,8 +103,15 @@ async fn no_answer_serves_an_item_the_user_bought_before_the_versions_cut_off() 
     .await;
     assert_eq!(s, 200, "{ranked}");
     let items = ranked["items"].as_array().unwrap();
-    let order: Vec<&str> = items.iter().map(|i| i["itemId"].as_str().unwrap()).collect();
-    assert_eq!(order[3..], bought.iter().map(String::as_str).collect::<Vec<_>>()[..], "{ranked}");
+    let order: Vec<&str> = items
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order[3..],
+        bought.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        "{ranked}"
+    );
     for item in &items[..3] {
         assert_eq!(item["seen"], false, "{ranked}");
         assert!(item["score"].is_number(), "{ranked}");
@@ -149,7 +171,12 @@ async fn the_fallbacks_leave_out_what_a_user_without_a_list_has() {
     assert_eq!(cold["source"], "popular");
     let first = ids(&cold)[0].clone();
     // Popular scores on the personal scale: a share of the most popular item, in [0, 1].
-    let scores: Vec<f64> = cold["items"].as_array().unwrap().iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    let scores: Vec<f64> = cold["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["score"].as_f64().unwrap())
+        .collect();
     assert_eq!(scores[0], 1.0, "{cold}");
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{cold}");
     let (s, ack) = call(
@@ -174,7 +201,12 @@ async fn the_fallbacks_leave_out_what_a_user_without_a_list_has() {
         .iter()
         .map(|u| json!({"userId": u, "itemId": "brand-new", "type": "purchase"}))
         .collect();
-    let (s, ack) = call("POST", &format!("{}/api/events", h.base), Some(json!({ "events": events }))).await;
+    let (s, ack) = call(
+        "POST",
+        &format!("{}/api/events", h.base),
+        Some(json!({ "events": events })),
+    )
+    .await;
     assert_eq!(s, 200, "{ack}");
     let (_, other) = get(&format!("{}/api/recommendations/newcomer?k=5", h.base)).await;
     assert_eq!(other["source"], "trending");
@@ -195,14 +227,28 @@ async fn popular_scores_are_on_the_personal_scale_also_when_refilled() {
     assert_eq!(cold["source"], "popular");
     let stored = ids(&cold).join(",");
     // Everything stored excluded: the rest comes from the serving model's popularity.
-    let (_, refill) = get(&format!("{}/api/recommendations/nobody?k=10&exclude={stored}", h.base)).await;
+    let (_, refill) = get(&format!(
+        "{}/api/recommendations/nobody?k=10&exclude={stored}",
+        h.base
+    ))
+    .await;
     let (_, user) = get(&format!("{}/api/recommendations/12?k=10", h.base)).await;
-    let scores = |v: &Value| -> Vec<f64> { v["items"].as_array().unwrap().iter().map(|i| i["score"].as_f64().unwrap()).collect() };
+    let scores = |v: &Value| -> Vec<f64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["score"].as_f64().unwrap())
+            .collect()
+    };
     let (c, r, u) = (scores(&cold), scores(&refill), scores(&user));
     assert_eq!(c[0], 1.0, "{cold}");
     assert!(c.windows(2).all(|w| w[0] >= w[1]), "{cold}");
     assert_eq!(r.len(), 10, "{refill}");
-    assert!(r.iter().all(|s| *s <= c[29] && *s >= 0.0), "refill {refill} after {cold}");
+    assert!(
+        r.iter().all(|s| *s <= c[29] && *s >= 0.0),
+        "refill {refill} after {cold}"
+    );
     // The personal scale: implicit-feedback scores, predicted preferences near [0, 1].
     assert!(u.iter().all(|s| s.abs() <= 1.5), "{user}");
 }
@@ -220,28 +266,79 @@ async fn a_live_title_change_shows_in_the_next_answers() {
     let popular = ids(&cold).into_iter().find(|i| *i != item).unwrap();
     let (_, similar) = get(&format!("{base}/api/items/{item}/similar?k=3")).await;
     let neighbour = ids(&similar).into_iter().find(|i| *i != popular).unwrap();
-    for (id, title) in [(&item, "Renamed \"one\""), (&popular, "Renamed popular"), (&neighbour, "Renamed neighbour")] {
-        let (s, changed) = call("PUT", &format!("{base}/api/items/{id}"), Some(json!({"title": title}))).await;
-        assert_eq!((s, changed["title"].as_str()), (200, Some(title)), "{changed}");
+    for (id, title) in [
+        (&item, "Renamed \"one\""),
+        (&popular, "Renamed popular"),
+        (&neighbour, "Renamed neighbour"),
+    ] {
+        let (s, changed) = call(
+            "PUT",
+            &format!("{base}/api/items/{id}"),
+            Some(json!({"title": title})),
+        )
+        .await;
+        assert_eq!(
+            (s, changed["title"].as_str()),
+            (200, Some(title)),
+            "{changed}"
+        );
     }
     let title_of = |v: &Value, id: &str| -> Option<String> {
-        v["items"].as_array().unwrap().iter().find(|i| i["itemId"] == id).and_then(|i| i["title"].as_str().map(str::to_owned))
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["itemId"] == id)
+            .and_then(|i| i["title"].as_str().map(str::to_owned))
     };
     let (_, recs) = get(&format!("{base}/api/recommendations/12?k=5")).await;
-    assert_eq!(title_of(&recs, &item).as_deref(), Some("Renamed \"one\""), "{recs}");
+    assert_eq!(
+        title_of(&recs, &item).as_deref(),
+        Some("Renamed \"one\""),
+        "{recs}"
+    );
     let (_, cold) = get(&format!("{base}/api/recommendations/nobody?k=5")).await;
-    assert_eq!(title_of(&cold, &popular).as_deref(), Some("Renamed popular"), "{cold}");
+    assert_eq!(
+        title_of(&cold, &popular).as_deref(),
+        Some("Renamed popular"),
+        "{cold}"
+    );
     let (_, similar) = get(&format!("{base}/api/items/{item}/similar?k=3")).await;
-    assert_eq!(title_of(&similar, &neighbour).as_deref(), Some("Renamed neighbour"), "{similar}");
-    let (_, ranked) = call("POST", &format!("{base}/api/recommendations/12/rank"), Some(json!({"itemIds": [item, neighbour]}))).await;
-    assert_eq!(title_of(&ranked, &item).as_deref(), Some("Renamed \"one\""), "{ranked}");
+    assert_eq!(
+        title_of(&similar, &neighbour).as_deref(),
+        Some("Renamed neighbour"),
+        "{similar}"
+    );
+    let (_, ranked) = call(
+        "POST",
+        &format!("{base}/api/recommendations/12/rank"),
+        Some(json!({"itemIds": [item, neighbour]})),
+    )
+    .await;
+    assert_eq!(
+        title_of(&ranked, &item).as_deref(),
+        Some("Renamed \"one\""),
+        "{ranked}"
+    );
     let (_, trending) = get(&format!("{base}/api/items/trending?k=30")).await;
-    assert_eq!(title_of(&trending, &popular).as_deref(), Some("Renamed popular"), "{trending}");
+    assert_eq!(
+        title_of(&trending, &popular).as_deref(),
+        Some("Renamed popular"),
+        "{trending}"
+    );
     // The refill path too.
     let (_, full) = get(&format!("{base}/api/recommendations/12?k=30")).await;
     let skip: Vec<String> = ids(&full).into_iter().filter(|i| *i != item).collect();
-    let (_, refill) = get(&format!("{base}/api/recommendations/12?k=5&exclude={}", skip.join(","))).await;
-    assert_eq!(title_of(&refill, &item).as_deref(), Some("Renamed \"one\""), "{refill}");
+    let (_, refill) = get(&format!(
+        "{base}/api/recommendations/12?k=5&exclude={}",
+        skip.join(",")
+    ))
+    .await;
+    assert_eq!(
+        title_of(&refill, &item).as_deref(),
+        Some("Renamed \"one\""),
+        "{refill}"
+    );
 }
 
 #[tokio::test]
@@ -255,16 +352,32 @@ async fn unknown_query_parameters_are_refused_on_every_route() {
     let cases: &[(&str, &str, Option<Value>)] = &[
         ("GET", "/api/recommendations/12?catgory=Horror", None),
         ("GET", "/api/recommendations/12?k=2&catgory=Horror", None),
-        ("GET", "/api/recommendations/12?category=A&catgory=Horror", None),
+        (
+            "GET",
+            "/api/recommendations/12?category=A&catgory=Horror",
+            None,
+        ),
         ("GET", "/api/items/5/similar?catgory=Horror", None),
         ("GET", "/api/items/trending?catgory=Horror", None),
         ("GET", "/api/health?catgory=Horror", None),
         ("GET", "/api/ping?catgory=Horror", None),
         ("GET", "/api/openapi.json?catgory=Horror", None),
-        ("POST", "/api/recommendations/12/rank?catgory=Horror", Some(json!({"itemIds": ["5"]}))),
-        ("POST", "/api/events?catgory=Horror", Some(json!({"events": [{"userId": "1", "itemId": "5", "type": "view"}]}))),
+        (
+            "POST",
+            "/api/recommendations/12/rank?catgory=Horror",
+            Some(json!({"itemIds": ["5"]})),
+        ),
+        (
+            "POST",
+            "/api/events?catgory=Horror",
+            Some(json!({"events": [{"userId": "1", "itemId": "5", "type": "view"}]})),
+        ),
         ("GET", "/api/items/5?catgory=Horror", None),
-        ("PUT", "/api/items/5?catgory=Horror", Some(json!({"title": "x"}))),
+        (
+            "PUT",
+            "/api/items/5?catgory=Horror",
+            Some(json!({"title": "x"})),
+        ),
         ("GET", "/api/metrics?catgory=Horror", None),
         ("GET", "/api/admin/stats?catgory=Horror", None),
         ("GET", "/api/admin/dashboard?catgory=Horror", None),
@@ -274,9 +387,15 @@ async fn unknown_query_parameters_are_refused_on_every_route() {
         let url = format!("{base}{target}{sep}code={key}");
         let (s, answer) = call(method, &url, body.clone()).await;
         assert_eq!(s, 400, "{method} {target}: {answer}");
-        assert_eq!(answer["error"]["code"], "invalid_query", "{method} {target}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "invalid_query",
+            "{method} {target}: {answer}"
+        );
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(message.contains("\"catgory\""), "{method} {target}: {message}");
+        assert!(
+            message.contains("\"catgory\""),
+            "{method} {target}: {message}"
+        );
     }
     // The function key, the route's own parameters and a filter's $parameters are accepted.
     for target in [

@@ -127,12 +127,10 @@ impl ServableRules {
         let now = topten_model::clock::now_ms() / 1000;
         let mut catalogue = match store.catalogue(version).await? {
             None => Catalogue::default(),
-            Some(bytes) => {
-                Catalogue::from_json_lines(&bytes).map_err(|e| StoreError::Backend {
-                    backend: store.backend(),
-                    message: format!("stored catalogue of {version}: {e}"),
-                })?
-            }
+            Some(bytes) => Catalogue::from_json_lines(&bytes).map_err(|e| StoreError::Backend {
+                backend: store.backend(),
+                message: format!("stored catalogue of {version}: {e}"),
+            })?,
         };
         let mut titles = HashMap::new();
         for change in live {
@@ -250,24 +248,30 @@ mod tests {
         contract::reads(&snap, "r1").await;
     }
 
+    /// Starts writing version `id` of one user with `items_per_user` items.
+    async fn create_writing_version(src: &EmbeddedStore, id: &str, items_per_user: usize) {
+        use crate::Publisher;
+        src.create_version(&crate::VersionInfo {
+            version: id.into(),
+            status: crate::VersionStatus::Writing,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            expected_users: 1,
+            users: 0,
+            items_per_user,
+            model: serde_json::json!({}),
+            quality: None,
+        })
+        .await
+        .unwrap();
+    }
+
     /// An edge copy leaves out what the version's catalogue hides at export time.
     #[tokio::test]
     async fn the_export_leaves_out_hidden_items() {
         use crate::Publisher;
         let dir = tempfile::tempdir().unwrap();
         let src = EmbeddedStore::open(dir.path().join("s.db")).unwrap();
-        src.create_version(&crate::VersionInfo {
-            version: "c1".into(),
-            status: crate::VersionStatus::Writing,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            expected_users: 1,
-            users: 0,
-            items_per_user: 2,
-            model: serde_json::json!({}),
-            quality: None,
-        })
-        .await
-        .unwrap();
+        create_writing_version(&src, "c1", 2).await;
         let item = |id: &str| crate::ItemScore {
             item_id: id.into(),
             score: 1.0,
@@ -315,24 +319,20 @@ mod tests {
         use topten_edge::route::{handle, AnswerStamp};
         let dir = tempfile::tempdir().unwrap();
         let src = EmbeddedStore::open(dir.path().join("s.db")).unwrap();
-        src.create_version(&crate::VersionInfo {
-            version: "c1".into(),
-            status: crate::VersionStatus::Writing,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            expected_users: 1,
-            users: 0,
-            items_per_user: 6,
-            model: serde_json::json!({}),
-            quality: None,
-        })
-        .await
-        .unwrap();
+        create_writing_version(&src, "c1", 6).await;
         let item = |id: &str| crate::ItemScore {
             item_id: id.into(),
             score: 1.0,
             title: Some(format!("Old {id}")),
         };
-        let ids = ["withdrawn", "unavailable", "expired", "offer", "renamed", "kept"];
+        let ids = [
+            "withdrawn",
+            "unavailable",
+            "expired",
+            "offer",
+            "renamed",
+            "kept",
+        ];
         src.write_users(
             "c1",
             &[crate::UserRecs {
@@ -387,7 +387,10 @@ mod tests {
         assert_eq!(served[2].title.as_deref(), Some("Old kept"));
         let popular = store.popular("c1").await.unwrap().unwrap();
         assert_eq!(
-            popular.iter().map(|i| i.item_id.as_str()).collect::<Vec<_>>(),
+            popular
+                .iter()
+                .map(|i| i.item_id.as_str())
+                .collect::<Vec<_>>(),
             ["offer", "renamed", "kept"]
         );
         // The snapshot store hands the expiry to the handler as a catalogue.
@@ -403,14 +406,37 @@ mod tests {
         };
         for user in ["u", "nobody"] {
             let path = format!("/api/recommendations/{user}");
-            let before = handle(&snap, &Limits::default(), "GET", &path, None, Some(at(later - 1)));
-            let after = handle(&snap, &Limits::default(), "GET", &path, None, Some(at(later)));
-            let body = |r: &topten_edge::route::Response| String::from_utf8(r.body.clone()).unwrap();
+            let before = handle(
+                &snap,
+                &Limits::default(),
+                "GET",
+                &path,
+                None,
+                Some(at(later - 1)),
+            );
+            let after = handle(
+                &snap,
+                &Limits::default(),
+                "GET",
+                &path,
+                None,
+                Some(at(later)),
+            );
+            let body =
+                |r: &topten_edge::route::Response| String::from_utf8(r.body.clone()).unwrap();
             assert!(body(&before).contains("\"offer\""), "{}", body(&before));
             assert!(!body(&after).contains("\"offer\""), "{}", body(&after));
-            assert!(body(&after).contains("New \\\"title\\\""), "{}", body(&after));
+            assert!(
+                body(&after).contains("New \\\"title\\\""),
+                "{}",
+                body(&after)
+            );
             for gone in ["withdrawn", "unavailable", "expired"] {
-                assert!(!body(&before).contains(&format!("\"{gone}\"")), "{}", body(&before));
+                assert!(
+                    !body(&before).contains(&format!("\"{gone}\"")),
+                    "{}",
+                    body(&before)
+                );
             }
         }
     }

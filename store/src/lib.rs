@@ -76,8 +76,8 @@ use std::sync::Arc;
 
 pub use answer_counts::{AnswerCountStore, AnswerCounts};
 pub use documents::{
-    doc_id, join_fragments, normalise_popular, top_items_from_json, ActiveVersion, Experiment, ItemFilter, ItemScore,
-    TopItems, UserRecs, VersionInfo, VersionStatus,
+    doc_id, join_fragments, normalise_popular, top_items_from_json, ActiveVersion, Experiment,
+    ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo, VersionStatus,
 };
 pub use error::StoreError;
 pub use event_log::EventLog;

@@ -398,9 +398,7 @@ pub async fn promote_experiment_caught_up(
 /// Stops the running experiment and catches the active version up on the events its
 /// candidate-arm users made meanwhile (they were folded into the candidate), so no user's
 /// list forgets what they did when they move back.
-pub async fn stop_experiment_caught_up(
-    store: &dyn Store,
-) -> Result<crate::Experiment, StoreError> {
+pub async fn stop_experiment_caught_up(store: &dyn Store) -> Result<crate::Experiment, StoreError> {
     let stopped = store.stop_experiment().await?;
     if let Some(active) = store.active().await? {
         catch_up_version(store, &active.version).await?;

@@ -188,11 +188,10 @@ async fn fresh_recs(
     }
     // Never an item the user has: the history's items are skipped by the fold-in itself, the
     // items of events its training included (or that came before the version) by `has`.
-    let scored = serving.recommend_for_history_where(
-        &history.interactions,
-        rules.items_per_user,
-        &|id| !history.has(id),
-    );
+    let scored =
+        serving.recommend_for_history_where(&history.interactions, rules.items_per_user, &|id| {
+            !history.has(id)
+        });
     let mut items = to_items(serving, &scored);
     let demoted = crate::repeats::demoted(events, rules.repeat_limit, &rules.attribution);
     crate::repeats::demote(&mut items, &demoted);
@@ -226,14 +225,7 @@ pub async fn catch_up(
     let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
     users.sort_unstable();
     users.dedup();
-    let refreshed = refresh_users(store, serving, &users, rules).await?;
-    tracing::info!(
-        version = %serving.version,
-        events = events.len(),
-        users = refreshed,
-        "live events folded into the version"
-    );
-    Ok(refreshed)
+    refresh_caught_up(store, serving, &users, events.len(), rules).await
 }
 
 /// [`catch_up`] for a version about to serve (publish, activation, rollback, the end of an
@@ -273,13 +265,20 @@ pub async fn catch_up_version(
         }
     }
     users.sort_unstable();
-    let refreshed = refresh_users(store, serving, &users, rules).await?;
-    tracing::info!(
-        version = %serving.version,
-        events = events.len(),
-        users = refreshed,
-        "live events folded into the version"
-    );
+    refresh_caught_up(store, serving, &users, events.len(), rules).await
+}
+
+/// [`refresh_users`] for a catch-up over `events` events. Logged at debug: the callers
+/// (publishing, activation) log one total, as publishing catches up twice.
+async fn refresh_caught_up(
+    store: &dyn Store,
+    serving: &ServingModel,
+    users: &[&str],
+    events: usize,
+    rules: &ListRules,
+) -> Result<usize, StoreError> {
+    let refreshed = refresh_users(store, serving, users, rules).await?;
+    tracing::debug!(version = %serving.version, events, users = refreshed, "caught up");
     Ok(refreshed)
 }
 

@@ -49,7 +49,8 @@ pub fn spec() -> serde_json::Value {
     // query parameter the route does not take).
     let common = |mut responses: serde_json::Value| {
         if responses.get("400").is_none() {
-            responses["400"] = err_resp("a query parameter the route does not take (invalid_query)");
+            responses["400"] =
+                err_resp("a query parameter the route does not take (invalid_query)");
         }
         for (status, desc) in [
             ("414", "request target too long (uri_too_long)"),

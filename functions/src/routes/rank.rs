@@ -97,7 +97,8 @@ pub async fn rank_post(
     let items: Vec<serde_json::Value> = order
         .into_iter()
         .map(|i| {
-            let mut item = serde_json::json!({"itemId": item_ids[i], "score": scores[i], "seen": seen[i]});
+            let mut item =
+                serde_json::json!({"itemId": item_ids[i], "score": scores[i], "seen": seen[i]});
             if let Some(t) = title(&item_ids[i]) {
                 item["title"] = serde_json::Value::String(t);
             }
