@@ -802,6 +802,7 @@ mod tests {
             seconds: 0.5,
             promoted: false,
             dial_sweep: false,
+            served: None,
         };
         let result = topten_model::tune::TuneResult {
             best: tuned.clone(),

@@ -694,6 +694,7 @@ mod tests {
             seconds: 1.0,
             promoted: false,
             dial_sweep: false,
+            served: None,
         };
         let result = TuneResult {
             best: AlsParams::explicit(),

@@ -487,11 +487,16 @@ pub fn write_report(
         );
     }
     if !dial.is_empty() {
-        let _ = write!(html, "<h2>The popularity dial (validation)</h2><p>The chosen configuration (β = {}) across the dial.</p><table><tr><th>β</th><th>NDCG@k</th><th>precision@k</th><th>catalog coverage</th><th>novelty</th><th>diversity</th></tr>", p.popularity_penalty);
+        let _ = write!(html, "<h2>The popularity dial (validation)</h2><p>The chosen configuration (β = {}) across the dial. Served coverage is that of every user's lists from the same configuration refitted on all training rows, the figure a coverage bound is checked on.</p><table><tr><th>β</th><th>NDCG@k</th><th>precision@k</th><th>catalog coverage</th><th>served coverage</th><th>novelty</th><th>diversity</th></tr>", p.popularity_penalty);
         for d in &dial {
+            // Coverage of every user's lists from the refit on all training rows, which
+            // bounds are checked on (absent when the search had no list bound).
+            let served = d["served"]["catalog_coverage"]
+                .as_f64()
+                .map_or("–".to_string(), |c| format!("{c:.4}"));
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.3}</td><td>{:.4}</td></tr>",
+                "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{served}</td><td>{:.3}</td><td>{:.4}</td></tr>",
                 d["popularity_penalty"].as_f64().unwrap_or(0.0) as f32,
                 d["validation"]["ndcg_at_k"].as_f64().unwrap_or(0.0),
                 d["validation"]["precision_at_k"].as_f64().unwrap_or(0.0),

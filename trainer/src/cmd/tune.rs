@@ -64,9 +64,14 @@ pub struct Args {
     /// Which training interactions of each user are held out for validation.
     #[arg(long, value_enum, default_value = "random")]
     pub holdout: HoldoutArg,
-    /// Share of each user's training interactions held out for validation.
-    #[arg(long, default_value_t = 0.2)]
+    /// Share of the training interactions held out for validation (per user, or per item
+    /// with --validation-filter-by item).
+    #[arg(long, default_value_t = tune::DEFAULT_VALIDATION_SHARE)]
     pub validation_share: f64,
+    /// Whose interactions the random validation holdout stratifies: each user's, or each
+    /// item's (as Microsoft Recommenders' benchmark split does). `--holdout last` is per user.
+    #[arg(long, value_enum, default_value = "user")]
+    pub validation_filter_by: super::FilterByArg,
     /// Smallest and largest factors searched.
     #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [16, 256])]
     pub factors: Vec<usize>,
@@ -146,6 +151,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 HoldoutArg::Random => Holdout::Random,
             },
             share: args.validation_share,
+            filter_by: match args.validation_filter_by {
+                super::FilterByArg::User => topten_model::split::FilterBy::User,
+                super::FilterByArg::Item => topten_model::split::FilterBy::Item,
+            },
             seed: u32::try_from(args.seed).context("the seed must be below 2^32")?,
         },
         metric,
@@ -246,6 +255,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         params: &'a AlsParams,
         validation: &'a topten_model::metrics::RankingMetrics,
         validation_beyond: &'a topten_model::beyond_accuracy::BeyondAccuracy,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        served_beyond: &'a Option<topten_model::beyond_accuracy::BeyondAccuracy>,
         test: &'a Option<serde_json::Value>,
         trials: usize,
         seconds: f64,
@@ -255,6 +266,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         params: &params,
         validation: &best.validation,
         validation_beyond: &best.beyond,
+        served_beyond: &best.served,
         test: &model.meta.metrics,
         trials: result.trials.len(),
         seconds: result.seconds,
