@@ -78,6 +78,7 @@ async fn cosmos_store_passes_the_contract() {
     let server = CosmosServer::start();
     let s = store(&server, "contract", |_| {});
     contract::run(&s).await;
+    contract::concurrent_item_edits(std::sync::Arc::new(store(&server, "conc", |_| {}))).await;
     // Ids Cosmos forbids ('/', '?', '#', '\') still round-trip.
     s.create_version(&info("vx", 1)).await.unwrap();
     let mut d = docs("vx", 1);

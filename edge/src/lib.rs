@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod ids;
 pub mod request;
 pub mod route;
 pub mod snapshot;

@@ -85,27 +85,32 @@ impl Default for Limits {
     }
 }
 
-/// Validates an id from a path: 1 to `max` characters, no control characters.
-pub fn validate_id(id: &str, max: usize, code: &'static str, what: &str) -> Result<(), Rejection> {
+/// Validates an id from a request against the one id rule ([`crate::ids`]) and the
+/// deployment's `max` length (which may be lower than the rule's).
+pub fn validate_id(
+    id: &str,
+    max: usize,
+    kind: crate::ids::IdKind,
+    code: &'static str,
+) -> Result<(), Rejection> {
     let len = id.chars().count();
+    let noun = match kind {
+        crate::ids::IdKind::User => "user id",
+        crate::ids::IdKind::Item => "item id",
+        crate::ids::IdKind::Event => "event id",
+    };
     if len == 0 || len > max {
         return Err(Rejection::bad_request(
             code,
-            format!("{what} must be 1 to {max} characters, got {len}"),
+            format!("{noun} must be 1 to {max} characters, got {len}"),
         ));
     }
-    if id.chars().any(char::is_control) {
-        return Err(Rejection::bad_request(
-            code,
-            format!("{what} must not contain control characters"),
-        ));
-    }
-    Ok(())
+    crate::ids::check(kind, id).map_err(|e| Rejection::bad_request(code, e.0))
 }
 
 /// Validates a user id.
 pub fn validate_user_id(id: &str, max: usize) -> Result<(), Rejection> {
-    validate_id(id, max, "invalid_user_id", "user id")
+    validate_id(id, max, crate::ids::IdKind::User, "invalid_user_id")
 }
 
 /// Parses `k`: an integer from 1 to `max`.

@@ -85,8 +85,9 @@ pub struct Config {
     /// API key required on the write and admin routes (events, the retrain trigger, metrics),
     /// sent as the `x-functions-key` header or the `code` query parameter, as Azure Functions
     /// takes function keys. Unset: no key is checked (under Azure Functions the host's function
-    /// keys protect those routes); then `topten serve` binds only loopback addresses.
-    #[arg(long, env = "TOPTEN_API_KEY", hide_env_values = true)]
+    /// keys protect those routes); then `topten serve` binds only loopback addresses. Set it
+    /// in the environment: a flag's value shows in the process list to every local user.
+    #[arg(long, env = "TOPTEN_API_KEY", hide_env_values = true, value_parser = ApiKeyParser)]
     pub api_key: Option<ApiKey>,
     /// Retrain input (comma-separated): files, directories, blobs (`az://ACCOUNT/CONTAINER/PATH`)
     /// or blob prefixes ending in `/` (every blob under it, in name order).
@@ -235,6 +236,34 @@ impl std::str::FromStr for ApiKey {
     }
 }
 
+/// Parses [`ApiKey`] without ever repeating the value in an error (clap's own message for a
+/// rejected value quotes it).
+#[derive(Clone, Copy, Debug)]
+pub struct ApiKeyParser;
+
+impl clap::builder::TypedValueParser for ApiKeyParser {
+    type Value = ApiKey;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<ApiKey, clap::Error> {
+        let refuse = |m: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{m} (the value given is not shown)\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("TOPTEN_API_KEY is not valid UTF-8"))?;
+        text.parse::<ApiKey>().map_err(|m| refuse(&m))
+    }
+}
+
 impl Default for Config {
     /// The documented defaults (the same as the flags' defaults; a test checks they agree).
     fn default() -> Self {
@@ -301,9 +330,10 @@ impl Config {
                 self.quality_tolerance
             ));
         }
-        if !(self.retrain_experiment_share > 0.0 && self.retrain_experiment_share <= 1.0) {
+        let min = topten_store::lifecycle::MIN_EXPERIMENT_SHARE;
+        if !(min..=1.0).contains(&self.retrain_experiment_share) {
             return Err(format!(
-                "RETRAIN_EXPERIMENT_SHARE must be above 0 and at most 1, got {}",
+                "RETRAIN_EXPERIMENT_SHARE must be from {min} to 1, got {}",
                 self.retrain_experiment_share
             ));
         }

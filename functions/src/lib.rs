@@ -75,6 +75,8 @@ const ROUTES: &[&str] = &[
     "/api/openapi.json",
     "/api/ping",
     "/api/metrics",
+    "/api/admin/stats",
+    "/api/admin/dashboard",
     "/retrain",
 ];
 

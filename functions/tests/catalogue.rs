@@ -620,3 +620,291 @@ async fn trending_follows_recent_events_and_serves_unknown_users() {
     let (status, _) = send(&router, "GET", "/api/items/trending?window=forever", None).await;
     assert_eq!(status, 400);
 }
+
+/// A request with headers, answering status, headers and JSON body.
+async fn send_with(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<serde_json::Value>,
+) -> (u16, axum::http::HeaderMap, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Issue 28, defects 1, 6 and 8: ids that would break the published catalogue, collide with
+/// a route, or count an impression twice are refused at every entry point of the API; a
+/// change stored before the rule existed is left out of the next version, which serves; and
+/// health reads the active version for real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_that_would_break_serving_are_refused_and_health_reads_the_version() {
+    use topten_store::{ItemEdits, Publisher, RecsReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (model, router) = served(
+        dir.path(),
+        |m| sold_out(m.items.id(12)),
+        PublishOptions::default(),
+        Config {
+            active_ttl_ms: 0,
+            ..Config::default()
+        },
+    )
+    .await;
+    for path in ["%20", "%2050%20", "a%09b", "%C2%A0x"] {
+        let (status, body) = send(
+            &router,
+            "PUT",
+            &format!("/api/items/{path}"),
+            Some(serde_json::json!({"title": "x"})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("invalid_item_id")),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = send(
+        &router,
+        "POST",
+        "/api/items",
+        Some(serde_json::json!({"items": [{"itemId": "ok-1"}, {"itemId": "trending"}]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("items[1].itemId: ") && message.contains("reserved"),
+        "{body}"
+    );
+    let (status, _) = send(&router, "GET", "/api/items/ok-1", None).await;
+    assert_eq!(status, 404, "a refused batch stores nothing");
+    for item in [" 50", "50 ", ""] {
+        let (status, body) = send(
+            &router,
+            "POST",
+            "/api/events",
+            Some(serde_json::json!({"events": [{"userId": "5", "itemId": item, "type": "click"}]})),
+        )
+        .await;
+        assert_eq!(status, 400, "{item:?}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("events[0].itemId"),
+            "{body}"
+        );
+    }
+    let top = model.items.id(3);
+    let (status, body) = send(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({"events": [
+            {"userId": "5", "itemIds": [top, "x", top], "type": "impression"}]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("twice"),
+        "{body}"
+    );
+
+    // A live change stored before the id rule (written to the store directly) does not reach
+    // the next version, and that version serves.
+    let path = store_of(dir.path());
+    let store = EmbeddedStore::open(&path).unwrap();
+    let mut legacy = CatalogueItem::new(" ");
+    legacy.title = Some("x".into());
+    store
+        .put_live_items(&[topten_model::catalogue::live::LiveItem {
+            item: legacy,
+            withdrawn: false,
+            changed_ms: 1,
+        }])
+        .await
+        .unwrap();
+    let next = publish(&store, &model, &PublishOptions::default(), &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(store.active().await.unwrap().unwrap().version, next.version);
+    let (status, body) = send(&router, "GET", "/api/recommendations/5?k=5", None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(&router, "GET", "/api/health", None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ok")),
+        "{body}"
+    );
+
+    // Publish reads a version back before completing it: one whose catalogue does not read
+    // is never activated.
+    let refused = publish(
+        &store,
+        &model,
+        &PublishOptions {
+            catalogue: Some(Catalogue::from_items([CatalogueItem::new(" ")])),
+            ..PublishOptions::default()
+        },
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("does not read back"),
+        "{refused}"
+    );
+    assert_eq!(store.active().await.unwrap().unwrap().version, next.version);
+
+    // A version whose catalogue does not read (as an older topten could write one): health
+    // says so with a 503 instead of "ok".
+    use topten_store::{ItemScore, UserRecs, VersionInfo, VersionStatus};
+    let bad = "vbad";
+    store
+        .create_version(&VersionInfo {
+            version: bad.into(),
+            status: VersionStatus::Writing,
+            created_at: "2026-12-01T00:00:00Z".into(),
+            expected_users: 1,
+            users: 0,
+            items_per_user: 1,
+            model: serde_json::json!({}),
+            quality: None,
+        })
+        .await
+        .unwrap();
+    let item = ItemScore {
+        item_id: "1".into(),
+        score: 1.0,
+        title: None,
+    };
+    store
+        .write_users(
+            bad,
+            &[UserRecs {
+                id: topten_store::doc_id(bad, "5"),
+                user_id: "5".into(),
+                items: vec![item.clone()],
+                model_version: bad.into(),
+                created_at: "2026-12-01T00:00:00Z".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    store.write_popular(bad, &[item]).await.unwrap();
+    store
+        .write_catalogue(bad, b"{\"itemId\": \" \"}\n")
+        .await
+        .unwrap();
+    store.finish_version(bad).await.unwrap();
+    store.activate(bad).await.unwrap();
+    drop(store);
+    let fresh = app(state_from_config(Config {
+        store_uri: format!("embedded:{}", path.display()),
+        ..Config::default()
+    })
+    .unwrap());
+    let (status, body) = send(&fresh, "GET", "/api/health", None).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (503, Some("version_unreadable")),
+        "{body}"
+    );
+}
+
+/// Issue 28, defect 2: concurrent changes of one item all land (each builds on the one before),
+/// `GET` gives the item's ETag, and `If-Match` with a stale ETag is refused with 412.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_item_changes_all_land_and_if_match_guards_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, router) = served(
+        dir.path(),
+        |_| None,
+        PublishOptions::default(),
+        Config::default(),
+    )
+    .await;
+    let writers: Vec<_> = (0..40)
+        .map(|i| {
+            let router = router.clone();
+            tokio::spawn(async move {
+                send(
+                    &router,
+                    "PUT",
+                    "/api/items/conc",
+                    Some(serde_json::json!({"attributes": {format!("k{i}"): i}})),
+                )
+                .await
+            })
+        })
+        .collect();
+    for w in writers {
+        let (status, body) = w.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, item) = send(&router, "GET", "/api/items/conc", None).await;
+    assert_eq!(status, 200);
+    let attributes = item["attributes"].as_object().unwrap();
+    assert_eq!(attributes.len(), 40, "{item}");
+
+    let one = model.items.id(0);
+    let uri = format!("/api/items/{one}");
+    let (status, headers, _) = send_with(&router, "GET", &uri, &[], None).await;
+    assert_eq!(status, 200);
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    let (status, headers, body) = send_with(
+        &router,
+        "PUT",
+        &uri,
+        &[("if-match", &tag)],
+        Some(serde_json::json!({"title": "New"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let newer = headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(newer, tag);
+    // The stale tag no longer matches: a sold-out marking based on it is refused.
+    let (status, _, body) = send_with(
+        &router,
+        "PUT",
+        &uri,
+        &[("if-match", &tag)],
+        Some(serde_json::json!({"available": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (412, Some("precondition_failed")),
+        "{body}"
+    );
+    let (status, _, item) = send_with(&router, "GET", &uri, &[], None).await;
+    assert_eq!((status, item["available"].as_bool()), (200, Some(true)));
+    let (status, _, _) = send_with(&router, "DELETE", &uri, &[("if-match", &tag)], None).await;
+    assert_eq!(status, 412);
+    let (status, _, item) = send_with(&router, "DELETE", &uri, &[("if-match", &newer)], None).await;
+    assert_eq!((status, item["withdrawn"].as_bool()), (200, Some(true)));
+}

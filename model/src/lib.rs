@@ -44,6 +44,8 @@ pub mod beyond_accuracy;
 pub mod catalogue;
 pub mod clock;
 pub mod csr;
+/// The one id rule, shared with the request path (it lives in the wasm-safe edge crate).
+pub use topten_edge::ids;
 pub mod ingest;
 pub mod interactions;
 pub mod linalg;

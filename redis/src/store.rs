@@ -88,6 +88,30 @@ end
 return 1
 ";
 
+/// Compare-and-set of live items: KEYS items hash, change index; ARGV the number of items
+/// read, then per item read its id, '1'/'0' (was it stored) and the value read, then per item
+/// to write its id, JSON and receipt time. Writes only when every item read is unchanged;
+/// returns 1 when written, 0 on a conflict.
+const CAS_ITEMS: &str = r"
+local n = tonumber(ARGV[1])
+local a = 2
+for i = 1, n do
+  local cur = redis.call('HGET', KEYS[1], ARGV[a])
+  if ARGV[a+1] == '0' then
+    if cur then return 0 end
+  elseif cur ~= ARGV[a+2] then
+    return 0
+  end
+  a = a + 3
+end
+while a <= #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[a], ARGV[a+1])
+  redis.call('ZADD', KEYS[2], ARGV[a+2], ARGV[a])
+  a = a + 3
+end
+return 1
+";
+
 /// Appends events: KEYS event index, event sequence, then per event its user's list and id
 /// set; ARGV per event its id ('' for none), JSON and receipt time. An event whose id the user
 /// already sent is skipped. Returns how many were stored.
@@ -113,6 +137,7 @@ pub struct RedisStore {
     connection: OnceCell<ConnectionManager>,
     breaker: Breaker,
     cas_meta: redis::Script,
+    cas_items: redis::Script,
     append: redis::Script,
     credential: Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>,
 }
@@ -126,6 +151,7 @@ impl RedisStore {
             settings,
             connection: OnceCell::new(),
             cas_meta: redis::Script::new(CAS_META),
+            cas_items: redis::Script::new(CAS_ITEMS),
             append: redis::Script::new(APPEND_EVENTS),
             credential: None,
         }
@@ -693,6 +719,79 @@ impl ItemEdits for RedisStore {
             async move { pipe.query_async::<()>(&mut con).await }
         })
         .await
+    }
+
+    async fn update_live_items(
+        &self,
+        ids: &[String],
+        update: &topten_store::ItemUpdate<'_>,
+    ) -> Result<Option<Vec<LiveItem>>, StoreError> {
+        // Optimistic: read, decide, then write only if nothing read has changed (a script, so
+        // it is atomic on a shared multiplexed connection, where WATCH is not); read again on
+        // a conflict.
+        const ATTEMPTS: u32 = 200;
+        let key = self.keys.items();
+        for attempt in 0..ATTEMPTS {
+            let raw: Vec<Option<Vec<u8>>> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                self.query("item changes", redis::cmd("HMGET").arg(&key).arg(ids))
+                    .await?
+            };
+            let current: Vec<Option<LiveItem>> = raw
+                .iter()
+                .map(|b| {
+                    b.as_deref()
+                        .map(serde_json::from_slice)
+                        .transpose()
+                        .map_err(backend_err)
+                })
+                .collect::<Result<_, _>>()?;
+            let Some(items) = update(&current) else {
+                return Ok(None);
+            };
+            let mut invocation = self.cas_items.prepare_invoke();
+            invocation
+                .key(&key)
+                .key(self.keys.item_changes())
+                .arg(ids.len());
+            for (id, b) in ids.iter().zip(&raw) {
+                invocation
+                    .arg(id)
+                    .arg(if b.is_some() { "1" } else { "0" })
+                    .arg(b.as_deref().unwrap_or_default());
+            }
+            for live in &items {
+                invocation
+                    .arg(&live.item.item_id)
+                    .arg(serde_json::to_vec(live).map_err(backend_err)?)
+                    .arg(live.changed_ms);
+            }
+            // Not retried on a lost answer: the next attempt reads what the first wrote.
+            let mut con = self.connection().await?;
+            let written: i64 = tokio::time::timeout(
+                self.settings.write_timeout,
+                invocation.invoke_async(&mut con),
+            )
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                backend: BACKEND,
+                message: "item changes: no answer".into(),
+                retry_after_secs: 1,
+            })?
+            .map_err(map_err)?;
+            if written == 1 {
+                return Ok(Some(items));
+            }
+            // A concurrent change won: back off a little, with jitter, and read again.
+            let pause = 1 + (attempt as u64 % 8) + rand::random::<u64>() % 4;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        Err(StoreError::Unavailable {
+            backend: BACKEND,
+            message: format!("item changes: {ATTEMPTS} conflicting writes in a row"),
+            retry_after_secs: 1,
+        })
     }
 
     async fn live_item(&self, item_id: &str) -> Result<Option<LiveItem>, StoreError> {

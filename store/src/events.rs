@@ -32,7 +32,7 @@ pub const MAX_ITEMS_PER_IMPRESSION: usize = 100;
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
 /// Longest id (user, item or event) accepted, in characters.
-pub const MAX_ID_LEN: usize = 128;
+pub const MAX_ID_LEN: usize = topten_model::ids::MAX_ID_CHARS;
 
 /// One event as the API receives it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -142,16 +142,19 @@ pub struct EventError {
     pub message: String,
 }
 
+/// Checks an id against the one id rule ([`topten_model::ids`]); `field` names it.
 fn check_id(index: usize, field: &'static str, id: &str) -> Result<(), EventError> {
-    let len = id.chars().count();
-    if len == 0 || len > MAX_ID_LEN || id.chars().any(char::is_control) {
-        return Err(EventError {
-            index,
-            field,
-            message: format!("must be 1 to {MAX_ID_LEN} characters without control characters"),
-        });
-    }
-    Ok(())
+    use topten_model::ids::{check, IdKind};
+    let kind = match field {
+        "userId" => IdKind::User,
+        "eventId" => IdKind::Event,
+        _ => IdKind::Item,
+    };
+    check(kind, id).map_err(|e| EventError {
+        index,
+        field,
+        message: e.0,
+    })
 }
 
 /// Checks `itemId` (every type but impressions) or `itemIds` (impressions: 1 to
@@ -183,8 +186,16 @@ fn check_items(index: usize, e: &Event) -> Result<Vec<String>, EventError> {
             &format!("an impression lists 1 to {MAX_ITEMS_PER_IMPRESSION} item ids"),
         ));
     }
-    for item in items {
+    for (j, item) in items.iter().enumerate() {
         check_id(index, "itemIds", item)?;
+        // One impression shows an item once; counting a repeat would push it past the
+        // repeat limit in a single event.
+        if items[..j].contains(item) {
+            return Err(wrong(
+                "itemIds",
+                &format!("lists {} twice", topten_model::ids::quote(item)),
+            ));
+        }
     }
     Ok(items.to_vec())
 }

@@ -7,9 +7,24 @@ use topten_model::catalogue::live::LiveItem;
 
 use crate::error::StoreError;
 
+/// A read-modify-write of live items: given each item's latest stored change (in the order of
+/// the ids asked for), the whole items to store, or `None` to store nothing. It may be called
+/// more than once (a backend that detects a concurrent change reads again and retries), so
+/// it must not have side effects beyond recording why it refused.
+pub type ItemUpdate<'a> = dyn Fn(&[Option<LiveItem>]) -> Option<Vec<LiveItem>> + Send + Sync + 'a;
+
 /// Durable storage of live item changes.
 #[async_trait]
 pub trait ItemEdits: Send + Sync {
+    /// Reads the latest changes of `ids`, calls `update` on them and stores what it returns,
+    /// atomically: a change of one of these items made by anyone else in between is never
+    /// overwritten (an LMDB write transaction, a Redis compare-and-set script, Cosmos DB
+    /// ETags; the latter two retry on a conflict). `Ok(None)` when `update` refused.
+    async fn update_live_items(
+        &self,
+        ids: &[String],
+        update: &ItemUpdate<'_>,
+    ) -> Result<Option<Vec<LiveItem>>, StoreError>;
     /// Stores `items` (each the whole item after its change), replacing earlier changes of the
     /// same items.
     async fn put_live_items(&self, items: &[LiveItem]) -> Result<(), StoreError>;

@@ -81,7 +81,7 @@ pub use documents::{
 };
 pub use error::StoreError;
 pub use event_log::EventLog;
-pub use item_edits::ItemEdits;
+pub use item_edits::{ItemEdits, ItemUpdate};
 pub use lifecycle::{Publisher, VersionStorage, WriteStats};
 pub use reader::RecsReader;
 

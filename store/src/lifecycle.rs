@@ -29,6 +29,10 @@ use crate::documents::{
 use crate::error::StoreError;
 use crate::reader::RecsReader;
 
+/// The smallest share of users an experiment may give its candidate: one in ten thousand.
+/// A smaller share reaches nobody on most sites and makes the experiment's figures empty.
+pub const MIN_EXPERIMENT_SHARE: f64 = 1e-4;
+
 /// Most previously active versions remembered for `rollback`.
 pub const ACTIVATION_HISTORY: usize = 20;
 
@@ -349,7 +353,7 @@ pub trait Publisher: VersionStorage {
         self.delete_version_info(version).await
     }
 
-    /// Starts an experiment: `share` of users (above 0, at most 1) are served from
+    /// Starts an experiment: `share` of users (from [`MIN_EXPERIMENT_SHARE`] to 1) are served from
     /// `candidate`, a complete version other than the active one, the rest from the active
     /// version. Only one experiment runs at a time.
     async fn start_experiment(
@@ -357,9 +361,9 @@ pub trait Publisher: VersionStorage {
         candidate: &str,
         share: f64,
     ) -> Result<ActiveVersion, StoreError> {
-        if !(share > 0.0 && share <= 1.0) {
+        if !(MIN_EXPERIMENT_SHARE..=1.0).contains(&share) {
             return Err(StoreError::InvalidArgument(format!(
-                "the candidate's share must be above 0 and at most 1, got {share}"
+                "the candidate's share must be from {MIN_EXPERIMENT_SHARE} (one user in ten thousand) to 1, got {share}"
             )));
         }
         let id = new_experiment_id();

@@ -109,6 +109,14 @@ async fn version_catalogue(
     }
     let mut catalogue = base.unwrap_or_default();
     for change in live {
+        // A change stored before the id rule existed is left out rather than published into
+        // a catalogue that would not read back.
+        if let Err(e) =
+            topten_model::ids::check(topten_model::ids::IdKind::Item, &change.item.item_id)
+        {
+            tracing::warn!(error = %e, "a live item change is left out of the version");
+            continue;
+        }
         catalogue.upsert(change.effective());
     }
     Ok(Some(catalogue))
@@ -128,6 +136,55 @@ fn titles_of(
     titles
 }
 
+/// Refuses, before anything is written, a publish that would activate while an experiment
+/// runs (activation would be refused only after the whole version was written).
+async fn refuse_during_experiment(
+    store: &dyn Store,
+    opts: &PublishOptions,
+) -> Result<(), StoreError> {
+    if !opts.activate {
+        return Ok(());
+    }
+    if let Some(e) = store.active().await?.and_then(|a| a.experiment) {
+        return Err(StoreError::Conflict(format!(
+            "experiment {} is running (candidate {}); stop or promote it first, or publish without activating",
+            e.id, e.candidate
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a written version back the way serving reads it, before it is marked complete: the
+/// catalogue parses, the serving model decodes, `user`'s list and the popular list are there.
+/// A version that fails stays `writing`, so it is never activated.
+async fn read_back(store: &dyn Store, version: &str, user: Option<&str>) -> Result<(), StoreError> {
+    let unreadable = |what: &str, e: &dyn std::fmt::Display| StoreError::Backend {
+        backend: store.backend(),
+        message: format!(
+            "version {version} is left unactivated: its {what} does not read back: {e}"
+        ),
+    };
+    if let Some(bytes) = store.catalogue(version).await? {
+        Catalogue::from_json_lines(&bytes).map_err(|e| unreadable("catalogue", &e))?;
+    }
+    if let Some(bytes) = store.serving_model(version).await? {
+        topten_model::serving_model::ServingModel::decode(&bytes)
+            .map_err(|e| unreadable("serving model", &e))?;
+    }
+    if let Some(user) = user {
+        if store.user_recs(version, user).await?.is_none() {
+            return Err(unreadable(
+                "lists",
+                &format!("user {user:?} has no stored list"),
+            ));
+        }
+    }
+    if store.popular(version).await?.is_none() {
+        return Err(unreadable("popular list", &"it is missing"));
+    }
+    Ok(())
+}
+
 /// Publishes `model` as a new version: writes the serving serving (item factors), every
 /// user's top `items_per_user` (seen items excluded) with their training history, and the
 /// popular list; completes the version only when the count matches, then activates it if
@@ -138,6 +195,7 @@ pub async fn publish(
     opts: &PublishOptions,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<VersionInfo, StoreError> {
+    refuse_during_experiment(store, opts).await?;
     if opts.items_per_user == 0 {
         // A complete version of empty lists would serve nothing but the fallback.
         return Err(StoreError::InvalidArgument(
@@ -229,6 +287,8 @@ pub async fn publish(
         .collect();
     crate::normalise_popular(&mut popular);
     store.write_popular(&version, &popular).await?;
+    let first_user = (!model.users.is_empty()).then(|| model.users.id(0));
+    read_back(store, &version, first_user).await?;
     let done = store.finish_version(&version).await?;
     // Users' live events the model was not trained on are folded in before the version
     // serves, and again after activation for the events that arrived meanwhile (those were
@@ -270,6 +330,7 @@ pub async fn publish_lists(
     next_batch: &mut NextLists<'_>,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<VersionInfo, StoreError> {
+    refuse_during_experiment(store, opts).await?;
     if opts.items_per_user == 0 {
         return Err(StoreError::InvalidArgument(
             "items per user must be at least 1".into(),
@@ -304,10 +365,19 @@ pub async fn publish_lists(
     let mut counts: HashMap<String, f32> = HashMap::new();
     let mut written = 0;
     let mut pending: Vec<UserRecs> = Vec::new();
+    let mut first_user: Option<String> = None;
     loop {
         let batch = next_batch().map_err(StoreError::InvalidArgument)?;
         let done = batch.is_none();
         for (user_id, list) in batch.into_iter().flatten() {
+            use topten_model::ids::{check, IdKind};
+            check(IdKind::User, &user_id).map_err(|e| StoreError::InvalidArgument(e.0))?;
+            for (item_id, _) in &list {
+                check(IdKind::Item, item_id).map_err(|e| {
+                    StoreError::InvalidArgument(format!("user {user_id:?}'s list: {}", e.0))
+                })?;
+            }
+            first_user.get_or_insert_with(|| user_id.clone());
             let items: Vec<ItemScore> = list
                 .iter()
                 .take(opts.items_per_user)
@@ -347,6 +417,7 @@ pub async fn publish_lists(
         .collect();
     crate::normalise_popular(&mut popular);
     store.write_popular(&version, &popular).await?;
+    read_back(store, &version, first_user.as_deref()).await?;
     let done = store.finish_version(&version).await?;
     if opts.activate {
         store.activate(&version).await?;

@@ -853,7 +853,20 @@ fn experiments_start_stop_and_promote() {
         "0",
     ]);
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("share must be above 0"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("share must be from 0.0001"));
+    // A share that reaches nobody is refused too (issue 28).
+    let tiny = topten(&[
+        "experiment",
+        "start",
+        "--store",
+        &store,
+        "--candidate",
+        control,
+        "--share",
+        "1e-300",
+    ]);
+    assert!(!tiny.status.success());
+    assert!(String::from_utf8_lossy(&tiny.stderr).contains("share must be from 0.0001"));
 
     // A retrain in experiment mode starts one with its passing candidate; the next retrain,
     // while it runs, only publishes.

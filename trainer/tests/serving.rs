@@ -396,3 +396,27 @@ fn published_lists_never_repeat_a_users_history() {
         "{listing}"
     );
 }
+
+/// A rejected API key is never repeated in the error (issue 28): neither from the flag nor
+/// from the environment.
+#[test]
+fn a_rejected_api_key_is_not_printed() {
+    let secret = "s3cr3t-short";
+    for (flag, env) in [(true, false), (false, true)] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_topten"));
+        cmd.args(["serve", "--store", "embedded:/nonexistent/x.db"]);
+        if flag {
+            cmd.args(["--api-key", secret]);
+        }
+        if env {
+            cmd.env("TOPTEN_API_KEY", secret);
+        } else {
+            cmd.env_remove("TOPTEN_API_KEY");
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("at least 16 characters"), "{stderr}");
+        assert!(!stderr.contains(secret), "the key leaked: {stderr}");
+    }
+}

@@ -31,7 +31,7 @@ pub(super) fn retryable(e: &CosmosError) -> (bool, Option<Duration>) {
 
 pub(super) fn map_err(e: CosmosError) -> StoreError {
     let status = e.status();
-    if status.is_conflict() {
+    if status.is_conflict() || status.is_precondition_failed() {
         return StoreError::Conflict(format!("cosmos: {e}"));
     }
     if retryable(&e).0 {

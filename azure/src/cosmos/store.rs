@@ -186,6 +186,72 @@ impl CosmosStore {
         }
     }
 
+    /// Point read of a document's JSON with its ETag; `None` when it does not exist.
+    async fn read_raw_tagged(
+        &self,
+        pk: &str,
+        id: &str,
+    ) -> Result<Option<(bytes::Bytes, Option<azure_core::http::Etag>)>, StoreError> {
+        let c = self.client().await?;
+        match c
+            .read_item(pk.to_owned(), id, Some(self.read_options()))
+            .await
+        {
+            Ok(resp) => {
+                self.resilience
+                    .add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
+                let etag = resp.headers().etag().cloned();
+                let body = resp.into_body().single().map_err(backend_err)?;
+                Ok(Some((body, etag)))
+            }
+            Err(e) if e.status().is_not_found() => Ok(None),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    /// Writes `body` only if the document is as it was read: absent (`etag` `None`: a
+    /// create, 409 when it appeared meanwhile) or unchanged since the read that gave `etag`
+    /// (a replace with If-Match, 412 when it changed). Both come back as
+    /// [`StoreError::Conflict`]; nothing is retried here, the caller reads again.
+    async fn put_doc_if<T: Serialize + Sync>(
+        &self,
+        pk: &str,
+        id: &str,
+        doc_type: &str,
+        body: &T,
+        etag: Option<&azure_core::http::Etag>,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let doc = MetaDoc {
+            id: id.to_owned(),
+            user_id: pk.to_owned(),
+            doc_type: doc_type.to_owned(),
+            body,
+        };
+        let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
+        let outcome = match etag {
+            None => c.create_item(pk.to_owned(), id, &doc, Some(opts)).await,
+            Some(etag) => {
+                let opts = opts.with_precondition(
+                    azure_data_cosmos::options::Precondition::if_match(etag.clone()),
+                );
+                c.replace_item(pk.to_owned(), id, &doc, Some(opts)).await
+            }
+        };
+        match outcome {
+            Ok(resp) => {
+                self.resilience
+                    .add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
+                Ok(())
+            }
+            // Deleted since the read: as much a conflict as a change.
+            Err(e) if e.status().is_not_found() => {
+                Err(StoreError::Conflict(format!("cosmos: {id} is gone")))
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
     /// Point read of a document written by [`CosmosStore::put_doc`] (its body).
     pub(super) async fn read_doc<T: serde::de::DeserializeOwned>(
         &self,
@@ -729,6 +795,72 @@ impl ItemEdits for CosmosStore {
             .await?;
         }
         Ok(())
+    }
+
+    async fn update_live_items(
+        &self,
+        ids: &[String],
+        update: &topten_store::ItemUpdate<'_>,
+    ) -> Result<Option<Vec<LiveItem>>, StoreError> {
+        // Optimistic concurrency with ETags: read each item with its ETag, decide, write each
+        // on the condition that it is unchanged, and on a conflict read again. Items live in
+        // partitions of their own, so a batch of several items is atomic per item, not as a
+        // whole (Cosmos DB has no transaction across partitions).
+        const ATTEMPTS: u32 = 200;
+        'attempt: for attempt in 0..ATTEMPTS {
+            let mut current = Vec::with_capacity(ids.len());
+            let mut etags = std::collections::HashMap::new();
+            for id in ids {
+                let doc_id = escape_id(&format!("item:{id}"));
+                match self
+                    .read_raw_tagged(&live_item_partition(id), &doc_id)
+                    .await?
+                {
+                    Some((bytes, etag)) => {
+                        let doc: MetaDoc<LiveItem> = serde_json::from_slice(&bytes)
+                            .map_err(|e| backend_err(format!("document {doc_id}: {e}")))?;
+                        let Some(etag) = etag else {
+                            return Err(backend_err(format!(
+                                "document {doc_id} came without an ETag"
+                            )));
+                        };
+                        etags.insert(id.clone(), etag);
+                        current.push(Some(doc.body));
+                    }
+                    None => current.push(None),
+                }
+            }
+            let Some(items) = update(&current) else {
+                return Ok(None);
+            };
+            for live in &items {
+                let id = &live.item.item_id;
+                let written = self
+                    .put_doc_if(
+                        &live_item_partition(id),
+                        &escape_id(&format!("item:{id}")),
+                        "live-item",
+                        live,
+                        etags.get(id),
+                    )
+                    .await;
+                match written {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict(_)) => {
+                        let pause = 1 + u64::from(attempt % 8) + rand::random::<u64>() % 4;
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        continue 'attempt;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(Some(items));
+        }
+        Err(StoreError::Unavailable {
+            backend: BACKEND,
+            message: format!("item changes: {ATTEMPTS} conflicting writes in a row"),
+            retry_after_secs: 1,
+        })
     }
 
     async fn live_item(&self, item_id: &str) -> Result<Option<LiveItem>, StoreError> {

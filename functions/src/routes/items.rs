@@ -35,13 +35,18 @@ fn item_json(item: &CatalogueItem, withdrawn: bool, now_secs: i64) -> serde_json
     v
 }
 
-/// The item as it stands: its latest live change, else the active version's catalogue entry,
-/// else, for an item the version's model knows, a bare available item.
+/// The item as it stands: its latest live change, else [`version_item`].
 async fn current(state: &AppState, item_id: &str) -> Result<Option<LiveItem>, ApiError> {
     let store = state.store("the item catalogue")?;
     if let Some(live) = store.live_item(item_id).await? {
         return Ok(Some(live));
     }
+    version_item(state, item_id).await
+}
+
+/// The item as the active version has it, for an item with no live change: the version's
+/// catalogue entry, else, for an item the version's model knows, a bare available item.
+async fn version_item(state: &AppState, item_id: &str) -> Result<Option<LiveItem>, ApiError> {
     let Ok(active) = state.active().await else {
         return Ok(None);
     };
@@ -64,6 +69,52 @@ async fn current(state: &AppState, item_id: &str) -> Result<Option<LiveItem>, Ap
     }))
 }
 
+/// The entity tag of an item as it stands (its document and whether it is withdrawn), for
+/// `If-Match`: a strong, quoted tag that changes with every change of the item.
+pub fn etag(live: &LiveItem) -> String {
+    use sha2::{Digest, Sha256};
+    let doc = serde_json::to_vec(&(&live.item, live.withdrawn)).expect("items serialise");
+    let digest = Sha256::digest(&doc);
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// The `If-Match` header, if any: `*` or one or more tags.
+fn if_match(headers: &HeaderMap) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::bad_request("invalid_if_match", "If-Match is not visible ASCII"))?;
+    Ok(Some(v.split(',').map(|t| t.trim().to_owned()).collect()))
+}
+
+/// Whether `tags` (from `If-Match`) admit `now`, the item as it stands (`None`: absent).
+fn matches(tags: &[String], now: Option<&LiveItem>) -> bool {
+    match now {
+        None => false,
+        Some(live) => {
+            let tag = etag(live);
+            tags.iter()
+                .any(|t| t == "*" || *t == tag || t.strip_prefix("W/") == Some(tag.as_str()))
+        }
+    }
+}
+
+fn precondition_failed(item_id: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        format!("item {item_id:?} changed since the ETag given in If-Match (GET it again)"),
+    )
+}
+
+/// An item document with its `ETag` header.
+fn with_etag(live: &LiveItem, body: serde_json::Value) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::ETAG, etag(live))], Json(body))
+}
+
 fn item_id_of(
     path: Result<Path<String>, PathRejection>,
     state: &AppState,
@@ -73,8 +124,8 @@ fn item_id_of(
     request::validate_id(
         &item_id,
         state.config().max_id_len,
+        topten_edge::ids::IdKind::Item,
         "invalid_item_id",
-        "item id",
     )?;
     Ok(item_id)
 }
@@ -91,14 +142,15 @@ fn not_found(item_id: &str) -> ApiError {
 pub async fn item_get(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let item_id = item_id_of(path, &state)?;
     let now = topten_model::clock::now_ms() / 1000;
     let live = current(&state, &item_id)
         .await?
         .filter(|l| !l.withdrawn)
         .ok_or_else(|| not_found(&item_id))?;
-    Ok(Json(item_json(&live.item, false, now)))
+    let body = item_json(&live.item, false, now);
+    Ok(with_etag(&live, body))
 }
 
 /// Parses a patch, naming the field of an error with `at` (`items[3]` or nothing).
@@ -134,35 +186,97 @@ fn parse_patch(value: serde_json::Value, at: &str) -> Result<ItemPatch, ApiError
     })
 }
 
-/// Applies `patches` (with their item ids) to the items as they stand and stores them, all
-/// or nothing; returns the new documents.
+/// What to do to each item of a write, given the item as it stands (`None`: unknown).
+type Change<'a> = dyn Fn(&str, Option<&LiveItem>) -> Result<LiveItem, ApiError> + Send + Sync + 'a;
+
+/// Applies `changes` (item id, change) to the items as they stand and stores the results,
+/// as one atomic read-modify-write of the store ([`topten_store::ItemEdits::update_live_items`]):
+/// a change made meanwhile by another request is built on, never overwritten. Returns each
+/// changed item once, in the order of its last change.
 async fn apply(
     state: &AppState,
-    patches: Vec<(String, ItemPatch, String)>,
+    changes: Vec<(String, Box<Change<'_>>)>,
 ) -> Result<Vec<LiveItem>, ApiError> {
     let store = state.store("the item catalogue")?;
-    let now_ms = topten_model::clock::now_ms();
-    let mut changed: Vec<LiveItem> = Vec::with_capacity(patches.len());
-    for (item_id, patch, at) in patches {
-        // A later change of the same item in one batch builds on the earlier one.
-        let base = match changed.iter().rev().find(|l| l.item.item_id == item_id) {
-            Some(l) => Some(l.clone()),
-            None => current(state, &item_id).await?,
-        };
+    let mut ids: Vec<String> = Vec::new();
+    for (id, _) in &changes {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    // What the active version says of items without a live change (it changes only with a
+    // publish, so it is read before the store's transaction, not inside it).
+    let mut in_version = Vec::with_capacity(ids.len());
+    for id in &ids {
+        in_version.push(version_item(state, id).await?);
+    }
+    let refusal: std::sync::Mutex<Option<ApiError>> = std::sync::Mutex::new(None);
+    let update = |stored: &[Option<LiveItem>]| -> Option<Vec<LiveItem>> {
+        let mut now: Vec<Option<LiveItem>> = stored
+            .iter()
+            .zip(&in_version)
+            .map(|(s, v)| s.clone().or_else(|| v.clone()))
+            .collect();
+        let mut order: Vec<usize> = Vec::new();
+        for (id, change) in &changes {
+            let j = ids
+                .iter()
+                .position(|i| i == id)
+                .expect("every id is listed");
+            match change(id, now[j].as_ref()) {
+                Ok(next) => now[j] = Some(next),
+                Err(e) => {
+                    *refusal.lock().unwrap() = Some(e);
+                    return None;
+                }
+            }
+            order.retain(|&k| k != j);
+            order.push(j);
+        }
+        Some(
+            order
+                .into_iter()
+                .map(|j| now[j].clone().expect("changed"))
+                .collect(),
+        )
+    };
+    match store.update_live_items(&ids, &update).await? {
+        Some(changed) => {
+            state.merge_live_items(changed.clone());
+            Ok(changed)
+        }
+        None => Err(refusal
+            .into_inner()
+            .unwrap()
+            .unwrap_or_else(|| ApiError::internal("an item change was refused without a reason"))),
+    }
+}
+
+/// The change a patch makes: applied to the item as it stands, or refused naming the field
+/// (`at` is `items[i].` or empty); with `If-Match` tags, refused with 412 unless they match.
+fn patch_change<'a>(
+    patch: ItemPatch,
+    at: String,
+    tags: Option<Vec<String>>,
+    now_ms: i64,
+) -> Box<Change<'a>> {
+    Box::new(move |item_id: &str, base: Option<&LiveItem>| {
+        if let Some(tags) = &tags {
+            if !matches(tags, base) {
+                return Err(precondition_failed(item_id));
+            }
+        }
         let item = patch
-            .apply(&item_id, base.as_ref().map(|l| &l.item))
+            .apply(item_id, base.map(|l| &l.item))
             .map_err(|(field, m)| {
                 ApiError::bad_request("invalid_items", format!("{at}{field}: {m}"))
             })?;
-        changed.push(LiveItem {
+        Ok(LiveItem {
             item,
             withdrawn: false,
             changed_ms: now_ms,
-        });
-    }
-    store.put_live_items(&changed).await?;
-    state.merge_live_items(changed.clone());
-    Ok(changed)
+        })
+    })
 }
 
 /// `PUT /api/items/{itemId}`: changes one item.
@@ -171,8 +285,9 @@ pub async fn item_put(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let item_id = item_id_of(path, &state)?;
+    let tags = if_match(&headers)?;
     crate::body::require_json(&headers)?;
     let body = crate::body::read_configured(state.config(), &headers, body).await?;
     let value: serde_json::Value = serde_json::from_slice(&body)
@@ -184,9 +299,11 @@ pub async fn item_put(
             "itemId: differs from the item in the path",
         ));
     }
-    let changed = apply(&state, vec![(item_id, patch, String::new())]).await?;
-    let now = topten_model::clock::now_ms() / 1000;
-    Ok(Json(item_json(&changed[0].item, false, now)))
+    let now_ms = topten_model::clock::now_ms();
+    let change = patch_change(patch, String::new(), tags, now_ms);
+    let changed = apply(&state, vec![(item_id, change)]).await?;
+    let body = item_json(&changed[0].item, false, now_ms / 1000);
+    Ok(with_etag(&changed[0], body))
 }
 
 /// `POST /api/items`: changes many items, `{"items": [{"itemId", ...}, ...]}`.
@@ -210,39 +327,49 @@ pub async fn items_post(
         request::validate_id(
             &item_id,
             state.config().max_id_len,
+            topten_edge::ids::IdKind::Item,
             "invalid_items",
-            "item id",
         )
         .map_err(|r| invalid(format!("{at}.itemId: {}", r.message)))?;
         patches.push((item_id, patch, format!("{at}.")));
     }
-    let changed = apply(&state, patches).await?;
+    let now_ms = topten_model::clock::now_ms();
+    let changes = patches
+        .into_iter()
+        .map(|(id, patch, at)| (id, patch_change(patch, at, None, now_ms)))
+        .collect();
+    let changed = apply(&state, changes).await?;
     let now = topten_model::clock::now_ms() / 1000;
     Ok(Json(serde_json::json!({
         "items": changed.iter().map(|l| item_json(&l.item, false, now)).collect::<Vec<_>>(),
     })))
 }
 
-/// `DELETE /api/items/{itemId}`: withdraws the item.
+/// `DELETE /api/items/{itemId}`: withdraws the item (`If-Match` as for `PUT`).
 pub async fn item_delete(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    headers: HeaderMap,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let item_id = item_id_of(path, &state)?;
-    let store = state.store("the item catalogue")?;
-    let live = current(&state, &item_id)
-        .await?
-        .filter(|l| !l.withdrawn)
-        .ok_or_else(|| not_found(&item_id))?;
-    let withdrawn = LiveItem {
-        item: live.item,
-        withdrawn: true,
-        changed_ms: topten_model::clock::now_ms(),
-    };
-    store
-        .put_live_items(std::slice::from_ref(&withdrawn))
-        .await?;
-    state.merge_live_items(vec![withdrawn.clone()]);
-    let now = topten_model::clock::now_ms() / 1000;
-    Ok(Json(item_json(&withdrawn.item, true, now)))
+    let tags = if_match(&headers)?;
+    let now_ms = topten_model::clock::now_ms();
+    let withdraw: Box<Change<'_>> = Box::new(move |item_id: &str, base: Option<&LiveItem>| {
+        let Some(live) = base.filter(|l| !l.withdrawn) else {
+            return Err(not_found(item_id));
+        };
+        if let Some(tags) = &tags {
+            if !matches(tags, base) {
+                return Err(precondition_failed(item_id));
+            }
+        }
+        Ok(LiveItem {
+            item: live.item.clone(),
+            withdrawn: true,
+            changed_ms: now_ms,
+        })
+    });
+    let changed = apply(&state, vec![(item_id, withdraw)]).await?;
+    let body = item_json(&changed[0].item, true, now_ms / 1000);
+    Ok(with_etag(&changed[0], body))
 }

@@ -123,8 +123,13 @@ fn parse(body: &[u8], max_id_len: usize) -> Result<Vec<String>, ApiError> {
         let id = v
             .as_str()
             .ok_or_else(|| invalid(format!("itemIds[{i}]: not a string")))?;
-        request::validate_id(id, max_id_len, "invalid_rank", "item id")
-            .map_err(|r| invalid(format!("itemIds[{i}]: {}", r.message)))?;
+        request::validate_id(
+            id,
+            max_id_len,
+            topten_edge::ids::IdKind::Item,
+            "invalid_rank",
+        )
+        .map_err(|r| invalid(format!("itemIds[{i}]: {}", r.message)))?;
         if !out.iter().any(|o| o == id) {
             out.push(id.to_owned());
         }

@@ -21,7 +21,12 @@ pub async fn similar_get(
     let Path(item_id) =
         path.map_err(|e| ApiError::bad_request("invalid_item_id", e.body_text()))?;
     let cfg = state.config();
-    request::validate_id(&item_id, cfg.max_id_len, "invalid_item_id", "item id")?;
+    request::validate_id(
+        &item_id,
+        cfg.max_id_len,
+        topten_edge::ids::IdKind::Item,
+        "invalid_item_id",
+    )?;
     let k_raw = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(key, _)| key == "k")
         .map(|(_, v)| v);

@@ -425,14 +425,11 @@ fn parse_delimited(
     Ok(out)
 }
 
+/// The item id of a catalogue row, trimmed as every reader's fields are, checked against
+/// [`crate::ids`]' rule.
 fn check_id(raw: &str) -> Result<String, String> {
     let id = raw.trim();
-    if id.is_empty() {
-        return Err("empty itemId".into());
-    }
-    if id.chars().any(char::is_control) {
-        return Err(format!("itemId {id:?} has a control character"));
-    }
+    crate::ids::check(crate::ids::IdKind::Item, id).map_err(|e| format!("itemId: {}", e.0))?;
     Ok(id.to_owned())
 }
 
@@ -550,7 +547,15 @@ mod tests {
                 "{\"itemId\":\"1\"}\n{\"itemId\":\"2\",\"colour\":1}\n",
                 "items.csv:2: unknown field `colour`",
             ),
-            ("{\"itemId\":\"\"}\n", "items.csv:1: empty itemId"),
+            ("{\"itemId\":\"\"}\n", "items.csv:1: itemId: empty item id"),
+            (
+                "{\"itemId\":\"trending\"}\n",
+                "items.csv:1: itemId: item id \"trending\" is reserved",
+            ),
+            (
+                "itemId,title\na\u{1}b,x\n",
+                "items.csv:2: itemId: item id \"a\\u{1}b\" contains",
+            ),
             ("", "items.csv: no items"),
         ];
         for (text, want) in cases {

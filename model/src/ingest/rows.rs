@@ -181,20 +181,15 @@ pub(super) fn parse_row<'a>(
     Ok((user, item, rating, timestamp, has_time))
 }
 
-/// Checks an id as the model directory and the stores need it: not empty, and without a line
-/// break or control character (ids are stored one per line, and a control character is a sign
-/// of a misread file).
+/// Checks an id against [`crate::ids`]' rule (`what` is "user" or "item"); the reader trims
+/// fields before, so an id is checked as it is stored.
 pub(super) fn check_id(what: &str, id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err(format!("empty {what} id"));
-    }
-    if id.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(format!(
-            "{what} id {} contains a line break or control character",
-            excerpt(id)
-        ));
-    }
-    Ok(())
+    let kind = if what == "item" {
+        crate::ids::IdKind::Item
+    } else {
+        crate::ids::IdKind::User
+    };
+    crate::ids::check(kind, id).map_err(|e| e.0)
 }
 
 /// Checks a rating: finite and within [`MAX_ABS_VALUE`]; `raw` is how the input wrote it.

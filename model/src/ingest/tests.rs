@@ -43,7 +43,15 @@ fn quoted_fields_follow_rfc_4180() {
 
 #[test]
 fn tsv_written_with_awkward_ids_reads_back_the_same() {
-    let text = "user,item,rating,timestamp\n\"tab\there\",\"q\"\"uote\",2.5,7\nplain,\"a;b\",1,8\n";
+    // A tab is a control character: the one id rule refuses it (ids reach tab-separated
+    // output), even quoted.
+    let tab = "user,item,rating,timestamp\n\"tab\there\",x,2.5,7\n";
+    let err = read(tab).unwrap_err().to_string();
+    assert!(
+        err.starts_with("t.txt:2: user id \"tab\\there\" contains"),
+        "{err}"
+    );
+    let text = "user,item,rating,timestamp\n\"sp ace\",\"q\"\"uote\",2.5,7\nplain,\"a;b\",1,8\n";
     let (r, _) = read(text).unwrap();
     let mut tsv = Vec::new();
     r.write_tsv(&mut tsv).unwrap();
@@ -51,7 +59,7 @@ fn tsv_written_with_awkward_ids_reads_back_the_same() {
     assert_eq!(back.users.ids(), r.users.ids());
     assert_eq!(back.items.ids(), r.items.ids());
     assert_eq!(back.records, r.records);
-    assert_eq!(back.users.id(0), "tab\there");
+    assert_eq!(back.users.id(0), "sp ace");
 }
 
 /// Found by the `ingest` fuzz target: a `"` inside an unquoted field is a literal (as the
@@ -389,4 +397,23 @@ fn string_ids_headerless_recs_file() {
     let (r, rep) = read("u17\ti3\t0.52\nu17\ti9\t0.11\n").unwrap();
     assert!(!rep.header);
     assert_eq!(r.len(), 2);
+}
+
+#[test]
+fn ids_keep_the_one_id_rule_and_the_error_names_the_line() {
+    let long = "x".repeat(crate::ids::MAX_ID_CHARS + 1);
+    let text = format!("1\t2\t3\n1\t{long}\t4\n");
+    let err = read_ratings_from(text.as_bytes(), "t.txt", &ReadOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("t.txt:2: item id") && err.to_string().contains("at most 128"),
+        "{err}"
+    );
+    let err = read("1\t2\t3\n5\ttrending\t4\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("t.txt:2: item id \"trending\" is reserved"),
+        "{err}"
+    );
+    // A user may be called "trending": only item routes collide.
+    assert!(read("trending\t2\t3\n").is_ok());
 }

@@ -24,7 +24,7 @@ pub enum Action {
         /// The candidate version.
         #[arg(long)]
         candidate: String,
-        /// The share of users served from the candidate (above 0, at most 1).
+        /// The share of users served from the candidate (from 0.0001, one user in ten thousand, to 1).
         #[arg(long, default_value_t = 0.1)]
         share: f64,
     },

@@ -105,9 +105,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 retrain::RetrainMode::Activate
             }
             topten_functions::config::RetrainModeSetting::Experiment => {
+                let min = topten_store::lifecycle::MIN_EXPERIMENT_SHARE;
                 anyhow::ensure!(
-                    args.experiment_share > 0.0 && args.experiment_share <= 1.0,
-                    "--experiment-share must be above 0 and at most 1, got {}",
+                    (min..=1.0).contains(&args.experiment_share),
+                    "--experiment-share must be from {min} to 1, got {}",
                     args.experiment_share
                 );
                 retrain::RetrainMode::Experiment {
