@@ -49,6 +49,34 @@ pub struct ErrorInfo {
     pub store: Option<StoreFailure>,
 }
 
+/// The most characters of one word of a request an error message repeats.
+pub const MAX_ECHO_CHARS: usize = 60;
+
+/// `message` with every word (a run without whitespace) longer than [`MAX_ECHO_CHARS`] cut
+/// there with an ellipsis: a 400 names what was wrong, it does not mirror a 1,500-digit number
+/// or a megabyte of text back to the client and into logs.
+pub fn shorten_echoes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(4096));
+    let mut run = 0usize;
+    let mut cut = false;
+    for c in message.chars() {
+        if c.is_whitespace() {
+            run = 0;
+            cut = false;
+            out.push(c);
+            continue;
+        }
+        run += 1;
+        if run <= MAX_ECHO_CHARS {
+            out.push(c);
+        } else if !cut {
+            out.push('…');
+            cut = true;
+        }
+    }
+    out
+}
+
 impl ApiError {
     /// An error with any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -68,9 +96,14 @@ impl ApiError {
         self
     }
 
-    /// A 400 with `code`.
+    /// A 400 with `code`. The message never echoes more than [`MAX_ECHO_CHARS`] characters
+    /// of any one word of the request ([`shorten_echoes`]).
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            shorten_echoes(&message.into()),
+        )
     }
 
     /// A 401 `unauthorized`.

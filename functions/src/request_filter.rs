@@ -69,10 +69,18 @@ impl RequestFilter {
                 let parsed = match named.and_then(|n| n.get(text)) {
                     Some(f) => f.clone(),
                     None if is_name(text) => {
+                        // A bare word is the name of a configured filter; say also why it is
+                        // not an expression (`filter=and` is an operator without operands).
+                        let as_expression = match Filter::parse(text) {
+                            Ok(_) => String::new(),
+                            Err(e) => format!("; as an expression: {e}"),
+                        };
                         return Err(ApiError::bad_request(
                             "invalid_filter",
-                            format!("no filter named {text:?} (TOPTEN_FILTERS)"),
-                        ))
+                            format!(
+                                "filter: no filter named {text:?} (TOPTEN_FILTERS){as_expression}"
+                            ),
+                        ));
                     }
                     None => Filter::parse(text).map_err(|e| {
                         ApiError::bad_request("invalid_filter", format!("filter: {e}"))

@@ -908,3 +908,102 @@ async fn concurrent_item_changes_all_land_and_if_match_guards_a_change() {
     let (status, _, item) = send_with(&router, "DELETE", &uri, &[("if-match", &newer)], None).await;
     assert_eq!((status, item["withdrawn"].as_bool()), (200, Some(true)));
 }
+
+/// Issue 28, defects 4 and 7: item changes beyond the documented limits are refused at once,
+/// naming the field; every 400 names `items[i].field` (or the field) once and echoes at most 60
+/// characters of what was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_or_malformed_item_changes_are_refused_naming_the_field() {
+    use topten_model::catalogue::live::{MAX_ATTRIBUTES_PER_CHANGE, MAX_CATEGORIES};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, router) = served(
+        dir.path(),
+        |_| None,
+        PublishOptions::default(),
+        Config::default(),
+    )
+    .await;
+    let refused = |status: u16, body: &serde_json::Value| -> String {
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("invalid_items")),
+            "{body}"
+        );
+        body["error"]["message"].as_str().unwrap().to_owned()
+    };
+    // 125,000 categories (the probe's 827 KB body) and one too many.
+    for n in [125_000, MAX_CATEGORIES + 1] {
+        let cats: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let (status, body) = send(
+            &router,
+            "PUT",
+            "/api/items/big",
+            Some(serde_json::json!({"categories": cats})),
+        )
+        .await;
+        let m = refused(status, &body);
+        assert!(
+            m.starts_with("categories: ") && m.contains("at most 100"),
+            "{m}"
+        );
+    }
+    let attrs: serde_json::Map<String, serde_json::Value> = (0..=MAX_ATTRIBUTES_PER_CHANGE)
+        .map(|i| (format!("a{i}"), serde_json::json!(i)))
+        .collect();
+    let (status, body) = send(
+        &router,
+        "POST",
+        "/api/items",
+        Some(serde_json::json!({"items": [{"itemId": "x"}, {"itemId": "y", "attributes": attrs}]})),
+    )
+    .await;
+    assert!(
+        refused(status, &body).starts_with("items[1].attributes: "),
+        "{body}"
+    );
+    let cases = [
+        (
+            serde_json::json!({"items": [{"itemId": "x", "available": "yes"}]}),
+            "items[0].available: invalid type",
+        ),
+        (
+            serde_json::json!({"items": [{"itemId": "x", "attributes": {"colour": {"r": 1}}}]}),
+            "items[0].attributes.colour: must be a number, a string or a boolean",
+        ),
+        (
+            serde_json::json!({"items": [{"itemId": "x", "expiresAt": "soon"}]}),
+            "items[0].expiresAt: \"soon\" is not an RFC 3339 time",
+        ),
+        (
+            serde_json::json!({"items": ["x"]}),
+            "items[0]: must be an object",
+        ),
+    ];
+    for (body, want) in cases {
+        let (status, answer) = send(&router, "POST", "/api/items", Some(body)).await;
+        let m = refused(status, &answer);
+        assert!(m.starts_with(want), "{m}");
+    }
+    // A 1,500-digit title is echoed 60 characters at most.
+    let long = "9".repeat(1500);
+    let (status, body) = send(
+        &router,
+        "PUT",
+        "/api/items/x",
+        Some(serde_json::json!({"available": long})),
+    )
+    .await;
+    let m = refused(status, &body);
+    assert!(m.len() < 200 && m.contains('…'), "{m}");
+    // An empty event batch is named once.
+    let (status, body) = send(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({"events": []})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let m = body["error"]["message"].as_str().unwrap();
+    assert!(m.starts_with("events: must hold"), "{m}");
+}

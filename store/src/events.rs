@@ -132,7 +132,7 @@ impl StoredEvent {
 
 /// What is wrong with one event of a batch.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("events[{index}].{field}: {message}")]
+#[error("{}: {message}", self.place())]
 pub struct EventError {
     /// Position in the batch.
     pub index: usize,
@@ -198,6 +198,17 @@ fn check_items(index: usize, e: &Event) -> Result<Vec<String>, EventError> {
         }
     }
     Ok(items.to_vec())
+}
+
+impl EventError {
+    /// Where the error is: `events[i].field`, or `events` for the batch as a whole.
+    fn place(&self) -> String {
+        if self.field == "events" {
+            "events".to_owned()
+        } else {
+            format!("events[{}].{}", self.index, self.field)
+        }
+    }
 }
 
 /// Validates a whole batch and returns the events as they will be stored, or the first error.

@@ -84,10 +84,46 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Vec<String>>, ApiError> {
     let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
         return Ok(None);
     };
+    let invalid = |m: &str| ApiError::bad_request("invalid_if_match", m);
     let v = v
         .to_str()
-        .map_err(|_| ApiError::bad_request("invalid_if_match", "If-Match is not visible ASCII"))?;
-    Ok(Some(v.split(',').map(|t| t.trim().to_owned()).collect()))
+        .map_err(|_| invalid("If-Match is not visible ASCII"))?;
+    // An empty header sets no condition (as if it were absent).
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    if v.trim() == "*" {
+        return Ok(Some(vec!["*".to_owned()]));
+    }
+    entity_tags(v).map(Some).ok_or_else(|| {
+        invalid("If-Match must be * or quoted entity tags (the ETag of a GET of the item)")
+    })
+}
+
+/// The entity tags of a list (`"a", W/"b,c"`; RFC 9110: a tag may hold commas), each as
+/// written with its quotes, or `None` when the list is malformed.
+fn entity_tags(v: &str) -> Option<Vec<String>> {
+    let mut tags = Vec::new();
+    let mut rest = v.trim_start();
+    while !rest.is_empty() {
+        let weak = rest.starts_with("W/");
+        let body = if weak { &rest[2..] } else { rest };
+        let inner = body.strip_prefix('"')?;
+        let end = inner.find('"')?;
+        let tag = &body[..end + 2];
+        tags.push(if weak {
+            format!("W/{tag}")
+        } else {
+            tag.to_owned()
+        });
+        rest = body[end + 2..].trim_start();
+        match rest.strip_prefix(',') {
+            Some(r) => rest = r.trim_start(),
+            None if rest.is_empty() => {}
+            None => return None,
+        }
+    }
+    (!tags.is_empty()).then_some(tags)
 }
 
 /// Whether `tags` (from `If-Match`) admit `now`, the item as it stands (`None`: absent).
@@ -162,10 +198,11 @@ fn parse_patch(value: serde_json::Value, at: &str) -> Result<ItemPatch, ApiError
         format!("{at}.")
     };
     let Some(fields) = value.as_object() else {
-        return Err(invalid(format!(
-            "{}must be an object",
-            if at.is_empty() { "the body " } else { &prefix }
-        )));
+        return Err(invalid(if at.is_empty() {
+            "the body must be an object".to_owned()
+        } else {
+            format!("{at}: must be an object")
+        }));
     };
     for (field, v) in fields {
         if v.is_null() && field != "expiresAt" {
@@ -174,15 +211,21 @@ fn parse_patch(value: serde_json::Value, at: &str) -> Result<ItemPatch, ApiError
             )));
         }
     }
-    serde_json::from_value(value).map_err(|e| {
-        invalid(format!(
-            "{}{e}",
-            if at.is_empty() {
-                String::new()
-            } else {
-                format!("{at}: ")
-            }
-        ))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        // The field that failed, as `items[i].field` (`attributes.colour` for an attribute).
+        let path = e.path().to_string();
+        let field = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        let inner = e.into_inner().to_string();
+        let why = if inner.contains("untagged enum AttributeValue") {
+            "must be a number, a string or a boolean".to_owned()
+        } else {
+            inner
+        };
+        invalid(format!("{prefix}{field}{why}"))
     })
 }
 
@@ -372,4 +415,20 @@ pub async fn item_delete(
     let changed = apply(&state, vec![(item_id, withdraw)]).await?;
     let body = item_json(&changed[0].item, true, now_ms / 1000);
     Ok(with_etag(&changed[0], body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entity_tags;
+
+    #[test]
+    fn entity_tag_lists_parse_with_commas_inside_tags() {
+        assert_eq!(
+            entity_tags(r#""a", W/"b,c","",W/"d""#).unwrap(),
+            [r#""a""#, r#"W/"b,c""#, r#""""#, r#"W/"d""#]
+        );
+        for bad in [r#"a"#, r#""a" b"#, r#""a"#, r#"W/a"#, r#""a",,x"#] {
+            assert!(entity_tags(bad).is_none(), "{bad}");
+        }
+    }
 }

@@ -4,7 +4,7 @@ use axum::Json;
 
 /// Error codes the API can return, with their HTTP status.
 pub const ERROR_CODES: &[(&str, u16, &str)] = &[
-    ("invalid_user_id", 400, "user id empty, too long or with control characters"),
+    ("invalid_user_id", 400, "user id empty, too long, with control characters or whitespace at either end"),
     ("invalid_k", 400, "k is not an integer from 1 to TOPTEN_MAX_K"),
     ("invalid_exclude", 400, "too many or too long excluded ids"),
     ("invalid_query", 400, "a malformed query parameter, or one the route does not take (the message names it)"),
@@ -12,7 +12,9 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_rank", 400, "the re-rank body is malformed: {\"itemIds\": [...]} with 1 to 500 valid ids (the message names itemIds[i])"),
     ("invalid_items", 400, "an item change is malformed (the message names items[i].field or the field); nothing was stored"),
     ("invalid_events", 400, "events body malformed or an event invalid (the message names events[i].field); nothing was stored"),
-    ("invalid_item_id", 400, "item id empty, too long or with control characters"),
+    ("invalid_item_id", 400, "item id empty, too long, with control characters or whitespace at either end, or reserved (trending)"),
+    ("precondition_failed", 412, "If-Match on an item route does not match the item's current ETag; nothing was stored"),
+    ("invalid_if_match", 400, "the If-Match header is not * or quoted entity tags"),
     ("item_not_found", 404, "the item is not in the active version"),
     ("no_item_factors", 404, "the active version carries no item factors (published by a backend without them)"),
     ("not_supported", 501, "the configured store does not support this operation"),
@@ -36,13 +38,15 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("server_timeout", 503, "the request took longer than TOPTEN_REQUEST_TIMEOUT_MS"),
 ];
 
-/// What ids (user, item, event) may hold: no control characters (Rust's `char::is_control`,
-/// the Unicode category Cc), as the handlers check.
-const ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+/// What ids (user, item, event) may hold, as `topten_edge::ids` checks: no control characters
+/// (Rust's `char::is_control`, the Unicode category Cc) and no whitespace at either end.
+const ID_PATTERN: &str = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]([^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F])?$";
 
 /// The OpenAPI document.
 pub fn spec() -> serde_json::Value {
     let item_param = serde_json::json!({"name": "itemId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}});
+    let if_match = serde_json::json!({"name": "If-Match", "in": "header", "required": false, "description": "the ETag of a GET: change only if the item is still as read (412 otherwise); * requires only that it exists", "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[!#-~]*\"(, ?(W/)?\"[!#-~]*\")*)$"}});
+    let etag = serde_json::json!({"ETag": {"description": "the item's entity tag, for If-Match", "schema": {"type": "string"}}});
     let error = serde_json::json!({"$ref": "#/components/schemas/Error"});
     let err_resp = |desc: &str| serde_json::json!({"description": desc, "content": {"application/json": {"schema": error}}});
     // Answers any request can get before its handler runs (request-head checks, timeouts, a
@@ -204,7 +208,7 @@ pub fn spec() -> serde_json::Value {
                     "security": key,
                     "parameters": [item_param],
                     "responses": common(serde_json::json!({
-                        "200": {"description": "the item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                        "200": {"description": "the item", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
                         "400": err_resp("invalid item id"),
                         "401": err_resp("API key missing or wrong (unauthorized)"),
                         "404": err_resp("not in the catalogue or the active version (item_not_found)"),
@@ -215,11 +219,12 @@ pub fn spec() -> serde_json::Value {
                     "operationId": "item_put",
                     "summary": "Change one item: the fields given replace the item's; served from the next request on every instance (within TOPTEN_ACTIVE_TTL_MS)",
                     "security": key,
-                    "parameters": [item_param],
+                    "parameters": [item_param, if_match],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemChange"}}}},
                     "responses": with_body(serde_json::json!({
-                        "200": {"description": "the item after the change", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
-                        "400": err_resp("invalid item id or change (invalid_items)"),
+                        "200": {"description": "the item after the change", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                        "400": err_resp("invalid item id or change (invalid_items), or If-Match (invalid_if_match)"),
+                        "412": err_resp("If-Match does not match the item's ETag (precondition_failed); nothing stored"),
                         "401": err_resp("API key missing or wrong (unauthorized)"),
                         "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
                         "501": err_resp("the store is read-only")
@@ -229,10 +234,11 @@ pub fn spec() -> serde_json::Value {
                     "operationId": "item_delete",
                     "summary": "Withdraw an item: never served again until a change makes it available",
                     "security": key,
-                    "parameters": [item_param],
+                    "parameters": [item_param, if_match],
                     "responses": common(serde_json::json!({
-                        "200": {"description": "the withdrawn item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
-                        "400": err_resp("invalid item id"),
+                        "200": {"description": "the withdrawn item", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                        "400": err_resp("invalid item id, or If-Match (invalid_if_match)"),
+                        "412": err_resp("If-Match does not match the item's ETag (precondition_failed); nothing stored"),
                         "401": err_resp("API key missing or wrong (unauthorized)"),
                         "404": err_resp("not in the catalogue or the active version (item_not_found)"),
                         "501": err_resp("the store is read-only")
@@ -280,7 +286,7 @@ pub fn spec() -> serde_json::Value {
                     "responses": {
                         "200": {"description": "healthy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
                         "400": err_resp("a query parameter the route does not take (invalid_query)"),
-                        "503": {"description": "store unreachable or nothing active", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
+                        "503": {"description": "store unreachable, nothing active, or the active version does not read (reason)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
                     }
                 }
             },
@@ -366,7 +372,7 @@ pub fn spec() -> serde_json::Value {
                             "eventId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "makes retries idempotent"},
                             "userId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
                             "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "every type but impression"},
-                            "itemIds": {"type": "array", "minItems": 1, "maxItems": topten_store::events::MAX_ITEMS_PER_IMPRESSION, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}, "description": "impression only: the items shown, in order"},
+                            "itemIds": {"type": "array", "minItems": 1, "maxItems": topten_store::events::MAX_ITEMS_PER_IMPRESSION, "uniqueItems": true, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}, "description": "impression only: the items shown, in order"},
                             "recommendationId": {"type": "string", "maxLength": topten_store::events::MAX_RECOMMENDATION_ID_LEN, "pattern": "^r1:[^\\r\\n]+:(control|candidate|-):[0-9a-fA-F]{17,32}$", "description": "the recommendationId of the answer the event responds to (an impression: whose list was shown)"},
                             "type": {"type": "string", "enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
                             "value": {"type": "number", "minimum": 0, "maximum": topten_model::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
@@ -421,6 +427,8 @@ pub fn spec() -> serde_json::Value {
                     "type": "object",
                     "properties": {
                         "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                        "reason": {"type": "string", "nullable": true, "enum": ["store_unreachable", "no_active_version", "version_unreadable", null]},
+                        "detail": {"type": "string", "nullable": true},
                         "version": {"type": "string"},
                         "store": {"type": "object", "properties": {"backend": {"type": "string"}, "reachable": {"type": "boolean"}, "error": {"type": "string", "nullable": true}}},
                         "activeVersion": {"type": "string", "nullable": true},
@@ -448,12 +456,13 @@ pub async fn openapi_get() -> Json<serde_json::Value> {
 
 /// The schema of an item change; `with_id`: in a batch, where `itemId` names the item.
 fn item_change(with_id: bool) -> serde_json::Value {
+    use topten_model::catalogue::live;
     let mut properties = serde_json::json!({
-        "title": {"type": "string"},
-        "categories": {"type": "array", "items": {"type": "string"}},
+        "title": {"type": "string", "maxLength": live::MAX_TITLE_CHARS},
+        "categories": {"type": "array", "maxItems": live::MAX_CATEGORIES, "items": {"type": "string", "maxLength": live::MAX_CATEGORY_CHARS}},
         "available": {"type": "boolean"},
         "expiresAt": {"type": "string", "format": "date-time", "nullable": true, "description": "RFC 3339; null removes the expiry"},
-        "attributes": {"type": "object", "description": "values are numbers, strings or booleans; null removes the attribute", "additionalProperties": {"nullable": true, "oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]}}
+        "attributes": {"type": "object", "maxProperties": live::MAX_ATTRIBUTES_PER_CHANGE, "description": format!("values are numbers, strings or booleans; null removes the attribute; names of at most {} characters; an item keeps at most {} attributes", live::MAX_ATTRIBUTE_NAME_CHARS, live::MAX_ATTRIBUTES), "additionalProperties": {"nullable": true, "oneOf": [{"type": "number"}, {"type": "string", "maxLength": live::MAX_ATTRIBUTE_TEXT_CHARS}, {"type": "boolean"}]}}
     });
     let mut schema = serde_json::json!({"type": "object", "additionalProperties": false});
     if with_id {

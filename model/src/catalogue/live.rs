@@ -6,6 +6,21 @@ use std::collections::BTreeMap;
 
 use super::{parse_rfc3339, AttributeValue, CatalogueItem};
 
+/// Most categories one item may have (a live change beyond it is refused).
+pub const MAX_CATEGORIES: usize = 100;
+/// Longest category, in characters.
+pub const MAX_CATEGORY_CHARS: usize = 100;
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 500;
+/// Most attributes one change may set or remove.
+pub const MAX_ATTRIBUTES_PER_CHANGE: usize = 100;
+/// Most attributes one item may have after a change.
+pub const MAX_ATTRIBUTES: usize = 1000;
+/// Longest attribute name, in characters.
+pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 64;
+/// Longest text attribute value, in characters.
+pub const MAX_ATTRIBUTE_TEXT_CHARS: usize = 1000;
+
 /// A partial item document: every field given replaces the item's, the others stay.
 /// `expiresAt: null` removes an expiry; an attribute set to `null` is removed.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -46,6 +61,7 @@ impl ItemPatch {
         item_id: &str,
         base: Option<&CatalogueItem>,
     ) -> Result<CatalogueItem, (String, String)> {
+        self.check_limits()?;
         let mut item = base.cloned().unwrap_or_else(|| CatalogueItem::new(item_id));
         if let Some(t) = &self.title {
             item.title = Some(t.trim().to_owned()).filter(|t| !t.is_empty());
@@ -60,7 +76,12 @@ impl ItemPatch {
             None => {}
             Some(None) => item.expires_at = None,
             Some(Some(t)) => {
-                item.expires_at = Some(parse_rfc3339(t).map_err(|m| ("expiresAt".to_owned(), m))?)
+                item.expires_at = Some(parse_rfc3339(t).map_err(|m| {
+                    (
+                        "expiresAt".to_owned(),
+                        m.trim_start_matches("expiresAt ").to_owned(),
+                    )
+                })?)
             }
         }
         for (k, v) in &self.attributes {
@@ -76,7 +97,65 @@ impl ItemPatch {
                 }
             }
         }
+        if item.attributes.len() > MAX_ATTRIBUTES {
+            return Err((
+                "attributes".into(),
+                format!(
+                    "the item would have {} attributes; at most {MAX_ATTRIBUTES}",
+                    item.attributes.len()
+                ),
+            ));
+        }
         Ok(item)
+    }
+
+    /// The documented limits of one change (the constants above), checked before any work
+    /// proportional to the change is done; the error names the field.
+    pub fn check_limits(&self) -> Result<(), (String, String)> {
+        let too_long = |what: &str, s: &str, max: usize| {
+            let n = s.chars().count();
+            (n > max).then(|| (what.to_owned(), format!("{n} characters; at most {max}")))
+        };
+        if let Some(e) = self
+            .title
+            .as_deref()
+            .and_then(|t| too_long("title", t, MAX_TITLE_CHARS))
+        {
+            return Err(e);
+        }
+        if let Some(c) = &self.categories {
+            if c.len() > MAX_CATEGORIES {
+                return Err((
+                    "categories".into(),
+                    format!("{} categories; at most {MAX_CATEGORIES}", c.len()),
+                ));
+            }
+            for (i, cat) in c.iter().enumerate() {
+                if let Some(e) = too_long(&format!("categories[{i}]"), cat, MAX_CATEGORY_CHARS) {
+                    return Err(e);
+                }
+            }
+        }
+        if self.attributes.len() > MAX_ATTRIBUTES_PER_CHANGE {
+            return Err((
+                "attributes".into(),
+                format!(
+                    "{} attributes in one change; at most {MAX_ATTRIBUTES_PER_CHANGE}",
+                    self.attributes.len()
+                ),
+            ));
+        }
+        for (k, v) in &self.attributes {
+            if let Some(e) = too_long("attributes", k, MAX_ATTRIBUTE_NAME_CHARS) {
+                return Err((e.0, format!("an attribute name has {}", e.1)));
+            }
+            if let Some(AttributeValue::Text(t)) = v {
+                if let Some(e) = too_long(&format!("attributes.{k}"), t, MAX_ATTRIBUTE_TEXT_CHARS) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -433,11 +433,15 @@ fn check_id(raw: &str) -> Result<String, String> {
     Ok(id.to_owned())
 }
 
+/// Categories trimmed, without empty ones and repeats, in their first order. Linear: a
+/// hash set of those seen (a long list must not cost its square).
 fn clean_categories(raw: Vec<String>) -> Vec<String> {
+    let mut seen: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(raw.len());
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for c in raw {
         let c = c.trim();
-        if !c.is_empty() && !out.iter().any(|o| o == c) {
+        if !c.is_empty() && seen.insert(c.to_owned()) {
             out.push(c.to_owned());
         }
     }
