@@ -82,7 +82,9 @@ pub struct Config {
     /// latencies. Errors (5xx) and request timeouts (408) are logged either way.
     #[arg(long, env = "TOPTEN_LOG_REQUESTS", default_value_t = false, action = clap::ArgAction::Set)]
     pub log_requests: bool,
-    /// API key required on the write and admin routes (events, the retrain trigger, metrics),
+    /// API key required on the write and admin routes (events, the item routes
+    /// `/api/items/{itemId}` and `POST /api/items`, the retrain trigger, metrics, admin stats
+    /// and the dashboard),
     /// sent as the `x-functions-key` header or the `code` query parameter, as Azure Functions
     /// takes function keys. Unset: no key is checked (under Azure Functions the host's function
     /// keys protect those routes); then `topten serve` binds only loopback addresses. Set it

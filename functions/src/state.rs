@@ -52,6 +52,15 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// The recent events every trending window is ranked from: one read of the store shared by
+/// all windows and requests (refreshed at most once per
+/// [`crate::routes::trending::TRENDING_REFRESH`]), covering the longest window asked for.
+struct EventSnapshot {
+    read_at: Instant,
+    span_ms: i64,
+    events: Arc<Vec<topten_store::events::StoredEvent>>,
+}
+
 struct Inner {
     store: StoreHandle,
     config: Config,
@@ -61,6 +70,7 @@ struct Inner {
     servable: RwLock<Option<CatalogueCache>>,
     live: Mutex<LiveOverlay>,
     trending: Mutex<HashMap<i64, (Instant, Arc<Vec<(String, f64)>>)>>,
+    trending_events: tokio::sync::Mutex<Option<EventSnapshot>>,
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
     answers: AnswerCounter,
@@ -79,6 +89,7 @@ impl AppState {
                 servable: RwLock::new(None),
                 live: Mutex::new(LiveOverlay::default()),
                 trending: Mutex::new(HashMap::new()),
+                trending_events: tokio::sync::Mutex::new(None),
                 retrain: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(Metrics::new()),
                 answers: AnswerCounter::new(AnswerCounter::instance_id()),
@@ -290,17 +301,51 @@ impl AppState {
         let ranked = match self.writable() {
             None => Vec::new(),
             Some(store) => {
-                let events = store.events_since(now - window_ms - 60_000).await?;
-                topten_store::trending::trending(&events, now, window_ms)
+                let events = self.trending_events(store.clone(), window_ms).await?;
+                // A pass over the snapshot: off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    topten_store::trending::trending(&events, now, window_ms)
+                })
+                .await
+                .map_err(ApiError::internal)?
             }
         };
         let ranked = Arc::new(ranked);
         let mut cache = self.inner.trending.lock().unwrap();
-        if cache.len() > 16 {
-            cache.clear(); // a handful of windows are in use; do not grow without bound
+        // Windows are canonical (crate::routes::trending::window_ms), so this holds every one.
+        if cache.len() > crate::routes::trending::DISTINCT_WINDOWS {
+            cache.clear();
         }
         cache.insert(window_ms, (Instant::now(), ranked.clone()));
         Ok(ranked)
+    }
+
+    /// The events of at least the last `window_ms` (and a minute), from the shared snapshot;
+    /// concurrent callers wait for one read of the store instead of each reading it.
+    async fn trending_events(
+        &self,
+        store: Arc<dyn topten_store::Store>,
+        window_ms: i64,
+    ) -> Result<Arc<Vec<topten_store::events::StoredEvent>>, ApiError> {
+        let mut snapshot = self.inner.trending_events.lock().await;
+        if let Some(s) = snapshot.as_ref() {
+            if s.read_at.elapsed() < crate::routes::trending::TRENDING_REFRESH
+                && s.span_ms >= window_ms
+            {
+                return Ok(s.events.clone());
+            }
+        }
+        let span_ms = snapshot
+            .as_ref()
+            .map_or(window_ms, |s| s.span_ms.max(window_ms));
+        let now = topten_model::clock::now_ms();
+        let events = Arc::new(store.events_since(now - span_ms - 60_000).await?);
+        *snapshot = Some(EventSnapshot {
+            read_at: Instant::now(),
+            span_ms,
+            events: events.clone(),
+        });
+        Ok(events)
     }
 
     /// Whether a live change withdrew `item_id` (as of the last poll).

@@ -455,19 +455,7 @@ pub fn tune(
     let counts = crate::rescoring::item_counts(&fit_matrix, ni);
     // Validation lists of `model` with the dial's `bias` ([`dial_biases`]), and their figures.
     let score = |model: &AlsModel, bias: Option<&[f32]>| -> (RankingMetrics, BeyondAccuracy) {
-        let lists: Vec<Vec<crate::topk::Scored>> = val_users
-            .par_iter()
-            .map(|&u| {
-                let x = model.user_factors.row(u as usize);
-                crate::topk::top_k_for_vector(
-                    x.as_slice().unwrap(),
-                    &model.item_factors,
-                    bias,
-                    cfg.k,
-                    fit_matrix.row(u as usize).0,
-                )
-            })
-            .collect();
+        let lists = top_lists(model, &val_users, &fit_matrix, bias, cfg.k);
         let recs: Vec<(u32, u32, f64)> = val_users
             .iter()
             .zip(&lists)
@@ -492,20 +480,11 @@ pub fn tune(
         .filter(|&u| !served_matrix.row(u as usize).0.is_empty())
         .collect();
     let served = |model: &AlsModel, bias: Option<&[f32]>| -> BeyondAccuracy {
+        let lists = top_lists(model, &served_users, &served_matrix, bias, cfg.k);
         let pairs: Vec<(u32, u32)> = served_users
-            .par_iter()
-            .flat_map_iter(|&u| {
-                let x = model.user_factors.row(u as usize);
-                crate::topk::top_k_for_vector(
-                    x.as_slice().unwrap(),
-                    &model.item_factors,
-                    bias,
-                    cfg.k,
-                    served_matrix.row(u as usize).0,
-                )
-                .into_iter()
-                .map(move |s| (u, s.item))
-            })
+            .iter()
+            .zip(&lists)
+            .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item)))
             .collect();
         beyond_accuracy::beyond_accuracy(&served_pairs, &pairs, ItemSimilarity::Cooccurrence)
     };
@@ -782,6 +761,30 @@ pub fn tune(
         seconds: start.elapsed().as_secs_f64(),
         dial,
     })
+}
+
+/// Each of `users`' top `k` of `model` (with the dial's `bias`), leaving out what `seen` holds
+/// for them.
+fn top_lists(
+    model: &AlsModel,
+    users: &[u32],
+    seen: &Csr,
+    bias: Option<&[f32]>,
+    k: usize,
+) -> Vec<Vec<crate::topk::Scored>> {
+    users
+        .par_iter()
+        .map(|&u| {
+            let x = model.user_factors.row(u as usize);
+            crate::topk::top_k_for_vector(
+                x.as_slice().unwrap(),
+                &model.item_factors,
+                bias,
+                k,
+                seen.row(u as usize).0,
+            )
+        })
+        .collect()
 }
 
 /// The dial's per-item bias for `model` at each of `betas` ([`crate::rescoring`]): the

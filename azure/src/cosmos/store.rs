@@ -171,19 +171,7 @@ impl CosmosStore {
         pk: &str,
         id: &str,
     ) -> Result<Option<bytes::Bytes>, StoreError> {
-        let c = self.client().await?;
-        match c
-            .read_item(pk.to_owned(), id, Some(self.read_options()))
-            .await
-        {
-            Ok(resp) => {
-                self.resilience
-                    .add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
-                resp.into_body().single().map(Some).map_err(backend_err)
-            }
-            Err(e) if e.status().is_not_found() => Ok(None),
-            Err(e) => Err(map_err(e)),
-        }
+        Ok(self.read_raw_tagged(pk, id).await?.map(|(body, _)| body))
     }
 
     /// Point read of a document's JSON with its ETag; `None` when it does not exist.

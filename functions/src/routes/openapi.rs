@@ -24,7 +24,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("no_active_version", 503, "nothing published and activated yet"),
     ("store_unavailable", 503, "the store timed out or is shedding load; see Retry-After"),
     ("internal", 500, "unexpected failure (details are in the logs, not the response)"),
-    ("unauthorized", 401, "TOPTEN_API_KEY is set and the request lacks it (x-functions-key header or code query parameter); events, metrics and the retrain trigger"),
+    ("unauthorized", 401, "TOPTEN_API_KEY is set and the request lacks it (x-functions-key header or code query parameter); events, the item routes, metrics, admin stats, the dashboard and the retrain trigger"),
     ("request_timeout", 408, "the request body did not arrive within TOPTEN_BODY_TIMEOUT_MS; the connection is closed"),
     ("body_too_large", 413, "the request body is larger than TOPTEN_MAX_BODY_BYTES"),
     ("uri_too_long", 414, "the request target is longer than TOPTEN_MAX_URI_BYTES"),

@@ -20,15 +20,22 @@ use crate::state::AppState;
 pub const TRENDING_REFRESH: Duration = Duration::from_secs(10);
 
 /// Longest window accepted: 999 days (the OpenAPI pattern allows up to three digits).
-const MAX_WINDOW_MS: i64 = 999 * 86_400_000;
+/// The longest window: 30 days.
+pub const MAX_WINDOW_MS: i64 = 30 * 86_400_000;
 
-/// Parses `30m`, `24h`, `7d` (default 24h).
+/// How many canonical windows there are (minutes up to an hour, hours up to two days, days up
+/// to [`MAX_WINDOW_MS`]): the cache holds them all, so requests with distinct windows cannot
+/// make an instance rank more than this many windows per [`TRENDING_REFRESH`].
+pub const DISTINCT_WINDOWS: usize = 60 + 47 + 28;
+
+/// A window in milliseconds from `30m`, `24h` or `7d`, made canonical: longer than an hour,
+/// rounded up to whole hours; longer than two days, to whole days; at most 30 days.
 fn window_ms(raw: Option<&str>) -> Result<i64, ApiError> {
     let raw = raw.unwrap_or("24h").trim();
     let bad = || {
         ApiError::bad_request(
             "invalid_query",
-            format!("window must be a number of minutes, hours or days (30m, 24h, 7d; up to 999 of each), got {raw:?}"),
+            format!("window must be a number of minutes, hours or days (30m, 24h, 7d), at most 30 days, got {raw:?}"),
         )
     };
     let (n, unit) = raw.split_at(raw.len().saturating_sub(1));
@@ -43,7 +50,14 @@ fn window_ms(raw: Option<&str>) -> Result<i64, ApiError> {
     if w <= 0 || w > MAX_WINDOW_MS {
         return Err(bad());
     }
-    Ok(w)
+    let round_up = |w: i64, unit: i64| (w + unit - 1) / unit * unit;
+    Ok(if w > 2 * 86_400_000 {
+        round_up(w, 86_400_000)
+    } else if w > 3_600_000 {
+        round_up(w, 3_600_000)
+    } else {
+        w
+    })
 }
 
 /// The `k` trending servable items of the active version over `window_ms`.
@@ -134,7 +148,23 @@ mod tests {
         assert_eq!(window_ms(None).unwrap(), 86_400_000);
         assert_eq!(window_ms(Some("30m")).unwrap(), 1_800_000);
         assert_eq!(window_ms(Some("7d")).unwrap(), 7 * 86_400_000);
+        // Canonical: whole hours past an hour, whole days past two days; 30 days at most.
+        assert_eq!(window_ms(Some("90m")).unwrap(), 2 * 3_600_000);
+        assert_eq!(window_ms(Some("49h")).unwrap(), 3 * 86_400_000);
+        assert_eq!(window_ms(Some("30d")).unwrap(), 30 * 86_400_000);
+        assert_eq!(window_ms(Some("720h")).unwrap(), 30 * 86_400_000);
+        let mut distinct = std::collections::HashSet::new();
+        for unit in ["m", "h", "d"] {
+            for n in 1..=43_200 {
+                if let Ok(w) = window_ms(Some(&format!("{n}{unit}"))) {
+                    distinct.insert(w);
+                }
+            }
+        }
+        assert_eq!(distinct.len(), DISTINCT_WINDOWS);
         for bad in [
+            "31d",
+            "721h",
             "",
             "h",
             "0h",
