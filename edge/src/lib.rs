@@ -5,6 +5,8 @@
 //! byte-identical by construction, not by imitation.
 //!
 //! # Layout
+//! - [`ids`]: the one id rule every user, item and event id keeps at every entry point (files,
+//!   the API, events); `topten_model` re-exports it.
 //! - [`request`]: validation of ids, `k` and `exclude`, query parsing, [`request::Rejection`].
 //! - [`body`]: the response bytes (recommendations, errors) and the item-list join.
 //! - [`snapshot`]: the exported recommendations snapshot of one version (`topten
