@@ -18,6 +18,18 @@ pub(super) struct MetaDoc<T> {
     pub(super) body: T,
 }
 
+impl<T> MetaDoc<T> {
+    /// Document `id` of `doc_type` in partition `pk` (the partition key path is `/userId`).
+    pub(super) fn new(pk: &str, id: &str, doc_type: &str, body: T) -> Self {
+        MetaDoc {
+            id: id.to_owned(),
+            user_id: pk.to_owned(),
+            doc_type: doc_type.to_owned(),
+            body,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub(super) struct IdOnly {
     pub(super) id: String,

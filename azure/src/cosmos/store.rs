@@ -210,12 +210,7 @@ impl CosmosStore {
         etag: Option<&azure_core::http::Etag>,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let doc = MetaDoc {
-            id: id.to_owned(),
-            user_id: pk.to_owned(),
-            doc_type: doc_type.to_owned(),
-            body,
-        };
+        let doc = MetaDoc::new(pk, id, doc_type, body);
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
         let outcome = match etag {
             None => c.create_item(pk.to_owned(), id, &doc, Some(opts)).await,
@@ -268,12 +263,7 @@ impl CosmosStore {
         put: Put,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let doc = MetaDoc {
-            id: id.to_owned(),
-            user_id: pk.to_owned(),
-            doc_type: doc_type.to_owned(),
-            body,
-        };
+        let doc = MetaDoc::new(pk, id, doc_type, body);
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
         self.resilience
             .write_with_retry(id, || match put {
