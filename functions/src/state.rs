@@ -52,6 +52,9 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// Each canonical trending window's ranking (item, score) and when it was computed.
+type TrendingCache = HashMap<i64, (Instant, Arc<Vec<(String, f64)>>)>;
+
 /// The recent events every trending window is ranked from: one read of the store shared by
 /// all windows and requests (refreshed at most once per
 /// [`crate::routes::trending::TRENDING_REFRESH`]), covering the longest window asked for.
@@ -69,7 +72,7 @@ struct Inner {
     serving_model: RwLock<Option<Arc<ServingModel>>>,
     servable: RwLock<Option<CatalogueCache>>,
     live: Mutex<LiveOverlay>,
-    trending: Mutex<HashMap<i64, (Instant, Arc<Vec<(String, f64)>>)>>,
+    trending: Mutex<TrendingCache>,
     trending_events: tokio::sync::Mutex<Option<EventSnapshot>>,
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
