@@ -29,7 +29,8 @@ pub enum IdKind {
 }
 
 impl IdKind {
-    fn noun(self) -> &'static str {
+    /// What messages call it: "user id", "item id", "event id".
+    pub fn noun(self) -> &'static str {
         match self {
             IdKind::User => "user id",
             IdKind::Item => "item id",

@@ -94,11 +94,7 @@ pub fn validate_id(
     code: &'static str,
 ) -> Result<(), Rejection> {
     let len = id.chars().count();
-    let noun = match kind {
-        crate::ids::IdKind::User => "user id",
-        crate::ids::IdKind::Item => "item id",
-        crate::ids::IdKind::Event => "event id",
-    };
+    let noun = kind.noun();
     if len == 0 || len > max {
         return Err(Rejection::bad_request(
             code,

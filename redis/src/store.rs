@@ -729,9 +729,8 @@ impl ItemEdits for RedisStore {
         // Optimistic: read, decide, then write only if nothing read has changed (a script, so
         // it is atomic on a shared multiplexed connection, where WATCH is not); read again on
         // a conflict.
-        const ATTEMPTS: u32 = 200;
         let key = self.keys.items();
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..topten_store::item_edits::CONFLICT_ATTEMPTS {
             let raw: Vec<Option<Vec<u8>>> = if ids.is_empty() {
                 Vec::new()
             } else {
@@ -783,15 +782,10 @@ impl ItemEdits for RedisStore {
             if written == 1 {
                 return Ok(Some(items));
             }
-            // A concurrent change won: back off a little, with jitter, and read again.
-            let pause = 1 + (attempt as u64 % 8) + rand::random::<u64>() % 4;
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            // A concurrent change won: back off a little and read again.
+            topten_store::item_edits::pause_after_conflict(attempt).await;
         }
-        Err(StoreError::Unavailable {
-            backend: BACKEND,
-            message: format!("item changes: {ATTEMPTS} conflicting writes in a row"),
-            retry_after_secs: 1,
-        })
+        Err(topten_store::item_edits::too_many_conflicts(BACKEND))
     }
 
     async fn live_item(&self, item_id: &str) -> Result<Option<LiveItem>, StoreError> {

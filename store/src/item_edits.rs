@@ -13,6 +13,26 @@ use crate::error::StoreError;
 /// it must not have side effects beyond recording why it refused.
 pub type ItemUpdate<'a> = dyn Fn(&[Option<LiveItem>]) -> Option<Vec<LiveItem>> + Send + Sync + 'a;
 
+/// How many times an optimistic backend (Redis, Cosmos DB) reads again after a conflicting
+/// write before [`update_live_items`](ItemEdits::update_live_items) gives up.
+pub const CONFLICT_ATTEMPTS: u32 = 200;
+
+/// The pause before retry `attempt` after a conflicting write: 1 to 11 ms, growing with the
+/// attempt, with jitter so that racing writers spread out instead of colliding again.
+pub async fn pause_after_conflict(attempt: u32) {
+    let ms = 1 + u64::from(attempt % 8) + rand::random::<u64>() % 4;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// The error after [`CONFLICT_ATTEMPTS`] conflicting writes in a row.
+pub fn too_many_conflicts(backend: &'static str) -> StoreError {
+    StoreError::Unavailable {
+        backend,
+        message: format!("item changes: {CONFLICT_ATTEMPTS} conflicting writes in a row"),
+        retry_after_secs: 1,
+    }
+}
+
 /// Durable storage of live item changes.
 #[async_trait]
 pub trait ItemEdits: Send + Sync {

@@ -140,7 +140,7 @@ fn activation(
 }
 
 /// Refuses a pointer change while an experiment runs: it would end the experiment silently.
-fn no_experiment(active: Option<&ActiveVersion>, what: &str) -> Result<(), StoreError> {
+pub(crate) fn no_experiment(active: Option<&ActiveVersion>, what: &str) -> Result<(), StoreError> {
     match active.and_then(|a| a.experiment.as_ref()) {
         None => Ok(()),
         Some(e) => Err(StoreError::Conflict(format!(

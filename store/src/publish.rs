@@ -145,13 +145,10 @@ async fn refuse_during_experiment(
     if !opts.activate {
         return Ok(());
     }
-    if let Some(e) = store.active().await?.and_then(|a| a.experiment) {
-        return Err(StoreError::Conflict(format!(
-            "experiment {} is running (candidate {}); stop or promote it first, or publish without activating",
-            e.id, e.candidate
-        )));
-    }
-    Ok(())
+    crate::lifecycle::no_experiment(
+        store.active().await?.as_ref(),
+        "publishing an activated version, or publish without activating",
+    )
 }
 
 /// Reads a written version back the way serving reads it, before it is marked complete: the

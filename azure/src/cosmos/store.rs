@@ -784,8 +784,7 @@ impl ItemEdits for CosmosStore {
         // on the condition that it is unchanged, and on a conflict read again. Items live in
         // partitions of their own, so a batch of several items is atomic per item, not as a
         // whole (Cosmos DB has no transaction across partitions).
-        const ATTEMPTS: u32 = 200;
-        'attempt: for attempt in 0..ATTEMPTS {
+        'attempt: for attempt in 0..topten_store::item_edits::CONFLICT_ATTEMPTS {
             let mut current = Vec::with_capacity(ids.len());
             let mut etags = std::collections::HashMap::new();
             for id in ids {
@@ -825,8 +824,7 @@ impl ItemEdits for CosmosStore {
                 match written {
                     Ok(()) => {}
                     Err(StoreError::Conflict(_)) => {
-                        let pause = 1 + u64::from(attempt % 8) + rand::random::<u64>() % 4;
-                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        topten_store::item_edits::pause_after_conflict(attempt).await;
                         continue 'attempt;
                     }
                     Err(e) => return Err(e),
@@ -834,11 +832,7 @@ impl ItemEdits for CosmosStore {
             }
             return Ok(Some(items));
         }
-        Err(StoreError::Unavailable {
-            backend: BACKEND,
-            message: format!("item changes: {ATTEMPTS} conflicting writes in a row"),
-            retry_after_secs: 1,
-        })
+        Err(topten_store::item_edits::too_many_conflicts(BACKEND))
     }
 
     async fn live_item(&self, item_id: &str) -> Result<Option<LiveItem>, StoreError> {

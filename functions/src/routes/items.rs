@@ -126,24 +126,28 @@ fn entity_tags(v: &str) -> Option<Vec<String>> {
     (!tags.is_empty()).then_some(tags)
 }
 
-/// Whether `tags` (from `If-Match`) admit `now`, the item as it stands (`None`: absent).
-fn matches(tags: &[String], now: Option<&LiveItem>) -> bool {
-    match now {
-        None => false,
-        Some(live) => {
-            let tag = etag(live);
-            tags.iter()
-                .any(|t| t == "*" || *t == tag || t.strip_prefix("W/") == Some(tag.as_str()))
-        }
+/// Whether `tags` (from `If-Match`, `None` when there was none) admit `now`, the item as it
+/// stands (`None`: absent); a 412 when they do not.
+fn check_if_match(
+    tags: Option<&[String]>,
+    item_id: &str,
+    now: Option<&LiveItem>,
+) -> Result<(), ApiError> {
+    let Some(tags) = tags else { return Ok(()) };
+    let admitted = now.is_some_and(|live| {
+        let tag = etag(live);
+        tags.iter()
+            .any(|t| t == "*" || *t == tag || t.strip_prefix("W/") == Some(tag.as_str()))
+    });
+    if admitted {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            format!("item {item_id:?} changed since the ETag given in If-Match (GET it again)"),
+        ))
     }
-}
-
-fn precondition_failed(item_id: &str) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        format!("item {item_id:?} changed since the ETag given in If-Match (GET it again)"),
-    )
 }
 
 /// An item document with its `ETag` header.
@@ -304,11 +308,7 @@ fn patch_change<'a>(
     now_ms: i64,
 ) -> Box<Change<'a>> {
     Box::new(move |item_id: &str, base: Option<&LiveItem>| {
-        if let Some(tags) = &tags {
-            if !matches(tags, base) {
-                return Err(precondition_failed(item_id));
-            }
-        }
+        check_if_match(tags.as_deref(), item_id, base)?;
         let item = patch
             .apply(item_id, base.map(|l| &l.item))
             .map_err(|(field, m)| {
@@ -401,11 +401,7 @@ pub async fn item_delete(
         let Some(live) = base.filter(|l| !l.withdrawn) else {
             return Err(not_found(item_id));
         };
-        if let Some(tags) = &tags {
-            if !matches(tags, base) {
-                return Err(precondition_failed(item_id));
-            }
-        }
+        check_if_match(tags.as_deref(), item_id, base)?;
         Ok(LiveItem {
             item: live.item.clone(),
             withdrawn: true,
