@@ -37,63 +37,18 @@ MIN_RATIO="${MIN_RATIO:-0.70}"
 SERVER_CPU="${SERVER_CPU-0}"
 TOPTEN="${TOPTEN:-target/release/topten}"
 
-log() { echo "writes: $*" >&2; }
-die() { echo "writes: ERROR: $*" >&2; exit 1; }
+BENCH=writes
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 for v in DURATION CONNECTIONS THREADS EVENTS_PER_SEC BATCH; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
-command -v wrk >/dev/null 2>&1 || {
-    [[ "$(id -u)" == 0 ]] || die "wrk missing: apt-get install -y wrk"
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
-}
-for t in wrk python3 curl awk; do command -v "$t" >/dev/null 2>&1 || die "required tool not found: $t"; done
-[[ -x "$TOPTEN" ]] || { log "building topten (release)"; cargo build --release --bin topten >&2; }
-PIN_SERVER=() PIN_CLIENT=()
-if [[ -n "$SERVER_CPU" ]] && command -v taskset >/dev/null 2>&1 && (($(nproc) > 1)); then
-    other=$(( (SERVER_CPU + 1) % $(nproc) ))
-    PIN_SERVER=(taskset -c "$SERVER_CPU") PIN_CLIENT=(taskset -c "$other")
-fi
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/topten-writes.XXXXXX")"
-SERVER_PID="" WRITER_PID=""
-cleanup() {
-    local rc=$? pid
-    for pid in $WRITER_PID $SERVER_PID; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log "training a model on synthetic ratings (5,000 users, 2,000 items)"
-TOPTEN_LOG=warn "$TOPTEN" synth --users 5000 --items 2000 --interactions 200000 --out "$TMP/r.tsv" >&2
-TOPTEN_LOG=warn "$TOPTEN" train --ratings "$TMP/r.tsv" --model implicit --factors 32 --iterations 5 --out "$TMP/model" >&2
-STORE="embedded:$TMP/store.db"
-TOPTEN_LOG=warn "$TOPTEN" publish --model "$TMP/model" --store "$STORE" >/dev/null
-cut -f1 "$TMP/r.tsv" | sort -u | head -n 5000 > "$TMP/users.txt"
-
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-TOPTEN_LOG=warn "${PIN_SERVER[@]}" "$TOPTEN" serve --store "$STORE" --bind 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for ((i = 0; i < 200; i++)); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/health" || true)" == 200 ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "server exited: $(tail -n 5 "$TMP/server.log")"
-    sleep 0.1
-done
-BASE="http://127.0.0.1:$PORT"
-
-cat > "$TMP/get.lua" <<LUA
-local users = {}
-for line in io.lines("$TMP/users.txt") do users[#users + 1] = line end
-math.randomseed(os.time())
-request = function()
-  return wrk.format("GET", "/api/recommendations/" .. users[math.random(#users)] .. "?k=10")
-end
-LUA
+bench_tools
+bench_pin
+bench_tmp
+bench_synthetic_model
+bench_serve
+bench_get_script
 
 cat > "$TMP/writer.py" <<'PY'
 # Open-loop event writer: WORKERS keep-alive connections, each posting its share of the batches
@@ -143,25 +98,18 @@ with open(out, "w") as f:
     f.write(f"{stats['sent'] / took:.0f} {stats['errors']} {p99:.1f}\n")
 PY
 
-wrk_run() { # wrk_run OUT: GET load, prints "requests/s p99_ms"
-    "${PIN_CLIENT[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$TMP/get.lua" "$BASE" >"$1" 2>&1
-    local rps p99
-    rps="$(awk '/^Requests\/sec:/ {print $2}' "$1")"
-    p99="$(awk '$1 == "99%" {print $2}' "$1")"
-    echo "$rps $p99"
-}
 
 log "warm-up"
 "${PIN_CLIENT[@]}" wrk -t 1 -c 10 -d 2s -s "$TMP/get.lua" "$BASE" >/dev/null 2>&1
 log "GET without writes (${DURATION}s)"
-read -r RPS_ALONE P99_ALONE < <(wrk_run "$TMP/wrk-alone.txt")
+read -r RPS_ALONE P99_ALONE < <(bench_wrk "$TMP/wrk-alone.txt")
 log "GET with $EVENTS_PER_SEC events/s (${DURATION}s)"
 # The writer is not pinned and runs at a higher priority: on two cores wrk saturates the client
 # core, and a starved writer would offer less than EVENTS_PER_SEC (its figure is printed).
 nice -n -10 python3 "$TMP/writer.py" "$PORT" "$EVENTS_PER_SEC" "$BATCH" "$TMP/users.txt" "$TMP/writer.txt" "$((DURATION + 2))" &
 WRITER_PID=$!
 sleep 1
-read -r RPS_WRITES P99_WRITES < <(wrk_run "$TMP/wrk-writes.txt")
+read -r RPS_WRITES P99_WRITES < <(bench_wrk "$TMP/wrk-writes.txt")
 wait "$WRITER_PID" || die "the writer failed"; WRITER_PID=""
 read -r EV_RATE EV_ERRORS EV_P99 < "$TMP/writer.txt"
 RATIO="$(awk -v a="$RPS_WRITES" -v b="$RPS_ALONE" 'BEGIN { printf "%.3f", a / b }')"

@@ -78,10 +78,11 @@ param cosmosContainerName string = 'recommendations'
 @description('Container default TTL in seconds (-1: TTL on, documents expire only when they carry "ttl").')
 param cosmosDefaultTtl int = -1
 
-@description('Document paths to index. Point reads need none; publish (count) and prune (delete) filter on modelVersion and docType.')
+@description('Document paths to index. Point reads need none; publish (count) and prune (delete) filter on modelVersion and docType; reads of recent events (trending, stats, retrain) on the receipt time.')
 param cosmosIndexedPaths array = [
   '/modelVersion/?'
   '/docType/?'
+  '/event/receivedAtMs/?'
 ]
 
 // ---- Blob data ----

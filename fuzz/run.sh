@@ -13,11 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 case "${1:-}" in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 SECONDS_PER=${1:-600}; shift || true
-TARGETS=("$@"); [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(ingest events snapshots store_docs)
+TARGETS=("$@"); [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(ingest events snapshots store_docs catalogue)
 command -v cargo-fuzz >/dev/null || { echo "run.sh: cargo-fuzz not installed (cargo install cargo-fuzz --locked)" >&2; exit 2; }
 cargo fuzz build -s none
 for t in "${TARGETS[@]}"; do
-    mkdir -p "corpus/$t"
+    mkdir -p "corpus/$t" "regressions/$t"
     log="artifacts/$t.log"; mkdir -p artifacts
     echo "== $t: ${SECONDS_PER}s" >&2
     start=$(date +%s)

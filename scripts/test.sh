@@ -1,26 +1,64 @@
 #!/usr/bin/env bash
 # Runs every test of topten: the Rust workspace (unit, integration and end-to-end tests over
 # real files, processes and sockets; the fuzz corpus replay), Microsoft Recommenders parity,
-# Spark interop against real pyspark, schemathesis against a live server, and the offline
-# Azure deployment checks.
+# Spark interop against real pyspark, schemathesis against a live server, the offline Azure
+# deployment checks, and the WebAssembly component against the native handler.
 #
 #   scripts/test.sh
 #
-# Needs: cargo, python3 (the parity, schemathesis and deployment venvs and cargo-lambda come
-# from PyPI on first use), node 20 + npm for the Cosmos DB / Blob Storage tests (their servers
-# come from tests/azure/package-lock.json; installed here on first use), and Debian's
-# redis-server for the Redis store tests and Java 17 for the Spark checks (.ci/run installs
-# both; pyspark comes from PyPI into .venv-spark). Tests that need those tools
-# are #[ignore]d with the reason and run here with --include-ignored, so a missing tool fails
-# them instead of skipping them. The one test that needs root (a tmpfs mount) runs only when
-# this script runs as root, as CI does. .ci/run calls exactly this.
+# Needs cargo, python3 and node 20 + npm. Everything else it installs on first use, before
+# building anything: on a Debian-family machine as root, the apt packages redis-server,
+# redis-tools, openssl, openjdk-17-jre-headless, chromium, python3-venv, and for the
+# WebAssembly step rustc-web, cargo-web, rust-web-src, libstd-rust-web-dev, wasi-libc, lld-22;
+# run as another user, it names the missing ones and stops. From PyPI and npm (pinned):
+# pyspark, schemathesis, Recommenders, cargo-lambda, and the Cosmos DB / Blob Storage
+# stand-ins (tests/azure/package-lock.json). Tests that need those tools are #[ignore]d with
+# the reason and run here with --include-ignored, so a missing tool fails them instead of
+# skipping them. The one test that needs root (a tmpfs mount) runs only as root, as in CI.
+# .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
+
+# Test binaries with line tables are ~200 MB each; without them target/ stays a few GB and
+# links faster (panics still name their functions). Set it to true to debug a test.
+export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-false}"
+
+# System packages (Debian names), checked before anything is built.
+need_apt() { # need_apt PACKAGE...: installs them as root with apt-get, else names them and stops
+    [[ $# -gt 0 ]] || return 0
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "== apt-get install $* =="
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    else
+        echo "scripts/test.sh: missing system packages; install them first (Debian names):" >&2
+        echo "    sudo apt-get install -y --no-install-recommends $*" >&2
+        exit 2
+    fi
+}
+for tool in cargo python3 node npm; do
+    command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool is required (see README: Quick start)" >&2; exit 2; }
+done
+missing=()
+# The Redis store tests run Debian's redis-server, each on its own free port (the package's
+# own service is not used); the TLS test makes its certificates with openssl.
+command -v redis-server >/dev/null || missing+=(redis-server redis-tools)
+command -v openssl >/dev/null || missing+=(openssl)
+# The Spark checks run PyPI pyspark 4.0.1 on a Java 17 runtime.
+java -version >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+# The dashboard test loads the page in headless chromium.
+command -v chromium >/dev/null || missing+=(chromium)
+# The parity, Spark, schemathesis, deployment and Lambda tools live in venvs.
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# The WebAssembly guest builds with Debian's rustc-web for wasm32-wasip2.
+[[ -x /usr/bin/cargo && -x /usr/bin/wasm-ld-22 && -d /usr/lib/wasm32-wasi ]] ||
+    missing+=(rustc-web cargo-web rust-web-src libstd-rust-web-dev wasi-libc lld-22)
+need_apt "${missing[@]}"
 
 if [[ ! -d tests/azure/node_modules ]] && command -v npm >/dev/null; then
     echo "== Azure stand-ins (npm ci in tests/azure) =="
@@ -57,3 +95,7 @@ bash tests/schemathesis/run.sh target/release/topten
 echo "== Azure deployment: offline checks (Bicep, azd, Functions package) =="
 cargo build --release -p topten-functions --bin handler
 bash tests/deploy/run.sh target/release/handler
+
+echo "== WebAssembly: component vs native handler over sockets (topten serve --wasm) =="
+command -v wasm-component-ld >/dev/null || cargo install --locked --quiet wasm-component-ld --version '^0.5'
+cargo test --release -p topten-trainer --features wasm --test wasm

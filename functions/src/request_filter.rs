@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use topten_model::catalogue::filter::Filter;
-use topten_model::catalogue::{Catalogue, CatalogueItem};
+use topten_model::catalogue::CatalogueItem;
 
 use crate::config::NamedFilters;
 use crate::error::ApiError;
@@ -123,11 +123,12 @@ impl RequestFilter {
         }
     }
 
-    /// Whether the item `item_id` passes, as `catalogue` describes it (an item it does not
-    /// list has no categories and no attributes).
-    pub fn allows(&self, catalogue: Option<&Catalogue>, item_id: &str) -> bool {
+    /// Whether the item `item_id` passes, as `item` (its catalogue entry, with live changes)
+    /// describes it (an item the catalogue does not list has no categories and no
+    /// attributes).
+    pub fn allows(&self, item: Option<&CatalogueItem>, item_id: &str) -> bool {
         let bare;
-        let item = match catalogue.and_then(|c| c.get(item_id)) {
+        let item = match item {
             Some(i) => i,
             None => {
                 bare = CatalogueItem::new(item_id);

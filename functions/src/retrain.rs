@@ -803,6 +803,7 @@ mod tests {
             promoted: false,
             dial_sweep: false,
             served: None,
+            refined: false,
         };
         let result = topten_model::tune::TuneResult {
             best: tuned.clone(),

@@ -1,23 +1,48 @@
-//! What may be served now: the active version's catalogue, the set of items it hides at
-//! this moment (unavailable, or past their expiry), and the titles live changes gave items.
-//! The handler makes it once per version and again when the next expiry passes
-//! ([`Servable::stale`]) or live changes arrive, so a request pays one hash lookup per
-//! candidate item, and answers carry a live title from the next request on.
+//! What may be served now: the active version's catalogue, the items it hides at this moment
+//! (unavailable, or past their expiry), and the titles live changes gave items.
+//!
+//! It is kept in two layers so that a live change costs what it changes, not what the
+//! catalogue holds. The **base** layer is the version's catalogue with the live changes known
+//! when it was made; it is made once per version, again when the next expiry passes
+//! ([`Servable::stale`]), and again once [`REBASE_AFTER`] changes have piled up above it. The
+//! **recent** layer holds the changes since, and a new change copies only that layer. A
+//! request pays one or two hash lookups per candidate item, and answers carry a live title
+//! from the next request on.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use topten_model::catalogue::Catalogue;
+use topten_model::catalogue::{Catalogue, CatalogueItem};
 use topten_store::ItemScore;
 
-/// A version's catalogue with the items it hides as of a moment.
+/// Changed items the recent layer holds before the next change folds everything into a new
+/// base layer. A change copies the recent layer, so this bounds its cost; a rebase costs a
+/// pass over the whole catalogue, so this also spreads that cost over as many changes.
+pub const REBASE_AFTER: usize = 1024;
+
+/// The version's catalogue, with the live changes known when it was made.
 #[derive(Debug)]
-pub struct Servable {
+struct BaseLayer {
     catalogue: Catalogue,
     hidden: HashSet<String>,
     /// Titles set by live changes, over the titles stored with the version's lists.
     titles: HashMap<String, String>,
-    /// The next expiry after the moment the set was made (epoch seconds): the set is stale
-    /// from then on.
+}
+
+/// An item changed since the base layer was made, and whether it was hidden then.
+#[derive(Debug, Clone)]
+struct RecentItem {
+    item: CatalogueItem,
+    hidden: bool,
+}
+
+/// A version's catalogue with the items it hides as of a moment.
+#[derive(Debug, Clone)]
+pub struct Servable {
+    base: Arc<BaseLayer>,
+    recent: HashMap<String, RecentItem>,
+    /// The next expiry after the moment the sets were made (epoch seconds): stale from then
+    /// on.
     valid_until: i64,
 }
 
@@ -38,32 +63,78 @@ impl Servable {
             .min()
             .unwrap_or(i64::MAX);
         Servable {
-            catalogue,
-            hidden,
-            titles: HashMap::new(),
+            base: Arc::new(BaseLayer {
+                catalogue,
+                hidden,
+                titles: HashMap::new(),
+            }),
+            recent: HashMap::new(),
             valid_until,
         }
     }
 
     /// With `titles` (item id → title, from live changes) served over the stored titles.
     pub fn with_titles(mut self, titles: HashMap<String, String>) -> Self {
-        self.titles = titles;
+        match Arc::get_mut(&mut self.base) {
+            Some(base) => base.titles = titles,
+            None => unreachable!("with_titles is called on a fresh Servable"),
+        }
         self
+    }
+
+    /// This, with `changed` (live changes, each item whole as it now stands) on top as of
+    /// `now_secs`. Copies the recent layer only: the base layer is shared.
+    pub fn with_changes(
+        &self,
+        changed: impl IntoIterator<Item = CatalogueItem>,
+        now_secs: i64,
+    ) -> Self {
+        let mut next = self.clone();
+        for item in changed {
+            if let Some(t) = item.expires_at.filter(|&t| t > now_secs) {
+                next.valid_until = next.valid_until.min(t);
+            }
+            let hidden = !item.servable_at(now_secs);
+            next.recent
+                .insert(item.item_id.clone(), RecentItem { item, hidden });
+        }
+        next
+    }
+
+    /// Changed items above the base layer.
+    pub fn recent_changes(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// The item as the catalogue (and the live changes on it) describes it.
+    pub fn get(&self, item_id: &str) -> Option<&CatalogueItem> {
+        match self.recent.get(item_id) {
+            Some(r) => Some(&r.item),
+            None => self.base.catalogue.get(item_id),
+        }
     }
 
     /// The title a live change gave `item_id`, if one did.
     pub fn title(&self, item_id: &str) -> Option<&str> {
-        self.titles.get(item_id).map(String::as_str)
+        match self.recent.get(item_id) {
+            Some(r) => r.item.title.as_deref(),
+            None => self.base.titles.get(item_id).map(String::as_str),
+        }
+    }
+
+    /// Whether no live change gave any item a title.
+    fn no_titles(&self) -> bool {
+        self.base.titles.is_empty() && self.recent.values().all(|r| r.item.title.is_none())
     }
 
     /// Gives each of `items` its live title, where a live change set one.
     pub fn retitle(&self, items: &mut [ItemScore]) {
-        if self.titles.is_empty() {
+        if self.no_titles() {
             return;
         }
         for item in items {
-            if let Some(t) = self.titles.get(&item.item_id) {
-                item.title = Some(t.clone());
+            if let Some(t) = self.title(&item.item_id) {
+                item.title = Some(t.to_owned());
             }
         }
     }
@@ -71,14 +142,13 @@ impl Servable {
     /// [`Servable::retitle`] for a JSON array of items as stored: the same bytes back when no
     /// item of it has a live title (no parse at all while no live change set a title).
     pub fn retitle_json(&self, items_json: Vec<u8>) -> Result<Vec<u8>, serde_json::Error> {
-        if self.titles.is_empty() {
+        if self.no_titles() {
             return Ok(items_json);
         }
         let mut items: Vec<ItemScore> = serde_json::from_slice(&items_json)?;
         let changed = items.iter().any(|i| {
-            self.titles
-                .get(&i.item_id)
-                .is_some_and(|t| i.title.as_ref() != Some(t))
+            self.title(&i.item_id)
+                .is_some_and(|t| i.title.as_deref() != Some(t))
         });
         if !changed {
             return Ok(items_json);
@@ -92,26 +162,33 @@ impl Servable {
         now_secs >= self.valid_until
     }
 
-    /// Ids that may not be served.
-    pub fn hidden(&self) -> &HashSet<String> {
-        &self.hidden
+    /// Whether anything is hidden (else a selection need not test ids against it).
+    pub fn hides_any(&self) -> bool {
+        !self.base.hidden.is_empty() || self.recent.values().any(|r| r.hidden)
     }
 
     /// Whether `item_id` may be served (items the catalogue does not list may).
     pub fn allows(&self, item_id: &str) -> bool {
-        !self.hidden.contains(item_id)
+        match self.recent.get(item_id) {
+            Some(r) => !r.hidden,
+            None => !self.base.hidden.contains(item_id),
+        }
     }
 
-    /// The catalogue.
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.catalogue
+    /// Every item as served: the base layer's, with the recent changes in place, in the
+    /// catalogue's order (new items last).
+    pub fn catalogue(&self) -> Catalogue {
+        let mut out = self.base.catalogue.clone();
+        for r in self.recent.values() {
+            out.upsert(r.item.clone());
+        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use topten_model::catalogue::CatalogueItem;
 
     #[test]
     fn hides_unavailable_and_expired_items_and_goes_stale_at_the_next_expiry() {
@@ -126,10 +203,10 @@ mod tests {
         assert!(s.allows("a") && s.allows("offer") && s.allows("unlisted"));
         assert!(!s.allows("gone"));
         assert!(!s.stale(99) && s.stale(100));
-        let s = Servable::at(s.catalogue().clone(), 100);
+        let s = Servable::at(s.catalogue(), 100);
         assert!(!s.allows("offer") && s.allows("later"));
         assert!(!s.stale(199) && s.stale(200));
-        assert!(!Servable::at(s.catalogue().clone(), 200).allows("later"));
+        assert!(!Servable::at(s.catalogue(), 200).allows("later"));
     }
 
     #[test]
@@ -145,5 +222,54 @@ mod tests {
         );
         let other = br#"[{"itemId":"b","score":0.25}]"#;
         assert_eq!(s.retitle_json(other.to_vec()).unwrap(), other.to_vec());
+    }
+
+    /// A recent change overrides the base layer in every answer (hidden or shown again,
+    /// title set or cleared, attributes), and agrees with a base layer made from scratch
+    /// with the same changes.
+    #[test]
+    fn recent_changes_override_the_base_layer_as_a_full_rebuild_would() {
+        let mut gone = CatalogueItem::new("gone");
+        gone.available = false;
+        let mut titled = CatalogueItem::new("t");
+        titled.title = Some("Live".into());
+        let base = Catalogue::from_items([CatalogueItem::new("a"), gone.clone(), titled.clone()]);
+        let s = Servable::at(base.clone(), 10)
+            .with_titles(HashMap::from([("t".to_owned(), "Live".to_owned())]));
+        assert!(s.hides_any() && !s.allows("gone"));
+
+        let mut back = gone.clone();
+        back.available = true;
+        let mut a = CatalogueItem::new("a");
+        a.available = false;
+        a.categories = vec!["Drama".into()];
+        let untitled = CatalogueItem::new("t");
+        let mut soon = CatalogueItem::new("new");
+        soon.expires_at = Some(50);
+        let changed = vec![back, a, untitled, soon];
+        let layered = s.with_changes(changed.clone(), 10);
+        assert_eq!(layered.recent_changes(), 4);
+        assert_eq!(s.recent_changes(), 0, "the original is untouched");
+
+        let mut rebuilt_catalogue = base;
+        for c in &changed {
+            rebuilt_catalogue.upsert(c.clone());
+        }
+        let rebuilt = Servable::at(rebuilt_catalogue.clone(), 10);
+        for id in ["a", "gone", "t", "new", "unlisted"] {
+            assert_eq!(layered.allows(id), rebuilt.allows(id), "{id}");
+            assert_eq!(layered.get(id), rebuilt_catalogue.get(id), "{id}");
+        }
+        assert_eq!(
+            layered.title("t"),
+            None,
+            "a change without a title clears the live one"
+        );
+        assert!(layered.stale(50) && !layered.stale(49));
+        let mut items = layered.catalogue().items().to_vec();
+        let mut expected = rebuilt_catalogue.items().to_vec();
+        items.sort_by(|x, y| x.item_id.cmp(&y.item_id));
+        expected.sort_by(|x, y| x.item_id.cmp(&y.item_id));
+        assert_eq!(items, expected);
     }
 }

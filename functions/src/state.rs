@@ -5,7 +5,7 @@
 //! cached until the version changes. std's `RwLock` is enough: critical sections are a clone
 //! of an `Arc` and never cross an `.await`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -16,11 +16,11 @@ use crate::answer_counter::AnswerCounter;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::servable::Servable;
+use crate::servable::{Servable, REBASE_AFTER};
 use topten_model::catalogue::live::LiveItem;
 use topten_model::catalogue::Catalogue;
 
-/// How far back each poll of live item changes looks, beyond the newest change seen: the
+/// How far back each poll of live item changes looks, before the previous poll began: the
 /// clocks of instances that receive changes may differ by this much.
 const LIVE_CLOCK_SKEW_MS: i64 = 5_000;
 
@@ -41,9 +41,38 @@ struct LiveOverlay {
     items: HashMap<String, LiveItem>,
     /// Bumped when `items` changes.
     rev: u64,
-    /// Receipt time of the newest change seen.
-    since_ms: i64,
+    /// Which items changed at which revision, newest last, for bringing a cached [`Servable`]
+    /// up to date with only what changed ([`LiveOverlay::changed_since`]).
+    log: VecDeque<(u64, String)>,
+    /// Changes up to this revision have left `log`.
+    log_floor: u64,
+    /// When the previous poll began (this instance's clock; 0 before the first).
+    polled_ms: i64,
     polled: Option<Instant>,
+}
+
+impl LiveOverlay {
+    /// The items changed after revision `rev`, as they now stand; `None` when the log no
+    /// longer reaches back that far.
+    fn changed_since(&self, rev: u64) -> Option<Vec<topten_model::catalogue::CatalogueItem>> {
+        if rev < self.log_floor {
+            return None;
+        }
+        let mut ids: Vec<&str> = self
+            .log
+            .iter()
+            .rev()
+            .take_while(|(r, _)| *r > rev)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Some(
+            ids.into_iter()
+                .filter_map(|id| self.items.get(id).map(LiveItem::effective))
+                .collect(),
+        )
+    }
 }
 
 /// Cheap-to-clone handle given to every handler.
@@ -71,6 +100,8 @@ struct Inner {
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
     serving_model: RwLock<Option<Arc<ServingModel>>>,
     servable: RwLock<Option<CatalogueCache>>,
+    /// Held while the servable set is brought up to date ([`AppState::servable`]).
+    servable_update: tokio::sync::Mutex<()>,
     live: Mutex<LiveOverlay>,
     trending: Mutex<TrendingCache>,
     trending_events: tokio::sync::Mutex<Option<EventSnapshot>>,
@@ -90,6 +121,7 @@ impl AppState {
                 popular: RwLock::new(HashMap::new()),
                 serving_model: RwLock::new(None),
                 servable: RwLock::new(None),
+                servable_update: tokio::sync::Mutex::new(()),
                 live: Mutex::new(LiveOverlay::default()),
                 trending: Mutex::new(HashMap::new()),
                 trending_events: tokio::sync::Mutex::new(None),
@@ -205,17 +237,40 @@ impl AppState {
         let now = topten_model::clock::now_ms() / 1000;
         self.poll_live_items().await?;
         let live_rev = self.inner.live.lock().unwrap().rev;
-        {
-            // The common case: same version, no change, nothing expired; no allocation.
-            let cached = self.inner.servable.read().unwrap();
-            if let Some(c) = cached.as_ref() {
-                if c.version == version && c.live_rev == live_rev {
-                    match &c.servable {
-                        None => return Ok(None),
-                        Some(s) if !s.stale(now) => return Ok(Some(s.clone())),
-                        Some(_) => {}
+        // The common case: same version, no change, nothing expired; no allocation.
+        if let Some(hit) = self.cached_servable(version, live_rev, now) {
+            return Ok(hit);
+        }
+        // One request brings the cache up to date; the others wait for it (a rebase is a
+        // pass over the whole catalogue, and concurrent requests would each make one).
+        let _updating = self.inner.servable_update.lock().await;
+        let live_rev = self.inner.live.lock().unwrap().rev;
+        if let Some(hit) = self.cached_servable(version, live_rev, now) {
+            return Ok(hit);
+        }
+        // A few changes since the cached one: put them on top of it, at the cost of what
+        // changed (see crate::servable).
+        let cached = {
+            let cache = self.inner.servable.read().unwrap();
+            cache
+                .as_ref()
+                .filter(|c| c.version == version)
+                .and_then(|c| Some((c.live_rev, c.servable.clone()?)))
+        };
+        if let Some((from_rev, cached)) = cached.filter(|(_, s)| !s.stale(now)) {
+            let changed = self.inner.live.lock().unwrap().changed_since(from_rev);
+            if let Some(changed) =
+                changed.filter(|c| cached.recent_changes() + c.len() <= REBASE_AFTER)
+            {
+                let servable = Some(Arc::new(cached.with_changes(changed, now)));
+                let mut cache = self.inner.servable.write().unwrap();
+                if let Some(c) = cache.as_mut().filter(|c| c.version == version) {
+                    if c.live_rev <= live_rev {
+                        c.live_rev = live_rev;
+                        c.servable = servable.clone();
                     }
                 }
+                return Ok(servable);
             }
         }
         let base = self.version_catalogue(version).await?;
@@ -226,17 +281,24 @@ impl AppState {
         let servable = if base.is_none() && live.is_empty() {
             None
         } else {
-            // A live change's title is served over the title stored with the lists (a change
-            // without a title leaves the stored one).
-            let titles: HashMap<String, String> = live
-                .iter()
-                .filter_map(|i| Some((i.item_id.clone(), i.title.clone()?)))
-                .collect();
-            let mut catalogue = base.as_deref().cloned().unwrap_or_default();
-            for item in live {
-                catalogue.upsert(item);
-            }
-            Some(Arc::new(Servable::at(catalogue, now).with_titles(titles)))
+            // A pass over the whole catalogue: off the async workers.
+            let base = base.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                // A live change's title is served over the title stored with the lists (a
+                // change without a title leaves the stored one).
+                let titles: HashMap<String, String> = live
+                    .iter()
+                    .filter_map(|i| Some((i.item_id.clone(), i.title.clone()?)))
+                    .collect();
+                let mut catalogue = base.as_deref().cloned().unwrap_or_default();
+                for item in live {
+                    catalogue.upsert(item);
+                }
+                Servable::at(catalogue, now).with_titles(titles)
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("catalogue task: {e}")))?;
+            Some(Arc::new(made))
         };
         *self.inner.servable.write().unwrap() = Some(CatalogueCache {
             version: version.to_owned(),
@@ -245,6 +307,26 @@ impl AppState {
             servable: servable.clone(),
         });
         Ok(servable)
+    }
+
+    /// The cached servable set when it is `version`'s, made at live revision `live_rev`, and
+    /// not stale at `now` (epoch seconds).
+    fn cached_servable(
+        &self,
+        version: &str,
+        live_rev: u64,
+        now: i64,
+    ) -> Option<Option<Arc<Servable>>> {
+        let cached = self.inner.servable.read().unwrap();
+        let c = cached.as_ref()?;
+        if c.version != version || c.live_rev != live_rev {
+            return None;
+        }
+        match &c.servable {
+            None => Some(None),
+            Some(s) if !s.stale(now) => Some(Some(s.clone())),
+            Some(_) => None,
+        }
     }
 
     /// `version`'s stored catalogue, read once per version.
@@ -279,14 +361,25 @@ impl AppState {
                 return Ok(());
             }
             // This request polls; the others go on. Clocks of instances differ: look a little
-            // further back than the newest change seen (changes are merged by receipt time).
+            // further back than the previous poll began (changes carry the receiving
+            // instance's time). Not back from the newest change seen: after a bulk change
+            // and quiet, every poll would read the whole bulk again.
             live.polled = Some(Instant::now());
-            live.since_ms - LIVE_CLOCK_SKEW_MS
+            if live.polled_ms == 0 {
+                0
+            } else {
+                live.polled_ms - LIVE_CLOCK_SKEW_MS
+            }
         };
         let Some(store) = self.writable().cloned() else {
             return Ok(());
         };
+        let started = topten_model::clock::now_ms();
         let changes = store.live_items_since(since).await?;
+        // Only a poll that read moves the window on (a failed one is read again next time).
+        let mut live = self.inner.live.lock().unwrap();
+        live.polled_ms = live.polled_ms.max(started);
+        drop(live);
         self.merge_live_items(changes);
         Ok(())
     }
@@ -366,20 +459,28 @@ impl AppState {
     pub fn merge_live_items(&self, changes: Vec<LiveItem>) {
         let mut live = self.inner.live.lock().unwrap();
         let mut changed = false;
+        let mut touched = Vec::new();
         for c in changes {
-            live.since_ms = live.since_ms.max(c.changed_ms);
             // A change replaces an older one, or a different one received in the same ms.
             let newer = live
                 .items
                 .get(&c.item.item_id)
                 .is_none_or(|old| old.changed_ms <= c.changed_ms && *old != c);
             if newer {
+                touched.push(c.item.item_id.clone());
                 live.items.insert(c.item.item_id.clone(), c);
                 changed = true;
             }
         }
         if changed {
             live.rev += 1;
+            let rev = live.rev;
+            live.log.extend(touched.into_iter().map(|id| (rev, id)));
+            while live.log.len() > 2 * REBASE_AFTER {
+                if let Some((r, _)) = live.log.pop_front() {
+                    live.log_floor = r;
+                }
+            }
         }
     }
 

@@ -81,3 +81,25 @@ put("store_docs", "active", '{"version":"v1","activatedAt":"2026-01-01T00:00:00Z
 put("store_docs", "event", '{"eventId":"e","userId":"u","itemId":"i","type":"view","value":0.5,"timestamp":1,"receivedAtMs":2}')
 put("store_docs", "items", '[{"itemId":"i1","score":1.0},{"itemId":"i2","score":0.5,"title":"x"}]')
 put("store_docs", "history", struct.pack("<IfIf", 0, 1.0, 7, 2.5))
+
+# catalogue: byte 0 % 3 = 0 a catalogue file, 1 a batch of live changes, 2 a filter.
+cat_files = {
+    "jsonl": '{"itemId":"1","title":"Toy Story","categories":["Animation","Comedy"],"available":true}\n'
+             '{"itemId":"2","expiresAt":"2030-01-01T00:00:00Z","attributes":{"price":9.5,"brand":"acme","new":true}}\n',
+    "csv": "item_id,title,categories,available,price\n1,Heat,Action|Crime,true,9.5\n2,\"Up, the\",,false,\n",
+    "tsv": "item_id\ttitle\tcategories\texpires_at\n1\tA\tDrama\t2030-01-01T00:00:00Z\n",
+    "bad": '{"itemId":" 1 "}\n{"itemId":"trending"}\n{"itemId":"x","categories":"Drama"}\n',
+}
+for name, text in cat_files.items():
+    put("catalogue", "file-" + name, bytes([0]) + text.encode())
+changes = [
+    [{"itemId": "fuzz-item", "title": "New"}, {"itemId": "2", "available": False}],
+    [{"itemId": "3", "categories": ["A", "a", " A ", "B"], "attributes": {"price": 3, "old": None}}],
+    [{"itemId": "fuzz-item", "expiresAt": "2031-05-01T12:00:00+02:00"}, {"expiresAt": None}],
+    [{"itemId": "4", "attributes": {"k" * 65: 1}}, {"itemId": "5", "title": "x" * 501}],
+]
+for i, batch in enumerate(changes):
+    put("catalogue", f"changes-{i}", bytes([1]) + json.dumps(batch).encode())
+for i, f in enumerate(["category = 'Drama' and price < 10", "not (brand in ('acme', 'b')) or new = true",
+                       "price >= $min and category = $genre", "((((", "title ~ 'x'", "expiresAt > 0"]):
+    put("catalogue", f"filter-{i}", bytes([2]) + f.encode())

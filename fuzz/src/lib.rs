@@ -8,6 +8,9 @@
 //! - [`snapshots`]: the model snapshot (`TTS1`, `ServingModel::decode`) and the recommendations
 //!   snapshot (`TTRECS1`, `RecsSnapshot::parse`): what decodes can be used without panicking.
 //! - [`store_docs`]: stored documents (user lists, version records, events, histories).
+//! - [`catalogue`]: catalogue files, live-change batches (`POST /api/items`) and the filter
+//!   language: a parsed catalogue round-trips through its stored form, an accepted change
+//!   keeps the documented limits and can be stored and read back, a filter never panics.
 //!
 //! `fuzz_targets/*.rs` hand these to libFuzzer (`cargo fuzz run TARGET`);
 //! `functions/tests/fuzz_corpus.rs` includes this file and replays every committed corpus file
@@ -26,12 +29,16 @@ use topten_store::{
     ActiveVersion, ItemScore, UserRecs, VersionInfo,
 };
 
+/// A target: its name (`fuzz/corpus/NAME/`) and its function.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// The targets by name, for the corpus replay (`fuzz/corpus/NAME/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("ingest", ingest),
     ("events", events),
     ("snapshots", snapshots),
     ("store_docs", store_docs),
+    ("catalogue", catalogue),
 ];
 
 /// Ratings and items files. Byte 0 picks the block size (1 to 64 bytes) of the small-block
@@ -300,4 +307,116 @@ pub fn store_docs(data: &[u8]) {
     let _ = serde_json::from_slice::<Vec<ItemScore>>(data);
     let history = decode_history(data);
     assert_eq!(history.len(), data.len() / 8);
+}
+
+/// Catalogue inputs. Byte 0 picks what the rest is: a catalogue file (JSON Lines, CSV or TSV),
+/// a batch of live changes (a JSON array of item documents, as `POST /api/items` takes), or a
+/// filter expression (`?filter=`).
+pub fn catalogue(data: &[u8]) {
+    use topten_model::catalogue::filter::Filter;
+    use topten_model::catalogue::live::{self, ItemPatch};
+    use topten_model::catalogue::{self as cat, Catalogue, CatalogueItem};
+
+    let [mode, rest @ ..] = data else { return };
+    // What every stored item keeps to: its id is valid, and the stored form reads back equal.
+    let round_trips = |c: &Catalogue| {
+        for item in c.items() {
+            assert!(
+                topten_edge::ids::check(topten_edge::ids::IdKind::Item, &item.item_id).is_ok(),
+                "invalid id accepted: {:?}",
+                item.item_id
+            );
+        }
+        let stored = c.to_json_lines();
+        match Catalogue::from_json_lines(&stored) {
+            Ok(back) => assert_eq!(&back, c, "the stored catalogue reads back different"),
+            Err(e) if c.is_empty() => drop(e),
+            Err(e) => panic!("the stored catalogue does not read back: {e}"),
+        }
+    };
+    match mode % 3 {
+        0 => {
+            if let Ok(c) = cat::parse(rest, "fuzz") {
+                round_trips(&c);
+            }
+        }
+        1 => {
+            let Ok(docs) = serde_json::from_slice::<Vec<serde_json::Value>>(rest) else {
+                return;
+            };
+            let mut base = CatalogueItem::new("fuzz-item");
+            base.title = Some("Base".into());
+            base.categories = vec!["Drama".into()];
+            let mut live = Catalogue::from_items([base]);
+            for doc in docs.into_iter().take(64) {
+                let Ok(patch) = serde_json::from_value::<ItemPatch>(doc) else {
+                    continue;
+                };
+                let id = match patch.item_id.as_deref() {
+                    Some(id)
+                        if topten_edge::ids::check(topten_edge::ids::IdKind::Item, id).is_ok() =>
+                    {
+                        id.to_owned()
+                    }
+                    _ => "fuzz-item".to_owned(),
+                };
+                let Ok(item) = patch.apply(&id, live.get(&id)) else {
+                    continue;
+                };
+                // The documented limits hold for what is accepted.
+                assert!(item.categories.len() <= live::MAX_CATEGORIES, "{item:?}");
+                assert!(
+                    item.categories
+                        .iter()
+                        .all(|c| c.chars().count() <= live::MAX_CATEGORY_CHARS
+                            && !c.trim().is_empty())
+                );
+                assert!(item
+                    .title
+                    .as_ref()
+                    .is_none_or(|t| t.chars().count() <= live::MAX_TITLE_CHARS));
+                assert!(item.attributes.len() <= live::MAX_ATTRIBUTES);
+                // The same change again changes nothing.
+                let again = patch
+                    .apply(&id, Some(&item))
+                    .expect("a change that applied once applies again");
+                assert_eq!(again, item, "a change is not idempotent");
+                live.upsert(item);
+            }
+            round_trips(&live);
+        }
+        _ => {
+            let Ok(text) = std::str::from_utf8(rest) else {
+                return;
+            };
+            let Ok(filter) = Filter::parse(text) else {
+                return;
+            };
+            let mut item = CatalogueItem::new("1");
+            item.title = Some("A title".into());
+            item.categories = vec!["Drama".into(), "Comedy".into()];
+            item.expires_at = Some(1_800_000_000);
+            item.attributes
+                .insert("price".into(), cat::AttributeValue::Number(9.5));
+            item.attributes
+                .insert("brand".into(), cat::AttributeValue::Text("acme".into()));
+            item.attributes
+                .insert("new".into(), cat::AttributeValue::Bool(true));
+            let bare = CatalogueItem::new("2");
+            let _ = filter.matches(&item) | filter.matches(&bare);
+            let params = filter.params();
+            for value in ["1", "true", "Drama", ""] {
+                let values: std::collections::HashMap<String, String> = params
+                    .iter()
+                    .map(|p| (p.clone(), value.to_owned()))
+                    .collect();
+                let bound = filter.bind(&values).expect("every parameter has a value");
+                assert!(
+                    bound.params().is_empty(),
+                    "parameters left after binding all"
+                );
+                let _ = bound.matches(&item) | bound.matches(&bare);
+            }
+        }
+    }
 }

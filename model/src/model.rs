@@ -695,6 +695,7 @@ mod tests {
             promoted: false,
             dial_sweep: false,
             served: None,
+            refined: false,
         };
         let result = TuneResult {
             best: AlsParams::explicit(),

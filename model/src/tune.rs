@@ -30,6 +30,15 @@
 //!   either. Sweeping β on a few good,
 //!   converged models finds the trade-off far more reliably than sampling β at random beside
 //!   the other parameters, where most draws land on poor or barely trained models.
+//! - **Finalists on several folds:** the dial stage's and the refinement's configurations are
+//!   scored on the mean of [`TuneConfig::validation_folds`] validation splits (the search's
+//!   own and more drawn with the next seeds). One holdout's noise is as large as the gaps
+//!   between the best configurations, so a single split picks among them almost at random.
+//! - **Refinement:** a pattern search around the best configuration so far
+//!   ([`TuneConfig::refine_rounds`]): each round fits the neighbours that move factors, λ or
+//!   α one step, at full iterations and across the dial, and moves to the best if it scores
+//!   higher, else narrows the step. Sampling lands near the good region far more often than
+//!   in it; a few local steps close that gap, so the choice depends less on the seed.
 //! - **The dial's curve:** the chosen configuration is fitted once more on the fitting rows
 //!   and scored across the dial ([`DialPoint`]), so a user sees what each step of β costs in
 //!   accuracy and buys in coverage.
@@ -169,6 +178,33 @@ pub struct TuneConfig {
     pub seed: u64,
     /// Parameters not searched (solver, CG steps, seed, threads) and trial 0.
     pub base: AlsParams,
+    /// Rounds of the refinement stage: a pattern search around the best configuration found
+    /// (each round fits its neighbours, one of factors, λ and α moved at a time, at full
+    /// iterations and across the dial, and moves to the best if it scores higher; otherwise
+    /// it narrows the step). Random sampling lands near the good region far more often than
+    /// in it; a few local steps close that gap, so the choice depends less on the seed.
+    #[serde(default = "default_refine_rounds")]
+    pub refine_rounds: usize,
+    /// Validation splits the finalists (the dial stage's and the refinement's configurations)
+    /// are scored on, averaged: the search's own and more drawn with the next seeds. One
+    /// holdout's noise is as large as the differences between the best configurations, so
+    /// a single split picks among them almost at random. A chronological holdout has one.
+    #[serde(default = "default_validation_folds")]
+    pub validation_folds: usize,
+}
+
+/// Validation splits of the finalists unless asked otherwise.
+pub const DEFAULT_VALIDATION_FOLDS: usize = 3;
+
+fn default_validation_folds() -> usize {
+    DEFAULT_VALIDATION_FOLDS
+}
+
+/// Rounds of the refinement stage unless asked otherwise.
+pub const DEFAULT_REFINE_ROUNDS: usize = 3;
+
+fn default_refine_rounds() -> usize {
+    DEFAULT_REFINE_ROUNDS
 }
 
 impl Default for TuneConfig {
@@ -184,6 +220,8 @@ impl Default for TuneConfig {
             k: 10,
             seed: 42,
             base: AlsParams::implicit(),
+            refine_rounds: DEFAULT_REFINE_ROUNDS,
+            validation_folds: DEFAULT_VALIDATION_FOLDS,
         }
     }
 }
@@ -261,6 +299,9 @@ pub struct Trial {
     /// on, since a fit on the fitting rows alone understates them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served: Option<BeyondAccuracy>,
+    /// A configuration of the refinement stage ([`TuneConfig::refine_rounds`]).
+    #[serde(default)]
+    pub refined: bool,
 }
 
 fn yes() -> bool {
@@ -442,31 +483,22 @@ pub fn tune(
     }
     let (parts, holdout) = validation_split(train, &cfg.validation)?;
     let (nu, ni) = (train.users.len(), train.items.len());
-    let fit_matrix = Csr::from_interactions(&train.subset(&parts.train).records, nu, ni);
-    let truth: Vec<(u32, u32)> = parts
-        .test
-        .iter()
-        .map(|&r| (train.records[r].user, train.records[r].item))
-        .collect();
-    let mut val_users: Vec<u32> = truth.iter().map(|&(u, _)| u).collect();
-    val_users.sort_unstable();
-    val_users.dedup();
-    let fit_pairs = fit_matrix.pairs();
-    let counts = crate::rescoring::item_counts(&fit_matrix, ni);
+    let first = Fold::new(train, &parts);
+    // The finalists' other validation splits (a chronological holdout has only one).
+    let mut folds = vec![];
+    if holdout == Holdout::Random {
+        for f in 1..cfg.validation_folds.max(1) {
+            let v = ValidationSplit {
+                seed: cfg.validation.seed.wrapping_add(f as u32),
+                ..cfg.validation
+            };
+            folds.push(Fold::new(train, &validation_split(train, &v)?.0));
+        }
+    }
+    let (fit_matrix, counts, val_users) = (&first.matrix, &first.counts, &first.users);
     // Validation lists of `model` with the dial's `bias` ([`dial_biases`]), and their figures.
-    let score = |model: &AlsModel, bias: Option<&[f32]>| -> (RankingMetrics, BeyondAccuracy) {
-        let lists = top_lists(model, &val_users, &fit_matrix, bias, cfg.k);
-        let recs: Vec<(u32, u32, f64)> = val_users
-            .iter()
-            .zip(&lists)
-            .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item, s.score as f64)))
-            .collect();
-        let pairs: Vec<(u32, u32)> = recs.iter().map(|&(u, i, _)| (u, i)).collect();
-        (
-            metrics::ranking_metrics(&truth, &recs, cfg.k),
-            beyond_accuracy::beyond_accuracy(&fit_pairs, &pairs, ItemSimilarity::Cooccurrence),
-        )
-    };
+    let score =
+        |fold: &Fold, model: &AlsModel, bias: Option<&[f32]>| fold.score(model, bias, cfg.k);
     let search_dial = cfg.searches_dial();
     let list_bounds =
         !cfg.metric.is_accuracy() || cfg.constraints.iter().any(|c| !c.figure.is_accuracy());
@@ -534,19 +566,19 @@ pub fn tune(
                 let t0 = Instant::now();
                 let model = match entry.1.take() {
                     None => als::fit(
-                        &fit_matrix,
+                        fit_matrix,
                         &AlsParams {
                             iterations: iters,
                             ..entry.2.clone()
                         },
                         &mut |_| {},
                     )?,
-                    Some(m) => als::resume(&fit_matrix, m, iters - trained_to, &mut |_| {})?,
+                    Some(m) => als::resume(fit_matrix, m, iters - trained_to, &mut |_| {})?,
                 };
                 entry.3 += t0.elapsed().as_secs_f64();
                 let beta = entry.2.popularity_penalty;
-                let bias = dial_biases(&model, &counts, &[beta]).pop().flatten();
-                let (validation, beyond) = score(&model, bias.as_deref());
+                let bias = dial_biases(&model, counts, &[beta]).pop().flatten();
+                let (validation, beyond) = score(&first, &model, bias.as_deref());
                 let s = cfg.metric.value(&validation, &beyond);
                 let feasible = cfg.keeps_bounds(&validation, &beyond);
                 best = best.max(s);
@@ -566,6 +598,7 @@ pub fn tune(
                     promoted: false,
                     dial_sweep: false,
                     served: None,
+                    refined: false,
                 };
                 entry.1 = Some(model);
                 entry.4 = trials.len();
@@ -626,12 +659,92 @@ pub fn tune(
             .all(|c| c.holds(validation, pick(c.figure.is_accuracy())));
         (score, feasible)
     };
+    // A configuration fitted at its full iterations and scored at every step of `grid` (the
+    // dial's range with a list figure in play, else the base β alone): each point's figures,
+    // served-list figures where measured, score and feasibility, and the fit seconds.
+    let grid: Vec<f32> = if search_dial {
+        let (lo, hi) = cfg.space.popularity_penalty;
+        (0..DIAL_SEARCH_STEPS)
+            .map(|j| lo + (hi - lo) * j as f32 / (DIAL_SEARCH_STEPS - 1) as f32)
+            .collect()
+    } else {
+        vec![cfg.base.popularity_penalty]
+    };
+    let sweep = |params: &AlsParams| -> SweepResult {
+        let mut runs: Vec<Vec<(RankingMetrics, BeyondAccuracy)>> = vec![Vec::new(); grid.len()];
+        let mut seconds = 0.0;
+        for (f, fold) in std::iter::once(&first).chain(&folds).enumerate() {
+            let t0 = Instant::now();
+            let model = als::fit(&fold.matrix, params, &mut |_| {})?;
+            if f == 0 {
+                seconds = t0.elapsed().as_secs_f64();
+            }
+            let biases = dial_biases(&model, &fold.counts, &grid);
+            for (run, bias) in runs.iter_mut().zip(&biases) {
+                run.push(score(fold, &model, bias.as_deref()));
+            }
+        }
+        let refit = if list_bounds {
+            Some(als::fit(&served_matrix, params, &mut |_| {})?)
+        } else {
+            None
+        };
+        let served_biases = refit
+            .as_ref()
+            .map(|m| dial_biases(m, &served_counts, &grid));
+        let mut points = Vec::with_capacity(grid.len());
+        let mut judged = Vec::with_capacity(grid.len());
+        for (j, (&beta, run)) in grid.iter().zip(&runs).enumerate() {
+            let (validation, beyond) = mean_figures(run);
+            let lists = refit
+                .as_ref()
+                .zip(served_biases.as_ref())
+                .map(|(m, b)| served(m, b[j].as_deref()));
+            judged.push(judge(&validation, &beyond, lists.as_ref()));
+            points.push(DialPoint {
+                popularity_penalty: beta,
+                validation,
+                beyond,
+                served: lists,
+            });
+        }
+        Ok((points, judged, seconds))
+    };
+    // Records a sweep's points as trials of `base` (its config, bracket and rung).
+    let mut record = |trials: &mut Vec<Trial>,
+                      best: &mut f64,
+                      base: &Trial,
+                      points: &[DialPoint],
+                      judged: &[(f64, bool)],
+                      seconds: f64| {
+        for (point, &(s, feasible)) in points.iter().zip(judged) {
+            trials.push(Trial {
+                params: AlsParams {
+                    popularity_penalty: point.popularity_penalty,
+                    ..base.params.clone()
+                },
+                validation: point.validation,
+                beyond: point.beyond,
+                score: s,
+                feasible,
+                seconds,
+                promoted: false,
+                dial_sweep: search_dial,
+                served: point.served,
+                ..base.clone()
+            });
+            *best = best.max(s);
+            let progress = Progress {
+                done: trials.len(),
+                planned: None,
+                best: *best,
+                elapsed: start.elapsed().as_secs_f64(),
+            };
+            on_trial(trials.last().unwrap(), &progress);
+        }
+    };
     let mut sweeps: Vec<(usize, Vec<DialPoint>)> = Vec::new();
     if search_dial {
-        let (lo, hi) = cfg.space.popularity_penalty;
-        let grid: Vec<f32> = (0..DIAL_SEARCH_STEPS)
-            .map(|j| lo + (hi - lo) * j as f32 / (DIAL_SEARCH_STEPS - 1) as f32)
-            .collect();
         // Each configuration's deepest trial, best first.
         let mut deepest: Vec<usize> = Vec::new();
         for (t, trial) in trials.iter().enumerate() {
@@ -650,80 +763,83 @@ pub fn tune(
                 .total_cmp(&trials[a].score)
                 .then(trials[a].config.cmp(&trials[b].config))
         });
-        for &t in deepest.iter().take(DIAL_CANDIDATES) {
-            let base = trials[t].clone();
-            let t0 = Instant::now();
-            let model = als::fit(&fit_matrix, &base.params, &mut |_| {})?;
-            let seconds = t0.elapsed().as_secs_f64();
-            let refit = if list_bounds {
-                Some(als::fit(&served_matrix, &base.params, &mut |_| {})?)
-            } else {
-                None
+        let candidates: Vec<Trial> = deepest
+            .iter()
+            .take(DIAL_CANDIDATES)
+            .map(|&t| trials[t].clone())
+            .collect();
+        for base in candidates {
+            let (points, judged, seconds) = sweep(&base.params)?;
+            record(&mut trials, &mut best, &base, &points, &judged, seconds);
+            sweeps.push((base.config, points));
+        }
+    }
+    // Third stage: a pattern search around the best eligible configuration (see
+    // [`TuneConfig::refine_rounds`]).
+    let eligible = |t: &Trial| t.feasible && (!list_bounds || !search_dial || t.dial_sweep);
+    let start_at = if cfg.refine_rounds > 0 {
+        best_of(&trials, eligible)
+    } else {
+        None
+    };
+    if let Some(first) = start_at {
+        let mut center = trials[first].clone();
+        if !center.dial_sweep {
+            // Scored on one fold: score it on all of them, as its neighbours will be.
+            let base = Trial {
+                refined: true,
+                ..center.clone()
             };
-            let served_biases = refit
-                .as_ref()
-                .map(|m| dial_biases(m, &served_counts, &grid));
-            let mut sweep = Vec::with_capacity(grid.len());
-            let biases = dial_biases(&model, &counts, &grid);
-            for (j, (&beta, bias)) in grid.iter().zip(&biases).enumerate() {
-                let (validation, beyond) = score(&model, bias.as_deref());
-                let lists = refit
-                    .as_ref()
-                    .zip(served_biases.as_ref())
-                    .map(|(m, b)| served(m, b[j].as_deref()));
-                let (s, feasible) = judge(&validation, &beyond, lists.as_ref());
-                trials.push(Trial {
-                    params: AlsParams {
-                        popularity_penalty: beta,
-                        ..base.params.clone()
-                    },
-                    validation,
-                    beyond,
-                    score: s,
-                    feasible,
-                    seconds,
-                    promoted: false,
-                    dial_sweep: true,
-                    served: lists,
-                    ..base.clone()
-                });
-                sweep.push(DialPoint {
-                    popularity_penalty: beta,
-                    validation,
-                    beyond,
-                    served: lists,
-                });
-                best = best.max(s);
-                let progress = Progress {
-                    done: trials.len(),
-                    planned: None,
-                    best,
-                    elapsed: start.elapsed().as_secs_f64(),
+            let (points, judged, seconds) = sweep(&base.params)?;
+            let from = trials.len();
+            record(&mut trials, &mut best, &base, &points, &judged, seconds);
+            center = trials[from].clone();
+        }
+        let mut step = REFINE_FIRST_STEP;
+        let mut tried: Vec<(usize, u32, u32, Confidence)> = vec![refine_key(&center.params)];
+        for _ in 0..cfg.refine_rounds {
+            let mut moved: Option<Trial> = None;
+            for params in neighbours(&center.params, step, &cfg.space) {
+                if out_of_time(&start) || tried.contains(&refine_key(&params)) {
+                    continue;
+                }
+                tried.push(refine_key(&params));
+                let base = Trial {
+                    config: next_config,
+                    refined: true,
+                    params,
+                    ..center.clone()
                 };
-                on_trial(trials.last().unwrap(), &progress);
+                next_config += 1;
+                let (points, judged, seconds) = sweep(&base.params)?;
+                let from = trials.len();
+                record(&mut trials, &mut best, &base, &points, &judged, seconds);
+                if search_dial {
+                    sweeps.push((base.config, points));
+                }
+                let top = best_of(&trials[from..], eligible).map(|t| &trials[from + t]);
+                if let Some(top) = top {
+                    let bar = moved.as_ref().map_or(center.score, |m| m.score);
+                    if top.score > bar {
+                        moved = Some(top.clone());
+                    }
+                }
             }
-            sweeps.push((base.config, sweep));
+            match moved {
+                Some(better) => center = better,
+                None => step = step.sqrt(),
+            }
         }
     }
     // Best feasible score; ties go to the cheaper model (fewer factors, then fewer
     // iterations, then less of the dial). With a list figure in play, only the sweep's
     // trials count: theirs were measured on the lists that are served.
-    let eligible = |t: &Trial| t.feasible && (!list_bounds || !search_dial || t.dial_sweep);
-    let best_trial = (0..trials.len())
-        .filter(|&t| eligible(&trials[t]))
-        .max_by(|&a, &b| {
-            let (ta, tb) = (&trials[a], &trials[b]);
-            ta.score
-                .total_cmp(&tb.score)
-                .then(tb.params.factors.cmp(&ta.params.factors))
-                .then(tb.params.iterations.cmp(&ta.params.iterations))
-                .then(
-                    tb.params
-                        .popularity_penalty
-                        .total_cmp(&ta.params.popularity_penalty),
-                )
-        })
-        .ok_or_else(|| infeasible(cfg, &trials))?;
+    // Finalists scored on every fold are not compared with trials scored on one.
+    let refined = start_at.is_some();
+    let best_trial = best_of(&trials, |t| {
+        eligible(t) && (search_dial || !refined || t.refined)
+    })
+    .ok_or_else(|| infeasible(cfg, &trials))?;
     // The chosen configuration across the dial: its sweep, or one more fit on the fitting rows.
     let chosen = trials[best_trial].params.clone();
     let swept = sweeps
@@ -733,13 +849,13 @@ pub fn tune(
     let dial = match swept {
         Some(sweep) => sweep,
         None => {
-            let model = als::fit(&fit_matrix, &chosen, &mut |_| {})?;
-            let biases = dial_biases(&model, &counts, &DIAL_STEPS);
+            let model = als::fit(fit_matrix, &chosen, &mut |_| {})?;
+            let biases = dial_biases(&model, counts, &DIAL_STEPS);
             DIAL_STEPS
                 .iter()
                 .zip(&biases)
                 .map(|(&beta, bias)| {
-                    let (validation, beyond) = score(&model, bias.as_deref());
+                    let (validation, beyond) = score(&first, &model, bias.as_deref());
                     DialPoint {
                         popularity_penalty: beta,
                         validation,
@@ -829,6 +945,157 @@ fn infeasible(cfg: &TuneConfig, trials: &[Trial]) -> TuneError {
         trials: trials.len(),
         closest: closest.join(", "),
     }
+}
+
+/// A configuration's sweep across the dial: each point, its (score, feasible), fit seconds.
+type SweepResult = Result<(Vec<DialPoint>, Vec<(f64, bool)>, f64), TuneError>;
+
+/// One validation split of the training rows: what its fits train on and are scored against.
+struct Fold {
+    /// The fitting rows.
+    matrix: Csr,
+    /// (user, item) pairs of the fitting rows.
+    pairs: Vec<(u32, u32)>,
+    /// Fitting rows per item (the dial's popularity).
+    counts: Vec<u32>,
+    /// The held-out (user, item) pairs.
+    truth: Vec<(u32, u32)>,
+    /// Users with held-out rows, ascending.
+    users: Vec<u32>,
+}
+
+impl Fold {
+    fn new(train: &Ratings, parts: &split::Split) -> Fold {
+        let (nu, ni) = (train.users.len(), train.items.len());
+        let matrix = Csr::from_interactions(&train.subset(&parts.train).records, nu, ni);
+        let truth: Vec<(u32, u32)> = parts
+            .test
+            .iter()
+            .map(|&r| (train.records[r].user, train.records[r].item))
+            .collect();
+        let mut users: Vec<u32> = truth.iter().map(|&(u, _)| u).collect();
+        users.sort_unstable();
+        users.dedup();
+        Fold {
+            pairs: matrix.pairs(),
+            counts: crate::rescoring::item_counts(&matrix, ni),
+            matrix,
+            truth,
+            users,
+        }
+    }
+
+    /// The validation lists of `model` with the dial's `bias` ([`dial_biases`]), and their
+    /// figures.
+    fn score(
+        &self,
+        model: &AlsModel,
+        bias: Option<&[f32]>,
+        k: usize,
+    ) -> (RankingMetrics, BeyondAccuracy) {
+        let lists = top_lists(model, &self.users, &self.matrix, bias, k);
+        let recs: Vec<(u32, u32, f64)> = self
+            .users
+            .iter()
+            .zip(&lists)
+            .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item, s.score as f64)))
+            .collect();
+        let pairs: Vec<(u32, u32)> = recs.iter().map(|&(u, i, _)| (u, i)).collect();
+        (
+            metrics::ranking_metrics(&self.truth, &recs, k),
+            beyond_accuracy::beyond_accuracy(&self.pairs, &pairs, ItemSimilarity::Cooccurrence),
+        )
+    }
+}
+
+/// The mean of each figure over validation folds (counts and the similarity from the first).
+fn mean_figures(runs: &[(RankingMetrics, BeyondAccuracy)]) -> (RankingMetrics, BeyondAccuracy) {
+    let n = runs.len().max(1) as f64;
+    let (mut r, mut b) = runs[0];
+    let mean = |get: &dyn Fn(&(RankingMetrics, BeyondAccuracy)) -> f64| {
+        runs.iter().map(get).sum::<f64>() / n
+    };
+    r.precision_at_k = mean(&|x| x.0.precision_at_k);
+    r.recall_at_k = mean(&|x| x.0.recall_at_k);
+    r.ndcg_at_k = mean(&|x| x.0.ndcg_at_k);
+    r.map_at_k = mean(&|x| x.0.map_at_k);
+    r.map = mean(&|x| x.0.map);
+    b.catalog_coverage = mean(&|x| x.1.catalog_coverage);
+    b.distributional_coverage = mean(&|x| x.1.distributional_coverage);
+    b.novelty = mean(&|x| x.1.novelty);
+    b.diversity = mean(&|x| x.1.diversity);
+    b.serendipity = mean(&|x| x.1.serendipity);
+    (r, b)
+}
+
+/// The best eligible trial of `trials` (its index): the highest score; ties go to the cheaper
+/// model (fewer factors, then fewer iterations, then less of the dial).
+fn best_of(trials: &[Trial], eligible: impl Fn(&Trial) -> bool) -> Option<usize> {
+    (0..trials.len())
+        .filter(|&t| eligible(&trials[t]))
+        .max_by(|&a, &b| {
+            let (ta, tb) = (&trials[a], &trials[b]);
+            ta.score
+                .total_cmp(&tb.score)
+                .then(tb.params.factors.cmp(&ta.params.factors))
+                .then(tb.params.iterations.cmp(&ta.params.iterations))
+                .then(
+                    tb.params
+                        .popularity_penalty
+                        .total_cmp(&ta.params.popularity_penalty),
+                )
+        })
+}
+
+/// The first multiplicative step of the refinement stage: λ and α are tried at ×2 and ÷2 of
+/// the centre, factors at ×1.5 and ÷1.5; a round that finds nothing better takes the square
+/// root of the step.
+pub const REFINE_FIRST_STEP: f32 = 2.0;
+
+/// What makes two refinement configurations the same (factors, λ and α to 1e-4 relative,
+/// confidence).
+fn refine_key(p: &AlsParams) -> (usize, u32, u32, Confidence) {
+    let q = |x: f32| (x.max(f32::MIN_POSITIVE).ln() * 1e4).round() as i64 as u32;
+    (p.factors, q(p.regularization), q(p.alpha), p.confidence)
+}
+
+/// The refinement stage's neighbours of `center` at `step`: one dimension moved up or down
+/// at a time, kept inside `space`.
+fn neighbours(center: &AlsParams, step: f32, space: &SearchSpace) -> Vec<AlsParams> {
+    let factor_step = 1.0 + (step - 1.0) / 2.0;
+    let round8 = |f: f32| ((((f / 8.0).round()) as usize) * 8).max(8);
+    let (flo, fhi) = (space.factors.0.max(1), space.factors.1.max(1));
+    let up = round8(center.factors as f32 * factor_step).max(center.factors + 8);
+    let down = round8(center.factors as f32 / factor_step).min(center.factors.saturating_sub(8));
+    let mut out = Vec::new();
+    for factors in [up, down] {
+        if (flo..=fhi).contains(&factors) && factors != center.factors {
+            out.push(AlsParams {
+                factors,
+                ..center.clone()
+            });
+        }
+    }
+    let within = |(lo, hi): (f32, f32), x: f32| x.clamp(lo, hi);
+    for m in [step, 1.0 / step] {
+        let regularization = within(space.regularization, center.regularization * m);
+        if regularization != center.regularization {
+            out.push(AlsParams {
+                regularization,
+                ..center.clone()
+            });
+        }
+    }
+    for m in [step, 1.0 / step] {
+        let alpha = within(space.alpha, center.alpha * m);
+        if alpha != center.alpha {
+            out.push(AlsParams {
+                alpha,
+                ..center.clone()
+            });
+        }
+    }
+    out
 }
 
 fn survivors(n: usize, eta: usize) -> usize {
@@ -942,7 +1209,7 @@ pub fn trials_tsv(result: &TuneResult) -> String {
 
 fn trials_table(trials: &[Trial], best_trial: usize) -> String {
     let mut out = String::from(
-        "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tpopularity_penalty\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tcatalog_coverage\tnovelty\tscore\tfeasible\tseconds\tpromoted\tdial_sweep\tbest\n",
+        "config\tbracket\trung\tfactors\tregularization\talpha\tconfidence\titerations\tpopularity_penalty\tprecision_at_k\tndcg_at_k\trecall_at_k\tmap_at_k\tcatalog_coverage\tnovelty\tscore\tfeasible\tseconds\tpromoted\tdial_sweep\trefined\tbest\n",
     );
     for (i, t) in trials.iter().enumerate() {
         let conf = match t.params.confidence {
@@ -950,7 +1217,7 @@ fn trials_table(trials: &[Trial], best_trial: usize) -> String {
             Confidence::Log => "log",
         };
         out += &format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{}\t{:.3}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{}\t{:.3}\t{}\t{}\t{}\t{}\n",
             t.config,
             t.bracket,
             t.rung,
@@ -971,6 +1238,7 @@ fn trials_table(trials: &[Trial], best_trial: usize) -> String {
             t.seconds,
             t.promoted,
             t.dial_sweep,
+            t.refined,
             i == best_trial
         );
     }
@@ -1144,7 +1412,13 @@ mod tests {
         assert_eq!(result.best, best.params);
         // Successive halving: 12 at rung 0, 6 at rung 1, 3 at rung 2 (2, 4, 8 iterations).
         let per_rung: Vec<usize> = (0..3)
-            .map(|g| result.trials.iter().filter(|t| t.rung == g).count())
+            .map(|g| {
+                result
+                    .trials
+                    .iter()
+                    .filter(|t| t.rung == g && !t.refined)
+                    .count()
+            })
             .collect();
         assert_eq!(per_rung, vec![12, 6, 3]);
         assert!(result
@@ -1161,6 +1435,84 @@ mod tests {
         let tsv = trials_tsv(&result);
         assert_eq!(tsv.lines().count(), result.trials.len() + 1);
         assert_eq!(tsv.lines().filter(|l| l.ends_with("\ttrue")).count(), 1);
+    }
+
+    /// From a single poor configuration, the refinement stage walks to better ones: each of
+    /// its configurations differs from an earlier one in one parameter, stays inside the
+    /// space, and the choice scores above the start. Without the stage, the start is chosen.
+    #[test]
+    fn refinement_walks_away_from_a_poor_start() {
+        let r = blocks(120, 120, 6, 5);
+        let space = SearchSpace {
+            factors: (8, 32),
+            regularization: (0.01, 300.0),
+            alpha: (0.1, 10.0),
+            confidence: vec![Confidence::Linear],
+            iterations: (8, 8),
+            popularity_penalty: (0.0, 1.0),
+        };
+        let mut cfg = small_cfg(space.clone(), 1);
+        cfg.base = AlsParams {
+            factors: 8,
+            regularization: 300.0,
+            ..cfg.base
+        };
+        cfg.refine_rounds = 0;
+        let plain = tune(&r, &cfg, &mut |_, _| {}).unwrap();
+        assert_eq!(plain.best_trial, 0);
+        assert!(plain.trials.iter().all(|t| !t.refined));
+        cfg.refine_rounds = 3;
+        let refined = tune(&r, &cfg, &mut |_, _| {}).unwrap();
+        let best = &refined.trials[refined.best_trial];
+        assert!(best.refined, "{:?}", best.params);
+        assert!(
+            best.score > plain.trials[0].score * 1.5,
+            "{} -> {} {:?}",
+            plain.trials[0].score,
+            best.score,
+            best.params
+        );
+        let walked: Vec<&Trial> = refined.trials.iter().filter(|t| t.refined).collect();
+        assert!(walked.len() >= 6, "{} refinement trials", walked.len());
+        for (n, t) in walked.iter().enumerate() {
+            let p = &t.params;
+            assert!((space.factors.0..=space.factors.1).contains(&p.factors));
+            assert!(p.regularization >= 0.01 && p.regularization <= 300.0);
+            assert!(p.alpha >= 0.1 && p.alpha <= 10.0);
+            let earlier = std::iter::once(&refined.trials[0].params)
+                .chain(walked[..n].iter().map(|t| &t.params));
+            let one_step = earlier.into_iter().any(|e| {
+                [
+                    e.factors != p.factors,
+                    e.regularization != p.regularization,
+                    e.alpha != p.alpha,
+                ]
+                .iter()
+                .filter(|&&d| d)
+                .count()
+                    <= 1
+            });
+            assert!(
+                one_step,
+                "{p:?} is not one step from an earlier configuration"
+            );
+        }
+    }
+
+    /// The mean over folds is each figure's arithmetic mean.
+    #[test]
+    fn fold_figures_are_averaged() {
+        let mut a = (RankingMetrics::default(), BeyondAccuracy::default());
+        let mut b = a;
+        a.0.ndcg_at_k = 0.2;
+        b.0.ndcg_at_k = 0.4;
+        a.1.catalog_coverage = 0.1;
+        b.1.catalog_coverage = 0.3;
+        a.0.users = 7;
+        let (r, c) = mean_figures(&[a, b]);
+        assert!((r.ndcg_at_k - 0.3).abs() < 1e-12);
+        assert!((c.catalog_coverage - 0.2).abs() < 1e-12);
+        assert_eq!(r.users, 7);
     }
 
     /// With a floor on catalogue coverage the search keeps only configurations that reach it
@@ -1195,6 +1547,8 @@ mod tests {
             ..SearchSpace::default()
         };
         let mut cfg = small_cfg(space.clone(), 8);
+        // The dial stage alone (refinement has its own test).
+        cfg.refine_rounds = 0;
         let free = tune(&r, &cfg, &mut |_, _| {}).unwrap();
         assert!(
             free.trials
@@ -1206,10 +1560,17 @@ mod tests {
         cfg.constraints = vec![format!("catalog_coverage>={floor}").parse().unwrap()];
         let bound = tune(&r, &cfg, &mut |_, _| {}).unwrap();
         let best = &bound.trials[bound.best_trial];
-        assert!(best.feasible && best.beyond.catalog_coverage >= floor);
+        let served = best
+            .served
+            .expect("a list bound is judged on the served lists");
+        assert!(best.feasible && served.catalog_coverage >= floor);
         assert!(best.dial_sweep && best.params.popularity_penalty > 0.0);
         assert_eq!(
-            bound.trials.iter().filter(|t| t.dial_sweep).count(),
+            bound
+                .trials
+                .iter()
+                .filter(|t| t.dial_sweep && !t.refined)
+                .count(),
             DIAL_CANDIDATES * DIAL_SEARCH_STEPS
         );
         let feasible_best = bound
@@ -1231,6 +1592,15 @@ mod tests {
             first.beyond.catalog_coverage,
             last.beyond.catalog_coverage
         );
+
+        // Refinement only adds candidates: the choice keeps the bound and scores no lower.
+        cfg.refine_rounds = 2;
+        let refined = tune(&r, &cfg, &mut |_, _| {}).unwrap();
+        let chosen = &refined.trials[refined.best_trial];
+        assert!(chosen.feasible && chosen.served.unwrap().catalog_coverage >= floor);
+        assert!(chosen.score >= best.score);
+        assert!(refined.trials.iter().any(|t| t.refined));
+        cfg.refine_rounds = 0;
 
         cfg.constraints = vec!["catalog_coverage>=2".parse().unwrap()];
         let err = tune(&r, &cfg, &mut |_, _| {}).unwrap_err().to_string();

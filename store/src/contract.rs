@@ -555,6 +555,18 @@ pub async fn run_realtime(store: &dyn Store) {
         .map(|e| e.received_at_ms)
         .collect();
     assert_eq!(since, vec![3000, 5000, 5500]);
+    // The bound is inclusive, and a read past the newest event is empty.
+    let at = |ms: i64| async move {
+        store
+            .events_since(ms)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.received_at_ms)
+            .collect::<Vec<i64>>()
+    };
+    assert_eq!(at(5000).await, vec![5000, 5500]);
+    assert!(at(5501).await.is_empty());
     // An impression and an attributed click keep their items, id and attribution.
     let attribution = crate::attribution::Attribution {
         version: "rt1".into(),

@@ -43,10 +43,18 @@ pub struct EmbeddedStore {
     meta: Database<Str, Bytes>,
     hist: Database<Str, Bytes>,
     events: Database<Str, Bytes>,
+    /// The time index of `events`: `{received ms:020}{SEP}{sequence:020}` → the event's key
+    /// in `events`, so a read of recent events costs what it returns.
+    events_by_time: Database<Str, Str>,
     event_ids: Database<Str, Bytes>,
     live_items: Database<Str, Bytes>,
     live_changes: Database<Str, Bytes>,
     path: PathBuf,
+}
+
+/// The time-index key of an event received at `received_ms` with sequence number `seq`.
+fn time_key(received_ms: i64, seq: &str) -> String {
+    format!("{:020}{SEP}{seq}", received_ms.max(0))
 }
 
 fn backend_err(e: impl std::fmt::Display) -> StoreError {
@@ -96,7 +104,7 @@ impl EmbeddedStore {
                         .unwrap_or(64)
                         << 30;
                     let mut opts = EnvOpenOptions::new();
-                    opts.map_size(map_size).max_dbs(8).max_readers(512);
+                    opts.map_size(map_size).max_dbs(16).max_readers(512);
                     // SAFETY: NO_SUB_DIR only changes file naming; the file is opened once per
                     // process (the registry above), as heed requires.
                     unsafe { opts.flags(EnvFlags::NO_SUB_DIR) };
@@ -117,12 +125,32 @@ impl EmbeddedStore {
         let hist = env
             .create_database(&mut wtxn, Some("hist"))
             .map_err(backend_err)?;
-        let events = env
+        let events: Database<Str, Bytes> = env
             .create_database(&mut wtxn, Some("events"))
             .map_err(backend_err)?;
         let event_ids = env
             .create_database(&mut wtxn, Some("event_ids"))
             .map_err(backend_err)?;
+        let events_by_time: Database<Str, Str> = env
+            .create_database(&mut wtxn, Some("events_by_time"))
+            .map_err(backend_err)?;
+        // A store written before the index existed: index its events once.
+        if events_by_time.is_empty(&wtxn).map_err(backend_err)?
+            && !events.is_empty(&wtxn).map_err(backend_err)?
+        {
+            let mut keys: Vec<(String, String)> = Vec::new();
+            for entry in events.iter(&wtxn).map_err(backend_err)? {
+                let (key, bytes) = entry.map_err(backend_err)?;
+                let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
+                let seq = key.rsplit(SEP).next().unwrap_or_default().to_owned();
+                keys.push((time_key(e.received_at_ms, &seq), key.to_owned()));
+            }
+            for (time, key) in keys {
+                events_by_time
+                    .put(&mut wtxn, &time, &key)
+                    .map_err(backend_err)?;
+            }
+        }
         let live_items = env
             .create_database(&mut wtxn, Some("live_items"))
             .map_err(backend_err)?;
@@ -136,6 +164,7 @@ impl EmbeddedStore {
             meta,
             hist,
             events,
+            events_by_time,
             event_ids,
             live_items,
             live_changes,
@@ -584,8 +613,16 @@ impl EventLog for EmbeddedStore {
             }
             seq += 1;
             let bytes = serde_json::to_vec(e).map_err(backend_err)?;
+            let key = format!("{}{SEP}{seq:020}", e.user_id);
             self.events
-                .put(&mut wtxn, &format!("{}{SEP}{seq:020}", e.user_id), &bytes)
+                .put(&mut wtxn, &key, &bytes)
+                .map_err(backend_err)?;
+            self.events_by_time
+                .put(
+                    &mut wtxn,
+                    &time_key(e.received_at_ms, &format!("{seq:020}")),
+                    &key,
+                )
                 .map_err(backend_err)?;
             stored += 1;
         }
@@ -612,16 +649,29 @@ impl EventLog for EmbeddedStore {
     }
 
     async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        // A range of the time index: the cost is the events returned, not the whole log.
         let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let from = format!("{:020}", since_ms.max(0));
         let mut out: Vec<StoredEvent> = Vec::new();
-        for entry in self.events.iter(&rtxn).map_err(backend_err)? {
-            let (_, bytes) = entry.map_err(backend_err)?;
-            let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
-            if e.received_at_ms >= since_ms {
-                out.push(e);
-            }
+        for entry in self
+            .events_by_time
+            .range(
+                &rtxn,
+                &(
+                    std::ops::Bound::Included(from.as_str()),
+                    std::ops::Bound::Unbounded,
+                ),
+            )
+            .map_err(backend_err)?
+        {
+            let (_, key) = entry.map_err(backend_err)?;
+            let bytes = self
+                .events
+                .get(&rtxn, key)
+                .map_err(backend_err)?
+                .ok_or_else(|| backend_err(format!("event index names a missing event {key:?}")))?;
+            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
         }
-        out.sort_by_key(|e| e.received_at_ms);
         Ok(out)
     }
 }
@@ -638,6 +688,33 @@ mod tests {
         crate::contract::run(&store).await;
         let rt = EmbeddedStore::open(dir.path().join("rt.db")).unwrap();
         crate::contract::run_realtime(&rt).await;
+    }
+
+    /// A store whose events predate the time index gets it on open, and reads of recent
+    /// events go through it.
+    #[tokio::test]
+    async fn events_written_before_the_time_index_are_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let store = EmbeddedStore::open(&path).unwrap();
+        let events: Vec<StoredEvent> = (0..50)
+            .map(|i| StoredEvent::interaction(&format!("u{}", i % 7), "i", "view", 1.0, i * 10))
+            .collect();
+        assert_eq!(store.append_events(&events).await.unwrap(), 50);
+        // As an older topten left it: events, no index.
+        let mut wtxn = store.env.write_txn().unwrap();
+        store.events_by_time.clear(&mut wtxn).unwrap();
+        wtxn.commit().unwrap();
+        assert!(store.events_since(0).await.unwrap().is_empty());
+        let reopened = EmbeddedStore::open(&path).unwrap();
+        let got: Vec<i64> = reopened
+            .events_since(200)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.received_at_ms)
+            .collect();
+        assert_eq!(got, (20..50).map(|i| i * 10).collect::<Vec<i64>>());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

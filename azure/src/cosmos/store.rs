@@ -929,7 +929,13 @@ impl EventLog for CosmosStore {
     }
 
     async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let q = Query::from("SELECT * FROM c WHERE c.docType = 'event'");
+        // A range on the indexed receipt time (bicep's cosmosIndexedPaths): the query costs
+        // what it returns, not the whole log.
+        let q = Query::from(
+            "SELECT * FROM c WHERE c.docType = 'event' AND c.event.receivedAtMs >= @since",
+        )
+        .with_parameter("@since", since_ms)
+        .map_err(backend_err)?;
         let docs: Vec<EventDoc> = self.query(q, FeedScope::full_container()).await?;
         let mut events: Vec<StoredEvent> = docs
             .into_iter()

@@ -51,7 +51,7 @@ async fn version_item(state: &AppState, item_id: &str) -> Result<Option<LiveItem
         return Ok(None);
     };
     let servable = state.servable(&active.version).await?;
-    if let Some(item) = servable.as_ref().and_then(|s| s.catalogue().get(item_id)) {
+    if let Some(item) = servable.as_ref().and_then(|s| s.get(item_id)) {
         return Ok(Some(LiveItem {
             item: item.clone(),
             withdrawn: false,

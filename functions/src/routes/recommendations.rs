@@ -90,14 +90,17 @@ pub async fn recommendations_get(
     // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes
     // or its filters do not allow.
     let servable = state.servable(version).await?;
-    let catalogue = servable.as_deref().map(Servable::catalogue);
-    let allow = |id: &str| wanted.as_ref().is_none_or(|w| w.allows(catalogue, id));
+    let allow = |id: &str| {
+        servable.as_ref().is_none_or(|s| s.allows(id))
+            && wanted
+                .as_ref()
+                .is_none_or(|w| w.allows(servable.as_ref().and_then(|s| s.get(id)), id))
+    };
     let filter = ItemFilter {
         exclude: &exclude,
-        hidden: servable.as_deref().map(Servable::hidden),
+        hidden: None,
         has: None,
-        allow: wanted
-            .is_some()
+        allow: (wanted.is_some() || servable.as_deref().is_some_and(Servable::hides_any))
             .then_some(&allow as &(dyn Fn(&str) -> bool + Sync)),
     };
     let retitle = |items_json: Vec<u8>| match servable.as_deref() {

@@ -10,7 +10,6 @@ use crate::state::AppState;
 use topten_edge::request;
 
 use crate::request_filter::RequestFilter;
-use crate::servable::Servable;
 
 /// The handler: cosine similarity on the active version's item factors (kept in memory).
 pub async fn similar_get(
@@ -59,10 +58,11 @@ pub async fn similar_get(
             format!("item {item_id:?} was withdrawn"),
         ));
     }
-    let catalogue = servable.as_deref().map(Servable::catalogue);
     let keep = |id: &str| {
         servable.as_ref().is_none_or(|s| s.allows(id))
-            && wanted.as_ref().is_none_or(|w| w.allows(catalogue, id))
+            && wanted
+                .as_ref()
+                .is_none_or(|w| w.allows(servable.as_ref().and_then(|s| s.get(id)), id))
     };
     let sims = serving.similar_items_where(item, k, &keep);
     let mut items = to_items(&serving, &sims);

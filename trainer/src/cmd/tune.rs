@@ -72,6 +72,15 @@ pub struct Args {
     /// item's (as Microsoft Recommenders' benchmark split does). `--holdout last` is per user.
     #[arg(long, value_enum, default_value = "user")]
     pub validation_filter_by: super::FilterByArg,
+    /// Rounds of the refinement stage after the random search: each fits the best
+    /// configuration's neighbours (factors, λ or α moved one step) and moves to the best of
+    /// them; 0 turns the stage off.
+    #[arg(long, default_value_t = tune::DEFAULT_REFINE_ROUNDS)]
+    pub refine_rounds: usize,
+    /// Validation splits the finalists are scored on, averaged (the search's own and more
+    /// drawn with the next seeds; a `--holdout last` search has one).
+    #[arg(long, default_value_t = tune::DEFAULT_VALIDATION_FOLDS as u8, value_parser = clap::value_parser!(u8).range(1..=20))]
+    pub validation_folds: u8,
     /// Smallest and largest factors searched.
     #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [16, 256])]
     pub factors: Vec<usize>,
@@ -166,6 +175,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             threads: args.threads,
             ..AlsParams::implicit()
         },
+        refine_rounds: args.refine_rounds,
+        validation_folds: args.validation_folds.into(),
         ..TuneConfig::default()
     };
     let sets = args.data.load(args.seed)?;

@@ -1,0 +1,91 @@
+# Shared start-up of the GET-under-writes benchmarks (bench/writes.sh,
+# bench/catalogue-changes.sh): sourced, not run. The caller sets BENCH (its name, for
+# messages), TOPTEN, SERVER_CPU, DURATION, CONNECTIONS and THREADS first.
+#
+#   bench_tools                    wrk (apt-get as root), python3, curl, awk; builds topten if missing
+#   bench_pin                      PIN_SERVER / PIN_CLIENT: taskset to SERVER_CPU and the other core
+#   bench_tmp                      TMP, removed on exit with every process in SERVER_PID / WRITER_PID
+#   bench_synthetic_model          trains 5,000 users x 2,000 items, publishes to STORE, writes users.txt
+#   bench_serve                    starts `topten serve` pinned, waits for health; sets PORT, BASE
+#   bench_get_script               TMP/get.lua: GET /api/recommendations/<random known user>?k=10
+#   bench_wrk OUT                  runs wrk with get.lua, prints "requests/s p99"
+
+log() { echo "$BENCH: $*" >&2; }
+die() { echo "$BENCH: ERROR: $*" >&2; exit 1; }
+
+bench_tools() {
+    command -v wrk >/dev/null 2>&1 || {
+        [[ "$(id -u)" == 0 ]] || die "wrk missing: apt-get install -y wrk"
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+    }
+    local t
+    for t in wrk python3 curl awk; do command -v "$t" >/dev/null 2>&1 || die "required tool not found: $t"; done
+    [[ -x "$TOPTEN" ]] || { log "building topten (release)"; cargo build --release --bin topten >&2; }
+}
+
+bench_pin() {
+    PIN_SERVER=() PIN_CLIENT=()
+    if [[ -n "$SERVER_CPU" ]] && command -v taskset >/dev/null 2>&1 && (($(nproc) > 1)); then
+        local other=$(( (SERVER_CPU + 1) % $(nproc) ))
+        PIN_SERVER=(taskset -c "$SERVER_CPU") PIN_CLIENT=(taskset -c "$other")
+    fi
+}
+
+bench_cleanup() {
+    local rc=$? pid
+    for pid in $WRITER_PID $SERVER_PID; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+    exit "$rc"
+}
+
+bench_tmp() {
+    TMP="$(mktemp -d "${TMPDIR:-/tmp}/topten-$BENCH.XXXXXX")"
+    SERVER_PID="" WRITER_PID=""
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+bench_synthetic_model() {
+    log "training a model on synthetic ratings (5,000 users, 2,000 items)"
+    TOPTEN_LOG=warn "$TOPTEN" synth --users 5000 --items 2000 --interactions 200000 --out "$TMP/r.tsv" >&2
+    TOPTEN_LOG=warn "$TOPTEN" train --ratings "$TMP/r.tsv" --model implicit --factors 32 --iterations 5 --out "$TMP/model" >&2
+    STORE="embedded:$TMP/store.db"
+    TOPTEN_LOG=warn "$TOPTEN" publish --model "$TMP/model" --store "$STORE" >/dev/null
+    cut -f1 "$TMP/r.tsv" | sort -u | head -n 5000 > "$TMP/users.txt"
+}
+
+bench_serve() {
+    PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    TOPTEN_LOG=warn "${PIN_SERVER[@]}" "$TOPTEN" serve --store "$STORE" --bind 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
+    SERVER_PID=$!
+    local i
+    for ((i = 0; i < 200; i++)); do
+        [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/health" || true)" == 200 ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || die "server exited: $(tail -n 5 "$TMP/server.log")"
+        sleep 0.1
+    done
+    BASE="http://127.0.0.1:$PORT"
+}
+
+bench_get_script() {
+    cat > "$TMP/get.lua" <<LUA
+local users = {}
+for line in io.lines("$TMP/users.txt") do users[#users + 1] = line end
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/api/recommendations/" .. users[math.random(#users)] .. "?k=10")
+end
+LUA
+}
+
+bench_wrk() {
+    "${PIN_CLIENT[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$TMP/get.lua" "$BASE" >"$1" 2>&1
+    local rps p99
+    rps="$(awk '/^Requests\/sec:/ {print $2}' "$1")"
+    p99="$(awk '$1 == "99%" {print $2}' "$1")"
+    echo "$rps $p99"
+}
