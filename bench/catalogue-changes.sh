@@ -23,13 +23,7 @@
 #   TOPTEN=target/release/topten (the binary measured)
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-case "${1:-}" in
-    -h|--help) usage; exit 0 ;;
-    "") ;;
-    *) echo "catalogue-changes: unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
-
+SCRIPT="$(realpath "$0")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION="${DURATION:-20}"
 CONNECTIONS="${CONNECTIONS:-50}"
@@ -43,9 +37,8 @@ TOPTEN="${TOPTEN:-target/release/topten}"
 BENCH=catalogue-changes
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-for v in DURATION CONNECTIONS THREADS LIVE_ITEMS CHANGES_PER_SEC; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+bench_args "$@"
+bench_positive DURATION CONNECTIONS THREADS LIVE_ITEMS CHANGES_PER_SEC
 bench_tools
 bench_pin
 bench_tmp

@@ -1,7 +1,10 @@
 # Shared start-up of the GET-under-writes benchmarks (bench/writes.sh,
 # bench/catalogue-changes.sh): sourced, not run. The caller sets BENCH (its name, for
-# messages), TOPTEN, SERVER_CPU, DURATION, CONNECTIONS and THREADS first.
+# messages), SCRIPT (its absolute path, for --help), TOPTEN, SERVER_CPU, DURATION, CONNECTIONS
+# and THREADS first.
 #
+#   bench_args "$@"                --help prints the script's header; any other argument is an error
+#   bench_positive VAR...         each named variable holds a positive integer
 #   bench_tools                    wrk (apt-get as root), python3, curl, awk; builds topten if missing
 #   bench_pin                      PIN_SERVER / PIN_CLIENT: taskset to SERVER_CPU and the other core
 #   bench_tmp                      TMP, removed on exit with every process in SERVER_PID / WRITER_PID
@@ -12,6 +15,21 @@
 
 log() { echo "$BENCH: $*" >&2; }
 die() { echo "$BENCH: ERROR: $*" >&2; exit 1; }
+
+bench_args() {
+    case "${1:-}" in
+        -h|--help) sed -n '2,/^set -euo/p' "$SCRIPT" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        "") ;;
+        *) echo "$BENCH: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+}
+
+bench_positive() {
+    local v
+    for v in "$@"; do
+        [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+    done
+}
 
 bench_tools() {
     command -v wrk >/dev/null 2>&1 || {

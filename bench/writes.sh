@@ -20,13 +20,7 @@
 #   TOPTEN=target/release/topten (the binary measured)
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-case "${1:-}" in
-    -h|--help) usage; exit 0 ;;
-    "") ;;
-    *) echo "writes: unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
-
+SCRIPT="$(realpath "$0")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION="${DURATION:-20}"
 CONNECTIONS="${CONNECTIONS:-50}"
@@ -40,9 +34,8 @@ TOPTEN="${TOPTEN:-target/release/topten}"
 BENCH=writes
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-for v in DURATION CONNECTIONS THREADS EVENTS_PER_SEC BATCH; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+bench_args "$@"
+bench_positive DURATION CONNECTIONS THREADS EVENTS_PER_SEC BATCH
 bench_tools
 bench_pin
 bench_tmp
