@@ -6,6 +6,7 @@
 //! - [`backends`]: the store backends by URI (the one place that knows them all).
 //! - [`retrain`]: the timer job: train a candidate, gate it against the active version, publish.
 //! - [`servable`]: what the active version's catalogue lets serve now.
+//! - [`trending_window`]: the bounded set of trending windows and how often each is ranked.
 //! - [`request_filter`]: a request's category and expression filters; [`query`]: the query
 //!   parameters each route takes (any other is a 400 `invalid_query`).
 //! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
@@ -43,6 +44,7 @@ pub mod routes;
 pub mod servable;
 pub mod server;
 pub mod state;
+pub mod trending_window;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -86,7 +86,7 @@ type TrendingCache = HashMap<i64, (Instant, Arc<Vec<(String, f64)>>)>;
 
 /// The recent events every trending window is ranked from: one read of the store shared by
 /// all windows and requests (refreshed at most once per
-/// [`crate::routes::trending::TRENDING_REFRESH`]), covering the longest window asked for.
+/// [`crate::trending_window::TRENDING_REFRESH`]), covering the longest window asked for.
 struct EventSnapshot {
     read_at: Instant,
     span_ms: i64,
@@ -386,10 +386,10 @@ impl AppState {
 
     /// Items by decayed interactions over the last `window_ms` (see
     /// [`topten_store::trending`]), recomputed from the store's events at most once per
-    /// [`crate::routes::trending::TRENDING_REFRESH`]; empty for a store without events.
+    /// [`crate::trending_window::TRENDING_REFRESH`]; empty for a store without events.
     pub async fn trending(&self, window_ms: i64) -> Result<Arc<Vec<(String, f64)>>, ApiError> {
         if let Some((at, t)) = self.inner.trending.lock().unwrap().get(&window_ms) {
-            if at.elapsed() < crate::routes::trending::TRENDING_REFRESH {
+            if at.elapsed() < crate::trending_window::TRENDING_REFRESH {
                 return Ok(t.clone());
             }
         }
@@ -408,8 +408,8 @@ impl AppState {
         };
         let ranked = Arc::new(ranked);
         let mut cache = self.inner.trending.lock().unwrap();
-        // Windows are canonical (crate::routes::trending::window_ms), so this holds every one.
-        if cache.len() > crate::routes::trending::DISTINCT_WINDOWS {
+        // Windows are canonical (crate::trending_window::window_ms), so this holds every one.
+        if cache.len() > crate::trending_window::DISTINCT_WINDOWS {
             cache.clear();
         }
         cache.insert(window_ms, (Instant::now(), ranked.clone()));
@@ -425,7 +425,7 @@ impl AppState {
     ) -> Result<Arc<Vec<topten_store::events::StoredEvent>>, ApiError> {
         let mut snapshot = self.inner.trending_events.lock().await;
         if let Some(s) = snapshot.as_ref() {
-            if s.read_at.elapsed() < crate::routes::trending::TRENDING_REFRESH
+            if s.read_at.elapsed() < crate::trending_window::TRENDING_REFRESH
                 && s.span_ms >= window_ms
             {
                 return Ok(s.events.clone());

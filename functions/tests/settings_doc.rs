@@ -1,7 +1,7 @@
 //! The settings the handler reads, held against what the docs say: every setting of
 //! [`Config`] has a row in the settings table of `docs/guide.md` with the same default, every
 //! row names a real setting, and [`Config::default`] equals what the flags give when nothing is
-//! set.
+//! set. Also the function folders the docs list, against the folders that exist.
 
 use clap::{Args, Command, FromArgMatches};
 use topten_functions::Config;
@@ -140,4 +140,38 @@ fn a_mistyped_retrain_setting_fails_at_start() {
     let err = config.validate().unwrap_err();
     assert!(err.starts_with("RETRAIN_PARAMS"), "{err}");
     assert!(Config::default().validate().is_ok());
+}
+
+/// Every function folder at the repository root (a folder with a `function.json`) is named in
+/// each page that lists them, and the README's count is right.
+#[test]
+fn the_docs_list_every_function_folder() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut folders: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("function.json").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert!(folders.len() >= 10, "{folders:?}");
+    for page in ["README.md", "ARCHITECTURE.md", "docs/azure.md"] {
+        let text = std::fs::read_to_string(root.join(page)).unwrap();
+        for f in &folders {
+            assert!(
+                text.contains(&format!("{f}/")),
+                "{page} does not name the function folder {f}/"
+            );
+        }
+    }
+    let words = [
+        "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+    ];
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("the {} function folders", words[folders.len()])),
+        "README.md should say \"the {} function folders\"",
+        words[folders.len()]
+    );
 }

@@ -17,6 +17,7 @@
 
 use topten_experiments::{Arm, RecommendationId};
 
+pub use crate::events::{Attribution, Via};
 use crate::events::{StoredEvent, IMPRESSION};
 
 /// How many items of the stored list count as shown when neither an id nor an impression
@@ -26,39 +27,6 @@ pub const ANSWER_DEPTH: usize = 10;
 /// How far an answer's time may lie after the event's and still count: client clocks (and the
 /// whole seconds of event timestamps) are not the server's.
 const CLOCK_SKEW_MS: i64 = 60_000;
-
-/// The answer an event is attributed to.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attribution {
-    /// The version that served the answer.
-    pub version: String,
-    /// The arm, when an experiment was running.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arm: Option<Arm>,
-    /// The experiment the arm belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<String>,
-    /// The answer's id, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recommendation_id: Option<String>,
-    /// Which link found the answer.
-    pub via: Via,
-    /// When the answer (or impression) was shown, epoch milliseconds.
-    pub shown_ms: i64,
-}
-
-/// Which link attributed an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Via {
-    /// The event's own `recommendationId`.
-    RecommendationId,
-    /// The user's most recent impression of the item.
-    Impression,
-    /// The list the user was being served.
-    Answer,
-}
 
 /// The settings attribution follows.
 #[derive(Debug, Clone, Copy, PartialEq)]

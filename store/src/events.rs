@@ -4,6 +4,7 @@
 //! Validation is all-or-nothing: a batch with one bad event is rejected as a whole, naming
 //! the offending index, so a client never has to guess which half was stored.
 
+use topten_experiments::Arm;
 use topten_model::interactions::{Interaction, Ratings};
 
 /// Event types the API accepts, with the interaction strength each counts for when the event
@@ -94,7 +95,41 @@ pub struct StoredEvent {
     /// The answer this event is attributed to, decided once when it was received (so a
     /// retried event, which the log skips, is never counted twice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<crate::attribution::Attribution>,
+    pub attribution: Option<Attribution>,
+}
+
+/// The answer an event is attributed to ([`crate::attribution`] decides it when the event
+/// arrives; it is stored with the event).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribution {
+    /// The version that served the answer.
+    pub version: String,
+    /// The arm, when an experiment was running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<Arm>,
+    /// The experiment the arm belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The answer's id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation_id: Option<String>,
+    /// Which link found the answer.
+    pub via: Via,
+    /// When the answer (or impression) was shown, epoch milliseconds.
+    pub shown_ms: i64,
+}
+
+/// Which link attributed an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Via {
+    /// The event's own `recommendationId`.
+    RecommendationId,
+    /// The user's most recent impression of the item.
+    Impression,
+    /// The list the user was being served.
+    Answer,
 }
 
 impl StoredEvent {
