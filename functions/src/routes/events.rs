@@ -157,7 +157,7 @@ async fn attribute_and_append(
 }
 
 /// Folds each user into `serving` with their events (all of them, as now stored) and writes
-/// their lists back, on the blocking pool; returns the users refreshed. A failed write-back is
+/// their lists back in one batch, on the blocking pool; returns the users refreshed. A failed write-back is
 /// logged and counted: the events are stored, the next retrain includes them.
 async fn fold_in(
     state: &AppState,
@@ -169,26 +169,22 @@ async fn fold_in(
     let rules = state.config().list_rules();
     let rt = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
-        let mut refreshed = Vec::new();
-        for (user, events) in users {
-            let start = Instant::now();
-            let result = rt.block_on(realtime::refresh_user_with(
-                store.as_ref(),
-                &serving,
-                &user,
-                &events,
-                &rules,
-            ));
-            metrics.foldin(start.elapsed(), result.is_ok());
-            match result {
-                Ok(Some(_)) => refreshed.push(user),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(user, error = %e, "fold-in write-back failed; events are stored")
-                }
-            }
+        // Every user's list first, then one write for all (one commit on LMDB).
+        let start = Instant::now();
+        let result = rt.block_on(realtime::refresh_users_with(
+            store.as_ref(),
+            &serving,
+            &users,
+            &rules,
+        ));
+        let each = start.elapsed() / users.len().max(1) as u32;
+        for _ in &users {
+            metrics.foldin(each, result.is_ok());
         }
-        refreshed
+        result.unwrap_or_else(|e| {
+            tracing::warn!(users = users.len(), error = %e, "fold-in write-back failed; events are stored");
+            Vec::new()
+        })
     });
     task.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "fold-in task failed; events are stored");
