@@ -135,13 +135,13 @@ mod tests {
             Feedback::Implicit => p.regularization as f64,
             Feedback::Explicit => p.regularization as f64 * items.len() as f64,
         };
-        for r in 0..k {
-            a[r][r] += lambda;
+        for (r, row) in a.iter_mut().enumerate() {
+            row[r] += lambda;
         }
         // Gauss-Jordan inverse.
         let mut inv = vec![vec![0f64; k]; k];
-        for r in 0..k {
-            inv[r][r] = 1.0;
+        for (r, row) in inv.iter_mut().enumerate() {
+            row[r] = 1.0;
         }
         for col in 0..k {
             let piv = (col..k)
