@@ -12,6 +12,10 @@
 #   bench_serve                    starts `topten serve` pinned, waits for health; sets PORT, BASE
 #   bench_get_script               TMP/get.lua: GET /api/recommendations/<random known user>?k=10
 #   bench_wrk OUT                  runs wrk with get.lua, prints "requests/s p99"
+#   bench_runs WHAT CMD...         warm-up, wrk alone, then wrk while CMD runs (the writer, in the
+#                                  background); sets RPS_ALONE P99_ALONE RPS_WRITES P99_WRITES RATIO
+#   bench_machine                  prints the machine and the binary measured
+#   bench_verdict LABEL FAILURE    prints RATIO against MIN_RATIO; exits 1 with FAILURE below it
 
 log() { echo "$BENCH: $*" >&2; }
 die() { echo "$BENCH: ERROR: $*" >&2; exit 1; }
@@ -106,4 +110,32 @@ bench_wrk() {
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$1")"
     p99="$(awk '$1 == "99%" {print $2}' "$1")"
     echo "$rps $p99"
+}
+
+bench_runs() {
+    local what=$1
+    shift
+    log "warm-up"
+    "${PIN_CLIENT[@]}" wrk -t 1 -c 10 -d 2s -s "$TMP/get.lua" "$BASE" >/dev/null 2>&1
+    log "GET alone (${DURATION}s)"
+    read -r RPS_ALONE P99_ALONE < <(bench_wrk "$TMP/wrk-alone.txt")
+    log "GET with $what (${DURATION}s)"
+    "$@" &
+    WRITER_PID=$!
+    sleep 1
+    read -r RPS_WRITES P99_WRITES < <(bench_wrk "$TMP/wrk-writes.txt")
+    wait "$WRITER_PID" || die "the writer failed"
+    WRITER_PID=""
+    RATIO="$(awk -v a="$RPS_WRITES" -v b="$RPS_ALONE" 'BEGIN { printf "%.3f", a / b }')"
+}
+
+bench_machine() {
+    echo "machine: $(nproc) cores, $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo); server pinned: ${PIN_SERVER[*]:-no}"
+    echo "topten: $("$TOPTEN" --version 2>/dev/null) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+}
+
+bench_verdict() {
+    echo "ratio ($1): $RATIO (target >= $MIN_RATIO)"
+    awk -v r="$RATIO" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }' || { echo "FAIL: $2"; exit 1; }
+    echo "PASS"
 }

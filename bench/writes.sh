@@ -92,29 +92,17 @@ with open(out, "w") as f:
 PY
 
 
-log "warm-up"
-"${PIN_CLIENT[@]}" wrk -t 1 -c 10 -d 2s -s "$TMP/get.lua" "$BASE" >/dev/null 2>&1
-log "GET without writes (${DURATION}s)"
-read -r RPS_ALONE P99_ALONE < <(bench_wrk "$TMP/wrk-alone.txt")
-log "GET with $EVENTS_PER_SEC events/s (${DURATION}s)"
 # The writer is not pinned and runs at a higher priority: on two cores wrk saturates the client
 # core, and a starved writer would offer less than EVENTS_PER_SEC (its figure is printed).
-nice -n -10 python3 "$TMP/writer.py" "$PORT" "$EVENTS_PER_SEC" "$BATCH" "$TMP/users.txt" "$TMP/writer.txt" "$((DURATION + 2))" &
-WRITER_PID=$!
-sleep 1
-read -r RPS_WRITES P99_WRITES < <(bench_wrk "$TMP/wrk-writes.txt")
-wait "$WRITER_PID" || die "the writer failed"; WRITER_PID=""
+bench_runs "$EVENTS_PER_SEC events/s" \
+    nice -n -10 python3 "$TMP/writer.py" "$PORT" "$EVENTS_PER_SEC" "$BATCH" "$TMP/users.txt" "$TMP/writer.txt" "$((DURATION + 2))"
 read -r EV_RATE EV_ERRORS EV_P99 < "$TMP/writer.txt"
-RATIO="$(awk -v a="$RPS_WRITES" -v b="$RPS_ALONE" 'BEGIN { printf "%.3f", a / b }')"
 
-echo "machine: $(nproc) cores, $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo); server pinned: ${PIN_SERVER[*]:-no}"
-echo "topten: $("$TOPTEN" --version 2>/dev/null) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+bench_machine
 echo
 echo "| run | GET requests/s | GET p99 | writer events/s | writer errors | writer p99 |"
 echo "|---|---|---|---|---|---|"
 echo "| GET only | $RPS_ALONE | $P99_ALONE | - | - | - |"
 echo "| GET + events | $RPS_WRITES | $P99_WRITES | $EV_RATE | $EV_ERRORS | ${EV_P99}ms |"
 echo
-echo "ratio (with writes / without): $RATIO (target >= $MIN_RATIO)"
-awk -v r="$RATIO" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }' || { echo "FAIL: writes starve reads"; exit 1; }
-echo "PASS"
+bench_verdict "with writes / without" "writes starve reads"

@@ -41,6 +41,10 @@ struct RecentItem {
 pub struct Servable {
     base: Arc<BaseLayer>,
     recent: HashMap<String, RecentItem>,
+    /// Whether a recent item is hidden, and whether one has a title: kept with each change
+    /// so that a request does not look through the recent layer to learn it.
+    recent_hides: bool,
+    recent_titled: bool,
     /// The next expiry after the moment the sets were made (epoch seconds): stale from then
     /// on.
     valid_until: i64,
@@ -69,6 +73,8 @@ impl Servable {
                 titles: HashMap::new(),
             }),
             recent: HashMap::new(),
+            recent_hides: false,
+            recent_titled: false,
             valid_until,
         }
     }
@@ -98,6 +104,9 @@ impl Servable {
             next.recent
                 .insert(item.item_id.clone(), RecentItem { item, hidden });
         }
+        // A change may replace a hidden or titled item: look through the layer once here.
+        next.recent_hides = next.recent.values().any(|r| r.hidden);
+        next.recent_titled = next.recent.values().any(|r| r.item.title.is_some());
         next
     }
 
@@ -124,7 +133,7 @@ impl Servable {
 
     /// Whether no live change gave any item a title.
     fn no_titles(&self) -> bool {
-        self.base.titles.is_empty() && self.recent.values().all(|r| r.item.title.is_none())
+        self.base.titles.is_empty() && !self.recent_titled
     }
 
     /// Gives each of `items` its live title, where a live change set one.
@@ -164,7 +173,7 @@ impl Servable {
 
     /// Whether anything is hidden (else a selection need not test ids against it).
     pub fn hides_any(&self) -> bool {
-        !self.base.hidden.is_empty() || self.recent.values().any(|r| r.hidden)
+        !self.base.hidden.is_empty() || self.recent_hides
     }
 
     /// Whether `item_id` may be served (items the catalogue does not list may).

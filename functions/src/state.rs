@@ -458,7 +458,6 @@ impl AppState {
     /// Takes live item changes into the overlay (newer changes of an item replace older ones).
     pub fn merge_live_items(&self, changes: Vec<LiveItem>) {
         let mut live = self.inner.live.lock().unwrap();
-        let mut changed = false;
         let mut touched = Vec::new();
         for c in changes {
             // A change replaces an older one, or a different one received in the same ms.
@@ -469,10 +468,9 @@ impl AppState {
             if newer {
                 touched.push(c.item.item_id.clone());
                 live.items.insert(c.item.item_id.clone(), c);
-                changed = true;
             }
         }
-        if changed {
+        if !touched.is_empty() {
             live.rev += 1;
             let rev = live.rev;
             live.log.extend(touched.into_iter().map(|id| (rev, id)));

@@ -183,29 +183,27 @@ pub struct TuneConfig {
     /// iterations and across the dial, and moves to the best if it scores higher; otherwise
     /// it narrows the step). Random sampling lands near the good region far more often than
     /// in it; a few local steps close that gap, so the choice depends less on the seed.
-    #[serde(default = "default_refine_rounds")]
+    /// (A record written before the stage existed reads as 0: its search had none.)
+    #[serde(default)]
     pub refine_rounds: usize,
     /// Validation splits the finalists (the dial stage's and the refinement's configurations)
     /// are scored on, averaged: the search's own and more drawn with the next seeds. One
     /// holdout's noise is as large as the differences between the best configurations, so
     /// a single split picks among them almost at random. A chronological holdout has one.
-    #[serde(default = "default_validation_folds")]
+    /// (A record written before folds existed reads as 1: its search had one split.)
+    #[serde(default = "one_fold")]
     pub validation_folds: usize,
 }
 
 /// Validation splits of the finalists unless asked otherwise.
 pub const DEFAULT_VALIDATION_FOLDS: usize = 3;
 
-fn default_validation_folds() -> usize {
-    DEFAULT_VALIDATION_FOLDS
+fn one_fold() -> usize {
+    1
 }
 
 /// Rounds of the refinement stage unless asked otherwise.
 pub const DEFAULT_REFINE_ROUNDS: usize = 3;
-
-fn default_refine_rounds() -> usize {
-    DEFAULT_REFINE_ROUNDS
-}
 
 impl Default for TuneConfig {
     fn default() -> Self {

@@ -52,9 +52,16 @@ pub struct EmbeddedStore {
     path: PathBuf,
 }
 
-/// The time-index key of an event received at `received_ms` with sequence number `seq`.
-fn time_key(received_ms: i64, seq: &str) -> String {
-    format!("{:020}{SEP}{seq}", received_ms.max(0))
+/// Where the time index's keys for events received at `received_ms` begin.
+fn time_prefix(received_ms: i64) -> String {
+    format!("{:020}{SEP}", received_ms.max(0))
+}
+
+/// The time-index key of the event stored under `event_key` (`{user}{SEP}{sequence:020}`),
+/// received at `received_ms`: the time, then the sequence, so equal times keep their order.
+fn time_key(received_ms: i64, event_key: &str) -> String {
+    let seq = event_key.rsplit(SEP).next().unwrap_or_default();
+    time_prefix(received_ms) + seq
 }
 
 fn backend_err(e: impl std::fmt::Display) -> StoreError {
@@ -142,8 +149,7 @@ impl EmbeddedStore {
             for entry in events.iter(&wtxn).map_err(backend_err)? {
                 let (key, bytes) = entry.map_err(backend_err)?;
                 let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
-                let seq = key.rsplit(SEP).next().unwrap_or_default().to_owned();
-                keys.push((time_key(e.received_at_ms, &seq), key.to_owned()));
+                keys.push((time_key(e.received_at_ms, key), key.to_owned()));
             }
             for (time, key) in keys {
                 events_by_time
@@ -618,11 +624,7 @@ impl EventLog for EmbeddedStore {
                 .put(&mut wtxn, &key, &bytes)
                 .map_err(backend_err)?;
             self.events_by_time
-                .put(
-                    &mut wtxn,
-                    &time_key(e.received_at_ms, &format!("{seq:020}")),
-                    &key,
-                )
+                .put(&mut wtxn, &time_key(e.received_at_ms, &key), &key)
                 .map_err(backend_err)?;
             stored += 1;
         }
@@ -651,7 +653,7 @@ impl EventLog for EmbeddedStore {
     async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
         // A range of the time index: the cost is the events returned, not the whole log.
         let rtxn = self.env.read_txn().map_err(backend_err)?;
-        let from = format!("{:020}", since_ms.max(0));
+        let from = time_prefix(since_ms);
         let mut out: Vec<StoredEvent> = Vec::new();
         for entry in self
             .events_by_time

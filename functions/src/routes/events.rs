@@ -157,8 +157,8 @@ async fn attribute_and_append(
 }
 
 /// Folds each user into `serving` with their events (all of them, as now stored) and writes
-/// their lists back in one batch, on the blocking pool; returns the users refreshed. A failed write-back is
-/// logged and counted: the events are stored, the next retrain includes them.
+/// their lists back in one batch, on the blocking pool; returns the users refreshed. A failed
+/// write-back is logged and counted: the events are stored, the next retrain includes them.
 async fn fold_in(
     state: &AppState,
     store: Arc<dyn Store>,
