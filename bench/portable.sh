@@ -4,13 +4,13 @@
 #   bench/portable.sh [--help]
 #
 # Publishes the MovieLens 100K model to a fresh temporary store, exports its snapshot
-# (`topten export-snapshot`), builds the component with it (wasm/build.sh, timed), then serves
+# (`topten export-snapshot`), builds the component with it (crates/wasm/build.sh, timed), then serves
 # the same snapshot twice on free 127.0.0.1 ports: natively (`topten serve --store
 # snapshot:FILE`) and as the component (`topten serve --wasm`, a fresh pooled instance per
 # request). Checks that both give the same body for a user, then drives each in turn with wrk
 # (a random known user per request, k=K) and prints requests/s, p50, p99 and the ratios.
 # Raw outputs go to bench/results/portable-<UTC timestamp>.txt. Needs wrk, and the wasm
-# toolchain of wasm/build.sh; builds topten with `--features wasm` first.
+# toolchain of crates/wasm/build.sh; builds topten with `--features wasm` first.
 #
 # Environment:
 #   DURATION=15   seconds per wrk run     CONNECTIONS=32    THREADS=2     K=10    WARMUP=2
@@ -54,7 +54,7 @@ TOPTEN_LOG=warn "$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" "${TITLE
 SNAP="$TMP/recs.snap"
 VERSION="$(TOPTEN_LOG=warn "$TOPTEN" export-snapshot --store "$STORE" --out "$SNAP")"
 start=$(date +%s.%N)
-COMPONENT="$(wasm/build.sh "$SNAP" "$TMP/topten.wasm")"
+COMPONENT="$(crates/wasm/build.sh "$SNAP" "$TMP/topten.wasm")"
 BUILD_S="$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
 SNAP_BYTES="$(stat -c %s "$SNAP")" WASM_BYTES="$(stat -c %s "$COMPONENT")"
 log "version $VERSION: snapshot $SNAP_BYTES bytes, component $WASM_BYTES bytes (build ${BUILD_S}s incl. embedding)"

@@ -1,5 +1,5 @@
 // topten in one resource group: the composition of the modules in this folder. Deployed by
-// infra/main.bicep (azd, subscription scope) or directly with
+// bicep/main.bicep (azd, subscription scope) or directly with
 //   az deployment group create -g RG -f bicep/topten.bicep -p environmentName=NAME
 // (infra/deploy.sh does that). Resources:
 //   user-assigned identity ─┬─ Storage Blob Data Owner ──────────▶ storage account

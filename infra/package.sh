@@ -4,9 +4,10 @@
 #
 #   infra/package.sh [--force] [--binary PATH] [--zip FILE] OUTDIR
 #
-# What goes in is exactly what .funcignore re-includes (its allow-list form: `*`, then one
-# `!path` line per file or folder), so `func azure functionapp publish` and this script ship the
-# same files; a function folder that .funcignore leaves out is an error, not a silent omission.
+# The function folders (one function.json per function) and the package's .funcignore are
+# generated from the route table in functions/src/route_table.rs by
+# `handler --write-function-folders OUTDIR`, so they cannot drift from the routes the handler
+# serves; `func start` and `func azure functionapp publish` run in OUTDIR.
 # The executable's name comes from host.json (customHandler.description.defaultExecutablePath).
 #
 #   --binary PATH  use this already-built handler instead of running cargo (CI passes
@@ -30,7 +31,7 @@ TARGET_TRIPLE=x86_64-unknown-linux-gnu
 force=0 binary="" zipfile="" outdir="" binary_given=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         --force) force=1; shift ;;
         --binary) [[ $# -ge 2 ]] || die "--binary needs a path"; binary="$2"; binary_given=1; shift 2 ;;
         --zip) [[ $# -ge 2 ]] || die "--zip needs a file name"; zipfile="$2"; shift 2 ;;
@@ -40,40 +41,12 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$outdir" ]] || die "missing OUTDIR (see --help)"
 
-# ---- read host.json and .funcignore --------------------------------------------------------
+# ---- read host.json -------------------------------------------------------------------------
 host_json="$REPO_ROOT/host.json"
 [[ -f "$host_json" ]] || die "missing $host_json"
 exe_name="$(sed -n 's/.*"defaultExecutablePath"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$host_json" | head -n 1)"
 [[ -n "$exe_name" ]] || die "host.json has no customHandler.description.defaultExecutablePath"
 [[ "$exe_name" != */* && "$exe_name" != .* ]] || die "defaultExecutablePath must be a plain file name at the package root, got '$exe_name'"
-
-funcignore="$REPO_ROOT/.funcignore"
-[[ -f "$funcignore" ]] || die "missing $funcignore"
-# The allow-list: every `!path` line; comments and blank lines skipped.
-mapfile -t allowed < <(sed -e 's/[[:space:]]*$//' "$funcignore" | grep -v -e '^#' -e '^$' || true)
-[[ "${allowed[0]:-}" == "*" ]] || die ".funcignore must start with '*' (allow-list form); this script ships only what it re-includes"
-files=()   # package-relative paths of files to copy from the repository
-for line in "${allowed[@]:1}"; do
-    [[ "$line" == '!'* ]] || die ".funcignore: only '!path' lines may follow '*', got '$line'"
-    path="${line#!}"
-    path="${path#/}"
-    [[ "$path" == */ ]] && continue          # a folder line; its files are listed one by one
-    [[ "$path" != *[\*\?\[]* ]] || die ".funcignore: wildcards are not supported after '*': '$line'"
-    [[ "$path" == "$exe_name" ]] && continue  # the binary comes from the build, not the tree
-    [[ -f "$REPO_ROOT/$path" ]] || die ".funcignore re-includes '$path', which does not exist"
-    files+=("$path")
-done
-printf '%s\n' "${files[@]}" | grep -qx 'host.json' || die ".funcignore does not re-include host.json"
-grep -qx "!/\{0,1\}$exe_name" < <(printf '%s\n' "${allowed[@]}") \
-    || die ".funcignore does not re-include the handler binary '$exe_name'"
-
-# Every function folder at the root (a folder with function.json) must be in the package.
-for fj in "$REPO_ROOT"/*/function.json; do
-    [[ -e "$fj" ]] || continue
-    rel="${fj#"$REPO_ROOT"/}"
-    printf '%s\n' "${files[@]}" | grep -qx "$rel" \
-        || die "function folder '${rel%/function.json}' is not re-included by .funcignore (add '!${rel%/function.json}/' and '!$rel')"
-done
 
 # ---- the binary ----------------------------------------------------------------------------
 if [[ -z "$binary" ]]; then
@@ -111,11 +84,8 @@ if [[ -e "$outdir" ]]; then
     fi
 fi
 mkdir -p "$outdir"
-for rel in "${files[@]}"; do
-    mkdir -p "$outdir/$(dirname "$rel")"
-    cp "$REPO_ROOT/$rel" "$outdir/$rel"
-    chmod 0644 "$outdir/$rel"
-done
+cp "$host_json" "$outdir/host.json"
+chmod 0644 "$outdir/host.json"
 cp "$binary" "$outdir/$exe_name"
 chmod 0755 "$outdir/$exe_name"
 # Symbols and debug info do not run: strip what a release build (--binary) still carries. A
@@ -128,6 +98,20 @@ if command -v "${STRIP:-strip}" >/dev/null 2>&1; then
 elif [[ -n "$binary_given" ]]; then
     log "warning: ${STRIP:-strip} not found; $exe_name is shipped as given (build it with --profile dist to strip it)"
 fi
+
+# The function folders and .funcignore, from the route table. The handler writes them itself;
+# a handler cross-built for another machine cannot run here, so then the host's build does.
+if ! "$outdir/$exe_name" --write-function-folders "$outdir" 2>/dev/null; then
+    log "the handler does not run on this machine; writing the function folders with a host build"
+    (cd "$REPO_ROOT" && "${CARGO:-cargo}" run --quiet --profile dist --locked --bin handler -- --write-function-folders "$outdir") >&2 \
+        || die "could not write the function folders"
+fi
+shopt -s nullglob
+function_files=("$outdir"/*/function.json)
+shopt -u nullglob
+functions=${#function_files[@]}
+[[ "$functions" -gt 0 && -f "$outdir/.funcignore" ]] || die "no function folders were written into $outdir"
+chmod 0644 "${function_files[@]}" "$outdir/.funcignore"
 
 if [[ -n "$zipfile" ]]; then
     case "$zipfile" in /*) ;; *) zipfile="$PWD/$zipfile" ;; esac
@@ -155,4 +139,4 @@ PY
 fi
 
 size="$(du -sh "$outdir" | cut -f1)"
-log "package ready: $outdir ($size): host.json, $exe_name, ${#files[@]} files"
+log "package ready: $outdir ($size): host.json, $exe_name, $functions function folders"

@@ -10,6 +10,8 @@
 //! - [`request_filter`]: a request's category and expression filters; [`query`]: the query
 //!   parameters each route takes (any other is a 400 `invalid_query`).
 //! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
+//! - [`route_table`]: every route once (method, path, access, Azure function, OpenAPI
+//!   operation); the router, the metric labels, the function folders and the document read it.
 //! - [`routes`]: one module per resource; handlers are thin.
 //! - [`error`]: the JSON error type with stable codes.
 //! - [`body`]: reading request bodies (size limit, deadline, JSON content type).
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod query;
 pub mod request_filter;
 pub mod retrain;
+pub mod route_table;
 pub mod routes;
 pub mod servable;
 pub mod server;
@@ -53,7 +56,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -63,76 +65,31 @@ pub use state::AppState;
 
 use error::{ApiError, ErrorInfo, StoreFailure};
 
-/// Route templates, the `route` label of the metrics (an unmatched path is `unmatched`).
-const ROUTES: &[&str] = &[
-    "/api/recommendations/{user_id}",
-    "/api/recommendations/",
-    "/api/recommendations/{user_id}/rank",
-    "/api/events",
-    "/api/items",
-    "/api/items/trending",
-    "/api/items/{item_id}",
-    "/api/items/{item_id}/similar",
-    "/api/health",
-    "/api/openapi.json",
-    "/api/ping",
-    "/api/metrics",
-    "/api/admin/stats",
-    "/api/admin/dashboard",
-    "/retrain",
-];
-
-/// The router: every route of the API plus the timer trigger.
+/// The router: every route of the [`route_table`], behind its access rule, plus the layers
+/// every answer passes through.
 pub fn app(state: AppState) -> Router {
+    use route_table::Access;
     let timeout = Duration::from_millis(state.config().request_timeout_ms);
-    let api = Router::new()
-        .route(
-            "/api/recommendations/{user_id}",
-            get(routes::recommendations::recommendations_get),
-        )
-        .route(
-            "/api/recommendations/",
-            get(routes::recommendations::recommendations_missing_user),
-        )
-        .route(
-            "/api/recommendations/{user_id}/rank",
-            post(routes::rank::rank_post),
-        )
-        .route(
-            "/api/items/{item_id}/similar",
-            get(routes::similar::similar_get),
-        )
-        .route("/api/items/trending", get(routes::trending::trending_get))
-        .route("/api/health", get(routes::health::health_get))
-        .route("/api/openapi.json", get(routes::openapi::openapi_get))
-        .route("/api/ping", get(routes::health::ping_get))
-        .merge(
-            // The write and admin routes: the API key when one is set.
-            Router::new()
-                .route("/api/events", post(routes::events::events_post))
-                .route("/api/items", post(routes::items::items_post))
-                .route(
-                    "/api/items/{item_id}",
-                    get(routes::items::item_get)
-                        .put(routes::items::item_put)
-                        .delete(routes::items::item_delete),
-                )
-                .route("/api/metrics", get(routes::metrics::metrics_get))
-                .route("/api/admin/stats", get(routes::admin::stats_get))
-                .route("/api/admin/dashboard", get(routes::admin::dashboard_get))
-                .route_layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    auth::require_key,
-                )),
-        )
-        .route_layer(middleware::from_fn_with_state(timeout, deadline));
-    let trigger = Router::new()
-        .route("/retrain", post(routes::retrain::retrain_post))
-        .route_layer(middleware::from_fn_with_state(
+    let mut open = Router::<AppState>::new();
+    let (mut keyed, mut untimed) = (open.clone(), open.clone());
+    for route in route_table::ROUTES {
+        let group = match (route.has_deadline(), route.access) {
+            (false, _) => &mut untimed,
+            (true, Access::Open) => &mut open,
+            (true, Access::Key) => &mut keyed,
+        };
+        *group = std::mem::take(group).route(route.path, (route.handler)());
+    }
+    let key = |router: Router<AppState>| {
+        router.route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
-        ));
-    api.merge(trigger)
+        ))
+    };
+    let api = open
+        .merge(key(keyed))
+        .route_layer(middleware::from_fn_with_state(timeout, deadline));
+    api.merge(key(untimed))
         .route_layer(middleware::from_fn(query::check_query))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -260,7 +217,7 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
     } else {
         req.extensions()
             .get::<MatchedPath>()
-            .and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())
+            .and_then(|m| route_table::template(m.as_str()))
             .unwrap_or("unmatched")
     };
     let mut resp = next.run(req).await;

@@ -17,6 +17,10 @@ struct Cli {
     /// Log filter.
     #[arg(long, env = "TOPTEN_LOG", default_value = "info")]
     log: String,
+    /// Write the Azure Functions function folders (each with its `function.json`) and the
+    /// package's `.funcignore` into DIR, from the route table, and exit (`infra/package.sh`).
+    #[arg(long, value_name = "DIR")]
+    write_function_folders: Option<std::path::PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -24,6 +28,15 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.write_function_folders {
+        let written = topten_functions::route_table::write_function_folders(dir, "handler")
+            .map_err(|e| anyhow::anyhow!("writing function folders into {}: {e}", dir.display()))?;
+        eprintln!(
+            "wrote {written} function folders and .funcignore into {}",
+            dir.display()
+        );
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(

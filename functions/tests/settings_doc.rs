@@ -142,36 +142,126 @@ fn a_mistyped_retrain_setting_fails_at_start() {
     assert!(Config::default().validate().is_ok());
 }
 
-/// Every function folder at the repository root (a folder with a `function.json`) is named in
-/// each page that lists them, and the README's count is right.
+/// The route table of `docs/api.md` is the service's: the same routes, each with its access
+/// rule and its Azure function (the table in `route_table.rs` generates everything else).
 #[test]
-fn the_docs_list_every_function_folder() {
+fn the_docs_route_table_is_the_route_table() {
+    use topten_functions::route_table::{Access, Trigger, ROUTES};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut folders: Vec<String> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("function.json").is_file())
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+    let api = std::fs::read_to_string(root.join("docs/api.md")).unwrap();
+    let section = api
+        .split("\n## Routes\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/api.md has a Routes section");
+    let mut documented: Vec<(String, bool, String)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let route = cells[0].trim_start_matches("| `").trim_end_matches('`');
+            let route = route.split('?').next().unwrap().to_owned();
+            let function = cells[2].trim().to_owned();
+            (route, cells[1].trim() == "key", function)
+        })
         .collect();
-    folders.sort();
-    assert!(folders.len() >= 10, "{folders:?}");
-    for page in ["README.md", "ARCHITECTURE.md", "docs/azure.md"] {
+    let mut table: Vec<(String, bool, String)> = ROUTES
+        .iter()
+        .map(|r| {
+            let function = match r.trigger {
+                Trigger::None => "-".to_owned(),
+                Trigger::Http {
+                    auth_level: "anonymous",
+                } => format!("`{}` (anonymous)", r.function),
+                Trigger::Http { .. } => format!("`{}`", r.function),
+                Trigger::Timer { .. } => format!("`{}` (timer)", r.function),
+            };
+            (
+                format!("{} {}", r.verb.as_str(), r.public_path()),
+                r.access == Access::Key,
+                function,
+            )
+        })
+        .collect();
+    documented.sort();
+    table.sort();
+    assert_eq!(
+        documented, table,
+        "docs/api.md's Routes table against route_table::ROUTES"
+    );
+    // Function folders are generated into the package, so no page may send a reader to the
+    // repository root for them.
+    for page in [
+        "README.md",
+        "ARCHITECTURE.md",
+        "docs/azure.md",
+        "docs/api.md",
+    ] {
         let text = std::fs::read_to_string(root.join(page)).unwrap();
-        for f in &folders {
-            assert!(
-                text.contains(&format!("{f}/")),
-                "{page} does not name the function folder {f}/"
-            );
+        assert!(
+            !text.contains("function folders at the repository root")
+                && !text.contains("function folder at the repository root"),
+            "{page} still places function folders at the repository root"
+        );
+    }
+}
+
+/// Every relative link of the front pages and the docs points at a file that exists (files
+/// move; links must move with them), and every crate of the workspace is in ARCHITECTURE.md's
+/// Crates table with a link to its Layout doc, which opens with a `# Layout` section (unless the
+/// crate is one file).
+#[test]
+fn links_and_the_crates_table_follow_the_files() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut pages = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
         }
     }
-    let words = [
-        "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-    ];
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(
-        readme.contains(&format!("the {} function folders", words[folders.len()])),
-        "README.md should say \"the {} function folders\"",
-        words[folders.len()]
-    );
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = rest[..end].split('#').next().unwrap();
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            if !page.parent().unwrap().join(target).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links: {broken:#?}");
+
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let members = manifest
+        .split("members = [")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .unwrap();
+    for member in members.split(',').map(|m| m.trim().trim_matches('"')) {
+        let entry = ["src/lib.rs", "src/main.rs"]
+            .iter()
+            .map(|f| format!("{member}/{f}"))
+            .find(|f| architecture.contains(&format!("]({f})")))
+            .unwrap_or_else(|| panic!("ARCHITECTURE.md's Crates table does not link {member}/"));
+        let doc = std::fs::read_to_string(root.join(&entry)).unwrap();
+        // A one-file crate is its own layout.
+        let files = std::fs::read_dir(root.join(member).join("src"))
+            .unwrap()
+            .count();
+        assert!(
+            files == 1
+                || doc
+                    .lines()
+                    .take_while(|l| l.starts_with("//!"))
+                    .any(|l| l.trim() == "//! # Layout"),
+            "{entry} does not open with a `# Layout` section"
+        );
+    }
 }

@@ -13,7 +13,7 @@ What is checked (no Bicep compiler exists offline, so the template checks are st
              the target requires; every `X.outputs.Y` names an output the module declares; the
              outputs of a conditional module are read only where its condition holds; no
              parameter or variable is declared and never used
-  params     infra/main.parameters.json names only parameters of infra/main.bicep, supplies every
+  params     bicep/main.parameters.json names only parameters of bicep/main.bicep, supplies every
              required one, and its ${VAR=default} defaults satisfy @allowed
   security   Cosmos DB local auth off, storage shared keys off, TLS 1.2 minimum everywhere, HTTPS
              only, FTP and basic publishing auth off, App Insights local auth off; Azure Cache for
@@ -28,8 +28,9 @@ What is checked (no Bicep compiler exists offline, so the template checks are st
   package    infra/package.sh builds the layout the Functions host expects: host.json's custom
              handler executable exists, is an executable x86-64 ELF file, stripped and at most
              40 MiB (infra/package.sh builds with the dist profile), every function folder
-             has a valid function.json, nothing else is in it, everything in it is admitted by
-             .funcignore, and the zip keeps the executable bit
+             has a valid function.json (generated from the route table), nothing else is in
+             it, everything in it is admitted by its .funcignore, and the zip keeps the
+             executable bit
   ncrontab   the retrain timer's schedule (%RETRAIN_SCHEDULE%) is valid 6-field NCRONTAB in every
              place that sets it (Bicep defaults, main.parameters.json, local.settings.json.example)
   scripts    shell syntax and --help of infra/*.sh; deploy.sh exits 2 with a clear message when
@@ -460,9 +461,9 @@ def check_unused(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> N
 
 
 def check_parameters_file(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> None:
-    main = parsed.get((repo / "infra/main.bicep").resolve())
-    params_path = repo / "infra/main.parameters.json"
-    if not report.check("infra/main.bicep and main.parameters.json exist", main is not None and params_path.is_file()):
+    main = parsed.get((repo / "bicep/main.bicep").resolve())
+    params_path = repo / "bicep/main.parameters.json"
+    if not report.check("bicep/main.bicep and main.parameters.json exist", main is not None and params_path.is_file()):
         return
     try:
         values = json.loads(params_path.read_text())["parameters"]
@@ -487,7 +488,7 @@ def check_parameters_file(report: Report, repo: Path, parsed: dict[Path, BicepFi
     report.check("main.parameters.json: defaults satisfy @allowed", not bad, "; ".join(bad))
 
 
-def check_security(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> None:
+def check_security(report: Report, repo: Path, parsed: dict[Path, BicepFile], functions: Path) -> None:
     def props(rel: str, key: str) -> list[str]:
         bicep = parsed.get((repo / rel).resolve())
         return bicep.properties(key) if bicep else []
@@ -544,7 +545,7 @@ def check_security(report: Report, repo: Path, parsed: dict[Path, BicepFile]) ->
     report.check("security: no output named like a secret", not secret_outputs, "; ".join(secret_outputs))
     report.check("security: no key or SAS literal in any template", not secret_values, "; ".join(secret_values))
 
-    fn = json.loads((repo / "recommendations/function.json").read_text())
+    fn = json.loads((functions / "recommendations/function.json").read_text())
     trigger = next((b for b in fn.get("bindings", []) if b.get("type") == "httpTrigger"), {})
     report.check(
         "security: recommendations HTTP trigger has function-level auth",
@@ -588,11 +589,11 @@ def check_redis_access(report: Report, repo: Path, parsed: dict[Path, BicepFile]
 PLATFORM_SETTING = re.compile(r"^(AzureWebJobsStorage__\w+|APPLICATIONINSIGHTS_\w+|AZURE_CLIENT_ID)$")
 
 
-def handler_settings(repo: Path) -> set[str]:
+def handler_settings(repo: Path, functions: Path) -> set[str]:
     """App settings topten reads: the handler's environment variables (clap `env = "..."` and
     std::env::var) and the %SETTING% references the Functions host resolves in function.json."""
     names = set()
-    for fj in repo.glob("*/function.json"):
+    for fj in functions.glob("*/function.json"):
         names |= set(re.findall(r"%([A-Za-z0-9_]+)%", fj.read_text()))
     for rel in ("functions/src/config.rs", "functions/src/main.rs"):
         path = repo / rel
@@ -603,7 +604,7 @@ def handler_settings(repo: Path) -> set[str]:
     return names
 
 
-def check_settings(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> None:
+def check_settings(report: Report, repo: Path, parsed: dict[Path, BicepFile], functions: Path) -> None:
     topten = parsed.get((repo / "bicep/topten.bicep").resolve())
     functionapp = parsed.get((repo / "bicep/functionapp.bicep").resolve())
     if not report.check("settings: bicep/topten.bicep and functionapp.bicep exist", topten is not None and functionapp is not None):
@@ -616,7 +617,7 @@ def check_settings(report: Report, repo: Path, parsed: dict[Path, BicepFile]) ->
     m = re.search(r"var platformSettings = \{(.*?)\n\}", code, re.S)
     platform = re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:", m.group(1), re.M) if m else []
     topten_keys = [k for k in app_settings if not PLATFORM_SETTING.match(k)]
-    known = handler_settings(repo)
+    known = handler_settings(repo, functions)
     unknown = sorted(set(topten_keys) - known)
     report.check(
         "settings: every topten app setting set in Bicep is read by the handler",
@@ -760,7 +761,7 @@ def function_json_problems(data) -> list[str]:
     return problems
 
 
-def check_package(report: Report, repo: Path, binary: Path, workdir: Path, dist: str | None) -> None:
+def check_package(report: Report, repo: Path, binary: Path, workdir: Path, dist: str | None, functions: Path) -> None:
     out = workdir / "package"
     zip_path = workdir / "package.zip"
     result = subprocess.run(
@@ -803,10 +804,12 @@ def check_package(report: Report, repo: Path, binary: Path, workdir: Path, dist:
         json.dumps(bundle),
     )
 
-    repo_functions = sorted(p.parent.name for p in repo.glob("*/function.json"))
+    table_functions = sorted(p.parent.name for p in functions.glob("*/function.json"))
     package_functions = sorted(p.parent.name for p in out.glob("*/function.json"))
-    report.check("package: every function folder of the repository is in the package", repo_functions == package_functions,
-                 f"repo {repo_functions}, package {package_functions}")
+    report.check("package: every function of the route table is in the package", table_functions == package_functions,
+                 f"route table {table_functions}, package {package_functions}")
+    stray = sorted(p.parent.name for p in repo.glob("*/function.json"))
+    report.check("package: no hand-kept function folder at the repository root", not stray, f"{stray}")
     for name in package_functions:
         try:
             report.check(f"package: function name {name} does not start with 'admin' (the host reserves it)",
@@ -817,11 +820,11 @@ def check_package(report: Report, repo: Path, binary: Path, workdir: Path, dist:
             problems = [f"invalid JSON: {e}"]
         report.check(f"package: {name}/function.json is a valid function definition", not problems, "; ".join(problems))
 
-    expected = {"host.json", exe} | {f"{n}/function.json" for n in package_functions}
+    expected = {"host.json", exe, ".funcignore"} | {f"{n}/function.json" for n in package_functions}
     report.check("package: nothing else is in it", files == expected, f"extra {sorted(files - expected)}, missing {sorted(expected - files)}")
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", (repo / ".funcignore").read_text().splitlines())
-    ignored = sorted(f for f in files if spec.match_file(f))
-    report.check("package: everything in it is admitted by .funcignore", not ignored, f"excluded by .funcignore: {ignored}")
+    spec = pathspec.PathSpec.from_lines("gitwildmatch", (out / ".funcignore").read_text().splitlines())
+    ignored = sorted(f for f in files if f != ".funcignore" and spec.match_file(f))
+    report.check("package: everything in it is admitted by its .funcignore", not ignored, f"excluded by .funcignore: {ignored}")
     report.check("package: no local.settings.json (local secrets stay local)", "local.settings.json" not in files)
 
     with zipfile.ZipFile(zip_path) as z:
@@ -835,28 +838,28 @@ def check_package(report: Report, repo: Path, binary: Path, workdir: Path, dist:
         report.check("package: azd dist folder is ignored by git", "/dist" in (repo / ".gitignore").read_text().split(), dist)
 
 
-def check_ncrontab(report: Report, repo: Path, parsed: dict[Path, BicepFile]) -> None:
+def check_ncrontab(report: Report, repo: Path, parsed: dict[Path, BicepFile], functions: Path) -> None:
     # The validator itself, on known cases (Azure Functions timer trigger documentation examples).
     good = ["0 0 3 * * *", "0 */5 * * * *", "0 30 9 * * Mon-Fri", "0 0 */2 * * *", "5 0 0 1 Jan *", "0 0 9-17 * * 1-5", "0,30 * * * * *"]
     bad = ["0 0 3 * *", "0 0 24 * * *", "60 * * * * *", "0 0 3 * * 7", "0 0 3 0 * *", "0 0 3 * * * *", "0 */0 * * * *", "00:05:00", "0 5/2 * * * *"]
     wrong = [e for e in good if ncrontab_error(e)] + [e for e in bad if not ncrontab_error(e)]
     report.check("ncrontab: the validator accepts and rejects the reference cases", not wrong, f"misjudged: {wrong}")
 
-    timer = json.loads((repo / "retrain/function.json").read_text())
+    timer = json.loads((functions / "retrain/function.json").read_text())
     schedule = next(b.get("schedule") for b in timer["bindings"] if b.get("type") == "timerTrigger")
     setting = schedule.strip("%") if schedule.startswith("%") and schedule.endswith("%") else None
     report.check("ncrontab: retrain schedule comes from an app setting", setting == "RETRAIN_SCHEDULE", schedule)
 
     sources = []
-    for rel in ("bicep/topten.bicep", "infra/main.bicep"):
+    for rel in ("bicep/topten.bicep", "bicep/main.bicep"):
         bicep = parsed.get((repo / rel).resolve())
         default = bicep.params().get("retrainSchedule", {}).get("default") if bicep else None
         sources.append((f"{rel} param retrainSchedule default", default))
-    params = json.loads((repo / "infra/main.parameters.json").read_text())["parameters"]
+    params = json.loads((repo / "bicep/main.parameters.json").read_text())["parameters"]
     value = params.get("retrainSchedule", {}).get("value")
     if isinstance(value, str):
         m = re.fullmatch(r"\$\{\w+=(.*)\}", value)
-        sources.append(("infra/main.parameters.json retrainSchedule default", m.group(1) if m else value))
+        sources.append(("bicep/main.parameters.json retrainSchedule default", m.group(1) if m else value))
     example = json.loads((repo / "local.settings.json.example").read_text())["Values"].get("RETRAIN_SCHEDULE")
     sources.append(("local.settings.json.example RETRAIN_SCHEDULE", example))
     for where, expr in sources:
@@ -1024,16 +1027,21 @@ def main() -> int:
         workdir = Path(tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
+        # The function folders, as the handler generates them from its route table.
+        functions = workdir / "function-folders"
+        generated = subprocess.run([str(args.binary), "--write-function-folders", str(functions)], capture_output=True, text=True)
+        if not report.check("functions: the handler writes its function folders", generated.returncode == 0, generated.stderr.strip()[-500:]):
+            return 1
         parsed = check_bicep(report, repo)
         check_modules(report, repo, parsed)
         check_unused(report, repo, parsed)
         check_parameters_file(report, repo, parsed)
-        check_security(report, repo, parsed)
-        check_settings(report, repo, parsed)
+        check_security(report, repo, parsed, functions)
+        check_settings(report, repo, parsed, functions)
         dist = check_azd(report, repo, parsed)
         if report.check("package: handler binary given", args.binary.is_file(), f"{args.binary} (build it: cargo build --release --bin handler)"):
-            check_package(report, repo, args.binary.resolve(), workdir, dist)
-        check_ncrontab(report, repo, parsed)
+            check_package(report, repo, args.binary.resolve(), workdir, dist, functions)
+        check_ncrontab(report, repo, parsed, functions)
         check_scripts(report, repo, workdir)
         check_deploy_flow(report, repo, workdir)
     finally:

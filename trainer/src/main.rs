@@ -1,5 +1,11 @@
 //! `topten`: the command-line tool. This file only parses arguments, sets up logging and
 //! maps errors to exit codes; each subcommand lives in `cmd/<name>.rs`.
+//!
+//! # Layout
+//! - `cmd/`: one module per subcommand, each with its `Args` and `run` (`cmd/store.rs` holds
+//!   the store commands: publish, versions, activate, rollback, prune).
+//! - `plot`: the PNG charts of `topten report`.
+//! - `progress`: indicatif progress bars on stderr (hidden when it is not a terminal).
 
 mod cmd;
 mod plot;

@@ -1,6 +1,6 @@
 //! `topten serve --wasm`: the WebAssembly component under wasmtime answers byte for byte like
 //! the native handler, over real sockets. The test publishes a model, exports the snapshot,
-//! builds the component with it (`wasm/build.sh`, Debian's rustc-web), serves both and replays
+//! builds the component with it (`crates/wasm/build.sh`, Debian's rustc-web), serves both and replays
 //! the parity requests (sampled users, every error case, unknown user, unknown paths), then
 //! checks that concurrent requests all succeed (one pooled instance each).
 //!
@@ -79,14 +79,14 @@ async fn wasm_component_answers_like_native_over_sockets() {
     let snap = dir.path().join("recs.snap").display().to_string();
     ok(&["export-snapshot", "--store", &store, "--out", &snap]);
     let component = dir.path().join("topten.wasm");
-    let build = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm/build.sh"))
+    let build = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/wasm/build.sh"))
         .arg(&snap)
         .arg(&component)
         .output()
         .unwrap();
     assert!(
         build.status.success(),
-        "wasm/build.sh: {}",
+        "crates/wasm/build.sh: {}",
         String::from_utf8_lossy(&build.stderr)
     );
 

@@ -17,7 +17,7 @@ pub struct Args {
     /// admin routes then require it).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
-    /// Serve with this wasi:http/proxy component (built by wasm/build.sh, which embeds the
+    /// Serve with this wasi:http/proxy component (built by crates/wasm/build.sh, which embeds the
     /// snapshot) instead of the native handler; store settings are then unused. Needs a
     /// `topten` built with `--features wasm`.
     #[arg(long, value_name = "COMPONENT")]

@@ -137,7 +137,7 @@ fn bench(name: &str, seen: &Csr) {
 }
 
 fn main() {
-    let movielens = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ml-100k/u.data");
+    let movielens = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/ml-100k/u.data");
     if movielens.exists() {
         let (r, _) = read_ratings(&movielens, &ReadOptions::default()).unwrap();
         let seen = Csr::from_interactions(&r.records, r.users.len(), r.items.len());

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 /// `tests/azure` of the workspace.
 pub fn azure_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
+        .join("../..")
         .join("tests")
         .join("azure")
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly component with Debian's packages only (see README "Run anywhere"):
 #
-#   wasm/build.sh SNAPSHOT [OUT]     # SNAPSHOT from `topten export-snapshot`; OUT default
+#   crates/wasm/build.sh SNAPSHOT [OUT]     # SNAPSHOT from `topten export-snapshot`; OUT default
 #                                    # $CARGO_TARGET_DIR (or wasm/target)/wasm32-wasip2/release/topten-wasm.wasm
 #
 # Needs: apt rustc-web cargo-web rust-web-src libstd-rust-web-dev wasi-libc lld-22, and

@@ -94,7 +94,7 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   }
 }
 
-module topten '../bicep/topten.bicep' = {
+module topten 'topten.bicep' = {
   name: 'topten'
   scope: rg
   params: {
