@@ -2,7 +2,7 @@
 //! flags as overrides, and checked when the handler starts, so a mistyped setting stops the
 //! start instead of failing the nightly retrain. [`Config::default`] gives the documented
 //! defaults; the settings table of `docs/guide.md` is checked against this file by
-//! `functions/tests/settings_doc.rs`.
+//! `functions/tests/it/settings_doc.rs`.
 
 use std::time::Duration;
 

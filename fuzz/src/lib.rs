@@ -13,7 +13,7 @@
 //!   keeps the documented limits and can be stored and read back, a filter never panics.
 //!
 //! `fuzz_targets/*.rs` hand these to libFuzzer (`cargo fuzz run TARGET`);
-//! `functions/tests/fuzz_corpus.rs` includes this file and replays every committed corpus file
+//! `functions/tests/it/fuzz_corpus.rs` includes this file and replays every committed corpus file
 //! through the same functions in the normal `cargo test`. The file must therefore build with
 //! the dependencies of `topten-functions` alone (core, edge, functions, serde_json).
 

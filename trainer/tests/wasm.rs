@@ -16,6 +16,7 @@ use topten_testkit::http::send as get;
 use topten_testkit::parity::{parity_requests, without_recommendation_id};
 use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
+#[path = "it/common/mod.rs"]
 mod common;
 use common::ok;
 

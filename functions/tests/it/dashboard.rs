@@ -3,7 +3,7 @@
 //! impressions and clicks), runs its script, and the numbers it shows must equal
 //! `/api/admin/stats`. A screenshot is kept as a CI artifact at `target/dashboard.png`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::Command;

@@ -2,8 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
-use common::{ok, topten};
+use crate::common::{ok, topten};
 
 /// A u.data-style file with a planted structure: two taste groups, each mostly watching (85%)
 /// and liking (ratings 4-5, else 1-2) its own half of the catalogue, with distinct timestamps.

@@ -2,9 +2,9 @@
 //! answer names its version and arm, events fold into the arm's version, and stopping or
 //! promoting moves everyone at once.
 
-mod common;
+use crate::common;
 
-use common::{ids, send};
+use crate::common::{ids, send};
 use topten_experiments::{Arm, RecommendationId};
 use topten_functions::{app, state_from_config, Config};
 use topten_store::publish::{publish, PublishOptions};

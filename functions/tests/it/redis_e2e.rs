@@ -3,7 +3,7 @@
 //! events with fold-in write-back, a Redis that goes away and comes back, one that lost its
 //! data, and one that would evict keys.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use topten_store::publish::{publish, PublishOptions};
 use topten_testkit::http::get_json as get;
 use topten_testkit::{RedisOptions, RedisServer};
 
-use common::{ids, start_handler};
+use crate::common::{ids, start_handler};
 
 fn opts(v: &str) -> PublishOptions {
     PublishOptions {

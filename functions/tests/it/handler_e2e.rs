@@ -1,12 +1,12 @@
 //! The real `handler` executable over real sockets, started the way the Azure Functions host
 //! starts a custom handler (`FUNCTIONS_CUSTOMHANDLER_PORT`), including the timer invocation.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::start_handler;
+use crate::common::start_handler;
 use topten_testkit::http::get_json as get;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,15 +2,13 @@
 //! personal list, the popular fallback or similar items, and the answer is filled up to k from
 //! the rest of the catalogue.
 
-mod common;
-
 use std::collections::HashSet;
 
 use axum::body::Body;
 use axum::http::Request;
 use tower::ServiceExt;
 
-use common::{ids, send};
+use crate::common::{ids, send};
 use topten_functions::{app, state_from_config, Config};
 use topten_model::catalogue::{Catalogue, CatalogueItem};
 use topten_store::embedded::EmbeddedStore;

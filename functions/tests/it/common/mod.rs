@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 
 use topten_store::Store;
 
+/// Held by every test that points the process-wide Blob Storage settings
+/// (`AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_SAS`) at its own Azurite: the tests share one
+/// process, so two of them must not hold the variables at once.
+pub fn azure_storage_env() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Opens a store by URI.
 pub fn open(uri: &str) -> std::sync::Arc<dyn Store> {
     topten_functions::backends::create_or_open(uri).unwrap()

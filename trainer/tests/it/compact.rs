@@ -6,8 +6,7 @@ use std::path::Path;
 
 use topten_testkit::http_json;
 
-mod common;
-use common::{ok, serve, topten};
+use crate::common::{ok, serve, topten};
 
 /// 3,000 users × 20 ratings over 300 items.
 fn write_ratings(dir: &Path) -> String {

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-mod common;
-use common::{ok, topten};
+use crate::common::{ok, topten};
 
 /// A small u.data file: 40 users, 30 items, deterministic.
 fn write_ratings(dir: &Path) -> PathBuf {

@@ -1,14 +1,14 @@
 //! The real `handler` executable serving from Cosmos DB (a Cosmos-compatible server over HTTP,
 //! reached through the official SDK), with the settings the Functions app uses.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use topten_store::publish::{publish, PublishOptions};
 use topten_testkit::CosmosServer;
 
-use common::start_handler;
+use crate::common::start_handler;
 use topten_testkit::http::get_json as get;
 
 /// Publish two versions to Cosmos, serve them through the handler binary, switch and roll

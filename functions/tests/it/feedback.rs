@@ -3,9 +3,9 @@
 //! once however often they are retried, items shown again and again without a response sink,
 //! and `/api/admin/stats` adds it all up per version and hour, and per experiment arm.
 
-mod common;
+use crate::common;
 
-use common::{ids, send};
+use crate::common::{ids, send};
 use topten_experiments::RecommendationId;
 use topten_functions::{app, state_from_config, Config};
 use topten_store::Publisher;

@@ -4,7 +4,7 @@
 //! without cargo-fuzz or minutes of fuzzing. `bash fuzz/run.sh` fuzzes for real
 //! (docs/reliability.md).
 
-#[path = "../../fuzz/src/lib.rs"]
+#[path = "../../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod targets;
 

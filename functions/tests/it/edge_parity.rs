@@ -3,7 +3,7 @@
 //! against `topten_edge::route::handle` over the snapshot exported from it, and the router over
 //! that snapshot (`snapshot:PATH` store) too.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::Request;

@@ -4,7 +4,7 @@
 //!
 //! Everything is real: the `topten` binary retrains and publishes into an embedded (LMDB) store,
 //! the test kills it with SIGKILL, reads the store back through the library and asks a freshly
-//! started server over a socket. Run alone: `cargo test --release -p topten-trainer --test crash`.
+//! started server over a socket. Run alone: `cargo test --release -p topten-trainer --test it -- crash::`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -14,8 +14,7 @@ use std::time::Instant;
 use topten_store::RecsReader;
 use topten_testkit::http_json;
 
-mod common;
-use common::{ok, serve};
+use crate::common::{ok, serve};
 
 /// Users in the generated data: enough that publishing takes several write batches (1,000
 /// documents each), so that some kills land between batches.

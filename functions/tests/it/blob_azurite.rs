@@ -27,6 +27,7 @@ fn upload(at: &str, bytes: Vec<u8>) {
 #[test]
 #[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]
 fn blobs_in_azurite_input_models_prefixes_and_failures() {
+    let _env = crate::common::azure_storage_env();
     let azurite = Azurite::start();
     std::env::set_var("AZURE_STORAGE_ENDPOINT", azurite.endpoint());
     std::env::set_var("AZURE_STORAGE_SAS", azurite.sas());

@@ -63,6 +63,7 @@ fn rows(n: usize, seed: u64) -> Vec<(String, String, f64, i64)> {
 #[test]
 #[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]
 fn spark_output_in_blob_storage() {
+    let _env = crate::common::azure_storage_env();
     let azurite = Azurite::start();
     std::env::set_var("AZURE_STORAGE_ENDPOINT", azurite.endpoint());
     std::env::set_var("AZURE_STORAGE_SAS", azurite.sas());

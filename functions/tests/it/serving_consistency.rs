@@ -3,9 +3,7 @@
 //! popular scores sit on the personal scale, a live title change shows in the next answers,
 //! and an unknown query parameter is a 400 naming it on every route.
 
-mod common;
-
-use common::{ids, start_handler};
+use crate::common::{ids, start_handler};
 use serde_json::{json, Value};
 use topten_model::clock::now_ms;
 use topten_store::embedded::EmbeddedStore;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-mod common;
+use crate::common;
 
 /// These tests read the info-level log lines (the quality gate's figures).
 fn topten(args: &[&str]) -> Output {

@@ -5,8 +5,7 @@
 
 use topten_testkit::http_json;
 
-mod common;
-use common::{ok, serve};
+use crate::common::{ok, serve};
 
 fn ids(body: &serde_json::Value) -> Vec<String> {
     body["items"]

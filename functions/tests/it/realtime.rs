@@ -1,9 +1,9 @@
 //! Real-time personalisation through the router: events in, fresh lists out, similar items,
 //! and filters that still return k items.
 
-mod common;
+use crate::common;
 
-use common::{ids, send};
+use crate::common::{ids, send};
 
 use topten_functions::{app, state_from_config, Config};
 

@@ -1,8 +1,6 @@
 //! Router tests without sockets (`oneshot`), and the contract between the function folders
 //! (what the Azure Functions host routes) and the handler's routes.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use topten_testkit::{free_port, http_json, wait_listening, KillOnDrop};
 
-mod common;
-use common::{ok, serve, topten};
+use crate::common::{ok, serve, topten};
 
 /// Generated ratings: `users` users × 20 ratings over 150 items.
 fn ratings(dir: &Path, users: usize) -> String {

@@ -3,8 +3,6 @@
 //! connections, the API key, content types, and the metrics endpoint. Every error must be JSON
 //! with a stable code and an `x-request-id`.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
