@@ -51,3 +51,25 @@ impl<'a> Answer<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The native answers' ids (`topten_experiments`) and the edge targets' ids
+    /// (`topten_edge::body`) are one format: each reads what the other writes.
+    #[test]
+    fn native_and_edge_ids_are_one_format() {
+        for (version, ms, nonce) in [("v1", 1u64, 0u64), ("v:2 é", 0x18f_0000_0000, u64::MAX)] {
+            let native = RecommendationId {
+                version: version.into(),
+                arm: None,
+                issued_ms: ms,
+                nonce,
+            };
+            let edge = topten_edge::body::recommendation_id(version, "-", ms, nonce);
+            assert_eq!(native.encode(), edge);
+            assert_eq!(RecommendationId::parse(&edge).unwrap(), native);
+        }
+    }
+}

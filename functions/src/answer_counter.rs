@@ -8,8 +8,8 @@
 use std::sync::Mutex;
 
 use topten_experiments::Arm;
+use topten_live::online_report::hour_of;
 use topten_store::answer_counts::{AnswerCountRow, AnswerCounts, KEEP_HOURS};
-use topten_store::online_report::hour_of;
 
 /// Answers counted by this instance since it started.
 pub struct AnswerCounter {

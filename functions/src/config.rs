@@ -362,16 +362,16 @@ impl Config {
     }
 
     /// What attribution follows.
-    pub fn attribution_rules(&self) -> topten_store::attribution::Rules {
-        topten_store::attribution::Rules {
+    pub fn attribution_rules(&self) -> topten_live::attribution::Rules {
+        topten_live::attribution::Rules {
             window_ms: (self.attribution_window_hours * 3_600_000.0) as i64,
             positive_rating: self.positive_rating,
         }
     }
 
     /// How fold-in shapes users' lists.
-    pub fn list_rules(&self) -> topten_store::realtime::ListRules {
-        topten_store::realtime::ListRules {
+    pub fn list_rules(&self) -> topten_live::realtime::ListRules {
+        topten_live::realtime::ListRules {
             items_per_user: self.items_per_user,
             repeat_limit: self.repeat_limit,
             attribution: self.attribution_rules(),

@@ -6,7 +6,8 @@
 //! - [`backends`]: the store backends by URI (the one place that knows them all).
 //! - [`retrain`]: the timer job: train a candidate, gate it against the active version, publish.
 //! - [`servable`]: what the active version's catalogue lets serve now.
-//! - [`trending_window`]: the bounded set of trending windows and how often each is ranked.
+//! - [`trending_window`]: the bounded set of trending windows and how often each is ranked;
+//!   [`trending_list`]: a version's servable trending list, filled with popular items.
 //! - [`request_filter`]: a request's category and expression filters; [`query`]: the query
 //!   parameters each route takes (any other is a 400 `invalid_query`).
 //! - [`state`]: the shared handle (store, caches, metrics) every handler receives.
@@ -47,6 +48,7 @@ pub mod routes;
 pub mod servable;
 pub mod server;
 pub mod state;
+pub mod trending_list;
 pub mod trending_window;
 
 use std::future::Future;
@@ -78,7 +80,11 @@ pub fn app(state: AppState) -> Router {
             (true, Access::Open) => &mut open,
             (true, Access::Key) => &mut keyed,
         };
-        *group = std::mem::take(group).route(route.path, (route.handler)());
+        let handler = (route.handler)().route_layer(middleware::from_fn_with_state(
+            route.query,
+            query::check_query,
+        ));
+        *group = std::mem::take(group).route(route.path, handler);
     }
     let key = |router: Router<AppState>| {
         router.route_layer(middleware::from_fn_with_state(
@@ -90,7 +96,6 @@ pub fn app(state: AppState) -> Router {
         .merge(key(keyed))
         .route_layer(middleware::from_fn_with_state(timeout, deadline));
     api.merge(key(untimed))
-        .route_layer(middleware::from_fn(query::check_query))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(rejected_head))

@@ -24,29 +24,24 @@ pub struct RequestFilter {
 }
 
 impl RequestFilter {
-    /// The filters in `query`, or `None` when it has none.
-    pub fn from_query(
-        query: Option<&str>,
+    /// The filters of a query: every `category` and `excludeCategory` value (comma-separated
+    /// lists), the `filter` text, and `values`, the query's parameters a filter expression's
+    /// `$parameters` are bound from. `None` when the query has no filter.
+    pub fn from_parts(
+        category: &[&str],
+        exclude_category: &[&str],
+        filter: Option<&str>,
+        values: &[(&str, &str)],
         named: Option<&NamedFilters>,
     ) -> Result<Option<Self>, ApiError> {
-        // Most requests carry no filter: skip the parse (this runs on every request).
-        let q = query.unwrap_or("");
-        if !(q.contains("ategory") || q.contains("filter") || q.contains('%')) {
-            return Ok(None);
-        }
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let list = |name: &str| -> Result<Vec<String>, ApiError> {
-            let mut out = Vec::new();
-            for (_, v) in pairs.iter().filter(|(k, _)| k == name) {
-                out.extend(
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_owned),
-                );
-            }
+        let list = |name: &str, raw: &[&str]| -> Result<Vec<String>, ApiError> {
+            let out: Vec<String> = raw
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect();
             if out.len() > MAX_CATEGORIES {
                 return Err(ApiError::bad_request(
                     "invalid_filter",
@@ -55,42 +50,22 @@ impl RequestFilter {
             }
             Ok(out)
         };
-        let any_of = list("category")?;
-        let none_of = list("excludeCategory")?;
+        let any_of = list("category", category)?;
+        let none_of = list("excludeCategory", exclude_category)?;
         // An empty `filter=` is no filter, as an empty `exclude=` excludes nothing.
-        let mut params = Vec::new();
-        let expr = match pairs
-            .iter()
-            .find(|(k, v)| k == "filter" && !v.trim().is_empty())
-        {
-            None => None,
-            Some((_, text)) => {
-                let text = text.trim();
-                let parsed = match named.and_then(|n| n.get(text)) {
-                    Some(f) => f.clone(),
-                    None if is_name(text) => {
-                        // A bare word is the name of a configured filter; say also why it is
-                        // not an expression (`filter=and` is an operator without operands).
-                        let as_expression = match Filter::parse(text) {
-                            Ok(_) => String::new(),
-                            Err(e) => format!("; as an expression: {e}"),
-                        };
-                        return Err(ApiError::bad_request(
-                            "invalid_filter",
-                            format!(
-                                "filter: no filter named {text:?} (TOPTEN_FILTERS){as_expression}"
-                            ),
-                        ));
-                    }
-                    None => Filter::parse(text).map_err(|e| {
-                        ApiError::bad_request("invalid_filter", format!("filter: {e}"))
-                    })?,
-                };
-                params = parsed.params();
-                let values: HashMap<String, String> = pairs.iter().cloned().collect();
-                Some(parsed.bind(&values).map_err(|e| {
+        let (expr, params) = match filter.map(str::trim).filter(|t| !t.is_empty()) {
+            None => (None, Vec::new()),
+            Some(text) => {
+                let parsed = expression(text, named)?;
+                let params = parsed.params();
+                let values: HashMap<String, String> = values
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+                let bound = parsed.bind(&values).map_err(|e| {
                     ApiError::bad_request("invalid_filter", format!("filter: {}", e.message))
-                })?)
+                })?;
+                (Some(bound), params)
             }
         };
         if any_of.is_empty() && none_of.is_empty() && expr.is_none() {
@@ -109,20 +84,6 @@ impl RequestFilter {
         &self.params
     }
 
-    /// Checks that every parameter of `query` is one of `known`, `code`, or a `$parameter` of
-    /// `filter`: a 400 `invalid_query` naming the first that is not.
-    pub fn check_query(
-        query: Option<&str>,
-        known: &[&str],
-        filter: Option<&RequestFilter>,
-    ) -> Result<(), ApiError> {
-        let extra = filter.map_or(&[][..], RequestFilter::params);
-        match topten_edge::request::first_unknown(query, known, extra) {
-            Some(name) => Err(topten_edge::request::unknown_parameter(&name, known).into()),
-            None => Ok(()),
-        }
-    }
-
     /// Whether the item `item_id` passes, as `item` (its catalogue entry, with live changes)
     /// describes it (an item the catalogue does not list has no categories and no
     /// attributes).
@@ -139,6 +100,26 @@ impl RequestFilter {
             && !item.categories.iter().any(|c| self.none_of.contains(c))
             && self.expr.as_ref().is_none_or(|f| f.matches(item))
     }
+}
+
+/// The filter `text` names (a filter of `TOPTEN_FILTERS`) or is.
+fn expression(text: &str, named: Option<&NamedFilters>) -> Result<Filter, ApiError> {
+    if let Some(f) = named.and_then(|n| n.get(text)) {
+        return Ok(f.clone());
+    }
+    if is_name(text) {
+        // A bare word is the name of a configured filter; say also why it is not an
+        // expression (`filter=and` is an operator without operands).
+        let as_expression = match Filter::parse(text) {
+            Ok(_) => String::new(),
+            Err(e) => format!("; as an expression: {e}"),
+        };
+        return Err(ApiError::bad_request(
+            "invalid_filter",
+            format!("filter: no filter named {text:?} (TOPTEN_FILTERS){as_expression}"),
+        ));
+    }
+    Filter::parse(text).map_err(|e| ApiError::bad_request("invalid_filter", format!("filter: {e}")))
 }
 
 /// A bare name (a named filter), as opposed to an expression.

@@ -18,13 +18,13 @@ use topten_azure::model_dir::SaveModel;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use topten_azure::blob::{self, Location};
+use topten_live::publish::{self, PublishOptions};
 use topten_model::als::AlsParams;
 use topten_model::ingest::ReadOptions;
 use topten_model::metrics::{self, TargetMetric};
 use topten_model::model::Model;
 use topten_model::pipeline;
 use topten_model::split::{self, SplitParams};
-use topten_store::publish::{self, PublishOptions};
 use topten_store::{Store, VersionInfo};
 
 /// Everything a retrain needs (the timer function reads it from app settings).
@@ -56,7 +56,7 @@ pub struct RetrainConfig {
     /// a blob prefix such as `az://ACCOUNT/models`), if anywhere.
     pub model_root: Option<Location>,
     /// Live events to train on besides the input files (what `POST /api/events` stored).
-    pub events: Vec<topten_store::events::StoredEvent>,
+    pub events: Vec<topten_live::events::StoredEvent>,
     /// What to do with a candidate that passes the gate.
     pub mode: RetrainMode,
     /// Import the newest complete Spark run under this prefix instead of training
@@ -243,7 +243,7 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<Candidate, RetrainError> {
         let (r, _) = blob::read_ratings(loc, &cfg.read, None)?;
         all.append(&r);
     }
-    topten_store::events::append_to(&mut all, &cfg.events);
+    topten_live::events::append_to(&mut all, &cfg.events);
     let parts = split::split(&all, &cfg.split)?;
     let train = all.subset(&parts.train);
     let test = all.subset(&parts.test);
@@ -342,161 +342,12 @@ pub async fn gate_and_publish(
         published: mut model_out,
         holdout,
     } = candidate;
-    let holdout = &holdout;
     let active = store.active().await?;
     if let Some(outcome) = already_published(store, cfg, &model_out).await? {
         return Ok((None, outcome));
     }
-    // Holdout pairs the active version trained on cannot be hits for it (its stored lists leave
-    // a user's training items out), so they would count against it alone: a candidate split
-    // differently (a new Spark run, data that moved rows between train and test) would pass
-    // on that alone. Those pairs are left out for both sides.
-    let active_seen = match &active {
-        Some(a) => ActiveHistories::load(store, &a.version).await?,
-        None => ActiveHistories::default(),
-    };
-    // Sample of holdout users the candidate knows, in a deterministic order.
-    let mut truth: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
-    for r in &holdout.records {
-        truth
-            .entry(holdout.users.id(r.user))
-            .or_default()
-            .push(holdout.items.id(r.item));
-    }
-    let mut users: Vec<&str> = truth
-        .keys()
-        .copied()
-        .filter(|u| model.users.get(u).is_some())
-        .collect();
-    users.sort_unstable();
-    let mut sampled = Vec::new();
-    // Items each sampled user is known to have from the active version's side: neither
-    // side's list may spend a slot on them (the active version's lists already leave them out).
-    let mut active_known: FxHashMap<&str, FxHashSet<String>> = FxHashMap::default();
-    for u in users {
-        if sampled.len() >= cfg.sample_users.max(1) {
-            break;
-        }
-        let seen = active_seen.items_of(store, u).await?;
-        let list = truth.get_mut(u).expect("a holdout user");
-        list.retain(|i| !seen.contains(*i));
-        if !list.is_empty() {
-            sampled.push(u);
-            active_known.insert(u, seen);
-        }
-    }
-    let users = sampled;
-
-    let mut ids: topten_model::interactions::IdMap = topten_model::interactions::IdMap::new();
-    let mut pairs = Vec::new();
-    for u in &users {
-        for i in &truth[u] {
-            pairs.push((
-                ids.intern(&format!("u\x1f{u}")),
-                ids.intern(&format!("i\x1f{i}")),
-            ));
-        }
-    }
-    let mut cand_recs = Vec::new();
-    let mut active_recs = Vec::new();
-    for u in &users {
-        let uid = ids.intern(&format!("u\x1f{u}"));
-        let mu = model.users.get(u).expect("filtered above");
-        let known = &active_known[u];
-        for s in model
-            .recommend(mu, cfg.k + known.len())
-            .into_iter()
-            .filter(|s| !known.contains(model.items.id(s.item)))
-            .take(cfg.k)
-        {
-            cand_recs.push((
-                uid,
-                ids.intern(&format!("i\x1f{}", model.items.id(s.item))),
-                s.score as f64,
-            ));
-        }
-        if let Some(a) = &active {
-            if let Some(doc) = store.user_recs(&a.version, u).await? {
-                let seen: FxHashSet<&str> = model
-                    .seen
-                    .row(mu as usize)
-                    .0
-                    .iter()
-                    .map(|&i| model.items.id(i))
-                    .collect();
-                for it in doc
-                    .items
-                    .iter()
-                    .filter(|it| !seen.contains(it.item_id.as_str()))
-                    .take(cfg.k)
-                {
-                    active_recs.push((
-                        uid,
-                        ids.intern(&format!("i\x1f{}", it.item_id)),
-                        it.score as f64,
-                    ));
-                }
-            }
-        }
-    }
-    // When the active version was scored on this very holdout (the same rows: a retrain of
-    // the same data, with other parameters perhaps), its recorded figure and the candidate's
-    // are two fits scored on one holdout, and they compare directly.
-    let same_holdout = match &active {
-        Some(a) => same_holdout_figures(store, &a.version, &model, cfg).await?,
-        None => None,
-    };
-    let (candidate, active_figure, users_count) = match same_holdout {
-        Some((c, a)) => (c, Some(a), holdout_users(holdout)),
-        None => (
-            cfg.metric
-                .pick(&metrics::ranking_metrics(&pairs, &cand_recs, cfg.k)),
-            active.as_ref().map(|_| {
-                cfg.metric
-                    .pick(&metrics::ranking_metrics(&pairs, &active_recs, cfg.k))
-            }),
-            users.len(),
-        ),
-    };
-    let (passes, gate) = match active_figure {
-        None => (true, "no active version".to_string()),
-        Some(a) if same_holdout.is_some() => {
-            let passes = candidate >= a * (1.0 - cfg.tolerance);
-            (
-                passes,
-                format!(
-                    "candidate {candidate:.4} {} active {a:.4} x (1 - {}), both scored on the holdout of the active version's own evaluation{}",
-                    if passes { ">=" } else { "<" },
-                    cfg.tolerance,
-                    if passes { "" } else { ": keeping the active version" }
-                ),
-            )
-        }
-        // The active version was fitted on every row it had: holdout interactions it saw are
-        // no test of it, and when no holdout interaction is new to it there is nothing to
-        // compare on.
-        Some(_) if users_count == 0 => (
-            false,
-            format!(
-                "no holdout interaction is new to the active version (it trained on all {} of them): nothing to compare on; keeping the active version",
-                holdout.len()
-            ),
-        ),
-        Some(a) if candidate >= a * (1.0 - cfg.tolerance) => (
-            true,
-            format!(
-                "candidate {candidate:.4} >= active {a:.4} x (1 - {})",
-                cfg.tolerance
-            ),
-        ),
-        Some(a) => (
-            false,
-            format!(
-                "candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version",
-                cfg.tolerance
-            ),
-        ),
-    };
+    let figures = gate_figures(store, cfg, &model, &holdout, active.as_ref()).await?;
+    let (passes, gate) = gate_verdict(cfg, &figures, holdout.len());
     // What a passing candidate does: it is activated, or starts an experiment
     // (RETRAIN_MODE=experiment, once something is active); while an experiment holds the
     // pointer it is only published.
@@ -524,34 +375,33 @@ pub async fn gate_and_publish(
     tracing::info!(
         metric = ?cfg.metric,
         k = cfg.k,
-        candidate,
-        active = ?active_figure,
+        candidate = figures.candidate,
+        active = ?figures.active,
         active_version = ?active.as_ref().map(|a| &a.version),
         tolerance = cfg.tolerance,
-        users = users_count,
+        users = figures.users,
         activate,
         %reason,
         "quality gate"
     );
-    let mut outcome = RetrainOutcome {
-        experiment: None,
-        candidate_version: String::new(),
-        activated: activate,
-        metric: cfg.metric,
-        k: cfg.k,
-        candidate,
-        active: active_figure,
-        active_version: active.map(|a| a.version),
-        tolerance: cfg.tolerance,
-        users: users_count,
-        reason,
-    };
     let version = cfg
         .publish
         .version
         .clone()
         .unwrap_or_else(|| publish::new_version_id(&model_out));
-    outcome.candidate_version = version.clone();
+    let mut outcome = RetrainOutcome {
+        experiment: None,
+        candidate_version: version.clone(),
+        activated: activate,
+        metric: cfg.metric,
+        k: cfg.k,
+        candidate: figures.candidate,
+        active: figures.active,
+        active_version: active.map(|a| a.version),
+        tolerance: cfg.tolerance,
+        users: figures.users,
+        reason,
+    };
     if let Some(root) = &cfg.model_root {
         let mut metrics = model_out
             .meta
@@ -584,6 +434,238 @@ pub async fn gate_and_publish(
         tracing::info!(experiment = ?outcome.experiment, candidate = %version, share, "experiment started");
     }
     Ok((Some(info), outcome))
+}
+
+/// What the gate compares: the candidate's figure, the active version's (none without one),
+/// on how many holdout users, and whether both are the recorded figures of one holdout.
+struct GateFigures {
+    candidate: f64,
+    active: Option<f64>,
+    users: usize,
+    same_holdout: bool,
+}
+
+/// The figures of both sides. When the active version was scored on this very holdout (the
+/// same rows: a retrain of the same data, with other parameters perhaps), its recorded figure
+/// and the candidate's are two fits scored on one holdout, and they compare directly.
+/// Otherwise both are scored here on a sample of holdout users ([`GateSample`]).
+async fn gate_figures(
+    store: &dyn Store,
+    cfg: &RetrainConfig,
+    model: &Model,
+    holdout: &topten_model::interactions::Ratings,
+    active: Option<&topten_store::ActiveVersion>,
+) -> Result<GateFigures, RetrainError> {
+    if let Some(a) = active {
+        if let Some((candidate, recorded)) =
+            same_holdout_figures(store, &a.version, model, cfg).await?
+        {
+            return Ok(GateFigures {
+                candidate,
+                active: Some(recorded),
+                users: holdout_users(holdout),
+                same_holdout: true,
+            });
+        }
+    }
+    let sample = GateSample::draw(store, cfg, model, holdout, active).await?;
+    let scored = sample.score(store, cfg, model, active).await?;
+    Ok(GateFigures {
+        candidate: cfg.metric.pick(&metrics::ranking_metrics(
+            &scored.pairs,
+            &scored.candidate,
+            cfg.k,
+        )),
+        active: active.map(|_| {
+            cfg.metric.pick(&metrics::ranking_metrics(
+                &scored.pairs,
+                &scored.active,
+                cfg.k,
+            ))
+        }),
+        users: sample.users.len(),
+        same_holdout: false,
+    })
+}
+
+/// Whether the candidate passes, and why, in words for the log and the outcome.
+fn gate_verdict(cfg: &RetrainConfig, f: &GateFigures, holdout_rows: usize) -> (bool, String) {
+    let candidate = f.candidate;
+    match f.active {
+        None => (true, "no active version".to_string()),
+        Some(a) if f.same_holdout => {
+            let passes = candidate >= a * (1.0 - cfg.tolerance);
+            (
+                passes,
+                format!(
+                    "candidate {candidate:.4} {} active {a:.4} x (1 - {}), both scored on the holdout of the active version's own evaluation{}",
+                    if passes { ">=" } else { "<" },
+                    cfg.tolerance,
+                    if passes { "" } else { ": keeping the active version" }
+                ),
+            )
+        }
+        // The active version was fitted on every row it had: holdout interactions it saw are
+        // no test of it, and when no holdout interaction is new to it there is nothing to
+        // compare on.
+        Some(_) if f.users == 0 => (
+            false,
+            format!(
+                "no holdout interaction is new to the active version (it trained on all {holdout_rows} of them): nothing to compare on; keeping the active version"
+            ),
+        ),
+        Some(a) if candidate >= a * (1.0 - cfg.tolerance) => (
+            true,
+            format!(
+                "candidate {candidate:.4} >= active {a:.4} x (1 - {})",
+                cfg.tolerance
+            ),
+        ),
+        Some(a) => (
+            false,
+            format!(
+                "candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version",
+                cfg.tolerance
+            ),
+        ),
+    }
+}
+
+/// The holdout users the gate scores both sides on, with what each has on the active side.
+///
+/// Holdout pairs the active version trained on cannot be hits for it (its stored lists leave
+/// a user's training items out), so they would count against it alone: a candidate split
+/// differently (a new Spark run, data that moved rows between train and test) would pass on
+/// that alone. Those pairs are left out for both sides.
+struct GateSample<'h> {
+    /// Sampled users the candidate knows, in a deterministic order.
+    users: Vec<&'h str>,
+    /// Each sampled user's holdout items, without the ones the active version trained on.
+    truth: FxHashMap<&'h str, Vec<&'h str>>,
+    /// Items each sampled user is known to have from the active version's side: neither
+    /// side's list may spend a slot on them (the active version's lists already leave them
+    /// out).
+    active_known: FxHashMap<&'h str, FxHashSet<String>>,
+}
+
+/// Both sides' lists for the sampled users, with the holdout pairs, in one id space.
+struct GateScores {
+    pairs: Vec<(u32, u32)>,
+    candidate: Vec<(u32, u32, f64)>,
+    active: Vec<(u32, u32, f64)>,
+}
+
+impl<'h> GateSample<'h> {
+    async fn draw(
+        store: &dyn Store,
+        cfg: &RetrainConfig,
+        model: &Model,
+        holdout: &'h topten_model::interactions::Ratings,
+        active: Option<&topten_store::ActiveVersion>,
+    ) -> Result<Self, RetrainError> {
+        let active_seen = match active {
+            Some(a) => ActiveHistories::load(store, &a.version).await?,
+            None => ActiveHistories::default(),
+        };
+        let mut truth: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
+        for r in &holdout.records {
+            truth
+                .entry(holdout.users.id(r.user))
+                .or_default()
+                .push(holdout.items.id(r.item));
+        }
+        let mut candidates: Vec<&str> = truth
+            .keys()
+            .copied()
+            .filter(|u| model.users.get(u).is_some())
+            .collect();
+        candidates.sort_unstable();
+        let mut users = Vec::new();
+        let mut active_known = FxHashMap::default();
+        for u in candidates {
+            if users.len() >= cfg.sample_users.max(1) {
+                break;
+            }
+            let seen = active_seen.items_of(store, u).await?;
+            let list = truth.get_mut(u).expect("a holdout user");
+            list.retain(|i| !seen.contains(*i));
+            if !list.is_empty() {
+                users.push(u);
+                active_known.insert(u, seen);
+            }
+        }
+        Ok(GateSample {
+            users,
+            truth,
+            active_known,
+        })
+    }
+
+    /// The candidate's top k (without what the active side knows the user has) and the
+    /// active version's stored top k (without the candidate's training items) per user.
+    async fn score(
+        &self,
+        store: &dyn Store,
+        cfg: &RetrainConfig,
+        model: &Model,
+        active: Option<&topten_store::ActiveVersion>,
+    ) -> Result<GateScores, RetrainError> {
+        let mut ids = topten_model::interactions::IdMap::new();
+        let mut user_id = |u: &str| ids.intern(&format!("u\x1f{u}"));
+        let mut out = GateScores {
+            pairs: Vec::new(),
+            candidate: Vec::new(),
+            active: Vec::new(),
+        };
+        let user_ids: Vec<u32> = self.users.iter().map(|u| user_id(u)).collect();
+        let item_id =
+            |ids: &mut topten_model::interactions::IdMap, i: &str| ids.intern(&format!("i\x1f{i}"));
+        for (u, &uid) in self.users.iter().zip(&user_ids) {
+            for i in &self.truth[u] {
+                out.pairs.push((uid, item_id(&mut ids, i)));
+            }
+        }
+        for (u, &uid) in self.users.iter().zip(&user_ids) {
+            let mu = model
+                .users
+                .get(u)
+                .expect("sampled users are the candidate's");
+            let known = &self.active_known[u];
+            for s in model
+                .recommend(mu, cfg.k + known.len())
+                .into_iter()
+                .filter(|s| !known.contains(model.items.id(s.item)))
+                .take(cfg.k)
+            {
+                out.candidate.push((
+                    uid,
+                    item_id(&mut ids, model.items.id(s.item)),
+                    s.score as f64,
+                ));
+            }
+            let Some(a) = active else { continue };
+            let Some(doc) = store.user_recs(&a.version, u).await? else {
+                continue;
+            };
+            let seen: FxHashSet<&str> = model
+                .seen
+                .row(mu as usize)
+                .0
+                .iter()
+                .map(|&i| model.items.id(i))
+                .collect();
+            for it in doc
+                .items
+                .iter()
+                .filter(|it| !seen.contains(it.item_id.as_str()))
+                .take(cfg.k)
+            {
+                out.active
+                    .push((uid, item_id(&mut ids, &it.item_id), it.score as f64));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The candidate's and the active version's recorded figures (`cfg.metric` at `cfg.k`) when

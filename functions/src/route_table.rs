@@ -16,6 +16,7 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Value};
 
+use crate::query::{self, Parameters};
 use crate::routes;
 use crate::state::AppState;
 
@@ -81,6 +82,10 @@ pub enum Trigger {
     },
 }
 
+/// Builds an OpenAPI operation object (without `operationId` and `security`, which the table
+/// adds).
+pub type Operation = fn() -> Value;
+
 /// One route.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -95,7 +100,9 @@ pub struct Route {
     /// How the host triggers that function.
     pub trigger: Trigger,
     /// OpenAPI `operationId`, and the operation object (`None`: not in the document).
-    pub operation: Option<(&'static str, fn() -> Value)>,
+    pub operation: Option<(&'static str, Operation)>,
+    /// The query parameters it takes (besides `code`); any other is a 400 `invalid_query`.
+    pub query: Parameters,
     /// Whether the edge targets (WebAssembly, Lambda's snapshot mode) serve it too.
     pub edge: bool,
     /// The handler, as an axum method router.
@@ -132,6 +139,7 @@ pub const ROUTES: &[Route] = &[
         function: "recommendations",
         trigger: HTTP_FUNCTION,
         operation: Some(("recommendations_get", ops::recommendations_get)),
+        query: Parameters::Handler,
         edge: true,
         handler: || get(routes::recommendations::recommendations_get),
     },
@@ -142,6 +150,7 @@ pub const ROUTES: &[Route] = &[
         function: "",
         trigger: Trigger::None,
         operation: None,
+        query: Parameters::Handler,
         edge: true,
         handler: || get(routes::recommendations::recommendations_missing_user),
     },
@@ -152,6 +161,7 @@ pub const ROUTES: &[Route] = &[
         function: "rank",
         trigger: HTTP_FUNCTION,
         operation: Some(("rank_post", ops::rank_post)),
+        query: Parameters::NONE,
         edge: false,
         handler: || post(routes::rank::rank_post),
     },
@@ -162,6 +172,7 @@ pub const ROUTES: &[Route] = &[
         function: "events",
         trigger: HTTP_FUNCTION,
         operation: Some(("events_post", ops::events_post)),
+        query: Parameters::NONE,
         edge: false,
         handler: || post(routes::events::events_post),
     },
@@ -172,6 +183,7 @@ pub const ROUTES: &[Route] = &[
         function: "trending",
         trigger: HTTP_FUNCTION,
         operation: Some(("trending_get", ops::trending_get)),
+        query: Parameters::Known(query::TRENDING_PARAMETERS),
         edge: false,
         handler: || get(routes::trending::trending_get),
     },
@@ -182,6 +194,7 @@ pub const ROUTES: &[Route] = &[
         function: "item",
         trigger: HTTP_FUNCTION,
         operation: Some(("item_get", ops::item_get)),
+        query: Parameters::NONE,
         edge: false,
         handler: || get(routes::items::item_get),
     },
@@ -192,6 +205,7 @@ pub const ROUTES: &[Route] = &[
         function: "item",
         trigger: HTTP_FUNCTION,
         operation: Some(("item_put", ops::item_put)),
+        query: Parameters::NONE,
         edge: false,
         handler: || put(routes::items::item_put),
     },
@@ -202,6 +216,7 @@ pub const ROUTES: &[Route] = &[
         function: "item",
         trigger: HTTP_FUNCTION,
         operation: Some(("item_delete", ops::item_delete)),
+        query: Parameters::NONE,
         edge: false,
         handler: || delete(routes::items::item_delete),
     },
@@ -212,6 +227,7 @@ pub const ROUTES: &[Route] = &[
         function: "items",
         trigger: HTTP_FUNCTION,
         operation: Some(("items_post", ops::items_post)),
+        query: Parameters::NONE,
         edge: false,
         handler: || post(routes::items::items_post),
     },
@@ -222,6 +238,7 @@ pub const ROUTES: &[Route] = &[
         function: "similar",
         trigger: HTTP_FUNCTION,
         operation: Some(("similar_get", ops::similar_get)),
+        query: Parameters::Handler,
         edge: false,
         handler: || get(routes::similar::similar_get),
     },
@@ -232,6 +249,7 @@ pub const ROUTES: &[Route] = &[
         function: "health",
         trigger: HTTP_ANONYMOUS,
         operation: Some(("health_get", ops::health_get)),
+        query: Parameters::NONE,
         edge: false,
         handler: || get(routes::health::health_get),
     },
@@ -242,6 +260,7 @@ pub const ROUTES: &[Route] = &[
         function: "openapi",
         trigger: HTTP_ANONYMOUS,
         operation: Some(("openapi_get", ops::openapi_get)),
+        query: Parameters::NONE,
         edge: false,
         handler: || get(routes::openapi::openapi_get),
     },
@@ -252,6 +271,7 @@ pub const ROUTES: &[Route] = &[
         function: "",
         trigger: Trigger::None,
         operation: None,
+        query: Parameters::NONE,
         edge: true,
         handler: || get(routes::health::ping_get),
     },
@@ -262,6 +282,7 @@ pub const ROUTES: &[Route] = &[
         function: "metrics",
         trigger: HTTP_FUNCTION,
         operation: Some(("metrics_get", ops::metrics_get)),
+        query: Parameters::NONE,
         edge: false,
         handler: || get(routes::metrics::metrics_get),
     },
@@ -272,6 +293,7 @@ pub const ROUTES: &[Route] = &[
         function: "ops-stats",
         trigger: HTTP_FUNCTION,
         operation: Some(("admin_stats_get", ops::admin_stats_get)),
+        query: Parameters::Known(query::STATS_PARAMETERS),
         edge: false,
         handler: || get(routes::admin::stats_get),
     },
@@ -282,6 +304,7 @@ pub const ROUTES: &[Route] = &[
         function: "ops-dashboard",
         trigger: HTTP_FUNCTION,
         operation: Some(("admin_dashboard_get", ops::admin_dashboard_get)),
+        query: Parameters::Known(query::DASHBOARD_PARAMETERS),
         edge: false,
         handler: || get(routes::admin::dashboard_get),
     },
@@ -294,6 +317,7 @@ pub const ROUTES: &[Route] = &[
             schedule: "%RETRAIN_SCHEDULE%",
         },
         operation: None,
+        query: Parameters::NONE,
         edge: false,
         handler: || post(routes::retrain::retrain_post),
     },
@@ -500,6 +524,36 @@ mod tests {
                 answer.status,
                 String::from_utf8_lossy(&answer.body)
             );
+        }
+    }
+
+    /// The query parameters each documented operation lists are the ones its entry takes.
+    #[test]
+    fn documented_query_parameters_are_the_tables() {
+        for route in ROUTES {
+            let Some((id, operation)) = route.operation else {
+                continue;
+            };
+            let operation = operation();
+            let mut documented: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "query")
+                        .map(|p| p["name"].as_str().unwrap())
+                        .collect()
+                })
+                .unwrap_or_default();
+            documented.sort_unstable();
+            let mut taken: Vec<&str> = match route.query {
+                Parameters::Known(names) => names.to_vec(),
+                Parameters::Handler if route.path.starts_with("/api/recommendations/") => {
+                    topten_edge::request::RECS_PARAMETERS.to_vec()
+                }
+                Parameters::Handler => query::SIMILAR_PARAMETERS.to_vec(),
+            };
+            taken.sort_unstable();
+            assert_eq!(documented, taken, "{id}");
         }
     }
 }

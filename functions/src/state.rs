@@ -90,7 +90,7 @@ type TrendingCache = HashMap<i64, (Instant, Arc<Vec<(String, f64)>>)>;
 struct EventSnapshot {
     read_at: Instant,
     span_ms: i64,
-    events: Arc<Vec<topten_store::events::StoredEvent>>,
+    events: Arc<Vec<topten_live::events::StoredEvent>>,
 }
 
 struct Inner {
@@ -385,7 +385,7 @@ impl AppState {
     }
 
     /// Items by decayed interactions over the last `window_ms` (see
-    /// [`topten_store::trending`]), recomputed from the store's events at most once per
+    /// [`topten_live::trending`]), recomputed from the store's events at most once per
     /// [`crate::trending_window::TRENDING_REFRESH`]; empty for a store without events.
     pub async fn trending(&self, window_ms: i64) -> Result<Arc<Vec<(String, f64)>>, ApiError> {
         if let Some((at, t)) = self.inner.trending.lock().unwrap().get(&window_ms) {
@@ -400,7 +400,7 @@ impl AppState {
                 let events = self.trending_events(store.clone(), window_ms).await?;
                 // A pass over the snapshot: off the async workers.
                 tokio::task::spawn_blocking(move || {
-                    topten_store::trending::trending(&events, now, window_ms)
+                    topten_live::trending::trending(&events, now, window_ms)
                 })
                 .await
                 .map_err(ApiError::internal)?
@@ -422,7 +422,7 @@ impl AppState {
         &self,
         store: Arc<dyn topten_store::Store>,
         window_ms: i64,
-    ) -> Result<Arc<Vec<topten_store::events::StoredEvent>>, ApiError> {
+    ) -> Result<Arc<Vec<topten_live::events::StoredEvent>>, ApiError> {
         let mut snapshot = self.inner.trending_events.lock().await;
         if let Some(s) = snapshot.as_ref() {
             if s.read_at.elapsed() < crate::trending_window::TRENDING_REFRESH

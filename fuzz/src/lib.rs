@@ -19,10 +19,10 @@
 
 use topten_edge::request::Limits;
 use topten_edge::snapshot::RecsSnapshot;
+use topten_live::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
 use topten_model::ingest::{self, DuplicatePolicy, Format, ReadOptions};
 use topten_model::interactions::MAX_ABS_VALUE;
 use topten_model::serving_model::{decode_history, ServingModel};
-use topten_store::events::{self as core_events, StoredEvent, MAX_EVENTS_PER_REQUEST, MAX_ID_LEN};
 use topten_store::{
     self,
     documents::{document_items, encode_doc},

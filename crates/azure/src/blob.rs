@@ -12,7 +12,7 @@
 //! (daily event files for the retrain function).
 //!
 //! Auth: a SAS token in `AZURE_STORAGE_SAS` (emulators; the crate has no shared-key auth) is
-//! appended to every request URL; otherwise Microsoft Entra ID ([`crate::credential::credential`]:
+//! appended to every request URL; otherwise Microsoft Entra ID ([`topten_credential::credential`]:
 //! managed identity in Azure).
 //!
 //! Reads stream: [`read_ratings`] parses a blob while it downloads, holding a few chunks in a
@@ -158,7 +158,7 @@ impl Location {
                     return Err(invalid("Azure Storage URLs must use https"));
                 }
                 (format!("https://{host}"), &segments[..])
-            } else if crate::credential::is_loopback(&host) && segments.len() >= 2 {
+            } else if topten_credential::is_loopback(&host) && segments.len() >= 2 {
                 // Emulator path style: http://127.0.0.1:10000/ACCOUNT/CONTAINER/PATH.
                 let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
                 (
@@ -255,7 +255,7 @@ fn credential() -> Result<Option<Arc<dyn azure_core::credentials::TokenCredentia
     if std::env::var("AZURE_STORAGE_SAS").is_ok_and(|s| !s.is_empty()) {
         return Ok(None);
     }
-    crate::credential::credential()
+    topten_credential::credential()
         .map(Some)
         .map_err(|e| BlobError::Denied("Azure credential".into(), e))
 }

@@ -6,9 +6,10 @@
 //! runtime. Local stand-ins (Azurite, the Cosmos-compatible server) speak the same protocols,
 //! and the tests run against them.
 //!
+//! Entra ID credentials (managed identity or the developer's login) come from
+//! `topten_credential`, which the Redis store shares.
+//!
 //! # Layout
-//! - [`credential`]: Entra ID credentials (managed identity or the developer's login), and the
-//!   loopback rule that lets emulators go without.
 //! - [`blob`]: `az://` and blob URLs ([`blob::Location`]: a local path or a blob): streaming
 //!   reads, chunked uploads, listing, and reading ratings straight from a blob.
 //! - [`model_dir`]: model directories under a blob prefix, uploaded so that a half-written one
@@ -19,6 +20,5 @@
 
 pub mod blob;
 pub mod cosmos;
-pub mod credential;
 pub mod model_dir;
 pub mod spark_run;

@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use topten_azure::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
+use topten_live::publish::{publish, PublishOptions};
 use topten_model::als::AlsParams;
 use topten_model::ingest::{read_ratings_str, ReadOptions};
 use topten_model::pipeline;
 use topten_store::prelude::*;
-use topten_store::publish::{publish, PublishOptions};
 use topten_store::{contract, doc_id, ItemScore, StoreError, UserRecs, VersionInfo, VersionStatus};
 use topten_testkit::CosmosServer;
 

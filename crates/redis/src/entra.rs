@@ -2,7 +2,7 @@
 //! identity's object id, the password an access token for `https://redis.azure.com/.default`.
 //!
 //! [`EntraIdCredentials`] is a `redis` credentials provider: a background task gets a token
-//! from the process's credential ([`topten_azure::credential`]), publishes it, and gets the
+//! from the process's credential ([`topten_credential`]), publishes it, and gets the
 //! next one well before the current one expires; every connection re-authenticates (`AUTH`
 //! on the live connection) when a new one arrives, so nothing is dropped at expiry.
 //!

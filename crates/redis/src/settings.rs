@@ -14,7 +14,7 @@ pub enum RedisAuth {
     /// A password (`REDIS_PASSWORD`): servers on this machine only.
     Password(String),
     /// Microsoft Entra ID (managed identity in Azure, developer tools locally; see
-    /// [`topten_azure::credential`]): the identity's object id as user name, an access token as
+    /// [`topten_credential`]): the identity's object id as user name, an access token as
     /// password, refreshed before it expires.
     EntraId,
 }
@@ -71,7 +71,7 @@ impl RedisSettings {
     /// share one server.
     ///
     /// Settings: `REDIS_PASSWORD` (password auth, servers on this machine only; otherwise TLS
-    /// hosts use Entra ID, see [`topten_azure::credential`]), `TOPTEN_REDIS_CA_FILE` (PEM of
+    /// hosts use Entra ID, see [`topten_credential`]), `TOPTEN_REDIS_CA_FILE` (PEM of
     /// a private certificate authority), `TOPTEN_REDIS_TIMEOUT_MS` (read timeout, 1000),
     /// `TOPTEN_REDIS_WRITE_TIMEOUT_MS` (10000), `TOPTEN_REDIS_MAX_RETRIES` (5),
     /// `TOPTEN_REDIS_BREAKER_FAILURES` (5), `TOPTEN_REDIS_BREAKER_OPEN_MS` (5000),
@@ -136,7 +136,7 @@ impl RedisSettings {
                 }
             }
         }
-        let loopback = topten_azure::credential::is_loopback(host);
+        let loopback = topten_credential::is_loopback(host);
         if !tls && !loopback {
             return Err(invalid(
                 "plain redis:// is only for servers on this machine (127.0.0.1, localhost); use rediss://".into(),

@@ -158,7 +158,7 @@ impl RedisStore {
     }
 
     /// A store that takes its Entra ID tokens from `credential` instead of the process's
-    /// ([`topten_azure::credential::credential`]).
+    /// ([`topten_credential::credential`]).
     pub fn with_credential(
         settings: RedisSettings,
         credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential>,
@@ -232,7 +232,7 @@ impl RedisStore {
         if s.auth == RedisAuth::EntraId {
             let credential = match &self.credential {
                 Some(c) => c.clone(),
-                None => topten_azure::credential::credential().map_err(backend_err)?,
+                None => topten_credential::credential().map_err(backend_err)?,
             };
             config = config
                 .set_credentials_provider(crate::entra::EntraIdCredentials::start(credential));

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use topten_live::publish::{publish, PublishOptions};
 use topten_redis::{RedisAuth, RedisSettings, RedisStore};
 use topten_store::prelude::*;
-use topten_store::publish::{publish, PublishOptions};
 use topten_store::{contract, StoreError, VersionStatus};
 use topten_testkit::{fixtures, RedisOptions, RedisServer};
 

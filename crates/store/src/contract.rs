@@ -299,7 +299,7 @@ pub async fn run(store: &dyn Store) {
         store.finish_version(v).await.unwrap();
     }
     store.activate("v1").await.unwrap();
-    let deleted = publish::prune(store, 1, false).await.unwrap();
+    let deleted = lifecycle::prune(store, 1, false).await.unwrap();
     assert_eq!(deleted, vec!["v4".to_string(), "v3-stale".to_string()]);
     let left: Vec<String> = store
         .versions()
@@ -568,12 +568,12 @@ pub async fn run_realtime(store: &dyn Store) {
     assert_eq!(at(5000).await, vec![5000, 5500]);
     assert!(at(5501).await.is_empty());
     // An impression and an attributed click keep their items, id and attribution.
-    let attribution = crate::attribution::Attribution {
+    let attribution = crate::events::Attribution {
         version: "rt1".into(),
         arm: Some(topten_experiments::Arm::Candidate),
         experiment: Some("exp".into()),
         recommendation_id: Some("r1:rt1:candidate:15e80000000000000007".into()),
-        via: crate::attribution::Via::Impression,
+        via: crate::events::Via::Impression,
         shown_ms: 5600,
     };
     let shown = StoredEvent {

@@ -14,7 +14,7 @@
 //! the Lambda function).
 //!
 //! # Roles
-//! A store plays up to three roles, one trait each:
+//! A store plays up to five roles, one trait each:
 //! - [`RecsReader`]: what serving reads (every backend, including read-only list files);
 //! - [`Publisher`]: the version lifecycle, written once on top of the primitives a read-write
 //!   backend provides ([`VersionStorage`]);
@@ -30,23 +30,21 @@
 //!   [`ActiveVersion`]) and the fast paths that select from a stored list.
 //! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`]: the roles; [`error`]:
 //!   [`StoreError`].
-//! - [`publish`]: writing a model as a new version, then activating it; [`quality`]: each
-//!   version's holdout figure and what it was measured on.
+//! - [`quality`]: each version's holdout figure and what it was measured on.
 //! - [`breaker`]: the read timeout and circuit breaker of the networked backends;
 //!   [`env_setting`]: their settings from the environment.
 //! - [`embedded`]: the LMDB backend; [`compact`]: rewriting its file without dead pages.
 //! - [`export`] and [`recs_snapshot`]: one version as a read-only file, and serving from it.
-//! - [`events`]: live interaction events: validation, storage form, conversion to training input.
-//! - [`trending`]: items by recent, time-decayed interactions.
-//! - [`realtime`]: folding a user's fresh events into the active version and writing the list back.
-//! - [`attribution`]: which answer a positive event responds to; [`repeats`]: items shown
-//!   too often without a response sink; [`answer_counts`]: answers served per instance;
-//!   [`online_report`]: hourly figures and the experiment report, summed from events.
-//! - [`contract`]: the behaviour every backend must show, as a test suite the backends run.
+//! - [`events`]: live interaction events as the event log stores them; [`answer_counts`]:
+//!   answers served per instance.
+//! - `contract` (feature `contract`): the behaviour every backend must show, as a test suite
+//!   the backends run.
+//!
+//! What live events *do* (validation, attribution, fold-in, trending, the online report) and
+//! publishing a model are in `topten_live`, which builds on these roles.
 #![deny(missing_docs)]
 
 pub mod answer_counts;
-pub mod attribution;
 pub mod breaker;
 pub mod compact;
 pub mod documents;
@@ -58,18 +56,13 @@ pub mod events;
 pub mod export;
 pub mod item_edits;
 pub mod lifecycle;
-pub mod online_report;
-pub mod publish;
 pub mod quality;
 pub mod reader;
-pub mod realtime;
 pub mod recs_snapshot;
-pub mod repeats;
-pub mod trending;
 
-/// The contract suite every backend passes (public so that backends' integration tests, which
-/// need servers, can run it too).
-#[doc(hidden)]
+/// The contract suite every backend passes: the store's own tests run it, and backends'
+/// integration tests (which need servers) enable the `contract` feature to run it too.
+#[cfg(any(test, feature = "contract"))]
 pub mod contract;
 
 use std::sync::Arc;

@@ -140,7 +140,7 @@ fn activation(
 }
 
 /// Refuses a pointer change while an experiment runs: it would end the experiment silently.
-pub(crate) fn no_experiment(active: Option<&ActiveVersion>, what: &str) -> Result<(), StoreError> {
+pub fn no_experiment(active: Option<&ActiveVersion>, what: &str) -> Result<(), StoreError> {
     match active.and_then(|a| a.experiment.as_ref()) {
         None => Ok(()),
         Some(e) => Err(StoreError::Conflict(format!(
@@ -480,6 +480,51 @@ pub trait Publisher: VersionStorage {
 }
 
 impl<T: VersionStorage + ?Sized> Publisher for T {}
+
+/// Deletes all but the `keep` most recent complete versions, never the active one. Incomplete
+/// (`writing`) versions older than the newest complete one are leftovers of failed publishes
+/// and go too; newer ones may be publishes in progress, so they go only with `incomplete`.
+/// Returns the deleted ids.
+pub async fn prune(
+    store: &dyn crate::Store,
+    keep: usize,
+    incomplete: bool,
+) -> Result<Vec<String>, StoreError> {
+    let pointer = store.active().await?;
+    let active = pointer.as_ref().map(|a| a.version.clone());
+    // A running experiment's candidate serves users too: kept, and not counted in `keep`.
+    let candidate = pointer
+        .as_ref()
+        .and_then(|a| a.experiment.as_ref())
+        .map(|e| e.candidate.clone());
+    let versions = store.versions().await?;
+    let newest_complete = versions
+        .iter()
+        .rev()
+        .find(|v| v.status == VersionStatus::Complete)
+        .map(|v| v.created_at.clone());
+    let mut kept = 0;
+    let mut deleted = Vec::new();
+    for v in versions.iter().rev() {
+        if Some(&v.version) == active.as_ref() || Some(&v.version) == candidate.as_ref() {
+            continue;
+        }
+        let delete = match v.status {
+            VersionStatus::Complete => {
+                kept += 1;
+                kept > keep
+            }
+            VersionStatus::Writing => {
+                incomplete || newest_complete.as_ref().is_some_and(|t| v.created_at <= *t)
+            }
+        };
+        if delete {
+            store.delete_version(&v.version).await?;
+            deleted.push(v.version.clone());
+        }
+    }
+    Ok(deleted)
+}
 
 #[cfg(test)]
 mod tests {

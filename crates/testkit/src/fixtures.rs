@@ -3,13 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use topten_live::publish::{publish, PublishOptions};
 use topten_model::als::AlsParams;
 use topten_model::ingest::{read_ratings, ReadOptions};
 use topten_model::model::Model;
 use topten_model::pipeline;
 use topten_model::synth::{write_udata, SynthParams};
 use topten_store::embedded::EmbeddedStore;
-use topten_store::publish::{publish, PublishOptions};
 use topten_store::Store;
 
 /// A generated ratings file in `dir` (300 users, 200 items, 9,000 ratings, seed 11).

@@ -1,7 +1,7 @@
 //! `GET /api/admin/stats` and `GET /api/admin/dashboard`: how topten does online.
 //!
 //! The stats are sums over what is stored (events with their attribution, every instance's
-//! answer counts; `topten_store::online_report`), so every instance gives the same figures.
+//! answer counts; `topten_live::online_report`), so every instance gives the same figures.
 //! They cost a scan of the window's events (`hours`, at most a week), which is why they are
 //! an admin route and never on a serving path. This instance saves its own answer counts
 //! first, so its latest answers are in.
@@ -14,7 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use topten_store::online_report::{self, ExperimentReport, HourFigures};
+use topten_live::online_report::{self, ExperimentReport, HourFigures};
 use topten_store::quality::{HoldoutFigure, HoldoutLabels};
 use topten_store::{VersionInfo, VersionStatus};
 

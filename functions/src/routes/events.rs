@@ -2,10 +2,10 @@
 //!
 //! The batch is validated as a whole (a bad event is a 400 naming its index and nothing is
 //! stored). Each user's earlier events are read once: they attribute the new events
-//! (`topten_store::attribution`: an impression to the answer it shows, a positive event to the
+//! (`topten_live::attribution`: an impression to the answer it shows, a positive event to the
 //! answer that showed the item) and feed the fold-in. The batch is appended durably in one
 //! write, then each user with a new interaction, or whose items shown too often without a
-//! response changed (`topten_store::repeats`), is folded into the version that serves them
+//! response changed (`topten_live::repeats`), is folded into the version that serves them
 //! and their document rewritten, so the next GET, on any instance, is fresh.
 //!
 //! The body must be declared `application/json` (415 otherwise, so that a web page cannot post
@@ -24,9 +24,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
+use topten_live::events::{self, Event, StoredEvent};
+use topten_live::{attribution, realtime, repeats};
 use topten_model::serving_model::ServingModel;
-use topten_store::events::{self, Event, StoredEvent};
-use topten_store::{attribution, realtime, repeats};
 use topten_store::{ActiveVersion, Store};
 
 use crate::error::ApiError;

@@ -84,42 +84,6 @@ fn components() -> Value {
         .iter()
         .map(|(c, s, d)| format!("`{c}` ({s}): {d}. "))
         .collect();
-    // Apart, as serde_json's macro would otherwise recurse past the compiler's limit.
-    let holdout_schema = serde_json::json!({"type": "object", "description": "the headline holdout figure and what it was measured on", "properties": {
-        "ndcg": {"type": "number", "nullable": true}, "k": {"type": "integer", "nullable": true},
-        "madeBy": {"type": "string", "nullable": true}, "fingerprint": {"type": "string", "nullable": true},
-        "testInteractions": {"type": "integer", "nullable": true}, "refitted": {"type": "boolean", "nullable": true},
-        "label": {"type": "string", "description": "a letter per distinct holdout among the versions; ? when not recorded"},
-        "description": {"type": "string"}}});
-    let version_schema = serde_json::json!({"type": "object", "properties": {
-        "version": {"type": "string"}, "status": {"type": "string"}, "createdAt": {"type": "string"},
-        "users": {"type": "integer"}, "metrics": {"description": "offline metrics the version was published with"},
-        "quality": {"type": "object", "nullable": true, "description": "the quality-gate decision (retrains)"},
-        "holdout": holdout_schema}});
-    let stats_schema = serde_json::json!({
-        "type": "object",
-        "required": ["generatedAt", "hours", "fromMs", "toMs", "versions", "totals", "hourly", "eventsPerMinute"],
-        "properties": {
-            "generatedAt": {"type": "string"}, "hours": {"type": "integer"},
-            "fromMs": {"type": "integer"}, "toMs": {"type": "integer"},
-            "activeVersion": {"type": "string", "nullable": true},
-            "versions": {"type": "array", "items": version_schema},
-            "holdoutNote": {"type": "string", "nullable": true, "description": "set when the versions' figures come from different holdouts, which do not compare"},
-            "experiment": {"type": "object", "nullable": true, "description": "the running experiment's report (as topten experiment report --json)"},
-            "totals": {"type": "array", "items": {"type": "object", "properties": {
-                "version": {"type": "string"}, "answers": {"type": "integer"}, "impressions": {"type": "integer"},
-                "clicks": {"type": "integer"}, "conversions": {"type": "integer"}, "ctr": {"type": "number", "nullable": true}}}},
-            "hourly": {"type": "array", "items": {"type": "object", "properties": {
-                "hourMs": {"type": "integer"}, "version": {"type": "string"},
-                "arm": {"type": "string", "enum": ["control", "candidate"], "nullable": true},
-                "answers": {"type": "integer"}, "impressions": {"type": "integer"},
-                "clicks": {"type": "integer"}, "conversions": {"type": "integer"},
-                "ctr": {"type": "number", "nullable": true},
-                "ctrBasis": {"type": "string", "enum": ["impressions", "answers"]}}}},
-            "eventsPerMinute": {"type": "array", "items": {"type": "object", "properties": {
-                "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}}
-        }
-    });
     serde_json::json!({
         "securitySchemes": {
             "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
@@ -142,33 +106,7 @@ fn components() -> Value {
                     }}
                 }
             },
-            "Events": {
-                "type": "object",
-                "required": ["events"],
-                "additionalProperties": false,
-                "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
-                    "type": "object",
-                    "required": ["userId", "type"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "eventId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "makes retries idempotent"},
-                        "userId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
-                        "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "every type but impression"},
-                        "itemIds": {"type": "array", "minItems": 1, "maxItems": topten_store::events::MAX_ITEMS_PER_IMPRESSION, "uniqueItems": true, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}, "description": "impression only: the items shown, in order"},
-                        "recommendationId": {"type": "string", "maxLength": topten_store::events::MAX_RECOMMENDATION_ID_LEN, "pattern": "^r1:[^\\r\\n]+:(control|candidate|-):[0-9a-fA-F]{17,32}$", "description": "the recommendationId of the answer the event responds to (an impression: whose list was shown)"},
-                        "type": {"type": "string", "enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
-                        "value": {"type": "number", "minimum": 0, "maximum": topten_model::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
-                        "timestamp": {"type": "integer", "minimum": 0, "maximum": 4_102_444_800_i64, "description": "epoch seconds (1970 to 2100); default: now"}
-                    },
-                    // A rating needs its value; the other types default to their strength.
-                    // An impression lists itemIds and has no value.
-                    "anyOf": [
-                        {"properties": {"type": {"enum": ["rating"]}}, "required": ["itemId", "value"], "not": {"required": ["itemIds"]}},
-                        {"properties": {"type": {"enum": ["impression"]}}, "required": ["itemIds"], "not": {"anyOf": [{"required": ["itemId"]}, {"required": ["value"]}]}},
-                        {"properties": {"type": {"enum": topten_store::events::EVENT_TYPES.iter().map(|t| t.0).filter(|t| !["rating", "impression"].contains(t)).collect::<Vec<_>>()}}, "required": ["itemId"], "not": {"required": ["itemIds"]}}
-                    ]
-                }}}
-            },
+            "Events": events_schema(),
             "EventsAccepted": {
                 "type": "object",
                 "properties": {
@@ -178,7 +116,7 @@ fn components() -> Value {
                     "modelVersion": {"type": "string", "nullable": true}
                 }
             },
-            "Stats": stats_schema,
+            "Stats": stats_schema(),
             "Item": {
                 "type": "object",
                 "required": ["itemId", "available", "withdrawn", "servable"],
@@ -227,6 +165,77 @@ fn components() -> Value {
                 }}}
             }
         }
+    })
+}
+
+/// The schema of `GET /api/admin/stats`.
+fn stats_schema() -> Value {
+    // Apart, as serde_json's macro would otherwise recurse past the compiler's limit.
+    let holdout_schema = serde_json::json!({"type": "object", "description": "the headline holdout figure and what it was measured on", "properties": {
+        "ndcg": {"type": "number", "nullable": true}, "k": {"type": "integer", "nullable": true},
+        "madeBy": {"type": "string", "nullable": true}, "fingerprint": {"type": "string", "nullable": true},
+        "testInteractions": {"type": "integer", "nullable": true}, "refitted": {"type": "boolean", "nullable": true},
+        "label": {"type": "string", "description": "a letter per distinct holdout among the versions; ? when not recorded"},
+        "description": {"type": "string"}}});
+    let version_schema = serde_json::json!({"type": "object", "properties": {
+        "version": {"type": "string"}, "status": {"type": "string"}, "createdAt": {"type": "string"},
+        "users": {"type": "integer"}, "metrics": {"description": "offline metrics the version was published with"},
+        "quality": {"type": "object", "nullable": true, "description": "the quality-gate decision (retrains)"},
+        "holdout": holdout_schema}});
+    serde_json::json!({
+        "type": "object",
+        "required": ["generatedAt", "hours", "fromMs", "toMs", "versions", "totals", "hourly", "eventsPerMinute"],
+        "properties": {
+            "generatedAt": {"type": "string"}, "hours": {"type": "integer"},
+            "fromMs": {"type": "integer"}, "toMs": {"type": "integer"},
+            "activeVersion": {"type": "string", "nullable": true},
+            "versions": {"type": "array", "items": version_schema},
+            "holdoutNote": {"type": "string", "nullable": true, "description": "set when the versions' figures come from different holdouts, which do not compare"},
+            "experiment": {"type": "object", "nullable": true, "description": "the running experiment's report (as topten experiment report --json)"},
+            "totals": {"type": "array", "items": {"type": "object", "properties": {
+                "version": {"type": "string"}, "answers": {"type": "integer"}, "impressions": {"type": "integer"},
+                "clicks": {"type": "integer"}, "conversions": {"type": "integer"}, "ctr": {"type": "number", "nullable": true}}}},
+            "hourly": {"type": "array", "items": {"type": "object", "properties": {
+                "hourMs": {"type": "integer"}, "version": {"type": "string"},
+                "arm": {"type": "string", "enum": ["control", "candidate"], "nullable": true},
+                "answers": {"type": "integer"}, "impressions": {"type": "integer"},
+                "clicks": {"type": "integer"}, "conversions": {"type": "integer"},
+                "ctr": {"type": "number", "nullable": true},
+                "ctrBasis": {"type": "string", "enum": ["impressions", "answers"]}}}},
+            "eventsPerMinute": {"type": "array", "items": {"type": "object", "properties": {
+                "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}}
+        }
+    })
+}
+
+/// The schema of `POST /api/events`'s body.
+fn events_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["events"],
+        "additionalProperties": false,
+        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+            "type": "object",
+            "required": ["userId", "type"],
+            "additionalProperties": false,
+            "properties": {
+                "eventId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "makes retries idempotent"},
+                "userId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
+                "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "every type but impression"},
+                "itemIds": {"type": "array", "minItems": 1, "maxItems": topten_live::events::MAX_ITEMS_PER_IMPRESSION, "uniqueItems": true, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}, "description": "impression only: the items shown, in order"},
+                "recommendationId": {"type": "string", "maxLength": topten_live::events::MAX_RECOMMENDATION_ID_LEN, "pattern": "^r1:[^\\r\\n]+:(control|candidate|-):[0-9a-fA-F]{17,32}$", "description": "the recommendationId of the answer the event responds to (an impression: whose list was shown)"},
+                "type": {"type": "string", "enum": topten_live::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
+                "value": {"type": "number", "minimum": 0, "maximum": topten_model::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
+                "timestamp": {"type": "integer", "minimum": 0, "maximum": 4_102_444_800_i64, "description": "epoch seconds (1970 to 2100); default: now"}
+            },
+            // A rating needs its value; the other types default to their strength.
+            // An impression lists itemIds and has no value.
+            "anyOf": [
+                {"properties": {"type": {"enum": ["rating"]}}, "required": ["itemId", "value"], "not": {"required": ["itemIds"]}},
+                {"properties": {"type": {"enum": ["impression"]}}, "required": ["itemIds"], "not": {"anyOf": [{"required": ["itemId"]}, {"required": ["value"]}]}},
+                {"properties": {"type": {"enum": topten_live::events::EVENT_TYPES.iter().map(|t| t.0).filter(|t| !["rating", "impression"].contains(t)).collect::<Vec<_>>()}}, "required": ["itemId"], "not": {"required": ["itemIds"]}}
+            ]
+        }}}
     })
 }
 

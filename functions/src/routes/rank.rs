@@ -45,10 +45,10 @@ pub async fn rank_post(
     // What the user has, and the interactions their scores come from.
     let history = match (&serving, state.writable()) {
         (Some(serving), Some(store)) => {
-            topten_store::realtime::user_history(store.as_ref(), serving, &user_id).await?
+            topten_live::realtime::user_history(store.as_ref(), serving, &user_id).await?
         }
-        (None, Some(store)) => topten_store::realtime::UserHistory {
-            has: topten_store::realtime::event_item_set(store.as_ref(), &user_id).await?,
+        (None, Some(store)) => topten_live::realtime::UserHistory {
+            has: topten_live::realtime::event_item_set(store.as_ref(), &user_id).await?,
             ..Default::default()
         },
         _ => Default::default(),

@@ -6,14 +6,15 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use topten_edge::{body, request};
-use topten_store::{ItemFilter, ItemScore};
+use topten_store::{ItemFilter, ItemScore, TopItems};
 
 use crate::answer::Answer;
 use crate::config::UnknownUser;
 use crate::error::ApiError;
-use crate::request_filter::RequestFilter;
+use crate::query::{ListQuery, ListRoute};
 use crate::servable::Servable;
 use crate::state::AppState;
+use crate::trending_list::trending_items;
 
 /// Response body.
 #[derive(Debug, Serialize)]
@@ -66,58 +67,79 @@ pub async fn recommendations_get(
     let Path(user_id) =
         path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
     let cfg = state.config();
-    let limits = request::Limits {
-        default_k: cfg.default_k,
-        max_k: cfg.max_k,
-        max_id_len: cfg.max_id_len,
-    };
-    // One pass over the query; filters (rare) parse it again for their own values.
-    let req = request::recs_request(&user_id, query.as_deref(), &limits)?;
-    let (k, explain) = (req.k, req.explain);
-    let wanted = if req.filtered {
-        RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?
-    } else {
-        None
-    };
-    if req.unknown.is_some() {
-        RequestFilter::check_query(query.as_deref(), request::RECS_PARAMETERS, wanted.as_ref())?;
-    }
-    let exclude = req.exclude;
+    request::validate_user_id(&user_id, cfg.max_id_len)?;
+    let query = ListQuery::parse(query.as_deref(), ListRoute::Recommendations, cfg)?;
     let active = state.active().await?;
     // The user's version: the active one, or their arm's while an experiment runs.
     let answer = Answer::for_user(&active, &user_id, state.answers());
-    let version = answer.version;
-    // Never serve what the catalogue hides (unavailable, expired), nor what the request excludes
-    // or its filters do not allow.
-    let servable = state.servable(version).await?;
-    let allow = |id: &str| {
-        servable.as_ref().is_none_or(|s| s.allows(id))
-            && wanted
-                .as_ref()
-                .is_none_or(|w| w.allows(servable.as_ref().and_then(|s| s.get(id)), id))
+    let servable = state.servable(answer.version).await?;
+    let request = ListRequest {
+        state: &state,
+        version: answer.version,
+        user_id: &user_id,
+        query: &query,
+        servable: servable.as_deref(),
     };
-    let filter = ItemFilter {
-        exclude: &exclude,
-        hidden: None,
-        has: None,
-        allow: (wanted.is_some() || servable.as_deref().is_some_and(Servable::hides_any))
-            .then_some(&allow as &(dyn Fn(&str) -> bool + Sync)),
+    let (items_json, source) = request.select().await?;
+    let items_json = if query.explain && source == "personalized" {
+        explained(&state, answer.version, &user_id, &items_json).await?
+    } else {
+        items_json
     };
-    let retitle = |items_json: Vec<u8>| match servable.as_deref() {
-        Some(s) => s.retitle_json(items_json).map_err(ApiError::internal),
-        None => Ok(items_json),
-    };
-    if let Some(top) = state
-        .reader()
-        .user_top_items(version, &user_id, k, &filter)
-        .await?
-    {
-        // The stored list already leaves out what the user has: publishing and every fold-in
-        // write it so.
+    let body = answer_body(&answer, &user_id, &items_json, source);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// One recommendations request, past validation: what [`ListRequest::select`] needs to pick
+/// the items.
+struct ListRequest<'a> {
+    state: &'a AppState,
+    version: &'a str,
+    user_id: &'a str,
+    query: &'a ListQuery,
+    /// What the version's catalogue lets serve now (`None`: no catalogue, everything).
+    servable: Option<&'a Servable>,
+}
+
+impl ListRequest<'_> {
+    /// The items (as JSON) and where they come from: the user's stored list, refilled from a
+    /// fresh scoring when the filters leave too few; or, for a user without one, the popular
+    /// or trending fallback. Never an item the catalogue hides (unavailable, expired), nor one
+    /// the request excludes or its filters do not allow.
+    async fn select(&self) -> Result<(Vec<u8>, &'static str), ApiError> {
+        let allow = |id: &str| {
+            self.servable.is_none_or(|s| s.allows(id))
+                && self
+                    .query
+                    .filter
+                    .as_ref()
+                    .is_none_or(|w| w.allows(self.servable.and_then(|s| s.get(id)), id))
+        };
+        let filter = ItemFilter {
+            exclude: &self.query.exclude,
+            hidden: None,
+            has: None,
+            allow: (self.query.filter.is_some() || self.servable.is_some_and(Servable::hides_any))
+                .then_some(&allow as &(dyn Fn(&str) -> bool + Sync)),
+        };
+        let k = self.query.k;
+        let stored = self.state.reader();
+        match stored
+            .user_top_items(self.version, self.user_id, k, &filter)
+            .await?
+        {
+            Some(top) => Ok((self.personal(top, &filter).await?, "personalized")),
+            None => self.fallback(filter).await,
+        }
+    }
+
+    /// The user's stored list (which already leaves out what the user has: publishing and
+    /// every fold-in write it so), filled up from a fresh scoring of the whole catalogue when
+    /// the filters removed more than it can spare.
+    async fn personal(&self, top: TopItems, filter: &ItemFilter<'_>) -> Result<Vec<u8>, ApiError> {
+        let k = self.query.k;
         if top.exhausted && !filter.is_empty() {
-            // Filters removed more than the stored list can spare: keep what is left of it, then
-            // fill up from a fresh scoring of the whole catalogue.
-            if let Some(extra) = rescore(&state, version, &user_id, k, &filter).await? {
+            if let Some(extra) = rescore(self.state, self.version, self.user_id, k, filter).await? {
                 let mut items: Vec<ItemScore> =
                     serde_json::from_slice(&top.items_json).map_err(ApiError::internal)?;
                 for item in extra {
@@ -128,81 +150,72 @@ pub async fn recommendations_get(
                         items.push(item);
                     }
                 }
-                if let Some(s) = servable.as_deref() {
-                    s.retitle(&mut items);
-                }
-                let mut items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
-                if explain {
-                    items_json = explained(&state, version, &user_id, &items_json).await?;
-                }
-                let body = answer_body(&answer, &user_id, &items_json, "personalized");
-                return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+                return self.items_json(items);
             }
         }
-        let items_json = retitle(top.items_json)?;
-        let items_json = if explain {
-            explained(&state, version, &user_id, &items_json).await?
-        } else {
-            items_json
-        };
-        let body = answer_body(&answer, &user_id, &items_json, "personalized");
-        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
-    }
-    if cfg.unknown_user == UnknownUser::NotFound {
-        return Err(ApiError::not_found(
-            "user_not_found",
-            format!(
-                "user {user_id:?} has no recommendations in version {}",
-                version
-            ),
-        ));
-    }
-    // A user without a list may still have live events (for items the model does not know, or
-    // in a version without factors): the fallback leaves out what they name.
-    let has = match state.writable() {
-        Some(store) => topten_store::realtime::event_item_set(store.as_ref(), &user_id).await?,
-        None => Default::default(),
-    };
-    let filter = ItemFilter {
-        has: (!has.is_empty()).then_some(&has),
-        ..filter
-    };
-    if cfg.unknown_user == UnknownUser::Trending {
-        // Trending items of the last day (servable ones, filled with popular items), with the
-        // request's exclude and filters applied to a deeper list.
-        let deep = (4 * k).min(cfg.max_k.max(k) * 4);
-        let items: Vec<ItemScore> = crate::routes::trending::trending_items(
-            &state,
-            version,
-            deep + exclude.len() + has.len(),
-            86_400_000,
-        )
-        .await?
-        .into_iter()
-        .filter(|i| !filter.skips(&i.item_id))
-        .take(k)
-        .collect();
-        let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
-        let body = answer_body(&answer, &user_id, &items_json, "trending");
-        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
-    }
-    let popular = state.popular(version).await?;
-    let mut items = pick(&popular, &filter, k);
-    if items.len() < k {
-        // Filters removed more than the stored list can spare: fill up to k from the whole
-        // catalogue by popularity, as a known user's list is filled by scoring.
-        if let Some(serving) = state.serving_model(version).await? {
-            let keep = |id: &str| !filter.skips(id) && !items.iter().any(|i| i.item_id == id);
-            let extra = serving.popular(k - items.len(), &keep);
-            items.extend(topten_store::realtime::to_items(&serving, &extra));
+        match self.servable {
+            Some(s) => s.retitle_json(top.items_json).map_err(ApiError::internal),
+            None => Ok(top.items_json),
         }
     }
-    if let Some(s) = servable.as_deref() {
-        s.retitle(&mut items);
+
+    /// For a user without a stored list: a 404 under `TOPTEN_UNKNOWN_USER=not-found`, else
+    /// the trending or popular items, without what the user's live events name (a user may
+    /// have events for items the model does not know, or in a version without factors).
+    async fn fallback(&self, filter: ItemFilter<'_>) -> Result<(Vec<u8>, &'static str), ApiError> {
+        let (cfg, k) = (self.state.config(), self.query.k);
+        if cfg.unknown_user == UnknownUser::NotFound {
+            return Err(ApiError::not_found(
+                "user_not_found",
+                format!(
+                    "user {:?} has no recommendations in version {}",
+                    self.user_id, self.version
+                ),
+            ));
+        }
+        let has = match self.state.writable() {
+            Some(store) => {
+                topten_live::realtime::event_item_set(store.as_ref(), self.user_id).await?
+            }
+            None => Default::default(),
+        };
+        let filter = ItemFilter {
+            has: (!has.is_empty()).then_some(&has),
+            ..filter
+        };
+        if cfg.unknown_user == UnknownUser::Trending {
+            // The last day's trending items (servable ones, filled with popular items), with
+            // the request's exclude and filters applied to a deeper list.
+            let deep = (4 * k).min(cfg.max_k.max(k) * 4) + self.query.exclude.len() + has.len();
+            let items: Vec<ItemScore> = trending_items(self.state, self.version, deep, 86_400_000)
+                .await?
+                .into_iter()
+                .filter(|i| !filter.skips(&i.item_id))
+                .take(k)
+                .collect();
+            return Ok((self.items_json(items)?, "trending"));
+        }
+        let popular = self.state.popular(self.version).await?;
+        let mut items = pick(&popular, &filter, k);
+        if items.len() < k {
+            // Filters removed more than the popular list can spare: fill up to k from the whole
+            // catalogue by popularity, as a known user's list is filled by scoring.
+            if let Some(serving) = self.state.serving_model(self.version).await? {
+                let keep = |id: &str| !filter.skips(id) && !items.iter().any(|i| i.item_id == id);
+                let extra = serving.popular(k - items.len(), &keep);
+                items.extend(topten_live::realtime::to_items(&serving, &extra));
+            }
+        }
+        Ok((self.items_json(items)?, "popular"))
     }
-    let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
-    let body = answer_body(&answer, &user_id, &items_json, "popular");
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+
+    /// `items` as JSON, with the titles of live catalogue changes.
+    fn items_json(&self, mut items: Vec<ItemScore>) -> Result<Vec<u8>, ApiError> {
+        if let Some(s) = self.servable {
+            s.retitle(&mut items);
+        }
+        serde_json::to_vec(&items).map_err(ApiError::internal)
+    }
 }
 
 /// The k best items for a user after `filter` and without what the user has, scored from the
@@ -221,7 +234,7 @@ async fn rescore(
     let Some(store) = state.writable() else {
         return Ok(None);
     };
-    let history = topten_store::realtime::user_history(store.as_ref(), &serving, user_id).await?;
+    let history = topten_live::realtime::user_history(store.as_ref(), &serving, user_id).await?;
     if history.interactions.is_empty() {
         return Ok(None);
     }
@@ -229,7 +242,7 @@ async fn rescore(
     let scored = serving.recommend_for_history_where(&history.interactions, k, &|id| {
         !filter.skips(id) && !history.has(id)
     });
-    Ok(Some(topten_store::realtime::to_items(&serving, &scored)))
+    Ok(Some(topten_live::realtime::to_items(&serving, &scored)))
 }
 
 /// Most interactions named per recommended item by `explain=true`.
@@ -250,7 +263,7 @@ async fn explained(
     let serving = state.serving_model(version).await?;
     let history = match (&serving, state.writable()) {
         (Some(serving), Some(store)) => {
-            topten_store::realtime::user_interactions(store.as_ref(), serving, user_id).await?
+            topten_live::realtime::user_interactions(store.as_ref(), serving, user_id).await?
         }
         _ => Vec::new(),
     };

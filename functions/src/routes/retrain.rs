@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use topten_store::publish::PublishOptions;
+use topten_live::publish::PublishOptions;
 
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -3,13 +3,13 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use topten_store::realtime::to_items;
+use topten_live::realtime::to_items;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use topten_edge::request;
 
-use crate::request_filter::RequestFilter;
+use crate::query::{ListQuery, ListRoute};
 
 /// The handler: cosine similarity on the active version's item factors (kept in memory).
 pub async fn similar_get(
@@ -26,16 +26,9 @@ pub async fn similar_get(
         topten_edge::ids::IdKind::Item,
         "invalid_item_id",
     )?;
-    let k_raw = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-        .find(|(key, _)| key == "k")
-        .map(|(_, v)| v);
-    let k = request::parse_k(k_raw.as_deref(), cfg.default_k, cfg.max_k)?;
-    let wanted = RequestFilter::from_query(query.as_deref(), cfg.filters.as_ref())?;
-    RequestFilter::check_query(
-        query.as_deref(),
-        crate::query::SIMILAR_PARAMETERS,
-        wanted.as_ref(),
-    )?;
+    let ListQuery {
+        k, filter: wanted, ..
+    } = ListQuery::parse(query.as_deref(), ListRoute::Similar, cfg)?;
     let active = state.active().await?;
     let serving = state.serving_model(&active.version).await?.ok_or_else(|| {
         ApiError::not_found(

@@ -136,7 +136,7 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
         .build()
         .unwrap();
     let info = rt
-        .block_on(topten_store::publish::publish(
+        .block_on(topten_live::publish::publish(
             store.as_ref(),
             &back,
             &Default::default(),

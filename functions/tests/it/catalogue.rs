@@ -10,9 +10,9 @@ use tower::ServiceExt;
 
 use crate::common::{ids, send};
 use topten_functions::{app, state_from_config, Config};
+use topten_live::publish::{publish, PublishOptions};
 use topten_model::catalogue::{Catalogue, CatalogueItem};
 use topten_store::embedded::EmbeddedStore;
-use topten_store::publish::{publish, PublishOptions};
 use topten_testkit::fixtures::{ratings_file, small_model};
 
 async fn get(router: &axum::Router, uri: &str) -> serde_json::Value {

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use topten_store::publish::{publish, PublishOptions};
+use topten_live::publish::{publish, PublishOptions};
 use topten_testkit::CosmosServer;
 
 use crate::common::start_handler;

@@ -81,12 +81,12 @@ async fn the_dashboard_shows_what_the_stats_say() {
     let (uri, control) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
     let store = common::open(&uri);
     let model = topten_testkit::fixtures::small_model(&ratings, 2);
-    let opts = topten_store::publish::PublishOptions {
+    let opts = topten_live::publish::PublishOptions {
         items_per_user: 30,
         activate: false,
         ..Default::default()
     };
-    let candidate = topten_store::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
+    let candidate = topten_live::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
         .await
         .unwrap()
         .version;

@@ -7,7 +7,7 @@ use crate::common;
 use crate::common::{ids, send};
 use topten_experiments::{Arm, RecommendationId};
 use topten_functions::{app, state_from_config, Config};
-use topten_store::publish::{publish, PublishOptions};
+use topten_live::publish::{publish, PublishOptions};
 use topten_store::Publisher;
 
 /// GET /api/recommendations/{user}?k=5: the status and the body.

@@ -109,7 +109,7 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
         (
             f.version.as_str(),
             Some(id.as_str()),
-            topten_store::attribution::Via::RecommendationId
+            topten_live::attribution::Via::RecommendationId
         )
     );
 
@@ -140,7 +140,7 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
     let last = f.store.user_events(bob).await.unwrap().pop().unwrap();
     assert_eq!(
         last.attribution.unwrap().via,
-        topten_store::attribution::Via::Impression
+        topten_live::attribution::Via::Impression
     );
 
     // By the served list: a like of the item carol is served first; a like of something she
@@ -261,13 +261,13 @@ async fn items_shown_three_times_without_a_response_sink() {
 #[tokio::test]
 async fn the_experiment_report_counts_each_arm() {
     let f = fixture().await;
-    let opts = topten_store::publish::PublishOptions {
+    let opts = topten_live::publish::PublishOptions {
         items_per_user: 30,
         activate: false,
         ..Default::default()
     };
     let candidate =
-        topten_store::publish::publish(f.store.as_ref(), &f.model, &opts, &mut |_, _| {})
+        topten_live::publish::publish(f.store.as_ref(), &f.model, &opts, &mut |_, _| {})
             .await
             .unwrap()
             .version;

@@ -158,7 +158,7 @@ async fn a_retrain_compares_only_on_what_the_active_version_did_not_see() {
             .filter(|i| !items.contains(i))
             .take(3);
         for i in new {
-            events.push(topten_store::events::StoredEvent::interaction(
+            events.push(topten_live::events::StoredEvent::interaction(
                 all.users.id(*u),
                 all.items.id(i),
                 "rating",

@@ -288,11 +288,11 @@ async fn republishing_keeps_what_users_did_live() {
         ..topten_model::als::AlsParams::implicit()
     };
     let model = topten_model::pipeline::train(&r, &params, None, &mut |_| {}).unwrap();
-    let opts = topten_store::publish::PublishOptions {
+    let opts = topten_live::publish::PublishOptions {
         items_per_user: 30,
         ..Default::default()
     };
-    let v2 = topten_store::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
+    let v2 = topten_live::publish::publish(store.as_ref(), &model, &opts, &mut |_, _| {})
         .await
         .unwrap();
 

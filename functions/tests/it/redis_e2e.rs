@@ -7,7 +7,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use topten_store::publish::{publish, PublishOptions};
+use topten_live::publish::{publish, PublishOptions};
 use topten_testkit::http::get_json as get;
 use topten_testkit::{RedisOptions, RedisServer};
 

@@ -5,11 +5,11 @@
 
 use crate::common::{ids, start_handler};
 use serde_json::{json, Value};
+use topten_live::events::StoredEvent;
+use topten_live::publish::{publish_lists, PublishOptions};
 use topten_model::clock::now_ms;
 use topten_store::embedded::EmbeddedStore;
-use topten_store::events::StoredEvent;
 use topten_store::prelude::*;
-use topten_store::publish::{publish_lists, PublishOptions};
 
 async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
     let client = reqwest::Client::new();

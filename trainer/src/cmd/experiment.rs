@@ -1,7 +1,7 @@
 //! `topten experiment`: serve a share of users from a candidate version, and end it.
 
 use anyhow::Context;
-use topten_store::publish;
+use topten_live::publish;
 
 use super::store::{runtime, StoreArgs};
 
@@ -114,12 +114,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             json,
         } => {
             let s = store.open_writable("experiment reports (they read the event log)")?;
-            let rules = topten_store::attribution::Rules {
+            let rules = topten_live::attribution::Rules {
                 positive_rating,
                 ..Default::default()
             };
             let report = rt
-                .block_on(topten_store::online_report::running_experiment_report(
+                .block_on(topten_live::online_report::running_experiment_report(
                     s.as_ref(),
                     &rules,
                 ))?
@@ -156,7 +156,7 @@ fn with_interval(e: Option<topten_experiments::Estimate>) -> String {
     })
 }
 
-fn print_report(r: &topten_store::online_report::ExperimentReport) -> std::io::Result<()> {
+fn print_report(r: &topten_live::online_report::ExperimentReport) -> std::io::Result<()> {
     let e = &r.experiment;
     super::outln!(
         "experiment {} since {}: candidate {} serves {:.1}% of users",
@@ -192,8 +192,8 @@ fn print_report(r: &topten_store::online_report::ExperimentReport) -> std::io::R
         );
     }
     let basis = match r.control.ctr_basis {
-        topten_store::online_report::CtrBasis::Impressions => "clicks per impression",
-        topten_store::online_report::CtrBasis::Answers => "clicks per answer",
+        topten_live::online_report::CtrBasis::Impressions => "clicks per impression",
+        topten_live::online_report::CtrBasis::Answers => "clicks per answer",
     };
     for (name, c) in [
         (format!("CTR ({basis})"), &r.ctr_difference),

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use topten_azure::blob::Location;
 use topten_functions::retrain::{self, RetrainConfig};
+use topten_live::publish::PublishOptions;
 use topten_model::metrics::TargetMetric;
 use topten_model::split::SplitParams;
-use topten_store::publish::PublishOptions;
 
 use super::store::StoreArgs;
 use super::train::ModelArg;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use topten_live::publish::{self, PublishOptions};
 use topten_store::prelude::*;
-use topten_store::publish::{self, PublishOptions};
 use topten_store::StoreHandle;
 
 /// Where the store is.
@@ -487,8 +487,11 @@ pub struct PruneArgs {
 /// Runs `prune`.
 pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
     let store = args.store.open_writable("deleting versions")?;
-    let deleted =
-        runtime()?.block_on(publish::prune(store.as_ref(), args.keep, args.incomplete))?;
+    let deleted = runtime()?.block_on(topten_store::lifecycle::prune(
+        store.as_ref(),
+        args.keep,
+        args.incomplete,
+    ))?;
     for v in &deleted {
         super::outln!("deleted {v}");
     }

@@ -665,8 +665,8 @@ fn parquet_input_and_spark_imports_end_to_end() {
 /// lists; control users clicked once, candidate users twice, and every third candidate user
 /// bought. The events go in as the handler stores them (attributed to the user's arm).
 fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate: &str) {
-    use topten_store::attribution::{Attribution, Via};
-    use topten_store::events::{StoredEvent, IMPRESSION};
+    use topten_live::attribution::{Attribution, Via};
+    use topten_live::events::{StoredEvent, IMPRESSION};
     let store = topten_functions::backends::create_or_open(store_uri).unwrap();
     let now = topten_model::clock::now_ms();
     let mut events = Vec::new();

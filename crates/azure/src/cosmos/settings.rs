@@ -112,7 +112,7 @@ impl CosmosSettings {
             other => return Err(invalid(format!("unknown scheme {other:?}"))),
         };
         let hostname = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-        let loopback = crate::credential::is_loopback(hostname);
+        let loopback = topten_credential::is_loopback(hostname);
         if endpoint.starts_with("http://") && !loopback {
             return Err(invalid(
                 "plain http:// is only for emulators on this machine (127.0.0.1, localhost)".into(),

@@ -72,7 +72,7 @@ impl CosmosStore {
             ),
             CosmosAuth::EntraId => AccountReference::with_credential(
                 endpoint,
-                crate::credential::credential().map_err(backend_err)?,
+                topten_credential::credential().map_err(backend_err)?,
             ),
         };
         let emulator = s.endpoint.starts_with("http://") || matches!(s.auth, CosmosAuth::Key(_));

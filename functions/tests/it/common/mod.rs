@@ -125,12 +125,12 @@ pub async fn assert_switch_and_rollback(
 ) {
     use topten_store::prelude::*;
     use topten_testkit::http::get_json as get;
-    let opts = topten_store::publish::PublishOptions {
+    let opts = topten_live::publish::PublishOptions {
         version: Some("v2".into()),
         items_per_user: 20,
         ..Default::default()
     };
-    topten_store::publish::publish(store, model, &opts, &mut |_, _| {})
+    topten_live::publish::publish(store, model, &opts, &mut |_, _| {})
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;

@@ -1,14 +1,16 @@
-//! Publishing a model as a new version, and pruning old versions; written once against the
-//! [`Store`] trait so every backend behaves the same.
+//! Publishing a model as a new version, and switching versions, each brought up to date with
+//! the live events on the way (the `*_caught_up` calls); written once against the [`Store`]
+//! trait so every backend behaves the same. Pruning old versions is
+//! [`topten_store::lifecycle::prune`].
 
 use std::collections::HashMap;
 
-use crate::{
-    doc_id, ItemScore, Publisher, Store, StoreError, UserRecs, VersionInfo, VersionStatus,
-};
 use topten_model::catalogue::Catalogue;
 use topten_model::clock::{now_rfc3339, now_rfc3339_millis};
 use topten_model::model::Model;
+use topten_store::{
+    doc_id, ItemScore, Publisher, Store, StoreError, UserRecs, VersionInfo, VersionStatus,
+};
 
 /// How to publish.
 #[derive(Debug, Clone)]
@@ -145,7 +147,7 @@ async fn refuse_during_experiment(
     if !opts.activate {
         return Ok(());
     }
-    crate::lifecycle::no_experiment(
+    topten_store::lifecycle::no_experiment(
         store.active().await?.as_ref(),
         "publishing an activated version, or publish without activating",
     )
@@ -282,7 +284,7 @@ pub async fn publish(
         .iter()
         .map(|s| item(s.item, s.score))
         .collect();
-    crate::normalise_popular(&mut popular);
+    topten_store::normalise_popular(&mut popular);
     store.write_popular(&version, &popular).await?;
     let first_user = (!model.users.is_empty()).then(|| model.users.id(0));
     read_back(store, &version, first_user).await?;
@@ -412,7 +414,7 @@ pub async fn publish_lists(
         .take(opts.items_per_user)
         .map(|(id, n)| item(id, *n))
         .collect();
-    crate::normalise_popular(&mut popular);
+    topten_store::normalise_popular(&mut popular);
     store.write_popular(&version, &popular).await?;
     read_back(store, &version, first_user.as_deref()).await?;
     let done = store.finish_version(&version).await?;
@@ -428,14 +430,16 @@ pub async fn publish_lists(
 pub async fn activate_caught_up(
     store: &dyn Store,
     version: &str,
-) -> Result<crate::ActiveVersion, StoreError> {
+) -> Result<topten_store::ActiveVersion, StoreError> {
     let active = store.activate(version).await?;
     catch_up_version(store, &active.version).await?;
     Ok(active)
 }
 
 /// [`activate_caught_up`] for `rollback`: the previously active version, caught up.
-pub async fn rollback_caught_up(store: &dyn Store) -> Result<crate::ActiveVersion, StoreError> {
+pub async fn rollback_caught_up(
+    store: &dyn Store,
+) -> Result<topten_store::ActiveVersion, StoreError> {
     let active = store.rollback().await?;
     catch_up_version(store, &active.version).await?;
     Ok(active)
@@ -447,7 +451,7 @@ pub async fn start_experiment_caught_up(
     store: &dyn Store,
     candidate: &str,
     share: f64,
-) -> Result<crate::ActiveVersion, StoreError> {
+) -> Result<topten_store::ActiveVersion, StoreError> {
     let active = store.start_experiment(candidate, share).await?;
     catch_up_version(store, candidate).await?;
     Ok(active)
@@ -457,7 +461,7 @@ pub async fn start_experiment_caught_up(
 /// users' events of the experiment are folded in too.
 pub async fn promote_experiment_caught_up(
     store: &dyn Store,
-) -> Result<crate::ActiveVersion, StoreError> {
+) -> Result<topten_store::ActiveVersion, StoreError> {
     let active = store.promote_experiment().await?;
     catch_up_version(store, &active.version).await?;
     Ok(active)
@@ -466,7 +470,9 @@ pub async fn promote_experiment_caught_up(
 /// Stops the running experiment and catches the active version up on the events its
 /// candidate-arm users made meanwhile (they were folded into the candidate), so no user's
 /// list forgets what they did when they move back.
-pub async fn stop_experiment_caught_up(store: &dyn Store) -> Result<crate::Experiment, StoreError> {
+pub async fn stop_experiment_caught_up(
+    store: &dyn Store,
+) -> Result<topten_store::Experiment, StoreError> {
     let stopped = store.stop_experiment().await?;
     if let Some(active) = store.active().await? {
         catch_up_version(store, &active.version).await?;
@@ -490,49 +496,4 @@ async fn catch_up_version(store: &dyn Store, version: &str) -> Result<(), StoreE
     let folded = crate::realtime::catch_up_version(store, &serving, &rules).await?;
     tracing::info!(%version, users = folded, "live events folded into the version");
     Ok(())
-}
-
-/// Deletes all but the `keep` most recent complete versions, never the active one. Incomplete
-/// (`writing`) versions older than the newest complete one are leftovers of failed publishes
-/// and go too; newer ones may be publishes in progress, so they go only with `incomplete`.
-/// Returns the deleted ids.
-pub async fn prune(
-    store: &dyn Store,
-    keep: usize,
-    incomplete: bool,
-) -> Result<Vec<String>, StoreError> {
-    let pointer = store.active().await?;
-    let active = pointer.as_ref().map(|a| a.version.clone());
-    // A running experiment's candidate serves users too: kept, and not counted in `keep`.
-    let candidate = pointer
-        .as_ref()
-        .and_then(|a| a.experiment.as_ref())
-        .map(|e| e.candidate.clone());
-    let versions = store.versions().await?;
-    let newest_complete = versions
-        .iter()
-        .rev()
-        .find(|v| v.status == VersionStatus::Complete)
-        .map(|v| v.created_at.clone());
-    let mut kept = 0;
-    let mut deleted = Vec::new();
-    for v in versions.iter().rev() {
-        if Some(&v.version) == active.as_ref() || Some(&v.version) == candidate.as_ref() {
-            continue;
-        }
-        let delete = match v.status {
-            VersionStatus::Complete => {
-                kept += 1;
-                kept > keep
-            }
-            VersionStatus::Writing => {
-                incomplete || newest_complete.as_ref().is_some_and(|t| v.created_at <= *t)
-            }
-        };
-        if delete {
-            store.delete_version(&v.version).await?;
-            deleted.push(v.version.clone());
-        }
-    }
-    Ok(deleted)
 }

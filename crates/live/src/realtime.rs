@@ -10,11 +10,11 @@
 
 use std::collections::HashSet;
 
-use crate::events::StoredEvent;
-use crate::{doc_id, ItemScore, Publisher, Store, StoreError, UserRecs};
 use topten_model::clock::now_rfc3339;
 use topten_model::serving_model::{decode_history, ServingModel};
 use topten_model::topk::Scored;
+use topten_store::events::StoredEvent;
+use topten_store::{doc_id, ItemScore, Publisher, Store, StoreError, UserRecs};
 
 /// A user's interactions as the serving model's item indices: the training history stored with the
 /// version plus the user's events its training data did not include (received at or after

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::events::StoredEvent;
+use topten_store::events::StoredEvent;
 
 /// Items by decayed interaction strength over the `window_ms` before `now_ms`, highest first
 /// (ties by item id). Events outside the window, or in the future, are left out.

@@ -19,9 +19,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Binomial, Distribution, Poisson};
 use topten_experiments::{assign, Arm};
-use topten_store::attribution::{Attribution, Rules, Via};
+use topten_live::attribution::{Attribution, Rules, Via};
+use topten_live::online_report::{experiment_report, CtrBasis, ExperimentReport};
 use topten_store::events::{StoredEvent, IMPRESSION};
-use topten_store::online_report::{experiment_report, CtrBasis, ExperimentReport};
 use topten_store::Experiment;
 
 const USERS: usize = 4_000;

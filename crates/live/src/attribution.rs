@@ -17,8 +17,8 @@
 
 use topten_experiments::{Arm, RecommendationId};
 
-pub use crate::events::{Attribution, Via};
-use crate::events::{StoredEvent, IMPRESSION};
+pub use topten_store::events::{Attribution, Via};
+use topten_store::events::{StoredEvent, IMPRESSION};
 
 /// How many items of the stored list count as shown when neither an id nor an impression
 /// names the answer: a page shows the top 10 by default.

@@ -1,14 +1,17 @@
-//! Authentication to Azure services shared by the Cosmos DB store and Blob Storage.
+//! Authentication to Azure services, shared by the Cosmos DB store and Blob Storage
+//! (`topten_azure`) and the Redis store (`topten_redis`), so that neither store crate needs
+//! the other for it.
 //!
 //! In Azure, topten authenticates with Microsoft Entra ID through `azure_identity`: the
 //! Function App's managed identity (system-assigned, or user-assigned when `AZURE_CLIENT_ID`
 //! is set). On a developer machine the same code uses the developer tools chain (`az login`,
-//! `azd auth login`). Keys and SAS tokens are for local emulators only (see [`crate::cosmos`]
-//! and [`crate::blob`]), so that no long-lived secret is needed in production.
+//! `azd auth login`). Keys and SAS tokens are for local emulators only (see `topten_azure`'s
+//! `cosmos` and `blob` modules), so that no long-lived secret is needed in production.
 //!
 //! `TOPTEN_AZURE_CREDENTIAL` picks the credential: `managed`, `developer`, or `auto` (default:
 //! managed identity when the host advertises one through `IDENTITY_ENDPOINT` or
 //! `MSI_ENDPOINT`, as Functions and App Service do; developer tools otherwise).
+#![deny(missing_docs)]
 
 use std::sync::{Arc, OnceLock};
 

@@ -22,10 +22,10 @@ use topten_experiments::{
     assign, compare_proportions, compare_ratios, Arm, Comparison, Estimate, Proportion, RatioSums,
 };
 
-use crate::answer_counts::AnswerCounts;
 use crate::attribution::{is_conversion, is_positive, Rules};
-use crate::events::{StoredEvent, IMPRESSION};
-use crate::Experiment;
+use topten_store::answer_counts::AnswerCounts;
+use topten_store::events::{StoredEvent, IMPRESSION};
+use topten_store::Experiment;
 
 const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;
@@ -300,9 +300,9 @@ pub fn experiment_report(
 /// The running experiment's report, read from `store`: the events received since it started
 /// and every instance's answer counts. `None` when no experiment runs.
 pub async fn running_experiment_report(
-    store: &dyn crate::Store,
+    store: &dyn topten_store::Store,
     rules: &Rules,
-) -> Result<Option<ExperimentReport>, crate::StoreError> {
+) -> Result<Option<ExperimentReport>, topten_store::StoreError> {
     let Some(active) = store.active().await? else {
         return Ok(None);
     };
@@ -324,8 +324,8 @@ pub async fn running_experiment_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer_counts::AnswerCountRow;
     use crate::attribution::{Attribution, Via};
+    use topten_store::answer_counts::AnswerCountRow;
 
     const H: i64 = HOUR_MS;
 

@@ -9,8 +9,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::attribution::{is_positive, Rules};
-use crate::events::{StoredEvent, IMPRESSION};
-use crate::ItemScore;
+use topten_store::events::{StoredEvent, IMPRESSION};
+use topten_store::ItemScore;
 
 /// The default of `REPEAT_LIMIT`: demote an item after three impressions without a response.
 pub const DEFAULT_REPEAT_LIMIT: u32 = 3;
