@@ -18,6 +18,17 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::error::ApiError;
 
+/// A JSON body: its content type checked first (415 otherwise), then read whole as
+/// [`read_configured`] does.
+pub async fn read_json(
+    config: &crate::Config,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    require_json(headers)?;
+    read_configured(config, headers, body).await
+}
+
 /// Reads `body` whole within the configured limits (`max_body_bytes`, `body_timeout_ms`): what
 /// every route with a body calls.
 pub async fn read_configured(

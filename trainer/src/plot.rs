@@ -236,18 +236,62 @@ pub fn fmt_tick(v: f64, step: f64) -> String {
     format!("{v:.d$}")
 }
 
+/// The data ranges a chart shows and the mapping from data to pixels.
+struct Frame {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+    has_bars: bool,
+}
+
+impl Frame {
+    /// Plot width and height in pixels.
+    fn size() -> (f64, f64) {
+        ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64)
+    }
+
+    fn px(&self, x: f64) -> i64 {
+        (LEFT as f64 + (x - self.x0) / (self.x1 - self.x0) * Self::size().0).round() as i64
+    }
+
+    fn py(&self, y: f64) -> i64 {
+        (TOP as f64 + (self.y1 - y) / (self.y1 - self.y0) * Self::size().1).round() as i64
+    }
+}
+
+const GREY: [u8; 3] = [225, 225, 225];
+const INK: [u8; 3] = [40, 40, 40];
+
 impl Chart {
     /// Renders the chart as PNG bytes.
     pub fn png(&self) -> Vec<u8> {
         let mut cv = Canvas::new();
-        let pts = || self.series.iter().flat_map(|s| s.points.iter());
+        let frame = self.frame();
+        self.draw_grid(&mut cv, &frame);
+        self.draw_series(&mut cv, &frame);
+        self.draw_labels(&mut cv);
+        encode_png(&cv.rgb, W as u32, H as u32)
+    }
+
+    fn points(&self) -> impl Iterator<Item = &(f64, f64)> {
+        self.series.iter().flat_map(|s| s.points.iter())
+    }
+
+    /// The ranges: the data's, widened for bars, from zero where asked, never empty, with a
+    /// margin above (and below unless from zero).
+    fn frame(&self) -> Frame {
         let has_bars = self.series.iter().any(|s| s.style == Style::Bars);
-        let (mut x0, mut x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.0), b.max(p.0))
-        });
-        let (mut y0, mut y1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.1), b.max(p.1))
-        });
+        let (mut x0, mut x1) = self
+            .points()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.0), b.max(p.0))
+            });
+        let (mut y0, mut y1) = self
+            .points()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.1), b.max(p.1))
+            });
         if !x0.is_finite() {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
         }
@@ -269,157 +313,144 @@ impl Chart {
         if !(self.y_from_zero || has_bars) {
             y0 -= pad;
         }
-        let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
-        let px = |x: f64| (LEFT as f64 + (x - x0) / (x1 - x0) * pw).round() as i64;
-        let py = |y: f64| (TOP as f64 + (y1 - y) / (y1 - y0) * ph).round() as i64;
-        let grey = [225, 225, 225];
-        let ink = [40, 40, 40];
-        // Grid and ticks.
-        let yt = ticks(y0, y1, 6, false);
+        Frame {
+            x0,
+            x1,
+            y0,
+            y1,
+            has_bars,
+        }
+    }
+
+    /// Grid lines with their tick labels, and the axes.
+    fn draw_grid(&self, cv: &mut Canvas, f: &Frame) {
+        let yt = ticks(f.y0, f.y1, 6, false);
         let ystep = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
         for &t in &yt {
-            cv.line((LEFT as i64, py(t)), ((W - RIGHT) as i64, py(t)), grey, 1);
+            cv.line(
+                (LEFT as i64, f.py(t)),
+                ((W - RIGHT) as i64, f.py(t)),
+                GREY,
+                1,
+            );
             let label = fmt_tick(t, ystep);
             draw_text(
-                &mut cv,
+                cv,
                 LEFT as i64 - 10 - text_width(&label),
-                py(t) - 7,
+                f.py(t) - 7,
                 &label,
-                ink,
+                INK,
             );
         }
-        let integer_x = pts().all(|p| p.0.fract() == 0.0);
-        let xt = if has_bars {
-            (x0.ceil() as i64..=x1.floor() as i64)
+        let integer_x = self.points().all(|p| p.0.fract() == 0.0);
+        let xt = if f.has_bars {
+            (f.x0.ceil() as i64..=f.x1.floor() as i64)
                 .map(|v| v as f64)
                 .collect()
         } else {
-            ticks(x0, x1, 8, integer_x)
+            ticks(f.x0, f.x1, 8, integer_x)
         };
         let xstep = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
         for &t in &xt {
-            cv.line((px(t), TOP as i64), (px(t), (H - BOTTOM) as i64), grey, 1);
-            let label = fmt_tick(t, xstep);
-            draw_text(
-                &mut cv,
-                px(t) - text_width(&label) / 2,
-                (H - BOTTOM) as i64 + 10,
-                &label,
-                ink,
+            cv.line(
+                (f.px(t), TOP as i64),
+                (f.px(t), (H - BOTTOM) as i64),
+                GREY,
+                1,
             );
+            let label = fmt_tick(t, xstep);
+            let x = f.px(t) - text_width(&label) / 2;
+            draw_text(cv, x, (H - BOTTOM) as i64 + 10, &label, INK);
         }
-        // Axes.
-        cv.line(
-            (LEFT as i64, TOP as i64),
-            (LEFT as i64, (H - BOTTOM) as i64),
-            ink,
-            2,
-        );
-        cv.line(
-            (LEFT as i64, (H - BOTTOM) as i64),
-            ((W - RIGHT) as i64, (H - BOTTOM) as i64),
-            ink,
-            2,
-        );
-        // Series.
+        let (left, bottom) = (LEFT as i64, (H - BOTTOM) as i64);
+        cv.line((left, TOP as i64), (left, bottom), INK, 2);
+        cv.line((left, bottom), ((W - RIGHT) as i64, bottom), INK, 2);
+    }
+
+    /// Every series in its style; bars of several series sit side by side in each slot.
+    fn draw_series(&self, cv: &mut Canvas, f: &Frame) {
         let bar_series: Vec<usize> = (0..self.series.len())
             .filter(|&i| self.series[i].style == Style::Bars)
             .collect();
-        let slot = pw / (x1 - x0) * 0.8;
+        let slot = Frame::size().0 / (f.x1 - f.x0) * 0.8;
         for (si, s) in self.series.iter().enumerate() {
             match s.style {
                 Style::Line => {
                     for w in s.points.windows(2) {
-                        cv.line(
-                            (px(w[0].0), py(w[0].1)),
-                            (px(w[1].0), py(w[1].1)),
-                            s.color,
-                            3,
-                        );
+                        let (a, b) = ((f.px(w[0].0), f.py(w[0].1)), (f.px(w[1].0), f.py(w[1].1)));
+                        cv.line(a, b, s.color, 3);
                     }
                     for p in &s.points {
-                        cv.dot(px(p.0), py(p.1), s.color, 3);
+                        cv.dot(f.px(p.0), f.py(p.1), s.color, 3);
                     }
                 }
                 Style::Points => {
                     for p in &s.points {
-                        cv.dot(px(p.0), py(p.1), s.color, 4);
+                        cv.dot(f.px(p.0), f.py(p.1), s.color, 4);
                     }
                 }
                 Style::Bars => {
                     let j = bar_series.iter().position(|&b| b == si).unwrap_or(0) as f64;
                     let width = slot / bar_series.len().max(1) as f64;
                     for p in &s.points {
-                        let left = px(p.0) as f64 - slot / 2.0 + j * width;
+                        let left = f.px(p.0) as f64 - slot / 2.0 + j * width;
+                        let right = (left + width).round() as i64 - 2;
                         cv.rect(
                             left.round() as i64,
-                            py(p.1),
-                            (left + width).round() as i64 - 2,
-                            py(y0.max(0.0)),
+                            f.py(p.1),
+                            right,
+                            f.py(f.y0.max(0.0)),
                             s.color,
                         );
                     }
                 }
             }
         }
-        // Title, labels, legend.
+    }
+
+    /// Title, axis labels and the legend of the named series.
+    fn draw_labels(&self, cv: &mut Canvas) {
         draw_text(
-            &mut cv,
+            cv,
             (W as i64 - text_width(&self.title)) / 2,
             14,
             &self.title,
-            ink,
+            INK,
         );
-        draw_text(
-            &mut cv,
-            LEFT as i64 - 80,
-            TOP as i64 - 28,
-            &self.y_label,
-            ink,
-        );
-        draw_text(
-            &mut cv,
-            (LEFT + (W - LEFT - RIGHT) / 2) as i64 - text_width(&self.x_label) / 2,
-            H as i64 - 30,
-            &self.x_label,
-            ink,
-        );
+        draw_text(cv, LEFT as i64 - 80, TOP as i64 - 28, &self.y_label, INK);
+        let x = (LEFT + (W - LEFT - RIGHT) / 2) as i64 - text_width(&self.x_label) / 2;
+        draw_text(cv, x, H as i64 - 30, &self.x_label, INK);
         let mut ly = TOP as i64 + 10;
-        let lx = (W - RIGHT) as i64
-            - 10
-            - self
-                .series
-                .iter()
-                .map(|s| text_width(&s.name))
-                .max()
-                .unwrap_or(0)
-            - 30;
+        let widest = self
+            .series
+            .iter()
+            .map(|s| text_width(&s.name))
+            .max()
+            .unwrap_or(0);
+        let lx = (W - RIGHT) as i64 - 10 - widest - 30;
         let named = self.series.iter().filter(|s| !s.name.is_empty()).count() as i64;
         if named > 0 {
+            let right = (W - RIGHT) as i64;
             cv.rect(
                 lx - 8,
                 ly - 6,
-                (W - RIGHT) as i64 - 4,
+                right - 4,
                 ly + 22 * named - 4,
                 [200, 200, 200],
             );
             cv.rect(
                 lx - 7,
                 ly - 5,
-                (W - RIGHT) as i64 - 5,
+                right - 5,
                 ly + 22 * named - 5,
                 [255, 255, 255],
             );
         }
-        for s in &self.series {
-            if s.name.is_empty() {
-                continue;
-            }
+        for s in self.series.iter().filter(|s| !s.name.is_empty()) {
             cv.rect(lx, ly + 2, lx + 18, ly + 11, s.color);
-            draw_text(&mut cv, lx + 26, ly, &s.name, ink);
+            draw_text(cv, lx + 26, ly, &s.name, INK);
             ly += 22;
         }
-        encode_png(&cv.rgb, W as u32, H as u32)
     }
 }
 

@@ -428,9 +428,11 @@ pub async fn upload(
     Ok(())
 }
 
-/// Creates the container of a location if it does not exist.
-pub async fn create_container(b: &BlobLocation) -> Result<(), BlobError> {
-    let container = azure_storage_blob::BlobContainerClient::new(
+/// The client of a location's container.
+fn container_client(
+    b: &BlobLocation,
+) -> Result<azure_storage_blob::BlobContainerClient, BlobError> {
+    azure_storage_blob::BlobContainerClient::new(
         url_with_sas(&b.container_url)?,
         credential()?,
         Some(azure_storage_blob::BlobContainerClientOptions {
@@ -438,7 +440,12 @@ pub async fn create_container(b: &BlobLocation) -> Result<(), BlobError> {
             ..Default::default()
         }),
     )
-    .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))?;
+    .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))
+}
+
+/// Creates the container of a location if it does not exist.
+pub async fn create_container(b: &BlobLocation) -> Result<(), BlobError> {
+    let container = container_client(b)?;
     match container.create(None).await {
         Ok(_) => Ok(()),
         Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
@@ -448,15 +455,7 @@ pub async fn create_container(b: &BlobLocation) -> Result<(), BlobError> {
 
 /// Blob names under a prefix location, in name order, as locations.
 pub async fn list(b: &BlobLocation) -> Result<Vec<BlobLocation>, BlobError> {
-    let container = azure_storage_blob::BlobContainerClient::new(
-        url_with_sas(&b.container_url)?,
-        credential()?,
-        Some(azure_storage_blob::BlobContainerClientOptions {
-            client_options: client_options(),
-            ..Default::default()
-        }),
-    )
-    .map_err(|e| BlobError::Service(b.display.clone(), e.to_string()))?;
+    let container = container_client(b)?;
     let opts = BlobContainerClientListBlobsOptions {
         prefix: Some(b.path.clone()).filter(|p| !p.is_empty()),
         ..Default::default()

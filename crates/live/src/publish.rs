@@ -424,6 +424,15 @@ pub async fn publish_lists(
     Ok(done)
 }
 
+/// `active`, after its version has caught up on the live events.
+async fn caught_up(
+    store: &dyn Store,
+    active: topten_store::ActiveVersion,
+) -> Result<topten_store::ActiveVersion, StoreError> {
+    catch_up_version(store, &active.version).await?;
+    Ok(active)
+}
+
 /// Activates a complete `version` (by hand, or rolling back) and folds in the live events its
 /// training data lacks, as [`publish`] does, so no activation makes users' lists forget what
 /// they did.
@@ -431,18 +440,14 @@ pub async fn activate_caught_up(
     store: &dyn Store,
     version: &str,
 ) -> Result<topten_store::ActiveVersion, StoreError> {
-    let active = store.activate(version).await?;
-    catch_up_version(store, &active.version).await?;
-    Ok(active)
+    caught_up(store, store.activate(version).await?).await
 }
 
 /// [`activate_caught_up`] for `rollback`: the previously active version, caught up.
 pub async fn rollback_caught_up(
     store: &dyn Store,
 ) -> Result<topten_store::ActiveVersion, StoreError> {
-    let active = store.rollback().await?;
-    catch_up_version(store, &active.version).await?;
-    Ok(active)
+    caught_up(store, store.rollback().await?).await
 }
 
 /// Starts an experiment and catches its candidate up on the live events it lacks first, so
@@ -462,9 +467,7 @@ pub async fn start_experiment_caught_up(
 pub async fn promote_experiment_caught_up(
     store: &dyn Store,
 ) -> Result<topten_store::ActiveVersion, StoreError> {
-    let active = store.promote_experiment().await?;
-    catch_up_version(store, &active.version).await?;
-    Ok(active)
+    caught_up(store, store.promote_experiment().await?).await
 }
 
 /// Stops the running experiment and catches the active version up on the events its

@@ -146,34 +146,8 @@ pub fn to_items(serving: &ServingModel, scored: &[Scored]) -> Vec<ItemScore> {
         .collect()
 }
 
-/// Recomputes `user_id`'s list in the serving model's version from history + fresh events and
-/// writes it back. Returns `None` when the user has no interaction the model knows.
-pub async fn refresh_user(
-    store: &dyn Store,
-    serving: &ServingModel,
-    user_id: &str,
-    rules: &ListRules,
-) -> Result<Option<UserRecs>, StoreError> {
-    let events = store.user_events(user_id).await?;
-    refresh_user_with(store, serving, user_id, &events, rules).await
-}
-
-/// [`refresh_user`] with the user's events (all of them, as stored) already read.
-pub async fn refresh_user_with(
-    store: &dyn Store,
-    serving: &ServingModel,
-    user_id: &str,
-    events: &[StoredEvent],
-    rules: &ListRules,
-) -> Result<Option<UserRecs>, StoreError> {
-    let Some(doc) = fresh_recs(store, serving, user_id, events, rules).await? else {
-        return Ok(None);
-    };
-    store.upsert_users_recs(std::slice::from_ref(&doc)).await?;
-    Ok(Some(doc))
-}
-
-/// [`refresh_user_with`] for many users at once: every fresh list is computed, then all are
+/// Recomputes each user's list in the serving model's version from their history and events
+/// (all of them, as stored) and writes them back: every fresh list is computed, then all are
 /// written in one batch (one transaction where the store has them), so an event batch costs
 /// one commit for its write-backs instead of one per user; on a 2-core machine the per-user
 /// commits kept the core in the kernel (bench/writes.sh). Returns the users written.

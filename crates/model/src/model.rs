@@ -530,75 +530,8 @@ impl Model {
             }
             contents.push((path, bytes));
         }
-        let corrupt = |path: &Path, message: String| ModelError::Corrupt {
-            path: path.to_path_buf(),
-            message,
-        };
-        let matrix = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<Array2<f32>, ModelError> {
-            let (data, shape) =
-                npy::from_bytes::<f32>(bytes).map_err(|e| corrupt(path, e.to_string()))?;
-            match shape[..] {
-                [r, c] => {
-                    Array2::from_shape_vec((r, c), data).map_err(|e| corrupt(path, e.to_string()))
-                }
-                _ => Err(corrupt(
-                    path,
-                    format!("expected a 2-D array, got shape {shape:?}"),
-                )),
-            }
-        };
-        let id_map = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<IdMap, ModelError> {
-            let text = std::str::from_utf8(bytes).map_err(|e| corrupt(path, e.to_string()))?;
-            Ok(IdMap::from_ids(text.lines().map(str::to_owned)))
-        };
-        let user_factors = matrix(&contents[0])?;
-        let item_factors = matrix(&contents[1])?;
-        let users = id_map(&contents[2])?;
-        let items = id_map(&contents[3])?;
-        let (indptr, _) = npy::from_bytes::<i64>(&contents[4].1)
-            .map_err(|e| corrupt(&contents[4].0, e.to_string()))?;
-        let (indices, _) = npy::from_bytes::<u32>(&contents[5].1)
-            .map_err(|e| corrupt(&contents[5].0, e.to_string()))?;
-        let (values, _) = npy::from_bytes::<f32>(&contents[6].1)
-            .map_err(|e| corrupt(&contents[6].0, e.to_string()))?;
-        let seen = Csr {
-            indptr: indptr.iter().map(|&v| v as usize).collect(),
-            indices,
-            values,
-            ncols: items.len(),
-        };
-        let consistent = user_factors.nrows() == users.len()
-            && item_factors.nrows() == items.len()
-            && user_factors.ncols() == item_factors.ncols()
-            && seen.indptr.len() == users.len() + 1
-            && seen.indptr.last() == Some(&seen.indices.len())
-            && seen.indices.iter().all(|&i| (i as usize) < items.len());
-        if !consistent {
-            return Err(corrupt(
-                dir,
-                "files disagree on the number of users, items or factors".into(),
-            ));
-        }
-        let mut tuning = None;
-        for file in SIDE_FILES {
-            let Some(artifact) = meta.artifacts.iter().find(|a| a.file == file) else {
-                continue;
-            };
-            let path = dir.join(file);
-            let bytes = fetch(file)?;
-            if bytes.len() as u64 != artifact.bytes || sha256_hex(&bytes) != artifact.sha256 {
-                return Err(corrupt(
-                    &path,
-                    "checksum mismatch: the file was changed or truncated".into(),
-                ));
-            }
-            if file == "tuning.json" {
-                tuning = Some(
-                    serde_json::from_slice(&bytes)
-                        .map_err(|e| corrupt(&path, format!("invalid tuning.json: {e}")))?,
-                );
-            }
-        }
+        let (user_factors, item_factors, users, items, seen) = decode_artifacts(dir, &contents)?;
+        let tuning = read_side_files(dir, &meta, fetch)?;
         if meta.score_scale == 0.0 {
             // Written before the scale was recorded.
             meta.score_scale = crate::rescoring::score_scale(&user_factors, &item_factors);
@@ -616,6 +549,96 @@ impl Model {
         model.set_popularity_penalty(model.meta.params.popularity_penalty);
         Ok(model)
     }
+}
+
+fn corrupt(path: &Path, message: String) -> ModelError {
+    ModelError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// The decoded artifacts of a model directory, in [`FILES`] order.
+type Artifacts = (Array2<f32>, Array2<f32>, IdMap, IdMap, Csr);
+
+/// Decodes the verified contents of [`FILES`] and checks that they agree on the number of
+/// users, items and factors.
+fn decode_artifacts(dir: &Path, contents: &[(PathBuf, Vec<u8>)]) -> Result<Artifacts, ModelError> {
+    let matrix = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<Array2<f32>, ModelError> {
+        let (data, shape) =
+            npy::from_bytes::<f32>(bytes).map_err(|e| corrupt(path, e.to_string()))?;
+        match shape[..] {
+            [r, c] => {
+                Array2::from_shape_vec((r, c), data).map_err(|e| corrupt(path, e.to_string()))
+            }
+            _ => Err(corrupt(
+                path,
+                format!("expected a 2-D array, got shape {shape:?}"),
+            )),
+        }
+    };
+    let id_map = |(path, bytes): &(PathBuf, Vec<u8>)| -> Result<IdMap, ModelError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| corrupt(path, e.to_string()))?;
+        Ok(IdMap::from_ids(text.lines().map(str::to_owned)))
+    };
+    let user_factors = matrix(&contents[0])?;
+    let item_factors = matrix(&contents[1])?;
+    let users = id_map(&contents[2])?;
+    let items = id_map(&contents[3])?;
+    let (indptr, _) = npy::from_bytes::<i64>(&contents[4].1)
+        .map_err(|e| corrupt(&contents[4].0, e.to_string()))?;
+    let (indices, _) = npy::from_bytes::<u32>(&contents[5].1)
+        .map_err(|e| corrupt(&contents[5].0, e.to_string()))?;
+    let (values, _) = npy::from_bytes::<f32>(&contents[6].1)
+        .map_err(|e| corrupt(&contents[6].0, e.to_string()))?;
+    let seen = Csr {
+        indptr: indptr.iter().map(|&v| v as usize).collect(),
+        indices,
+        values,
+        ncols: items.len(),
+    };
+    let consistent = user_factors.nrows() == users.len()
+        && item_factors.nrows() == items.len()
+        && user_factors.ncols() == item_factors.ncols()
+        && seen.indptr.len() == users.len() + 1
+        && seen.indptr.last() == Some(&seen.indices.len())
+        && seen.indices.iter().all(|&i| (i as usize) < items.len());
+    if !consistent {
+        return Err(corrupt(
+            dir,
+            "files disagree on the number of users, items or factors".into(),
+        ));
+    }
+    Ok((user_factors, item_factors, users, items, seen))
+}
+
+/// Verifies the side files the model recorded (their checksums) and reads the tuning record.
+fn read_side_files(
+    dir: &Path,
+    meta: &ModelMeta,
+    fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, ModelError>,
+) -> Result<Option<crate::tune::TuningRecord>, ModelError> {
+    let mut tuning = None;
+    for file in SIDE_FILES {
+        let Some(artifact) = meta.artifacts.iter().find(|a| a.file == file) else {
+            continue;
+        };
+        let path = dir.join(file);
+        let bytes = fetch(file)?;
+        if bytes.len() as u64 != artifact.bytes || sha256_hex(&bytes) != artifact.sha256 {
+            return Err(corrupt(
+                &path,
+                "checksum mismatch: the file was changed or truncated".into(),
+            ));
+        }
+        if file == "tuning.json" {
+            tuning = Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| corrupt(&path, format!("invalid tuning.json: {e}")))?,
+            );
+        }
+    }
+    Ok(tuning)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

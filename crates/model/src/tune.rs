@@ -462,6 +462,11 @@ pub fn rungs(first: usize, last: usize, eta: usize) -> Vec<usize> {
 
 /// Runs the search on `train` (the training side only), calling `on_trial` after each scored
 /// trial. Deterministic for a configuration (a time budget may stop at a different trial).
+///
+/// Three stages over one [`Search`]: successive halving over sampled configurations
+/// ([`Search::halving`]), the popularity dial swept on the best of them
+/// ([`Search::dial_stage`]), and a pattern search around the best eligible one
+/// ([`Search::refine`]); then the choice ([`Search::finish`]).
 pub fn tune(
     train: &Ratings,
     cfg: &TuneConfig,
@@ -480,8 +485,6 @@ pub fn tune(
         return Err(TuneError::Config(format!("bad ranges: {:?}", cfg.space)));
     }
     let (parts, holdout) = validation_split(train, &cfg.validation)?;
-    let (nu, ni) = (train.users.len(), train.items.len());
-    let first = Fold::new(train, &parts);
     // The finalists' other validation splits (a chronological holdout has only one).
     let mut folds = vec![];
     if holdout == Holdout::Random {
@@ -493,161 +496,270 @@ pub fn tune(
             folds.push(Fold::new(train, &validation_split(train, &v)?.0));
         }
     }
-    let (fit_matrix, counts, val_users) = (&first.matrix, &first.counts, &first.users);
-    // Validation lists of `model` with the dial's `bias` ([`dial_biases`]), and their figures.
-    let score =
-        |fold: &Fold, model: &AlsModel, bias: Option<&[f32]>| fold.score(model, bias, cfg.k);
-    let search_dial = cfg.searches_dial();
-    let list_bounds =
-        !cfg.metric.is_accuracy() || cfg.constraints.iter().any(|c| !c.figure.is_accuracy());
-    // What every user would be served by a fit on all training rows: list figures (coverage
-    // and the like) grow with the rows a model sees, so checking a coverage floor on the
-    // fitting rows' lists over-enforces it on the model that is actually written.
-    let served_matrix = Csr::from_interactions(&train.records, nu, ni);
-    let served_pairs = served_matrix.pairs();
-    let served_counts = crate::rescoring::item_counts(&served_matrix, ni);
-    let served_users: Vec<u32> = (0..nu as u32)
-        .filter(|&u| !served_matrix.row(u as usize).0.is_empty())
-        .collect();
-    let served = |model: &AlsModel, bias: Option<&[f32]>| -> BeyondAccuracy {
-        let lists = top_lists(model, &served_users, &served_matrix, bias, cfg.k);
-        let pairs: Vec<(u32, u32)> = served_users
-            .iter()
-            .zip(&lists)
-            .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item)))
-            .collect();
-        beyond_accuracy::beyond_accuracy(&served_pairs, &pairs, ItemSimilarity::Cooccurrence)
-    };
-    let ladder = rungs(cfg.space.iterations.0, cfg.space.iterations.1, cfg.eta);
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut trials: Vec<Trial> = Vec::new();
-    let mut best = f64::NEG_INFINITY;
-    let (per_bracket, deadline) = match cfg.budget {
-        Budget::Trials(n) => (n.max(1), None),
-        Budget::Seconds(s) => (cfg.bracket.max(1), Some(s)),
-    };
-    let planned = match cfg.budget {
-        Budget::Trials(n) => {
-            let mut alive = n.max(1);
-            let mut total = 0;
-            for _ in &ladder {
-                total += alive;
-                alive = survivors(alive, cfg.eta);
-            }
-            Some(total)
-        }
-        Budget::Seconds(_) => None,
-    };
-    let out_of_time =
-        |start: &Instant| deadline.is_some_and(|d| start.elapsed().as_secs_f64() >= d);
-    let mut next_config = 0usize;
-    'brackets: for bracket in 0.. {
-        let mut configs = sample(&cfg.space, &cfg.base, per_bracket, &mut rng);
-        if bracket == 0 {
-            configs[0] = AlsParams {
-                iterations: ladder[0],
-                ..cfg.base.clone()
-            };
-        }
-        // (config id, model, fit seconds, trial index of its latest score)
-        let mut alive: Vec<(usize, Option<AlsModel>, AlsParams, f64, usize)> = Vec::new();
-        for p in configs {
-            alive.push((next_config, None, p, 0.0, usize::MAX));
-            next_config += 1;
-        }
-        let mut trained_to = 0usize;
-        for (rung, &iters) in ladder.iter().enumerate() {
-            for entry in alive.iter_mut() {
-                if out_of_time(&start) {
-                    break 'brackets;
-                }
-                let t0 = Instant::now();
-                let model = match entry.1.take() {
-                    None => als::fit(
-                        fit_matrix,
-                        &AlsParams {
-                            iterations: iters,
-                            ..entry.2.clone()
-                        },
-                        &mut |_| {},
-                    )?,
-                    Some(m) => als::resume(fit_matrix, m, iters - trained_to, &mut |_| {})?,
-                };
-                entry.3 += t0.elapsed().as_secs_f64();
-                let beta = entry.2.popularity_penalty;
-                let bias = dial_biases(&model, counts, &[beta]).pop().flatten();
-                let (validation, beyond) = score(&first, &model, bias.as_deref());
-                let s = cfg.metric.value(&validation, &beyond);
-                let feasible = cfg.keeps_bounds(&validation, &beyond);
-                best = best.max(s);
-                let trial = Trial {
-                    config: entry.0,
-                    bracket,
-                    rung,
-                    params: AlsParams {
-                        popularity_penalty: beta,
-                        ..model.params.clone()
-                    },
-                    validation,
-                    beyond,
-                    score: s,
-                    feasible,
-                    seconds: entry.3,
-                    promoted: false,
-                    dial_sweep: false,
-                    served: None,
-                    refined: false,
-                };
-                entry.1 = Some(model);
-                entry.4 = trials.len();
-                trials.push(trial);
-                let progress = Progress {
-                    done: trials.len(),
-                    planned,
-                    best,
-                    elapsed: start.elapsed().as_secs_f64(),
-                };
-                on_trial(trials.last().unwrap(), &progress);
-                tracing::debug!(
-                    config = entry.0,
-                    rung,
-                    iterations = iters,
-                    score = s,
-                    "trial"
-                );
-            }
-            trained_to = iters;
-            if rung + 1 == ladder.len() {
-                break;
-            }
-            // Promote the best 1/eta (ties: lower config id, for determinism). Bounds wait
-            // for the dial stage: with the dial off, few configurations keep to them.
-            alive.sort_by(|a, b| {
-                trials[b.4]
-                    .score
-                    .total_cmp(&trials[a.4].score)
-                    .then(a.0.cmp(&b.0))
-            });
-            alive.truncate(survivors(alive.len(), cfg.eta));
-            for entry in &alive {
-                trials[entry.4].promoted = true;
-            }
-        }
-        if deadline.is_none() || out_of_time(&start) {
-            break;
-        }
-    }
-    if trials.is_empty() {
+    let mut search = Search::new(train, cfg, Fold::new(train, &parts), folds, start, on_trial);
+    search.halving()?;
+    if search.trials.is_empty() {
         return Err(TuneError::Config(
             "the time budget ended before the first trial".into(),
         ));
     }
-    // Second stage: the dial swept on the best configurations.
-    // A list figure is judged on the served lists when they were measured.
-    let judge = |validation: &RankingMetrics,
-                 beyond: &BeyondAccuracy,
-                 served: Option<&BeyondAccuracy>|
-     -> (f64, bool) {
+    search.dial_stage()?;
+    let refined = search.refine()?;
+    let mut result = search.finish(refined)?;
+    result.fit_rows = parts.train.len();
+    result.validation_rows = parts.test.len();
+    result.holdout = holdout;
+    Ok(result)
+}
+
+/// What every user would be served by a fit on all training rows: list figures (coverage and
+/// the like) grow with the rows a model sees, so checking a coverage floor on the fitting
+/// rows' lists over-enforces it on the model that is actually written.
+struct ServedLists {
+    matrix: Csr,
+    pairs: Vec<(u32, u32)>,
+    counts: Vec<u32>,
+    users: Vec<u32>,
+}
+
+/// The state of one search: its inputs, the trials so far and the sweeps of the dial.
+struct Search<'a> {
+    cfg: &'a TuneConfig,
+    /// The search's own validation split.
+    first: Fold,
+    /// The finalists' other validation splits.
+    folds: Vec<Fold>,
+    served: ServedLists,
+    /// Whether the dial is searched, and whether a list figure is in play.
+    search_dial: bool,
+    list_bounds: bool,
+    /// The dial steps a configuration is scored at in a sweep (the base β alone when the
+    /// dial is not searched).
+    grid: Vec<f32>,
+    start: Instant,
+    deadline: Option<f64>,
+    on_trial: &'a mut dyn FnMut(&Trial, &Progress),
+    trials: Vec<Trial>,
+    best: f64,
+    next_config: usize,
+    /// Each swept configuration's dial points.
+    sweeps: Vec<(usize, Vec<DialPoint>)>,
+}
+
+impl<'a> Search<'a> {
+    fn new(
+        train: &Ratings,
+        cfg: &'a TuneConfig,
+        first: Fold,
+        folds: Vec<Fold>,
+        start: Instant,
+        on_trial: &'a mut dyn FnMut(&Trial, &Progress),
+    ) -> Self {
+        let (nu, ni) = (train.users.len(), train.items.len());
+        let matrix = Csr::from_interactions(&train.records, nu, ni);
+        let served = ServedLists {
+            pairs: matrix.pairs(),
+            counts: crate::rescoring::item_counts(&matrix, ni),
+            users: (0..nu as u32)
+                .filter(|&u| !matrix.row(u as usize).0.is_empty())
+                .collect(),
+            matrix,
+        };
+        let search_dial = cfg.searches_dial();
+        let grid: Vec<f32> = if search_dial {
+            let (lo, hi) = cfg.space.popularity_penalty;
+            (0..DIAL_SEARCH_STEPS)
+                .map(|j| lo + (hi - lo) * j as f32 / (DIAL_SEARCH_STEPS - 1) as f32)
+                .collect()
+        } else {
+            vec![cfg.base.popularity_penalty]
+        };
+        let deadline = match cfg.budget {
+            Budget::Trials(_) => None,
+            Budget::Seconds(s) => Some(s),
+        };
+        Search {
+            cfg,
+            first,
+            folds,
+            served,
+            search_dial,
+            list_bounds: !cfg.metric.is_accuracy()
+                || cfg.constraints.iter().any(|c| !c.figure.is_accuracy()),
+            grid,
+            start,
+            deadline,
+            on_trial,
+            trials: Vec::new(),
+            best: f64::NEG_INFINITY,
+            next_config: 0,
+            sweeps: Vec::new(),
+        }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| self.start.elapsed().as_secs_f64() >= d)
+    }
+
+    /// Adds a trial and reports it.
+    fn push(&mut self, trial: Trial, planned: Option<usize>) {
+        self.best = self.best.max(trial.score);
+        self.trials.push(trial);
+        let progress = Progress {
+            done: self.trials.len(),
+            planned,
+            best: self.best,
+            elapsed: self.start.elapsed().as_secs_f64(),
+        };
+        (self.on_trial)(self.trials.last().unwrap(), &progress);
+    }
+
+    /// First stage: successive halving. Each bracket samples configurations (the first's
+    /// first is the base), trains them rung by rung on the fitting rows, scores each on the
+    /// validation split and promotes the best 1/eta (ties: lower config id, for determinism).
+    /// Bounds wait for the dial stage: with the dial off, few configurations keep to them.
+    fn halving(&mut self) -> Result<(), TuneError> {
+        let cfg = self.cfg;
+        let ladder = rungs(cfg.space.iterations.0, cfg.space.iterations.1, cfg.eta);
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let per_bracket = match cfg.budget {
+            Budget::Trials(n) => n.max(1),
+            Budget::Seconds(_) => cfg.bracket.max(1),
+        };
+        let planned = match cfg.budget {
+            Budget::Trials(n) => {
+                let mut alive = n.max(1);
+                let mut total = 0;
+                for _ in &ladder {
+                    total += alive;
+                    alive = survivors(alive, cfg.eta);
+                }
+                Some(total)
+            }
+            Budget::Seconds(_) => None,
+        };
+        for bracket in 0.. {
+            let mut configs = sample(&cfg.space, &cfg.base, per_bracket, &mut rng);
+            if bracket == 0 {
+                configs[0] = AlsParams {
+                    iterations: ladder[0],
+                    ..cfg.base.clone()
+                };
+            }
+            let mut alive: Vec<Rung> = configs
+                .into_iter()
+                .map(|params| {
+                    self.next_config += 1;
+                    Rung {
+                        config: self.next_config - 1,
+                        model: None,
+                        params,
+                        seconds: 0.0,
+                        latest: usize::MAX,
+                    }
+                })
+                .collect();
+            let mut trained_to = 0usize;
+            for (rung, &iters) in ladder.iter().enumerate() {
+                for entry in alive.iter_mut() {
+                    if self.out_of_time() {
+                        return Ok(());
+                    }
+                    let trial = self.train_rung(entry, bracket, rung, iters, trained_to)?;
+                    entry.latest = self.trials.len();
+                    self.push(trial, planned);
+                }
+                trained_to = iters;
+                if rung + 1 == ladder.len() {
+                    break;
+                }
+                let trials = &mut self.trials;
+                alive.sort_by(|a, b| {
+                    trials[b.latest]
+                        .score
+                        .total_cmp(&trials[a.latest].score)
+                        .then(a.config.cmp(&b.config))
+                });
+                alive.truncate(survivors(alive.len(), cfg.eta));
+                for entry in &alive {
+                    trials[entry.latest].promoted = true;
+                }
+            }
+            if self.deadline.is_none() || self.out_of_time() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains `entry` on to `iters` iterations (from `trained_to`) and scores it.
+    fn train_rung(
+        &self,
+        entry: &mut Rung,
+        bracket: usize,
+        rung: usize,
+        iters: usize,
+        trained_to: usize,
+    ) -> Result<Trial, TuneError> {
+        let t0 = Instant::now();
+        let fit_matrix = &self.first.matrix;
+        let model = match entry.model.take() {
+            None => als::fit(
+                fit_matrix,
+                &AlsParams {
+                    iterations: iters,
+                    ..entry.params.clone()
+                },
+                &mut |_| {},
+            )?,
+            Some(m) => als::resume(fit_matrix, m, iters - trained_to, &mut |_| {})?,
+        };
+        entry.seconds += t0.elapsed().as_secs_f64();
+        let beta = entry.params.popularity_penalty;
+        let bias = dial_biases(&model, &self.first.counts, &[beta])
+            .pop()
+            .flatten();
+        let (validation, beyond) = self.first.score(&model, bias.as_deref(), self.cfg.k);
+        let score = self.cfg.metric.value(&validation, &beyond);
+        let trial = Trial {
+            config: entry.config,
+            bracket,
+            rung,
+            params: AlsParams {
+                popularity_penalty: beta,
+                ..model.params.clone()
+            },
+            validation,
+            beyond,
+            score,
+            feasible: self.cfg.keeps_bounds(&validation, &beyond),
+            seconds: entry.seconds,
+            promoted: false,
+            dial_sweep: false,
+            served: None,
+            refined: false,
+        };
+        tracing::debug!(
+            config = entry.config,
+            rung,
+            iterations = iters,
+            score,
+            "trial"
+        );
+        entry.model = Some(model);
+        Ok(trial)
+    }
+
+    /// A point's score and feasibility; a list figure is judged on the served lists when they
+    /// were measured.
+    fn judge(
+        &self,
+        validation: &RankingMetrics,
+        beyond: &BeyondAccuracy,
+        served: Option<&BeyondAccuracy>,
+    ) -> (f64, bool) {
+        let cfg = self.cfg;
         let lists = served.unwrap_or(beyond);
         let pick = |accuracy: bool| if accuracy { beyond } else { lists };
         let score = cfg.metric.value(validation, pick(cfg.metric.is_accuracy()));
@@ -656,40 +768,47 @@ pub fn tune(
             .iter()
             .all(|c| c.holds(validation, pick(c.figure.is_accuracy())));
         (score, feasible)
-    };
-    // A configuration fitted at its full iterations and scored at every step of `grid` (the
-    // dial's range with a list figure in play, else the base β alone): each point's figures,
-    // served-list figures where measured, score and feasibility, and the fit seconds.
-    let grid: Vec<f32> = if search_dial {
-        let (lo, hi) = cfg.space.popularity_penalty;
-        (0..DIAL_SEARCH_STEPS)
-            .map(|j| lo + (hi - lo) * j as f32 / (DIAL_SEARCH_STEPS - 1) as f32)
-            .collect()
-    } else {
-        vec![cfg.base.popularity_penalty]
-    };
-    let sweep = |params: &AlsParams| -> SweepResult {
+    }
+
+    /// The beyond-accuracy figures of every user's lists from `model` (a fit on all rows).
+    fn served_figures(&self, model: &AlsModel, bias: Option<&[f32]>) -> BeyondAccuracy {
+        let s = &self.served;
+        let lists = top_lists(model, &s.users, &s.matrix, bias, self.cfg.k);
+        let pairs: Vec<(u32, u32)> = s
+            .users
+            .iter()
+            .zip(&lists)
+            .flat_map(|(&u, l)| l.iter().map(move |s| (u, s.item)))
+            .collect();
+        beyond_accuracy::beyond_accuracy(&s.pairs, &pairs, ItemSimilarity::Cooccurrence)
+    }
+
+    /// A configuration fitted at its full iterations and scored at every step of the grid,
+    /// on every fold: each point's mean figures, served-list figures where measured, score
+    /// and feasibility, and the seconds of the first fold's fit.
+    fn sweep(&self, params: &AlsParams) -> SweepResult {
+        let grid = &self.grid;
         let mut runs: Vec<Vec<(RankingMetrics, BeyondAccuracy)>> = vec![Vec::new(); grid.len()];
         let mut seconds = 0.0;
-        for (f, fold) in std::iter::once(&first).chain(&folds).enumerate() {
+        for (f, fold) in std::iter::once(&self.first).chain(&self.folds).enumerate() {
             let t0 = Instant::now();
             let model = als::fit(&fold.matrix, params, &mut |_| {})?;
             if f == 0 {
                 seconds = t0.elapsed().as_secs_f64();
             }
-            let biases = dial_biases(&model, &fold.counts, &grid);
+            let biases = dial_biases(&model, &fold.counts, grid);
             for (run, bias) in runs.iter_mut().zip(&biases) {
-                run.push(score(fold, &model, bias.as_deref()));
+                run.push(fold.score(&model, bias.as_deref(), self.cfg.k));
             }
         }
-        let refit = if list_bounds {
-            Some(als::fit(&served_matrix, params, &mut |_| {})?)
+        let refit = if self.list_bounds {
+            Some(als::fit(&self.served.matrix, params, &mut |_| {})?)
         } else {
             None
         };
         let served_biases = refit
             .as_ref()
-            .map(|m| dial_biases(m, &served_counts, &grid));
+            .map(|m| dial_biases(m, &self.served.counts, grid));
         let mut points = Vec::with_capacity(grid.len());
         let mut judged = Vec::with_capacity(grid.len());
         for (j, (&beta, run)) in grid.iter().zip(&runs).enumerate() {
@@ -697,8 +816,8 @@ pub fn tune(
             let lists = refit
                 .as_ref()
                 .zip(served_biases.as_ref())
-                .map(|(m, b)| served(m, b[j].as_deref()));
-            judged.push(judge(&validation, &beyond, lists.as_ref()));
+                .map(|(m, b)| self.served_figures(m, b[j].as_deref()));
+            judged.push(self.judge(&validation, &beyond, lists.as_ref()));
             points.push(DialPoint {
                 popularity_penalty: beta,
                 validation,
@@ -707,43 +826,40 @@ pub fn tune(
             });
         }
         Ok((points, judged, seconds))
-    };
-    // Records a sweep's points as trials of `base` (its config, bracket and rung).
-    let mut record = |trials: &mut Vec<Trial>,
-                      best: &mut f64,
-                      base: &Trial,
-                      points: &[DialPoint],
-                      judged: &[(f64, bool)],
-                      seconds: f64| {
-        for (point, &(s, feasible)) in points.iter().zip(judged) {
-            trials.push(Trial {
+    }
+
+    /// Sweeps `base`'s configuration and records its points as trials of `base` (its config,
+    /// bracket and rung); returns the index of the first and the points.
+    fn sweep_and_record(&mut self, base: &Trial) -> Result<(usize, Vec<DialPoint>), TuneError> {
+        let (points, judged, seconds) = self.sweep(&base.params)?;
+        let from = self.trials.len();
+        for (point, &(score, feasible)) in points.iter().zip(&judged) {
+            let trial = Trial {
                 params: AlsParams {
                     popularity_penalty: point.popularity_penalty,
                     ..base.params.clone()
                 },
                 validation: point.validation,
                 beyond: point.beyond,
-                score: s,
+                score,
                 feasible,
                 seconds,
                 promoted: false,
-                dial_sweep: search_dial,
+                dial_sweep: self.search_dial,
                 served: point.served,
                 ..base.clone()
-            });
-            *best = best.max(s);
-            let progress = Progress {
-                done: trials.len(),
-                planned: None,
-                best: *best,
-                elapsed: start.elapsed().as_secs_f64(),
             };
-            on_trial(trials.last().unwrap(), &progress);
+            self.push(trial, None);
         }
-    };
-    let mut sweeps: Vec<(usize, Vec<DialPoint>)> = Vec::new();
-    if search_dial {
-        // Each configuration's deepest trial, best first.
+        Ok((from, points))
+    }
+
+    /// Second stage: the dial swept on the best configurations (each one's deepest trial).
+    fn dial_stage(&mut self) -> Result<(), TuneError> {
+        if !self.search_dial {
+            return Ok(());
+        }
+        let trials = &self.trials;
         let mut deepest: Vec<usize> = Vec::new();
         for (t, trial) in trials.iter().enumerate() {
             match deepest
@@ -767,55 +883,62 @@ pub fn tune(
             .map(|&t| trials[t].clone())
             .collect();
         for base in candidates {
-            let (points, judged, seconds) = sweep(&base.params)?;
-            record(&mut trials, &mut best, &base, &points, &judged, seconds);
-            sweeps.push((base.config, points));
+            let (_, points) = self.sweep_and_record(&base)?;
+            self.sweeps.push((base.config, points));
         }
+        Ok(())
     }
-    // Third stage: a pattern search around the best eligible configuration (see
-    // [`TuneConfig::refine_rounds`]).
-    let eligible = |t: &Trial| t.feasible && (!list_bounds || !search_dial || t.dial_sweep);
-    let start_at = if cfg.refine_rounds > 0 {
-        best_of(&trials, eligible)
-    } else {
-        None
-    };
-    if let Some(first) = start_at {
-        let mut center = trials[first].clone();
+
+    /// Whether a trial may be chosen: feasible, and with a list figure in play, measured on
+    /// the served lists by a sweep.
+    fn eligible(&self, t: &Trial) -> bool {
+        t.feasible && (!self.list_bounds || !self.search_dial || t.dial_sweep)
+    }
+
+    /// Third stage: a pattern search around the best eligible configuration (see
+    /// [`TuneConfig::refine_rounds`]). Returns whether it ran.
+    fn refine(&mut self) -> Result<bool, TuneError> {
+        let cfg = self.cfg;
+        let start_at = if cfg.refine_rounds > 0 {
+            best_of(&self.trials, |t| self.eligible(t))
+        } else {
+            None
+        };
+        let Some(first) = start_at else {
+            return Ok(false);
+        };
+        let mut center = self.trials[first].clone();
         if !center.dial_sweep {
             // Scored on one fold: score it on all of them, as its neighbours will be.
             let base = Trial {
                 refined: true,
                 ..center.clone()
             };
-            let (points, judged, seconds) = sweep(&base.params)?;
-            let from = trials.len();
-            record(&mut trials, &mut best, &base, &points, &judged, seconds);
-            center = trials[from].clone();
+            let (from, _) = self.sweep_and_record(&base)?;
+            center = self.trials[from].clone();
         }
         let mut step = REFINE_FIRST_STEP;
         let mut tried: Vec<(usize, u32, u32, Confidence)> = vec![refine_key(&center.params)];
         for _ in 0..cfg.refine_rounds {
             let mut moved: Option<Trial> = None;
             for params in neighbours(&center.params, step, &cfg.space) {
-                if out_of_time(&start) || tried.contains(&refine_key(&params)) {
+                if self.out_of_time() || tried.contains(&refine_key(&params)) {
                     continue;
                 }
                 tried.push(refine_key(&params));
                 let base = Trial {
-                    config: next_config,
+                    config: self.next_config,
                     refined: true,
                     params,
                     ..center.clone()
                 };
-                next_config += 1;
-                let (points, judged, seconds) = sweep(&base.params)?;
-                let from = trials.len();
-                record(&mut trials, &mut best, &base, &points, &judged, seconds);
-                if search_dial {
-                    sweeps.push((base.config, points));
+                self.next_config += 1;
+                let (from, points) = self.sweep_and_record(&base)?;
+                if self.search_dial {
+                    self.sweeps.push((base.config, points));
                 }
-                let top = best_of(&trials[from..], eligible).map(|t| &trials[from + t]);
+                let top = best_of(&self.trials[from..], |t| self.eligible(t))
+                    .map(|t| &self.trials[from + t]);
                 if let Some(top) = top {
                     let bar = moved.as_ref().map_or(center.score, |m| m.score);
                     if top.score > bar {
@@ -828,53 +951,72 @@ pub fn tune(
                 None => step = step.sqrt(),
             }
         }
+        Ok(true)
     }
-    // Best feasible score; ties go to the cheaper model (fewer factors, then fewer
-    // iterations, then less of the dial). With a list figure in play, only the sweep's
-    // trials count: theirs were measured on the lists that are served.
-    // Finalists scored on every fold are not compared with trials scored on one.
-    let refined = start_at.is_some();
-    let best_trial = best_of(&trials, |t| {
-        eligible(t) && (search_dial || !refined || t.refined)
-    })
-    .ok_or_else(|| infeasible(cfg, &trials))?;
-    // The chosen configuration across the dial: its sweep, or one more fit on the fitting rows.
-    let chosen = trials[best_trial].params.clone();
-    let swept = sweeps
-        .iter()
-        .find(|(c, _)| trials[best_trial].dial_sweep && *c == trials[best_trial].config)
-        .map(|(_, sweep)| sweep.clone());
-    let dial = match swept {
-        Some(sweep) => sweep,
-        None => {
-            let model = als::fit(fit_matrix, &chosen, &mut |_| {})?;
-            let biases = dial_biases(&model, counts, &DIAL_STEPS);
-            DIAL_STEPS
-                .iter()
-                .zip(&biases)
-                .map(|(&beta, bias)| {
-                    let (validation, beyond) = score(&first, &model, bias.as_deref());
-                    DialPoint {
-                        popularity_penalty: beta,
-                        validation,
-                        beyond,
-                        served: None,
-                    }
-                })
-                .collect()
-        }
-    };
-    Ok(TuneResult {
-        best: chosen,
-        best_trial,
-        fit_rows: parts.train.len(),
-        validation_rows: parts.test.len(),
-        validation_users: val_users.len(),
-        holdout,
-        trials,
-        seconds: start.elapsed().as_secs_f64(),
-        dial,
-    })
+
+    /// The choice: the best feasible score; ties go to the cheaper model (fewer factors, then
+    /// fewer iterations, then less of the dial). With a list figure in play, only the sweep's
+    /// trials count: theirs were measured on the lists that are served. Finalists scored on
+    /// every fold are not compared with trials scored on one. Then the chosen configuration
+    /// across the dial: its sweep, or one more fit on the fitting rows.
+    fn finish(self, refined: bool) -> Result<TuneResult, TuneError> {
+        let best_trial = best_of(&self.trials, |t| {
+            self.eligible(t) && (self.search_dial || !refined || t.refined)
+        })
+        .ok_or_else(|| infeasible(self.cfg, &self.trials))?;
+        let chosen = self.trials[best_trial].params.clone();
+        let swept = self
+            .sweeps
+            .iter()
+            .find(|(c, _)| {
+                self.trials[best_trial].dial_sweep && *c == self.trials[best_trial].config
+            })
+            .map(|(_, sweep)| sweep.clone());
+        let dial = match swept {
+            Some(sweep) => sweep,
+            None => {
+                let model = als::fit(&self.first.matrix, &chosen, &mut |_| {})?;
+                let biases = dial_biases(&model, &self.first.counts, &DIAL_STEPS);
+                DIAL_STEPS
+                    .iter()
+                    .zip(&biases)
+                    .map(|(&beta, bias)| {
+                        let (validation, beyond) =
+                            self.first.score(&model, bias.as_deref(), self.cfg.k);
+                        DialPoint {
+                            popularity_penalty: beta,
+                            validation,
+                            beyond,
+                            served: None,
+                        }
+                    })
+                    .collect()
+            }
+        };
+        Ok(TuneResult {
+            best: chosen,
+            best_trial,
+            fit_rows: 0,
+            validation_rows: 0,
+            validation_users: self.first.users.len(),
+            holdout: Holdout::Random,
+            trials: self.trials,
+            seconds: self.start.elapsed().as_secs_f64(),
+            dial,
+        })
+    }
+}
+
+/// A configuration alive in a bracket of the halving stage.
+struct Rung {
+    config: usize,
+    /// Its model so far (trained to the previous rung).
+    model: Option<AlsModel>,
+    params: AlsParams,
+    /// Fit seconds so far.
+    seconds: f64,
+    /// The index of its latest trial.
+    latest: usize,
 }
 
 /// Each of `users`' top `k` of `model` (with the dial's `bias`), leaving out what `seen` holds

@@ -18,11 +18,11 @@ use tokio::sync::OnceCell;
 
 use topten_model::catalogue::live::LiveItem;
 use topten_store::breaker::Breaker;
-use topten_store::documents::{encode_doc, json_part, top_items_from_stored, ItemFilter};
+use topten_store::documents::encode_doc;
 use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
-    ActiveVersion, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, TopItems, UserRecs,
+    ActiveVersion, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, StoredRecs, UserRecs,
     VersionInfo, VersionStorage,
 };
 
@@ -443,43 +443,16 @@ impl RecsReader for RedisStore {
         self.get_json(self.keys.active()).await
     }
 
-    async fn user_recs(
+    async fn read_user(
         &self,
         version: &str,
         user_id: &str,
-    ) -> Result<Option<UserRecs>, StoreError> {
-        match self.hget(self.keys.recs(version), user_id).await? {
-            Some(v) => Ok(Some(
-                serde_json::from_slice(json_part(&v)).map_err(backend_err)?,
-            )),
-            None => Ok(None),
+        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
+    ) -> Result<(), StoreError> {
+        if let Some(value) = self.hget(self.keys.recs(version), user_id).await? {
+            read(StoredRecs::Document(&value));
         }
-    }
-
-    async fn user_recs_json(
-        &self,
-        version: &str,
-        user_id: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .hget(self.keys.recs(version), user_id)
-            .await?
-            .map(|v| json_part(&v).to_vec()))
-    }
-
-    async fn user_top_items(
-        &self,
-        version: &str,
-        user_id: &str,
-        k: usize,
-        filter: &ItemFilter<'_>,
-    ) -> Result<Option<TopItems>, StoreError> {
-        let Some(value) = self.hget(self.keys.recs(version), user_id).await? else {
-            return Ok(None);
-        };
-        top_items_from_stored(&value, version, k, filter)
-            .map(Some)
-            .map_err(|e| backend_err(format!("stored document for {user_id:?} is invalid: {e}")))
+        Ok(())
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -501,11 +474,7 @@ impl RecsReader for RedisStore {
         for bytes in infos.into_iter().flatten() {
             out.push(serde_json::from_slice::<VersionInfo>(&bytes).map_err(backend_err)?);
         }
-        out.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.version.cmp(&b.version))
-        });
+        topten_store::documents::oldest_first(&mut out);
         Ok(out)
     }
 

@@ -161,6 +161,8 @@ pub async fn reads(reader: &dyn RecsReader, version: &str) {
 }
 
 /// The whole contract.
+/// Long because it is a checklist: one behaviour after another on one store, in the order a
+/// backend meets them; each check is a few lines and says what it checks.
 pub async fn run(store: &dyn Store) {
     item_edits(store).await;
     store.health().await.unwrap();
@@ -428,6 +430,8 @@ pub async fn experiments(store: &dyn Store) {
 }
 
 /// The real-time part of the contract: snapshots, histories, write-back and events.
+/// Long because it is a checklist: one behaviour after another on one store, in the order a
+/// backend meets them; each check is a few lines and says what it checks.
 pub async fn run_realtime(store: &dyn Store) {
     use crate::events::StoredEvent;
     store

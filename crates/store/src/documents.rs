@@ -240,6 +240,15 @@ pub struct VersionInfo {
     pub quality: Option<serde_json::Value>,
 }
 
+/// Sorts versions oldest first (ties by id): the order every backend lists them in.
+pub fn oldest_first(versions: &mut [VersionInfo]) {
+    versions.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then(a.version.cmp(&b.version))
+    });
+}
+
 /// The pointer the handler follows.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -23,12 +23,13 @@ use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
-use crate::documents::{encode_doc, json_part, ItemFilter};
+use crate::documents::encode_doc;
 use crate::events::StoredEvent;
 use crate::item_edits::ItemEdits;
 use crate::lifecycle::{MetaDecision, MetaWrite};
+use crate::reader::StoredRecs;
 use crate::{
-    ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, TopItems, UserRecs, VersionInfo,
+    ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
     VersionStorage,
 };
 use topten_model::catalogue::live::LiveItem;
@@ -222,50 +223,18 @@ impl RecsReader for EmbeddedStore {
         self.get_meta("active")
     }
 
-    async fn user_recs(
+    async fn read_user(
         &self,
         version: &str,
         user_id: &str,
-    ) -> Result<Option<UserRecs>, StoreError> {
+        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
+    ) -> Result<(), StoreError> {
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
-        match self.recs.get(&rtxn, &key).map_err(backend_err)? {
-            Some(bytes) => Ok(Some(
-                serde_json::from_slice(json_part(bytes)).map_err(backend_err)?,
-            )),
-            None => Ok(None),
+        if let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? {
+            read(StoredRecs::Document(value));
         }
-    }
-
-    async fn user_recs_json(
-        &self,
-        version: &str,
-        user_id: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = format!("{version}{SEP}{user_id}");
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        Ok(self
-            .recs
-            .get(&rtxn, &key)
-            .map_err(backend_err)?
-            .map(|v| json_part(v).to_vec()))
-    }
-
-    async fn user_top_items(
-        &self,
-        version: &str,
-        user_id: &str,
-        k: usize,
-        filter: &ItemFilter<'_>,
-    ) -> Result<Option<TopItems>, StoreError> {
-        let key = format!("{version}{SEP}{user_id}");
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? else {
-            return Ok(None);
-        };
-        crate::documents::top_items_from_stored(value, version, k, filter)
-            .map(Some)
-            .map_err(backend_err)
+        Ok(())
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -280,11 +249,7 @@ impl RecsReader for EmbeddedStore {
             let (_, bytes) = entry.map_err(backend_err)?;
             out.push(serde_json::from_slice::<VersionInfo>(bytes).map_err(backend_err)?);
         }
-        out.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.version.cmp(&b.version))
-        });
+        crate::documents::oldest_first(&mut out);
         Ok(out)
     }
 

@@ -313,6 +313,8 @@ mod tests {
     /// stops being served when it expires (on the edge path and through the snapshot store),
     /// and a live title replaces the stored one.
     #[tokio::test]
+    /// Long because it is one scenario: each step starts from the state the steps before it left,
+    /// so splitting it would only pass that state around.
     async fn the_export_honours_live_catalogue_changes() {
         use crate::Publisher;
         use topten_edge::request::Limits;

@@ -3,10 +3,80 @@
 
 use async_trait::async_trait;
 
+use topten_edge::body::join_items;
+use topten_edge::snapshot::ItemList;
+
 use crate::documents::{
-    top_items_from_json, ActiveVersion, ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo,
+    doc_id, json_part, top_items_from_stored, ActiveVersion, ItemFilter, ItemScore, TopItems,
+    UserRecs, VersionInfo,
 };
 use crate::error::StoreError;
+
+/// One user's stored document, as its backend holds it, lent for one read
+/// ([`RecsReader::read_user`]).
+#[derive(Clone, Copy)]
+pub enum StoredRecs<'a> {
+    /// The document's JSON, plain (Cosmos DB) or behind an index of its items' spans
+    /// ([`crate::documents::decode_doc`]: the embedded store, Redis).
+    Document(&'a [u8]),
+    /// A list file's entry: each item's id beside its JSON, and when the file was loaded.
+    List {
+        /// The items, best first.
+        items: ItemList<'a>,
+        /// The document's `createdAt`.
+        created_at: &'a str,
+    },
+}
+
+impl StoredRecs<'_> {
+    fn to_recs(self, version: &str, user_id: &str) -> Result<UserRecs, serde_json::Error> {
+        match self {
+            StoredRecs::Document(bytes) => serde_json::from_slice(json_part(bytes)),
+            StoredRecs::List { items, created_at } => Ok(UserRecs {
+                id: doc_id(version, user_id),
+                user_id: user_id.to_owned(),
+                items: items
+                    .iter()
+                    .map(|(_, json)| serde_json::from_slice(json))
+                    .collect::<Result<_, _>>()?,
+                model_version: version.to_owned(),
+                created_at: created_at.to_owned(),
+            }),
+        }
+    }
+
+    fn to_json(self, version: &str, user_id: &str) -> Result<Vec<u8>, serde_json::Error> {
+        match self {
+            StoredRecs::Document(bytes) => Ok(json_part(bytes).to_vec()),
+            list => serde_json::to_vec(&list.to_recs(version, user_id)?),
+        }
+    }
+
+    fn top_items(
+        self,
+        version: &str,
+        k: usize,
+        filter: &ItemFilter<'_>,
+    ) -> Result<TopItems, serde_json::Error> {
+        match self {
+            StoredRecs::Document(bytes) => top_items_from_stored(bytes, version, k, filter),
+            StoredRecs::List { items, .. } => {
+                // The list carries each item's id beside its JSON: the filter needs no parsing.
+                let (items_json, count) =
+                    join_items(items.iter().filter(|(id, _)| !filter.skips(id)), k, &[]);
+                Ok(TopItems::selected(version.to_owned(), items_json, count, k))
+            }
+        }
+    }
+}
+
+/// A stored document that does not parse.
+fn invalid(backend: &'static str, user_id: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Backend {
+        backend,
+        message: format!("stored document for {user_id:?} is invalid: {e}"),
+    }
+}
 
 /// The reads serving needs. Reads are point reads by key.
 #[async_trait]
@@ -23,30 +93,46 @@ pub trait RecsReader: Send + Sync {
     }
     /// The active pointer, if any version was ever activated.
     async fn active(&self) -> Result<Option<ActiveVersion>, StoreError>;
-    /// One user's document in `version` (one point read).
-    async fn user_recs(&self, version: &str, user_id: &str)
-        -> Result<Option<UserRecs>, StoreError>;
-    /// The same document as raw JSON bytes: the serving fast path, which copies the stored
-    /// JSON into the response instead of parsing every item. Backends that store JSON override
-    /// it; the default serialises [`RecsReader::user_recs`].
+    /// The one per-user read every backend implements: one point read of the user's document
+    /// in `version`, lent to `read` in the backend's stored form (`read` is not called when the
+    /// user has none). [`RecsReader::user_recs`], [`RecsReader::user_recs_json`] and
+    /// [`RecsReader::user_top_items`] are built on it, once for every backend.
+    async fn read_user(
+        &self,
+        version: &str,
+        user_id: &str,
+        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
+    ) -> Result<(), StoreError>;
+    /// One user's document in `version`.
+    async fn user_recs(
+        &self,
+        version: &str,
+        user_id: &str,
+    ) -> Result<Option<UserRecs>, StoreError> {
+        let mut out = None;
+        self.read_user(version, user_id, &mut |doc| {
+            out = Some(doc.to_recs(version, user_id))
+        })
+        .await?;
+        out.transpose()
+            .map_err(|e| invalid(self.backend(), user_id, e))
+    }
+    /// The same document as JSON bytes.
     async fn user_recs_json(
         &self,
         version: &str,
         user_id: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.user_recs(version, user_id).await? {
-            Some(doc) => Ok(Some(serde_json::to_vec(&doc).map_err(|e| {
-                StoreError::Backend {
-                    backend: self.backend(),
-                    message: e.to_string(),
-                }
-            })?)),
-            None => Ok(None),
-        }
+        let mut out = None;
+        self.read_user(version, user_id, &mut |doc| {
+            out = Some(doc.to_json(version, user_id))
+        })
+        .await?;
+        out.transpose()
+            .map_err(|e| invalid(self.backend(), user_id, e))
     }
-    /// The first `k` items of the user's document that `filter` does not skip: what the API
-    /// serves. Backends can answer without decoding the whole document; the default parses
-    /// the JSON.
+    /// The first `k` items of the user's document that `filter` does not skip, as JSON: what
+    /// the API serves, without decoding the whole document (the stored item JSON is copied).
     async fn user_top_items(
         &self,
         version: &str,
@@ -54,15 +140,13 @@ pub trait RecsReader: Send + Sync {
         k: usize,
         filter: &ItemFilter<'_>,
     ) -> Result<Option<TopItems>, StoreError> {
-        match self.user_recs_json(version, user_id).await? {
-            Some(json) => top_items_from_json(&json, k, filter)
-                .map(Some)
-                .map_err(|e| StoreError::Backend {
-                    backend: self.backend(),
-                    message: format!("stored document for {user_id:?} is invalid: {e}"),
-                }),
-            None => Ok(None),
-        }
+        let mut out = None;
+        self.read_user(version, user_id, &mut |doc| {
+            out = Some(doc.top_items(version, k, filter))
+        })
+        .await?;
+        out.transpose()
+            .map_err(|e| invalid(self.backend(), user_id, e))
     }
     /// The cold-start list of `version`.
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError>;

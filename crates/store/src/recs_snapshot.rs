@@ -4,14 +4,10 @@
 //! the data the WebAssembly component embeds, from a file shipped with the code.
 
 use async_trait::async_trait;
-use topten_edge::body::join_items;
 use topten_edge::snapshot::{ItemList, RecsSnapshot};
 
-use crate::documents::ItemFilter;
-use crate::{
-    doc_id, ActiveVersion, ItemScore, RecsReader, StoreError, TopItems, UserRecs, VersionInfo,
-    VersionStatus,
-};
+use crate::reader::StoredRecs;
+use crate::{ActiveVersion, ItemScore, RecsReader, StoreError, VersionInfo, VersionStatus};
 use topten_model::clock::rfc3339;
 
 fn backend_err(e: impl std::fmt::Display) -> StoreError {
@@ -90,42 +86,19 @@ impl RecsReader for SnapshotStore {
         }))
     }
 
-    async fn user_recs(
+    async fn read_user(
         &self,
         version: &str,
         user_id: &str,
-    ) -> Result<Option<UserRecs>, StoreError> {
-        let Some(list) = self.list(version, user_id)? else {
-            return Ok(None);
-        };
-        Ok(Some(UserRecs {
-            id: doc_id(version, user_id),
-            user_id: user_id.to_owned(),
-            items: decode(list)?,
-            model_version: version.to_owned(),
-            created_at: self.loaded_at.clone(),
-        }))
-    }
-
-    async fn user_top_items(
-        &self,
-        version: &str,
-        user_id: &str,
-        k: usize,
-        filter: &ItemFilter<'_>,
-    ) -> Result<Option<TopItems>, StoreError> {
-        let Some(list) = self.list(version, user_id)? else {
-            return Ok(None);
-        };
-        // The list carries each item's id beside its JSON, so the filter needs no parsing.
-        let (items_json, count) =
-            join_items(list.iter().filter(|(id, _)| !filter.skips(id)), k, &[]);
-        Ok(Some(TopItems::selected(
-            version.to_owned(),
-            items_json,
-            count,
-            k,
-        )))
+        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
+    ) -> Result<(), StoreError> {
+        if let Some(items) = self.list(version, user_id)? {
+            read(StoredRecs::List {
+                items,
+                created_at: &self.loaded_at,
+            });
+        }
+        Ok(())
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {

@@ -17,6 +17,7 @@
 //! LMDB commit waits for the disk, and a worker blocked on it stalls every GET queued behind
 //! it (with ~1,000 events/s GET throughput fell tenfold; `bench/writes.sh` measures it).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +26,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use topten_live::events::{self, Event, StoredEvent};
+use topten_live::realtime::ListRules;
 use topten_live::{attribution, realtime, repeats};
 use topten_model::serving_model::ServingModel;
 use topten_store::{ActiveVersion, Store};
@@ -192,20 +194,55 @@ async fn fold_in(
     })
 }
 
+/// Each version's users to fold in, with all their events.
+type UsersByVersion = BTreeMap<String, Vec<(String, Vec<StoredEvent>)>>;
+
+/// Users to fold in, per version that serves them: each user with a new interaction, or whose
+/// demoted items changed (a batch of impressions only), with all their events (each user's
+/// history moves into the fold-in, uncopied). Also counts the batch's attributed positive
+/// events.
+fn to_fold_in(batches: Vec<UserBatch>, list_rules: &ListRules) -> (usize, UsersByVersion) {
+    let (rules, limit) = (&list_rules.attribution, list_rules.repeat_limit);
+    let mut attributed = 0;
+    let mut by_version = UsersByVersion::new();
+    for batch in batches {
+        let fresh: Vec<StoredEvent> = batch.fresh().cloned().collect();
+        attributed += fresh
+            .iter()
+            .filter(|e| e.attribution.is_some() && attribution::is_positive(e, rules))
+            .count();
+        let Some(version) = batch.version else {
+            continue;
+        };
+        let interacted = fresh.iter().any(|e| e.is_interaction());
+        let demoted_before = (!interacted).then(|| repeats::demoted(&batch.earlier, limit, rules));
+        let mut all = batch.earlier;
+        all.extend(fresh);
+        let demotions_changed =
+            demoted_before.is_some_and(|before| before != repeats::demoted(&all, limit, rules));
+        if interacted || demotions_changed {
+            by_version
+                .entry(version)
+                .or_default()
+                .push((batch.user, all));
+        }
+    }
+    (attributed, by_version)
+}
+
 /// The handler.
 pub async fn events_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    crate::body::require_json(&headers)?;
-    let body = crate::body::read_configured(state.config(), &headers, body).await?;
+    let body = crate::body::read_json(state.config(), &headers, body).await?;
     let parsed = parse(&body)?;
     let stored = events::validate(&parsed, topten_model::clock::now_ms())
         .map_err(|e| ApiError::bad_request("invalid_events", e.to_string()))?;
     let accepted = stored.len();
     // Each user's events in arrival order.
-    let mut by_user: std::collections::BTreeMap<String, Vec<StoredEvent>> = Default::default();
+    let mut by_user: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
     for e in stored {
         by_user.entry(e.user_id.clone()).or_default().push(e);
     }
@@ -222,35 +259,7 @@ pub async fn events_post(
     .await?;
     state.metrics().events(accepted, new);
 
-    // Fold in each user with a new interaction, or whose demoted items changed, into the
-    // version that serves them. Each user's history moves into the fold-in, uncopied.
-    let limit = list_rules.repeat_limit;
-    let mut attributed = 0;
-    let mut by_version: std::collections::BTreeMap<String, Vec<(String, Vec<StoredEvent>)>> =
-        Default::default();
-    for batch in batches {
-        let fresh: Vec<StoredEvent> = batch.fresh().cloned().collect();
-        attributed += fresh
-            .iter()
-            .filter(|e| e.attribution.is_some() && attribution::is_positive(e, &rules))
-            .count();
-        let Some(version) = batch.version else {
-            continue;
-        };
-        let interacted = fresh.iter().any(|e| e.is_interaction());
-        // Only impressions: the user is folded in when they change what is demoted.
-        let demoted_before = (!interacted).then(|| repeats::demoted(&batch.earlier, limit, &rules));
-        let mut all = batch.earlier;
-        all.extend(fresh);
-        let demotions_changed =
-            demoted_before.is_some_and(|before| before != repeats::demoted(&all, limit, &rules));
-        if interacted || demotions_changed {
-            by_version
-                .entry(version)
-                .or_default()
-                .push((batch.user, all));
-        }
-    }
+    let (attributed, by_version) = to_fold_in(batches, &list_rules);
     let mut refreshed = Vec::new();
     for (v, users) in by_version {
         if let Some(serving) = state.serving_model(&v).await? {

@@ -331,8 +331,7 @@ pub async fn item_put(
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let item_id = item_id_of(path, &state)?;
     let tags = if_match(&headers)?;
-    crate::body::require_json(&headers)?;
-    let body = crate::body::read_configured(state.config(), &headers, body).await?;
+    let body = crate::body::read_json(state.config(), &headers, body).await?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_items", format!("body is not JSON: {e}")))?;
     let patch = parse_patch(value, "")?;
@@ -355,8 +354,7 @@ pub async fn items_post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    crate::body::require_json(&headers)?;
-    let body = crate::body::read_configured(state.config(), &headers, body).await?;
+    let body = crate::body::read_json(state.config(), &headers, body).await?;
     let invalid = |m: String| ApiError::bad_request("invalid_items", m);
     let list = crate::body::json_list(&body, "items", MAX_ITEMS_PER_REQUEST, "invalid_items")?;
     let mut patches = Vec::with_capacity(list.len());

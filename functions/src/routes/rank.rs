@@ -16,7 +16,11 @@ use axum::http::HeaderMap;
 use axum::Json;
 use topten_edge::request;
 
+use topten_live::realtime::UserHistory;
+use topten_model::serving_model::ServingModel;
+
 use crate::error::ApiError;
+use crate::servable::Servable;
 use crate::state::AppState;
 
 /// Most items one request may rank.
@@ -33,8 +37,7 @@ pub async fn rank_post(
         path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
     let cfg = state.config();
     request::validate_user_id(&user_id, cfg.max_id_len)?;
-    crate::body::require_json(&headers)?;
-    let body = crate::body::read_configured(cfg, &headers, body).await?;
+    let body = crate::body::read_json(cfg, &headers, body).await?;
     let item_ids = parse(&body, cfg.max_id_len)?;
 
     let active = state.active().await?;
@@ -42,51 +45,8 @@ pub async fn rank_post(
     let answer = crate::answer::Answer::for_user(&active, &user_id, state.answers());
     let serving = state.serving_model(answer.version).await?;
     let servable = state.servable(answer.version).await?;
-    // What the user has, and the interactions their scores come from.
-    let history = match (&serving, state.writable()) {
-        (Some(serving), Some(store)) => {
-            topten_live::realtime::user_history(store.as_ref(), serving, &user_id).await?
-        }
-        (None, Some(store)) => topten_live::realtime::UserHistory {
-            has: topten_live::realtime::event_item_set(store.as_ref(), &user_id).await?,
-            ..Default::default()
-        },
-        _ => Default::default(),
-    };
-    let seen: Vec<bool> = item_ids.iter().map(|id| history.has(id)).collect();
-    // Candidates the version can score, may serve and the user does not have: (position in
-    // the request, factor row).
-    let mut known: Vec<(usize, u32)> = Vec::new();
-    if let Some(serving) = &serving {
-        for (pos, id) in item_ids.iter().enumerate() {
-            let allowed = servable.as_ref().is_none_or(|s| s.allows(id)) && !seen[pos];
-            if let (Some(row), true) = (serving.items.get(id), allowed) {
-                known.push((pos, row));
-            }
-        }
-    }
-    let mut scores: Vec<Option<f32>> = vec![None; item_ids.len()];
-    if let Some(serving) = &serving {
-        if !known.is_empty() {
-            let rows: Vec<u32> = known.iter().map(|&(_, row)| row).collect();
-            if let Some(s) = serving.score_items(&history.interactions, &rows) {
-                for (&(pos, _), score) in known.iter().zip(s) {
-                    scores[pos] = Some(score);
-                }
-            }
-        }
-    }
-    // Scored items best first (ties in the caller's order), then the unscored, then the seen,
-    // each in the caller's order.
-    let mut order: Vec<usize> = (0..item_ids.len()).collect();
-    order.sort_by(|&a, &b| {
-        seen[a].cmp(&seen[b]).then(match (scores[a], scores[b]) {
-            (Some(x), Some(y)) => y.total_cmp(&x).then(a.cmp(&b)),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.cmp(&b),
-        })
-    });
+    let history = history(&state, serving.as_deref(), &user_id).await?;
+    let ranked = Ranking::of(&item_ids, serving.as_deref(), servable.as_deref(), &history);
     let title = |id: &str| -> Option<String> {
         let live = servable.as_ref().and_then(|s| s.title(id));
         live.map(str::to_owned).or_else(|| {
@@ -94,12 +54,13 @@ pub async fn rank_post(
             m.titles.get(m.items.get(id)? as usize).cloned().flatten()
         })
     };
-    let items: Vec<serde_json::Value> = order
-        .into_iter()
-        .map(|i| {
-            let mut item =
-                serde_json::json!({"itemId": item_ids[i], "score": scores[i], "seen": seen[i]});
-            if let Some(t) = title(&item_ids[i]) {
+    let items: Vec<serde_json::Value> = ranked
+        .order
+        .iter()
+        .map(|&i| {
+            let (id, score, seen) = (&item_ids[i], ranked.scores[i], ranked.seen[i]);
+            let mut item = serde_json::json!({"itemId": id, "score": score, "seen": seen});
+            if let Some(t) = title(id) {
                 item["title"] = serde_json::Value::String(t);
             }
             item
@@ -111,6 +72,80 @@ pub async fn rank_post(
         "recommendationId": answer.recommendation_id,
         "items": items,
     })))
+}
+
+/// What the user has, and the interactions their scores come from (a version without factors
+/// scores nothing, so only what the user's events name).
+async fn history(
+    state: &AppState,
+    serving: Option<&ServingModel>,
+    user_id: &str,
+) -> Result<UserHistory, ApiError> {
+    Ok(match (serving, state.writable()) {
+        (Some(serving), Some(store)) => {
+            topten_live::realtime::user_history(store.as_ref(), serving, user_id).await?
+        }
+        (None, Some(store)) => UserHistory {
+            has: topten_live::realtime::event_item_set(store.as_ref(), user_id).await?,
+            ..Default::default()
+        },
+        _ => Default::default(),
+    })
+}
+
+/// The caller's items ranked: positions in the answer's order, and per requested item its
+/// score (`None`: unknown, unservable or had) and whether the user has it.
+struct Ranking {
+    order: Vec<usize>,
+    scores: Vec<Option<f32>>,
+    seen: Vec<bool>,
+}
+
+impl Ranking {
+    /// Scored items best first (ties in the caller's order), then the unscored, then the seen,
+    /// each in the caller's order.
+    fn of(
+        item_ids: &[String],
+        serving: Option<&ServingModel>,
+        servable: Option<&Servable>,
+        history: &UserHistory,
+    ) -> Ranking {
+        let seen: Vec<bool> = item_ids.iter().map(|id| history.has(id)).collect();
+        let mut scores: Vec<Option<f32>> = vec![None; item_ids.len()];
+        if let Some(serving) = serving {
+            // Candidates the version can score, may serve and the user does not have:
+            // (position in the request, factor row).
+            let known: Vec<(usize, u32)> = item_ids
+                .iter()
+                .enumerate()
+                .filter(|&(pos, id)| servable.is_none_or(|s| s.allows(id)) && !seen[pos])
+                .filter_map(|(pos, id)| Some((pos, serving.items.get(id)?)))
+                .collect();
+            let rows: Vec<u32> = known.iter().map(|&(_, row)| row).collect();
+            if let Some(s) = (!known.is_empty())
+                .then(|| serving.score_items(&history.interactions, &rows))
+                .flatten()
+            {
+                for (&(pos, _), score) in known.iter().zip(s) {
+                    scores[pos] = Some(score);
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..item_ids.len()).collect();
+        order.sort_by(|&a, &b| {
+            seen[a].cmp(&seen[b]).then(match (scores[a], scores[b]) {
+                (Some(x), Some(y)) => y.total_cmp(&x).then(a.cmp(&b)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => a.cmp(&b),
+            })
+        });
+        Ranking {
+            order,
+            scores,
+            seen,
+        }
+    }
 }
 
 /// The `itemIds` of the body: 1 to [`MAX_RANK_ITEMS`] valid ids, repeats dropped (the first

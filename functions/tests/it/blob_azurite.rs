@@ -26,6 +26,8 @@ fn upload(at: &str, bytes: Vec<u8>) {
 
 #[test]
 #[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 fn blobs_in_azurite_input_models_prefixes_and_failures() {
     let _env = crate::common::azure_storage_env();
     let azurite = Azurite::start();

@@ -174,6 +174,8 @@ async fn status_and_body(router: &axum::Router, uri: &str) -> (u16, serde_json::
 /// choose among the servable items, on personal lists, the popular fallback and similar items;
 /// a malformed filter is a 400 naming the position.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 async fn category_and_expression_filters_choose_among_servable_items() {
     let dir = tempfile::tempdir().unwrap();
     // Every item: category "even" or "odd" by its number, a price equal to its number, and
@@ -305,6 +307,8 @@ fn urlencode(s: &str) -> String {
 /// (here two routers over one store, pointer cache off), a batch with a bad item stores
 /// nothing and names the field, and the next published version carries the changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 async fn live_changes_apply_everywhere_and_carry_over() {
     use topten_store::RecsReader;
     let dir = tempfile::tempdir().unwrap();
@@ -657,6 +661,8 @@ async fn send_with(
 /// change stored before the rule existed is left out of the next version, which serves; and
 /// health reads the active version for real.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 async fn ids_that_would_break_serving_are_refused_and_health_reads_the_version() {
     use topten_store::{ItemEdits, Publisher, RecsReader};
     let dir = tempfile::tempdir().unwrap();

@@ -75,6 +75,8 @@ fn as_f64(v: &serde_json::Value) -> f64 {
 
 #[tokio::test]
 #[ignore = "needs Debian's chromium (installed by .ci/run; scripts/test.sh runs ignored tests)"]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 async fn the_dashboard_shows_what_the_stats_say() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = topten_testkit::fixtures::ratings_file(dir.path());

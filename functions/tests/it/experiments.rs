@@ -22,6 +22,8 @@ async fn get_recs(router: &axum::Router, user: &str) -> (u16, serde_json::Value)
 }
 
 #[tokio::test]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 async fn users_are_served_from_their_arm() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = topten_testkit::fixtures::ratings_file(dir.path());

@@ -25,6 +25,8 @@ fn opts(v: &str) -> PublishOptions {
 /// and get it back: all against one handler process that is never restarted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server (Debian package; .ci/run installs it); scripts/test.sh runs it with --include-ignored"]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 async fn handler_serves_from_redis_with_one_round_trip_per_request_and_survives_a_restart() {
     let mut server = RedisServer::start_with(RedisOptions {
         persistent: true,

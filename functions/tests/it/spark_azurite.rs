@@ -62,6 +62,8 @@ fn rows(n: usize, seed: u64) -> Vec<(String, String, f64, i64)> {
 
 #[test]
 #[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 fn spark_output_in_blob_storage() {
     let _env = crate::common::azure_storage_env();
     let azurite = Azurite::start();

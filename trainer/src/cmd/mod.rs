@@ -217,3 +217,18 @@ macro_rules! outln {
     }};
 }
 pub(crate) use outln;
+
+/// What the commands that write a model do first: refuse a foreign `--out` before the work,
+/// not after it (saving checks again), and size the global thread pool (top-k and evaluation
+/// use it; training builds its own of the same size).
+pub fn claim_out_and_threads(out: &Location, threads: usize) -> anyhow::Result<()> {
+    if let Location::Local(dir) = out {
+        topten_model::output_dir::claim(dir, &topten_model::output_dir::MODEL_DIR)?;
+    }
+    if threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+    Ok(())
+}

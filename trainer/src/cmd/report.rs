@@ -84,16 +84,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(serde_json::to_value)
         .transpose()?;
-    let written = write_report(
-        &model,
-        holdout_fit.as_ref().unwrap_or(&model),
-        test.as_ref(),
-        &test_note,
-        tuning.as_ref(),
-        args.k,
-        args.max_k,
-        &out,
-    )?;
+    let input = ReportInput {
+        model: &model,
+        evaluated: holdout_fit.as_ref().unwrap_or(&model),
+        test: test.as_ref(),
+        test_note: &test_note,
+        tuning: tuning.as_ref(),
+        k: args.k,
+        max_k: args.max_k,
+    };
+    let written = write_report(&input, &out)?;
     tracing::info!(out = %out.display(), figures = written, "report written");
     super::outln!("{}", out.join("report.html").display());
     Ok(())
@@ -218,42 +218,113 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Renders every figure, writes the PNGs and `report.html` into `out`; returns the number of
-/// figures.
-pub fn write_report(
-    model: &Model,
-    evaluated: &Model,
-    test: Option<&Ratings>,
-    test_note: &str,
-    tuning: Option<&serde_json::Value>,
-    k: usize,
-    max_k: usize,
-    out: &Path,
-) -> anyhow::Result<usize> {
-    let mut figures: Vec<(&str, String, Chart)> = Vec::new();
-    let p = &model.meta.params;
+/// What a report is made of.
+pub struct ReportInput<'a> {
+    /// The model written (refitted on all rows when the split was re-made).
+    pub model: &'a Model,
+    /// The model the test figures describe (the holdout fit, or `model`).
+    pub evaluated: &'a Model,
+    /// The test rows, if any.
+    pub test: Option<&'a Ratings>,
+    /// What the test set is, in words.
+    pub test_note: &'a str,
+    /// The tuning record (`tuning.json`), when the model was tuned.
+    pub tuning: Option<&'a serde_json::Value>,
+    /// The cut-off of the list figures.
+    pub k: usize,
+    /// The largest k of the metrics-at-k figure.
+    pub max_k: usize,
+}
 
-    if !model.meta.history.is_empty() {
-        figures.push((
+/// A figure: its file name, caption and chart.
+type Figure = (&'static str, String, Chart);
+
+/// Renders every figure, writes the PNGs, `report.json` and `report.html` into `out`; returns
+/// the number of figures.
+pub fn write_report(input: &ReportInput<'_>, out: &Path) -> anyhow::Result<usize> {
+    let k = input.k;
+    let at_k = input
+        .test
+        .map(|t| report::metrics_at_k(input.evaluated, t, input.max_k.max(1)));
+    let cov = report::coverage(input.model, k);
+    let figures: Vec<Figure> = [
+        input.loss_figure(),
+        at_k.as_deref().map(|at| input.metrics_figure(at)),
+        input.trials_figure(),
+        input.dial_figure(),
+        Some(popularity_figure(&cov, k)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut html = input.html_model();
+    input.html_test_metrics(&mut html, at_k.as_deref());
+    input.html_beyond(&mut html);
+    input.html_dial(&mut html);
+    input.html_tuning(&mut html);
+    html_coverage(&mut html, &cov, k);
+    html += "<h2>Figures</h2>\n";
+    for (file, caption, chart) in &figures {
+        let png = chart.png();
+        std::fs::write(out.join(file), &png)
+            .with_context(|| format!("cannot write {}", out.join(file).display()))?;
+        let _ = writeln!(
+            html,
+            "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<code>{}</code>)</figcaption></figure>",
+            file.trim_end_matches(".png"),
+            esc(&chart.title),
+            base64::engine::general_purpose::STANDARD.encode(&png),
+            esc(caption),
+            file
+        );
+    }
+    let summary = serde_json::json!({
+        "coverage": cov,
+        "metricsAtK": at_k,
+        "figures": figures.iter().map(|f| f.0).collect::<Vec<_>>(),
+    });
+    let _ = write!(
+        html,
+        "<h2>Data</h2><pre>{}</pre>\n</body></html>\n",
+        esc(&serde_json::to_string_pretty(&summary)?)
+    );
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&summary)? + "\n",
+    )?;
+    std::fs::write(out.join("report.html"), html)
+        .with_context(|| format!("cannot write {}", out.join("report.html").display()))?;
+    Ok(figures.len())
+}
+
+impl ReportInput<'_> {
+    /// The training loss after each iteration.
+    fn loss_figure(&self) -> Option<Figure> {
+        let model = self.model;
+        if model.meta.history.is_empty() {
+            return None;
+        }
+        Some((
             "loss.png",
             "Training loss after each iteration (implicit: weighted squared error per unit of confidence; explicit: per rating).".into(),
-            Chart {
-                title: "Training loss per iteration".into(),
-                x_label: "iteration".into(),
-                y_label: "loss".into(),
-                series: vec![Series {
-                    name: "loss".into(),
-                    points: model.meta.history.iter().map(|h| (h.iteration as f64, h.loss)).collect(),
-                    color: PALETTE[0],
-                    style: Style::Line,
-                }],
-                y_from_zero: false,
-            },
-        ));
+        Chart {
+            title: "Training loss per iteration".into(),
+            x_label: "iteration".into(),
+            y_label: "loss".into(),
+            series: vec![Series {
+                name: "loss".into(),
+                points: model.meta.history.iter().map(|h| (h.iteration as f64, h.loss)).collect(),
+                color: PALETTE[0],
+                style: Style::Line,
+            }],
+            y_from_zero: false,
+        },
+        ))
     }
 
-    let at_k = test.map(|t| report::metrics_at_k(evaluated, t, max_k.max(1)));
-    if let Some(at) = &at_k {
+    /// Ranking metrics on the test set for every cut-off k.
+    fn metrics_figure(&self, at: &[topten_model::metrics::RankingMetrics]) -> Figure {
+        let test_note = self.test_note;
         let line =
             |name: &str, c: usize, f: &dyn Fn(&topten_model::metrics::RankingMetrics) -> f64| {
                 Series {
@@ -263,7 +334,7 @@ pub fn write_report(
                     style: Style::Line,
                 }
             };
-        figures.push((
+        (
             "metrics_at_k.png",
             format!("Ranking metrics on the {test_note} for every cut-off k."),
             Chart {
@@ -278,13 +349,18 @@ pub fn write_report(
                 ],
                 y_from_zero: true,
             },
-        ));
+        )
     }
 
-    let trials: Vec<serde_json::Value> = tuning
-        .and_then(|t| t["trials"].as_array().cloned())
-        .unwrap_or_default();
-    if !trials.is_empty() {
+    /// Every tuning trial's validation score, by successive-halving rung.
+    fn trials_figure(&self) -> Option<Figure> {
+        let tuning = self.tuning;
+        let trials: Vec<serde_json::Value> = tuning
+            .and_then(|t| t["trials"].as_array().cloned())
+            .unwrap_or_default();
+        if trials.is_empty() {
+            return None;
+        }
         let max_rung = trials
             .iter()
             .filter_map(|t| t["rung"].as_u64())
@@ -331,26 +407,27 @@ pub fn write_report(
             .and_then(|t| t["summary"]["metric"].as_str())
             .unwrap_or("score")
             .to_string();
-        figures.push((
-            "trials.png",
-            format!(
-                "Validation {metric} of every tuning trial in the order they ran (colour: successive-halving rung); best {best_score:.4}. The test set played no part."
-            ),
-            Chart {
-                title: "Tuning trials (validation)".into(),
-                x_label: "trial".into(),
-                y_label: metric,
-                series,
-                y_from_zero: false,
-            },
-        ));
+        Some((
+        "trials.png",
+        format!(
+            "Validation {metric} of every tuning trial in the order they ran (colour: successive-halving rung); best {best_score:.4}. The test set played no part."
+        ),
+        Chart {
+            title: "Tuning trials (validation)".into(),
+            x_label: "trial".into(),
+            y_label: metric,
+            series,
+            y_from_zero: false,
+        },
+        ))
     }
 
-    // The chosen configuration across the popularity dial (validation), from `topten tune`.
-    let dial: Vec<serde_json::Value> = tuning
-        .and_then(|t| t["dial"].as_array().cloned())
-        .unwrap_or_default();
-    if !dial.is_empty() {
+    /// The chosen configuration across the popularity dial (validation), from `topten tune`.
+    fn dial_figure(&self) -> Option<Figure> {
+        let dial = self.dial();
+        if dial.is_empty() {
+            return None;
+        }
         let point = |d: &serde_json::Value, name: &str| -> (f64, f64) {
             (
                 d["beyond"]["catalog_coverage"].as_f64().unwrap_or(0.0),
@@ -361,37 +438,179 @@ pub fn write_report(
             .iter()
             .map(|d| format!("{}", d["popularity_penalty"].as_f64().unwrap_or(0.0) as f32))
             .collect();
-        figures.push((
-            "dial.png",
-            format!(
-                "Accuracy against catalogue coverage across the popularity dial β ({}), for the chosen configuration on the validation split: each step right buys coverage, each step down costs accuracy. Publish a point with `topten publish --popularity-penalty β`.",
-                steps.join(", ")
-            ),
-            Chart {
-                title: "Accuracy-coverage curve across the popularity dial (validation)".into(),
-                x_label: "catalog coverage".into(),
-                y_label: "accuracy at k".into(),
-                series: vec![
-                    Series {
-                        name: "NDCG@k".into(),
-                        points: dial.iter().map(|d| point(d, "ndcg_at_k")).collect(),
-                        color: PALETTE[2],
-                        style: Style::Line,
-                    },
-                    Series {
-                        name: "precision@k".into(),
-                        points: dial.iter().map(|d| point(d, "precision_at_k")).collect(),
-                        color: PALETTE[0],
-                        style: Style::Line,
-                    },
-                ],
-                y_from_zero: true,
-            },
-        ));
+        Some((
+        "dial.png",
+        format!(
+            "Accuracy against catalogue coverage across the popularity dial β ({}), for the chosen configuration on the validation split: each step right buys coverage, each step down costs accuracy. Publish a point with `topten publish --popularity-penalty β`.",
+            steps.join(", ")
+        ),
+        Chart {
+            title: "Accuracy-coverage curve across the popularity dial (validation)".into(),
+            x_label: "catalog coverage".into(),
+            y_label: "accuracy at k".into(),
+            series: vec![
+                Series {
+                    name: "NDCG@k".into(),
+                    points: dial.iter().map(|d| point(d, "ndcg_at_k")).collect(),
+                    color: PALETTE[2],
+                    style: Style::Line,
+                },
+                Series {
+                    name: "precision@k".into(),
+                    points: dial.iter().map(|d| point(d, "precision_at_k")).collect(),
+                    color: PALETTE[0],
+                    style: Style::Line,
+                },
+            ],
+            y_from_zero: true,
+        },
+        ))
     }
 
-    let cov = report::coverage(model, k);
-    figures.push((
+    /// The dial steps of the tuning record.
+    fn dial(&self) -> Vec<serde_json::Value> {
+        self.tuning
+            .and_then(|t| t["dial"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The page's head and the model's parameters.
+    fn html_model(&self) -> String {
+        let (model, p) = (self.model, &self.model.meta.params);
+        let mut html = String::new();
+        let title = format!(
+            "topten model report: {}",
+            model.meta.source.as_deref().unwrap_or("model")
+        );
+        let _ = write!(
+            html,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#555;margin-bottom:2em}}</style></head><body>\n<h1>{}</h1>\n",
+            esc(&title),
+            esc(&title)
+        );
+        let _ = writeln!(
+            html,
+            "<h2>Model</h2><table><tr><th>what</th><th>value</th></tr>\
+        <tr><td>family</td><td>{:?}</td></tr><tr><td>factors</td><td>{}</td></tr><tr><td>regularization</td><td>{}</td></tr>\
+        <tr><td>alpha</td><td>{}</td></tr><tr><td>confidence</td><td>{:?}</td></tr><tr><td>iterations</td><td>{}</td></tr>\
+        <tr><td>popularity penalty β</td><td>{}</td></tr><tr><td>users × items</td><td>{} × {}</td></tr><tr><td>training interactions</td><td>{}</td></tr>\
+        <tr><td>training seconds</td><td>{:.3}</td></tr><tr><td>created</td><td>{}</td></tr></table>",
+            p.feedback,
+            p.factors,
+            p.regularization,
+            p.alpha,
+            p.confidence,
+            p.iterations,
+            p.popularity_penalty,
+            model.meta.users,
+            model.meta.items,
+            model.meta.interactions,
+            model.meta.training_seconds,
+            esc(&model.meta.created_at)
+        );
+        html
+    }
+
+    /// The test metrics at a few cut-offs.
+    fn html_test_metrics(
+        &self,
+        html: &mut String,
+        at_k: Option<&[topten_model::metrics::RankingMetrics]>,
+    ) {
+        let test_note = self.test_note;
+        if let Some(at) = at_k {
+            let _ = write!(*html, "<h2>Test metrics</h2><p>{}</p><table><tr><th>k</th><th>precision@k</th><th>recall@k</th><th>NDCG@k</th><th>MAP@k</th></tr>", esc(test_note));
+            for m in at
+                .iter()
+                .filter(|m| [1, 5, 10, 20].contains(&m.k) || m.k == at.len())
+            {
+                let _ = write!(
+                    *html,
+                    "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                    m.k, m.precision_at_k, m.recall_at_k, m.ndcg_at_k, m.map_at_k
+                );
+            }
+            *html += "</table>\n";
+        } else {
+            let _ = writeln!(*html, "<h2>Test metrics</h2><p>{}</p>", esc(test_note));
+        }
+    }
+
+    /// The beyond-accuracy figures of the test users.
+    fn html_beyond(&self, html: &mut String) {
+        let (k, evaluated) = (self.k, self.evaluated);
+        if let Some(test) = self.test {
+            let b = topten_model::pipeline::evaluate(evaluated, test, k)
+                .beyond
+                .unwrap_or_default();
+            let _ = writeln!(
+                *html,
+                "<h2>Beyond accuracy (top {k}, test users)</h2><p>Microsoft Recommenders' definitions; diversity and serendipity use {}.</p><table><tr><th>figure</th><th>value</th></tr>\
+        <tr><td>catalog coverage</td><td>{:.4}</td></tr><tr><td>distributional coverage (bits)</td><td>{:.4}</td></tr>\
+        <tr><td>novelty (bits)</td><td>{:.4}</td></tr><tr><td>diversity</td><td>{:.4}</td></tr><tr><td>serendipity</td><td>{:.4}</td></tr></table>",
+                match b.item_similarity {
+                    topten_model::beyond_accuracy::SimilarityMeasure::ItemCooccurrenceCount => "item co-occurrence in the training data",
+                    topten_model::beyond_accuracy::SimilarityMeasure::ItemFeatureVector => "the catalogue's categories",
+                },
+                b.catalog_coverage,
+                b.distributional_coverage,
+                b.novelty,
+                b.diversity,
+                b.serendipity
+            );
+        }
+    }
+
+    /// The popularity dial's table.
+    fn html_dial(&self, html: &mut String) {
+        let dial = self.dial();
+        let p = &self.model.meta.params;
+        if !dial.is_empty() {
+            let _ = write!(*html, "<h2>The popularity dial (validation)</h2><p>The chosen configuration (β = {}) across the dial. Served coverage is that of every user's lists from the same configuration refitted on all training rows, the figure a coverage bound is checked on.</p><table><tr><th>β</th><th>NDCG@k</th><th>precision@k</th><th>catalog coverage</th><th>served coverage</th><th>novelty</th><th>diversity</th></tr>", p.popularity_penalty);
+            for d in &dial {
+                // Coverage of every user's lists from the refit on all training rows, which
+                // bounds are checked on (absent when the search had no list bound).
+                let served = d["served"]["catalog_coverage"]
+                    .as_f64()
+                    .map_or("–".to_string(), |c| format!("{c:.4}"));
+                let _ = write!(
+                    *html,
+                    "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{served}</td><td>{:.3}</td><td>{:.4}</td></tr>",
+                    d["popularity_penalty"].as_f64().unwrap_or(0.0) as f32,
+                    d["validation"]["ndcg_at_k"].as_f64().unwrap_or(0.0),
+                    d["validation"]["precision_at_k"].as_f64().unwrap_or(0.0),
+                    d["beyond"]["catalog_coverage"].as_f64().unwrap_or(0.0),
+                    d["beyond"]["novelty"].as_f64().unwrap_or(0.0),
+                    d["beyond"]["diversity"].as_f64().unwrap_or(0.0),
+                );
+            }
+            *html += "</table>\n";
+        }
+    }
+
+    /// The tuning summary.
+    fn html_tuning(&self, html: &mut String) {
+        if let Some(t) = self.tuning {
+            let s = &t["summary"];
+            let _ = writeln!(
+                *html,
+                "<h2>Tuning</h2><p>{} trials in {:.1} s, maximising validation {} (holdout: {} share {} of each user's training interactions; {} users). Best validation score {:.4} against {:.4} for the defaults.</p>",
+                t["trials"].as_array().map_or(0, |a| a.len()),
+                s["seconds"].as_f64().unwrap_or(0.0),
+                esc(s["metric"].as_str().unwrap_or("?")),
+                esc(s["validation"]["holdout"].as_str().unwrap_or("?")),
+                s["validation"]["share"],
+                s["validation"]["users"],
+                s["bestScore"].as_f64().unwrap_or(0.0),
+                s["defaultsScore"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+}
+
+/// Where top-k recommendations and training interactions fall by item popularity.
+fn popularity_figure(cov: &report::Coverage, k: usize) -> Figure {
+    (
         "popularity.png",
         format!(
             "Share of all top-{k} recommendations, and of training interactions, per popularity decile of items (decile 1: the 10% most popular). A recommender that only pushes blockbusters puts nearly everything in decile 1."
@@ -416,114 +635,13 @@ pub fn write_report(
             ],
             y_from_zero: true,
         },
-    ));
+    )
+}
 
-    // HTML.
-    let mut html = String::new();
-    let title = format!(
-        "topten model report: {}",
-        model.meta.source.as_deref().unwrap_or("model")
-    );
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#555;margin-bottom:2em}}</style></head><body>\n<h1>{}</h1>\n",
-        esc(&title),
-        esc(&title)
-    );
+/// The catalogue coverage and popularity-bias table.
+fn html_coverage(html: &mut String, cov: &report::Coverage, k: usize) {
     let _ = writeln!(
-        html,
-        "<h2>Model</h2><table><tr><th>what</th><th>value</th></tr>\
-<tr><td>family</td><td>{:?}</td></tr><tr><td>factors</td><td>{}</td></tr><tr><td>regularization</td><td>{}</td></tr>\
-<tr><td>alpha</td><td>{}</td></tr><tr><td>confidence</td><td>{:?}</td></tr><tr><td>iterations</td><td>{}</td></tr>\
-<tr><td>popularity penalty β</td><td>{}</td></tr><tr><td>users × items</td><td>{} × {}</td></tr><tr><td>training interactions</td><td>{}</td></tr>\
-<tr><td>training seconds</td><td>{:.3}</td></tr><tr><td>created</td><td>{}</td></tr></table>",
-        p.feedback,
-        p.factors,
-        p.regularization,
-        p.alpha,
-        p.confidence,
-        p.iterations,
-        p.popularity_penalty,
-        model.meta.users,
-        model.meta.items,
-        model.meta.interactions,
-        model.meta.training_seconds,
-        esc(&model.meta.created_at)
-    );
-    if let Some(at) = &at_k {
-        let _ = write!(html, "<h2>Test metrics</h2><p>{}</p><table><tr><th>k</th><th>precision@k</th><th>recall@k</th><th>NDCG@k</th><th>MAP@k</th></tr>", esc(test_note));
-        for m in at
-            .iter()
-            .filter(|m| [1, 5, 10, 20].contains(&m.k) || m.k == at.len())
-        {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-                m.k, m.precision_at_k, m.recall_at_k, m.ndcg_at_k, m.map_at_k
-            );
-        }
-        html += "</table>\n";
-    } else {
-        let _ = writeln!(html, "<h2>Test metrics</h2><p>{}</p>", esc(test_note));
-    }
-    if let Some(test) = test {
-        let b = topten_model::pipeline::evaluate(evaluated, test, k)
-            .beyond
-            .unwrap_or_default();
-        let _ = writeln!(
-            html,
-            "<h2>Beyond accuracy (top {k}, test users)</h2><p>Microsoft Recommenders' definitions; diversity and serendipity use {}.</p><table><tr><th>figure</th><th>value</th></tr>\
-<tr><td>catalog coverage</td><td>{:.4}</td></tr><tr><td>distributional coverage (bits)</td><td>{:.4}</td></tr>\
-<tr><td>novelty (bits)</td><td>{:.4}</td></tr><tr><td>diversity</td><td>{:.4}</td></tr><tr><td>serendipity</td><td>{:.4}</td></tr></table>",
-            match b.item_similarity {
-                topten_model::beyond_accuracy::SimilarityMeasure::ItemCooccurrenceCount => "item co-occurrence in the training data",
-                topten_model::beyond_accuracy::SimilarityMeasure::ItemFeatureVector => "the catalogue's categories",
-            },
-            b.catalog_coverage,
-            b.distributional_coverage,
-            b.novelty,
-            b.diversity,
-            b.serendipity
-        );
-    }
-    if !dial.is_empty() {
-        let _ = write!(html, "<h2>The popularity dial (validation)</h2><p>The chosen configuration (β = {}) across the dial. Served coverage is that of every user's lists from the same configuration refitted on all training rows, the figure a coverage bound is checked on.</p><table><tr><th>β</th><th>NDCG@k</th><th>precision@k</th><th>catalog coverage</th><th>served coverage</th><th>novelty</th><th>diversity</th></tr>", p.popularity_penalty);
-        for d in &dial {
-            // Coverage of every user's lists from the refit on all training rows, which
-            // bounds are checked on (absent when the search had no list bound).
-            let served = d["served"]["catalog_coverage"]
-                .as_f64()
-                .map_or("–".to_string(), |c| format!("{c:.4}"));
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{served}</td><td>{:.3}</td><td>{:.4}</td></tr>",
-                d["popularity_penalty"].as_f64().unwrap_or(0.0) as f32,
-                d["validation"]["ndcg_at_k"].as_f64().unwrap_or(0.0),
-                d["validation"]["precision_at_k"].as_f64().unwrap_or(0.0),
-                d["beyond"]["catalog_coverage"].as_f64().unwrap_or(0.0),
-                d["beyond"]["novelty"].as_f64().unwrap_or(0.0),
-                d["beyond"]["diversity"].as_f64().unwrap_or(0.0),
-            );
-        }
-        html += "</table>\n";
-    }
-    if let Some(t) = tuning {
-        let s = &t["summary"];
-        let _ = writeln!(
-            html,
-            "<h2>Tuning</h2><p>{} trials in {:.1} s, maximising validation {} (holdout: {} share {} of each user's training interactions; {} users). Best validation score {:.4} against {:.4} for the defaults.</p>",
-            t["trials"].as_array().map_or(0, |a| a.len()),
-            s["seconds"].as_f64().unwrap_or(0.0),
-            esc(s["metric"].as_str().unwrap_or("?")),
-            esc(s["validation"]["holdout"].as_str().unwrap_or("?")),
-            s["validation"]["share"],
-            s["validation"]["users"],
-            s["bestScore"].as_f64().unwrap_or(0.0),
-            s["defaultsScore"].as_f64().unwrap_or(0.0),
-        );
-    }
-    let _ = writeln!(
-        html,
+        *html,
         "<h2>Catalogue coverage and popularity bias (top {k})</h2><table><tr><th>measure</th><th>value</th></tr>\
 <tr><td>catalogue coverage (items recommended to anyone)</td><td>{:.1}% ({} of {})</td></tr>\
 <tr><td>share of recommendations going to the top 1% of items ({} items)</td><td>{:.1}%</td></tr>\
@@ -537,36 +655,4 @@ pub fn write_report(
         100.0 * cov.top1pct_share_of_interactions,
         cov.gini
     );
-    html += "<h2>Figures</h2>\n";
-    for (file, caption, chart) in &figures {
-        let png = chart.png();
-        std::fs::write(out.join(file), &png)
-            .with_context(|| format!("cannot write {}", out.join(file).display()))?;
-        let _ = writeln!(
-            html,
-            "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<code>{}</code>)</figcaption></figure>",
-            file.trim_end_matches(".png"),
-            esc(&chart.title),
-            base64::engine::general_purpose::STANDARD.encode(&png),
-            esc(caption),
-            file
-        );
-    }
-    let summary = serde_json::json!({
-        "coverage": cov,
-        "metricsAtK": at_k,
-        "figures": figures.iter().map(|f| f.0).collect::<Vec<_>>(),
-    });
-    let _ = write!(
-        html,
-        "<h2>Data</h2><pre>{}</pre>\n</body></html>\n",
-        esc(&serde_json::to_string_pretty(&summary)?)
-    );
-    std::fs::write(
-        out.join("report.json"),
-        serde_json::to_string_pretty(&summary)? + "\n",
-    )?;
-    std::fs::write(out.join("report.html"), html)
-        .with_context(|| format!("cannot write {}", out.join("report.html").display()))?;
-    Ok(figures.len())
 }

@@ -133,16 +133,7 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let params = args.params();
     params.check()?;
-    // Refuse a foreign --out before training, not after it (saving checks again).
-    if let Location::Local(dir) = &args.out {
-        topten_model::output_dir::claim(dir, &topten_model::output_dir::MODEL_DIR)?;
-    }
-    if args.threads > 0 {
-        // Top-k and evaluation use the global pool; training builds its own of the same size.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .build_global();
-    }
+    super::claim_out_and_threads(&args.out, args.threads)?;
     let sets = args.data.load(args.seed)?;
 
     let bar = progress::iterations(params.iterations);

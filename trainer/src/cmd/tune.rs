@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use topten_model::als::{AlsParams, Confidence};
+use topten_model::interactions::Ratings;
 use topten_model::objective::{Constraint, Figure};
 use topten_model::pipeline;
 use topten_model::tune::{self, Budget, Holdout, SearchSpace, TuneConfig, ValidationSplit};
@@ -115,120 +116,15 @@ pub struct Args {
     pub out: Location,
 }
 
-/// Runs the subcommand.
+/// Runs the subcommand: the search on the training side, then a refit of the best
+/// configuration on all training rows, scored once on the test set and written.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    // Refuse a foreign --out before the search, not after it (saving checks again).
-    if let Location::Local(dir) = &args.out {
-        topten_model::output_dir::claim(dir, &topten_model::output_dir::MODEL_DIR)?;
-    }
-    if args.threads > 0 {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .build_global();
-    }
-    let metric = args.objective;
-    anyhow::ensure!(
-        args.popularity_penalty[0] >= 0.0
-            && args.popularity_penalty[0] <= args.popularity_penalty[1],
-        "--popularity-penalty MIN MAX must satisfy 0 <= MIN <= MAX"
-    );
-    let budget = match (args.budget, args.time) {
-        (_, Some(s)) if s > 0.0 => Budget::Seconds(s),
-        (_, Some(s)) => anyhow::bail!("--time must be positive, got {s}"),
-        (Some(0), _) => anyhow::bail!("--budget must be at least 1"),
-        (Some(n), _) => Budget::Trials(n),
-        (None, None) => Budget::Trials(40),
-    };
-    let cfg = TuneConfig {
-        space: SearchSpace {
-            factors: (args.factors[0], args.factors[1]),
-            regularization: (args.regularization[0], args.regularization[1]),
-            alpha: (args.alpha[0], args.alpha[1]),
-            confidence: match args.confidence {
-                ConfidenceArg::Both => vec![Confidence::Linear, Confidence::Log],
-                ConfidenceArg::Linear => vec![Confidence::Linear],
-                ConfidenceArg::Log => vec![Confidence::Log],
-            },
-            iterations: (args.iterations[0], args.iterations[1]),
-            popularity_penalty: (args.popularity_penalty[0], args.popularity_penalty[1]),
-        },
-        budget,
-        eta: args.eta,
-        validation: ValidationSplit {
-            holdout: match args.holdout {
-                HoldoutArg::Last => Holdout::Last,
-                HoldoutArg::Random => Holdout::Random,
-            },
-            share: args.validation_share,
-            filter_by: match args.validation_filter_by {
-                super::FilterByArg::User => topten_model::split::FilterBy::User,
-                super::FilterByArg::Item => topten_model::split::FilterBy::Item,
-            },
-            seed: u32::try_from(args.seed).context("the seed must be below 2^32")?,
-        },
-        metric,
-        constraints: args.constraints.clone(),
-        k: args.k,
-        seed: args.seed,
-        base: AlsParams {
-            seed: args.seed,
-            threads: args.threads,
-            ..AlsParams::implicit()
-        },
-        refine_rounds: args.refine_rounds,
-        validation_folds: args.validation_folds.into(),
-        ..TuneConfig::default()
-    };
+    super::claim_out_and_threads(&args.out, args.threads)?;
+    let cfg = tune_config(&args)?;
     let sets = args.data.load(args.seed)?;
     let train = &sets.train;
-
-    let bar = match cfg.budget {
-        Budget::Trials(_) => ProgressBar::new(0),
-        Budget::Seconds(_) => ProgressBar::new_spinner(),
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} tuning [{bar:30}] {pos}/{len} trials {msg} ({elapsed})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    let result = tune::tune(train, &cfg, &mut |t, p| {
-        if let Some(n) = p.planned {
-            bar.set_length(n as u64);
-        }
-        bar.set_position(p.done as u64);
-        bar.set_message(format!("best {} {:.4}", args.objective, p.best));
-        tracing::debug!(
-            config = t.config,
-            rung = t.rung,
-            factors = t.params.factors,
-            regularization = t.params.regularization,
-            alpha = t.params.alpha,
-            iterations = t.params.iterations,
-            popularity_penalty = t.params.popularity_penalty,
-            score = t.score,
-            feasible = t.feasible,
-            "trial"
-        );
-    })?;
-    bar.finish_and_clear();
+    let result = search(train, &cfg, &args)?;
     let best = &result.trials[result.best_trial];
-    tracing::info!(
-        trials = result.trials.len(),
-        configs = result.trials.iter().map(|t| t.config).max().unwrap_or(0) + 1,
-        seconds = result.seconds,
-        factors = best.params.factors,
-        regularization = best.params.regularization,
-        alpha = best.params.alpha,
-        confidence = ?best.params.confidence,
-        iterations = best.params.iterations,
-        popularity_penalty = best.params.popularity_penalty,
-        validation = best.score,
-        defaults = result.trials[0].score,
-        "search finished"
-    );
-
     // Refit on all training data; score the test set once.
     let params = AlsParams {
         threads: args.threads,
@@ -286,4 +182,112 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     super::outln!("{}", serde_json::to_string_pretty(&out)?);
     tracing::info!(out = %args.out, "tuned model written");
     Ok(())
+}
+
+/// The search's configuration from the arguments.
+fn tune_config(args: &Args) -> anyhow::Result<TuneConfig> {
+    let metric = args.objective;
+    anyhow::ensure!(
+        args.popularity_penalty[0] >= 0.0
+            && args.popularity_penalty[0] <= args.popularity_penalty[1],
+        "--popularity-penalty MIN MAX must satisfy 0 <= MIN <= MAX"
+    );
+    let budget = match (args.budget, args.time) {
+        (_, Some(s)) if s > 0.0 => Budget::Seconds(s),
+        (_, Some(s)) => anyhow::bail!("--time must be positive, got {s}"),
+        (Some(0), _) => anyhow::bail!("--budget must be at least 1"),
+        (Some(n), _) => Budget::Trials(n),
+        (None, None) => Budget::Trials(40),
+    };
+    Ok(TuneConfig {
+        space: SearchSpace {
+            factors: (args.factors[0], args.factors[1]),
+            regularization: (args.regularization[0], args.regularization[1]),
+            alpha: (args.alpha[0], args.alpha[1]),
+            confidence: match args.confidence {
+                ConfidenceArg::Both => vec![Confidence::Linear, Confidence::Log],
+                ConfidenceArg::Linear => vec![Confidence::Linear],
+                ConfidenceArg::Log => vec![Confidence::Log],
+            },
+            iterations: (args.iterations[0], args.iterations[1]),
+            popularity_penalty: (args.popularity_penalty[0], args.popularity_penalty[1]),
+        },
+        budget,
+        eta: args.eta,
+        validation: ValidationSplit {
+            holdout: match args.holdout {
+                HoldoutArg::Last => Holdout::Last,
+                HoldoutArg::Random => Holdout::Random,
+            },
+            share: args.validation_share,
+            filter_by: match args.validation_filter_by {
+                super::FilterByArg::User => topten_model::split::FilterBy::User,
+                super::FilterByArg::Item => topten_model::split::FilterBy::Item,
+            },
+            seed: u32::try_from(args.seed).context("the seed must be below 2^32")?,
+        },
+        metric,
+        constraints: args.constraints.clone(),
+        k: args.k,
+        seed: args.seed,
+        base: AlsParams {
+            seed: args.seed,
+            threads: args.threads,
+            ..AlsParams::implicit()
+        },
+        refine_rounds: args.refine_rounds,
+        validation_folds: args.validation_folds.into(),
+        ..TuneConfig::default()
+    })
+}
+
+/// The search, with a progress bar and a log line per trial.
+fn search(train: &Ratings, cfg: &TuneConfig, args: &Args) -> anyhow::Result<tune::TuneResult> {
+    let bar = match cfg.budget {
+        Budget::Trials(_) => ProgressBar::new(0),
+        Budget::Seconds(_) => ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} tuning [{bar:30}] {pos}/{len} trials {msg} ({elapsed})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let result = tune::tune(train, cfg, &mut |t, p| {
+        if let Some(n) = p.planned {
+            bar.set_length(n as u64);
+        }
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("best {} {:.4}", args.objective, p.best));
+        tracing::debug!(
+            config = t.config,
+            rung = t.rung,
+            factors = t.params.factors,
+            regularization = t.params.regularization,
+            alpha = t.params.alpha,
+            iterations = t.params.iterations,
+            popularity_penalty = t.params.popularity_penalty,
+            score = t.score,
+            feasible = t.feasible,
+            "trial"
+        );
+    })?;
+    bar.finish_and_clear();
+    let best = &result.trials[result.best_trial];
+    tracing::info!(
+        trials = result.trials.len(),
+        configs = result.trials.iter().map(|t| t.config).max().unwrap_or(0) + 1,
+        seconds = result.seconds,
+        factors = best.params.factors,
+        regularization = best.params.regularization,
+        alpha = best.params.alpha,
+        confidence = ?best.params.confidence,
+        iterations = best.params.iterations,
+        popularity_penalty = best.params.popularity_penalty,
+        validation = best.score,
+        defaults = result.trials[0].score,
+        "search finished"
+    );
+    Ok(result)
 }

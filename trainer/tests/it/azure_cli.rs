@@ -36,6 +36,8 @@ impl Env {
 
 #[test]
 #[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 fn train_from_blob_model_to_blob_publish_to_cosmos_and_serve() {
     let (azurite, cosmos) = (Azurite::start(), CosmosServer::start());
     let env = Env {

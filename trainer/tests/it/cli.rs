@@ -58,6 +58,8 @@ fn every_command_has_help() {
 }
 
 #[test]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 fn split_train_recommend_predict_evaluate() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());
@@ -513,6 +515,8 @@ fn the_popularity_dial_from_train_to_published_lists() {
 /// Parquet input trains exactly the model the same rows as TSV train; a Spark run imports into
 /// a model every command takes; bad Spark input fails before anything is written.
 #[test]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 fn parquet_input_and_spark_imports_end_to_end() {
     use topten_testkit::parquet::{write_ratings as write_parquet, IdType, Shape};
     let dir = tempfile::tempdir().unwrap();
@@ -746,6 +750,8 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
 /// An experiment from the command line: start, status, a refused activation while it runs,
 /// stop, start again, promote.
 #[test]
+/// Long because it is one scenario: each step starts from the state the steps before it left,
+/// so splitting it would only pass that state around.
 fn experiments_start_stop_and_promote() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());

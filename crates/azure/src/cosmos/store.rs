@@ -22,8 +22,8 @@ use topten_model::catalogue::live::LiveItem;
 use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
-    ActiveVersion, AnswerCounts, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, UserRecs,
-    VersionInfo, VersionStorage, WriteStats,
+    ActiveVersion, AnswerCounts, EventLog, ItemEdits, ItemScore, RecsReader, StoreError,
+    StoredRecs, UserRecs, VersionInfo, VersionStorage, WriteStats,
 };
 
 use super::documents::*;
@@ -504,30 +504,21 @@ impl RecsReader for CosmosStore {
         self.read_doc(META_PARTITION, "active").await
     }
 
-    async fn user_recs(
+    async fn read_user(
         &self,
         version: &str,
         user_id: &str,
-    ) -> Result<Option<UserRecs>, StoreError> {
-        match self.user_recs_json(version, user_id).await? {
-            Some(json) => serde_json::from_slice(&json)
-                .map(Some)
-                .map_err(|e| backend_err(format!("document for {user_id:?}: {e}"))),
-            None => Ok(None),
-        }
-    }
-
-    async fn user_recs_json(
-        &self,
-        version: &str,
-        user_id: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
+    ) -> Result<(), StoreError> {
         let id = escape_id(&topten_store::doc_id(version, user_id));
         let raw = self
             .resilience
             .guarded("user read", self.read_raw(user_id, &id))
             .await?;
-        Ok(raw.map(|b| b.to_vec()))
+        if let Some(bytes) = raw {
+            read(StoredRecs::Document(&bytes));
+        }
+        Ok(())
     }
 
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError> {
@@ -542,11 +533,7 @@ impl RecsReader for CosmosStore {
         let docs: Vec<MetaDoc<VersionInfo>> =
             self.query(q, FeedScope::partition(META_PARTITION)).await?;
         let mut out: Vec<VersionInfo> = docs.into_iter().map(|d| d.body).collect();
-        out.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.version.cmp(&b.version))
-        });
+        topten_store::documents::oldest_first(&mut out);
         Ok(out)
     }
 
