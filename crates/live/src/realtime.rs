@@ -146,27 +146,22 @@ pub fn to_items(serving: &ServingModel, scored: &[Scored]) -> Vec<ItemScore> {
         .collect()
 }
 
-/// Recomputes each user's list in the serving model's version from their history and events
-/// (all of them, as stored) and writes them back: every fresh list is computed, then all are
-/// written in one batch (one transaction where the store has them), so an event batch costs
-/// one commit for its write-backs instead of one per user; on a 2-core machine the per-user
-/// commits kept the core in the kernel (bench/writes.sh). Returns the users written.
-pub async fn refresh_users_with(
+/// Each user's [`UserHistory`] against `serving`'s version, their events (all of them, as
+/// stored) already read: the reads of a fold-in, one stored-history read per user. The lists
+/// then come from [`fresh_list`], with no store access, and are written in one batch
+/// ([`topten_store::Publisher::upsert_users_recs`]): one commit for an event batch's
+/// write-backs instead of one per user (on a 2-core machine per-user commits kept the core in
+/// the kernel, bench/writes.sh).
+pub async fn histories(
     store: &dyn Store,
     serving: &ServingModel,
     users: &[(String, Vec<StoredEvent>)],
-    rules: &ListRules,
-) -> Result<Vec<String>, StoreError> {
-    let mut docs = Vec::with_capacity(users.len());
+) -> Result<Vec<UserHistory>, StoreError> {
+    let mut out = Vec::with_capacity(users.len());
     for (user_id, events) in users {
-        if let Some(doc) = fresh_recs(store, serving, user_id, events, rules).await? {
-            docs.push(doc);
-        }
+        out.push(history_with(store, serving, user_id, events).await?);
     }
-    if !docs.is_empty() {
-        store.upsert_users_recs(&docs).await?;
-    }
-    Ok(docs.into_iter().map(|d| d.user_id).collect())
+    Ok(out)
 }
 
 /// `user_id`'s list in the serving model's version from history + fresh events, with the items
@@ -179,8 +174,20 @@ async fn fresh_recs(
     rules: &ListRules,
 ) -> Result<Option<UserRecs>, StoreError> {
     let history = history_with(store, serving, user_id, events).await?;
+    Ok(fresh_list(serving, user_id, &history, events, rules))
+}
+
+/// `user_id`'s list from their `history` and `events` (CPU only: a fold-in and a scoring of
+/// every item); `None` when the user has no interaction the model knows.
+pub fn fresh_list(
+    serving: &ServingModel,
+    user_id: &str,
+    history: &UserHistory,
+    events: &[StoredEvent],
+    rules: &ListRules,
+) -> Option<UserRecs> {
     if history.interactions.is_empty() {
-        return Ok(None);
+        return None;
     }
     // Never an item the user has: the history's items are skipped by the fold-in itself, the
     // items of events its training included (or that came before the version) by `has`.
@@ -191,13 +198,13 @@ async fn fresh_recs(
     let mut items = to_items(serving, &scored);
     let demoted = crate::repeats::demoted(events, rules.repeat_limit, &rules.attribution);
     crate::repeats::demote(&mut items, &demoted);
-    Ok(Some(UserRecs {
+    Some(UserRecs {
         id: doc_id(&serving.version, user_id),
         user_id: user_id.to_owned(),
         items,
         model_version: serving.version.clone(),
         created_at: now_rfc3339(),
-    }))
+    })
 }
 
 /// Users whose fresh lists [`catch_up`] writes in one batch (one transaction where the store

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
 
+use crate::blocking::BlockingWrites;
 use crate::documents::encode_doc;
 use crate::events::StoredEvent;
 use crate::item_edits::ItemEdits;
@@ -331,15 +332,11 @@ impl VersionStorage for EmbeddedStore {
     }
 
     async fn put_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
-        // One transaction (one sync) for the batch.
-        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        for doc in docs {
-            let bytes = encode_doc(doc).map_err(backend_err)?;
-            self.recs
-                .put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes)
-                .map_err(backend_err)?;
-        }
-        wtxn.commit().map_err(backend_err)
+        self.put_users_blocking(version, docs)
+    }
+
+    fn blocking_writes(&self) -> Option<&dyn BlockingWrites> {
+        Some(self)
     }
 
     async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError> {
@@ -556,6 +553,55 @@ impl crate::AnswerCountStore for EmbeddedStore {
 #[async_trait]
 impl EventLog for EmbeddedStore {
     async fn append_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
+        self.append_events_blocking(events)
+    }
+
+    async fn user_events(&self, user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let prefix = format!("{user_id}{SEP}");
+        let mut out = Vec::new();
+        for entry in self
+            .events
+            .prefix_iter(&rtxn, &prefix)
+            .map_err(backend_err)?
+        {
+            let (_, bytes) = entry.map_err(backend_err)?;
+            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
+        }
+        Ok(out)
+    }
+
+    async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        // A range of the time index: the cost is the events returned, not the whole log.
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let from = time_prefix(since_ms);
+        let mut out: Vec<StoredEvent> = Vec::new();
+        for entry in self
+            .events_by_time
+            .range(
+                &rtxn,
+                &(
+                    std::ops::Bound::Included(from.as_str()),
+                    std::ops::Bound::Unbounded,
+                ),
+            )
+            .map_err(backend_err)?
+        {
+            let (_, key) = entry.map_err(backend_err)?;
+            let bytes = self
+                .events
+                .get(&rtxn, key)
+                .map_err(backend_err)?
+                .ok_or_else(|| backend_err(format!("event index names a missing event {key:?}")))?;
+            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The embedded store's writes are LMDB commits: they block the thread (see [`crate::blocking`]).
+impl BlockingWrites for EmbeddedStore {
+    fn append_events_blocking(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
         // One transaction: the whole batch is durable, or none of it is.
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
         let mut seq: u64 = match self.meta.get(&wtxn, "event_seq").map_err(backend_err)? {
@@ -600,46 +646,16 @@ impl EventLog for EmbeddedStore {
         Ok(stored)
     }
 
-    async fn user_events(&self, user_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        let prefix = format!("{user_id}{SEP}");
-        let mut out = Vec::new();
-        for entry in self
-            .events
-            .prefix_iter(&rtxn, &prefix)
-            .map_err(backend_err)?
-        {
-            let (_, bytes) = entry.map_err(backend_err)?;
-            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
+    fn put_users_blocking(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError> {
+        // One transaction (one sync) for the batch.
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        for doc in docs {
+            let bytes = encode_doc(doc).map_err(backend_err)?;
+            self.recs
+                .put(&mut wtxn, &format!("{version}{SEP}{}", doc.user_id), &bytes)
+                .map_err(backend_err)?;
         }
-        Ok(out)
-    }
-
-    async fn events_since(&self, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        // A range of the time index: the cost is the events returned, not the whole log.
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        let from = time_prefix(since_ms);
-        let mut out: Vec<StoredEvent> = Vec::new();
-        for entry in self
-            .events_by_time
-            .range(
-                &rtxn,
-                &(
-                    std::ops::Bound::Included(from.as_str()),
-                    std::ops::Bound::Unbounded,
-                ),
-            )
-            .map_err(backend_err)?
-        {
-            let (_, key) = entry.map_err(backend_err)?;
-            let bytes = self
-                .events
-                .get(&rtxn, key)
-                .map_err(backend_err)?
-                .ok_or_else(|| backend_err(format!("event index names a missing event {key:?}")))?;
-            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
-        }
-        Ok(out)
+        wtxn.commit().map_err(backend_err)
     }
 }
 

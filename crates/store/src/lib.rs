@@ -31,6 +31,8 @@
 //! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`]: the roles; [`error`]:
 //!   [`StoreError`].
 //! - [`quality`]: each version's holdout figure and what it was measured on.
+//! - [`blocking`]: the event path's writes, offered synchronously by backends whose writes
+//!   block the thread.
 //! - [`breaker`]: the read timeout and circuit breaker of the networked backends;
 //!   [`env_setting`]: their settings from the environment.
 //! - [`embedded`]: the LMDB backend; [`compact`]: rewriting its file without dead pages.
@@ -45,6 +47,7 @@
 #![deny(missing_docs)]
 
 pub mod answer_counts;
+pub mod blocking;
 pub mod breaker;
 pub mod compact;
 pub mod documents;

@@ -77,6 +77,11 @@ pub trait VersionStorage: RecsReader {
     ) -> Result<MetaWrite, StoreError>;
     /// Writes user documents of `version` (replacing any with the same user).
     async fn put_users(&self, version: &str, docs: &[UserRecs]) -> Result<(), StoreError>;
+    /// The synchronous writes of a backend whose writes block the thread (see
+    /// [`crate::blocking`]); `None` for the networked backends.
+    fn blocking_writes(&self) -> Option<&dyn crate::blocking::BlockingWrites> {
+        None
+    }
     /// Writes the cold-start list of `version`.
     async fn put_popular(&self, version: &str, items: &[ItemScore]) -> Result<(), StoreError>;
     /// Writes the serving model of `version`.
@@ -455,9 +460,24 @@ pub trait Publisher: VersionStorage {
     /// Replaces (or adds) users' documents in complete versions: the write-back of a fold-in,
     /// so every instance serves the fresh list with one read.
     async fn upsert_users_recs(&self, docs: &[UserRecs]) -> Result<(), StoreError> {
+        for (version, batch) in self.write_back_batches(docs).await? {
+            self.put_users(&version, &batch).await?;
+        }
+        Ok(())
+    }
+
+    /// A write-back's documents grouped by version, once each version is found complete (a
+    /// fold-in never writes into a version being written or deleted): what
+    /// [`Publisher::upsert_users_recs`] puts, and what the event path puts itself through
+    /// [`VersionStorage::blocking_writes`].
+    async fn write_back_batches(
+        &self,
+        docs: &[UserRecs],
+    ) -> Result<Vec<(String, Vec<UserRecs>)>, StoreError> {
         let mut versions: Vec<&str> = docs.iter().map(|d| d.model_version.as_str()).collect();
         versions.sort_unstable();
         versions.dedup();
+        let mut out = Vec::with_capacity(versions.len());
         for version in versions {
             match self.version(version).await? {
                 None => return Err(StoreError::NotFound(format!("version {version}"))),
@@ -473,9 +493,9 @@ pub trait Publisher: VersionStorage {
                 .filter(|d| d.model_version == version)
                 .cloned()
                 .collect();
-            self.put_users(version, &batch).await?;
+            out.push((version.to_owned(), batch));
         }
-        Ok(())
+        Ok(out)
     }
 }
 

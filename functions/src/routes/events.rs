@@ -29,7 +29,8 @@ use topten_live::events::{self, Event, StoredEvent};
 use topten_live::realtime::ListRules;
 use topten_live::{attribution, realtime, repeats};
 use topten_model::serving_model::ServingModel;
-use topten_store::{ActiveVersion, Store};
+use topten_store::prelude::*;
+use topten_store::ActiveVersion;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -97,101 +98,146 @@ impl UserBatch {
 }
 
 /// Reads each user's earlier events, attributes the new ones, and appends the whole batch in
-/// one write, on the blocking pool. Returns the batches and how many events were new.
+/// one write. Returns the batches and how many events were new.
 async fn attribute_and_append(
-    store: Arc<dyn Store>,
-    active: Option<Arc<ActiveVersion>>,
+    store: &Arc<dyn Store>,
+    active: Option<&ActiveVersion>,
     by_user: Vec<(String, Vec<StoredEvent>)>,
-    rules: attribution::Rules,
+    rules: &attribution::Rules,
 ) -> Result<(Vec<UserBatch>, usize), ApiError> {
-    let rt = tokio::runtime::Handle::current();
-    let task = tokio::task::spawn_blocking(move || {
-        rt.block_on(async move {
-            let mut batches = Vec::with_capacity(by_user.len());
-            for (user, mut events) in by_user {
-                let earlier = store.user_events(&user).await?;
-                let mut version = None;
-                if let Some(active) = &active {
-                    let (v, arm) = active.serving(&user);
-                    // The list the user is served now, read only when an event needs it.
-                    let listed: Vec<String> = if attribution::needs_list(&events, &rules) {
-                        store
-                            .user_recs(v, &user)
-                            .await?
-                            .map(|doc| {
-                                doc.items
-                                    .into_iter()
-                                    .take(attribution::ANSWER_DEPTH)
-                                    .map(|it| it.item_id)
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    };
-                    let now = attribution::ServingNow {
-                        version: v,
-                        arm,
-                        experiment: active.experiment.as_ref().map(|e| e.id.as_str()),
-                        listed: &listed,
-                    };
-                    attribution::attribute(&mut events, &earlier, &now, &rules);
-                    version = Some(v.to_owned());
-                }
-                batches.push(UserBatch {
-                    user,
-                    version,
-                    earlier,
-                    events,
-                });
-            }
-            let all: Vec<StoredEvent> = batches
-                .iter()
-                .flat_map(|b| b.events.iter().cloned())
-                .collect();
-            let new = store.append_events(&all).await?;
-            Ok::<_, topten_store::StoreError>((batches, new))
-        })
-    });
-    task.await
-        .map_err(|e| ApiError::internal(format!("event write task: {e}")))?
+    let mut batches = Vec::with_capacity(by_user.len());
+    for (user, mut events) in by_user {
+        let earlier = store.user_events(&user).await?;
+        let mut version = None;
+        if let Some(active) = active {
+            let (v, arm) = active.serving(&user);
+            // The list the user is served now, read only when an event needs it.
+            let listed: Vec<String> = if attribution::needs_list(&events, rules) {
+                store
+                    .user_recs(v, &user)
+                    .await?
+                    .map(|doc| {
+                        doc.items
+                            .into_iter()
+                            .take(attribution::ANSWER_DEPTH)
+                            .map(|it| it.item_id)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let now = attribution::ServingNow {
+                version: v,
+                arm,
+                experiment: active.experiment.as_ref().map(|e| e.id.as_str()),
+                listed: &listed,
+            };
+            attribution::attribute(&mut events, &earlier, &now, rules);
+            version = Some(v.to_owned());
+        }
+        batches.push(UserBatch {
+            user,
+            version,
+            earlier,
+            events,
+        });
+    }
+    let all: Vec<StoredEvent> = batches
+        .iter()
+        .flat_map(|b| b.events.iter().cloned())
+        .collect();
+    let new = match store.blocking_writes() {
+        // An LMDB commit blocks the thread: on the blocking pool, as a plain call.
+        Some(_) => {
+            let store = store.clone();
+            blocking(move || {
+                let writes = store.blocking_writes().expect("checked above");
+                writes.append_events_blocking(&all)
+            })
+            .await?
+        }
+        None => store.append_events(&all).await?,
+    };
+    Ok((batches, new))
+}
+
+/// Runs `work` on the blocking pool (CPU work, or a write that blocks the thread).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, topten_store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("event task: {e}")))?
         .map_err(ApiError::from)
 }
 
 /// Folds each user into `serving` with their events (all of them, as now stored) and writes
-/// their lists back in one batch, on the blocking pool; returns the users refreshed. A failed
-/// write-back is logged and counted: the events are stored, the next retrain includes them.
+/// their lists back in one batch; returns the users refreshed. The histories are read here,
+/// the lists computed on the blocking pool (CPU), and the write goes to the blocking pool only
+/// where the backend's writes block the thread. A failed write-back is logged and counted:
+/// the events are stored, the next retrain includes them.
 async fn fold_in(
     state: &AppState,
     store: Arc<dyn Store>,
     serving: Arc<ServingModel>,
     users: Vec<(String, Vec<StoredEvent>)>,
 ) -> Vec<String> {
-    let metrics = state.metrics().clone();
-    let rules = state.config().list_rules();
-    let rt = tokio::runtime::Handle::current();
-    let task = tokio::task::spawn_blocking(move || {
-        // Every user's list first, then one write for all (one commit on LMDB).
-        let start = Instant::now();
-        let result = rt.block_on(realtime::refresh_users_with(
-            store.as_ref(),
-            &serving,
-            &users,
-            &rules,
-        ));
-        let each = start.elapsed() / users.len().max(1) as u32;
-        for _ in &users {
-            metrics.foldin(each, result.is_ok());
-        }
-        result.unwrap_or_else(|e| {
-            tracing::warn!(users = users.len(), error = %e, "fold-in write-back failed; events are stored");
-            Vec::new()
-        })
-    });
-    task.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "fold-in task failed; events are stored");
+    let start = Instant::now();
+    let count = users.len();
+    let result = write_back(state, store, serving, users).await;
+    let each = start.elapsed() / count.max(1) as u32;
+    for _ in 0..count {
+        state.metrics().foldin(each, result.is_ok());
+    }
+    result.unwrap_or_else(|e| {
+        tracing::warn!(users = count, error = ?e, "fold-in write-back failed; events are stored");
         Vec::new()
     })
+}
+
+/// [`fold_in`]'s work: read, compute, write.
+async fn write_back(
+    state: &AppState,
+    store: Arc<dyn Store>,
+    serving: Arc<ServingModel>,
+    users: Vec<(String, Vec<StoredEvent>)>,
+) -> Result<Vec<String>, ApiError> {
+    let histories = realtime::histories(store.as_ref(), &serving, &users).await?;
+    let rules = state.config().list_rules();
+    let docs = blocking(move || {
+        Ok(users
+            .iter()
+            .zip(&histories)
+            .filter_map(|((user, events), history)| {
+                realtime::fresh_list(&serving, user, history, events, &rules)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    if docs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let written: Vec<String> = docs.iter().map(|d| d.user_id.clone()).collect();
+    let batches = store.write_back_batches(&docs).await?;
+    match store.blocking_writes() {
+        Some(_) => {
+            blocking(move || {
+                let writes = store.blocking_writes().expect("checked above");
+                for (version, batch) in &batches {
+                    writes.put_users_blocking(version, batch)?;
+                }
+                Ok(())
+            })
+            .await?
+        }
+        None => {
+            for (version, batch) in &batches {
+                store.put_users(version, batch).await?;
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// Each version's users to fold in, with all their events.
@@ -251,10 +297,10 @@ pub async fn events_post(
     let list_rules = state.config().list_rules();
     let rules = list_rules.attribution;
     let (batches, new) = attribute_and_append(
-        store.clone(),
-        active.clone(),
+        &store,
+        active.as_deref(),
         by_user.into_iter().collect(),
-        rules,
+        &rules,
     )
     .await?;
     state.metrics().events(accepted, new);
