@@ -18,16 +18,11 @@
 # Needs wrk, python3, curl, taskset (installs wrk with apt-get if missing, as root).
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-case "${1:-}" in
-    -h|--help) usage; exit 0 ;;
-    "") ;;
-    *) echo "events: unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
-
+BENCH=events SCRIPT="$(realpath "$0")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-log() { echo "events: $*" >&2; }
-die() { echo "events: ERROR: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_args "$@"
 [[ -x "${BASELINE_TOPTEN:-}" ]] || die "set BASELINE_TOPTEN to a topten built before attribution"
 TOPTEN="${TOPTEN:-$PWD/target/release/topten}"
 ROUNDS="${ROUNDS:-3}"

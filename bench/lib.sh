@@ -1,7 +1,8 @@
-# Shared start-up of the GET-under-writes benchmarks (bench/writes.sh,
-# bench/catalogue-changes.sh): sourced, not run. The caller sets BENCH (its name, for
-# messages), SCRIPT (its absolute path, for --help), TOPTEN, SERVER_CPU, DURATION, CONNECTIONS
-# and THREADS first.
+# Shared start-up of the benchmarks: sourced, not run. Every bench script takes its --help and
+# messages from here (bench_args, log, die); the GET-under-writes benchmarks (bench/writes.sh,
+# bench/catalogue-changes.sh) use the rest. The caller sets BENCH (its name, for messages) and
+# SCRIPT (its absolute path, for --help) first, and for the rest TOPTEN, SERVER_CPU, DURATION,
+# CONNECTIONS and THREADS.
 #
 #   bench_args "$@"                --help prints the script's header; any other argument is an error
 #   bench_positive VAR...         each named variable holds a positive integer

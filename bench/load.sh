@@ -34,14 +34,11 @@
 #                       then picks the user's arm); needs a topten with `experiment`
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-case "${1:-}" in
-    -h|--help) usage; exit 0 ;;
-    "") ;;
-    *) echo "load: unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
-
+BENCH=load SCRIPT="$(realpath "$0")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_args "$@"
 REPO_ROOT="$(pwd)"
 
 DURATION="${DURATION:-30}"
@@ -58,8 +55,6 @@ RESULTS_DIR="${RESULTS_DIR:-bench/results}"
 TOPTEN="${TOPTEN:-$REPO_ROOT/target/release/topten}"
 HANDLER="$REPO_ROOT/target/release/handler"
 
-log() { echo "load: $*" >&2; }
-die() { echo "load: ERROR: $*" >&2; exit 1; }
 
 for v in DURATION CONNECTIONS THREADS K WARMUP; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"

@@ -19,13 +19,11 @@
 # CONNECTIONS=200 THREADS=2 K=10 RESULTS_DIR=bench/results TOPTEN=target/release/topten
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-case "${1:-}" in
-    -h|--help) usage; exit 0 ;;
-    "") ;;
-    *) echo "redis-store: unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
+BENCH=redis-store SCRIPT="$(realpath "$0")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_args "$@"
 
 USERS="${USERS:-100000}"
 ITEMS_N="${ITEMS_N:-10000}"
@@ -34,8 +32,6 @@ DURATION="${DURATION:-20}"
 CONNECTIONS="${CONNECTIONS:-200}"
 RESULTS_DIR="${RESULTS_DIR:-bench/results}"
 TOPTEN="${TOPTEN:-$PWD/target/release/topten}"
-log() { echo "redis-store: $*" >&2; }
-die() { echo "redis-store: ERROR: $*" >&2; exit 1; }
 
 for t in redis-server redis-cli jq wrk; do
     command -v "$t" >/dev/null || die "$t not found (apt-get install redis-server jq wrk)"

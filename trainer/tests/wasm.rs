@@ -18,7 +18,7 @@ use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
 #[path = "it/common/mod.rs"]
 mod common;
-use common::ok;
+use common::{ok, train_with};
 
 fn serve(args: &[&str]) -> (KillOnDrop, u16) {
     let port = free_port();
@@ -56,17 +56,7 @@ async fn wasm_component_answers_like_native_over_sockets() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path());
     let model = dir.path().join("m").display().to_string();
-    ok(&[
-        "train",
-        "--ratings",
-        &data,
-        "--factors",
-        "4",
-        "--iterations",
-        "3",
-        "--out",
-        &model,
-    ]);
+    train_with(&data, &model, "4", "3");
     let store = format!("embedded:{}", dir.path().join("s.db").display());
     ok(&[
         "publish",

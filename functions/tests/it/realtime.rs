@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use crate::common::{ids, send};
+use crate::common::{ids, post_events, send};
 
 use topten_functions::{app, state_from_config, Config};
 
@@ -29,13 +29,7 @@ async fn events_refresh_a_known_users_list_at_once() {
         .iter()
         .map(|i| serde_json::json!({"userId": "12", "itemId": i, "type": "purchase"}))
         .collect();
-    let (s, answer) = send(
-        &router,
-        "POST",
-        "/api/events",
-        Some(serde_json::json!({ "events": events })),
-    )
-    .await;
+    let (s, answer) = post_events(&router, &events).await;
     assert_eq!(s, 200, "{answer}");
     assert_eq!(
         (answer["accepted"].as_u64(), answer["stored"].as_u64()),
@@ -66,13 +60,7 @@ async fn a_brand_new_user_gets_personal_picks_after_a_few_events() {
         .iter()
         .map(|i| serde_json::json!({"userId": "newbie", "itemId": i, "type": "rating", "value": 5}))
         .collect();
-    let (s, answer) = send(
-        &router,
-        "POST",
-        "/api/events",
-        Some(serde_json::json!({ "events": events })),
-    )
-    .await;
+    let (s, answer) = post_events(&router, &events).await;
     assert_eq!(s, 200, "{answer}");
     let (_, warm) = send(&router, "GET", "/api/recommendations/newbie?k=10", None).await;
     assert_eq!(warm["source"], "personalized");
@@ -265,13 +253,7 @@ async fn republishing_keeps_what_users_did_live() {
             .iter()
             .map(|i| serde_json::json!({"userId": "12", "itemId": i, "type": "purchase"})),
     );
-    let (s, answer) = send(
-        &router,
-        "POST",
-        "/api/events",
-        Some(serde_json::json!({ "events": events })),
-    )
-    .await;
+    let (s, answer) = post_events(&router, &events).await;
     assert_eq!(s, 200, "{answer}");
 
     // A model trained on the files alone (no live events) is published over it.

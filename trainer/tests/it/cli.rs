@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{ok, topten};
+use crate::common::{ok, topten, train_with};
 
 /// A u.data-style file with a planted structure: two taste groups, each mostly watching (85%)
 /// and liking (ratings 4-5, else 1-2) its own half of the catalogue, with distinct timestamps.
@@ -322,17 +322,7 @@ fn corrupted_model_is_rejected_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());
     let model = dir.path().join("m");
-    ok(&[
-        "train",
-        "--ratings",
-        ratings.to_str().unwrap(),
-        "--iterations",
-        "2",
-        "--factors",
-        "3",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
+    train_with(ratings.to_str().unwrap(), model.to_str().unwrap(), "3", "2");
     let f = model.join("user_factors.npy");
     let mut bytes = std::fs::read(&f).unwrap();
     let last = bytes.len() - 1;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use topten_testkit::http_json;
 
-use crate::common::{ok, serve, topten};
+use crate::common::{ok, serve, topten, train_with};
 
 /// 3,000 users × 20 ratings over 300 items.
 fn write_ratings(dir: &Path) -> String {
@@ -42,17 +42,7 @@ fn compact_after_prune_shrinks_the_file_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let ratings = write_ratings(dir.path());
     let model = dir.path().join("m").display().to_string();
-    ok(&[
-        "train",
-        "--ratings",
-        &ratings,
-        "--factors",
-        "4",
-        "--iterations",
-        "2",
-        "--out",
-        &model,
-    ]);
+    train_with(&ratings, &model, "4", "2");
     let file = dir.path().join("s.db");
     let store = format!("embedded:{}", file.display());
     for _ in 0..4 {

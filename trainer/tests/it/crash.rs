@@ -14,7 +14,7 @@ use std::time::Instant;
 use topten_store::RecsReader;
 use topten_testkit::http_json;
 
-use crate::common::{ok, serve};
+use crate::common::{ok, serve, train_with};
 
 /// Users in the generated data: enough that publishing takes several write batches (1,000
 /// documents each), so that some kills land between batches.
@@ -170,17 +170,7 @@ fn retrain_killed_at_random_moments_leaves_old_or_new_version_complete_and_serve
     let model = dir.path().join("m").display().to_string();
     let model_root = dir.path().join("models").display().to_string();
     let store = format!("embedded:{}", dir.path().join("s.db").display());
-    ok(&[
-        "train",
-        "--ratings",
-        &ratings,
-        "--factors",
-        "4",
-        "--iterations",
-        "2",
-        "--out",
-        &model,
-    ]);
+    train_with(&ratings, &model, "4", "2");
     ok(&["publish", "--model", &model, "--store", &store]);
     let params = format!("{model}/model.json");
 

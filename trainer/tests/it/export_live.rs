@@ -5,7 +5,7 @@
 
 use topten_testkit::http_json;
 
-use crate::common::{ok, serve};
+use crate::common::{ok, serve, train_with};
 
 fn ids(body: &serde_json::Value) -> Vec<String> {
     body["items"]
@@ -32,17 +32,7 @@ fn the_list_file_never_serves_what_live_changes_hid() {
         ratings.to_str().unwrap(),
     ]);
     let model = dir.path().join("m").display().to_string();
-    ok(&[
-        "train",
-        "--ratings",
-        ratings.to_str().unwrap(),
-        "--factors",
-        "4",
-        "--iterations",
-        "3",
-        "--out",
-        &model,
-    ]);
+    train_with(ratings.to_str().unwrap(), &model, "4", "3");
     let store = format!("embedded:{}", dir.path().join("s.db").display());
     ok(&["publish", "--model", &model, "--store", &store]);
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::{ok, topten};
+use crate::common::{ok, topten, train_with};
 
 /// A small u.data file: 40 users, 30 items, deterministic.
 fn write_ratings(dir: &Path) -> PathBuf {
@@ -352,17 +352,12 @@ fn a_full_disk_is_named_as_such() {
         ratings.to_str().unwrap(),
     ]);
     let model = dir.path().join("m");
-    ok(&[
-        "train",
-        "--ratings",
+    train_with(
         ratings.to_str().unwrap(),
-        "--iterations",
-        "2",
-        "--factors",
-        "32",
-        "--out",
         model.to_str().unwrap(),
-    ]);
+        "32",
+        "2",
+    );
     let uri = format!("embedded:{}", small.join("s.db").display());
     let out = topten(&[
         "publish",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use topten_testkit::{free_port, http_json, wait_listening, KillOnDrop};
 
-use crate::common::{ok, serve, topten};
+use crate::common::{ok, serve, topten, train_with};
 
 /// Generated ratings: `users` users × 20 ratings over 150 items.
 fn ratings(dir: &Path, users: usize) -> String {
@@ -32,17 +32,7 @@ fn publish_versions_rollback_prune_and_serve() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path(), 60);
     let model = dir.path().join("m").display().to_string();
-    ok(&[
-        "train",
-        "--ratings",
-        &data,
-        "--factors",
-        "4",
-        "--iterations",
-        "3",
-        "--out",
-        &model,
-    ]);
+    train_with(&data, &model, "4", "3");
     let store = format!("embedded:{}", dir.path().join("s.db").display());
     let v1 = ok(&["publish", "--model", &model, "--store", &store])
         .trim()
@@ -115,17 +105,7 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path(), 400);
     let model = dir.path().join("m").display().to_string();
-    ok(&[
-        "train",
-        "--ratings",
-        &data,
-        "--factors",
-        "4",
-        "--iterations",
-        "3",
-        "--out",
-        &model,
-    ]);
+    train_with(&data, &model, "4", "3");
     let store = format!("embedded:{}", dir.path().join("s.db").display());
     let v1 = ok(&["publish", "--model", &model, "--store", &store])
         .trim()

@@ -64,6 +64,15 @@ pub async fn start_handler(envs: &[(&str, &str)]) -> Handler {
     panic!("handler did not listen within 20 s");
 }
 
+/// `POST /api/events` of `events` (the `events` array's items) through [`send`].
+pub async fn post_events(
+    router: &axum::Router,
+    events: &[serde_json::Value],
+) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({ "events": events });
+    send(router, "POST", "/api/events", Some(body)).await
+}
+
 /// Sends `method uri` (with a JSON body when given) to the router without a socket: the
 /// status and the JSON body (`null` when the body is not JSON).
 pub async fn send(

@@ -37,6 +37,21 @@ pub fn ok(args: &[&str]) -> String {
     ok_at("warn", args)
 }
 
+/// `topten train` of a small model from `ratings` into `out`.
+pub fn train_with(ratings: &str, out: &str, factors: &str, iterations: &str) -> String {
+    ok(&[
+        "train",
+        "--ratings",
+        ratings,
+        "--factors",
+        factors,
+        "--iterations",
+        iterations,
+        "--out",
+        out,
+    ])
+}
+
 /// Starts `topten serve` over `store` on a free port (the active version read on every
 /// request) and waits until it listens; the server is killed when the handle drops.
 pub fn serve(store: &str) -> (KillOnDrop, u16) {
