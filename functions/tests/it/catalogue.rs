@@ -30,6 +30,11 @@ fn store_of(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("store.db")
 }
 
+/// [`served`] with no catalogue and the default publish options and settings.
+async fn served_plain(dir: &std::path::Path) -> (topten_model::model::Model, axum::Router) {
+    served(dir, |_| None, PublishOptions::default(), Config::default()).await
+}
+
 /// A model trained on generated ratings, published as the active version of a new embedded
 /// store in `dir` with `opts` (its catalogue is `catalogue(&model)`), and a router over it
 /// with the settings of `config` (its store URI set here).
@@ -844,13 +849,7 @@ async fn ids_that_would_break_serving_are_refused_and_health_reads_the_version()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_item_changes_all_land_and_if_match_guards_a_change() {
     let dir = tempfile::tempdir().unwrap();
-    let (model, router) = served(
-        dir.path(),
-        |_| None,
-        PublishOptions::default(),
-        Config::default(),
-    )
-    .await;
+    let (model, router) = served_plain(dir.path()).await;
     let writers: Vec<_> = (0..40)
         .map(|i| {
             let router = router.clone();
@@ -920,13 +919,7 @@ async fn concurrent_item_changes_all_land_and_if_match_guards_a_change() {
 async fn huge_or_malformed_item_changes_are_refused_naming_the_field() {
     use topten_model::catalogue::live::{MAX_ATTRIBUTES_PER_CHANGE, MAX_CATEGORIES};
     let dir = tempfile::tempdir().unwrap();
-    let (_, router) = served(
-        dir.path(),
-        |_| None,
-        PublishOptions::default(),
-        Config::default(),
-    )
-    .await;
+    let (_, router) = served_plain(dir.path()).await;
     let refused = |status: u16, body: &serde_json::Value| -> String {
         assert_eq!(
             (status, body["error"]["code"].as_str()),
