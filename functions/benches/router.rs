@@ -1,0 +1,97 @@
+//! `cargo bench -p topten-functions --bench router`: what the service's own code costs per
+//! request, without sockets, the kernel or a load generator sharing the cores: the whole router
+//! (every layer, the handler, the store read, the body) driven in process, for
+//! `GET /api/recommendations/{userId}?k=10` (random known users, the stored-list fast path),
+//! the same with a category filter, and `GET /api/ping`, the bare-route baseline.
+//! `bench/load.sh` measures the same routes over sockets; the difference between the two
+//! ratios is what the network stack and the larger body cost.
+//!
+//! Prints microseconds per request (the median of ROUNDS rounds of REQUESTS requests each) and
+//! each route's ratio to ping. Environment: REQUESTS (default 20000), ROUNDS (default 5).
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+use topten_functions::{app, state_from_config, Config};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Microseconds per request of `paths` (cycled) through `router`: the median of `rounds`.
+async fn per_request(router: &axum::Router, paths: &[String], n: usize, rounds: usize) -> f64 {
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for i in 0..n {
+            let req = Request::get(&paths[i % paths.len()])
+                .body(Body::empty())
+                .unwrap();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            assert!(resp.status().is_success(), "{}", paths[i % paths.len()]);
+            let _ = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+        }
+        times.push(start.elapsed().as_secs_f64() * 1e6 / n as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn main() {
+    let (n, rounds) = (env("REQUESTS", 20_000), env("ROUNDS", 5));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+        let (uri, _) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+        let router = app(state_from_config(Config {
+            store_uri: uri,
+            ..Config::default()
+        })
+        .unwrap());
+        // The fixture's users are 1..=300 (synthetic ids); every one has a stored list.
+        let users: Vec<String> = (1..=300).map(|u| u.to_string()).collect();
+        let recs: Vec<String> = users
+            .iter()
+            .map(|u| format!("/api/recommendations/{u}?k=10"))
+            .collect();
+        let filtered: Vec<String> = users
+            .iter()
+            .map(|u| format!("/api/recommendations/{u}?k=10&excludeCategory=none"))
+            .collect();
+        let ping = vec!["/api/ping".to_string()];
+        // Known users get their stored list (the fast path this measures).
+        let req = Request::get(&recs[0]).body(Body::empty()).unwrap();
+        let body = axum::body::to_bytes(
+            router.clone().oneshot(req).await.unwrap().into_body(),
+            1 << 20,
+        )
+        .await
+        .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("\"personalized\""));
+        // Warm the caches (active pointer, serving model, servable set).
+        per_request(&router, &recs, 2_000, 1).await;
+        let base = per_request(&router, &ping, n, rounds).await;
+        println!("| route | µs per request | ratio to ping (ping µs / route µs) |");
+        println!("|---|---:|---:|");
+        println!("| GET /api/ping | {base:.2} | 1.000 |");
+        for (name, paths) in [
+            ("GET /api/recommendations/{id}?k=10", &recs),
+            ("… with excludeCategory", &filtered),
+        ] {
+            let t = per_request(&router, paths, n, rounds).await;
+            println!("| {name} | {t:.2} | {:.3} |", base / t);
+        }
+    });
+}
