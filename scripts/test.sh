@@ -24,9 +24,8 @@ if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
     exit 0
 fi
 
-# Test binaries with line tables are ~200 MB each; without them target/ stays a few GB and
-# links faster (panics still name their functions). Set it to true to debug a test.
-export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-false}"
+# The release profile carries no debug info (Cargo.toml), so target/ stays a few GB; set
+# CARGO_PROFILE_RELEASE_DEBUG=line-tables-only to debug a test.
 
 # System packages (Debian names), checked before anything is built.
 need_apt() { # need_apt PACKAGE...: installs them as root with apt-get, else names them and stops
