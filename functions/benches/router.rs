@@ -6,8 +6,10 @@
 //! `bench/load.sh` measures the same routes over sockets; the difference between the two
 //! ratios is what the network stack and the larger body cost.
 //!
-//! Prints microseconds per request (the median of ROUNDS rounds of REQUESTS requests each) and
-//! each route's ratio to ping. Environment: REQUESTS (default 20000), ROUNDS (default 5).
+//! The routes take turns within each round (so a noisy neighbour hits all of them alike);
+//! prints each route's median microseconds per request over ROUNDS rounds of REQUESTS requests,
+//! and the median of the rounds' ratios to ping. Environment: REQUESTS (default 5000),
+//! ROUNDS (default 21).
 
 use std::time::Instant;
 
@@ -24,29 +26,29 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Microseconds per request of `paths` (cycled) through `router`: the median of `rounds`.
-async fn per_request(router: &axum::Router, paths: &[String], n: usize, rounds: usize) -> f64 {
-    let mut times = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        for i in 0..n {
-            let req = Request::get(&paths[i % paths.len()])
-                .body(Body::empty())
-                .unwrap();
-            let resp = router.clone().oneshot(req).await.unwrap();
-            assert!(resp.status().is_success(), "{}", paths[i % paths.len()]);
-            let _ = axum::body::to_bytes(resp.into_body(), 1 << 20)
-                .await
-                .unwrap();
-        }
-        times.push(start.elapsed().as_secs_f64() * 1e6 / n as f64);
+/// Microseconds per request of `n` requests of `paths` (cycled) through `router`.
+async fn per_request(router: &axum::Router, paths: &[String], n: usize) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        let req = Request::get(&paths[i % paths.len()])
+            .body(Body::empty())
+            .unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        assert!(resp.status().is_success(), "{}", paths[i % paths.len()]);
+        let _ = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
     }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    start.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {
-    let (n, rounds) = (env("REQUESTS", 20_000), env("ROUNDS", 5));
+    let (n, rounds) = (env("REQUESTS", 5_000), env("ROUNDS", 21));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -81,17 +83,27 @@ fn main() {
         .unwrap();
         assert!(String::from_utf8_lossy(&body).contains("\"personalized\""));
         // Warm the caches (active pointer, serving model, servable set).
-        per_request(&router, &recs, 2_000, 1).await;
-        let base = per_request(&router, &ping, n, rounds).await;
-        println!("| route | µs per request | ratio to ping (ping µs / route µs) |");
-        println!("|---|---:|---:|");
-        println!("| GET /api/ping | {base:.2} | 1.000 |");
-        for (name, paths) in [
+        per_request(&router, &recs, 2_000).await;
+        let routes = [
+            ("GET /api/ping", &ping),
             ("GET /api/recommendations/{id}?k=10", &recs),
             ("… with excludeCategory", &filtered),
-        ] {
-            let t = per_request(&router, paths, n, rounds).await;
-            println!("| {name} | {t:.2} | {:.3} |", base / t);
+        ];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); routes.len()];
+        for _ in 0..rounds {
+            for (t, (_, paths)) in times.iter_mut().zip(&routes) {
+                t.push(per_request(&router, paths, n).await);
+            }
+        }
+        println!("| route | µs per request | ratio to ping (median of the rounds' ratios) |");
+        println!("|---|---:|---:|");
+        for (t, (name, _)) in times.iter().zip(&routes) {
+            let ratios: Vec<f64> = times[0].iter().zip(t).map(|(p, r)| p / r).collect();
+            println!(
+                "| {name} | {:.2} | {:.3} |",
+                median(t.clone()),
+                median(ratios)
+            );
         }
     });
 }
