@@ -72,31 +72,29 @@ use error::{ApiError, ErrorInfo, StoreFailure};
 pub fn app(state: AppState) -> Router {
     use route_table::Access;
     let timeout = Duration::from_millis(state.config().request_timeout_ms);
-    let mut open = Router::<AppState>::new();
-    let (mut keyed, mut untimed) = (open.clone(), open.clone());
+    // Each route's own layers, innermost first: its query check (list routes check their own
+    // query), the API key where it needs one, the deadline (all but the timer).
+    let mut api = Router::<AppState>::new();
     for route in route_table::ROUTES {
-        let group = match (route.has_deadline(), route.access) {
-            (false, _) => &mut untimed,
-            (true, Access::Open) => &mut open,
-            (true, Access::Key) => &mut keyed,
-        };
-        let handler = (route.handler)().route_layer(middleware::from_fn_with_state(
-            route.query,
-            query::check_query,
-        ));
-        *group = std::mem::take(group).route(route.path, handler);
+        let mut handler = (route.handler)();
+        if let query::Parameters::Known(_) = route.query {
+            handler = handler.route_layer(middleware::from_fn_with_state(
+                route.query,
+                query::check_query,
+            ));
+        }
+        if route.access == Access::Key {
+            handler = handler.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_key,
+            ));
+        }
+        if route.has_deadline() {
+            handler = handler.route_layer(middleware::from_fn_with_state(timeout, deadline));
+        }
+        api = api.route(route.path, handler);
     }
-    let key = |router: Router<AppState>| {
-        router.route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ))
-    };
-    let api = open
-        .merge(key(keyed))
-        .route_layer(middleware::from_fn_with_state(timeout, deadline));
-    api.merge(key(untimed))
-        .fallback(not_found)
+    api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(rejected_head))
         .layer(middleware::from_fn(json_errors))

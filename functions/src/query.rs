@@ -39,7 +39,7 @@ impl Parameters {
     pub const NONE: Parameters = Parameters::Known(&[]);
 }
 
-/// The middleware each route of the table gets with its own [`Parameters`]: refuses a
+/// The middleware each route of the table with [`Parameters::Known`] gets: refuses a
 /// parameter the route does not take.
 pub async fn check_query(
     State(parameters): State<Parameters>,

@@ -9,6 +9,7 @@ use topten_model::catalogue::CatalogueItem;
 
 use crate::config::NamedFilters;
 use crate::error::ApiError;
+use crate::servable::Servable;
 
 /// Most categories one parameter may list.
 const MAX_CATEGORIES: usize = 100;
@@ -100,6 +101,13 @@ impl RequestFilter {
             && !item.categories.iter().any(|c| self.none_of.contains(c))
             && self.expr.as_ref().is_none_or(|f| f.matches(item))
     }
+}
+
+/// Whether a list route may answer with `item_id`: the catalogue serves it now (`servable`;
+/// `None`: no catalogue) and the request's filter, if any, allows it.
+pub fn served(servable: Option<&Servable>, filter: Option<&RequestFilter>, item_id: &str) -> bool {
+    servable.is_none_or(|s| s.allows(item_id))
+        && filter.is_none_or(|f| f.allows(servable.and_then(|s| s.get(item_id)), item_id))
 }
 
 /// The filter `text` names (a filter of `TOPTEN_FILTERS`) or is.

@@ -13,9 +13,10 @@
 //! or in an event, and `null` for any field are 400s: a typo (`"valeu"`) or a `null` value must
 //! not silently become a default.
 //!
-//! The store write and the fold-in run on Tokio's blocking pool, not on the async workers: an
-//! LMDB commit waits for the disk, and a worker blocked on it stalls every GET queued behind
-//! it (with ~1,000 events/s GET throughput fell tenfold; `bench/writes.sh` measures it).
+//! The fold-in computations, and the store writes of a backend whose writes block the thread
+//! (`topten_store::blocking`), run on Tokio's blocking pool, not on the async workers: an LMDB
+//! commit waits for the disk, and a worker blocked on it stalls every GET queued behind it
+//! (with ~1,000 events/s GET throughput fell tenfold; `bench/writes.sh` measures it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,29 +148,8 @@ async fn attribute_and_append(
         .iter()
         .flat_map(|b| b.events.iter().cloned())
         .collect();
-    let new = match store.blocking_writes() {
-        // An LMDB commit blocks the thread: on the blocking pool, as a plain call.
-        Some(_) => {
-            let store = store.clone();
-            blocking(move || {
-                let writes = store.blocking_writes().expect("checked above");
-                writes.append_events_blocking(&all)
-            })
-            .await?
-        }
-        None => store.append_events(&all).await?,
-    };
+    let new = topten_store::blocking::append_events(store.clone(), all).await?;
     Ok((batches, new))
-}
-
-/// Runs `work` on the blocking pool (CPU work, or a write that blocks the thread).
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, topten_store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(format!("event task: {e}")))?
-        .map_err(ApiError::from)
 }
 
 /// Folds each user into `serving` with their events (all of them, as now stored) and writes
@@ -205,38 +185,24 @@ async fn write_back(
 ) -> Result<Vec<String>, ApiError> {
     let histories = realtime::histories(store.as_ref(), &serving, &users).await?;
     let rules = state.config().list_rules();
-    let docs = blocking(move || {
-        Ok(users
+    // The fold-ins are CPU work: off the async workers.
+    let docs = tokio::task::spawn_blocking(move || {
+        users
             .iter()
             .zip(&histories)
             .filter_map(|((user, events), history)| {
                 realtime::fresh_list(&serving, user, history, events, &rules)
             })
-            .collect::<Vec<_>>())
+            .collect::<Vec<_>>()
     })
-    .await?;
+    .await
+    .map_err(|e| ApiError::internal(format!("fold-in task: {e}")))?;
     if docs.is_empty() {
         return Ok(Vec::new());
     }
     let written: Vec<String> = docs.iter().map(|d| d.user_id.clone()).collect();
     let batches = store.write_back_batches(&docs).await?;
-    match store.blocking_writes() {
-        Some(_) => {
-            blocking(move || {
-                let writes = store.blocking_writes().expect("checked above");
-                for (version, batch) in &batches {
-                    writes.put_users_blocking(version, batch)?;
-                }
-                Ok(())
-            })
-            .await?
-        }
-        None => {
-            for (version, batch) in &batches {
-                store.put_users(version, batch).await?;
-            }
-        }
-    }
+    topten_store::blocking::put_users(store, batches).await?;
     Ok(written)
 }
 

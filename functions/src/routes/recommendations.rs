@@ -12,6 +12,7 @@ use crate::answer::Answer;
 use crate::config::UnknownUser;
 use crate::error::ApiError;
 use crate::query::{ListQuery, ListRoute};
+use crate::request_filter::served;
 use crate::servable::Servable;
 use crate::state::AppState;
 use crate::trending_list::trending_items;
@@ -107,14 +108,7 @@ impl ListRequest<'_> {
     /// or trending fallback. Never an item the catalogue hides (unavailable, expired), nor one
     /// the request excludes or its filters do not allow.
     async fn select(&self) -> Result<(Vec<u8>, &'static str), ApiError> {
-        let allow = |id: &str| {
-            self.servable.is_none_or(|s| s.allows(id))
-                && self
-                    .query
-                    .filter
-                    .as_ref()
-                    .is_none_or(|w| w.allows(self.servable.and_then(|s| s.get(id)), id))
-        };
+        let allow = |id: &str| served(self.servable, self.query.filter.as_ref(), id);
         let filter = ItemFilter {
             exclude: &self.query.exclude,
             hidden: None,
@@ -193,7 +187,9 @@ impl ListRequest<'_> {
                 .filter(|i| !filter.skips(&i.item_id))
                 .take(k)
                 .collect();
-            return Ok((self.items_json(items)?, "trending"));
+            // Titled by `trending_items` already.
+            let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
+            return Ok((items_json, "trending"));
         }
         let popular = self.state.popular(self.version).await?;
         let mut items = pick(&popular, &filter, k);

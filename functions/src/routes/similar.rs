@@ -10,6 +10,7 @@ use crate::state::AppState;
 use topten_edge::request;
 
 use crate::query::{ListQuery, ListRoute};
+use crate::request_filter::served;
 
 /// The handler: cosine similarity on the active version's item factors (kept in memory).
 pub async fn similar_get(
@@ -51,12 +52,7 @@ pub async fn similar_get(
             format!("item {item_id:?} was withdrawn"),
         ));
     }
-    let keep = |id: &str| {
-        servable.as_ref().is_none_or(|s| s.allows(id))
-            && wanted
-                .as_ref()
-                .is_none_or(|w| w.allows(servable.as_ref().and_then(|s| s.get(id)), id))
-    };
+    let keep = |id: &str| served(servable.as_deref(), wanted.as_ref(), id);
     let sims = serving.similar_items_where(item, k, &keep);
     let mut items = to_items(&serving, &sims);
     if let Some(s) = servable.as_deref() {

@@ -355,9 +355,9 @@ impl ReportInput<'_> {
     /// Every tuning trial's validation score, by successive-halving rung.
     fn trials_figure(&self) -> Option<Figure> {
         let tuning = self.tuning;
-        let trials: Vec<serde_json::Value> = tuning
-            .and_then(|t| t["trials"].as_array().cloned())
-            .unwrap_or_default();
+        let trials: &[serde_json::Value] = tuning
+            .and_then(|t| t["trials"].as_array())
+            .map_or(&[], Vec::as_slice);
         if trials.is_empty() {
             return None;
         }
@@ -468,10 +468,10 @@ impl ReportInput<'_> {
     }
 
     /// The dial steps of the tuning record.
-    fn dial(&self) -> Vec<serde_json::Value> {
+    fn dial(&self) -> &[serde_json::Value] {
         self.tuning
-            .and_then(|t| t["dial"].as_array().cloned())
-            .unwrap_or_default()
+            .and_then(|t| t["dial"].as_array())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The page's head and the model's parameters.
@@ -567,7 +567,7 @@ impl ReportInput<'_> {
         let p = &self.model.meta.params;
         if !dial.is_empty() {
             let _ = write!(*html, "<h2>The popularity dial (validation)</h2><p>The chosen configuration (β = {}) across the dial. Served coverage is that of every user's lists from the same configuration refitted on all training rows, the figure a coverage bound is checked on.</p><table><tr><th>β</th><th>NDCG@k</th><th>precision@k</th><th>catalog coverage</th><th>served coverage</th><th>novelty</th><th>diversity</th></tr>", p.popularity_penalty);
-            for d in &dial {
+            for d in dial {
                 // Coverage of every user's lists from the refit on all training rows, which
                 // bounds are checked on (absent when the search had no list bound).
                 let served = d["served"]["catalog_coverage"]
