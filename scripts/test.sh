@@ -24,6 +24,24 @@ if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
     exit 0
 fi
 
+# Each step prints its start time since the script began, and the end prints what each step
+# took, so a slow CI run shows where its minutes went.
+step_names=() step_starts=()
+step() { # step TITLE: starts a timed step
+    step_names+=("$1") step_starts+=("$SECONDS")
+    printf '== [%dm%02ds] %s ==\n' $((SECONDS / 60)) $((SECONDS % 60)) "$1"
+}
+step_summary() {
+    echo "== time per step =="
+    local i end
+    for i in "${!step_names[@]}"; do
+        end=${step_starts[i + 1]:-$SECONDS}
+        printf '%5ds  %s\n' $((end - step_starts[i])) "${step_names[i]}"
+    done
+    printf '%5ds  total\n' "$SECONDS"
+}
+trap step_summary EXIT
+
 # The release profile carries no debug info (Cargo.toml), so target/ stays a few GB; set
 # CARGO_PROFILE_RELEASE_DEBUG=line-tables-only to debug a test.
 
@@ -31,7 +49,7 @@ fi
 need_apt() { # need_apt PACKAGE...: installs them as root with apt-get, else names them and stops
     [[ $# -gt 0 ]] || return 0
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-        echo "== apt-get install $* =="
+        step "apt-get install $*"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
     else
@@ -60,12 +78,12 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 need_apt "${missing[@]}"
 
 if [[ ! -d tests/azure/node_modules ]] && command -v npm >/dev/null; then
-    echo "== Azure stand-ins (npm ci in tests/azure) =="
+    step "Azure stand-ins (npm ci in tests/azure)"
     (cd tests/azure && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if ! command -v cargo-lambda >/dev/null && [[ -z "${CARGO_LAMBDA:-}" ]]; then
-    echo "== cargo-lambda (PyPI, for the Lambda test) =="
+    step "cargo-lambda (PyPI, for the Lambda test)"
     [[ -x .venv-lambda/bin/cargo-lambda ]] || {
         python3 -m venv .venv-lambda
         .venv-lambda/bin/pip install --quiet cargo-lambda==1.9.2
@@ -73,7 +91,7 @@ if ! command -v cargo-lambda >/dev/null && [[ -z "${CARGO_LAMBDA:-}" ]]; then
     export CARGO_LAMBDA="$PWD/.venv-lambda/bin/cargo-lambda"
 fi
 
-echo "== cargo test (release; ignored tests included: they need the tools installed above) =="
+step "cargo test (release; ignored tests included: they need the tools installed above)"
 skip=()
 if [[ $(id -u) != 0 ]]; then
     echo "(not root: skipping the tmpfs full-disk test, which CI runs as root)"
@@ -81,20 +99,20 @@ if [[ $(id -u) != 0 ]]; then
 fi
 cargo test --release --workspace -- --include-ignored "${skip[@]}"
 
-echo "== parity with Microsoft Recommenders 1.2.1 =="
+step "parity with Microsoft Recommenders 1.2.1"
 cargo build --release -p topten-trainer --bin topten
 bash tests/parity/run.sh target/release/topten
 
-echo "== Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs) =="
+step "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)"
 bash tests/spark/run.sh target/release/topten
 
-echo "== OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks) =="
+step "OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks)"
 bash tests/schemathesis/run.sh target/release/topten
 
-echo "== Azure deployment: offline checks (Bicep, azd, Functions package) =="
+step "Azure deployment: offline checks (Bicep, azd, Functions package)"
 cargo build --release -p topten-functions --bin handler
 bash tests/deploy/run.sh target/release/handler
 
-echo "== WebAssembly: component vs native handler over sockets (topten serve --wasm) =="
+step "WebAssembly: component vs native handler over sockets (topten serve --wasm)"
 command -v wasm-component-ld >/dev/null || cargo install --locked --quiet wasm-component-ld --version '^0.5'
 cargo test --release -p topten-trainer --features wasm --test wasm
