@@ -9,11 +9,15 @@
 # Environment: TOPTEN_DATA_DIR (default data/), MODEL_DIR (default data/models/ml-100k),
 # TOPTEN_STORE (default embedded:./data/topten.db), PORT (default 8080), DEMO_USER (default 196),
 # SERVE=0 to stop after publishing.
+#
+# It builds `topten` without the cloud backends and Parquet (`--no-default-features`: local
+# files and the embedded store, in half the build time). `cargo build --release` builds
+# everything (Blob Storage, Cosmos DB, Redis, Parquet, Spark), as scripts/test.sh does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -24,7 +28,7 @@ STORE="${TOPTEN_STORE:-embedded:./data/topten.db}"
 PORT="${PORT:-8080}"
 
 bash scripts/fetch-movielens.sh
-cargo build --release --bin topten
+cargo build --release -p topten-trainer --bin topten --no-default-features
 TOPTEN=target/release/topten
 
 echo "== training implicit ALS on MovieLens 100K (stratified 75/25 split, seed 42; then refitted on every row) =="

@@ -10,11 +10,12 @@
 //!   [`topten_redis::RedisSettings`]);
 //! - `snapshot:PATH`: a read-only list file written by `topten export-snapshot`
 //!   ([`topten_store::recs_snapshot`]), which serves but cannot publish or take events.
+//!
+//! Cosmos DB and Redis are built with the `azure` and `redis` cargo features (on by default);
+//! a build without one refuses its URIs with an error that names the feature.
 
 use std::sync::Arc;
 
-use topten_azure::cosmos::{CosmosSettings, CosmosStore};
-use topten_redis::{RedisSettings, RedisStore};
 use topten_store::embedded::EmbeddedStore;
 use topten_store::recs_snapshot::SnapshotStore;
 use topten_store::{Store, StoreError, StoreHandle};
@@ -54,12 +55,8 @@ fn open_with(uri: &str, create: bool) -> Result<StoreHandle, StoreError> {
         Some(("embedded", _)) => Err(invalid(
             "expected embedded:PATH, e.g. embedded:./data/topten.db",
         )),
-        Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => Ok(
-            StoreHandle::read_write(Arc::new(CosmosStore::new(CosmosSettings::from_uri(uri)?))),
-        ),
-        Some(("redis" | "rediss", _)) => Ok(StoreHandle::read_write(Arc::new(RedisStore::new(
-            RedisSettings::from_uri(uri)?,
-        )))),
+        Some(("cosmos" | "cosmos+http" | "cosmos+https" | "http" | "https", _)) => cosmos(uri),
+        Some(("redis" | "rediss", _)) => redis(uri),
         Some(("snapshot", path)) if !path.is_empty() => Ok(StoreHandle::read_only(Arc::new(
             SnapshotStore::open(path.trim_start_matches("//"))?,
         ))),
@@ -72,5 +69,43 @@ fn open_with(uri: &str, create: bool) -> Result<StoreHandle, StoreError> {
         None => Err(invalid(
             "expected BACKEND:LOCATION, e.g. embedded:./data/topten.db",
         )),
+    }
+}
+
+#[cfg(feature = "azure")]
+fn cosmos(uri: &str) -> Result<StoreHandle, StoreError> {
+    use topten_azure::cosmos::{CosmosSettings, CosmosStore};
+    let settings = CosmosSettings::from_uri(uri)?;
+    Ok(StoreHandle::read_write(Arc::new(CosmosStore::new(
+        settings,
+    ))))
+}
+
+#[cfg(not(feature = "azure"))]
+fn cosmos(uri: &str) -> Result<StoreHandle, StoreError> {
+    Err(not_built(uri, "Cosmos DB", "azure"))
+}
+
+#[cfg(feature = "redis")]
+fn redis(uri: &str) -> Result<StoreHandle, StoreError> {
+    use topten_redis::{RedisSettings, RedisStore};
+    let settings = RedisSettings::from_uri(uri)?;
+    Ok(StoreHandle::read_write(Arc::new(RedisStore::new(settings))))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(uri: &str) -> Result<StoreHandle, StoreError> {
+    Err(not_built(uri, "Redis", "redis"))
+}
+
+/// A backend this build leaves out (see the module docs).
+#[cfg(not(all(feature = "azure", feature = "redis")))]
+fn not_built(uri: &str, backend: &str, feature: &str) -> StoreError {
+    StoreError::InvalidUri {
+        uri: uri.to_owned(),
+        why: format!(
+            "this topten was built without {backend} (cargo feature `{feature}`, on by default: \
+             `cargo build --release --bin topten`)"
+        ),
     }
 }

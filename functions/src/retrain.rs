@@ -170,8 +170,17 @@ pub enum RetrainError {
     #[error("no training input configured")]
     NoInput,
     /// A Spark run could not be found or imported.
+    #[cfg(feature = "parquet")]
     #[error(transparent)]
     Spark(#[from] topten_azure::spark_run::SparkRunError),
+    /// The configuration needs a part this build leaves out (a cargo feature that is off).
+    #[error("{what} need topten built with the `{feature}` feature (on by default: `cargo build --release`)")]
+    NotBuilt {
+        /// What could not be done.
+        what: &'static str,
+        /// The cargo feature that builds it.
+        feature: &'static str,
+    },
     /// The newest Spark run holds no data out, so the gate has nothing to compare on.
     #[error("{0}: the run has no test/ holdout, which the quality gate compares on; run spark/topten_als.py with --holdout above 0")]
     NoHoldout(String),
@@ -286,11 +295,21 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<Candidate, RetrainError> {
     })
 }
 
+/// A build without Parquet (the `parquet` feature) cannot read Spark runs.
+#[cfg(not(feature = "parquet"))]
+fn spark_candidate(_cfg: &RetrainConfig, _prefix: &Location) -> Result<Candidate, RetrainError> {
+    Err(RetrainError::NotBuilt {
+        what: "Spark runs",
+        feature: "parquet",
+    })
+}
+
 /// The candidate of a Spark retrain: the newest complete run under `prefix`, imported, and
 /// its holdout. A run of `spark/topten_als.py` holds the fit it scored (`holdout-model/`,
 /// trained on `train/`) and the model refitted on every row (`model/`); an older run holds
 /// only the former, which is then both judged and published, its lists leaving out the
 /// holdout rows too.
+#[cfg(feature = "parquet")]
 fn spark_candidate(cfg: &RetrainConfig, prefix: &Location) -> Result<Candidate, RetrainError> {
     use topten_azure::spark_run;
     let run_loc = spark_run::newest_run(prefix)?;

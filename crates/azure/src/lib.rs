@@ -9,6 +9,11 @@
 //! Entra ID credentials (managed identity or the developer's login) come from
 //! `topten_credential`, which the Redis store shares.
 //!
+//! Two cargo features, both on by default, hold the heavy parts: `sdk` (the Azure SDK: Blob
+//! Storage and Cosmos DB) and `spark` (Spark runs, through `topten_spark`'s Parquet reader).
+//! Without `sdk`, [`blob::Location`] still names local files and refuses blob URLs with an error
+//! that names the feature; `scripts/quickstart.sh` builds that way, in half the time.
+//!
 //! # Layout
 //! - [`blob`]: `az://` and blob URLs ([`blob::Location`]: a local path or a blob): streaming
 //!   reads, chunked uploads, listing, and reading ratings straight from a blob.
@@ -19,6 +24,8 @@
 #![deny(missing_docs)]
 
 pub mod blob;
+#[cfg(feature = "sdk")]
 pub mod cosmos;
 pub mod model_dir;
+#[cfg(feature = "spark")]
 pub mod spark_run;

@@ -1,10 +1,14 @@
 //! `topten import-spark`: a model Spark trained, as a topten model directory.
 
+#[cfg(feature = "parquet")]
 use anyhow::Context;
 use topten_azure::blob::Location;
+#[cfg(feature = "parquet")]
 use topten_azure::spark_run::{self, ImportLocations};
 use topten_model::als::Feedback;
+#[cfg(feature = "parquet")]
 use topten_model::pipeline;
+#[cfg(feature = "parquet")]
 use topten_spark::SparkParams;
 
 use super::InputArgs;
@@ -13,6 +17,7 @@ use super::InputArgs;
 /// Spark learnt them, the original ids through Spark StringIndexer models or mapping files,
 /// and the training interactions that lists exclude. The result works with every command.
 #[derive(clap::Args, Debug)]
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
 pub struct Args {
     /// The `ALSModel.save()` directory: a local path or a blob prefix (`az://ACCOUNT/CONTAINER/PATH/`).
     #[arg(long, required_unless_present = "run", conflicts_with = "run")]
@@ -61,7 +66,14 @@ pub struct Args {
     pub input: InputArgs,
 }
 
+/// Names the feature this build lacks: Spark writes its models in Parquet.
+#[cfg(not(feature = "parquet"))]
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    Err(super::not_built("import-spark", "parquet"))
+}
+
 /// Runs the subcommand.
+#[cfg(feature = "parquet")]
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut model = import(&args)?;
     super::save_model(&mut model, &args.out)?;
@@ -73,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Reads, checks and builds the model (everything before anything is written).
+#[cfg(feature = "parquet")]
 pub(crate) fn import(args: &Args) -> anyhow::Result<topten_model::model::Model> {
     let run = args.run.as_ref().map(spark_run::read_run).transpose()?;
     let from_run = run.as_ref().map(ImportLocations::from);
@@ -181,6 +194,7 @@ pub(crate) fn import(args: &Args) -> anyhow::Result<topten_model::model::Model> 
 }
 
 /// The `holdout` label of an evaluation of `evaluated` on `test`.
+#[cfg(feature = "parquet")]
 fn holdout_of(
     made_by: String,
     evaluated: &topten_model::model::Model,

@@ -6,6 +6,23 @@ pub mod experiment;
 pub mod export_snapshot;
 pub mod import_spark;
 pub mod predict;
+#[cfg(feature = "parquet")]
+pub mod publish_recs;
+#[cfg(not(feature = "parquet"))]
+pub mod publish_recs {
+    //! `topten publish --recs` in a build without Parquet, which Spark writes.
+
+    /// Names the feature this build lacks.
+    pub fn publish_recs(
+        _args: &super::store::PublishArgs,
+        recs: &super::Location,
+    ) -> anyhow::Result<()> {
+        Err(super::not_built(
+            &format!("publish --recs {recs}"),
+            "parquet",
+        ))
+    }
+}
 pub mod recommend;
 pub mod report;
 pub mod retrain;
@@ -22,6 +39,15 @@ use topten_azure::blob::{self, Location};
 use topten_model::ingest::{DuplicatePolicy, Format, ReadOptions};
 use topten_model::interactions::Ratings;
 use topten_model::split::{FilterBy, SplitMethod, SplitParams};
+
+/// The error of a command that needs a part this build leaves out (a cargo feature that is off;
+/// `scripts/quickstart.sh` builds without the cloud backends and Parquet).
+#[cfg(not(all(feature = "azure", feature = "redis", feature = "parquet")))]
+pub fn not_built(what: &str, feature: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what}: needs topten built with the `{feature}` feature (on by default: `cargo build --release --bin topten`)"
+    )
+}
 
 /// File layout choices on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -14,12 +14,7 @@
 //! removing their file) and files outside the table directory.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::Path;
-
-use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use arrow_array::cast::AsArray;
-use arrow_array::Array;
 
 use super::IngestError;
 
@@ -171,8 +166,25 @@ fn decode_path(raw: &str) -> Option<String> {
     Some(path)
 }
 
+/// The files a checkpoint lists as added: a checkpoint is Parquet, which this build cannot
+/// decode (the `parquet` feature is off).
+#[cfg(not(feature = "parquet"))]
+fn checkpoint_adds(part: &Path, _live: &mut BTreeSet<String>) -> Result<(), IngestError> {
+    Err(IngestError::NotBuilt {
+        source_name: part.display().to_string(),
+        what: "a Delta checkpoint (Parquet)",
+        feature: "parquet",
+    })
+}
+
 /// The files a checkpoint lists as added (its `add` struct column's `path`).
+#[cfg(feature = "parquet")]
 fn checkpoint_adds(part: &Path, live: &mut BTreeSet<String>) -> Result<(), IngestError> {
+    use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    use std::fs::File;
+
     let unreadable = |e: &dyn std::fmt::Display| IngestError::Schema {
         source_name: part.display().to_string(),
         message: format!("not a readable Delta checkpoint: {e}"),

@@ -170,6 +170,16 @@ pub enum IngestError {
         /// What is wrong, naming the column.
         message: String,
     },
+    /// The input needs a part this build leaves out (a cargo feature that is off).
+    #[error("{source_name}: reading {what} needs topten built with the `{feature}` feature (on by default: `cargo build --release --bin topten`)")]
+    NotBuilt {
+        /// File name or URI.
+        source_name: String,
+        /// What could not be read.
+        what: &'static str,
+        /// The cargo feature that builds it.
+        feature: &'static str,
+    },
     /// The file holds no data rows.
     #[error("{source_name}: no interactions found (empty file or header only)")]
     Empty {

@@ -62,6 +62,7 @@ impl PieceIds {
 
     /// [`PieceIds::intern`] of `n`'s decimal text, without writing the text unless it is new
     /// (integer id columns of Parquet files).
+    #[cfg(feature = "parquet")]
     pub(super) fn intern_number(&mut self, n: u64) -> u32 {
         let ids = &mut self.ids;
         *self.numeric.entry(n).or_insert_with(|| {
