@@ -25,26 +25,17 @@ set -euo pipefail
 
 SCRIPT="$(realpath "$0")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-DURATION="${DURATION:-20}"
-CONNECTIONS="${CONNECTIONS:-50}"
-THREADS="${THREADS:-1}"
 LIVE_ITEMS="${LIVE_ITEMS:-60000}"
 CHANGES_PER_SEC="${CHANGES_PER_SEC:-10}"
 MIN_RATIO="${MIN_RATIO:-0.80}"
-SERVER_CPU="${SERVER_CPU-0}"
-TOPTEN="${TOPTEN:-target/release/topten}"
 
 BENCH=catalogue-changes
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_get_defaults
 bench_args "$@"
 bench_positive DURATION CONNECTIONS THREADS LIVE_ITEMS CHANGES_PER_SEC
-bench_tools
-bench_pin
-bench_tmp
-bench_synthetic_model
-bench_serve
-bench_get_script
+bench_get_start
 
 log "making $LIVE_ITEMS live-changed items"
 python3 - "$BASE" "$LIVE_ITEMS" <<'PY'

@@ -1,11 +1,15 @@
 # Shared start-up of the benchmarks: sourced, not run. Every bench script takes its --help and
 # messages from here (bench_args, log, die); the GET-under-writes benchmarks (bench/writes.sh,
-# bench/catalogue-changes.sh) use the rest. The caller sets BENCH (its name, for messages) and
-# SCRIPT (its absolute path, for --help) first, and for the rest TOPTEN, SERVER_CPU, DURATION,
-# CONNECTIONS and THREADS.
+# bench/catalogue-changes.sh) use the rest, and bench/soak.sh its open-loop schedule. The caller
+# sets BENCH (its name, for messages) and SCRIPT (its absolute path, for --help) first, and for
+# the rest TOPTEN, SERVER_CPU, DURATION, CONNECTIONS and THREADS (bench_get_defaults).
 #
 #   bench_args "$@"                --help prints the script's header; any other argument is an error
 #   bench_positive VAR...         each named variable holds a positive integer
+#   bench_get_defaults             DURATION=20 CONNECTIONS=50 THREADS=1 SERVER_CPU=0
+#                                  TOPTEN=target/release/topten, where not set already
+#   bench_get_start                bench_tools, bench_pin, bench_tmp, bench_synthetic_model,
+#                                  bench_serve, bench_get_script: a server to measure GETs on
 #   bench_tools                    wrk (apt-get as root), python3, curl, awk; builds topten if missing
 #   bench_pin                      PIN_SERVER / PIN_CLIENT: taskset to SERVER_CPU and the other core
 #   bench_tmp                      TMP, removed on exit with every process in SERVER_PID / WRITER_PID
@@ -17,6 +21,7 @@
 #                                  background); sets RPS_ALONE P99_ALONE RPS_WRITES P99_WRITES RATIO
 #   bench_machine                  prints the machine and the binary measured
 #   bench_verdict LABEL FAILURE    prints RATIO against MIN_RATIO; exits 1 with FAILURE below it
+#   bench_open_loop_py             TMP/open_loop.py: schedule(), for the load generators written in TMP
 
 log() { echo "$BENCH: $*" >&2; }
 die() { echo "$BENCH: ERROR: $*" >&2; exit 1; }
@@ -34,6 +39,15 @@ bench_positive() {
     for v in "$@"; do
         [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
     done
+}
+
+# The GET-under-writes benchmarks measure with the same wrk settings and server core.
+bench_get_defaults() {
+    DURATION="${DURATION:-20}"
+    CONNECTIONS="${CONNECTIONS:-50}"
+    THREADS="${THREADS:-1}"
+    SERVER_CPU="${SERVER_CPU-0}"
+    TOPTEN="${TOPTEN:-target/release/topten}"
 }
 
 bench_tools() {
@@ -94,6 +108,15 @@ bench_serve() {
     BASE="http://127.0.0.1:$PORT"
 }
 
+bench_get_start() {
+    bench_tools
+    bench_pin
+    bench_tmp
+    bench_synthetic_model
+    bench_serve
+    bench_get_script
+}
+
 bench_get_script() {
     cat > "$TMP/get.lua" <<LUA
 local users = {}
@@ -139,4 +162,25 @@ bench_verdict() {
     echo "ratio ($1): $RATIO (target >= $MIN_RATIO)"
     awk -v r="$RATIO" -v m="$MIN_RATIO" 'BEGIN { exit !(r >= m) }' || { echo "FAIL: $2"; exit 1; }
     echo "PASS"
+}
+
+# One open-loop schedule for every load generator: each sends on its own clock, so a slow answer
+# does not lower the offered rate.
+bench_open_loop_py() {
+    cat > "$TMP/open_loop.py" <<'PY'
+import time
+
+def schedule(start, seconds, interval, offset):
+    """Yields 0, 1, 2... at start + offset and then every interval seconds, sleeping until each
+    is due, for as long as seconds have not passed since start."""
+    next_at = start + offset
+    n = 0
+    while next_at - start < seconds:
+        now = time.monotonic()
+        if now < next_at:
+            time.sleep(next_at - now)
+        next_at += interval
+        yield n
+        n += 1
+PY
 }

@@ -52,6 +52,9 @@ while (($#)); do
 done
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# For bench_open_loop_py; this script's own log and die, below, stand.
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 GET_RATE="${GET_RATE:-500}"
 EVENTS_PER_SEC="${EVENTS_PER_SEC:-200}"
 BATCH="${BATCH:-10}"
@@ -121,10 +124,12 @@ log "serving on 127.0.0.1:$PORT (pid $SERVER_PID, RSS ${RSS_START} KiB); load fo
 ) &
 RSS_PID=$!
 
+bench_open_loop_py
 cat > "$TMP/load.py" <<'PY'
 # Open-loop mixed load: per route, WORKERS keep-alive connections each send their share of the
 # requests on a fixed schedule. Writes one line per route: name requests errors p50 p99 max (ms).
 import http.client, json, random, sys, threading, time
+from open_loop import schedule
 port, seconds, get_rate, ev_rate, batch, users_file, out = sys.argv[1:8]
 port, seconds, get_rate, ev_rate, batch = int(port), float(seconds), int(get_rate), int(ev_rate), int(batch)
 users = [l.strip() for l in open(users_file) if l.strip()]
@@ -156,15 +161,8 @@ def request(route, conn, method, path, body):
 def worker(route, rate, workers, w, make):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     interval = workers / rate
-    next_at = start + w * interval / workers
-    n = 0
-    while next_at - start < seconds:
-        now = time.monotonic()
-        if now < next_at:
-            time.sleep(next_at - now)
-        next_at += interval
+    for n in schedule(start, seconds, interval, w * interval / workers):
         method, path, body = make(w, n)
-        n += 1
         request(route, conn, method, path, body)
 
 def get(w, n):

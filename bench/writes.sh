@@ -22,31 +22,24 @@ set -euo pipefail
 
 SCRIPT="$(realpath "$0")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-DURATION="${DURATION:-20}"
-CONNECTIONS="${CONNECTIONS:-50}"
-THREADS="${THREADS:-1}"
 EVENTS_PER_SEC="${EVENTS_PER_SEC:-1000}"
 BATCH="${BATCH:-10}"
 MIN_RATIO="${MIN_RATIO:-0.70}"
-SERVER_CPU="${SERVER_CPU-0}"
-TOPTEN="${TOPTEN:-target/release/topten}"
 
 BENCH=writes
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_get_defaults
 bench_args "$@"
 bench_positive DURATION CONNECTIONS THREADS EVENTS_PER_SEC BATCH
-bench_tools
-bench_pin
-bench_tmp
-bench_synthetic_model
-bench_serve
-bench_get_script
+bench_get_start
 
+bench_open_loop_py
 cat > "$TMP/writer.py" <<'PY'
 # Open-loop event writer: WORKERS keep-alive connections, each posting its share of the batches
 # on a fixed schedule, so a slow answer does not lower the offered rate.
 import http.client, json, random, sys, threading, time
+from open_loop import schedule
 port, rate, batch, users_file, out, seconds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], float(sys.argv[6])
 WORKERS = 16
 users = [l.strip() for l in open(users_file) if l.strip()]
@@ -57,15 +50,8 @@ start = time.monotonic()
 def worker(w):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     interval = batch * WORKERS / rate
-    next_at = start + w * interval / WORKERS
-    n = 0
-    while next_at - start < seconds:
-        now = time.monotonic()
-        if now < next_at:
-            time.sleep(next_at - now)
-        next_at += interval
+    for n in schedule(start, seconds, interval, w * interval / WORKERS):
         events = [{"eventId": f"w{w}-{n}-{i}", "userId": random.choice(users), "itemId": str(random.randrange(2000)), "type": "click"} for i in range(batch)]
-        n += 1
         t0 = time.monotonic()
         ok = False
         try:

@@ -179,12 +179,25 @@ impl AppState {
     }
 
     /// The active version, from cache while fresh.
+    ///
+    /// The hit is a plain function and the store read a boxed future of its own, here and in
+    /// [`AppState::servable`]: every request's future holds only the hit, so axum moves and
+    /// boxes a small state machine per request, not one sized for the rare refresh
+    /// (`cargo bench -p topten-functions --bench router`).
     pub async fn active(&self) -> Result<Arc<ActiveVersion>, ApiError> {
-        if let Some((a, at)) = self.inner.active.read().unwrap().as_ref() {
-            if at.elapsed() < self.inner.config.active_ttl() {
-                return Ok(a.clone());
-            }
+        match self.fresh_active() {
+            Some(a) => Ok(a),
+            None => Box::pin(self.reload_active()).await,
         }
+    }
+
+    fn fresh_active(&self) -> Option<Arc<ActiveVersion>> {
+        let cached = self.inner.active.read().unwrap();
+        let (a, at) = cached.as_ref()?;
+        (at.elapsed() < self.inner.config.active_ttl()).then(|| a.clone())
+    }
+
+    async fn reload_active(&self) -> Result<Arc<ActiveVersion>, ApiError> {
         match self.reader().active().await? {
             Some(a) => {
                 let a = Arc::new(a);
@@ -235,6 +248,22 @@ impl AppState {
     /// passes or a change arrives.
     pub async fn servable(&self, version: &str) -> Result<Option<Arc<Servable>>, ApiError> {
         let now = topten_model::clock::now_ms() / 1000;
+        if !self.live_poll_due() {
+            let live_rev = self.inner.live.lock().unwrap().rev;
+            if let Some(hit) = self.cached_servable(version, live_rev, now) {
+                return Ok(hit);
+            }
+        }
+        Box::pin(self.refresh_servable(version, now)).await
+    }
+
+    /// [`AppState::servable`] past the cache: polls the live changes when due, then brings the
+    /// cached set up to date.
+    async fn refresh_servable(
+        &self,
+        version: &str,
+        now: i64,
+    ) -> Result<Option<Arc<Servable>>, ApiError> {
         self.poll_live_items().await?;
         let live_rev = self.inner.live.lock().unwrap().rev;
         // The common case: same version, no change, nothing expired; no allocation.
@@ -351,6 +380,14 @@ impl AppState {
     }
 
     /// Reads the live item changes made since the last poll, once per cache lifetime.
+    /// Whether the live item changes are due to be polled ([`AppState::poll_live_items`]).
+    fn live_poll_due(&self) -> bool {
+        let live = self.inner.live.lock().unwrap();
+        !live
+            .polled
+            .is_some_and(|at| at.elapsed() < self.inner.config.active_ttl())
+    }
+
     async fn poll_live_items(&self) -> Result<(), ApiError> {
         let since = {
             let mut live = self.inner.live.lock().unwrap();

@@ -144,6 +144,30 @@ def parse_json_object(stdout):
     return obj
 
 
+def topten_figures(topten, args):
+    """Run topten and read its JSON object: (figures, None), or ({}, error message), so a case
+    reports a failed run the same way whichever command it ran."""
+    stdout, err = run_topten(topten, args)
+    if err is not None:
+        return {}, err
+    try:
+        return parse_json_object(stdout), None
+    except ValueError as exc:
+        return {}, str(exc)
+
+
+def reference_or_fail(tally, label, compute, shown=None):
+    """The Recommenders reference from compute(), or None after printing its exception (as
+    `shown`, else `label`) and recording LABEL:reference as failed: the caller skips the case."""
+    try:
+        return compute()
+    except Exception:
+        print(f"--- {shown or label}: Recommenders raised:")
+        traceback.print_exc(file=sys.stdout)
+        tally.record(False, f"{label}:reference")
+        return None
+
+
 # --------------------------------------------------------------------------------------------
 # random data
 
@@ -366,25 +390,16 @@ def run_metrics_cases(topten, workdir, tally):
 
         for k in KS:
             label = f"metrics:{case.name}:k={k}"
-            try:
-                ref = reference_metrics(test, recs, preds, k)
-            except Exception:
-                print(f"--- {label}: Recommenders raised:")
-                traceback.print_exc(file=sys.stdout)
-                tally.record(False, f"{label}:reference")
+            ref = reference_or_fail(tally, label, lambda: reference_metrics(test, recs, preds, k))
+            if ref is None:
                 continue
 
             got, err = {}, None
             if topten:
-                stdout, err = run_topten(
+                got, err = topten_figures(
                     topten,
                     ["evaluate", "--test", tpath, "--recs", rpath, "--predictions", ppath, "--k", str(k)],
                 )
-                if err is None:
-                    try:
-                        got = parse_json_object(stdout)
-                    except ValueError as exc:
-                        err = str(exc)
 
             print(f"--- k={k}")
             print(f"    {'metric':<15} {'topten':>24} {'recommenders':>24} {'|diff|':>9}  result")
@@ -531,12 +546,10 @@ def run_beyond_cases(topten, workdir, tally):
         for k in BEYOND_KS:
             for features in (False, True):
                 label = f"beyond:seed{seed}:k={k}:{'categories' if features else 'cooccurrence'}"
-                try:
-                    ref = reference_beyond(train, recs, catalogue, k, features)
-                except Exception:
-                    print(f"--- {label}: Recommenders raised:")
-                    traceback.print_exc(file=sys.stdout)
-                    tally.record(False, f"{label}:reference")
+                ref = reference_or_fail(
+                    tally, label, lambda: reference_beyond(train, recs, catalogue, k, features)
+                )
+                if ref is None:
                     continue
                 got, err = {}, None
                 if topten:
@@ -544,12 +557,7 @@ def run_beyond_cases(topten, workdir, tally):
                            "--recs", paths["recs"], "--k", str(k)]
                     if features:
                         cmd += ["--items", paths["catalogue"]]
-                    stdout, err = run_topten(topten, cmd)
-                    if err is None:
-                        try:
-                            got = parse_json_object(stdout)
-                        except ValueError as exc:
-                            err = str(exc)
+                    got, err = topten_figures(topten, cmd)
                 want_sim = "item_feature_vector" if features else "item_cooccurrence_count"
                 print(f"--- {label}")
                 print(f"    {'figure':<24} {'topten':>24} {'recommenders':>24} {'|diff|':>9}  result")
@@ -692,13 +700,13 @@ def run_split_cases(topten, workdir, tally):
             extra += ["--min-rating", str(min_rating)]
         name = " ".join([method] + extra)
         label = "split:" + name.replace(" --", ":").replace(" ", "=")
-        try:
-            ref_train, ref_test = reference_split(df, method, filter_by, min_rating)
-        except Exception:
-            print(f"--- split {name}: Recommenders raised:")
-            traceback.print_exc(file=sys.stdout)
-            tally.record(False, f"{label}:reference")
+        ref = reference_or_fail(
+            tally, label, lambda: reference_split(df, method, filter_by, min_rating),
+            shown=f"split {name}",
+        )
+        if ref is None:
             continue
+        ref_train, ref_test = ref
         if not topten:
             print(f"--- split {name}: recommenders train {len(ref_train)}, test {len(ref_test)}")
             continue

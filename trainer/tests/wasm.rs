@@ -12,13 +12,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use topten_edge::snapshot::RecsSnapshot;
-use topten_testkit::http::send as get;
+use topten_testkit::http::{client, send as get, send_to_both};
 use topten_testkit::parity::{parity_requests, without_recommendation_id};
 use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
 #[path = "it/common/mod.rs"]
 mod common;
-use common::{ok, train_with};
+use common::{grid_ratings, model_and_store, ok, publish_args};
 
 fn serve(args: &[&str]) -> (KillOnDrop, u16) {
     let port = free_port();
@@ -36,37 +36,14 @@ fn serve(args: &[&str]) -> (KillOnDrop, u16) {
     (server, port)
 }
 
-fn ratings(dir: &Path) -> String {
-    let mut text = String::new();
-    for u in 0..80 {
-        for j in 0..20 {
-            let i = (u * 7 + j * 13 + j * j) % 150;
-            text += &format!("u{u}\t{i}\t{}\t{}\n", 1 + (u + i) % 5, 1000 + j);
-        }
-    }
-    let path = dir.join("r.tsv");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 /// Same status, content type and body for every parity request; 200 concurrent requests all
 /// answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasm_component_answers_like_native_over_sockets() {
     let dir = tempfile::tempdir().unwrap();
-    let data = ratings(dir.path());
-    let model = dir.path().join("m").display().to_string();
-    train_with(&data, &model, "4", "3");
-    let store = format!("embedded:{}", dir.path().join("s.db").display());
-    ok(&[
-        "publish",
-        "--model",
-        &model,
-        "--store",
-        &store,
-        "--items-per-user",
-        "30",
-    ]);
+    let data = grid_ratings(dir.path(), 80, 150, "u");
+    let (model, store) = model_and_store(dir.path(), &data);
+    ok(&publish_args(&model, &store, &["--items-per-user", "30"]));
     let snap = dir.path().join("recs.snap").display().to_string();
     ok(&["export-snapshot", "--store", &store, "--out", &snap]);
     let component = dir.path().join("topten.wasm");
@@ -96,24 +73,14 @@ async fn wasm_component_answers_like_native_over_sockets() {
         .map(|i| s.entry(i).unwrap().0.to_owned())
         .collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = client();
+    let (native, wasm) = (
+        format!("http://127.0.0.1:{native_port}"),
+        format!("http://127.0.0.1:{wasm_port}"),
+    );
     let requests = parity_requests(&users);
     for (method, target) in &requests {
-        let want = get(
-            &client,
-            method,
-            &format!("http://127.0.0.1:{native_port}{target}"),
-        )
-        .await;
-        let got = get(
-            &client,
-            method,
-            &format!("http://127.0.0.1:{wasm_port}{target}"),
-        )
-        .await;
+        let (want, got) = send_to_both(&client, method, target, &native, &wasm).await;
         // Both name each answer (recommendationId, unique per answer); everything else is
         // byte-identical.
         let want_body = without_recommendation_id(&want.2);

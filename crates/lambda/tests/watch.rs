@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use topten_edge::snapshot::RecsSnapshot;
 use topten_store::export::export_snapshot;
-use topten_testkit::http::send as get;
+use topten_testkit::http::{client, send_to_both};
 use topten_testkit::parity::{parity_requests, without_recommendation_id};
 use topten_testkit::{free_port, wait_listening, KillOnDrop};
 
@@ -106,25 +106,13 @@ async fn lambda_under_cargo_lambda_watch_answers_like_native() {
         .map(|i| snap.entry(i).unwrap().0.to_owned())
         .collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = client();
+    let native = format!("http://127.0.0.1:{native_port}");
+    // With --only-lambda-apis the emulator knows the function as `_`.
+    let function = format!("http://127.0.0.1:{port}/lambda-url/_");
     let mut compared = 0;
     for (method, target) in parity_requests(&users) {
-        let want = get(
-            &client,
-            method,
-            &format!("http://127.0.0.1:{native_port}{target}"),
-        )
-        .await;
-        // With --only-lambda-apis the emulator knows the function as `_`.
-        let got = get(
-            &client,
-            method,
-            &format!("http://127.0.0.1:{port}/lambda-url/_{target}"),
-        )
-        .await;
+        let (want, got) = send_to_both(&client, method, &target, &native, &function).await;
         // Both name each answer with a fresh recommendationId; the rest is byte-identical.
         assert_eq!(
             String::from_utf8_lossy(&got.2).contains("\"recommendationId\""),

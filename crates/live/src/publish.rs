@@ -9,7 +9,8 @@ use topten_model::catalogue::Catalogue;
 use topten_model::clock::{now_rfc3339, now_rfc3339_millis};
 use topten_model::model::Model;
 use topten_store::{
-    doc_id, ItemScore, Publisher, Store, StoreError, UserRecs, VersionInfo, VersionStatus,
+    doc_id, ActiveVersion, ItemScore, Publisher, Store, StoreError, UserRecs, VersionInfo,
+    VersionStatus,
 };
 
 /// How to publish.
@@ -138,12 +139,16 @@ fn titles_of(
     titles
 }
 
-/// Refuses, before anything is written, a publish that would activate while an experiment
-/// runs (activation would be refused only after the whole version was written).
-async fn refuse_during_experiment(
-    store: &dyn Store,
-    opts: &PublishOptions,
-) -> Result<(), StoreError> {
+/// Refuses, before anything is written, a publish of empty lists, and one that would activate
+/// while an experiment runs (activation would be refused only after the whole version was
+/// written).
+async fn check_before_writing(store: &dyn Store, opts: &PublishOptions) -> Result<(), StoreError> {
+    if opts.items_per_user == 0 {
+        // A complete version of empty lists would serve nothing but the fallback.
+        return Err(StoreError::InvalidArgument(
+            "items per user must be at least 1".into(),
+        ));
+    }
     if !opts.activate {
         return Ok(());
     }
@@ -194,13 +199,7 @@ pub async fn publish(
     opts: &PublishOptions,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<VersionInfo, StoreError> {
-    refuse_during_experiment(store, opts).await?;
-    if opts.items_per_user == 0 {
-        // A complete version of empty lists would serve nothing but the fallback.
-        return Err(StoreError::InvalidArgument(
-            "items per user must be at least 1".into(),
-        ));
-    }
+    check_before_writing(store, opts).await?;
     let version = opts
         .version
         .clone()
@@ -329,12 +328,7 @@ pub async fn publish_lists(
     next_batch: &mut NextLists<'_>,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<VersionInfo, StoreError> {
-    refuse_during_experiment(store, opts).await?;
-    if opts.items_per_user == 0 {
-        return Err(StoreError::InvalidArgument(
-            "items per user must be at least 1".into(),
-        ));
-    }
+    check_before_writing(store, opts).await?;
     // Lists have no data fingerprint: the id is time and clock bits only.
     let version = opts.version.clone().unwrap_or_else(|| version_id(0));
     let created_at = now_rfc3339_millis();
@@ -425,10 +419,7 @@ pub async fn publish_lists(
 }
 
 /// `active`, after its version has caught up on the live events.
-async fn caught_up(
-    store: &dyn Store,
-    active: topten_store::ActiveVersion,
-) -> Result<topten_store::ActiveVersion, StoreError> {
+async fn caught_up(store: &dyn Store, active: ActiveVersion) -> Result<ActiveVersion, StoreError> {
     catch_up_version(store, &active.version).await?;
     Ok(active)
 }
@@ -439,14 +430,12 @@ async fn caught_up(
 pub async fn activate_caught_up(
     store: &dyn Store,
     version: &str,
-) -> Result<topten_store::ActiveVersion, StoreError> {
+) -> Result<ActiveVersion, StoreError> {
     caught_up(store, store.activate(version).await?).await
 }
 
 /// [`activate_caught_up`] for `rollback`: the previously active version, caught up.
-pub async fn rollback_caught_up(
-    store: &dyn Store,
-) -> Result<topten_store::ActiveVersion, StoreError> {
+pub async fn rollback_caught_up(store: &dyn Store) -> Result<ActiveVersion, StoreError> {
     caught_up(store, store.rollback().await?).await
 }
 
@@ -456,7 +445,7 @@ pub async fn start_experiment_caught_up(
     store: &dyn Store,
     candidate: &str,
     share: f64,
-) -> Result<topten_store::ActiveVersion, StoreError> {
+) -> Result<ActiveVersion, StoreError> {
     let active = store.start_experiment(candidate, share).await?;
     catch_up_version(store, candidate).await?;
     Ok(active)
@@ -464,9 +453,7 @@ pub async fn start_experiment_caught_up(
 
 /// [`activate_caught_up`] for promoting the running experiment's candidate: its control-arm
 /// users' events of the experiment are folded in too.
-pub async fn promote_experiment_caught_up(
-    store: &dyn Store,
-) -> Result<topten_store::ActiveVersion, StoreError> {
+pub async fn promote_experiment_caught_up(store: &dyn Store) -> Result<ActiveVersion, StoreError> {
     caught_up(store, store.promote_experiment().await?).await
 }
 

@@ -113,10 +113,11 @@ fn refill() {
             factors,
             ..AlsParams::implicit()
         },
-        IdMap::from_ids(["u0".to_string()]),
-        IdMap::from_ids((0..items).map(|i| format!("i{i}"))),
-        users,
-        y,
+        (
+            IdMap::from_ids(["u0".to_string()]),
+            IdMap::from_ids((0..items).map(|i| format!("i{i}"))),
+        ),
+        (users, y),
         Csr::from_triplets(std::iter::empty(), 1, items),
     );
     let serving = ServingModel::from_model(&model, "v1", None);

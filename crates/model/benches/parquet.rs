@@ -12,23 +12,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use topten_model::ingest::{read_ratings, ReadOptions};
-use topten_model::synth::{write_udata, SynthParams};
+
+mod common;
 
 fn main() {
-    let rows: usize = std::env::var("TOPTEN_BENCH_PARSE_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let tsv = dir.path().join("ratings.tsv");
-    let p = SynthParams {
-        users: rows / 100,
-        items: rows / 200,
-        interactions: rows,
-        rank: 4,
-        seed: 1,
-    };
-    write_udata(&p, std::fs::File::create(&tsv).unwrap()).unwrap();
+    let tsv = common::synth_ratings(dir.path());
     let (r, _) = read_ratings(&tsv, &ReadOptions::default()).unwrap();
 
     let parquet = dir.path().join("ratings.parquet");

@@ -6,7 +6,8 @@ use std::io::Read;
 use std::time::Instant;
 
 use topten_model::ingest::{read_ratings, ReadOptions};
-use topten_model::synth::{write_udata, SynthParams};
+
+mod common;
 
 /// CPU seconds (user + system) this process has used, from /proc (Linux), so throughput can be
 /// judged even when other work shares the cores.
@@ -20,20 +21,8 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let rows: usize = std::env::var("TOPTEN_BENCH_PARSE_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ratings.tsv");
-    let p = SynthParams {
-        users: rows / 100,
-        items: rows / 200,
-        interactions: rows,
-        rank: 4,
-        seed: 1,
-    };
-    write_udata(&p, std::fs::File::create(&path).unwrap()).unwrap();
+    let path = common::synth_ratings(dir.path());
     let bytes = std::fs::metadata(&path).unwrap().len() as f64;
     let mb = bytes / 1e6;
 

@@ -235,15 +235,36 @@ pub fn fingerprint(users: &IdMap, items: &IdMap, seen: &Csr) -> String {
 }
 
 impl Model {
+    /// The model of these parts and metadata, with the popularity dial the metadata names
+    /// applied: built or loaded, a model's item bias always follows its parameters.
+    fn assemble(
+        meta: ModelMeta,
+        (users, items): (IdMap, IdMap),
+        (user_factors, item_factors): (Array2<f32>, Array2<f32>),
+        seen: Csr,
+        tuning: Option<crate::tune::TuningRecord>,
+    ) -> Model {
+        let mut model = Model {
+            meta,
+            users,
+            items,
+            user_factors,
+            item_factors,
+            seen,
+            tuning,
+            item_bias: None,
+        };
+        model.set_popularity_penalty(model.meta.params.popularity_penalty);
+        model
+    }
+
     /// A model from its parts, with the metadata they determine (counts, data fingerprint,
     /// creation time) filled in; fitting history and time, split, metrics and source start
     /// empty for the caller to set. The one place a [`ModelMeta`] is built.
     pub fn from_parts(
         params: AlsParams,
-        users: IdMap,
-        items: IdMap,
-        user_factors: Array2<f32>,
-        item_factors: Array2<f32>,
+        (users, items): (IdMap, IdMap),
+        (user_factors, item_factors): (Array2<f32>, Array2<f32>),
         seen: Csr,
     ) -> Model {
         let meta = ModelMeta {
@@ -266,18 +287,8 @@ impl Model {
             fitted_on: None,
             artifacts: vec![],
         };
-        let mut model = Model {
-            meta,
-            users,
-            items,
-            user_factors,
-            item_factors,
-            seen,
-            tuning: None,
-            item_bias: None,
-        };
-        model.set_popularity_penalty(model.meta.params.popularity_penalty);
-        model
+        let factors = (user_factors, item_factors);
+        Model::assemble(meta, (users, items), factors, seen, None)
     }
 
     /// Sets the popularity dial ([`crate::rescoring`]): every list computed from now on, and
@@ -536,18 +547,8 @@ impl Model {
             // Written before the scale was recorded.
             meta.score_scale = crate::rescoring::score_scale(&user_factors, &item_factors);
         }
-        let mut model = Model {
-            meta,
-            users,
-            items,
-            user_factors,
-            item_factors,
-            seen,
-            tuning,
-            item_bias: None,
-        };
-        model.set_popularity_penalty(model.meta.params.popularity_penalty);
-        Ok(model)
+        let factors = (user_factors, item_factors);
+        Ok(Model::assemble(meta, (users, items), factors, seen, tuning))
     }
 }
 
@@ -661,10 +662,11 @@ mod tests {
         );
         Model::from_parts(
             AlsParams::explicit(),
-            users,
-            items,
-            Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap(),
-            Array2::from_shape_vec((3, 2), vec![0.9, 0.1, 0.2, 0.8, 0.5, 0.5]).unwrap(),
+            (users, items),
+            (
+                Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap(),
+                Array2::from_shape_vec((3, 2), vec![0.9, 0.1, 0.2, 0.8, 0.5, 0.5]).unwrap(),
+            ),
             seen,
         )
     }

@@ -144,10 +144,8 @@ pub fn train(
     let training_seconds = start.elapsed().as_secs_f64();
     let mut model = Model::from_parts(
         params.clone(),
-        users,
-        items,
-        fitted.user_factors,
-        fitted.item_factors,
+        (users, items),
+        (fitted.user_factors, fitted.item_factors),
         seen,
     );
     model.meta.training_seconds = training_seconds;

@@ -165,10 +165,8 @@ mod tests {
         });
         Model::from_parts(
             AlsParams::implicit(),
-            users,
-            items,
-            user_factors,
-            item_factors,
+            (users, items),
+            (user_factors, item_factors),
             seen,
         )
     }

@@ -22,8 +22,8 @@ use topten_store::documents::encode_doc;
 use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
-    ActiveVersion, EventLog, ItemEdits, ItemScore, RecsReader, StoreError, StoredRecs, UserRecs,
-    VersionInfo, VersionStorage,
+    ActiveVersion, EventLog, ItemEdits, ItemScore, LendRecs, RecsKey, RecsReader, StoreError,
+    StoredRecs, UserRecs, VersionInfo, VersionStorage,
 };
 
 use crate::keys::Keys;
@@ -443,12 +443,11 @@ impl RecsReader for RedisStore {
         self.get_json(self.keys.active()).await
     }
 
-    async fn read_user(
-        &self,
-        version: &str,
-        user_id: &str,
-        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
-    ) -> Result<(), StoreError> {
+    async fn read_user(&self, key: RecsKey<'_>, read: &mut LendRecs) -> Result<(), StoreError> {
+        let RecsKey {
+            version,
+            user: user_id,
+        } = key;
         if let Some(value) = self.hget(self.keys.recs(version), user_id).await? {
             read(StoredRecs::Document(&value));
         }

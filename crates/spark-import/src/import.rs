@@ -130,7 +130,12 @@ pub fn import_model(spec: &ImportSpec<'_>) -> Result<(Model, ImportReport), Spar
         params.nonnegative = nonneg;
     }
     check_params(&params, dir)?;
-    let mut model = Model::from_parts(params, user_ids, item_ids, users.matrix, items.matrix, seen);
+    let mut model = Model::from_parts(
+        params,
+        (user_ids, item_ids),
+        (users.matrix, items.matrix),
+        seen,
+    );
     model.meta.source = Some(format!(
         "spark ALSModel {} (Spark {}, uid {})",
         spec.source, meta.spark_version, meta.uid

@@ -32,6 +32,34 @@ fn info(version: &str, users: usize, created_at: &str) -> VersionInfo {
     }
 }
 
+/// Writes the popular list [x 10.0 "X"] of `version`, which both the read fixture and the
+/// lifecycle test expect.
+async fn write_popular_x(store: &dyn Store, version: &str) {
+    store
+        .write_popular(
+            version,
+            &[ItemScore {
+                item_id: "x".into(),
+                score: 10.0,
+                title: Some("X".into()),
+            }],
+        )
+        .await
+        .unwrap();
+}
+
+/// The names of the store's versions, in its listing's order, which the lifecycle test checks
+/// after each deletion.
+async fn version_names(store: &dyn Store) -> Vec<String> {
+    store
+        .versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect()
+}
+
 /// Publishes `users` users (`u0..`) as `version` and activates it.
 pub async fn publish_small(store: &dyn Store, version: &str, users: usize) {
     store
@@ -78,17 +106,7 @@ pub async fn publish_read_fixture(store: &dyn Store, version: &str) {
         )
         .await
         .unwrap();
-    store
-        .write_popular(
-            version,
-            &[ItemScore {
-                item_id: "x".into(),
-                score: 10.0,
-                title: Some("X".into()),
-            }],
-        )
-        .await
-        .unwrap();
+    write_popular_x(store, version).await;
     store.finish_version(version).await.unwrap();
     store.activate(version).await.unwrap();
 }
@@ -199,17 +217,7 @@ pub async fn run(store: &dyn Store) {
         .write_users("v1", &[doc("v1", "bob", &[("z", 0.7)])])
         .await
         .unwrap();
-    store
-        .write_popular(
-            "v1",
-            &[ItemScore {
-                item_id: "x".into(),
-                score: 10.0,
-                title: Some("X".into()),
-            }],
-        )
-        .await
-        .unwrap();
+    write_popular_x(store, "v1").await;
     let done = store.finish_version("v1").await.unwrap();
     assert_eq!((done.status, done.users), (VersionStatus::Complete, 2));
     assert!(matches!(
@@ -262,14 +270,10 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(store.active().await.unwrap().unwrap().version, "v1");
 
     // Versions listing and deletion rules.
-    let versions: Vec<String> = store
-        .versions()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.version)
-        .collect();
-    assert_eq!(versions, vec!["v1".to_string(), "v2".to_string()]);
+    assert_eq!(
+        version_names(store).await,
+        vec!["v1".to_string(), "v2".to_string()]
+    );
     assert!(matches!(
         store.delete_version("v1").await,
         Err(StoreError::Conflict(_))
@@ -303,14 +307,10 @@ pub async fn run(store: &dyn Store) {
     store.activate("v1").await.unwrap();
     let deleted = lifecycle::prune(store, 1, false).await.unwrap();
     assert_eq!(deleted, vec!["v4".to_string(), "v3-stale".to_string()]);
-    let left: Vec<String> = store
-        .versions()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.version)
-        .collect();
-    assert_eq!(left, vec!["v1".to_string(), "v5".to_string()]);
+    assert_eq!(
+        version_names(store).await,
+        vec!["v1".to_string(), "v5".to_string()]
+    );
     experiments(store).await;
 }
 

@@ -28,7 +28,7 @@ use crate::documents::encode_doc;
 use crate::events::StoredEvent;
 use crate::item_edits::ItemEdits;
 use crate::lifecycle::{MetaDecision, MetaWrite};
-use crate::reader::StoredRecs;
+use crate::reader::{LendRecs, RecsKey, StoredRecs};
 use crate::{
     ActiveVersion, EventLog, ItemScore, RecsReader, StoreError, UserRecs, VersionInfo,
     VersionStorage,
@@ -224,12 +224,11 @@ impl RecsReader for EmbeddedStore {
         self.get_meta("active")
     }
 
-    async fn read_user(
-        &self,
-        version: &str,
-        user_id: &str,
-        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
-    ) -> Result<(), StoreError> {
+    async fn read_user(&self, key: RecsKey<'_>, read: &mut LendRecs) -> Result<(), StoreError> {
+        let RecsKey {
+            version,
+            user: user_id,
+        } = key;
         let key = format!("{version}{SEP}{user_id}");
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         if let Some(value) = self.recs.get(&rtxn, &key).map_err(backend_err)? {

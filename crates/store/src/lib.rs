@@ -79,7 +79,7 @@ pub use error::StoreError;
 pub use event_log::EventLog;
 pub use item_edits::{ItemEdits, ItemUpdate};
 pub use lifecycle::{Publisher, VersionStorage, WriteStats};
-pub use reader::{RecsReader, StoredRecs};
+pub use reader::{LendRecs, RecsKey, RecsReader, StoredRecs};
 
 /// A read-write backend: it serves, publishes versions, logs events and keeps live item
 /// changes.

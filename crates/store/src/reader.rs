@@ -12,6 +12,18 @@ use crate::documents::{
 };
 use crate::error::StoreError;
 
+/// Which stored list [`RecsReader::read_user`] reads: one user's, in one version.
+#[derive(Clone, Copy, Debug)]
+pub struct RecsKey<'a> {
+    /// The version.
+    pub version: &'a str,
+    /// The user id.
+    pub user: &'a str,
+}
+
+/// What [`RecsReader::read_user`] lends a user's stored document to, for the length of the read.
+pub type LendRecs<'a> = dyn for<'d> FnMut(StoredRecs<'d>) + Send + 'a;
+
 /// One user's stored document, as its backend holds it, lent for one read
 /// ([`RecsReader::read_user`]).
 #[derive(Clone, Copy)]
@@ -97,56 +109,47 @@ pub trait RecsReader: Send + Sync {
     /// in `version`, lent to `read` in the backend's stored form (`read` is not called when the
     /// user has none). [`RecsReader::user_recs`], [`RecsReader::user_recs_json`] and
     /// [`RecsReader::user_top_items`] are built on it, once for every backend.
-    async fn read_user(
-        &self,
-        version: &str,
-        user_id: &str,
-        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
-    ) -> Result<(), StoreError>;
+    async fn read_user(&self, key: RecsKey<'_>, read: &mut LendRecs) -> Result<(), StoreError>;
     /// One user's document in `version`.
-    async fn user_recs(
-        &self,
-        version: &str,
-        user_id: &str,
-    ) -> Result<Option<UserRecs>, StoreError> {
+    async fn user_recs(&self, version: &str, user: &str) -> Result<Option<UserRecs>, StoreError> {
         let mut out = None;
-        self.read_user(version, user_id, &mut |doc| {
-            out = Some(doc.to_recs(version, user_id))
+        self.read_user(RecsKey { version, user }, &mut |doc| {
+            out = Some(doc.to_recs(version, user))
         })
         .await?;
         out.transpose()
-            .map_err(|e| invalid(self.backend(), user_id, e))
+            .map_err(|e| invalid(self.backend(), user, e))
     }
     /// The same document as JSON bytes.
     async fn user_recs_json(
         &self,
         version: &str,
-        user_id: &str,
+        user: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let mut out = None;
-        self.read_user(version, user_id, &mut |doc| {
-            out = Some(doc.to_json(version, user_id))
+        self.read_user(RecsKey { version, user }, &mut |doc| {
+            out = Some(doc.to_json(version, user))
         })
         .await?;
         out.transpose()
-            .map_err(|e| invalid(self.backend(), user_id, e))
+            .map_err(|e| invalid(self.backend(), user, e))
     }
     /// The first `k` items of the user's document that `filter` does not skip, as JSON: what
     /// the API serves, without decoding the whole document (the stored item JSON is copied).
     async fn user_top_items(
         &self,
         version: &str,
-        user_id: &str,
+        user: &str,
         k: usize,
         filter: &ItemFilter<'_>,
     ) -> Result<Option<TopItems>, StoreError> {
         let mut out = None;
-        self.read_user(version, user_id, &mut |doc| {
+        self.read_user(RecsKey { version, user }, &mut |doc| {
             out = Some(doc.top_items(version, k, filter))
         })
         .await?;
         out.transpose()
-            .map_err(|e| invalid(self.backend(), user_id, e))
+            .map_err(|e| invalid(self.backend(), user, e))
     }
     /// The cold-start list of `version`.
     async fn popular(&self, version: &str) -> Result<Option<Vec<ItemScore>>, StoreError>;

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use topten_edge::snapshot::{ItemList, RecsSnapshot};
 
-use crate::reader::StoredRecs;
+use crate::reader::{LendRecs, RecsKey, StoredRecs};
 use crate::{ActiveVersion, ItemScore, RecsReader, StoreError, VersionInfo, VersionStatus};
 use topten_model::clock::rfc3339;
 
@@ -86,12 +86,11 @@ impl RecsReader for SnapshotStore {
         }))
     }
 
-    async fn read_user(
-        &self,
-        version: &str,
-        user_id: &str,
-        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
-    ) -> Result<(), StoreError> {
+    async fn read_user(&self, key: RecsKey<'_>, read: &mut LendRecs) -> Result<(), StoreError> {
+        let RecsKey {
+            version,
+            user: user_id,
+        } = key;
         if let Some(items) = self.list(version, user_id)? {
             read(StoredRecs::List {
                 items,

@@ -4,7 +4,8 @@
 //! - this file: the local stand-ins for Azure services, started on free 127.0.0.1 ports and
 //!   stopped when dropped, and the port helpers ([`free_port`], [`wait_listening`]);
 //! - [`fixtures`]: generated ratings, a small trained model, a published embedded store;
-//! - [`http`]: requests over real sockets ([`http::send`], [`http::get_json`]);
+//! - [`http`]: requests over real sockets ([`http::send`], [`http::send_to_both`],
+//!   [`http::get_json`]);
 //! - [`parity`]: the requests every serving target must answer alike;
 //! - [`parquet`]: Parquet files in the shapes Spark, pandas and Delta write;
 //! - [`spark`]: saved Spark ALS models and job runs, written without Spark;

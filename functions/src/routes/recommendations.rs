@@ -83,7 +83,7 @@ pub async fn recommendations_get(
     };
     let (items_json, source) = request.select().await?;
     let items_json = if query.explain && source == "personalized" {
-        explained(&state, answer.version, &user_id, &items_json).await?
+        Box::pin(explained(&state, answer.version, &user_id, &items_json)).await?
     } else {
         items_json
     };
@@ -123,7 +123,9 @@ impl ListRequest<'_> {
             .await?
         {
             Some(top) => Ok((self.personal(top, &filter).await?, "personalized")),
-            None => self.fallback(filter).await,
+            // Boxed, as every path off the stored list: the request's future stays the size
+            // of the common path (see `AppState::active`).
+            None => Box::pin(self.fallback(filter)).await,
         }
     }
 
@@ -133,7 +135,8 @@ impl ListRequest<'_> {
     async fn personal(&self, top: TopItems, filter: &ItemFilter<'_>) -> Result<Vec<u8>, ApiError> {
         let k = self.query.k;
         if top.exhausted && !filter.is_empty() {
-            if let Some(extra) = rescore(self.state, self.version, self.user_id, k, filter).await? {
+            let rescored = rescore(self.state, self.version, self.user_id, k, filter);
+            if let Some(extra) = Box::pin(rescored).await? {
                 let mut items: Vec<ItemScore> =
                     serde_json::from_slice(&top.items_json).map_err(ApiError::internal)?;
                 for item in extra {

@@ -17,12 +17,7 @@ fn config(store: &str, unknown_user: UnknownUser) -> Config {
 }
 
 async fn call(router: &axum::Router, method: &str, uri: &str) -> (StatusCode, serde_json::Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::empty())
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
+    let resp = crate::common::oneshot(router, method, uri).await;
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await

@@ -63,6 +63,21 @@ async fn served(
     (model, router)
 }
 
+/// [`served`] with item 12 of the model sold out, which the trending and health tests need
+/// as one hidden item with known popularity.
+async fn served_without_item_12(
+    dir: &std::path::Path,
+    config: Config,
+) -> (topten_model::model::Model, axum::Router) {
+    served(
+        dir,
+        |m| sold_out(m.items.id(12)),
+        PublishOptions::default(),
+        config,
+    )
+    .await
+}
+
 /// One unavailable item.
 fn sold_out(item_id: &str) -> Option<Catalogue> {
     let mut gone = CatalogueItem::new(item_id);
@@ -586,10 +601,8 @@ async fn explanations_name_items_from_the_users_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trending_follows_recent_events_and_serves_unknown_users() {
     let dir = tempfile::tempdir().unwrap();
-    let (model, router) = served(
+    let (model, router) = served_without_item_12(
         dir.path(),
-        |m| sold_out(m.items.id(12)),
-        PublishOptions::default(),
         Config {
             unknown_user: topten_functions::config::UnknownUser::Trending,
             ..Config::default()
@@ -671,10 +684,8 @@ async fn send_with(
 async fn ids_that_would_break_serving_are_refused_and_health_reads_the_version() {
     use topten_store::{ItemEdits, Publisher, RecsReader};
     let dir = tempfile::tempdir().unwrap();
-    let (model, router) = served(
+    let (model, router) = served_without_item_12(
         dir.path(),
-        |m| sold_out(m.items.id(12)),
-        PublishOptions::default(),
         Config {
             active_ttl_ms: 0,
             ..Config::default()

@@ -5,10 +5,6 @@
 
 use crate::common;
 
-use axum::body::Body;
-use axum::http::Request;
-use tower::ServiceExt;
-
 use topten_edge::request::Limits;
 use topten_edge::route::handle;
 use topten_edge::snapshot::RecsSnapshot;
@@ -24,12 +20,7 @@ fn config(store: &str) -> Config {
 }
 
 async fn native(router: &axum::Router, method: &str, uri: &str) -> (u16, String, Vec<u8>) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::empty())
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
+    let resp = common::oneshot(router, method, uri).await;
     let status = resp.status().as_u16();
     let ct = resp
         .headers()

@@ -6,8 +6,35 @@ use crate::common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::start_handler;
+use crate::common::{start_handler, Handler};
 use topten_testkit::http::get_json as get;
+
+/// The handler as the Functions app runs it for the timer retrain: serving `uri`, retraining
+/// from `ratings` into `models` behind a quality gate with `tolerance`.
+async fn retrain_handler(
+    uri: &str,
+    ratings: &std::path::Path,
+    models: &std::path::Path,
+    tolerance: &str,
+) -> Handler {
+    start_handler(&[
+        ("TOPTEN_STORE", uri),
+        ("TRAINING_INPUT", ratings.to_str().unwrap()),
+        ("TOPTEN_MODEL_ROOT", models.to_str().unwrap()),
+        ("QUALITY_TOLERANCE", tolerance),
+    ])
+    .await
+}
+
+/// POSTs the timer `payload` to the handler's `/retrain`, the way the Functions host invokes it.
+async fn invoke_retrain(base: &str, payload: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/retrain"))
+        .json(payload)
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_recommendations_and_runs_the_timer_retrain() {
@@ -15,13 +42,7 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
     let ratings = topten_testkit::fixtures::ratings_file(dir.path());
     let (uri, v1) = topten_testkit::fixtures::evaluated_store(dir.path(), &ratings).await;
     let models = dir.path().join("models");
-    let h = start_handler(&[
-        ("TOPTEN_STORE", &uri),
-        ("TRAINING_INPUT", ratings.to_str().unwrap()),
-        ("TOPTEN_MODEL_ROOT", models.to_str().unwrap()),
-        ("QUALITY_TOLERANCE", "0.5"),
-    ])
-    .await;
+    let h = retrain_handler(&uri, &ratings, &models, "0.5").await;
 
     let (s, health) = get(&format!("{}/api/health", h.base)).await;
     assert_eq!(
@@ -49,12 +70,7 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
         }},
         "Metadata": {"sys": {"MethodName": "retrain", "UtcNow": "2026-11-26T03:00:00.0123456Z", "RandGuid": "0b5f4b1e-3c2a-4a8b-9a77-5f4ad1f3c2b1"}}
     });
-    let resp = reqwest::Client::new()
-        .post(format!("{}/retrain", h.base))
-        .json(&payload)
-        .send()
-        .await
-        .unwrap();
+    let resp = invoke_retrain(&h.base, &payload).await;
     assert_eq!(resp.status().as_u16(), 200);
     let answer: serde_json::Value = resp.json().await.unwrap();
     assert!(answer["Outputs"].is_object(), "{answer}");
@@ -85,19 +101,8 @@ async fn serves_recommendations_and_runs_the_timer_retrain() {
     // With an impossible bar (no drop allowed and a metric the candidate cannot beat: the same
     // data gives the same figure, so a negative tolerance rejects it) the active version stays.
     drop(h);
-    let h = start_handler(&[
-        ("TOPTEN_STORE", &uri),
-        ("TRAINING_INPUT", ratings.to_str().unwrap()),
-        ("TOPTEN_MODEL_ROOT", models.to_str().unwrap()),
-        ("QUALITY_TOLERANCE", "-0.5"),
-    ])
-    .await;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/retrain", h.base))
-        .json(&payload)
-        .send()
-        .await
-        .unwrap();
+    let h = retrain_handler(&uri, &ratings, &models, "-0.5").await;
+    let resp = invoke_retrain(&h.base, &payload).await;
     let answer: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(answer["ReturnValue"]["activated"], false, "{answer}");
     assert!(

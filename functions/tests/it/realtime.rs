@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use crate::common::{ids, post_events, send};
+use crate::common::{ids, post_events, scores, send};
 
 use topten_functions::{app, state_from_config, Config};
 
@@ -148,12 +148,7 @@ async fn similar_items_and_errors() {
     let sims = ids(&body);
     assert_eq!(sims.len(), 5);
     assert!(!sims.contains(&"7".to_string()));
-    let scores: Vec<f64> = body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["score"].as_f64().unwrap())
-        .collect();
+    let scores = scores(&body);
     assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] <= 1.0 + 1e-6);
     let (s, body) = send(&router, "GET", "/api/items/no-such-item/similar", None).await;
     assert_eq!(
@@ -225,12 +220,7 @@ async fn unknown_users_are_filled_to_k_past_the_popular_list() {
         unique.dedup();
         assert_eq!(unique.len(), k, "no item twice: {got:?}");
         // Filled items follow popularity: scores (interaction counts) never rise.
-        let scores: Vec<f64> = body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["score"].as_f64().unwrap())
-            .collect();
+        let scores = scores(&body);
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     }
 }

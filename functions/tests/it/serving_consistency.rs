@@ -3,7 +3,7 @@
 //! popular scores sit on the personal scale, a live title change shows in the next answers,
 //! and an unknown query parameter is a 400 naming it on every route.
 
-use crate::common::{ids, start_handler};
+use crate::common::{ids, scores, start_handler};
 use serde_json::{json, Value};
 use topten_live::events::StoredEvent;
 use topten_live::publish::{publish_lists, PublishOptions};
@@ -169,12 +169,7 @@ async fn the_fallbacks_leave_out_what_a_user_without_a_list_has() {
     assert_eq!(cold["source"], "popular");
     let first = ids(&cold)[0].clone();
     // Popular scores on the personal scale: a share of the most popular item, in [0, 1].
-    let scores: Vec<f64> = cold["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["score"].as_f64().unwrap())
-        .collect();
+    let scores = scores(&cold);
     assert_eq!(scores[0], 1.0, "{cold}");
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{cold}");
     let (s, ack) = call(
@@ -231,14 +226,6 @@ async fn popular_scores_are_on_the_personal_scale_also_when_refilled() {
     ))
     .await;
     let (_, user) = get(&format!("{}/api/recommendations/12?k=10", h.base)).await;
-    let scores = |v: &Value| -> Vec<f64> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["score"].as_f64().unwrap())
-            .collect()
-    };
     let (c, r, u) = (scores(&cold), scores(&refill), scores(&user));
     assert_eq!(c[0], 1.0, "{cold}");
     assert!(c.windows(2).all(|w| w[0] >= w[1]), "{cold}");

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{ok, topten, train_with};
+use crate::common::{ok, publish_args, publish_version, topten, train_with};
 
 /// A u.data-style file with a planted structure: two taste groups, each mostly watching (85%)
 /// and liking (ratings 4-5, else 1-2) its own half of the catalogue, with distinct timestamps.
@@ -35,6 +35,20 @@ fn write_ratings(dir: &Path) -> PathBuf {
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// `experiment start --store STORE --candidate VERSION EXTRA...`, which the scenario runs often.
+fn experiment_start<'a>(store: &'a str, candidate: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "experiment",
+        "start",
+        "--store",
+        store,
+        "--candidate",
+        candidate,
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 #[test]
@@ -367,15 +381,11 @@ fn publish_stores_the_catalogue_with_the_version() {
 
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "itemId,available\n1,true\n2,sometimes\n").unwrap();
-    let out = topten(&[
-        "publish",
-        "--model",
+    let out = topten(&publish_args(
         model.to_str().unwrap(),
-        "--store",
         &store,
-        "--items",
-        bad.to_str().unwrap(),
-    ]);
+        &["--items", bad.to_str().unwrap()],
+    ));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3:", bad.display())), "{err}");
@@ -384,15 +394,11 @@ fn publish_stores_the_catalogue_with_the_version() {
         "nothing is written for a bad catalogue"
     );
 
-    let version = ok(&[
-        "publish",
-        "--model",
+    let version = ok(&publish_args(
         model.to_str().unwrap(),
-        "--store",
         &store,
-        "--items",
-        items.to_str().unwrap(),
-    ]);
+        &["--items", items.to_str().unwrap()],
+    ));
     let version = version.trim();
     let handle = topten_functions::backends::open(&store).unwrap();
     let reader = handle.reader();
@@ -466,17 +472,8 @@ fn the_popularity_dial_from_train_to_published_lists() {
     assert!(dm["catalog_coverage"].as_f64() >= pm["catalog_coverage"].as_f64());
 
     let store = format!("embedded:{}", dir.path().join("s.db").display());
-    let publish = |model: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "publish",
-            "--model",
-            model.to_str().unwrap(),
-            "--store",
-            &store,
-        ];
-        args.extend_from_slice(extra);
-        ok(&args).trim().to_owned()
-    };
+    let publish =
+        |model: &Path, extra: &[&str]| publish_version(model.to_str().unwrap(), &store, extra);
     let v_plain = publish(&plain_dir, &[]);
     let v_dial = publish(&dial_dir, &[]);
     let v_override = publish(&plain_dir, &["--popularity-penalty", "0.8"]);
@@ -613,13 +610,7 @@ fn parquet_input_and_spark_imports_end_to_end() {
         );
     }
     let store = format!("embedded:{}", dir.path().join("store.db").display());
-    ok(&[
-        "publish",
-        "--model",
-        model.to_str().unwrap(),
-        "--store",
-        &store,
-    ]);
+    publish_version(model.to_str().unwrap(), &store, &[]);
 
     // Not a Spark model: an error naming what is missing, and no output directory.
     let out = dir.path().join("never");
@@ -760,33 +751,15 @@ fn experiments_start_stop_and_promote() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        let mut args = vec![
-            "publish",
-            "--model",
-            out.to_str().unwrap(),
-            "--store",
-            &store,
-        ];
-        if name == "b" {
-            args.push("--no-activate");
-        }
-        versions.push(ok(&args).trim().to_owned());
+        let extra: &[&str] = if name == "b" { &["--no-activate"] } else { &[] };
+        versions.push(publish_version(out.to_str().unwrap(), &store, extra));
     }
     let (control, candidate) = (&versions[0], &versions[1]);
     assert!(ok(&["experiment", "status", "--store", &store]).contains("no experiment running"));
     let none = topten(&["experiment", "report", "--store", &store]);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("no experiment is running"));
-    let id = ok(&[
-        "experiment",
-        "start",
-        "--store",
-        &store,
-        "--candidate",
-        candidate,
-        "--share",
-        "0.25",
-    ]);
+    let id = ok(&experiment_start(&store, candidate, &["--share", "0.25"]));
     assert!(id.trim().starts_with('x'), "{id}");
     let status = ok(&["experiment", "status", "--store", &store]);
     assert!(
@@ -808,14 +781,7 @@ fn experiments_start_stop_and_promote() {
         "{err}"
     );
     experiment_report(&store, id.trim(), control, candidate);
-    let twice = topten(&[
-        "experiment",
-        "start",
-        "--store",
-        &store,
-        "--candidate",
-        candidate,
-    ]);
+    let twice = topten(&experiment_start(&store, candidate, &[]));
     assert!(!twice.status.success());
     assert_eq!(
         ok(&["experiment", "stop", "--store", &store]).trim(),
@@ -823,14 +789,7 @@ fn experiments_start_stop_and_promote() {
     );
     assert!(ok(&["experiment", "status", "--store", &store])
         .contains(&format!("active {control}; no experiment running")));
-    ok(&[
-        "experiment",
-        "start",
-        "--store",
-        &store,
-        "--candidate",
-        candidate,
-    ]);
+    ok(&experiment_start(&store, candidate, &[]));
     assert_eq!(
         ok(&["experiment", "promote", "--store", &store]).trim(),
         candidate.as_str()
@@ -839,16 +798,7 @@ fn experiments_start_stop_and_promote() {
         .contains(&format!("active {candidate}; no experiment running")));
     // A share of 0, or one that reaches nobody (issue 28), is refused.
     for share in ["0", "1e-300"] {
-        let bad = topten(&[
-            "experiment",
-            "start",
-            "--store",
-            &store,
-            "--candidate",
-            control,
-            "--share",
-            share,
-        ]);
+        let bad = topten(&experiment_start(&store, control, &["--share", share]));
         assert!(!bad.status.success());
         assert!(String::from_utf8_lossy(&bad.stderr).contains("share must be from 0.0001"));
     }

@@ -6,20 +6,11 @@ use std::path::Path;
 
 use topten_testkit::http_json;
 
-use crate::common::{ok, serve, topten, train_with};
+use crate::common::{grid_ratings, ok, serve, topten, train_with};
 
 /// 3,000 users × 20 ratings over 300 items.
 fn write_ratings(dir: &Path) -> String {
-    let mut text = String::new();
-    for u in 0..3000 {
-        for j in 0..20 {
-            let i = (u * 7 + j * 13 + j * j) % 300;
-            text += &format!("{u}\t{i}\t{}\t{}\n", 1 + (u + i) % 5, 1000 + j);
-        }
-    }
-    let path = dir.join("r.tsv");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    grid_ratings(dir, 3000, 300, "")
 }
 
 /// What the store holds, as the binary reports it: the versions listing and a snapshot export

@@ -14,7 +14,7 @@ use std::time::Instant;
 use topten_store::RecsReader;
 use topten_testkit::http_json;
 
-use crate::common::{ok, serve, train_with};
+use crate::common::{grid_ratings, ok, serve, train_with};
 
 /// Users in the generated data: enough that publishing takes several write batches (1,000
 /// documents each), so that some kills land between batches.
@@ -26,16 +26,7 @@ const SEED: u64 = 0x5eed_0015;
 
 /// `USERS` users × 20 interactions over `ITEMS` items, deterministic.
 fn write_ratings(dir: &Path) -> String {
-    let mut text = String::with_capacity(USERS * 20 * 16);
-    for u in 0..USERS {
-        for j in 0..20 {
-            let i = (u * 7 + j * 13 + j * j) % ITEMS;
-            text += &format!("{u}\t{i}\t{}\t{}\n", 1 + (u + i) % 5, 1000 + j);
-        }
-    }
-    let path = dir.join("ratings.tsv");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    grid_ratings(dir, USERS, ITEMS, "")
 }
 
 /// splitmix64: a small seeded generator, so the moments are reproducible without a dependency.

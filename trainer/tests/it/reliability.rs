@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::{ok, topten, train_with};
+use crate::common::{ok, publish_args, topten, train_with};
 
 /// A small u.data file: 40 users, 30 items, deterministic.
 fn write_ratings(dir: &Path) -> PathBuf {
@@ -37,7 +37,9 @@ fn fails_with(args: &[&str], needle: &str) -> Output {
     out
 }
 
-fn train_to(ratings: &Path, out: &Path) -> Output {
+/// `train` of a 2-iteration model with `factors` factors, its outcome left to the caller: these
+/// tests expect it to fail as often as to succeed.
+fn train_factors(ratings: &Path, out: &Path, factors: &str) -> Output {
     topten(&[
         "train",
         "--ratings",
@@ -45,10 +47,14 @@ fn train_to(ratings: &Path, out: &Path) -> Output {
         "--iterations",
         "2",
         "--factors",
-        "3",
+        factors,
         "--out",
         out.to_str().unwrap(),
     ])
+}
+
+fn train_to(ratings: &Path, out: &Path) -> Output {
+    train_factors(ratings, out, "3")
 }
 
 /// Entries of `dir` whose names start with `.` (temporary or aside directories).
@@ -359,27 +365,11 @@ fn a_full_disk_is_named_as_such() {
         "2",
     );
     let uri = format!("embedded:{}", small.join("s.db").display());
-    let out = topten(&[
-        "publish",
-        "--model",
-        model.to_str().unwrap(),
-        "--store",
-        &uri,
-    ]);
+    let out = topten(&publish_args(model.to_str().unwrap(), &uri, &[]));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("disk is full"), "{}", stderr(&out));
     // A model directory on the full disk fails with ENOSPC and leaves no temporary behind.
-    let out = topten(&[
-        "train",
-        "--ratings",
-        ratings.to_str().unwrap(),
-        "--iterations",
-        "2",
-        "--factors",
-        "64",
-        "--out",
-        small.join("m").to_str().unwrap(),
-    ]);
+    let out = train_factors(&ratings, &small.join("m"), "64");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("No space left on device"),

@@ -7,20 +7,27 @@ use std::time::{Duration, Instant};
 
 use topten_testkit::{free_port, http_json, wait_listening, KillOnDrop};
 
-use crate::common::{ok, serve, topten, train_with};
+use crate::common::{
+    grid_ratings, model_and_store, ok, publish_args, publish_version, serve, topten,
+};
 
 /// Generated ratings: `users` users × 20 ratings over 150 items.
 fn ratings(dir: &Path, users: usize) -> String {
-    let mut text = String::new();
-    for u in 0..users {
-        for j in 0..20 {
-            let i = (u * 7 + j * 13 + j * j) % 150;
-            text += &format!("{u}\t{i}\t{}\t{}\n", 1 + (u + i) % 5, 1000 + j);
-        }
-    }
-    let path = dir.join("r.tsv");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    grid_ratings(dir, users, 150, "")
+}
+
+/// The store's versions listing (`versions --json`), which the tests read after each step.
+fn versions(store: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(&["versions", "--store", store, "--json"])).unwrap()
+}
+
+/// The answers, without their ids, of every 37th of the first 400 users: what a killed
+/// publish must leave unchanged.
+fn sampled_answers(port: u16) -> Vec<serde_json::Value> {
+    (0..400)
+        .step_by(37)
+        .map(|u| without_id(http_get(port, &format!("/api/recommendations/{u}?k=10")).1))
+        .collect()
 }
 
 fn http_get(port: u16, path: &str) -> (u16, serde_json::Value) {
@@ -31,23 +38,9 @@ fn http_get(port: u16, path: &str) -> (u16, serde_json::Value) {
 fn publish_versions_rollback_prune_and_serve() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path(), 60);
-    let model = dir.path().join("m").display().to_string();
-    train_with(&data, &model, "4", "3");
-    let store = format!("embedded:{}", dir.path().join("s.db").display());
-    let v1 = ok(&["publish", "--model", &model, "--store", &store])
-        .trim()
-        .to_owned();
-    let v2 = ok(&[
-        "publish",
-        "--model",
-        &model,
-        "--store",
-        &store,
-        "--items-per-user",
-        "20",
-    ])
-    .trim()
-    .to_owned();
+    let (model, store) = model_and_store(dir.path(), &data);
+    let v1 = publish_version(&model, &store, &[]);
+    let v2 = publish_version(&model, &store, &["--items-per-user", "20"]);
     assert_ne!(v1, v2);
     let listing = ok(&["versions", "--store", &store]);
     assert!(
@@ -68,16 +61,7 @@ fn publish_versions_rollback_prune_and_serve() {
         "rollback is seen by the running server"
     );
     assert_eq!(ok(&["activate", &v2, "--store", &store]).trim(), v2);
-    let v3 = ok(&[
-        "publish",
-        "--model",
-        &model,
-        "--store",
-        &store,
-        "--no-activate",
-    ])
-    .trim()
-    .to_owned();
+    let v3 = publish_version(&model, &store, &["--no-activate"]);
     let (_, body) = http_get(port, "/api/recommendations/3");
     assert_eq!(
         body["modelVersion"],
@@ -86,8 +70,7 @@ fn publish_versions_rollback_prune_and_serve() {
     );
     let pruned = ok(&["prune", "--store", &store, "--keep", "1"]);
     assert!(pruned.contains(&format!("deleted {v1}")), "{pruned}");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
+    let json = versions(&store);
     let left: Vec<&str> = json["versions"]
         .as_array()
         .unwrap()
@@ -104,31 +87,18 @@ fn publish_versions_rollback_prune_and_serve() {
 fn publish_killed_midway_leaves_the_old_version_fully_served() {
     let dir = tempfile::tempdir().unwrap();
     let data = ratings(dir.path(), 400);
-    let model = dir.path().join("m").display().to_string();
-    train_with(&data, &model, "4", "3");
-    let store = format!("embedded:{}", dir.path().join("s.db").display());
-    let v1 = ok(&["publish", "--model", &model, "--store", &store])
-        .trim()
-        .to_owned();
+    let (model, store) = model_and_store(dir.path(), &data);
+    let v1 = publish_version(&model, &store, &[]);
     let (_server, port) = serve(&store);
-    let before: Vec<serde_json::Value> = (0..400)
-        .step_by(37)
-        .map(|u| without_id(http_get(port, &format!("/api/recommendations/{u}?k=10")).1))
-        .collect();
+    let before = sampled_answers(port);
 
     // A slow publish (batches of 10 users, 40 ms apart): kill it once some batches are in.
     let mut child = Command::new(env!("CARGO_BIN_EXE_topten"))
-        .args([
-            "publish",
-            "--model",
+        .args(publish_args(
             &model,
-            "--store",
             &store,
-            "--batch-size",
-            "10",
-            "--throttle-ms",
-            "40",
-        ])
+            &["--batch-size", "10", "--throttle-ms", "40"],
+        ))
         .env("TOPTEN_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -136,8 +106,7 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let partial = loop {
-        let json: serde_json::Value =
-            serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
+        let json = versions(&store);
         let writing = json["versions"]
             .as_array()
             .unwrap()
@@ -159,14 +128,8 @@ fn publish_killed_midway_leaves_the_old_version_fully_served() {
     );
 
     // Old version still active and every sampled user gets exactly what they got before.
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&["versions", "--store", &store, "--json"])).unwrap();
-    assert_eq!(json["active"]["version"], v1.as_str());
-    let after: Vec<serde_json::Value> = (0..400)
-        .step_by(37)
-        .map(|u| without_id(http_get(port, &format!("/api/recommendations/{u}?k=10")).1))
-        .collect();
-    assert_eq!(before, after);
+    assert_eq!(versions(&store)["active"]["version"], v1.as_str());
+    assert_eq!(before, sampled_answers(port));
     // The half-written version cannot be activated. A plain prune keeps it (it could be a
     // publish in progress); `--incomplete` removes it.
     let refused = topten(&["activate", &partial, "--store", &store]);

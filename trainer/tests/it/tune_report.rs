@@ -63,19 +63,38 @@ const SMALL: [&str; 12] = [
     "0.1",
 ];
 
+/// `tune INPUTS` over the [`SMALL`] search space (and regularization 100), so every run stays quick.
+fn tune_small(inputs: &[&str]) -> String {
+    let mut args = vec!["tune"];
+    args.extend_from_slice(inputs);
+    args.extend_from_slice(&SMALL);
+    args.push("100");
+    ok(&args)
+}
+
 fn tune(train: &Path, test: &Path, out: &Path) -> serde_json::Value {
-    let mut args = vec![
-        "tune",
+    json(&tune_small(&[
         "--train",
         train.to_str().unwrap(),
         "--test",
         test.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(&SMALL);
-    args.push("100");
-    json(&ok(&args))
+    ]))
+}
+
+/// Generated ratings in `dir` and the model tuned on them in `dir/m`, which the report and
+/// retrain tests start from; returns (ratings, model).
+fn tuned_model(dir: &Path) -> (PathBuf, PathBuf) {
+    let ratings = write_ratings(dir);
+    let model = dir.join("m");
+    tune_small(&[
+        "--ratings",
+        ratings.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    (ratings, model)
 }
 
 /// Drops the timing column of trials.tsv (the only field allowed to differ between runs).
@@ -191,18 +210,7 @@ fn base64(bytes: &[u8]) -> String {
 #[test]
 fn report_is_self_contained_with_decodable_plots() {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = write_ratings(dir.path());
-    let model = dir.path().join("m");
-    let mut args = vec![
-        "tune",
-        "--ratings",
-        ratings.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-    ];
-    args.extend_from_slice(&SMALL);
-    args.push("100");
-    ok(&args);
+    let (_, model) = tuned_model(dir.path());
     // No --test: the split recorded in model.json is re-made from its source.
     let printed = ok(&["report", "--model", model.to_str().unwrap()]);
     let out = model.join("report");
@@ -262,18 +270,7 @@ fn report_is_self_contained_with_decodable_plots() {
 #[test]
 fn retrain_uses_tuned_params_and_records_the_gate() {
     let dir = tempfile::tempdir().unwrap();
-    let ratings = write_ratings(dir.path());
-    let model = dir.path().join("m");
-    let mut args = vec![
-        "tune",
-        "--ratings",
-        ratings.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-    ];
-    args.extend_from_slice(&SMALL);
-    args.push("100");
-    ok(&args);
+    let (ratings, model) = tuned_model(dir.path());
     let chosen =
         json(&std::fs::read_to_string(model.join("tuning.json")).unwrap())["chosen"].clone();
     let store = format!("embedded:{}", dir.path().join("s.db").display());

@@ -22,8 +22,8 @@ use topten_model::catalogue::live::LiveItem;
 use topten_store::events::StoredEvent;
 use topten_store::lifecycle::{MetaDecision, MetaWrite};
 use topten_store::{
-    ActiveVersion, AnswerCounts, EventLog, ItemEdits, ItemScore, RecsReader, StoreError,
-    StoredRecs, UserRecs, VersionInfo, VersionStorage, WriteStats,
+    ActiveVersion, AnswerCounts, EventLog, ItemEdits, ItemScore, LendRecs, RecsKey, RecsReader,
+    StoreError, StoredRecs, UserRecs, VersionInfo, VersionStorage, WriteStats,
 };
 
 use super::documents::*;
@@ -504,12 +504,11 @@ impl RecsReader for CosmosStore {
         self.read_doc(META_PARTITION, "active").await
     }
 
-    async fn read_user(
-        &self,
-        version: &str,
-        user_id: &str,
-        read: &mut (dyn for<'d> FnMut(StoredRecs<'d>) + Send),
-    ) -> Result<(), StoreError> {
+    async fn read_user(&self, key: RecsKey<'_>, read: &mut LendRecs) -> Result<(), StoreError> {
+        let RecsKey {
+            version,
+            user: user_id,
+        } = key;
         let id = escape_id(&topten_store::doc_id(version, user_id));
         let raw = self
             .resilience

@@ -142,13 +142,7 @@ impl AlsParams {
             regularization: 50.0,
             alpha: 3.0,
             confidence: Confidence::Log,
-            iterations: 15,
-            solver: Solver::Cg,
-            cg_steps: 3,
-            nonnegative: false,
-            seed: 42,
-            threads: 0,
-            popularity_penalty: 0.0,
+            ..Self::explicit()
         }
     }
 

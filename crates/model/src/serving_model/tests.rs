@@ -12,10 +12,8 @@ fn model_from(seen: Csr, params: &AlsParams) -> Model {
     let items = IdMap::from_ids((0..seen.ncols).map(|i| format!("i{i}")));
     Model::from_parts(
         params.clone(),
-        users,
-        items,
-        fitted.user_factors,
-        fitted.item_factors,
+        (users, items),
+        (fitted.user_factors, fitted.item_factors),
         seen,
     )
 }

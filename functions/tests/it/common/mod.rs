@@ -64,6 +64,19 @@ pub async fn start_handler(envs: &[(&str, &str)]) -> Handler {
     panic!("handler did not listen within 20 s");
 }
 
+/// Sends `method uri` with no body to `router` without a socket: the raw response, for the tests
+/// that read its status, headers and bytes themselves.
+pub async fn oneshot(router: &axum::Router, method: &str, uri: &str) -> axum::response::Response {
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    tower::ServiceExt::oneshot(router.clone(), req)
+        .await
+        .unwrap()
+}
+
 /// `POST /api/events` of `events` (the `events` array's items) through [`send`].
 pub async fn post_events(
     router: &axum::Router,
@@ -114,6 +127,17 @@ pub fn events_per_minute_total(stats: &serde_json::Value) -> u64 {
         .sum()
 }
 
+/// The item scores of a recommendations answer, in order, for the tests of how they are ordered
+/// and scaled.
+pub fn scores(body: &serde_json::Value) -> Vec<f64> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["score"].as_f64().unwrap())
+        .collect()
+}
+
 /// The item ids of a recommendations answer, in order.
 pub fn ids(body: &serde_json::Value) -> Vec<String> {
     body["items"]
@@ -149,6 +173,32 @@ pub async fn assert_switch_and_rollback(
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (_, body) = get(&format!("{base}/api/recommendations/{user}")).await;
     assert_eq!(body["modelVersion"], "v1");
+}
+
+/// GETs the lists of the model's first `n` users from the handler at `base`, each answered 200,
+/// and returns how long that took: the request-counting tests allow for pointer refreshes by it.
+pub async fn time_known_users(base: &str, model: &topten_model::model::Model, n: u32) -> Duration {
+    use topten_testkit::http::get_json as get;
+    let t = Instant::now();
+    for u in 0..n {
+        let (s, _) = get(&format!("{base}/api/recommendations/{}", model.users.id(u))).await;
+        assert_eq!(s, 200);
+    }
+    t.elapsed()
+}
+
+/// GETs `user`'s list from the handler at `base` while its store is down and checks that it
+/// fails fast (a 503 with Retry-After within `limit`) instead of hanging; returns the body.
+pub async fn assert_fast_503(base: &str, user: &str, limit: Duration) -> Vec<u8> {
+    let t = Instant::now();
+    let resp = reqwest::get(format!("{base}/api/recommendations/{user}"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(resp.headers().get("retry-after").is_some());
+    let body = resp.bytes().await.unwrap().to_vec();
+    assert!(t.elapsed() < limit, "{:?}", t.elapsed());
+    body
 }
 
 /// Checks that the handler at `base` serves `version` from the `backend` store, and that a

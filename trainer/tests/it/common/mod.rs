@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -50,6 +51,43 @@ pub fn train_with(ratings: &str, out: &str, factors: &str, iterations: &str) -> 
         "--out",
         out,
     ])
+}
+
+/// `users` users × 20 ratings over `items` items in `dir/r.tsv`, deterministic, user ids
+/// `{user_prefix}{n}`: data whose size each test picks without its own generator. Returns the path.
+pub fn grid_ratings(dir: &Path, users: usize, items: usize, user_prefix: &str) -> String {
+    let mut text = String::with_capacity(users * 20 * 16);
+    for u in 0..users {
+        for j in 0..20 {
+            let i = (u * 7 + j * 13 + j * j) % items;
+            text += &format!("{user_prefix}{u}\t{i}\t{}\t{}\n", 1 + (u + i) % 5, 1000 + j);
+        }
+    }
+    let path = dir.join("r.tsv");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// A small model (4 factors, 3 iterations) trained from `ratings` into `dir/m`, and the URI of
+/// an embedded store `dir/s.db` to publish it to: `(model, store)`, where serving tests start.
+pub fn model_and_store(dir: &Path, ratings: &str) -> (String, String) {
+    let model = dir.join("m").display().to_string();
+    train_with(ratings, &model, "4", "3");
+    let store = format!("embedded:{}", dir.join("s.db").display());
+    (model, store)
+}
+
+/// `publish --model MODEL --store STORE EXTRA...`: every publish of a trained model starts so.
+pub fn publish_args<'a>(model: &'a str, store: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["publish", "--model", model, "--store", store];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Publishes `model` to `store` (with `extra` arguments) and returns the new version, which the
+/// tests then activate, list or compare.
+pub fn publish_version(model: &str, store: &str, extra: &[&str]) -> String {
+    ok(&publish_args(model, store, extra)).trim().to_owned()
 }
 
 /// Starts `topten serve` over `store` on a free port (the active version read on every
