@@ -91,16 +91,28 @@ if ! command -v cargo-lambda >/dev/null && [[ -z "${CARGO_LAMBDA:-}" ]]; then
     export CARGO_LAMBDA="$PWD/.venv-lambda/bin/cargo-lambda"
 fi
 
+# The WebAssembly test builds its guest with Debian's rustc-web and links it with
+# wasm-component-ld.
+command -v wasm-component-ld >/dev/null || {
+    step "wasm-component-ld (crates.io, for the WebAssembly test)"
+    cargo install --locked --quiet wasm-component-ld --version '^0.5'
+}
+
+# One cargo invocation builds everything: the binaries the later steps run (target/release/topten
+# with `serve --wasm`, target/release/handler) come out of it with the features the tests
+# built, so no step after it compiles the workspace again.
 step "cargo test (release; ignored tests included: they need the tools installed above)"
 skip=()
 if [[ $(id -u) != 0 ]]; then
     echo "(not root: skipping the tmpfs full-disk test, which CI runs as root)"
     skip=(--skip a_full_disk_is_named_as_such)
 fi
-cargo test --release --workspace -- --include-ignored "${skip[@]}"
+cargo test --release --workspace --features topten-trainer/wasm -- --include-ignored "${skip[@]}"
+for bin in target/release/topten target/release/handler; do
+    [[ -x $bin ]] || { echo "scripts/test.sh: cargo test did not build $bin" >&2; exit 1; }
+done
 
 step "parity with Microsoft Recommenders 1.2.1"
-cargo build --release -p topten-trainer --bin topten
 bash tests/parity/run.sh target/release/topten
 
 step "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)"
@@ -110,9 +122,4 @@ step "OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks)"
 bash tests/schemathesis/run.sh target/release/topten
 
 step "Azure deployment: offline checks (Bicep, azd, Functions package)"
-cargo build --release -p topten-functions --bin handler
 bash tests/deploy/run.sh target/release/handler
-
-step "WebAssembly: component vs native handler over sockets (topten serve --wasm)"
-command -v wasm-component-ld >/dev/null || cargo install --locked --quiet wasm-component-ld --version '^0.5'
-cargo test --release -p topten-trainer --features wasm --test wasm

@@ -4,7 +4,8 @@
 //! the parity requests (sampled users, every error case, unknown user, unknown paths), then
 //! checks that concurrent requests all succeed (one pooled instance each).
 //!
-//! Built only with `cargo test -p topten-trainer --features wasm --test wasm` (wasmtime is heavy).
+//! Built only with `--features wasm` (wasmtime is heavy): `scripts/test.sh` runs it with the
+//! workspace; alone, `cargo test --release -p topten-trainer --features wasm --test wasm`.
 #![cfg(feature = "wasm")]
 
 use std::path::Path;

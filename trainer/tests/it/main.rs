@@ -1,6 +1,6 @@
 //! The integration tests of the `topten` CLI, one module per area, in one test binary (one link
-//! of the dependency tree instead of one per file). `tests/wasm.rs` stays apart: it needs
-//! `--features wasm`, which builds wasmtime. Run one area with
+//! of the dependency tree instead of one per file). `tests/wasm.rs` is its own file: it needs
+//! `--features wasm`, which links wasmtime (`scripts/test.sh` turns it on). Run one area with
 //! `cargo test --release -p topten-trainer --test it -- crash::`.
 
 mod common;
