@@ -275,6 +275,67 @@ fn bad(status: u16, code: &'static str, message: impl Into<String>) -> Rejected 
     }
 }
 
+/// How the body after a parsed head is framed (Transfer-Encoding, else Content-Length), or why
+/// the framing is refused: an HTTP/1.0 Transfer-Encoding, a Transfer-Encoding not ending in
+/// `chunked`, a Content-Length that is not one number or that disagrees with another.
+fn body_framing(req: &httparse::Request<'_, '_>) -> Result<State, Rejected> {
+    let http11 = req.version == Some(1);
+    let mut chunked = None;
+    let mut length: Option<u64> = None;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if !http11 {
+                return Err(bad(
+                    400,
+                    "invalid_transfer_encoding",
+                    "HTTP/1.0 requests cannot carry Transfer-Encoding",
+                ));
+            }
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or(b"");
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let v = h.value.trim_ascii();
+            let parsed = (!v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+                .flatten();
+            let Some(n) = parsed else {
+                return Err(bad(
+                    400,
+                    "invalid_content_length",
+                    "Content-Length must be one decimal number of bytes",
+                ));
+            };
+            if length.is_some_and(|prev| prev != n) {
+                return Err(bad(
+                    400,
+                    "invalid_content_length",
+                    "several Content-Length headers that disagree",
+                ));
+            }
+            length = Some(n);
+        }
+    }
+    let next = match chunked {
+        Some(false) => {
+            return Err(bad(
+                400,
+                "invalid_transfer_encoding",
+                "Transfer-Encoding must end with chunked",
+            ))
+        }
+        Some(true) => State::Chunked(Chunk::Size {
+            any: false,
+            value: 0,
+        }),
+        None if req.method == Some("CONNECT") => State::Passthrough,
+        None => match length {
+            Some(n) if n > 0 => State::Body(n),
+            _ => State::Head,
+        },
+    };
+    Ok(next)
+}
+
 /// A caller's request id that can be copied into the synthetic head as it is.
 fn safe_request_id(value: &[u8]) -> Option<String> {
     let ok = !value.is_empty()
@@ -353,61 +414,10 @@ fn check_head(bytes: &[u8], limits: &HeadLimits) -> Head {
     if axum::http::Method::from_bytes(req.method.unwrap_or("").as_bytes()).is_err() {
         return fail(bad(400, "malformed_request", "invalid method"));
     }
-    let http11 = req.version == Some(1);
-    let mut chunked = None;
-    let mut length: Option<u64> = None;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            if !http11 {
-                return fail(bad(
-                    400,
-                    "invalid_transfer_encoding",
-                    "HTTP/1.0 requests cannot carry Transfer-Encoding",
-                ));
-            }
-            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or(b"");
-            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            let v = h.value.trim_ascii();
-            let parsed = (!v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
-                .flatten();
-            let Some(n) = parsed else {
-                return fail(bad(
-                    400,
-                    "invalid_content_length",
-                    "Content-Length must be one decimal number of bytes",
-                ));
-            };
-            if length.is_some_and(|prev| prev != n) {
-                return fail(bad(
-                    400,
-                    "invalid_content_length",
-                    "several Content-Length headers that disagree",
-                ));
-            }
-            length = Some(n);
-        }
+    match body_framing(&req) {
+        Ok(next) => Head::Ok { len, next },
+        Err(r) => fail(r),
     }
-    let next = match chunked {
-        Some(false) => {
-            return fail(bad(
-                400,
-                "invalid_transfer_encoding",
-                "Transfer-Encoding must end with chunked",
-            ))
-        }
-        Some(true) => State::Chunked(Chunk::Size {
-            any: false,
-            value: 0,
-        }),
-        None if req.method == Some("CONNECT") => State::Passthrough,
-        None => match length {
-            Some(n) if n > 0 => State::Body(n),
-            _ => State::Head,
-        },
-    };
-    Head::Ok { len, next }
 }
 
 fn uri_too_long(limits: &HeadLimits) -> Rejected {
