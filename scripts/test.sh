@@ -40,7 +40,13 @@ step_summary() {
     done
     printf '%5ds  total\n' "$SECONDS"
 }
-trap step_summary EXIT
+on_exit() {
+    step_summary
+    # A failed build must not leave the downloads running.
+    [[ -n "${prepare_pid:-}" ]] && kill "$prepare_pid" 2>/dev/null
+    return 0
+}
+trap on_exit EXIT
 
 # The release profile carries no debug info (Cargo.toml), so target/ stays a few GB; set
 # CARGO_PROFILE_RELEASE_DEBUG=line-tables-only to debug a test.
@@ -77,17 +83,32 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
     missing+=(rustc-web cargo-web rust-web-src libstd-rust-web-dev wasi-libc lld-22)
 need_apt "${missing[@]}"
 
-if [[ ! -d tests/azure/node_modules ]] && command -v npm >/dev/null; then
-    step "Azure stand-ins (npm ci in tests/azure)"
-    (cd tests/azure && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
-if ! command -v cargo-lambda >/dev/null && [[ -z "${CARGO_LAMBDA:-}" ]]; then
-    step "cargo-lambda (PyPI, for the Lambda test)"
-    [[ -x .venv-lambda/bin/cargo-lambda ]] || {
+# The downloads (npm stand-ins, PyPI venvs) wait on the network, the build on the CPU: they run
+# in the background while cargo compiles, and the tests start once both are done. Each venv
+# script reuses a venv that already holds its pins, so the later steps find them ready.
+prepare_log="$(mktemp /tmp/topten-test-prepare.XXXXXX)"
+prepare() {
+    set -e
+    if [[ ! -d tests/azure/node_modules ]]; then
+        echo "== Azure stand-ins (npm ci in tests/azure)"
+        (cd tests/azure && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    if [[ -z "${CARGO_LAMBDA:-}" ]] && ! command -v cargo-lambda >/dev/null && [[ ! -x .venv-lambda/bin/cargo-lambda ]]; then
+        echo "== cargo-lambda (PyPI, for the Lambda test)"
         python3 -m venv .venv-lambda
         .venv-lambda/bin/pip install --quiet cargo-lambda==1.9.2
-    }
+    fi
+    echo "== venvs: parity, Spark, schemathesis, deployment checks"
+    bash tests/parity/setup-venv.sh
+    bash scripts/pinned-venv.sh .venv-spark tests/spark/requirements.txt \
+        'import pyspark, py4j, pyarrow, pyarrow.parquet, pandas, numpy'
+    bash scripts/pinned-venv.sh .venv-schemathesis tests/schemathesis/requirements.txt 'import schemathesis'
+    bash tests/deploy/setup-venv.sh
+}
+step "background: npm stand-ins and PyPI venvs (log: $prepare_log)"
+prepare >"$prepare_log" 2>&1 &
+prepare_pid=$!
+if [[ -z "${CARGO_LAMBDA:-}" ]] && ! command -v cargo-lambda >/dev/null; then
     export CARGO_LAMBDA="$PWD/.venv-lambda/bin/cargo-lambda"
 fi
 
@@ -101,12 +122,21 @@ command -v wasm-component-ld >/dev/null || {
 # One cargo invocation builds everything: the binaries the later steps run (target/release/topten
 # with `serve --wasm`, target/release/handler) come out of it with the features the tests
 # built, so no step after it compiles the workspace again.
-step "cargo test (release; ignored tests included: they need the tools installed above)"
+step "cargo test: building (release, with the WebAssembly host)"
 skip=()
 if [[ $(id -u) != 0 ]]; then
     echo "(not root: skipping the tmpfs full-disk test, which CI runs as root)"
     skip=(--skip a_full_disk_is_named_as_such)
 fi
+cargo test --release --workspace --features topten-trainer/wasm --no-run
+step "waiting for the background set-up"
+if ! wait "$prepare_pid"; then
+    cat "$prepare_log" >&2
+    echo "scripts/test.sh: the background set-up failed (above)" >&2
+    exit 1
+fi
+grep '^== ' "$prepare_log" || true
+step "cargo test: running (the build above is reused)"
 cargo test --release --workspace --features topten-trainer/wasm -- --include-ignored "${skip[@]}"
 for bin in target/release/topten target/release/handler; do
     [[ -x $bin ]] || { echo "scripts/test.sh: cargo test did not build $bin" >&2; exit 1; }

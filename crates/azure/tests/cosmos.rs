@@ -71,6 +71,14 @@ async fn cosmos_store_passes_the_realtime_contract() {
     assert_eq!(s.serving_model("big").await.unwrap().unwrap(), big);
 }
 
+/// Retention passes and forgetting a user, over the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]
+async fn cosmos_store_passes_the_erasure_contract() {
+    let server = CosmosServer::start();
+    contract::erasure(&store(&server, "erasure", |_| {})).await;
+}
+
 /// The same contract suite as the embedded store, over the wire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Azure stand-ins (npm ci in tests/azure); scripts/test.sh runs it with --include-ignored"]

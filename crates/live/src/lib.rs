@@ -17,12 +17,17 @@
 //! - [`realtime`]: folding a user's fresh events into the active version, writing lists back.
 //! - [`publish`]: a model as a new version; activation, rollback and experiments, caught up.
 //! - [`online_report`]: hourly figures and the experiment report, summed from events.
+//! - [`retention`]: how long data is kept, which events serving versions still need, and the
+//!   pass that deletes the rest.
+//! - [`forget`]: forgetting a user (tombstones), and merging a visitor into their account.
 #![deny(missing_docs)]
 
 pub mod attribution;
 pub mod events;
+pub mod forget;
 pub mod online_report;
 pub mod publish;
 pub mod realtime;
 pub mod repeats;
+pub mod retention;
 pub mod trending;

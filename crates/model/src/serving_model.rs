@@ -146,6 +146,34 @@ impl ServingModel {
         out
     }
 
+    /// The `events_after_ms` of an encoded serving model, from its header alone (what
+    /// retention needs to know which events the version folds in, without its factors).
+    pub fn decode_events_after_ms(bytes: &[u8]) -> Result<i64, ServingModelError> {
+        #[derive(serde::Deserialize)]
+        struct Times {
+            #[serde(default)]
+            created_ms: i64,
+            #[serde(default)]
+            events_after_ms: Option<i64>,
+        }
+        let bad = |m: &str| ServingModelError(m.to_owned());
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| bad("missing magic"))?;
+        let len = u32::from_le_bytes(
+            rest.get(..4)
+                .ok_or_else(|| bad("truncated"))?
+                .try_into()
+                .unwrap(),
+        ) as usize;
+        let json = rest
+            .get(4..4 + len)
+            .ok_or_else(|| bad("truncated header"))?;
+        let times: Times =
+            serde_json::from_slice(json).map_err(|e| ServingModelError(e.to_string()))?;
+        Ok(times.events_after_ms.unwrap_or(times.created_ms))
+    }
+
     /// Decodes [`ServingModel::encode`]'s output, checking every length.
     pub fn decode(bytes: &[u8]) -> Result<Self, ServingModelError> {
         let bad = |m: &str| ServingModelError(m.to_owned());

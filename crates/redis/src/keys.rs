@@ -10,10 +10,12 @@
 //! | `recs:{v}` | hash | user id → the user's list, in the indexed form of [`topten_store::documents`] |
 //! | `hist:{v}` | hash | user id → training history |
 //! | `popular:{v}`, `model:{v}`, `catalogue:{v}` | string | cold-start list (JSON), serving model, catalogue |
-//! | `events:{user}` | list | the user's events (JSON), oldest first |
+//! | `events:{user}` | list | the user's events (`{sequence:020}\x1f{event JSON}`), oldest first |
 //! | `event-ids:{user}` | set | the user's client event ids (idempotency) |
 //! | `event-seq` | string | a counter: receipt order within one millisecond |
 //! | `event-index` | sorted set | `{sequence:020}\x1f{event JSON}` by receipt time (epoch ms) |
+//! | `event-age` | sorted set | the same members by the time each event happened (epoch ms) |
+//! | `tombstones` | hash | user id → [`topten_store::Tombstone`] (JSON) |
 //! | `items` | hash | item id → its latest live change (JSON) |
 //! | `item-changes` | sorted set | item id by the time of its latest change |
 
@@ -89,6 +91,15 @@ impl Keys {
     /// Every event by receipt time.
     pub fn event_index(&self) -> String {
         self.key(&["event-index"])
+    }
+    /// Every event by the time it happened (its own timestamp, epoch ms): what retention
+    /// walks.
+    pub fn event_age(&self) -> String {
+        self.key(&["event-age"])
+    }
+    /// Forgotten users: a hash of user id → tombstone (JSON).
+    pub fn tombstones(&self) -> String {
+        self.key(&["tombstones"])
     }
     /// Live item changes.
     pub fn items(&self) -> String {

@@ -20,10 +20,12 @@
 //! - [`settings`]: the store URI (`redis://`, `rediss://`) and the `TOPTEN_REDIS_*` settings;
 //! - [`entra`]: Microsoft Entra ID credentials, refreshed on live connections;
 //! - [`keys`]: the key layout;
-//! - [`store`]: [`RedisStore`], the store roles over a reconnecting multiplexed connection.
+//! - [`store`]: [`RedisStore`], the store roles over a reconnecting multiplexed connection;
+//! - `erasure`: its deletions (retention passes, forgetting a user).
 #![deny(missing_docs)]
 
 pub mod entra;
+mod erasure;
 pub mod keys;
 pub mod settings;
 pub mod store;

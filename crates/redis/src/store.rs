@@ -31,7 +31,7 @@ use crate::settings::{RedisAuth, RedisSettings};
 
 const BACKEND: &str = "redis";
 
-fn backend_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
         backend: BACKEND,
         message: e.to_string(),
@@ -117,28 +117,41 @@ return 1
 /// already sent is skipped. Returns how many were stored.
 const APPEND_EVENTS: &str = r"
 local stored = 0
-for i = 1, #ARGV / 3 do
-  local id, json, ms = ARGV[3*i-2], ARGV[3*i-1], ARGV[3*i]
-  if id == '' or redis.call('SADD', KEYS[2*i+2], id) == 1 then
-    redis.call('RPUSH', KEYS[2*i+1], json)
+for i = 1, #ARGV / 4 do
+  local id, json, ms, happened = ARGV[4*i-3], ARGV[4*i-2], ARGV[4*i-1], ARGV[4*i]
+  if id == '' or redis.call('SADD', KEYS[2*i+3], id) == 1 then
     local seq = redis.call('INCR', KEYS[2])
-    redis.call('ZADD', KEYS[1], ms, string.format('%020d', seq) .. '\31' .. json)
+    local member = string.format('%020d', seq) .. '\31' .. json
+    redis.call('RPUSH', KEYS[2*i+2], member)
+    redis.call('ZADD', KEYS[1], ms, member)
+    redis.call('ZADD', KEYS[3], happened, member)
     stored = stored + 1
   end
 end
 return stored
 ";
 
+/// An event as its user's list and the indexes hold it: `{sequence:020}\x1f{JSON}`; lists
+/// written before the sequence was kept there hold the bare JSON.
+pub(crate) fn event_json(entry: &[u8]) -> Result<&[u8], StoreError> {
+    match entry.first() {
+        Some(b'{') => Ok(entry),
+        _ => entry
+            .get(21..)
+            .ok_or_else(|| backend_err("malformed event entry")),
+    }
+}
+
 /// The Redis store. The connection is made on first use (or by
 /// [`RecsReader::preflight`]), and refused when the server evicts keys.
 pub struct RedisStore {
     settings: RedisSettings,
-    keys: Keys,
+    pub(crate) keys: Keys,
     connection: OnceCell<ConnectionManager>,
     breaker: Breaker,
     cas_meta: redis::Script,
     cas_items: redis::Script,
-    append: redis::Script,
+    pub(crate) append: redis::Script,
     credential: Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>,
 }
 
@@ -285,7 +298,7 @@ impl RedisStore {
     }
 
     /// One command as a read ([`RedisStore::read`]).
-    async fn query<T: redis::FromRedisValue>(
+    pub(crate) async fn query<T: redis::FromRedisValue>(
         &self,
         what: &str,
         cmd: &redis::Cmd,
@@ -298,7 +311,7 @@ impl RedisStore {
     }
 
     /// A write (idempotent: it may be sent again) with retries after transient failures.
-    async fn write<T, F, Fut>(&self, what: &str, op: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F, Fut>(&self, what: &str, op: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -838,7 +851,8 @@ impl EventLog for RedisStore {
         let mut invocation = self.append.prepare_invoke();
         invocation
             .key(self.keys.event_index())
-            .key(self.keys.event_seq());
+            .key(self.keys.event_seq())
+            .key(self.keys.event_age());
         for e in events {
             invocation
                 .key(self.keys.events(&e.user_id))
@@ -848,7 +862,8 @@ impl EventLog for RedisStore {
             invocation
                 .arg(e.event_id.as_deref().unwrap_or(""))
                 .arg(serde_json::to_vec(e).map_err(backend_err)?)
-                .arg(e.received_at_ms);
+                .arg(e.received_at_ms)
+                .arg(e.timestamp.saturating_mul(1000));
         }
         let stored: i64 = self
             .write("events", |mut con| {
@@ -866,7 +881,7 @@ impl EventLog for RedisStore {
             .await?;
         values
             .iter()
-            .map(|b| serde_json::from_slice(b).map_err(backend_err))
+            .map(|b| serde_json::from_slice(event_json(b)?).map_err(backend_err))
             .collect()
     }
 
@@ -884,12 +899,7 @@ impl EventLog for RedisStore {
         // Members are `{sequence:020}\x1f{event}`, so the index order is receipt order.
         members
             .iter()
-            .map(|m| {
-                let json = m
-                    .get(21..)
-                    .ok_or_else(|| backend_err("malformed event index entry"))?;
-                serde_json::from_slice(json).map_err(backend_err)
-            })
+            .map(|m| serde_json::from_slice(event_json(m)?).map_err(backend_err))
             .collect()
     }
 }

@@ -29,6 +29,7 @@ async fn redis_store_passes_the_contract() {
     contract::run(&store(&server, "contract", |_| {})).await;
     contract::run_realtime(&store(&server, "realtime", |_| {})).await;
     contract::item_edits(&store(&server, "items", |_| {})).await;
+    contract::erasure(&store(&server, "erasure", |_| {})).await;
     contract::concurrent_item_edits(std::sync::Arc::new(store(&server, "conc", |_| {}))).await;
     let s = store(&server, "reads", |_| {});
     contract::publish_read_fixture(&s, "v1").await;

@@ -770,3 +770,176 @@ pub async fn concurrent_item_edits(store: std::sync::Arc<dyn Store>) {
     assert!(refused.is_none());
     assert_eq!(store.live_item("conc").await.unwrap(), before);
 }
+
+/// Erasure: a retention pass deletes exactly the events that happened before the cutoff and
+/// were received before the needed-events bound (a late event with an old timestamp counts by
+/// its timestamp), in batches of at most the limit, with their client ids (a retry of a pruned
+/// id is a new event); item changes and stale answer counts go by time; forgetting a user
+/// removes their events, their list and history in every version and nothing of anyone
+/// else's, idempotently; tombstones are kept and moved forward.
+pub async fn erasure(store: &dyn Store) {
+    use crate::answer_counts::AnswerCounts;
+    use crate::events::StoredEvent;
+    use topten_model::catalogue::live::LiveItem;
+    use topten_model::catalogue::CatalogueItem;
+    let ev = |user: &str, item: &str, happened_ms: i64, received_ms: i64, id: Option<&str>| {
+        StoredEvent {
+            event_id: id.map(str::to_owned),
+            timestamp: happened_ms / 1000,
+            ..StoredEvent::interaction(user, item, "click", 1.0, received_ms)
+        }
+    };
+    let items = |events: Vec<StoredEvent>| {
+        let mut v: Vec<String> = events.into_iter().map(|e| e.item_id).collect();
+        v.sort();
+        v
+    };
+    store
+        .append_events(&[
+            ev("e1", "old", 10_000, 11_000, Some("id-old")),
+            ev("e1", "new", 90_000, 91_000, None),
+            // Received late: new to the store, old by its own time.
+            ev("e2", "late", 20_000, 95_000, None),
+            ev("e2", "mid", 40_000, 41_000, None),
+            ev("e3", "x", 30_000, 31_000, None),
+        ])
+        .await
+        .unwrap();
+    // Happened before 50 s, but only what was received before 60 s may go: "late" stays.
+    assert_eq!(store.prune_events(50_000, 60_000, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_events(50_000, 60_000, 2).await.unwrap(), 1);
+    assert_eq!(store.prune_events(50_000, 60_000, 2).await.unwrap(), 0);
+    assert_eq!(items(store.user_events("e1").await.unwrap()), ["new"]);
+    assert_eq!(items(store.user_events("e2").await.unwrap()), ["late"]);
+    assert!(store.user_events("e3").await.unwrap().is_empty());
+    assert_eq!(items(store.events_since(0).await.unwrap()), ["late", "new"]);
+    // Once nothing needs it, the late event goes by its own time.
+    assert_eq!(store.prune_events(50_000, 100_000, 10).await.unwrap(), 1);
+    assert_eq!(items(store.events_since(0).await.unwrap()), ["new"]);
+    // The pruned id is free again: the same id is a new event.
+    assert_eq!(
+        store
+            .append_events(&[ev("e1", "again", 95_000, 96_000, Some("id-old"))])
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Item changes by the time they were made.
+    let live = |id: &str, ms: i64| LiveItem {
+        item: CatalogueItem::new(id),
+        withdrawn: false,
+        changed_ms: ms,
+    };
+    store
+        .put_live_items(&[live("c1", 1_000), live("c2", 2_000), live("c3", 5_000)])
+        .await
+        .unwrap();
+    assert_eq!(store.prune_item_changes(3_000, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_item_changes(3_000, 10).await.unwrap(), 1);
+    assert!(store.live_item("c1").await.unwrap().is_none());
+    assert!(store.live_item("c2").await.unwrap().is_none());
+    assert!(store.live_item("c3").await.unwrap().is_some());
+    assert_eq!(store.live_items_since(0).await.unwrap().len(), 1);
+
+    // Answer counts of instances that stopped saving.
+    for (instance, saved_ms) in [("gone", 1_000), ("alive", 9_000)] {
+        store
+            .save_answer_counts(&AnswerCounts {
+                instance: instance.into(),
+                saved_ms,
+                rows: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.prune_answer_counts(5_000).await.unwrap(), 1);
+    let left: Vec<String> = store
+        .answer_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.instance)
+        .collect();
+    assert_eq!(left, ["alive"]);
+
+    // Forgetting: events, list and history in every version, nobody else's.
+    for v in ["er1", "er2"] {
+        store.create_version(&info(v, 2, "2026-03-01T00:00:00Z")).await.unwrap();
+        store
+            .write_users(v, &[doc(v, "gone", &[("a", 1.0)]), doc(v, "kept", &[("b", 1.0)])])
+            .await
+            .unwrap();
+        store
+            .write_histories(v, &[("gone".into(), vec![1]), ("kept".into(), vec![2])])
+            .await
+            .unwrap();
+        store.write_popular(v, &[]).await.unwrap();
+        store.finish_version(v).await.unwrap();
+    }
+    store
+        .append_events(&[
+            ev("gone", "a", 1_000, 1_000, Some("g1")),
+            StoredEvent::impression("gone", &["a", "b"], 2_000),
+            ev("kept", "b", 1_000, 1_000, Some("g1")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.delete_user_events("gone").await.unwrap(), 2);
+    assert_eq!(store.delete_user_events("gone").await.unwrap(), 0);
+    assert!(store.user_events("gone").await.unwrap().is_empty());
+    assert_eq!(store.user_events("kept").await.unwrap().len(), 1);
+    assert!(!store
+        .events_since(0)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.user_id == "gone"));
+    for v in ["er1", "er2"] {
+        let gone = store.delete_user_in_version(v, "gone").await.unwrap();
+        assert_eq!(gone, crate::UserInVersion { list: true, history: true });
+        let again = store.delete_user_in_version(v, "gone").await.unwrap();
+        assert_eq!(again, crate::UserInVersion::default());
+        assert!(store.user_history(v, "gone").await.unwrap().is_none());
+        assert!(store.user_history(v, "kept").await.unwrap().is_some());
+        assert!(store
+            .user_top_items(v, "gone", 10, &ItemFilter::default())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .user_top_items(v, "kept", 10, &ItemFilter::default())
+            .await
+            .unwrap()
+            .is_some());
+    }
+    // The user's id is free again: the same client id is a new event.
+    assert_eq!(
+        store
+            .append_events(&[ev("gone", "a", 5_000, 5_000, Some("g1"))])
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Tombstones: one per user, the latest kept.
+    assert!(store.tombstones().await.unwrap().is_empty());
+    for (user, ms) in [("t1", 1_000), ("t2", 2_000), ("t1", 3_000)] {
+        store
+            .put_tombstone(&crate::Tombstone {
+                user_id: user.into(),
+                forgotten_ms: ms,
+            })
+            .await
+            .unwrap();
+    }
+    let mut stones = store.tombstones().await.unwrap();
+    stones.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    assert_eq!(
+        stones,
+        vec![
+            crate::Tombstone { user_id: "t1".into(), forgotten_ms: 3_000 },
+            crate::Tombstone { user_id: "t2".into(), forgotten_ms: 2_000 },
+        ]
+    );
+}

@@ -14,13 +14,14 @@
 //! the Lambda function).
 //!
 //! # Roles
-//! A store plays up to five roles, one trait each:
+//! A store plays up to six roles, one trait each:
 //! - [`RecsReader`]: what serving reads (every backend, including read-only list files);
 //! - [`Publisher`]: the version lifecycle, written once on top of the primitives a read-write
 //!   backend provides ([`VersionStorage`]);
 //! - [`EventLog`]: live events, durable and idempotent;
 //! - [`ItemEdits`]: live changes to the catalogue, durable across versions;
-//! - [`AnswerCountStore`]: answers served, saved by each instance under its own id.
+//! - [`AnswerCountStore`]: answers served, saved by each instance under its own id;
+//! - [`Erasure`]: deleting what is past retention, and forgetting a user.
 //!
 //! [`Store`] is a read-write backend: all of them. [`StoreHandle`] is what opening a store URI
 //! gives: a reader, and the full store when the backend can write.
@@ -28,7 +29,7 @@
 //! # Layout
 //! - [`documents`]: the stored-document format ([`UserRecs`], [`VersionInfo`],
 //!   [`ActiveVersion`]) and the fast paths that select from a stored list.
-//! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`]: the roles; [`error`]:
+//! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`], [`erasure`]: the roles; [`error`]:
 //!   [`StoreError`].
 //! - [`quality`]: each version's holdout figure and what it was measured on.
 //! - [`blocking`]: the event path's writes, offered synchronously by backends whose writes
@@ -53,6 +54,7 @@ pub mod compact;
 pub mod documents;
 pub mod embedded;
 pub mod env_setting;
+pub mod erasure;
 pub mod error;
 pub mod event_log;
 pub mod events;
@@ -75,6 +77,7 @@ pub use documents::{
     doc_id, join_fragments, normalise_popular, top_items_from_json, ActiveVersion, Experiment,
     ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo, VersionStatus,
 };
+pub use erasure::{Erasure, Tombstone, UserInVersion};
 pub use error::StoreError;
 pub use event_log::EventLog;
 pub use item_edits::{ItemEdits, ItemUpdate};
@@ -83,9 +86,9 @@ pub use reader::{LendRecs, RecsKey, RecsReader, StoredRecs};
 
 /// A read-write backend: it serves, publishes versions, logs events and keeps live item
 /// changes.
-pub trait Store: VersionStorage + EventLog + ItemEdits + AnswerCountStore {}
+pub trait Store: VersionStorage + EventLog + ItemEdits + AnswerCountStore + Erasure {}
 
-impl<T: VersionStorage + EventLog + ItemEdits + AnswerCountStore + ?Sized> Store for T {}
+impl<T: VersionStorage + EventLog + ItemEdits + AnswerCountStore + Erasure + ?Sized> Store for T {}
 
 /// An opened store: always a reader; the full [`Store`] when the backend can write.
 #[derive(Clone)]
@@ -129,6 +132,7 @@ impl StoreHandle {
 /// The store traits, to bring their methods into scope: `use topten_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AnswerCountStore, EventLog, ItemEdits, Publisher, RecsReader, Store, VersionStorage,
+        AnswerCountStore, Erasure, EventLog, ItemEdits, Publisher, RecsReader, Store,
+        VersionStorage,
     };
 }

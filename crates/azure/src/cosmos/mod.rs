@@ -34,6 +34,7 @@
 //! `Retry-After`) instead of piling up requests on a store that does not answer.
 
 mod documents;
+mod erasure;
 mod resilience;
 mod settings;
 mod store;

@@ -463,13 +463,23 @@ impl CosmosStore {
         pk: String,
         id: String,
     ) -> Result<(), StoreError> {
+        self.delete_doc_if_there(c, pk, id).await.map(drop)
+    }
+
+    /// Deletes a document; whether it was there (a missing one is no error: deletes repeat).
+    pub(super) async fn delete_doc_if_there(
+        &self,
+        c: &ContainerClient,
+        pk: String,
+        id: String,
+    ) -> Result<bool, StoreError> {
         match c.delete_item(pk, &id, None).await {
             Ok(resp) => {
                 self.resilience
                     .add_charge(resp.headers().request_charge().map(|c| f64::from(*c)));
-                Ok(())
+                Ok(true)
             }
-            Err(e) if e.status().is_not_found() => Ok(()),
+            Err(e) if e.status().is_not_found() => Ok(false),
             Err(e) => Err(map_err(e)),
         }
     }

@@ -10,7 +10,10 @@
 //! `snapshot\x1f{v}` → the serving model, `catalogue\x1f{v}` → the catalogue (JSON Lines), and
 //! `active`; `hist` maps `{version}\x1f{userId}` to
 //! the user's training history; `events` maps `{userId}\x1f{sequence}` to an event and
-//! `event_ids` remembers client event ids for idempotency, per user (`{user}\x1f{eventId}`).
+//! `event_ids` remembers client event ids for idempotency, per user (`{user}\x1f{eventId}`);
+//! `events_by_time` and `events_by_age` index events by receipt and by their own time;
+//! `meta` also holds tombstones (`tombstone\x1f{userId}`). [`erasure`] deletes: retention
+//! passes and forgetting a user.
 //!
 //! Documents are stored in the indexed form of [`crate::documents`]: the exact JSON of a
 //! [`UserRecs`] behind an index of where each item starts and ends.
@@ -22,6 +25,8 @@ use std::sync::{Mutex, OnceLock};
 use async_trait::async_trait;
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithTls};
+
+mod erasure;
 
 use crate::blocking::BlockingWrites;
 use crate::documents::encode_doc;
@@ -48,6 +53,9 @@ pub struct EmbeddedStore {
     /// The time index of `events`: `{received ms:020}{SEP}{sequence:020}` → the event's key
     /// in `events`, so a read of recent events costs what it returns.
     events_by_time: Database<Str, Str>,
+    /// The age index of `events`: `{happened ms:020}{SEP}{sequence:020}` → the event's key,
+    /// what retention walks (an event's age is its own timestamp, not its receipt).
+    events_by_age: Database<Str, Str>,
     event_ids: Database<Str, Bytes>,
     live_items: Database<Str, Bytes>,
     live_changes: Database<Str, Bytes>,
@@ -64,6 +72,11 @@ fn time_prefix(received_ms: i64) -> String {
 fn time_key(received_ms: i64, event_key: &str) -> String {
     let seq = event_key.rsplit(SEP).next().unwrap_or_default();
     time_prefix(received_ms) + seq
+}
+
+/// When an event happened, epoch milliseconds (its own timestamp).
+fn happened_ms(e: &StoredEvent) -> i64 {
+    e.timestamp.saturating_mul(1000)
 }
 
 fn backend_err(e: impl std::fmt::Display) -> StoreError {
@@ -159,6 +172,25 @@ impl EmbeddedStore {
                     .map_err(backend_err)?;
             }
         }
+        let events_by_age: Database<Str, Str> = env
+            .create_database(&mut wtxn, Some("events_by_age"))
+            .map_err(backend_err)?;
+        // A store written before the age index existed: index its events once.
+        if events_by_age.is_empty(&wtxn).map_err(backend_err)?
+            && !events.is_empty(&wtxn).map_err(backend_err)?
+        {
+            let mut keys: Vec<(String, String)> = Vec::new();
+            for entry in events.iter(&wtxn).map_err(backend_err)? {
+                let (key, bytes) = entry.map_err(backend_err)?;
+                let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
+                keys.push((time_key(happened_ms(&e), key), key.to_owned()));
+            }
+            for (age, key) in keys {
+                events_by_age
+                    .put(&mut wtxn, &age, &key)
+                    .map_err(backend_err)?;
+            }
+        }
         let live_items = env
             .create_database(&mut wtxn, Some("live_items"))
             .map_err(backend_err)?;
@@ -173,6 +205,7 @@ impl EmbeddedStore {
             hist,
             events,
             events_by_time,
+            events_by_age,
             event_ids,
             live_items,
             live_changes,
@@ -535,6 +568,13 @@ impl crate::AnswerCountStore for EmbeddedStore {
     }
 
     async fn answer_counts(&self) -> Result<Vec<crate::AnswerCounts>, StoreError> {
+        self.answer_count_docs()
+    }
+}
+
+impl EmbeddedStore {
+    /// Every instance's answer counts.
+    fn answer_count_docs(&self) -> Result<Vec<crate::AnswerCounts>, StoreError> {
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         let mut out = Vec::new();
         for entry in self
@@ -636,6 +676,9 @@ impl BlockingWrites for EmbeddedStore {
             self.events_by_time
                 .put(&mut wtxn, &time_key(e.received_at_ms, &key), &key)
                 .map_err(backend_err)?;
+            self.events_by_age
+                .put(&mut wtxn, &time_key(happened_ms(e), &key), &key)
+                .map_err(backend_err)?;
             stored += 1;
         }
         self.meta
@@ -670,6 +713,8 @@ mod tests {
         crate::contract::run(&store).await;
         let rt = EmbeddedStore::open(dir.path().join("rt.db")).unwrap();
         crate::contract::run_realtime(&rt).await;
+        let erasure = EmbeddedStore::open(dir.path().join("erasure.lmdb")).unwrap();
+        crate::contract::erasure(&erasure).await;
     }
 
     /// A store whose events predate the time index gets it on open, and reads of recent
