@@ -150,6 +150,49 @@ pub struct Config {
     /// How often each instance saves its answer counts to the store (seconds).
     #[arg(long, env = "TOPTEN_COUNTS_SAVE_SECS", default_value_t = 10)]
     pub counts_save_secs: u64,
+    /// How long events are kept, from the time each happened (its own timestamp): a duration
+    /// with a unit (`60s`, `12h`, `90d`). Unset: forever. An event a serving version still folds
+    /// in is kept until a newer version serves (docs/privacy.md).
+    #[arg(long, env = "TOPTEN_EVENTS_RETENTION", value_parser = events_retention)]
+    pub events_retention: Option<Duration>,
+    /// How long live item changes are kept, from when they were made (a duration with a unit).
+    /// Unset: forever. A change goes only once every serving version was published after it.
+    #[arg(long, env = "TOPTEN_ITEM_CHANGES_RETENTION", value_parser = item_changes_retention)]
+    pub item_changes_retention: Option<Duration>,
+    /// How long the answer counts of an instance that stopped saving are kept (a duration with
+    /// a unit). Unset: forever.
+    #[arg(long, env = "TOPTEN_ANSWER_COUNTS_RETENTION", value_parser = answer_counts_retention)]
+    pub answer_counts_retention: Option<Duration>,
+    /// Make the read routes (recommendations, rank, similar items, trending) need the API key
+    /// too: for deployments where the API is reachable by the public rather than only by the
+    /// shop's own back end, so nobody can read a user's list by guessing the id.
+    #[arg(long, env = "TOPTEN_PROTECT_READS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub protect_reads: bool,
+}
+
+fn events_retention(s: &str) -> Result<Duration, String> {
+    topten_live::retention::parse_duration("TOPTEN_EVENTS_RETENTION", s).map_err(|e| e.to_string())
+}
+
+fn item_changes_retention(s: &str) -> Result<Duration, String> {
+    topten_live::retention::parse_duration("TOPTEN_ITEM_CHANGES_RETENTION", s)
+        .map_err(|e| e.to_string())
+}
+
+fn answer_counts_retention(s: &str) -> Result<Duration, String> {
+    topten_live::retention::parse_duration("TOPTEN_ANSWER_COUNTS_RETENTION", s)
+        .map_err(|e| e.to_string())
+}
+
+impl Config {
+    /// The retention settings.
+    pub fn retention(&self) -> topten_live::retention::Retention {
+        topten_live::retention::Retention {
+            events: self.events_retention,
+            item_changes: self.item_changes_retention,
+            answer_counts: self.answer_counts_retention,
+        }
+    }
 }
 
 /// `RETRAIN_MODE`.
@@ -300,6 +343,10 @@ impl Default for Config {
             positive_rating: 4.0,
             repeat_limit: 3,
             counts_save_secs: 10,
+            events_retention: None,
+            item_changes_retention: None,
+            answer_counts_retention: None,
+            protect_reads: false,
         }
     }
 }

@@ -70,7 +70,6 @@ use error::{ApiError, ErrorInfo, StoreFailure};
 /// The router: every route of the [`route_table`], behind its access rule, plus the layers
 /// every answer passes through.
 pub fn app(state: AppState) -> Router {
-    use route_table::Access;
     let timeout = Duration::from_millis(state.config().request_timeout_ms);
     // Each route's own layers, innermost first: its query check (list routes check their own
     // query), the API key where it needs one, the deadline (all but the timer).
@@ -83,7 +82,7 @@ pub fn app(state: AppState) -> Router {
                 query::check_query,
             ));
         }
-        if route.access == Access::Key {
+        if route.access.needs_key(state.config().protect_reads) {
             handler = handler.route_layer(middleware::from_fn_with_state(
                 state.clone(),
                 auth::require_key,
@@ -273,8 +272,10 @@ pub async fn run(
     preflight(&state).await?;
     let options = ServeOptions::from_state(&state);
     let saver = tokio::spawn(save_answer_counts_every(state.clone()));
+    let sweeper = tokio::spawn(sweep_every(state.clone()));
     let served = serve_with(listener, app(state.clone()), shutdown, options).await;
     saver.abort();
+    sweeper.abort();
     // The answers since the last save, so a clean stop loses none.
     if let Err(e) = state.save_answer_counts().await {
         tracing::warn!(error = %e, "could not save the answer counts at shutdown");
@@ -293,6 +294,61 @@ async fn save_answer_counts_every(state: AppState) {
         tick.tick().await;
         if let Err(e) = state.save_answer_counts().await {
             tracing::warn!(error = %e, "could not save the answer counts; retrying next time");
+        }
+    }
+}
+
+/// How often the retention pass runs: a tenth of the shortest retention, from one second to
+/// five minutes (`None`: nothing ends).
+pub fn sweep_interval(retention: &topten_live::retention::Retention) -> Option<Duration> {
+    [
+        retention.events,
+        retention.item_changes,
+        retention.answer_counts,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map(|d| (d / 10).clamp(Duration::from_secs(1), Duration::from_secs(300)))
+}
+
+/// Deletes what is past retention every [`sweep_interval`] (`topten_live::retention`). Each
+/// pass runs on the blocking pool: the embedded store's deletes are LMDB commits that wait for
+/// the disk, and no async worker (which GETs need) may wait with them. Every instance sweeps;
+/// the deletes are idempotent, so two instances sweeping at once only repeat work.
+async fn sweep_every(state: AppState) {
+    let retention = state.config().retention();
+    let (Some(every), Some(store)) = (sweep_interval(&retention), state.writable().cloned()) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (store, runtime) = (store.clone(), tokio::runtime::Handle::current());
+        let pass = tokio::task::spawn_blocking(move || {
+            runtime.block_on(topten_live::retention::sweep(
+                store.as_ref(),
+                &retention,
+                topten_model::clock::now_ms(),
+                Duration::from_millis(10),
+            ))
+        })
+        .await;
+        match pass {
+            Ok(Ok(swept)) => {
+                state.metrics().swept(&swept);
+                if swept != Default::default() {
+                    tracing::info!(
+                        events = swept.events,
+                        item_changes = swept.item_changes,
+                        answer_counts = swept.answer_counts,
+                        "retention pass deleted what was past retention"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention pass failed; retrying next time"),
+            Err(e) => tracing::warn!(error = %e, "retention pass panicked; retrying next time"),
         }
     }
 }

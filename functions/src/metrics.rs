@@ -58,6 +58,8 @@ pub struct Metrics {
     events_stored: Counter,
     foldin: Histogram,
     foldin_errors: Counter,
+    /// What retention passes deleted, by kind (`events`, `item_changes`, `answer_counts`).
+    retention_deleted: Family<KindLabels, Counter>,
     breaker_open: Gauge,
     /// Epoch milliseconds until which the breaker was last seen open.
     breaker_open_until_ms: AtomicU64,
@@ -92,6 +94,7 @@ impl Metrics {
             events_stored: Counter::default(),
             foldin: foldin_histogram(),
             foldin_errors: Counter::default(),
+            retention_deleted: Family::default(),
             breaker_open: Gauge::default(),
             breaker_open_until_ms: AtomicU64::new(0),
             request_units: Gauge::default(),
@@ -158,6 +161,11 @@ impl Metrics {
             "Fold-in write-backs that failed (the events were stored)",
             m.foldin_errors.clone(),
         );
+        registry.register(
+            "retention_deleted",
+            "What this instance's retention passes deleted, by kind",
+            m.retention_deleted.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -203,6 +211,19 @@ impl Metrics {
         if !ok {
             self.foldin_errors.inc();
             self.store_error("foldin_write", None);
+        }
+    }
+
+    /// Counts what a retention pass deleted.
+    pub fn swept(&self, swept: &topten_live::retention::Swept) {
+        for (kind, n) in [
+            ("events", swept.events),
+            ("item_changes", swept.item_changes),
+            ("answer_counts", swept.answer_counts),
+        ] {
+            self.retention_deleted
+                .get_or_create(&KindLabels { kind })
+                .inc_by(n as u64);
         }
     }
 

@@ -57,6 +57,11 @@ pub struct RetrainConfig {
     pub model_root: Option<Location>,
     /// Live events to train on besides the input files (what `POST /api/events` stored).
     pub events: Vec<topten_live::events::StoredEvent>,
+    /// Forgotten users: their rows up to their tombstone are left out of the training input,
+    /// from the files as from the events (`topten_live::forget`).
+    pub tombstones: topten_live::forget::Tombstones,
+    /// Events past retention are not trained on, even while the store still holds them.
+    pub retention: topten_live::retention::Retention,
     /// What to do with a candidate that passes the gate.
     pub mode: RetrainMode,
     /// Import the newest complete Spark run under this prefix instead of training
@@ -83,6 +88,8 @@ impl RetrainConfig {
             items: None,
             model_root: None,
             events: Vec::new(),
+            tombstones: Default::default(),
+            retention: Default::default(),
             spark_runs: None,
             mode: RetrainMode::Activate,
         }
@@ -252,7 +259,19 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<Candidate, RetrainError> {
         let (r, _) = blob::read_ratings(loc, &cfg.read, None)?;
         all.append(&r);
     }
-    topten_live::events::append_to(&mut all, &cfg.events);
+    let mut events = cfg.events.clone();
+    let forgotten_events = topten_live::forget::drop_forgotten(&mut events, &cfg.tombstones);
+    let now = topten_model::clock::now_ms();
+    events.retain(|e| !cfg.retention.event_expired(e.timestamp.saturating_mul(1000), now));
+    topten_live::events::append_to(&mut all, &events);
+    let (all, forgotten_rows) = topten_live::forget::drop_forgotten_rows(all, &cfg.tombstones);
+    if forgotten_rows + forgotten_events > 0 {
+        tracing::info!(
+            rows = forgotten_rows,
+            events = forgotten_events,
+            "left out the rows of forgotten users"
+        );
+    }
     let parts = split::split(&all, &cfg.split)?;
     let train = all.subset(&parts.train);
     let test = all.subset(&parts.test);

@@ -58,10 +58,34 @@ impl Verb {
 /// Who may call a route in topten itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone (the read routes).
+    /// Anyone, always: health, the OpenAPI document, the bare route.
+    Public,
+    /// Anyone, unless `TOPTEN_PROTECT_READS=true` (the read routes, which answer about users
+    /// and the catalogue): then they need the key too.
     Open,
-    /// Needs `TOPTEN_API_KEY` when one is set (writes and admin).
+    /// Needs `TOPTEN_API_KEY` when one is set (writes, erasure and admin).
     Key,
+}
+
+impl Access {
+    /// The route table's column in docs/api.md: `key`, `reads` (the key under
+    /// `TOPTEN_PROTECT_READS`) or empty.
+    pub fn label(self) -> &'static str {
+        match self {
+            Access::Public => "",
+            Access::Open => "reads",
+            Access::Key => "key",
+        }
+    }
+
+    /// Whether a request needs the key, given `TOPTEN_PROTECT_READS`.
+    pub fn needs_key(self, protect_reads: bool) -> bool {
+        match self {
+            Access::Public => false,
+            Access::Open => protect_reads,
+            Access::Key => true,
+        }
+    }
 }
 
 /// How the Azure Functions host triggers the function that carries a route.
@@ -146,7 +170,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         verb: Verb::Get,
         path: "/api/recommendations/",
-        access: Access::Open,
+        access: Access::Public,
         function: "",
         trigger: Trigger::None,
         operation: None,
@@ -245,7 +269,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         verb: Verb::Get,
         path: "/api/health",
-        access: Access::Open,
+        access: Access::Public,
         function: "health",
         trigger: HTTP_ANONYMOUS,
         operation: Some(("health_get", ops::health_get)),
@@ -256,7 +280,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         verb: Verb::Get,
         path: "/api/openapi.json",
-        access: Access::Open,
+        access: Access::Public,
         function: "openapi",
         trigger: HTTP_ANONYMOUS,
         operation: Some(("openapi_get", ops::openapi_get)),
@@ -267,13 +291,35 @@ pub const ROUTES: &[Route] = &[
     Route {
         verb: Verb::Get,
         path: "/api/ping",
-        access: Access::Open,
+        access: Access::Public,
         function: "",
         trigger: Trigger::None,
         operation: None,
         query: Parameters::NONE,
         edge: true,
         handler: || get(routes::health::ping_get),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: "/api/users/{user_id}",
+        access: Access::Key,
+        function: "user",
+        trigger: HTTP_FUNCTION,
+        operation: Some(("user_delete", ops::user_delete)),
+        query: Parameters::NONE,
+        edge: false,
+        handler: || delete(routes::users::user_delete),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/users/{user_id}/merge",
+        access: Access::Key,
+        function: "user-merge",
+        trigger: HTTP_FUNCTION,
+        operation: Some(("user_merge_post", ops::user_merge_post)),
+        query: Parameters::NONE,
+        edge: false,
+        handler: || post(routes::users::user_merge_post),
     },
     Route {
         verb: Verb::Get,

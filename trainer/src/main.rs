@@ -66,6 +66,11 @@ enum Command {
     Rollback(cmd::store::RollbackArgs),
     /// Delete old versions.
     Prune(cmd::store::PruneArgs),
+    /// Forget users: their events, their lists and histories in every version, and a tombstone
+    /// that keeps later retrains from learning them again.
+    Forget(cmd::forget::Args),
+    /// Delete what is past retention now (TOPTEN_EVENTS_RETENTION and friends), one pass.
+    Retention(cmd::forget::RetentionArgs),
     /// Shrink an embedded store file after prune (compacting copy, atomically swapped).
     Compact(cmd::compact::Args),
     /// Serve the recommendation API (the Azure Functions handler) locally.
@@ -96,6 +101,8 @@ fn main() -> ExitCode {
         Command::Rollback(a) => cmd::store::rollback(a),
         Command::Experiment(a) => cmd::experiment::run(a),
         Command::Prune(a) => cmd::store::prune(a),
+        Command::Forget(a) => cmd::forget::run(a),
+        Command::Retention(a) => cmd::forget::retention(a),
         Command::Compact(a) => cmd::compact::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::ExportSnapshot(a) => cmd::export_snapshot::run(a),

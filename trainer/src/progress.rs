@@ -15,6 +15,18 @@ pub fn iterations(total: usize) -> ProgressBar {
     bar
 }
 
+/// A bar over `total` things, each a step of `message`.
+pub fn bar(total: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_owned());
+    bar
+}
+
 /// A spinner for a step of unknown length.
 pub fn spinner(message: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();

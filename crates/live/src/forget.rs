@@ -158,3 +158,37 @@ mod tests {
         );
     }
 }
+
+/// `ratings` without the rows of forgotten users that are not newer than their tombstone (all
+/// their rows when the source has no timestamps), with id maps of what is left (a forgotten
+/// user with no rows left has no index, so no factor and no list). Returns the rows dropped.
+pub fn drop_forgotten_rows(
+    ratings: topten_model::interactions::Ratings,
+    tombstones: &Tombstones,
+) -> (topten_model::interactions::Ratings, usize) {
+    if tombstones.is_empty() {
+        return (ratings, 0);
+    }
+    let keep: Vec<usize> = ratings
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            let at = ratings
+                .has_timestamps
+                .then(|| r.timestamp.saturating_mul(1000));
+            !is_forgotten(tombstones, ratings.users.id(r.user), at)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let dropped = ratings.records.len() - keep.len();
+    if dropped == 0 {
+        return (ratings, 0);
+    }
+    let mut kept = topten_model::interactions::Ratings {
+        has_timestamps: ratings.has_timestamps,
+        ..Default::default()
+    };
+    kept.append(&ratings.subset(&keep));
+    (kept, dropped)
+}

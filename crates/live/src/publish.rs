@@ -205,11 +205,12 @@ pub async fn publish(
         .clone()
         .unwrap_or_else(|| new_version_id(model));
     let created_at = now_rfc3339_millis();
+    let forgotten = forgotten_in(store, model).await?;
     let info = VersionInfo {
         version: version.clone(),
         status: VersionStatus::Writing,
         created_at: created_at.clone(),
-        expected_users: model.users.len(),
+        expected_users: model.users.len() - forgotten.len(),
         users: 0,
         items_per_user: opts.items_per_user,
         model: model_summary(model),
@@ -238,18 +239,20 @@ pub async fn publish(
             .and_then(|t| t.get(model.items.id(i)).cloned()),
     };
     let lists = model.recommend_all(opts.items_per_user);
-    let total = lists.len();
+    let total = lists.len() - forgotten.len();
     let mut written = 0;
     for chunk in lists.chunks(opts.batch_size.max(1)).enumerate() {
         let (c, chunk) = chunk;
-        let docs: Vec<UserRecs> = chunk
+        let users: Vec<(usize, &Vec<topten_model::topk::Scored>)> = chunk
             .iter()
             .enumerate()
-            .map(|(j, list)| {
-                let user_id = model
-                    .users
-                    .id((c * opts.batch_size.max(1) + j) as u32)
-                    .to_owned();
+            .map(|(j, list)| (c * opts.batch_size.max(1) + j, list))
+            .filter(|(u, _)| !forgotten.contains(&(*u as u32)))
+            .collect();
+        let docs: Vec<UserRecs> = users
+            .iter()
+            .map(|&(u, list)| {
+                let user_id = model.users.id(u as u32).to_owned();
                 UserRecs {
                     id: doc_id(&version, &user_id),
                     user_id,
@@ -260,11 +263,11 @@ pub async fn publish(
             })
             .collect();
         store.write_users(&version, &docs).await?;
-        let histories: Vec<(String, Vec<u8>)> = docs
+        let histories: Vec<(String, Vec<u8>)> = users
             .iter()
-            .enumerate()
-            .map(|(j, d)| {
-                let (items, values) = model.seen.row(c * opts.batch_size.max(1) + j);
+            .zip(&docs)
+            .map(|(&(u, _), d)| {
+                let (items, values) = model.seen.row(u);
                 (
                     d.user_id.clone(),
                     topten_model::serving_model::encode_history(items, values),
@@ -285,7 +288,9 @@ pub async fn publish(
         .collect();
     topten_store::normalise_popular(&mut popular);
     store.write_popular(&version, &popular).await?;
-    let first_user = (!model.users.is_empty()).then(|| model.users.id(0));
+    let first_user = (0..model.users.len() as u32)
+        .find(|u| !forgotten.contains(u))
+        .map(|u| model.users.id(u));
     read_back(store, &version, first_user).await?;
     let done = store.finish_version(&version).await?;
     // Users' live events the model was not trained on are folded in before the version
@@ -303,6 +308,27 @@ pub async fn publish(
     }
     tracing::info!(%version, users = folded, "live events folded into the version");
     Ok(done)
+}
+
+/// The users of `model` forgotten after it was trained (their tombstone is not older than the
+/// model): it learned from their rows, so their lists and histories are not published. A user
+/// forgotten before the model was trained came back as a new user, and is published.
+async fn forgotten_in(
+    store: &dyn Store,
+    model: &Model,
+) -> Result<std::collections::HashSet<u32>, StoreError> {
+    let tombstones = store.tombstones().await?;
+    if tombstones.is_empty() {
+        return Ok(Default::default());
+    }
+    // A creation time that does not parse: every tombstone counts (the safe side).
+    let trained_ms =
+        topten_model::clock::parse_rfc3339_ms(&model.meta.created_at).unwrap_or(i64::MIN);
+    Ok(tombstones
+        .iter()
+        .filter(|t| t.forgotten_ms >= trained_ms)
+        .filter_map(|t| model.users.get(&t.user_id))
+        .collect())
 }
 
 /// One user's list computed elsewhere: user id, then (item id, score) best first.

@@ -157,7 +157,7 @@ async fn attribute_and_append(
 /// the lists computed on the blocking pool (CPU), and the write goes to the blocking pool only
 /// where the backend's writes block the thread. A failed write-back is logged and counted:
 /// the events are stored, the next retrain includes them.
-async fn fold_in(
+pub(crate) async fn fold_in(
     state: &AppState,
     store: Arc<dyn Store>,
     serving: Arc<ServingModel>,

@@ -11,3 +11,4 @@ pub mod recommendations;
 pub mod retrain;
 pub mod similar;
 pub mod trending;
+pub mod users;

@@ -135,6 +135,11 @@ async fn run(state: AppState, past_due: bool) -> (StatusCode, Json<serde_json::V
         Ok(e) => e,
         Err(e) => return failed(format!("reading events: {e}")),
     };
+    cfg.tombstones = match topten_live::forget::tombstones(store.as_ref()).await {
+        Ok(t) => t,
+        Err(e) => return failed(format!("reading tombstones: {e}")),
+    };
+    cfg.retention = state.config().retention();
     tracing::info!(inputs = ?cfg.inputs, events = cfg.events.len(), past_due, "retrain started");
     let train_cfg = cfg.clone();
     let trained = tokio::task::spawn_blocking(move || retrain::train_candidate(&train_cfg)).await;

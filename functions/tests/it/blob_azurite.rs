@@ -168,20 +168,14 @@ fn blobs_in_azurite_input_models_prefixes_and_failures() {
             .map(|d| format!("az://devstoreaccount1/data/events/{d}.tsv"))
     );
     let cfg = RetrainConfig {
-        inputs: vec![loc("az://devstoreaccount1/data/events/")],
-        read: ReadOptions::default(),
-        split: Default::default(),
-        params: params.clone(),
-        k: 10,
-        metric: topten_model::metrics::TargetMetric::NdcgAtK,
-        tolerance: 0.02,
         sample_users: 100,
-        publish: Default::default(),
         model_root: Some(loc("az://devstoreaccount1/models")),
         items: Some(loc("az://devstoreaccount1/data/items.csv")),
-        events: Vec::new(),
-        spark_runs: None,
-        mode: retrain::RetrainMode::Activate,
+        ..RetrainConfig::new(
+            vec![loc("az://devstoreaccount1/data/events/")],
+            params.clone(),
+            topten_model::metrics::TargetMetric::NdcgAtK,
+        )
     };
     let candidate = retrain::train_candidate(&cfg).unwrap().published;
     // The catalogue a retrain publishes with comes from a blob the same way; a missing one is

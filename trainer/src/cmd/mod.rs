@@ -4,6 +4,7 @@ pub mod compact;
 pub mod evaluate;
 pub mod experiment;
 pub mod export_snapshot;
+pub mod forget;
 pub mod import_spark;
 pub mod predict;
 #[cfg(feature = "parquet")]

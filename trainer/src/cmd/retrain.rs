@@ -124,6 +124,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     let mut cfg = cfg;
     cfg.events = rt.block_on(store.events_since(0))?;
+    cfg.tombstones = rt.block_on(topten_live::forget::tombstones(store.as_ref()))?;
+    cfg.retention = topten_live::retention::Retention::from_env()?;
     tracing::info!(events = cfg.events.len(), "live events included");
     let spin = crate::progress::spinner("training candidate");
     let candidate = retrain::train_candidate(&cfg)?;

@@ -273,3 +273,66 @@ pub fn admin_dashboard_get() -> Value {
             }))
     })
 }
+
+fn user_param() -> Value {
+    json!({"name": "userId", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}})
+}
+
+/// The answer of forgetting a user.
+fn forgotten_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["userId", "events", "lists", "histories", "versions", "forgottenMs"],
+        "properties": {
+            "userId": {"type": "string"},
+            "events": {"type": "integer", "minimum": 0, "description": "events deleted (interactions and impressions, with their attribution)"},
+            "lists": {"type": "integer", "minimum": 0, "description": "versions in which the user's list was deleted"},
+            "histories": {"type": "integer", "minimum": 0, "description": "versions in which the user's training history was deleted"},
+            "versions": {"type": "integer", "minimum": 0},
+            "forgottenMs": {"type": "integer", "description": "the tombstone's time, epoch milliseconds"}
+        }
+    })
+}
+
+/// `DELETE /api/users/{userId}`.
+pub fn user_delete() -> Value {
+    json!({
+        "summary": "Forget a user: their events, their list and training history in every version; a tombstone keeps retrains from learning them again (idempotent)",
+        "parameters": [user_param()],
+        "responses": common(json!({
+            "200": {"description": "what was deleted", "content": {"application/json": {"schema": forgotten_schema()}}},
+            "400": err_resp("invalid user id (invalid_user_id)"),
+            "401": err_resp("API key missing or wrong (unauthorized)"),
+            "501": err_resp("the store is read-only")
+        }))
+    })
+}
+
+/// `POST /api/users/{userId}/merge`.
+pub fn user_merge_post() -> Value {
+    json!({
+        "summary": "Merge a visitor's session into the account: the session's events become the user's, the user is folded in, the session is forgotten (idempotent)",
+        "parameters": [user_param()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["from"], "additionalProperties": false,
+            "properties": {"from": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "the session id the visitor's events were sent under"}}
+        }}}},
+        "responses": with_body(json!({
+            "200": {"description": "what the merge did", "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["userId", "from", "moved", "refreshed", "forgotten"],
+                "properties": {
+                    "userId": {"type": "string"},
+                    "from": {"type": "string"},
+                    "moved": {"type": "integer", "minimum": 0, "description": "session events stored as the user's (0 on a retry)"},
+                    "refreshed": {"type": "boolean", "description": "whether the user's list was folded in afresh"},
+                    "forgotten": forgotten_schema()
+                }
+            }}}},
+            "400": err_resp("invalid user id (invalid_user_id) or body (invalid_merge)"),
+            "401": err_resp("API key missing or wrong (unauthorized)"),
+            "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
+            "501": err_resp("the store is read-only")
+        }))
+    })
+}
