@@ -311,6 +311,17 @@ pub const ROUTES: &[Route] = &[
         handler: || delete(routes::users::user_delete),
     },
     Route {
+        verb: Verb::Get,
+        path: "/api/users/{user_id}/data",
+        access: Access::Key,
+        function: "user-data",
+        trigger: HTTP_FUNCTION,
+        operation: Some(("user_data_get", ops::user_data_get)),
+        query: Parameters::NONE,
+        edge: false,
+        handler: || get(routes::users::user_data_get),
+    },
+    Route {
         verb: Verb::Post,
         path: "/api/users/{user_id}/merge",
         access: Access::Key,

@@ -192,3 +192,119 @@ pub fn drop_forgotten_rows(
     kept.append(&ratings.subset(&keep));
     (kept, dropped)
 }
+
+/// One version's list of a user, as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedList {
+    /// The version.
+    pub version: String,
+    /// Whether this version serves the user now (the active one, or their experiment arm's).
+    pub serving: bool,
+    /// When the list was written.
+    pub created_at: String,
+    /// The items, best first.
+    pub items: Vec<topten_store::ItemScore>,
+}
+
+/// One version's training history of a user: the interactions the model was trained on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedHistory {
+    /// The version.
+    pub version: String,
+    /// `(item id, strength)` pairs.
+    pub items: Vec<(String, f32)>,
+}
+
+/// The user's experiment arm now.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedArm {
+    /// The experiment.
+    pub experiment: String,
+    /// `control` or `candidate`.
+    pub arm: topten_experiments::Arm,
+    /// The version that serves the arm.
+    pub version: String,
+}
+
+/// Everything topten holds about a user (GDPR article 15): `GET /api/users/{userId}/data`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserData {
+    /// The user.
+    pub user_id: String,
+    /// Their events, oldest first, each with its attribution when it has one.
+    pub events: Vec<StoredEvent>,
+    /// How many of the events are attributed to an answer (the attribution records).
+    pub attributed_events: usize,
+    /// Their list in every version that holds one.
+    pub lists: Vec<ExportedList>,
+    /// Their training history in every version that holds one.
+    pub histories: Vec<ExportedHistory>,
+    /// Their arm, while an experiment runs.
+    pub experiment: Option<ExportedArm>,
+    /// Their tombstone, when they were forgotten before.
+    pub tombstone: Option<Tombstone>,
+}
+
+/// Reads everything `store` holds about `user_id`.
+pub async fn export_user(store: &dyn Store, user_id: &str) -> Result<UserData, StoreError> {
+    let events = store.user_events(user_id).await?;
+    let active = store.active().await?;
+    let serving_version = active.as_ref().map(|a| a.serving(user_id).0.to_owned());
+    let experiment = active.as_ref().and_then(|a| {
+        let (version, arm) = a.serving(user_id);
+        Some(ExportedArm {
+            experiment: a.experiment.as_ref()?.id.clone(),
+            arm: arm?,
+            version: version.to_owned(),
+        })
+    });
+    let mut lists = Vec::new();
+    let mut histories = Vec::new();
+    for info in store.versions().await? {
+        let v = info.version;
+        if let Some(doc) = store.user_recs(&v, user_id).await? {
+            lists.push(ExportedList {
+                serving: serving_version.as_deref() == Some(v.as_str()),
+                version: v.clone(),
+                created_at: doc.created_at,
+                items: doc.items,
+            });
+        }
+        if let Some(bytes) = store.user_history(&v, user_id).await? {
+            let ids = match store.serving_model(&v).await? {
+                Some(model) => topten_model::serving_model::ServingModel::decode_item_ids(&model)
+                    .map_err(|e| StoreError::Backend {
+                        backend: store.backend(),
+                        message: format!("version {v}: {e}"),
+                    })?,
+                None => Vec::new(),
+            };
+            let items = topten_model::serving_model::decode_history(&bytes)
+                .into_iter()
+                .map(|(i, value)| {
+                    let id = ids.get(i as usize).cloned().unwrap_or_else(|| format!("#{i}"));
+                    (id, value)
+                })
+                .collect();
+            histories.push(ExportedHistory { version: v, items });
+        }
+    }
+    let tombstone = store
+        .tombstones()
+        .await?
+        .into_iter()
+        .find(|t| t.user_id == user_id);
+    Ok(UserData {
+        user_id: user_id.to_owned(),
+        attributed_events: events.iter().filter(|e| e.attribution.is_some()).count(),
+        events,
+        lists,
+        histories,
+        experiment,
+        tombstone,
+    })
+}

@@ -156,6 +156,22 @@ impl ServingModel {
             #[serde(default)]
             events_after_ms: Option<i64>,
         }
+        let times: Times = Self::decode_header(bytes)?;
+        Ok(times.events_after_ms.unwrap_or(times.created_ms))
+    }
+
+    /// The item ids of an encoded serving model, in index order, from its header alone (what
+    /// an export needs to name the items of a stored training history).
+    pub fn decode_item_ids(bytes: &[u8]) -> Result<Vec<String>, ServingModelError> {
+        #[derive(serde::Deserialize)]
+        struct Ids {
+            items: Vec<String>,
+        }
+        Ok(Self::decode_header::<Ids>(bytes)?.items)
+    }
+
+    /// Part of the JSON header of an encoded serving model.
+    fn decode_header<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ServingModelError> {
         let bad = |m: &str| ServingModelError(m.to_owned());
         let rest = bytes
             .strip_prefix(MAGIC)
@@ -169,9 +185,7 @@ impl ServingModel {
         let json = rest
             .get(4..4 + len)
             .ok_or_else(|| bad("truncated header"))?;
-        let times: Times =
-            serde_json::from_slice(json).map_err(|e| ServingModelError(e.to_string()))?;
-        Ok(times.events_after_ms.unwrap_or(times.created_ms))
+        serde_json::from_slice(json).map_err(|e| ServingModelError(e.to_string()))
     }
 
     /// Decodes [`ServingModel::encode`]'s output, checking every length.

@@ -1,5 +1,6 @@
-//! `DELETE /api/users/{userId}` (forget a user) and `POST /api/users/{userId}/merge` (a
-//! visitor's session into their account). Both need the key; both are idempotent.
+//! `DELETE /api/users/{userId}` (forget a user), `GET /api/users/{userId}/data` (everything
+//! held about them) and `POST /api/users/{userId}/merge` (a visitor's session into their
+//! account). All need the key; the writes are idempotent.
 //!
 //! The rules (tombstone first, then events, then each version's list and history) are
 //! `topten_live::forget`'s. Each forget leaves an audit line (target `topten::audit`): what was
@@ -57,6 +58,16 @@ pub async fn user_delete(
     let done = forget::forget_user(store.as_ref(), &user_id, now_ms()).await?;
     audit("DELETE /api/users/{userId}", &done);
     Ok(Json(done))
+}
+
+/// `GET /api/users/{userId}/data`: everything topten holds about the user.
+pub async fn user_data_get(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<forget::UserData>, ApiError> {
+    let user_id = user_path(path, &state)?;
+    let store = state.store("exporting a user's data")?;
+    Ok(Json(forget::export_user(store.as_ref(), &user_id).await?))
 }
 
 /// The merge body: `{"from": SESSION_ID}`.

@@ -296,3 +296,42 @@ fn retention_settings_are_validated_at_start_up() {
     assert!(err.contains("TOPTEN_EVENTS_RETENTION") && err.contains("unit"), "{err}");
     assert!(parse("0s").is_err());
 }
+
+#[tokio::test]
+async fn a_users_data_export_holds_their_events_lists_histories_and_arm() {
+    let (_d, router, uri) = fixture(keyed()).await;
+    let events = serde_json::json!({"events": [
+        {"userId": "12", "itemIds": ["1", "2"], "type": "impression"},
+        {"userId": "12", "itemId": "2", "type": "click"},
+    ]});
+    let (s, _) = send_key(&router, "POST", "/api/events", Some(events)).await;
+    assert_eq!(s, 200);
+    let (s, e) = send(&router, "GET", "/api/users/12/data", None).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (s, data) = send_key(&router, "GET", "/api/users/12/data", None).await;
+    assert_eq!(s, 200, "{data}");
+    assert_eq!(data["userId"], "12");
+    let kinds: Vec<&str> = data["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["impression", "click"]);
+    assert_eq!(data["attributedEvents"], 2, "{data}");
+    let lists = data["lists"].as_array().unwrap();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0]["serving"], true);
+    let store = crate::common::open(&uri);
+    let version = lists[0]["version"].as_str().unwrap();
+    let stored = store.user_recs(version, "12").await.unwrap().unwrap();
+    assert_eq!(lists[0]["items"].as_array().unwrap().len(), stored.items.len());
+    // The history names the items the model was trained on for the user, as in the ratings.
+    let history = data["histories"][0]["items"].as_array().unwrap();
+    assert!(!history.is_empty());
+    assert!(history.iter().all(|p| p[0].as_str().is_some_and(|id| !id.starts_with('#'))));
+    assert!(data["experiment"].is_null());
+    assert!(data["tombstone"].is_null());
+    // After a forget: nothing but the tombstone.
+    send_key(&router, "DELETE", "/api/users/12", None).await;
+    let (_, after) = send_key(&router, "GET", "/api/users/12/data", None).await;
+    assert_eq!(after["events"], serde_json::json!([]));
+    assert_eq!(after["lists"], serde_json::json!([]));
+    assert_eq!(after["histories"], serde_json::json!([]));
+    assert_eq!(after["tombstone"]["userId"], "12");
+}

@@ -336,3 +336,35 @@ pub fn user_merge_post() -> Value {
         }))
     })
 }
+
+/// `GET /api/users/{userId}/data`.
+pub fn user_data_get() -> Value {
+    json!({
+        "summary": "Everything topten holds about a user (GDPR article 15): events with their attribution, lists and training histories in every version, experiment arm, tombstone",
+        "parameters": [user_param()],
+        "responses": common(json!({
+            "200": {"description": "the user's data", "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["userId", "events", "attributedEvents", "lists", "histories", "experiment", "tombstone"],
+                "properties": {
+                    "userId": {"type": "string"},
+                    "events": {"type": "array", "items": {"type": "object"}},
+                    "attributedEvents": {"type": "integer", "minimum": 0},
+                    "lists": {"type": "array", "items": {"type": "object", "required": ["version", "serving", "createdAt", "items"], "properties": {
+                        "version": {"type": "string"}, "serving": {"type": "boolean"}, "createdAt": {"type": "string"},
+                        "items": {"type": "array", "items": {"type": "object"}}
+                    }}},
+                    "histories": {"type": "array", "items": {"type": "object", "required": ["version", "items"], "properties": {
+                        "version": {"type": "string"},
+                        "items": {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2}}
+                    }}},
+                    "experiment": {"type": "object", "nullable": true},
+                    "tombstone": {"type": "object", "nullable": true}
+                }
+            }}}},
+            "400": err_resp("invalid user id (invalid_user_id)"),
+            "401": err_resp("API key missing or wrong (unauthorized)"),
+            "501": err_resp("the store is read-only")
+        }))
+    })
+}
