@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!users.is_empty(), "name users with --user ID or --users FILE");
     for (i, user) in users.iter().enumerate() {
-        topten_edge::ids::check(topten_edge::ids::IdKind::User, user)
+        topten_model::ids::check(topten_model::ids::IdKind::User, user)
             .map_err(|e| anyhow::anyhow!("user {} ({user:?}): {}", i + 1, e.0))?;
     }
     let store = args.store.open_writable("forgetting users")?;
