@@ -262,7 +262,10 @@ pub fn train_candidate(cfg: &RetrainConfig) -> Result<Candidate, RetrainError> {
     let mut events = cfg.events.clone();
     let forgotten_events = topten_live::forget::drop_forgotten(&mut events, &cfg.tombstones);
     let now = topten_model::clock::now_ms();
-    events.retain(|e| !cfg.retention.event_expired(e.timestamp.saturating_mul(1000), now));
+    events.retain(|e| {
+        !cfg.retention
+            .event_expired(e.timestamp.saturating_mul(1000), now)
+    });
     topten_live::events::append_to(&mut all, &events);
     let (all, forgotten_rows) = topten_live::forget::drop_forgotten_rows(all, &cfg.tombstones);
     if forgotten_rows + forgotten_events > 0 {

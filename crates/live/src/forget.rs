@@ -147,7 +147,9 @@ mod tests {
         ];
         let moved = moved_events(&session, "alice", "s-1");
         assert_eq!(moved.len(), 2);
-        assert!(moved.iter().all(|e| e.user_id == "alice" && e.received_at_ms >= 20));
+        assert!(moved
+            .iter()
+            .all(|e| e.user_id == "alice" && e.received_at_ms >= 20));
         assert_eq!(moved[0].event_id.as_deref(), Some("merged:s-1:e1"));
         assert_eq!(moved[1].event_id.as_deref(), Some("merged:s-1:1"));
         assert_eq!(moved[1].item_ids, ["a", "b"]);
@@ -278,15 +280,18 @@ pub async fn export_user(store: &dyn Store, user_id: &str) -> Result<UserData, S
             let ids = match store.serving_model(&v).await? {
                 Some(model) => topten_model::serving_model::ServingModel::decode_item_ids(&model)
                     .map_err(|e| StoreError::Backend {
-                        backend: store.backend(),
-                        message: format!("version {v}: {e}"),
-                    })?,
+                    backend: store.backend(),
+                    message: format!("version {v}: {e}"),
+                })?,
                 None => Vec::new(),
             };
             let items = topten_model::serving_model::decode_history(&bytes)
                 .into_iter()
                 .map(|(i, value)| {
-                    let id = ids.get(i as usize).cloned().unwrap_or_else(|| format!("#{i}"));
+                    let id = ids
+                        .get(i as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{i}"));
                     (id, value)
                 })
                 .collect();

@@ -121,12 +121,11 @@ pub async fn in_use(store: &dyn Store) -> Result<InUse, StoreError> {
     serving.extend(active.experiment.map(|e| e.candidate));
     for version in serving {
         if let Some(bytes) = store.serving_model(&version).await? {
-            let from = ServingModel::decode_events_after_ms(&bytes).map_err(|e| {
-                StoreError::Backend {
+            let from =
+                ServingModel::decode_events_after_ms(&bytes).map_err(|e| StoreError::Backend {
                     backend: store.backend(),
                     message: format!("version {version}: {e}"),
-                }
-            })?;
+                })?;
             in_use.events_from_ms = in_use.events_from_ms.min(from);
         }
         if let Some(info) = store.version(&version).await? {
@@ -200,9 +199,18 @@ mod tests {
     #[test]
     fn durations_need_a_unit() {
         assert_eq!(parse_duration("X", "60s").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("X", "12h").unwrap(), Duration::from_secs(12 * 3600));
-        assert_eq!(parse_duration("X", "90d").unwrap(), Duration::from_secs(90 * 86_400));
-        assert_eq!(parse_duration("X", " 1h 30m ").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_duration("X", "12h").unwrap(),
+            Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(
+            parse_duration("X", "90d").unwrap(),
+            Duration::from_secs(90 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("X", " 1h 30m ").unwrap(),
+            Duration::from_secs(5400)
+        );
         for bad in ["60", "", "soon", "0s", "500ms", "-1d", "1 fortnight"] {
             let e = parse_duration("TOPTEN_EVENTS_RETENTION", bad).unwrap_err();
             assert!(e.to_string().contains("TOPTEN_EVENTS_RETENTION"), "{e}");

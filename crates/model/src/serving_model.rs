@@ -72,6 +72,25 @@ struct Header {
 #[error("invalid model serving: {0}")]
 pub struct ServingModelError(pub String);
 
+/// An encoded serving model's JSON header and factor data, after checking the magic and the
+/// header's length.
+fn split_encoded(bytes: &[u8]) -> Result<(&[u8], &[u8]), ServingModelError> {
+    let bad = |m: &str| ServingModelError(m.to_owned());
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| bad("missing magic"))?;
+    let len = u32::from_le_bytes(
+        rest.get(..4)
+            .ok_or_else(|| bad("truncated"))?
+            .try_into()
+            .unwrap(),
+    ) as usize;
+    let json = rest
+        .get(4..4 + len)
+        .ok_or_else(|| bad("truncated header"))?;
+    Ok((json, &rest[4 + len..]))
+}
+
 impl ServingModel {
     /// The serving of a model published as `version`.
     pub fn from_model(
@@ -172,40 +191,16 @@ impl ServingModel {
 
     /// Part of the JSON header of an encoded serving model.
     fn decode_header<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ServingModelError> {
-        let bad = |m: &str| ServingModelError(m.to_owned());
-        let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| bad("missing magic"))?;
-        let len = u32::from_le_bytes(
-            rest.get(..4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .unwrap(),
-        ) as usize;
-        let json = rest
-            .get(4..4 + len)
-            .ok_or_else(|| bad("truncated header"))?;
+        let (json, _) = split_encoded(bytes)?;
         serde_json::from_slice(json).map_err(|e| ServingModelError(e.to_string()))
     }
 
     /// Decodes [`ServingModel::encode`]'s output, checking every length.
     pub fn decode(bytes: &[u8]) -> Result<Self, ServingModelError> {
         let bad = |m: &str| ServingModelError(m.to_owned());
-        let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| bad("missing magic"))?;
-        let len = u32::from_le_bytes(
-            rest.get(..4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .unwrap(),
-        ) as usize;
-        let json = rest
-            .get(4..4 + len)
-            .ok_or_else(|| bad("truncated header"))?;
+        let (json, data) = split_encoded(bytes)?;
         let header: Header =
             serde_json::from_slice(json).map_err(|e| ServingModelError(e.to_string()))?;
-        let data = &rest[4 + len..];
         let (n, k) = (header.items.len(), header.factors);
         if n.checked_mul(k).and_then(|nk| nk.checked_mul(4)) != Some(data.len())
             || header.titles.len() != n

@@ -210,7 +210,10 @@ return n
         let list: Vec<Vec<u8>> = self
             .query(
                 "user events",
-                redis::cmd("LRANGE").arg(self.keys.events(user_id)).arg(0).arg(-1),
+                redis::cmd("LRANGE")
+                    .arg(self.keys.events(user_id))
+                    .arg(0)
+                    .arg(-1),
             )
             .await?;
         let mut due = Vec::new();
@@ -228,7 +231,10 @@ return n
             let all: Vec<Vec<u8>> = self
                 .query(
                     "event index",
-                    redis::cmd("ZRANGE").arg(self.keys.event_index()).arg(0).arg(-1),
+                    redis::cmd("ZRANGE")
+                        .arg(self.keys.event_index())
+                        .arg(0)
+                        .arg(-1),
                 )
                 .await?;
             for member in all {
@@ -294,7 +300,10 @@ return n
 
     async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
         let values: Vec<Vec<u8>> = self
-            .query("tombstones", redis::cmd("HVALS").arg(self.keys.tombstones()))
+            .query(
+                "tombstones",
+                redis::cmd("HVALS").arg(self.keys.tombstones()),
+            )
             .await?;
         values
             .iter()

@@ -865,9 +865,15 @@ pub async fn erasure(store: &dyn Store) {
 
     // Forgetting: events, list and history in every version, nobody else's.
     for v in ["er1", "er2"] {
-        store.create_version(&info(v, 2, "2026-03-01T00:00:00Z")).await.unwrap();
         store
-            .write_users(v, &[doc(v, "gone", &[("a", 1.0)]), doc(v, "kept", &[("b", 1.0)])])
+            .create_version(&info(v, 2, "2026-03-01T00:00:00Z"))
+            .await
+            .unwrap();
+        store
+            .write_users(
+                v,
+                &[doc(v, "gone", &[("a", 1.0)]), doc(v, "kept", &[("b", 1.0)])],
+            )
             .await
             .unwrap();
         store
@@ -897,7 +903,13 @@ pub async fn erasure(store: &dyn Store) {
         .any(|e| e.user_id == "gone"));
     for v in ["er1", "er2"] {
         let gone = store.delete_user_in_version(v, "gone").await.unwrap();
-        assert_eq!(gone, crate::UserInVersion { list: true, history: true });
+        assert_eq!(
+            gone,
+            crate::UserInVersion {
+                list: true,
+                history: true
+            }
+        );
         let again = store.delete_user_in_version(v, "gone").await.unwrap();
         assert_eq!(again, crate::UserInVersion::default());
         assert!(store.user_history(v, "gone").await.unwrap().is_none());
@@ -938,8 +950,14 @@ pub async fn erasure(store: &dyn Store) {
     assert_eq!(
         stones,
         vec![
-            crate::Tombstone { user_id: "t1".into(), forgotten_ms: 3_000 },
-            crate::Tombstone { user_id: "t2".into(), forgotten_ms: 2_000 },
+            crate::Tombstone {
+                user_id: "t1".into(),
+                forgotten_ms: 3_000
+            },
+            crate::Tombstone {
+                user_id: "t2".into(),
+                forgotten_ms: 2_000
+            },
         ]
     );
 }

@@ -88,7 +88,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Vec<String>>, ApiError> {
     let v = v
         .to_str()
         .map_err(|_| invalid("If-Match is not visible ASCII"))?;
-    // An empty header sets no condition (as if it were absent).
+    // An empty header sets no condition (as if it were absent; the OpenAPI pattern admits it).
     if v.trim().is_empty() {
         return Ok(None);
     }
@@ -413,7 +413,7 @@ pub async fn item_delete(
 
 #[cfg(test)]
 mod tests {
-    use super::entity_tags;
+    use super::{entity_tags, if_match};
 
     #[test]
     fn entity_tag_lists_parse_with_commas_inside_tags() {
@@ -424,5 +424,19 @@ mod tests {
         for bad in [r#"a"#, r#""a" b"#, r#""a"#, r#"W/a"#, r#""a",,x"#] {
             assert!(entity_tags(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_empty_if_match_sets_no_condition() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(if_match(&headers).unwrap(), None);
+        for empty in ["", " "] {
+            headers.insert(axum::http::header::IF_MATCH, empty.parse().unwrap());
+            assert_eq!(if_match(&headers).unwrap(), None);
+        }
+        headers.insert(axum::http::header::IF_MATCH, "*".parse().unwrap());
+        assert_eq!(if_match(&headers).unwrap(), Some(vec!["*".to_owned()]));
+        headers.insert(axum::http::header::IF_MATCH, "x".parse().unwrap());
+        assert_eq!(if_match(&headers).unwrap_err().code, "invalid_if_match");
     }
 }

@@ -16,6 +16,8 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_filter", 400, "a filter expression is malformed (the message names the position), a named filter does not exist, a $parameter has no value, or a category list is too long"),
     ("invalid_rank", 400, "the re-rank body is malformed: {\"itemIds\": [...]} with 1 to 500 valid ids (the message names itemIds[i])"),
     ("invalid_items", 400, "an item change is malformed (the message names items[i].field or the field); nothing was stored"),
+    ("invalid_merge", 400, "a merge body that is not {\"from\": SESSION_ID} with a valid id (the message says why)"),
+    ("merge_into_itself", 409, "a merge whose session is the user itself; nothing changed"),
     ("invalid_events", 400, "events body malformed or an event invalid (the message names events[i].field); nothing was stored"),
     ("invalid_item_id", 400, "item id empty, too long, with control characters or whitespace at either end, or reserved (trending)"),
     ("precondition_failed", 412, "If-Match on an item route does not match the item's current ETag; nothing was stored"),

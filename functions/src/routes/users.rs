@@ -41,7 +41,10 @@ pub fn audit(via: &str, done: &Forgotten) {
     );
 }
 
-fn user_path(path: Result<Path<String>, PathRejection>, state: &AppState) -> Result<String, ApiError> {
+fn user_path(
+    path: Result<Path<String>, PathRejection>,
+    state: &AppState,
+) -> Result<String, ApiError> {
     let Path(user_id) =
         path.map_err(|e| ApiError::bad_request("invalid_user_id", e.body_text()))?;
     request::validate_user_id(&user_id, state.config().max_id_len)?;
@@ -109,7 +112,11 @@ pub async fn user_merge_post(
     request::validate_user_id(&from, state.config().max_id_len)
         .map_err(|r| invalid(format!("from: {}", r.message)))?;
     if from == user_id {
-        return Err(invalid("from: the session is the user itself".into()));
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "merge_into_itself",
+            "the session to merge is the user itself; nothing changed",
+        ));
     }
     let store = state.store("merging a visitor")?;
     let session = store.user_events(&from).await?;
@@ -121,9 +128,13 @@ pub async fn user_merge_post(
         let (version, _) = active.serving(&user_id);
         if let Some(serving) = state.serving_model(version).await? {
             let events = store.user_events(&user_id).await?;
-            let done =
-                super::events::fold_in(&state, store.clone(), serving, vec![(user_id.clone(), events)])
-                    .await;
+            let done = super::events::fold_in(
+                &state,
+                store.clone(),
+                serving,
+                vec![(user_id.clone(), events)],
+            )
+            .await;
             refreshed = !done.is_empty();
         }
     }

@@ -47,9 +47,13 @@ async fn send_key(
                 .unwrap_or_else(axum::body::Body::empty),
         )
         .unwrap();
-    let resp = tower::ServiceExt::oneshot(router.clone(), req).await.unwrap();
+    let resp = tower::ServiceExt::oneshot(router.clone(), req)
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
@@ -69,13 +73,22 @@ async fn forgetting_a_user_removes_their_events_and_lists_everywhere_and_repeats
         .map(|i| serde_json::json!({"userId": "12", "itemId": i, "type": "click"}))
         .chain([serde_json::json!({"userId": "12", "itemIds": ["1", "2"], "type": "impression"})])
         .collect();
-    let (s, body) = send_key(&router, "POST", "/api/events", Some(serde_json::json!({"events": events}))).await;
+    let (s, body) = send_key(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({"events": events})),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let (_, before) = send(&router, "GET", "/api/recommendations/12?k=5", None).await;
     assert_eq!(before["source"], "personalized");
 
     let (s, body) = send(&router, "DELETE", "/api/users/12", None).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
     let (s, gone) = send_key(&router, "DELETE", "/api/users/12", None).await;
     assert_eq!(s, 200, "{gone}");
     assert_eq!(gone["userId"], "12");
@@ -87,7 +100,12 @@ async fn forgetting_a_user_removes_their_events_and_lists_everywhere_and_repeats
     let (_, after) = send(&router, "GET", "/api/recommendations/12?k=5", None).await;
     assert_eq!(after["source"], "popular", "{after}");
     assert!(store.user_events("12").await.unwrap().is_empty());
-    assert!(!store.events_since(0).await.unwrap().iter().any(|e| e.user_id == "12"));
+    assert!(!store
+        .events_since(0)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.user_id == "12"));
     let version = before["modelVersion"].as_str().unwrap();
     assert!(store.user_history(version, "12").await.unwrap().is_none());
     // Others keep theirs.
@@ -96,7 +114,10 @@ async fn forgetting_a_user_removes_their_events_and_lists_everywhere_and_repeats
 
     let (s, again) = send_key(&router, "DELETE", "/api/users/12", None).await;
     assert_eq!(s, 200);
-    assert_eq!((again["events"].as_u64(), again["lists"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (again["events"].as_u64(), again["lists"].as_u64()),
+        (Some(0), Some(0))
+    );
     let stones = store.tombstones().await.unwrap();
     assert_eq!(stones.len(), 1);
     assert_eq!(stones[0].user_id, "12");
@@ -108,7 +129,10 @@ async fn forgetting_a_user_removes_their_events_and_lists_everywhere_and_repeats
     assert_eq!(store.user_events("12").await.unwrap().len(), 1);
 
     let (s, bad) = send_key(&router, "DELETE", "/api/users/%20x", None).await;
-    assert_eq!((s, bad["error"]["code"].as_str()), (400, Some("invalid_user_id")));
+    assert_eq!(
+        (s, bad["error"]["code"].as_str()),
+        (400, Some("invalid_user_id"))
+    );
 }
 
 #[tokio::test]
@@ -120,7 +144,9 @@ async fn tombstones_keep_retrains_and_publishes_from_learning_a_forgotten_user()
     let store = topten_store::embedded::EmbeddedStore::open(dir.path().join("s.db")).unwrap();
     // Forgotten after the model was trained: its list and history are not published, and the
     // version still completes.
-    topten_live::forget::forget_user(&store, "12", now_ms() + 1).await.unwrap();
+    topten_live::forget::forget_user(&store, "12", now_ms() + 1)
+        .await
+        .unwrap();
     let version = topten_testkit::fixtures::publish_active(&store, &model).await;
     assert!(store.user_recs(&version, "12").await.unwrap().is_none());
     assert!(store.user_history(&version, "12").await.unwrap().is_none());
@@ -163,7 +189,13 @@ async fn merging_a_visitor_moves_their_events_refreshes_the_account_and_forgets_
         .iter()
         .map(|i| serde_json::json!({"userId": "visitor-7f3a", "itemId": i, "type": "click", "eventId": format!("v-{i}")}))
         .collect();
-    let (s, _) = send_key(&router, "POST", "/api/events", Some(serde_json::json!({"events": events}))).await;
+    let (s, _) = send_key(
+        &router,
+        "POST",
+        "/api/events",
+        Some(serde_json::json!({"events": events})),
+    )
+    .await;
     assert_eq!(s, 200);
     let (_, before) = send(&router, "GET", "/api/recommendations/20?k=10", None).await;
 
@@ -172,7 +204,10 @@ async fn merging_a_visitor_moves_their_events_refreshes_the_account_and_forgets_
     assert_eq!(s, 401, "{body}");
     let (s, merged) = send_key(&router, "POST", "/api/users/20/merge", Some(merge.clone())).await;
     assert_eq!(s, 200, "{merged}");
-    assert_eq!((merged["moved"].as_u64(), merged["refreshed"].as_bool()), (Some(3), Some(true)));
+    assert_eq!(
+        (merged["moved"].as_u64(), merged["refreshed"].as_bool()),
+        (Some(3), Some(true))
+    );
     assert_eq!(merged["forgotten"]["events"], 3);
 
     let mine: Vec<String> = store
@@ -186,7 +221,10 @@ async fn merging_a_visitor_moves_their_events_refreshes_the_account_and_forgets_
     assert!(store.user_events("visitor-7f3a").await.unwrap().is_empty());
     let (_, after) = send(&router, "GET", "/api/recommendations/20?k=10", None).await;
     assert_eq!(after["source"], "personalized");
-    assert!(ids(&after).iter().all(|i| !visited.contains(&i.as_str())), "{after}");
+    assert!(
+        ids(&after).iter().all(|i| !visited.contains(&i.as_str())),
+        "{after}"
+    );
     // Folded in afresh: the user's factor now includes the visit.
     assert_ne!(scores(&after), scores(&before));
 
@@ -194,14 +232,29 @@ async fn merging_a_visitor_moves_their_events_refreshes_the_account_and_forgets_
     let (s, again) = send_key(&router, "POST", "/api/users/20/merge", Some(merge)).await;
     assert_eq!((s, again["moved"].as_u64()), (200, Some(0)));
     assert_eq!(store.user_events("20").await.unwrap().len(), 3);
+    let (s, e) = send_key(
+        &router,
+        "POST",
+        "/api/users/20/merge",
+        Some(serde_json::json!({"from": "20"})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("merge_into_itself"))
+    );
+    assert_eq!(store.user_events("20").await.unwrap().len(), 3);
     for bad in [
-        serde_json::json!({"from": "20"}),
         serde_json::json!({"from": ""}),
         serde_json::json!({"form": "x"}),
         serde_json::json!({"from": "x", "extra": 1}),
     ] {
         let (s, e) = send_key(&router, "POST", "/api/users/20/merge", Some(bad.clone())).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (400, Some("invalid_merge")), "{bad}");
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (400, Some("invalid_merge")),
+            "{bad}"
+        );
     }
 }
 
@@ -218,17 +271,33 @@ async fn protected_reads_need_the_key_and_health_does_not() {
         "/api/items/trending",
     ] {
         let (s, e) = send(&router, "GET", uri, None).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")), "{uri}");
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{uri}"
+        );
         let (s, body) = send_key(&router, "GET", uri, None).await;
         assert_eq!(s, 200, "{uri}: {body}");
     }
-    let (s, e) = send(&router, "POST", "/api/recommendations/12/rank", Some(serde_json::json!({"itemIds": ["1"]}))).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (s, e) = send(
+        &router,
+        "POST",
+        "/api/recommendations/12/rank",
+        Some(serde_json::json!({"itemIds": ["1"]})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
     let (s, _) = send(&router, "GET", "/api/health", None).await;
     assert_eq!(s, 200);
     // Off by default.
     let (_d, open, _) = fixture(keyed()).await;
-    assert_eq!(send(&open, "GET", "/api/recommendations/12", None).await.0, 200);
+    assert_eq!(
+        send(&open, "GET", "/api/recommendations/12", None).await.0,
+        200
+    );
 }
 
 #[tokio::test]
@@ -262,19 +331,42 @@ async fn retention_deletes_old_events_but_never_one_a_serving_version_folds_in()
         events: Some(Duration::from_secs(30 * 86_400)),
         ..Retention::default()
     };
-    let swept = retention::sweep(&store, &thirty_days, now, Duration::ZERO).await.unwrap();
+    let swept = retention::sweep(&store, &thirty_days, now, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(swept.events, 1);
-    let left: Vec<String> = store.user_events("12").await.unwrap().into_iter().map(|e| e.item_id).collect();
+    let left: Vec<String> = store
+        .user_events("12")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.item_id)
+        .collect();
     assert_eq!(left, ["late", "new"]);
     // A version trained on everything up to now serves: the late event goes too.
     model.meta.events_through_ms = Some(now);
     topten_testkit::fixtures::publish_active(&store, &model).await;
-    let swept = retention::sweep(&store, &thirty_days, now, Duration::ZERO).await.unwrap();
+    let swept = retention::sweep(&store, &thirty_days, now, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(swept.events, 1);
-    let left: Vec<String> = store.user_events("12").await.unwrap().into_iter().map(|e| e.item_id).collect();
+    let left: Vec<String> = store
+        .user_events("12")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.item_id)
+        .collect();
     assert_eq!(left, ["new"]);
     // Nothing is set: nothing goes.
-    let none = retention::sweep(&store, &Retention::default(), now + 100 * day, Duration::ZERO).await.unwrap();
+    let none = retention::sweep(
+        &store,
+        &Retention::default(),
+        now + 100 * day,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
     assert_eq!(none.events, 0);
 }
 
@@ -290,10 +382,16 @@ fn retention_settings_are_validated_at_start_up() {
         Cli::try_parse_from(["handler", "--events-retention", value])
             .map(|c| c.config.events_retention)
     };
-    assert_eq!(parse("90d").unwrap(), Some(Duration::from_secs(90 * 86_400)));
+    assert_eq!(
+        parse("90d").unwrap(),
+        Some(Duration::from_secs(90 * 86_400))
+    );
     assert_eq!(parse("60s").unwrap(), Some(Duration::from_secs(60)));
     let err = parse("90").unwrap_err().to_string();
-    assert!(err.contains("TOPTEN_EVENTS_RETENTION") && err.contains("unit"), "{err}");
+    assert!(
+        err.contains("TOPTEN_EVENTS_RETENTION") && err.contains("unit"),
+        "{err}"
+    );
     assert!(parse("0s").is_err());
 }
 
@@ -307,11 +405,19 @@ async fn a_users_data_export_holds_their_events_lists_histories_and_arm() {
     let (s, _) = send_key(&router, "POST", "/api/events", Some(events)).await;
     assert_eq!(s, 200);
     let (s, e) = send(&router, "GET", "/api/users/12/data", None).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
     let (s, data) = send_key(&router, "GET", "/api/users/12/data", None).await;
     assert_eq!(s, 200, "{data}");
     assert_eq!(data["userId"], "12");
-    let kinds: Vec<&str> = data["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = data["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["impression", "click"]);
     assert_eq!(data["attributedEvents"], 2, "{data}");
     let lists = data["lists"].as_array().unwrap();
@@ -320,11 +426,16 @@ async fn a_users_data_export_holds_their_events_lists_histories_and_arm() {
     let store = crate::common::open(&uri);
     let version = lists[0]["version"].as_str().unwrap();
     let stored = store.user_recs(version, "12").await.unwrap().unwrap();
-    assert_eq!(lists[0]["items"].as_array().unwrap().len(), stored.items.len());
+    assert_eq!(
+        lists[0]["items"].as_array().unwrap().len(),
+        stored.items.len()
+    );
     // The history names the items the model was trained on for the user, as in the ratings.
     let history = data["histories"][0]["items"].as_array().unwrap();
     assert!(!history.is_empty());
-    assert!(history.iter().all(|p| p[0].as_str().is_some_and(|id| !id.starts_with('#'))));
+    assert!(history
+        .iter()
+        .all(|p| p[0].as_str().is_some_and(|id| !id.starts_with('#'))));
     assert!(data["experiment"].is_null());
     assert!(data["tombstone"].is_null());
     // After a forget: nothing but the tombstone.

@@ -28,8 +28,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut users = args.users.clone();
     if let Some(path) = &args.users_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         users.extend(
             text.lines()
                 .map(str::trim)
@@ -37,7 +37,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map(str::to_owned),
         );
     }
-    anyhow::ensure!(!users.is_empty(), "name users with --user ID or --users FILE");
+    anyhow::ensure!(
+        !users.is_empty(),
+        "name users with --user ID or --users FILE"
+    );
     for (i, user) in users.iter().enumerate() {
         topten_model::ids::check(topten_model::ids::IdKind::User, user)
             .map_err(|e| anyhow::anyhow!("user {} ({user:?}): {}", i + 1, e.0))?;
@@ -70,7 +73,9 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<()> {
         "no retention is set: set TOPTEN_EVENTS_RETENTION, TOPTEN_ITEM_CHANGES_RETENTION or \
          TOPTEN_ANSWER_COUNTS_RETENTION (e.g. 90d)"
     );
-    let store = args.store.open_writable("deleting what is past retention")?;
+    let store = args
+        .store
+        .open_writable("deleting what is past retention")?;
     let swept = runtime()?.block_on(retention::sweep(
         store.as_ref(),
         &settings,

@@ -72,9 +72,10 @@ impl Erasure for CosmosStore {
     async fn delete_user_events(&self, user_id: &str) -> Result<usize, StoreError> {
         // One partition: the user's. A client event id is the document's id, so it goes with
         // the event.
-        let q = Query::from("SELECT c.id, c.userId FROM c WHERE c.userId = @u AND c.docType = 'event'")
-            .with_parameter("@u", user_id)
-            .map_err(backend_err)?;
+        let q =
+            Query::from("SELECT c.id, c.userId FROM c WHERE c.userId = @u AND c.docType = 'event'")
+                .with_parameter("@u", user_id)
+                .map_err(backend_err)?;
         let docs: Vec<IdOnly> = self
             .query(q, FeedScope::partition(user_id.to_owned()))
             .await?;

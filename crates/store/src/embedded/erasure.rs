@@ -101,7 +101,9 @@ impl Erasure for EmbeddedStore {
         for key in &keys {
             let id = key.split_once(SEP).map(|(_, id)| id).unwrap_or_default();
             self.live_items.delete(&mut wtxn, id).map_err(backend_err)?;
-            self.live_changes.delete(&mut wtxn, key).map_err(backend_err)?;
+            self.live_changes
+                .delete(&mut wtxn, key)
+                .map_err(backend_err)?;
         }
         wtxn.commit().map_err(backend_err)?;
         Ok(keys.len())

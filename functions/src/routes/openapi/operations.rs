@@ -42,7 +42,7 @@ fn item_param() -> Value {
 }
 
 fn if_match() -> Value {
-    json!({"name": "If-Match", "in": "header", "required": false, "description": "the ETag of a GET: change only if the item is still as read (412 otherwise); * requires only that it exists", "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[!#-~]*\"(, ?(W/)?\"[!#-~]*\")*)$"}})
+    json!({"name": "If-Match", "in": "header", "required": false, "description": "the ETag of a GET: change only if the item is still as read (412 otherwise); * requires only that it exists; empty sets no condition", "schema": {"type": "string", "pattern": "^(|\\*|(W/)?\"[!#-~]*\"(, ?(W/)?\"[!#-~]*\")*)$"}})
 }
 
 fn etag() -> Value {
@@ -330,6 +330,7 @@ pub fn user_merge_post() -> Value {
                 }
             }}}},
             "400": err_resp("invalid user id (invalid_user_id) or body (invalid_merge)"),
+            "409": err_resp("the session is the user itself (merge_into_itself); nothing changed"),
             "401": err_resp("API key missing or wrong (unauthorized)"),
             "415": err_resp("Content-Type is not application/json (unsupported_media_type)"),
             "501": err_resp("the store is read-only")
