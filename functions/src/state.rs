@@ -379,15 +379,14 @@ impl AppState {
         })
     }
 
-    /// Reads the live item changes made since the last poll, once per cache lifetime.
     /// Whether the live item changes are due to be polled ([`AppState::poll_live_items`]).
     fn live_poll_due(&self) -> bool {
         let live = self.inner.live.lock().unwrap();
-        !live
-            .polled
-            .is_some_and(|at| at.elapsed() < self.inner.config.active_ttl())
+        live.polled
+            .is_none_or(|at| at.elapsed() >= self.inner.config.active_ttl())
     }
 
+    /// Reads the live item changes made since the last poll, once per cache lifetime.
     async fn poll_live_items(&self) -> Result<(), ApiError> {
         let since = {
             let mut live = self.inner.live.lock().unwrap();
