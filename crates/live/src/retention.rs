@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use topten_model::clock::parse_rfc3339_ms;
 use topten_model::serving_model::ServingModel;
-use topten_store::{Store, StoreError};
+use topten_store::{EventsDue, Store, StoreError};
 
 /// Deletions per write of a pass.
 pub const BATCH: usize = 500;
@@ -165,9 +165,11 @@ pub async fn sweep(
     let cutoff = |d: Duration| now_ms.saturating_sub(d.as_millis() as i64);
     if let Some(d) = retention.events {
         loop {
-            let n = store
-                .prune_events(cutoff(d), in_use.events_from_ms, BATCH)
-                .await?;
+            let due = EventsDue {
+                happened_before_ms: cutoff(d),
+                received_before_ms: in_use.events_from_ms,
+            };
+            let n = store.prune_events(due, BATCH).await?;
             swept.events += n;
             if n < BATCH {
                 break;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use topten_store::events::StoredEvent;
-use topten_store::{Erasure, StoreError, Tombstone, UserInVersion};
+use topten_store::{Erasure, EventsDue, StoreError, Tombstone, UserInVersion};
 
 use crate::store::{backend_err, event_json, RedisStore};
 
@@ -100,12 +100,9 @@ impl RedisStore {
 
 #[async_trait]
 impl Erasure for RedisStore {
-    async fn prune_events(
-        &self,
-        happened_before_ms: i64,
-        received_before_ms: i64,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
+    async fn prune_events(&self, due: EventsDue, limit: usize) -> Result<usize, StoreError> {
+        let (happened_before_ms, received_before_ms) =
+            (due.happened_before_ms, due.received_before_ms);
         let scan = limit.saturating_mul(SCAN_PER_DELETE);
         let mut raw = self
             .members_below(self.keys.event_age(), happened_before_ms, scan)
@@ -120,19 +117,17 @@ impl Erasure for RedisStore {
             .await?,
         );
         let mut seen = HashSet::new();
-        let mut due = Vec::new();
+        let mut found = Vec::new();
         for member in raw {
-            if due.len() == limit || !seen.insert(member.clone()) {
+            if found.len() == limit || !seen.insert(member.clone()) {
                 continue;
             }
             let m = Member::parse(member)?;
-            if m.event.timestamp.saturating_mul(1000) < happened_before_ms
-                && m.event.received_at_ms < received_before_ms
-            {
-                due.push(m);
+            if due.covers(&m.event) {
+                found.push(m);
             }
         }
-        self.delete_events(&due).await
+        self.delete_events(&found).await
     }
 
     async fn prune_item_changes(&self, before_ms: i64, limit: usize) -> Result<usize, StoreError> {

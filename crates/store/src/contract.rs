@@ -789,6 +789,10 @@ pub async fn erasure(store: &dyn Store) {
             ..StoredEvent::interaction(user, item, "click", 1.0, received_ms)
         }
     };
+    let due = |happened_before_ms: i64, received_before_ms: i64| crate::EventsDue {
+        happened_before_ms,
+        received_before_ms,
+    };
     let items = |events: Vec<StoredEvent>| {
         let mut v: Vec<String> = events.into_iter().map(|e| e.item_id).collect();
         v.sort();
@@ -806,15 +810,18 @@ pub async fn erasure(store: &dyn Store) {
         .await
         .unwrap();
     // Happened before 50 s, but only what was received before 60 s may go: "late" stays.
-    assert_eq!(store.prune_events(50_000, 60_000, 2).await.unwrap(), 2);
-    assert_eq!(store.prune_events(50_000, 60_000, 2).await.unwrap(), 1);
-    assert_eq!(store.prune_events(50_000, 60_000, 2).await.unwrap(), 0);
+    assert_eq!(store.prune_events(due(50_000, 60_000), 2).await.unwrap(), 2);
+    assert_eq!(store.prune_events(due(50_000, 60_000), 2).await.unwrap(), 1);
+    assert_eq!(store.prune_events(due(50_000, 60_000), 2).await.unwrap(), 0);
     assert_eq!(items(store.user_events("e1").await.unwrap()), ["new"]);
     assert_eq!(items(store.user_events("e2").await.unwrap()), ["late"]);
     assert!(store.user_events("e3").await.unwrap().is_empty());
     assert_eq!(items(store.events_since(0).await.unwrap()), ["late", "new"]);
     // Once nothing needs it, the late event goes by its own time.
-    assert_eq!(store.prune_events(50_000, 100_000, 10).await.unwrap(), 1);
+    assert_eq!(
+        store.prune_events(due(50_000, 100_000), 10).await.unwrap(),
+        1
+    );
     assert_eq!(items(store.events_since(0).await.unwrap()), ["new"]);
     // The pruned id is free again: the same id is a new event.
     assert_eq!(

@@ -31,19 +31,32 @@ pub struct UserInVersion {
     pub history: bool,
 }
 
+/// Which events a retention pass may delete: those that happened (their own timestamp) before
+/// `happened_before_ms` *and* were received before `received_before_ms` (what no serving
+/// version still folds in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsDue {
+    /// The retention cutoff, epoch milliseconds.
+    pub happened_before_ms: i64,
+    /// The smallest `events_after_ms` of the serving versions, epoch milliseconds.
+    pub received_before_ms: i64,
+}
+
+impl EventsDue {
+    /// Whether `event` is due.
+    pub fn covers(&self, event: &crate::events::StoredEvent) -> bool {
+        event.timestamp.saturating_mul(1000) < self.happened_before_ms
+            && event.received_at_ms < self.received_before_ms
+    }
+}
+
 /// Deletion: retention passes and forgetting a user.
 #[async_trait]
 pub trait Erasure: Send + Sync {
-    /// Deletes up to `limit` events that happened (their own timestamp) before
-    /// `happened_before_ms` *and* were received before `received_before_ms`, with their
-    /// indexes and client event ids. Returns how many went; fewer than `limit` means no more
-    /// are due now. One bounded write each call, so a pass never blocks readers for long.
-    async fn prune_events(
-        &self,
-        happened_before_ms: i64,
-        received_before_ms: i64,
-        limit: usize,
-    ) -> Result<usize, StoreError>;
+    /// Deletes up to `limit` events that are `due`, with their indexes and client event ids.
+    /// Returns how many went; fewer than `limit` means no more are due now. One bounded write
+    /// each call, so a pass never blocks readers for long.
+    async fn prune_events(&self, due: EventsDue, limit: usize) -> Result<usize, StoreError>;
     /// Deletes up to `limit` live item changes made before `before_ms`. Returns how many.
     async fn prune_item_changes(&self, before_ms: i64, limit: usize) -> Result<usize, StoreError>;
     /// Deletes the answer-count documents of instances that last saved before `before_ms`.

@@ -77,7 +77,7 @@ pub use documents::{
     doc_id, join_fragments, normalise_popular, top_items_from_json, ActiveVersion, Experiment,
     ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo, VersionStatus,
 };
-pub use erasure::{Erasure, Tombstone, UserInVersion};
+pub use erasure::{Erasure, EventsDue, Tombstone, UserInVersion};
 pub use error::StoreError;
 pub use event_log::EventLog;
 pub use item_edits::{ItemEdits, ItemUpdate};

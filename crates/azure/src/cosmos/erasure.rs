@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use azure_data_cosmos::{FeedScope, Query};
-use topten_store::{Erasure, StoreError, Tombstone, UserInVersion};
+use topten_store::{Erasure, EventsDue, StoreError, Tombstone, UserInVersion};
 
 use super::backend_err;
 use super::documents::*;
@@ -29,12 +29,7 @@ impl CosmosStore {
 
 #[async_trait]
 impl Erasure for CosmosStore {
-    async fn prune_events(
-        &self,
-        happened_before_ms: i64,
-        received_before_ms: i64,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
+    async fn prune_events(&self, due: EventsDue, limit: usize) -> Result<usize, StoreError> {
         // `timestamp` is in seconds: before the cutoff's second is strictly before the cutoff
         // for every event this deletes (an event in the cutoff's own second waits a pass).
         let sql = format!(
@@ -42,8 +37,8 @@ impl Erasure for CosmosStore {
              AND c.event.timestamp < @a AND c.event.receivedAtMs < @b"
         );
         let q = Query::from(sql)
-            .with_parameter("@a", happened_before_ms.div_euclid(1000))
-            .and_then(|q| q.with_parameter("@b", received_before_ms))
+            .with_parameter("@a", due.happened_before_ms.div_euclid(1000))
+            .and_then(|q| q.with_parameter("@b", due.received_before_ms))
             .map_err(backend_err)?;
         self.delete_matching(q).await
     }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::{backend_err, change_key, happened_ms, time_key, time_prefix, EmbeddedStore, SEP};
-use crate::erasure::{Erasure, Tombstone, UserInVersion};
+use crate::erasure::{Erasure, EventsDue, Tombstone, UserInVersion};
 use crate::events::StoredEvent;
 use crate::StoreError;
 
@@ -42,16 +42,11 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Erasure for EmbeddedStore {
-    async fn prune_events(
-        &self,
-        happened_before_ms: i64,
-        received_before_ms: i64,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
+    async fn prune_events(&self, due: EventsDue, limit: usize) -> Result<usize, StoreError> {
         let mut wtxn = self.env.write_txn().map_err(backend_err)?;
-        let end = time_prefix(happened_before_ms);
-        let due: Vec<(String, StoredEvent)> = {
-            let mut due = Vec::new();
+        let end = time_prefix(due.happened_before_ms);
+        let found: Vec<(String, StoredEvent)> = {
+            let mut found = Vec::new();
             let range = (
                 std::ops::Bound::Unbounded,
                 std::ops::Bound::Excluded(end.as_str()),
@@ -66,20 +61,20 @@ impl Erasure for EmbeddedStore {
                     continue;
                 };
                 let event: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
-                if event.received_at_ms < received_before_ms {
-                    due.push((key.to_owned(), event));
-                    if due.len() == limit {
+                if due.covers(&event) {
+                    found.push((key.to_owned(), event));
+                    if found.len() == limit {
                         break;
                     }
                 }
             }
-            due
+            found
         };
-        for (key, event) in &due {
+        for (key, event) in &found {
             self.delete_event_in(&mut wtxn, key, event)?;
         }
         wtxn.commit().map_err(backend_err)?;
-        Ok(due.len())
+        Ok(found.len())
     }
 
     async fn prune_item_changes(&self, before_ms: i64, limit: usize) -> Result<usize, StoreError> {

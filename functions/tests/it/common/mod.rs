@@ -94,7 +94,21 @@ pub async fn send(
     uri: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
+    send_with_key(router, method, uri, body, None).await
+}
+
+/// [`send`] with the API key in `x-functions-key` when one is given.
+pub async fn send_with_key(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+    key: Option<&str>,
+) -> (u16, serde_json::Value) {
     let mut req = axum::http::Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        req = req.header("x-functions-key", key);
+    }
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
