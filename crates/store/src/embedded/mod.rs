@@ -74,6 +74,29 @@ fn time_key(received_ms: i64, event_key: &str) -> String {
     time_prefix(received_ms) + seq
 }
 
+/// Fills `index` (time → event key, by `time_of`) from `events` when it is empty and they are
+/// not: a store written before the index existed is indexed once, on open.
+fn index_events_once(
+    wtxn: &mut heed::RwTxn<'_>,
+    events: Database<Str, Bytes>,
+    index: Database<Str, Str>,
+    time_of: fn(&StoredEvent) -> i64,
+) -> Result<(), StoreError> {
+    if !index.is_empty(wtxn).map_err(backend_err)? || events.is_empty(wtxn).map_err(backend_err)? {
+        return Ok(());
+    }
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for entry in events.iter(wtxn).map_err(backend_err)? {
+        let (key, bytes) = entry.map_err(backend_err)?;
+        let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
+        keys.push((time_key(time_of(&e), key), key.to_owned()));
+    }
+    for (time, key) in keys {
+        index.put(wtxn, &time, &key).map_err(backend_err)?;
+    }
+    Ok(())
+}
+
 /// When an event happened, epoch milliseconds (its own timestamp).
 fn happened_ms(e: &StoredEvent) -> i64 {
     e.timestamp.saturating_mul(1000)
@@ -156,41 +179,11 @@ impl EmbeddedStore {
         let events_by_time: Database<Str, Str> = env
             .create_database(&mut wtxn, Some("events_by_time"))
             .map_err(backend_err)?;
-        // A store written before the index existed: index its events once.
-        if events_by_time.is_empty(&wtxn).map_err(backend_err)?
-            && !events.is_empty(&wtxn).map_err(backend_err)?
-        {
-            let mut keys: Vec<(String, String)> = Vec::new();
-            for entry in events.iter(&wtxn).map_err(backend_err)? {
-                let (key, bytes) = entry.map_err(backend_err)?;
-                let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
-                keys.push((time_key(e.received_at_ms, key), key.to_owned()));
-            }
-            for (time, key) in keys {
-                events_by_time
-                    .put(&mut wtxn, &time, &key)
-                    .map_err(backend_err)?;
-            }
-        }
+        index_events_once(&mut wtxn, events, events_by_time, |e| e.received_at_ms)?;
         let events_by_age: Database<Str, Str> = env
             .create_database(&mut wtxn, Some("events_by_age"))
             .map_err(backend_err)?;
-        // A store written before the age index existed: index its events once.
-        if events_by_age.is_empty(&wtxn).map_err(backend_err)?
-            && !events.is_empty(&wtxn).map_err(backend_err)?
-        {
-            let mut keys: Vec<(String, String)> = Vec::new();
-            for entry in events.iter(&wtxn).map_err(backend_err)? {
-                let (key, bytes) = entry.map_err(backend_err)?;
-                let e: StoredEvent = serde_json::from_slice(bytes).map_err(backend_err)?;
-                keys.push((time_key(happened_ms(&e), key), key.to_owned()));
-            }
-            for (age, key) in keys {
-                events_by_age
-                    .put(&mut wtxn, &age, &key)
-                    .map_err(backend_err)?;
-            }
-        }
+        index_events_once(&mut wtxn, events, events_by_age, happened_ms)?;
         let live_items = env
             .create_database(&mut wtxn, Some("live_items"))
             .map_err(backend_err)?;
@@ -731,6 +724,7 @@ mod tests {
         // As an older topten left it: events, no index.
         let mut wtxn = store.env.write_txn().unwrap();
         store.events_by_time.clear(&mut wtxn).unwrap();
+        store.events_by_age.clear(&mut wtxn).unwrap();
         wtxn.commit().unwrap();
         assert!(store.events_since(0).await.unwrap().is_empty());
         let reopened = EmbeddedStore::open(&path).unwrap();
@@ -742,6 +736,13 @@ mod tests {
             .map(|e| e.received_at_ms)
             .collect();
         assert_eq!(got, (20..50).map(|i| i * 10).collect::<Vec<i64>>());
+        // The age index too: retention finds the old events (all 50 happened in second 0).
+        use crate::erasure::{Erasure, EventsDue};
+        let due = EventsDue {
+            happened_before_ms: 1_000,
+            received_before_ms: i64::MAX,
+        };
+        assert_eq!(reopened.prune_events(due, 100).await.unwrap(), 50);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
