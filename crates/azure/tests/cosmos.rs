@@ -77,6 +77,11 @@ async fn cosmos_store_passes_the_realtime_contract() {
 async fn cosmos_store_passes_the_erasure_contract() {
     let server = CosmosServer::start();
     contract::erasure(&store(&server, "erasure", |_| {})).await;
+    // With a retention for answer counts, their documents carry a TTL, which the server takes.
+    let expiring = store(&server, "ttl", |s| {
+        s.answer_counts_retention = Some(std::time::Duration::from_secs(3600))
+    });
+    contract::answer_counts(&expiring).await;
 }
 
 /// The same contract suite as the embedded store, over the wire.

@@ -41,42 +41,21 @@ pub struct Retention {
     pub answer_counts: Option<Duration>,
 }
 
-/// A retention setting that is not a duration with a unit.
+/// A retention setting that is not a duration with a unit (the message names the setting).
 #[derive(Debug, thiserror::Error)]
-#[error("{setting}={value:?}: {reason} (a duration with a unit, such as 60s, 12h or 90d)")]
-pub struct RetentionError {
-    /// The setting.
-    pub setting: &'static str,
-    /// Its value.
-    pub value: String,
-    /// Why it was refused.
-    pub reason: String,
-}
+#[error("{0}")]
+pub struct RetentionError(pub String);
 
-/// Parses a retention duration: a number and a unit (`s`, `m`, `h`, `d`, `w`, or their long
-/// forms; humantime's syntax, so `1h 30m` works too). A bare number or zero is refused: a
-/// retention of nothing would delete every event as it arrives.
+/// Parses a retention duration ([`topten_store::env_setting::retention`]).
 pub fn parse_duration(setting: &'static str, value: &str) -> Result<Duration, RetentionError> {
-    let err = |reason: String| RetentionError {
-        setting,
-        value: value.to_owned(),
-        reason,
-    };
-    let d = humantime::parse_duration(value.trim()).map_err(|e| err(e.to_string()))?;
-    if d < Duration::from_secs(1) {
-        return Err(err("must be at least one second".into()));
-    }
-    Ok(d)
+    topten_store::env_setting::retention(setting, value).map_err(RetentionError)
 }
 
 impl Retention {
     /// From the environment (unset or empty: kept forever).
     pub fn from_env() -> Result<Self, RetentionError> {
-        let read = |setting: &'static str| -> Result<Option<Duration>, RetentionError> {
-            match std::env::var(setting) {
-                Ok(v) if !v.trim().is_empty() => parse_duration(setting, &v).map(Some),
-                _ => Ok(None),
-            }
+        let read = |setting: &'static str| {
+            topten_store::env_setting::env_retention(setting).map_err(RetentionError)
         };
         Ok(Retention {
             events: read("TOPTEN_EVENTS_RETENTION")?,

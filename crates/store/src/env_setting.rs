@@ -15,6 +15,28 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String>
     }
 }
 
+/// A retention setting's value: a number and a unit (`60s`, `12h`, `90d`; humantime's
+/// syntax, so `1h 30m` works too). A bare number or less than a second is refused: a retention
+/// of nothing would delete what it keeps as it arrives.
+pub fn retention(name: &str, value: &str) -> Result<Duration, String> {
+    let err = |reason: String| {
+        format!("{name}={value:?}: {reason} (a duration with a unit, such as 60s, 12h or 90d)")
+    };
+    let d = humantime::parse_duration(value.trim()).map_err(|e| err(e.to_string()))?;
+    if d < Duration::from_secs(1) {
+        return Err(err("must be at least one second".into()));
+    }
+    Ok(d)
+}
+
+/// The retention setting `name` (`None` when unset or blank: kept forever).
+pub fn env_retention(name: &str) -> Result<Option<Duration>, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => retention(name, &v).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// A duration setting in milliseconds.
 pub fn env_millis(name: &str, default_ms: u64) -> Result<Duration, String> {
     env_or(name, default_ms).map(Duration::from_millis)

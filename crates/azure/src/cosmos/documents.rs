@@ -16,6 +16,10 @@ pub(super) struct MetaDoc<T> {
     pub(super) user_id: String,
     pub(super) doc_type: String,
     pub(super) body: T,
+    /// Seconds until Cosmos DB deletes the document (per-document TTL; the container has TTL
+    /// on without a default, as `bicep/cosmos.bicep` and a container topten creates set it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) ttl: Option<u64>,
 }
 
 impl<T> MetaDoc<T> {
@@ -26,6 +30,7 @@ impl<T> MetaDoc<T> {
             user_id: pk.to_owned(),
             doc_type: doc_type.to_owned(),
             body,
+            ttl: None,
         }
     }
 }
@@ -127,4 +132,19 @@ pub(super) fn history_id(version: &str, user_id: &str) -> String {
 
 pub(super) fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_carries_its_ttl_only_when_it_has_one() {
+        let mut doc = MetaDoc::new("pk", "id", "answer-counts", 1);
+        assert!(!serde_json::to_string(&doc).unwrap().contains("ttl"));
+        doc.ttl = Some(3600);
+        let v: serde_json::Value = serde_json::to_value(&doc).unwrap();
+        assert_eq!(v["ttl"], 3600);
+        assert_eq!(v["userId"], "pk");
+    }
 }

@@ -55,6 +55,10 @@ pub struct CosmosSettings {
     pub create_if_missing: bool,
     /// Preferred region for routing (`TOPTEN_COSMOS_REGION`, else the Functions `REGION_NAME`).
     pub region: String,
+    /// `TOPTEN_ANSWER_COUNTS_RETENTION`: each instance's answer-count document carries it as
+    /// its per-document TTL, so Cosmos DB deletes the counts of an instance that stopped
+    /// saving by itself.
+    pub answer_counts_retention: Option<Duration>,
 }
 
 /// Upserts in flight for a provisioned throughput: an upsert of a 50-item document costs about
@@ -165,6 +169,10 @@ impl CosmosSettings {
             region: std::env::var("TOPTEN_COSMOS_REGION")
                 .or_else(|_| std::env::var("REGION_NAME"))
                 .unwrap_or_else(|_| "East US".into()),
+            answer_counts_retention: topten_store::env_setting::env_retention(
+                "TOPTEN_ANSWER_COUNTS_RETENTION",
+            )
+            .map_err(&invalid)?,
         })
     }
 }

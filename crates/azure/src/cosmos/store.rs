@@ -116,8 +116,10 @@ impl CosmosStore {
             let policy = IndexingPolicy::default()
                 .with_included_path("/*")
                 .with_excluded_path("/items/*");
+            // TTL on, no default: only documents with their own `ttl` expire.
             let props = ContainerProperties::new(s.container.clone(), "/userId".into())
-                .with_indexing_policy(policy);
+                .with_indexing_policy(policy)
+                .with_default_ttl(azure_data_cosmos::models::TimeToLive::NoDefault);
             match db.create_container(props, None).await {
                 Ok(_) => {}
                 Err(e) if e.status().is_conflict() => {}
@@ -263,16 +265,16 @@ impl CosmosStore {
         put: Put,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let doc = MetaDoc::new(pk, id, doc_type, body);
+        let mut doc = MetaDoc::new(pk, id, doc_type, body);
+        if let Put::UpsertExpiring(secs) = put {
+            doc.ttl = Some(secs.max(1));
+        }
         let opts = ItemWriteOptions::default().with_operation_options(self.write_operation());
         self.resilience
             .write_with_retry(id, || match put {
-                Put::Upsert => futures::future::Either::Left(c.upsert_item(
-                    pk.to_owned(),
-                    id,
-                    &doc,
-                    Some(opts.clone()),
-                )),
+                Put::Upsert | Put::UpsertExpiring(_) => futures::future::Either::Left(
+                    c.upsert_item(pk.to_owned(), id, &doc, Some(opts.clone())),
+                ),
                 Put::Create => futures::future::Either::Right(c.create_item(
                     pk.to_owned(),
                     id,
@@ -490,6 +492,9 @@ impl CosmosStore {
 pub(super) enum Put {
     /// Create or replace.
     Upsert,
+    /// Create or replace, deleted by Cosmos DB this many seconds after the write unless
+    /// written again (per-document TTL).
+    UpsertExpiring(u64),
     /// Create; a conflict if the document exists.
     Create,
 }
@@ -861,7 +866,12 @@ impl topten_store::AnswerCountStore for CosmosStore {
             &escape_id(&format!("answers:{}", counts.instance)),
             "answer-counts",
             counts,
-            Put::Upsert,
+            // An instance that stops saving has its counts deleted by Cosmos DB itself once
+            // past retention (TTL counts from the last write, exactly the rule).
+            match self.settings.answer_counts_retention {
+                Some(d) => Put::UpsertExpiring(d.as_secs()),
+                None => Put::Upsert,
+            },
         )
         .await
     }
