@@ -41,10 +41,11 @@ step_summary() {
     printf '%5ds  total\n' "$SECONDS"
 }
 on_exit() {
+    local rc=$?
     step_summary
-    # A failed build must not leave the downloads running.
-    [[ -n "${prepare_pid:-}" ]] && kill "$prepare_pid" 2>/dev/null
-    return 0
+    # A failed build must not leave the downloads running (a finished job is no error).
+    if [[ -n "${prepare_pid:-}" ]]; then kill "$prepare_pid" 2>/dev/null || true; fi
+    exit "$rc"
 }
 trap on_exit EXIT
 
