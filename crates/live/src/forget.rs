@@ -115,52 +115,6 @@ pub fn moved_events(session: &[StoredEvent], user_id: &str, session_id: &str) ->
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tombstones_drop_rows_up_to_their_time() {
-        let t: Tombstones = [("gone".to_string(), 1_000)].into();
-        assert!(is_forgotten(&t, "gone", Some(1_000)));
-        assert!(is_forgotten(&t, "gone", None));
-        assert!(!is_forgotten(&t, "gone", Some(1_001)));
-        assert!(!is_forgotten(&t, "kept", Some(0)));
-        let mut events = vec![
-            StoredEvent::interaction("gone", "a", "click", 1.0, 500),
-            StoredEvent::interaction("gone", "b", "click", 1.0, 2_000),
-            StoredEvent::interaction("kept", "c", "click", 1.0, 500),
-        ];
-        assert_eq!(drop_forgotten(&mut events, &t), 1);
-        let left: Vec<&str> = events.iter().map(|e| e.item_id.as_str()).collect();
-        assert_eq!(left, ["b", "c"]);
-    }
-
-    #[test]
-    fn moved_events_are_the_accounts_and_idempotent() {
-        let session = vec![
-            StoredEvent {
-                event_id: Some("e1".into()),
-                ..StoredEvent::interaction("s-1", "a", "click", 1.0, 10)
-            },
-            StoredEvent::impression("s-1", &["a", "b"], 20),
-        ];
-        let moved = moved_events(&session, "alice", "s-1");
-        assert_eq!(moved.len(), 2);
-        assert!(moved
-            .iter()
-            .all(|e| e.user_id == "alice" && e.received_at_ms >= 20));
-        assert_eq!(moved[0].event_id.as_deref(), Some("merged:s-1:e1"));
-        assert_eq!(moved[1].event_id.as_deref(), Some("merged:s-1:1"));
-        assert_eq!(moved[1].item_ids, ["a", "b"]);
-        let again = moved_events(&session, "alice", "s-1");
-        assert_eq!(
-            again.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
-            moved.iter().map(|e| &e.event_id).collect::<Vec<_>>()
-        );
-    }
-}
-
 /// `ratings` without the rows of forgotten users that are not newer than their tombstone (all
 /// their rows when the source has no timestamps), with id maps of what is left (a forgotten
 /// user with no rows left has no index, so no factor and no list). Returns the rows dropped.
@@ -312,4 +266,50 @@ pub async fn export_user(store: &dyn Store, user_id: &str) -> Result<UserData, S
         experiment,
         tombstone,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tombstones_drop_rows_up_to_their_time() {
+        let t: Tombstones = [("gone".to_string(), 1_000)].into();
+        assert!(is_forgotten(&t, "gone", Some(1_000)));
+        assert!(is_forgotten(&t, "gone", None));
+        assert!(!is_forgotten(&t, "gone", Some(1_001)));
+        assert!(!is_forgotten(&t, "kept", Some(0)));
+        let mut events = vec![
+            StoredEvent::interaction("gone", "a", "click", 1.0, 500),
+            StoredEvent::interaction("gone", "b", "click", 1.0, 2_000),
+            StoredEvent::interaction("kept", "c", "click", 1.0, 500),
+        ];
+        assert_eq!(drop_forgotten(&mut events, &t), 1);
+        let left: Vec<&str> = events.iter().map(|e| e.item_id.as_str()).collect();
+        assert_eq!(left, ["b", "c"]);
+    }
+
+    #[test]
+    fn moved_events_are_the_accounts_and_idempotent() {
+        let session = vec![
+            StoredEvent {
+                event_id: Some("e1".into()),
+                ..StoredEvent::interaction("s-1", "a", "click", 1.0, 10)
+            },
+            StoredEvent::impression("s-1", &["a", "b"], 20),
+        ];
+        let moved = moved_events(&session, "alice", "s-1");
+        assert_eq!(moved.len(), 2);
+        assert!(moved
+            .iter()
+            .all(|e| e.user_id == "alice" && e.received_at_ms >= 20));
+        assert_eq!(moved[0].event_id.as_deref(), Some("merged:s-1:e1"));
+        assert_eq!(moved[1].event_id.as_deref(), Some("merged:s-1:1"));
+        assert_eq!(moved[1].item_ids, ["a", "b"]);
+        let again = moved_events(&session, "alice", "s-1");
+        assert_eq!(
+            again.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
+            moved.iter().map(|e| &e.event_id).collect::<Vec<_>>()
+        );
+    }
 }

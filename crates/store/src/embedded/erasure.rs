@@ -184,16 +184,6 @@ impl Erasure for EmbeddedStore {
     }
 
     async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
-        let rtxn = self.env.read_txn().map_err(backend_err)?;
-        let mut out = Vec::new();
-        for entry in self
-            .meta
-            .prefix_iter(&rtxn, TOMBSTONES)
-            .map_err(backend_err)?
-        {
-            let (_, bytes) = entry.map_err(backend_err)?;
-            out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
-        }
-        Ok(out)
+        self.meta_values(TOMBSTONES)
     }
 }

@@ -568,13 +568,17 @@ impl crate::AnswerCountStore for EmbeddedStore {
 impl EmbeddedStore {
     /// Every instance's answer counts.
     fn answer_count_docs(&self) -> Result<Vec<crate::AnswerCounts>, StoreError> {
+        self.meta_values(ANSWER_COUNTS)
+    }
+
+    /// The JSON values of `meta` under `prefix` (answer counts, tombstones).
+    fn meta_values<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let rtxn = self.env.read_txn().map_err(backend_err)?;
         let mut out = Vec::new();
-        for entry in self
-            .meta
-            .prefix_iter(&rtxn, ANSWER_COUNTS)
-            .map_err(backend_err)?
-        {
+        for entry in self.meta.prefix_iter(&rtxn, prefix).map_err(backend_err)? {
             let (_, bytes) = entry.map_err(backend_err)?;
             out.push(serde_json::from_slice(bytes).map_err(backend_err)?);
         }
