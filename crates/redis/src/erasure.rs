@@ -294,15 +294,6 @@ return n
     }
 
     async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
-        let values: Vec<Vec<u8>> = self
-            .query(
-                "tombstones",
-                redis::cmd("HVALS").arg(self.keys.tombstones()),
-            )
-            .await?;
-        values
-            .iter()
-            .map(|b| serde_json::from_slice(b).map_err(backend_err))
-            .collect()
+        self.hash_values("tombstones", self.keys.tombstones()).await
     }
 }

@@ -310,6 +310,19 @@ impl RedisStore {
         .await
     }
 
+    /// The JSON values of the hash at `key` (answer counts, tombstones).
+    pub(crate) async fn hash_values<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        key: String,
+    ) -> Result<Vec<T>, StoreError> {
+        let values: Vec<Vec<u8>> = self.query(what, redis::cmd("HVALS").arg(key)).await?;
+        values
+            .iter()
+            .map(|b| serde_json::from_slice(b).map_err(backend_err))
+            .collect()
+    }
+
     /// A write (idempotent: it may be sent again) with retries after transient failures.
     pub(crate) async fn write<T, F, Fut>(&self, what: &str, op: F) -> Result<T, StoreError>
     where
@@ -827,16 +840,8 @@ impl topten_store::AnswerCountStore for RedisStore {
     }
 
     async fn answer_counts(&self) -> Result<Vec<topten_store::AnswerCounts>, StoreError> {
-        let values: Vec<Vec<u8>> = self
-            .query(
-                "answer counts",
-                redis::cmd("HVALS").arg(self.keys.answer_counts()),
-            )
-            .await?;
-        values
-            .iter()
-            .map(|b| serde_json::from_slice(b).map_err(backend_err))
-            .collect()
+        self.hash_values("answer counts", self.keys.answer_counts())
+            .await
     }
 }
 
