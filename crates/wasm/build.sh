@@ -4,12 +4,14 @@
 #   crates/wasm/build.sh SNAPSHOT [OUT]     # SNAPSHOT from `topten export-snapshot`; OUT default
 #                                    # $CARGO_TARGET_DIR (or wasm/target)/wasm32-wasip2/release/topten-wasm.wasm
 #
-# Needs: apt rustc-web cargo-web rust-web-src libstd-rust-web-dev wasi-libc lld-22, and
+# TOPTEN_ID_KEY, when set, is embedded as the keys that sign answer ids (give the component the
+# native handler's keys, or its ids are never credited). Needs: apt rustc-web cargo-web
+# rust-web-src libstd-rust-web-dev wasi-libc lld-22, and
 # `cargo install --locked wasm-component-ld --version '^0.5'` (on PATH).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 if [[ $# -lt 1 || "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 snapshot="$(realpath "$1")"

@@ -89,8 +89,16 @@ pub struct Config {
     /// takes function keys. Unset: no key is checked (under Azure Functions the host's function
     /// keys protect those routes); then `topten serve` binds only loopback addresses. Set it
     /// in the environment: a flag's value shows in the process list to every local user.
-    #[arg(long, env = "TOPTEN_API_KEY", hide_env_values = true, value_parser = ApiKeyParser)]
+    #[arg(long, env = "TOPTEN_API_KEY", hide_env_values = true, value_parser = SecretParser::<ApiKey>::new())]
     pub api_key: Option<ApiKey>,
+    /// Keys that sign every answer's `recommendationId` (comma-separated, each at least 16
+    /// characters): the first signs, all verify, so a key is rotated by putting the new one
+    /// first and removing the old one after the attribution window. Unset: derived from
+    /// `TOPTEN_API_KEY`; with neither, a random key per process (ids then verify only on the
+    /// instance that served them, and not after a restart). Every instance and target that
+    /// serves the same users needs the same keys.
+    #[arg(long, env = "TOPTEN_ID_KEY", hide_env_values = true, value_parser = SecretParser::<IdKeySetting>::new())]
+    pub id_key: Option<IdKeySetting>,
     /// Retrain input (comma-separated): files, directories, blobs (`az://ACCOUNT/CONTAINER/PATH`)
     /// or blob prefixes ending in `/` (every blob under it, in name order).
     #[arg(long, env = "TRAINING_INPUT", value_delimiter = ',')]
@@ -281,20 +289,62 @@ impl std::str::FromStr for ApiKey {
     }
 }
 
-/// Parses [`ApiKey`] without ever repeating the value in an error (clap's own message for a
-/// rejected value quotes it).
-#[derive(Clone, Copy, Debug)]
-pub struct ApiKeyParser;
+/// `TOPTEN_ID_KEY`: the answer-id keys, checked when parsed; never shown in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdKeySetting(String);
 
-impl clap::builder::TypedValueParser for ApiKeyParser {
-    type Value = ApiKey;
+impl IdKeySetting {
+    /// The keys.
+    pub fn keys(&self) -> topten_edge::answer_id::IdKeys {
+        topten_edge::answer_id::IdKeys::from_setting(&self.0).expect("checked when parsed")
+    }
+}
+
+impl std::fmt::Debug for IdKeySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdKeySetting(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for IdKeySetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        topten_edge::answer_id::IdKeys::from_setting(s)
+            .map_err(|e| format!("TOPTEN_ID_KEY: {e}"))?;
+        Ok(IdKeySetting(s.to_owned()))
+    }
+}
+
+/// Parses a secret setting without ever repeating the value in an error (clap's own message
+/// for a rejected value quotes it).
+#[derive(Clone)]
+pub struct SecretParser<T>(std::marker::PhantomData<T>);
+
+impl<T> SecretParser<T> {
+    /// The parser.
+    pub fn new() -> Self {
+        SecretParser(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for SecretParser<T> {
+    fn default() -> Self {
+        SecretParser::new()
+    }
+}
+
+impl<T> clap::builder::TypedValueParser for SecretParser<T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    type Value = T;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         _arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<ApiKey, clap::Error> {
+    ) -> Result<T, clap::Error> {
         let refuse = |m: &str| {
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
@@ -304,8 +354,8 @@ impl clap::builder::TypedValueParser for ApiKeyParser {
         };
         let text = value
             .to_str()
-            .ok_or_else(|| refuse("TOPTEN_API_KEY is not valid UTF-8"))?;
-        text.parse::<ApiKey>().map_err(|m| refuse(&m))
+            .ok_or_else(|| refuse("the value is not valid UTF-8"))?;
+        text.parse::<T>().map_err(|m| refuse(&m))
     }
 }
 
@@ -327,6 +377,7 @@ impl Default for Config {
             max_header_bytes: 32 * 1024,
             log_requests: false,
             api_key: None,
+            id_key: None,
             training_input: Vec::new(),
             training_items: None,
             retrain_source: None,

@@ -38,6 +38,11 @@ struct KindLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~1.6 s: a cached GET is tens of microseconds, a Cosmos read milliseconds.
     Histogram::new(exponential_buckets(0.00005, 2.0, 16))
@@ -60,6 +65,8 @@ pub struct Metrics {
     foldin_errors: Counter,
     /// What retention passes deleted, by kind (`events`, `item_changes`, `answer_counts`).
     retention_deleted: Family<KindLabels, Counter>,
+    /// Events whose `recommendationId` did not check, by reason (stored unattributed).
+    unattributed_ids: Family<ReasonLabels, Counter>,
     breaker_open: Gauge,
     /// Epoch milliseconds until which the breaker was last seen open.
     breaker_open_until_ms: AtomicU64,
@@ -95,6 +102,7 @@ impl Metrics {
             foldin: foldin_histogram(),
             foldin_errors: Counter::default(),
             retention_deleted: Family::default(),
+            unattributed_ids: Family::default(),
             breaker_open: Gauge::default(),
             breaker_open_until_ms: AtomicU64::new(0),
             request_units: Gauge::default(),
@@ -166,6 +174,17 @@ impl Metrics {
             "What this instance's retention passes deleted, by kind",
             m.retention_deleted.clone(),
         );
+        registry.register(
+            "unattributed_ids",
+            "Events stored unattributed because their recommendationId did not check, by reason (malformed, signature, unknown_version, not_listed, outside_window)",
+            m.unattributed_ids.clone(),
+        );
+        // Every reason shows from the start, at 0: a dashboard can rate it without a gap.
+        for reason in topten_edge::answer_id::Rejected::ALL {
+            drop(m.unattributed_ids.get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            }));
+        }
         Metrics { registry, ..m }
     }
 
@@ -211,6 +230,15 @@ impl Metrics {
         if !ok {
             self.foldin_errors.inc();
             self.store_error("foldin_write", None);
+        }
+    }
+
+    /// Counts events whose id did not check.
+    pub fn unattributed_ids(&self, reasons: &[topten_edge::answer_id::Rejected]) {
+        for r in reasons {
+            self.unattributed_ids
+                .get_or_create(&ReasonLabels { reason: r.as_str() })
+                .inc();
         }
     }
 

@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use topten_edge::answer_id::IdKeys;
 use topten_model::serving_model::ServingModel;
 use topten_store::{ActiveVersion, ItemScore, RecsReader, Store, StoreHandle};
 
@@ -108,6 +109,30 @@ struct Inner {
     retrain: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
     answers: AnswerCounter,
+    id_keys: IdKeys,
+    /// Versions an event's id named that were found complete, and when: the event path asks
+    /// the store about a version once a minute at most.
+    known_versions: Mutex<HashMap<String, Instant>>,
+}
+
+/// How long a version found complete is taken to exist without asking the store again.
+const KNOWN_VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The keys answer ids are signed with: `TOPTEN_ID_KEY`, else derived from `TOPTEN_API_KEY`,
+/// else random for this process (with a warning: ids then verify only here).
+fn id_keys(config: &Config) -> IdKeys {
+    if let Some(setting) = &config.id_key {
+        return setting.keys();
+    }
+    if let Some(api_key) = &config.api_key {
+        return IdKeys::derived_from_api_key(api_key.expose());
+    }
+    tracing::warn!(
+        "neither TOPTEN_ID_KEY nor TOPTEN_API_KEY is set: recommendation ids are signed with a \
+         random key of this process, so events that send them back are attributed only by this \
+         instance and until it restarts"
+    );
+    IdKeys::from_random(rand::random())
 }
 
 impl AppState {
@@ -116,7 +141,6 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
-                config,
                 active: RwLock::new(None),
                 popular: RwLock::new(HashMap::new()),
                 serving_model: RwLock::new(None),
@@ -128,6 +152,9 @@ impl AppState {
                 retrain: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(Metrics::new()),
                 answers: AnswerCounter::new(AnswerCounter::instance_id()),
+                id_keys: id_keys(&config),
+                known_versions: Mutex::new(HashMap::new()),
+                config,
             }),
         }
     }
@@ -156,6 +183,43 @@ impl AppState {
     /// This instance's answer counts.
     pub fn answers(&self) -> &AnswerCounter {
         &self.inner.answers
+    }
+
+    /// The keys answer ids are signed and checked with.
+    pub fn id_keys(&self) -> &IdKeys {
+        &self.inner.id_keys
+    }
+
+    /// Which of `versions` exist as complete versions: the event path's check of the versions
+    /// that ids name, cached for [`KNOWN_VERSION_TTL`] once found (a missing version is asked
+    /// about again, so a version published a moment ago is found).
+    pub async fn complete_versions(
+        &self,
+        versions: &[&str],
+    ) -> Result<std::collections::HashSet<String>, ApiError> {
+        let mut found = std::collections::HashSet::new();
+        for &v in versions {
+            let cached = {
+                let known = self.inner.known_versions.lock().expect("poisoned");
+                known
+                    .get(v)
+                    .is_some_and(|at| at.elapsed() < KNOWN_VERSION_TTL)
+            };
+            if cached {
+                found.insert(v.to_owned());
+                continue;
+            }
+            let info = self.reader().version(v).await?;
+            if info.is_some_and(|i| i.status == topten_store::VersionStatus::Complete) {
+                let mut known = self.inner.known_versions.lock().expect("poisoned");
+                if known.len() > 1000 {
+                    known.clear();
+                }
+                known.insert(v.to_owned(), Instant::now());
+                found.insert(v.to_owned());
+            }
+        }
+        Ok(found)
     }
 
     /// Saves this instance's answer counts (a read-only backend keeps none).

@@ -152,7 +152,8 @@ pub fn events(data: &[u8]) {
         };
         if let Some(id) = &e.recommendation_id {
             assert!(
-                topten_experiments::RecommendationId::parse(id).is_ok(),
+                topten_edge::answer_id::AnswerId::parse(id).is_ok()
+                    || topten_edge::answer_id::is_unsigned_form(id),
                 "{id:?}"
             );
         }

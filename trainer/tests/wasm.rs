@@ -21,6 +21,9 @@ use topten_testkit::{free_port, wait_listening, KillOnDrop};
 mod common;
 use common::{grid_ratings, model_and_store, ok, publish_args};
 
+/// The answer-id key both targets sign with (the component gets it at build time).
+const ID_KEY: &str = "the-wasm-test-id-key";
+
 fn serve(args: &[&str]) -> (KillOnDrop, u16) {
     let port = free_port();
     let port_s = port.to_string();
@@ -29,6 +32,7 @@ fn serve(args: &[&str]) -> (KillOnDrop, u16) {
     let child = Command::new(env!("CARGO_BIN_EXE_topten"))
         .args(&all)
         .env("TOPTEN_LOG", "warn")
+        .env("TOPTEN_ID_KEY", ID_KEY)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -51,6 +55,7 @@ async fn wasm_component_answers_like_native_over_sockets() {
     let build = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/wasm/build.sh"))
         .arg(&snap)
         .arg(&component)
+        .env("TOPTEN_ID_KEY", ID_KEY)
         .output()
         .unwrap();
     assert!(
@@ -94,12 +99,19 @@ async fn wasm_component_answers_like_native_over_sockets() {
                 .unwrap_or_else(|| {
                     panic!("{target}: the component gave no recommendationId: {body}")
                 });
-            let parsed = topten_experiments::RecommendationId::parse(id).unwrap();
-            assert_eq!(parsed.arm, None, "{id}");
+            let parsed = topten_edge::answer_id::AnswerId::parse(id).unwrap();
+            assert_eq!(parsed.arm, "-", "{id}");
             assert!(
                 parsed.issued_ms > 1_700_000_000_000,
                 "{id}: the host's wall clock"
             );
+            // Signed with the build's key, for the user who asked.
+            let answer: serde_json::Value = serde_json::from_slice(&got.2).unwrap();
+            let keys = topten_edge::answer_id::IdKeys::from_setting(ID_KEY).unwrap();
+            let listed = keys
+                .verify(&parsed, answer["userId"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{target}: {id}: {e}"));
+            assert_eq!(listed.len(), answer["items"].as_array().unwrap().len());
         }
         let got_body = without_recommendation_id(&got.2);
         assert_eq!(
@@ -126,4 +138,27 @@ async fn wasm_component_answers_like_native_over_sockets() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
+
+    // An id the component signed is credited by the native handler, which serves the events.
+    let user = users[0];
+    let (status, _, body) = get(
+        &client,
+        "GET",
+        &format!("http://127.0.0.1:{wasm_port}/api/recommendations/{user}?k=5"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let click = serde_json::json!({"events": [{"userId": user, "type": "click",
+        "itemId": answer["items"][2]["itemId"], "recommendationId": answer["recommendationId"]}]});
+    let posted: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{native_port}/api/events"))
+        .json(&click)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted["attributed"], 1, "{posted}");
 }

@@ -23,14 +23,6 @@ pub fn recommendations_body(
     answer_body(user_id, model_version, None, items_json, source)
 }
 
-/// The text form of a recommendation id, `r1:{version}:{arm}:{issued ms, hex}{nonce, 16 hex}`
-/// (`arm`: `control`, `candidate` or `-`). The one place the format is written:
-/// `topten_experiments::RecommendationId` encodes through it and parses it, and the
-/// WebAssembly component, which has no experiments, names its answers with it.
-pub fn recommendation_id(version: &str, arm: &str, issued_ms: u64, nonce: u64) -> String {
-    format!("r1:{version}:{arm}:{issued_ms:x}{nonce:016x}")
-}
-
 /// [`recommendations_body`] with the answer's `recommendationId` after `modelVersion`.
 pub fn answer_body(
     user_id: &str,

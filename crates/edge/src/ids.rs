@@ -17,6 +17,31 @@ pub const MAX_ID_CHARS: usize = 128;
 /// Item ids that would collide with a route under `/api/items/`.
 pub const RESERVED_ITEM_IDS: [&str; 1] = ["trending"];
 
+/// The longest version name, in characters.
+pub const MAX_VERSION_CHARS: usize = 64;
+
+/// Checks a new version's name: 1 to [`MAX_VERSION_CHARS`] ASCII letters, digits, `.`, `_` or
+/// `-`, starting with a letter or digit (generated names are `v20261126T083306Z-ab12cd`). A
+/// version name travels in every answer id and becomes a row of the online figures and of the
+/// dashboard, so nothing that could read as markup, a separator or a control character gets
+/// in.
+pub fn check_version_name(name: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let shown: String = name.chars().take(80).collect();
+    if name.is_empty() || name.chars().count() > MAX_VERSION_CHARS {
+        return Err(format!(
+            "version name {shown:?} must be 1 to {MAX_VERSION_CHARS} characters"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) || !name.chars().all(ok_char) {
+        return Err(format!(
+            "version name {shown:?} may hold only ASCII letters, digits, '.', '_' and '-', and \
+             must start with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
 /// Which kind of id is checked (the message names it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
@@ -106,6 +131,27 @@ pub fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_names_keep_a_plain_alphabet() {
+        for ok in ["v20261126T083306Z-ab12cd", "v1", "nightly.2026_12", "7"] {
+            assert_eq!(check_version_name(ok), Ok(()), "{ok}");
+        }
+        let long = "v".repeat(MAX_VERSION_CHARS + 1);
+        for bad in [
+            "",
+            "<img src=x onerror=alert(3)>",
+            "v\u{0}1",
+            "v 1",
+            "-v1",
+            ".v1",
+            "v:1",
+            "vé",
+            long.as_str(),
+        ] {
+            assert!(check_version_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ordinary_ids_pass() {

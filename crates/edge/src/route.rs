@@ -5,7 +5,8 @@
 //! popular list (the native default, `TOPTEN_UNKNOWN_USER=popular`). A query parameter the
 //! route does not take is a 400 `invalid_query` naming it, as natively.
 
-use crate::body::{answer_body, join_items, recommendation_id};
+use crate::answer_id::{IdKeys, Stamp};
+use crate::body::{answer_body, join_items};
 use crate::request::{
     check_parameters, decode_segment, method_not_allowed, missing_user_id, no_such_route,
     recs_request, Limits, Rejection,
@@ -40,14 +41,17 @@ impl From<Rejection> for Response {
 
 const RECS_PREFIX: &str = "/api/recommendations/";
 
-/// When and with which random nonce an answer is given: what its `recommendationId` is made
-/// of (the caller supplies both, so this crate stays free of clocks and randomness).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerStamp {
+/// When and with which random nonce an answer is given, and the keys that sign its
+/// `recommendationId` (the caller supplies all three, so this crate stays free of clocks,
+/// randomness and settings).
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerStamp<'k> {
     /// Epoch milliseconds.
     pub issued_ms: u64,
     /// Random bits.
     pub nonce: u64,
+    /// The id keys.
+    pub keys: &'k IdKeys,
 }
 
 /// Answers one request. `path` is the raw (percent-encoded) path, `query` the raw query string.
@@ -59,7 +63,7 @@ pub fn handle(
     method: &str,
     path: &str,
     query: Option<&str>,
-    stamp: Option<AnswerStamp>,
+    stamp: Option<AnswerStamp<'_>>,
 ) -> Response {
     let get = method == "GET";
     if path == "/api/ping" {
@@ -108,7 +112,7 @@ pub fn recommendations(
     limits: &Limits,
     user_id: &str,
     query: Option<&str>,
-    stamp: Option<AnswerStamp>,
+    stamp: Option<AnswerStamp<'_>>,
 ) -> Result<Vec<u8>, Rejection> {
     let req = recs_request(user_id, query, limits)?;
     // An edge copy has no catalogue: with a filter present it cannot tell the filter's
@@ -126,8 +130,23 @@ pub fn recommendations(
     // Items past an expiry the file lists are left out, as of the answer's time.
     let now_secs = stamp.map(|s| (s.issued_ms / 1000) as i64);
     let servable = |(id, _): &(&str, &[u8])| now_secs.is_none_or(|now| snap.servable_at(id, now));
-    let (items, _) = join_items(list.iter().filter(servable), req.k, &req.exclude);
-    let id = stamp.map(|s| recommendation_id(snap.version(), "-", s.issued_ms, s.nonce));
+    let chosen: Vec<(&str, &[u8])> = list
+        .iter()
+        .filter(servable)
+        .filter(|(id, _)| !req.exclude.iter().any(|e| e == id))
+        .take(req.k)
+        .collect();
+    let (items, _) = join_items(chosen.iter().copied(), req.k, &[]);
+    let id = stamp.map(|s| {
+        let fields = Stamp {
+            version: snap.version(),
+            arm: "-",
+            issued_ms: s.issued_ms,
+            nonce: s.nonce,
+        };
+        s.keys
+            .sign(&fields, Some(user_id), chosen.iter().map(|(id, _)| *id))
+    });
     Ok(answer_body(
         user_id,
         snap.version(),

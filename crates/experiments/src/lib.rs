@@ -16,18 +16,18 @@
 //!   not) the two-proportion z-test. The simulation tests (`tests/simulation.rs`) check the
 //!   false-positive rate over many A/A experiments and the power at a documented size.
 //!
-//! - **Which answer a click belongs to** ([`recommendation_id`]): every answer carries an id
-//!   that names its version and arm.
+//! Which answer a click belongs to is the signed answer id of `topten_edge::answer_id`, which
+//! every target (the WebAssembly component too) writes.
 //!
 //! # Layout
 //! - [`assignment`]: arms and the stable split;
-//! - [`recommendation_id`]: the ids answers carry;
 //! - [`stats`]: sums, estimates, comparisons.
 
 pub mod assignment;
-pub mod recommendation_id;
 pub mod stats;
 
 pub use assignment::{assign, Arm};
-pub use recommendation_id::RecommendationId;
-pub use stats::{compare_proportions, compare_ratios, Comparison, Estimate, Proportion, RatioSums};
+pub use stats::{
+    answers_needed, compare_proportions, compare_ratios, Comparison, Estimate, Proportion,
+    RatioSums,
+};

@@ -98,6 +98,23 @@ impl Proportion {
     }
 }
 
+/// Answers each arm needs so that a two-sided test at `confidence` finds a relative `lift`
+/// of a rate `baseline` (candidate = baseline × (1 + lift)) with probability `power`: the
+/// normal-approximation sample size of two proportions,
+/// `n = (z₁₋α/₂ + z_power)² (p₀(1−p₀) + p₁(1−p₁)) / (p₁ − p₀)²`, rounded up. `None` when the
+/// inputs leave nothing to find (a baseline of 0 or 1, no lift, a rate past 1).
+pub fn answers_needed(baseline: f64, lift: f64, confidence: f64, power: f64) -> Option<u64> {
+    let p1 = baseline * (1.0 + lift);
+    let valid = |p: f64| p > 0.0 && p < 1.0;
+    if !valid(baseline) || !valid(p1) || lift == 0.0 || !valid(confidence) || !valid(power) {
+        return None;
+    }
+    let normal = Normal::standard();
+    let z = normal.inverse_cdf(1.0 - (1.0 - confidence) / 2.0) + normal.inverse_cdf(power);
+    let variance = baseline * (1.0 - baseline) + p1 * (1.0 - p1);
+    Some((z * z * variance / ((p1 - baseline) * (p1 - baseline))).ceil() as u64)
+}
+
 /// Two-sided p-value of a standard normal statistic.
 fn two_sided(z: f64) -> f64 {
     if z.is_nan() {
@@ -219,6 +236,18 @@ pub fn compare_ratios(control: &RatioSums, candidate: &RatioSums) -> Option<Comp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Expected values computed independently in Python with `statistics.NormalDist`:
+    /// `z = nd.inv_cdf(0.975) + nd.inv_cdf(0.8)`; `ceil(z*z*(p0*(1-p0)+p1*(1-p1))/(p1-p0)**2)`.
+    #[test]
+    fn answers_needed_matches_an_independent_computation() {
+        assert_eq!(answers_needed(0.05, 0.2, 0.95, 0.8), Some(8_155));
+        assert_eq!(answers_needed(0.10, 0.10, 0.95, 0.8), Some(14_749));
+        assert_eq!(answers_needed(0.30, -0.1, 0.99, 0.9), Some(6_731));
+        assert_eq!(answers_needed(0.0, 0.1, 0.95, 0.8), None);
+        assert_eq!(answers_needed(0.6, 1.0, 0.95, 0.8), None);
+        assert_eq!(answers_needed(0.1, 0.0, 0.95, 0.8), None);
+    }
 
     /// Expected values computed independently in Python (`math.erfc` for the normal CDF).
     #[test]

@@ -20,8 +20,8 @@ pub const EVENT_TYPES: &[(&str, f64)] = &[
     ("impression", 0.0),
 ];
 
-/// Longest `recommendationId` accepted, in characters.
-pub const MAX_RECOMMENDATION_ID_LEN: usize = 256;
+/// Longest `recommendationId` accepted, in characters: the longest id an answer carries.
+pub const MAX_RECOMMENDATION_ID_LEN: usize = topten_edge::answer_id::MAX_ID_LEN;
 
 /// Most items one impression may list.
 pub const MAX_ITEMS_PER_IMPRESSION: usize = 100;
@@ -172,11 +172,20 @@ pub fn validate(events: &[Event], now_ms: i64) -> Result<Vec<StoredEvent>, Event
                         message: format!("must be at most {MAX_RECOMMENDATION_ID_LEN} characters"),
                     });
                 }
-                topten_experiments::RecommendationId::parse(id).map_err(|err| EventError {
-                    index,
-                    field: "recommendationId",
-                    message: err.to_string(),
-                })?;
+                // A signed id, or the unsigned form of older releases (stored, never credited);
+                // whether a signed one checks is attribution's question, not a 400.
+                use topten_edge::answer_id::{is_unsigned_form, AnswerId};
+                if AnswerId::parse(id).is_err() && !is_unsigned_form(id) {
+                    return Err(EventError {
+                        index,
+                        field: "recommendationId",
+                        message: format!(
+                            "{:?} is not a recommendation id (the recommendationId of an answer, \
+                             r2:VERSION:ARM:STAMP:SCOPE:ITEMS:MAC)",
+                            id.chars().take(80).collect::<String>()
+                        ),
+                    });
+                }
             }
             let default = EVENT_TYPES
                 .iter()
@@ -408,13 +417,14 @@ mod tests {
             }),
             "recommendationId"
         );
-        let id = topten_experiments::RecommendationId {
-            version: "v1".into(),
-            arm: None,
+        let keys = topten_edge::answer_id::IdKeys::from_setting("a-key-for-the-tests").unwrap();
+        let stamp = topten_edge::answer_id::Stamp {
+            version: "v1",
+            arm: "-",
             issued_ms: 5,
             nonce: 9,
-        }
-        .encode();
+        };
+        let id = keys.sign(&stamp, Some("u"), ["i"]);
         let ok = validate(
             &[Event {
                 recommendation_id: Some(id.clone()),

@@ -16,13 +16,13 @@
 //! it gets the answer-level Wilson interval and test, which assume independent answers and are
 //! marked as such.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use topten_experiments::{
     assign, compare_proportions, compare_ratios, Arm, Comparison, Estimate, Proportion, RatioSums,
 };
 
-use crate::attribution::{is_conversion, is_positive, Rules};
+use crate::attribution::{is_conversion, is_positive, Attribution, Rules};
 use topten_store::answer_counts::AnswerCounts;
 use topten_store::events::{StoredEvent, IMPRESSION};
 use topten_store::Experiment;
@@ -35,17 +35,155 @@ pub fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
-/// What a CTR divides by.
+/// What the answer-level rates divide by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CtrBasis {
-    /// Impressions the caller reported.
+    /// The answers the caller reported showing (impressions).
     Impressions,
-    /// Answers served (no impressions were reported).
+    /// Answers served (no impressions were reported): item CTR is then unknown.
     Answers,
 }
 
-/// One version (and arm) in one hour.
+/// Which answer an attributed event belongs to: the answer its id names, else the user's
+/// served list in that version, arm and hour. Impressions and clicks of one answer share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum AnswerKey<'a> {
+    Id(&'a str, &'a str),
+    Served(&'a str, &'a str, Option<Arm>, i64),
+}
+
+fn answer_key<'a>(e: &'a StoredEvent, a: &'a Attribution) -> AnswerKey<'a> {
+    match &a.recommendation_id {
+        Some(id) => AnswerKey::Id(&e.user_id, id),
+        None => AnswerKey::Served(&e.user_id, &a.version, a.arm, hour_of(a.shown_ms)),
+    }
+}
+
+/// The attributed events of one group (an hour and version, a version, one user of an arm),
+/// as sets, so that a rate counts each answer and each shown item once.
+#[derive(Debug, Default)]
+struct Tally<'a> {
+    impressions: u64,
+    items_shown: u64,
+    clicks: u64,
+    conversions: u64,
+    shown_answers: HashSet<AnswerKey<'a>>,
+    shown_items: HashSet<(AnswerKey<'a>, &'a str)>,
+    clicked_answers: HashSet<AnswerKey<'a>>,
+    converted_answers: HashSet<AnswerKey<'a>>,
+    clicked_items: HashSet<(AnswerKey<'a>, &'a str)>,
+}
+
+impl<'a> Tally<'a> {
+    fn add(&mut self, e: &'a StoredEvent, a: &'a Attribution, rules: &Rules) {
+        let key = answer_key(e, a);
+        if e.kind == IMPRESSION {
+            self.impressions += 1;
+            self.items_shown += e.item_ids.len() as u64;
+            self.shown_answers.insert(key);
+            self.shown_items
+                .extend(e.item_ids.iter().map(|i| (key, i.as_str())));
+        } else if is_positive(e, rules) {
+            self.clicks += 1;
+            self.clicked_answers.insert(key);
+            self.clicked_items.insert((key, e.item_id.as_str()));
+            if is_conversion(e) {
+                self.conversions += 1;
+                self.converted_answers.insert(key);
+            }
+        }
+    }
+
+    /// Clicked shown items, clicked shown answers, converted shown answers, shown answers.
+    fn shown_counts(&self) -> (u64, u64, u64, u64) {
+        let items = self
+            .clicked_items
+            .iter()
+            .filter(|slot| self.shown_items.contains(slot))
+            .count();
+        let shown = |set: &HashSet<AnswerKey>| {
+            set.iter()
+                .filter(|k| self.shown_answers.contains(k))
+                .count() as u64
+        };
+        (
+            items as u64,
+            shown(&self.clicked_answers),
+            shown(&self.converted_answers),
+            self.shown_answers.len() as u64,
+        )
+    }
+
+    /// The rates, given the answers served to the group.
+    fn rates(&self, answers: u64) -> Rates {
+        if !self.shown_answers.is_empty() {
+            let (items_clicked, answers_clicked, answers_converted, answers_shown) =
+                self.shown_counts();
+            return Rates::of(
+                CtrBasis::Impressions,
+                (items_clicked, self.items_shown),
+                (answers_clicked, answers_converted, answers_shown),
+            );
+        }
+        // No impressions: the answers served are what was shown, as far as anyone knows.
+        // Counts are saved every few seconds, so clicked answers may briefly exceed them.
+        let clicked = (self.clicked_answers.len() as u64).min(answers);
+        let converted = (self.converted_answers.len() as u64).min(answers);
+        Rates::of(CtrBasis::Answers, (0, 0), (clicked, converted, answers))
+    }
+}
+
+/// The online rates of a group, each between 0 and 1 (definitions: docs/guide.md, "Online
+/// figures").
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rates {
+    /// Item CTR: shown items that were clicked (each item of an answer once) over items shown
+    /// (the impressions' `itemIds`). `None` without impressions.
+    pub item_ctr: Option<f64>,
+    /// List CTR: answers with at least one click over answers shown.
+    pub list_ctr: Option<f64>,
+    /// Conversion per answer: answers with at least one purchase over answers shown.
+    pub conversion_per_answer: Option<f64>,
+    /// What "answers shown" is: answers with an impression, or (without impressions) answers
+    /// served.
+    pub rate_basis: CtrBasis,
+    /// Items shown, from impressions.
+    pub items_shown: u64,
+    /// Shown items that were clicked.
+    pub items_clicked: u64,
+    /// Answers shown, on the basis.
+    pub answers_shown: u64,
+    /// Of those, answers with a click.
+    pub answers_clicked: u64,
+    /// Of those, answers with a purchase.
+    pub answers_converted: u64,
+}
+
+impl Rates {
+    fn of(
+        basis: CtrBasis,
+        (items_clicked, items_shown): (u64, u64),
+        answers: (u64, u64, u64),
+    ) -> Rates {
+        let (answers_clicked, answers_converted, answers_shown) = answers;
+        let share = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
+        Rates {
+            item_ctr: share(items_clicked, items_shown),
+            list_ctr: share(answers_clicked, answers_shown),
+            conversion_per_answer: share(answers_converted, answers_shown),
+            rate_basis: basis,
+            items_shown,
+            items_clicked,
+            answers_shown,
+            answers_clicked,
+            answers_converted,
+        }
+    }
+}
+
+/// One version (and arm) in one hour: the answers served in that hour and what became of them.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HourFigures {
@@ -63,23 +201,28 @@ pub struct HourFigures {
     pub clicks: u64,
     /// Attributed purchases.
     pub conversions: u64,
-    /// Clicks per list shown (`None` with nothing shown).
-    pub ctr: Option<f64>,
-    /// What `ctr` divides by.
-    pub ctr_basis: CtrBasis,
+    /// The rates.
+    #[serde(flatten)]
+    pub rates: Rates,
 }
 
-fn ctr_of(clicks: u64, impressions: u64, answers: u64) -> (Option<f64>, CtrBasis) {
-    if impressions > 0 {
-        (
-            Some(clicks as f64 / impressions as f64),
-            CtrBasis::Impressions,
-        )
-    } else if answers > 0 {
-        (Some(clicks as f64 / answers as f64), CtrBasis::Answers)
-    } else {
-        (None, CtrBasis::Answers)
-    }
+/// One version over the whole window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionTotals {
+    /// The version.
+    pub version: String,
+    /// Answers served.
+    pub answers: u64,
+    /// Impressions reported.
+    pub impressions: u64,
+    /// Attributed positive events.
+    pub clicks: u64,
+    /// Attributed purchases.
+    pub conversions: u64,
+    /// The rates over the window.
+    #[serde(flatten)]
+    pub rates: Rates,
 }
 
 /// Figures per hour, version and arm, from `from_ms` on, oldest first.
@@ -89,44 +232,76 @@ pub fn hourly(
     from_ms: i64,
     rules: &Rules,
 ) -> Vec<HourFigures> {
-    // (hour, version, arm) -> [answers, impressions, clicks, conversions]
-    let mut sums: BTreeMap<(i64, String, Option<Arm>), [u64; 4]> = BTreeMap::new();
     let from_hour = hour_of(from_ms);
+    let mut groups: BTreeMap<(i64, String, Option<Arm>), (u64, Tally)> = BTreeMap::new();
     for row in counts.iter().flat_map(|c| &c.rows) {
         if row.hour_ms >= from_hour {
-            sums.entry((row.hour_ms, row.version.clone(), row.arm))
-                .or_default()[0] += row.answers;
+            groups
+                .entry((row.hour_ms, row.version.clone(), row.arm))
+                .or_default()
+                .0 += row.answers;
         }
     }
-    for e in events.iter().filter(|e| e.received_at_ms >= from_ms) {
+    for e in events {
         let Some(a) = &e.attribution else { continue };
-        let entry = sums
-            .entry((hour_of(e.received_at_ms), a.version.clone(), a.arm))
-            .or_default();
-        if e.kind == IMPRESSION {
-            entry[1] += 1;
-        } else if is_positive(e, rules) {
-            entry[2] += 1;
-            entry[3] += u64::from(is_conversion(e));
+        let hour = hour_of(a.shown_ms);
+        if hour >= from_hour {
+            groups
+                .entry((hour, a.version.clone(), a.arm))
+                .or_default()
+                .1
+                .add(e, a, rules);
         }
     }
-    sums.into_iter()
-        .map(
-            |((hour_ms, version, arm), [answers, impressions, clicks, conversions])| {
-                let (ctr, ctr_basis) = ctr_of(clicks, impressions, answers);
-                HourFigures {
-                    hour_ms,
-                    version,
-                    arm,
-                    answers,
-                    impressions,
-                    clicks,
-                    conversions,
-                    ctr,
-                    ctr_basis,
-                }
-            },
-        )
+    groups
+        .into_iter()
+        .map(|((hour_ms, version, arm), (answers, t))| HourFigures {
+            hour_ms,
+            version,
+            arm,
+            answers,
+            impressions: t.impressions,
+            clicks: t.clicks,
+            conversions: t.conversions,
+            rates: t.rates(answers),
+        })
+        .collect()
+}
+
+/// Figures per version over the answers served from `from_ms` on (arms together).
+pub fn totals(
+    events: &[StoredEvent],
+    counts: &[AnswerCounts],
+    from_ms: i64,
+    rules: &Rules,
+) -> Vec<VersionTotals> {
+    let from_hour = hour_of(from_ms);
+    let mut groups: BTreeMap<String, (u64, Tally)> = BTreeMap::new();
+    for row in counts.iter().flat_map(|c| &c.rows) {
+        if row.hour_ms >= from_hour {
+            groups.entry(row.version.clone()).or_default().0 += row.answers;
+        }
+    }
+    for e in events {
+        let Some(a) = &e.attribution else { continue };
+        if hour_of(a.shown_ms) >= from_hour {
+            groups
+                .entry(a.version.clone())
+                .or_default()
+                .1
+                .add(e, a, rules);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(version, (answers, t))| VersionTotals {
+            version,
+            answers,
+            impressions: t.impressions,
+            clicks: t.clicks,
+            conversions: t.conversions,
+            rates: t.rates(answers),
+        })
         .collect()
 }
 
@@ -170,10 +345,15 @@ pub struct ArmReport {
     pub clicks: u64,
     /// Purchases attributed to the arm.
     pub conversions: u64,
-    /// Clicks per list shown, with its 95% interval.
-    pub ctr: Option<Estimate>,
-    /// What `ctr` divides by.
-    pub ctr_basis: CtrBasis,
+    /// The arm's rates as sums (the estimates below carry the intervals).
+    #[serde(flatten)]
+    pub rates: Rates,
+    /// List CTR with its 95% interval.
+    pub list_ctr_estimate: Option<Estimate>,
+    /// Item CTR with its 95% interval (with impressions only).
+    pub item_ctr_estimate: Option<Estimate>,
+    /// Conversion per answer with its 95% interval.
+    pub conversion_per_answer_estimate: Option<Estimate>,
     /// The share of `users` with an attributed purchase, with its Wilson 95% interval.
     pub conversion_rate: Option<Estimate>,
 }
@@ -188,18 +368,112 @@ pub struct ExperimentReport {
     pub control: ArmReport,
     /// The arm served by the candidate.
     pub candidate: ArmReport,
-    /// Candidate CTR minus control CTR: interval, p-value and the test's name.
-    pub ctr_difference: Option<Comparison>,
-    /// Candidate conversion rate minus control's.
+    /// Candidate list CTR minus control's: interval, p-value and the test's name. The
+    /// experiment's primary figure.
+    pub list_ctr_difference: Option<Comparison>,
+    /// Candidate item CTR minus control's (with impressions in both arms).
+    pub item_ctr_difference: Option<Comparison>,
+    /// Candidate conversion per answer minus control's.
+    pub conversion_per_answer_difference: Option<Comparison>,
+    /// Candidate conversion rate (share of users) minus control's.
     pub conversion_difference: Option<Comparison>,
+    /// What the report concludes, at [`DEFAULT_CONFIDENCE`] and [`DEFAULT_LIFT`] unless
+    /// asked otherwise ([`verdict`]).
+    pub verdict: Verdict,
 }
 
-/// Per-user sums of one arm.
-#[derive(Default, Clone, Copy)]
-struct UserSums {
-    impressions: u64,
-    clicks: u64,
-    conversions: u64,
+/// The confidence a winner is named at, unless asked otherwise.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+/// The relative lift of list CTR the sample size is planned for, unless asked otherwise.
+pub const DEFAULT_LIFT: f64 = 0.1;
+/// The power the sample size is planned for.
+pub const PLANNED_POWER: f64 = 0.8;
+
+/// What an experiment's report concludes on its primary figure, list CTR.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// The confidence level of the test.
+    pub confidence: f64,
+    /// The relative lift the sample size is planned for.
+    pub lift: f64,
+    /// The arm with the higher list CTR, named only when the test at `confidence` rejects
+    /// "no difference" (the difference's interval excludes zero).
+    pub winner: Option<Arm>,
+    /// Answers each arm needs to find `lift` at `confidence` with 80% power, from the control
+    /// arm's list CTR (`None` while it is unknown or 0).
+    pub answers_needed_per_arm: Option<u64>,
+    /// Answers shown so far in the smaller arm.
+    pub answers_so_far: u64,
+    /// One sentence for people.
+    pub summary: String,
+}
+
+/// The verdict on `report` at `confidence`, planning for a relative `lift`.
+pub fn verdict(report: &ExperimentReport, confidence: f64, lift: f64) -> Verdict {
+    let so_far = report
+        .control
+        .rates
+        .answers_shown
+        .min(report.candidate.rates.answers_shown);
+    let baseline = report.control.rates.list_ctr;
+    let needed = baseline
+        .and_then(|b| topten_experiments::answers_needed(b, lift, confidence, PLANNED_POWER));
+    let alpha = 1.0 - confidence;
+    let winner = report
+        .list_ctr_difference
+        .as_ref()
+        .filter(|c| c.p_value < alpha && c.difference != 0.0)
+        .map(|c| {
+            if c.difference > 0.0 {
+                Arm::Candidate
+            } else {
+                Arm::Control
+            }
+        });
+    let level = format!("{:.0}%", confidence * 100.0);
+    let summary = match (&report.list_ctr_difference, winner, needed) {
+        (Some(c), Some(w), _) => format!(
+            "{} wins on list CTR: candidate − control {:+.2} points, p = {:.4} < {:.2} ({level} \
+             confidence)",
+            w.as_str(),
+            100.0 * c.difference,
+            c.p_value,
+            alpha
+        ),
+        (_, None, Some(n)) if so_far < n => format!(
+            "no winner yet: about {n} shown answers per arm are needed to find a {:.0}% lift \
+             of list CTR at {level} confidence with 80% power; the smaller arm has {so_far}",
+            lift * 100.0
+        ),
+        (Some(c), None, _) => format!(
+            "no difference found: candidate − control {:+.2} points of list CTR, p = {:.4} \
+             (a winner needs p < {:.2})",
+            100.0 * c.difference,
+            c.p_value,
+            alpha
+        ),
+        (None, _, _) => "not enough data yet: both arms need shown answers".to_owned(),
+    };
+    Verdict {
+        confidence,
+        lift,
+        winner,
+        answers_needed_per_arm: needed,
+        answers_so_far: so_far,
+        summary,
+    }
+}
+
+/// One arm's sums over its users: the ratio sums of each rate (per user: numerator,
+/// denominator), the users who converted, and the arm's tally.
+#[derive(Default)]
+struct ArmSums<'a> {
+    tally: Tally<'a>,
+    item_ctr: RatioSums,
+    list_ctr: RatioSums,
+    conversion_per_answer: RatioSums,
+    converted: Proportion,
 }
 
 /// The report of `experiment` (served against `control_version`) from the events received
@@ -213,88 +487,172 @@ pub fn experiment_report(
 ) -> ExperimentReport {
     let started_ms =
         topten_model::clock::parse_rfc3339_ms(&experiment.started_at).unwrap_or(i64::MIN);
-    let mut users: HashMap<&str, UserSums> = HashMap::new();
+    // Each user's tally of the experiment's attributed events.
+    let mut users: HashMap<&str, Tally> = HashMap::new();
     for e in events.iter().filter(|e| e.received_at_ms >= started_ms) {
-        let sums = users.entry(e.user_id.as_str()).or_default();
+        let tally = users.entry(e.user_id.as_str()).or_default();
         let Some(a) = &e.attribution else { continue };
-        if a.experiment.as_deref() != Some(experiment.id.as_str()) {
-            continue;
-        }
-        if e.kind == IMPRESSION {
-            sums.impressions += 1;
-        } else if is_positive(e, rules) {
-            sums.clicks += 1;
-            sums.conversions += u64::from(is_conversion(e));
+        if a.experiment.as_deref() == Some(experiment.id.as_str()) {
+            tally.add(e, a, rules);
         }
     }
+    let mut arms: [ArmSums; 2] = Default::default();
+    for (user, t) in &users {
+        let arm = &mut arms
+            [usize::from(assign(&experiment.id, user, experiment.share) == Arm::Candidate)];
+        let (items_clicked, answers_clicked, answers_converted, answers_shown) = t.shown_counts();
+        arm.item_ctr.add(items_clicked as f64, t.items_shown as f64);
+        arm.list_ctr
+            .add(answers_clicked as f64, answers_shown as f64);
+        arm.conversion_per_answer
+            .add(answers_converted as f64, answers_shown as f64);
+        arm.converted.trials += 1;
+        arm.converted.successes += u64::from(t.conversions > 0);
+        // The arm's sets, for its sums (keys hold the user, so users never collide).
+        let sums = &mut arm.tally;
+        sums.impressions += t.impressions;
+        sums.items_shown += t.items_shown;
+        sums.clicks += t.clicks;
+        sums.conversions += t.conversions;
+        sums.shown_answers.extend(&t.shown_answers);
+        sums.shown_items.extend(&t.shown_items);
+        sums.clicked_answers.extend(&t.clicked_answers);
+        sums.converted_answers.extend(&t.converted_answers);
+        sums.clicked_items.extend(&t.clicked_items);
+    }
     let start_hour = hour_of(started_ms);
-    let arm_report = |arm: Arm, version: &str| {
-        let answers: u64 = counts
+    let served = |arm: Arm, version: &str| -> u64 {
+        counts
             .iter()
             .flat_map(|c| &c.rows)
             .filter(|r| r.arm == Some(arm) && r.version == version && r.hour_ms >= start_hour)
             .map(|r| r.answers)
-            .sum();
-        let mut ratio = RatioSums::default();
-        let mut converted = Proportion::default();
-        let (mut impressions, mut clicks, mut conversions) = (0, 0, 0);
-        for (_, s) in users
-            .iter()
-            .filter(|(user, _)| assign(&experiment.id, user, experiment.share) == arm)
-        {
-            ratio.add(s.clicks as f64, s.impressions as f64);
-            converted.trials += 1;
-            converted.successes += u64::from(s.conversions > 0);
-            impressions += s.impressions;
-            clicks += s.clicks;
-            conversions += s.conversions;
-        }
-        let report = ArmReport {
+            .sum()
+    };
+    let by_impressions = arms.iter().all(|a| a.tally.impressions > 0);
+    let report = |arm: Arm, version: &str, sums: &ArmSums| {
+        let answers = served(arm, version);
+        let rates = if by_impressions {
+            sums.tally.rates(answers)
+        } else {
+            // One basis for both arms: answers served.
+            let answered = Tally {
+                clicked_answers: sums.tally.clicked_answers.clone(),
+                converted_answers: sums.tally.converted_answers.clone(),
+                ..Tally::default()
+            };
+            answered.rates(answers)
+        };
+        let per_answer = |part: u64| Proportion {
+            successes: part.min(answers),
+            trials: answers,
+        };
+        ArmReport {
             arm,
             version: version.to_owned(),
-            users: converted.trials,
+            users: sums.converted.trials,
             answers,
-            impressions,
-            clicks,
-            conversions,
-            ctr: None,
-            ctr_basis: CtrBasis::Answers,
-            conversion_rate: converted.estimate(),
-        };
-        (report, ratio, converted)
+            impressions: sums.tally.impressions,
+            clicks: sums.tally.clicks,
+            conversions: sums.tally.conversions,
+            rates,
+            list_ctr_estimate: if by_impressions {
+                sums.list_ctr.estimate()
+            } else {
+                per_answer(rates.answers_clicked).estimate()
+            },
+            item_ctr_estimate: by_impressions.then(|| sums.item_ctr.estimate()).flatten(),
+            conversion_per_answer_estimate: if by_impressions {
+                sums.conversion_per_answer.estimate()
+            } else {
+                per_answer(rates.answers_converted).estimate()
+            },
+            conversion_rate: sums.converted.estimate(),
+        }
     };
-    let (mut control, control_ratio, control_converted) = arm_report(Arm::Control, control_version);
-    let (mut candidate, candidate_ratio, candidate_converted) =
-        arm_report(Arm::Candidate, &experiment.candidate);
-    let by_impressions = control.impressions > 0 && candidate.impressions > 0;
-    let ctr_difference = if by_impressions {
-        control.ctr = control_ratio.estimate();
-        candidate.ctr = candidate_ratio.estimate();
-        control.ctr_basis = CtrBasis::Impressions;
-        candidate.ctr_basis = CtrBasis::Impressions;
-        compare_ratios(&control_ratio, &candidate_ratio)
-    } else {
-        let per_answer = |r: &ArmReport| Proportion {
-            successes: r.clicks.min(r.answers),
+    let control = report(Arm::Control, control_version, &arms[0]);
+    let candidate = report(Arm::Candidate, &experiment.candidate, &arms[1]);
+    let over_answers = |part: fn(&Rates) -> u64| {
+        let p = |r: &ArmReport| Proportion {
+            successes: part(&r.rates).min(r.answers),
             trials: r.answers,
         };
-        let (a, b) = (per_answer(&control), per_answer(&candidate));
-        control.ctr = a.estimate();
-        candidate.ctr = b.estimate();
-        compare_proportions(a, b).map(|c| Comparison {
+        compare_proportions(p(&control), p(&candidate)).map(|c| Comparison {
             method: "two-proportion z-test over answers (assumes independent answers: report \
                      impressions for a per-user test)",
             ..c
         })
     };
-    let conversion_difference = compare_proportions(control_converted, candidate_converted);
-    ExperimentReport {
+    let (list_ctr_difference, item_ctr_difference, conversion_per_answer_difference) =
+        if by_impressions {
+            (
+                compare_ratios(&arms[0].list_ctr, &arms[1].list_ctr),
+                compare_ratios(&arms[0].item_ctr, &arms[1].item_ctr),
+                compare_ratios(
+                    &arms[0].conversion_per_answer,
+                    &arms[1].conversion_per_answer,
+                ),
+            )
+        } else {
+            (
+                over_answers(|r| r.answers_clicked),
+                None,
+                over_answers(|r| r.answers_converted),
+            )
+        };
+    let conversion_difference = compare_proportions(arms[0].converted, arms[1].converted);
+    let mut report = ExperimentReport {
         experiment: experiment.clone(),
         control,
         candidate,
-        ctr_difference,
+        list_ctr_difference,
+        item_ctr_difference,
+        conversion_per_answer_difference,
         conversion_difference,
-    }
+        verdict: Verdict {
+            confidence: DEFAULT_CONFIDENCE,
+            lift: DEFAULT_LIFT,
+            winner: None,
+            answers_needed_per_arm: None,
+            answers_so_far: 0,
+            summary: String::new(),
+        },
+    };
+    report.verdict = verdict(&report, DEFAULT_CONFIDENCE, DEFAULT_LIFT);
+    report
+}
+
+/// Who or what ends an experiment, and the attribution rules its final report uses.
+#[derive(Debug, Clone)]
+pub struct Ending {
+    /// `topten experiment promote` by a user, the retrain, ...
+    pub decided_by: String,
+    /// The rules of the report.
+    pub rules: Rules,
+}
+
+/// The record of the running experiment as it ends now with `decision` (`stopped` or
+/// `promoted`): its final report, when and by whom. `None` when none runs.
+pub async fn end_record(
+    store: &dyn topten_store::Store,
+    decision: &str,
+    ending: &Ending,
+) -> Result<Option<topten_store::ExperimentRecord>, topten_store::StoreError> {
+    let Some(report) = running_experiment_report(store, &ending.rules).await? else {
+        return Ok(None);
+    };
+    let control = store.active().await?.map(|a| a.version).unwrap_or_default();
+    Ok(Some(topten_store::ExperimentRecord {
+        experiment: report.experiment.clone(),
+        control,
+        ended_at: topten_model::clock::now_rfc3339(),
+        decision: decision.to_owned(),
+        decided_by: ending.decided_by.clone(),
+        report: serde_json::to_value(&report).map_err(|e| topten_store::StoreError::Backend {
+            backend: store.backend(),
+            message: format!("experiment report: {e}"),
+        })?,
+    }))
 }
 
 /// The running experiment's report, read from `store`: the events received since it started
@@ -382,8 +740,20 @@ mod tests {
             counts(&[("v1", None, 10 * H, 3), ("v1", None, 9 * H, 100)]),
         ];
         let rows = hourly(&events, &instances, 10 * H, &rules);
-        // hour, version, answers, impressions, clicks, conversions, ctr, basis
-        type Row<'a> = (i64, &'a str, u64, u64, u64, u64, Option<f64>, CtrBasis);
+        // hour, version, answers, impressions, clicks, conversions, item CTR, list CTR,
+        // conversion per answer, basis
+        type Row<'a> = (
+            i64,
+            &'a str,
+            u64,
+            u64,
+            u64,
+            u64,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            CtrBasis,
+        );
         let got: Vec<Row> = rows
             .iter()
             .map(|r| {
@@ -394,17 +764,44 @@ mod tests {
                     r.impressions,
                     r.clicks,
                     r.conversions,
-                    r.ctr,
-                    r.ctr_basis,
+                    r.rates.item_ctr,
+                    r.rates.list_ctr,
+                    r.rates.conversion_per_answer,
+                    r.rates.rate_basis,
                 )
             })
             .collect();
         assert_eq!(
             got,
             [
-                (10, "v1", 8, 2, 2, 1, Some(1.0), CtrBasis::Impressions),
-                (11, "v1", 0, 0, 0, 0, None, CtrBasis::Answers),
-                (11, "v2", 4, 0, 1, 0, Some(0.25), CtrBasis::Answers),
+                // a's two impressions show one answer's item twice; a clicked it once (item
+                // CTR 1 of 2), b bought from a list never reported shown: one of one shown
+                // answer clicked, none bought.
+                (
+                    10,
+                    "v1",
+                    8,
+                    2,
+                    2,
+                    1,
+                    Some(0.5),
+                    Some(1.0),
+                    Some(0.0),
+                    CtrBasis::Impressions
+                ),
+                (11, "v1", 0, 0, 0, 0, None, None, None, CtrBasis::Answers),
+                (
+                    11,
+                    "v2",
+                    4,
+                    0,
+                    1,
+                    0,
+                    None,
+                    Some(0.25),
+                    Some(0.0),
+                    CtrBasis::Answers
+                ),
             ]
         );
         let per_minute = events_per_minute(&events, 10 * H, 10 * H + 2 * MINUTE_MS);

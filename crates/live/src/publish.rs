@@ -478,18 +478,26 @@ pub async fn start_experiment_caught_up(
 }
 
 /// [`activate_caught_up`] for promoting the running experiment's candidate: its control-arm
-/// users' events of the experiment are folded in too.
-pub async fn promote_experiment_caught_up(store: &dyn Store) -> Result<ActiveVersion, StoreError> {
-    caught_up(store, store.promote_experiment().await?).await
+/// users' events of the experiment are folded in too. The experiment's final report is kept
+/// in the pointer's past experiments, with who or what promoted it.
+pub async fn promote_experiment_caught_up(
+    store: &dyn Store,
+    ending: &crate::online_report::Ending,
+) -> Result<ActiveVersion, StoreError> {
+    let record = crate::online_report::end_record(store, "promoted", ending).await?;
+    caught_up(store, store.promote_experiment(record.as_ref()).await?).await
 }
 
 /// Stops the running experiment and catches the active version up on the events its
 /// candidate-arm users made meanwhile (they were folded into the candidate), so no user's
-/// list forgets what they did when they move back.
+/// list forgets what they did when they move back. The final report is kept as for a
+/// promotion.
 pub async fn stop_experiment_caught_up(
     store: &dyn Store,
+    ending: &crate::online_report::Ending,
 ) -> Result<topten_store::Experiment, StoreError> {
-    let stopped = store.stop_experiment().await?;
+    let record = crate::online_report::end_record(store, "stopped", ending).await?;
+    let stopped = store.stop_experiment(record.as_ref()).await?;
     if let Some(active) = store.active().await? {
         catch_up_version(store, &active.version).await?;
     }

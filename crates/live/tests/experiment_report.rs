@@ -4,8 +4,9 @@
 //! difference, as `topten experiment report` and the dashboard do.
 //!
 //! Each user has a click probability drawn from Beta(0.5, 9.5) (mean 5%, users differ a lot)
-//! and 1 + Poisson(9) impressions, each clicked with the user's probability; a click is a
-//! purchase with probability 0.3. A truly better candidate multiplies every user's
+//! and 1 + Poisson(9) answers, each shown (one impression of one item) and clicked with the
+//! user's probability; a click is a purchase with probability 0.3. The list CTR is then the
+//! clicked share of shown answers. A truly better candidate multiplies every user's
 //! probability by 1.2 (CTR 5% → 6%).
 //!
 //! - **A/A**: over 400 experiments of 4,000 users (half in each arm), the CTR difference is
@@ -26,7 +27,14 @@ use topten_store::Experiment;
 
 const USERS: usize = 4_000;
 
-fn event(user: &str, kind: &str, experiment: &str, arm: Arm, at_ms: i64) -> StoredEvent {
+fn event(
+    user: &str,
+    kind: &str,
+    experiment: &str,
+    arm: Arm,
+    at_ms: i64,
+    answer: usize,
+) -> StoredEvent {
     let event = if kind == IMPRESSION {
         StoredEvent::impression(user, &["item"], at_ms)
     } else {
@@ -40,7 +48,7 @@ fn event(user: &str, kind: &str, experiment: &str, arm: Arm, at_ms: i64) -> Stor
             },
             arm: Some(arm),
             experiment: Some(experiment.to_owned()),
-            recommendation_id: None,
+            recommendation_id: Some(format!("answer-{answer}")),
             via: Via::Impression,
             shown_ms: at_ms,
         }),
@@ -70,16 +78,17 @@ fn run(rng: &mut ChaCha8Rng, id: &str, lift: f64) -> ExperimentReport {
         let shown = 1 + visits.sample(rng) as u64;
         let clicks = Binomial::new(shown, p).unwrap().sample(rng);
         let at = start_ms + 1000 * u as i64;
-        for _ in 0..shown {
-            events.push(event(&user, IMPRESSION, id, arm, at));
+        for answer in 0..shown as usize {
+            events.push(event(&user, IMPRESSION, id, arm, at, answer));
         }
-        for _ in 0..clicks {
+        // Each click on its own shown answer (Binomial: at most one per answer).
+        for answer in 0..clicks as usize {
             let kind = if rng.gen_bool(0.3) {
                 "purchase"
             } else {
                 "click"
             };
-            events.push(event(&user, kind, id, arm, at + 1));
+            events.push(event(&user, kind, id, arm, at + 1, answer));
         }
     }
     experiment_report(&experiment, "v1", &events, &[], &Rules::default())
@@ -92,9 +101,11 @@ fn a_a_experiments_are_significant_at_the_nominal_rate() {
     let (mut ctr_hits, mut conversion_hits) = (0, 0);
     for r in 0..runs {
         let report = run(&mut rng, &format!("aa-{r}"), 1.0);
-        assert_eq!(report.control.ctr_basis, CtrBasis::Impressions);
+        assert_eq!(report.control.rates.rate_basis, CtrBasis::Impressions);
         assert_eq!(report.control.users + report.candidate.users, USERS as u64);
-        let ctr = report.ctr_difference.expect("both arms have impressions");
+        let ctr = report
+            .list_ctr_difference
+            .expect("both arms have impressions");
         assert!(ctr.method.contains("delta-method"), "{}", ctr.method);
         ctr_hits += usize::from(ctr.p_value < 0.05);
         conversion_hits += usize::from(report.conversion_difference.unwrap().p_value < 0.05);
@@ -119,13 +130,19 @@ fn a_better_arm_is_found_with_the_right_sign() {
     let (mut found, mut wrong_sign) = (0, 0);
     for r in 0..runs {
         let report = run(&mut rng, &format!("lift-{r}"), 1.2);
-        let ctr = report.ctr_difference.unwrap();
-        // The interval and the estimates agree with the sums they come from.
-        let (a, b) = (report.control.ctr.unwrap(), report.candidate.ctr.unwrap());
+        let ctr = report.list_ctr_difference.unwrap();
+        // The interval and the estimates agree with the sums they come from: one item per
+        // answer, so item CTR is list CTR, and every click is on its own shown answer.
+        let (a, b) = (
+            report.control.list_ctr_estimate.unwrap(),
+            report.candidate.list_ctr_estimate.unwrap(),
+        );
         assert!(
             (a.value - report.control.clicks as f64 / report.control.impressions as f64).abs()
                 < 1e-12
         );
+        assert!((a.value - report.control.rates.item_ctr.unwrap()).abs() < 1e-12);
+        assert!((a.value - report.control.rates.list_ctr.unwrap()).abs() < 1e-12);
         assert!((ctr.difference - (b.value - a.value)).abs() < 1e-12);
         assert!(ctr.low < ctr.difference && ctr.difference < ctr.high);
         if ctr.p_value < 0.05 {

@@ -354,7 +354,7 @@ pub async fn experiments(store: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.stop_experiment().await,
+        store.stop_experiment(None).await,
         Err(StoreError::NotFound(_))
     ));
 
@@ -400,7 +400,7 @@ pub async fn experiments(store: &dyn Store) {
     );
 
     // Stop: everyone is back on the active version.
-    assert_eq!(store.stop_experiment().await.unwrap(), running);
+    assert_eq!(store.stop_experiment(None).await.unwrap(), running);
     let active = store.active().await.unwrap().unwrap();
     assert_eq!(
         (active.version.as_str(), active.experiment.as_ref()),
@@ -415,14 +415,14 @@ pub async fn experiments(store: &dyn Store) {
         running.id,
         "a new salt per experiment"
     );
-    let promoted = store.promote_experiment().await.unwrap();
+    let promoted = store.promote_experiment(None).await.unwrap();
     assert_eq!(
         (promoted.version.as_str(), promoted.experiment.as_ref()),
         ("xb", None)
     );
     assert_eq!(promoted.history.first().map(String::as_str), Some("xa"));
     assert!(matches!(
-        store.promote_experiment().await,
+        store.promote_experiment(None).await,
         Err(StoreError::NotFound(_))
     ));
     store.rollback().await.unwrap();

@@ -284,6 +284,55 @@ pub struct ActiveVersion {
     /// and so that starting, stopping and promoting are atomic pointer decisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<Experiment>,
+    /// Ended experiments, most recent first (at most [`PAST_EXPERIMENTS`]): kept in the pointer
+    /// so that ending an experiment and recording how it ended are one atomic write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_experiments: Vec<ExperimentRecord>,
+}
+
+/// How many ended experiments the active pointer keeps.
+pub const PAST_EXPERIMENTS: usize = 20;
+
+/// An ended experiment: what ran, how it ended, who or what ended it, and its final report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentRecord {
+    /// The experiment as it ran.
+    pub experiment: Experiment,
+    /// The version the control arm was served from.
+    pub control: String,
+    /// When it ended (RFC 3339).
+    pub ended_at: String,
+    /// `stopped` (everyone back on the control version) or `promoted` (the candidate
+    /// activated).
+    pub decision: String,
+    /// Who or what ended it (`topten experiment promote` by a user, the retrain, ...).
+    pub decided_by: String,
+    /// The report at the end (`topten_live::online_report::ExperimentReport` as JSON).
+    pub report: serde_json::Value,
+}
+
+impl ActiveVersion {
+    /// `past` with `record` first, at most [`PAST_EXPERIMENTS`].
+    fn with_record(
+        past: &[ExperimentRecord],
+        record: Option<&ExperimentRecord>,
+    ) -> Vec<ExperimentRecord> {
+        record
+            .into_iter()
+            .chain(
+                past.iter()
+                    .filter(|p| record.is_none_or(|r| r.experiment.id != p.experiment.id)),
+            )
+            .take(PAST_EXPERIMENTS)
+            .cloned()
+            .collect()
+    }
+
+    /// The pointer with `record` added to its past experiments.
+    pub fn recording(&self, record: Option<&ExperimentRecord>) -> Vec<ExperimentRecord> {
+        ActiveVersion::with_record(&self.past_experiments, record)
+    }
 }
 
 /// A running experiment: a share of users is served from a candidate version instead of the

@@ -402,9 +402,11 @@ mod tests {
         .unwrap();
         assert!(catalogue.servable("offer", later - 1) && !catalogue.servable("offer", later));
         // The edge path drops the offer once it has expired, for known and unknown users.
+        let keys = topten_edge::answer_id::IdKeys::from_setting("a-key-for-this-test").unwrap();
         let at = |secs: i64| AnswerStamp {
             issued_ms: secs as u64 * 1000,
             nonce: 1,
+            keys: &keys,
         };
         for user in ["u", "nobody"] {
             let path = format!("/api/recommendations/{user}");

@@ -75,7 +75,8 @@ use std::sync::Arc;
 pub use answer_counts::{AnswerCountStore, AnswerCounts};
 pub use documents::{
     doc_id, join_fragments, normalise_popular, top_items_from_json, ActiveVersion, Experiment,
-    ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo, VersionStatus,
+    ExperimentRecord, ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo, VersionStatus,
+    PAST_EXPERIMENTS,
 };
 pub use erasure::{Erasure, EventsDue, Tombstone, UserInVersion};
 pub use error::StoreError;

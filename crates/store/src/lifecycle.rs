@@ -24,7 +24,7 @@
 use async_trait::async_trait;
 
 use crate::documents::{
-    ActiveVersion, Experiment, ItemScore, UserRecs, VersionInfo, VersionStatus,
+    ActiveVersion, Experiment, ExperimentRecord, ItemScore, UserRecs, VersionInfo, VersionStatus,
 };
 use crate::error::StoreError;
 use crate::reader::RecsReader;
@@ -124,11 +124,12 @@ pub fn activation_history(previous: Option<&ActiveVersion>, version: &str) -> Op
 }
 
 /// The pointer that activates `version` now, given its info: only a complete version can be
-/// activated.
+/// activated. The past experiments of `previous` carry over.
 fn activation(
     version: &str,
     info: Option<&VersionInfo>,
     history: Vec<String>,
+    previous: Option<&ActiveVersion>,
 ) -> Result<ActiveVersion, StoreError> {
     match info {
         None => Err(StoreError::NotFound(format!("version {version}"))),
@@ -140,6 +141,9 @@ fn activation(
             activated_at: topten_model::clock::now_rfc3339(),
             history,
             experiment: None,
+            past_experiments: previous
+                .map(|p| p.past_experiments.clone())
+                .unwrap_or_default(),
         }),
     }
 }
@@ -182,8 +186,10 @@ fn require_writing(version: &str, info: Option<&VersionInfo>) -> Result<VersionI
 /// every [`VersionStorage`].
 #[async_trait]
 pub trait Publisher: VersionStorage {
-    /// Registers a new version with status `writing`.
+    /// Registers a new version with status `writing`. Its name must keep
+    /// [`topten_edge::ids::check_version_name`]'s rule.
     async fn create_version(&self, info: &VersionInfo) -> Result<(), StoreError> {
+        topten_edge::ids::check_version_name(&info.version).map_err(StoreError::InvalidArgument)?;
         let fresh = VersionInfo {
             status: VersionStatus::Writing,
             users: 0,
@@ -276,7 +282,7 @@ pub trait Publisher: VersionStorage {
             }
             match activation_history(active, version) {
                 None => Ok(MetaWrite::Nothing),
-                Some(history) => activation(version, info, history).map(MetaWrite::Active),
+                Some(history) => activation(version, info, history, active).map(MetaWrite::Active),
             }
         };
         match self.transact_meta(version, &decide).await? {
@@ -307,7 +313,7 @@ pub trait Publisher: VersionStorage {
                 }
                 match info {
                     Some(i) if i.status == VersionStatus::Complete => {
-                        activation(candidate, info, rest.clone()).map(MetaWrite::Active)
+                        activation(candidate, info, rest.clone(), active).map(MetaWrite::Active)
                     }
                     _ => Ok(MetaWrite::Nothing),
                 }
@@ -384,7 +390,7 @@ pub trait Publisher: VersionStorage {
                     "{candidate} is the active version; the candidate must be another one"
                 )));
             }
-            activation(candidate, info, Vec::new())?; // complete, or the reason it is not
+            activation(candidate, info, Vec::new(), None)?; // complete, or the reason it is not
             Ok(MetaWrite::Active(ActiveVersion {
                 experiment: Some(Experiment {
                     id: id.clone(),
@@ -414,15 +420,20 @@ pub trait Publisher: VersionStorage {
         Ok((current, running))
     }
 
-    /// Stops the running experiment: every user is served from the active version again.
+    /// Stops the running experiment: every user is served from the active version again, and
+    /// `record` (how it ended) joins the pointer's past experiments in the same write.
     /// Returns the experiment that ran.
-    async fn stop_experiment(&self) -> Result<Experiment, StoreError> {
+    async fn stop_experiment(
+        &self,
+        record: Option<&ExperimentRecord>,
+    ) -> Result<Experiment, StoreError> {
         let (current, running) = self.running_experiment().await?;
         let expected = running.id.clone();
         let decide = move |active: Option<&ActiveVersion>, _: Option<&VersionInfo>| match active {
             Some(a) if a.experiment.as_ref().is_some_and(|e| e.id == expected) => {
                 Ok(MetaWrite::Active(ActiveVersion {
                     experiment: None,
+                    past_experiments: a.recording(record),
                     ..a.clone()
                 }))
             }
@@ -435,8 +446,12 @@ pub trait Publisher: VersionStorage {
     }
 
     /// Ends the running experiment by activating its candidate (by the normal version rules:
-    /// it must still be complete; the previously active version is remembered for rollback).
-    async fn promote_experiment(&self) -> Result<ActiveVersion, StoreError> {
+    /// it must still be complete; the previously active version is remembered for rollback),
+    /// `record` joining the pointer's past experiments in the same write.
+    async fn promote_experiment(
+        &self,
+        record: Option<&ExperimentRecord>,
+    ) -> Result<ActiveVersion, StoreError> {
         let (_, running) = self.running_experiment().await?;
         let candidate = running.candidate.clone();
         let decide = move |active: Option<&ActiveVersion>, info: Option<&VersionInfo>| {
@@ -449,7 +464,12 @@ pub trait Publisher: VersionStorage {
                 )));
             };
             let history = activation_history(Some(a), &running.candidate).unwrap_or_default();
-            activation(&running.candidate, info, history).map(MetaWrite::Active)
+            activation(&running.candidate, info, history, Some(a)).map(|next| {
+                MetaWrite::Active(ActiveVersion {
+                    past_experiments: a.recording(record),
+                    ..next
+                })
+            })
         };
         match self.transact_meta(&candidate, &decide).await? {
             MetaWrite::Active(a) => Ok(a),
@@ -556,6 +576,7 @@ mod tests {
             activated_at: String::new(),
             experiment: None,
             history: history.iter().map(|s| s.to_string()).collect(),
+            past_experiments: Vec::new(),
         }
     }
 

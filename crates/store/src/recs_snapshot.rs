@@ -83,6 +83,7 @@ impl RecsReader for SnapshotStore {
             activated_at: self.loaded_at.clone(),
             history: Vec::new(),
             experiment: None,
+            past_experiments: Vec::new(),
         }))
     }
 

@@ -65,7 +65,7 @@ pub fn without_recommendation_id(body: &[u8]) -> Vec<u8> {
         return body.to_vec();
     };
     let rest = &body[start + KEY.len()..];
-    // Ids hold no quote or backslash (r1:VERSION:ARM:HEX; versions are topten's ids).
+    // Ids hold no quote or backslash (r2:VERSION:ARM:HEX:SCOPE:BASE64URL:BASE64URL).
     match rest.iter().position(|&b| b == b'"') {
         Some(end) => [&body[..start], &rest[end + 1..]].concat(),
         None => body.to_vec(),

@@ -6,7 +6,9 @@
 //! in place (binary search, no parsing). Every byte of every answer comes from
 //! [`topten_edge::route::handle`], the functions the native handler calls, so answers are
 //! byte-identical to the native handler's on the same snapshot, but for each answer's own
-//! `recommendationId` (the time and a random nonce from the host, arm `-`).
+//! `recommendationId` (the time and a random nonce from the host, arm `-`), signed with the
+//! `TOPTEN_ID_KEY` given when the component was built (`build.sh`): give it the key the
+//! native handler serving the events has, or its ids are never credited.
 //!
 //! Served: `GET /api/recommendations/{userId}?k=&exclude=` (unknown users get the popular list)
 //! and `GET /api/ping`; anything else is the native `not_found` / `method_not_allowed` answer.
@@ -19,6 +21,22 @@ use wasip2::http::types::{Fields, IncomingRequest, Method, OutgoingBody, Outgoin
 
 /// The snapshot, embedded by build.rs (empty when the build was given none).
 static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/recs.snap"));
+
+/// `TOPTEN_ID_KEY` at build time (empty when none was given).
+static ID_KEY: &str = include_str!(concat!(env!("OUT_DIR"), "/id.key"));
+
+/// The keys that sign answer ids: the build's `TOPTEN_ID_KEY`, else a random key of this
+/// instance, whose ids then verify nowhere (the host instantiates the component per request).
+fn id_keys() -> topten_edge::answer_id::IdKeys {
+    if !ID_KEY.is_empty() {
+        if let Ok(keys) = topten_edge::answer_id::IdKeys::from_setting(ID_KEY) {
+            return keys;
+        }
+    }
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(&wasip2::random::random::get_random_bytes(32));
+    topten_edge::answer_id::IdKeys::from_random(bytes)
+}
 
 wasip2::http::proxy::export!(Component);
 
@@ -40,12 +58,13 @@ fn method_name(m: &Method) -> &str {
 }
 
 /// The time and a random nonce for this answer's `recommendationId`, from the `wasi:clocks`
-/// and `wasi:random` imports of the proxy world.
-fn stamp() -> route::AnswerStamp {
+/// and `wasi:random` imports of the proxy world, and the keys that sign it.
+fn stamp(keys: &topten_edge::answer_id::IdKeys) -> route::AnswerStamp<'_> {
     let now = wasip2::clocks::wall_clock::now();
     route::AnswerStamp {
         issued_ms: now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000),
         nonce: wasip2::random::random::get_random_u64(),
+        keys,
     }
 }
 
@@ -61,7 +80,10 @@ fn answer(request: &IncomingRequest) -> (Response, Option<&'static str>) {
         return (Response { status: 503, content_type: route::JSON, body }, Some("30"));
     }
     match RecsSnapshot::parse(SNAPSHOT) {
-        Ok(snap) => (route::handle(&snap, &Limits::default(), method_name(&method), path, query, Some(stamp())), None),
+        Ok(snap) => {
+            let keys = id_keys();
+            (route::handle(&snap, &Limits::default(), method_name(&method), path, query, Some(stamp(&keys))), None)
+        }
         Err(_) => {
             let body = topten_edge::body::error_body("internal", "internal error");
             (Response { status: 500, content_type: route::JSON, body }, None)

@@ -14,7 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use topten_live::online_report::{self, ExperimentReport, HourFigures};
+use topten_live::online_report::{self, ExperimentReport, HourFigures, VersionTotals};
 use topten_store::quality::{HoldoutFigure, HoldoutLabels};
 use topten_store::{VersionInfo, VersionStatus};
 
@@ -74,18 +74,6 @@ impl VersionSummary {
     }
 }
 
-/// One version's figures over the whole window.
-#[derive(serde::Serialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct VersionTotals {
-    version: String,
-    answers: u64,
-    impressions: u64,
-    clicks: u64,
-    conversions: u64,
-    ctr: Option<f64>,
-}
-
 /// Events received in one minute.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -141,32 +129,6 @@ fn hours_param(query: Option<&str>) -> Result<i64, ApiError> {
     Ok(hours)
 }
 
-/// Per-version totals of the hourly rows.
-fn totals(hourly: &[HourFigures]) -> Vec<VersionTotals> {
-    let mut by: std::collections::BTreeMap<&str, VersionTotals> = Default::default();
-    for r in hourly {
-        let t = by.entry(&r.version).or_insert_with(|| VersionTotals {
-            version: r.version.clone(),
-            ..Default::default()
-        });
-        t.answers += r.answers;
-        t.impressions += r.impressions;
-        t.clicks += r.clicks;
-        t.conversions += r.conversions;
-    }
-    by.into_values()
-        .map(|mut t| {
-            let shown = if t.impressions > 0 {
-                t.impressions
-            } else {
-                t.answers
-            };
-            t.ctr = (shown > 0).then(|| t.clicks as f64 / shown as f64);
-            t
-        })
-        .collect()
-}
-
 /// `GET /api/admin/stats?hours=24`.
 pub async fn stats_get(
     State(state): State<AppState>,
@@ -215,7 +177,7 @@ pub async fn stats_get(
         versions,
         holdout_note,
         experiment,
-        totals: totals(&hourly),
+        totals: online_report::totals(&events, &counts, from_ms, &rules),
         hourly,
         events_per_minute,
     };

@@ -98,14 +98,30 @@ impl UserBatch {
     }
 }
 
-/// Reads each user's earlier events, attributes the new ones, and appends the whole batch in
-/// one write. Returns the batches and how many events were new.
+/// Reads each user's earlier events, attributes the new ones (ids checked: signature, user,
+/// version, item; a failed check is counted in the metrics), and appends the whole batch in one
+/// write. Returns the batches and how many events were new.
 async fn attribute_and_append(
+    state: &AppState,
     store: &Arc<dyn Store>,
     active: Option<&ActiveVersion>,
     by_user: Vec<(String, Vec<StoredEvent>)>,
     rules: &attribution::Rules,
 ) -> Result<(Vec<UserBatch>, usize), ApiError> {
+    let named: Vec<&str> = by_user
+        .iter()
+        .flat_map(|(_, events)| attribution::versions_named(events))
+        .collect();
+    let complete = if named.is_empty() {
+        Default::default()
+    } else {
+        state.complete_versions(&named).await?
+    };
+    let exists = |v: &str| complete.contains(v);
+    let check = attribution::IdCheck {
+        keys: state.id_keys(),
+        version_exists: &exists,
+    };
     let mut batches = Vec::with_capacity(by_user.len());
     for (user, mut events) in by_user {
         let earlier = store.user_events(&user).await?;
@@ -134,7 +150,8 @@ async fn attribute_and_append(
                 experiment: active.experiment.as_ref().map(|e| e.id.as_str()),
                 listed: &listed,
             };
-            attribution::attribute(&mut events, &earlier, &now, rules);
+            let outcome = attribution::attribute(&mut events, &earlier, &now, rules, &check);
+            state.metrics().unattributed_ids(&outcome.rejected);
             version = Some(v.to_owned());
         }
         batches.push(UserBatch {
@@ -263,6 +280,7 @@ pub async fn events_post(
     let list_rules = state.config().list_rules();
     let rules = list_rules.attribution;
     let (batches, new) = attribute_and_append(
+        &state,
         &store,
         active.as_deref(),
         by_user.into_iter().collect(),

@@ -98,7 +98,7 @@ fn components() -> Value {
                 "properties": {
                     "userId": {"type": "string"},
                     "modelVersion": {"type": "string"},
-                    "recommendationId": {"type": "string", "description": "this answer's id, r1:VERSION:ARM:STAMP (ARM is control, candidate or - outside experiments); send it back with events"},
+                    "recommendationId": {"type": "string", "description": "this answer's signed id, r2:VERSION:ARM:STAMP:SCOPE:ITEMS:MAC (ARM is control, candidate or - outside experiments); send it back with events of the same user about its items (docs/guide.md, Signed recommendation ids)"},
                     "source": {"type": "string", "enum": ["personalized", "popular", "trending"]},
                     "items": {"type": "array", "items": {
                         "type": "object",
@@ -184,6 +184,22 @@ fn stats_schema() -> Value {
         "users": {"type": "integer"}, "metrics": {"description": "offline metrics the version was published with"},
         "quality": {"type": "object", "nullable": true, "description": "the quality-gate decision (retrains)"},
         "holdout": holdout_schema}});
+    // The rates of a group (docs/guide.md, "Online figures"): each from 0 to 1.
+    let rate = |what: &str| serde_json::json!({"type": "number", "minimum": 0, "maximum": 1, "nullable": true, "description": what});
+    let rates = serde_json::json!({
+        "itemCtr": rate("shown items clicked over items shown (impressions' itemIds); null without impressions"),
+        "listCtr": rate("answers with at least one click over answers shown"),
+        "conversionPerAnswer": rate("answers with a purchase over answers shown"),
+        "rateBasis": {"type": "string", "enum": ["impressions", "answers"], "description": "what answers shown are: answers with an impression, or (without impressions) answers served"},
+        "itemsShown": {"type": "integer"}, "itemsClicked": {"type": "integer"},
+        "answersShown": {"type": "integer"}, "answersClicked": {"type": "integer"},
+        "answersConverted": {"type": "integer"}});
+    let with_rates = |mut fields: Value| {
+        if let (Some(f), Some(r)) = (fields.as_object_mut(), rates.as_object()) {
+            f.extend(r.clone());
+        }
+        fields
+    };
     serde_json::json!({
         "type": "object",
         "required": ["generatedAt", "hours", "fromMs", "toMs", "versions", "totals", "hourly", "eventsPerMinute"],
@@ -194,16 +210,14 @@ fn stats_schema() -> Value {
             "versions": {"type": "array", "items": version_schema},
             "holdoutNote": {"type": "string", "nullable": true, "description": "set when the versions' figures come from different holdouts, which do not compare"},
             "experiment": {"type": "object", "nullable": true, "description": "the running experiment's report (as topten experiment report --json)"},
-            "totals": {"type": "array", "items": {"type": "object", "properties": {
+            "totals": {"type": "array", "items": {"type": "object", "properties": with_rates(serde_json::json!({
                 "version": {"type": "string"}, "answers": {"type": "integer"}, "impressions": {"type": "integer"},
-                "clicks": {"type": "integer"}, "conversions": {"type": "integer"}, "ctr": {"type": "number", "nullable": true}}}},
-            "hourly": {"type": "array", "items": {"type": "object", "properties": {
-                "hourMs": {"type": "integer"}, "version": {"type": "string"},
+                "clicks": {"type": "integer"}, "conversions": {"type": "integer"}}))}},
+            "hourly": {"type": "array", "items": {"type": "object", "properties": with_rates(serde_json::json!({
+                "hourMs": {"type": "integer", "description": "the hour the answers were served"}, "version": {"type": "string"},
                 "arm": {"type": "string", "enum": ["control", "candidate"], "nullable": true},
                 "answers": {"type": "integer"}, "impressions": {"type": "integer"},
-                "clicks": {"type": "integer"}, "conversions": {"type": "integer"},
-                "ctr": {"type": "number", "nullable": true},
-                "ctrBasis": {"type": "string", "enum": ["impressions", "answers"]}}}},
+                "clicks": {"type": "integer"}, "conversions": {"type": "integer"}}))}},
             "eventsPerMinute": {"type": "array", "items": {"type": "object", "properties": {
                 "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}}
         }
@@ -225,7 +239,7 @@ fn events_schema() -> Value {
                 "userId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
                 "itemId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN, "description": "every type but impression"},
                 "itemIds": {"type": "array", "minItems": 1, "maxItems": topten_live::events::MAX_ITEMS_PER_IMPRESSION, "uniqueItems": true, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN}, "description": "impression only: the items shown, in order"},
-                "recommendationId": {"type": "string", "maxLength": topten_live::events::MAX_RECOMMENDATION_ID_LEN, "pattern": "^r1:[^\\r\\n]+:(control|candidate|-):[0-9a-fA-F]{17,32}$", "description": "the recommendationId of the answer the event responds to (an impression: whose list was shown)"},
+                "recommendationId": {"type": "string", "maxLength": topten_live::events::MAX_RECOMMENDATION_ID_LEN, "pattern": "^r2:[^\\r\\n]+:(control|candidate|-):[0-9a-fA-F]{17,32}:(u|-):([A-Za-z0-9_-]{4})*:[A-Za-z0-9_-]{20}$|^r1:[^\\r\\n]+:(control|candidate|-):[0-9a-fA-F]{17,32}$", "description": "the recommendationId of the answer the event responds to (an impression: whose list was shown). Credited only when it checks (signed by this service, served to this event's user, in a version that exists, listing the item); otherwise the event is stored unattributed. The unsigned r1 form of older releases is accepted and never credited."},
                 "type": {"type": "string", "enum": topten_live::events::EVENT_TYPES.iter().map(|t| t.0).collect::<Vec<_>>()},
                 "value": {"type": "number", "minimum": 0, "maximum": topten_model::interactions::MAX_ABS_VALUE, "description": "required for ratings; other types default to their strength"},
                 "timestamp": {"type": "integer", "minimum": 0, "maximum": 4_102_444_800_i64, "description": "epoch seconds (1970 to 2100); default: now"}

@@ -69,7 +69,11 @@ pub async fn rank_post(
     Ok(Json(serde_json::json!({
         "userId": user_id,
         "modelVersion": answer.version,
-        "recommendationId": answer.recommendation_id,
+        "recommendationId": answer.id(
+            state.id_keys(),
+            Some(&user_id),
+            ranked.order.iter().map(|&i| item_ids[i].as_str()),
+        ),
         "items": items,
     })))
 }

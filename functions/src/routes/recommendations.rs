@@ -8,7 +8,7 @@ use serde::Serialize;
 use topten_edge::{body, request};
 use topten_store::{ItemFilter, ItemScore, TopItems};
 
-use crate::answer::Answer;
+use crate::answer::{item_ids, Answer};
 use crate::config::UnknownUser;
 use crate::error::ApiError;
 use crate::query::{ListQuery, ListRoute};
@@ -16,6 +16,7 @@ use crate::request_filter::served;
 use crate::servable::Servable;
 use crate::state::AppState;
 use crate::trending_list::trending_items;
+use topten_edge::answer_id::IdKeys;
 
 /// Response body.
 #[derive(Debug, Serialize)]
@@ -25,8 +26,8 @@ pub struct RecommendationsResponse {
     pub user_id: String,
     /// Version that produced the list.
     pub model_version: String,
-    /// This answer's id (`r1:VERSION:ARM:…`): events that point back at it are attributed to
-    /// it.
+    /// This answer's signed id (`r2:VERSION:ARM:…`): events that point back at it are
+    /// attributed to it.
     pub recommendation_id: String,
     /// Best first.
     pub items: Vec<ItemScore>,
@@ -47,16 +48,25 @@ fn pick(items: &[ItemScore], filter: &ItemFilter<'_>, k: usize) -> Vec<ItemScore
         .collect()
 }
 
-/// Wraps the selected items (already JSON) into the response body: the same bytes serialising
-/// a [`RecommendationsResponse`] would give (the shared writer of every target).
-fn answer_body(answer: &Answer, user_id: &str, items_json: &[u8], source: &str) -> Vec<u8> {
-    body::answer_body(
+/// Wraps the selected items (already JSON) into the response body, with the answer's id signed
+/// over them: the same bytes serialising a [`RecommendationsResponse`] would give (the shared
+/// writer of every target).
+fn answer_body(
+    answer: &Answer,
+    keys: &IdKeys,
+    user_id: &str,
+    items_json: &[u8],
+    source: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let items = item_ids(items_json).map_err(ApiError::internal)?;
+    let id = answer.id(keys, Some(user_id), items.iter().map(|i| i.as_ref()));
+    Ok(body::answer_body(
         user_id,
         answer.version,
-        Some(&answer.recommendation_id),
+        Some(&id),
         items_json,
         source,
-    )
+    ))
 }
 
 /// The handler: one store read (the user's document), cached active pointer and popular list.
@@ -87,7 +97,7 @@ pub async fn recommendations_get(
     } else {
         items_json
     };
-    let body = answer_body(&answer, &user_id, &items_json, source);
+    let body = answer_body(&answer, state.id_keys(), &user_id, &items_json, source)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -321,18 +331,31 @@ mod tests {
                 None,
                 &crate::answer_counter::AnswerCounter::new("test".into()),
             );
+            let keys = IdKeys::from_setting("a-key-for-this-test").unwrap();
+            let items = pick(&doc.items, &ItemFilter::exclude(&exclude), k);
             let typed = RecommendationsResponse {
                 user_id: doc.user_id.clone(),
                 model_version: "v1".into(),
-                recommendation_id: answer.recommendation_id.clone(),
-                items: pick(&doc.items, &ItemFilter::exclude(&exclude), k),
+                recommendation_id: answer.id(
+                    &keys,
+                    Some(&doc.user_id),
+                    items.iter().map(|i| i.item_id.as_str()),
+                ),
+                items,
                 source: "personalized",
             };
             let want = serde_json::to_vec(&typed).unwrap();
             let top = topten_store::top_items_from_json(&stored, k, &ItemFilter::exclude(&exclude))
                 .unwrap();
             assert_eq!(top.model_version, "v1");
-            let got = answer_body(&answer, &doc.user_id, &top.items_json, "personalized");
+            let got = answer_body(
+                &answer,
+                &keys,
+                &doc.user_id,
+                &top.items_json,
+                "personalized",
+            )
+            .unwrap();
             assert_eq!(
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(want).unwrap()

@@ -63,7 +63,11 @@ pub async fn similar_get(
     Ok(Json(serde_json::json!({
         "itemId": item_id,
         "modelVersion": active.version,
-        "recommendationId": answer.recommendation_id,
+        "recommendationId": answer.id(
+            state.id_keys(),
+            None,
+            items.iter().map(|i| i.item_id.as_str()),
+        ),
         "items": items,
     })))
 }

@@ -170,7 +170,15 @@ async fn the_dashboard_shows_what_the_stats_say() {
     };
     for t in stats["totals"].as_array().unwrap() {
         let v = t["version"].as_str().unwrap();
-        for k in ["answers", "impressions", "clicks", "conversions", "ctr"] {
+        for k in [
+            "answers",
+            "impressions",
+            "clicks",
+            "conversions",
+            "listCtr",
+            "itemCtr",
+            "conversionPerAnswer",
+        ] {
             expect(format!("totals.{v}.{k}"), &t[k]);
         }
     }
@@ -178,22 +186,24 @@ async fn the_dashboard_shows_what_the_stats_say() {
         for k in ["users", "answers", "impressions", "clicks", "conversions"] {
             expect(format!("experiment.{arm}.{k}"), &report[arm][k]);
         }
-        expect(
-            format!("experiment.{arm}.ctr"),
-            &report[arm]["ctr"]["value"],
-        );
+        for k in ["listCtr", "itemCtr", "conversionPerAnswer"] {
+            expect(
+                format!("experiment.{arm}.{k}"),
+                &report[arm][format!("{k}Estimate")]["value"],
+            );
+        }
         expect(
             format!("experiment.{arm}.conversionRate"),
             &report[arm]["conversionRate"]["value"],
         );
     }
     expect(
-        "experiment.ctr.difference".into(),
-        &report["ctrDifference"]["difference"],
+        "experiment.listCtr.difference".into(),
+        &report["listCtrDifference"]["difference"],
     );
     expect(
-        "experiment.ctr.pValue".into(),
-        &report["ctrDifference"]["pValue"],
+        "experiment.listCtr.pValue".into(),
+        &report["listCtrDifference"]["pValue"],
     );
     for v in stats["versions"].as_array().unwrap() {
         expect(

@@ -4,6 +4,7 @@
 //! that snapshot (`snapshot:PATH` store) too.
 
 use crate::common;
+use topten_edge::answer_id::{AnswerId, IdKeys};
 
 use topten_edge::request::Limits;
 use topten_edge::route::handle;
@@ -35,7 +36,7 @@ async fn native(router: &axum::Router, method: &str, uri: &str) -> (u16, String,
     // not. Everything else must be identical.
     if status == 200 && uri.starts_with("/api/recommendations/") {
         assert!(
-            String::from_utf8_lossy(&body).contains("\"recommendationId\":\"r1:"),
+            String::from_utf8_lossy(&body).contains("\"recommendationId\":\"r2:"),
             "{uri}: no recommendationId"
         );
     }
@@ -66,6 +67,7 @@ async fn native_and_edge_answers_are_byte_identical() {
     let requests = parity_requests(&users);
     assert!(requests.len() > 60);
     let mut statuses = std::collections::BTreeSet::new();
+    let keys = IdKeys::from_setting("the-edge-parity-key").unwrap();
     for (method, target) in &requests {
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p, Some(q)),
@@ -74,23 +76,32 @@ async fn native_and_edge_answers_are_byte_identical() {
         let stamp = topten_edge::route::AnswerStamp {
             issued_ms: 1_795_800_000_000,
             nonce: 42,
+            keys: &keys,
         };
         let edge = handle(&snap, &Limits::default(), method, path, query, Some(stamp));
         let want = native(&over_store, method, target).await;
         if edge.status == 200 && path.starts_with("/api/recommendations/") {
-            // The edge path names its answers too (arm "-": one version, no experiments).
-            let id = topten_experiments::RecommendationId {
-                version: version.clone(),
-                arm: None,
-                issued_ms: stamp.issued_ms,
-                nonce: stamp.nonce,
-            }
-            .encode();
-            assert!(
-                String::from_utf8_lossy(&edge.body)
-                    .contains(&format!("\"recommendationId\":\"{id}\"")),
-                "{target}: no recommendationId"
+            // The edge path signs its answers too (arm "-": one version, no experiments),
+            // for the user who asked and the items listed.
+            let body: serde_json::Value = serde_json::from_slice(&edge.body).unwrap();
+            let text = body["recommendationId"]
+                .as_str()
+                .expect("a recommendationId");
+            let id = AnswerId::parse(text).unwrap();
+            assert_eq!(
+                (id.version, id.arm, id.issued_ms, id.nonce),
+                (version.as_str(), "-", stamp.issued_ms, stamp.nonce),
+                "{target}"
             );
+            let listed = keys.verify(&id, body["userId"].as_str().unwrap()).unwrap();
+            let items = body["items"].as_array().unwrap();
+            assert_eq!(listed.len(), items.len(), "{target}");
+            for item in items {
+                assert!(
+                    listed.contains(item["itemId"].as_str().unwrap()),
+                    "{target}"
+                );
+            }
         }
         let got = (
             edge.status,

@@ -5,7 +5,8 @@
 use crate::common;
 
 use crate::common::{ids, send};
-use topten_experiments::{Arm, RecommendationId};
+use topten_edge::answer_id::AnswerId;
+use topten_experiments::Arm;
 use topten_functions::{app, state_from_config, Config};
 use topten_live::publish::{publish, PublishOptions};
 use topten_store::Publisher;
@@ -53,8 +54,8 @@ async fn users_are_served_from_their_arm() {
     for u in &users[..20] {
         let (s, body) = get_recs(&router, u).await;
         assert_eq!(s, 200, "{body}");
-        let id = RecommendationId::parse(body["recommendationId"].as_str().unwrap()).unwrap();
-        assert_eq!((id.version.as_str(), id.arm), (control.as_str(), None));
+        let id = AnswerId::parse(body["recommendationId"].as_str().unwrap()).unwrap();
+        assert_eq!((id.version, id.arm), (control.as_str(), "-"));
         assert!(
             seen_ids.insert(body["recommendationId"].to_string()),
             "ids are unique per answer"
@@ -68,8 +69,11 @@ async fn users_are_served_from_their_arm() {
         assert_eq!(s, 200, "{body}");
         let (want_version, want_arm) = active.serving(u);
         assert_eq!(body["modelVersion"], want_version, "user {u}");
-        let id = RecommendationId::parse(body["recommendationId"].as_str().unwrap()).unwrap();
-        assert_eq!((id.version.as_str(), id.arm), (want_version, want_arm));
+        let id = AnswerId::parse(body["recommendationId"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (id.version, id.arm),
+            (want_version, want_arm.map_or("-", Arm::as_str))
+        );
         // The list is the arm version's stored list.
         let doc = store.user_recs(want_version, u).await.unwrap().unwrap();
         let stored: Vec<String> = doc
@@ -122,20 +126,17 @@ async fn users_are_served_from_their_arm() {
     );
 
     // Stop: everyone back on the active version; promote: everyone on the candidate.
-    store.stop_experiment().await.unwrap();
+    store.stop_experiment(None).await.unwrap();
     for u in &users[..30] {
         let (_, body) = get_recs(&router, u).await;
         assert_eq!(body["modelVersion"], control.as_str());
     }
     store.start_experiment(&candidate, 0.2).await.unwrap();
-    store.promote_experiment().await.unwrap();
+    store.promote_experiment(None).await.unwrap();
     for u in &users[..30] {
         let (_, body) = get_recs(&router, u).await;
         assert_eq!(body["modelVersion"], candidate.as_str());
-        assert!(body["recommendationId"]
-            .as_str()
-            .unwrap()
-            .ends_with(|c: char| c.is_ascii_hexdigit()));
+        assert!(AnswerId::parse(body["recommendationId"].as_str().unwrap()).is_ok());
         assert!(
             body["recommendationId"].as_str().unwrap().contains(":-:"),
             "no arm after the experiment"
@@ -151,6 +152,9 @@ async fn users_are_served_from_their_arm() {
     )
     .await;
     assert_eq!(s, 200, "{similar}");
-    let id = RecommendationId::parse(similar["recommendationId"].as_str().unwrap()).unwrap();
-    assert_eq!((id.version.as_str(), id.arm), (candidate.as_str(), None));
+    let id = AnswerId::parse(similar["recommendationId"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (id.version, id.arm, id.personal),
+        (candidate.as_str(), "-", false)
+    );
 }

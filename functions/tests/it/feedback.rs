@@ -6,7 +6,7 @@
 use crate::common;
 
 use crate::common::{ids, send};
-use topten_experiments::RecommendationId;
+use topten_edge::answer_id::AnswerId;
 use topten_functions::{app, state_from_config, Config};
 use topten_store::Publisher;
 use topten_testkit::http::get_json;
@@ -91,7 +91,7 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
     // By id: the click names the answer.
     let answer = recs(&f.router, alice).await;
     let id = answer["recommendationId"].as_str().unwrap().to_owned();
-    assert_eq!(RecommendationId::parse(&id).unwrap().version, f.version);
+    assert_eq!(AnswerId::parse(&id).unwrap().version, f.version);
     let clicked = ids(&answer)[3].clone();
     let click = serde_json::json!([{"eventId": "a-1", "userId": alice, "itemId": clicked,
         "type": "click", "recommendationId": id}]);
@@ -113,23 +113,27 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
         )
     );
 
-    // By impression: the caller reported what it showed, then a purchase without an id. The
-    // item is one the list does not hold, so only the impression can attribute it.
-    let bobs = f.store.user_recs(&f.version, bob).await.unwrap().unwrap();
-    let unlisted = f
-        .model
-        .items
-        .ids()
-        .iter()
-        .find(|i| !bobs.items.iter().any(|it| it.item_id == **i))
-        .cloned()
-        .unwrap();
-    post_events(
+    // By impression: the caller reported what it showed (a page of 20, with the answer's
+    // id), then a purchase without an id. The item is past the first ten, so only the
+    // impression can attribute it.
+    let (status, page) = send(
         &f.router,
-        serde_json::json!([{"userId": bob, "type": "impression",
-        "itemIds": [unlisted, "something-else"]}]),
+        "GET",
+        &format!("/api/recommendations/{bob}?k=20"),
+        None,
     )
     .await;
+    assert_eq!(status, 200, "{page}");
+    let shown = ids(&page);
+    assert!(shown.len() > 10, "{page}");
+    let unlisted = shown.last().unwrap().clone();
+    let impression = post_events(
+        &f.router,
+        serde_json::json!([{"userId": bob, "type": "impression", "itemIds": [unlisted],
+            "recommendationId": page["recommendationId"]}]),
+    )
+    .await;
+    assert_eq!(impression["stored"], 1);
     let bought = post_events(
         &f.router,
         serde_json::json!([{"userId": bob, "itemId": unlisted,
@@ -165,10 +169,10 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
     .await;
     assert_eq!(liked["attributed"], 1);
 
-    // The stats add it up: answers (the 2 GETs above), impressions, clicks.
+    // The stats add it up: answers (the 3 GETs above), impressions, clicks.
     let s = stats(&f.router).await;
     let t = totals(&s, &f.version);
-    assert_eq!(t["answers"], 2, "{s}");
+    assert_eq!(t["answers"], 3, "{s}");
     assert_eq!(
         (
             t["impressions"].as_u64(),
@@ -177,12 +181,24 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
         ),
         (Some(1), Some(3), Some(1))
     );
-    // CTR: 3 clicks over 1 impression in the hour that had one; the totals divide by what
-    // was shown (impressions when there are any).
-    assert_eq!(t["ctr"], 3.0);
+    // The rates count per shown answer and item, not per event: 3 clicks but one answer
+    // shown (bob's), and its one shown item clicked and bought. Clicks on answers nobody
+    // reported showing (alice's by id, carol's by the list) are in `clicks`, not in a rate.
+    for (rate, want) in [
+        ("listCtr", 1.0),
+        ("itemCtr", 1.0),
+        ("conversionPerAnswer", 1.0),
+    ] {
+        assert_eq!(t[rate], want, "{rate}: {t}");
+    }
+    assert_eq!(
+        (t["answersShown"].as_u64(), t["itemsShown"].as_u64()),
+        (Some(1), Some(1)),
+        "{t}"
+    );
     let hour = &s["hourly"][0];
     assert_eq!(
-        (hour["version"].as_str(), hour["ctrBasis"].as_str()),
+        (hour["version"].as_str(), hour["rateBasis"].as_str()),
         (Some(f.version.as_str()), Some("impressions"))
     );
     let minutes = common::events_per_minute_total(&s);
@@ -301,17 +317,25 @@ async fn the_experiment_report_counts_each_arm() {
             "{arm}: {report}"
         );
         assert_eq!(r["impressions"], 0);
-        assert_eq!(r["ctrBasis"], "answers", "no impressions: CTR per answer");
-        let ctr = r["ctr"]["value"].as_f64().unwrap();
+        assert_eq!(
+            r["rateBasis"], "answers",
+            "no impressions: rates per answer served"
+        );
+        assert!(r["itemCtr"].is_null(), "item CTR needs impressions: {r}");
+        let ctr = r["listCtrEstimate"]["value"].as_f64().unwrap();
         assert!((ctr - want[arm].1 as f64 / want[arm].0 as f64).abs() < 1e-12);
+        assert_eq!(r["listCtr"].as_f64().unwrap(), ctr);
         assert!(
-            r["ctr"]["low"].as_f64().unwrap() <= ctr && ctr <= r["ctr"]["high"].as_f64().unwrap()
+            r["listCtrEstimate"]["low"].as_f64().unwrap() <= ctr
+                && ctr <= r["listCtrEstimate"]["high"].as_f64().unwrap()
         );
     }
-    assert!(report["ctrDifference"]["method"]
+    assert!(report["listCtrDifference"]["method"]
         .as_str()
         .unwrap()
         .contains("answers"));
+    assert!(report["verdict"]["winner"].is_null(), "{report}");
+    assert!(report["verdict"]["summary"].as_str().unwrap().len() > 10);
     assert_eq!(report["experiment"]["candidate"], candidate.as_str());
 }
 

@@ -22,4 +22,5 @@ mod realtime;
 mod redis_e2e;
 mod serving_consistency;
 mod settings_doc;
+mod signed_ids;
 mod spark_azurite;

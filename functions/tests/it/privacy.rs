@@ -373,9 +373,14 @@ fn retention_settings_are_validated_at_start_up() {
 #[tokio::test]
 async fn a_users_data_export_holds_their_events_lists_histories_and_arm() {
     let (_d, router, uri) = fixture(keyed()).await;
+    // What the user was shown (two items of an answer, with its id) and a click on one.
+    let (s, answer) = send(&router, "GET", "/api/recommendations/12?k=5", None).await;
+    assert_eq!(s, 200, "{answer}");
+    let (first, second) = (&answer["items"][0]["itemId"], &answer["items"][1]["itemId"]);
     let events = serde_json::json!({"events": [
-        {"userId": "12", "itemIds": ["1", "2"], "type": "impression"},
-        {"userId": "12", "itemId": "2", "type": "click"},
+        {"userId": "12", "itemIds": [first, second], "type": "impression",
+            "recommendationId": answer["recommendationId"]},
+        {"userId": "12", "itemId": second, "type": "click"},
     ]});
     let (s, _) = send_key(&router, "POST", "/api/events", Some(events)).await;
     assert_eq!(s, 200);

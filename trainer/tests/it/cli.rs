@@ -646,9 +646,10 @@ fn parquet_input_and_spark_imports_end_to_end() {
     assert!(!store2.exists());
 }
 
-/// `experiment report` over events whose sums are known: in each arm, every user saw two
-/// lists; control users clicked once, candidate users twice, and every third candidate user
-/// bought. The events go in as the handler stores them (attributed to the user's arm).
+/// `experiment report` over events whose sums are known: in each arm, every user was shown two
+/// answers (one item each); control users clicked one, candidate users both, and every third
+/// candidate user bought from the second. The events go in as the handler stores them
+/// (attributed to the user's arm and answer).
 fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate: &str) {
     use topten_live::attribution::{Attribution, Via};
     use topten_live::events::{StoredEvent, IMPRESSION};
@@ -664,16 +665,15 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
         } else {
             control
         };
-        let attribution = Attribution {
-            version: version.into(),
-            arm: Some(arm),
-            experiment: Some(experiment.into()),
-            recommendation_id: None,
-            via: Via::Impression,
-            shown_ms: now,
-        };
-        let event = |kind: &str| StoredEvent {
-            attribution: Some(attribution.clone()),
+        let event = |kind: &str, answer: &str| StoredEvent {
+            attribution: Some(Attribution {
+                version: version.into(),
+                arm: Some(arm),
+                experiment: Some(experiment.into()),
+                recommendation_id: Some(format!("{answer}-{u}")),
+                via: Via::Impression,
+                shown_ms: now,
+            }),
             ..if kind == IMPRESSION {
                 StoredEvent::impression(&user, &["1"], now)
             } else {
@@ -682,12 +682,16 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
         };
         let w = want.entry(arm.as_str()).or_default();
         w[0] += 1;
-        events.extend([event(IMPRESSION), event(IMPRESSION), event("click")]);
+        events.extend([
+            event(IMPRESSION, "first"),
+            event(IMPRESSION, "second"),
+            event("click", "first"),
+        ]);
         w[1] += 2;
         w[2] += 1;
         if arm == topten_experiments::Arm::Candidate {
             let kind = if u % 3 == 0 { "purchase" } else { "like" };
-            events.push(event(kind));
+            events.push(event(kind, "second"));
             w[2] += 1;
             w[3] += u64::from(u % 3 == 0);
         }
@@ -707,29 +711,51 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
         let r = &report[arm];
         let got = ["users", "impressions", "clicks", "conversions"].map(|k| r[k].as_u64().unwrap());
         assert_eq!(got, want[arm], "{arm}: {report}");
+        // Each clicked answer once, over the answers shown: here clicks per impression.
         let ctr = want[arm][2] as f64 / want[arm][1] as f64;
-        assert!(
-            (r["ctr"]["value"].as_f64().unwrap() - ctr).abs() < 1e-12,
-            "{report}"
-        );
-        assert_eq!(r["ctrBasis"], "impressions");
+        for k in ["listCtr", "itemCtr"] {
+            assert!(
+                (r[format!("{k}Estimate")]["value"].as_f64().unwrap() - ctr).abs() < 1e-12,
+                "{k}: {report}"
+            );
+            assert!(
+                (r[k].as_f64().unwrap() - ctr).abs() < 1e-12,
+                "{k}: {report}"
+            );
+        }
+        assert_eq!(r["rateBasis"], "impressions");
     }
-    // Every control user clicks once per two lists, every candidate user twice: the
-    // difference is exactly 0.5, with no spread within an arm.
-    assert!((report["ctrDifference"]["difference"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    // Every control user clicks one of two answers, every candidate user both: the
+    // difference is exactly 0.5, with no spread within an arm, so the candidate wins.
+    assert!((report["listCtrDifference"]["difference"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert_eq!(report["verdict"]["winner"], "candidate", "{report}");
     let text = ok(&["experiment", "report", "--store", store_uri]);
     assert!(
-        text.contains("CTR (clicks per impression): candidate - control 50.00%"),
+        text.contains("list CTR: candidate - control 50.00%"),
         "{text}"
     );
     assert!(
-        text.contains("conversion rate: candidate - control"),
+        text.contains("users converted: candidate - control"),
         "{text}"
     );
+    assert!(
+        text.contains("verdict: candidate wins on list CTR"),
+        "{text}"
+    );
+    // A stricter confidence still finds it (no spread); the plan names a sample size.
+    let strict = ok(&[
+        "experiment",
+        "report",
+        "--store",
+        store_uri,
+        "--confidence",
+        "0.999",
+    ]);
+    assert!(strict.contains("verdict: candidate wins"), "{strict}");
 }
 
 /// An experiment from the command line: start, status, a refused activation while it runs,
-/// stop, start again, promote.
+/// stop (its record kept), start again, promote.
 #[test]
 /// Long because it is one scenario: each step starts from the state the steps before it left,
 /// so splitting it would only pass that state around.
@@ -784,9 +810,29 @@ fn experiments_start_stop_and_promote() {
     let twice = topten(&experiment_start(&store, candidate, &[]));
     assert!(!twice.status.success());
     assert_eq!(
-        ok(&["experiment", "stop", "--store", &store]).trim(),
+        ok(&["experiment", "stop", "--store", &store, "--by", "Ada"]).trim(),
         id.trim()
     );
+    // The stopped experiment keeps its record: listed, and reported as it ended.
+    let listed = ok(&["experiment", "list", "--store", &store]);
+    assert!(
+        listed.contains(id.trim()) && listed.contains("stopped by Ada (topten experiment stop)"),
+        "{listed}"
+    );
+    let past = json(&ok(&[
+        "experiment",
+        "report",
+        "--store",
+        &store,
+        "--id",
+        id.trim(),
+        "--json",
+    ]));
+    assert_eq!(past["ended"]["decision"], "stopped", "{past}");
+    assert_eq!(past["verdict"]["winner"], "candidate", "{past}");
+    assert!(past["candidate"]["clicks"].as_u64().unwrap() > 0, "{past}");
+    let unknown = topten(&["experiment", "report", "--store", &store, "--id", "x-none"]);
+    assert!(!unknown.status.success());
     assert!(ok(&["experiment", "status", "--store", &store])
         .contains(&format!("active {control}; no experiment running")));
     ok(&experiment_start(&store, candidate, &[]));
@@ -794,6 +840,15 @@ fn experiments_start_stop_and_promote() {
         ok(&["experiment", "promote", "--store", &store]).trim(),
         candidate.as_str()
     );
+    // Both records survive the promotion, newest first.
+    let list = json(&ok(&["experiment", "list", "--store", &store, "--json"]));
+    let decisions: Vec<&str> = list["past"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["promoted", "stopped"], "{list}");
     assert!(ok(&["experiment", "status", "--store", &store])
         .contains(&format!("active {candidate}; no experiment running")));
     // A share of 0, or one that reaches nobody (issue 28), is refused.
