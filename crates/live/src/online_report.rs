@@ -305,6 +305,80 @@ pub fn totals(
         .collect()
 }
 
+/// What one item did in the shown answers of a window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFigures {
+    /// The item.
+    pub item_id: String,
+    /// Answers that showed it (impressions' `itemIds`, each answer once).
+    pub shown: u64,
+    /// Of those, answers where it got a positive event.
+    pub clicked: u64,
+    /// Its share of all shown slots (0 to 1).
+    pub share: f64,
+    /// `clicked / shown`.
+    pub item_ctr: f64,
+}
+
+/// The items shown in a window, from impressions: the `n` most shown with their share of the
+/// shown slots and their item CTR, and how many distinct items were shown at all.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShownItems {
+    /// The most shown items, most shown first (ties by id).
+    pub top: Vec<ItemFigures>,
+    /// Distinct items shown.
+    pub distinct: u64,
+    /// Shown slots (answer, item) in all.
+    pub slots: u64,
+}
+
+/// [`ShownItems`] of the answers served from `from_ms` on.
+pub fn shown_items(events: &[StoredEvent], from_ms: i64, rules: &Rules, n: usize) -> ShownItems {
+    let from_hour = hour_of(from_ms);
+    let mut tally = Tally::default();
+    for e in events {
+        let Some(a) = &e.attribution else { continue };
+        if hour_of(a.shown_ms) >= from_hour {
+            tally.add(e, a, rules);
+        }
+    }
+    let mut per_item: HashMap<&str, (u64, u64)> = HashMap::new();
+    for (_, item) in &tally.shown_items {
+        per_item.entry(item).or_default().0 += 1;
+    }
+    for slot in tally
+        .clicked_items
+        .iter()
+        .filter(|s| tally.shown_items.contains(s))
+    {
+        per_item.entry(slot.1).or_default().1 += 1;
+    }
+    let slots = tally.shown_items.len() as u64;
+    let mut top: Vec<ItemFigures> = per_item
+        .iter()
+        .map(|(id, &(shown, clicked))| ItemFigures {
+            item_id: (*id).to_owned(),
+            shown,
+            clicked,
+            share: shown as f64 / slots.max(1) as f64,
+            item_ctr: clicked as f64 / shown.max(1) as f64,
+        })
+        .collect();
+    top.sort_by(|a, b| {
+        b.shown
+            .cmp(&a.shown)
+            .then_with(|| a.item_id.cmp(&b.item_id))
+    });
+    top.truncate(n);
+    ShownItems {
+        top,
+        distinct: per_item.len() as u64,
+        slots,
+    }
+}
+
 /// Events received per minute from `from_ms` to `to_ms`, every minute present (zeros too),
 /// oldest first.
 pub fn events_per_minute(events: &[StoredEvent], from_ms: i64, to_ms: i64) -> Vec<(i64, u64)> {
@@ -720,6 +794,64 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// The issue's "CTR of 523%": one impression of ten items and 52 clicks on them (some
+    /// repeated, some on items it did not show) stay within 0 and 1 on every rate.
+    #[test]
+    fn rates_stay_between_zero_and_one_however_many_clicks_come() {
+        let rules = Rules::default();
+        let items: Vec<String> = (0..10).map(|i| format!("i{i}")).collect();
+        let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+        let at = 10 * H + 1;
+        let attribution = Some(Attribution {
+            version: "v1".into(),
+            arm: None,
+            experiment: None,
+            recommendation_id: Some("r".into()),
+            via: Via::RecommendationId,
+            shown_ms: at,
+        });
+        let mut events = vec![StoredEvent {
+            attribution: attribution.clone(),
+            ..StoredEvent::impression("u", &refs, at)
+        }];
+        for n in 0..52 {
+            let kind = if n % 4 == 0 { "purchase" } else { "click" };
+            events.push(StoredEvent {
+                attribution: attribution.clone(),
+                ..StoredEvent::interaction("u", &format!("i{}", n % 13), kind, 1.0, at + 1)
+            });
+        }
+        let rows = hourly(
+            &events,
+            &[counts(&[("v1", None, 10 * H, 1)])],
+            10 * H,
+            &rules,
+        );
+        let r = rows[0].rates;
+        assert_eq!(rows[0].clicks, 52);
+        assert_eq!(
+            (
+                r.items_shown,
+                r.items_clicked,
+                r.answers_shown,
+                r.answers_clicked
+            ),
+            (10, 10, 1, 1)
+        );
+        for rate in [r.item_ctr, r.list_ctr, r.conversion_per_answer] {
+            let rate = rate.unwrap();
+            assert!((0.0..=1.0).contains(&rate), "{r:?}");
+        }
+        let shown = shown_items(&events, 10 * H, &rules, 3);
+        assert_eq!((shown.distinct, shown.slots), (10, 10));
+        assert_eq!(shown.top.len(), 3);
+        assert!(shown
+            .top
+            .iter()
+            .all(|i| i.shown == 1 && i.clicked == 1 && i.item_ctr == 1.0));
+        assert!((shown.top[0].share - 0.1).abs() < 1e-12);
     }
 
     #[test]

@@ -41,6 +41,41 @@ struct VersionSummary {
     quality: Option<serde_json::Value>,
     /// The headline holdout figure and what it was measured on.
     holdout: HoldoutSummary,
+    /// The model's parameters in a few words ("implicit, 64 factors, λ 0.1").
+    label: String,
+}
+
+/// A model summary's parameters in a few words, for people: "implicit, 64 factors, λ 0.1, α
+/// 40, 15 iterations", or where the model came from when it has no parameters (a Spark run).
+fn version_label(model: &serde_json::Value) -> String {
+    let p = &model["params"];
+    let Some(factors) = p["factors"].as_u64() else {
+        return model["source"]
+            .as_str()
+            .or_else(|| model["kind"].as_str())
+            .unwrap_or("parameters not recorded")
+            .to_owned();
+    };
+    let feedback = p["feedback"].as_str().unwrap_or("als").to_lowercase();
+    let mut label = format!("{feedback}, {factors} factors");
+    if let Some(l) = p["regularization"].as_f64() {
+        label.push_str(&format!(", λ {}", trim_float(l)));
+    }
+    if feedback == "implicit" {
+        if let Some(a) = p["alpha"].as_f64() {
+            label.push_str(&format!(", α {}", trim_float(a)));
+        }
+    }
+    if let Some(i) = p["iterations"].as_u64() {
+        label.push_str(&format!(", {i} iterations"));
+    }
+    label
+}
+
+/// `x` with at most four significant decimals and no trailing zeros (0.1, 40, 0.0125).
+fn trim_float(x: f64) -> String {
+    let s = format!("{:.4}", x);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// A version's holdout figure with the label of its holdout among the listed versions.
@@ -66,6 +101,7 @@ impl VersionSummary {
                 description: labels.describe(&figure),
                 figure,
             },
+            label: version_label(&v.model),
             version: v.version,
             created_at: v.created_at,
             users: v.users,
@@ -73,6 +109,64 @@ impl VersionSummary {
         }
     }
 }
+
+/// An ended experiment as the dashboard lists it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PastExperiment {
+    id: String,
+    control: String,
+    candidate: String,
+    share: f64,
+    started_at: String,
+    ended_at: String,
+    decision: String,
+    decided_by: String,
+    winner: Option<String>,
+    summary: String,
+}
+
+impl PastExperiment {
+    fn of(r: &topten_store::ExperimentRecord) -> Self {
+        let verdict = &r.report["verdict"];
+        PastExperiment {
+            id: r.experiment.id.clone(),
+            control: r.control.clone(),
+            candidate: r.experiment.candidate.clone(),
+            share: r.experiment.share,
+            started_at: r.experiment.started_at.clone(),
+            ended_at: r.ended_at.clone(),
+            decision: r.decision.clone(),
+            decided_by: r.decided_by.clone(),
+            winner: verdict["winner"].as_str().map(str::to_owned),
+            summary: verdict["summary"].as_str().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+/// One of the most shown items, with its title.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TopItem {
+    #[serde(flatten)]
+    figures: online_report::ItemFigures,
+    title: Option<String>,
+}
+
+/// Distinct items shown in the window against the active version's catalogue.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Coverage {
+    /// Distinct items in the window's impressions.
+    items_shown: u64,
+    /// Items the active version can recommend (its factors), if known.
+    catalogue_items: Option<u64>,
+    /// `items_shown / catalogue_items`.
+    share: Option<f64>,
+}
+
+/// Items the dashboard ranks.
+const TOP_ITEMS: usize = 10;
 
 /// Events received in one minute.
 #[derive(serde::Serialize)]
@@ -95,7 +189,13 @@ struct Stats {
     /// Set when the versions' holdout figures come from different holdouts.
     holdout_note: Option<String>,
     experiment: Option<ExperimentReport>,
+    /// Ended experiments, most recent first, with their verdicts.
+    past_experiments: Vec<PastExperiment>,
     totals: Vec<VersionTotals>,
+    /// The most shown items of the window, with titles.
+    top_items: Vec<TopItem>,
+    /// How much of the active version's catalogue the window's shown answers covered.
+    coverage: Coverage,
     hourly: Vec<HourFigures>,
     events_per_minute: Vec<MinuteCount>,
 }
@@ -160,6 +260,16 @@ pub async fn stats_get(
         .into_iter()
         .map(|(minute_ms, events)| MinuteCount { minute_ms, events })
         .collect();
+    let shown = online_report::shown_items(&events, from_ms, &rules, TOP_ITEMS);
+    let (top_items, coverage) = match &active {
+        Some(a) => titled(&state, &a.version, shown).await?,
+        None => titled(&state, "", shown).await?,
+    };
+    let past_experiments = active
+        .iter()
+        .flat_map(|a| &a.past_experiments)
+        .map(PastExperiment::of)
+        .collect();
     let listed = store.versions().await?;
     let labels = HoldoutLabels::of(&listed);
     let holdout_note = labels.note();
@@ -177,13 +287,59 @@ pub async fn stats_get(
         versions,
         holdout_note,
         experiment,
+        past_experiments,
         totals: online_report::totals(&events, &counts, from_ms, &rules),
+        top_items,
+        coverage,
         hourly,
         events_per_minute,
     };
     Ok(Json(
         serde_json::to_value(stats).map_err(|e| ApiError::internal(format!("stats: {e}")))?,
     ))
+}
+
+/// The shown items with their titles (the live catalogue's, else the version's), and the
+/// coverage of the version's items.
+async fn titled(
+    state: &AppState,
+    version: &str,
+    shown: online_report::ShownItems,
+) -> Result<(Vec<TopItem>, Coverage), ApiError> {
+    let serving = if version.is_empty() {
+        None
+    } else {
+        state.serving_model(version).await?
+    };
+    let servable = if version.is_empty() {
+        None
+    } else {
+        state.servable(version).await?
+    };
+    let title = |id: &str| -> Option<String> {
+        let live = servable.as_ref().and_then(|s| s.title(id));
+        live.map(str::to_owned).or_else(|| {
+            let m = serving.as_ref()?;
+            m.titles.get(m.items.get(id)? as usize).cloned().flatten()
+        })
+    };
+    let top = shown
+        .top
+        .into_iter()
+        .map(|figures| TopItem {
+            title: title(&figures.item_id),
+            figures,
+        })
+        .collect();
+    let catalogue_items = serving.as_ref().map(|m| m.items.len() as u64);
+    let coverage = Coverage {
+        items_shown: shown.distinct,
+        catalogue_items,
+        share: catalogue_items
+            .filter(|n| *n > 0)
+            .map(|n| (shown.distinct as f64 / n as f64).min(1.0)),
+    };
+    Ok((top, coverage))
 }
 
 /// The page.

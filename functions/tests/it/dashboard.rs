@@ -45,10 +45,12 @@ fn chromium(url: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Every `data-stat="NAME" data-value="VALUE"` pair of the page.
+/// Every `data-stat="NAME" data-value="VALUE"` pair of the page's markup (not of its script's
+/// text).
 fn shown_values(dom: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    for part in dom.split("data-stat=\"").skip(1) {
+    let markup = dom.split("<script").next().unwrap_or(dom);
+    for part in markup.split("data-stat=\"").skip(1) {
         let (name, rest) = part.split_once('"').unwrap();
         if let Some(value) = rest
             .strip_prefix(" data-value=\"")
@@ -67,6 +69,13 @@ fn between<'a>(dom: &'a str, start: &str, end: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {start} in the page"))
         .1;
     after.split_once(end).map_or(after, |(inside, _)| inside)
+}
+
+/// `s` as the page's text nodes hold it after `--dump-dom` (the serialiser escapes &, <, >).
+fn esc_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn as_f64(v: &serde_json::Value) -> f64 {
@@ -92,6 +101,15 @@ async fn the_dashboard_shows_what_the_stats_say() {
         .await
         .unwrap()
         .version;
+    // An experiment that ended (its record kept), then the one that runs.
+    store.start_experiment(&candidate, 0.5).await.unwrap();
+    let ending = topten_live::online_report::Ending {
+        decided_by: "Grace (test)".into(),
+        rules: Default::default(),
+    };
+    let first = topten_live::publish::stop_experiment_caught_up(store.as_ref(), &ending)
+        .await
+        .unwrap();
     store.start_experiment(&candidate, 0.5).await.unwrap();
     drop(store);
     let handler = common::start_handler(&[
@@ -128,6 +146,21 @@ async fn the_dashboard_shows_what_the_stats_say() {
             .unwrap();
         assert_eq!(posted.status(), 200);
     }
+
+    // A title no page may take for markup, on the item every shown answer leads with.
+    let hostile = "<img src=x onerror=\"document.title='pwned'\">Ünïcode & \"quotes\"";
+    let top_item = {
+        let (_, stats) = get_json(&format!("{base}/api/admin/stats?code={KEY}")).await;
+        stats["topItems"][0]["itemId"].as_str().unwrap().to_owned()
+    };
+    let put = client
+        .put(format!("{base}/api/items/{top_item}"))
+        .header("x-functions-key", KEY)
+        .json(&serde_json::json!({ "title": hostile }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
 
     // Admin routes need the key.
     let (refused, _) = get_json(&format!("{base}/api/admin/stats")).await;
@@ -206,12 +239,71 @@ async fn the_dashboard_shows_what_the_stats_say() {
         &report["listCtrDifference"]["pValue"],
     );
     for v in stats["versions"].as_array().unwrap() {
-        expect(
-            format!("versions.{}.users", v["version"].as_str().unwrap()),
-            &v["users"],
-        );
+        let name = v["version"].as_str().unwrap();
+        expect(format!("versions.{name}.users"), &v["users"]);
+        expect(format!("versions.{name}.label"), &v["label"]);
     }
-    assert!(compared >= 25, "{compared} numbers compared");
+    // The items and the coverage: every top item's figures, each rate within 0..1.
+    let top = stats["topItems"].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 10, "{stats}");
+    for it in top {
+        let id = it["itemId"].as_str().unwrap();
+        for k in ["share", "shown", "clicked", "itemCtr"] {
+            expect(format!("topItems.{id}.{k}"), &it[k]);
+        }
+        assert!((0.0..=1.0).contains(&as_f64(&it["itemCtr"])), "{it}");
+    }
+    for k in ["share", "itemsShown", "catalogueItems"] {
+        expect(format!("coverage.{k}"), &stats["coverage"][k]);
+    }
+    // The verdict: a winner only where the test finds one, else what is still needed.
+    expect("experiment.winner".into(), &report["verdict"]["winner"]);
+    assert!(
+        dom.contains(&*esc_html(report["verdict"]["summary"].as_str().unwrap())),
+        "the verdict is shown"
+    );
+    assert!(compared >= 45, "{compared} numbers compared");
+    // Every rate of the stats lies between 0 and 1.
+    for row in stats["hourly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(stats["totals"].as_array().unwrap())
+    {
+        for k in ["itemCtr", "listCtr", "conversionPerAnswer"] {
+            if let Some(r) = row[k].as_f64() {
+                assert!((0.0..=1.0).contains(&r), "{k} {r} in {row}");
+            }
+        }
+    }
+    // The ended experiment is listed with who ended it.
+    let past = between(&dom, "id=\"past-experiments\"", "</table>");
+    assert!(
+        past.contains(&format!("data-experiment=\"{}\"", first.id)),
+        "{past}"
+    );
+    assert!(past.contains("stopped by Grace (test)"), "{past}");
+    // The hostile title is text, escaped, never markup.
+    let items = between(&dom, "id=\"top-items\"", "</table>");
+    assert!(
+        items.contains(
+            "&lt;img src=x onerror=\"document.title='pwned'\"&gt;Ünïcode &amp; \"quotes\""
+        ),
+        "{items}"
+    );
+    assert!(!dom.contains("<img src=x"), "markup got in");
+    assert!(!dom.contains("<title>pwned"), "the title script ran");
+    // Every panel is there.
+    for panel in [
+        "id=\"experiment-panel\"",
+        "id=\"items-panel\"",
+        "id=\"coverage-panel\"",
+        "id=\"versions\"",
+        "id=\"totals\"",
+        "id=\"ctr-chart\"",
+    ] {
+        assert!(dom.contains(panel), "no {panel}");
+    }
     assert!(
         dom.contains(&format!(
             "data-stat=\"activeVersion\" data-value=\"{control}\""
@@ -250,7 +342,7 @@ async fn the_dashboard_shows_what_the_stats_say() {
     chromium(
         &url,
         &[
-            "--window-size=1400,1900",
+            "--window-size=1280,1600",
             &format!("--screenshot={}", png.display()),
         ],
     );
