@@ -13,8 +13,14 @@
 # ROUNDS) and p99 per configuration and the ratio (issue 18 asks >= 0.80); exits 1 below
 # MIN_RATIO. Raw outputs: bench/results/events-<UTC>.md.
 #
+# WITH_IDS=1 measures the path of clicks that send their answer's recommendationId instead:
+# before each round, 500 users' answers are fetched from that server, and every click is on an
+# item of one of them with its id (the current build checks the signature, the version and the
+# item; a build before signing parses the id).
+#
 # Environment: BASELINE_TOPTEN (required), TOPTEN=target/release/topten, ROUNDS=3,
-# DURATION=15, CONNECTIONS=8, BATCH=10, MIN_RATIO=0.80, SERVER_CPU=0 (empty: no pinning).
+# DURATION=15, CONNECTIONS=8, BATCH=10, MIN_RATIO=0.80, SERVER_CPU=0 (empty: no pinning),
+# WITH_IDS=0.
 # Needs wrk, python3, curl, taskset (installs wrk with apt-get if missing, as root).
 set -euo pipefail
 
@@ -31,6 +37,7 @@ CONNECTIONS="${CONNECTIONS:-8}"
 BATCH="${BATCH:-10}"
 MIN_RATIO="${MIN_RATIO:-0.80}"
 SERVER_CPU="${SERVER_CPU-0}"
+WITH_IDS="${WITH_IDS:-0}"
 for v in ROUNDS DURATION CONNECTIONS BATCH; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
@@ -71,12 +78,30 @@ for line in io.lines("$TMP/items.txt") do items[#items + 1] = line end
 math.randomseed(os.time())
 local n = 0
 local tag = tostring(math.random(1e9))
+-- With WITH_IDS=1: answers.tsv holds "user<TAB>recommendationId<TAB>item,item,..." lines.
+local answers = {}
+local f = io.open("$TMP/answers.tsv", "r")
+if f then
+  for line in f:lines() do
+    local u, id, list = line:match("^([^\t]+)\t([^\t]+)\t(.+)$")
+    local its = {}
+    for it in list:gmatch("[^,]+") do its[#its + 1] = it end
+    answers[#answers + 1] = {u, id, its}
+  end
+  f:close()
+end
 request = function()
   local events = {}
   for i = 1, $BATCH do
     n = n + 1
-    events[i] = string.format('{"eventId":"%s-%d","userId":"%s","itemId":"%s","type":"click"}',
-      tag, n, users[math.random(#users)], items[math.random(#items)])
+    if #answers > 0 then
+      local a = answers[math.random(#answers)]
+      events[i] = string.format('{"eventId":"%s-%d","userId":"%s","itemId":"%s","type":"click","recommendationId":"%s"}',
+        tag, n, a[1], a[3][math.random(#a[3])], a[2])
+    else
+      events[i] = string.format('{"eventId":"%s-%d","userId":"%s","itemId":"%s","type":"click"}',
+        tag, n, users[math.random(#users)], items[math.random(#items)])
+    end
   end
   return wrk.format("POST", "/api/events", {["Content-Type"] = "application/json"},
     '{"events":[' .. table.concat(events, ",") .. ']}')
@@ -97,6 +122,19 @@ run() { # run NAME BINARY: one round; appends "events/s p99" to $TMP/NAME.txt
         kill -0 "$SERVER_PID" 2>/dev/null || die "server exited: $(tail -n 5 "$TMP/server.log")"
         sleep 0.1
     done
+    rm -f "$TMP/answers.tsv"
+    if [[ "$WITH_IDS" == 1 ]]; then
+        python3 - "$port" "$TMP/users.txt" "$TMP/answers.tsv" <<'PY'
+import json, sys, urllib.request
+port, users, out = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(users) as f, open(out, "w") as o:
+    for user in [l.strip() for l in f][:500]:
+        a = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/recommendations/{user}?k=10"))
+        items = [i["itemId"] for i in a["items"]]
+        if items:
+            o.write(f"{user}\t{a['recommendationId']}\t{','.join(items)}\n")
+PY
+    fi
     "${PIN_CLIENT[@]}" wrk -t 1 -c "$CONNECTIONS" -d 2s -s "$TMP/post.lua" "http://127.0.0.1:$port" >/dev/null 2>&1
     out="$TMP/wrk-$name-$RANDOM.txt"
     "${PIN_CLIENT[@]}" wrk -t 1 -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$TMP/post.lua" "http://127.0.0.1:$port" >"$out" 2>&1
@@ -121,7 +159,7 @@ TS="$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p bench/results
 {
     echo "machine: $(nproc) cores, $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo); server pinned: ${PIN_SERVER[*]:-no}"
-    echo "current: $(git rev-parse --short HEAD 2>/dev/null || echo unknown); $CONNECTIONS connections, batches of $BATCH clicks, ${DURATION}s x $ROUNDS rounds"
+    echo "current: $(git rev-parse --short HEAD 2>/dev/null || echo unknown); $CONNECTIONS connections, batches of $BATCH clicks$([[ "$WITH_IDS" == 1 ]] && echo ' with their answers'"'"' recommendationIds'), ${DURATION}s x $ROUNDS rounds"
     echo
     echo "| POST /api/events | events/s (median of $ROUNDS) | p99 per batch | rounds (events/s) | vs baseline |"
     echo "|---|---|---|---|---|"

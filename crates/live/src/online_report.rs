@@ -193,6 +193,26 @@ pub struct HourFigures {
     pub version: String,
     /// The arm, while an experiment ran.
     pub arm: Option<Arm>,
+    /// What the hour's answers did.
+    #[serde(flatten)]
+    pub figures: GroupFigures,
+}
+
+/// One version over the whole window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionTotals {
+    /// The version.
+    pub version: String,
+    /// What its answers did.
+    #[serde(flatten)]
+    pub figures: GroupFigures,
+}
+
+/// What a group of answers (an hour of a version, a version) did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupFigures {
     /// Answers served (from the instances' counts).
     pub answers: u64,
     /// Impressions reported.
@@ -206,38 +226,34 @@ pub struct HourFigures {
     pub rates: Rates,
 }
 
-/// One version over the whole window.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VersionTotals {
-    /// The version.
-    pub version: String,
-    /// Answers served.
-    pub answers: u64,
-    /// Impressions reported.
-    pub impressions: u64,
-    /// Attributed positive events.
-    pub clicks: u64,
-    /// Attributed purchases.
-    pub conversions: u64,
-    /// The rates over the window.
-    #[serde(flatten)]
-    pub rates: Rates,
+impl GroupFigures {
+    fn of(answers: u64, t: &Tally) -> GroupFigures {
+        GroupFigures {
+            answers,
+            impressions: t.impressions,
+            clicks: t.clicks,
+            conversions: t.conversions,
+            rates: t.rates(answers),
+        }
+    }
 }
 
-/// Figures per hour, version and arm, from `from_ms` on, oldest first.
-pub fn hourly(
-    events: &[StoredEvent],
+/// The answers served from `from_ms` on (the instances' counts) and the tally of their
+/// attributed events, grouped by `group(serving hour, version, arm)`: events and counts fall in
+/// the hour their answer was served.
+fn grouped<'a, K: Ord>(
+    events: &'a [StoredEvent],
     counts: &[AnswerCounts],
     from_ms: i64,
     rules: &Rules,
-) -> Vec<HourFigures> {
+    group: impl Fn(i64, &str, Option<Arm>) -> K,
+) -> BTreeMap<K, (u64, Tally<'a>)> {
     let from_hour = hour_of(from_ms);
-    let mut groups: BTreeMap<(i64, String, Option<Arm>), (u64, Tally)> = BTreeMap::new();
+    let mut groups: BTreeMap<K, (u64, Tally)> = BTreeMap::new();
     for row in counts.iter().flat_map(|c| &c.rows) {
         if row.hour_ms >= from_hour {
             groups
-                .entry((row.hour_ms, row.version.clone(), row.arm))
+                .entry(group(row.hour_ms, &row.version, row.arm))
                 .or_default()
                 .0 += row.answers;
         }
@@ -247,25 +263,33 @@ pub fn hourly(
         let hour = hour_of(a.shown_ms);
         if hour >= from_hour {
             groups
-                .entry((hour, a.version.clone(), a.arm))
+                .entry(group(hour, &a.version, a.arm))
                 .or_default()
                 .1
                 .add(e, a, rules);
         }
     }
     groups
-        .into_iter()
-        .map(|((hour_ms, version, arm), (answers, t))| HourFigures {
-            hour_ms,
-            version,
-            arm,
-            answers,
-            impressions: t.impressions,
-            clicks: t.clicks,
-            conversions: t.conversions,
-            rates: t.rates(answers),
-        })
-        .collect()
+}
+
+/// Figures per hour, version and arm, from `from_ms` on, oldest first.
+pub fn hourly(
+    events: &[StoredEvent],
+    counts: &[AnswerCounts],
+    from_ms: i64,
+    rules: &Rules,
+) -> Vec<HourFigures> {
+    grouped(events, counts, from_ms, rules, |hour, version, arm| {
+        (hour, version.to_owned(), arm)
+    })
+    .into_iter()
+    .map(|((hour_ms, version, arm), (answers, t))| HourFigures {
+        hour_ms,
+        version,
+        arm,
+        figures: GroupFigures::of(answers, &t),
+    })
+    .collect()
 }
 
 /// Figures per version over the answers served from `from_ms` on (arms together).
@@ -275,34 +299,15 @@ pub fn totals(
     from_ms: i64,
     rules: &Rules,
 ) -> Vec<VersionTotals> {
-    let from_hour = hour_of(from_ms);
-    let mut groups: BTreeMap<String, (u64, Tally)> = BTreeMap::new();
-    for row in counts.iter().flat_map(|c| &c.rows) {
-        if row.hour_ms >= from_hour {
-            groups.entry(row.version.clone()).or_default().0 += row.answers;
-        }
-    }
-    for e in events {
-        let Some(a) = &e.attribution else { continue };
-        if hour_of(a.shown_ms) >= from_hour {
-            groups
-                .entry(a.version.clone())
-                .or_default()
-                .1
-                .add(e, a, rules);
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(version, (answers, t))| VersionTotals {
-            version,
-            answers,
-            impressions: t.impressions,
-            clicks: t.clicks,
-            conversions: t.conversions,
-            rates: t.rates(answers),
-        })
-        .collect()
+    grouped(events, counts, from_ms, rules, |_, version, _| {
+        version.to_owned()
+    })
+    .into_iter()
+    .map(|(version, (answers, t))| VersionTotals {
+        version,
+        figures: GroupFigures::of(answers, &t),
+    })
+    .collect()
 }
 
 /// What one item did in the shown answers of a window.
@@ -336,14 +341,10 @@ pub struct ShownItems {
 
 /// [`ShownItems`] of the answers served from `from_ms` on.
 pub fn shown_items(events: &[StoredEvent], from_ms: i64, rules: &Rules, n: usize) -> ShownItems {
-    let from_hour = hour_of(from_ms);
-    let mut tally = Tally::default();
-    for e in events {
-        let Some(a) = &e.attribution else { continue };
-        if hour_of(a.shown_ms) >= from_hour {
-            tally.add(e, a, rules);
-        }
-    }
+    let tally = grouped(events, &[], from_ms, rules, |_, _, _| ())
+        .remove(&())
+        .map(|(_, t)| t)
+        .unwrap_or_default();
     let mut per_item: HashMap<&str, (u64, u64)> = HashMap::new();
     for (_, item) in &tally.shown_items {
         per_item.entry(item).or_default().0 += 1;
@@ -829,8 +830,8 @@ mod tests {
             10 * H,
             &rules,
         );
-        let r = rows[0].rates;
-        assert_eq!(rows[0].clicks, 52);
+        let r = rows[0].figures.rates;
+        assert_eq!(rows[0].figures.clicks, 52);
         assert_eq!(
             (
                 r.items_shown,
@@ -892,14 +893,14 @@ mod tests {
                 (
                     r.hour_ms / H,
                     r.version.as_str(),
-                    r.answers,
-                    r.impressions,
-                    r.clicks,
-                    r.conversions,
-                    r.rates.item_ctr,
-                    r.rates.list_ctr,
-                    r.rates.conversion_per_answer,
-                    r.rates.rate_basis,
+                    r.figures.answers,
+                    r.figures.impressions,
+                    r.figures.clicks,
+                    r.figures.conversions,
+                    r.figures.rates.item_ctr,
+                    r.figures.rates.list_ctr,
+                    r.figures.rates.conversion_per_answer,
+                    r.figures.rates.rate_basis,
                 )
             })
             .collect();

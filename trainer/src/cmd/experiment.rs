@@ -360,7 +360,7 @@ async fn print_plan(
         );
         return Ok(());
     };
-    let Some(baseline) = t.rates.list_ctr.filter(|b| *b > 0.0) else {
+    let Some(baseline) = t.figures.rates.list_ctr.filter(|b| *b > 0.0) else {
         super::outln!(
             "{}: no clicked answers in the last {days} days; list CTR is unknown, so no sample \
              size can be planned yet",
@@ -376,14 +376,14 @@ async fn print_plan(
     )
     .context("--lift takes list CTR past 100%: choose a smaller lift")?;
     // The smaller arm sets the pace.
-    let per_day = t.rates.answers_shown as f64 / f64::from(days.max(1));
+    let per_day = t.figures.rates.answers_shown as f64 / f64::from(days.max(1));
     let arm_share = share.min(1.0 - share).max(f64::EPSILON);
     super::outln!(
         "{}: list CTR {} over {} shown answers ({}) in the last {days} days",
         active.version,
         pct(baseline),
-        t.rates.answers_shown,
-        basis_name(t.rates.rate_basis)
+        t.figures.rates.answers_shown,
+        basis_name(t.figures.rates.rate_basis)
     );
     super::outln!(
         "to find a {:.0}% lift at {:.0}% confidence with {:.0}% power: {needed} shown answers per arm",
