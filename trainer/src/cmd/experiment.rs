@@ -375,15 +375,26 @@ async fn print_plan(
         topten_live::online_report::PLANNED_POWER,
     )
     .context("--lift takes list CTR past 100%: choose a smaller lift")?;
-    // The smaller arm sets the pace.
-    let per_day = t.figures.rates.answers_shown as f64 / f64::from(days.max(1));
+    // The pace of the time the figures span (a version served for an hour is not a week's
+    // traffic); the smaller arm sets it.
+    let first_ms = counts
+        .iter()
+        .flat_map(|c| &c.rows)
+        .filter(|r| r.version == active.version && r.hour_ms >= from_ms - 3_600_000)
+        .map(|r| r.hour_ms)
+        .min()
+        .unwrap_or(from_ms)
+        .max(from_ms);
+    let span_days = ((to_ms - first_ms) as f64 / 86_400_000.0).max(1.0 / 24.0);
+    let per_day = t.figures.rates.answers_shown as f64 / span_days;
     let arm_share = share.min(1.0 - share).max(f64::EPSILON);
     super::outln!(
-        "{}: list CTR {} over {} shown answers ({}) in the last {days} days",
+        "{}: list CTR {} over {} shown answers ({}) in the last {:.1} days",
         active.version,
         pct(baseline),
         t.figures.rates.answers_shown,
-        basis_name(t.figures.rates.rate_basis)
+        basis_name(t.figures.rates.rate_basis),
+        span_days
     );
     super::outln!(
         "to find a {:.0}% lift at {:.0}% confidence with {:.0}% power: {needed} shown answers per arm",

@@ -752,6 +752,18 @@ fn experiment_report(store_uri: &str, experiment: &str, control: &str, candidate
         "0.999",
     ]);
     assert!(strict.contains("verdict: candidate wins"), "{strict}");
+    // The plan for a next experiment starts from the active (control) version's list CTR:
+    // one of every two shown answers clicked.
+    let plan = ok(&["experiment", "plan", "--store", store_uri, "--lift", "0.2"]);
+    assert!(
+        plan.contains(&format!("{control}: list CTR 50.00% over ")),
+        "{plan}"
+    );
+    let needed = topten_experiments::answers_needed(0.5, 0.2, 0.95, 0.8).unwrap();
+    assert!(
+        plan.contains(&format!("{needed} shown answers per arm")),
+        "{plan}"
+    );
 }
 
 /// An experiment from the command line: start, status, a refused activation while it runs,
