@@ -195,6 +195,20 @@ impl Servable {
     }
 }
 
+/// An item's title: the live catalogue's (`servable`), else the one the version was published
+/// with (`serving`), if either has one.
+pub fn item_title(
+    servable: Option<&Servable>,
+    serving: Option<&topten_model::serving_model::ServingModel>,
+    id: &str,
+) -> Option<String> {
+    let live = servable.and_then(|s| s.title(id));
+    live.map(str::to_owned).or_else(|| {
+        let m = serving?;
+        m.titles.get(m.items.get(id)? as usize).cloned().flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -316,13 +316,7 @@ async fn titled(
     } else {
         state.servable(version).await?
     };
-    let title = |id: &str| -> Option<String> {
-        let live = servable.as_ref().and_then(|s| s.title(id));
-        live.map(str::to_owned).or_else(|| {
-            let m = serving.as_ref()?;
-            m.titles.get(m.items.get(id)? as usize).cloned().flatten()
-        })
-    };
+    let title = |id: &str| crate::servable::item_title(servable.as_deref(), serving.as_deref(), id);
     let top = shown
         .top
         .into_iter()

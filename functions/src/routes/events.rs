@@ -98,16 +98,21 @@ impl UserBatch {
     }
 }
 
+/// Events whose `recommendationId` did not check, by reason (the answer's `unattributedIds`).
+type Unattributed = BTreeMap<&'static str, u64>;
+
 /// Reads each user's earlier events, attributes the new ones (ids checked: signature, user,
-/// version, item; a failed check is counted in the metrics), and appends the whole batch in one
-/// write. Returns the batches and how many events were new.
+/// version, item; a failed check is counted in the metrics and in the answer), and appends the
+/// whole batch in one write. Returns the batches, how many events were new, and the ids that
+/// did not check.
 async fn attribute_and_append(
     state: &AppState,
     store: &Arc<dyn Store>,
     active: Option<&ActiveVersion>,
     by_user: Vec<(String, Vec<StoredEvent>)>,
     rules: &attribution::Rules,
-) -> Result<(Vec<UserBatch>, usize), ApiError> {
+) -> Result<(Vec<UserBatch>, usize, Unattributed), ApiError> {
+    let mut unattributed = Unattributed::new();
     let named: Vec<&str> = by_user
         .iter()
         .flat_map(|(_, events)| attribution::versions_named(events))
@@ -152,6 +157,9 @@ async fn attribute_and_append(
             };
             let outcome = attribution::attribute(&mut events, &earlier, &now, rules, &check);
             state.metrics().unattributed_ids(&outcome.rejected);
+            for reason in &outcome.rejected {
+                *unattributed.entry(reason.as_str()).or_default() += 1;
+            }
             version = Some(v.to_owned());
         }
         batches.push(UserBatch {
@@ -166,7 +174,7 @@ async fn attribute_and_append(
         .flat_map(|b| b.events.iter().cloned())
         .collect();
     let new = topten_store::blocking::append_events(store.clone(), all).await?;
-    Ok((batches, new))
+    Ok((batches, new, unattributed))
 }
 
 /// Folds each user into `serving` with their events (all of them, as now stored) and writes
@@ -279,7 +287,7 @@ pub async fn events_post(
     let active = state.active().await.ok();
     let list_rules = state.config().list_rules();
     let rules = list_rules.attribution;
-    let (batches, new) = attribute_and_append(
+    let (batches, new, unattributed) = attribute_and_append(
         &state,
         &store,
         active.as_deref(),
@@ -308,6 +316,7 @@ pub async fn events_post(
         "stored": new,
         "duplicates": accepted - new,
         "attributed": attributed,
+        "unattributedIds": unattributed,
         "refreshed": refreshed,
         "modelVersion": version,
     })))

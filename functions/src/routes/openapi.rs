@@ -114,6 +114,7 @@ fn components() -> Value {
                 "properties": {
                     "accepted": {"type": "integer"}, "stored": {"type": "integer"}, "duplicates": {"type": "integer"},
                     "attributed": {"type": "integer", "description": "positive events of the batch attributed to an answer (retries not counted)"},
+                    "unattributedIds": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "events whose recommendationId did not check, by reason (malformed, signature, unknown_version, not_listed, outside_window): stored, never credited"},
                     "refreshed": {"type": "array", "items": {"type": "string"}},
                     "modelVersion": {"type": "string", "nullable": true}
                 }

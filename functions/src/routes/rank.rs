@@ -47,13 +47,7 @@ pub async fn rank_post(
     let servable = state.servable(answer.version).await?;
     let history = history(&state, serving.as_deref(), &user_id).await?;
     let ranked = Ranking::of(&item_ids, serving.as_deref(), servable.as_deref(), &history);
-    let title = |id: &str| -> Option<String> {
-        let live = servable.as_ref().and_then(|s| s.title(id));
-        live.map(str::to_owned).or_else(|| {
-            let m = serving.as_ref()?;
-            m.titles.get(m.items.get(id)? as usize).cloned().flatten()
-        })
-    };
+    let title = |id: &str| crate::servable::item_title(servable.as_deref(), serving.as_deref(), id);
     let items: Vec<serde_json::Value> = ranked
         .order
         .iter()

@@ -140,6 +140,11 @@ async fn forged_borrowed_and_off_list_ids_never_reach_the_figures() {
         (body["stored"].as_u64(), body["attributed"].as_u64()),
         (Some(20), Some(0))
     );
+    assert_eq!(
+        body["unattributedIds"],
+        serde_json::json!({"signature": 20}),
+        "{body}"
+    );
     // Bob reuses alice's id for an item it listed; alice clicks an item it did not list; the
     // id of the guide's example of older releases, and a version that does not exist.
     let alice_item = shown[1].clone();
