@@ -88,14 +88,19 @@ impl Key {
         [b[0], b[1], b[2]]
     }
 
-    fn mac(&self, signed: &str, user: Option<&str>) -> [u8; MAC_BYTES] {
+    /// The MAC state over an id's text and its user (`None`: an answer no user asked for).
+    fn keyed(&self, signed: &str, user: Option<&str>) -> HmacSha256 {
         let mut m = self.mac.clone();
         m.update(signed.as_bytes());
         if let Some(user) = user {
             m.update(b"\n");
             m.update(user.as_bytes());
         }
-        let digest = m.finalize().into_bytes();
+        m
+    }
+
+    fn mac(&self, signed: &str, user: Option<&str>) -> [u8; MAC_BYTES] {
+        let digest = self.keyed(signed, user).finalize().into_bytes();
         let mut out = [0u8; MAC_BYTES];
         out.copy_from_slice(&digest[..MAC_BYTES]);
         out
@@ -221,13 +226,9 @@ impl IdKeys {
             .keys
             .iter()
             .find(|k| {
-                let mut m = k.mac.clone();
-                m.update(id.signed.as_bytes());
-                if let Some(user) = user {
-                    m.update(b"\n");
-                    m.update(user.as_bytes());
-                }
-                m.verify_truncated_left(&sent).is_ok()
+                k.keyed(id.signed, user)
+                    .verify_truncated_left(&sent)
+                    .is_ok()
             })
             .ok_or(Rejected::Signature)?;
         let raw = URL_SAFE_NO_PAD
