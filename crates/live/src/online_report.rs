@@ -716,10 +716,9 @@ pub async fn end_record(
     let Some(report) = running_experiment_report(store, &ending.rules).await? else {
         return Ok(None);
     };
-    let control = store.active().await?.map(|a| a.version).unwrap_or_default();
     Ok(Some(topten_store::ExperimentRecord {
         experiment: report.experiment.clone(),
-        control,
+        control: report.control.version.clone(),
         ended_at: topten_model::clock::now_rfc3339(),
         decision: decision.to_owned(),
         decided_by: ending.decided_by.clone(),

@@ -132,11 +132,16 @@ impl EndingArgs {
             .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "someone".into()));
         topten_live::online_report::Ending {
             decided_by: format!("{who} (topten experiment {command})"),
-            rules: topten_live::attribution::Rules {
-                positive_rating: self.positive_rating,
-                ..Default::default()
-            },
+            rules: rules_with(self.positive_rating),
         }
+    }
+}
+
+/// The attribution rules of the reports, with the command's `--positive-rating`.
+fn rules_with(positive_rating: f64) -> topten_live::attribution::Rules {
+    topten_live::attribution::Rules {
+        positive_rating,
+        ..Default::default()
     }
 }
 
@@ -204,10 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             json,
         } => {
             let s = store.open_writable("experiment reports (they read the event log)")?;
-            let rules = topten_live::attribution::Rules {
-                positive_rating,
-                ..Default::default()
-            };
+            let rules = rules_with(positive_rating);
             let report = rt.block_on(report_of(s.as_ref(), id.as_deref(), &rules, verdict))?;
             if json {
                 super::outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -228,10 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             positive_rating,
         } => {
             let s = store.open_writable("experiment plans (they read the event log)")?;
-            let rules = topten_live::attribution::Rules {
-                positive_rating,
-                ..Default::default()
-            };
+            let rules = rules_with(positive_rating);
             rt.block_on(print_plan(s.as_ref(), &rules, verdict, share, days))?;
         }
         Action::Stop { store, ending } => {
