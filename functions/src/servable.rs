@@ -148,22 +148,23 @@ impl Servable {
         }
     }
 
-    /// [`Servable::retitle`] for a JSON array of items as stored: the same bytes back when no
-    /// item of it has a live title (no parse at all while no live change set a title).
-    pub fn retitle_json(&self, items_json: Vec<u8>) -> Result<Vec<u8>, serde_json::Error> {
+    /// [`Servable::retitle`] for a JSON array of items as stored: `None` when no item of it
+    /// has a new live title, so the bytes stand as they are (no parse at all while no live
+    /// change set a title).
+    pub fn retitle_json(&self, items_json: &[u8]) -> Result<Option<Vec<u8>>, serde_json::Error> {
         if self.no_titles() {
-            return Ok(items_json);
+            return Ok(None);
         }
-        let mut items: Vec<ItemScore> = serde_json::from_slice(&items_json)?;
+        let mut items: Vec<ItemScore> = serde_json::from_slice(items_json)?;
         let changed = items.iter().any(|i| {
             self.title(&i.item_id)
                 .is_some_and(|t| i.title.as_deref() != Some(t))
         });
         if !changed {
-            return Ok(items_json);
+            return Ok(None);
         }
         self.retitle(&mut items);
-        serde_json::to_vec(&items)
+        serde_json::to_vec(&items).map(Some)
     }
 
     /// Whether an expiry has passed since this was made.
@@ -236,15 +237,15 @@ mod tests {
     fn live_titles_replace_stored_ones_and_leave_the_rest_byte_for_byte() {
         let s = Servable::at(Catalogue::default(), 0);
         let stored = br#"[{"itemId":"a","score":0.5,"title":"Old"},{"itemId":"b","score":0.25}]"#;
-        assert_eq!(s.retitle_json(stored.to_vec()).unwrap(), stored.to_vec());
+        assert_eq!(s.retitle_json(stored).unwrap(), None);
         let s = s.with_titles(HashMap::from([("a".to_owned(), "New \"A\"".to_owned())]));
-        let got = s.retitle_json(stored.to_vec()).unwrap();
+        let got = s.retitle_json(stored).unwrap().unwrap();
         assert_eq!(
             String::from_utf8(got).unwrap(),
             r#"[{"itemId":"a","score":0.5,"title":"New \"A\""},{"itemId":"b","score":0.25}]"#
         );
         let other = br#"[{"itemId":"b","score":0.25}]"#;
-        assert_eq!(s.retitle_json(other.to_vec()).unwrap(), other.to_vec());
+        assert_eq!(s.retitle_json(other).unwrap(), None);
     }
 
     /// A recent change overrides the base layer in every answer (hidden or shown again,

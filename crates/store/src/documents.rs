@@ -44,8 +44,10 @@ pub struct UserRecs {
 }
 
 /// The serving answer for one user: the first k stored items not excluded, as a JSON array
-/// (`[{"itemId":..,"score":..},..]`), ready to be copied into a response.
-#[derive(Debug, Clone, PartialEq)]
+/// (`[{"itemId":..,"score":..},..]`), ready to be copied into a response. Two are equal when
+/// they select the same items: whether the ids' places were noted is a reading aid, not part
+/// of the answer.
+#[derive(Debug, Clone)]
 pub struct TopItems {
     /// Version of the document.
     pub model_version: String,
@@ -55,6 +57,19 @@ pub struct TopItems {
     pub count: usize,
     /// The stored list ran out before `k` items were selected (filters removed too many).
     pub exhausted: bool,
+    /// Where each selected item's id lies in `items_json` (byte ranges, in order), when every
+    /// one was read straight from the bytes as it was selected; `None` when one was not (an id
+    /// with an escape, a list of another shape). The GET path signs every answer over its item
+    /// ids, and reading them here, where the selection looks at each item anyway, spares it a
+    /// second pass over the JSON.
+    pub id_spans: Option<Vec<(u32, u32)>>,
+}
+
+impl PartialEq for TopItems {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.model_version, &self.items_json, self.count, self.exhausted)
+            == (&other.model_version, &other.items_json, other.count, other.exhausted)
+    }
 }
 
 impl TopItems {
@@ -66,6 +81,41 @@ impl TopItems {
             items_json,
             count,
             exhausted: count < k,
+            id_spans: None,
+        }
+    }
+
+    /// The selected items' ids, from [`TopItems::id_spans`] (`None` without them).
+    pub fn item_ids(&self) -> Option<Vec<&str>> {
+        ids_at(&self.items_json, self.id_spans.as_deref()?)
+    }
+}
+
+/// The strings at `spans` of `json` (`None` if one is out of bounds or not UTF-8).
+pub fn ids_at<'a>(json: &'a [u8], spans: &[(u32, u32)]) -> Option<Vec<&'a str>> {
+    spans
+        .iter()
+        .map(|&(a, b)| std::str::from_utf8(json.get(a as usize..b as usize)?).ok())
+        .collect()
+}
+
+/// Items selected from a stored list: the JSON array, how many, and where their ids lie in it
+/// (see [`TopItems::id_spans`]).
+pub struct Joined {
+    /// JSON array of the selected items.
+    pub json: Vec<u8>,
+    /// How many items it holds.
+    pub count: usize,
+    /// Byte ranges of the items' ids in `json`, when every one was read straight.
+    pub id_spans: Option<Vec<(u32, u32)>>,
+}
+
+impl Joined {
+    /// As the answer to a request for `k` items of `model_version`.
+    pub fn into_top_items(self, model_version: String, k: usize) -> TopItems {
+        TopItems {
+            id_spans: self.id_spans,
+            ..TopItems::selected(model_version, self.json, self.count, k)
         }
     }
 }
@@ -154,18 +204,24 @@ pub fn fragment_skipped(
 /// filtered GET path calls this for every stored item it looks at (`cargo bench -p
 /// topten-functions --bench router`, "with excludeCategory").
 fn fragment_item_id(fragment: &[u8]) -> Result<std::borrow::Cow<'_, str>, serde_json::Error> {
-    const OPEN: &[u8] = br#"{"itemId":""#;
-    if let Some(rest) = fragment.strip_prefix(OPEN) {
-        if let Some(end) = rest.iter().position(|&b| b == b'"' || b == b'\\') {
-            if rest[end] == b'"' {
-                if let Ok(id) = std::str::from_utf8(&rest[..end]) {
-                    return Ok(std::borrow::Cow::Borrowed(id));
-                }
-            }
-        }
+    if let Some(id) = plain_item_id(fragment) {
+        return Ok(std::borrow::Cow::Borrowed(id));
     }
     let id: RawItemId = serde_json::from_slice(fragment)?;
     Ok(id.item_id)
+}
+
+/// How every stored item fragment opens.
+const ITEM_OPEN: &[u8] = br#"{"itemId":""#;
+
+/// The id of a fragment that opens with it and holds no escape in it (its own text), else
+/// `None`; it then starts at `ITEM_OPEN.len()`.
+fn plain_item_id(fragment: &[u8]) -> Option<&str> {
+    let rest = fragment.strip_prefix(ITEM_OPEN)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    (rest[end] == b'"')
+        .then(|| std::str::from_utf8(&rest[..end]).ok())
+        .flatten()
 }
 
 /// Selects from a stored JSON document without decoding each item (the generic path).
@@ -176,23 +232,18 @@ pub fn top_items_from_json(
 ) -> Result<TopItems, serde_json::Error> {
     let doc: RawDoc = serde_json::from_slice(json)?;
     let fragments = doc.items.iter().map(|i| i.get().as_bytes());
-    let (items_json, count) = join_fragments(fragments, k, filter)?;
-    Ok(TopItems::selected(
-        doc.model_version.into_owned(),
-        items_json,
-        count,
-        k,
-    ))
+    Ok(join_fragments(fragments, k, filter)?.into_top_items(doc.model_version.into_owned(), k))
 }
 
-/// Joins the first `k` fragments `filter` does not skip into a JSON array; returns it and its
-/// length.
+/// Joins the first `k` fragments `filter` does not skip into a JSON array, noting where each
+/// one's id lies in it.
 pub fn join_fragments<'a>(
     fragments: impl Iterator<Item = &'a [u8]>,
     k: usize,
     filter: &ItemFilter<'_>,
-) -> Result<(Vec<u8>, usize), serde_json::Error> {
+) -> Result<Joined, serde_json::Error> {
     let mut out = Vec::with_capacity(1024);
+    let mut spans = Some(Vec::with_capacity(k.min(64)));
     out.push(b'[');
     let mut n = 0;
     for f in fragments {
@@ -205,11 +256,22 @@ pub fn join_fragments<'a>(
         if n > 0 {
             out.push(b',');
         }
+        let start = out.len() + ITEM_OPEN.len();
+        match (spans.as_mut(), plain_item_id(f)) {
+            (Some(s), Some(id)) => s.push((start as u32, (start + id.len()) as u32)),
+            _ => spans = None,
+        }
         out.extend_from_slice(f);
         n += 1;
     }
     out.push(b']');
-    Ok((out, n))
+    // Offsets are u32: a longer selection is only ever read by a JSON parser.
+    let spans = spans.filter(|_| out.len() <= u32::MAX as usize);
+    Ok(Joined {
+        json: out,
+        count: n,
+        id_spans: spans,
+    })
 }
 
 /// The popular (cold-start) list on the scale of personal scores: each item's score is its
@@ -414,18 +476,17 @@ pub fn top_items_from_stored(
     k: usize,
     filter: &ItemFilter<'_>,
 ) -> Result<TopItems, serde_json::Error> {
-    let (items_json, count) = match decode_doc(value) {
+    // Documents are keyed by version, so the key already says which version this is.
+    match decode_doc(value) {
         Some((spans, json)) => {
             let fragments = spans.filter_map(|(a, b)| json.get(a..b));
-            join_fragments(fragments, k, filter)?
+            Ok(join_fragments(fragments, k, filter)?.into_top_items(version.to_owned(), k))
         }
-        None => {
-            let t = top_items_from_json(value, k, filter)?;
-            (t.items_json, t.count)
-        }
-    };
-    // Documents are keyed by version, so the key already says which version this is.
-    Ok(TopItems::selected(version.to_owned(), items_json, count, k))
+        None => Ok(TopItems {
+            model_version: version.to_owned(),
+            ..top_items_from_json(value, k, filter)?
+        }),
+    }
 }
 
 /// Splits a stored value into its item spans and JSON.
@@ -515,5 +576,47 @@ mod tests {
             );
         }
         assert!(fragment_item_id(b"{\"score\":1}").is_err());
+    }
+
+    /// The id spans a selection notes point at the ids a JSON parser reads from its array,
+    /// whatever the filter skipped; one id it cannot read straight drops them all.
+    #[test]
+    fn joined_id_spans_point_at_the_parsed_ids() {
+        let item = |id: &str| {
+            serde_json::to_vec(&ItemScore {
+                item_id: id.into(),
+                score: 0.5,
+                title: Some(format!("{{\"itemId\":\"not-{id}\"}}")),
+            })
+            .unwrap()
+        };
+        let plain: Vec<Vec<u8>> = ["a", "ünï", "b", "c", "4"]
+            .iter()
+            .map(|i| item(i))
+            .collect();
+        let skip = vec!["b".to_owned()];
+        for (k, filter) in [
+            (3, ItemFilter::exclude(&[])),
+            (10, ItemFilter::exclude(&skip)),
+            (0, ItemFilter::exclude(&[])),
+        ] {
+            let joined = join_fragments(plain.iter().map(Vec::as_slice), k, &filter).unwrap();
+            let parsed: Vec<ItemScore> = serde_json::from_slice(&joined.json).unwrap();
+            let spans = joined.id_spans.as_deref().expect("plain ids are spanned");
+            let ids = ids_at(&joined.json, spans).unwrap();
+            let want: Vec<&str> = parsed.iter().map(|i| i.item_id.as_str()).collect();
+            assert_eq!(ids, want);
+            assert_eq!(joined.count, want.len());
+        }
+        let mut escaped = plain.clone();
+        escaped.insert(1, item("q\"uote"));
+        let joined = join_fragments(
+            escaped.iter().map(Vec::as_slice),
+            10,
+            &ItemFilter::exclude(&[]),
+        )
+        .unwrap();
+        assert_eq!(joined.count, 6);
+        assert!(joined.id_spans.is_none());
     }
 }

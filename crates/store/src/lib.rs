@@ -74,9 +74,9 @@ use std::sync::Arc;
 
 pub use answer_counts::{AnswerCountStore, AnswerCounts};
 pub use documents::{
-    doc_id, join_fragments, normalise_popular, top_items_from_json, ActiveVersion, Experiment,
-    ExperimentRecord, ItemFilter, ItemScore, TopItems, UserRecs, VersionInfo, VersionStatus,
-    PAST_EXPERIMENTS,
+    doc_id, ids_at, join_fragments, normalise_popular, top_items_from_json, ActiveVersion,
+    Experiment, ExperimentRecord, ItemFilter, ItemScore, Joined, TopItems, UserRecs, VersionInfo,
+    VersionStatus, PAST_EXPERIMENTS,
 };
 pub use erasure::{Erasure, EventsDue, Tombstone, UserInVersion};
 pub use error::StoreError;

@@ -48,25 +48,52 @@ fn pick(items: &[ItemScore], filter: &ItemFilter<'_>, k: usize) -> Vec<ItemScore
         .collect()
 }
 
-/// Wraps the selected items (already JSON) into the response body, with the answer's id signed
-/// over them: the same bytes serialising a [`RecommendationsResponse`] would give (the shared
-/// writer of every target).
-fn answer_body(
-    answer: &Answer,
-    keys: &IdKeys,
-    user_id: &str,
-    items_json: &[u8],
-    source: &str,
-) -> Result<Vec<u8>, ApiError> {
-    let items = item_ids(items_json).map_err(ApiError::internal)?;
-    let id = answer.id(keys, Some(user_id), items.iter().map(|i| i.as_ref()));
-    Ok(body::answer_body(
-        user_id,
-        answer.version,
-        Some(&id),
-        items_json,
-        source,
-    ))
+/// The items an answer lists, as JSON, and where they come from.
+struct Selection {
+    items_json: Vec<u8>,
+    source: &'static str,
+    /// Where the items' ids lie in `items_json`, when the selection read them
+    /// ([`TopItems::id_spans`]); otherwise the id is signed over the ids parsed from the JSON.
+    id_spans: Option<Vec<(u32, u32)>>,
+}
+
+impl Selection {
+    fn of(items_json: Vec<u8>, source: &'static str) -> Self {
+        Selection {
+            items_json,
+            source,
+            id_spans: None,
+        }
+    }
+
+    /// Wraps the items into the response body, with the answer's id signed over them: the same
+    /// bytes serialising a [`RecommendationsResponse`] would give (the shared writer of every
+    /// target).
+    fn answer_body(
+        &self,
+        answer: &Answer,
+        keys: &IdKeys,
+        user_id: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        let spanned = self
+            .id_spans
+            .as_deref()
+            .and_then(|spans| topten_store::ids_at(&self.items_json, spans));
+        let id = match spanned {
+            Some(ids) => answer.id(keys, Some(user_id), ids),
+            None => {
+                let ids = item_ids(&self.items_json).map_err(ApiError::internal)?;
+                answer.id(keys, Some(user_id), ids.iter().map(|i| i.as_ref()))
+            }
+        };
+        Ok(body::answer_body(
+            user_id,
+            answer.version,
+            Some(&id),
+            &self.items_json,
+            self.source,
+        ))
+    }
 }
 
 /// The handler: one store read (the user's document), cached active pointer and popular list.
@@ -91,13 +118,12 @@ pub async fn recommendations_get(
         query: &query,
         servable: servable.as_deref(),
     };
-    let (items_json, source) = request.select().await?;
-    let items_json = if query.explain && source == "personalized" {
-        Box::pin(explained(&state, answer.version, &user_id, &items_json)).await?
-    } else {
-        items_json
-    };
-    let body = answer_body(&answer, state.id_keys(), &user_id, &items_json, source)?;
+    let mut selection = request.select().await?;
+    if query.explain && selection.source == "personalized" {
+        let explained = explained(&state, answer.version, &user_id, &selection.items_json);
+        selection = Selection::of(Box::pin(explained).await?, selection.source);
+    }
+    let body = selection.answer_body(&answer, state.id_keys(), &user_id)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -117,7 +143,7 @@ impl ListRequest<'_> {
     /// fresh scoring when the filters leave too few; or, for a user without one, the popular
     /// or trending fallback. Never an item the catalogue hides (unavailable, expired), nor one
     /// the request excludes or its filters do not allow.
-    async fn select(&self) -> Result<(Vec<u8>, &'static str), ApiError> {
+    async fn select(&self) -> Result<Selection, ApiError> {
         let allow = |id: &str| served(self.servable, self.query.filter.as_ref(), id);
         let filter = ItemFilter {
             exclude: &self.query.exclude,
@@ -132,7 +158,7 @@ impl ListRequest<'_> {
             .user_top_items(self.version, self.user_id, k, &filter)
             .await?
         {
-            Some(top) => Ok((self.personal(top, &filter).await?, "personalized")),
+            Some(top) => self.personal(top, &filter).await,
             // Boxed, as every path off the stored list: the request's future stays the size
             // of the common path (see `AppState::active`).
             None => Box::pin(self.fallback(filter)).await,
@@ -142,7 +168,11 @@ impl ListRequest<'_> {
     /// The user's stored list (which already leaves out what the user has: publishing and
     /// every fold-in write it so), filled up from a fresh scoring of the whole catalogue when
     /// the filters removed more than it can spare.
-    async fn personal(&self, top: TopItems, filter: &ItemFilter<'_>) -> Result<Vec<u8>, ApiError> {
+    async fn personal(
+        &self,
+        top: TopItems,
+        filter: &ItemFilter<'_>,
+    ) -> Result<Selection, ApiError> {
         let k = self.query.k;
         if top.exhausted && !filter.is_empty() {
             let rescored = rescore(self.state, self.version, self.user_id, k, filter);
@@ -157,19 +187,29 @@ impl ListRequest<'_> {
                         items.push(item);
                     }
                 }
-                return self.items_json(items);
+                return Ok(Selection::of(self.items_json(items)?, "personalized"));
             }
         }
-        match self.servable {
-            Some(s) => s.retitle_json(top.items_json).map_err(ApiError::internal),
-            None => Ok(top.items_json),
-        }
+        let retitled = match self.servable {
+            Some(s) => s
+                .retitle_json(&top.items_json)
+                .map_err(ApiError::internal)?,
+            None => None,
+        };
+        Ok(match retitled {
+            Some(json) => Selection::of(json, "personalized"),
+            None => Selection {
+                items_json: top.items_json,
+                source: "personalized",
+                id_spans: top.id_spans,
+            },
+        })
     }
 
     /// For a user without a stored list: a 404 under `TOPTEN_UNKNOWN_USER=not-found`, else
     /// the trending or popular items, without what the user's live events name (a user may
     /// have events for items the model does not know, or in a version without factors).
-    async fn fallback(&self, filter: ItemFilter<'_>) -> Result<(Vec<u8>, &'static str), ApiError> {
+    async fn fallback(&self, filter: ItemFilter<'_>) -> Result<Selection, ApiError> {
         let (cfg, k) = (self.state.config(), self.query.k);
         if cfg.unknown_user == UnknownUser::NotFound {
             return Err(ApiError::not_found(
@@ -202,7 +242,7 @@ impl ListRequest<'_> {
                 .collect();
             // Titled by `trending_items` already.
             let items_json = serde_json::to_vec(&items).map_err(ApiError::internal)?;
-            return Ok((items_json, "trending"));
+            return Ok(Selection::of(items_json, "trending"));
         }
         let popular = self.state.popular(self.version).await?;
         let mut items = pick(&popular, &filter, k);
@@ -215,7 +255,7 @@ impl ListRequest<'_> {
                 items.extend(topten_live::realtime::to_items(&serving, &extra));
             }
         }
-        Ok((self.items_json(items)?, "popular"))
+        Ok(Selection::of(self.items_json(items)?, "popular"))
     }
 
     /// `items` as JSON, with the titles of live catalogue changes.
@@ -348,18 +388,22 @@ mod tests {
             let top = topten_store::top_items_from_json(&stored, k, &ItemFilter::exclude(&exclude))
                 .unwrap();
             assert_eq!(top.model_version, "v1");
-            let got = answer_body(
-                &answer,
-                &keys,
-                &doc.user_id,
-                &top.items_json,
-                "personalized",
-            )
-            .unwrap();
-            assert_eq!(
-                String::from_utf8(got).unwrap(),
-                String::from_utf8(want).unwrap()
-            );
+            // Signed over the ids the selection read, and over the ids parsed from the JSON:
+            // the same body.
+            assert_eq!(top.item_ids().unwrap().len(), top.count);
+            let spanned = Selection {
+                items_json: top.items_json.clone(),
+                source: "personalized",
+                id_spans: top.id_spans.clone(),
+            };
+            let parsed = Selection::of(top.items_json.clone(), "personalized");
+            for selection in [spanned, parsed] {
+                let got = selection.answer_body(&answer, &keys, &doc.user_id).unwrap();
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    String::from_utf8(want.clone()).unwrap()
+                );
+            }
         }
     }
 }
