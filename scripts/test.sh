@@ -129,7 +129,19 @@ if [[ $(id -u) != 0 ]]; then
     echo "(not root: skipping the tmpfs full-disk test, which CI runs as root)"
     skip=(--skip a_full_disk_is_named_as_such)
 fi
-cargo test --release --workspace --features topten-trainer/wasm --no-run
+# The WebAssembly host (wasmtime, and the Cranelift compiler it loads the component with)
+# builds at opt-level 0 for the tests: at opt-level 3 it is a third of the build's CPU
+# (cranelift-codegen alone about 430 s of unit time, 51 s at opt-level 0), while the tests
+# load the component only a few times. `cargo build --release --features wasm`, what
+# bench/portable.sh measures, keeps opt-level 3.
+wasm_host_opt0=()
+for pkg in cranelift-codegen cranelift-assembler-x64 cranelift-frontend cranelift-bforest \
+    regalloc2 gimli object wasmparser wasmprinter wasm-encoder wit-parser pulley-interpreter \
+    wasmtime wasmtime-environ wasmtime-internal-cranelift wasmtime-wasi wasmtime-wasi-http \
+    wasmtime-wasi-io; do
+    wasm_host_opt0+=(--config "profile.release.package.$pkg.opt-level=0")
+done
+cargo test --release --workspace --features topten-trainer/wasm "${wasm_host_opt0[@]}" --no-run
 step "waiting for the background set-up"
 if ! wait "$prepare_pid"; then
     cat "$prepare_log" >&2
@@ -138,19 +150,39 @@ if ! wait "$prepare_pid"; then
 fi
 grep '^== ' "$prepare_log" || true
 step "cargo test: running (the build above is reused)"
-cargo test --release --workspace --features topten-trainer/wasm -- --include-ignored "${skip[@]}"
+cargo test --release --workspace --features topten-trainer/wasm "${wasm_host_opt0[@]}" -- \
+    --include-ignored "${skip[@]}"
 for bin in target/release/topten target/release/handler; do
     [[ -x $bin ]] || { echo "scripts/test.sh: cargo test did not build $bin" >&2; exit 1; }
 done
 
-step "parity with Microsoft Recommenders 1.2.1"
-bash tests/parity/run.sh target/release/topten
-
-step "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)"
-bash tests/spark/run.sh target/release/topten
-
-step "OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks)"
-bash tests/schemathesis/run.sh target/release/topten
-
-step "Azure deployment: offline checks (Bicep, azd, Functions package)"
-bash tests/deploy/run.sh target/release/handler
+# The checks against other tools share nothing (each has its own venv, temporary directory and
+# free ports), so they run side by side, each into its own log; a log is printed when its
+# check ends, in this order, with what the check took.
+step "checks against other tools, side by side (each printed as it ends)"
+checks=(
+    "parity with Microsoft Recommenders 1.2.1|bash tests/parity/run.sh target/release/topten"
+    "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)|bash tests/spark/run.sh target/release/topten"
+    "OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks)|bash tests/schemathesis/run.sh target/release/topten"
+    "Azure deployment: offline checks (Bicep, azd, Functions package)|bash tests/deploy/run.sh target/release/handler"
+)
+check_dir="$(mktemp -d "${TMPDIR:-/tmp}/topten-checks.XXXXXX")"
+check_pids=()
+for i in "${!checks[@]}"; do
+    ( start=$SECONDS; rc=0; bash -c "${checks[i]#*|}" >"$check_dir/$i.log" 2>&1 || rc=$?
+      echo "$rc $((SECONDS - start))" >"$check_dir/$i.status" ) &
+    check_pids+=("$!")
+done
+failed=()
+for i in "${!checks[@]}"; do
+    wait "${check_pids[i]}" || true
+    read -r rc took <"$check_dir/$i.status" || { rc=1 took=0; }
+    printf '== %s (%ds, exit %s) ==\n' "${checks[i]%%|*}" "$took" "$rc"
+    cat "$check_dir/$i.log"
+    [[ $rc == 0 ]] || failed+=("${checks[i]%%|*}")
+done
+rm -rf "$check_dir"
+if ((${#failed[@]})); then
+    printf 'scripts/test.sh: failed: %s\n' "${failed[@]}" >&2
+    exit 1
+fi
