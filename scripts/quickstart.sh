@@ -2,7 +2,7 @@
 # The main job on a fresh machine: fetch MovieLens 100K, train an implicit ALS model on a
 # per-user stratified 75/25 split, print its holdout metrics, refit it on every row, publish
 # every user's top 50 to the embedded store as a new version, and serve the API on
-# http://127.0.0.1:8080 (Ctrl-C stops).
+# http://127.0.0.1:8080 with the storefront page at / (Ctrl-C stops).
 #
 #   scripts/quickstart.sh [--help]
 #
@@ -47,6 +47,7 @@ VERSION=$("$TOPTEN" publish --model "$MODEL_DIR" --store "$STORE" --items "$DATA
 
 [[ "${SERVE:-1}" == 0 ]] && exit 0
 echo "== serving version $VERSION on http://127.0.0.1:$PORT (Ctrl-C to stop) =="
+echo "   storefront: http://127.0.0.1:$PORT/?user=$DEMO_USER"
 echo "   curl 'http://127.0.0.1:$PORT/api/recommendations/$DEMO_USER?k=10'"
 echo "   curl 'http://127.0.0.1:$PORT/api/health'"
-exec "$TOPTEN" serve --store "$STORE" --port "$PORT"
+exec "$TOPTEN" serve --store "$STORE" --port "$PORT" --static clients/storefront/site

@@ -2,7 +2,8 @@
 # Runs every test of topten: the Rust workspace (unit, integration and end-to-end tests over
 # real files, processes and sockets; the fuzz corpus replay), Microsoft Recommenders parity,
 # Spark interop against real pyspark, schemathesis against a live server, the offline Azure
-# deployment checks, and the WebAssembly component against the native handler.
+# deployment checks, the WebAssembly component against the native handler, and the TypeScript
+# and Python clients and the storefront page (in headless Chromium) against a live server.
 #
 #   scripts/test.sh
 #
@@ -11,8 +12,9 @@
 # redis-tools, openssl, openjdk-17-jre-headless, chromium, python3-venv, and for the
 # WebAssembly step rustc-web, cargo-web, rust-web-src, libstd-rust-web-dev, wasi-libc, lld-22;
 # run as another user, it names the missing ones and stops. From PyPI and npm (pinned):
-# pyspark, schemathesis, Recommenders, cargo-lambda, and the Cosmos DB / Blob Storage
-# stand-ins (tests/azure/package-lock.json). Tests that need those tools are #[ignore]d with
+# pyspark, schemathesis, Recommenders, cargo-lambda, the Cosmos DB / Blob Storage stand-ins
+# (tests/azure/package-lock.json), and the clients' tools (clients/*/package-lock.json,
+# clients/python/requirements-test.lock). Tests that need those tools are #[ignore]d with
 # the reason and run here with --include-ignored, so a missing tool fails them instead of
 # skipping them. The one test that needs root (a tmpfs mount) runs only as root, as in CI.
 # .ci/run calls exactly this.
@@ -20,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -90,6 +92,14 @@ need_apt "${missing[@]}"
 prepare_log="$(mktemp /tmp/topten-test-prepare.XXXXXX)"
 prepare() {
     set -e
+    # The WebAssembly test builds its guest with Debian's rustc-web and links it with
+    # wasm-component-ld. It links one small component per test run, so it is built at
+    # opt-level 0 (a minute of CPU instead of three), beside the workspace's build.
+    if ! command -v wasm-component-ld >/dev/null; then
+        echo "== wasm-component-ld (crates.io, for the WebAssembly test; opt-level 0)"
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+            cargo install --locked --quiet wasm-component-ld --version '^0.5'
+    fi
     if [[ ! -d tests/azure/node_modules ]]; then
         echo "== Azure stand-ins (npm ci in tests/azure)"
         (cd tests/azure && npm ci --no-audit --no-fund --loglevel=error)
@@ -99,6 +109,10 @@ prepare() {
         python3 -m venv .venv-lambda
         .venv-lambda/bin/pip install --quiet cargo-lambda==1.9.2
     fi
+    echo "== the clients' test tools (npm ci: tsc, playwright-core; the Python client's pinned venv)"
+    (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
+    (cd clients/storefront && npm ci --no-audit --no-fund --loglevel=error)
+    bash scripts/pinned-venv.sh .venv-clients clients/python/requirements-test.lock 'import httpx, pytest'
     echo "== venvs: parity, Spark, schemathesis, deployment checks"
     bash tests/parity/setup-venv.sh
     bash scripts/pinned-venv.sh .venv-spark tests/spark/requirements.txt \
@@ -113,12 +127,6 @@ if [[ -z "${CARGO_LAMBDA:-}" ]] && ! command -v cargo-lambda >/dev/null; then
     export CARGO_LAMBDA="$PWD/.venv-lambda/bin/cargo-lambda"
 fi
 
-# The WebAssembly test builds its guest with Debian's rustc-web and links it with
-# wasm-component-ld.
-command -v wasm-component-ld >/dev/null || {
-    step "wasm-component-ld (crates.io, for the WebAssembly test)"
-    cargo install --locked --quiet wasm-component-ld --version '^0.5'
-}
 
 # One cargo invocation builds everything: the binaries the later steps run (target/release/topten
 # with `serve --wasm`, target/release/handler) come out of it with the features the tests
@@ -129,19 +137,25 @@ if [[ $(id -u) != 0 ]]; then
     echo "(not root: skipping the tmpfs full-disk test, which CI runs as root)"
     skip=(--skip a_full_disk_is_named_as_such)
 fi
-# The WebAssembly host (wasmtime, and the Cranelift compiler it loads the component with)
-# builds at opt-level 0 for the tests: at opt-level 3 it is a third of the build's CPU
-# (cranelift-codegen alone about 430 s of unit time, 51 s at opt-level 0), while the tests
-# load the component only a few times. `cargo build --release --features wasm`, what
-# bench/portable.sh measures, keeps opt-level 3.
-wasm_host_opt0=()
+# The heaviest dependencies whose speed no test measures build at opt-level 0 for the tests:
+# the WebAssembly host (wasmtime and the Cranelift compiler it loads the component with; at
+# opt-level 3 a third of the build's CPU, cranelift-codegen alone about 430 s of unit time
+# against 51 s), Parquet and Arrow (the tests read files of a few rows), and the cloud SDKs
+# and their TLS stack (the tests talk to local stand-ins). The workspace's own crates keep
+# the release profile. `cargo build --release` (what the benchmarks measure) is unchanged.
+fast_deps=()
 for pkg in cranelift-codegen cranelift-assembler-x64 cranelift-frontend cranelift-bforest \
     regalloc2 gimli object wasmparser wasmprinter wasm-encoder wit-parser pulley-interpreter \
     wasmtime wasmtime-environ wasmtime-internal-cranelift wasmtime-wasi wasmtime-wasi-http \
-    wasmtime-wasi-io; do
-    wasm_host_opt0+=(--config "profile.release.package.$pkg.opt-level=0")
+    wasmtime-wasi-io \
+    parquet arrow-array arrow-buffer arrow-cast arrow-cmp arrow-data arrow-ipc arrow-ord \
+    arrow-schema arrow-select lexical-core lexical-parse-float lexical-parse-integer \
+    lexical-util lexical-write-float lexical-write-integer zstd-sys \
+    azure_core azure_data_cosmos azure_data_cosmos_driver azure_identity azure_storage_blob \
+    azure_storage_common typespec_client_core reqwest h2 aws-lc-sys aws-lc-rs rustls; do
+    fast_deps+=(--config "profile.release.package.$pkg.opt-level=0")
 done
-cargo test --release --workspace --features topten-trainer/wasm "${wasm_host_opt0[@]}" --no-run
+cargo test --release --workspace --features topten-trainer/wasm "${fast_deps[@]}" --no-run
 step "waiting for the background set-up"
 if ! wait "$prepare_pid"; then
     cat "$prepare_log" >&2
@@ -149,22 +163,21 @@ if ! wait "$prepare_pid"; then
     exit 1
 fi
 grep '^== ' "$prepare_log" || true
-step "cargo test: running (the build above is reused)"
-cargo test --release --workspace --features topten-trainer/wasm "${wasm_host_opt0[@]}" -- \
-    --include-ignored "${skip[@]}"
 for bin in target/release/topten target/release/handler; do
     [[ -x $bin ]] || { echo "scripts/test.sh: cargo test did not build $bin" >&2; exit 1; }
 done
 
-# The checks against other tools share nothing (each has its own venv, temporary directory and
-# free ports), so they run side by side, each into its own log; a log is printed when its
-# check ends, in this order, with what the check took.
-step "checks against other tools, side by side (each printed as it ends)"
+# The checks against other tools share nothing with each other or with the Rust tests (each
+# has its own venv, temporary directory and free ports), so they all run beside the Rust tests,
+# each into its own log; a log is printed when the Rust tests are done, in this order, with
+# what the check took.
 checks=(
     "parity with Microsoft Recommenders 1.2.1|bash tests/parity/run.sh target/release/topten"
     "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)|bash tests/spark/run.sh target/release/topten"
     "OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks)|bash tests/schemathesis/run.sh target/release/topten"
     "Azure deployment: offline checks (Bicep, azd, Functions package)|bash tests/deploy/run.sh target/release/handler"
+    "TypeScript client (tsc 5.9.3, node --test), then the storefront in headless Chromium|(cd clients/typescript && npm test) && (cd clients/storefront && npm test)"
+    "Python client (pytest, sync and async)|cd clients/python && ../../.venv-clients/bin/python -m pytest -q"
 )
 check_dir="$(mktemp -d "${TMPDIR:-/tmp}/topten-checks.XXXXXX")"
 check_pids=()
@@ -173,7 +186,13 @@ for i in "${!checks[@]}"; do
       echo "$rc $((SECONDS - start))" >"$check_dir/$i.status" ) &
     check_pids+=("$!")
 done
+
+step "cargo test: running (the build above is reused), with the checks against other tools beside it"
 failed=()
+cargo test --release --workspace --features topten-trainer/wasm "${fast_deps[@]}" -- \
+    --include-ignored "${skip[@]}" || failed+=("cargo test")
+
+step "the checks against other tools (each as it ended)"
 for i in "${!checks[@]}"; do
     wait "${check_pids[i]}" || true
     read -r rc took <"$check_dir/$i.status" || { rc=1 took=0; }

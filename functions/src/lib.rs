@@ -70,6 +70,13 @@ use error::{ApiError, ErrorInfo, StoreFailure};
 /// The router: every route of the [`route_table`], behind its access rule, plus the layers
 /// every answer passes through.
 pub fn app(state: AppState) -> Router {
+    app_serving(state, None)
+}
+
+/// [`app`], also serving the files of `site` (a static web page such as the storefront) at
+/// every path no route takes: `/` is its `index.html`. A missing file is the API's JSON 404,
+/// and every answer passes through the same layers (request id, metrics, error shape).
+pub fn app_serving(state: AppState, site: Option<&std::path::Path>) -> Router {
     let timeout = Duration::from_millis(state.config().request_timeout_ms);
     // Each route's own layers, innermost first: its query check (list routes check their own
     // query), the API key where it needs one, the deadline (all but the timer).
@@ -93,8 +100,17 @@ pub fn app(state: AppState) -> Router {
         }
         api = api.route(route.path, handler);
     }
-    api.fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    let api = match site {
+        Some(dir) => {
+            use axum::handler::HandlerWithoutStateExt;
+            let files = tower_http::services::ServeDir::new(dir)
+                .append_index_html_on_directories(true)
+                .fallback(not_found.into_service());
+            api.fallback_service(files)
+        }
+        None => api.fallback(not_found),
+    };
+    api.method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(rejected_head))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(
@@ -260,9 +276,12 @@ pub async fn serve(
 
 /// Serves `state` on `listener` as both binaries do (the handler and `topten serve`): with the
 /// configured [`ServeOptions`], refusing a non-loopback address without `TOPTEN_API_KEY`.
+/// `site`: a folder of static files to serve beside the API (`topten serve --static`; see
+/// [`app_serving`]).
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    site: Option<&std::path::Path>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
@@ -273,7 +292,13 @@ pub async fn run(
     let options = ServeOptions::from_state(&state);
     let saver = tokio::spawn(save_answer_counts_every(state.clone()));
     let sweeper = tokio::spawn(sweep_every(state.clone()));
-    let served = serve_with(listener, app(state.clone()), shutdown, options).await;
+    let served = serve_with(
+        listener,
+        app_serving(state.clone(), site),
+        shutdown,
+        options,
+    )
+    .await;
     saver.abort();
     sweeper.abort();
     // The answers since the last save, so a clean stop loses none.

@@ -57,5 +57,5 @@ async fn main() -> anyhow::Result<()> {
     }
     let state = state_from_config(cli.config)?;
     tracing::info!(addr = %listener.local_addr()?, store = state.reader().backend(), "handler listening");
-    run(listener, state, shutdown_signal()).await
+    run(listener, state, None, shutdown_signal()).await
 }

@@ -67,8 +67,17 @@ pub struct TopItems {
 
 impl PartialEq for TopItems {
     fn eq(&self, other: &Self) -> bool {
-        (&self.model_version, &self.items_json, self.count, self.exhausted)
-            == (&other.model_version, &other.items_json, other.count, other.exhausted)
+        (
+            &self.model_version,
+            &self.items_json,
+            self.count,
+            self.exhausted,
+        ) == (
+            &other.model_version,
+            &other.items_json,
+            other.count,
+            other.exhausted,
+        )
     }
 }
 

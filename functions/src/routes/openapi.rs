@@ -195,6 +195,20 @@ fn stats_schema() -> Value {
         "itemsShown": {"type": "integer"}, "itemsClicked": {"type": "integer"},
         "answersShown": {"type": "integer"}, "answersClicked": {"type": "integer"},
         "answersConverted": {"type": "integer"}});
+    let past_experiments = serde_json::json!({"type": "array", "description": "ended experiments, most recent first, with their verdicts", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "control": {"type": "string"}, "candidate": {"type": "string"},
+        "share": {"type": "number"}, "startedAt": {"type": "string"}, "endedAt": {"type": "string"},
+        "decision": {"type": "string"}, "decidedBy": {"type": "string"},
+        "winner": {"type": "string", "nullable": true}, "summary": {"type": "string"}}}});
+    let top_items = serde_json::json!({"type": "array", "description": "the most shown items of the window (impressions), with titles", "items": {"type": "object", "properties": {
+        "itemId": {"type": "string"}, "title": {"type": "string", "nullable": true},
+        "shown": {"type": "integer", "description": "answers that showed it"},
+        "clicked": {"type": "integer", "description": "of those, answers where it got a positive event"},
+        "share": {"type": "number", "description": "its share of all shown slots (0 to 1)"},
+        "itemCtr": {"type": "number", "description": "clicked / shown"}}}});
+    let coverage = serde_json::json!({"type": "object", "description": "how much of the active version's catalogue the window's shown answers covered", "properties": {
+        "itemsShown": {"type": "integer"}, "catalogueItems": {"type": "integer", "nullable": true},
+        "share": {"type": "number", "nullable": true}}});
     let with_rates = |mut fields: Value| {
         if let (Some(f), Some(r)) = (fields.as_object_mut(), rates.as_object()) {
             f.extend(r.clone());
@@ -220,7 +234,10 @@ fn stats_schema() -> Value {
                 "answers": {"type": "integer"}, "impressions": {"type": "integer"},
                 "clicks": {"type": "integer"}, "conversions": {"type": "integer"}}))}},
             "eventsPerMinute": {"type": "array", "items": {"type": "object", "properties": {
-                "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}}
+                "minuteMs": {"type": "integer"}, "events": {"type": "integer"}}}},
+            "pastExperiments": past_experiments,
+            "topItems": top_items,
+            "coverage": coverage
         }
     })
 }

@@ -25,6 +25,10 @@ pub struct Args {
     /// With --wasm: instances that can run at once (the pooling allocator's size).
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
+    /// Also serve this folder's files at every path the API does not take (`/` is its
+    /// `index.html`): e.g. `--static clients/storefront`, the demo shop page.
+    #[arg(long = "static", value_name = "DIR")]
+    pub site: Option<PathBuf>,
     #[command(flatten)]
     pub config: Config,
 }
@@ -34,6 +38,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    anyhow::ensure!(
+        args.wasm.is_none() || args.site.is_none(),
+        "--static is served by the native handler; it does not go with --wasm"
+    );
     if let Some(component) = &args.wasm {
         return rt.block_on(serve_wasm(component.clone(), &args));
     }
@@ -45,9 +53,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Some(refusal) = exposure_error(listener.local_addr()?, &args.config) {
             anyhow::bail!(refusal);
         }
+        if let Some(dir) = &args.site {
+            anyhow::ensure!(
+                dir.join("index.html").is_file(),
+                "--static {}: no index.html there",
+                dir.display()
+            );
+        }
         let state = state_from_config(args.config)?;
         tracing::info!(addr = %listener.local_addr()?, "serving; try curl http://{}/api/health", listener.local_addr()?);
-        serve_api(listener, state, shutdown_signal()).await
+        serve_api(listener, state, args.site.as_deref(), shutdown_signal()).await
     })
 }
 
