@@ -52,11 +52,14 @@ async fn handler_serves_published_versions_from_cosmos_with_one_read_per_request
         "{body}"
     );
 
-    // Request counting, inside one pointer-cache lifetime: one item read per request.
+    // Request counting, inside one pointer-cache lifetime: one item read per request. The
+    // lifetime starts with the warming request, so the time that counts is from there.
+    let warmed = std::time::Instant::now();
     let _ = get(&format!("{}/api/recommendations/{user}", h.base)).await; // warm the pointer
     server.control("/reset", serde_json::json!({}));
     let n = 20;
-    let elapsed = common::time_known_users(&h.base, &model, n).await;
+    common::time_known_users(&h.base, &model, n).await;
+    let elapsed = warmed.elapsed();
     let stats = server.stats();
     if elapsed < Duration::from_millis(300) {
         assert_eq!(

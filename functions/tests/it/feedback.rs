@@ -334,8 +334,25 @@ async fn the_experiment_report_counts_each_arm() {
         .as_str()
         .unwrap()
         .contains("answers"));
-    assert!(report["verdict"]["winner"].is_null(), "{report}");
-    assert!(report["verdict"]["summary"].as_str().unwrap().len() > 10);
+    // The arms are a random split of the users, so either verdict can come out: it must be
+    // the one the list-CTR test gives.
+    let p = report["listCtrDifference"]["pValue"].as_f64().unwrap();
+    let (control, candidate) = (
+        report["control"]["listCtr"].as_f64().unwrap(),
+        report["candidate"]["listCtr"].as_f64().unwrap(),
+    );
+    let verdict = &report["verdict"];
+    if p < 0.05 {
+        let better = if candidate > control {
+            "candidate"
+        } else {
+            "control"
+        };
+        assert_eq!(verdict["winner"], better, "{report}");
+    } else {
+        assert!(verdict["winner"].is_null(), "{report}");
+    }
+    assert!(verdict["summary"].as_str().unwrap().len() > 10);
     assert_eq!(report["experiment"]["candidate"], candidate.as_str());
 }
 
