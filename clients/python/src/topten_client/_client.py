@@ -5,6 +5,10 @@ only the sending differs (httpx's sync or async client). 429 and 503 answers are
 exponential backoff (full jitter) that honours ``Retry-After``; network failures are retried
 for requests that are safe to repeat, which here is every request: events get an ``eventId``
 before the first attempt, so a retry never stores one twice.
+
+The top-level methods are written once per client on purpose: one returns values, the other
+coroutines, and each signature says which to a type checker. Everything behind them (what a
+call sends, how its answer reads, the retry rules, the grouped calls) is written once.
 """
 
 from __future__ import annotations
@@ -242,6 +246,28 @@ class _Base:
         if api_key:
             self._headers["x-functions-key"] = api_key
         self._timeout = timeout
+        # The grouped calls (`events`, `items`, `users`, `admin`): each sends through `_run`,
+        # which answers the value (Client) or a coroutine to await (AsyncClient).
+        run = self._run
+        self.events = _Events(lambda evs: run(*_Calls.send_events(evs)))
+        self.items = _Namespace(
+            get=lambda item_id: run(*_Calls.item_get(item_id)),
+            put=lambda item_id, change, if_match=None: run(*_Calls.item_put(item_id, change, if_match)),
+            post=lambda items: run(*_Calls.items_post(items)),
+            delete=lambda item_id, if_match=None: run(*_Calls.item_delete(item_id, if_match)),
+        )
+        self.users = _Namespace(
+            delete=lambda user_id: run(*_Calls.user_delete(user_id)),
+            data=lambda user_id: run(*_Calls.user_data(user_id)),
+            merge=lambda user_id, from_: run(*_Calls.user_merge(user_id, from_)),
+        )
+        self.admin = _Namespace(
+            stats=lambda hours=None: run(*_Calls.stats(hours)),
+            metrics=lambda: run(*_Calls.metrics()),
+        )
+
+    def _run(self, call: _Call, read: Callable[[httpx.Response], Any]) -> Any:
+        raise NotImplementedError
 
     def _request(self, call: _Call) -> Dict[str, Any]:
         return {
@@ -313,22 +339,6 @@ class Client(_Base):
     ):
         super().__init__(base_url, api_key, timeout, retries)
         self._http = httpx.Client(timeout=timeout, transport=transport)
-        self.events = _Events(lambda evs: self._run(*_Calls.send_events(evs)))
-        self.items = _Namespace(
-            get=lambda item_id: self._run(*_Calls.item_get(item_id)),
-            put=lambda item_id, change, if_match=None: self._run(*_Calls.item_put(item_id, change, if_match)),
-            post=lambda items: self._run(*_Calls.items_post(items)),
-            delete=lambda item_id, if_match=None: self._run(*_Calls.item_delete(item_id, if_match)),
-        )
-        self.users = _Namespace(
-            delete=lambda user_id: self._run(*_Calls.user_delete(user_id)),
-            data=lambda user_id: self._run(*_Calls.user_data(user_id)),
-            merge=lambda user_id, from_: self._run(*_Calls.user_merge(user_id, from_)),
-        )
-        self.admin = _Namespace(
-            stats=lambda hours=None: self._run(*_Calls.stats(hours)),
-            metrics=lambda: self._run(*_Calls.metrics()),
-        )
 
     def __enter__(self) -> "Client":
         return self
@@ -413,22 +423,6 @@ class AsyncClient(_Base):
     ):
         super().__init__(base_url, api_key, timeout, retries)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
-        self.events = _Events(lambda evs: self._run(*_Calls.send_events(evs)))
-        self.items = _Namespace(
-            get=lambda item_id: self._run(*_Calls.item_get(item_id)),
-            put=lambda item_id, change, if_match=None: self._run(*_Calls.item_put(item_id, change, if_match)),
-            post=lambda items: self._run(*_Calls.items_post(items)),
-            delete=lambda item_id, if_match=None: self._run(*_Calls.item_delete(item_id, if_match)),
-        )
-        self.users = _Namespace(
-            delete=lambda user_id: self._run(*_Calls.user_delete(user_id)),
-            data=lambda user_id: self._run(*_Calls.user_data(user_id)),
-            merge=lambda user_id, from_: self._run(*_Calls.user_merge(user_id, from_)),
-        )
-        self.admin = _Namespace(
-            stats=lambda hours=None: self._run(*_Calls.stats(hours)),
-            metrics=lambda: self._run(*_Calls.metrics()),
-        )
 
     async def __aenter__(self) -> "AsyncClient":
         return self
