@@ -337,13 +337,13 @@ async fn the_experiment_report_counts_each_arm() {
     // The arms are a random split of the users, so either verdict can come out: it must be
     // the one the list-CTR test gives.
     let p = report["listCtrDifference"]["pValue"].as_f64().unwrap();
-    let (control, candidate) = (
+    let (control_ctr, candidate_ctr) = (
         report["control"]["listCtr"].as_f64().unwrap(),
         report["candidate"]["listCtr"].as_f64().unwrap(),
     );
     let verdict = &report["verdict"];
     if p < 0.05 {
-        let better = if candidate > control {
+        let better = if candidate_ctr > control_ctr {
             "candidate"
         } else {
             "control"
