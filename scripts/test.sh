@@ -169,10 +169,16 @@ for bin in target/release/topten target/release/handler; do
     [[ -x $bin ]] || { echo "scripts/test.sh: cargo test did not build $bin" >&2; exit 1; }
 done
 
-# The checks against other tools share nothing with each other or with the Rust tests (each
-# has its own venv, temporary directory and free ports), so they all run beside the Rust tests,
-# each into its own log; a log is printed when the Rust tests are done, in this order, with
-# what the check took.
+step "cargo test: running (the build above is reused)"
+failed=()
+cargo test --release --workspace --features topten-trainer/wasm "${fast_deps[@]}" --no-fail-fast -- \
+    --include-ignored "${skip[@]}" || failed+=("cargo test")
+
+step "the checks against other tools, side by side"
+# The checks against other tools share nothing (each has its own venv, temporary directory and
+# free ports), so they run side by side after the Rust tests (beside them, the machine's two
+# cores are shared four ways and timing-sensitive tests slow down), each into its own log; the
+# logs are printed in this order, with what each check took.
 checks=(
     "parity with Microsoft Recommenders 1.2.1|bash tests/parity/run.sh target/release/topten"
     "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)|bash tests/spark/run.sh target/release/topten"
@@ -189,12 +195,6 @@ for i in "${!checks[@]}"; do
     check_pids+=("$!")
 done
 
-step "cargo test: running (the build above is reused), with the checks against other tools beside it"
-failed=()
-cargo test --release --workspace --features topten-trainer/wasm "${fast_deps[@]}" --no-fail-fast -- \
-    --include-ignored "${skip[@]}" || failed+=("cargo test")
-
-step "the checks against other tools (each as it ended)"
 for i in "${!checks[@]}"; do
     wait "${check_pids[i]}" || true
     read -r rc took <"$check_dir/$i.status" || { rc=1 took=0; }
