@@ -93,11 +93,6 @@ impl TopItems {
             id_spans: None,
         }
     }
-
-    /// The selected items' ids, from [`TopItems::id_spans`] (`None` without them).
-    pub fn item_ids(&self) -> Option<Vec<&str>> {
-        ids_at(&self.items_json, self.id_spans.as_deref()?)
-    }
 }
 
 /// The strings at `spans` of `json` (`None` if one is out of bounds or not UTF-8).

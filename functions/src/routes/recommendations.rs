@@ -390,7 +390,11 @@ mod tests {
             assert_eq!(top.model_version, "v1");
             // Signed over the ids the selection read, and over the ids parsed from the JSON:
             // the same body.
-            assert_eq!(top.item_ids().unwrap().len(), top.count);
+            let spans = top.id_spans.as_deref().unwrap();
+            assert_eq!(
+                topten_store::ids_at(&top.items_json, spans).unwrap().len(),
+                top.count
+            );
             let spanned = Selection {
                 items_json: top.items_json.clone(),
                 source: "personalized",

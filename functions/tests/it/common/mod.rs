@@ -189,16 +189,26 @@ pub async fn assert_switch_and_rollback(
     assert_eq!(body["modelVersion"], "v1");
 }
 
-/// GETs the lists of the model's first `n` users from the handler at `base`, each answered 200,
-/// and returns how long that took: the request-counting tests allow for pointer refreshes by it.
-pub async fn time_known_users(base: &str, model: &topten_model::model::Model, n: u32) -> Duration {
+/// Warms the handler's pointer cache with one GET, runs `after_warming` (the caller's counter
+/// reset or baseline), then GETs the lists of the model's first `n` users, each answered 200.
+/// Returns what `after_warming` gave and the time since the warming request: the pointer's
+/// cache lifetime starts there, so the request-counting tests allow for refreshes by it.
+pub async fn time_known_users<T>(
+    base: &str,
+    model: &topten_model::model::Model,
+    n: u32,
+    after_warming: impl FnOnce() -> T,
+) -> (T, Duration) {
     use topten_testkit::http::get_json as get;
-    let t = Instant::now();
+    let warmed = Instant::now();
+    let (s, _) = get(&format!("{base}/api/recommendations/{}", model.users.id(0))).await;
+    assert_eq!(s, 200);
+    let baseline = after_warming();
     for u in 0..n {
         let (s, _) = get(&format!("{base}/api/recommendations/{}", model.users.id(u))).await;
         assert_eq!(s, 200);
     }
-    t.elapsed()
+    (baseline, warmed.elapsed())
 }
 
 /// GETs `user`'s list from the handler at `base` while its store is down and checks that it
