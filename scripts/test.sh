@@ -51,8 +51,8 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# The release profile carries no debug info (Cargo.toml), so target/ stays a few GB; set
-# CARGO_PROFILE_RELEASE_DEBUG=line-tables-only to debug a test.
+# The ci profile, like release, carries no debug info (Cargo.toml), so target/ stays a few GB; set
+# CARGO_PROFILE_CI_DEBUG=line-tables-only to debug a test.
 
 # System packages (Debian names), checked before anything is built.
 need_apt() { # need_apt PACKAGE...: installs them as root with apt-get, else names them and stops
@@ -128,36 +128,29 @@ if [[ -z "${CARGO_LAMBDA:-}" ]] && ! command -v cargo-lambda >/dev/null; then
 fi
 
 
-# One cargo invocation builds everything: the binaries the later steps run (target/release/topten
-# with `serve --wasm`, target/release/handler) come out of it with the features the tests
-# built, so no step after it compiles the workspace again.
-step "cargo test: building (release, with the WebAssembly host)"
+# One cargo invocation builds everything: the binaries the later steps run (target/ci/topten
+# with `serve --wasm`, target/ci/handler) come out of it with the features the tests built, so
+# no step after it compiles the workspace again. It builds with the `ci` profile (Cargo.toml:
+# release code at opt-level 1), which takes about two thirds of the release build's CPU time.
+step "cargo test: building (profile ci, with the WebAssembly host)"
 skip=()
 if [[ $(id -u) != 0 ]]; then
     echo "(not root: skipping the tmpfs full-disk test, which CI runs as root)"
     skip=(--skip a_full_disk_is_named_as_such)
 fi
-# The heaviest dependencies whose speed no test measures build faster for the tests. The
-# WebAssembly host (wasmtime and the Cranelift compiler it loads the component with: crates
-# only `topten serve --wasm` links; the handler's own build is unchanged) builds at opt-level 0: at opt-level 3 it is a third of the
-# build's CPU (cranelift-codegen alone about 430 s of unit time, against 51 s). Parquet and
-# Arrow, which the handler links, build at opt-level 1: at 0 the handler would grow past the
-# deployment checks' 40 MiB, which measure this build's handler. The workspace's own crates
-# keep the release profile, and `cargo build --release` (what the benchmarks measure) is
-# unchanged.
+# The WebAssembly host (wasmtime and the Cranelift compiler it loads the component with: crates
+# only `topten serve --wasm` links) builds at opt-level 0: a third of the build's CPU at
+# opt-level 3, and still the largest part at 1 (cranelift-codegen alone: about 430 s of unit
+# time at 3, 51 s at 0).
 fast_deps=()
 for pkg in cranelift-codegen cranelift-assembler-x64 cranelift-frontend cranelift-bforest \
     regalloc2 wasmparser wasmprinter wasm-encoder wit-parser pulley-interpreter \
     wasmtime wasmtime-environ wasmtime-internal-cranelift wasmtime-wasi wasmtime-wasi-http \
     wasmtime-wasi-io; do
-    fast_deps+=(--config "profile.release.package.$pkg.opt-level=0")
+    fast_deps+=(--config "profile.ci.package.$pkg.opt-level=0")
 done
-for pkg in parquet arrow-array arrow-buffer arrow-cast arrow-cmp arrow-data arrow-ipc \
-    arrow-ord arrow-schema arrow-select lexical-core lexical-parse-float \
-    lexical-parse-integer lexical-util lexical-write-float lexical-write-integer; do
-    fast_deps+=(--config "profile.release.package.$pkg.opt-level=1")
-done
-cargo test --release --workspace --features topten-trainer/wasm "${fast_deps[@]}" --no-run
+cargo_test=(cargo test --profile ci --workspace --features topten-trainer/wasm "${fast_deps[@]}")
+"${cargo_test[@]}" --no-run
 step "waiting for the background set-up"
 if ! wait "$prepare_pid"; then
     cat "$prepare_log" >&2
@@ -165,25 +158,27 @@ if ! wait "$prepare_pid"; then
     exit 1
 fi
 grep '^== ' "$prepare_log" || true
-for bin in target/release/topten target/release/handler; do
+for bin in target/ci/topten target/ci/handler; do
     [[ -x $bin ]] || { echo "scripts/test.sh: cargo test did not build $bin" >&2; exit 1; }
 done
 
 step "cargo test: running (the build above is reused)"
 failed=()
-cargo test --release --workspace --features topten-trainer/wasm "${fast_deps[@]}" --no-fail-fast -- \
+"${cargo_test[@]}" --no-fail-fast -- \
     --include-ignored "${skip[@]}" || failed+=("cargo test")
 
 step "the checks against other tools, side by side"
+# The clients' suites start the binary the build above made.
+export TOPTEN_BIN="$PWD/target/ci/topten"
 # The checks against other tools share nothing (each has its own venv, temporary directory and
 # free ports), so they run side by side after the Rust tests (beside them, the machine's two
 # cores are shared four ways and timing-sensitive tests slow down), each into its own log; the
 # logs are printed in this order, with what each check took.
 checks=(
-    "parity with Microsoft Recommenders 1.2.1|bash tests/parity/run.sh target/release/topten"
-    "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)|bash tests/spark/run.sh target/release/topten"
-    "OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks)|bash tests/schemathesis/run.sh target/release/topten"
-    "Azure deployment: offline checks (Bicep, azd, Functions package)|bash tests/deploy/run.sh target/release/handler"
+    "parity with Microsoft Recommenders 1.2.1|bash tests/parity/run.sh target/ci/topten"
+    "Spark interop: pyspark 4.0.1 local[2] on Java 17 (import-spark, publish --recs, spark/topten_als.py, retrain --spark-runs)|bash tests/spark/run.sh target/ci/topten"
+    "OpenAPI document vs a live topten serve (schemathesis 4.32.5, all checks)|bash tests/schemathesis/run.sh target/ci/topten"
+    "Azure deployment: offline checks (Bicep, azd, Functions package)|bash tests/deploy/run.sh target/ci/handler"
     "TypeScript client (tsc 5.9.3, node --test), then the storefront in headless Chromium|(cd clients/typescript && npm test) && (cd clients/storefront && npm test)"
     "Python client (pytest, sync and async)|cd clients/python && ../../.venv-clients/bin/python -m pytest -q"
 )

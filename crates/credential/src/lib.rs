@@ -54,6 +54,20 @@ impl CredentialKind {
     }
 }
 
+/// Makes ring rustls's crypto back end for this process, once, before any TLS client is built.
+///
+/// The Azure SDK builds its HTTP clients with reqwest's rustls "without a provider" (the
+/// default would compile aws-lc-rs, minutes of C; see the workspace's Cargo.toml), and reqwest
+/// panics if no provider is installed when a client is built. Every constructor of an SDK
+/// client, the credential and the Redis TLS connection call this first; a provider someone
+/// installed earlier stays.
+pub fn install_tls_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The Entra ID credential for this process (`AZURE_CLIENT_ID` selects a user-assigned identity).
 ///
 /// One instance per process: a credential caches its tokens, so sharing it means one token
@@ -63,6 +77,7 @@ pub fn credential() -> Result<Arc<dyn TokenCredential>, String> {
     if let Some(c) = CREDENTIAL.get() {
         return Ok(c.clone());
     }
+    install_tls_provider();
     let c = new_credential()?;
     Ok(CREDENTIAL.get_or_init(|| c).clone())
 }

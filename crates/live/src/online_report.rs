@@ -412,17 +412,10 @@ pub struct ArmReport {
     pub version: String,
     /// Users of the arm with any event or impression since the experiment started.
     pub users: u64,
-    /// Answers served by the arm.
-    pub answers: u64,
-    /// Impressions attributed to the arm.
-    pub impressions: u64,
-    /// Positive events attributed to the arm.
-    pub clicks: u64,
-    /// Purchases attributed to the arm.
-    pub conversions: u64,
-    /// The arm's rates as sums (the estimates below carry the intervals).
+    /// The arm's answers, attributed events and rates as sums (the estimates below carry the
+    /// intervals); flattened, so the arm's JSON reads as a group's.
     #[serde(flatten)]
-    pub rates: Rates,
+    pub figures: GroupFigures,
     /// List CTR with its 95% interval.
     pub list_ctr_estimate: Option<Estimate>,
     /// Item CTR with its 95% interval (with impressions only).
@@ -488,10 +481,11 @@ pub struct Verdict {
 pub fn verdict(report: &ExperimentReport, confidence: f64, lift: f64) -> Verdict {
     let so_far = report
         .control
+        .figures
         .rates
         .answers_shown
-        .min(report.candidate.rates.answers_shown);
-    let baseline = report.control.rates.list_ctr;
+        .min(report.candidate.figures.rates.answers_shown);
+    let baseline = report.control.figures.rates.list_ctr;
     let needed = baseline
         .and_then(|b| topten_experiments::answers_needed(b, lift, confidence, PLANNED_POWER));
     let alpha = 1.0 - confidence;
@@ -626,11 +620,13 @@ pub fn experiment_report(
             arm,
             version: version.to_owned(),
             users: sums.converted.trials,
-            answers,
-            impressions: sums.tally.impressions,
-            clicks: sums.tally.clicks,
-            conversions: sums.tally.conversions,
-            rates,
+            figures: GroupFigures {
+                answers,
+                impressions: sums.tally.impressions,
+                clicks: sums.tally.clicks,
+                conversions: sums.tally.conversions,
+                rates,
+            },
             list_ctr_estimate: if by_impressions {
                 sums.list_ctr.estimate()
             } else {
@@ -649,8 +645,8 @@ pub fn experiment_report(
     let candidate = report(Arm::Candidate, &experiment.candidate, &arms[1]);
     let over_answers = |part: fn(&Rates) -> u64| {
         let p = |r: &ArmReport| Proportion {
-            successes: part(&r.rates).min(r.answers),
-            trials: r.answers,
+            successes: part(&r.figures.rates).min(r.figures.answers),
+            trials: r.figures.answers,
         };
         compare_proportions(p(&control), p(&candidate)).map(|c| Comparison {
             method: "two-proportion z-test over answers (assumes independent answers: report \

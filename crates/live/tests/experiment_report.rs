@@ -101,7 +101,10 @@ fn a_a_experiments_are_significant_at_the_nominal_rate() {
     let (mut ctr_hits, mut conversion_hits) = (0, 0);
     for r in 0..runs {
         let report = run(&mut rng, &format!("aa-{r}"), 1.0);
-        assert_eq!(report.control.rates.rate_basis, CtrBasis::Impressions);
+        assert_eq!(
+            report.control.figures.rates.rate_basis,
+            CtrBasis::Impressions
+        );
         assert_eq!(report.control.users + report.candidate.users, USERS as u64);
         let ctr = report
             .list_ctr_difference
@@ -138,11 +141,13 @@ fn a_better_arm_is_found_with_the_right_sign() {
             report.candidate.list_ctr_estimate.unwrap(),
         );
         assert!(
-            (a.value - report.control.clicks as f64 / report.control.impressions as f64).abs()
+            (a.value
+                - report.control.figures.clicks as f64 / report.control.figures.impressions as f64)
+                .abs()
                 < 1e-12
         );
-        assert!((a.value - report.control.rates.item_ctr.unwrap()).abs() < 1e-12);
-        assert!((a.value - report.control.rates.list_ctr.unwrap()).abs() < 1e-12);
+        assert!((a.value - report.control.figures.rates.item_ctr.unwrap()).abs() < 1e-12);
+        assert!((a.value - report.control.figures.rates.list_ctr.unwrap()).abs() < 1e-12);
         assert!((ctr.difference - (b.value - a.value)).abs() < 1e-12);
         assert!(ctr.low < ctr.difference && ctr.difference < ctr.high);
         if ctr.p_value < 0.05 {

@@ -202,8 +202,7 @@ impl RedisStore {
     async fn connect(&self) -> Result<ConnectionManager, StoreError> {
         let s = &self.settings;
         let addr = if s.tls {
-            // Two rustls crypto back ends are in the build; rustls then needs a default.
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            topten_credential::install_tls_provider();
             ConnectionAddr::TcpTls {
                 host: s.host.clone(),
                 port: s.port,

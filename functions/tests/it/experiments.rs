@@ -8,7 +8,6 @@ use crate::common::{ids, send};
 use topten_edge::answer_id::AnswerId;
 use topten_experiments::Arm;
 use topten_functions::{app, state_from_config, Config};
-use topten_live::publish::{publish, PublishOptions};
 use topten_store::Publisher;
 
 /// GET /api/recommendations/{user}?k=5: the status and the body.
@@ -31,16 +30,7 @@ async fn users_are_served_from_their_arm() {
     let (uri, control) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
     let store = common::open(&uri);
     // A candidate trained differently (fewer sweeps), published without activation.
-    let model = topten_testkit::fixtures::small_model(&ratings, 2);
-    let opts = PublishOptions {
-        items_per_user: 30,
-        activate: false,
-        ..PublishOptions::default()
-    };
-    let candidate = publish(store.as_ref(), &model, &opts, &mut |_, _| {})
-        .await
-        .unwrap()
-        .version;
+    let (model, candidate) = common::unactivated_candidate(store.as_ref(), &ratings).await;
     let config = Config {
         store_uri: uri.clone(),
         active_ttl_ms: 0,

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use crate::common::{ids, send};
+use crate::common::{ids, post_events_ok, send};
 use topten_edge::answer_id::AnswerId;
 use topten_functions::{app, state_from_config, Config};
 use topten_store::Publisher;
@@ -41,18 +41,6 @@ async fn fixture() -> Fixture {
         users,
         model,
     }
-}
-
-async fn post_events(router: &axum::Router, events: serde_json::Value) -> serde_json::Value {
-    let (s, body) = send(
-        router,
-        "POST",
-        "/api/events",
-        Some(serde_json::json!({ "events": events })),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    body
 }
 
 async fn recs(router: &axum::Router, user: &str) -> serde_json::Value {
@@ -95,9 +83,12 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
     let clicked = ids(&answer)[3].clone();
     let click = serde_json::json!([{"eventId": "a-1", "userId": alice, "itemId": clicked,
         "type": "click", "recommendationId": id}]);
-    assert_eq!(post_events(&f.router, click.clone()).await["attributed"], 1);
+    assert_eq!(
+        post_events_ok(&f.router, click.clone()).await["attributed"],
+        1
+    );
     // A retry is stored once and attributed once.
-    let retried = post_events(&f.router, click).await;
+    let retried = post_events_ok(&f.router, click).await;
     assert_eq!(
         (retried["stored"].as_u64(), retried["attributed"].as_u64()),
         (Some(0), Some(0))
@@ -127,14 +118,14 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
     let shown = ids(&page);
     assert!(shown.len() > 10, "{page}");
     let unlisted = shown.last().unwrap().clone();
-    let impression = post_events(
+    let impression = post_events_ok(
         &f.router,
         serde_json::json!([{"userId": bob, "type": "impression", "itemIds": [unlisted],
             "recommendationId": page["recommendationId"]}]),
     )
     .await;
     assert_eq!(impression["stored"], 1);
-    let bought = post_events(
+    let bought = post_events_ok(
         &f.router,
         serde_json::json!([{"userId": bob, "itemId": unlisted,
         "type": "purchase"}]),
@@ -158,7 +149,7 @@ async fn clicks_are_attributed_once_by_id_impression_or_list() {
         .find(|i| **i != top)
         .cloned()
         .unwrap();
-    let liked = post_events(
+    let liked = post_events_ok(
         &f.router,
         serde_json::json!([
             {"userId": carol, "itemId": top, "type": "like"},
@@ -231,12 +222,12 @@ async fn items_shown_three_times_without_a_response_sink() {
         serde_json::json!([{"userId": user, "type": "impression", "itemIds": [first, second]}]);
     // Two impressions: nothing changes, and nothing is folded in (no interaction).
     for _ in 0..2 {
-        let body = post_events(&f.router, show.clone()).await;
+        let body = post_events_ok(&f.router, show.clone()).await;
         assert_eq!(body["refreshed"], serde_json::json!([]), "{body}");
     }
     assert_eq!(ids(&recs(&f.router, user).await), before);
     // The third crosses REPEAT_LIMIT (3): both sink below the rest, in the user's stored list.
-    let body = post_events(&f.router, show.clone()).await;
+    let body = post_events_ok(&f.router, show.clone()).await;
     assert_eq!(body["refreshed"], serde_json::json!([user]), "{body}");
     let after = ids(&recs(&f.router, user).await);
     assert!(
@@ -252,7 +243,7 @@ async fn items_shown_three_times_without_a_response_sink() {
     );
     // A click on one clears its count: it comes back (the click also folds it into the
     // history, so it is seen now and left out); the other stays down.
-    post_events(
+    post_events_ok(
         &f.router,
         serde_json::json!([{"userId": user, "itemId": first, "type": "click"}]),
     )
@@ -295,7 +286,7 @@ async fn the_experiment_report_counts_each_arm() {
         want.entry(arm).or_default().0 += 1;
         if n % 3 == 0 {
             let item = ids(&answer)[0].clone();
-            post_events(
+            post_events_ok(
                 &f.router,
                 serde_json::json!([{"userId": user, "itemId": item, "type": "click",
                 "recommendationId": answer["recommendationId"]}]),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{ids, scores, send};
+use crate::common::{self, ids, scores, send};
 
 use topten_functions::{app, state_from_config, Config};
 use topten_live::retention::{self, Retention};
@@ -65,10 +65,7 @@ async fn forgetting_a_user_removes_their_events_and_lists_everywhere_and_repeats
     assert_eq!(before["source"], "personalized");
 
     let (s, body) = send(&router, "DELETE", "/api/users/12", None).await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    common::assert_error(s, &body, 401, "unauthorized");
     let (s, gone) = send_key(&router, "DELETE", "/api/users/12", None).await;
     assert_eq!(s, 200, "{gone}");
     assert_eq!(gone["userId"], "12");
@@ -109,10 +106,7 @@ async fn forgetting_a_user_removes_their_events_and_lists_everywhere_and_repeats
     assert_eq!(store.user_events("12").await.unwrap().len(), 1);
 
     let (s, bad) = send_key(&router, "DELETE", "/api/users/%20x", None).await;
-    assert_eq!(
-        (s, bad["error"]["code"].as_str()),
-        (400, Some("invalid_user_id"))
-    );
+    common::assert_error(s, &bad, 400, "invalid_user_id");
 }
 
 #[tokio::test]
@@ -219,10 +213,7 @@ async fn merging_a_visitor_moves_their_events_refreshes_the_account_and_forgets_
         Some(serde_json::json!({"from": "20"})),
     )
     .await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (409, Some("merge_into_itself"))
-    );
+    common::assert_error(s, &e, 409, "merge_into_itself");
     assert_eq!(store.user_events("20").await.unwrap().len(), 3);
     for bad in [
         serde_json::json!({"from": ""}),
@@ -266,10 +257,7 @@ async fn protected_reads_need_the_key_and_health_does_not() {
         Some(serde_json::json!({"itemIds": ["1"]})),
     )
     .await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    common::assert_error(s, &e, 401, "unauthorized");
     let (s, _) = send(&router, "GET", "/api/health", None).await;
     assert_eq!(s, 200);
     // Off by default.
@@ -385,10 +373,7 @@ async fn a_users_data_export_holds_their_events_lists_histories_and_arm() {
     let (s, _) = send_key(&router, "POST", "/api/events", Some(events)).await;
     assert_eq!(s, 200);
     let (s, e) = send(&router, "GET", "/api/users/12/data", None).await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    common::assert_error(s, &e, 401, "unauthorized");
     let (s, data) = send_key(&router, "GET", "/api/users/12/data", None).await;
     assert_eq!(s, 200, "{data}");
     assert_eq!(data["userId"], "12");

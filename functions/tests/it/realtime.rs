@@ -117,10 +117,7 @@ async fn bad_events_name_the_index_and_store_nothing() {
     );
     // Without a body there is no Content-Type either: 415 before anything is read.
     let (s, answer) = send(&router, "POST", "/api/events", None).await;
-    assert_eq!(
-        (s, answer["error"]["code"].as_str()),
-        (415, Some("unsupported_media_type"))
-    );
+    common::assert_error(s, &answer, 415, "unsupported_media_type");
 }
 
 #[tokio::test]
@@ -151,15 +148,9 @@ async fn similar_items_and_errors() {
     let scores = scores(&body);
     assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] <= 1.0 + 1e-6);
     let (s, body) = send(&router, "GET", "/api/items/no-such-item/similar", None).await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (404, Some("item_not_found"))
-    );
+    common::assert_error(s, &body, 404, "item_not_found");
     let (s, body) = send(&router, "GET", "/api/items/7/similar?k=0", None).await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (400, Some("invalid_k"))
-    );
+    common::assert_error(s, &body, 400, "invalid_k");
 }
 
 /// Asks for `user`'s 30 stored items, then for `k` while excluding the first 25 of them; checks

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use crate::common::{ids, send};
+use crate::common::{ids, post_events_ok, send};
 use topten_edge::answer_id::AnswerId;
 use topten_experiments::Arm;
 use topten_functions::{app, state_from_config, Config};
@@ -32,18 +32,6 @@ async fn answer(router: &axum::Router, user: &str) -> serde_json::Value {
         "GET",
         &format!("/api/recommendations/{user}?k=5"),
         None,
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    body
-}
-
-async fn post(router: &axum::Router, events: serde_json::Value) -> serde_json::Value {
-    let (s, body) = send(
-        router,
-        "POST",
-        "/api/events",
-        Some(serde_json::json!({ "events": events })),
     )
     .await;
     assert_eq!(s, 200, "{body}");
@@ -78,16 +66,7 @@ async fn forged_borrowed_and_off_list_ids_never_reach_the_figures() {
     let ratings = topten_testkit::fixtures::ratings_file(dir.path());
     let (uri, control) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
     let store = common::open(&uri);
-    let model = topten_testkit::fixtures::small_model(&ratings, 2);
-    let opts = PublishOptions {
-        items_per_user: 30,
-        activate: false,
-        ..PublishOptions::default()
-    };
-    let candidate = publish(store.as_ref(), &model, &opts, &mut |_, _| {})
-        .await
-        .unwrap()
-        .version;
+    let (model, candidate) = common::unactivated_candidate(store.as_ref(), &ratings).await;
     let active = store.start_experiment(&candidate, 0.5).await.unwrap();
     let router = router_with_key(&uri, OLD);
     let users: Vec<String> = model.users.ids().iter().take(60).cloned().collect();
@@ -135,7 +114,7 @@ async fn forged_borrowed_and_off_list_ids_never_reach_the_figures() {
                 "recommendationId": id})
         })
         .collect();
-    let body = post(&router, serde_json::Value::Array(forged)).await;
+    let body = post_events_ok(&router, serde_json::Value::Array(forged)).await;
     assert_eq!(
         (body["stored"].as_u64(), body["attributed"].as_u64()),
         (Some(20), Some(0))
@@ -148,7 +127,7 @@ async fn forged_borrowed_and_off_list_ids_never_reach_the_figures() {
     // Bob reuses alice's id for an item it listed; alice clicks an item it did not list; the
     // id of the guide's example of older releases, and a version that does not exist.
     let alice_item = shown[1].clone();
-    let body = post(
+    let body = post_events_ok(
         &router,
         serde_json::json!([
             {"userId": bob, "itemId": alice_item, "type": "click", "recommendationId": alice_id},
@@ -165,7 +144,7 @@ async fn forged_borrowed_and_off_list_ids_never_reach_the_figures() {
     assert_eq!(unattributed(&router, "malformed").await, 1);
 
     // Alice's genuine click is credited, to her arm and version.
-    let body = post(
+    let body = post_events_ok(
         &router,
         serde_json::json!([{"userId": alice, "itemId": alice_item, "type": "click",
             "recommendationId": alice_id}]),
@@ -205,15 +184,15 @@ async fn forged_borrowed_and_off_list_ids_never_reach_the_figures() {
     let rotated = router_with_key(&uri, &format!("{NEW},{OLD}"));
     let again = serde_json::json!([{"userId": alice, "itemId": shown[2], "type": "click",
         "recommendationId": alice_id}]);
-    assert_eq!(post(&rotated, again).await["attributed"], 1);
+    assert_eq!(post_events_ok(&rotated, again).await["attributed"], 1);
     let fresh = answer(&rotated, alice).await;
     let retired = router_with_key(&uri, NEW);
     let with_fresh = serde_json::json!([{"userId": alice, "itemId": ids(&fresh)[0],
         "type": "click", "recommendationId": fresh["recommendationId"]}]);
-    assert_eq!(post(&retired, with_fresh).await["attributed"], 1);
+    assert_eq!(post_events_ok(&retired, with_fresh).await["attributed"], 1);
     let old_again = serde_json::json!([{"userId": alice, "itemId": shown[3], "type": "click",
         "recommendationId": alice_id}]);
-    assert_eq!(post(&retired, old_again).await["attributed"], 0);
+    assert_eq!(post_events_ok(&retired, old_again).await["attributed"], 0);
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@ const DEFAULT_RETRY_SECS: i64 = 10;
 fn client_options() -> azure_core::http::ClientOptions {
     use azure_core::http::{ExponentialRetryOptions, RetryOptions};
     use azure_core::time::Duration;
+    topten_credential::install_tls_provider();
     let secs = std::env::var("TOPTEN_BLOB_RETRY_SECS")
         .ok()
         .and_then(|v| v.parse::<i64>().ok())

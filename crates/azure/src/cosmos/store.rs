@@ -75,6 +75,7 @@ impl CosmosStore {
                 topten_credential::credential().map_err(backend_err)?,
             ),
         };
+        topten_credential::install_tls_provider();
         let emulator = s.endpoint.starts_with("http://") || matches!(s.auth, CosmosAuth::Key(_));
         // Emulators speak HTTP/1.1 only and use self-signed certificates on loopback.
         let mut pool = ConnectionPoolOptions::builder().with_server_certificate_validation(

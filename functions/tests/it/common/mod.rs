@@ -131,6 +131,43 @@ pub async fn send_with_key(
     )
 }
 
+/// Asserts that an answer is the API's JSON error with this status and stable code.
+pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, want_code: &str) {
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (want_status, Some(want_code)),
+        "{body}"
+    );
+}
+
+/// `POST /api/events` of an array of events through [`send`], which must answer 200: the
+/// answer's body.
+pub async fn post_events_ok(router: &axum::Router, events: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({ "events": events });
+    let (status, answer) = send(router, "POST", "/api/events", Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// A second version beside the active one of `published_store`: trained with fewer sweeps,
+/// published without activation. The model and the version's name.
+pub async fn unactivated_candidate(
+    store: &dyn topten_store::Store,
+    ratings: &std::path::Path,
+) -> (topten_model::model::Model, String) {
+    let model = topten_testkit::fixtures::small_model(ratings, 2);
+    let opts = topten_live::publish::PublishOptions {
+        items_per_user: 30,
+        activate: false,
+        ..topten_live::publish::PublishOptions::default()
+    };
+    let version = topten_live::publish::publish(store, &model, &opts, &mut |_, _| {})
+        .await
+        .unwrap()
+        .version;
+    (model, version)
+}
+
 /// The events `GET /api/admin/stats` counts over its minutes.
 pub fn events_per_minute_total(stats: &serde_json::Value) -> u64 {
     stats["eventsPerMinute"]
