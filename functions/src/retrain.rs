@@ -194,6 +194,9 @@ pub enum RetrainError {
     /// The catalogue (`TRAINING_ITEMS`) could not be read.
     #[error("TRAINING_ITEMS: {0}")]
     Catalogue(#[from] topten_model::catalogue::CatalogueError),
+    /// The map from catalogue records to item factors could not be fitted.
+    #[error("content map: {0}")]
+    Content(#[from] topten_model::content::ContentError),
     /// A parameters file could not be used.
     #[error("{path}: {message}")]
     Params {
@@ -443,6 +446,15 @@ pub async fn gate_and_publish(
         users: figures.users,
         reason,
     };
+    // The catalogue as it is now: published with the candidate, and the source of the map
+    // that gives items without interactions a factor.
+    let catalogue = match &cfg.items {
+        Some(loc) => Some(blob::read_catalogue(loc)?),
+        None => cfg.publish.catalogue.clone(),
+    };
+    if let Some(c) = &catalogue {
+        model_out.content = Some(topten_model::content::ContentMap::for_model(&model_out, c)?);
+    }
     if let Some(root) = &cfg.model_root {
         let mut metrics = model_out
             .meta
@@ -457,10 +469,6 @@ pub async fn gate_and_publish(
     if then == Then::Reject {
         return Ok((None, outcome));
     }
-    let catalogue = match &cfg.items {
-        Some(loc) => Some(blob::read_catalogue(loc)?),
-        None => cfg.publish.catalogue.clone(),
-    };
     let opts = PublishOptions {
         version: Some(version.clone()),
         activate,

@@ -22,9 +22,13 @@
 //! - [`rescoring`]: the popularity dial, a per-item bias every list computation adds.
 //! - [`serving_model`]: the serving view of a model (item ids and factors) for request-time fold-in
 //!   and similar items.
+//! - [`content`]: item factors from catalogue records (a ridge map fitted at train time), for
+//!   items no interaction has reached yet.
 //!
 //! Judging:
 //! - [`metrics`]: rating and ranking metrics with Recommenders' `python_evaluation` definitions.
+//! - [`cold_items`]: the cold-item protocol (items held out of training, ranked from their
+//!   catalogue records, then folded in from their first interactions).
 //! - [`beyond_accuracy`]: catalog and distributional coverage, novelty, diversity and
 //!   serendipity, with the same package's definitions.
 //! - [`pipeline`]: the train-then-evaluate steps the CLI and the retrain job share.
@@ -43,6 +47,8 @@ pub mod als;
 pub mod beyond_accuracy;
 pub mod catalogue;
 pub mod clock;
+pub mod cold_items;
+pub mod content;
 pub mod csr;
 /// The one id rule, shared with the request path (it lives in the wasm-safe edge crate).
 pub use topten_edge::ids;

@@ -9,6 +9,17 @@
 /// `a` is overwritten by its Cholesky factor, `b` by the solution.
 /// Returns false when `A` is not positive definite (then `b` is unspecified).
 pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    if !cholesky_factor(a, n) {
+        return false;
+    }
+    cholesky_substitute(a, b, n);
+    true
+}
+
+/// Overwrites the lower triangle of `a` (row-major `n×n`, symmetric positive definite) with
+/// its Cholesky factor `L` (`A = LLᵀ`), for solving with several right-hand sides through
+/// [`cholesky_substitute`]. Returns false when `A` is not positive definite.
+pub fn cholesky_factor(a: &mut [f64], n: usize) -> bool {
     debug_assert_eq!(a.len(), n * n);
     for j in 0..n {
         let mut d = a[j * n + j];
@@ -28,23 +39,27 @@ pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
             a[i * n + j] = s / d;
         }
     }
+    true
+}
+
+/// Solves `LLᵀ x = b` in place for the factor [`cholesky_factor`] left in `l`.
+pub fn cholesky_substitute(l: &[f64], b: &mut [f64], n: usize) {
     // Forward: L y = b.
     for i in 0..n {
         let mut s = b[i];
         for k in 0..i {
-            s -= a[i * n + k] * b[k];
+            s -= l[i * n + k] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s / l[i * n + i];
     }
     // Backward: L^T x = y.
     for i in (0..n).rev() {
         let mut s = b[i];
         for k in i + 1..n {
-            s -= a[k * n + i] * b[k];
+            s -= l[k * n + i] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s / l[i * n + i];
     }
-    true
 }
 
 /// [`cholesky_solve`] in f32, the row solves' hot path. Right-looking on the upper factor

@@ -11,6 +11,7 @@
 //!   seen_indptr.npy     int64 [users + 1]  \ the training interactions as CSR, so that
 //!   seen_indices.npy    uint32 [nnz]        } recommendations never repeat a training item
 //!   seen_values.npy     float32 [nnz]      /  and users can be folded in again later
+//!   metrics.json, tuning.json, trials.tsv, content_map.json   side files, when present
 //! ```
 //!
 //! Saving writes a sibling temporary directory and renames it into place, so a crash never
@@ -34,9 +35,15 @@ use crate::topk::{self, Scored};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The side files a model directory may hold besides its artifacts: the test metrics and, for
-/// a tuned model, the tuning record and its trials table. Written and checksummed with the
+/// a tuned model, the tuning record and its trials table; with a catalogue, the map from
+/// catalogue records to item factors ([`crate::content`]). Written and checksummed with the
 /// artifacts, so they are never out of step with the model.
-pub const SIDE_FILES: [&str; 3] = ["metrics.json", "tuning.json", "trials.tsv"];
+pub const SIDE_FILES: [&str; 4] = [
+    "metrics.json",
+    "tuning.json",
+    "trials.tsv",
+    "content_map.json",
+];
 
 /// The artifact files of a model directory, besides `model.json`.
 pub const FILES: [&str; 7] = [
@@ -196,6 +203,9 @@ pub struct Model {
     /// The popularity dial's per-item bias ([`crate::rescoring`]), `None` at 0; follows
     /// `meta.params.popularity_penalty` through [`Model::set_popularity_penalty`].
     pub item_bias: Option<Vec<f32>>,
+    /// The map from catalogue records to item factors (`content_map.json`), when the model was
+    /// trained with a catalogue: the factor of an item no interaction has reached.
+    pub content: Option<crate::content::ContentMap>,
 }
 
 /// Indented JSON with a final newline, as the side files are written.
@@ -242,7 +252,7 @@ impl Model {
         (users, items): (IdMap, IdMap),
         (user_factors, item_factors): (Array2<f32>, Array2<f32>),
         seen: Csr,
-        tuning: Option<crate::tune::TuningRecord>,
+        (tuning, content): SideRecords,
     ) -> Model {
         let mut model = Model {
             meta,
@@ -253,6 +263,7 @@ impl Model {
             seen,
             tuning,
             item_bias: None,
+            content,
         };
         model.set_popularity_penalty(model.meta.params.popularity_penalty);
         model
@@ -288,7 +299,7 @@ impl Model {
             artifacts: vec![],
         };
         let factors = (user_factors, item_factors);
-        Model::assemble(meta, (users, items), factors, seen, None)
+        Model::assemble(meta, (users, items), factors, seen, (None, None))
     }
 
     /// Sets the popularity dial ([`crate::rescoring`]): every list computed from now on, and
@@ -413,6 +424,9 @@ impl Model {
         if let Some(t) = &self.tuning {
             side.push((SIDE_FILES[1], pretty_json(t)));
             side.push((SIDE_FILES[2], t.trials_tsv().into_bytes()));
+        }
+        if let Some(c) = &self.content {
+            side.push((SIDE_FILES[3], pretty_json(c)));
         }
         self.meta.artifacts.clear();
         let mut out = Vec::with_capacity(FILES.len() + side.len());
@@ -542,13 +556,13 @@ impl Model {
             contents.push((path, bytes));
         }
         let (user_factors, item_factors, users, items, seen) = decode_artifacts(dir, &contents)?;
-        let tuning = read_side_files(dir, &meta, fetch)?;
+        let side = read_side_files(dir, &meta, fetch)?;
         if meta.score_scale == 0.0 {
             // Written before the scale was recorded.
             meta.score_scale = crate::rescoring::score_scale(&user_factors, &item_factors);
         }
         let factors = (user_factors, item_factors);
-        Ok(Model::assemble(meta, (users, items), factors, seen, tuning))
+        Ok(Model::assemble(meta, (users, items), factors, seen, side))
     }
 }
 
@@ -613,13 +627,20 @@ fn decode_artifacts(dir: &Path, contents: &[(PathBuf, Vec<u8>)]) -> Result<Artif
     Ok((user_factors, item_factors, users, items, seen))
 }
 
-/// Verifies the side files the model recorded (their checksums) and reads the tuning record.
+/// The records read from side files: the tuning record and the content map.
+type SideRecords = (
+    Option<crate::tune::TuningRecord>,
+    Option<crate::content::ContentMap>,
+);
+
+/// Verifies the side files the model recorded (their checksums) and reads the tuning record
+/// and the content map.
 fn read_side_files(
     dir: &Path,
     meta: &ModelMeta,
     fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, ModelError>,
-) -> Result<Option<crate::tune::TuningRecord>, ModelError> {
-    let mut tuning = None;
+) -> Result<SideRecords, ModelError> {
+    let (mut tuning, mut content) = (None, None);
     for file in SIDE_FILES {
         let Some(artifact) = meta.artifacts.iter().find(|a| a.file == file) else {
             continue;
@@ -638,8 +659,15 @@ fn read_side_files(
                     .map_err(|e| corrupt(&path, format!("invalid tuning.json: {e}")))?,
             );
         }
+        if file == "content_map.json" {
+            let map: crate::content::ContentMap = serde_json::from_slice(&bytes)
+                .map_err(|e| corrupt(&path, format!("invalid content_map.json: {e}")))?;
+            map.check()
+                .map_err(|e| corrupt(&path, format!("invalid content_map.json: {e}")))?;
+            content = Some(map);
+        }
     }
-    Ok(tuning)
+    Ok((tuning, content))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -736,6 +764,13 @@ mod tests {
         let record = TuningRecord::new(&TuneConfig::default(), &result, AlsParams::explicit());
         m.meta.tuning = Some(record.summary.clone());
         m.tuning = Some(record.clone());
+        let catalogue = crate::catalogue::Catalogue::from_items(["x", "y", "z"].map(|id| {
+            let mut it = crate::catalogue::CatalogueItem::new(id);
+            it.title = Some(format!("The {id} film"));
+            it
+        }));
+        let map = crate::content::ContentMap::for_model(&m, &catalogue).unwrap();
+        m.content = Some(map.clone());
         m.save(&path).unwrap();
         for file in SIDE_FILES {
             assert!(path.join(file).is_file(), "{file} written");
@@ -753,6 +788,7 @@ mod tests {
         );
         let back = Model::load(&path).unwrap();
         assert_eq!(back.tuning, Some(record));
+        assert_eq!(back.content, Some(map));
         // A changed side file is caught like a changed artifact.
         fs::write(path.join("tuning.json"), b"{}").unwrap();
         let err = Model::load(&path).unwrap_err().to_string();

@@ -44,6 +44,9 @@ pub struct ServingModel {
     /// The model's score spread, the unit of the popularity dial ([`crate::rescoring`]); 0 in
     /// serving models written before it was recorded (the dial then does nothing).
     pub score_scale: f32,
+    /// The model's map from catalogue records to item factors ([`crate::content`]), when it
+    /// was trained with a catalogue: published with the version, so every backend serves it.
+    pub content: Option<crate::content::ContentMap>,
     gramian: OnceLock<Option<Array2<f32>>>,
     item_bias: OnceLock<Option<Vec<f32>>>,
     normalized: OnceLock<Array2<f32>>,
@@ -65,6 +68,8 @@ struct Header {
     events_after_ms: Option<i64>,
     #[serde(default)]
     score_scale: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content: Option<crate::content::ContentMap>,
 }
 
 /// Why a serving could not be decoded.
@@ -115,6 +120,7 @@ impl ServingModel {
         snap.item_counts = counts;
         snap.events_after_ms = model.meta.events_through_ms.map_or(0, |t| t + 1);
         snap.score_scale = model.meta.score_scale;
+        snap.content = model.content.clone();
         snap
     }
 
@@ -135,6 +141,7 @@ impl ServingModel {
             item_counts: Vec::new(),
             events_after_ms: 0,
             score_scale: 0.0,
+            content: None,
             gramian: OnceLock::new(),
             item_bias: OnceLock::new(),
             normalized: OnceLock::new(),
@@ -153,6 +160,7 @@ impl ServingModel {
             item_counts: self.item_counts.clone(),
             events_after_ms: Some(self.events_after_ms),
             score_scale: self.score_scale,
+            content: self.content.clone(),
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(8 + json.len() + self.item_factors.len() * 4);
@@ -236,6 +244,13 @@ impl ServingModel {
             return Err(bad("the score scale is not a non-negative number"));
         }
         snap.score_scale = header.score_scale;
+        if let Some(map) = &header.content {
+            map.check().map_err(|e| bad(&format!("content map: {e}")))?;
+            if map.factors != k {
+                return Err(bad("the content map's factor count does not match"));
+            }
+        }
+        snap.content = header.content;
         Ok(snap)
     }
 
@@ -286,15 +301,7 @@ impl ServingModel {
 
     fn gramian(&self) -> Option<&Array2<f32>> {
         self.gramian
-            .get_or_init(|| {
-                (self.params.feedback == Feedback::Implicit).then(|| {
-                    let mut g = self.item_factors.t().dot(&self.item_factors);
-                    for p in 0..g.nrows() {
-                        g[[p, p]] += self.params.regularization;
-                    }
-                    g
-                })
-            })
+            .get_or_init(|| crate::als::fold_in_gramian(&self.item_factors, &self.params))
             .as_ref()
     }
 

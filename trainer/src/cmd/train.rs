@@ -84,9 +84,17 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     pub popularity_penalty: f32,
     /// Item catalogue: its categories become the item similarity of the test diversity and
-    /// serendipity (instead of co-occurrence in the training data).
+    /// serendipity (instead of co-occurrence in the training data), and the model learns a
+    /// map from its records to item factors (`content_map.json`), which gives items no
+    /// interaction has reached a factor.
     #[arg(long)]
     pub items: Option<Location>,
+    /// Hold out this share of the items with all their interactions, and report in
+    /// metrics.json (`cold_items`) how well they are ranked from their catalogue records,
+    /// against random and category-popularity orders, and after 1, 3 and 10 interactions
+    /// each (needs --items; docs/guide.md, "New items").
+    #[arg(long, requires = "items", value_name = "FRACTION")]
+    pub cold_items: Option<f64>,
     /// Keep the model fitted on the training side only (research use): by default, after the
     /// holdout evaluation the same parameters are fitted again on every row, and that model
     /// is written, so that published lists leave out every item a user has.
@@ -135,6 +143,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     params.check()?;
     super::claim_out_and_threads(&args.out, args.threads)?;
     let sets = args.data.load(args.seed)?;
+    let catalogue = args
+        .items
+        .as_ref()
+        .map(topten_azure::blob::read_catalogue)
+        .transpose()?;
+    if let Some(fraction) = args.cold_items {
+        anyhow::ensure!(
+            fraction > 0.0 && fraction < 1.0,
+            "--cold-items {fraction}: give a share of the items between 0 and 1, e.g. 0.1"
+        );
+    }
 
     let bar = progress::iterations(params.iterations);
     let mut on_iteration = |it: &topten_model::als::IterationReport| {
@@ -169,11 +188,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     if let (Some(test), Some(mut holdout)) = (&sets.test, sets.holdout()) {
         bar.set_message("evaluating on the holdout");
-        let catalogue = args
-            .items
-            .as_ref()
-            .map(topten_azure::blob::read_catalogue)
-            .transpose()?;
         let eval = pipeline::evaluate_with(&model, test, args.k, catalogue.as_ref());
         holdout.refitted = !args.no_refit;
         model.meta.metrics = Some(pipeline::labelled_metrics(&eval, &holdout));
@@ -190,6 +204,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 seconds = model.meta.training_seconds,
                 "refitted on every row"
             );
+        }
+    }
+    if let Some(catalogue) = &catalogue {
+        let map = topten_model::content::ContentMap::for_model(&model, catalogue)?;
+        tracing::info!(
+            lambda = map.lambda,
+            features = map.vocabulary.len() + map.numeric.len() + map.title_buckets,
+            items_with_features = map.items_with_features,
+            "content map fitted"
+        );
+        model.content = Some(map);
+        if let Some(fraction) = args.cold_items {
+            bar.reset();
+            bar.set_message(format!(
+                "cold items: fitting without {:.0}% of the items",
+                100.0 * fraction
+            ));
+            let opts = topten_model::cold_items::ColdItemOptions::new(fraction, args.k, args.seed);
+            let report = topten_model::cold_items::evaluate(
+                &sets.all,
+                catalogue,
+                &params,
+                &opts,
+                &mut on_iteration,
+            )?;
+            let metrics = model
+                .meta
+                .metrics
+                .get_or_insert_with(|| serde_json::json!({}));
+            metrics["cold_items"] = serde_json::to_value(&report)?;
         }
     }
     bar.finish_and_clear();

@@ -43,7 +43,7 @@ pub(super) fn solve_rows(
         |scratch, (row, x)| {
             let (items, values) = matrix.row(row);
             if exact {
-                solve_exact(other, &yty, items, values, params, x);
+                solve_exact(other, &yty, items, values, params, None, x);
             } else {
                 solve_cg(scratch, other, &yty, items, values, params, x);
             }
@@ -59,6 +59,7 @@ pub(super) fn solve_exact(
     items: &[u32],
     values: &[f32],
     params: &AlsParams,
+    prior: Option<&[f32]>,
     x: &mut [f32],
 ) {
     let k = params.factors;
@@ -72,6 +73,12 @@ pub(super) fn solve_exact(
         weights.push(c - 1.0);
         for (bs, &ys) in b.iter_mut().zip(y_of(i)) {
             *bs += (c * p) as f64 * ys as f64;
+        }
+    }
+    // A prior x₀ turns the penalty λ‖x‖² into λ‖x − x₀‖²: λx₀ joins the right-hand side.
+    if let Some(x0) = prior {
+        for (bs, &p) in b.iter_mut().zip(x0) {
+            *bs += f64::from(params.regularization) * f64::from(p);
         }
     }
     // YᵀY + λI + Σ (c − 1) y yᵀ, the last term as one SGEMM.

@@ -215,10 +215,82 @@ pub fn fold_in_user(
                     &owned
                 }
             };
-            implicit::solve_exact(item_factors, yty, items, values, params, &mut x)
+            implicit::solve_exact(item_factors, yty, items, values, params, None, &mut x)
         }
     }
     x
+}
+
+/// [`fold_in_user`] pulled towards `prior` instead of towards zero: the penalty `λ‖x‖²`
+/// becomes `λ‖x − x₀‖²` (explicit: `λ·n‖x − x₀‖²`), so a row with little evidence stays near
+/// its prior and moves away as evidence grows. Gives a new item's factor from its first
+/// interactions with its content factor ([`crate::content`]) as the prior.
+pub fn fold_in_towards(
+    item_factors: &Array2<f32>,
+    items: &[u32],
+    values: &[f32],
+    params: &AlsParams,
+    yty: Option<&Array2<f32>>,
+    prior: &[f32],
+) -> Vec<f32> {
+    let k = item_factors.ncols();
+    match params.feedback {
+        // Only observed cells count: solve for x − x₀ against the residuals r − y·x₀.
+        Feedback::Explicit => {
+            let rows = item_factors.as_slice().expect("contiguous");
+            let residuals: Vec<f32> = items
+                .iter()
+                .zip(values)
+                .map(|(&i, &r)| r - crate::linalg::dot(&rows[i as usize * k..][..k], prior))
+                .collect();
+            // The step may be negative where x₀ is positive: solved unconstrained, clamped after.
+            let unconstrained = AlsParams {
+                nonnegative: false,
+                ..params.clone()
+            };
+            let step = fold_in_user(item_factors, items, &residuals, &unconstrained, None);
+            step.iter()
+                .zip(prior)
+                .map(|(d, p)| {
+                    let x = d + p;
+                    if params.nonnegative {
+                        x.max(0.0)
+                    } else {
+                        x
+                    }
+                })
+                .collect()
+        }
+        Feedback::Implicit => {
+            let mut x = vec![0f32; k];
+            let owned;
+            let yty = match yty {
+                Some(g) => g,
+                None => {
+                    owned = implicit::gramian(item_factors, params.regularization);
+                    &owned
+                }
+            };
+            implicit::solve_exact(
+                item_factors,
+                yty,
+                items,
+                values,
+                params,
+                Some(prior),
+                &mut x,
+            );
+            x
+        }
+    }
+}
+
+/// The part of every fold-in's system that does not depend on the row, `YᵀY + λI` over the
+/// fixed side's `factors` (implicit only: an explicit solve has none). Computed once for many
+/// [`fold_in_user`] calls.
+pub fn fold_in_gramian(factors: &Array2<f32>, params: &AlsParams) -> Option<Array2<f32>> {
+    (params.feedback == Feedback::Implicit)
+        .then(|| implicit::gramian(factors, params.regularization))
 }
 
 fn init_factors(rows: usize, params: &AlsParams, rng: &mut ChaCha8Rng) -> Array2<f32> {

@@ -273,25 +273,21 @@ fn cg_agrees_with_cholesky() {
     );
 }
 
-#[test]
-fn implicit_row_solve_matches_dense_normal_equations() {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let (items, k) = (30, 5);
-    let y = Array2::from_shape_fn((items, k), |_| rng.gen_range(-1.0f32..1.0));
-    let seen: Vec<u32> = vec![1, 4, 9, 17, 22];
-    let vals: Vec<f32> = vec![1.0, 3.0, 2.0, 5.0, 1.0];
-    let p = AlsParams {
-        alpha: 2.0,
-        regularization: 0.3,
-        ..params(Feedback::Implicit, k)
-    };
-    let got = fold_in_user(&y, &seen, &vals, &p, None);
-    // Independent: Σ over ALL items c_ui y yᵀ with c = 1 on unobserved cells, + λI.
+/// The implicit row system, built independently over ALL items (c = 1 on unobserved cells):
+/// `(Σ c y yᵀ + λI, Σ c p y)`.
+fn dense_implicit(
+    y: &Array2<f32>,
+    seen: &[u32],
+    vals: &[f32],
+    alpha: f64,
+    lambda: f64,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let k = y.ncols();
     let mut a = vec![vec![0f64; k]; k];
     let mut b = vec![0f64; k];
-    for i in 0..items {
+    for i in 0..y.nrows() {
         let (c, pref) = match seen.iter().position(|&s| s as usize == i) {
-            Some(j) => (1.0 + 2.0 * vals[j] as f64, 1.0),
+            Some(j) => (1.0 + alpha * vals[j] as f64, 1.0),
             None => (1.0, 0.0),
         };
         for s in 0..k {
@@ -301,30 +297,23 @@ fn implicit_row_solve_matches_dense_normal_equations() {
             }
         }
     }
-    for s in 0..k {
-        a[s][s] += 0.3;
+    for (s, row) in a.iter_mut().enumerate() {
+        row[s] += lambda;
     }
-    let want = gauss_solve(a, b);
-    for (g, w) in got.iter().zip(&want) {
-        assert!((*g as f64 - w).abs() < 1e-4, "got {got:?} want {want:?}");
-    }
+    (a, b)
 }
 
-#[test]
-fn explicit_row_solve_matches_dense_normal_equations() {
-    let mut rng = ChaCha8Rng::seed_from_u64(6);
-    let k = 4;
-    let y = Array2::from_shape_fn((20, k), |_| rng.gen_range(-1.0f32..1.0));
-    let seen = [0u32, 3, 5, 11, 19, 7];
-    let vals = [4.0f32, 1.0, 3.5, 2.0, 5.0, 3.0];
-    let p = AlsParams {
-        regularization: 0.1,
-        ..params(Feedback::Explicit, k)
-    };
-    let got = fold_in_user(&y, &seen, &vals, &p, None);
+/// The explicit (ALS-WR) row system: `(Σ y yᵀ + λ·n I, Σ r y)` over the observed cells.
+fn dense_explicit(
+    y: &Array2<f32>,
+    seen: &[u32],
+    vals: &[f32],
+    lambda: f64,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let k = y.ncols();
     let mut a = vec![vec![0f64; k]; k];
     let mut b = vec![0f64; k];
-    for (&i, &r) in seen.iter().zip(&vals) {
+    for (&i, &r) in seen.iter().zip(vals) {
         for s in 0..k {
             b[s] += r as f64 * y[[i as usize, s]] as f64;
             for t in 0..k {
@@ -332,13 +321,83 @@ fn explicit_row_solve_matches_dense_normal_equations() {
             }
         }
     }
-    for s in 0..k {
-        a[s][s] += 0.1 * seen.len() as f64; // ALS-WR: λ scaled by the rating count
+    for (s, row) in a.iter_mut().enumerate() {
+        row[s] += lambda * seen.len() as f64;
     }
-    let want = gauss_solve(a, b);
-    for (g, w) in got.iter().zip(&want) {
+    (a, b)
+}
+
+fn assert_close(got: &[f32], want: &[f64]) {
+    for (g, w) in got.iter().zip(want) {
         assert!((*g as f64 - w).abs() < 1e-4, "got {got:?} want {want:?}");
     }
+}
+
+fn implicit_case() -> (Array2<f32>, Vec<u32>, Vec<f32>, AlsParams) {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (items, k) = (30, 5);
+    let y = Array2::from_shape_fn((items, k), |_| rng.gen_range(-1.0f32..1.0));
+    let p = AlsParams {
+        alpha: 2.0,
+        regularization: 0.3,
+        ..params(Feedback::Implicit, k)
+    };
+    (y, vec![1, 4, 9, 17, 22], vec![1.0, 3.0, 2.0, 5.0, 1.0], p)
+}
+
+fn explicit_case() -> (Array2<f32>, Vec<u32>, Vec<f32>, AlsParams) {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let k = 4;
+    let y = Array2::from_shape_fn((20, k), |_| rng.gen_range(-1.0f32..1.0));
+    let p = AlsParams {
+        regularization: 0.1,
+        ..params(Feedback::Explicit, k)
+    };
+    (
+        y,
+        vec![0, 3, 5, 11, 19, 7],
+        vec![4.0, 1.0, 3.5, 2.0, 5.0, 3.0],
+        p,
+    )
+}
+
+#[test]
+fn implicit_row_solve_matches_dense_normal_equations() {
+    let (y, seen, vals, p) = implicit_case();
+    let got = fold_in_user(&y, &seen, &vals, &p, None);
+    let (a, b) = dense_implicit(&y, &seen, &vals, 2.0, 0.3);
+    assert_close(&got, &gauss_solve(a, b));
+}
+
+#[test]
+fn explicit_row_solve_matches_dense_normal_equations() {
+    let (y, seen, vals, p) = explicit_case();
+    let got = fold_in_user(&y, &seen, &vals, &p, None);
+    let (a, b) = dense_explicit(&y, &seen, &vals, 0.1);
+    assert_close(&got, &gauss_solve(a, b));
+}
+
+/// With a prior x₀ the penalty is λ‖x − x₀‖²: the same systems with λx₀ (explicit: λ·n·x₀)
+/// added to the right-hand side; with no evidence the answer is the prior itself.
+#[test]
+fn a_prior_moves_the_penalty_centre_in_both_models() {
+    let (y, seen, vals, p) = implicit_case();
+    let x0 = [0.5f32, -0.25, 1.0, 0.0, 2.0];
+    let got = fold_in_towards(&y, &seen, &vals, &p, None, &x0);
+    let (a, mut b) = dense_implicit(&y, &seen, &vals, 2.0, 0.3);
+    b.iter_mut().zip(x0).for_each(|(b, x)| *b += 0.3 * x as f64);
+    assert_close(&got, &gauss_solve(a, b));
+
+    let (y, seen, vals, p) = explicit_case();
+    let x0 = [1.0f32, -1.0, 0.5, 0.25];
+    let got = fold_in_towards(&y, &seen, &vals, &p, None, &x0);
+    let (a, mut b) = dense_explicit(&y, &seen, &vals, 0.1);
+    let n = seen.len() as f64;
+    b.iter_mut()
+        .zip(x0)
+        .for_each(|(b, x)| *b += 0.1 * n * x as f64);
+    assert_close(&got, &gauss_solve(a, b));
+    assert_eq!(fold_in_towards(&y, &[], &[], &p, None, &x0), x0);
 }
 
 #[test]

@@ -79,6 +79,23 @@ fn snapshot_round_trips() {
     assert_eq!(back.item_factors, model.item_factors);
     assert_eq!(back.titles[3].as_deref(), Some("Three"));
     assert!(ServingModel::decode(&snap.encode()[..100]).is_err());
+    assert!(back.content.is_none());
+
+    // A model trained with a catalogue carries its content map into the version.
+    let mut model = model;
+    let items: Vec<crate::catalogue::CatalogueItem> = (0..40)
+        .map(|i| {
+            let mut it = crate::catalogue::CatalogueItem::new(format!("i{i}"));
+            it.categories = vec![["x", "y"][i % 2].to_string()];
+            it
+        })
+        .collect();
+    let records: Vec<_> = items.iter().map(Some).collect();
+    let map = crate::content::ContentMap::fit(&records, model.item_factors.view()).unwrap();
+    model.content = Some(map.clone());
+    let back =
+        ServingModel::decode(&ServingModel::from_model(&model, "v2", None).encode()).unwrap();
+    assert_eq!(back.content, Some(map));
     let h = encode_history(&[3, 9], &[1.5, 2.0]);
     assert_eq!(decode_history(&h), vec![(3, 1.5), (9, 2.0)]);
 }
@@ -288,6 +305,7 @@ fn header(items: &[&str], factors: usize) -> Header {
         item_counts: vec![1; items.len()],
         events_after_ms: None,
         score_scale: 0.0,
+        content: None,
     }
 }
 
