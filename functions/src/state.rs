@@ -100,6 +100,9 @@ struct Inner {
     active: RwLock<Option<(Arc<ActiveVersion>, Instant)>>,
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
     serving_model: RwLock<Option<Arc<ServingModel>>>,
+    /// The serving model with the catalogue items it has no factor for, and the servable set
+    /// (catalogue and live changes) it was made from ([`AppState::serving_model`]).
+    with_new_items: RwLock<Option<(Arc<Servable>, Arc<ServingModel>)>>,
     servable: RwLock<Option<CatalogueCache>>,
     /// Held while the servable set is brought up to date ([`AppState::servable`]).
     servable_update: tokio::sync::Mutex<()>,
@@ -144,6 +147,7 @@ impl AppState {
                 active: RwLock::new(None),
                 popular: RwLock::new(HashMap::new()),
                 serving_model: RwLock::new(None),
+                with_new_items: RwLock::new(None),
                 servable: RwLock::new(None),
                 servable_update: tokio::sync::Mutex::new(()),
                 live: Mutex::new(LiveOverlay::default()),
@@ -283,7 +287,51 @@ impl AppState {
 
     /// The serving model (item ids and factors) of `version`, loaded once per version and kept
     /// in memory; `None` when the version has none (a read-only list file).
+    /// `version`'s serving model. When the version has a content map, it also holds every
+    /// item of the catalogue (with the live changes) that training never saw, with its content
+    /// factor, so that an item added today is scored by fold-in, refill, ranking and similar
+    /// items from the next request on. Made again when the catalogue changes.
     pub async fn serving_model(
+        &self,
+        version: &str,
+    ) -> Result<Option<Arc<ServingModel>>, ApiError> {
+        let Some(base) = self.trained_serving_model(version).await? else {
+            return Ok(None);
+        };
+        if base.content.is_none() {
+            return Ok(Some(base));
+        }
+        let Some(servable) = self.servable(version).await? else {
+            return Ok(Some(base));
+        };
+        if let Some((from, model)) = self.inner.with_new_items.read().unwrap().as_ref() {
+            if Arc::ptr_eq(from, &servable) && model.version == version {
+                return Ok(Some(model.clone()));
+            }
+        }
+        let (made_from, trained) = (servable.clone(), base.clone());
+        let extended = tokio::task::spawn_blocking(move || {
+            trained.with_catalogue_items(made_from.catalogue().items())
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("serving model task: {e}")))?;
+        let model = match extended {
+            Some(m) => {
+                tracing::debug!(
+                    version,
+                    new_items = m.items.len() - m.trained_rows,
+                    "catalogue items scored by their content factors"
+                );
+                Arc::new(m)
+            }
+            None => base,
+        };
+        *self.inner.with_new_items.write().unwrap() = Some((servable, model.clone()));
+        Ok(Some(model))
+    }
+
+    /// `version`'s serving model as published (trained items only), read once per version.
+    async fn trained_serving_model(
         &self,
         version: &str,
     ) -> Result<Option<Arc<ServingModel>>, ApiError> {

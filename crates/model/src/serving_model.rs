@@ -47,6 +47,9 @@ pub struct ServingModel {
     /// The model's map from catalogue records to item factors ([`crate::content`]), when it
     /// was trained with a catalogue: published with the version, so every backend serves it.
     pub content: Option<crate::content::ContentMap>,
+    /// Rows below this were trained; rows from it on are catalogue items the model has no
+    /// factor for, scored with their content factor ([`ServingModel::with_catalogue_items`]).
+    pub trained_rows: usize,
     gramian: OnceLock<Option<Array2<f32>>>,
     item_bias: OnceLock<Option<Vec<f32>>>,
     normalized: OnceLock<Array2<f32>>,
@@ -121,6 +124,7 @@ impl ServingModel {
         snap.events_after_ms = model.meta.events_through_ms.map_or(0, |t| t + 1);
         snap.score_scale = model.meta.score_scale;
         snap.content = model.content.clone();
+        snap.trained_rows = model.items.len();
         snap
     }
 
@@ -142,6 +146,7 @@ impl ServingModel {
             events_after_ms: 0,
             score_scale: 0.0,
             content: None,
+            trained_rows: 0,
             gramian: OnceLock::new(),
             item_bias: OnceLock::new(),
             normalized: OnceLock::new(),
@@ -251,7 +256,60 @@ impl ServingModel {
             }
         }
         snap.content = header.content;
+        snap.trained_rows = n;
         Ok(snap)
+    }
+
+    /// This version with the catalogue items it has no factor for added as rows, each with
+    /// its content factor ([`crate::content`]), so that fold-in, refill, ranking and similar
+    /// items take them from the moment they are in the catalogue. `None` when the version has
+    /// no content map or every record already has a row.
+    pub fn with_catalogue_items<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a crate::catalogue::CatalogueItem>,
+    ) -> Option<ServingModel> {
+        let map = self.content.as_ref()?;
+        let new: Vec<&crate::catalogue::CatalogueItem> = records
+            .into_iter()
+            .filter(|r| self.items.get(&r.item_id).is_none())
+            .collect();
+        if new.is_empty() {
+            return None;
+        }
+        let (n, k) = self.item_factors.dim();
+        let mut factors = Array2::zeros((n + new.len(), k));
+        factors
+            .slice_mut(ndarray::s![..n, ..])
+            .assign(&self.item_factors);
+        let mut items = self.items.clone();
+        let mut titles = self.titles.clone();
+        for (row, record) in new.iter().enumerate() {
+            let v = map.factor(Some(record));
+            factors
+                .row_mut(n + row)
+                .iter_mut()
+                .zip(v)
+                .for_each(|(o, v)| *o = v);
+            items.intern(&record.item_id);
+            titles.push(record.title.clone());
+        }
+        let mut out = ServingModel::new(
+            self.version.clone(),
+            self.params.clone(),
+            items,
+            titles,
+            factors,
+        );
+        out.created_ms = self.created_ms;
+        out.events_after_ms = self.events_after_ms;
+        out.item_counts = self.item_counts.clone();
+        if !out.item_counts.is_empty() {
+            out.item_counts.resize(n + new.len(), 0);
+        }
+        out.score_scale = self.score_scale;
+        out.content = self.content.clone();
+        out.trained_rows = self.trained_rows;
+        Some(out)
     }
 
     /// The `n` most popular items (most training interactions, ties by row) for which `keep`

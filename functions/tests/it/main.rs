@@ -17,6 +17,7 @@ mod feedback;
 mod fuzz_corpus;
 mod handler_e2e;
 mod hardening;
+mod new_items;
 mod privacy;
 mod realtime;
 mod redis_e2e;
