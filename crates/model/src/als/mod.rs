@@ -207,17 +207,31 @@ pub fn fold_in_user(
     match params.feedback {
         Feedback::Explicit => explicit::solve_one(item_factors, items, values, params, &mut x),
         Feedback::Implicit => {
-            let owned;
-            let yty = match yty {
-                Some(g) => g,
-                None => {
-                    owned = implicit::gramian(item_factors, params.regularization);
-                    &owned
-                }
-            };
-            implicit::solve_exact(item_factors, yty, items, values, params, None, &mut x)
+            x = implicit_fold_in(item_factors, items, values, params, yty, None);
         }
     }
+    x
+}
+
+/// The exact implicit row solve, with `YᵀY + λI` computed here when not given.
+fn implicit_fold_in(
+    item_factors: &Array2<f32>,
+    items: &[u32],
+    values: &[f32],
+    params: &AlsParams,
+    yty: Option<&Array2<f32>>,
+    prior: Option<&[f32]>,
+) -> Vec<f32> {
+    let mut x = vec![0f32; item_factors.ncols()];
+    let owned;
+    let yty = match yty {
+        Some(g) => g,
+        None => {
+            owned = implicit::gramian(item_factors, params.regularization);
+            &owned
+        }
+    };
+    implicit::solve_exact(item_factors, yty, items, values, params, prior, &mut x);
     x
 }
 
@@ -262,25 +276,7 @@ pub fn fold_in_towards(
                 .collect()
         }
         Feedback::Implicit => {
-            let mut x = vec![0f32; k];
-            let owned;
-            let yty = match yty {
-                Some(g) => g,
-                None => {
-                    owned = implicit::gramian(item_factors, params.regularization);
-                    &owned
-                }
-            };
-            implicit::solve_exact(
-                item_factors,
-                yty,
-                items,
-                values,
-                params,
-                Some(prior),
-                &mut x,
-            );
-            x
+            implicit_fold_in(item_factors, items, values, params, yty, Some(prior))
         }
     }
 }
