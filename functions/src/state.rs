@@ -285,9 +285,8 @@ impl AppState {
         *self.inner.active.write().unwrap() = None;
     }
 
-    /// The serving model (item ids and factors) of `version`, loaded once per version and kept
-    /// in memory; `None` when the version has none (a read-only list file).
-    /// `version`'s serving model. When the version has a content map, it also holds every
+    /// `version`'s serving model (item ids and factors); `None` when the version has none (a
+    /// read-only list file). When the version has a content map, it also holds every
     /// item of the catalogue (with the live changes) that training never saw, with its content
     /// factor, so that an item added today is scored by fold-in, refill, ranking and similar
     /// items from the next request on. Made again when the catalogue changes.
@@ -330,7 +329,8 @@ impl AppState {
         Ok(Some(model))
     }
 
-    /// `version`'s serving model as published (trained items only), read once per version.
+    /// `version`'s serving model as published (trained items only), loaded once per version
+    /// and kept in memory.
     async fn trained_serving_model(
         &self,
         version: &str,

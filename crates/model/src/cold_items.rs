@@ -61,6 +61,17 @@ impl ColdItemOptions {
             fold_in_after: vec![1, 3, 10],
         }
     }
+
+    /// Refuses a fraction outside (0, 1), before anything is fitted.
+    pub fn check(&self) -> Result<(), ColdItemError> {
+        if self.fraction > 0.0 && self.fraction < 1.0 {
+            return Ok(());
+        }
+        Err(ColdItemError::Setup(format!(
+            "--cold-items {}: give a share of the items between 0 and 1, e.g. 0.1",
+            self.fraction
+        )))
+    }
 }
 
 /// Precision, recall and NDCG at k of one ranking.
@@ -182,12 +193,7 @@ pub fn evaluate(
     opts: &ColdItemOptions,
     on_iteration: &mut dyn FnMut(&IterationReport),
 ) -> Result<ColdItemReport, ColdItemError> {
-    if !(opts.fraction > 0.0 && opts.fraction < 1.0) {
-        return Err(ColdItemError::Setup(format!(
-            "--cold-items {} must be between 0 and 1",
-            opts.fraction
-        )));
-    }
+    opts.check()?;
     let mut present: Vec<u32> = all.records.iter().map(|r| r.item).collect();
     present.sort_unstable();
     present.dedup();
@@ -294,9 +300,10 @@ pub fn evaluate(
             }),
         });
     }
-    let held_out_with_features = cold_ids
-        .iter()
-        .filter(|id| map.factor(catalogue.get(id)) != map.mean)
+    let held_out_with_features = content
+        .rows()
+        .into_iter()
+        .filter(|row| row.iter().ne(map.mean.iter()))
         .count();
     Ok(ColdItemReport {
         protocol: format!(

@@ -321,25 +321,39 @@ impl ContentMap {
 
     /// The factor of a record (`None`: an item the catalogue lacks, which gets the mean).
     pub fn factor(&self, item: Option<&CatalogueItem>) -> Vec<f32> {
-        let mut out = self.mean.clone();
-        let Some(item) = item else { return out };
         let layout = Layout::new(&self.vocabulary, &self.numeric, self.title_buckets);
-        let k = self.factors;
-        for (j, x) in layout.features(item) {
-            let row = &self.weights[j * k..(j + 1) * k];
-            out.iter_mut()
-                .zip(row)
-                .for_each(|(o, &w)| *o += (x as f32) * w);
+        self.factor_with(&layout, item)
+    }
+
+    /// The factors of `records`, one row each, `records × factors`: the feature layout is
+    /// built once for all of them.
+    pub fn factors<'r>(
+        &self,
+        records: impl ExactSizeIterator<Item = Option<&'r CatalogueItem>>,
+    ) -> Array2<f32> {
+        let layout = Layout::new(&self.vocabulary, &self.numeric, self.title_buckets);
+        let mut out = Array2::zeros((records.len(), self.factors));
+        for (mut row, record) in out.rows_mut().into_iter().zip(records) {
+            let v = self.factor_with(&layout, record);
+            row.iter_mut().zip(v).for_each(|(o, v)| *o = v);
         }
         out
     }
 
     /// The factors of `items` (catalogue records looked up by id), `items × factors`.
     pub fn factors_for(&self, ids: &[&str], catalogue: &Catalogue) -> Array2<f32> {
-        let mut out = Array2::zeros((ids.len(), self.factors));
-        for (mut row, id) in out.rows_mut().into_iter().zip(ids) {
-            let v = self.factor(catalogue.get(id));
-            row.iter_mut().zip(v).for_each(|(o, v)| *o = v);
+        self.factors(ids.iter().map(|id| catalogue.get(id)))
+    }
+
+    fn factor_with(&self, layout: &Layout<'_>, item: Option<&CatalogueItem>) -> Vec<f32> {
+        let mut out = self.mean.clone();
+        let Some(item) = item else { return out };
+        let k = self.factors;
+        for (j, x) in layout.features(item) {
+            let row = &self.weights[j * k..(j + 1) * k];
+            out.iter_mut()
+                .zip(row)
+                .for_each(|(o, &w)| *o += (x as f32) * w);
         }
         out
     }

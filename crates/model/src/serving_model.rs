@@ -283,13 +283,10 @@ impl ServingModel {
             .assign(&self.item_factors);
         let mut items = self.items.clone();
         let mut titles = self.titles.clone();
-        for (row, record) in new.iter().enumerate() {
-            let v = map.factor(Some(record));
-            factors
-                .row_mut(n + row)
-                .iter_mut()
-                .zip(v)
-                .for_each(|(o, v)| *o = v);
+        factors
+            .slice_mut(ndarray::s![n.., ..])
+            .assign(&map.factors(new.iter().map(|r| Some(*r))));
+        for record in &new {
             items.intern(&record.item_id);
             titles.push(record.title.clone());
         }

@@ -148,11 +148,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(topten_azure::blob::read_catalogue)
         .transpose()?;
-    if let Some(fraction) = args.cold_items {
-        anyhow::ensure!(
-            fraction > 0.0 && fraction < 1.0,
-            "--cold-items {fraction}: give a share of the items between 0 and 1, e.g. 0.1"
-        );
+    let cold_items = args.cold_items.map(|fraction| {
+        topten_model::cold_items::ColdItemOptions::new(fraction, args.k, args.seed)
+    });
+    if let Some(opts) = &cold_items {
+        opts.check()?;
     }
 
     let bar = progress::iterations(params.iterations);
@@ -215,18 +215,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "content map fitted"
         );
         model.content = Some(map);
-        if let Some(fraction) = args.cold_items {
+        if let Some(opts) = &cold_items {
             bar.reset();
             bar.set_message(format!(
                 "cold items: fitting without {:.0}% of the items",
-                100.0 * fraction
+                100.0 * opts.fraction
             ));
-            let opts = topten_model::cold_items::ColdItemOptions::new(fraction, args.k, args.seed);
             let report = topten_model::cold_items::evaluate(
                 &sets.all,
                 catalogue,
                 &params,
-                &opts,
+                opts,
                 &mut on_iteration,
             )?;
             let metrics = model
