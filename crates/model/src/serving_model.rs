@@ -50,6 +50,11 @@ pub struct ServingModel {
     /// Rows below this were trained; rows from it on are catalogue items the model has no
     /// factor for, scored with their content factor ([`ServingModel::with_catalogue_items`]).
     pub trained_rows: usize,
+    /// `XᵀX + λI` over the trained user factors (implicit models only): the part of an item
+    /// fold-in's system that every user contributes, stored so that an item's factor can be
+    /// solved from the few users who touched it ([`ServingModel::fold_in_item`]). `None` for
+    /// explicit models, which need none, and in serving models written before it was recorded.
+    pub user_gramian: Option<Array2<f32>>,
     gramian: OnceLock<Option<Array2<f32>>>,
     item_bias: OnceLock<Option<Vec<f32>>>,
     normalized: OnceLock<Array2<f32>>,
@@ -73,6 +78,9 @@ struct Header {
     score_scale: f32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     content: Option<crate::content::ContentMap>,
+    /// [`ServingModel::user_gramian`], row-major.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_gramian: Option<Vec<f32>>,
 }
 
 /// Why a serving could not be decoded.
@@ -125,6 +133,7 @@ impl ServingModel {
         snap.score_scale = model.meta.score_scale;
         snap.content = model.content.clone();
         snap.trained_rows = model.items.len();
+        snap.user_gramian = crate::als::fold_in_gramian(&model.user_factors, &model.meta.params);
         snap
     }
 
@@ -147,6 +156,7 @@ impl ServingModel {
             score_scale: 0.0,
             content: None,
             trained_rows: 0,
+            user_gramian: None,
             gramian: OnceLock::new(),
             item_bias: OnceLock::new(),
             normalized: OnceLock::new(),
@@ -166,6 +176,10 @@ impl ServingModel {
             events_after_ms: Some(self.events_after_ms),
             score_scale: self.score_scale,
             content: self.content.clone(),
+            user_gramian: self
+                .user_gramian
+                .as_ref()
+                .map(|g| g.iter().copied().collect()),
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(8 + json.len() + self.item_factors.len() * 4);
@@ -257,6 +271,12 @@ impl ServingModel {
         }
         snap.content = header.content;
         snap.trained_rows = n;
+        if let Some(g) = header.user_gramian {
+            if g.len() != k * k || g.iter().any(|v| !v.is_finite()) {
+                return Err(bad("the user Gramian does not match the factor count"));
+            }
+            snap.user_gramian = Some(Array2::from_shape_vec((k, k), g).expect("k × k values"));
+        }
         Ok(snap)
     }
 
@@ -276,19 +296,78 @@ impl ServingModel {
         if new.is_empty() {
             return None;
         }
+        let content = map.factors(new.iter().map(|r| Some(*r)));
+        let rows = new
+            .iter()
+            .zip(content.rows())
+            .map(|(r, f)| (r.item_id.as_str(), r.title.clone(), f.to_vec(), 0));
+        Some(self.with_rows(rows))
+    }
+
+    /// This version with the factors of items solved from live events
+    /// ([`ServingModel::fold_in_item`]): each replaces the item's row, or is added as a row
+    /// when the version has none for it. `(item id, factor, live interactions)`; the
+    /// interactions count towards the item's popularity. Factors of another length are skipped.
+    pub fn with_item_factors<'a>(
+        &self,
+        folded: impl IntoIterator<Item = (&'a str, &'a [f32], u32)>,
+    ) -> ServingModel {
+        let k = self.item_factors.ncols();
+        self.with_rows(
+            folded
+                .into_iter()
+                .filter(|(_, f, _)| f.len() == k)
+                .map(|(id, f, n)| (id, None, f.to_vec(), n)),
+        )
+    }
+
+    /// A copy with rows replaced or added: `(item id, title, factor, interactions)`. A
+    /// replaced row keeps its title unless a new one is given, and adds the interactions to
+    /// its count; an added row takes them as its count. Everything published stays.
+    fn with_rows<'a>(
+        &self,
+        rows: impl IntoIterator<Item = (&'a str, Option<String>, Vec<f32>, u32)>,
+    ) -> ServingModel {
+        let (mut items, mut titles) = (self.items.clone(), self.titles.clone());
+        let mut counts = self.item_counts.clone();
+        let counted = counts.len() == items.len();
+        let mut replaced: Vec<(u32, Vec<f32>)> = Vec::new();
+        let mut added: Vec<f32> = Vec::new();
+        for (id, title, factor, interactions) in rows {
+            match items.get(id) {
+                Some(row) => {
+                    if title.is_some() {
+                        titles[row as usize] = title;
+                    }
+                    if counted {
+                        counts[row as usize] = counts[row as usize].saturating_add(interactions);
+                    }
+                    replaced.push((row, factor));
+                }
+                None => {
+                    items.intern(id);
+                    titles.push(title);
+                    if counted {
+                        counts.push(interactions);
+                    }
+                    added.extend(factor);
+                }
+            }
+        }
         let (n, k) = self.item_factors.dim();
-        let mut factors = Array2::zeros((n + new.len(), k));
+        let mut factors = Array2::zeros((items.len(), k));
         factors
             .slice_mut(ndarray::s![..n, ..])
             .assign(&self.item_factors);
-        let mut items = self.items.clone();
-        let mut titles = self.titles.clone();
-        factors
-            .slice_mut(ndarray::s![n.., ..])
-            .assign(&map.factors(new.iter().map(|r| Some(*r))));
-        for record in &new {
-            items.intern(&record.item_id);
-            titles.push(record.title.clone());
+        if items.len() > n {
+            factors.slice_mut(ndarray::s![n.., ..]).assign(
+                &ndarray::ArrayView2::from_shape((items.len() - n, k), &added).expect("k per row"),
+            );
+        }
+        for (row, factor) in replaced {
+            factors
+                .row_mut(row as usize)
+                .assign(&ndarray::ArrayView1::from(&factor[..]));
         }
         let mut out = ServingModel::new(
             self.version.clone(),
@@ -299,14 +378,62 @@ impl ServingModel {
         );
         out.created_ms = self.created_ms;
         out.events_after_ms = self.events_after_ms;
-        out.item_counts = self.item_counts.clone();
-        if !out.item_counts.is_empty() {
-            out.item_counts.resize(n + new.len(), 0);
-        }
+        out.item_counts = counts;
         out.score_scale = self.score_scale;
         out.content = self.content.clone();
         out.trained_rows = self.trained_rows;
-        Some(out)
+        out.user_gramian = self.user_gramian.clone();
+        out
+    }
+
+    /// An item's factor from the users who interacted with it, holding their factors fixed:
+    /// the ALS half-step for one item, pulled towards `prior` (the item's content factor or
+    /// its trained factor; zero when `None`) so that an item with one interaction stays near
+    /// what is known of it ([`crate::als::fold_in_towards`]). `users` are `(user factor,
+    /// value)`, one per user (values merged as training merges them). An implicit model needs
+    /// [`ServingModel::user_gramian`], since every user who did *not* touch the item counts
+    /// too: `None` without it, or without users.
+    pub fn fold_in_item(
+        &self,
+        users: &[(Vec<f32>, f32)],
+        prior: Option<&[f32]>,
+    ) -> Option<Vec<f32>> {
+        let k = self.item_factors.ncols();
+        if users.is_empty() || users.iter().any(|(x, _)| x.len() != k) {
+            return None;
+        }
+        let gram = match self.params.feedback {
+            Feedback::Implicit => Some(self.user_gramian.as_ref()?),
+            Feedback::Explicit => None,
+        };
+        let flat: Vec<f32> = users.iter().flat_map(|(x, _)| x.iter().copied()).collect();
+        let x = Array2::from_shape_vec((users.len(), k), flat).expect("k per user");
+        let rows: Vec<u32> = (0..users.len() as u32).collect();
+        let values: Vec<f32> = users.iter().map(|(_, v)| *v).collect();
+        let zero = vec![0f32; k];
+        Some(crate::als::fold_in_towards(
+            &x,
+            &rows,
+            &values,
+            &self.params,
+            gram,
+            prior.filter(|p| p.len() == k).unwrap_or(&zero),
+        ))
+    }
+
+    /// The factor of the user of `history` (fold-in, as the lists use it): the fixed side
+    /// of an item fold-in.
+    pub fn user_factor(&self, history: &[(u32, f32)]) -> Vec<f32> {
+        self.fold_in_history(history).0
+    }
+
+    /// How a user's repeated values for one item combine: ratings keep the latest, implicit
+    /// strengths add up (as fold-in and training merge them).
+    pub fn merge_values(&self, earlier: f32, later: f32) -> f32 {
+        match self.params.feedback {
+            Feedback::Explicit => later,
+            Feedback::Implicit => earlier + later,
+        }
     }
 
     /// The `n` most popular items (most training interactions, ties by row) for which `keep`
@@ -452,10 +579,7 @@ impl ServingModel {
         merged.dedup_by(|later, earlier| {
             // Repeated items: ratings keep the latest value, implicit strengths add up.
             if later.0 == earlier.0 {
-                earlier.1 = match self.params.feedback {
-                    Feedback::Explicit => later.1,
-                    Feedback::Implicit => earlier.1 + later.1,
-                };
+                earlier.1 = self.merge_values(earlier.1, later.1);
                 true
             } else {
                 false
