@@ -10,6 +10,7 @@
 //! | `recs:{v}` | hash | user id → the user's list, in the indexed form of [`topten_store::documents`] |
 //! | `hist:{v}` | hash | user id → training history |
 //! | `popular:{v}`, `model:{v}`, `catalogue:{v}` | string | cold-start list (JSON), serving model, catalogue |
+//! | `item-factors:{v}` | hash | item id → its factor solved from live events ([`topten_store::ItemFactor`], JSON) |
 //! | `events:{user}` | list | the user's events (`{sequence:020}\x1f{event JSON}`), oldest first |
 //! | `event-ids:{user}` | set | the user's client event ids (idempotency) |
 //! | `event-seq` | string | a counter: receipt order within one millisecond |
@@ -75,6 +76,10 @@ impl Keys {
     /// A version's catalogue.
     pub fn catalogue(&self, v: &str) -> String {
         self.key(&["catalogue", v])
+    }
+    /// A version's item factors solved from live events.
+    pub fn item_factors(&self, v: &str) -> String {
+        self.key(&["item-factors", v])
     }
     /// A user's events.
     pub fn events(&self, user: &str) -> String {

@@ -541,6 +541,27 @@ impl RecsReader for RedisStore {
         self.get_bytes(self.keys.catalogue(version)).await
     }
 
+    async fn item_factors_since(
+        &self,
+        version: &str,
+        since_ms: i64,
+    ) -> Result<Vec<topten_store::ItemFactor>, StoreError> {
+        // Few per version (new and little-known items), so one HGETALL and a filter.
+        let key = self.keys.item_factors(version);
+        let all: std::collections::HashMap<String, Vec<u8>> = self
+            .query("item factors", redis::cmd("HGETALL").arg(&key))
+            .await?;
+        let mut out = Vec::new();
+        for bytes in all.into_values() {
+            let f: topten_store::ItemFactor =
+                serde_json::from_slice(&bytes).map_err(backend_err)?;
+            if f.solved_ms >= since_ms {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
     async fn user_history(
         &self,
         version: &str,
@@ -642,6 +663,22 @@ impl VersionStorage for RedisStore {
         self.hset_batched(&self.keys.hist(version), &fields).await
     }
 
+    async fn put_item_factors(
+        &self,
+        version: &str,
+        factors: &[topten_store::ItemFactor],
+    ) -> Result<(), StoreError> {
+        let mut fields = Vec::with_capacity(factors.len());
+        for f in factors {
+            fields.push((
+                f.item_id.as_str(),
+                serde_json::to_vec(f).map_err(backend_err)?,
+            ));
+        }
+        self.hset_batched(&self.keys.item_factors(version), &fields)
+            .await
+    }
+
     async fn count_users(&self, version: &str) -> Result<usize, StoreError> {
         let key = self.keys.recs(version);
         self.query("count", redis::cmd("HLEN").arg(&key)).await
@@ -656,6 +693,7 @@ impl VersionStorage for RedisStore {
             k.popular(version),
             k.model(version),
             k.catalogue(version),
+            k.item_factors(version),
         ];
         self.write("delete version", |mut con| {
             let keys = &keys;

@@ -255,6 +255,7 @@ pub async fn run(store: &dyn Store) {
         store.write_catalogue("v2", b"").await,
         Err(StoreError::Conflict(_))
     ));
+    item_factors(store, "v2").await;
     let a = store.activate("v2").await.unwrap();
     assert_eq!(a.history, vec!["v1".to_string()]);
     // Old version still readable by version id (what makes rollback instant).
@@ -281,6 +282,7 @@ pub async fn run(store: &dyn Store) {
     store.delete_version("v2").await.unwrap();
     assert!(store.user_recs("v2", "alice").await.unwrap().is_none());
     assert!(store.catalogue("v2").await.unwrap().is_none());
+    assert!(store.item_factors_since("v2", 0).await.unwrap().is_empty());
     assert!(store.version("v2").await.unwrap().is_none());
     assert!(matches!(
         store.delete_version("v2").await,
@@ -312,6 +314,45 @@ pub async fn run(store: &dyn Store) {
         vec!["v1".to_string(), "v5".to_string()]
     );
     experiments(store).await;
+}
+
+/// Item factors solved from live events: stored in the (complete) `version` only, the latest
+/// per item, read back from a time on (an item id with odd characters too).
+async fn item_factors(store: &dyn Store, version: &str) {
+    use crate::ItemFactor;
+    let factor = |item: &str, x: f32, at: i64| ItemFactor {
+        item_id: item.to_owned(),
+        factor: vec![x, -x, 0.25],
+        users: 3,
+        solved_ms: at,
+    };
+    assert!(store
+        .item_factors_since(version, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    let odd = "new/item ü #1?";
+    store
+        .put_item_factors(
+            version,
+            &[factor("n1", 0.5, 1_000), factor(odd, 1.5, 2_000)],
+        )
+        .await
+        .unwrap();
+    store
+        .put_item_factors(version, &[factor("n1", 0.75, 3_000)])
+        .await
+        .unwrap();
+    let mut all = store.item_factors_since(version, 0).await.unwrap();
+    all.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+    assert_eq!(
+        all,
+        vec![factor("n1", 0.75, 3_000), factor(odd, 1.5, 2_000)]
+    );
+    let recent = store.item_factors_since(version, 2_500).await.unwrap();
+    assert_eq!(recent, vec![factor("n1", 0.75, 3_000)]);
+    // Another version has none of them.
+    assert!(store.item_factors_since("v1", 0).await.unwrap().is_empty());
 }
 
 /// Experiments: one at a time, a complete candidate other than the active version, a stable

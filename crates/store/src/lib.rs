@@ -31,6 +31,7 @@
 //!   [`ActiveVersion`]) and the fast paths that select from a stored list.
 //! - [`reader`], [`lifecycle`], [`event_log`], [`item_edits`], [`erasure`]: the roles; [`error`]:
 //!   [`StoreError`].
+//! - [`item_factors`]: factors of items solved from live events, stored in their version.
 //! - [`quality`]: each version's holdout figure and what it was measured on.
 //! - [`blocking`]: the event path's writes, offered synchronously by backends whose writes
 //!   block the thread.
@@ -60,6 +61,7 @@ pub mod event_log;
 pub mod events;
 pub mod export;
 pub mod item_edits;
+pub mod item_factors;
 pub mod lifecycle;
 pub mod quality;
 pub mod reader;
@@ -82,6 +84,7 @@ pub use erasure::{Erasure, EventsDue, Tombstone, UserInVersion};
 pub use error::StoreError;
 pub use event_log::EventLog;
 pub use item_edits::{ItemEdits, ItemUpdate};
+pub use item_factors::ItemFactor;
 pub use lifecycle::{Publisher, VersionStorage, WriteStats};
 pub use reader::{LendRecs, RecsKey, RecsReader, StoredRecs};
 

@@ -94,10 +94,17 @@ pub trait VersionStorage: RecsReader {
         version: &str,
         histories: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError>;
+    /// Stores item factors solved from live events in `version`, each replacing the item's
+    /// earlier one ([`crate::item_factors`]).
+    async fn put_item_factors(
+        &self,
+        version: &str,
+        factors: &[crate::item_factors::ItemFactor],
+    ) -> Result<(), StoreError>;
     /// How many distinct users have a document in `version`.
     async fn count_users(&self, version: &str) -> Result<usize, StoreError>;
     /// Deletes everything of `version` but its info: documents, histories, serving model,
-    /// catalogue, popular list.
+    /// catalogue, popular list, item factors.
     async fn delete_version_data(&self, version: &str) -> Result<(), StoreError>;
     /// Deletes `version`'s info (the last step of a delete).
     async fn delete_version_info(&self, version: &str) -> Result<(), StoreError>;

@@ -169,6 +169,15 @@ pub trait RecsReader: Send + Sync {
     async fn catalogue(&self, _version: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
     }
+    /// The item factors solved from live events for `version` at or after `since_ms` (epoch
+    /// ms), latest per item ([`crate::item_factors`]); none for read-only backends.
+    async fn item_factors_since(
+        &self,
+        _version: &str,
+        _since_ms: i64,
+    ) -> Result<Vec<crate::item_factors::ItemFactor>, StoreError> {
+        Ok(Vec::new())
+    }
     /// One user's training history in the version
     /// ([`topten_model::serving_model::encode_history`]), if stored.
     async fn user_history(

@@ -71,16 +71,22 @@ pub(super) fn catalogue_partition(version: &str) -> String {
     format!("__topten_catalogue__:{version}")
 }
 
+/// The logical partition of a version's item factors solved from live events: one per
+/// version, so a version's factors are one partition query and go with the version.
+pub(super) fn item_factor_partition(version: &str) -> String {
+    format!("__topten_item_factors__:{version}")
+}
+
 /// Logical partitions that hold live item changes: spread over this many, so a catalogue of a
 /// million items makes no hot partition, and one item is one point read.
 pub(super) const LIVE_ITEM_BUCKETS: u32 = 16;
 
-/// The partition of an item's live change (FNV-1a of the id, stable across processes).
 /// The partition of an instance's answer counts: its own.
 pub(super) fn answer_counts_partition(instance: &str) -> String {
     format!("__topten_answers__:{instance}")
 }
 
+/// The partition of an item's live change (FNV-1a of the id, stable across processes).
 pub(super) fn live_item_partition(item_id: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
     for b in item_id.bytes() {

@@ -573,6 +573,26 @@ impl RecsReader for CosmosStore {
             .await
     }
 
+    async fn item_factors_since(
+        &self,
+        version: &str,
+        since_ms: i64,
+    ) -> Result<Vec<topten_store::ItemFactor>, StoreError> {
+        // The partition named in the query too: the scope alone is a hint some servers ignore.
+        let pk = item_factor_partition(version);
+        let q = Query::from(
+            "SELECT * FROM c WHERE c.userId = @pk AND c.docType = 'item-factor' \
+             AND c.body.solvedMs >= @s",
+        )
+        .with_parameter("@pk", &pk)
+        .map_err(backend_err)?
+        .with_parameter("@s", since_ms)
+        .map_err(backend_err)?;
+        let docs: Vec<MetaDoc<topten_store::ItemFactor>> =
+            self.query(q, FeedScope::partition(pk)).await?;
+        Ok(docs.into_iter().map(|d| d.body).collect())
+    }
+
     async fn catalogue(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.read_chunked(&catalogue_partition(version), CATALOGUE_ID)
             .await
@@ -742,8 +762,30 @@ impl VersionStorage for CosmosStore {
             .await?;
         self.delete_chunked(&catalogue_partition(version), CATALOGUE_ID)
             .await?;
+        let pk = item_factor_partition(version);
+        let q = Query::from(
+            "SELECT c.id, c.userId FROM c WHERE c.userId = @pk AND c.docType = 'item-factor'",
+        )
+        .with_parameter("@pk", &pk)
+        .map_err(backend_err)?;
+        let factors: Vec<IdOnly> = self.query(q, FeedScope::partition(pk)).await?;
+        self.delete_docs(c, factors).await?;
         self.delete_doc(c, META_PARTITION.to_owned(), popular_id(version))
             .await
+    }
+
+    async fn put_item_factors(
+        &self,
+        version: &str,
+        factors: &[topten_store::ItemFactor],
+    ) -> Result<(), StoreError> {
+        let pk = item_factor_partition(version);
+        for f in factors {
+            let id = escape_id(&format!("factor:{}", f.item_id));
+            self.put_doc(&pk, &id, "item-factor", f, Put::Upsert)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn delete_version_info(&self, version: &str) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@
 //!
 //! Layout: database `recs` maps `{version}\x1f{userId}` to the user's document; database
 //! `meta` holds `version\x1f{v}` → [`VersionInfo`], `popular\x1f{v}` → items,
-//! `snapshot\x1f{v}` → the serving model, `catalogue\x1f{v}` → the catalogue (JSON Lines), and
-//! `active`; `hist` maps `{version}\x1f{userId}` to
+//! `snapshot\x1f{v}` → the serving model, `catalogue\x1f{v}` → the catalogue (JSON Lines),
+//! `itemfactor\x1f{v}\x1f{itemId}` → an item factor solved from live events, and `active`; `hist` maps `{version}\x1f{userId}` to
 //! the user's training history; `events` maps `{userId}\x1f{sequence}` to an event and
 //! `event_ids` remembers client event ids for idempotency, per user (`{user}\x1f{eventId}`);
 //! `events_by_time` and `events_by_age` index events by receipt and by their own time;
@@ -232,6 +232,11 @@ impl EmbeddedStore {
     fn version_key(version: &str) -> String {
         format!("version{SEP}{version}")
     }
+
+    /// The prefix of `version`'s item factors in the metadata database (then the item id).
+    fn item_factor_prefix(version: &str) -> String {
+        format!("itemfactor{SEP}{version}{SEP}")
+    }
 }
 
 #[async_trait]
@@ -301,6 +306,27 @@ impl RecsReader for EmbeddedStore {
             .get(&rtxn, &format!("snapshot{SEP}{version}"))
             .map_err(backend_err)?
             .map(<[u8]>::to_vec))
+    }
+
+    async fn item_factors_since(
+        &self,
+        version: &str,
+        since_ms: i64,
+    ) -> Result<Vec<crate::ItemFactor>, StoreError> {
+        let rtxn = self.env.read_txn().map_err(backend_err)?;
+        let mut out = Vec::new();
+        for entry in self
+            .meta
+            .prefix_iter(&rtxn, &Self::item_factor_prefix(version))
+            .map_err(backend_err)?
+        {
+            let (_, bytes) = entry.map_err(backend_err)?;
+            let f: crate::ItemFactor = serde_json::from_slice(bytes).map_err(backend_err)?;
+            if f.solved_ms >= since_ms {
+                out.push(f);
+            }
+        }
+        Ok(out)
     }
 
     async fn catalogue(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -443,6 +469,29 @@ impl VersionStorage for EmbeddedStore {
         self.meta
             .delete(&mut wtxn, &format!("catalogue{SEP}{version}"))
             .map_err(backend_err)?;
+        let factors: Vec<String> = self
+            .meta
+            .prefix_iter(&wtxn, &Self::item_factor_prefix(version))
+            .map_err(backend_err)?
+            .map(|e| e.map(|(k, _)| k.to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(backend_err)?;
+        for k in &factors {
+            self.meta.delete(&mut wtxn, k).map_err(backend_err)?;
+        }
+        wtxn.commit().map_err(backend_err)
+    }
+
+    async fn put_item_factors(
+        &self,
+        version: &str,
+        factors: &[crate::ItemFactor],
+    ) -> Result<(), StoreError> {
+        let mut wtxn = self.env.write_txn().map_err(backend_err)?;
+        let prefix = Self::item_factor_prefix(version);
+        for f in factors {
+            self.put_meta(&mut wtxn, &format!("{prefix}{}", f.item_id), f)?;
+        }
         wtxn.commit().map_err(backend_err)
     }
 
