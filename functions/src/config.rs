@@ -155,6 +155,14 @@ pub struct Config {
     /// list (0: never).
     #[arg(long, env = "REPEAT_LIMIT", default_value_t = 3)]
     pub repeat_limit: u32,
+    /// An item's factor is solved from live events at most once per this many seconds on an
+    /// instance (item fold-in); events for it in between wait for the next solve.
+    #[arg(long, env = "TOPTEN_ITEM_FOLD_IN_SECS", default_value_t = 10)]
+    pub item_fold_in_secs: u64,
+    /// A trained item is folded in from live events while it has fewer training interactions
+    /// than this; items the version does not know always are (0: only those).
+    #[arg(long, env = "TOPTEN_ITEM_FOLD_IN_BELOW", default_value_t = topten_live::item_fold_in::DEFAULT_BELOW)]
+    pub item_fold_in_below: u32,
     /// How often each instance saves its answer counts to the store (seconds).
     #[arg(long, env = "TOPTEN_COUNTS_SAVE_SECS", default_value_t = 10)]
     pub counts_save_secs: u64,
@@ -393,6 +401,8 @@ impl Default for Config {
             attribution_window_hours: 24.0,
             positive_rating: 4.0,
             repeat_limit: 3,
+            item_fold_in_secs: 10,
+            item_fold_in_below: topten_live::item_fold_in::DEFAULT_BELOW,
             counts_save_secs: 10,
             events_retention: None,
             item_changes_retention: None,
@@ -474,6 +484,19 @@ impl Config {
             repeat_limit: self.repeat_limit,
             attribution: self.attribution_rules(),
         }
+    }
+
+    /// Which items live events fold in.
+    pub fn item_fold_in_rules(&self) -> topten_live::item_fold_in::ItemFoldInRules {
+        topten_live::item_fold_in::ItemFoldInRules {
+            below: self.item_fold_in_below,
+            ..Default::default()
+        }
+    }
+
+    /// The shortest time between two solves of one item on an instance.
+    pub fn item_fold_in_interval(&self) -> Duration {
+        Duration::from_secs(self.item_fold_in_secs)
     }
 
     /// The active-pointer cache lifetime.

@@ -63,6 +63,10 @@ pub struct Metrics {
     events_stored: Counter,
     foldin: Histogram,
     foldin_errors: Counter,
+    /// Item fold-ins (one per batch of items solved together), their items and failures.
+    item_foldin: Histogram,
+    items_folded_in: Counter,
+    item_foldin_errors: Counter,
     /// What retention passes deleted, by kind (`events`, `item_changes`, `answer_counts`).
     retention_deleted: Family<KindLabels, Counter>,
     /// Events whose `recommendationId` did not check, by reason (stored unattributed).
@@ -101,6 +105,9 @@ impl Metrics {
             events_stored: Counter::default(),
             foldin: foldin_histogram(),
             foldin_errors: Counter::default(),
+            item_foldin: foldin_histogram(),
+            items_folded_in: Counter::default(),
+            item_foldin_errors: Counter::default(),
             retention_deleted: Family::default(),
             unattributed_ids: Family::default(),
             breaker_open: Gauge::default(),
@@ -170,6 +177,21 @@ impl Metrics {
             m.foldin_errors.clone(),
         );
         registry.register(
+            "item_foldin_duration_seconds",
+            "Time to solve a batch of items' factors from their live events and store them",
+            m.item_foldin.clone(),
+        );
+        registry.register(
+            "items_folded_in",
+            "Item factors solved from live events",
+            m.items_folded_in.clone(),
+        );
+        registry.register(
+            "item_foldin_errors",
+            "Item fold-ins that failed (the events were stored)",
+            m.item_foldin_errors.clone(),
+        );
+        registry.register(
             "retention_deleted",
             "What this instance's retention passes deleted, by kind",
             m.retention_deleted.clone(),
@@ -230,6 +252,16 @@ impl Metrics {
         if !ok {
             self.foldin_errors.inc();
             self.store_error("foldin_write", None);
+        }
+    }
+
+    /// Records an item fold-in of `items` items.
+    pub fn item_foldin(&self, took: Duration, items: usize, ok: bool) {
+        self.item_foldin.observe(took.as_secs_f64());
+        self.items_folded_in.inc_by(items as u64);
+        if !ok {
+            self.item_foldin_errors.inc();
+            self.store_error("item_foldin", None);
         }
     }
 

@@ -16,6 +16,7 @@ use topten_store::{ActiveVersion, ItemScore, RecsReader, Store, StoreHandle};
 use crate::answer_counter::AnswerCounter;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::folded_items::FoldedItems;
 use crate::metrics::Metrics;
 use crate::servable::{Servable, REBASE_AFTER};
 use topten_model::catalogue::live::LiveItem;
@@ -94,6 +95,25 @@ struct EventSnapshot {
     events: Arc<Vec<topten_live::events::StoredEvent>>,
 }
 
+/// A serving model with folded item factors over it, and what it was made from.
+struct FoldedView {
+    from: Arc<ServingModel>,
+    revision: u64,
+    model: Arc<ServingModel>,
+}
+
+/// A version's serving model in its layers: what item fold-in needs beside the model that
+/// serves.
+pub struct ModelLayers {
+    /// As published: trained items only.
+    pub trained: Arc<ServingModel>,
+    /// With the catalogue items training never saw at their content factors: the priors of
+    /// item fold-in.
+    pub catalogue: Arc<ServingModel>,
+    /// With the item factors solved from live events over it: what serves.
+    pub serving: Arc<ServingModel>,
+}
+
 struct Inner {
     store: StoreHandle,
     config: Config,
@@ -103,6 +123,11 @@ struct Inner {
     /// The serving model with the catalogue items it has no factor for, and the servable set
     /// (catalogue and live changes) it was made from ([`AppState::serving_model`]).
     with_new_items: RwLock<Option<(Arc<Servable>, Arc<ServingModel>)>>,
+    /// Item factors solved from live events ([`crate::folded_items`]).
+    folded: Mutex<FoldedItems>,
+    /// The serving model with the folded items over it: the model it was made from, the
+    /// folded items' revision, and the result.
+    with_folded: RwLock<Option<FoldedView>>,
     servable: RwLock<Option<CatalogueCache>>,
     /// Held while the servable set is brought up to date ([`AppState::servable`]).
     servable_update: tokio::sync::Mutex<()>,
@@ -148,6 +173,8 @@ impl AppState {
                 popular: RwLock::new(HashMap::new()),
                 serving_model: RwLock::new(None),
                 with_new_items: RwLock::new(None),
+                folded: Mutex::new(FoldedItems::default()),
+                with_folded: RwLock::new(None),
                 servable: RwLock::new(None),
                 servable_update: tokio::sync::Mutex::new(()),
                 live: Mutex::new(LiveOverlay::default()),
@@ -286,26 +313,86 @@ impl AppState {
     }
 
     /// `version`'s serving model (item ids and factors); `None` when the version has none (a
-    /// read-only list file). When the version has a content map, it also holds every
-    /// item of the catalogue (with the live changes) that training never saw, with its content
-    /// factor, so that an item added today is scored by fold-in, refill, ranking and similar
-    /// items from the next request on. Made again when the catalogue changes.
+    /// read-only list file). When the version has a content map, it also holds every item of
+    /// the catalogue (with the live changes) that training never saw, with its content factor,
+    /// so that an item added today is scored by fold-in, refill, ranking and similar items from
+    /// the next request on; and item factors solved from live events replace or add rows. Made
+    /// again when the catalogue or the folded items change.
     pub async fn serving_model(
         &self,
         version: &str,
     ) -> Result<Option<Arc<ServingModel>>, ApiError> {
-        let Some(base) = self.trained_serving_model(version).await? else {
+        Ok(self.model_layers(version).await?.map(|l| l.serving))
+    }
+
+    /// `version`'s serving model in its layers ([`ModelLayers`]); `None` as for
+    /// [`AppState::serving_model`].
+    pub async fn model_layers(&self, version: &str) -> Result<Option<ModelLayers>, ApiError> {
+        let Some(trained) = self.trained_serving_model(version).await? else {
             return Ok(None);
         };
+        let catalogue = self.with_catalogue_items(version, trained.clone()).await?;
+        self.poll_folded(version).await?;
+        let (revision, factors) = self.inner.folded.lock().unwrap().factors(version);
+        let serving = if factors.is_empty() {
+            catalogue.clone()
+        } else {
+            let hit = self
+                .inner
+                .with_folded
+                .read()
+                .unwrap()
+                .as_ref()
+                .and_then(|v| {
+                    (Arc::ptr_eq(&v.from, &catalogue) && v.revision == revision)
+                        .then(|| v.model.clone())
+                });
+            match hit {
+                Some(model) => model,
+                None => {
+                    let from = catalogue.clone();
+                    let model = tokio::task::spawn_blocking(move || {
+                        from.with_item_factors(
+                            factors
+                                .iter()
+                                .map(|f| (f.item_id.as_str(), &f.factor[..], f.users)),
+                        )
+                    })
+                    .await
+                    .map_err(|e| ApiError::internal(format!("serving model task: {e}")))?;
+                    let model = Arc::new(model);
+                    *self.inner.with_folded.write().unwrap() = Some(FoldedView {
+                        from: catalogue.clone(),
+                        revision,
+                        model: model.clone(),
+                    });
+                    model
+                }
+            }
+        };
+        Ok(Some(ModelLayers {
+            trained,
+            catalogue,
+            serving,
+        }))
+    }
+
+    /// `base` with the catalogue items it has no factor for at their content factors, when the
+    /// version has a content map and a catalogue (cached per servable set); else `base`.
+    async fn with_catalogue_items(
+        &self,
+        version: &str,
+        base: Arc<ServingModel>,
+    ) -> Result<Arc<ServingModel>, ApiError> {
         if base.content.is_none() {
-            return Ok(Some(base));
+            return Ok(base);
         }
         let Some(servable) = self.servable(version).await? else {
-            return Ok(Some(base));
+            return Ok(base);
         };
         if let Some((from, model)) = self.inner.with_new_items.read().unwrap().as_ref() {
             if Arc::ptr_eq(from, &servable) && model.version == version {
-                return Ok(Some(model.clone()));
+                return Ok(model.clone());
             }
         }
         let (made_from, trained) = (servable.clone(), base.clone());
@@ -326,7 +413,43 @@ impl AppState {
             None => base,
         };
         *self.inner.with_new_items.write().unwrap() = Some((servable, model.clone()));
-        Ok(Some(model))
+        Ok(model)
+    }
+
+    /// Reads the item factors solved for `version` since the last read, once per
+    /// `TOPTEN_ACTIVE_TTL_MS`.
+    async fn poll_folded(&self, version: &str) -> Result<(), ApiError> {
+        let since = self
+            .inner
+            .folded
+            .lock()
+            .unwrap()
+            .poll_due(version, self.inner.config.active_ttl());
+        let Some(since) = since else {
+            return Ok(());
+        };
+        let started = topten_model::clock::now_ms();
+        let read = self.reader().item_factors_since(version, since).await?;
+        self.inner
+            .folded
+            .lock()
+            .unwrap()
+            .merge(version, read, Some(started));
+        Ok(())
+    }
+
+    /// Takes item factors this instance solved for `version` (served from the next request).
+    pub fn merge_folded(&self, version: &str, factors: Vec<topten_store::ItemFactor>) {
+        self.inner
+            .folded
+            .lock()
+            .unwrap()
+            .merge(version, factors, None);
+    }
+
+    /// The folded items of this instance ([`FoldedItems::schedule`] and friends).
+    pub fn folded_items(&self) -> std::sync::MutexGuard<'_, FoldedItems> {
+        self.inner.folded.lock().unwrap()
     }
 
     /// `version`'s serving model as published (trained items only), loaded once per version

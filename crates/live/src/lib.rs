@@ -15,6 +15,7 @@
 //! - [`repeats`]: the "fewer repeats" rule.
 //! - [`trending`]: items by recent, time-decayed interactions.
 //! - [`realtime`]: folding a user's fresh events into the active version, writing lists back.
+//! - [`item_fold_in`]: an item's factor from its first live events (new and little-known items).
 //! - [`publish`]: a model as a new version; activation, rollback and experiments, caught up.
 //! - [`online_report`]: hourly figures and the experiment report, summed from events.
 //! - [`retention`]: how long data is kept, which events serving versions still need, and the
@@ -25,6 +26,7 @@
 pub mod attribution;
 pub mod events;
 pub mod forget;
+pub mod item_fold_in;
 pub mod online_report;
 pub mod publish;
 pub mod realtime;

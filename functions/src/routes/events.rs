@@ -234,14 +234,113 @@ async fn write_back(
 /// Each version's users to fold in, with all their events.
 type UsersByVersion = BTreeMap<String, Vec<(String, Vec<StoredEvent>)>>;
 
+/// Each version's items that the batch's new interactions name.
+type ItemsByVersion = BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// Solves the factors of the `items` that `version` folds in (items it does not know, or
+/// trained from few interactions; [`topten_live::item_fold_in`]) from their live events,
+/// stores them in the version and serves them from the next request; an item solved here
+/// within `TOPTEN_ITEM_FOLD_IN_SECS` is solved once that has passed, in the background.
+/// Returns the items solved now. A failure is logged and counted, as a failed user fold-in
+/// is: the events are stored.
+pub(crate) async fn fold_in_items(
+    state: &AppState,
+    store: &Arc<dyn Store>,
+    version: &str,
+    items: Vec<String>,
+) -> Vec<String> {
+    let schedule = {
+        let layers = match state.model_layers(version).await {
+            Ok(Some(layers)) => layers,
+            Ok(None) => return Vec::new(),
+            Err(e) => {
+                tracing::warn!(version, error = ?e, "item fold-in: no serving model");
+                return Vec::new();
+            }
+        };
+        let rules = state.config().item_fold_in_rules();
+        let wanted: Vec<String> = items
+            .into_iter()
+            .filter(|i| rules.wants(&layers.trained, i))
+            .collect();
+        state
+            .folded_items()
+            .schedule(version, wanted, state.config().item_fold_in_interval())
+    };
+    for (item, wait) in schedule.later {
+        let (state, store, version) = (state.clone(), store.clone(), version.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            state.folded_items().release(&version, &item);
+            solve_items(&state, &store, &version, vec![item]).await;
+        });
+    }
+    if schedule.now.is_empty() {
+        return Vec::new();
+    }
+    solve_items(state, store, version, schedule.now).await
+}
+
+/// [`fold_in_items`]'s work for items due now: read, solve, store, serve. Returns the items
+/// solved.
+async fn solve_items(
+    state: &AppState,
+    store: &Arc<dyn Store>,
+    version: &str,
+    items: Vec<String>,
+) -> Vec<String> {
+    let start = Instant::now();
+    let result = async {
+        let Some(layers) = state.model_layers(version).await? else {
+            return Ok(Vec::new());
+        };
+        let rules = state.config().item_fold_in_rules();
+        let gathered =
+            topten_live::item_fold_in::gather(store.as_ref(), &layers.serving, &items, &rules)
+                .await?;
+        if gathered.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = topten_model::clock::now_ms();
+        let factors = tokio::task::spawn_blocking(move || {
+            gathered.solve(&layers.serving, &layers.catalogue, now)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("item fold-in task: {e}")))?;
+        store.put_item_factors(version, &factors).await?;
+        Ok::<_, ApiError>(factors)
+    }
+    .await;
+    match result {
+        Ok(factors) => {
+            state
+                .metrics()
+                .item_foldin(start.elapsed(), factors.len(), true);
+            let solved = factors.iter().map(|f| f.item_id.clone()).collect();
+            tracing::debug!(version, items = factors.len(), "items folded in");
+            state.merge_folded(version, factors);
+            solved
+        }
+        Err(e) => {
+            state.metrics().item_foldin(start.elapsed(), 0, false);
+            tracing::warn!(version, error = ?e, "item fold-in failed; events are stored");
+            Vec::new()
+        }
+    }
+}
+
 /// Users to fold in, per version that serves them: each user with a new interaction, or whose
 /// demoted items changed (a batch of impressions only), with all their events (each user's
-/// history moves into the fold-in, uncopied). Also counts the batch's attributed positive
-/// events.
-fn to_fold_in(batches: Vec<UserBatch>, list_rules: &ListRules) -> (usize, UsersByVersion) {
+/// history moves into the fold-in, uncopied); and the items their new interactions name.
+/// Also counts the batch's attributed positive events.
+fn to_fold_in(
+    batches: Vec<UserBatch>,
+    list_rules: &ListRules,
+) -> (usize, UsersByVersion, ItemsByVersion) {
     let (rules, limit) = (&list_rules.attribution, list_rules.repeat_limit);
     let mut attributed = 0;
     let mut by_version = UsersByVersion::new();
+    let mut items = ItemsByVersion::new();
     for batch in batches {
         let fresh: Vec<StoredEvent> = batch.fresh().cloned().collect();
         attributed += fresh
@@ -252,6 +351,12 @@ fn to_fold_in(batches: Vec<UserBatch>, list_rules: &ListRules) -> (usize, UsersB
             continue;
         };
         let interacted = fresh.iter().any(|e| e.is_interaction());
+        items.entry(version.clone()).or_default().extend(
+            fresh
+                .iter()
+                .filter(|e| e.is_interaction() && !e.item_id.is_empty())
+                .map(|e| e.item_id.clone()),
+        );
         let demoted_before = (!interacted).then(|| repeats::demoted(&batch.earlier, limit, rules));
         let mut all = batch.earlier;
         all.extend(fresh);
@@ -264,7 +369,7 @@ fn to_fold_in(batches: Vec<UserBatch>, list_rules: &ListRules) -> (usize, UsersB
                 .push((batch.user, all));
         }
     }
-    (attributed, by_version)
+    (attributed, by_version, items)
 }
 
 /// The handler.
@@ -297,7 +402,13 @@ pub async fn events_post(
     .await?;
     state.metrics().events(accepted, new);
 
-    let (attributed, by_version) = to_fold_in(batches, &list_rules);
+    let (attributed, by_version, items) = to_fold_in(batches, &list_rules);
+    // Items first, so the users' fresh lists already score them with what they just did.
+    let mut items_folded_in = Vec::new();
+    for (v, items) in items {
+        items_folded_in
+            .extend(fold_in_items(&state, &store, &v, items.into_iter().collect()).await);
+    }
     let mut refreshed = Vec::new();
     for (v, users) in by_version {
         if let Some(serving) = state.serving_model(&v).await? {
@@ -318,6 +429,7 @@ pub async fn events_post(
         "attributed": attributed,
         "unattributedIds": unattributed,
         "refreshed": refreshed,
+        "itemsFoldedIn": items_folded_in,
         "modelVersion": version,
     })))
 }

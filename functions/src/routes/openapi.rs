@@ -116,6 +116,7 @@ fn components() -> Value {
                     "attributed": {"type": "integer", "description": "positive events of the batch attributed to an answer (retries not counted)"},
                     "unattributedIds": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "events whose recommendationId did not check, by reason (malformed, signature, unknown_version, not_listed, outside_window): stored, never credited"},
                     "refreshed": {"type": "array", "items": {"type": "string"}},
+                    "itemsFoldedIn": {"type": "array", "items": {"type": "string"}, "description": "items whose factors this batch's events solved (new items and items trained from few interactions; each at most once per TOPTEN_ITEM_FOLD_IN_SECS, later events then solve it when that has passed)"},
                     "modelVersion": {"type": "string", "nullable": true}
                 }
             },

@@ -1,8 +1,10 @@
 //! Items training never saw, served from their catalogue records: a version published from a
 //! model with a content map scores every catalogue item it lacks (in the published catalogue
-//! or added live) with its content factor, in similar items, ranking and refilled lists.
+//! or added live) with its content factor, in similar items, ranking and refilled lists. And
+//! served from their first live events: item fold-in solves their factors from the users who
+//! touched them, known users and session-only ones alike.
 
-use crate::common::{ids, send};
+use crate::common::{ids, post_events_ok, send};
 use topten_functions::{app, state_from_config, Config};
 use topten_live::publish::{publish, PublishOptions};
 use topten_model::catalogue::{Catalogue, CatalogueItem};
@@ -51,10 +53,7 @@ fn genre_of(id: &str) -> u32 {
     id.trim_start_matches('f').parse::<u32>().unwrap() % 3
 }
 
-#[tokio::test]
-async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ratings, mut catalogue) = tastes();
+fn trained(ratings: &Ratings) -> topten_model::model::Model {
     let params = topten_model::als::AlsParams {
         factors: 8,
         iterations: 10,
@@ -62,7 +61,14 @@ async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
         threads: 1,
         ..topten_model::als::AlsParams::implicit()
     };
-    let mut model = topten_model::pipeline::train(&ratings, &params, None, &mut |_| {}).unwrap();
+    topten_model::pipeline::train(ratings, &params, None, &mut |_| {}).unwrap()
+}
+
+#[tokio::test]
+async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ratings, mut catalogue) = tastes();
+    let mut model = trained(&ratings);
     model.content = Some(topten_model::content::ContentMap::for_model(&model, &catalogue).unwrap());
     // One film of the catalogue nobody has watched yet: it has no factor, only a record.
     catalogue.upsert(film("unwatched-horror", 2));
@@ -174,4 +180,233 @@ async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
         at.is_some() && (other_genre.is_none() || at < other_genre),
         "{refilled:?}"
     );
+}
+
+/// A handler over a version of [`tastes`] published without a catalogue (no content map:
+/// an item the model does not know has nothing but its events), with `envs` applied.
+async fn without_catalogue(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> axum::Router {
+    let (ratings, _) = tastes();
+    let model = trained(&ratings);
+    let path = dir.join("store.db");
+    {
+        let store = EmbeddedStore::open(&path).unwrap();
+        let opts = PublishOptions {
+            items_per_user: 10,
+            ..PublishOptions::default()
+        };
+        publish(&store, &model, &opts, &mut |_, _| {})
+            .await
+            .unwrap();
+    }
+    let mut config = Config {
+        store_uri: format!("embedded:{}", path.display()),
+        active_ttl_ms: 0,
+        ..Config::default()
+    };
+    tweak(&mut config);
+    app(state_from_config(config).unwrap())
+}
+
+fn click(user: &str, item: &str) -> serde_json::Value {
+    serde_json::json!({"userId": user, "itemId": item, "type": "click"})
+}
+
+/// Films of `genre` that `user` has not watched in training.
+fn unwatched(user: &str, genre: u32) -> Vec<String> {
+    let (ratings, _) = tastes();
+    (0..60)
+        .map(|i| format!("f{i}"))
+        .filter(|id| {
+            genre_of(id) == genre
+                && !ratings
+                    .records
+                    .iter()
+                    .any(|r| ratings.users.id(r.user) == user && ratings.items.id(r.item) == id)
+        })
+        .collect()
+}
+
+/// `similar` of `item` holds only films of `genre` (and other new items).
+async fn assert_similar_of_genre(router: &axum::Router, item: &str, genre: u32) {
+    let (status, body) = send(
+        router,
+        "GET",
+        &format!("/api/items/{item}/similar?k=5"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{item}: {body}");
+    let similar = ids(&body);
+    assert_eq!(similar.len(), 5, "{body}");
+    assert!(
+        similar
+            .iter()
+            .all(|id| !id.starts_with('f') || genre_of(id) == genre),
+        "{item} is like {}, not {similar:?}",
+        GENRES[genre as usize]
+    );
+}
+
+/// An item no version and no catalogue knows gets a factor from the horror fans who clicked
+/// it: similar items both ways, ranking, and the refill of other horror fans take it.
+#[tokio::test]
+async fn an_unknown_item_is_folded_in_from_its_first_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = without_catalogue(dir.path(), |_| {}).await;
+    let (status, _) = send(&router, "GET", "/api/items/mystery/similar?k=5", None).await;
+    assert_eq!(status, 404);
+
+    // Six horror fans (users 2, 5, …, 17: u % 3 == 2) click it.
+    let clicks: Vec<_> = (0..6)
+        .map(|n| click(&format!("u{}", 2 + 3 * n), "mystery"))
+        .collect();
+    let answer = post_events_ok(&router, serde_json::json!(clicks)).await;
+    assert_eq!(
+        answer["itemsFoldedIn"],
+        serde_json::json!(["mystery"]),
+        "{answer}"
+    );
+    assert_similar_of_genre(&router, "mystery", 2).await;
+
+    // The other way round: a horror film's similar items put it ahead of every other genre.
+    let (status, body) = send(&router, "GET", "/api/items/f2/similar?k=25", None).await;
+    assert_eq!(status, 200, "{body}");
+    let similar = ids(&body);
+    let at = similar.iter().position(|id| id == "mystery");
+    let other = similar
+        .iter()
+        .position(|id| id.starts_with('f') && genre_of(id) != 2);
+    assert!(
+        at.is_some() && (other.is_none() || at < other),
+        "{similar:?}"
+    );
+
+    // Another horror fan ranks it first among unseen films of each genre.
+    let fan = "u29";
+    let candidates =
+        serde_json::json!({"itemIds": [unwatched(fan, 0)[0], unwatched(fan, 1)[0], "mystery"]});
+    let (status, ranked) = send(
+        &router,
+        "POST",
+        &format!("/api/recommendations/{fan}/rank"),
+        Some(candidates),
+    )
+    .await;
+    assert_eq!(status, 200, "{ranked}");
+    assert_eq!(ranked["items"][0]["itemId"], "mystery", "{ranked}");
+
+    // Their stored list (trained items) excluded, the refill holds it, ahead of other genres.
+    let (_, first) = send(
+        &router,
+        "GET",
+        &format!("/api/recommendations/{fan}?k=10"),
+        None,
+    )
+    .await;
+    let first = ids(&first);
+    let (status, refilled) = send(
+        &router,
+        "GET",
+        &format!(
+            "/api/recommendations/{fan}?k=20&exclude={}",
+            first.join(",")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{refilled}");
+    let refilled = ids(&refilled);
+    let at = refilled.iter().position(|id| id == "mystery");
+    let other = refilled
+        .iter()
+        .position(|id| id.starts_with('f') && genre_of(id) != 2);
+    assert!(
+        at.is_some() && (other.is_none() || at < other),
+        "{refilled:?}"
+    );
+}
+
+/// Both ways round: a new item seen only by users the version does not know (session ids,
+/// known by their events alone) is folded in from them; and such a user who touches a new
+/// item is served a list of their taste.
+#[tokio::test]
+async fn new_items_and_session_users_fold_each_other_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = without_catalogue(dir.path(), |_| {}).await;
+    let mut events = Vec::new();
+    for s in 0..4 {
+        let user = format!("session-{s}");
+        // Two comedies each (films of genre 1), then the new item.
+        for f in [1 + 3 * s, 4 + 3 * s] {
+            events.push(click(&user, &format!("f{f}")));
+        }
+        events.push(click(&user, "new-sitcom"));
+    }
+    let answer = post_events_ok(&router, serde_json::json!(events)).await;
+    assert_eq!(
+        answer["itemsFoldedIn"],
+        serde_json::json!(["new-sitcom"]),
+        "{answer}"
+    );
+    assert_eq!(answer["refreshed"].as_array().unwrap().len(), 4, "{answer}");
+    assert_similar_of_genre(&router, "new-sitcom", 1).await;
+
+    // A fifth session touches only the new item: its list comes from the item's factor.
+    let answer = post_events_ok(
+        &router,
+        serde_json::json!([click("session-new", "new-sitcom")]),
+    )
+    .await;
+    assert_eq!(
+        answer["refreshed"],
+        serde_json::json!(["session-new"]),
+        "{answer}"
+    );
+    let (status, body) = send(&router, "GET", "/api/recommendations/session-new?k=5", None).await;
+    assert_eq!(status, 200, "{body}");
+    let list = ids(&body);
+    assert_eq!(list.len(), 5, "{body}");
+    assert!(!list.contains(&"new-sitcom".to_string()), "{list:?}");
+    assert!(list.iter().all(|id| genre_of(id) == 1), "{list:?}");
+}
+
+/// An item is solved at most once per interval on an instance: events in between are solved
+/// in the background once it has passed; a well-known item is never folded in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_is_solved_at_most_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = without_catalogue(dir.path(), |c| c.item_fold_in_secs = 1).await;
+    let first = post_events_ok(
+        &router,
+        serde_json::json!([click("u2", "mystery"), click("u5", "f0")]),
+    )
+    .await;
+    // f0 was trained from forty interactions: its factor stands.
+    assert_eq!(
+        first["itemsFoldedIn"],
+        serde_json::json!(["mystery"]),
+        "{first}"
+    );
+    let second = post_events_ok(&router, serde_json::json!([click("u8", "mystery")])).await;
+    assert_eq!(second["itemsFoldedIn"], serde_json::json!([]), "{second}");
+    let solved = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("topten_items_folded_in_total "))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0)
+    };
+    let mut total = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let resp = crate::common::oneshot(&router, "GET", "/api/metrics").await;
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        total = solved(&String::from_utf8_lossy(&bytes));
+        if total == 2 {
+            break;
+        }
+    }
+    assert_eq!(total, 2, "the waiting solve ran once");
 }
