@@ -492,6 +492,10 @@ struct GateFigures {
     active: Option<f64>,
     users: usize,
     same_holdout: bool,
+    /// Holdout interactions left out for naming items the active version has no trained
+    /// factor for (new items, served from content or live factors): the gate compares the two
+    /// versions on the items both know.
+    new_items_left_out: usize,
 }
 
 /// The figures of both sides. When the active version was scored on this very holdout (the
@@ -514,6 +518,7 @@ async fn gate_figures(
                 active: Some(recorded),
                 users: holdout_users(holdout),
                 same_holdout: true,
+                new_items_left_out: 0,
             });
         }
     }
@@ -534,6 +539,7 @@ async fn gate_figures(
         }),
         users: sample.users.len(),
         same_holdout: false,
+        new_items_left_out: sample.new_items_left_out,
     })
 }
 
@@ -566,18 +572,29 @@ fn gate_verdict(cfg: &RetrainConfig, f: &GateFigures, holdout_rows: usize) -> (b
         Some(a) if candidate >= a * (1.0 - cfg.tolerance) => (
             true,
             format!(
-                "candidate {candidate:.4} >= active {a:.4} x (1 - {})",
-                cfg.tolerance
+                "candidate {candidate:.4} >= active {a:.4} x (1 - {}), {}",
+                cfg.tolerance,
+                known_items_only(f)
             ),
         ),
         Some(a) => (
             false,
             format!(
-                "candidate {candidate:.4} < active {a:.4} x (1 - {}): keeping the active version",
-                cfg.tolerance
+                "candidate {candidate:.4} < active {a:.4} x (1 - {}), {}: keeping the active version",
+                cfg.tolerance,
+                known_items_only(f)
             ),
         ),
     }
+}
+
+/// What the gate's comparison leaves out, in words: it ranks and scores only items the active
+/// version trained (an item it serves from its content or live factor has none to compare).
+fn known_items_only(f: &GateFigures) -> String {
+    format!(
+        "both scored on {} holdout users over the items the active version trained ({} holdout interactions with items new to it left out)",
+        f.users, f.new_items_left_out
+    )
 }
 
 /// The holdout users the gate scores both sides on, with what each has on the active side.
@@ -595,6 +612,11 @@ struct GateSample<'h> {
     /// side's list may spend a slot on them (the active version's lists already leave them
     /// out).
     active_known: FxHashMap<&'h str, FxHashSet<String>>,
+    /// The items the active version trained (`None`: no active version, or one without a
+    /// serving model): the only items either side's lists and the truth may hold.
+    active_items: Option<topten_model::interactions::IdMap>,
+    /// Holdout interactions left out for naming an item outside `active_items`.
+    new_items_left_out: usize,
 }
 
 /// Both sides' lists for the sampled users, with the holdout pairs, in one id space.
@@ -616,8 +638,15 @@ impl<'h> GateSample<'h> {
             Some(a) => ActiveHistories::load(store, &a.version).await?,
             None => ActiveHistories::default(),
         };
+        let active_items = active_seen.items.clone();
+        let knows = |i: &str| active_items.as_ref().is_none_or(|m| m.get(i).is_some());
         let mut truth: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
+        let mut new_items_left_out = 0;
         for r in &holdout.records {
+            if !knows(holdout.items.id(r.item)) {
+                new_items_left_out += 1;
+                continue;
+            }
             truth
                 .entry(holdout.users.id(r.user))
                 .or_default()
@@ -647,6 +676,8 @@ impl<'h> GateSample<'h> {
             users,
             truth,
             active_known,
+            active_items,
+            new_items_left_out,
         })
     }
 
@@ -674,16 +705,33 @@ impl<'h> GateSample<'h> {
                 out.pairs.push((uid, item_id(&mut ids, i)));
             }
         }
+        // The candidate's items the active version did not train: skipped in its lists.
+        let new_to_active = self.active_items.as_ref().map_or(0, |m| {
+            model
+                .items
+                .ids()
+                .iter()
+                .filter(|i| m.get(i).is_none())
+                .count()
+        });
         for (u, &uid) in self.users.iter().zip(&user_ids) {
             let mu = model
                 .users
                 .get(u)
                 .expect("sampled users are the candidate's");
             let known = &self.active_known[u];
+            let active_knows = |i: &str| {
+                self.active_items
+                    .as_ref()
+                    .is_none_or(|m| m.get(i).is_some())
+            };
             for s in model
-                .recommend(mu, cfg.k + known.len())
+                .recommend(mu, cfg.k + known.len() + new_to_active)
                 .into_iter()
-                .filter(|s| !known.contains(model.items.id(s.item)))
+                .filter(|s| {
+                    let id = model.items.id(s.item);
+                    !known.contains(id) && active_knows(id)
+                })
                 .take(cfg.k)
             {
                 out.candidate.push((
@@ -703,10 +751,12 @@ impl<'h> GateSample<'h> {
                 .iter()
                 .map(|&i| model.items.id(i))
                 .collect();
+            // A list folded in since publishing may hold new items: left out as on the
+            // candidate's side.
             for it in doc
                 .items
                 .iter()
-                .filter(|it| !seen.contains(it.item_id.as_str()))
+                .filter(|it| !seen.contains(it.item_id.as_str()) && active_knows(&it.item_id))
                 .take(cfg.k)
             {
                 out.active

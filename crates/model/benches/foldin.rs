@@ -1,7 +1,8 @@
 //! `cargo bench -p topten-core --bench foldin`: request-time fold-in cost (solve one user's
 //! factor from their interactions, score every item, keep the top 50 unseen), against scoring
 //! alone with an already-known factor (the baseline: what a precomputed factor would cost);
-//! then the catalogue refill (fold-in and the best k a filter allows) against no filter.
+//! then the catalogue refill (fold-in and the best k a filter allows) against no filter; then
+//! item fold-in at 100,000 users × 64 factors against one user's fold-in and scoring.
 
 use std::time::Instant;
 
@@ -64,6 +65,7 @@ fn main() {
     }
     dial();
     refill();
+    item_fold_in();
 }
 
 /// Request-time scoring of one folded-in user with the popularity dial (one more pass adding
@@ -175,6 +177,93 @@ fn refill() {
         let (p50, p99) = time(&|| serving.recommend_for_history_where(&history, k, keep).len());
         println!(
             "| {name} | {p50:.3} ms | {p99:.3} ms | {:.2} |",
+            p50 / base50
+        );
+    }
+}
+
+/// Item fold-in (`ServingModel::fold_in_item`) at 100,000 users × 64 factors (and 100,000
+/// items): the solve alone from the users' factors, and what the server does per item (fold
+/// each user in from a 20-item history, then solve), for items touched by 10, 100 and 500
+/// users; against the baseline of one user's fold-in and scoring of every item (a refilled
+/// list). Per-item latency percentiles; the Gramian `XᵀX + λI` is computed once at publish.
+fn item_fold_in() {
+    use topten_model::csr::Csr;
+    use topten_model::interactions::IdMap;
+    use topten_model::model::Model;
+    use topten_model::serving_model::ServingModel;
+
+    let (users, items, factors) = (100_000usize, 100_000usize, 64usize);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let x = Array2::from_shape_fn((users, factors), |_| rng.gen_range(-0.1f32..0.1));
+    let y = Array2::from_shape_fn((items, factors), |_| rng.gen_range(-0.1f32..0.1));
+    let params = AlsParams {
+        factors,
+        ..AlsParams::implicit()
+    };
+    let model = Model::from_parts(
+        params,
+        (
+            IdMap::from_ids((0..users).map(|u| format!("u{u}"))),
+            IdMap::from_ids((0..items).map(|i| format!("i{i}"))),
+        ),
+        (x.clone(), y),
+        Csr::from_triplets(std::iter::empty(), users, items),
+    );
+    let start = Instant::now();
+    let serving = ServingModel::from_model(&model, "v1", None);
+    let publish_ms = start.elapsed().as_secs_f64() * 1e3;
+    let histories: Vec<Vec<(u32, f32)>> = (0..500)
+        .map(|_| {
+            (0..20)
+                .map(|_| (rng.gen_range(0..items as u32), 1.0f32))
+                .collect()
+        })
+        .collect();
+    // The item Gramian of user fold-in is made on first use, once per version.
+    let _ = serving.user_factor(&histories[0]);
+
+    let runs = 200;
+    let percentiles = |mut t: Vec<f64>| {
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        (t[t.len() / 2] * 1e3, t[t.len() * 99 / 100] * 1e3)
+    };
+    let time = |f: &dyn Fn() -> usize| {
+        let mut t = Vec::with_capacity(runs);
+        let mut sink = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            sink += f();
+            t.push(start.elapsed().as_secs_f64());
+        }
+        assert!(sink > 0);
+        percentiles(t)
+    };
+    println!();
+    println!(
+        "Item fold-in at {users} users x {factors} factors ({items} items, implicit), {runs} runs each; XᵀX + λI at publish: {publish_ms:.0} ms (ServingModel::from_model, once per version):"
+    );
+    println!();
+    println!("| what | users who touched the item | p50 | p99 | p50 / baseline |");
+    println!("|---|---|---|---|---|");
+    let (base50, base99) = time(&|| serving.recommend_for_history(&histories[0], 10).len());
+    println!("| one user's fold-in + scoring of every item (baseline) | - | {base50:.3} ms | {base99:.3} ms | 1.00 |");
+    for m in [10usize, 100, 500] {
+        let touched: Vec<(Vec<f32>, f32)> = (0..m).map(|u| (x.row(u * 7).to_vec(), 1.0)).collect();
+        let (p50, p99) = time(&|| serving.fold_in_item(&touched, None).unwrap().len());
+        println!(
+            "| solve from the users' factors | {m} | {p50:.3} ms | {p99:.3} ms | {:.2} |",
+            p50 / base50
+        );
+        let (p50, p99) = time(&|| {
+            let users: Vec<(Vec<f32>, f32)> = histories[..m]
+                .iter()
+                .map(|h| (serving.user_factor(h), 1.0))
+                .collect();
+            serving.fold_in_item(&users, None).unwrap().len()
+        });
+        println!(
+            "| fold each user in (20-item history), then solve | {m} | {p50:.3} ms | {p99:.3} ms | {:.2} |",
             p50 / base50
         );
     }

@@ -172,12 +172,31 @@ async fn a_retrain_compares_only_on_what_the_active_version_did_not_see() {
             ));
         }
     }
+    // And an item v1 never trained, which every user touches: the gate compares on the
+    // items v1 trained only, and says how many holdout interactions it left out.
+    for u in has.keys() {
+        events.push(topten_live::events::StoredEvent::interaction(
+            all.users.id(*u),
+            "brand-new",
+            "rating",
+            1.0,
+            1_000,
+        ));
+    }
     cfg.events = events;
     cfg.tolerance = 1.0; // this checks what is compared, not which side wins
     let (_, outcome) = retrain::gate_and_publish(store.as_ref(), &cfg, train(&cfg))
         .await
         .unwrap();
     assert!(outcome.users > 0, "{}", outcome.reason);
+    let left_out: usize = outcome
+        .reason
+        .split("over the items the active version trained (")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", outcome.reason));
+    assert!(left_out > 0, "{}", outcome.reason);
     assert_eq!(outcome.active_version.as_deref(), Some(v1.as_str()));
     assert!(outcome.activated, "{}", outcome.reason);
 }
