@@ -163,6 +163,15 @@ pub struct Config {
     /// than this; items the version does not know always are (0: only those).
     #[arg(long, env = "TOPTEN_ITEM_FOLD_IN_BELOW", default_value_t = topten_live::item_fold_in::DEFAULT_BELOW)]
     pub item_fold_in_below: u32,
+    /// Places of every ten in a personal list kept for new items (items the version did not
+    /// train, younger than TOPTEN_NEW_ITEM_DAYS), filled by the user's best-scoring ones and
+    /// marked `"reason": "new"` (0: none; at most 10).
+    #[arg(long, env = "TOPTEN_NEW_ITEM_SLOTS", default_value_t = 1)]
+    pub new_item_slots: u32,
+    /// How long an item counts as new for TOPTEN_NEW_ITEM_SLOTS (days), from when it was first
+    /// seen: its first live change or event, else the publish of the version.
+    #[arg(long, env = "TOPTEN_NEW_ITEM_DAYS", default_value_t = 7.0)]
+    pub new_item_days: f64,
     /// How often each instance saves its answer counts to the store (seconds).
     #[arg(long, env = "TOPTEN_COUNTS_SAVE_SECS", default_value_t = 10)]
     pub counts_save_secs: u64,
@@ -403,6 +412,8 @@ impl Default for Config {
             repeat_limit: 3,
             item_fold_in_secs: 10,
             item_fold_in_below: topten_live::item_fold_in::DEFAULT_BELOW,
+            new_item_slots: 1,
+            new_item_days: 7.0,
             counts_save_secs: 10,
             events_retention: None,
             item_changes_retention: None,
@@ -457,6 +468,18 @@ impl Config {
             return Err(format!(
                 "POSITIVE_RATING must be a number, got {}",
                 self.positive_rating
+            ));
+        }
+        if self.new_item_slots > 10 {
+            return Err(format!(
+                "TOPTEN_NEW_ITEM_SLOTS must be from 0 to 10 (places of every ten), got {}",
+                self.new_item_slots
+            ));
+        }
+        if !(self.new_item_days.is_finite() && self.new_item_days > 0.0) {
+            return Err(format!(
+                "TOPTEN_NEW_ITEM_DAYS must be a number of days above 0, got {}",
+                self.new_item_days
             ));
         }
         if self.counts_save_secs == 0 {

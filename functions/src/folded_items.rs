@@ -55,6 +55,21 @@ impl FoldedItems {
         (self.revision, self.factors.values().cloned().collect())
     }
 
+    /// The revision of the factors held for `version`, and whether there are any.
+    pub fn revision(&mut self, version: &str) -> (u64, bool) {
+        self.for_version(version);
+        (self.revision, !self.factors.is_empty())
+    }
+
+    /// When `item`'s first live event the version lacks was received, if a factor records it.
+    pub fn first_event_ms(&self, version: &str, item: &str) -> Option<i64> {
+        (self.version == version)
+            .then(|| self.factors.get(item))
+            .flatten()
+            .map(|f| f.first_event_ms)
+            .filter(|&ms| ms > 0)
+    }
+
     /// The time to read from when a poll of `version` is due (once per `ttl`), marking it
     /// begun; `None` when it is not due.
     pub fn poll_due(&mut self, version: &str, ttl: Duration) -> Option<i64> {
@@ -136,6 +151,7 @@ mod tests {
             factor: vec![at as f32],
             users: 1,
             solved_ms: at,
+            first_event_ms: 0,
         }
     }
 

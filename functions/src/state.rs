@@ -102,6 +102,15 @@ struct FoldedView {
     model: Arc<ServingModel>,
 }
 
+/// A version's new items ([`AppState::new_items`]): rows of the serving model they are scored
+/// with.
+pub struct NewItems {
+    /// The serving model the rows are of.
+    pub model: Arc<ServingModel>,
+    /// Rows of new items.
+    pub rows: Vec<u32>,
+}
+
 /// A version's serving model in its layers: what item fold-in needs beside the model that
 /// serves.
 pub struct ModelLayers {
@@ -128,6 +137,8 @@ struct Inner {
     /// The serving model with the folded items over it: the model it was made from, the
     /// folded items' revision, and the result.
     with_folded: RwLock<Option<FoldedView>>,
+    /// The new items of a version, and when they were found ([`AppState::new_items`]).
+    new_items: RwLock<Option<(String, Instant, Option<Arc<NewItems>>)>>,
     servable: RwLock<Option<CatalogueCache>>,
     /// Held while the servable set is brought up to date ([`AppState::servable`]).
     servable_update: tokio::sync::Mutex<()>,
@@ -175,6 +186,7 @@ impl AppState {
                 with_new_items: RwLock::new(None),
                 folded: Mutex::new(FoldedItems::default()),
                 with_folded: RwLock::new(None),
+                new_items: RwLock::new(None),
                 servable: RwLock::new(None),
                 servable_update: tokio::sync::Mutex::new(()),
                 live: Mutex::new(LiveOverlay::default()),
@@ -333,8 +345,8 @@ impl AppState {
         };
         let catalogue = self.with_catalogue_items(version, trained.clone()).await?;
         self.poll_folded(version).await?;
-        let (revision, factors) = self.inner.folded.lock().unwrap().factors(version);
-        let serving = if factors.is_empty() {
+        let (revision, any) = self.inner.folded.lock().unwrap().revision(version);
+        let serving = if !any {
             catalogue.clone()
         } else {
             let hit = self
@@ -350,6 +362,7 @@ impl AppState {
             match hit {
                 Some(model) => model,
                 None => {
+                    let (revision, factors) = self.inner.folded.lock().unwrap().factors(version);
                     let from = catalogue.clone();
                     let model = tokio::task::spawn_blocking(move || {
                         from.with_item_factors(
@@ -414,6 +427,58 @@ impl AppState {
         };
         *self.inner.with_new_items.write().unwrap() = Some((servable, model.clone()));
         Ok(model)
+    }
+
+    /// The new items of `version` that personal lists keep places for (`TOPTEN_NEW_ITEM_SLOTS`):
+    /// rows of its serving model that training did not make (catalogue items at their content
+    /// factors, items known by their live events), first seen less than `TOPTEN_NEW_ITEM_DAYS`
+    /// ago. First seen: the item's first live change, or its first live event, whichever came
+    /// first; else the version's publish. Made again once per pointer cache lifetime (at least
+    /// once a second), so the GET path pays a cache lookup when nothing is new.
+    pub async fn new_items(&self, version: &str) -> Result<Option<Arc<NewItems>>, ApiError> {
+        let refresh = self
+            .inner
+            .config
+            .active_ttl()
+            .max(std::time::Duration::from_secs(1));
+        if let Some((v, at, new)) = self.inner.new_items.read().unwrap().as_ref() {
+            if v == version && at.elapsed() < refresh {
+                return Ok(new.clone());
+            }
+        }
+        let new = match self.model_layers(version).await? {
+            Some(layers) => {
+                let model = layers.serving;
+                let now = topten_model::clock::now_ms();
+                let days_ms = (self.inner.config.new_item_days * 86_400_000.0) as i64;
+                let rows: Vec<u32> = {
+                    let live = self.inner.live.lock().unwrap();
+                    let folded = self.inner.folded.lock().unwrap();
+                    (model.trained_rows as u32..model.items.len() as u32)
+                        .filter(|&row| {
+                            let id = model.items.id(row);
+                            let live_ms = live
+                                .items
+                                .get(id)
+                                .map(|l| l.created_ms)
+                                .filter(|&ms| ms > 0);
+                            let event_ms = folded.first_event_ms(version, id);
+                            let first = match (live_ms, event_ms) {
+                                (Some(a), Some(b)) => a.min(b),
+                                (Some(a), None) | (None, Some(a)) => a,
+                                (None, None) => model.created_ms,
+                            };
+                            now - first < days_ms
+                        })
+                        .collect()
+                };
+                (!rows.is_empty()).then(|| Arc::new(NewItems { model, rows }))
+            }
+            None => None,
+        };
+        *self.inner.new_items.write().unwrap() =
+            Some((version.to_owned(), Instant::now(), new.clone()));
+        Ok(new)
     }
 
     /// Reads the item factors solved for `version` since the last read, once per

@@ -54,6 +54,8 @@ export type EventsAccepted = {
   /** positive events of the batch attributed to an answer (retries not counted) */
   attributed?: number;
   duplicates?: number;
+  /** items whose factors this batch's events solved (new items and items trained from few interactions; each at most once per TOPTEN_ITEM_FOLD_IN_SECS, later events then solve it when that has passed) */
+  itemsFoldedIn?: Array<string>;
   modelVersion?: string | null;
   refreshed?: Array<string>;
   stored?: number;
@@ -117,6 +119,8 @@ export type Recommendations = {
       weight?: number;
     }>;
     itemId: string;
+    /** why the item holds its place when not by its score alone: new, a place kept for new items (TOPTEN_NEW_ITEM_SLOTS) */
+    reason?: "new";
     score: number;
     title?: string;
   }>;

@@ -52,6 +52,8 @@ fn docs(version: &str, users: usize) -> Vec<UserRecs> {
                 .collect(),
             model_version: version.into(),
             created_at: "2026-01-01T00:00:00Z".into(),
+            factor: None,
+            has_new: Vec::new(),
         })
         .collect()
 }

@@ -71,6 +71,7 @@ impl ItemFoldInRules {
 struct ItemInput {
     item_id: String,
     users: Vec<(usize, f32)>,
+    first_event_ms: i64,
 }
 
 /// The reads of an item fold-in, done: [`Gathered::solve`] needs no store.
@@ -126,6 +127,7 @@ impl Gathered {
                     factor,
                     users: users.len() as u32,
                     solved_ms: now_ms,
+                    first_event_ms: input.first_event_ms,
                 })
             })
             .collect()
@@ -146,10 +148,13 @@ pub async fn gather(
     let wanted: std::collections::HashSet<&str> = items.iter().map(String::as_str).collect();
     // Each item's users, with their merged value and their latest event time.
     let mut per_item: BTreeMap<&str, HashMap<&str, (f32, i64)>> = BTreeMap::new();
+    let mut first_event: HashMap<&str, i64> = HashMap::new();
     for e in events.iter().filter(|e| e.is_interaction()) {
         if !wanted.contains(e.item_id.as_str()) {
             continue;
         }
+        let first = first_event.entry(&e.item_id).or_insert(e.received_at_ms);
+        *first = (*first).min(e.received_at_ms);
         let users = per_item.entry(&e.item_id).or_default();
         let value = e.value as f32;
         users
@@ -187,6 +192,7 @@ pub async fn gather(
         let mut input = ItemInput {
             item_id: item.to_owned(),
             users: Vec::with_capacity(users.len()),
+            first_event_ms: first_event[item],
         };
         for (user, value) in users {
             let index = match user_index.get(user) {

@@ -259,6 +259,8 @@ pub async fn publish(
                     items: list.iter().map(|s| item(s.item, s.score)).collect(),
                     model_version: version.clone(),
                     created_at: created_at.clone(),
+                    factor: Some(model.user_factors.row(u).to_vec()),
+                    has_new: Vec::new(),
                 }
             })
             .collect();
@@ -411,6 +413,8 @@ pub async fn publish_lists(
                 items,
                 model_version: version.clone(),
                 created_at: created_at.clone(),
+                factor: None,
+                has_new: Vec::new(),
             });
         }
         while pending.len() >= opts.batch_size.max(1) || (done && !pending.is_empty()) {

@@ -191,11 +191,24 @@ pub fn fresh_list(
     }
     // Never an item the user has: the history's items are skipped by the fold-in itself, the
     // items of events its training included (or that came before the version) by `has`.
-    let scored =
-        serving.recommend_for_history_where(&history.interactions, rules.items_per_user, &|id| {
+    let (factor, scored) =
+        serving.factor_and_best_where(&history.interactions, rules.items_per_user, &|id| {
             !history.has(id)
         });
     let mut items = to_items(serving, &scored);
+    // The untrained items the user has: a new item's reserved place must leave them out too.
+    let mut has_new: Vec<String> = history
+        .has
+        .iter()
+        .filter(|id| {
+            serving
+                .items
+                .get(id)
+                .is_none_or(|row| row as usize >= serving.trained_rows)
+        })
+        .cloned()
+        .collect();
+    has_new.sort_unstable();
     let demoted = crate::repeats::demoted(events, rules.repeat_limit, &rules.attribution);
     crate::repeats::demote(&mut items, &demoted);
     Some(UserRecs {
@@ -204,6 +217,8 @@ pub fn fresh_list(
         items,
         model_version: serving.version.clone(),
         created_at: now_rfc3339(),
+        factor: Some(factor),
+        has_new,
     })
 }
 

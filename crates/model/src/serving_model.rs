@@ -503,9 +503,21 @@ impl ServingModel {
         n: usize,
         keep: &dyn Fn(&str) -> bool,
     ) -> Vec<Scored> {
+        self.factor_and_best_where(history, n, keep).1
+    }
+
+    /// [`ServingModel::recommend_for_history_where`] with the user's folded-in factor, which
+    /// a stored list keeps beside its items.
+    pub fn factor_and_best_where(
+        &self,
+        history: &[(u32, f32)],
+        n: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> (Vec<f32>, Vec<Scored>) {
         let (x, seen) = self.fold_in_history(history);
         let scores = topk::scores_for_vector(&x, &self.item_factors, self.item_bias());
-        self.best_where(&scores, n, &seen, keep)
+        let best = self.best_where(&scores, n, &seen, keep);
+        (x, best)
     }
 
     /// The `n` best of `scores`, skipping `skip` (sorted) and items `keep` rejects: the best

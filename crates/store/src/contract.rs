@@ -16,6 +16,8 @@ fn doc(version: &str, user: &str, items: &[(&str, f32)]) -> UserRecs {
             .collect(),
         model_version: version.to_owned(),
         created_at: "2026-01-01T00:00:00Z".into(),
+        factor: None,
+        has_new: Vec::new(),
     }
 }
 
@@ -325,6 +327,7 @@ async fn item_factors(store: &dyn Store, version: &str) {
         factor: vec![x, -x, 0.25],
         users: 3,
         solved_ms: at,
+        first_event_ms: 0,
     };
     assert!(store
         .item_factors_since(version, 0)
@@ -696,6 +699,7 @@ pub async fn item_edits(store: &dyn Store) {
         },
         withdrawn: false,
         changed_ms: ms,
+        created_ms: 0,
     };
     assert!(store.live_item("a/b?c#d%").await.unwrap().is_none());
     assert!(store.live_items_since(0).await.unwrap().is_empty());
@@ -758,6 +762,7 @@ pub async fn concurrent_item_edits(store: std::sync::Arc<dyn Store>) {
                 item,
                 withdrawn: false,
                 changed_ms: 1_000,
+                created_ms: 0,
             }])
         };
         let stored = store
@@ -878,6 +883,7 @@ pub async fn erasure(store: &dyn Store) {
         item: CatalogueItem::new(id),
         withdrawn: false,
         changed_ms: ms,
+        created_ms: 0,
     };
     store
         .put_live_items(&[live("c1", 1_000), live("c2", 2_000), live("c3", 5_000)])

@@ -41,6 +41,29 @@ pub struct UserRecs {
     pub model_version: String,
     /// RFC 3339 creation time.
     pub created_at: String,
+    /// The user's factor in the version (trained, or folded in with the events the list was
+    /// written from): what scores items the stored list cannot hold, such as new items in
+    /// their reserved places, without another read. Absent in documents written before it was
+    /// stored, and in list files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<Vec<f32>>,
+    /// Items the version did not train that the user has (live events), which the stored list
+    /// leaves out by construction but a new item's place must too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub has_new: Vec<String>,
+}
+
+/// What a stored document holds beside its items ([`UserRecs::factor`],
+/// [`UserRecs::has_new`]): read only when a request needs it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocTail {
+    /// [`UserRecs::factor`].
+    #[serde(default)]
+    pub factor: Option<Vec<f32>>,
+    /// [`UserRecs::has_new`].
+    #[serde(default)]
+    pub has_new: Vec<String>,
 }
 
 /// The serving answer for one user: the first k stored items not excluded, as a JSON array
@@ -460,6 +483,15 @@ pub fn encode_doc(doc: &UserRecs) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_writer(&mut json, &doc.model_version)?;
     json.extend_from_slice(b",\"createdAt\":");
     serde_json::to_writer(&mut json, &doc.created_at)?;
+    // As serde writes them: absent when empty.
+    if let Some(factor) = &doc.factor {
+        json.extend_from_slice(b",\"factor\":");
+        serde_json::to_writer(&mut json, factor)?;
+    }
+    if !doc.has_new.is_empty() {
+        json.extend_from_slice(b",\"hasNew\":");
+        serde_json::to_writer(&mut json, &doc.has_new)?;
+    }
     json.push(b'}');
     let mut out = Vec::with_capacity(8 + spans.len() * 8 + json.len());
     out.extend_from_slice(MAGIC);

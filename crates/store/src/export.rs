@@ -285,6 +285,8 @@ mod tests {
                 items: vec![item("gone"), item("kept")],
                 model_version: "c1".into(),
                 created_at: "2026-01-01T00:00:00Z".into(),
+                factor: None,
+                has_new: Vec::new(),
             }],
         )
         .await
@@ -343,6 +345,8 @@ mod tests {
                 items: ids.iter().map(|i| item(i)).collect(),
                 model_version: "c1".into(),
                 created_at: "2026-01-01T00:00:00Z".into(),
+                factor: None,
+                has_new: Vec::new(),
             }],
         )
         .await
@@ -361,6 +365,7 @@ mod tests {
                 item,
                 withdrawn: false,
                 changed_ms: now,
+                created_ms: 0,
             }
         };
         let live = vec![

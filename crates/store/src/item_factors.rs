@@ -18,4 +18,8 @@ pub struct ItemFactor {
     pub users: u32,
     /// When it was solved (epoch ms, the solving instance's clock).
     pub solved_ms: i64,
+    /// When its first live interaction the version's training lacks was received (epoch ms):
+    /// how old an item known by its events alone is. 0 when not recorded.
+    #[serde(default)]
+    pub first_event_ms: i64,
 }

@@ -76,7 +76,7 @@ use std::sync::Arc;
 
 pub use answer_counts::{AnswerCountStore, AnswerCounts};
 pub use documents::{
-    doc_id, ids_at, join_fragments, normalise_popular, top_items_from_json, ActiveVersion,
+    doc_id, ids_at, join_fragments, normalise_popular, top_items_from_json, ActiveVersion, DocTail,
     Experiment, ExperimentRecord, ItemFilter, ItemScore, Joined, TopItems, UserRecs, VersionInfo,
     VersionStatus, PAST_EXPERIMENTS,
 };

@@ -7,8 +7,8 @@ use topten_edge::body::join_items;
 use topten_edge::snapshot::ItemList;
 
 use crate::documents::{
-    doc_id, json_part, top_items_from_stored, ActiveVersion, ItemFilter, ItemScore, TopItems,
-    UserRecs, VersionInfo,
+    doc_id, json_part, top_items_from_stored, ActiveVersion, DocTail, ItemFilter, ItemScore,
+    TopItems, UserRecs, VersionInfo,
 };
 use crate::error::StoreError;
 
@@ -53,7 +53,17 @@ impl StoredRecs<'_> {
                     .collect::<Result<_, _>>()?,
                 model_version: version.to_owned(),
                 created_at: created_at.to_owned(),
+                factor: None,
+                has_new: Vec::new(),
             }),
+        }
+    }
+
+    /// What the document holds beside its items (a list file: nothing).
+    fn tail(self) -> Result<DocTail, serde_json::Error> {
+        match self {
+            StoredRecs::Document(bytes) => serde_json::from_slice(json_part(bytes)),
+            StoredRecs::List { .. } => Ok(DocTail::default()),
         }
     }
 
@@ -146,6 +156,26 @@ pub trait RecsReader: Send + Sync {
         let mut out = None;
         self.read_user(RecsKey { version, user }, &mut |doc| {
             out = Some(doc.top_items(version, k, filter))
+        })
+        .await?;
+        out.transpose()
+            .map_err(|e| invalid(self.backend(), user, e))
+    }
+    /// [`RecsReader::user_top_items`] with what the document holds beside its items
+    /// ([`DocTail`]), from the same read.
+    async fn user_top_items_and_tail(
+        &self,
+        version: &str,
+        user: &str,
+        k: usize,
+        filter: &ItemFilter<'_>,
+    ) -> Result<Option<(TopItems, DocTail)>, StoreError> {
+        let mut out = None;
+        self.read_user(RecsKey { version, user }, &mut |doc| {
+            out = Some(
+                doc.top_items(version, k, filter)
+                    .and_then(|top| Ok((top, doc.tail()?))),
+            )
         })
         .await?;
         out.transpose()

@@ -56,6 +56,7 @@ async fn version_item(state: &AppState, item_id: &str) -> Result<Option<LiveItem
             item: item.clone(),
             withdrawn: false,
             changed_ms: 0,
+            created_ms: 0,
         }));
     }
     let known = state
@@ -66,6 +67,7 @@ async fn version_item(state: &AppState, item_id: &str) -> Result<Option<LiveItem
         item: CatalogueItem::new(item_id),
         withdrawn: false,
         changed_ms: 0,
+        created_ms: 0,
     }))
 }
 
@@ -299,6 +301,17 @@ async fn apply(
     }
 }
 
+/// When an item changed at `now_ms` first came live: kept from its earlier live change (or
+/// that change's time, for one stored before this was recorded); 0 for an item of the
+/// published catalogue or known to the model; now for an item first seen here.
+fn created_ms(base: Option<&LiveItem>, now_ms: i64) -> i64 {
+    match base {
+        None => now_ms,
+        Some(b) if b.created_ms > 0 => b.created_ms,
+        Some(b) => b.changed_ms,
+    }
+}
+
 /// The change a patch makes: applied to the item as it stands, or refused naming the field
 /// (`at` is `items[i].` or empty); with `If-Match` tags, refused with 412 unless they match.
 fn patch_change<'a>(
@@ -318,6 +331,7 @@ fn patch_change<'a>(
             item,
             withdrawn: false,
             changed_ms: now_ms,
+            created_ms: created_ms(base, now_ms),
         })
     })
 }
@@ -404,6 +418,7 @@ pub async fn item_delete(
             item: live.item.clone(),
             withdrawn: true,
             changed_ms: now_ms,
+            created_ms: live.created_ms,
         })
     });
     let changed = apply(&state, vec![(item_id, withdraw)]).await?;

@@ -104,6 +104,7 @@ fn components() -> Value {
                         "type": "object",
                         "required": ["itemId", "score"],
                         "properties": {"itemId": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string"},
+                            "reason": {"type": "string", "enum": ["new"], "description": "why the item holds its place when not by its score alone: new, a place kept for new items (TOPTEN_NEW_ITEM_SLOTS)"},
                             "because": {"type": "array", "items": {"type": "object", "properties": {"itemId": {"type": "string"}, "weight": {"type": "number"}}}}}
                     }}
                 }

@@ -154,15 +154,58 @@ impl ListRequest<'_> {
         };
         let k = self.query.k;
         let stored = self.state.reader();
+        let new = match self.state.config().new_item_slots {
+            0 => None,
+            _ => self.state.new_items(self.version).await?,
+        };
+        if let Some(new) = new {
+            // Boxed, as every path off the stored list: the request's future stays the size
+            // of the common path (see `AppState::active`).
+            return Box::pin(self.with_new_items(new, filter)).await;
+        }
         match stored
             .user_top_items(self.version, self.user_id, k, &filter)
             .await?
         {
             Some(top) => self.personal(top, &filter).await,
-            // Boxed, as every path off the stored list: the request's future stays the size
-            // of the common path (see `AppState::active`).
             None => Box::pin(self.fallback(filter)).await,
         }
+    }
+
+    /// [`ListRequest::select`] while the version has new items: the user's stored list with
+    /// its last places kept for their best-scoring new items ([`explore`]), from the same read
+    /// of the document (it holds the user's factor).
+    async fn with_new_items(
+        &self,
+        new: std::sync::Arc<crate::state::NewItems>,
+        filter: ItemFilter<'_>,
+    ) -> Result<Selection, ApiError> {
+        let k = self.query.k;
+        let Some((top, tail)) = self
+            .state
+            .reader()
+            .user_top_items_and_tail(self.version, self.user_id, k, &filter)
+            .await?
+        else {
+            return self.fallback(filter).await;
+        };
+        let selection = self.personal(top, &filter).await?;
+        let slots = (k * self.state.config().new_item_slots as usize).div_ceil(10);
+        let explored = explore(
+            &selection.items_json,
+            &Explore {
+                new: &new,
+                tail: &tail,
+                filter: &filter,
+                k,
+                slots,
+                servable: self.servable,
+            },
+        )?;
+        Ok(match explored {
+            Some(json) => Selection::of(json, selection.source),
+            None => selection,
+        })
     }
 
     /// The user's stored list (which already leaves out what the user has: publishing and
@@ -267,6 +310,98 @@ impl ListRequest<'_> {
     }
 }
 
+/// What [`explore`] fills a list's places for new items from.
+struct Explore<'a> {
+    new: &'a crate::state::NewItems,
+    tail: &'a topten_store::DocTail,
+    filter: &'a ItemFilter<'a>,
+    k: usize,
+    slots: usize,
+    servable: Option<&'a Servable>,
+}
+
+/// `items_json` (a personal list) with its last `slots` places given to the user's
+/// best-scoring new items (by the factor their document keeps), marked `"reason": "new"`: new
+/// items already in the list count towards the places, and a new item takes a place only if
+/// the request's filters and the catalogue allow it and the user does not have it. `None`
+/// when nothing changes (no factor, no eligible new item, every place already held).
+fn explore(items_json: &[u8], e: &Explore<'_>) -> Result<Option<Vec<u8>>, ApiError> {
+    let model = &e.new.model;
+    let Some(x) = e
+        .tail
+        .factor
+        .as_deref()
+        .filter(|x| x.len() == model.item_factors.ncols())
+    else {
+        return Ok(None);
+    };
+    let mut items: Vec<serde_json::Value> =
+        serde_json::from_slice(items_json).map_err(ApiError::internal)?;
+    let listed: std::collections::HashSet<String> = items
+        .iter()
+        .filter_map(|i| i["itemId"].as_str().map(str::to_owned))
+        .collect();
+    let is_new = |id: &str| {
+        model
+            .items
+            .get(id)
+            .is_some_and(|row| e.new.rows.binary_search(&row).is_ok())
+    };
+    let held = listed.iter().filter(|id| is_new(id)).count();
+    let wanted = e.slots.min(e.k).saturating_sub(held);
+    if wanted == 0 {
+        return Ok(None);
+    }
+    let bias = model.item_bias();
+    let mut scored: Vec<(f32, u32)> = e
+        .new
+        .rows
+        .iter()
+        .filter(|&&row| {
+            let id = model.items.id(row);
+            !listed.contains(id)
+                && !e.filter.skips(id)
+                && e.tail
+                    .has_new
+                    .binary_search_by(|h| h.as_str().cmp(id))
+                    .is_err()
+        })
+        .map(|&row| {
+            let y = model.item_factors.row(row as usize);
+            let score = topten_model::linalg::dot(x, y.as_slice().expect("contiguous rows"))
+                + bias.map_or(0.0, |b| b[row as usize]);
+            (score, row)
+        })
+        .collect();
+    if scored.is_empty() {
+        return Ok(None);
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.truncate(wanted);
+    // The places are the list's last ones: the new items replace the weakest items that are
+    // not new themselves, or fill a list shorter than k.
+    let mut tail_places: Vec<usize> = (0..items.len())
+        .rev()
+        .filter(|&i| !items[i]["itemId"].as_str().is_some_and(is_new))
+        .take(scored.len().saturating_sub(e.k.saturating_sub(items.len())))
+        .collect();
+    tail_places.sort_unstable();
+    for place in tail_places.into_iter().rev() {
+        items.remove(place);
+    }
+    for (score, row) in scored {
+        let id = model.items.id(row);
+        let mut item = serde_json::json!({"itemId": id, "score": score, "reason": "new"});
+        if let Some(t) = crate::servable::item_title(e.servable, Some(model), id) {
+            item["title"] = serde_json::Value::String(t);
+        }
+        items.push(item);
+    }
+    serde_json::to_vec(&items)
+        .map(Some)
+        .map_err(ApiError::internal)
+}
+
 /// The k best items for a user after `filter` and without what the user has, scored from the
 /// version's item factors and the user's interactions (fold-in), for when the stored list runs
 /// out. `None` without factors.
@@ -358,6 +493,8 @@ mod tests {
                 .collect(),
             model_version: "v1".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
+            factor: None,
+            has_new: Vec::new(),
         };
         let stored = serde_json::to_vec(&doc).unwrap();
         for (exclude, k) in [

@@ -764,6 +764,7 @@ async fn ids_that_would_break_serving_are_refused_and_health_reads_the_version()
             item: legacy,
             withdrawn: false,
             changed_ms: 1,
+            created_ms: 0,
         }])
         .await
         .unwrap();
@@ -830,6 +831,8 @@ async fn ids_that_would_break_serving_are_refused_and_health_reads_the_version()
                 items: vec![item.clone()],
                 model_version: bad.into(),
                 created_at: "2026-12-01T00:00:00Z".into(),
+                factor: None,
+                has_new: Vec::new(),
             }],
         )
         .await

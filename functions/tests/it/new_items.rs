@@ -87,6 +87,8 @@ async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
     let router = app(state_from_config(Config {
         store_uri: format!("embedded:{}", path.display()),
         active_ttl_ms: 0,
+        // This test is about scoring new items, not the places kept for them.
+        new_item_slots: 0,
         ..Config::default()
     })
     .unwrap());
@@ -252,7 +254,8 @@ async fn assert_similar_of_genre(router: &axum::Router, item: &str, genre: u32) 
 #[tokio::test]
 async fn an_unknown_item_is_folded_in_from_its_first_events() {
     let dir = tempfile::tempdir().unwrap();
-    let router = without_catalogue(dir.path(), |_| {}).await;
+    // The refill below is the point here, not the place kept for new items.
+    let router = without_catalogue(dir.path(), |c| c.new_item_slots = 0).await;
     let (status, _) = send(&router, "GET", "/api/items/mystery/similar?k=5", None).await;
     assert_eq!(status, 404);
 
@@ -409,4 +412,121 @@ async fn an_item_is_solved_at_most_once_per_interval() {
         }
     }
     assert_eq!(total, 2, "the waiting solve ran once");
+}
+
+/// A handler over a version of [`tastes`] trained with its catalogue (a content map), the
+/// catalogue published with it, plus one catalogue film nobody watched; `tweak` applied.
+async fn with_catalogue(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> axum::Router {
+    let (ratings, mut catalogue) = tastes();
+    let mut model = trained(&ratings);
+    model.content = Some(topten_model::content::ContentMap::for_model(&model, &catalogue).unwrap());
+    catalogue.upsert(film("unwatched-horror", 2));
+    let path = dir.join("store.db");
+    {
+        let store = EmbeddedStore::open(&path).unwrap();
+        let opts = PublishOptions {
+            catalogue: Some(catalogue),
+            items_per_user: 10,
+            ..PublishOptions::default()
+        };
+        publish(&store, &model, &opts, &mut |_, _| {})
+            .await
+            .unwrap();
+    }
+    let mut config = Config {
+        store_uri: format!("embedded:{}", path.display()),
+        active_ttl_ms: 0,
+        ..Config::default()
+    };
+    tweak(&mut config);
+    app(state_from_config(config).unwrap())
+}
+
+/// The list's items marked `"reason": "new"`, and all its ids.
+async fn list(router: &axum::Router, uri: &str) -> (Vec<String>, Vec<String>) {
+    let (status, body) = send(router, "GET", uri, None).await;
+    assert_eq!(status, 200, "{uri}: {body}");
+    let new = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["reason"] == "new")
+        .map(|i| i["itemId"].as_str().unwrap().to_owned())
+        .collect();
+    (new, ids(&body))
+}
+
+/// Personal lists keep their last place of every ten for the user's best-scoring new item
+/// (marked `"reason": "new"`), within the request's filters and the catalogue, never one the
+/// user has.
+#[tokio::test]
+async fn new_items_take_the_last_places_of_personal_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = with_catalogue(dir.path(), |_| {}).await;
+    for (id, genre) in [("new-comedy", "Comedy"), ("new-drama", "Drama")] {
+        let item = serde_json::json!({"itemId": id, "categories": [genre]});
+        let (status, body) = send(&router, "PUT", &format!("/api/items/{id}"), Some(item)).await;
+        assert!(status == 200 || status == 201, "{status} {body}");
+    }
+    // A comedy fan (u1), a horror fan (u2), a drama fan (u0): each gets the new item of
+    // their genre in the last place, and only there.
+    for (user, want) in [
+        ("u1", "new-comedy"),
+        ("u2", "unwatched-horror"),
+        ("u0", "new-drama"),
+    ] {
+        let (new, all) = list(&router, &format!("/api/recommendations/{user}?k=10")).await;
+        assert_eq!(new, vec![want.to_string()], "{user}: {all:?}");
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[9], want, "{user}: {all:?}");
+        assert!(
+            all[..9].iter().all(|id| id.starts_with('f')),
+            "{user}: {all:?}"
+        );
+    }
+    // Twenty items: two places (the stored list holds ten, so they come after it).
+    let (new, all) = list(&router, "/api/recommendations/u1?k=20").await;
+    assert_eq!(new.len(), 2, "{all:?}");
+    assert_eq!(&all[all.len() - 2..], &new[..], "{all:?}");
+    // The request's filters apply: no comedy, and not the one excluded by name.
+    let (new, _) = list(
+        &router,
+        "/api/recommendations/u1?k=10&excludeCategory=Comedy",
+    )
+    .await;
+    assert!(new.len() == 1 && new[0] != "new-comedy", "{new:?}");
+    let (new, _) = list(&router, "/api/recommendations/u1?k=10&exclude=new-comedy").await;
+    assert!(new.len() == 1 && new[0] != "new-comedy", "{new:?}");
+    // Withdrawn: never offered.
+    let key_less = send(&router, "DELETE", "/api/items/new-drama", None).await;
+    assert!(key_less.0 == 200 || key_less.0 == 204, "{key_less:?}");
+    let (new, _) = list(&router, "/api/recommendations/u0?k=10").await;
+    assert!(!new.contains(&"new-drama".to_string()), "{new:?}");
+    // A user who has the new item is not offered it again.
+    post_events_ok(&router, serde_json::json!([click("u1", "new-comedy")])).await;
+    let (new, all) = list(&router, "/api/recommendations/u1?k=10").await;
+    assert!(!all.contains(&"new-comedy".to_string()), "{all:?}");
+    assert_eq!(new.len(), 1, "{all:?}");
+}
+
+/// No places without new items: with the setting at 0, and once the items are older than
+/// TOPTEN_NEW_ITEM_DAYS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_places_when_switched_off_or_nothing_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let off = with_catalogue(dir.path(), |c| c.new_item_slots = 0).await;
+    let (new, all) = list(&off, "/api/recommendations/u2?k=10").await;
+    assert!(
+        new.is_empty() && all.iter().all(|id| id.starts_with('f')),
+        "{all:?}"
+    );
+    drop(off);
+    let dir = tempfile::tempdir().unwrap();
+    // New for a fifth of a second: the catalogue film is new when published, then not.
+    let short = with_catalogue(dir.path(), |c| c.new_item_days = 0.2 / 86_400.0).await;
+    let (new, _) = list(&short, "/api/recommendations/u2?k=10").await;
+    assert_eq!(new, vec!["unwatched-horror".to_string()]);
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let (new, all) = list(&short, "/api/recommendations/u2?k=10").await;
+    assert!(new.is_empty(), "{all:?}");
 }

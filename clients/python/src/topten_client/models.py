@@ -80,6 +80,8 @@ class ScoredItem:
     score: float
     title: Optional[str] = None
     because: Optional[List[Because]] = None
+    #: ``"new"`` for an item in a place kept for new items (``TOPTEN_NEW_ITEM_SLOTS``).
+    reason: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class EventsAccepted:
     attributed: int = 0
     unattributed_ids: Dict[str, int] = field(default_factory=dict)
     refreshed: List[str] = field(default_factory=list)
+    items_folded_in: List[str] = field(default_factory=list)
     model_version: Optional[str] = None
 
 

@@ -171,6 +171,11 @@ pub struct LiveItem {
     pub withdrawn: bool,
     /// When the change was received (epoch ms); later changes of the same item replace it.
     pub changed_ms: i64,
+    /// When the item first came live (epoch ms), kept through later changes: how old a new
+    /// item is. 0 for an item that was in a published catalogue or known to the model before
+    /// its first live change, and in changes stored before it was recorded.
+    #[serde(default)]
+    pub created_ms: i64,
 }
 
 impl LiveItem {

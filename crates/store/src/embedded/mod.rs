@@ -807,7 +807,7 @@ mod tests {
 
     #[test]
     fn encoded_documents_hold_serde_json_and_exact_item_spans() {
-        let doc = UserRecs {
+        let mut doc = UserRecs {
             id: "v1:u\"1".into(),
             user_id: "u\"1".into(),
             items: (0..5)
@@ -819,6 +819,8 @@ mod tests {
                 .collect(),
             model_version: "v1".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
+            factor: None,
+            has_new: Vec::new(),
         };
         let encoded = encode_doc(&doc).unwrap();
         let (spans, json) = decode_doc(&encoded).unwrap();
@@ -827,6 +829,17 @@ mod tests {
             .map(|(a, b)| serde_json::from_slice(&json[a..b]).unwrap())
             .collect();
         assert_eq!(items, doc.items);
+        // With the user's factor and the new items they have, as serde writes them, and the
+        // tail read back.
+        doc.factor = Some(vec![0.5, -1.25e-7, 3.0]);
+        doc.has_new = vec!["n\"1".into(), "n2".into()];
+        let encoded = encode_doc(&doc).unwrap();
+        let json = crate::documents::json_part(&encoded);
+        assert_eq!(json, serde_json::to_vec(&doc).unwrap().as_slice());
+        let tail: crate::DocTail = serde_json::from_slice(json).unwrap();
+        assert_eq!(tail.factor, doc.factor);
+        assert_eq!(tail.has_new, doc.has_new);
+        assert_eq!(serde_json::from_slice::<UserRecs>(json).unwrap(), doc);
     }
 
     #[tokio::test]
