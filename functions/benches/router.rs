@@ -2,7 +2,10 @@
 //! request, without sockets, the kernel or a load generator sharing the cores: the whole router
 //! (every layer, the handler, the store read, the body) driven in process, for
 //! `GET /api/recommendations/{userId}?k=10` (random known users, the stored-list fast path),
-//! the same with a category filter, and `GET /api/ping`, the bare-route baseline.
+//! the same with a category filter, and `GET /api/ping`, the bare-route baseline; then the
+//! places kept for new items (`TOPTEN_NEW_ITEM_SLOTS`): the same GET switched off, on with no
+//! new item (the cache lookup every GET pays), and on with five new items (scored for the
+//! last place of every list).
 //! `bench/load.sh` measures the same routes over sockets; the difference between the two
 //! ratios is what the network stack and the larger body cost.
 //!
@@ -95,6 +98,7 @@ fn main() {
                 t.push(per_request(&router, paths, n).await);
             }
         }
+        let new_items = new_item_places(&recs, n, rounds).await;
         println!("| route | µs per request | ratio to ping (median of the rounds' ratios) |");
         println!("|---|---:|---:|");
         for (t, (name, _)) in times.iter().zip(&routes) {
@@ -105,5 +109,80 @@ fn main() {
                 median(ratios)
             );
         }
+        println!();
+        println!("{new_items}");
     });
+}
+
+/// The GET of known users' lists with the places for new items switched off, on without a
+/// new item, and on with five (items no version trained, folded in from live events of 20
+/// users each): each store its own, the three taking turns within each round. A table.
+async fn new_item_places(recs: &[String], n: usize, rounds: usize) -> String {
+    let mut routers = Vec::new();
+    let mut dirs = Vec::new();
+    for (slots, new) in [(0u32, false), (1, false), (1, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let ratings = topten_testkit::fixtures::ratings_file(dir.path());
+        let (uri, _) = topten_testkit::fixtures::published_store(dir.path(), &ratings).await;
+        let router = app(state_from_config(Config {
+            store_uri: uri,
+            new_item_slots: slots,
+            ..Config::default()
+        })
+        .unwrap());
+        if new {
+            let events: Vec<serde_json::Value> = (0..5)
+                .flat_map(|i| {
+                    (1..=20).map(move |u| {
+                        serde_json::json!({"userId": (u * 7 + i).to_string(), "itemId": format!("new-{i}"), "type": "click"})
+                    })
+                })
+                .collect();
+            let req = Request::post("/api/events")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    serde_json::json!({ "events": events }).to_string(),
+                ))
+                .unwrap();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            assert!(String::from_utf8_lossy(&body).contains("new-4"), "{body:?}");
+            // Every list now ends with a new item.
+            let req = Request::get(&recs[0]).body(Body::empty()).unwrap();
+            let body = axum::body::to_bytes(
+                router.clone().oneshot(req).await.unwrap().into_body(),
+                1 << 20,
+            )
+            .await
+            .unwrap();
+            assert!(String::from_utf8_lossy(&body).contains("\"reason\":\"new\""));
+        }
+        per_request(&router, recs, 2_000).await;
+        routers.push(router);
+        dirs.push(dir);
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); routers.len()];
+    for _ in 0..rounds {
+        for (t, router) in times.iter_mut().zip(&routers) {
+            t.push(per_request(router, recs, n).await);
+        }
+    }
+    let mut out = String::from(
+        "| GET /api/recommendations/{id}?k=10 | µs per request | ratio to switched off (median of the rounds' ratios) |\n|---|---:|---:|\n",
+    );
+    for (t, name) in times.iter().zip([
+        "places for new items switched off (TOPTEN_NEW_ITEM_SLOTS=0)",
+        "on, no new item",
+        "on, five new items",
+    ]) {
+        let ratios: Vec<f64> = times[0].iter().zip(t).map(|(o, r)| o / r).collect();
+        out += &format!(
+            "| {name} | {:.2} | {:.3} |\n",
+            median(t.clone()),
+            median(ratios)
+        );
+    }
+    out
 }

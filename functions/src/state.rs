@@ -102,6 +102,9 @@ struct FoldedView {
     model: Arc<ServingModel>,
 }
 
+/// A version's new items and when they were found.
+type NewItemsAt = (Instant, Option<Arc<NewItems>>);
+
 /// A version's new items ([`AppState::new_items`]): rows of the serving model they are scored
 /// with.
 pub struct NewItems {
@@ -137,8 +140,9 @@ struct Inner {
     /// The serving model with the folded items over it: the model it was made from, the
     /// folded items' revision, and the result.
     with_folded: RwLock<Option<FoldedView>>,
-    /// The new items of a version, and when they were found ([`AppState::new_items`]).
-    new_items: RwLock<Option<(String, Instant, Option<Arc<NewItems>>)>>,
+    /// The new items of each version serving, and when they were found
+    /// ([`AppState::new_items`]).
+    new_items: RwLock<HashMap<String, NewItemsAt>>,
     servable: RwLock<Option<CatalogueCache>>,
     /// Held while the servable set is brought up to date ([`AppState::servable`]).
     servable_update: tokio::sync::Mutex<()>,
@@ -186,7 +190,7 @@ impl AppState {
                 with_new_items: RwLock::new(None),
                 folded: Mutex::new(FoldedItems::default()),
                 with_folded: RwLock::new(None),
-                new_items: RwLock::new(None),
+                new_items: RwLock::new(HashMap::new()),
                 servable: RwLock::new(None),
                 servable_update: tokio::sync::Mutex::new(()),
                 live: Mutex::new(LiveOverlay::default()),
@@ -441,8 +445,8 @@ impl AppState {
             .config
             .active_ttl()
             .max(std::time::Duration::from_secs(1));
-        if let Some((v, at, new)) = self.inner.new_items.read().unwrap().as_ref() {
-            if v == version && at.elapsed() < refresh {
+        if let Some((at, new)) = self.inner.new_items.read().unwrap().get(version) {
+            if at.elapsed() < refresh {
                 return Ok(new.clone());
             }
         }
@@ -476,8 +480,10 @@ impl AppState {
             }
             None => None,
         };
-        *self.inner.new_items.write().unwrap() =
-            Some((version.to_owned(), Instant::now(), new.clone()));
+        let mut cache = self.inner.new_items.write().unwrap();
+        // The versions serving now (two while an experiment runs): the rest are gone.
+        cache.retain(|_, (at, _)| at.elapsed() < 60 * refresh);
+        cache.insert(version.to_owned(), (Instant::now(), new.clone()));
         Ok(new)
     }
 

@@ -504,6 +504,25 @@ pub fn encode_doc(doc: &UserRecs) -> Result<Vec<u8>, serde_json::Error> {
     Ok(out)
 }
 
+/// What a stored value (indexed form, or plain JSON) holds beside its items ([`DocTail`]). In
+/// the indexed form only the JSON after the last item is parsed (the fields [`encode_doc`]
+/// writes after the items), not the items themselves.
+pub fn doc_tail(value: &[u8]) -> Result<DocTail, serde_json::Error> {
+    if let Some((spans, json)) = decode_doc(value) {
+        if let Some((_, end)) = spans.last() {
+            // `],"modelVersion":…}` after the last item: the same fields as an object.
+            if let Some(rest) = json.get(end..).and_then(|r| r.strip_prefix(b"],")) {
+                let mut object = Vec::with_capacity(rest.len() + 1);
+                object.push(b'{');
+                object.extend_from_slice(rest);
+                return serde_json::from_slice(&object);
+            }
+        }
+        return serde_json::from_slice(json);
+    }
+    serde_json::from_slice(value)
+}
+
 /// Selects from a stored value (indexed form, or plain JSON) of `version`: the serving read of
 /// the backends that store bytes.
 pub fn top_items_from_stored(

@@ -62,7 +62,7 @@ impl StoredRecs<'_> {
     /// What the document holds beside its items (a list file: nothing).
     fn tail(self) -> Result<DocTail, serde_json::Error> {
         match self {
-            StoredRecs::Document(bytes) => serde_json::from_slice(json_part(bytes)),
+            StoredRecs::Document(bytes) => crate::documents::doc_tail(bytes),
             StoredRecs::List { .. } => Ok(DocTail::default()),
         }
     }

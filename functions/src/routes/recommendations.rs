@@ -326,6 +326,22 @@ struct Explore<'a> {
 /// the request's filters and the catalogue allow it and the user does not have it. `None`
 /// when nothing changes (no factor, no eligible new item, every place already held).
 fn explore(items_json: &[u8], e: &Explore<'_>) -> Result<Option<Vec<u8>>, ApiError> {
+    /// An item's id, read from its JSON without the rest.
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow, rename = "itemId")]
+        item_id: std::borrow::Cow<'a, str>,
+    }
+    /// A new item in its place.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Placed<'a> {
+        item_id: &'a str,
+        score: f32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        reason: &'static str,
+    }
     let model = &e.new.model;
     let Some(x) = e
         .tail
@@ -335,19 +351,21 @@ fn explore(items_json: &[u8], e: &Explore<'_>) -> Result<Option<Vec<u8>>, ApiErr
     else {
         return Ok(None);
     };
-    let mut items: Vec<serde_json::Value> =
+    // The items as they are, and their ids: the answer is spliced, not parsed and rewritten.
+    let items: Vec<&serde_json::value::RawValue> =
         serde_json::from_slice(items_json).map_err(ApiError::internal)?;
-    let listed: std::collections::HashSet<String> = items
+    let ids: Vec<std::borrow::Cow<'_, str>> = items
         .iter()
-        .filter_map(|i| i["itemId"].as_str().map(str::to_owned))
-        .collect();
+        .map(|raw| serde_json::from_str::<Id>(raw.get()).map(|i| i.item_id))
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)?;
     let is_new = |id: &str| {
         model
             .items
             .get(id)
             .is_some_and(|row| e.new.rows.binary_search(&row).is_ok())
     };
-    let held = listed.iter().filter(|id| is_new(id)).count();
+    let held = ids.iter().filter(|id| is_new(id)).count();
     let wanted = e.slots.min(e.k).saturating_sub(held);
     if wanted == 0 {
         return Ok(None);
@@ -359,7 +377,7 @@ fn explore(items_json: &[u8], e: &Explore<'_>) -> Result<Option<Vec<u8>>, ApiErr
         .iter()
         .filter(|&&row| {
             let id = model.items.id(row);
-            !listed.contains(id)
+            !ids.iter().any(|listed| listed == id)
                 && !e.filter.skips(id)
                 && e.tail
                     .has_new
@@ -380,26 +398,43 @@ fn explore(items_json: &[u8], e: &Explore<'_>) -> Result<Option<Vec<u8>>, ApiErr
     scored.truncate(wanted);
     // The places are the list's last ones: the new items replace the weakest items that are
     // not new themselves, or fill a list shorter than k.
-    let mut tail_places: Vec<usize> = (0..items.len())
+    let displaced = scored.len().saturating_sub(e.k.saturating_sub(items.len()));
+    let mut dropped: Vec<usize> = (0..items.len())
         .rev()
-        .filter(|&i| !items[i]["itemId"].as_str().is_some_and(is_new))
-        .take(scored.len().saturating_sub(e.k.saturating_sub(items.len())))
+        .filter(|&i| !is_new(&ids[i]))
+        .take(displaced)
         .collect();
-    tail_places.sort_unstable();
-    for place in tail_places.into_iter().rev() {
-        items.remove(place);
+    dropped.sort_unstable();
+    let mut out = Vec::with_capacity(items_json.len() + 96 * scored.len());
+    out.push(b'[');
+    let mut first = true;
+    let mut push = |out: &mut Vec<u8>, bytes: &[u8]| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(bytes);
+    };
+    for (i, raw) in items.iter().enumerate() {
+        if dropped.binary_search(&i).is_err() {
+            push(&mut out, raw.get().as_bytes());
+        }
     }
     for (score, row) in scored {
         let id = model.items.id(row);
-        let mut item = serde_json::json!({"itemId": id, "score": score, "reason": "new"});
-        if let Some(t) = crate::servable::item_title(e.servable, Some(model), id) {
-            item["title"] = serde_json::Value::String(t);
-        }
-        items.push(item);
+        let placed = Placed {
+            item_id: id,
+            score,
+            title: crate::servable::item_title(e.servable, Some(model), id),
+            reason: "new",
+        };
+        push(
+            &mut out,
+            &serde_json::to_vec(&placed).map_err(ApiError::internal)?,
+        );
     }
-    serde_json::to_vec(&items)
-        .map(Some)
-        .map_err(ApiError::internal)
+    out.push(b']');
+    Ok(Some(out))
 }
 
 /// The k best items for a user after `filter` and without what the user has, scored from the

@@ -836,10 +836,29 @@ mod tests {
         let encoded = encode_doc(&doc).unwrap();
         let json = crate::documents::json_part(&encoded);
         assert_eq!(json, serde_json::to_vec(&doc).unwrap().as_slice());
-        let tail: crate::DocTail = serde_json::from_slice(json).unwrap();
-        assert_eq!(tail.factor, doc.factor);
-        assert_eq!(tail.has_new, doc.has_new);
         assert_eq!(serde_json::from_slice::<UserRecs>(json).unwrap(), doc);
+        for tail in [
+            serde_json::from_slice::<crate::DocTail>(json).unwrap(),
+            crate::documents::doc_tail(&encoded).unwrap(),
+            crate::documents::doc_tail(json).unwrap(),
+        ] {
+            assert_eq!(tail.factor, doc.factor);
+            assert_eq!(tail.has_new, doc.has_new);
+        }
+        // A document without items, and one without a tail.
+        doc.items.clear();
+        let encoded = encode_doc(&doc).unwrap();
+        assert_eq!(
+            crate::documents::doc_tail(&encoded).unwrap().factor,
+            doc.factor
+        );
+        doc.factor = None;
+        doc.has_new.clear();
+        let encoded = encode_doc(&doc).unwrap();
+        assert_eq!(
+            crate::documents::doc_tail(&encoded).unwrap(),
+            crate::DocTail::default()
+        );
     }
 
     #[tokio::test]
