@@ -45,6 +45,18 @@ async fn per_request(router: &axum::Router, paths: &[String], n: usize) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / n as f64
 }
 
+/// The body of `GET path` through `router`.
+async fn get(router: &axum::Router, path: &str) -> String {
+    let req = Request::get(path).body(Body::empty()).unwrap();
+    let body = axum::body::to_bytes(
+        router.clone().oneshot(req).await.unwrap().into_body(),
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -77,14 +89,7 @@ fn main() {
             .collect();
         let ping = vec!["/api/ping".to_string()];
         // Known users get their stored list (the fast path this measures).
-        let req = Request::get(&recs[0]).body(Body::empty()).unwrap();
-        let body = axum::body::to_bytes(
-            router.clone().oneshot(req).await.unwrap().into_body(),
-            1 << 20,
-        )
-        .await
-        .unwrap();
-        assert!(String::from_utf8_lossy(&body).contains("\"personalized\""));
+        assert!(get(&router, &recs[0]).await.contains("\"personalized\""));
         // Warm the caches (active pointer, serving model, servable set).
         per_request(&router, &recs, 2_000).await;
         let routes = [
@@ -150,14 +155,7 @@ async fn new_item_places(recs: &[String], n: usize, rounds: usize) -> String {
                 .unwrap();
             assert!(String::from_utf8_lossy(&body).contains("new-4"), "{body:?}");
             // Every list now ends with a new item.
-            let req = Request::get(&recs[0]).body(Body::empty()).unwrap();
-            let body = axum::body::to_bytes(
-                router.clone().oneshot(req).await.unwrap().into_body(),
-                1 << 20,
-            )
-            .await
-            .unwrap();
-            assert!(String::from_utf8_lossy(&body).contains("\"reason\":\"new\""));
+            assert!(get(&router, &recs[0]).await.contains("\"reason\":\"new\""));
         }
         per_request(&router, recs, 2_000).await;
         routers.push(router);

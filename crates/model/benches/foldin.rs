@@ -142,21 +142,7 @@ fn refill() {
             .unwrap_or(false)
     };
 
-    let percentiles = |mut t: Vec<f64>| {
-        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        (t[t.len() / 2] * 1e3, t[t.len() * 99 / 100] * 1e3)
-    };
-    let time = |f: &dyn Fn() -> usize| {
-        let mut t = Vec::with_capacity(runs);
-        let mut sink = 0;
-        for _ in 0..runs {
-            let start = Instant::now();
-            sink += f();
-            t.push(start.elapsed().as_secs_f64());
-        }
-        assert!(sink > 0);
-        percentiles(t)
-    };
+    let time = |f: &dyn Fn() -> usize| percentiles_ms(runs, f);
     println!();
     println!(
         "Catalogue refill at {items} items x {factors} factors, k = {k}, {runs} requests each:"
@@ -224,21 +210,7 @@ fn item_fold_in() {
     let _ = serving.user_factor(&histories[0]);
 
     let runs = 200;
-    let percentiles = |mut t: Vec<f64>| {
-        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        (t[t.len() / 2] * 1e3, t[t.len() * 99 / 100] * 1e3)
-    };
-    let time = |f: &dyn Fn() -> usize| {
-        let mut t = Vec::with_capacity(runs);
-        let mut sink = 0;
-        for _ in 0..runs {
-            let start = Instant::now();
-            sink += f();
-            t.push(start.elapsed().as_secs_f64());
-        }
-        assert!(sink > 0);
-        percentiles(t)
-    };
+    let time = |f: &dyn Fn() -> usize| percentiles_ms(runs, f);
     println!();
     println!(
         "Item fold-in at {users} users x {factors} factors ({items} items, implicit), {runs} runs each; XᵀX + λI at publish: {publish_ms:.0} ms (ServingModel::from_model, once per version):"
@@ -267,4 +239,19 @@ fn item_fold_in() {
             p50 / base50
         );
     }
+}
+
+/// p50 and p99 in milliseconds of `runs` calls of `f` (which returns something to keep, so
+/// the work is not optimised away).
+fn percentiles_ms(runs: usize, f: &dyn Fn() -> usize) -> (f64, f64) {
+    let mut t = Vec::with_capacity(runs);
+    let mut sink = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        sink += f();
+        t.push(start.elapsed().as_secs_f64());
+    }
+    assert!(sink > 0);
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (t[t.len() / 2] * 1e3, t[t.len() * 99 / 100] * 1e3)
 }

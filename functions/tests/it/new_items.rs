@@ -67,31 +67,8 @@ fn trained(ratings: &Ratings) -> topten_model::model::Model {
 #[tokio::test]
 async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
     let dir = tempfile::tempdir().unwrap();
-    let (ratings, mut catalogue) = tastes();
-    let mut model = trained(&ratings);
-    model.content = Some(topten_model::content::ContentMap::for_model(&model, &catalogue).unwrap());
-    // One film of the catalogue nobody has watched yet: it has no factor, only a record.
-    catalogue.upsert(film("unwatched-horror", 2));
-    let path = dir.path().join("store.db");
-    {
-        let store = EmbeddedStore::open(&path).unwrap();
-        let opts = PublishOptions {
-            catalogue: Some(catalogue),
-            items_per_user: 10,
-            ..PublishOptions::default()
-        };
-        publish(&store, &model, &opts, &mut |_, _| {})
-            .await
-            .unwrap();
-    }
-    let router = app(state_from_config(Config {
-        store_uri: format!("embedded:{}", path.display()),
-        active_ttl_ms: 0,
-        // This test is about scoring new items, not the places kept for them.
-        new_item_slots: 0,
-        ..Config::default()
-    })
-    .unwrap());
+    // This test is about scoring new items, not the places kept for them.
+    let router = with_catalogue(dir.path(), |c| c.new_item_slots = 0).await;
 
     // Not in the catalogue yet: no similar items.
     let (status, _) = send(&router, "GET", "/api/items/new-comedy/similar?k=5", None).await;
@@ -102,67 +79,61 @@ async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
     assert!(status == 200 || status == 201, "{status} {body}");
 
     for (item, genre) in [("new-comedy", 1), ("unwatched-horror", 2)] {
-        let (status, body) = send(
-            &router,
-            "GET",
-            &format!("/api/items/{item}/similar?k=5"),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{item}: {body}");
-        let similar = ids(&body);
-        assert_eq!(similar.len(), 5, "{body}");
-        for id in &similar {
-            assert!(
-                !id.starts_with('f') || genre_of(id) == genre,
-                "{item} ({}) is not like {id}: {similar:?}",
-                GENRES[genre as usize]
-            );
-        }
+        assert_similar_of_genre(&router, item, genre).await;
     }
 
     // A comedy fan ranks the new comedy above a drama and a horror film they have not seen.
     let fan = "u1";
-    let unseen = |genre: u32| {
-        (0..60)
-            .map(|i| format!("f{i}"))
-            .find(|id| {
-                genre_of(id) == genre
-                    && !ratings
-                        .records
-                        .iter()
-                        .any(|r| ratings.users.id(r.user) == fan && ratings.items.id(r.item) == id)
-            })
-            .unwrap()
-    };
-    let body = serde_json::json!({"itemIds": [unseen(0), unseen(2), "new-comedy"]});
-    let (status, ranked) = send(
+    assert_ranks_first(
         &router,
+        fan,
+        [unwatched(fan, 0)[0].clone(), unwatched(fan, 2)[0].clone()],
+        "new-comedy",
+    )
+    .await;
+
+    // The fan's stored list (ten trained items, comedies mostly) excluded, the list is refilled
+    // from the whole catalogue: the new comedy is in it, ahead of every film of another genre.
+    let first = assert_refill_holds(&router, fan, "new-comedy", 1).await;
+    assert!(
+        !first.contains(&"new-comedy".to_string()),
+        "stored lists hold trained items: {first:?}"
+    );
+}
+
+/// `fan` ranks `want` above two films they have not watched.
+async fn assert_ranks_first(router: &axum::Router, fan: &str, films: [String; 2], want: &str) {
+    let body = serde_json::json!({"itemIds": [films[0], films[1], want]});
+    let (status, ranked) = send(
+        router,
         "POST",
         &format!("/api/recommendations/{fan}/rank"),
         Some(body),
     )
     .await;
     assert_eq!(status, 200, "{ranked}");
-    assert_eq!(ranked["items"][0]["itemId"], "new-comedy", "{ranked}");
+    assert_eq!(ranked["items"][0]["itemId"], want, "{ranked}");
     assert!(ranked["items"][0]["score"].is_number(), "{ranked}");
+}
 
-    // The fan's stored list (ten trained items, comedies mostly) excluded, the list is refilled
-    // from the whole catalogue: the new comedy is in it, ahead of every film of another genre.
+/// `fan`'s stored list excluded, their list refilled to twenty from the whole catalogue holds
+/// `item` ahead of every film not of `genre`. Returns the stored list's first ten.
+async fn assert_refill_holds(
+    router: &axum::Router,
+    fan: &str,
+    item: &str,
+    genre: u32,
+) -> Vec<String> {
     let (_, first) = send(
-        &router,
+        router,
         "GET",
         &format!("/api/recommendations/{fan}?k=10"),
         None,
     )
     .await;
     let first = ids(&first);
-    assert!(
-        !first.contains(&"new-comedy".to_string()),
-        "stored lists hold trained items: {first:?}"
-    );
     let (status, refilled) = send(
-        &router,
+        router,
         "GET",
         &format!(
             "/api/recommendations/{fan}?k=20&exclude={}",
@@ -173,32 +144,42 @@ async fn an_item_added_today_is_similar_ranked_and_recommended_by_its_record() {
     .await;
     assert_eq!(status, 200, "{refilled}");
     let refilled = ids(&refilled);
-    assert_eq!(refilled.len(), 20);
-    let at = refilled.iter().position(|id| id == "new-comedy");
-    let other_genre = refilled
+    assert_eq!(refilled.len(), 20, "{refilled:?}");
+    let at = refilled.iter().position(|id| id == item);
+    let other = refilled
         .iter()
-        .position(|id| id.starts_with('f') && genre_of(id) != 1);
+        .position(|id| id.starts_with('f') && genre_of(id) != genre);
     assert!(
-        at.is_some() && (other_genre.is_none() || at < other_genre),
+        at.is_some() && (other.is_none() || at < other),
         "{refilled:?}"
     );
+    first
 }
 
 /// A handler over a version of [`tastes`] published without a catalogue (no content map:
-/// an item the model does not know has nothing but its events), with `envs` applied.
+/// an item the model does not know has nothing but its events), `tweak` applied.
 async fn without_catalogue(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> axum::Router {
     let (ratings, _) = tastes();
-    let model = trained(&ratings);
+    serve(dir, &trained(&ratings), None, tweak).await
+}
+
+/// A handler over `model` published (with `catalogue`, ten items per user) to a new store in
+/// `dir`, the pointer read afresh on every request, `tweak` applied.
+async fn serve(
+    dir: &std::path::Path,
+    model: &topten_model::model::Model,
+    catalogue: Option<Catalogue>,
+    tweak: impl FnOnce(&mut Config),
+) -> axum::Router {
     let path = dir.join("store.db");
     {
         let store = EmbeddedStore::open(&path).unwrap();
         let opts = PublishOptions {
+            catalogue,
             items_per_user: 10,
             ..PublishOptions::default()
         };
-        publish(&store, &model, &opts, &mut |_, _| {})
-            .await
-            .unwrap();
+        publish(&store, model, &opts, &mut |_, _| {}).await.unwrap();
     }
     let mut config = Config {
         store_uri: format!("embedded:{}", path.display()),
@@ -286,47 +267,16 @@ async fn an_unknown_item_is_folded_in_from_its_first_events() {
 
     // Another horror fan ranks it first among unseen films of each genre.
     let fan = "u29";
-    let candidates =
-        serde_json::json!({"itemIds": [unwatched(fan, 0)[0], unwatched(fan, 1)[0], "mystery"]});
-    let (status, ranked) = send(
+    assert_ranks_first(
         &router,
-        "POST",
-        &format!("/api/recommendations/{fan}/rank"),
-        Some(candidates),
+        fan,
+        [unwatched(fan, 0)[0].clone(), unwatched(fan, 1)[0].clone()],
+        "mystery",
     )
     .await;
-    assert_eq!(status, 200, "{ranked}");
-    assert_eq!(ranked["items"][0]["itemId"], "mystery", "{ranked}");
 
     // Their stored list (trained items) excluded, the refill holds it, ahead of other genres.
-    let (_, first) = send(
-        &router,
-        "GET",
-        &format!("/api/recommendations/{fan}?k=10"),
-        None,
-    )
-    .await;
-    let first = ids(&first);
-    let (status, refilled) = send(
-        &router,
-        "GET",
-        &format!(
-            "/api/recommendations/{fan}?k=20&exclude={}",
-            first.join(",")
-        ),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{refilled}");
-    let refilled = ids(&refilled);
-    let at = refilled.iter().position(|id| id == "mystery");
-    let other = refilled
-        .iter()
-        .position(|id| id.starts_with('f') && genre_of(id) != 2);
-    assert!(
-        at.is_some() && (other.is_none() || at < other),
-        "{refilled:?}"
-    );
+    assert_refill_holds(&router, fan, "mystery", 2).await;
 }
 
 /// Both ways round: a new item seen only by users the version does not know (session ids,
@@ -415,31 +365,14 @@ async fn an_item_is_solved_at_most_once_per_interval() {
 }
 
 /// A handler over a version of [`tastes`] trained with its catalogue (a content map), the
-/// catalogue published with it, plus one catalogue film nobody watched; `tweak` applied.
+/// catalogue published with it, plus one catalogue film nobody watched (it has no factor, only
+/// a record); `tweak` applied.
 async fn with_catalogue(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> axum::Router {
     let (ratings, mut catalogue) = tastes();
     let mut model = trained(&ratings);
     model.content = Some(topten_model::content::ContentMap::for_model(&model, &catalogue).unwrap());
     catalogue.upsert(film("unwatched-horror", 2));
-    let path = dir.join("store.db");
-    {
-        let store = EmbeddedStore::open(&path).unwrap();
-        let opts = PublishOptions {
-            catalogue: Some(catalogue),
-            items_per_user: 10,
-            ..PublishOptions::default()
-        };
-        publish(&store, &model, &opts, &mut |_, _| {})
-            .await
-            .unwrap();
-    }
-    let mut config = Config {
-        store_uri: format!("embedded:{}", path.display()),
-        active_ttl_ms: 0,
-        ..Config::default()
-    };
-    tweak(&mut config);
-    app(state_from_config(config).unwrap())
+    serve(dir, &model, Some(catalogue), tweak).await
 }
 
 /// The list's items marked `"reason": "new"`, and all its ids.
