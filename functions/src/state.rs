@@ -131,7 +131,9 @@ struct Inner {
     config: Config,
     active: RwLock<Option<(Arc<ActiveVersion>, Instant)>>,
     popular: RwLock<HashMap<String, Arc<Vec<ItemScore>>>>,
-    serving_model: RwLock<Option<Arc<ServingModel>>>,
+    /// The serving models of the versions serving now, most recently loaded first: two while
+    /// an experiment runs, so its arms do not evict each other.
+    serving_models: RwLock<Vec<Arc<ServingModel>>>,
     /// The serving model with the catalogue items it has no factor for, and the servable set
     /// (catalogue and live changes) it was made from ([`AppState::serving_model`]).
     with_new_items: RwLock<Option<(Arc<Servable>, Arc<ServingModel>)>>,
@@ -157,6 +159,9 @@ struct Inner {
     /// the store about a version once a minute at most.
     known_versions: Mutex<HashMap<String, Instant>>,
 }
+
+/// Serving models kept in memory: the active version's and an experiment's candidate's.
+const SERVING_MODELS_KEPT: usize = 2;
 
 /// How long a version found complete is taken to exist without asking the store again.
 const KNOWN_VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -186,7 +191,7 @@ impl AppState {
                 store,
                 active: RwLock::new(None),
                 popular: RwLock::new(HashMap::new()),
-                serving_model: RwLock::new(None),
+                serving_models: RwLock::new(Vec::new()),
                 with_new_items: RwLock::new(None),
                 folded: Mutex::new(FoldedItems::default()),
                 with_folded: RwLock::new(None),
@@ -529,10 +534,15 @@ impl AppState {
         &self,
         version: &str,
     ) -> Result<Option<Arc<ServingModel>>, ApiError> {
-        if let Some(s) = self.inner.serving_model.read().unwrap().as_ref() {
-            if s.version == version {
-                return Ok(Some(s.clone()));
-            }
+        if let Some(s) = self
+            .inner
+            .serving_models
+            .read()
+            .unwrap()
+            .iter()
+            .find(|s| s.version == version)
+        {
+            return Ok(Some(s.clone()));
         }
         let Some(bytes) = self.reader().serving_model(version).await? else {
             return Ok(None);
@@ -542,7 +552,11 @@ impl AppState {
             .map_err(|e| ApiError::internal(format!("serving model task: {e}")))?
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let snap = Arc::new(snap);
-        *self.inner.serving_model.write().unwrap() = Some(snap.clone());
+        let mut cache = self.inner.serving_models.write().unwrap();
+        cache.retain(|s| s.version != version);
+        cache.insert(0, snap.clone());
+        cache.truncate(SERVING_MODELS_KEPT);
+        drop(cache);
         tracing::info!(version, items = snap.items.len(), "loaded serving model");
         Ok(Some(snap))
     }
