@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use topten_store::ItemFactor;
 
-/// Changes made by instances whose clocks run behind this one's are still read: each poll
-/// looks this far back past the previous one.
-const CLOCK_SKEW_MS: i64 = 5_000;
+use crate::poll_window::PollWindow;
 
 /// The folded items of one version, as this instance knows them.
 #[derive(Default)]
@@ -21,8 +19,8 @@ pub struct FoldedItems {
     factors: HashMap<String, ItemFactor>,
     /// Moves on with every change of `factors`, so the serving model over them is made again.
     revision: u64,
-    polled: Option<Instant>,
-    polled_ms: i64,
+    /// When the factors were last read ([`crate::poll_window`]).
+    poll: PollWindow,
     /// When this instance last solved each item.
     solved: HashMap<String, Instant>,
     /// Items with events waiting for their interval to pass (a solve is scheduled).
@@ -74,15 +72,7 @@ impl FoldedItems {
     /// begun; `None` when it is not due.
     pub fn poll_due(&mut self, version: &str, ttl: Duration) -> Option<i64> {
         self.for_version(version);
-        if self.polled.is_some_and(|at| at.elapsed() < ttl) {
-            return None;
-        }
-        self.polled = Some(Instant::now());
-        Some(if self.polled_ms == 0 {
-            0
-        } else {
-            self.polled_ms - CLOCK_SKEW_MS
-        })
+        self.poll.begin(ttl)
     }
 
     /// Takes what a poll of `version` begun at `started_ms` read, and factors this instance
@@ -90,7 +80,7 @@ impl FoldedItems {
     pub fn merge(&mut self, version: &str, read: Vec<ItemFactor>, started_ms: Option<i64>) {
         self.for_version(version);
         if let Some(ms) = started_ms {
-            self.polled_ms = self.polled_ms.max(ms);
+            self.poll.succeeded(ms);
         }
         let mut changed = false;
         for f in read {
@@ -201,7 +191,10 @@ mod tests {
         assert!(held.contains(&factor("a", 20)));
         // Polls look back past the previous one, once per lifetime.
         let ttl = Duration::from_secs(60);
-        assert_eq!(f.poll_due("v1", ttl), Some(100 - CLOCK_SKEW_MS));
+        assert_eq!(
+            f.poll_due("v1", ttl),
+            Some(100 - crate::poll_window::CLOCK_SKEW_MS)
+        );
         assert_eq!(f.poll_due("v1", ttl), None);
         assert_eq!(f.factors("v2").1, vec![]);
     }

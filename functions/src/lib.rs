@@ -6,7 +6,8 @@
 //! - [`backends`]: the store backends by URI (the one place that knows them all).
 //! - [`retrain`]: the timer job: train a candidate, gate it against the active version, publish.
 //! - [`servable`]: what the active version's catalogue lets serve now.
-//! - [`folded_items`]: item factors solved from live events, as this instance knows them.
+//! - [`folded_items`]: item factors solved from live events, as this instance knows them;
+//!   [`poll_window`]: reading what other instances wrote, once per cache lifetime.
 //! - [`trending_window`]: the bounded set of trending windows and how often each is ranked;
 //!   [`trending_list`]: a version's servable trending list, filled with popular items.
 //! - [`request_filter`]: a request's category and expression filters; [`query`]: the query
@@ -42,6 +43,7 @@ pub mod config;
 pub mod error;
 pub mod folded_items;
 pub mod metrics;
+pub mod poll_window;
 pub mod query;
 pub mod request_filter;
 pub mod retrain;

@@ -18,13 +18,10 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::folded_items::FoldedItems;
 use crate::metrics::Metrics;
+use crate::poll_window::PollWindow;
 use crate::servable::{Servable, REBASE_AFTER};
 use topten_model::catalogue::live::LiveItem;
 use topten_model::catalogue::Catalogue;
-
-/// How far back each poll of live item changes looks, before the previous poll began: the
-/// clocks of instances that receive changes may differ by this much.
-const LIVE_CLOCK_SKEW_MS: i64 = 5_000;
 
 /// The active version's catalogue as the handler serves it.
 struct CatalogueCache {
@@ -48,9 +45,8 @@ struct LiveOverlay {
     log: VecDeque<(u64, String)>,
     /// Changes up to this revision have left `log`.
     log_floor: u64,
-    /// When the previous poll began (this instance's clock; 0 before the first).
-    polled_ms: i64,
-    polled: Option<Instant>,
+    /// When the live changes were last read ([`crate::poll_window`]).
+    poll: PollWindow,
 }
 
 impl LiveOverlay {
@@ -702,40 +698,28 @@ impl AppState {
     /// Whether the live item changes are due to be polled ([`AppState::poll_live_items`]).
     fn live_poll_due(&self) -> bool {
         let live = self.inner.live.lock().unwrap();
-        live.polled
-            .is_none_or(|at| at.elapsed() >= self.inner.config.active_ttl())
+        live.poll.due(self.inner.config.active_ttl())
     }
 
     /// Reads the live item changes made since the last poll, once per cache lifetime.
     async fn poll_live_items(&self) -> Result<(), ApiError> {
-        let since = {
-            let mut live = self.inner.live.lock().unwrap();
-            if live
-                .polled
-                .is_some_and(|at| at.elapsed() < self.inner.config.active_ttl())
-            {
-                return Ok(());
-            }
-            // This request polls; the others go on. Clocks of instances differ: look a little
-            // further back than the previous poll began (changes carry the receiving
-            // instance's time). Not back from the newest change seen: after a bulk change
-            // and quiet, every poll would read the whole bulk again.
-            live.polled = Some(Instant::now());
-            if live.polled_ms == 0 {
-                0
-            } else {
-                live.polled_ms - LIVE_CLOCK_SKEW_MS
-            }
+        // This request polls; the others go on.
+        let since = self
+            .inner
+            .live
+            .lock()
+            .unwrap()
+            .poll
+            .begin(self.inner.config.active_ttl());
+        let Some(since) = since else {
+            return Ok(());
         };
         let Some(store) = self.writable().cloned() else {
             return Ok(());
         };
         let started = topten_model::clock::now_ms();
         let changes = store.live_items_since(since).await?;
-        // Only a poll that read moves the window on (a failed one is read again next time).
-        let mut live = self.inner.live.lock().unwrap();
-        live.polled_ms = live.polled_ms.max(started);
-        drop(live);
+        self.inner.live.lock().unwrap().poll.succeeded(started);
         self.merge_live_items(changes);
         Ok(())
     }

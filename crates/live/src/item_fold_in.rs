@@ -53,16 +53,12 @@ impl ItemFoldInRules {
     /// Whether `item_id` is folded in against `trained` (the version as published): it has no
     /// trained row, or a row trained from fewer than [`ItemFoldInRules::below`] interactions.
     pub fn wants(&self, trained: &ServingModel, item_id: &str) -> bool {
-        match trained.items.get(item_id) {
+        match trained.trained_row(item_id) {
             None => true,
-            Some(row) => {
-                let row = row as usize;
-                row >= trained.trained_rows
-                    || trained
-                        .item_counts
-                        .get(row)
-                        .is_some_and(|&n| n < self.below)
-            }
+            Some(row) => trained
+                .item_counts
+                .get(row as usize)
+                .is_some_and(|&n| n < self.below),
         }
     }
 }
@@ -81,12 +77,7 @@ pub struct Gathered {
 }
 
 impl Gathered {
-    /// How many items have live interactions to solve from.
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether no item has.
+    /// Whether no item has live interactions to solve from.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -200,12 +200,7 @@ pub fn fresh_list(
     let mut has_new: Vec<String> = history
         .has
         .iter()
-        .filter(|id| {
-            serving
-                .items
-                .get(id)
-                .is_none_or(|row| row as usize >= serving.trained_rows)
-        })
+        .filter(|id| serving.trained_row(id).is_none())
         .cloned()
         .collect();
     has_new.sort_unstable();

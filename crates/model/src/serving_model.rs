@@ -421,6 +421,14 @@ impl ServingModel {
         ))
     }
 
+    /// `item_id`'s row when training made it (not a catalogue item at its content factor, nor
+    /// an item known by its live events alone).
+    pub fn trained_row(&self, item_id: &str) -> Option<u32> {
+        self.items
+            .get(item_id)
+            .filter(|&row| (row as usize) < self.trained_rows)
+    }
+
     /// The factor of the user of `history` (fold-in, as the lists use it): the fixed side
     /// of an item fold-in.
     pub fn user_factor(&self, history: &[(u32, f32)]) -> Vec<f32> {
